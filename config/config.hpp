@@ -1,0 +1,128 @@
+#pragma once
+// The typed, validated configuration of cgihost. Everything here is plain
+// data: nothing is bound, spawned or opened by loading it.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/values.hpp"
+
+namespace cgihost::config {
+
+using duration = std::chrono::milliseconds;
+
+// An OS account, resolved once at load.
+struct account {
+  std::string name;
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::string home;
+  bool operator==(const account&) const = default;
+};
+
+struct identity_settings {
+  account process;    // pools (and CGI with create_process_as_user = false) run as this
+  account anonymous;  // unauthenticated requests run as this
+  bool process_defaulted = false;  // true when [identity] process was not given
+};
+
+struct authentication_settings {
+  bool anonymous = true;
+  bool basic = false;
+  std::optional<std::filesystem::path> users_file;
+  std::string realm = "cgihost";
+  std::optional<std::string> trusted_header;
+  std::vector<cidr> trusted_proxies;
+};
+
+struct cgi_settings {
+  bool create_process_as_user = true;
+  duration timeout = std::chrono::minutes(15);
+};
+
+enum class module_kind { fastcgi, cgi, static_files };
+const char* to_string(module_kind m) noexcept;
+
+struct handler {
+  enum class match_kind { extension, prefix };
+  std::string match;         // as written: "*.php" or "/cgi-bin/*"
+  match_kind kind = match_kind::extension;
+  std::string value;         // ".php" (extension, with the dot) or "/cgi-bin/" (prefix)
+  module_kind module = module_kind::static_files;
+  std::string pool;          // fastcgi only
+  std::vector<std::string> interpreter;  // cgi only; empty: the script is executed itself
+  bool available = true;     // false in dev mode when its program was not found
+  std::string unavailable_reason;
+};
+
+struct pool {
+  std::string name;
+  std::vector<std::string> command;
+  std::uint32_t max_instances = 4;
+  std::uint32_t max_requests = 500;
+  duration idle_timeout = std::chrono::minutes(5);
+  duration request_timeout = std::chrono::seconds(90);
+  std::uint32_t queue_length = 1000;
+  bool impersonate = false;
+  std::map<std::string, std::string> env;
+};
+
+struct location {
+  std::string prefix;
+  std::optional<bool> create_process_as_user;
+  std::optional<duration> timeout;
+};
+
+struct static_settings {
+  bool enabled = true;
+  std::vector<std::string> index = {"index.html"};
+};
+
+// Limits and timeouts of the HTTP front end.
+struct http_settings {
+  std::uint64_t max_request_line = 8 * 1024;     // longer: 414
+  std::uint64_t max_header_bytes = 16 * 1024;    // request line excluded; more: 431
+  std::uint32_t max_header_count = 100;          // more: 431
+  std::uint64_t max_body_size = 100 * 1024 * 1024;  // more: 413
+  duration header_timeout = std::chrono::seconds(10);     // first byte to end of head
+  duration keepalive_timeout = std::chrono::seconds(15);  // idle wait for the next request
+  duration body_timeout = std::chrono::seconds(30);       // no body byte for this long
+  duration send_timeout = std::chrono::seconds(60);       // one write stalled this long
+  std::uint32_t max_keepalive_requests = 1000;
+};
+
+struct server_settings {
+  std::uint32_t threads = 0;  // 0: one per core
+  duration grace_period = std::chrono::seconds(10);
+};
+
+struct log_settings {
+  std::string error_log = "stderr";  // "stderr" or a file path
+  std::string level = "info";        // trace debug info warn error critical off
+  std::string access_log = "stdout";  // "stdout", "off" or a file path
+};
+
+struct config {
+  std::filesystem::path source;  // the config file, or "<dev>"
+  bool dev_mode = false;
+  std::vector<endpoint> listen;
+  std::filesystem::path document_root;  // absolute
+  identity_settings identity;
+  authentication_settings authentication;
+  std::map<std::string, account> accounts;  // authenticated name -> OS account
+  cgi_settings cgi;
+  std::vector<handler> handlers;
+  std::map<std::string, pool> pools;
+  std::vector<location> locations;
+  static_settings static_files;
+  http_settings http;
+  server_settings server;
+  log_settings log;
+};
+
+}  // namespace cgihost::config

@@ -1,0 +1,715 @@
+#include "config/load.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "config/htpasswd.hpp"
+
+namespace cgihost::config {
+namespace fs = std::filesystem;
+namespace {
+
+const char* type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    default: return "nothing";
+  }
+}
+
+std::string dq(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string join(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+bool is_token_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool executable_file(const fs::path& p) {
+  struct stat st{};
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+}
+
+// Resolves a program as exec would: a name with '/' relative to `base`,
+// otherwise the first executable match on PATH.
+std::optional<fs::path> find_program(const std::string& name, const fs::path& base) {
+  if (name.empty()) return std::nullopt;
+  if (name.find('/') != std::string::npos) {
+    fs::path p = fs::path(name).is_absolute() ? fs::path(name) : base / name;
+    if (executable_file(p)) return p.lexically_normal();
+    return std::nullopt;
+  }
+  const char* path_env = std::getenv("PATH");
+  std::string_view dirs = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    auto colon = dirs.find(':');
+    std::string_view dir = dirs.substr(0, colon);
+    if (!dir.empty()) {
+      fs::path p = fs::path(dir) / name;
+      if (executable_file(p)) return p;
+    }
+    if (colon == std::string_view::npos) break;
+    dirs.remove_prefix(colon + 1);
+  }
+  return std::nullopt;
+}
+
+class loader {
+ public:
+  loader(std::string file, fs::path base, const load_options& options)
+      : file_(std::move(file)), base_(std::move(base)), options_(options) {}
+
+  load_result run(std::string_view text) {
+    load_result out;
+    toml::table root;
+    try {
+      root = toml::parse(text, file_);
+    } catch (const toml::parse_error& e) {
+      error(e.source(), std::string(e.description()));
+      out.errors = std::move(errors_);
+      return out;
+    }
+    config cfg;
+    cfg.source = file_;
+    cfg.dev_mode = options_.dev_mode;
+    read_root(root, cfg);
+    std::stable_sort(errors_.begin(), errors_.end(), [](const diagnostic& a, const diagnostic& b) {
+      return a.file != b.file ? a.file == b.file : std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+    if (errors_.empty()) out.value = std::move(cfg);
+    out.errors = std::move(errors_);
+    return out;
+  }
+
+ private:
+  // ---- reporting -------------------------------------------------------
+  void error_at(std::uint32_t line, std::uint32_t col, std::string message) {
+    errors_.push_back({file_, line ? line : 1, col ? col : 1, std::move(message)});
+  }
+  void error(const toml::source_region& r, std::string message) {
+    error_at(r.begin.line, r.begin.column, std::move(message));
+  }
+  void error(const toml::node& n, const std::string& path, const std::string& message) {
+    error(n.source(), path + ": " + message);
+  }
+  void wrong_type(const toml::node& n, const std::string& path, const char* expected) {
+    error(n, path, std::string("expected ") + expected + ", got " + type_name(n.type()));
+  }
+
+  // Every key of `t` must be in `allowed`; a near miss gets a suggestion.
+  void check_keys(const toml::table& t, const std::string& path,
+                  std::initializer_list<std::string_view> allowed) {
+    for (auto&& [key, node] : t) {
+      std::string_view k = key.str();
+      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+      std::string msg = "unknown key " + dq(join(path, k));
+      std::string_view best;
+      std::size_t best_d = 3;
+      for (auto a : allowed) {
+        std::size_t d = edit_distance(k, a);
+        if (d < best_d && d * 2 < std::max(k.size(), a.size())) {
+          best_d = d;
+          best = a;
+        }
+      }
+      if (!best.empty()) msg += "; did you mean " + dq(best) + "?";
+      error(key.source(), msg);
+    }
+  }
+
+  // ---- typed getters: nullopt when absent, or wrong (then reported) ----
+  std::optional<std::string> get_string(const toml::table& t, std::string_view key, const std::string& path,
+                                        bool allow_empty = false) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    auto p = join(path, key);
+    if (!n->is_string()) return wrong_type(*n, p, "a string"), std::nullopt;
+    std::string v = n->as_string()->get();
+    if (v.empty() && !allow_empty) return error(*n, p, "must not be empty"), std::nullopt;
+    return v;
+  }
+
+  std::optional<bool> get_bool(const toml::table& t, std::string_view key, const std::string& path) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    if (!n->is_boolean()) return wrong_type(*n, join(path, key), "a boolean (true or false)"), std::nullopt;
+    return n->as_boolean()->get();
+  }
+
+  template <class Int>
+  std::optional<Int> get_int(const toml::table& t, std::string_view key, const std::string& path,
+                             std::int64_t min, std::int64_t max) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    auto p = join(path, key);
+    if (!n->is_integer()) return wrong_type(*n, p, "an integer"), std::nullopt;
+    std::int64_t v = n->as_integer()->get();
+    if (v < min || v > max) {
+      error(*n, p, std::to_string(v) + " is out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")");
+      return std::nullopt;
+    }
+    return static_cast<Int>(v);
+  }
+
+  std::optional<duration> get_duration(const toml::table& t, std::string_view key, const std::string& path) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    auto p = join(path, key);
+    if (!n->is_string()) return wrong_type(*n, p, "a duration string such as \"30s\""), std::nullopt;
+    auto r = parse_duration(n->as_string()->get());
+    if (auto* msg = std::get_if<std::string>(&r)) return error(*n, p, *msg), std::nullopt;
+    return std::get<duration>(r);
+  }
+
+  std::optional<std::uint64_t> get_size(const toml::table& t, std::string_view key, const std::string& path,
+                                        std::uint64_t min) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    auto p = join(path, key);
+    std::uint64_t v = 0;
+    if (n->is_integer()) {
+      if (n->as_integer()->get() < 0) return error(*n, p, "must not be negative"), std::nullopt;
+      v = static_cast<std::uint64_t>(n->as_integer()->get());
+    } else if (n->is_string()) {
+      auto r = parse_size(n->as_string()->get());
+      if (auto* msg = std::get_if<std::string>(&r)) return error(*n, p, *msg), std::nullopt;
+      v = std::get<std::uint64_t>(r);
+    } else {
+      return wrong_type(*n, p, "a size (bytes, or a string such as \"16m\")"), std::nullopt;
+    }
+    if (v < min) return error(*n, p, std::to_string(v) + " is below the minimum " + std::to_string(min)), std::nullopt;
+    return v;
+  }
+
+  std::optional<std::vector<std::string>> get_strings(const toml::table& t, std::string_view key,
+                                                      const std::string& path, bool allow_empty) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    auto p = join(path, key);
+    if (!n->is_array()) return wrong_type(*n, p, "an array of strings"), std::nullopt;
+    std::vector<std::string> out;
+    bool ok = true;
+    std::size_t i = 0;
+    for (const toml::node& e : *n->as_array()) {
+      auto ep = p + "[" + std::to_string(i++) + "]";
+      if (!e.is_string()) {
+        wrong_type(e, ep, "a string");
+        ok = false;
+      } else if (e.as_string()->get().empty()) {
+        error(e, ep, "must not be empty");
+        ok = false;
+      } else {
+        out.push_back(e.as_string()->get());
+      }
+    }
+    if (!ok) return std::nullopt;
+    if (out.empty() && !allow_empty) return error(*n, p, "must not be empty"), std::nullopt;
+    return out;
+  }
+
+  const toml::table* get_table(const toml::table& t, std::string_view key, const std::string& path) {
+    const toml::node* n = t.get(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) return wrong_type(*n, join(path, key), "a table"), nullptr;
+    return n->as_table();
+  }
+
+  // Resolves an account name; reports missing and root accounts.
+  std::optional<account> resolve_account(const toml::node& n, const std::string& path, const std::string& name) {
+    auto a = options_.lookup(name);
+    if (!a) return error(n, path, "account " + dq(name) + " does not exist on this machine"), std::nullopt;
+    if (a->uid == 0 || a->gid == 0) {
+      error(n, path, "account " + dq(name) + " resolves to root (uid " + std::to_string(a->uid) + ", gid " +
+                         std::to_string(a->gid) + "); children never run as root");
+      return std::nullopt;
+    }
+    return a;
+  }
+
+  fs::path resolve_path(const std::string& p) const {
+    fs::path path(p);
+    return (path.is_absolute() ? path : base_ / path).lexically_normal();
+  }
+
+  // ---- sections ------------------------------------------------------------
+  void read_root(const toml::table& root, config& cfg) {
+    check_keys(root, "", {"listen", "document_root", "identity", "authentication", "accounts", "cgi", "handlers",
+                          "pools", "locations", "static", "http", "server", "log"});
+    read_listen(root, cfg);
+    read_document_root(root, cfg);
+    read_identity(root, cfg);
+    read_authentication(root, cfg);
+    read_accounts(root, cfg);
+    read_cgi(root, cfg);
+    read_pools(root, cfg);  // before handlers, which name pools
+    read_handlers(root, cfg);
+    read_locations(root, cfg);
+    read_static(root, cfg);
+    read_http(root, cfg);
+    read_server(root, cfg);
+    read_log(root, cfg);
+  }
+
+  void read_listen(const toml::table& root, config& cfg) {
+    const toml::node* n = root.get("listen");
+    if (!n) return error_at(1, 1, "listen: missing; give one or more \"HOST:PORT\", e.g. listen = [\"127.0.0.1:8080\"]");
+    std::vector<std::pair<const toml::node*, std::string>> items;
+    if (n->is_string()) {
+      items.emplace_back(n, n->as_string()->get());
+    } else if (n->is_array()) {
+      std::size_t i = 0;
+      for (const toml::node& e : *n->as_array()) {
+        if (!e.is_string()) wrong_type(e, "listen[" + std::to_string(i) + "]", "a string \"HOST:PORT\"");
+        else items.emplace_back(&e, e.as_string()->get());
+        ++i;
+      }
+      if (n->as_array()->empty()) error(*n, "listen", "must name at least one address");
+    } else {
+      return wrong_type(*n, "listen", "an array of \"HOST:PORT\" strings");
+    }
+    std::set<std::string> seen;
+    for (auto& [node, text] : items) {
+      auto r = parse_endpoint(text);
+      if (auto* msg = std::get_if<std::string>(&r)) {
+        error(*node, "listen", *msg);
+        continue;
+      }
+      auto ep = std::get<endpoint>(r);
+      if (ep.port != 0 && !seen.insert(ep.to_string()).second) {
+        error(*node, "listen", ep.to_string() + " is listed twice");
+        continue;
+      }
+      cfg.listen.push_back(ep);
+    }
+  }
+
+  void read_document_root(const toml::table& root, config& cfg) {
+    const toml::node* n = root.get("document_root");
+    if (!n) return error_at(1, 1, "document_root: missing; name the folder to serve, e.g. document_root = \"site\"");
+    auto v = get_string(root, "document_root", "");
+    if (!v) return;
+    fs::path p = resolve_path(*v);
+    std::error_code ec;
+    auto st = fs::status(p, ec);
+    if (ec || !fs::exists(st)) return error(*n, "document_root", dq(p.string()) + " does not exist");
+    if (!fs::is_directory(st)) return error(*n, "document_root", dq(p.string()) + " is not a folder");
+    cfg.document_root = fs::canonical(p, ec);
+    if (ec) error(*n, "document_root", "cannot resolve " + dq(p.string()) + ": " + ec.message());
+  }
+
+  void read_identity(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "identity", "");
+    std::optional<account> process, anonymous;
+    bool anonymous_given = false;
+    if (t) {
+      check_keys(*t, "identity", {"process", "anonymous"});
+      if (auto v = get_string(*t, "process", "identity")) {
+        process = resolve_account(*t->get("process"), "identity.process", *v);
+        if (!process) process = account{};  // reported; keep going
+      }
+      if (auto v = get_string(*t, "anonymous", "identity")) {
+        anonymous_given = true;
+        anonymous = resolve_account(*t->get("anonymous"), "identity.anonymous", *v);
+        if (!anonymous) anonymous = account{};
+      }
+    }
+    if (!process) {
+      cfg.identity.process_defaulted = true;
+      if (options_.running_as_root) {
+        if (options_.dev_mode) {
+          process = options_.lookup("nobody");
+          if (!process) error_at(1, 1, "identity.process: dev mode runs children as \"nobody\", which does not exist");
+        } else {
+          error(t ? t->source() : toml::source_region{},
+                "identity.process: missing; cgihost runs as root, and children never run as root: "
+                "name the account pools run as, e.g. process = \"www-data\"");
+        }
+      } else if (options_.current_user) {
+        process = options_.current_user;  // without root, children can only run as we do
+      } else {
+        error_at(1, 1, "identity.process: missing, and the account cgihost runs as is unknown");
+      }
+    }
+    if (!anonymous_given) {
+      if (options_.running_as_root) {
+        anonymous = options_.lookup("nobody");
+        if (!anonymous) error_at(1, 1, "identity.anonymous: missing, and the default \"nobody\" does not exist");
+      } else {
+        anonymous = options_.current_user;
+      }
+    }
+    if (process) cfg.identity.process = *process;
+    if (anonymous) cfg.identity.anonymous = *anonymous;
+  }
+
+  void read_authentication(const toml::table& root, config& cfg) {
+    auto& a = cfg.authentication;
+    const toml::table* t = get_table(root, "authentication", "");
+    if (!t) return;
+    const std::string p = "authentication";
+    check_keys(*t, p, {"anonymous", "basic", "users_file", "realm", "trusted_header", "trusted_proxies"});
+    if (auto v = get_bool(*t, "anonymous", p)) a.anonymous = *v;
+    if (auto v = get_bool(*t, "basic", p)) a.basic = *v;
+    if (auto v = get_string(*t, "realm", p)) {
+      if (v->find('"') != std::string::npos || v->find('\\') != std::string::npos)
+        error(*t->get("realm"), p + ".realm", "must not contain '\"' or '\\'");
+      a.realm = *v;
+    }
+    if (auto v = get_string(*t, "users_file", p)) {
+      a.users_file = resolve_path(*v);
+      check_users_file(*t->get("users_file"), *a.users_file);
+    } else if (a.basic && !t->get("users_file")) {
+      error(*t->get("basic"), p + ".basic", "basic = true needs users_file, the file of \"name:hash\" lines");
+    }
+    if (auto v = get_string(*t, "trusted_header", p)) {
+      if (!std::all_of(v->begin(), v->end(), is_token_char))
+        error(*t->get("trusted_header"), p + ".trusted_header", dq(*v) + " is not a valid header name");
+      a.trusted_header = *v;
+    }
+    if (const toml::node* n = t->get("trusted_proxies")) {
+      if (auto list = get_strings(*t, "trusted_proxies", p, true)) {
+        std::size_t i = 0;
+        for (const toml::node& e : *n->as_array()) {
+          auto r = parse_cidr((*list)[i]);
+          if (auto* msg = std::get_if<std::string>(&r)) error(e, p + ".trusted_proxies[" + std::to_string(i) + "]", *msg);
+          else a.trusted_proxies.push_back(std::get<cidr>(r));
+          ++i;
+        }
+      }
+    }
+    if (a.trusted_header && !t->get("trusted_proxies"))
+      error(*t->get("trusted_header"), p + ".trusted_header",
+            "needs trusted_proxies: the peers whose " + dq(*a.trusted_header) + " header is believed");
+    if (!a.anonymous && !a.basic && !a.trusted_header)
+      error(t->source(), p + ": anonymous, basic and trusted_header are all off: no request could be served");
+  }
+
+  void check_users_file(const toml::node& n, const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::error_code ec(errno, std::generic_category());
+      return error(n, "authentication.users_file", "cannot read " + dq(file.string()) + ": " + ec.message());
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto parsed = parse_htpasswd(text.str());
+    for (auto& pr : parsed.problems) errors_.push_back({file.string(), pr.line, pr.column, pr.message});
+  }
+
+  void read_accounts(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "accounts", "");
+    if (!t) return;
+    for (auto&& [key, node] : *t) {
+      std::string name(key.str());
+      std::string p = "accounts." + dq(name);
+      if (!node.is_string()) {
+        wrong_type(node, p, "a string naming an OS account");
+        continue;
+      }
+      if (name.empty()) {
+        error(key.source(), "accounts: an authenticated name must not be empty");
+        continue;
+      }
+      if (auto a = resolve_account(node, p, node.as_string()->get())) cfg.accounts.emplace(name, *a);
+    }
+  }
+
+  void read_cgi(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "cgi", "");
+    if (!t) return;
+    check_keys(*t, "cgi", {"create_process_as_user", "timeout"});
+    if (auto v = get_bool(*t, "create_process_as_user", "cgi")) cfg.cgi.create_process_as_user = *v;
+    if (auto v = get_duration(*t, "timeout", "cgi")) cfg.cgi.timeout = *v;
+  }
+
+  void read_pools(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "pools", "");
+    if (!t) return;
+    for (auto&& [key, node] : *t) {
+      std::string name(key.str());
+      std::string p = "pools." + name;
+      if (!node.is_table()) {
+        wrong_type(node, p, "a table");
+        continue;
+      }
+      if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+          })) {
+        error(key.source(), p + ": a pool name may hold only letters, digits, '-' and '_'");
+      }
+      const toml::table& pt = *node.as_table();
+      check_keys(pt, p, {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
+                         "queue_length", "impersonate", "env"});
+      pool pl;
+      pl.name = name;
+      if (!pt.get("command")) {
+        error(pt.source(), p + ": missing command, the program to run, e.g. command = [\"/usr/bin/php-cgi\"]");
+      } else if (auto cmd = get_strings(pt, "command", p, false)) {
+        pl.command = *cmd;
+        if (auto found = find_program(pl.command[0], base_)) {
+          pl.command[0] = found->string();
+        } else if (!options_.dev_mode) {
+          error(*pt.get("command"), p + ".command", "program " + dq(pl.command[0]) + " not found or not executable");
+        } else {
+          unavailable_pools_[name] = "program " + dq(pl.command[0]) + " not found on PATH";
+        }
+      }
+      if (auto v = get_int<std::uint32_t>(pt, "max_instances", p, 1, 4096)) pl.max_instances = *v;
+      if (auto v = get_int<std::uint32_t>(pt, "max_requests", p, 0, 100'000'000)) pl.max_requests = *v;
+      if (auto v = get_duration(pt, "idle_timeout", p)) pl.idle_timeout = *v;
+      if (auto v = get_duration(pt, "request_timeout", p)) pl.request_timeout = *v;
+      if (auto v = get_int<std::uint32_t>(pt, "queue_length", p, 0, 1'000'000)) pl.queue_length = *v;
+      if (auto v = get_bool(pt, "impersonate", p)) pl.impersonate = *v;
+      if (const toml::table* env = get_table(pt, "env", p)) {
+        for (auto&& [ek, ev] : *env) {
+          std::string var(ek.str());
+          std::string ep = p + ".env." + var;
+          if (var.empty() || var.find('=') != std::string::npos || var.find('\0') != std::string::npos)
+            error(ek.source(), ep + ": not a valid environment variable name");
+          else if (!ev.is_string())
+            wrong_type(ev, ep, "a string");
+          else
+            pl.env.emplace(var, ev.as_string()->get());
+        }
+      }
+      cfg.pools.emplace(name, std::move(pl));
+    }
+  }
+
+  void read_handlers(const toml::table& root, config& cfg) {
+    const toml::node* n = root.get("handlers");
+    if (!n) return;
+    if (!n->is_array_of_tables()) return wrong_type(*n, "handlers", "an array of tables ([[handlers]])");
+    std::size_t i = 0;
+    for (const toml::node& e : *n->as_array()) {
+      std::string p = "handlers[" + std::to_string(i++) + "]";
+      const toml::table& t = *e.as_table();
+      check_keys(t, p, {"match", "module", "pool", "interpreter"});
+      handler h;
+      bool ok = true;
+      if (auto m = get_string(t, "match", p)) {
+        h.match = *m;
+        if (m->size() > 2 && m->starts_with("*.") && m->find_first_of("/*\\", 2) == std::string::npos) {
+          h.kind = handler::match_kind::extension;
+          h.value = m->substr(1);
+        } else if (m->size() >= 3 && m->front() == '/' && m->ends_with("/*") &&
+                   m->find('*') == m->size() - 1) {
+          h.kind = handler::match_kind::prefix;
+          h.value = m->substr(0, m->size() - 1);
+        } else {
+          error(*t.get("match"), p + ".match", dq(*m) + " is neither \"*.EXT\" nor a path pattern \"/path/*\"");
+          ok = false;
+        }
+      } else {
+        if (!t.get("match")) error(t.source(), p + ": missing match, e.g. match = \"*.php\" or \"/cgi-bin/*\"");
+        ok = false;
+      }
+      if (auto m = get_string(t, "module", p)) {
+        if (*m == "fastcgi") h.module = module_kind::fastcgi;
+        else if (*m == "cgi") h.module = module_kind::cgi;
+        else if (*m == "static") h.module = module_kind::static_files;
+        else {
+          error(*t.get("module"), p + ".module", dq(*m) + " is not a module; use \"fastcgi\", \"cgi\" or \"static\"");
+          ok = false;
+        }
+      } else {
+        if (!t.get("module")) error(t.source(), p + ": missing module (\"fastcgi\", \"cgi\" or \"static\")");
+        ok = false;
+      }
+      auto pool_name = get_string(t, "pool", p);
+      auto interp = get_strings(t, "interpreter", p, false);
+      if (ok && h.module == module_kind::fastcgi) {
+        if (!t.get("pool")) {
+          error(t.source(), p + ": module \"fastcgi\" needs pool, the name of a [pools.NAME] table");
+        } else if (pool_name) {
+          if (!cfg.pools.contains(*pool_name)) {
+            std::string msg = "pool " + dq(*pool_name) + " does not exist";
+            if (cfg.pools.empty()) msg += " (there is no [pools.NAME] table)";
+            else {
+              msg += "; pools are:";
+              for (auto& [pn, pv] : cfg.pools) msg += " " + pn;
+            }
+            error(*t.get("pool"), p + ".pool", msg);
+          } else if (auto u = unavailable_pools_.find(*pool_name); u != unavailable_pools_.end()) {
+            h.available = false;
+            h.unavailable_reason = "pool " + dq(*pool_name) + ": " + u->second;
+          }
+          h.pool = pool_name.value_or("");
+        }
+        if (t.get("interpreter")) error(*t.get("interpreter"), p + ".interpreter", "only a \"cgi\" handler takes an interpreter; a \"fastcgi\" one takes its program from its pool");
+      }
+      if (ok && h.module == module_kind::cgi) {
+        if (t.get("pool")) error(*t.get("pool"), p + ".pool", "only a \"fastcgi\" handler takes a pool");
+        if (interp) {
+          h.interpreter = *interp;
+          if (auto found = find_program(h.interpreter[0], base_)) {
+            h.interpreter[0] = found->string();
+          } else if (!options_.dev_mode) {
+            error(*t.get("interpreter"), p + ".interpreter", "program " + dq(h.interpreter[0]) + " not found or not executable");
+          } else {
+            h.available = false;
+            h.unavailable_reason = "interpreter " + dq(h.interpreter[0]) + " not found on PATH";
+          }
+        }
+      }
+      if (ok && h.module == module_kind::static_files) {
+        if (t.get("pool")) error(*t.get("pool"), p + ".pool", "a \"static\" handler takes no pool");
+        if (t.get("interpreter")) error(*t.get("interpreter"), p + ".interpreter", "a \"static\" handler takes no interpreter");
+      }
+      if (ok) cfg.handlers.push_back(std::move(h));
+    }
+  }
+
+  void read_locations(const toml::table& root, config& cfg) {
+    const toml::node* n = root.get("locations");
+    if (!n) return;
+    if (!n->is_array_of_tables()) return wrong_type(*n, "locations", "an array of tables ([[locations]])");
+    std::size_t i = 0;
+    for (const toml::node& e : *n->as_array()) {
+      std::string p = "locations[" + std::to_string(i++) + "]";
+      const toml::table& t = *e.as_table();
+      check_keys(t, p, {"prefix", "create_process_as_user", "timeout"});
+      location l;
+      if (auto v = get_string(t, "prefix", p)) {
+        if (v->front() != '/') error(*t.get("prefix"), p + ".prefix", dq(*v) + " must start with '/'");
+        l.prefix = *v;
+      } else if (!t.get("prefix")) {
+        error(t.source(), p + ": missing prefix, e.g. prefix = \"/admin/\"");
+      }
+      l.create_process_as_user = get_bool(t, "create_process_as_user", p);
+      l.timeout = get_duration(t, "timeout", p);
+      cfg.locations.push_back(std::move(l));
+    }
+  }
+
+  void read_static(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "static", "");
+    if (!t) return;
+    check_keys(*t, "static", {"enabled", "index"});
+    if (auto v = get_bool(*t, "enabled", "static")) cfg.static_files.enabled = *v;
+    if (auto v = get_strings(*t, "index", "static", true)) {
+      for (std::size_t i = 0; i < v->size(); ++i)
+        if ((*v)[i].find('/') != std::string::npos || (*v)[i] == "." || (*v)[i] == "..")
+          error(*t->get("index")->as_array()->get(i), "static.index[" + std::to_string(i) + "]", "must be a plain file name");
+      cfg.static_files.index = *v;
+    }
+  }
+
+  void read_http(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "http", "");
+    if (!t) return;
+    const std::string p = "http";
+    auto& h = cfg.http;
+    check_keys(*t, p, {"max_request_line", "max_header_bytes", "max_header_count", "max_body_size", "header_timeout",
+                       "keepalive_timeout", "body_timeout", "send_timeout", "max_keepalive_requests"});
+    if (auto v = get_size(*t, "max_request_line", p, 64)) h.max_request_line = *v;
+    if (auto v = get_size(*t, "max_header_bytes", p, 256)) h.max_header_bytes = *v;
+    if (auto v = get_int<std::uint32_t>(*t, "max_header_count", p, 1, 10'000)) h.max_header_count = *v;
+    if (auto v = get_size(*t, "max_body_size", p, 0)) h.max_body_size = *v;
+    if (auto v = get_duration(*t, "header_timeout", p)) h.header_timeout = *v;
+    if (auto v = get_duration(*t, "keepalive_timeout", p)) h.keepalive_timeout = *v;
+    if (auto v = get_duration(*t, "body_timeout", p)) h.body_timeout = *v;
+    if (auto v = get_duration(*t, "send_timeout", p)) h.send_timeout = *v;
+    if (auto v = get_int<std::uint32_t>(*t, "max_keepalive_requests", p, 1, 100'000'000)) h.max_keepalive_requests = *v;
+    for (auto key : {"header_timeout", "keepalive_timeout", "body_timeout", "send_timeout"})
+      if (const toml::node* n = t->get(key); n && n->is_string()) {
+        auto r = parse_duration(n->as_string()->get());
+        if (auto* d = std::get_if<duration>(&r); d && d->count() == 0) error(*n, p + "." + key, "must be longer than 0");
+      }
+  }
+
+  void read_server(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "server", "");
+    if (!t) return;
+    check_keys(*t, "server", {"threads", "grace_period"});
+    if (auto v = get_int<std::uint32_t>(*t, "threads", "server", 0, 256)) cfg.server.threads = *v;
+    if (auto v = get_duration(*t, "grace_period", "server")) cfg.server.grace_period = *v;
+  }
+
+  void read_log(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "log", "");
+    if (!t) return;
+    check_keys(*t, "log", {"error_log", "level", "access_log"});
+    if (auto v = get_string(*t, "error_log", "log"))
+      cfg.log.error_log = *v == "stderr" ? *v : resolve_path(*v).string();
+    if (auto v = get_string(*t, "level", "log")) {
+      static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+      if (std::find(std::begin(kLevels), std::end(kLevels), *v) == std::end(kLevels))
+        error(*t->get("level"), "log.level", dq(*v) + " is not a level; use trace, debug, info, warn, error, critical or off");
+      else
+        cfg.log.level = *v;
+    }
+    if (auto v = get_string(*t, "access_log", "log"))
+      cfg.log.access_log = (*v == "stdout" || *v == "off") ? *v : resolve_path(*v).string();
+  }
+
+  std::string file_;
+  fs::path base_;
+  const load_options& options_;
+  std::vector<diagnostic> errors_;
+  std::map<std::string, std::string> unavailable_pools_;
+};
+
+}  // namespace
+
+load_options system_load_options() {
+  load_options o;
+  o.running_as_root = ::geteuid() == 0;
+  o.current_user = lookup_system_account_by_uid(::geteuid());
+  if (!o.current_user) o.current_user = account{"uid" + std::to_string(::geteuid()), ::geteuid(), ::getegid(), ""};
+  return o;
+}
+
+load_result load_string(std::string_view text, const std::string& source_name, const fs::path& base_dir,
+                        const load_options& options) {
+  return loader(source_name, base_dir, options).run(text);
+}
+
+load_result load_file(const fs::path& file, const load_options& options) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::error_code ec(errno, std::generic_category());
+    load_result r;
+    r.errors.push_back({file.string(), 1, 1, "cannot read config: " + ec.message()});
+    return r;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  fs::path base = fs::absolute(file).parent_path();
+  return load_string(text.str(), file.string(), base, options);
+}
+
+load_result load_dev(const fs::path& root, const std::optional<std::string>& listen, load_options options) {
+  options.dev_mode = true;
+  std::error_code ec;
+  fs::path base = fs::absolute(root, ec);
+  load_result r = load_string(dev_config_text(), "<dev>", base, options);
+  if (r.ok() && listen) {
+    auto ep = parse_endpoint(*listen);
+    if (auto* msg = std::get_if<std::string>(&ep)) {
+      r.errors.push_back({"--listen", 1, 1, *msg});
+      r.value.reset();
+    } else {
+      r.value->listen = {std::get<endpoint>(ep)};
+    }
+  }
+  return r;
+}
+
+}  // namespace cgihost::config

@@ -1,0 +1,45 @@
+#pragma once
+// Parsers for the scalar forms the config accepts: durations, sizes,
+// listen addresses and CIDR ranges. Pure; each returns nullopt or an error text.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace cgihost::config {
+
+// "250ms", "30s", "15m", "1h", or a sum of them ("1h30m"). Error text on failure.
+std::variant<std::chrono::milliseconds, std::string> parse_duration(std::string_view s);
+
+// Bytes: a plain number, or with a binary suffix "k", "m", "g" (also "KiB", "MiB", "GiB").
+std::variant<std::uint64_t, std::string> parse_size(std::string_view s);
+
+// A numeric IP address and port: "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80".
+struct endpoint {
+  std::string address;  // the address alone, without brackets
+  std::uint16_t port = 0;
+  bool v6 = false;
+  std::string to_string() const;  // "127.0.0.1:8080" / "[::1]:8080"
+  bool operator==(const endpoint&) const = default;
+};
+std::variant<endpoint, std::string> parse_endpoint(std::string_view s);
+
+// "127.0.0.1/32", "10.0.0.0/8", "::1/128"; a bare address means a single host.
+struct cidr {
+  std::array<std::uint8_t, 16> bytes{};  // v4 addresses use the first 4
+  unsigned prefix = 0;
+  bool v6 = false;
+  std::string text;
+  // True when `address` (4 or 16 bytes, network order) lies in the range.
+  bool contains(const std::uint8_t* address, bool address_v6) const noexcept;
+};
+std::variant<cidr, std::string> parse_cidr(std::string_view s);
+
+// Edit distance, for "did you mean" hints.
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+}  // namespace cgihost::config

@@ -1,0 +1,133 @@
+#include "host/cli.hpp"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "config/load.hpp"
+#include "host/logging.hpp"
+#include "host/server.hpp"
+
+namespace cgihost::host {
+namespace {
+
+int print_diagnostics(const std::vector<config::diagnostic>& errors) {
+  for (const auto& d : errors) std::cerr << d.to_string() << '\n';
+  return 1;
+}
+
+int run_server(const config::config& cfg) {
+  logs lg;
+  try {
+    lg = open_logs(cfg.log);
+  } catch (const std::exception& e) {
+    std::cerr << "cgihost: cannot open log: " << e.what() << '\n';
+    return 1;
+  }
+  if (cfg.dev_mode && ::geteuid() == 0) {
+    lg.error->warn("dev mode started as root: children will run as {} (uid {}), never as root",
+                   cfg.identity.process.name, cfg.identity.process.uid);
+  }
+  for (const auto& h : cfg.handlers)
+    if (!h.available) lg.error->warn("{} is disabled: {}", h.match, h.unavailable_reason);
+
+  std::unique_ptr<server> srv;
+  try {
+    srv = std::make_unique<server>(cfg, lg);
+  } catch (const std::exception& e) {
+    lg.error->critical("cannot start: {}", e.what());
+    return 1;
+  }
+  std::string error;
+  if (!srv->bind(error)) {
+    lg.error->critical("{}", error);
+    return 1;
+  }
+  for (const auto& ep : srv->bound()) {
+    std::string addr = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+    lg.error->info("listening on http://{}:{}/ (document root {})", addr, ep.port(), cfg.document_root.string());
+  }
+  srv->run(true);
+  lg.error->info("stopped");
+  return 0;
+}
+
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+int main_cli(int argc, char** argv) {
+  CLI::App app{"cgihost: a FastCGI process manager and CGI host", "cgihost"};
+  app.set_version_flag("--version", "cgihost " CGIHOST_VERSION);
+  app.require_subcommand(1);
+
+  std::string serve_config;
+  auto* serve = app.add_subcommand("serve", "Run with a config file");
+  serve->add_option("-c,--config", serve_config, "The TOML config file")->required();
+
+  std::string dev_dir = ".";
+  std::string dev_listen;
+  auto* dev = app.add_subcommand("dev", "Serve DIR with the embedded dev config, no config file");
+  dev->add_option("DIR", dev_dir, "Document root (default: the current folder)");
+  dev->add_option("--listen", dev_listen, "HOST:PORT to listen on (default: 127.0.0.1:8080)");
+
+  std::string check_config;
+  auto* check = app.add_subcommand("check-config", "Validate a config file: print ok, or every problem");
+  check->add_option("-c,--config", check_config, "The TOML config file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "cgihost: " << one_line(e.what()) << " (see cgihost --help)\n";
+    return 2;
+  }
+
+  std::signal(SIGPIPE, SIG_IGN);
+  auto options = config::system_load_options();
+
+  if (*check) {
+    auto r = config::load_file(check_config, options);
+    if (!r.ok()) return print_diagnostics(r.errors);
+    std::cout << "ok\n";
+    return 0;
+  }
+  if (*serve) {
+    auto r = config::load_file(serve_config, options);
+    if (!r.ok()) return print_diagnostics(r.errors);
+    return run_server(*r.value);
+  }
+  // dev
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dev_dir, ec)) {
+    std::cerr << "cgihost: dev: \"" << dev_dir << "\" is not a folder\n";
+    return 1;
+  }
+  std::optional<std::string> listen;
+  if (*dev->get_option("--listen")) listen = dev_listen;
+  auto r = config::load_dev(dev_dir, listen, options);
+  if (!r.ok()) {
+    // A bad --listen is a usage error; anything else is the embedded config's.
+    if (!r.errors.empty() && r.errors.front().file == "--listen") {
+      std::cerr << "cgihost: --listen: " << r.errors.front().message << '\n';
+      return 2;
+    }
+    return print_diagnostics(r.errors);
+  }
+  return run_server(*r.value);
+}
+
+}  // namespace cgihost::host

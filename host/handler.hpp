@@ -1,0 +1,63 @@
+#pragma once
+// The seam between the HTTP front end and the modules that answer requests
+// (static files now; CGI and FastCGI in their own issues).
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/system/error_code.hpp>
+#include <spdlog/logger.h>
+
+#include "config/config.hpp"
+#include "host/logging.hpp"
+#include "host/router.hpp"
+#include "protocol/uri_path.hpp"
+
+namespace cgihost::host {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using error_code = boost::system::error_code;
+
+// One request as a handler sees it, and the ways to answer it. Owned by the
+// session; valid until the handler's coroutine returns.
+class exchange {
+ public:
+  virtual ~exchange() = default;
+
+  virtual const http::request_header<>& request() const = 0;
+  virtual const protocol::normalized_target& target() const = 0;
+  virtual const host::route& route() const = 0;
+  virtual request_id id() const = 0;
+  virtual const config::config& settings() const = 0;
+  virtual spdlog::logger& log() const = 0;
+
+  // Reads up to `size` bytes of the request body into `data`; returns 0 at its
+  // end. Sends "100 Continue" first when the client asked for it. A body past
+  // http.max_body_size fails with http::error::body_limit.
+  virtual asio::awaitable<std::size_t> read_body(void* data, std::size_t size, error_code& ec) = 0;
+
+  // Sends the response head. Date, Server and Connection are filled in; the
+  // handler sets Content-Length. For HEAD requests, body writes are dropped.
+  virtual asio::awaitable<void> write_head(http::response_header<>& head, error_code& ec) = 0;
+
+  // Sends body bytes after the head.
+  virtual asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) = 0;
+
+  // Sends a complete error response (short HTML body naming the status) when
+  // no head was sent yet; `reason` goes to the error log, not to the client.
+  virtual asio::awaitable<void> send_error(http::status status, std::string_view reason) = 0;
+
+  virtual bool head_sent() const = 0;
+};
+
+class handler {
+ public:
+  virtual ~handler() = default;
+  // Serves one request. When it returns without a complete response (an
+  // error after the head went out), the session closes the connection.
+  virtual asio::awaitable<void> handle(exchange& ex) = 0;
+};
+
+}  // namespace cgihost::host

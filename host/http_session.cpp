@@ -1,0 +1,440 @@
+#include "host/http_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <charconv>
+#include <chrono>
+
+#include "host/server.hpp"
+#include "protocol/http_date.hpp"
+
+namespace cgihost::host {
+namespace beast = boost::beast;
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+using clock = std::chrono::steady_clock;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string error_page(http::status status) {
+  std::string title = std::to_string(static_cast<unsigned>(status)) + " " + std::string(http::obsolete_reason(status));
+  return "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head><body><h1>" + title +
+         "</h1></body></html>\n";
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// The Connection field for HTTP/1.1 (persistent unless "close") and HTTP/1.0
+// (closed unless "keep-alive"), RFC 9112 §9.3.
+void set_connection(http::response_header<>& head, bool keep_alive) {
+  head.erase(http::field::connection);
+  if (head.version() == 11 && !keep_alive) head.set(http::field::connection, "close");
+  if (head.version() == 10 && keep_alive) head.set(http::field::connection, "keep-alive");
+}
+
+std::string request_line_of(const http::request_header<>& req) {
+  std::string line(req.method_string());
+  line += ' ';
+  line += req.target();
+  line += " HTTP/";
+  line += std::to_string(req.version() / 10);
+  line += '.';
+  line += std::to_string(req.version() % 10);
+  return line;
+}
+
+}  // namespace
+
+// The exchange a handler sees, backed by the session's stream and parser.
+class session_exchange final : public exchange {
+ public:
+  session_exchange(http_session& s, const protocol::normalized_target& target, const host::route& r,
+                   request_id id, clock::time_point started, std::int64_t arrived)
+      : s_(s), target_(target), route_(r), id_(id), started_(started), arrived_(arrived) {}
+
+  const http::request_header<>& request() const override { return s_.parser_->get(); }
+  const protocol::normalized_target& target() const override { return target_; }
+  const host::route& route() const override { return route_; }
+  request_id id() const override { return id_; }
+  const config::config& settings() const override { return s_.server_.settings(); }
+  spdlog::logger& log() const override { return *s_.server_.log().error; }
+  bool head_sent() const override { return head_sent_; }
+
+  asio::awaitable<std::size_t> read_body(void* data, std::size_t size, error_code& ec) override {
+    ec = {};
+    auto& parser = *s_.parser_;
+    if (parser.is_done() || size == 0) co_return 0;
+    const auto& req = parser.get();
+    if (!continue_sent_ && req.version() == 11 && iequals(req[http::field::expect], "100-continue")) {
+      continue_sent_ = true;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      s_.stream_.expires_after(settings().http.send_timeout);
+      auto [wec, wn] = co_await asio::async_write(s_.stream_, asio::buffer(kContinue), nothrow);
+      if (wec) {
+        ec = wec;
+        co_return 0;
+      }
+    }
+    auto& body = parser.get().body();
+    while (!parser.is_done()) {
+      body.data = data;
+      body.size = size;
+      s_.stream_.expires_after(settings().http.body_timeout);
+      auto [rec, rn] = co_await http::async_read_some(s_.stream_, s_.buffer_, parser, nothrow);
+      if (rec == http::error::need_buffer) rec = {};
+      if (rec) {
+        ec = rec;
+        co_return 0;
+      }
+      std::size_t got = size - body.size;
+      if (got > 0) co_return got;
+    }
+    co_return 0;
+  }
+
+  asio::awaitable<void> write_head(http::response_header<>& head, error_code& ec) override {
+    ec = {};
+    const auto& req = request();
+    head.version(req.version() == 10 ? 10 : 11);
+    head.set(http::field::server, "cgihost/" CGIHOST_VERSION);
+    head.set(http::field::date, protocol::format_http_date(unix_now()));
+    if (auto cl = head.find(http::field::content_length); cl != head.end()) {
+      std::uint64_t n = 0;
+      auto v = cl->value();
+      if (std::from_chars(v.data(), v.data() + v.size(), n).ec == std::errc{}) expected_ = n;
+    }
+    auto status = head.result_int();
+    bool bodyless = status == 304 || status == 204 || status < 200;
+    if (bodyless) expected_ = 0;
+    keep_alive_ = keep_alive_ && s_.parser_->keep_alive() && !s_.stop_requested_ && !s_.server_.stopping() &&
+                  s_.requests_ < settings().http.max_keepalive_requests && (expected_.has_value() || bodyless);
+    set_connection(head, keep_alive_);
+    status_ = status;
+    head_only_ = req.method() == http::verb::head || bodyless;
+
+    http::response<http::empty_body> msg{std::move(head)};
+    http::response_serializer<http::empty_body> sr{msg};
+    s_.stream_.expires_after(settings().http.send_timeout);
+    head_sent_ = true;
+    auto [wec, n] = co_await http::async_write_header(s_.stream_, sr, nothrow);
+    if (wec) {
+      failed_ = true;
+      ec = wec;
+    }
+  }
+
+  asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) override {
+    ec = {};
+    if (!head_sent_ || failed_) {
+      ec = asio::error::not_connected;
+      co_return;
+    }
+    if (head_only_) co_return;
+    if (expected_ && written_ + data.size() > *expected_) {
+      // Never send more than the head announced: that would corrupt the next response.
+      log().error("[http] rid={} handler wrote past Content-Length {}", id_.str(), *expected_);
+      failed_ = true;
+      ec = http::error::body_limit;
+      co_return;
+    }
+    s_.stream_.expires_after(settings().http.send_timeout);
+    auto [wec, n] = co_await asio::async_write(s_.stream_, data, nothrow);
+    written_ += n;
+    if (wec) {
+      failed_ = true;
+      ec = wec;
+    }
+  }
+
+  asio::awaitable<void> send_error(http::status status, std::string_view reason) override {
+    auto code = static_cast<unsigned>(status);
+    auto& lg = log();
+    auto level = code >= 500 ? spdlog::level::warn : code == 404 ? spdlog::level::debug : spdlog::level::info;
+    lg.log(level, "[http] rid={} {} {} {}: {}", id_.str(), code, request().method_string(), target_.path, reason);
+    if (head_sent_) {
+      failed_ = true;
+      co_return;
+    }
+    std::string body = error_page(status);
+    http::response_header<> head;
+    head.result(status);
+    head.set(http::field::content_type, "text/html; charset=utf-8");
+    head.set(http::field::content_length, std::to_string(body.size()));
+    if (status == http::status::method_not_allowed) head.set(http::field::allow, "GET, HEAD");
+    error_code ec;
+    co_await write_head(head, ec);
+    if (!ec) co_await write_body(asio::buffer(body), ec);
+  }
+
+  // True when the response went out whole and the connection may carry another.
+  bool complete() const { return head_sent_ && !failed_ && (!expected_ || head_only_ || written_ == *expected_); }
+  bool keep_alive() const { return keep_alive_; }
+  // True when the client waits for "100 Continue" that was never sent: its
+  // body will not come, so the connection cannot be reused.
+  bool awaiting_continue() const {
+    const auto& req = request();
+    return !continue_sent_ && req.version() == 11 && iequals(req[http::field::expect], "100-continue");
+  }
+
+  void log_access() const {
+    auto& acc = s_.server_.log().access;
+    if (!acc) return;
+    const auto& req = request();
+    access_record r;
+    r.peer = s_.peer_;
+    r.time = arrived_;
+    r.request_line = request_line_of(req);
+    r.status = status_;
+    r.body_bytes = written_;
+    r.referer = std::string(req[http::field::referer]);
+    r.user_agent = std::string(req[http::field::user_agent]);
+    r.id = id_;
+    r.micros = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count());
+    acc->info(format_access_line(r));
+  }
+
+ private:
+  http_session& s_;
+  const protocol::normalized_target& target_;
+  const host::route& route_;
+  request_id id_;
+  clock::time_point started_;
+  std::int64_t arrived_;
+  bool continue_sent_ = false;
+  bool head_sent_ = false;
+  bool head_only_ = false;
+  bool failed_ = false;
+  bool keep_alive_ = true;
+  unsigned status_ = 0;
+  std::optional<std::uint64_t> expected_;
+  std::uint64_t written_ = 0;
+};
+
+http_session::http_session(server& srv, asio::ip::tcp::socket socket, std::uint64_t id)
+    : server_(srv), stream_(std::move(socket)), id_(id) {
+  error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  if (!ec) {
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    peer_ = addr.to_string();
+  } else {
+    peer_ = "-";
+  }
+}
+
+http_session::~http_session() { server_.session_ended(id_); }
+
+void http_session::request_stop() {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    self->stop_requested_ = true;
+    if (self->state_ == state::idle) self->stream_.cancel();
+  });
+}
+
+asio::awaitable<void> http_session::run() {
+  try {
+    bool first = true;
+    while (co_await serve_one(first)) first = false;
+  } catch (const std::exception& e) {
+    server_.log().error->error("[http] connection from {} failed: {}", peer_, e.what());
+  }
+  // Lingering close (RFC 9112 §9.6): stop sending, then read and drop what the
+  // client still sends for a moment, so that our last response is not lost
+  // to a reset caused by unread data.
+  error_code ec;
+  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  if (!ec) {
+    char scratch[4096];
+    stream_.expires_after(std::chrono::seconds(2));
+    for (int i = 0; i < 256; ++i) {
+      auto [rec, n] = co_await stream_.async_read_some(asio::buffer(scratch), nothrow);
+      if (rec) break;
+    }
+  }
+  stream_.close();
+}
+
+asio::awaitable<void> http_session::send_simple(http::status status, bool close, std::string_view reason,
+                                                request_id id, const std::string& request_line,
+                                                clock::time_point started) {
+  const auto& cfg = server_.settings();
+  auto code = static_cast<unsigned>(status);
+  server_.log().error->log(code >= 500 ? spdlog::level::warn : spdlog::level::info, "[http] rid={} {} from {}: {}",
+                           id.str(), code, peer_, reason);
+  std::string body = error_page(status);
+  http::response<http::empty_body> msg;
+  msg.version(11);
+  msg.result(status);
+  msg.set(http::field::server, "cgihost/" CGIHOST_VERSION);
+  msg.set(http::field::date, protocol::format_http_date(unix_now()));
+  msg.set(http::field::content_type, "text/html; charset=utf-8");
+  msg.set(http::field::content_length, std::to_string(body.size()));
+  set_connection(msg, !close);
+  http::response_serializer<http::empty_body> sr{msg};
+  stream_.expires_after(cfg.http.send_timeout);
+  auto [ec, n] = co_await http::async_write_header(stream_, sr, nothrow);
+  if (!ec) std::tie(ec, n) = co_await asio::async_write(stream_, asio::buffer(body), nothrow);
+  if (auto& acc = server_.log().access) {
+    access_record r;
+    r.peer = peer_;
+    r.time = unix_now();
+    r.request_line = request_line;
+    r.status = code;
+    r.body_bytes = ec ? 0 : body.size();
+    r.id = id;
+    r.micros = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started).count());
+    acc->info(format_access_line(r));
+  }
+}
+
+asio::awaitable<bool> http_session::serve_one(bool first) {
+  const auto& limits = server_.settings().http;
+  state_ = state::idle;
+  if (buffer_.size() == 0) {
+    if (stop_requested_ || server_.stopping()) co_return false;
+    stream_.expires_after(first ? limits.header_timeout : limits.keepalive_timeout);
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(8192), nothrow);
+    if (ec) co_return false;  // idle timeout, client gone, or stop
+    buffer_.commit(n);
+  }
+  state_ = state::reading_head;
+  const auto started = clock::now();
+  const auto arrived = unix_now();
+  const request_id rid = request_id::next();
+  ++requests_;
+
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(limits.max_request_line + limits.max_header_bytes + 4, 0xffffffffu)));
+  parser_->body_limit(limits.max_body_size);
+  stream_.expires_after(limits.header_timeout);
+  auto [ec, head_bytes] = co_await http::async_read_header(stream_, buffer_, *parser_, nothrow);
+  if (ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted)
+      co_return false;
+    http::status status = http::status::bad_request;
+    std::string reason = "malformed request head: " + ec.message();
+    if (ec == http::error::header_limit) {
+      // Which limit: the request line alone, or the header fields?
+      std::string_view seen(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      auto eol = seen.find("\r\n");
+      bool line_too_long = (eol == std::string_view::npos ? seen.size() : eol) > limits.max_request_line;
+      status = line_too_long ? http::status::uri_too_long : http::status::request_header_fields_too_large;
+      reason = line_too_long ? "request line longer than http.max_request_line (" +
+                                   std::to_string(limits.max_request_line) + " bytes)"
+                             : "request head larger than http.max_header_bytes (" +
+                                   std::to_string(limits.max_header_bytes) + " bytes)";
+    } else if (ec == http::error::body_limit) {
+      status = http::status::payload_too_large;
+      reason = "Content-Length above http.max_body_size (" + std::to_string(limits.max_body_size) + " bytes)";
+    } else if (ec == beast::error::timeout) {
+      status = http::status::request_timeout;
+      reason = "request head not complete within http.header_timeout";
+      // The stream closed itself on the timeout: nothing can be sent.
+      server_.log().error->info("[http] rid={} 408 from {}: {}", rid.str(), peer_, reason);
+      co_return false;
+    }
+    co_await send_simple(status, true, reason, rid, "-", started);
+    co_return false;
+  }
+
+  auto& req = parser_->get();
+  const std::string request_line = request_line_of(req);
+  auto reject = [&](http::status status, std::string reason) -> asio::awaitable<bool> {
+    co_await send_simple(status, true, reason, rid, request_line, started);
+    co_return false;
+  };
+  if (req.version() != 10 && req.version() != 11)
+    co_return co_await reject(http::status::http_version_not_supported, "HTTP version " + request_line.substr(request_line.rfind(' ') + 1));
+  if (request_line.size() > limits.max_request_line)
+    co_return co_await reject(http::status::uri_too_long, "request line longer than http.max_request_line");
+  if (head_bytes > request_line.size() + 2 + limits.max_header_bytes)
+    co_return co_await reject(http::status::request_header_fields_too_large, "request head larger than http.max_header_bytes");
+  std::size_t count = 0, hosts = 0;
+  for (const auto& f : req) {
+    ++count;
+    if (f.name() == http::field::host) ++hosts;
+  }
+  if (count > limits.max_header_count)
+    co_return co_await reject(http::status::request_header_fields_too_large,
+                              std::to_string(count) + " header fields, above http.max_header_count (" +
+                                  std::to_string(limits.max_header_count) + ")");
+  if (hosts > 1 || (req.version() == 11 && hosts == 0))
+    co_return co_await reject(http::status::bad_request, hosts ? "several Host fields" : "HTTP/1.1 request without Host");
+  if (auto te = req.find(http::field::transfer_encoding); te != req.end()) {
+    // Only "chunked" alone is framed the same way by every hop; anything else
+    // could be read differently by a proxy in front of us (request smuggling).
+    std::string_view v = trim(te->value());
+    if (!iequals(v, "chunked")) {
+      bool has_chunked = v.size() >= 7 && iequals(v.substr(v.size() - 7), "chunked");
+      co_return co_await reject(has_chunked ? http::status::not_implemented : http::status::bad_request,
+                                "unsupported Transfer-Encoding \"" + std::string(v) + "\"");
+    }
+  }
+
+  auto normalized = protocol::normalize_target(req.target());
+  if (!normalized)
+    co_return co_await reject(http::status::bad_request, "request target refused: " + normalized.error().message());
+
+  state_ = state::busy;
+  route r = server_.router().resolve(normalized->path);
+  session_exchange ex(*this, *normalized, r, rid, started, arrived);
+  std::string failure;
+  try {
+    if (r.not_found) {
+      co_await ex.send_error(http::status::not_found, "no handler matches and [static] enabled = false");
+    } else {
+      co_await server_.handler_for(r).handle(ex);
+    }
+    if (!ex.head_sent()) co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
+  } catch (const std::exception& e) {
+    server_.log().error->error("[http] rid={} handler failed: {}", rid.str(), e.what());
+    failure = e.what();
+  }
+  if (!failure.empty() && !ex.head_sent()) co_await ex.send_error(http::status::internal_server_error, failure);
+  ex.log_access();
+  if (!ex.complete() || !ex.keep_alive()) co_return false;
+
+  // Drop the rest of a body the handler did not read, within bounds, so the
+  // next request on this connection starts at the right byte.
+  if (!parser_->is_done()) {
+    if (ex.awaiting_continue()) co_return false;
+    static constexpr std::size_t kDrainMax = 1024 * 1024;
+    std::size_t drained = 0;
+    char scratch[8192];
+    while (!parser_->is_done() && drained < kDrainMax) {
+      error_code dec;
+      std::size_t n = co_await ex.read_body(scratch, sizeof scratch, dec);
+      if (dec) co_return false;
+      drained += n;
+    }
+    if (!parser_->is_done()) co_return false;
+  }
+  co_return true;
+}
+
+}  // namespace cgihost::host

@@ -1,0 +1,55 @@
+#pragma once
+// One client connection: HTTP/1.x keep-alive and pipelining, with every
+// limit of [http] enforced and each violation answered with its status.
+
+#include <memory>
+#include <optional>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "host/handler.hpp"
+
+namespace cgihost::host {
+
+class server;
+
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(server& srv, asio::ip::tcp::socket socket, std::uint64_t id);
+  ~http_session();
+
+  // Serves requests until the client leaves, a limit closes the connection,
+  // or the server stops. Runs on the socket's strand.
+  asio::awaitable<void> run();
+
+  // Asks the session to end: now if it is waiting for a request, after the
+  // current response otherwise. Thread-safe.
+  void request_stop();
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  friend class session_exchange;
+  enum class state { idle, reading_head, busy };
+
+  asio::awaitable<bool> serve_one(bool first);
+  asio::awaitable<void> send_simple(http::status status, bool close, std::string_view reason,
+                                    request_id id, const std::string& request_line,
+                                    std::chrono::steady_clock::time_point started);
+
+  server& server_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::buffer_body>> parser_;
+  std::uint64_t id_;
+  std::string peer_;
+  state state_ = state::idle;
+  bool stop_requested_ = false;  // strand only
+  std::uint32_t requests_ = 0;
+};
+
+}  // namespace cgihost::host

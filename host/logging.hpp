@@ -1,0 +1,47 @@
+#pragma once
+// The error log (spdlog) and the access log (Combined Log Format).
+
+#include <memory>
+#include <string>
+
+#include <spdlog/logger.h>
+
+#include "config/config.hpp"
+
+namespace cgihost::host {
+
+// A request's id: 64 bits, printed as 16 hex digits in every log line about it.
+struct request_id {
+  std::uint64_t value = 0;
+  std::string str() const;
+  static request_id next() noexcept;  // unique within this process, not guessable across runs
+};
+
+struct logs {
+  std::shared_ptr<spdlog::logger> error;   // never null
+  std::shared_ptr<spdlog::logger> access;  // null when access_log = "off"
+};
+
+// Opens the logs a config names. Throws spdlog::spdlog_ex when a file cannot be opened.
+logs open_logs(const config::log_settings& settings);
+
+// What the access log records of one exchange.
+struct access_record {
+  std::string peer;             // client address, no port
+  std::string user;             // authenticated name, empty for "-"
+  std::int64_t time = 0;        // unix seconds when the request arrived
+  std::string request_line;     // "GET /x HTTP/1.1"
+  unsigned status = 0;
+  std::uint64_t body_bytes = 0;
+  std::string referer;
+  std::string user_agent;
+  request_id id;
+  std::string identity;         // the account the code ran as; empty for static files
+  std::uint64_t micros = 0;     // time to serve
+};
+
+// One Combined Log Format line, with rid=, identity= and us= appended.
+// Client-supplied strings are escaped so a line cannot be forged or split.
+std::string format_access_line(const access_record& r);
+
+}  // namespace cgihost::host

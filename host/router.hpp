@@ -1,0 +1,37 @@
+#pragma once
+// Routing: which handler serves a normalized path, with which location
+// settings, and where the script name ends. Pure: no I/O.
+
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+
+namespace cgihost::host {
+
+struct route {
+  // The matching [[handlers]] entry; null when none matched (static fallback).
+  const config::handler* handler = nullptr;
+  config::module_kind module = config::module_kind::static_files;
+  bool not_found = false;          // no handler matched and [static] enabled = false
+  std::string script_name;         // "/app/index.php"; the whole path for static files
+  std::string path_info;           // "/extra" after the script; empty for static files
+  bool create_process_as_user = true;   // [cgi], overridden by the longest matching location
+  config::duration cgi_timeout{};
+  const config::location* location = nullptr;
+};
+
+class router {
+ public:
+  // Keeps a reference: `cfg` must outlive the router.
+  explicit router(const config::config& cfg) : cfg_(cfg) {}
+
+  // Routes a path from protocol::normalize_target. Handlers are tried in
+  // config order and the first match wins; extensions compare case-insensitively.
+  route resolve(std::string_view path) const;
+
+ private:
+  const config::config& cfg_;
+};
+
+}  // namespace cgihost::host

@@ -1,0 +1,192 @@
+#include "host/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+
+#include "host/http_session.hpp"
+#include "host/static_handler.hpp"
+
+namespace cgihost::host {
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+// Answers for a configured handler whose module is not in this build yet, or
+// whose program was not found in dev mode.
+class refusing_handler final : public handler {
+ public:
+  refusing_handler(http::status status, std::string reason) : status_(status), reason_(std::move(reason)) {}
+  asio::awaitable<void> handle(exchange& ex) override { co_await ex.send_error(status_, reason_); }
+
+ private:
+  http::status status_;
+  std::string reason_;
+};
+
+}  // namespace
+
+handler& handler_set::for_route(const route& r) {
+  if (r.handler == nullptr || r.module == config::module_kind::static_files) return *static_files;
+  return *configured.at(r.handler);
+}
+
+server::server(const config::config& cfg, logs logs)
+    : cfg_(cfg),
+      logs_(std::move(logs)),
+      router_(cfg),
+      control_(asio::make_strand(ioc_)),
+      grace_timer_(control_) {
+  handlers_.static_files = std::make_unique<static_handler>(cfg.document_root, cfg.static_files.index);
+  for (const auto& h : cfg.handlers) {
+    if (h.module == config::module_kind::static_files) continue;
+    if (!h.available) {
+      handlers_.configured.emplace(&h, std::make_unique<refusing_handler>(
+                                           http::status::service_unavailable, h.match + ": " + h.unavailable_reason));
+    } else {
+      handlers_.configured.emplace(
+          &h, std::make_unique<refusing_handler>(
+                  http::status::not_implemented,
+                  std::string("module \"") + config::to_string(h.module) + "\" is not built in this version"));
+    }
+  }
+}
+
+server::~server() = default;
+
+bool server::bind(std::string& error) {
+  for (const auto& ep : cfg_.listen) {
+    error_code ec;
+    auto addr = asio::ip::make_address(ep.address, ec);
+    if (ec) {
+      error = "cannot listen on " + ep.to_string() + ": " + ec.message();
+      return false;
+    }
+    auto acc = std::make_unique<asio::ip::tcp::acceptor>(control_);
+    asio::ip::tcp::endpoint endpoint(addr, ep.port);
+    acc->open(endpoint.protocol(), ec);
+    if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && addr.is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acc->bind(endpoint, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      error = "cannot listen on " + ep.to_string() + ": " + ec.message();
+      return false;
+    }
+    acceptors_.push_back(std::move(acc));
+  }
+  return true;
+}
+
+std::vector<asio::ip::tcp::endpoint> server::bound() const {
+  std::vector<asio::ip::tcp::endpoint> out;
+  for (const auto& a : acceptors_) {
+    error_code ec;
+    auto ep = a->local_endpoint(ec);
+    if (!ec) out.push_back(ep);
+  }
+  return out;
+}
+
+void server::run(bool handle_signals) {
+  if (handle_signals) {
+    signals_.emplace(control_, SIGTERM, SIGINT);
+    signals_->async_wait([this](const error_code& ec, int sig) {
+      if (ec) return;
+      logs_.error->info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      do_stop();
+    });
+  }
+  for (auto& acc : acceptors_) {
+    asio::co_spawn(control_, accept_loop(*acc), asio::detached);
+  }
+  unsigned n = cfg_.server.threads ? cfg_.server.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> threads;
+  threads.reserve(n - 1);
+  for (unsigned i = 1; i < n; ++i) threads.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : threads) t.join();
+}
+
+void server::stop() {
+  asio::post(control_, [this] { do_stop(); });
+}
+
+void server::do_stop() {
+  if (stop_started_) return;
+  stop_started_ = true;
+  stopping_.store(true, std::memory_order_release);
+  for (auto& acc : acceptors_) {
+    error_code ec;
+    acc->close(ec);
+  }
+  if (signals_) {
+    error_code ec;
+    signals_->cancel(ec);
+  }
+  std::vector<std::shared_ptr<http_session>> live;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    for (auto& [id, weak] : sessions_)
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  logs_.error->info("stopping: listeners closed, {} connection(s) open, grace period {} ms", live.size(),
+                    cfg_.server.grace_period.count());
+  for (auto& s : live) s->request_stop();
+  live.clear();  // a session must not outlive its last owner here
+  std::lock_guard lock(sessions_mutex_);
+  if (sessions_.empty()) return;
+  grace_timer_.expires_after(cfg_.server.grace_period);
+  grace_timer_.async_wait([this](const error_code& ec) {
+    if (ec) return;
+    std::size_t left = 0;
+    {
+      std::lock_guard l(sessions_mutex_);
+      left = sessions_.size();
+    }
+    logs_.error->warn("grace period over: closing {} connection(s) still busy", left);
+    ioc_.stop();
+  });
+}
+
+void server::session_started(std::uint64_t id, const std::shared_ptr<http_session>& s) {
+  std::lock_guard lock(sessions_mutex_);
+  sessions_.emplace(id, s);
+}
+
+void server::session_ended(std::uint64_t id) {
+  std::lock_guard lock(sessions_mutex_);
+  sessions_.erase(id);
+  if (sessions_.empty() && stopping()) {
+    asio::post(control_, [this] { grace_timer_.cancel(); });
+  }
+}
+
+asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor) {
+  asio::steady_timer backoff(control_);
+  while (!stopping()) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc_), nothrow);
+    if (stopping() || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // EMFILE and friends: wait a little instead of spinning on the error.
+      logs_.error->warn("accept failed: {}", ec.message());
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(nothrow);
+      continue;
+    }
+    error_code oec;
+    socket.set_option(asio::ip::tcp::no_delay(true), oec);
+    auto id = next_session_.fetch_add(1, std::memory_order_relaxed);
+    auto session = std::make_shared<http_session>(*this, asio::ip::tcp::socket(std::move(socket)), id);
+    session_started(id, session);
+    auto ex = session->executor();
+    asio::co_spawn(ex, [s = std::move(session)]() -> asio::awaitable<void> { co_await s->run(); }, asio::detached);
+  }
+}
+
+}  // namespace cgihost::host

@@ -1,0 +1,88 @@
+#pragma once
+// The program's server: io_context threads, listeners, signals, sessions,
+// and the graceful stop.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/config.hpp"
+#include "host/handler.hpp"
+#include "host/logging.hpp"
+#include "host/router.hpp"
+
+namespace cgihost::host {
+
+class http_session;
+
+// The handlers of one config, by module; shared by all sessions.
+struct handler_set {
+  std::unique_ptr<handler> static_files;
+  std::map<const config::handler*, std::unique_ptr<handler>> configured;  // cgi/fastcgi entries
+  handler& for_route(const route& r);
+};
+
+class server {
+ public:
+  // Keeps a reference to `cfg`, which must outlive the server.
+  server(const config::config& cfg, logs logs);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds every listen address. On failure, the error names the address.
+  [[nodiscard]] bool bind(std::string& error);
+
+  // The addresses actually bound (port 0 in the config becomes the real port).
+  std::vector<asio::ip::tcp::endpoint> bound() const;
+
+  // Serves until a graceful stop completes. With `handle_signals`, SIGTERM and
+  // SIGINT start the stop. Uses server.threads threads (0: one per core),
+  // the caller's included.
+  void run(bool handle_signals);
+
+  // Starts the graceful stop: listeners close, idle connections close, requests
+  // in flight finish within server.grace_period, then run() returns. Thread-safe.
+  void stop();
+
+  // For sessions.
+  const config::config& settings() const { return cfg_; }
+  const host::router& router() const { return router_; }
+  const logs& log() const { return logs_; }
+  handler& handler_for(const route& r) { return handlers_.for_route(r); }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  void session_started(std::uint64_t id, const std::shared_ptr<http_session>& s);
+  void session_ended(std::uint64_t id);
+
+ private:
+  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor);
+  void do_stop();  // on the control strand
+
+  const config::config& cfg_;
+  logs logs_;
+  host::router router_;
+  handler_set handlers_;
+  asio::io_context ioc_;
+  asio::strand<asio::io_context::executor_type> control_;
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  std::optional<asio::signal_set> signals_;
+  asio::steady_timer grace_timer_;
+  std::atomic<bool> stopping_{false};
+  bool stop_started_ = false;  // control strand only
+
+  std::mutex sessions_mutex_;
+  std::map<std::uint64_t, std::weak_ptr<http_session>> sessions_;
+  std::atomic<std::uint64_t> next_session_{1};
+};
+
+}  // namespace cgihost::host

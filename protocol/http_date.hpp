@@ -1,0 +1,21 @@
+#pragma once
+// HTTP-date (RFC 9110 §5.6.7): formatting and the three parse forms.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace cgihost::protocol {
+
+// Seconds since 1970-01-01T00:00:00Z.
+using unix_seconds = std::int64_t;
+
+// Formats as IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+[[nodiscard]] std::string format_http_date(unix_seconds t);
+
+// Parses IMF-fixdate, the obsolete RFC 850 form and asctime's form, as a
+// recipient must (RFC 9110 §5.6.7). nullopt for anything else.
+[[nodiscard]] std::optional<unix_seconds> parse_http_date(std::string_view s);
+
+}  // namespace cgihost::protocol

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian packages cgihost needs that are missing.
+# Idempotent: when everything is present it changes nothing and runs no apt.
+# Usage: scripts/setup.sh            (build and test dependencies)
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config ccache
+  libboost1.81-dev
+  libtomlplusplus-dev
+  libspdlog-dev libfmt-dev
+  libcli11-dev
+  libgtest-dev libgmock-dev
+  libcrypt-dev
+  curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+
+# libboost1.81-dev conflicts with the default 1.74 -dev packages.
+conflicting=$(dpkg-query -W -f='${Package} ${Status}\n' 'libboost*1.74-dev' 'libboost-dev' 2>/dev/null \
+  | awk '/install ok installed/ {print $1}' || true)
+if [[ -n "$conflicting" && " ${missing[*]} " == *" libboost1.81-dev "* ]]; then
+  echo "setup: removing conflicting $conflicting" >&2
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get remove -y $conflicting >&2
+fi
+
+# Refresh the package lists once, only when an install is needed and the
+# lists are missing or older than a day.
+lists=/var/lib/apt/lists
+if [[ -z $(find "$lists" -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null | head -n1) ]]; then
+  $sudo apt-get update >&2
+fi
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}" >&2

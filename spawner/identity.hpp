@@ -1,0 +1,42 @@
+#pragma once
+// The OS identity a child runs as. Resolved once, from a config account;
+// the launcher (CGI and FastCGI issues) applies it in the child before exec:
+// supplementary groups, gid, uid, in that order.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace cgihost::spawner {
+
+// Strong ids: a raw int in the wrong argument is the bug they prevent.
+struct uid {
+  std::uint32_t value;
+  bool operator==(const uid&) const = default;
+};
+struct gid {
+  std::uint32_t value;
+  bool operator==(const gid&) const = default;
+};
+
+struct identity {
+  std::string name;
+  spawner::uid uid{0};
+  spawner::gid gid{0};
+  std::vector<spawner::gid> groups;  // supplementary groups, primary gid included
+  std::string home;
+
+  // True when this identity would give a child root's powers.
+  bool is_root() const noexcept;
+  // "alice uid 1001 gid 1001", for log lines that say who ran what.
+  std::string describe() const;
+};
+
+// The identity of an account with its supplementary groups from the group
+// database (getgrouplist). nullopt when the groups cannot be read.
+std::optional<identity> resolve_identity(const config::account& account);
+
+}  // namespace cgihost::spawner
