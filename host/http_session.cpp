@@ -44,6 +44,16 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// True when the request line in `head` is well formed but names an HTTP
+// version Beast refuses (anything but 1.0 and 1.1): that is 505, not 400.
+bool is_other_http_version(std::string_view head) {
+  auto eol = head.find("\r\n");
+  if (eol == std::string_view::npos || eol < 9) return false;
+  std::string_view v = head.substr(eol - 8, 8);
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  return v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' && digit(v[7]) && head[eol - 9] == ' ';
+}
+
 // The Connection field for HTTP/1.1 (persistent unless "close") and HTTP/1.0
 // (closed unless "keep-alive"), RFC 9112 §9.3.
 void set_connection(http::response_header<>& head, bool keep_alive) {
@@ -263,11 +273,13 @@ asio::awaitable<void> http_session::run() {
   // Lingering close (RFC 9112 §9.6): stop sending, then read and drop what the
   // client still sends for a moment, so that our last response is not lost
   // to a reset caused by unread data.
+  // Only needed when input may be left unread; a clean close needs no wait.
   error_code ec;
   stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-  if (!ec) {
+  bool unread = buffer_.size() > 0 || (parser_ && !parser_->is_done()) || linger_;
+  if (!ec && unread) {
     char scratch[4096];
-    stream_.expires_after(std::chrono::seconds(2));
+    stream_.expires_after(server_.stopping() ? std::chrono::milliseconds(250) : std::chrono::milliseconds(2000));
     for (int i = 0; i < 256; ++i) {
       auto [rec, n] = co_await stream_.async_read_some(asio::buffer(scratch), nothrow);
       if (rec) break;
@@ -283,6 +295,7 @@ asio::awaitable<void> http_session::send_simple(http::status status, bool close,
   auto code = static_cast<unsigned>(status);
   server_.log().error->log(code >= 500 ? spdlog::level::warn : spdlog::level::info, "[http] rid={} {} from {}: {}",
                            id.str(), code, peer_, reason);
+  linger_ = linger_ || close;
   std::string body = error_page(status);
   http::response<http::empty_body> msg;
   msg.version(11);
@@ -338,16 +351,21 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
       co_return false;
     http::status status = http::status::bad_request;
     std::string reason = "malformed request head: " + ec.message();
+    std::string_view seen(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     if (ec == http::error::header_limit) {
-      // Which limit: the request line alone, or the header fields?
-      std::string_view seen(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-      auto eol = seen.find("\r\n");
-      bool line_too_long = (eol == std::string_view::npos ? seen.size() : eol) > limits.max_request_line;
+      // Which limit: the request line alone, or the header fields? Beast parses
+      // the request line as soon as it is whole, so an unparsed line is too long.
+      const auto& partial = parser_->get();
+      bool line_parsed = !partial.target().empty();
+      bool line_too_long = line_parsed ? request_line_of(partial).size() > limits.max_request_line : true;
       status = line_too_long ? http::status::uri_too_long : http::status::request_header_fields_too_large;
       reason = line_too_long ? "request line longer than http.max_request_line (" +
                                    std::to_string(limits.max_request_line) + " bytes)"
                              : "request head larger than http.max_header_bytes (" +
                                    std::to_string(limits.max_header_bytes) + " bytes)";
+    } else if (ec == http::error::bad_version && is_other_http_version(seen)) {
+      status = http::status::http_version_not_supported;
+      reason = "HTTP version other than 1.0 and 1.1";
     } else if (ec == http::error::body_limit) {
       status = http::status::payload_too_large;
       reason = "Content-Length above http.max_body_size (" + std::to_string(limits.max_body_size) + " bytes)";
@@ -371,9 +389,12 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
   if (req.version() != 10 && req.version() != 11)
     co_return co_await reject(http::status::http_version_not_supported, "HTTP version " + request_line.substr(request_line.rfind(' ') + 1));
   if (request_line.size() > limits.max_request_line)
-    co_return co_await reject(http::status::uri_too_long, "request line longer than http.max_request_line");
+    co_return co_await reject(http::status::uri_too_long, "request line longer than http.max_request_line (" +
+                                                             std::to_string(limits.max_request_line) + " bytes)");
   if (head_bytes > request_line.size() + 2 + limits.max_header_bytes)
-    co_return co_await reject(http::status::request_header_fields_too_large, "request head larger than http.max_header_bytes");
+    co_return co_await reject(http::status::request_header_fields_too_large,
+                              "request head larger than http.max_header_bytes (" +
+                                  std::to_string(limits.max_header_bytes) + " bytes)");
   std::size_t count = 0, hosts = 0;
   for (const auto& f : req) {
     ++count;
@@ -390,7 +411,8 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
     // could be read differently by a proxy in front of us (request smuggling).
     std::string_view v = trim(te->value());
     if (!iequals(v, "chunked")) {
-      bool has_chunked = v.size() >= 7 && iequals(v.substr(v.size() - 7), "chunked");
+      auto comma = v.rfind(',');
+      bool has_chunked = comma != std::string_view::npos && iequals(trim(v.substr(comma + 1)), "chunked");
       co_return co_await reject(has_chunked ? http::status::not_implemented : http::status::bad_request,
                                 "unsupported Transfer-Encoding \"" + std::string(v) + "\"");
     }

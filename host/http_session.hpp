@@ -49,6 +49,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::string peer_;
   state state_ = state::idle;
   bool stop_requested_ = false;  // strand only
+  bool linger_ = false;          // a rejection was sent: the client may still be sending
   std::uint32_t requests_ = 0;
 };
 

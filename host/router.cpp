@@ -1,5 +1,8 @@
 #include "host/router.hpp"
 
+#include <algorithm>
+#include <vector>
+
 namespace cgihost::host {
 namespace {
 
@@ -47,16 +50,17 @@ route router::resolve(std::string_view path) const {
   route r;
   r.create_process_as_user = cfg_.cgi.create_process_as_user;
   r.cgi_timeout = cfg_.cgi.timeout;
-  std::size_t best = 0;
-  for (const auto& loc : cfg_.locations) {
-    if (path.substr(0, loc.prefix.size()) == loc.prefix && loc.prefix.size() > best) {
-      best = loc.prefix.size();
-      r.location = &loc;
-    }
-  }
-  if (r.location) {
-    if (r.location->create_process_as_user) r.create_process_as_user = *r.location->create_process_as_user;
-    if (r.location->timeout) r.cgi_timeout = *r.location->timeout;
+  // Every location whose prefix matches applies, the shorter first, so a
+  // deeper one inherits what it does not set itself (IIS <location> nesting).
+  std::vector<const config::location*> matching;
+  for (const auto& loc : cfg_.locations)
+    if (path.substr(0, loc.prefix.size()) == loc.prefix) matching.push_back(&loc);
+  std::stable_sort(matching.begin(), matching.end(),
+                   [](auto* a, auto* b) { return a->prefix.size() < b->prefix.size(); });
+  for (const auto* loc : matching) {
+    if (loc->create_process_as_user) r.create_process_as_user = *loc->create_process_as_user;
+    if (loc->timeout) r.cgi_timeout = *loc->timeout;
+    r.location = loc;
   }
   for (const auto& h : cfg_.handlers) {
     bool hit = h.kind == config::handler::match_kind::extension ? match_extension(path, h.value, r)

@@ -16,9 +16,9 @@ struct route {
   bool not_found = false;          // no handler matched and [static] enabled = false
   std::string script_name;         // "/app/index.php"; the whole path for static files
   std::string path_info;           // "/extra" after the script; empty for static files
-  bool create_process_as_user = true;   // [cgi], overridden by the longest matching location
+  bool create_process_as_user = true;   // [cgi], then every matching location, shortest first
   config::duration cgi_timeout{};
-  const config::location* location = nullptr;
+  const config::location* location = nullptr;  // the longest matching location
 };
 
 class router {

@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev
   libcrypt-dev
   curl
+  perl php8.2-cgi
 )
 
 missing=()

@@ -1,0 +1,370 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "config/load.hpp"
+
+namespace cgihost::config {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A scratch folder with a "site" document root, removed at the end.
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cgihost-config-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    fs::create_directory(dir_ / "site");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+
+  load_result load(const std::string& text, load_options o = root_options()) {
+    return load_string(text, "test.toml", dir_, o);
+  }
+
+  static load_options root_options() {
+    load_options o;
+    o.running_as_root = true;
+    o.current_user = lookup_system_account("root");
+    return o;
+  }
+
+  // The 1-based column of `needle` on 1-based line `line` of `text`.
+  static std::uint32_t col(const std::string& text, std::uint32_t line, const std::string& needle) {
+    std::istringstream in(text);
+    std::string l;
+    for (std::uint32_t i = 0; i < line; ++i) std::getline(in, l);
+    auto p = l.find(needle);
+    EXPECT_NE(p, std::string::npos) << needle << " not on line " << line;
+    return static_cast<std::uint32_t>(p + 1);
+  }
+
+  static std::string dump(const load_result& r) {
+    std::string s;
+    for (auto& d : r.errors) s += d.to_string() + "\n";
+    return s;
+  }
+
+  fs::path dir_;
+};
+
+constexpr const char* kMinimal = R"(listen = ["127.0.0.1:8080"]
+document_root = "site"
+[identity]
+process = "www-data"
+)";
+
+TEST_F(ConfigTest, MinimalConfigGetsDefaults) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const config& c = *r.value;
+  ASSERT_EQ(c.listen.size(), 1u);
+  EXPECT_EQ(c.listen[0].to_string(), "127.0.0.1:8080");
+  EXPECT_EQ(c.document_root, fs::canonical(dir_ / "site"));
+  EXPECT_EQ(c.identity.process.name, "www-data");
+  EXPECT_NE(c.identity.process.uid, 0u);
+  EXPECT_EQ(c.identity.anonymous.name, "nobody");
+  EXPECT_TRUE(c.authentication.anonymous);
+  EXPECT_FALSE(c.authentication.basic);
+  EXPECT_TRUE(c.cgi.create_process_as_user);
+  EXPECT_EQ(c.cgi.timeout, 15min);
+  EXPECT_TRUE(c.static_files.enabled);
+  EXPECT_EQ(c.http.max_header_count, 100u);
+  EXPECT_EQ(c.log.access_log, "stdout");
+}
+
+TEST_F(ConfigTest, SampleConfigIsValidAndReadAsWritten) {
+  auto r = load_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/cgihost.toml", root_options());
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const config& c = *r.value;
+  EXPECT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(c.identity.process.name, "www-data");
+  EXPECT_TRUE(c.authentication.basic);
+  ASSERT_TRUE(c.authentication.trusted_header);
+  EXPECT_EQ(*c.authentication.trusted_header, "X-Remote-User");
+  ASSERT_EQ(c.authentication.trusted_proxies.size(), 1u);
+  EXPECT_EQ(c.accounts.size(), 2u);
+  EXPECT_TRUE(c.accounts.contains("CORP\\bob"));
+  EXPECT_EQ(c.cgi.timeout, 15min);
+  ASSERT_EQ(c.handlers.size(), 3u);
+  EXPECT_EQ(c.handlers[0].module, module_kind::fastcgi);
+  EXPECT_EQ(c.handlers[0].value, ".php");
+  EXPECT_EQ(c.handlers[1].interpreter, std::vector<std::string>{"/usr/bin/perl"});
+  EXPECT_EQ(c.handlers[2].kind, handler::match_kind::prefix);
+  EXPECT_EQ(c.handlers[2].value, "/cgi-bin/");
+  const pool& php = c.pools.at("php");
+  EXPECT_EQ(php.max_instances, 4u);
+  EXPECT_EQ(php.max_requests, 500u);
+  EXPECT_EQ(php.idle_timeout, 5min);
+  EXPECT_EQ(php.request_timeout, 90s);
+  EXPECT_EQ(php.queue_length, 1000u);
+  EXPECT_EQ(php.env.at("PHP_FCGI_MAX_REQUESTS"), "0");
+  ASSERT_EQ(c.locations.size(), 1u);
+  EXPECT_EQ(c.locations[0].create_process_as_user, false);
+}
+
+// One config with one mistake of each kind; every one is reported at its place.
+TEST_F(ConfigTest, ReportsEveryProblemWithLineAndColumn) {
+  const std::string text = R"(listen = ["127.0.0.1:8080", "localhost:80", "[::1]:99999"]
+documentroot = "site"
+document_root = "site"
+
+[identity]
+process = "no-such-user-xyz"
+anonymous = "root"
+
+[authentication]
+basic = true
+users_file = "missing.htpasswd"
+
+[cgi]
+timeout = "15 minutes"
+create_process_as_user = "yes"
+
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "phpp"
+
+[[handlers]]
+match = "cgi-bin"
+module = "cgi"
+
+[pools.php]
+max_instance = 4
+max_requests = -1
+
+[http]
+max_header_count = "many"
+)";
+  auto r = load(text);
+  ASSERT_FALSE(r.ok());
+  struct want {
+    std::uint32_t line;
+    std::string at;
+    std::string says;
+  };
+  std::vector<want> expected = {
+      {1, "\"localhost:80\"", "invalid listen address \"localhost:80\""},
+      {1, "\"[::1]:99999\"", "port 99999 out of range"},
+      {2, "documentroot", "unknown key \"documentroot\"; did you mean \"document_root\"?"},
+      {6, "\"no-such", "identity.process: account \"no-such-user-xyz\" does not exist on this machine"},
+      {7, "\"root\"", "identity.anonymous: account \"root\" resolves to root"},
+      {11, "\"missing", "authentication.users_file: cannot read"},
+      {14, "\"15 minutes\"", "cgi.timeout: invalid duration \"15 minutes\""},
+      {15, "\"yes\"", "cgi.create_process_as_user: expected a boolean"},
+      {20, "\"phpp\"", "handlers[0].pool: pool \"phpp\" does not exist; pools are: php"},
+      {23, "\"cgi-bin\"", "handlers[1].match: \"cgi-bin\" is neither"},
+      {26, "[pools.php]", "pools.php: missing command"},
+      {27, "max_instance", "unknown key \"pools.php.max_instance\"; did you mean \"max_instances\"?"},
+      {28, "-1", "pools.php.max_requests: -1 is out of range"},
+      {31, "\"many\"", "http.max_header_count: expected an integer, got a string"},
+  };
+  ASSERT_EQ(r.errors.size(), expected.size()) << dump(r);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const auto& d = r.errors[i];
+    const auto& w = expected[i];
+    EXPECT_EQ(d.file, "test.toml");
+    EXPECT_EQ(d.line, w.line) << d.to_string();
+    EXPECT_EQ(d.column, col(text, w.line, w.at)) << d.to_string();
+    EXPECT_NE(d.message.find(w.says), std::string::npos) << d.to_string() << "\n  wanted: " << w.says;
+  }
+  static const std::regex kFormat(R"(^test\.toml:\d+:\d+: .+$)");
+  for (const auto& d : r.errors) EXPECT_TRUE(std::regex_match(d.to_string(), kFormat)) << d.to_string();
+}
+
+TEST_F(ConfigTest, SyntaxErrorIsOneDiagnosticAtItsPlace) {
+  auto r = load("listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\n");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_EQ(r.errors[0].line, 2u);
+  EXPECT_GT(r.errors[0].column, 1u);
+}
+
+TEST_F(ConfigTest, ListenAndDocumentRootAreRequiredInServeMode) {
+  auto r = load("[identity]\nprocess = \"www-data\"\n");
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_NE(r.errors[0].message.find("listen: missing"), std::string::npos);
+  EXPECT_NE(r.errors[1].message.find("document_root: missing"), std::string::npos);
+}
+
+TEST_F(ConfigTest, DocumentRootMustBeAnExistingFolder) {
+  write("file.txt", "x");
+  auto r = load("listen = [\"127.0.0.1:80\"]\ndocument_root = \"nope\"\n[identity]\nprocess = \"www-data\"\n");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_NE(r.errors[0].message.find("does not exist"), std::string::npos);
+  r = load("listen = [\"127.0.0.1:80\"]\ndocument_root = \"file.txt\"\n[identity]\nprocess = \"www-data\"\n");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_NE(r.errors[0].message.find("is not a folder"), std::string::npos);
+}
+
+TEST_F(ConfigTest, RootWithoutProcessIdentityIsAnError) {
+  auto r = load("listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_NE(r.errors[0].message.find("identity.process: missing; cgihost runs as root"), std::string::npos);
+}
+
+TEST_F(ConfigTest, WithoutRootChildrenDefaultToTheCurrentAccount) {
+  load_options o;
+  o.running_as_root = false;
+  o.current_user = lookup_system_account("www-data");
+  auto r = load("listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n", o);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->identity.process.name, "www-data");
+  EXPECT_EQ(r.value->identity.anonymous.name, "www-data");
+}
+
+TEST_F(ConfigTest, AccountsMappingToRootOrNothingAreErrors) {
+  const std::string text = std::string(kMinimal) + "[accounts]\nalice = \"www-data\"\n\"CORP\\\\bob\" = \"root\"\ncarol = \"no-such-user-xyz\"\n";
+  auto r = load(text);
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_NE(r.errors[0].message.find("accounts.\"CORP\\bob\": account \"root\" resolves to root"), std::string::npos)
+      << dump(r);
+  EXPECT_NE(r.errors[1].message.find("\"no-such-user-xyz\" does not exist"), std::string::npos);
+}
+
+TEST_F(ConfigTest, UsersFileWithUnsupportedHashesIsReportedInThatFile) {
+  write("users.htpasswd",
+        "# comment\n"
+        "alice:$2y$05$abcdefghijklmnopqrstuuNTFdXo1mJXfJ9xLzkGhUY/cJhl8a7m6\n"
+        "bob:$apr1$abc$defghijklmnopqrstuvw0\n"
+        "carol:plaintext\n"
+        "no-colon-here\n");
+  auto r = load(std::string(kMinimal) + "[authentication]\nbasic = true\nusers_file = \"users.htpasswd\"\n");
+  ASSERT_EQ(r.errors.size(), 3u) << dump(r);
+  std::string users = (dir_ / "users.htpasswd").string();
+  EXPECT_EQ(r.errors[0].to_string(), users + ":3:5: user \"bob\": unsupported password hash, Apache MD5 ($apr1$) "
+                                             "(use bcrypt $2y$, sha512-crypt $6$ or yescrypt $y$)");
+  EXPECT_EQ(r.errors[1].line, 4u);
+  EXPECT_NE(r.errors[1].message.find("plain text"), std::string::npos);
+  EXPECT_EQ(r.errors[2].line, 5u);
+}
+
+TEST_F(ConfigTest, HandlerModuleAndKeysMustAgree) {
+  const std::string text = std::string(kMinimal) + R"(
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+interpreter = ["/usr/bin/perl"]
+pool = "php"
+
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+pool = "php"
+
+[[handlers]]
+match = "/static/*"
+module = "static"
+interpreter = ["/usr/bin/perl"]
+
+[[handlers]]
+match = "*.x"
+module = "python"
+
+[[handlers]]
+module = "cgi"
+
+[pools.php]
+command = ["/no/such/program"]
+)";
+  auto r = load(text);
+  std::vector<std::string> says = {"handlers[0].interpreter: only a \"cgi\" handler takes an interpreter",
+                                   "handlers[1].pool: only a \"fastcgi\" handler takes a pool",
+                                   "handlers[2].interpreter: a \"static\" handler takes no interpreter",
+                                   "handlers[3].module: \"python\" is not a module",
+                                   "handlers[4]: missing match",
+                                   "pools.php.command: program \"/no/such/program\" not found"};
+  ASSERT_EQ(r.errors.size(), says.size()) << dump(r);
+  for (std::size_t i = 0; i < says.size(); ++i)
+    EXPECT_NE(r.errors[i].message.find(says[i]), std::string::npos) << r.errors[i].to_string();
+}
+
+TEST_F(ConfigTest, UnknownTablesGetSuggestions) {
+  auto r = load(std::string(kMinimal) + "[pool.php]\ncommand = [\"php-cgi\"]\n[statik]\nenabled = false\n");
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_EQ(r.errors[0].message, "unknown key \"pool\"; did you mean \"pools\"?");
+  EXPECT_EQ(r.errors[1].message, "unknown key \"statik\"; did you mean \"static\"?");
+}
+
+TEST_F(ConfigTest, TrustedHeaderNeedsTrustedProxies) {
+  auto r = load(std::string(kMinimal) + "[authentication]\ntrusted_header = \"X-Remote-User\"\n");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_NE(r.errors[0].message.find("needs trusted_proxies"), std::string::npos);
+  r = load(std::string(kMinimal) +
+           "[authentication]\ntrusted_header = \"X Remote\"\ntrusted_proxies = [\"127.0.0.1/33\"]\n");
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_NE(r.errors[0].message.find("not a valid header name"), std::string::npos);
+  EXPECT_NE(r.errors[1].message.find("prefix length /33"), std::string::npos);
+}
+
+TEST_F(ConfigTest, HttpLimitsAndLogSettingsAreRead) {
+  auto r = load(std::string(kMinimal) + R"(
+[http]
+max_request_line = "4k"
+max_header_bytes = 8192
+max_body_size = "1m"
+header_timeout = "250ms"
+[server]
+threads = 3
+grace_period = "1s"
+[log]
+level = "debug"
+access_log = "logs/access.log"
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->http.max_request_line, 4096u);
+  EXPECT_EQ(r.value->http.max_header_bytes, 8192u);
+  EXPECT_EQ(r.value->http.max_body_size, 1024u * 1024);
+  EXPECT_EQ(r.value->http.header_timeout, 250ms);
+  EXPECT_EQ(r.value->server.threads, 3u);
+  EXPECT_EQ(r.value->log.level, "debug");
+  EXPECT_EQ(r.value->log.access_log, (dir_ / "logs/access.log").string());
+
+  r = load(std::string(kMinimal) + "[log]\nlevel = \"loud\"\n[http]\nheader_timeout = \"0s\"\n");
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_NE(r.errors[0].message.find("\"loud\" is not a level"), std::string::npos);
+  EXPECT_NE(r.errors[1].message.find("must be longer than 0"), std::string::npos);
+}
+
+TEST_F(ConfigTest, DevModeIsTheEmbeddedConfig) {
+  auto r = load_dev(dir_ / "site", std::nullopt, root_options());
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->dev_mode);
+  EXPECT_EQ(r.value->listen.at(0).to_string(), "127.0.0.1:8080");
+  EXPECT_EQ(r.value->document_root, fs::canonical(dir_ / "site"));
+  // Started as root, dev mode runs children as nobody.
+  EXPECT_EQ(r.value->identity.process.name, "nobody");
+  ASSERT_GE(r.value->handlers.size(), 3u);
+  EXPECT_EQ(r.value->handlers[0].match, "*.php");
+
+  r = load_dev(dir_ / "site", std::string("[::1]:9000"), root_options());
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->listen.at(0).to_string(), "[::1]:9000");
+
+  r = load_dev(dir_ / "site", std::string("nowhere"), root_options());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].file, "--listen");
+}
+
+TEST_F(ConfigTest, DevModeKeepsHandlersWhoseProgramIsMissingButMarksThem) {
+  const char* saved = std::getenv("PATH");
+  std::string old = saved ? saved : "";
+  ::setenv("PATH", (dir_ / "empty-bin").c_str(), 1);
+  auto r = load_dev(dir_ / "site", std::nullopt, root_options());
+  ::setenv("PATH", old.c_str(), 1);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_FALSE(r.value->handlers[0].available);
+  EXPECT_NE(r.value->handlers[0].unavailable_reason.find("\"php-cgi\" not found on PATH"), std::string::npos);
+  EXPECT_FALSE(r.value->handlers[1].available);  // *.pl: perl
+  EXPECT_TRUE(r.value->handlers[2].available);   // *.cgi needs no interpreter
+}
+
+}  // namespace
+}  // namespace cgihost::config

@@ -1,0 +1,160 @@
+// The cgihost binary from outside: its command-line contract, exit codes,
+// check-config output, and the graceful stop on signals.
+
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <regex>
+
+#include "tests/host/test_client.hpp"
+
+namespace cgihost::test {
+namespace {
+using namespace std::chrono_literals;
+
+const std::string kBinary = CGIHOST_BINARY;
+const std::string kSource = CGIHOST_SOURCE_DIR;
+
+TEST(Cli, VersionAndHelpExitZero) {
+  auto v = run({kBinary, "--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_TRUE(std::regex_search(v.out, std::regex(R"(^cgihost \d+\.\d+\.\d+)"))) << v.out;
+  auto h = run({kBinary, "--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  for (const char* sub : {"serve", "dev", "check-config"}) EXPECT_NE(h.out.find(sub), std::string::npos) << h.out;
+}
+
+TEST(Cli, UsageErrorsExitTwoWithOneLine) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{kBinary}, {kBinary, "serve"}, {kBinary, "frobnicate"}, {kBinary, "serve", "--nope"},
+        {kBinary, "check-config"}, {kBinary, "dev", ".", "--listen", "nowhere"}}) {
+    auto r = run(args);
+    std::string joined;
+    for (auto& a : args) joined += a + " ";
+    EXPECT_EQ(r.exit_code, 2) << joined << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << joined << ":\n" << r.err;
+    EXPECT_TRUE(r.out.empty()) << joined;
+  }
+}
+
+TEST(Cli, CheckConfigSaysOkForTheSample) {
+  auto r = run({kBinary, "check-config", "--config", kSource + "/samples/cgihost.toml"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ok\n");
+  auto s = run({kBinary, "check-config", "-c", kSource + "/samples/cgihost.toml"});
+  EXPECT_EQ(s.exit_code, 0) << s.err;
+}
+
+TEST(Cli, CheckConfigPrintsEveryProblemAsFileLineCol) {
+  temp_dir dir;
+  dir.write("site/index.html", "x");
+  dir.write("bad.toml", R"(listen = ["127.0.0.1:99999"]
+document_root = "site"
+[identity]
+process = "root"
+[pools.php]
+comand = ["/usr/bin/php-cgi"]
+[cgi]
+timeout = "forever"
+)");
+  auto r = run({kBinary, "check-config", "--config", dir / "bad.toml"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  std::vector<std::string> lines;
+  std::istringstream in(r.err);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  const std::string file = dir / "bad.toml";
+  ASSERT_EQ(lines.size(), 5u) << r.err;
+  EXPECT_EQ(lines[0].rfind(file + ":1:11: listen: port 99999 out of range", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[1].rfind(file + ":4:11: identity.process: account \"root\" resolves to root", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2].rfind(file + ":5:1: pools.php: missing command", 0), 0u) << lines[2];
+  EXPECT_EQ(lines[3], file + ":6:1: unknown key \"pools.php.comand\"; did you mean \"command\"?");
+  EXPECT_EQ(lines[4].rfind(file + ":8:11: cgi.timeout: invalid duration \"forever\"", 0), 0u) << lines[4];
+}
+
+TEST(Cli, CheckConfigOfAMissingFileFails) {
+  auto r = run({kBinary, "check-config", "--config", "/nonexistent/cgihost.toml"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/nonexistent/cgihost.toml:1:1: cannot read config"), std::string::npos) << r.err;
+}
+
+TEST(Cli, ServeRefusesAnInvalidConfigBeforeBinding) {
+  temp_dir dir;
+  dir.write("c.toml", "listen = [\"127.0.0.1:0\"]\ndocument_root = \"nope\"\n[identity]\nprocess = \"www-data\"\n");
+  auto r = run({kBinary, "serve", "--config", dir / "c.toml"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(":2:17: document_root:"), std::string::npos) << r.err;
+}
+
+TEST(Cli, ServeReportsAnAddressInUse) {
+  temp_dir dir;
+  dir.write("site/index.html", "x");
+  child_process first({kBinary, "dev", dir / "site", "--listen", "127.0.0.1:0"});
+  auto line = first.wait_stderr_line("listening on", 10s);
+  ASSERT_TRUE(line) << first.err();
+  std::string addr = "127.0.0.1:" + std::to_string(port_from_line(*line));
+  auto second = run({kBinary, "dev", dir / "site", "--listen", addr});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("cannot listen on " + addr), std::string::npos) << second.err;
+  first.signal(SIGTERM);
+  EXPECT_EQ(first.wait_exit(10s), 0);
+}
+
+TEST(Cli, DevModeServesTheSampleSite) {
+  child_process p({kBinary, "dev", kSource + "/samples/site", "--listen", "127.0.0.1:0"});
+  auto line = p.wait_stderr_line("listening on", 10s);
+  ASSERT_TRUE(line) << p.err();
+  auto r = fetch(port_from_line(*line), "/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("cgihost works"), std::string::npos);
+  p.signal(SIGINT);
+  EXPECT_EQ(p.wait_exit(10s), 0);
+  // The access log went to stdout, with the request id.
+  EXPECT_NE(p.out().find("\"GET / HTTP/1.1\" 200"), std::string::npos) << p.out();
+  EXPECT_NE(p.out().find(" rid="), std::string::npos);
+}
+
+TEST(Cli, SigtermLetsTheRequestInFlightFinishThenExitsZero) {
+  temp_dir dir;
+  std::string big(8 * 1024 * 1024, 'z');
+  dir.write("site/big.bin", big);
+  dir.write("c.toml", R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[server]
+grace_period = "10s"
+)");
+  child_process p({kBinary, "serve", "--config", dir / "c.toml"});
+  auto line = p.wait_stderr_line("listening on", 10s);
+  ASSERT_TRUE(line) << p.err();
+  auto port = port_from_line(*line);
+  connection c(port);
+  c.send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(c.wait_bytes(1));  // the response has started
+  ASSERT_TRUE(p.signal(SIGTERM));
+  ASSERT_TRUE(p.wait_stderr_line("stopping: listeners closed", 10s)) << p.err();
+  // New connections are refused once the listener is closed.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_NE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ::close(fd);
+  // The download in flight completes.
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body == big);
+  EXPECT_EQ(p.wait_exit(10s), 0);
+  EXPECT_NE(p.err().find("stopped"), std::string::npos) << p.err();
+}
+
+}  // namespace
+}  // namespace cgihost::test
