@@ -46,4 +46,9 @@ lists=/var/lib/apt/lists
 if [[ -z $(find "$lists" -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null | head -n1) ]]; then
   $sudo apt-get update >&2
 fi
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}" >&2
+install() { DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}" >&2; }
+if ! install; then
+  # The lists may be recent yet lack a package: refresh them once and retry.
+  $sudo apt-get update >&2
+  install
+fi
