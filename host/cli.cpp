@@ -83,6 +83,11 @@ int main_cli(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "Validate a config file: print ok, or every problem");
   check->add_option("-c,--config", check_config, "The TOML config file")->required();
 
+  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "serve" && std::string_view(argv[1]) != "dev" &&
+      std::string_view(argv[1]) != "check-config") {
+    std::cerr << "cgihost: unknown command \"" << argv[1] << "\" (use serve, dev or check-config; see cgihost --help)\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,6 +1,7 @@
 #include "host/http_session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -343,8 +344,21 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
   parser_->header_limit(static_cast<std::uint32_t>(
       std::min<std::uint64_t>(limits.max_request_line + limits.max_header_bytes + 4, 0xffffffffu)));
   parser_->body_limit(limits.max_body_size);
-  stream_.expires_after(limits.header_timeout);
+  // The head must be complete within header_timeout, however slowly it
+  // trickles in (slowloris). Our own timer cancels the read rather than the
+  // stream's, which would close the socket before the 408 could be sent.
+  stream_.expires_never();
+  auto timed_out = std::make_shared<bool>(false);
+  asio::steady_timer deadline(stream_.get_executor(), limits.header_timeout);
+  deadline.async_wait([timed_out, this](const error_code& tec) {
+    if (tec) return;
+    *timed_out = true;
+    error_code cec;
+    stream_.socket().cancel(cec);
+  });
   auto [ec, head_bytes] = co_await http::async_read_header(stream_, buffer_, *parser_, nothrow);
+  deadline.cancel();
+  if (ec && *timed_out) ec = beast::error::timeout;
   if (ec) {
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
         ec == asio::error::operation_aborted)
@@ -371,10 +385,8 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
       reason = "Content-Length above http.max_body_size (" + std::to_string(limits.max_body_size) + " bytes)";
     } else if (ec == beast::error::timeout) {
       status = http::status::request_timeout;
-      reason = "request head not complete within http.header_timeout";
-      // The stream closed itself on the timeout: nothing can be sent.
-      server_.log().error->info("[http] rid={} 408 from {}: {}", rid.str(), peer_, reason);
-      co_return false;
+      reason = "request head not complete within http.header_timeout (" +
+               std::to_string(limits.header_timeout.count()) + " ms)";
     }
     co_await send_simple(status, true, reason, rid, "-", started);
     co_return false;

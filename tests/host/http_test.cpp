@@ -385,7 +385,9 @@ TEST_F(HttpTest, SlowHeadersAreCutOffWithoutStallingOthers) {
   auto r = fetch(port_, "/hello.txt");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_TRUE(slow.wait_closed(std::chrono::seconds(5)));
+  std::string answer;
+  EXPECT_TRUE(slow.wait_closed(std::chrono::seconds(5), &answer));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 408 Request Timeout\r\n", 0), 0u) << answer;
 }
 
 TEST_F(HttpTest, TricklingHeadersDoNotExtendTheDeadline) {
