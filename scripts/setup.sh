@@ -2,6 +2,8 @@
 # Installs exactly the Debian packages cgihost needs that are missing.
 # Idempotent: when everything is present it changes nothing and runs no apt.
 # Usage: scripts/setup.sh            (build and test dependencies)
+#        scripts/setup.sh --bench    (also the peers and load tools of tests/bench)
+#        scripts/setup.sh --fuzz     (also clang and libFuzzer for the fuzz preset)
 set -euo pipefail
 
 packages=(
@@ -15,6 +17,14 @@ packages=(
   curl
   perl php8.2-cgi
 )
+
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(wrk nginx-light php8.2-fpm fcgiwrap) ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    *) echo "setup: unknown option $arg (use --bench or --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
