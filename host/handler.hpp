@@ -42,6 +42,11 @@ class exchange {
   // handler sets Content-Length. For HEAD requests, body writes are dropped.
   virtual asio::awaitable<void> write_head(http::response_header<>& head, error_code& ec) = 0;
 
+  // Sends the head and the first body bytes together (one write for a small
+  // response); the same rules as write_head.
+  virtual asio::awaitable<void> write_response(http::response_header<>& head, asio::const_buffer first,
+                                               error_code& ec) = 0;
+
   // Sends body bytes after the head.
   virtual asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) = 0;
 

@@ -10,6 +10,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <charconv>
+#include <array>
 #include <chrono>
 
 #include "host/server.hpp"
@@ -25,6 +26,18 @@ using clock = std::chrono::steady_clock;
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// The Date field, formatted once per second per thread.
+const std::string& current_http_date() {
+  thread_local std::int64_t cached_second = -1;
+  thread_local std::string cached;
+  std::int64_t now = unix_now();
+  if (now != cached_second) {
+    cached = protocol::format_http_date(now);
+    cached_second = now;
+  }
+  return cached;
 }
 
 std::string error_page(http::status status) {
@@ -53,6 +66,26 @@ bool is_other_http_version(std::string_view head) {
   std::string_view v = head.substr(eol - 8, 8);
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
   return v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' && digit(v[7]) && head[eol - 9] == ' ';
+}
+
+// The response head as bytes: status line, fields, blank line.
+std::string serialize_head(const http::response_header<>& head) {
+  std::string out;
+  out.reserve(256);
+  out += head.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(head.result_int());
+  out += ' ';
+  auto reason = head.reason();
+  out += reason.empty() ? std::string_view(http::obsolete_reason(head.result())) : std::string_view(reason);
+  out += "\r\n";
+  for (const auto& f : head) {
+    out += f.name_string();
+    out += ": ";
+    out += f.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+  return out;
 }
 
 // The Connection field for HTTP/1.1 (persistent unless "close") and HTTP/1.0
@@ -124,11 +157,15 @@ class session_exchange final : public exchange {
   }
 
   asio::awaitable<void> write_head(http::response_header<>& head, error_code& ec) override {
+    co_await write_response(head, asio::const_buffer{}, ec);
+  }
+
+  asio::awaitable<void> write_response(http::response_header<>& head, asio::const_buffer first, error_code& ec) override {
     ec = {};
     const auto& req = request();
     head.version(req.version() == 10 ? 10 : 11);
     head.set(http::field::server, "cgihost/" CGIHOST_VERSION);
-    head.set(http::field::date, protocol::format_http_date(unix_now()));
+    head.set(http::field::date, current_http_date());
     if (auto cl = head.find(http::field::content_length); cl != head.end()) {
       std::uint64_t n = 0;
       auto v = cl->value();
@@ -142,12 +179,24 @@ class session_exchange final : public exchange {
     set_connection(head, keep_alive_);
     status_ = status;
     head_only_ = req.method() == http::verb::head || bodyless;
-
-    http::response<http::empty_body> msg{std::move(head)};
-    http::response_serializer<http::empty_body> sr{msg};
-    s_.stream_.expires_after(settings().http.send_timeout);
     head_sent_ = true;
-    auto [wec, n] = co_await http::async_write_header(s_.stream_, sr, nothrow);
+
+    const std::string text = serialize_head(head);
+    if (head_only_ || first.size() == 0) {
+      s_.stream_.expires_after(settings().http.send_timeout);
+      auto [wec, n] = co_await asio::async_write(s_.stream_, asio::buffer(text), nothrow);
+      if (wec) {
+        failed_ = true;
+        ec = wec;
+      }
+      co_return;
+    }
+    if (!check_length(first.size(), ec)) co_return;
+    // Head and first bytes in one gather write: one system call for a small file.
+    std::array<asio::const_buffer, 2> both{asio::buffer(text), first};
+    s_.stream_.expires_after(settings().http.send_timeout);
+    auto [wec, n] = co_await asio::async_write(s_.stream_, both, nothrow);
+    written_ += n > text.size() ? n - text.size() : 0;
     if (wec) {
       failed_ = true;
       ec = wec;
@@ -161,13 +210,7 @@ class session_exchange final : public exchange {
       co_return;
     }
     if (head_only_) co_return;
-    if (expected_ && written_ + data.size() > *expected_) {
-      // Never send more than the head announced: that would corrupt the next response.
-      log().error("[http] rid={} handler wrote past Content-Length {}", id_.str(), *expected_);
-      failed_ = true;
-      ec = http::error::body_limit;
-      co_return;
-    }
+    if (!check_length(data.size(), ec)) co_return;
     s_.stream_.expires_after(settings().http.send_timeout);
     auto [wec, n] = co_await asio::async_write(s_.stream_, data, nothrow);
     written_ += n;
@@ -175,6 +218,17 @@ class session_exchange final : public exchange {
       failed_ = true;
       ec = wec;
     }
+  }
+
+  // Never send more than the head announced: that would corrupt the next response.
+  bool check_length(std::size_t more, error_code& ec) {
+    if (expected_ && written_ + more > *expected_) {
+      log().error("[http] rid={} handler wrote past Content-Length {}", id_.str(), *expected_);
+      failed_ = true;
+      ec = http::error::body_limit;
+      return false;
+    }
+    return true;
   }
 
   asio::awaitable<void> send_error(http::status status, std::string_view reason) override {
@@ -193,8 +247,7 @@ class session_exchange final : public exchange {
     head.set(http::field::content_length, std::to_string(body.size()));
     if (status == http::status::method_not_allowed) head.set(http::field::allow, "GET, HEAD");
     error_code ec;
-    co_await write_head(head, ec);
-    if (!ec) co_await write_body(asio::buffer(body), ec);
+    co_await write_response(head, asio::buffer(body), ec);
   }
 
   // True when the response went out whole and the connection may carry another.
@@ -298,18 +351,18 @@ asio::awaitable<void> http_session::send_simple(http::status status, bool close,
                            id.str(), code, peer_, reason);
   linger_ = linger_ || close;
   std::string body = error_page(status);
-  http::response<http::empty_body> msg;
+  http::response_header<> msg;
   msg.version(11);
   msg.result(status);
   msg.set(http::field::server, "cgihost/" CGIHOST_VERSION);
-  msg.set(http::field::date, protocol::format_http_date(unix_now()));
+  msg.set(http::field::date, current_http_date());
   msg.set(http::field::content_type, "text/html; charset=utf-8");
   msg.set(http::field::content_length, std::to_string(body.size()));
   set_connection(msg, !close);
-  http::response_serializer<http::empty_body> sr{msg};
+  const std::string head = serialize_head(msg);
+  std::array<asio::const_buffer, 2> both{asio::buffer(head), asio::buffer(body)};
   stream_.expires_after(cfg.http.send_timeout);
-  auto [ec, n] = co_await http::async_write_header(stream_, sr, nothrow);
-  if (!ec) std::tie(ec, n) = co_await asio::async_write(stream_, asio::buffer(body), nothrow);
+  auto [ec, n] = co_await asio::async_write(stream_, both, nothrow);
   if (auto& acc = server_.log().access) {
     access_record r;
     r.peer = peer_;

@@ -40,8 +40,15 @@ server::server(const config::config& cfg, logs logs)
     : cfg_(cfg),
       logs_(std::move(logs)),
       router_(cfg),
-      control_(asio::make_strand(ioc_)),
+      contexts_([&] {
+        unsigned n = cfg.server.threads ? cfg.server.threads : std::max(1u, std::thread::hardware_concurrency());
+        std::vector<std::unique_ptr<asio::io_context>> v;
+        for (unsigned i = 0; i < n; ++i) v.push_back(std::make_unique<asio::io_context>(1));
+        return v;
+      }()),
+      control_(asio::make_strand(*contexts_[0])),
       grace_timer_(control_) {
+  for (auto& c : contexts_) work_.push_back(asio::make_work_guard(*c));
   handlers_.static_files = std::make_unique<static_handler>(cfg.document_root, cfg.static_files.index);
   for (const auto& h : cfg.handlers) {
     if (h.module == config::module_kind::static_files) continue;
@@ -57,7 +64,7 @@ server::server(const config::config& cfg, logs logs)
   }
 }
 
-server::~server() = default;
+server::~server() { destroying_.store(true, std::memory_order_release); }
 
 bool server::bind(std::string& error) {
   for (const auto& ep : cfg_.listen) {
@@ -105,12 +112,15 @@ void server::run(bool handle_signals) {
   for (auto& acc : acceptors_) {
     asio::co_spawn(control_, accept_loop(*acc), asio::detached);
   }
-  unsigned n = cfg_.server.threads ? cfg_.server.threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> threads;
-  threads.reserve(n - 1);
-  for (unsigned i = 1; i < n; ++i) threads.emplace_back([this] { ioc_.run(); });
-  ioc_.run();
+  threads.reserve(contexts_.size() - 1);
+  for (std::size_t i = 1; i < contexts_.size(); ++i) threads.emplace_back([this, i] { contexts_[i]->run(); });
+  contexts_[0]->run();
   for (auto& t : threads) t.join();
+}
+
+void server::release() {
+  for (auto& w : work_) w.reset();
 }
 
 void server::stop() {
@@ -140,7 +150,7 @@ void server::do_stop() {
   for (auto& s : live) s->request_stop();
   live.clear();  // a session must not outlive its last owner here
   std::lock_guard lock(sessions_mutex_);
-  if (sessions_.empty()) return;
+  if (sessions_.empty()) return release();
   grace_timer_.expires_after(cfg_.server.grace_period);
   grace_timer_.async_wait([this](const error_code& ec) {
     if (ec) return;
@@ -150,7 +160,8 @@ void server::do_stop() {
       left = sessions_.size();
     }
     logs_.error->warn("grace period over: closing {} connection(s) still busy", left);
-    ioc_.stop();
+    release();
+    for (auto& c : contexts_) c->stop();
   });
 }
 
@@ -162,15 +173,19 @@ void server::session_started(std::uint64_t id, const std::shared_ptr<http_sessio
 void server::session_ended(std::uint64_t id) {
   std::lock_guard lock(sessions_mutex_);
   sessions_.erase(id);
-  if (sessions_.empty() && stopping()) {
-    asio::post(control_, [this] { grace_timer_.cancel(); });
+  if (sessions_.empty() && stopping() && !destroying_.load(std::memory_order_acquire)) {
+    asio::post(control_, [this] {
+      grace_timer_.cancel();
+      release();
+    });
   }
 }
 
 asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor) {
   asio::steady_timer backoff(control_);
   while (!stopping()) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc_), nothrow);
+    auto& ctx = *contexts_[next_context_++ % contexts_.size()];
+    auto [ec, socket] = co_await acceptor.async_accept(ctx.get_executor(), nothrow);
     if (stopping() || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // EMFILE and friends: wait a little instead of spinning on the error.

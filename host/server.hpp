@@ -15,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/strand.hpp>
 
 #include "config/config.hpp"
@@ -68,12 +69,23 @@ class server {
  private:
   asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor);
   void do_stop();  // on the control strand
+  void release();  // on the control strand: let every context finish
 
   const config::config& cfg_;
   logs logs_;
+  // Declared before the contexts: sessions still in a context when it is
+  // destroyed (after a grace period ran out) unregister themselves here.
+  std::mutex sessions_mutex_;
+  std::map<std::uint64_t, std::weak_ptr<http_session>> sessions_;
+  std::atomic<std::uint64_t> next_session_{1};
+  std::atomic<bool> destroying_{false};
   host::router router_;
   handler_set handlers_;
-  asio::io_context ioc_;
+  // One io_context per thread, each run by exactly one thread: a connection
+  // stays on one thread, with no locks or cross-thread wake-ups on its path.
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::size_t next_context_ = 0;  // control strand only
   asio::strand<asio::io_context::executor_type> control_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::optional<asio::signal_set> signals_;
@@ -81,9 +93,6 @@ class server {
   std::atomic<bool> stopping_{false};
   bool stop_started_ = false;  // control strand only
 
-  std::mutex sessions_mutex_;
-  std::map<std::uint64_t, std::weak_ptr<http_session>> sessions_;
-  std::atomic<std::uint64_t> next_session_{1};
 };
 
 }  // namespace cgihost::host

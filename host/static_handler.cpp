@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "host/mime.hpp"
@@ -158,26 +159,36 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
   head.result(http::status::ok);
   head.set(http::field::content_type, mime_type(served_name));
   head.set(http::field::content_length, std::to_string(st.st_size));
-  co_await ex.write_head(head, ec);
-  if (ec || req.method() == http::verb::head) co_return;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (req.method() == http::verb::head || size == 0) {
+    co_await ex.write_head(head, ec);
+    co_return;
+  }
 
-  constexpr std::size_t kChunk = 64 * 1024;
-  auto buf = std::make_unique<char[]>(kChunk);
-  auto remaining = static_cast<std::uint64_t>(st.st_size);
-  off_t offset = 0;
-  while (remaining > 0) {
-    ssize_t n = ::pread(file.fd, buf.get(), std::min<std::uint64_t>(kChunk, remaining), offset);
+  // Bounded memory whatever the file size; no zero-fill of the buffer.
+  constexpr std::uint64_t kChunk = 64 * 1024;
+  const auto buf_size = static_cast<std::size_t>(std::min(kChunk, size));
+  auto buf = std::make_unique_for_overwrite<char[]>(buf_size);
+  std::uint64_t offset = 0;
+  bool first = true;
+  while (offset < size) {
+    ssize_t n = ::pread(file.fd, buf.get(), std::min<std::uint64_t>(buf_size, size - offset),
+                        static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      // The file shrank or failed under us; the head promised more: the session closes.
+      int err = errno;
       ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path, offset,
-                     n == 0 ? "file shrank" : std::strerror(errno));
+                     n == 0 ? "file shrank" : std::strerror(err));
+      // Before the head: an honest 500. After: the session closes the connection.
+      if (first) co_await ex.send_error(http::status::internal_server_error, "read failed");
       co_return;
     }
-    co_await ex.write_body(asio::buffer(buf.get(), static_cast<std::size_t>(n)), ec);
+    auto data = asio::buffer(buf.get(), static_cast<std::size_t>(n));
+    if (first) co_await ex.write_response(head, data, ec);
+    else co_await ex.write_body(data, ec);
     if (ec) co_return;
-    remaining -= static_cast<std::uint64_t>(n);
-    offset += n;
+    first = false;
+    offset += static_cast<std::uint64_t>(n);
   }
 }
 
