@@ -53,7 +53,7 @@ keepalive_timeout = "400ms"
 body_timeout = "400ms"
 [server]
 threads = 2
-grace_period = "5s"
+grace_period = ")" + grace_ + R"("
 )" + extra_config;
     config::load_options o;
     o.running_as_root = true;
@@ -107,6 +107,7 @@ grace_period = "5s"
   }
 
   temp_dir site_;
+  std::string grace_ = "5s";
   std::string big_;
   config::config cfg_;
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> error_sink_, access_sink_;
@@ -458,6 +459,29 @@ TEST_F(HttpTest, GracefulStopFinishesTheResponseInFlight) {
   EXPECT_TRUE(busy.wait_closed(std::chrono::seconds(3)));
   thread_.join();
   server_.reset();
+}
+
+// A client that never reads cannot hold the server past its grace period.
+class ShortGraceTest : public HttpTest {
+ protected:
+  void SetUp() override {
+    grace_ = "300ms";
+    start("");
+  }
+};
+
+TEST_F(ShortGraceTest, StopEndsStuckResponsesAfterTheGracePeriod) {
+  fs::resize_file((site_ / "site/big.bin"), 256ull * 1024 * 1024);  // more than any socket buffer holds
+  connection stuck(port_);
+  stuck.send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(stuck.wait_bytes(1));  // the response started; the client reads no more
+  const auto start = std::chrono::steady_clock::now();
+  server_->stop();
+  thread_.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  server_.reset();
+  EXPECT_NE(error_log().find("grace period over: closing 1 connection(s) still busy"), std::string::npos)
+      << error_log();
 }
 
 }  // namespace
