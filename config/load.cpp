@@ -646,8 +646,10 @@ class loader {
     const toml::table* t = get_table(root, "log", "");
     if (!t) return;
     check_keys(*t, "log", {"error_log", "level", "access_log"});
-    if (auto v = get_string(*t, "error_log", "log"))
+    if (auto v = get_string(*t, "error_log", "log")) {
       cfg.log.error_log = *v == "stderr" ? *v : resolve_path(*v).string();
+      if (*v != "stderr") check_log_folder(*t->get("error_log"), "log.error_log", cfg.log.error_log);
+    }
     if (auto v = get_string(*t, "level", "log")) {
       static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
       if (std::find(std::begin(kLevels), std::end(kLevels), *v) == std::end(kLevels))
@@ -655,8 +657,18 @@ class loader {
       else
         cfg.log.level = *v;
     }
-    if (auto v = get_string(*t, "access_log", "log"))
+    if (auto v = get_string(*t, "access_log", "log")) {
       cfg.log.access_log = (*v == "stdout" || *v == "off") ? *v : resolve_path(*v).string();
+      if (*v != "stdout" && *v != "off") check_log_folder(*t->get("access_log"), "log.access_log", cfg.log.access_log);
+    }
+  }
+
+  // A log file is created at start-up; its folder must already exist.
+  void check_log_folder(const toml::node& n, const std::string& path, const fs::path& file) {
+    std::error_code ec;
+    fs::path folder = file.parent_path();
+    if (!fs::is_directory(folder, ec)) error(n, path, "folder " + dq(folder.string()) + " does not exist");
+    else if (fs::is_directory(file, ec)) error(n, path, dq(file.string()) + " is a folder");
   }
 
   std::string file_;

@@ -472,6 +472,9 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
   if (hosts > 1 || (req.version() == 11 && hosts == 0))
     co_return co_await reject(http::status::bad_request, hosts ? "several Host fields" : "HTTP/1.1 request without Host");
   if (auto te = req.find(http::field::transfer_encoding); te != req.end()) {
+    // HTTP/1.0 has no transfer codings: such a message is faulty (RFC 9112 §6.1).
+    if (req.version() == 10)
+      co_return co_await reject(http::status::bad_request, "Transfer-Encoding in an HTTP/1.0 request");
     // Only "chunked" alone is framed the same way by every hop; anything else
     // could be read differently by a proxy in front of us (request smuggling).
     std::string_view v = trim(te->value());

@@ -367,6 +367,7 @@ TEST_F(HttpTest, RequestSmugglingIsRefused) {
            {"Transfer-Encoding: chunked, identity\r\n", 400},
            {"Transfer-Encoding: gzip, chunked\r\n", 501},
            {"Transfer-Encoding: xchunked\r\n", 400},
+           {"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", 400},
        }) {
     connection c(port_);
     c.send("POST /hello.txt HTTP/1.1\r\nHost: t\r\n" + head + "\r\n0\r\n\r\n" + smuggled);
@@ -377,6 +378,13 @@ TEST_F(HttpTest, RequestSmugglingIsRefused) {
     EXPECT_TRUE(c.wait_closed(std::chrono::seconds(3), &after)) << head;
     EXPECT_EQ(after.find("HTTP/1.1 200"), std::string::npos) << head << " let the smuggled request through";
   }
+}
+
+TEST_F(HttpTest, TransferEncodingInHttp10IsRefused) {
+  auto [r, closed] = raw("POST /hello.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(closed);
 }
 
 TEST_F(HttpTest, SlowHeadersAreCutOffWithoutStallingOthers) {
