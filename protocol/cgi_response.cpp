@@ -144,6 +144,7 @@ std::size_t response_parser::feed(std::string_view in) {
       pending_.append(in.substr(used, fits));
       used += fits;
       offset_ += fits;
+      ++line_no_;
       fail(response_error::head_too_large, pending_, pending_start_);
       break;
     }
@@ -155,6 +156,7 @@ std::size_t response_parser::feed(std::string_view in) {
     line.remove_suffix(1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     std::uint64_t start = pending_start_;
+    ++line_no_;
     line_done(line, start);
     pending_.clear();
     pending_start_ = offset_;
@@ -164,6 +166,7 @@ std::size_t response_parser::feed(std::string_view in) {
 
 void response_parser::finish() {
   if (state_ != state::need_more) return;
+  ++line_no_;
   fail(offset_ == 0 ? response_error::no_output : response_error::eof_before_headers, pending_, pending_start_);
 }
 
@@ -171,16 +174,13 @@ void response_parser::fail(response_error e, std::string_view line, std::uint64_
   state_ = state::failed;
   error_.code = e;
   error_.offset = line_offset;
-  error_.line = lines_ + (e == response_error::too_many_lines ? 0 : 1);
+  error_.line = line_no_;
   error_.excerpt = escape_excerpt(line);
 }
 
 void response_parser::line_done(std::string_view line, std::uint64_t off) {
   if (line.empty()) return end_of_head(off);
-  if (lines_ + 1 > limits_.max_lines) {
-    ++lines_;
-    return fail(response_error::too_many_lines, line, off);
-  }
+  if (++lines_ > limits_.max_lines) return fail(response_error::too_many_lines, line, off);
   if (line.find('\r') != std::string_view::npos) return fail(response_error::bare_cr, line, off);
   if (line[0] == ' ' || line[0] == '\t') return fail(response_error::obs_fold, line, off);
   auto colon = line.find(':');

@@ -107,7 +107,8 @@ class response_parser {
   std::string pending_;          // the current, incomplete line
   std::uint64_t offset_ = 0;     // bytes consumed so far
   std::uint64_t pending_start_ = 0;
-  std::uint32_t lines_ = 0;
+  std::uint32_t lines_ = 0;    // header lines seen
+  std::uint32_t line_no_ = 0;  // 1-based number of the line being looked at
   bool saw_status_ = false;
   std::string content_type_;
   response_head head_;

@@ -11,6 +11,8 @@ struct ok_case {
   const char* query;
 };
 
+void PrintTo(const ok_case& c, std::ostream* os) { *os << c.target; }
+
 class NormalizeOk : public ::testing::TestWithParam<ok_case> {};
 
 TEST_P(NormalizeOk, GivesThePathAndRawQuery) {
@@ -38,6 +40,8 @@ struct bad_case {
   const char* target;
   path_error error;
 };
+
+void PrintTo(const bad_case& c, std::ostream* os) { *os << c.target; }
 
 class NormalizeRefused : public ::testing::TestWithParam<bad_case> {};
 
