@@ -91,7 +91,8 @@ variables build_env(const request_view& r, const env_options& options) {
 
   // HTTP_* in the order the headers first appeared; same names joined.
   std::map<std::string, std::size_t> index;  // variable name -> position in v
-  for (const auto& [n, val] : r.headers) {
+  for (const auto& header : r.headers) {
+    std::string_view n = header.first, val = header.second;
     if (n.empty() || !std::all_of(n.begin(), n.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
       continue;
     if (iequals(n, "Proxy") || iequals(n, "Content-Type") || iequals(n, "Content-Length")) continue;
@@ -109,10 +110,10 @@ variables build_env(const request_view& r, const env_options& options) {
       v.emplace_back(std::move(name), std::string(val));
     }
   }
-  for (const auto& [n, val] : options.extra) {
-    auto it = std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.first == n; });
-    if (it != v.end()) it->second = val;
-    else set(n, val);
+  for (const auto& extra : options.extra) {
+    auto it = std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.first == extra.first; });
+    if (it != v.end()) it->second = extra.second;
+    else set(extra.first, extra.second);
   }
   return v;
 }

@@ -111,24 +111,27 @@ std::string_view code_name(response_error e) noexcept {
 std::string escape_excerpt(std::string_view s, std::size_t max) {
   std::string out;
   for (unsigned char c : s) {
-    if (out.size() >= max) {
+    char buf[5];
+    std::string_view piece;
+    switch (c) {
+      case '\r': piece = "\\r"; break;
+      case '\n': piece = "\\n"; break;
+      case '\t': piece = "\\t"; break;
+      case '\\': piece = "\\\\"; break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          std::snprintf(buf, sizeof buf, "\\x%02x", c);
+          piece = std::string_view(buf, 4);
+        } else {
+          buf[0] = static_cast<char>(c);
+          piece = std::string_view(buf, 1);
+        }
+    }
+    if (out.size() + piece.size() > max) {
       out += "...";
       break;
     }
-    switch (c) {
-      case '\r': out += "\\r"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\\': out += "\\\\"; break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          char buf[5];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
+    out += piece;
   }
   return out;
 }

@@ -3,7 +3,6 @@
 # Idempotent: when everything is present it changes nothing and runs no apt.
 # Usage: scripts/setup.sh            (build and test dependencies)
 #        scripts/setup.sh --bench    (also the peers and load tools of tests/bench)
-#        scripts/setup.sh --fuzz     (also clang and libFuzzer for the fuzz preset)
 set -euo pipefail
 
 packages=(
@@ -12,8 +11,9 @@ packages=(
   libtomlplusplus-dev
   libspdlog-dev libfmt-dev
   libcli11-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
   libcrypt-dev
+  clang libclang-rt-14-dev
   curl
   perl php8.2-cgi
 )
@@ -21,8 +21,7 @@ packages=(
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(wrk nginx-light php8.2-fpm fcgiwrap) ;;
-    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
-    *) echo "setup: unknown option $arg (use --bench or --fuzz)" >&2; exit 2 ;;
+    *) echo "setup: unknown option $arg (use --bench)" >&2; exit 2 ;;
   esac
 done
 
