@@ -1,0 +1,79 @@
+#include "spawner/child.hpp"
+
+// Process v2 with std::filesystem needs these first (see the team's notes).
+#include <boost/optional.hpp>
+#include <boost/type_traits.hpp>
+// clang-format off
+#include <boost/process/v2.hpp>
+// clang-format on
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+
+namespace cgihost::spawner {
+namespace bp = boost::process::v2;
+
+struct child::handle {
+  bp::basic_process_handle<asio::any_io_executor> h;
+};
+
+std::string exit_status::describe() const {
+  if (exited) return "exit " + std::to_string(code);
+  return "signal " + std::to_string(signal) + " (" + ::strsignal(signal) + ")";
+}
+
+child::child(const asio::any_io_executor& ex, const launched_child& c)
+    : pid_(c.pid),
+      stdin_(ex, c.stdin_fd),
+      stdout_(ex, c.stdout_fd),
+      stderr_(ex, c.stderr_fd),
+      handle_(std::make_unique<handle>(handle{bp::basic_process_handle<asio::any_io_executor>(ex, c.pid)})) {}
+
+child::~child() {
+  if (!exited_ && pid_ > 0) {
+    signal_group(SIGKILL);
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void child::signal_group(int sig) noexcept {
+  if (exited_ || pid_ <= 0) return;
+  if (::kill(-pid_, sig) != 0) ::kill(pid_, sig);
+}
+
+asio::awaitable<exit_status> child::wait() {
+  if (exited_) co_return status_;
+  auto [ec, raw] = co_await handle_->h.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (ec == asio::error::operation_aborted) co_return exit_status{};  // cancelled: still running
+  exited_ = true;
+  if (ec) {
+    // Only when someone else reaped it, which must not happen; say so.
+    status_ = exit_status{false, 0, 0};
+  } else if (WIFEXITED(raw)) {
+    status_ = exit_status{true, WEXITSTATUS(raw), 0};
+  } else {
+    status_ = exit_status{false, 0, WIFSIGNALED(raw) ? WTERMSIG(raw) : 0};
+  }
+  co_return status_;
+}
+
+asio::awaitable<exit_status> child::terminate(std::chrono::milliseconds grace) {
+  using namespace asio::experimental::awaitable_operators;
+  if (exited_) co_return status_;
+  signal_group(SIGTERM);
+  asio::steady_timer timer(co_await asio::this_coro::executor, grace);
+  auto first = co_await (wait() || timer.async_wait(asio::use_awaitable));
+  if (first.index() == 0) co_return std::get<0>(first);
+  signal_group(SIGKILL);
+  co_return co_await wait();
+}
+
+}  // namespace cgihost::spawner

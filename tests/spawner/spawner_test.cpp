@@ -1,0 +1,237 @@
+// The launcher and the child handle with real processes.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <csignal>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "config/accounts.hpp"
+#include "spawner/child.hpp"
+#include "spawner/launch.hpp"
+
+namespace cgihost::spawner {
+namespace {
+using namespace std::chrono_literals;
+
+launch_spec sh(const std::string& script) {
+  launch_spec s;
+  s.program = "/bin/sh";
+  s.argv = {"sh", "-c", script};
+  s.env = {"PATH=/usr/bin:/bin"};
+  return s;
+}
+
+// Reads a pipe to its end (bounded by 10 s).
+std::string read_all(int fd) {
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+struct ran {
+  std::string out, err;
+  int status = -1;
+};
+
+ran run(const launch_spec& spec) {
+  launch_error e;
+  auto c = launch(spec, e);
+  EXPECT_TRUE(c) << e.message();
+  ran r;
+  if (!c) return r;
+  ::close(c->stdin_fd);
+  r.out = read_all(c->stdout_fd);
+  r.err = read_all(c->stderr_fd);
+  ::close(c->stdout_fd);
+  ::close(c->stderr_fd);
+  ::waitpid(c->pid, &r.status, 0);
+  return r;
+}
+
+TEST(Launch, RunsTheProgramWithItsPipes) {
+  auto r = run(sh("read line; echo \"got $line\"; echo oops >&2; exit 3"));
+  EXPECT_EQ(r.out, "got \n");  // stdin was closed: read gets nothing
+  EXPECT_EQ(r.err, "oops\n");
+  ASSERT_TRUE(WIFEXITED(r.status));
+  EXPECT_EQ(WEXITSTATUS(r.status), 3);
+}
+
+TEST(Launch, TheChildGetsOnlyTheGivenEnvironment) {
+  launch_spec s;
+  s.program = "/usr/bin/env";
+  s.argv = {"env"};
+  s.env = {"A=1", "B=two words"};
+  EXPECT_EQ(run(s).out, "A=1\nB=two words\n");
+}
+
+TEST(Launch, WorkingDirectoryAndProcessGroup) {
+  launch_spec s = sh("pwd; ps -o pgid= -p $$ | tr -d ' '; echo $$");
+  s.working_dir = "/usr/share";
+  auto r = run(s);
+  std::istringstream in(r.out);
+  std::string pwd, pgid, pid;
+  in >> pwd >> pgid >> pid;
+  EXPECT_EQ(pwd, "/usr/share");
+  EXPECT_EQ(pgid, pid);  // it leads its own process group
+}
+
+TEST(Launch, NoDescriptorOfTheHostLeaks) {
+  int leaked = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC on purpose
+  ASSERT_GE(leaked, 0);
+  ASSERT_EQ(::dup2(leaked, 100), 100);
+  auto r = run(sh("ls /proc/$$/fd"));
+  ::close(100);
+  ::close(leaked);
+  std::istringstream in(r.out);
+  std::vector<std::string> fds;
+  for (std::string fd; in >> fd;) fds.push_back(fd);
+  EXPECT_EQ(fds, (std::vector<std::string>{"0", "1", "2"})) << r.out;
+}
+
+TEST(Launch, SignalsAreResetForTheChild) {
+  // The host ignores SIGPIPE; a script must not inherit that.
+  auto old = std::signal(SIGPIPE, SIG_IGN);
+  auto r = run(sh("grep -E '^SigIgn' /proc/$$/status"));
+  std::signal(SIGPIPE, old);
+  EXPECT_EQ(r.out, "SigIgn:\t0000000000000000\n");
+}
+
+TEST(Launch, ResourceLimitsApply) {
+  launch_spec s = sh("ulimit -n; ulimit -t");
+  s.limits.open_files = 64;
+  s.limits.cpu_seconds = 7;
+  EXPECT_EQ(run(s).out, "64\n7\n");
+}
+
+TEST(Launch, AMissingProgramIsAnErrorWithItsStep) {
+  launch_spec s;
+  s.program = "/nonexistent/program";
+  s.argv = {"program"};
+  launch_error e;
+  EXPECT_FALSE(launch(s, e));
+  EXPECT_EQ(e.step, launch_step::exec);
+  EXPECT_EQ(e.code, std::errc::no_such_file_or_directory);
+  EXPECT_EQ(e.message(), "execve: No such file or directory");
+
+  s = sh("true");
+  s.working_dir = "/nonexistent/folder";
+  EXPECT_FALSE(launch(s, e));
+  EXPECT_EQ(e.step, launch_step::chdir);
+}
+
+TEST(Launch, NeverRunsAChildAsRoot) {
+  launch_spec s = sh("id -u");
+  s.as = identity{"root", uid{0}, gid{0}, {}, "/root"};
+  launch_error e;
+  EXPECT_FALSE(launch(s, e));
+  EXPECT_EQ(e.step, launch_step::setuid);
+}
+
+TEST(Launch, SwitchesToTheGivenIdentity) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch accounts";
+  auto nobody = config::lookup_system_account("nobody");
+  ASSERT_TRUE(nobody);
+  auto id = resolve_identity(*nobody);
+  ASSERT_TRUE(id);
+  launch_spec s = sh("id -u; id -g; id -G; grep NoNewPrivs /proc/$$/status");
+  s.as = *id;
+  auto r = run(s);
+  std::string gid = std::to_string(nobody->gid);
+  EXPECT_EQ(r.out, std::to_string(nobody->uid) + "\n" + gid + "\n" + gid + "\nNoNewPrivs:\t1\n") << r.err;
+}
+
+// Runs a coroutine on a fresh io_context to its end.
+template <class F>
+auto run_async(F f) {
+  asio::io_context ctx;
+  auto fut = asio::co_spawn(ctx, f(ctx.get_executor()), asio::use_future);
+  ctx.run();
+  return fut.get();
+}
+
+bool gone(pid_t pid) {
+  // Bounded: the reaper of an orphan (init) may take a moment.
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string s;
+    if (!stat || !std::getline(stat, s)) return true;
+    auto close = s.rfind(')');
+    if (close != std::string::npos && s.size() > close + 2 && s[close + 2] == 'Z') return true;  // only a zombie left
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+TEST(Child, WaitReportsTheExitCode) {
+  auto status = run_async([](asio::any_io_executor ex) -> asio::awaitable<exit_status> {
+    launch_error e;
+    auto l = launch(sh("exit 5"), e);
+    child c(ex, *l);
+    co_return co_await c.wait();
+  });
+  EXPECT_TRUE(status.exited);
+  EXPECT_EQ(status.code, 5);
+  EXPECT_EQ(status.describe(), "exit 5");
+}
+
+TEST(Child, TerminateEndsTheWholeGroupEvenWhenTermIsIgnored) {
+  pid_t grandchild = 0;
+  auto status = run_async([&](asio::any_io_executor ex) -> asio::awaitable<exit_status> {
+    launch_error e;
+    auto l = launch(sh("trap '' TERM; sleep 30 & echo $!; wait"), e);
+    child c(ex, *l);
+    // The grandchild's pid, from the script's first line.
+    std::string line;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{c.stdout_pipe().native_handle(), POLLIN, 0};
+      char buf[64];
+      if (::poll(&p, 1, 100) > 0) {
+        ssize_t n = ::read(p.fd, buf, sizeof buf);
+        if (n <= 0) break;
+        line.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+    grandchild = std::atoi(line.c_str());
+    co_return co_await c.terminate(200ms);
+  });
+  EXPECT_FALSE(status.exited);
+  EXPECT_EQ(status.signal, SIGKILL);
+  EXPECT_TRUE(gone(grandchild)) << "pid " << grandchild << " is still running";
+}
+
+TEST(Child, DestroyingARunningChildKillsAndReapsIt) {
+  pid_t pid = 0;
+  {
+    asio::io_context ctx;
+    launch_error e;
+    auto l = launch(sh("sleep 30"), e);
+    ASSERT_TRUE(l);
+    pid = l->pid;
+    child c(ctx.get_executor(), *l);
+  }
+  int st;
+  EXPECT_EQ(::waitpid(pid, &st, WNOHANG), -1);  // already reaped
+  EXPECT_EQ(errno, ECHILD);
+}
+
+}  // namespace
+}  // namespace cgihost::spawner
