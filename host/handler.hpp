@@ -9,6 +9,10 @@
 #include <boost/system/error_code.hpp>
 #include <spdlog/logger.h>
 
+#include <cstdint>
+#include <optional>
+#include <string>
+
 #include "config/config.hpp"
 #include "host/logging.hpp"
 #include "host/router.hpp"
@@ -54,7 +58,37 @@ class exchange {
   // no head was sent yet; `reason` goes to the error log, not to the client.
   virtual asio::awaitable<void> send_error(http::status status, std::string_view reason) = 0;
 
+  // A complete error response with a page that shows `dev_detail` to the
+  // developer, in dev mode only; elsewhere the same as send_error.
+  virtual asio::awaitable<void> send_error(http::status status, std::string_view reason,
+                                           std::string_view dev_detail) = 0;
+
   virtual bool head_sent() const = 0;
+
+  // The connection's two ends.
+  virtual const std::string& peer_address() const = 0;
+  virtual std::uint16_t peer_port() const = 0;
+  virtual const std::string& local_address() const = 0;
+  virtual std::uint16_t local_port() const = 0;
+
+  // The request body's framing: Content-Length (0 when there is no body), or
+  // nullopt when it is chunked and its length is unknown until its end.
+  virtual std::optional<std::uint64_t> body_length() const = 0;
+
+  // Ends a response whose head had no Content-Length (chunked on HTTP/1.1,
+  // closed on HTTP/1.0). Without it the response counts as cut short.
+  virtual asio::awaitable<void> finish_body(error_code& ec) = 0;
+
+  // nph- output: bytes to the client exactly as given, no head of ours; the
+  // connection closes after the response.
+  virtual asio::awaitable<void> write_raw(asio::const_buffer data, error_code& ec) = 0;
+
+  // A CGI local redirect (RFC 3875 §6.2.2): serves `location` as a GET in
+  // place of this request, through the router again. At most 10 hops, then 502.
+  virtual asio::awaitable<void> redispatch(std::string location) = 0;
+
+  // The account the request's code ran as, for the access log.
+  virtual void set_identity(std::string who) = 0;
 };
 
 class handler {

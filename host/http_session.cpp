@@ -40,10 +40,27 @@ const std::string& current_http_date() {
   return cached;
 }
 
-std::string error_page(http::status status) {
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// A short page naming the status; in dev mode with the diagnosis below it.
+std::string error_page(http::status status, std::string_view dev_detail = {}) {
   std::string title = std::to_string(static_cast<unsigned>(status)) + " " + std::string(http::obsolete_reason(status));
-  return "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head><body><h1>" + title +
-         "</h1></body></html>\n";
+  std::string page = "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head><body><h1>" + title + "</h1>";
+  if (!dev_detail.empty())
+    page += "\n<p>cgihost dev mode: why</p>\n<pre>" + html_escape(dev_detail) + "</pre>\n";
+  return page + "</body></html>\n";
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -112,22 +129,36 @@ std::string request_line_of(const http::request_header<>& req) {
 // The exchange a handler sees, backed by the session's stream and parser.
 class session_exchange final : public exchange {
  public:
-  session_exchange(http_session& s, const protocol::normalized_target& target, const host::route& r,
-                   request_id id, clock::time_point started, std::int64_t arrived)
-      : s_(s), target_(target), route_(r), id_(id), started_(started), arrived_(arrived) {}
+  session_exchange(http_session& s, protocol::normalized_target target, host::route r, request_id id,
+                   clock::time_point started, std::int64_t arrived)
+      : s_(s), target_(std::move(target)), route_(std::move(r)), id_(id), started_(started), arrived_(arrived) {}
 
-  const http::request_header<>& request() const override { return s_.parser_->get(); }
+  const http::request_header<>& request() const override {
+    return redirected_ ? *redirected_ : static_cast<const http::request_header<>&>(s_.parser_->get());
+  }
   const protocol::normalized_target& target() const override { return target_; }
   const host::route& route() const override { return route_; }
   request_id id() const override { return id_; }
   const config::config& settings() const override { return s_.server_.settings(); }
   spdlog::logger& log() const override { return *s_.server_.log().error; }
   bool head_sent() const override { return head_sent_; }
+  const std::string& peer_address() const override { return s_.peer_; }
+  std::uint16_t peer_port() const override { return s_.peer_port_; }
+  const std::string& local_address() const override { return s_.local_; }
+  std::uint16_t local_port() const override { return s_.local_port_; }
+  void set_identity(std::string who) override { identity_ = std::move(who); }
+
+  std::optional<std::uint64_t> body_length() const override {
+    if (redirected_) return 0;
+    const auto& p = *s_.parser_;
+    if (p.chunked()) return std::nullopt;
+    return p.content_length().value_or(0);
+  }
 
   asio::awaitable<std::size_t> read_body(void* data, std::size_t size, error_code& ec) override {
     ec = {};
     auto& parser = *s_.parser_;
-    if (parser.is_done() || size == 0) co_return 0;
+    if (redirected_ || parser.is_done() || size == 0) co_return 0;
     const auto& req = parser.get();
     if (!continue_sent_ && req.version() == 11 && iequals(req[http::field::expect], "100-continue")) {
       continue_sent_ = true;
@@ -166,6 +197,7 @@ class session_exchange final : public exchange {
     head.version(req.version() == 10 ? 10 : 11);
     head.set(http::field::server, "cgihost/" CGIHOST_VERSION);
     head.set(http::field::date, current_http_date());
+    head.erase(http::field::transfer_encoding);
     if (auto cl = head.find(http::field::content_length); cl != head.end()) {
       std::uint64_t n = 0;
       auto v = cl->value();
@@ -173,52 +205,191 @@ class session_exchange final : public exchange {
     }
     auto status = head.result_int();
     bool bodyless = status == 304 || status == 204 || status < 200;
-    if (bodyless) expected_ = 0;
+    if (bodyless) {
+      expected_ = 0;
+      head.erase(http::field::content_length);
+    }
+    head_only_ = req.method() == http::verb::head || bodyless;
+    // Without a length: chunked on HTTP/1.1, the end of the connection on 1.0.
+    if (!expected_ && !bodyless && head.version() == 11) {
+      chunked_ = true;
+      head.set(http::field::transfer_encoding, "chunked");
+    }
     keep_alive_ = keep_alive_ && s_.parser_->keep_alive() && !s_.stop_requested_ && !s_.server_.stopping() &&
-                  s_.requests_ < settings().http.max_keepalive_requests && (expected_.has_value() || bodyless);
+                  s_.requests_ < settings().http.max_keepalive_requests &&
+                  (expected_.has_value() || bodyless || chunked_);
     set_connection(head, keep_alive_);
     status_ = status;
-    head_only_ = req.method() == http::verb::head || bodyless;
     head_sent_ = true;
 
     const std::string text = serialize_head(head);
     if (head_only_ || first.size() == 0) {
-      s_.stream_.expires_after(settings().http.send_timeout);
-      auto [wec, n] = co_await asio::async_write(s_.stream_, asio::buffer(text), nothrow);
-      if (wec) {
-        failed_ = true;
-        ec = wec;
-      }
+      co_await send(std::array<asio::const_buffer, 1>{asio::buffer(text)}, ec);
       co_return;
     }
     if (!check_length(first.size(), ec)) co_return;
-    // Head and first bytes in one gather write: one system call for a small file.
-    std::array<asio::const_buffer, 2> both{asio::buffer(text), first};
+    // Head and first bytes in one gather write: one system call for a small response.
+    char size_line[24];
+    std::array<asio::const_buffer, 4> parts{asio::buffer(text), chunk_prefix(first.size(), size_line), first,
+                                            chunk_suffix()};
+    co_await send(parts, ec);
+    if (!ec) written_ += first.size();
+  }
+
+  asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) override {
+    ec = {};
+    if (!head_sent_ || failed_ || raw_) {
+      ec = asio::error::not_connected;
+      co_return;
+    }
+    if (head_only_ || data.size() == 0) co_return;
+    if (!check_length(data.size(), ec)) co_return;
+    char size_line[24];
+    std::array<asio::const_buffer, 3> parts{chunk_prefix(data.size(), size_line), data, chunk_suffix()};
+    co_await send(parts, ec);
+    if (!ec) written_ += data.size();
+  }
+
+  asio::awaitable<void> finish_body(error_code& ec) override {
+    ec = {};
+    if (failed_) {
+      ec = asio::error::not_connected;
+      co_return;
+    }
+    if (chunked_ && !finished_ && !head_only_) {
+      static constexpr std::string_view kLast = "0\r\n\r\n";
+      co_await send(std::array<asio::const_buffer, 1>{asio::buffer(kLast)}, ec);
+    }
+    if (!ec) finished_ = true;
+  }
+
+  asio::awaitable<void> write_raw(asio::const_buffer data, error_code& ec) override {
+    ec = {};
+    if (head_sent_ && !raw_) {
+      ec = asio::error::already_connected;
+      co_return;
+    }
+    if (!raw_) {
+      raw_ = true;
+      head_sent_ = true;
+      keep_alive_ = false;
+      status_ = 200;  // nph: the script's own status line is not parsed
+    }
+    if (data.size() == 0) co_return;
+    co_await send(std::array<asio::const_buffer, 1>{data}, ec);
+    if (!ec) written_ += data.size();
+  }
+
+  asio::awaitable<void> send_error(http::status status, std::string_view reason) override {
+    co_await send_error(status, reason, {});
+  }
+
+  asio::awaitable<void> send_error(http::status status, std::string_view reason, std::string_view dev_detail) override {
+    auto code = static_cast<unsigned>(status);
+    auto& lg = log();
+    auto level = code >= 500 ? spdlog::level::warn : code == 404 ? spdlog::level::debug : spdlog::level::info;
+    lg.log(level, "[http] rid={} {} {} {}: {}", id_.str(), code, request().method_string(), target_.path, reason);
+    if (head_sent_) {
+      failed_ = true;
+      co_return;
+    }
+    std::string body = error_page(status, settings().dev_mode ? dev_detail : std::string_view{});
+    http::response_header<> head;
+    head.result(status);
+    head.set(http::field::content_type, "text/html; charset=utf-8");
+    head.set(http::field::content_length, std::to_string(body.size()));
+    if (status == http::status::method_not_allowed) head.set(http::field::allow, "GET, HEAD");
+    if (status == http::status::service_unavailable) head.set(http::field::retry_after, "5");
+    error_code ec;
+    co_await write_response(head, asio::buffer(body), ec);
+  }
+
+  asio::awaitable<void> redispatch(std::string location) override {
+    if (head_sent_) {
+      failed_ = true;
+      co_return;
+    }
+    if (++hops_ > 10) {
+      co_await send_error(http::status::bad_gateway, "more than 10 local redirects, the last to " + location);
+      co_return;
+    }
+    auto normalized = protocol::normalize_target(location);
+    if (!normalized) {
+      co_await send_error(http::status::bad_gateway,
+                          "local redirect to \"" + location + "\" refused: " + normalized.error().message());
+      co_return;
+    }
+    // The new request: a GET of the location, without the original body.
+    http::request_header<> next = request();
+    next.method(http::verb::get);
+    next.target(location);
+    next.erase(http::field::content_length);
+    next.erase(http::field::content_type);
+    next.erase(http::field::transfer_encoding);
+    redirected_ = std::move(next);
+    target_ = std::move(*normalized);
+    route_ = s_.server_.router().resolve(target_.path);
+    log().debug("[http] rid={} local redirect to {}", id_.str(), location);
+    if (route_.not_found) {
+      co_await send_error(http::status::not_found, "no handler matches and [static] enabled = false");
+      co_return;
+    }
+    co_await s_.server_.handler_for(route_).handle(*this);
+  }
+
+  // True when the response went out whole and the connection may carry another.
+  bool complete() const {
+    if (!head_sent_ || failed_) return false;
+    if (raw_) return true;
+    if (head_only_) return true;
+    if (expected_) return written_ == *expected_;
+    return finished_;
+  }
+  bool keep_alive() const { return keep_alive_ && !raw_; }
+  // True when the client waits for "100 Continue" that was never sent: its
+  // body will not come, so the connection cannot be reused.
+  bool awaiting_continue() const {
+    const auto& req = s_.parser_->get();
+    return !continue_sent_ && req.version() == 11 && iequals(req[http::field::expect], "100-continue");
+  }
+
+  void log_access() const {
+    auto& acc = s_.server_.log().access;
+    if (!acc) return;
+    const auto& req = s_.parser_->get();
+    access_record r;
+    r.peer = s_.peer_;
+    r.time = arrived_;
+    r.request_line = request_line_of(req);
+    r.status = status_;
+    r.body_bytes = written_;
+    r.referer = std::string(req[http::field::referer]);
+    r.user_agent = std::string(req[http::field::user_agent]);
+    r.id = id_;
+    r.identity = identity_;
+    r.micros = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count());
+    acc->info(format_access_line(r));
+  }
+
+ private:
+  template <class Buffers>
+  asio::awaitable<void> send(const Buffers& buffers, error_code& ec) {
     s_.stream_.expires_after(settings().http.send_timeout);
-    auto [wec, n] = co_await asio::async_write(s_.stream_, both, nothrow);
-    written_ += n > text.size() ? n - text.size() : 0;
+    auto [wec, n] = co_await asio::async_write(s_.stream_, buffers, nothrow);
     if (wec) {
       failed_ = true;
       ec = wec;
     }
   }
 
-  asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) override {
-    ec = {};
-    if (!head_sent_ || failed_) {
-      ec = asio::error::not_connected;
-      co_return;
-    }
-    if (head_only_) co_return;
-    if (!check_length(data.size(), ec)) co_return;
-    s_.stream_.expires_after(settings().http.send_timeout);
-    auto [wec, n] = co_await asio::async_write(s_.stream_, data, nothrow);
-    written_ += n;
-    if (wec) {
-      failed_ = true;
-      ec = wec;
-    }
+  // The chunk framing around `n` bytes when the response is chunked; empty otherwise.
+  asio::const_buffer chunk_prefix(std::size_t n, char (&buf)[24]) const {
+    if (!chunked_) return {};
+    int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
+    return asio::buffer(buf, static_cast<std::size_t>(len));
   }
+  asio::const_buffer chunk_suffix() const { return chunked_ ? asio::buffer("\r\n", 2) : asio::const_buffer{}; }
 
   // Never send more than the head announced: that would corrupt the next response.
   bool check_length(std::size_t more, error_code& ec) {
@@ -231,65 +402,23 @@ class session_exchange final : public exchange {
     return true;
   }
 
-  asio::awaitable<void> send_error(http::status status, std::string_view reason) override {
-    auto code = static_cast<unsigned>(status);
-    auto& lg = log();
-    auto level = code >= 500 ? spdlog::level::warn : code == 404 ? spdlog::level::debug : spdlog::level::info;
-    lg.log(level, "[http] rid={} {} {} {}: {}", id_.str(), code, request().method_string(), target_.path, reason);
-    if (head_sent_) {
-      failed_ = true;
-      co_return;
-    }
-    std::string body = error_page(status);
-    http::response_header<> head;
-    head.result(status);
-    head.set(http::field::content_type, "text/html; charset=utf-8");
-    head.set(http::field::content_length, std::to_string(body.size()));
-    if (status == http::status::method_not_allowed) head.set(http::field::allow, "GET, HEAD");
-    error_code ec;
-    co_await write_response(head, asio::buffer(body), ec);
-  }
-
-  // True when the response went out whole and the connection may carry another.
-  bool complete() const { return head_sent_ && !failed_ && (!expected_ || head_only_ || written_ == *expected_); }
-  bool keep_alive() const { return keep_alive_; }
-  // True when the client waits for "100 Continue" that was never sent: its
-  // body will not come, so the connection cannot be reused.
-  bool awaiting_continue() const {
-    const auto& req = request();
-    return !continue_sent_ && req.version() == 11 && iequals(req[http::field::expect], "100-continue");
-  }
-
-  void log_access() const {
-    auto& acc = s_.server_.log().access;
-    if (!acc) return;
-    const auto& req = request();
-    access_record r;
-    r.peer = s_.peer_;
-    r.time = arrived_;
-    r.request_line = request_line_of(req);
-    r.status = status_;
-    r.body_bytes = written_;
-    r.referer = std::string(req[http::field::referer]);
-    r.user_agent = std::string(req[http::field::user_agent]);
-    r.id = id_;
-    r.micros = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count());
-    acc->info(format_access_line(r));
-  }
-
- private:
   http_session& s_;
-  const protocol::normalized_target& target_;
-  const host::route& route_;
+  protocol::normalized_target target_;
+  host::route route_;
   request_id id_;
   clock::time_point started_;
   std::int64_t arrived_;
+  std::optional<http::request_header<>> redirected_;
+  int hops_ = 0;
+  std::string identity_;
   bool continue_sent_ = false;
   bool head_sent_ = false;
   bool head_only_ = false;
   bool failed_ = false;
   bool keep_alive_ = true;
+  bool chunked_ = false;
+  bool finished_ = false;
+  bool raw_ = false;
   unsigned status_ = 0;
   std::optional<std::uint64_t> expected_;
   std::uint64_t written_ = 0;
@@ -297,15 +426,17 @@ class session_exchange final : public exchange {
 
 http_session::http_session(server& srv, asio::ip::tcp::socket socket, std::uint64_t id)
     : server_(srv), stream_(std::move(socket)), id_(id) {
+  auto unmapped = [](asio::ip::address a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
+    return a;
+  };
   error_code ec;
-  auto ep = stream_.socket().remote_endpoint(ec);
-  if (!ec) {
-    auto addr = ep.address();
-    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-    peer_ = addr.to_string();
-  } else {
-    peer_ = "-";
-  }
+  auto remote = stream_.socket().remote_endpoint(ec);
+  peer_ = ec ? "-" : unmapped(remote.address()).to_string();
+  peer_port_ = ec ? 0 : remote.port();
+  auto local = stream_.socket().local_endpoint(ec);
+  local_ = ec ? "-" : unmapped(local.address()).to_string();
+  local_port_ = ec ? 0 : local.port();
 }
 
 http_session::~http_session() { server_.session_ended(id_); }
@@ -492,13 +623,13 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
 
   state_ = state::busy;
   route r = server_.router().resolve(normalized->path);
-  session_exchange ex(*this, *normalized, r, rid, started, arrived);
+  session_exchange ex(*this, std::move(*normalized), std::move(r), rid, started, arrived);
   std::string failure;
   try {
-    if (r.not_found) {
+    if (ex.route().not_found) {
       co_await ex.send_error(http::status::not_found, "no handler matches and [static] enabled = false");
     } else {
-      co_await server_.handler_for(r).handle(ex);
+      co_await server_.handler_for(ex.route()).handle(ex);
     }
     if (!ex.head_sent()) co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
   } catch (const std::exception& e) {

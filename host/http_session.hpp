@@ -47,6 +47,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::uint64_t id_;
   std::string peer_;
+  std::uint16_t peer_port_ = 0;
+  std::string local_;
+  std::uint16_t local_port_ = 0;
   state state_ = state::idle;
   bool stop_requested_ = false;  // strand only
   bool linger_ = false;          // a rejection was sent: the client may still be sending
