@@ -22,6 +22,10 @@ interpreter = ["perl"]
 match = "*.cgi"
 module = "cgi"
 
+[[handlers]]
+match = "/cgi-bin/*"
+module = "cgi"
+
 [pools.php]
 command = ["php-cgi"]
 max_instances = 2

@@ -9,6 +9,7 @@
 
 #include <csignal>
 
+#include "host/cgi_handler.hpp"
 #include "host/http_session.hpp"
 #include "host/static_handler.hpp"
 
@@ -55,6 +56,8 @@ server::server(const config::config& cfg, logs logs)
     if (!h.available) {
       handlers_.configured.emplace(&h, std::make_unique<refusing_handler>(
                                            http::status::service_unavailable, h.match + ": " + h.unavailable_reason));
+    } else if (h.module == config::module_kind::cgi) {
+      handlers_.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h));
     } else {
       handlers_.configured.emplace(
           &h, std::make_unique<refusing_handler>(

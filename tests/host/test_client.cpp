@@ -112,7 +112,22 @@ std::optional<http_response> connection::read_response(bool head) {
     pos = e + 2;
   }
   if (head || r.status == 304 || r.status == 204 || r.status < 200) return r;
-  if (r.has("content-length")) {
+  if (r.header("transfer-encoding") == "chunked") {
+    // size line, data, CRLF ... "0" CRLF CRLF (no trailers from cgihost)
+    while (true) {
+      std::size_t eol;
+      while ((eol = buf_.find("\r\n")) == std::string::npos)
+        if (!fill(std::chrono::milliseconds(remaining_ms(deadline)))) return std::nullopt;
+      std::size_t n = std::stoull(buf_.substr(0, eol), nullptr, 16);
+      buf_.erase(0, eol + 2);
+      while (buf_.size() < n + 2)
+        if (!fill(std::chrono::milliseconds(remaining_ms(deadline)))) return std::nullopt;
+      if (buf_.compare(n, 2, "\r\n") != 0) return std::nullopt;
+      r.body.append(buf_, 0, n);
+      buf_.erase(0, n + 2);
+      if (n == 0) break;
+    }
+  } else if (r.has("content-length")) {
     std::size_t n = std::stoull(r.header("content-length"));
     while (buf_.size() < n)
       if (!fill(std::chrono::milliseconds(remaining_ms(deadline)))) return std::nullopt;

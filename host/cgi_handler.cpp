@@ -1,0 +1,479 @@
+#include "host/cgi_handler.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+
+#include "host/static_handler.hpp"
+#include "protocol/cgi_env.hpp"
+#include "protocol/cgi_response.hpp"
+#include "spawner/child.hpp"
+#include "spawner/launch.hpp"
+
+namespace cgihost::host {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+namespace cgi = protocol::cgi;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+using clock = std::chrono::steady_clock;
+
+constexpr std::size_t kBuffer = 64 * 1024;               // per direction, per request
+constexpr auto kKillGrace = std::chrono::seconds(2);      // TERM -> KILL
+constexpr auto kStderrGrace = std::chrono::seconds(1);    // after exit, for the last stderr bytes
+constexpr std::size_t kStderrLines = 200;                 // logged per request, then counted
+constexpr std::size_t kStderrTail = 5;                    // kept for the 502 diagnosis
+
+double ms(clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+std::string fmt_ms(std::optional<clock::time_point> t, clock::time_point start) {
+  if (!t) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fms", ms(*t - start));
+  return buf;
+}
+
+std::optional<spawner::identity> resolve(const config::account& a) {
+  if (a.name.empty()) return std::nullopt;
+  return spawner::resolve_identity(a);
+}
+
+// One CGI request in flight: the child, its three pipes and what they said.
+class cgi_run {
+ public:
+  cgi_run(exchange& ex, spawner::child& child, int spool_fd, std::string script, std::string who,
+          clock::time_point started)
+      : ex_(ex), child_(child), spool_fd_(spool_fd), script_(std::move(script)), who_(std::move(who)),
+        started_(started), stderr_grace_(child.stdout_pipe().get_executor()) {}
+
+  // Runs the exchange to its end: the child reaped, the response sent or failed.
+  asio::awaitable<void> run(std::chrono::milliseconds timeout, bool nph) {
+    nph_ = nph;
+    asio::steady_timer timer(child_.stdout_pipe().get_executor(), timeout);
+    co_await ((main_flow() || feed_stdin() || timeout_flow(timer)) && read_stderr());
+    if (!child_.exited()) status_ = co_await child_.terminate(kKillGrace);  // after a timeout
+    co_await finish();
+  }
+
+ private:
+  // stdout to the client; then the child's exit.
+  asio::awaitable<void> main_flow() {
+    co_await read_stdout();
+    if (client_failed_ || rejected_) {
+      status_ = co_await child_.terminate(kKillGrace);
+    } else {
+      status_ = co_await child_.wait();
+    }
+    if (!stderr_done_) {
+      stderr_grace_.expires_after(kStderrGrace);
+      co_await stderr_grace_.async_wait(nothrow);
+      if (!stderr_done_) {
+        error_code ec;
+        child_.stderr_pipe().cancel(ec);  // a grandchild may hold it open: stop waiting
+      }
+    }
+  }
+
+  asio::awaitable<void> timeout_flow(asio::steady_timer& timer) {
+    auto [ec] = co_await timer.async_wait(nothrow);
+    if (ec) co_return;
+    timed_out_ = true;
+    // TERM, then KILL after the grace period, to the whole group; the reaping
+    // is done once, after this expression.
+    child_.signal_group(SIGTERM);
+    timer.expires_after(kKillGrace);
+    co_await timer.async_wait(nothrow);
+    child_.signal_group(SIGKILL);
+    error_code cec;
+    child_.stderr_pipe().cancel(cec);
+  }
+
+  // The request body to the child's stdin, then nothing until cancelled.
+  asio::awaitable<void> feed_stdin() {
+    auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
+    auto& pipe = child_.stdin_pipe();
+    std::uint64_t offset = 0;
+    while (true) {
+      std::size_t n = 0;
+      if (spool_fd_ >= 0) {
+        ssize_t r = ::pread(spool_fd_, buf.get(), kBuffer, static_cast<off_t>(offset));
+        n = r > 0 ? static_cast<std::size_t>(r) : 0;
+        offset += n;
+      } else {
+        error_code ec;
+        n = co_await ex_.read_body(buf.get(), kBuffer, ec);
+        if (ec) {
+          body_error_ = ec;
+          break;
+        }
+      }
+      if (n == 0) break;
+      auto [wec, wn] = co_await asio::async_write(pipe, asio::buffer(buf.get(), n), nothrow);
+      if (wec) break;  // the child stopped reading (EPIPE): it has what it wanted
+    }
+    error_code ec;
+    pipe.close(ec);
+    asio::steady_timer forever(pipe.get_executor(), clock::time_point::max());
+    co_await forever.async_wait(nothrow);
+  }
+
+  asio::awaitable<void> read_stderr() {
+    auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
+    std::string partial;
+    while (true) {
+      auto [ec, n] = co_await child_.stderr_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
+      if (ec) break;
+      partial.append(buf.get(), n);
+      std::size_t start = 0, nl;
+      while ((nl = partial.find('\n', start)) != std::string::npos) {
+        stderr_line(std::string_view(partial).substr(start, nl - start));
+        start = nl + 1;
+      }
+      partial.erase(0, start);
+      // A line without an end is logged in pieces rather than held without bound.
+      if (partial.size() >= kBuffer) {
+        stderr_line(partial);
+        partial.clear();
+      }
+    }
+    if (!partial.empty()) stderr_line(partial);
+    if (stderr_lines_ > kStderrLines)
+      ex_.log().warn("[cgi] rid={} {}: {} more stderr lines not logged", ex_.id().str(), script_,
+                     stderr_lines_ - kStderrLines);
+    stderr_done_ = true;
+    stderr_grace_.cancel();
+  }
+
+  void stderr_line(std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    ++stderr_lines_;
+    std::string escaped = cgi::escape_excerpt(line, 16 * 1024);
+    if (stderr_lines_ <= kStderrLines) ex_.log().warn("[cgi] rid={} {} stderr: {}", ex_.id().str(), script_, escaped);
+    tail_.push_back(std::move(escaped));
+    if (tail_.size() > kStderrTail) tail_.pop_front();
+  }
+
+  asio::awaitable<void> read_stdout() {
+    auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
+    cgi::response_parser parser;
+    std::optional<cgi::body_limiter> limiter;
+    while (true) {
+      auto [ec, n] = co_await child_.stdout_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
+      if (ec) break;  // EOF (or cancelled)
+      if (!first_byte_) first_byte_ = clock::now();
+      std::string_view data(buf.get(), n);
+      error_code wec;
+      if (nph_) {
+        co_await ex_.write_raw(asio::buffer(data.data(), data.size()), wec);
+        if (wec) {
+          client_failed_ = true;
+          co_return;
+        }
+        continue;
+      }
+      if (parser.current() == cgi::response_parser::state::need_more) {
+        std::size_t used = parser.feed(data);
+        if (parser.current() == cgi::response_parser::state::failed) {
+          rejected_ = true;
+          rejection_ = parser.error();
+          co_return;
+        }
+        if (parser.current() != cgi::response_parser::state::head) continue;
+        headers_ = clock::now();
+        head_ = parser.head();
+        data.remove_prefix(used);
+        if (head_.kind == cgi::response_kind::local_redirect) co_return;  // the body, if any, is ignored
+        limiter.emplace(head_.content_length);
+        std::size_t take = limiter->accept(data.size());
+        co_await send_head(data.substr(0, take), wec);
+      } else {
+        if (limiter->complete()) continue;  // past the declared length: dropped
+        std::size_t take = limiter->accept(data.size());
+        co_await ex_.write_body(asio::buffer(data.data(), take), wec);
+      }
+      if (wec) {
+        client_failed_ = true;
+        co_return;
+      }
+    }
+    if (nph_) co_return;
+    if (parser.current() == cgi::response_parser::state::need_more) {
+      parser.finish();
+      rejected_ = true;
+      rejection_ = parser.error();
+    } else if (limiter && limiter->finish()) {
+      body_short_ = true;
+    }
+  }
+
+  asio::awaitable<void> send_head(std::string_view first, error_code& ec) {
+    http::response_header<> head;
+    head.result(head_.status);
+    if (!head_.reason.empty()) head.reason(head_.reason);
+    for (const auto& [name, value] : head_.headers) head.insert(name, value);
+    if (head_.content_length) head.set(http::field::content_length, std::to_string(*head_.content_length));
+    if (!head_.dropped.empty()) {
+      std::string names;
+      for (const auto& d : head_.dropped) names += (names.empty() ? "" : ", ") + d;
+      ex_.log().info("[cgi] rid={} {} sent hop-by-hop headers, removed: {}", ex_.id().str(), script_, names);
+    }
+    co_await ex_.write_response(head, asio::buffer(first.data(), first.size()), ec);
+  }
+
+  // The diagnosis of a failed request: for the log on one line (sep "; "),
+  // for the dev-mode page one fact a line.
+  std::string diagnosis(std::string_view what, std::string_view sep = "\n") const {
+    std::string d(what);
+    d += std::string(sep) + "script: " + script_;
+    d += std::string(sep) + "exit: " + (child_.exited() ? status_.describe() : std::string("still running"));
+    d += std::string(sep) + "identity: " + who_;
+    d += std::string(sep) + "times: first byte " + fmt_ms(first_byte_, started_) + ", headers " +
+         fmt_ms(headers_, started_);
+    if (!tail_.empty()) {
+      d += std::string(sep) + "last stderr lines:";
+      for (const auto& l : tail_) d += (sep == "\n" ? "\n  " : " | ") + l;
+    }
+    return d;
+  }
+
+  asio::awaitable<void> finish() {
+    const auto rid = ex_.id().str();
+    if (timed_out_) {
+      std::string what = "the CGI program did not finish within its timeout; its process group was ended";
+      ex_.log().warn("[cgi] rid={} 504 {}", rid, diagnosis(what, "; "));
+      if (!ex_.head_sent()) co_await ex_.send_error(http::status::gateway_timeout, what, diagnosis(what));
+      co_return;  // a response already started is cut: the connection closes
+    }
+    if (rejected_) {
+      std::string what = std::string(cgi::code_name(rejection_.code)) + ": " +
+                         cgi::make_error_code(rejection_.code).message() + " at line " +
+                         std::to_string(rejection_.line) + " (byte " + std::to_string(rejection_.offset) +
+                         "): \"" + rejection_.excerpt + "\"";
+      ex_.log().error("[cgi] rid={} 502 {}", rid, diagnosis(what, "; "));
+      co_await ex_.send_error(http::status::bad_gateway, "the CGI program misbehaved", diagnosis(what));
+      co_return;
+    }
+    if (client_failed_) {
+      ex_.log().info("[cgi] rid={} {}: the client went away; the child was ended ({})", rid, script_,
+                     status_.describe());
+      co_return;
+    }
+    if (nph_) {
+      ex_.log().debug("[cgi] rid={} {} nph done, {}", rid, script_, status_.describe());
+      co_return;
+    }
+    if (head_.kind == cgi::response_kind::local_redirect) {
+      co_await ex_.redispatch(head_.location);
+      co_return;
+    }
+    if (body_short_ || (!status_.exited && status_.signal != 0)) {
+      // The head went out; a cut body must not look complete: the connection closes.
+      ex_.log().error("[cgi] rid={} {}: {} after the headers were sent; the connection is closed",
+                      rid, script_, body_short_ ? "body shorter than its Content-Length" : status_.describe());
+      co_return;
+    }
+    error_code ec;
+    co_await ex_.finish_body(ec);
+    ex_.log().debug("[cgi] rid={} {} {} {} identity={} first_byte={} headers={}", rid, script_, head_.status,
+                    status_.describe(), who_, fmt_ms(first_byte_, started_), fmt_ms(headers_, started_));
+  }
+
+  exchange& ex_;
+  spawner::child& child_;
+  int spool_fd_;
+  std::string script_;
+  std::string who_;
+  clock::time_point started_;
+  asio::steady_timer stderr_grace_;
+  bool nph_ = false;
+  bool stderr_done_ = false;
+  bool timed_out_ = false;
+  bool rejected_ = false;
+  bool client_failed_ = false;
+  bool body_short_ = false;
+  error_code body_error_;
+  cgi::rejection rejection_;
+  cgi::response_head head_;
+  spawner::exit_status status_;
+  std::optional<clock::time_point> first_byte_, headers_;
+  std::size_t stderr_lines_ = 0;
+  std::deque<std::string> tail_;
+};
+
+struct fd_guard {
+  int fd = -1;
+  ~fd_guard() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h) : cfg_(cfg), h_(h) {
+  root_fd_ = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "cannot open document root " + cfg.document_root.string());
+  switch_identity_ = ::geteuid() == 0;
+  if (switch_identity_) {
+    process_ = resolve(cfg.identity.process);
+    anonymous_ = resolve(cfg.identity.anonymous);
+  }
+  // The host's own environment reaches children only through this list.
+  for (const char* name : {"PATH", "LANG", "LC_ALL", "TZ"}) {
+    if (const char* v = std::getenv(name)) pass_through_.emplace_back(name, v);
+  }
+  if (std::none_of(pass_through_.begin(), pass_through_.end(), [](auto& p) { return p.first == "PATH"; }))
+    pass_through_.emplace_back("PATH", "/usr/local/bin:/usr/bin:/bin");
+}
+
+cgi_handler::~cgi_handler() {
+  if (root_fd_ >= 0) ::close(root_fd_);
+}
+
+asio::awaitable<void> cgi_handler::handle(exchange& ex) {
+  const auto started = clock::now();
+  const route& r = ex.route();
+  const std::string rid = ex.id().str();
+
+  // The script: under the document root whatever symlinks say, a file, and
+  // executable when it runs without an interpreter.
+  std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
+  if (rel.empty() || rel.back() == '/') {
+    co_await ex.send_error(http::status::forbidden, "no script named in " + r.script_name);
+    co_return;
+  }
+  fd_guard script{open_beneath(root_fd_, rel.c_str(), O_PATH | O_CLOEXEC)};
+  if (script.fd < 0) {
+    int err = errno;
+    co_await ex.send_error(err == EACCES ? http::status::forbidden : http::status::not_found,
+                           "script " + r.script_name + ": " + std::strerror(err));
+    co_return;
+  }
+  struct stat st{};
+  if (::fstat(script.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    co_await ex.send_error(http::status::forbidden, "script " + r.script_name + " is not a regular file");
+    co_return;
+  }
+  if (h_.interpreter.empty() && (st.st_mode & 0111) == 0) {
+    co_await ex.send_error(http::status::forbidden, "script " + r.script_name + " is not executable");
+    co_return;
+  }
+  const std::string script_path = cfg_.document_root.string() + r.script_name;
+  const std::string script_dir = script_path.substr(0, script_path.rfind('/'));
+  const std::string base = r.script_name.substr(r.script_name.rfind('/') + 1);
+  const bool nph = base.rfind("nph-", 0) == 0;
+
+  // Who runs it: the request's account (anonymous until authentication is
+  // built) with create_process_as_user, else the process identity.
+  std::optional<spawner::identity> as;
+  std::string who;
+  if (switch_identity_) {
+    as = r.create_process_as_user ? anonymous_ : process_;
+    if (!as) {
+      co_await ex.send_error(http::status::internal_server_error, "the account for this request cannot be resolved");
+      co_return;
+    }
+    who = as->describe();
+  } else {
+    who = "uid " + std::to_string(::geteuid()) + " (cgihost's own account)";
+  }
+  ex.set_identity(as ? as->name : std::to_string(::geteuid()));
+
+  // CGI needs CONTENT_LENGTH: a chunked body is spooled to an unnamed file
+  // first (http.max_body_size bounds it).
+  std::optional<std::uint64_t> length = ex.body_length();
+  fd_guard spool;
+  if (!length) {
+    spool.fd = ::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (spool.fd < 0) {
+      co_await ex.send_error(http::status::internal_server_error, std::string("cannot spool body: ") + std::strerror(errno));
+      co_return;
+    }
+    auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
+    std::uint64_t total = 0;
+    while (true) {
+      error_code ec;
+      std::size_t n = co_await ex.read_body(buf.get(), kBuffer, ec);
+      if (ec) {
+        bool too_big = ec == http::error::body_limit;
+        co_await ex.send_error(too_big ? http::status::payload_too_large : http::status::bad_request,
+                               "request body: " + ec.message());
+        co_return;
+      }
+      if (n == 0) break;
+      if (::pwrite(spool.fd, buf.get(), n, static_cast<off_t>(total)) != static_cast<ssize_t>(n)) {
+        co_await ex.send_error(http::status::internal_server_error, "cannot spool body");
+        co_return;
+      }
+      total += n;
+    }
+    length = total;
+  }
+
+  // The environment: the same builder FastCGI uses.
+  cgi::request_view view;
+  const auto& req = ex.request();
+  std::string method(req.method_string()), target(req.target());
+  view.method = method;
+  view.target = target;
+  view.query = ex.target().query;
+  view.version = req.version();
+  for (const auto& f : req) view.headers.emplace_back(f.name_string(), f.value());
+  view.peer_address = ex.peer_address();
+  view.peer_port = ex.peer_port();
+  view.local_address = ex.local_address();
+  view.local_port = ex.local_port();
+  view.script_name = r.script_name;
+  view.path_info = r.path_info;
+  view.script_filename = script_path;
+  std::string root = cfg_.document_root.string();
+  view.document_root = root;
+  view.content_length = *length > 0 || req.method() == http::verb::post || req.method() == http::verb::put
+                            ? std::optional<std::uint64_t>(*length)
+                            : std::nullopt;
+  std::string software = "cgihost/" CGIHOST_VERSION;
+  view.server_software = software;
+  cgi::env_options options;
+  options.pass_through = pass_through_;
+  if (cfg_.authentication.trusted_header) options.drop_headers.push_back(*cfg_.authentication.trusted_header);
+
+  spawner::launch_spec spec;
+  if (h_.interpreter.empty()) {
+    spec.program = script_path;
+    spec.argv = {script_path};
+  } else {
+    spec.program = h_.interpreter[0];
+    spec.argv = h_.interpreter;
+    spec.argv.push_back(script_path);
+  }
+  spec.env = cgi::to_envp(cgi::build_env(view, options));
+  spec.working_dir = script_dir;  // as IIS does
+  spec.as = as;
+
+  spawner::launch_error lerr;
+  auto launched = spawner::launch(spec, lerr);
+  if (!launched) {
+    std::string what = "cgi.spawn_failed: cannot start " + spec.program + ": " + lerr.message();
+    ex.log().error("[cgi] rid={} 502 {} identity={}", rid, what, who);
+    co_await ex.send_error(http::status::bad_gateway, what, what + "\nidentity: " + who);
+    co_return;
+  }
+  ex.log().debug("[cgi] rid={} started {} pid {} as {} in {:.1f}ms", rid, script_path, launched->pid, who,
+                 ms(clock::now() - started));
+  spawner::child child(co_await asio::this_coro::executor, *launched);
+  cgi_run run(ex, child, spool.fd, r.script_name, who, started);
+  co_await run.run(r.cgi_timeout, nph);
+}
+
+}  // namespace cgihost::host

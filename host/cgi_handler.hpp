@@ -1,0 +1,36 @@
+#pragma once
+// The CGI module: one child per request (RFC 3875), its output checked by the
+// strict response parser, with full-duplex streaming and bounded buffers.
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "host/handler.hpp"
+#include "spawner/identity.hpp"
+
+namespace cgihost::host {
+
+class cgi_handler final : public handler {
+ public:
+  // Keeps references to `cfg` and `h`. Opens the document root once and
+  // resolves the identities children may run as (when cgihost is root).
+  cgi_handler(const config::config& cfg, const config::handler& h);
+  ~cgi_handler() override;
+  cgi_handler(const cgi_handler&) = delete;
+  cgi_handler& operator=(const cgi_handler&) = delete;
+
+  asio::awaitable<void> handle(exchange& ex) override;
+
+ private:
+  const config::config& cfg_;
+  const config::handler& h_;
+  int root_fd_ = -1;
+  bool switch_identity_ = false;  // only root can run children as another account
+  std::optional<spawner::identity> process_, anonymous_;
+  std::vector<std::pair<std::string, std::string>> pass_through_;
+};
+
+}  // namespace cgihost::host

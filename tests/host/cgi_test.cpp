@@ -1,0 +1,376 @@
+// The CGI module end to end: real perl, a compiled probe program whose
+// behaviour the query string picks, through the HTTP front end on loopback.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "config/load.hpp"
+#include "host/server.hpp"
+#include "tests/host/test_client.hpp"
+
+namespace cgihost::test {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// Processes whose parent is this test process, and whether each is a zombie.
+std::vector<std::pair<pid_t, char>> my_children() {
+  std::vector<std::pair<pid_t, char>> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    std::sscanf(stat.c_str() + close + 2, "%c %d", &state, &ppid);
+    if (ppid == ::getpid()) out.emplace_back(std::stoi(name), state);
+  }
+  return out;
+}
+
+bool pid_gone(pid_t pid) {
+  for (int i = 0; i < 300; ++i) {  // bounded: 3 s
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    if (!in || !std::getline(in, stat)) return true;
+    auto close = stat.rfind(')');
+    if (close != std::string::npos && stat[close + 2] == 'Z') return true;  // exited; its reaper has it
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+class CgiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start("10s"); }
+  void TearDown() override {
+    stop();
+    // No test may leave a child behind, running or zombie.
+    EXPECT_TRUE(my_children().empty()) << my_children().size() << " child process(es) left";
+  }
+
+  void start(const std::string& timeout) {
+    // Children may run as nobody: the scratch tree must be readable by all.
+    ::chmod(site_.path().c_str(), 0755);
+    fs::create_directories(site_ / "site/cgi-bin");
+    fs::create_directories(site_ / "site/run");
+    ::chmod((site_ / "site/run").c_str(), 0777);
+    fs::copy_file(CGI_PROBE, site_ / "site/cgi-bin/probe");
+    ::chmod((site_ / "site/cgi-bin/probe").c_str(), 0755);
+    fs::copy_file(CGI_PROBE, site_ / "site/cgi-bin/nph-probe");
+    ::chmod((site_ / "site/cgi-bin/nph-probe").c_str(), 0755);
+    site_.write("site/cgi-bin/noexec.cgi", "#!/bin/sh\necho\n");
+    ::chmod((site_ / "site/cgi-bin/noexec.cgi").c_str(), 0644);
+    for (const char* sample : {"hello.pl", "env.pl", "echo.pl", "broken-no-colon.pl"}) {
+      std::string to = site_ / ("site/" + std::string(sample));
+      fs::copy_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/site" / sample, to);
+      ::chmod(to.c_str(), 0644);
+    }
+    std::string toml = R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[cgi]
+timeout = ")" + timeout + R"("
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+[[handlers]]
+match = "/cgi-bin/*"
+module = "cgi"
+[http]
+max_body_size = "256m"
+[server]
+threads = 2
+grace_period = "5s"
+)";
+    config::load_options o;
+    o.running_as_root = ::geteuid() == 0;
+    o.current_user = config::lookup_system_account_by_uid(::geteuid());
+    auto r = config::load_string(toml, "cgi-test.toml", site_.path(), o);
+    ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+    cfg_ = std::move(*r.value);
+    error_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(2000);
+    host::logs lg;
+    lg.error = std::make_shared<spdlog::logger>("cgi-test", error_sink_);
+    lg.error->set_level(spdlog::level::debug);
+    server_ = std::make_unique<host::server>(cfg_, lg);
+    std::string err;
+    ASSERT_TRUE(server_->bind(err)) << err;
+    port_ = server_->bound().at(0).port();
+    thread_ = std::thread([this] { server_->run(false); });
+  }
+
+  void stop() {
+    if (!server_) return;
+    server_->stop();
+    thread_.join();
+    server_.reset();
+  }
+
+  std::string log() const {
+    std::string s;
+    for (auto& l : error_sink_->last_formatted()) s += l;
+    return s;
+  }
+
+  std::optional<http_response> probe(const std::string& query, const std::string& method = "GET") {
+    return fetch(port_, "/cgi-bin/probe?" + query, method);
+  }
+
+  pid_t read_pid(const std::string& file) {
+    for (int i = 0; i < 500; ++i) {  // bounded: 5 s
+      std::ifstream in(site_ / ("site/run/" + file));
+      pid_t pid = 0;
+      if (in >> pid && pid > 0) return pid;
+      std::this_thread::sleep_for(10ms);
+    }
+    return 0;
+  }
+
+  temp_dir site_;
+  config::config cfg_;
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> error_sink_;
+  std::unique_ptr<host::server> server_;
+  std::thread thread_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(CgiTest, PerlHello) {
+  auto r = fetch(port_, "/hello.pl");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(r->body.rfind("Hello from Perl v5", 0), 0u) << r->body;
+}
+
+TEST_F(CgiTest, TheScriptSeesTheCgiEnvironment) {
+  auto r = fetch(port_, "/env.pl/extra/path?a=1&b=%2F", "GET", "Proxy: http://evil/\r\nX-Custom: yes\r\n");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  std::map<std::string, std::string> env;
+  std::istringstream in(r->body);
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  EXPECT_EQ(env["GATEWAY_INTERFACE"], "CGI/1.1");
+  EXPECT_EQ(env["SCRIPT_NAME"], "/env.pl");
+  EXPECT_EQ(env["PATH_INFO"], "/extra/path");
+  EXPECT_EQ(env["QUERY_STRING"], "a=1&b=%2F");
+  EXPECT_EQ(env["REQUEST_METHOD"], "GET");
+  EXPECT_EQ(env["REQUEST_URI"], "/env.pl/extra/path?a=1&b=%2F");
+  EXPECT_EQ(env["SERVER_PORT"], std::to_string(port_));
+  EXPECT_EQ(env["REMOTE_ADDR"], "127.0.0.1");
+  EXPECT_EQ(env["HTTP_X_CUSTOM"], "yes");
+  EXPECT_EQ(env["SCRIPT_FILENAME"], cfg_.document_root.string() + "/env.pl");
+  EXPECT_FALSE(env.contains("HTTP_PROXY"));
+  EXPECT_FALSE(env.contains("HOME"));  // nothing of the host's environment but PATH and friends
+  EXPECT_TRUE(env.contains("PATH"));
+}
+
+TEST_F(CgiTest, AcceptedResponseForms) {
+  auto tiny = probe("mode=tiny");
+  EXPECT_EQ(tiny->status, 200);
+  EXPECT_EQ(tiny->body, "hello\n");
+  auto status = probe("mode=status");
+  EXPECT_EQ(status->status, 404);
+  EXPECT_EQ(status->body, "missing\n");
+  auto none = probe("mode=nocontent");
+  EXPECT_EQ(none->status, 204);
+  auto cookies = probe("mode=cookies");
+  EXPECT_EQ(cookies->status, 200);
+  std::vector<std::string> set;
+  for (auto [it, end] = cookies->headers.equal_range("set-cookie"); it != end; ++it) set.push_back(it->second);
+  EXPECT_EQ(set, (std::vector<std::string>{"a=1", "b=2"}));
+  auto client = probe("mode=client");
+  EXPECT_EQ(client->status, 302);
+  EXPECT_EQ(client->header("Location"), "http://example.com/there");
+  auto hop = probe("mode=hopbyhop");
+  EXPECT_EQ(hop->status, 200);
+  EXPECT_EQ(hop->body, "plain\n");  // the child's Transfer-Encoding was not believed
+}
+
+TEST_F(CgiTest, LocalRedirectIsServedInternally) {
+  auto r = probe("mode=local");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello\n");
+  auto loop = probe("mode=loop");
+  ASSERT_TRUE(loop);
+  EXPECT_EQ(loop->status, 502);
+  EXPECT_NE(log().find("more than 10 local redirects"), std::string::npos);
+}
+
+TEST_F(CgiTest, RejectedResponsesAre502WithTheirCodeInTheLog) {
+  struct want {
+    const char* mode;
+    const char* code;
+  };
+  for (auto [mode, code] : {want{"nocolon", "cgi.header.no_colon"}, want{"noblank", "cgi.eof_before_headers"},
+                            want{"badstatus", "cgi.status.format"}, want{"notype", "cgi.document.no_content_type"},
+                            want{"silent", "cgi.no_output"}, want{"fold", "cgi.header.obs_fold"}}) {
+    auto r = probe(std::string("mode=") + mode);
+    ASSERT_TRUE(r) << mode;
+    EXPECT_EQ(r->status, 502) << mode;
+    EXPECT_EQ(r->body.find("cgi."), std::string::npos) << "the diagnosis is for dev mode only";
+  }
+  stop();
+  std::string l = log();
+  for (const char* code : {"cgi.header.no_colon", "cgi.eof_before_headers", "cgi.status.format",
+                           "cgi.document.no_content_type", "cgi.no_output", "cgi.header.obs_fold"})
+    EXPECT_NE(l.find(std::string("502 ") + code), std::string::npos) << code << "\n" << l;
+  // The record names the script, the exit status and the identity.
+  EXPECT_NE(l.find("script: /cgi-bin/probe; exit: exit 0; identity: "), std::string::npos) << l;
+}
+
+TEST_F(CgiTest, PerlScriptWithoutHeadersIs502) {
+  auto r = fetch(port_, "/broken-no-colon.pl");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502);
+  EXPECT_NE(log().find("cgi.header.no_colon: header line without a colon at line 1 (byte 0): \"Hello world\""),
+            std::string::npos)
+      << log();
+}
+
+TEST_F(CgiTest, MissingAndNonExecutableScripts) {
+  EXPECT_EQ(fetch(port_, "/cgi-bin/nothing")->status, 404);
+  EXPECT_EQ(fetch(port_, "/nothing.pl")->status, 404);
+  EXPECT_EQ(fetch(port_, "/cgi-bin/noexec.cgi")->status, 403);
+  EXPECT_EQ(fetch(port_, "/cgi-bin/")->status, 403);
+}
+
+TEST_F(CgiTest, LargeBodiesBothWays) {
+  // 24 MiB down with Content-Length, 24 MiB down chunked, 16 MiB up and back.
+  auto big = probe("mode=big&n=24");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 200);
+  ASSERT_EQ(big->body.size(), 24u << 20);
+  for (std::size_t i = 0; i < big->body.size(); i += 4099)
+    ASSERT_EQ(big->body[i], static_cast<char>('a' + (i % (1 << 20)) % 26)) << i;
+  auto stream = probe("mode=stream&n=24");
+  ASSERT_TRUE(stream);
+  EXPECT_EQ(stream->header("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(stream->body.size(), 24u << 20);
+
+  std::string up(16 << 20, '\0');
+  for (std::size_t i = 0; i < up.size(); ++i) up[i] = static_cast<char>(i * 2654435761u >> 24);
+  connection c(port_);
+  c.send("POST /cgi-bin/probe?mode=echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(up.size()) +
+         "\r\n\r\n");
+  std::thread writer([&] { c.send(up); });  // full duplex: the echo starts before the upload ends
+  auto r = c.read_response();
+  writer.join();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body == up) << "echo differs (" << r->body.size() << " bytes)";
+}
+
+TEST_F(CgiTest, ChunkedUploadIsSpooledForContentLength) {
+  std::string body = "chunked upload body";
+  connection c(port_);
+  c.send("POST /echo.pl HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "7\r\nchunked\r\n" "c\r\n upload body\r\n0\r\n\r\n");
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, body);
+}
+
+TEST_F(CgiTest, NphOutputPassesThroughRaw) {
+  connection c(port_);
+  c.send("GET /cgi-bin/nph-probe?mode=nph HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string raw;
+  EXPECT_TRUE(c.wait_closed(5s, &raw));
+  EXPECT_EQ(raw, "HTTP/1.1 299 Odd\r\nX-Raw: yes\r\n\r\nraw");
+}
+
+TEST_F(CgiTest, ChildKilledMidBodyClosesTheConnection) {
+  connection c(port_);
+  c.send("GET /cgi-bin/probe?mode=die HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto r = c.read_response();
+  EXPECT_FALSE(r) << "a cut body was presented as complete";
+  EXPECT_TRUE(c.wait_closed(3s));
+}
+
+TEST_F(CgiTest, ShortAndLongBodiesAgainstContentLength) {
+  connection c(port_);
+  c.send("GET /cgi-bin/probe?mode=short HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_FALSE(c.read_response());  // 5 of 100 bytes: the connection closes
+  auto longer = probe("mode=long");
+  ASSERT_TRUE(longer);
+  EXPECT_EQ(longer->body, "five ");  // cut at the declared length
+}
+
+TEST_F(CgiTest, StderrGoesToTheLogTaggedAndBounded) {
+  auto r = probe("mode=stderr&n=300");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  stop();
+  std::string l = log();
+  EXPECT_NE(l.find("/cgi-bin/probe stderr: line 0 of stderr"), std::string::npos) << l.substr(0, 2000);
+  EXPECT_NE(l.find("/cgi-bin/probe stderr: line 199 of stderr"), std::string::npos);
+  EXPECT_EQ(l.find("line 200 of stderr"), std::string::npos);
+  EXPECT_NE(l.find("100 more stderr lines not logged"), std::string::npos);
+}
+
+TEST_F(CgiTest, ClientThatLeavesEndsItsChild) {
+  pid_t pid = 0;
+  {
+    connection c(port_);
+    c.send("GET /cgi-bin/probe?mode=trickle&pidfile=" + site_.path() + "/site/run/trickle HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(c.wait_bytes(1));
+    pid = read_pid("trickle");
+    ASSERT_GT(pid, 0);
+  }  // the client closes here
+  EXPECT_TRUE(pid_gone(pid)) << "child " << pid << " still runs after its client left";
+}
+
+TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 50; ++t) {
+    clients.emplace_back([&] {
+      connection c(port_);
+      for (int i = 0; i < 4; ++i) {
+        c.send("GET /cgi-bin/probe?mode=tiny HTTP/1.1\r\nHost: t\r\n\r\n");
+        auto r = c.read_response();
+        if (r && r->status == 200 && r->body == "hello\n") ++ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 200);
+  for (auto [pid, state] : my_children()) ADD_FAILURE() << "child " << pid << " in state " << state;
+}
+
+class CgiTimeoutTest : public CgiTest {
+ protected:
+  void SetUp() override { start("500ms"); }
+};
+
+TEST_F(CgiTimeoutTest, TimeoutIs504AndTheGroupIsGone) {
+  auto r = probe("mode=sleep&n=60&pidfile=" + site_.path() + "/site/run/sleeper");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  pid_t pid = read_pid("sleeper");
+  ASSERT_GT(pid, 0);
+  EXPECT_TRUE(pid_gone(pid));
+  EXPECT_NE(log().find("did not finish within its timeout"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cgihost::test
