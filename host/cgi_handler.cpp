@@ -61,20 +61,17 @@ class cgi_run {
   asio::awaitable<void> run(std::chrono::milliseconds timeout, bool nph) {
     nph_ = nph;
     asio::steady_timer timer(child_.stdout_pipe().get_executor(), timeout);
-    co_await ((main_flow() || feed_stdin() || timeout_flow(timer)) && read_stderr());
-    if (!child_.exited()) status_ = co_await child_.terminate(kKillGrace);  // after a timeout
+    // stderr is read beside everything else, so a chatty child never blocks.
+    co_await (race(timer) && read_stderr());
     co_await finish();
   }
 
  private:
-  // stdout to the client; then the child's exit.
-  asio::awaitable<void> main_flow() {
-    co_await read_stdout();
-    if (client_failed_ || rejected_) {
-      status_ = co_await child_.terminate(kKillGrace);
-    } else {
-      status_ = co_await child_.wait();
-    }
+  // The response, the request body and the timeout race; whichever ends the
+  // exchange, the child is reaped (and ended first if it still runs).
+  asio::awaitable<void> race(asio::steady_timer& timer) {
+    co_await (main_flow() || feed_stdin() || timeout_flow(timer));
+    if (!child_.exited()) status_ = co_await child_.terminate(kKillGrace);
     if (!stderr_done_) {
       stderr_grace_.expires_after(kStderrGrace);
       co_await stderr_grace_.async_wait(nothrow);
@@ -82,6 +79,16 @@ class cgi_run {
         error_code ec;
         child_.stderr_pipe().cancel(ec);  // a grandchild may hold it open: stop waiting
       }
+    }
+  }
+
+  // stdout to the client; then the child's exit.
+  asio::awaitable<void> main_flow() {
+    co_await read_stdout();
+    if (client_failed_ || rejected_) {
+      status_ = co_await child_.terminate(kKillGrace);
+    } else {
+      status_ = co_await child_.wait();
     }
   }
 
@@ -95,8 +102,6 @@ class cgi_run {
     timer.expires_after(kKillGrace);
     co_await timer.async_wait(nothrow);
     child_.signal_group(SIGKILL);
-    error_code cec;
-    child_.stderr_pipe().cancel(cec);
   }
 
   // The request body to the child's stdin, then nothing until cancelled.
@@ -124,8 +129,14 @@ class cgi_run {
     }
     error_code ec;
     pipe.close(ec);
-    asio::steady_timer forever(pipe.get_executor(), clock::time_point::max());
-    co_await forever.async_wait(nothrow);
+    if (body_error_) {
+      // The client's body stopped coming (gone, or too slow): so has the client.
+      client_failed_ = true;
+      co_return;
+    }
+    // Then watch the client: one that leaves ends its child (the race ends
+    // here and the child is terminated), even while the child is silent.
+    if (co_await ex_.client_gone()) client_failed_ = true;
   }
 
   asio::awaitable<void> read_stderr() {

@@ -87,6 +87,11 @@ class exchange {
   // place of this request, through the router again. At most 10 hops, then 502.
   virtual asio::awaitable<void> redispatch(std::string location) = 0;
 
+  // Once the request body has been read whole: completes with true when the
+  // client closes its side, or never (false after data of a next, pipelined
+  // request arrived). Cancel it to stop watching.
+  virtual asio::awaitable<bool> client_gone() = 0;
+
   // The account the request's code ran as, for the access log.
   virtual void set_identity(std::string who) = 0;
 };

@@ -1,5 +1,7 @@
 #include "host/http_session.hpp"
 
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -302,6 +304,21 @@ class session_exchange final : public exchange {
     if (status == http::status::service_unavailable) head.set(http::field::retry_after, "5");
     error_code ec;
     co_await write_response(head, asio::buffer(body), ec);
+  }
+
+  asio::awaitable<bool> client_gone() override {
+    auto& sock = s_.stream_.socket();
+    if (s_.buffer_.size() == 0) {
+      auto [ec] = co_await sock.async_wait(asio::ip::tcp::socket::wait_read, nothrow);
+      if (ec == asio::error::operation_aborted) co_return false;
+      char probe;
+      ssize_t n = ::recv(sock.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (ec || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return true;
+    }
+    // Bytes of a next request are waiting: the client is there. Wait until cancelled.
+    asio::steady_timer forever(s_.stream_.get_executor(), clock::time_point::max());
+    co_await forever.async_wait(nothrow);
+    co_return false;
   }
 
   asio::awaitable<void> redispatch(std::string location) override {

@@ -339,6 +339,26 @@ TEST_F(CgiTest, ClientThatLeavesEndsItsChild) {
   EXPECT_TRUE(pid_gone(pid)) << "child " << pid << " still runs after its client left";
 }
 
+TEST_F(CgiTest, ClientThatLeavesEndsASilentChild) {
+  pid_t pid = 0;
+  {
+    connection c(port_);
+    c.send("GET /cgi-bin/probe?mode=sleep&n=60&pidfile=" + site_.path() + "/site/run/silent HTTP/1.1\r\nHost: t\r\n\r\n");
+    pid = read_pid("silent");
+    ASSERT_GT(pid, 0);
+  }  // the client closes while the child has said nothing
+  EXPECT_TRUE(pid_gone(pid)) << "child " << pid << " still runs after its client left";
+  // Pipelined data of a next request is no reason to end the current one.
+  connection c(port_);
+  c.send("GET /cgi-bin/probe?mode=sleep&n=1 HTTP/1.1\r\nHost: t\r\n\r\nGET /cgi-bin/probe?mode=tiny HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto first = c.read_response();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, "woke\n");
+  auto second = c.read_response();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "hello\n");
+}
+
 TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
   std::atomic<int> ok{0};
   std::vector<std::thread> clients;
