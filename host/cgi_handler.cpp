@@ -32,6 +32,7 @@ using clock = std::chrono::steady_clock;
 constexpr std::size_t kBuffer = 64 * 1024;               // per direction, per request
 constexpr auto kKillGrace = std::chrono::seconds(2);      // TERM -> KILL
 constexpr auto kStderrGrace = std::chrono::seconds(1);    // after exit, for the last stderr bytes
+constexpr auto kRejectedGrace = std::chrono::milliseconds(500);  // a rejected child's own exit
 constexpr std::size_t kStderrLines = 200;                 // logged per request, then counted
 constexpr std::size_t kStderrTail = 5;                    // kept for the 502 diagnosis
 
@@ -55,7 +56,7 @@ class cgi_run {
   cgi_run(exchange& ex, spawner::child& child, int spool_fd, std::string script, std::string who,
           clock::time_point started)
       : ex_(ex), child_(child), spool_fd_(spool_fd), script_(std::move(script)), who_(std::move(who)),
-        started_(started), stderr_grace_(child.stdout_pipe().get_executor()) {}
+        started_(started), stderr_grace_(child.stdout_pipe().get_executor()), trace_(ex.trace()) {}
 
   // Runs the exchange to its end: the child reaped, the response sent or failed.
   asio::awaitable<void> run(std::chrono::milliseconds timeout, bool nph) {
@@ -85,8 +86,14 @@ class cgi_run {
   // stdout to the client; then the child's exit.
   asio::awaitable<void> main_flow() {
     co_await read_stdout();
-    if (client_failed_ || rejected_) {
+    if (client_failed_) {
       status_ = co_await child_.terminate(kKillGrace);
+    } else if (rejected_) {
+      // Its output is no longer read: a moment to exit by itself (so the log
+      // shows its own exit status), then it is ended.
+      asio::steady_timer moment(child_.stdout_pipe().get_executor(), kRejectedGrace);
+      auto first = co_await (child_.wait() || moment.async_wait(asio::use_awaitable));
+      status_ = first.index() == 0 ? std::get<0>(first) : co_await child_.terminate(kKillGrace);
     } else {
       status_ = co_await child_.wait();
     }
@@ -145,6 +152,7 @@ class cgi_run {
     while (true) {
       auto [ec, n] = co_await child_.stderr_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
       if (ec) break;
+      if (trace_) keep(trace_->stderr_bytes, trace_->stderr_total, std::string_view(buf.get(), n));
       partial.append(buf.get(), n);
       std::size_t start = 0, nl;
       while ((nl = partial.find('\n', start)) != std::string::npos) {
@@ -166,6 +174,11 @@ class cgi_run {
     stderr_grace_.cancel();
   }
 
+  static void keep(std::string& into, std::uint64_t& total, std::string_view bytes) {
+    total += bytes.size();
+    if (into.size() < cgi_trace::kept) into.append(bytes.substr(0, cgi_trace::kept - into.size()));
+  }
+
   void stderr_line(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     ++stderr_lines_;
@@ -183,6 +196,7 @@ class cgi_run {
       auto [ec, n] = co_await child_.stdout_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
       if (ec) break;  // EOF (or cancelled)
       if (!first_byte_) first_byte_ = clock::now();
+      if (trace_) keep(trace_->stdout_bytes, trace_->stdout_total, std::string_view(buf.get(), n));
       std::string_view data(buf.get(), n);
       error_code wec;
       if (nph_) {
@@ -258,8 +272,29 @@ class cgi_run {
     return d;
   }
 
+  std::string verdict() const {
+    if (timed_out_) return "504 Gateway Timeout: the program did not finish within its timeout";
+    if (rejected_)
+      return "502 Bad Gateway: " + std::string(cgi::code_name(rejection_.code)) + ": " +
+             cgi::make_error_code(rejection_.code).message() + " at line " + std::to_string(rejection_.line) +
+             " (byte " + std::to_string(rejection_.offset) + "): \"" + rejection_.excerpt + "\"";
+    if (nph_) return "nph: the output went to the client unparsed";
+    if (head_.kind == cgi::response_kind::local_redirect) return "local redirect to " + head_.location;
+    std::string v = std::to_string(head_.status) + " " +
+                    (head_.reason.empty() ? std::string(http::obsolete_reason(static_cast<http::status>(head_.status)))
+                                          : head_.reason);
+    v += head_.kind == cgi::response_kind::client_redirect ? " (client redirect to " + head_.location + ")" : " (document)";
+    if (body_short_) v += "; body shorter than its Content-Length: the connection would be closed";
+    if (!status_.exited && status_.signal) v += "; the program was killed: the response would be cut";
+    return v;
+  }
+
   asio::awaitable<void> finish() {
     const auto rid = ex_.id().str();
+    if (trace_) {
+      trace_->exit = status_.describe();
+      trace_->verdict = verdict();
+    }
     if (timed_out_) {
       std::string what = "the CGI program did not finish within its timeout; its process group was ended";
       ex_.log().warn("[cgi] rid={} 504 {}", rid, diagnosis(what, "; "));
@@ -320,6 +355,7 @@ class cgi_run {
   std::optional<clock::time_point> first_byte_, headers_;
   std::size_t stderr_lines_ = 0;
   std::deque<std::string> tail_;
+  cgi_trace* trace_;
 };
 
 struct fd_guard {
@@ -340,12 +376,12 @@ cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h) : 
     process_ = resolve(cfg.identity.process);
     anonymous_ = resolve(cfg.identity.anonymous);
   }
-  // The host's own environment reaches children only through this list.
-  for (const char* name : {"PATH", "LANG", "LC_ALL", "TZ"}) {
+  // The host's own environment reaches children only through this list; PATH
+  // is a fixed, system-wide one, not whatever the operator's shell had.
+  pass_through_.emplace_back("PATH", "/usr/local/bin:/usr/bin:/bin");
+  for (const char* name : {"LANG", "LC_ALL", "TZ"}) {
     if (const char* v = std::getenv(name)) pass_through_.emplace_back(name, v);
   }
-  if (std::none_of(pass_through_.begin(), pass_through_.end(), [](auto& p) { return p.first == "PATH"; }))
-    pass_through_.emplace_back("PATH", "/usr/local/bin:/usr/bin:/bin");
 }
 
 cgi_handler::~cgi_handler() {
@@ -388,16 +424,32 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   // Who runs it: the request's account (anonymous until authentication is
   // built) with create_process_as_user, else the process identity.
   std::optional<spawner::identity> as;
-  std::string who;
+  std::string who, why;
+  const auto user = ex.authenticated_user();
+  if (!r.create_process_as_user) {
+    why = "cgi create_process_as_user=false -> the process identity";
+    if (switch_identity_) as = process_;
+  } else if (user) {
+    auto mapped = cfg_.accounts.find(*user);
+    if (mapped == cfg_.accounts.end()) {
+      co_await ex.send_error(http::status::forbidden,
+                             "authenticated as \"" + *user + "\", but [accounts] maps that name to no OS account");
+      co_return;
+    }
+    why = "cgi create_process_as_user=true, authenticated " + *user + " -> account " + mapped->second.name;
+    if (switch_identity_) as = spawner::resolve_identity(mapped->second);
+  } else {
+    why = "cgi create_process_as_user=true, anonymous -> identity.anonymous";
+    if (switch_identity_) as = anonymous_;
+  }
   if (switch_identity_) {
-    as = r.create_process_as_user ? anonymous_ : process_;
     if (!as) {
       co_await ex.send_error(http::status::internal_server_error, "the account for this request cannot be resolved");
       co_return;
     }
     who = as->describe();
   } else {
-    who = "uid " + std::to_string(::geteuid()) + " (cgihost's own account)";
+    who = "uid " + std::to_string(::geteuid()) + " (cgihost's own account: it is not root and cannot switch)";
   }
   ex.set_identity(as ? as->name : std::to_string(::geteuid()));
 
@@ -455,6 +507,9 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
                             : std::nullopt;
   std::string software = "cgihost/" CGIHOST_VERSION;
   view.server_software = software;
+  std::string user_name = user.value_or("");
+  view.remote_user = user_name;
+  view.auth_type = user ? "Basic" : "";
   cgi::env_options options;
   options.pass_through = pass_through_;
   if (cfg_.authentication.trusted_header) options.drop_headers.push_back(*cfg_.authentication.trusted_header);
@@ -472,15 +527,23 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   spec.working_dir = script_dir;  // as IIS does
   spec.as = as;
 
+  if (cgi_trace* t = ex.trace()) {
+    t->env = cgi::build_env(view, options);
+    t->program = spec.program;
+    t->argv = spec.argv;
+    t->identity = who + " (" + why + ")";
+  }
+
   spawner::launch_error lerr;
   auto launched = spawner::launch(spec, lerr);
   if (!launched) {
     std::string what = "cgi.spawn_failed: cannot start " + spec.program + ": " + lerr.message();
     ex.log().error("[cgi] rid={} 502 {} identity={}", rid, what, who);
+    if (cgi_trace* t = ex.trace()) t->verdict = "502 Bad Gateway: " + what;
     co_await ex.send_error(http::status::bad_gateway, what, what + "\nidentity: " + who);
     co_return;
   }
-  ex.log().debug("[cgi] rid={} started {} pid {} as {} in {:.1f}ms", rid, script_path, launched->pid, who,
+  ex.log().debug("[cgi] rid={} started {} pid {} as {} ({}) in {:.1f}ms", rid, script_path, launched->pid, who, why,
                  ms(clock::now() - started));
   spawner::child child(co_await asio::this_coro::executor, *launched);
   cgi_run run(ex, child, spool.fd, r.script_name, who, started);

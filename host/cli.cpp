@@ -10,6 +10,7 @@
 #include "config/load.hpp"
 #include "host/logging.hpp"
 #include "host/server.hpp"
+#include "host/try_command.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -84,10 +85,22 @@ int main_cli(int argc, char** argv) {
   check->add_option("-c,--config", check_config, "The TOML config file")->required();
 
   if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "serve" && std::string_view(argv[1]) != "dev" &&
-      std::string_view(argv[1]) != "check-config") {
-    std::cerr << "cgihost: unknown command \"" << argv[1] << "\" (use serve, dev or check-config; see cgihost --help)\n";
+      std::string_view(argv[1]) != "check-config" && std::string_view(argv[1]) != "try") {
+    std::cerr << "cgihost: unknown command \"" << argv[1] << "\" (use serve, dev, check-config or try; see cgihost --help)\n";
     return 2;
   }
+  std::string try_config;
+  try_request try_req;
+  std::string try_user;
+  std::string try_data;
+  auto* tryc = app.add_subcommand("try", "Run one request as the server would, without a listener, and show what the child got and said");
+  tryc->add_option("-c,--config", try_config, "The TOML config file")->required();
+  tryc->add_option("--user", try_user, "As if authenticated as NAME (mapped through [accounts])");
+  tryc->add_option("--method", try_req.method, "The request method (default GET)");
+  tryc->add_option("--header", try_req.headers, "A request header 'Name: value' (repeatable)");
+  tryc->add_option("--data", try_data, "The request body; @FILE reads FILE");
+  tryc->add_option("URL", try_req.url, "A path like /cgi-bin/x.cgi?a=1 or a full http://host/path")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -109,6 +122,18 @@ int main_cli(int argc, char** argv) {
     if (!r.ok()) return print_diagnostics(r.errors);
     std::cout << "ok\n";
     return 0;
+  }
+  if (*tryc) {
+    auto r = config::load_file(try_config, options);
+    if (!r.ok()) return print_diagnostics(r.errors);
+    if (*tryc->get_option("--user")) try_req.user = try_user;
+    if (*tryc->get_option("--data")) try_req.data = try_data;
+    try {
+      return run_try(*r.value, try_req);
+    } catch (const std::exception& e) {
+      std::cerr << "cgihost: try: " << e.what() << "\n";
+      return 1;
+    }
   }
   if (*serve) {
     auto r = config::load_file(serve_config, options);

@@ -3,9 +3,11 @@
 //   cgihost serve --config FILE | -c FILE
 //   cgihost dev [DIR] [--listen HOST:PORT]
 //   cgihost check-config --config FILE | -c FILE
+//   cgihost try --config FILE [--user NAME] [--method M] [--header 'K: V']... [--data @FILE] URL
 //   cgihost --help | --version
 // Exit codes: 0 success (and after a graceful stop), 1 invalid config or
-// start-up failure, 2 usage error (one line on stderr saying why).
+// start-up failure, 2 usage error (one line on stderr saying why); try: 0
+// when the client would get a status below 500, else 1.
 
 namespace cgihost::host {
 

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "config/config.hpp"
 #include "host/logging.hpp"
@@ -23,6 +25,21 @@ namespace cgihost::host {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using error_code = boost::system::error_code;
+
+// What `cgihost try` shows of a CGI request: filled by the CGI module when
+// the exchange asks for it.
+struct cgi_trace {
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string program;
+  std::vector<std::string> argv;
+  std::string identity;  // who it ran as, and why
+  std::string stdout_bytes;  // the raw output, at most kept bytes
+  std::string stderr_bytes;
+  std::uint64_t stdout_total = 0, stderr_total = 0;
+  std::string exit;
+  std::string verdict;  // the parser's result: the head, or the rejection
+  static constexpr std::size_t kept = 1 << 20;
+};
 
 // One request as a handler sees it, and the ways to answer it. Owned by the
 // session; valid until the handler's coroutine returns.
@@ -91,6 +108,12 @@ class exchange {
   // client closes its side, or never (false after data of a next, pipelined
   // request arrived). Cancel it to stop watching.
   virtual asio::awaitable<bool> client_gone() = 0;
+
+  // The authenticated name of the request, if any (mapped through [accounts]).
+  virtual std::optional<std::string> authenticated_user() const { return std::nullopt; }
+
+  // Non-null when the caller wants to see inside a CGI run (`cgihost try`).
+  virtual cgi_trace* trace() { return nullptr; }
 
   // The account the request's code ran as, for the access log.
   virtual void set_identity(std::string who) = 0;

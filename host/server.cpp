@@ -37,6 +37,26 @@ handler& handler_set::for_route(const route& r) {
   return *configured.at(r.handler);
 }
 
+handler_set make_handlers(const config::config& cfg) {
+  handler_set out;
+  out.static_files = std::make_unique<static_handler>(cfg.document_root, cfg.static_files.index);
+  for (const auto& h : cfg.handlers) {
+    if (h.module == config::module_kind::static_files) continue;
+    if (!h.available) {
+      out.configured.emplace(&h, std::make_unique<refusing_handler>(
+                                           http::status::service_unavailable, h.match + ": " + h.unavailable_reason));
+    } else if (h.module == config::module_kind::cgi) {
+      out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h));
+    } else {
+      out.configured.emplace(
+          &h, std::make_unique<refusing_handler>(
+                  http::status::not_implemented,
+                  std::string("module \"") + config::to_string(h.module) + "\" is not built in this version"));
+    }
+  }
+  return out;
+}
+
 server::server(const config::config& cfg, logs logs)
     : cfg_(cfg),
       logs_(std::move(logs)),
@@ -50,21 +70,7 @@ server::server(const config::config& cfg, logs logs)
       control_(asio::make_strand(*contexts_[0])),
       grace_timer_(control_) {
   for (auto& c : contexts_) work_.push_back(asio::make_work_guard(*c));
-  handlers_.static_files = std::make_unique<static_handler>(cfg.document_root, cfg.static_files.index);
-  for (const auto& h : cfg.handlers) {
-    if (h.module == config::module_kind::static_files) continue;
-    if (!h.available) {
-      handlers_.configured.emplace(&h, std::make_unique<refusing_handler>(
-                                           http::status::service_unavailable, h.match + ": " + h.unavailable_reason));
-    } else if (h.module == config::module_kind::cgi) {
-      handlers_.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h));
-    } else {
-      handlers_.configured.emplace(
-          &h, std::make_unique<refusing_handler>(
-                  http::status::not_implemented,
-                  std::string("module \"") + config::to_string(h.module) + "\" is not built in this version"));
-    }
-  }
+  handlers_ = make_handlers(cfg);
 }
 
 server::~server() { destroying_.store(true, std::memory_order_release); }

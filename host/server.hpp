@@ -34,6 +34,11 @@ struct handler_set {
   handler& for_route(const route& r);
 };
 
+// Builds the handlers a config names: static files, and one per cgi or
+// fastcgi [[handlers]] entry. Throws std::system_error when the document
+// root cannot be opened.
+handler_set make_handlers(const config::config& cfg);
+
 class server {
  public:
   // Keeps a reference to `cfg`, which must outlive the server.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <regex>
+#include <sys/stat.h>
 
 #include "tests/host/test_client.hpp"
 
@@ -154,6 +155,67 @@ grace_period = "10s"
   EXPECT_TRUE(r->body == big);
   EXPECT_EQ(p.wait_exit(10s), 0);
   EXPECT_NE(p.err().find("stopped"), std::string::npos) << p.err();
+}
+
+// A config over a scratch site with a good and a broken Perl script.
+struct try_site {
+  temp_dir dir;
+  std::string config;
+  try_site() {
+    ::chmod(dir.path().c_str(), 0755);
+    dir.write("site/good.pl", "print \"Content-Type: text/plain\\n\\nok $ENV{QUERY_STRING} $ENV{REMOTE_USER}\\n\";\n");
+    dir.write("site/bad.pl", "print STDERR \"about to fail\\n\"; print \"no headers here\\n\\n\";\n");
+    dir.write("site/post.pl", "read(STDIN, my $b, $ENV{CONTENT_LENGTH}); print \"Content-Type: text/plain\\n\\n[$b] $ENV{HTTP_X_TEST}\";\n");
+    for (const char* f : {"site", "site/good.pl", "site/bad.pl", "site/post.pl"}) ::chmod((dir / f).c_str(), 0755);
+    dir.write("data.txt", "posted body");
+    dir.write("c.toml", R"(listen = ["127.0.0.1:8080"]
+document_root = "site"
+[identity]
+process = "www-data"
+[accounts]
+alice = "www-data"
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+)");
+    config = dir / "c.toml";
+  }
+};
+
+TEST(CliTry, ShowsEnvironmentOutputAndVerdictOfAGoodScript) {
+  try_site s;
+  auto r = run({kBinary, "try", "--config", s.config, "--user", "alice", "/good.pl?x=1"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const char* want : {"== environment\n", "QUERY_STRING=x=1\n", "REMOTE_USER=alice\n", "SCRIPT_NAME=/good.pl\n",
+                           "== stdout (", "ok x=1 alice\n", "== exit\nexit 0\n", "== verdict of the strict parser\n200 OK (document)",
+                           "== the client would get\n200 OK\n", "authenticated alice -> account www-data"})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
+}
+
+TEST(CliTry, ExplainsABrokenScriptAndExitsOne) {
+  try_site s;
+  auto r = run({kBinary, "try", "-c", s.config, "http://example.com/bad.pl"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("== stderr (14 bytes)\nabout to fail\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("502 Bad Gateway: cgi.header.no_colon: header line without a colon at line 1 (byte 0): "
+                       "\"no headers here\""),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("HTTP_HOST=example.com\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("== exit\nexit 0\n"), std::string::npos) << r.out;
+}
+
+TEST(CliTry, SendsMethodHeadersAndData) {
+  try_site s;
+  auto r = run({kBinary, "try", "-c", s.config, "--method", "POST", "--header", "X-Test: yes", "--data",
+                "@" + s.dir / "data.txt", "/post.pl"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("[posted body] yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("REQUEST_METHOD=POST\n"), std::string::npos);
+  EXPECT_NE(r.out.find("CONTENT_LENGTH=11\n"), std::string::npos);
+  auto bad = run({kBinary, "try", "-c", s.config, "--header", "nocolon", "/good.pl"});
+  EXPECT_EQ(bad.exit_code, 2);
 }
 
 }  // namespace
