@@ -43,6 +43,11 @@ struct authentication_settings {
 struct cgi_settings {
   bool create_process_as_user = true;
   duration timeout = std::chrono::minutes(15);
+  // Resource limits of each CGI child (setrlimit); unset: inherited.
+  std::optional<std::uint64_t> max_address_space;  // bytes, RLIMIT_AS
+  std::optional<std::uint64_t> max_cpu_seconds;    // RLIMIT_CPU
+  std::optional<std::uint64_t> max_open_files;     // RLIMIT_NOFILE
+  std::optional<std::uint64_t> max_processes;      // RLIMIT_NPROC (per account)
 };
 
 enum class module_kind { fastcgi, cgi, static_files };

@@ -433,9 +433,18 @@ class loader {
   void read_cgi(const toml::table& root, config& cfg) {
     const toml::table* t = get_table(root, "cgi", "");
     if (!t) return;
-    check_keys(*t, "cgi", {"create_process_as_user", "timeout"});
+    check_keys(*t, "cgi", {"create_process_as_user", "timeout", "max_address_space", "max_cpu_time",
+                           "max_open_files", "max_processes"});
     if (auto v = get_bool(*t, "create_process_as_user", "cgi")) cfg.cgi.create_process_as_user = *v;
     if (auto v = get_duration(*t, "timeout", "cgi")) cfg.cgi.timeout = *v;
+    if (auto v = get_size(*t, "max_address_space", "cgi", 16 * 1024 * 1024)) cfg.cgi.max_address_space = *v;
+    if (auto v = get_duration(*t, "max_cpu_time", "cgi")) {
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(*v).count();
+      if (secs < 1) error(*t->get("max_cpu_time"), "cgi.max_cpu_time", "must be at least 1s (RLIMIT_CPU counts seconds)");
+      else cfg.cgi.max_cpu_seconds = static_cast<std::uint64_t>(secs);
+    }
+    if (auto v = get_int<std::uint64_t>(*t, "max_open_files", "cgi", 8, 1 << 20)) cfg.cgi.max_open_files = *v;
+    if (auto v = get_int<std::uint64_t>(*t, "max_processes", "cgi", 1, 1 << 22)) cfg.cgi.max_processes = *v;
   }
 
   void read_pools(const toml::table& root, config& cfg) {

@@ -526,6 +526,10 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   spec.env = cgi::to_envp(cgi::build_env(view, options));
   spec.working_dir = script_dir;  // as IIS does
   spec.as = as;
+  spec.limits.address_space = cfg_.cgi.max_address_space;
+  spec.limits.cpu_seconds = cfg_.cgi.max_cpu_seconds;
+  spec.limits.open_files = cfg_.cgi.max_open_files;
+  spec.limits.processes = cfg_.cgi.max_processes;
 
   if (cgi_trace* t = ex.trace()) {
     t->env = cgi::build_env(view, options);

@@ -93,6 +93,10 @@ TEST_F(ConfigTest, SampleConfigIsValidAndReadAsWritten) {
   EXPECT_EQ(c.accounts.size(), 2u);
   EXPECT_TRUE(c.accounts.contains("CORP\\bob"));
   EXPECT_EQ(c.cgi.timeout, 15min);
+  EXPECT_EQ(c.cgi.max_address_space, 1ull << 30);
+  EXPECT_EQ(c.cgi.max_cpu_seconds, 300u);
+  EXPECT_EQ(c.cgi.max_open_files, 1024u);
+  EXPECT_EQ(c.cgi.max_processes, 256u);
   ASSERT_EQ(c.handlers.size(), 3u);
   EXPECT_EQ(c.handlers[0].module, module_kind::fastcgi);
   EXPECT_EQ(c.handlers[0].value, ".php");

@@ -84,6 +84,7 @@ document_root = "site"
 process = "www-data"
 [cgi]
 timeout = ")" + timeout + R"("
+max_open_files = 77
 [[handlers]]
 match = "*.pl"
 module = "cgi"
@@ -179,7 +180,15 @@ TEST_F(CgiTest, TheScriptSeesTheCgiEnvironment) {
   EXPECT_EQ(env["SCRIPT_FILENAME"], cfg_.document_root.string() + "/env.pl");
   EXPECT_FALSE(env.contains("HTTP_PROXY"));
   EXPECT_FALSE(env.contains("HOME"));  // nothing of the host's environment but PATH and friends
-  EXPECT_TRUE(env.contains("PATH"));
+  EXPECT_EQ(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
+}
+
+TEST_F(CgiTest, ResourceLimitsFromTheConfigApply) {
+  site_.write("site/limits.pl", "print \"Content-Type: text/plain\\n\\n\", `sh -c 'ulimit -n'`;\n");
+  ::chmod((site_ / "site/limits.pl").c_str(), 0644);
+  auto r = fetch(port_, "/limits.pl");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "77\n");
 }
 
 TEST_F(CgiTest, AcceptedResponseForms) {
