@@ -263,8 +263,8 @@ class cgi_run {
     d += std::string(sep) + "script: " + script_;
     d += std::string(sep) + "exit: " + (child_.exited() ? status_.describe() : std::string("still running"));
     d += std::string(sep) + "identity: " + who_;
-    d += std::string(sep) + "times: first byte " + fmt_ms(first_byte_, started_) + ", headers " +
-         fmt_ms(headers_, started_);
+    d += std::string(sep) + "times: spawn " + fmt_ms(spawned_, started_) + ", first byte " +
+         fmt_ms(first_byte_, started_) + ", headers " + fmt_ms(headers_, started_);
     if (!tail_.empty()) {
       d += std::string(sep) + "last stderr lines:";
       for (const auto& l : tail_) d += (sep == "\n" ? "\n  " : " | ") + l;
@@ -352,7 +352,7 @@ class cgi_run {
   cgi::rejection rejection_;
   cgi::response_head head_;
   spawner::exit_status status_;
-  std::optional<clock::time_point> first_byte_, headers_;
+  std::optional<clock::time_point> spawned_ = clock::now(), first_byte_, headers_;
   std::size_t stderr_lines_ = 0;
   std::deque<std::string> tail_;
   cgi_trace* trace_;

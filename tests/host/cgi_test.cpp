@@ -244,6 +244,7 @@ TEST_F(CgiTest, RejectedResponsesAre502WithTheirCodeInTheLog) {
     EXPECT_NE(l.find(std::string("502 ") + code), std::string::npos) << code << "\n" << l;
   // The record names the script, the exit status and the identity.
   EXPECT_NE(l.find("script: /cgi-bin/probe; exit: exit 0; identity: "), std::string::npos) << l;
+  EXPECT_NE(l.find("; times: spawn "), std::string::npos) << l;
 }
 
 TEST_F(CgiTest, PerlScriptWithoutHeadersIs502) {

@@ -94,6 +94,12 @@ int main() {
       out(std::string(buf, static_cast<std::size_t>(r)));
       left -= r;
     }
+  } else if (mode == "sink") {
+    // Reads the whole body, keeps nothing, says how much it read.
+    char buf[65536];
+    long long total = 0;
+    for (ssize_t r; (r = ::read(0, buf, sizeof buf)) > 0;) total += r;
+    out("Content-Type: text/plain\r\n\r\nread " + std::to_string(total) + "\n");
   } else if (mode == "sleep") {
     ::sleep(static_cast<unsigned>(n ? n : 60));
     out("Content-Type: text/plain\r\n\r\nwoke\n");

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# CGI side by side, in one run, on loopback:
+#   cgihost           -> a tiny compiled CGI program (6-byte body), then a Perl hello
+#   nginx + fcgiwrap  -> the same two (the usual way to run CGI behind nginx)
+#   a raw spawn loop  -> posix_spawn + read + waitpid of the same program (the floor)
+# Prints requests/s and p99 for each, the ratios, and cgihost's RSS: idle, and
+# its growth during a 1 GiB upload and a 1 GiB download through a CGI.
+# Usage: tests/bench/cgi_bench.sh [SECONDS] [CONNECTIONS]
+# Needs a build in build/ and scripts/setup.sh --bench (wrk, nginx, fcgiwrap).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-10}
+conns=${2:-16}
+bin=build/cgihost
+probe=build/tests/cgi_probe
+loop=build/tests/bench/spawn_loop
+for f in "$bin" "$probe" "$loop"; do
+  [[ -x $f ]] || { echo "build first: cmake --preset default && cmake --build --preset default ($f missing)" >&2; exit 2; }
+done
+for t in wrk nginx fcgiwrap curl; do
+  command -v "$t" >/dev/null || { echo "run scripts/setup.sh --bench ($t missing)" >&2; exit 2; }
+done
+
+work=$(mktemp -d /tmp/cgihost-cgibench-XXXXXX)
+pids=()
+groups=()  # process groups we started (fcgiwrap forks its workers)
+cleanup() {
+  for g in "${groups[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+command -v setpriv >/dev/null && command -v setsid >/dev/null || { echo "setpriv/setsid (util-linux) missing" >&2; exit 2; }
+chmod 755 "$work"
+mkdir -p "$work/site/cgi-bin" "$work/nginx/tmp"
+cp "$probe" "$work/site/cgi-bin/tiny"
+cp samples/site/hello.pl "$work/site/cgi-bin/hello.pl"
+chmod 755 "$work/site" "$work/site/cgi-bin" "$work/site/cgi-bin/tiny" "$work/site/cgi-bin/hello.pl"
+
+cg_port=18580
+ng_port=18581
+cat > "$work/cgihost.toml" <<TOML
+listen = ["127.0.0.1:$cg_port"]
+document_root = "site"
+[identity]
+process = "www-data"
+[[handlers]]
+match = "/cgi-bin/*"
+module = "cgi"
+[http]
+max_body_size = "2g"
+[log]
+level = "warn"
+access_log = "off"
+TOML
+
+# nginx's workers and fcgiwrap run as www-data, so nginx can use the socket.
+cat > "$work/nginx/nginx.conf" <<CONF
+user www-data;
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/tmp;
+  fastcgi_temp_path $work/nginx/tmp;
+  server {
+    listen 127.0.0.1:$ng_port;
+    root $work/site;
+    location /cgi-bin/ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+      fastcgi_pass unix:$work/fcgiwrap.sock;
+    }
+  }
+}
+CONF
+
+"$bin" serve --config "$work/cgihost.toml" 2>"$work/cgihost.err" &
+cg_pid=$!
+pids+=($cg_pid)
+chown www-data "$work"
+setsid setpriv --reuid=www-data --regid=www-data --init-groups fcgiwrap -c 2 -s "unix:$work/fcgiwrap.sock" &
+pids+=($!)
+groups+=($!)
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+pids+=($!)
+
+wait_ok() {
+  for _ in $(seq 1 200); do
+    if curl -fsS -o /dev/null "$1"; then return 0; fi
+    sleep 0.05
+  done
+  echo "no answer from $1" >&2
+  exit 1
+}
+wait_ok "http://127.0.0.1:$cg_port/cgi-bin/tiny"
+wait_ok "http://127.0.0.1:$ng_port/cgi-bin/tiny"
+
+# wrk URL -> "requests/s p99"
+measure() {
+  wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" | awk '
+    /Requests\/sec/ {rps=$2}
+    / 99%/ {p99=$2}
+    /Non-2xx/ {bad=$NF}
+    END {printf "%s %s%s\n", rps, p99, (bad ? " non-2xx=" bad : "")}'
+}
+
+printf '%-28s %12s %10s\n' case req/s p99
+read -r c_rps c_p99 _ < <(measure "http://127.0.0.1:$cg_port/cgi-bin/tiny")
+printf '%-28s %12s %10s\n' "cgihost C" "$c_rps" "$c_p99"
+read -r f_rps f_p99 _ < <(measure "http://127.0.0.1:$ng_port/cgi-bin/tiny")
+printf '%-28s %12s %10s\n' "nginx+fcgiwrap C" "$f_rps" "$f_p99"
+l_rps=$("$loop" "$work/site/cgi-bin/tiny" 2 "$secs" | awk '{print $2}')
+printf '%-28s %12s %10s\n' "raw spawn loop (2 workers)" "$l_rps" "-"
+read -r cp_rps cp_p99 _ < <(measure "http://127.0.0.1:$cg_port/cgi-bin/hello.pl")
+printf '%-28s %12s %10s\n' "cgihost Perl" "$cp_rps" "$cp_p99"
+read -r fp_rps fp_p99 _ < <(measure "http://127.0.0.1:$ng_port/cgi-bin/hello.pl")
+printf '%-28s %12s %10s\n' "nginx+fcgiwrap Perl" "$fp_rps" "$fp_p99"
+echo
+printf 'C:    cgihost / nginx+fcgiwrap = %.2f, cgihost / raw spawn loop = %.2f\n' \
+  "$(echo "$c_rps / $f_rps" | bc -l)" "$(echo "$c_rps / $l_rps" | bc -l)"
+printf 'Perl: cgihost / nginx+fcgiwrap = %.2f\n' "$(echo "$cp_rps / $fp_rps" | bc -l)"
+
+rss() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+idle=$(rss "$cg_pid" VmRSS)
+head -c 1G /dev/zero > "$work/1g.bin"
+up=$(curl -fsS -X POST -T "$work/1g.bin" "http://127.0.0.1:$cg_port/cgi-bin/tiny?mode=sink")
+hwm_up=$(rss "$cg_pid" VmHWM)
+down=$(curl -fsS "http://127.0.0.1:$cg_port/cgi-bin/tiny?mode=big&n=1024" | wc -c)
+hwm_down=$(rss "$cg_pid" VmHWM)
+echo
+echo "cgihost RSS idle ${idle} KiB; peak after a 1 GiB upload ${hwm_up} KiB (+$((hwm_up - idle)) KiB, CGI said: ${up});"
+echo "peak after a 1 GiB download ${hwm_down} KiB (+$((hwm_down - idle)) KiB, received ${down} bytes)"
+echo "(wrk -t2 -c$conns -d${secs}s on $(nproc) cores; fcgiwrap -c 2; access logs off)"
