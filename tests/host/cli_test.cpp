@@ -113,6 +113,12 @@ TEST(Cli, DevModeServesTheSampleSite) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_NE(r->body.find("cgihost works"), std::string::npos);
+  // In dev mode, and only there, a 502 page shows the diagnosis.
+  auto broken = fetch(port_from_line(*line), "/broken-no-colon.pl");
+  ASSERT_TRUE(broken);
+  EXPECT_EQ(broken->status, 502);
+  EXPECT_NE(broken->body.find("cgihost dev mode: why"), std::string::npos) << broken->body;
+  EXPECT_NE(broken->body.find("script: /broken-no-colon.pl"), std::string::npos) << broken->body;
   p.signal(SIGINT);
   EXPECT_EQ(p.wait_exit(10s), 0);
   // The access log went to stdout, with the request id.
