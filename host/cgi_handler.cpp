@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <deque>
 
+#include "host/response_relay.hpp"
 #include "host/static_handler.hpp"
 #include "protocol/cgi_env.hpp"
 #include "protocol/cgi_response.hpp"
@@ -53,14 +54,13 @@ std::optional<spawner::identity> resolve(const config::account& a) {
 // One CGI request in flight: the child, its three pipes and what they said.
 class cgi_run {
  public:
-  cgi_run(exchange& ex, spawner::child& child, int spool_fd, std::string script, std::string who,
+  cgi_run(exchange& ex, spawner::child& child, int spool_fd, std::string script, bool nph, std::string who,
           clock::time_point started)
-      : ex_(ex), child_(child), spool_fd_(spool_fd), script_(std::move(script)), who_(std::move(who)),
+      : ex_(ex), child_(child), spool_fd_(spool_fd), script_(std::move(script)), relay_(ex, script_, nph), who_(std::move(who)),
         started_(started), stderr_grace_(child.stdout_pipe().get_executor()), trace_(ex.trace()) {}
 
   // Runs the exchange to its end: the child reaped, the response sent or failed.
-  asio::awaitable<void> run(std::chrono::milliseconds timeout, bool nph) {
-    nph_ = nph;
+  asio::awaitable<void> run(std::chrono::milliseconds timeout) {
     asio::steady_timer timer(child_.stdout_pipe().get_executor(), timeout);
     // stderr is read beside everything else, so a chatty child never blocks.
     co_await (race(timer) && read_stderr());
@@ -86,9 +86,9 @@ class cgi_run {
   // stdout to the client; then the child's exit.
   asio::awaitable<void> main_flow() {
     co_await read_stdout();
-    if (client_failed_) {
+    if (relay_.client_failed()) {
       status_ = co_await child_.terminate(kKillGrace);
-    } else if (rejected_) {
+    } else if (relay_.rejected()) {
       // Its output is no longer read: a moment to exit by itself (so the log
       // shows its own exit status), then it is ended.
       asio::steady_timer moment(child_.stdout_pipe().get_executor(), kRejectedGrace);
@@ -190,70 +190,13 @@ class cgi_run {
 
   asio::awaitable<void> read_stdout() {
     auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
-    cgi::response_parser parser;
-    std::optional<cgi::body_limiter> limiter;
     while (true) {
       auto [ec, n] = co_await child_.stdout_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
       if (ec) break;  // EOF (or cancelled)
-      if (!first_byte_) first_byte_ = clock::now();
       if (trace_) keep(trace_->stdout_bytes, trace_->stdout_total, std::string_view(buf.get(), n));
-      std::string_view data(buf.get(), n);
-      error_code wec;
-      if (nph_) {
-        co_await ex_.write_raw(asio::buffer(data.data(), data.size()), wec);
-        if (wec) {
-          client_failed_ = true;
-          co_return;
-        }
-        continue;
-      }
-      if (parser.current() == cgi::response_parser::state::need_more) {
-        std::size_t used = parser.feed(data);
-        if (parser.current() == cgi::response_parser::state::failed) {
-          rejected_ = true;
-          rejection_ = parser.error();
-          co_return;
-        }
-        if (parser.current() != cgi::response_parser::state::head) continue;
-        headers_ = clock::now();
-        head_ = parser.head();
-        data.remove_prefix(used);
-        if (head_.kind == cgi::response_kind::local_redirect) co_return;  // the body, if any, is ignored
-        limiter.emplace(head_.content_length);
-        std::size_t take = limiter->accept(data.size());
-        co_await send_head(data.substr(0, take), wec);
-      } else {
-        if (limiter->complete()) continue;  // past the declared length: dropped
-        std::size_t take = limiter->accept(data.size());
-        co_await ex_.write_body(asio::buffer(data.data(), take), wec);
-      }
-      if (wec) {
-        client_failed_ = true;
-        co_return;
-      }
+      if (!co_await relay_.feed(std::string_view(buf.get(), n))) break;
     }
-    if (nph_) co_return;
-    if (parser.current() == cgi::response_parser::state::need_more) {
-      parser.finish();
-      rejected_ = true;
-      rejection_ = parser.error();
-    } else if (limiter && limiter->finish()) {
-      body_short_ = true;
-    }
-  }
-
-  asio::awaitable<void> send_head(std::string_view first, error_code& ec) {
-    http::response_header<> head;
-    head.result(head_.status);
-    if (!head_.reason.empty()) head.reason(head_.reason);
-    for (const auto& [name, value] : head_.headers) head.insert(name, value);
-    if (head_.content_length) head.set(http::field::content_length, std::to_string(*head_.content_length));
-    if (!head_.dropped.empty()) {
-      std::string names;
-      for (const auto& d : head_.dropped) names += (names.empty() ? "" : ", ") + d;
-      ex_.log().info("[cgi] rid={} {} sent hop-by-hop headers, removed: {}", ex_.id().str(), script_, names);
-    }
-    co_await ex_.write_response(head, asio::buffer(first.data(), first.size()), ec);
+    relay_.end();
   }
 
   // The diagnosis of a failed request: for the log on one line (sep "; "),
@@ -264,7 +207,7 @@ class cgi_run {
     d += std::string(sep) + "exit: " + (child_.exited() ? status_.describe() : std::string("still running"));
     d += std::string(sep) + "identity: " + who_;
     d += std::string(sep) + "times: spawn " + fmt_ms(spawned_, started_) + ", first byte " +
-         fmt_ms(first_byte_, started_) + ", headers " + fmt_ms(headers_, started_);
+         fmt_ms(relay_.first_byte(), started_) + ", headers " + fmt_ms(relay_.headers_at(), started_);
     if (!tail_.empty()) {
       d += std::string(sep) + "last stderr lines:";
       for (const auto& l : tail_) d += (sep == "\n" ? "\n  " : " | ") + l;
@@ -274,18 +217,9 @@ class cgi_run {
 
   std::string verdict() const {
     if (timed_out_) return "504 Gateway Timeout: the program did not finish within its timeout";
-    if (rejected_)
-      return "502 Bad Gateway: " + std::string(cgi::code_name(rejection_.code)) + ": " +
-             cgi::make_error_code(rejection_.code).message() + " at line " + std::to_string(rejection_.line) +
-             " (byte " + std::to_string(rejection_.offset) + "): \"" + rejection_.excerpt + "\"";
-    if (nph_) return "nph: the output went to the client unparsed";
-    if (head_.kind == cgi::response_kind::local_redirect) return "local redirect to " + head_.location;
-    std::string v = std::to_string(head_.status) + " " +
-                    (head_.reason.empty() ? std::string(http::obsolete_reason(static_cast<http::status>(head_.status)))
-                                          : head_.reason);
-    v += head_.kind == cgi::response_kind::client_redirect ? " (client redirect to " + head_.location + ")" : " (document)";
-    if (body_short_) v += "; body shorter than its Content-Length: the connection would be closed";
-    if (!status_.exited && status_.signal) v += "; the program was killed: the response would be cut";
+    std::string v = relay_.verdict();
+    if (relay_.head_complete() && !status_.exited && status_.signal)
+      v += "; the program was killed: the response would be cut";
     return v;
   }
 
@@ -301,58 +235,51 @@ class cgi_run {
       if (!ex_.head_sent()) co_await ex_.send_error(http::status::gateway_timeout, what, diagnosis(what));
       co_return;  // a response already started is cut: the connection closes
     }
-    if (rejected_) {
-      std::string what = std::string(cgi::code_name(rejection_.code)) + ": " +
-                         cgi::make_error_code(rejection_.code).message() + " at line " +
-                         std::to_string(rejection_.line) + " (byte " + std::to_string(rejection_.offset) +
-                         "): \"" + rejection_.excerpt + "\"";
+    if (relay_.rejected()) {
+      std::string what = relay_.rejection_text();
       ex_.log().error("[cgi] rid={} 502 {}", rid, diagnosis(what, "; "));
       co_await ex_.send_error(http::status::bad_gateway, "the CGI program misbehaved", diagnosis(what));
       co_return;
     }
-    if (client_failed_) {
+    if (client_failed_ || relay_.client_failed()) {
       ex_.log().info("[cgi] rid={} {}: the client went away; the child was ended ({})", rid, script_,
                      status_.describe());
       co_return;
     }
-    if (nph_) {
+    if (relay_.nph()) {
       ex_.log().debug("[cgi] rid={} {} nph done, {}", rid, script_, status_.describe());
       co_return;
     }
-    if (head_.kind == cgi::response_kind::local_redirect) {
-      co_await ex_.redispatch(head_.location);
+    if (relay_.head().kind == cgi::response_kind::local_redirect) {
+      co_await ex_.redispatch(relay_.head().location);
       co_return;
     }
-    if (body_short_ || (!status_.exited && status_.signal != 0)) {
+    if (relay_.body_short() || (!status_.exited && status_.signal != 0)) {
       // The head went out; a cut body must not look complete: the connection closes.
       ex_.log().error("[cgi] rid={} {}: {} after the headers were sent; the connection is closed",
-                      rid, script_, body_short_ ? "body shorter than its Content-Length" : status_.describe());
+                      rid, script_, relay_.body_short() ? "body shorter than its Content-Length" : status_.describe());
       co_return;
     }
     error_code ec;
     co_await ex_.finish_body(ec);
-    ex_.log().debug("[cgi] rid={} {} {} {} identity={} first_byte={} headers={}", rid, script_, head_.status,
-                    status_.describe(), who_, fmt_ms(first_byte_, started_), fmt_ms(headers_, started_));
+    ex_.log().debug("[cgi] rid={} {} {} {} identity={} first_byte={} headers={}", rid, script_, relay_.head().status,
+                    status_.describe(), who_, fmt_ms(relay_.first_byte(), started_), fmt_ms(relay_.headers_at(), started_));
   }
 
   exchange& ex_;
   spawner::child& child_;
   int spool_fd_;
   std::string script_;
+  response_relay relay_;
   std::string who_;
   clock::time_point started_;
   asio::steady_timer stderr_grace_;
-  bool nph_ = false;
   bool stderr_done_ = false;
   bool timed_out_ = false;
-  bool rejected_ = false;
-  bool client_failed_ = false;
-  bool body_short_ = false;
+  bool client_failed_ = false;  // the client left while the child ran
   error_code body_error_;
-  cgi::rejection rejection_;
-  cgi::response_head head_;
   spawner::exit_status status_;
-  std::optional<clock::time_point> spawned_ = clock::now(), first_byte_, headers_;
+  std::optional<clock::time_point> spawned_ = clock::now();
   std::size_t stderr_lines_ = 0;
   std::deque<std::string> tail_;
   cgi_trace* trace_;
@@ -550,8 +477,8 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   ex.log().debug("[cgi] rid={} started {} pid {} as {} ({}) in {:.1f}ms", rid, script_path, launched->pid, who, why,
                  ms(clock::now() - started));
   spawner::child child(co_await asio::this_coro::executor, *launched);
-  cgi_run run(ex, child, spool.fd, r.script_name, who, started);
-  co_await run.run(r.cgi_timeout, nph);
+  cgi_run run(ex, child, spool.fd, r.script_name, nph, who, started);
+  co_await run.run(r.cgi_timeout);
 }
 
 }  // namespace cgihost::host
