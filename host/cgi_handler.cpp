@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <deque>
 
+#include "host/gateway.hpp"
 #include "host/response_relay.hpp"
 #include "host/static_handler.hpp"
 #include "protocol/cgi_env.hpp"
@@ -30,7 +31,7 @@ namespace cgi = protocol::cgi;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 using clock = std::chrono::steady_clock;
 
-constexpr std::size_t kBuffer = 64 * 1024;               // per direction, per request
+constexpr std::size_t kBuffer = kGatewayBuffer;
 constexpr auto kKillGrace = std::chrono::seconds(2);      // TERM -> KILL
 constexpr auto kStderrGrace = std::chrono::seconds(1);    // after exit, for the last stderr bytes
 constexpr auto kRejectedGrace = std::chrono::milliseconds(500);  // a rejected child's own exit
@@ -285,13 +286,6 @@ class cgi_run {
   cgi_trace* trace_;
 };
 
-struct fd_guard {
-  int fd = -1;
-  ~fd_guard() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 }  // namespace
 
 cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h) : cfg_(cfg), h_(h) {
@@ -303,12 +297,7 @@ cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h) : 
     process_ = resolve(cfg.identity.process);
     anonymous_ = resolve(cfg.identity.anonymous);
   }
-  // The host's own environment reaches children only through this list; PATH
-  // is a fixed, system-wide one, not whatever the operator's shell had.
-  pass_through_.emplace_back("PATH", "/usr/local/bin:/usr/bin:/bin");
-  for (const char* name : {"LANG", "LC_ALL", "TZ"}) {
-    if (const char* v = std::getenv(name)) pass_through_.emplace_back(name, v);
-  }
+  pass_through_ = pass_through_environment();
 }
 
 cgi_handler::~cgi_handler() {
@@ -320,30 +309,9 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   const route& r = ex.route();
   const std::string rid = ex.id().str();
 
-  // The script: under the document root whatever symlinks say, a file, and
-  // executable when it runs without an interpreter.
-  std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
-  if (rel.empty() || rel.back() == '/') {
-    co_await ex.send_error(http::status::forbidden, "no script named in " + r.script_name);
-    co_return;
-  }
-  fd_guard script{open_beneath(root_fd_, rel.c_str(), O_PATH | O_CLOEXEC)};
-  if (script.fd < 0) {
-    int err = errno;
-    co_await ex.send_error(err == EACCES ? http::status::forbidden : http::status::not_found,
-                           "script " + r.script_name + ": " + std::strerror(err));
-    co_return;
-  }
-  struct stat st{};
-  if (::fstat(script.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    co_await ex.send_error(http::status::forbidden, "script " + r.script_name + " is not a regular file");
-    co_return;
-  }
-  if (h_.interpreter.empty() && (st.st_mode & 0111) == 0) {
-    co_await ex.send_error(http::status::forbidden, "script " + r.script_name + " is not executable");
-    co_return;
-  }
-  const std::string script_path = cfg_.document_root.string() + r.script_name;
+  auto resolved = co_await resolve_script(ex, root_fd_, cfg_.document_root.string(), h_.interpreter.empty());
+  if (!resolved) co_return;
+  const std::string script_path = std::move(*resolved);
   const std::string script_dir = script_path.substr(0, script_path.rfind('/'));
   const std::string base = r.script_name.substr(r.script_name.rfind('/') + 1);
   const bool nph = base.rfind("nph-", 0) == 0;
@@ -380,66 +348,10 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   }
   ex.set_identity(as ? as->name : std::to_string(::geteuid()));
 
-  // CGI needs CONTENT_LENGTH: a chunked body is spooled to an unnamed file
-  // first (http.max_body_size bounds it).
-  std::optional<std::uint64_t> length = ex.body_length();
   fd_guard spool;
-  if (!length) {
-    spool.fd = ::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (spool.fd < 0) {
-      co_await ex.send_error(http::status::internal_server_error, std::string("cannot spool body: ") + std::strerror(errno));
-      co_return;
-    }
-    auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
-    std::uint64_t total = 0;
-    while (true) {
-      error_code ec;
-      std::size_t n = co_await ex.read_body(buf.get(), kBuffer, ec);
-      if (ec) {
-        bool too_big = ec == http::error::body_limit;
-        co_await ex.send_error(too_big ? http::status::payload_too_large : http::status::bad_request,
-                               "request body: " + ec.message());
-        co_return;
-      }
-      if (n == 0) break;
-      if (::pwrite(spool.fd, buf.get(), n, static_cast<off_t>(total)) != static_cast<ssize_t>(n)) {
-        co_await ex.send_error(http::status::internal_server_error, "cannot spool body");
-        co_return;
-      }
-      total += n;
-    }
-    length = total;
-  }
-
-  // The environment: the same builder FastCGI uses.
-  cgi::request_view view;
-  const auto& req = ex.request();
-  std::string method(req.method_string()), target(req.target());
-  view.method = method;
-  view.target = target;
-  view.query = ex.target().query;
-  view.version = req.version();
-  for (const auto& f : req) view.headers.emplace_back(f.name_string(), f.value());
-  view.peer_address = ex.peer_address();
-  view.peer_port = ex.peer_port();
-  view.local_address = ex.local_address();
-  view.local_port = ex.local_port();
-  view.script_name = r.script_name;
-  view.path_info = r.path_info;
-  view.script_filename = script_path;
-  std::string root = cfg_.document_root.string();
-  view.document_root = root;
-  view.content_length = *length > 0 || req.method() == http::verb::post || req.method() == http::verb::put
-                            ? std::optional<std::uint64_t>(*length)
-                            : std::nullopt;
-  std::string software = "cgihost/" CGIHOST_VERSION;
-  view.server_software = software;
-  std::string user_name = user.value_or("");
-  view.remote_user = user_name;
-  view.auth_type = user ? "Basic" : "";
-  cgi::env_options options;
-  options.pass_through = pass_through_;
-  if (cfg_.authentication.trusted_header) options.drop_headers.push_back(*cfg_.authentication.trusted_header);
+  auto length = co_await body_length_or_spool(ex, spool);
+  if (!length) co_return;
+  cgi::variables vars = request_variables(ex, cfg_, script_path, *length, user, pass_through_);
 
   spawner::launch_spec spec;
   if (h_.interpreter.empty()) {
@@ -450,7 +362,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
     spec.argv = h_.interpreter;
     spec.argv.push_back(script_path);
   }
-  spec.env = cgi::to_envp(cgi::build_env(view, options));
+  spec.env = cgi::to_envp(vars);
   spec.working_dir = script_dir;  // as IIS does
   spec.as = as;
   spec.limits.address_space = cfg_.cgi.max_address_space;
@@ -459,7 +371,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   spec.limits.processes = cfg_.cgi.max_processes;
 
   if (cgi_trace* t = ex.trace()) {
-    t->env = cgi::build_env(view, options);
+    t->env = vars;
     t->program = spec.program;
     t->argv = spec.argv;
     t->identity = who + " (" + why + ")";

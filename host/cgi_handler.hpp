@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "host/handler.hpp"
+#include "protocol/cgi_env.hpp"
 #include "spawner/identity.hpp"
 
 namespace cgihost::host {
@@ -30,7 +31,7 @@ class cgi_handler final : public handler {
   int root_fd_ = -1;
   bool switch_identity_ = false;  // only root can run children as another account
   std::optional<spawner::identity> process_, anonymous_;
-  std::vector<std::pair<std::string, std::string>> pass_through_;
+  protocol::cgi::variables pass_through_;
 };
 
 }  // namespace cgihost::host

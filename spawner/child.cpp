@@ -30,10 +30,12 @@ std::string exit_status::describe() const {
 
 child::child(const asio::any_io_executor& ex, const launched_child& c)
     : pid_(c.pid),
-      stdin_(ex, c.stdin_fd),
+      stdin_(ex),
       stdout_(ex, c.stdout_fd),
       stderr_(ex, c.stderr_fd),
-      handle_(std::make_unique<handle>(handle{bp::basic_process_handle<asio::any_io_executor>(ex, c.pid)})) {}
+      handle_(std::make_unique<handle>(handle{bp::basic_process_handle<asio::any_io_executor>(ex, c.pid)})) {
+  if (c.stdin_fd >= 0) stdin_.assign(c.stdin_fd);
+}
 
 child::~child() {
   if (!exited_ && pid_ > 0) {

@@ -31,6 +31,8 @@ struct child_args {
   const gid_t* groups;
   std::size_t group_count;
   bool new_process_group;
+  bool die_with_parent;
+  pid_t parent;
   int stdio[3];  // the child's ends, moved to 0, 1, 2
   struct {
     int resource;
@@ -64,6 +66,10 @@ int child_main(void* p) {
   sigemptyset(&empty);
   if (::sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) child_fail(a, launch_step::signals);
   if (a->new_process_group && ::setpgid(0, 0) != 0) child_fail(a, launch_step::process_group);
+  if (a->die_with_parent) {
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail(a, launch_step::no_new_privs);
+    if (::getppid() != a->parent) _exit(127);  // the parent is already gone
+  }
   for (int fd = 0; fd < 3; ++fd) {
     if (a->stdio[fd] == fd) {
       int flags = ::fcntl(fd, F_GETFD);
@@ -169,7 +175,9 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
     a.group_count = groups.size();
   }
   a.new_process_group = spec.new_process_group;
-  a.stdio[0] = in.fd[0];
+  a.die_with_parent = spec.die_with_parent;
+  a.parent = ::getpid();
+  a.stdio[0] = spec.stdin_fd >= 0 ? spec.stdin_fd : in.fd[0];
   a.stdio[1] = out.fd[1];
   a.stdio[2] = err.fd[1];
   auto add_limit = [&](int resource, const std::optional<std::uint64_t>& v) {
@@ -206,10 +214,11 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
 
   launched_child c;
   c.pid = pid;
-  c.stdin_fd = in.release(1);
+  c.stdin_fd = spec.stdin_fd >= 0 ? -1 : in.release(1);
   c.stdout_fd = out.release(0);
   c.stderr_fd = err.release(0);
-  for (int fd : {c.stdin_fd, c.stdout_fd, c.stderr_fd}) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  for (int fd : {c.stdin_fd, c.stdout_fd, c.stderr_fd})
+    if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   return c;
 }
 

@@ -40,10 +40,17 @@ struct launch_spec {
   std::optional<spawner::identity> as;  // switch to it (needs root); nullopt: run as we do
   resource_limits limits;
   bool new_process_group = true;      // the child leads its own group: timeouts end the group
+  // When set, this descriptor (e.g. a listening socket: FCGI_LISTENSOCK_FILENO)
+  // becomes the child's fd 0 instead of a pipe; the caller keeps its own copy.
+  int stdin_fd = -1;
+  // The child gets SIGKILL when the thread that started it ends (cgihost
+  // killed included): for long-lived children such as FastCGI instances.
+  bool die_with_parent = false;
 };
 
 // What the caller owns after a successful launch: the child's pid and our
-// ends of its stdin, stdout and stderr (non-blocking, close-on-exec).
+// ends of its stdin (-1 when launch_spec::stdin_fd was given), stdout and
+// stderr (non-blocking, close-on-exec).
 struct launched_child {
   pid_t pid = -1;
   int stdin_fd = -1;

@@ -1,0 +1,112 @@
+#include "host/gateway.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "host/static_handler.hpp"
+
+namespace cgihost::host {
+
+asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd, const std::string& document_root,
+                                                           bool need_exec) {
+  const route& r = ex.route();
+  std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
+  if (rel.empty() || rel.back() == '/') {
+    co_await ex.send_error(http::status::forbidden, "no script named in " + r.script_name);
+    co_return std::nullopt;
+  }
+  fd_guard script{open_beneath(root_fd, rel.c_str(), O_PATH | O_CLOEXEC)};
+  if (script.fd < 0) {
+    int err = errno;
+    co_await ex.send_error(err == EACCES ? http::status::forbidden : http::status::not_found,
+                           "script " + r.script_name + ": " + std::strerror(err));
+    co_return std::nullopt;
+  }
+  struct stat st{};
+  if (::fstat(script.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    co_await ex.send_error(http::status::forbidden, "script " + r.script_name + " is not a regular file");
+    co_return std::nullopt;
+  }
+  if (need_exec && (st.st_mode & 0111) == 0) {
+    co_await ex.send_error(http::status::forbidden, "script " + r.script_name + " is not executable");
+    co_return std::nullopt;
+  }
+  co_return document_root + r.script_name;
+}
+
+asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex, fd_guard& spool) {
+  if (auto length = ex.body_length()) co_return length;
+  spool.fd = ::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (spool.fd < 0) {
+    co_await ex.send_error(http::status::internal_server_error, std::string("cannot spool body: ") + std::strerror(errno));
+    co_return std::nullopt;
+  }
+  auto buf = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
+  std::uint64_t total = 0;
+  while (true) {
+    error_code ec;
+    std::size_t n = co_await ex.read_body(buf.get(), kGatewayBuffer, ec);
+    if (ec) {
+      bool too_big = ec == http::error::body_limit;
+      co_await ex.send_error(too_big ? http::status::payload_too_large : http::status::bad_request,
+                             "request body: " + ec.message());
+      co_return std::nullopt;
+    }
+    if (n == 0) break;
+    if (::pwrite(spool.fd, buf.get(), n, static_cast<off_t>(total)) != static_cast<ssize_t>(n)) {
+      co_await ex.send_error(http::status::internal_server_error, "cannot spool body");
+      co_return std::nullopt;
+    }
+    total += n;
+  }
+  co_return total;
+}
+
+protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg, const std::string& script_path,
+                                           std::uint64_t length, const std::optional<std::string>& user,
+                                           const protocol::cgi::variables& pass_through) {
+  const route& r = ex.route();
+  const auto& req = ex.request();
+  protocol::cgi::request_view view;
+  std::string method(req.method_string()), target(req.target());
+  view.method = method;
+  view.target = target;
+  view.query = ex.target().query;
+  view.version = req.version();
+  for (const auto& f : req) view.headers.emplace_back(f.name_string(), f.value());
+  view.peer_address = ex.peer_address();
+  view.peer_port = ex.peer_port();
+  view.local_address = ex.local_address();
+  view.local_port = ex.local_port();
+  view.script_name = r.script_name;
+  view.path_info = r.path_info;
+  view.script_filename = script_path;
+  std::string root = cfg.document_root.string();
+  view.document_root = root;
+  // RFC 3875 §4.1.2: CONTENT_LENGTH only when there is a body (or the method has one).
+  if (length > 0 || req.method() == http::verb::post || req.method() == http::verb::put) view.content_length = length;
+  std::string software = "cgihost/" CGIHOST_VERSION;
+  view.server_software = software;
+  std::string user_name = user.value_or("");
+  view.remote_user = user_name;
+  view.auth_type = user ? "Basic" : "";
+  protocol::cgi::env_options options;
+  options.pass_through = pass_through;
+  if (cfg.authentication.trusted_header) options.drop_headers.push_back(*cfg.authentication.trusted_header);
+  return protocol::cgi::build_env(view, options);
+}
+
+protocol::cgi::variables pass_through_environment() {
+  protocol::cgi::variables out;
+  // A fixed, system-wide PATH, not whatever the operator's shell had.
+  out.emplace_back("PATH", "/usr/local/bin:/usr/bin:/bin");
+  for (const char* name : {"LANG", "LC_ALL", "TZ"}) {
+    if (const char* v = std::getenv(name)) out.emplace_back(name, v);
+  }
+  return out;
+}
+
+}  // namespace cgihost::host

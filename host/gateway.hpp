@@ -1,0 +1,53 @@
+#pragma once
+// What the CGI and FastCGI exchanges share: finding the script, getting the
+// request body's length (spooling a chunked one), and the CGI variables.
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "host/handler.hpp"
+#include "protocol/cgi_env.hpp"
+
+namespace cgihost::host {
+
+inline constexpr std::size_t kGatewayBuffer = 64 * 1024;  // per direction, per request
+
+struct fd_guard {
+  int fd = -1;
+  fd_guard() = default;
+  explicit fd_guard(int f) : fd(f) {}
+  fd_guard(const fd_guard&) = delete;
+  fd_guard& operator=(const fd_guard&) = delete;
+  ~fd_guard() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// The route's script under the document root (`root_fd`), whatever symlinks
+// say: its path, or nullopt after answering 404 (missing) or 403 (a folder,
+// not a regular file, or not executable when `need_exec`).
+asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd, const std::string& document_root,
+                                                           bool need_exec);
+
+// The body's length. A chunked body is first spooled to an unnamed file in
+// `spool` (CGI and PHP need CONTENT_LENGTH; http.max_body_size bounds it).
+// nullopt after answering 413/400/500.
+asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex, fd_guard& spool);
+
+// The CGI variables of the request (the environment of a CGI child, the
+// PARAMS of a FastCGI request), from protocol/'s one builder.
+protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg, const std::string& script_path,
+                                           std::uint64_t length, const std::optional<std::string>& user,
+                                           const protocol::cgi::variables& pass_through);
+
+// The host's environment as children may see it: a fixed PATH, and LANG,
+// LC_ALL and TZ when set.
+protocol::cgi::variables pass_through_environment();
+
+}  // namespace cgihost::host
