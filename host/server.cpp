@@ -10,6 +10,9 @@
 #include <csignal>
 
 #include "host/cgi_handler.hpp"
+#include "host/fastcgi_handler.hpp"
+#include "host/fastcgi_pool.hpp"
+#include "host/gateway.hpp"
 #include "host/http_session.hpp"
 #include "host/static_handler.hpp"
 
@@ -32,13 +35,25 @@ class refusing_handler final : public handler {
 
 }  // namespace
 
+void handler_set::stop(std::chrono::milliseconds grace) {
+  for (auto& p : pools) p->stop(grace);
+}
+
+void handler_set::kill_now() {
+  for (auto& p : pools) p->kill_now();
+}
+
 handler& handler_set::for_route(const route& r) {
   if (r.handler == nullptr || r.module == config::module_kind::static_files) return *static_files;
   return *configured.at(r.handler);
 }
 
-handler_set make_handlers(const config::config& cfg) {
+handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
+                          std::shared_ptr<spdlog::logger> log) {
   handler_set out;
+  std::map<std::string, std::shared_ptr<fastcgi_pool>> pools;
+  std::optional<spawner::identity> process;
+  if (::geteuid() == 0 && !cfg.identity.process.name.empty()) process = spawner::resolve_identity(cfg.identity.process);
   out.static_files = std::make_unique<static_handler>(cfg.document_root, cfg.static_files.index);
   for (const auto& h : cfg.handlers) {
     if (h.module == config::module_kind::static_files) continue;
@@ -47,11 +62,21 @@ handler_set make_handlers(const config::config& cfg) {
                                            http::status::service_unavailable, h.match + ": " + h.unavailable_reason));
     } else if (h.module == config::module_kind::cgi) {
       out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h));
+    } else if (h.module == config::module_kind::fastcgi && !cfg.pools.at(h.pool).impersonate) {
+      auto& pool = pools[h.pool];
+      if (!pool) {
+        pool = fastcgi_pool::create(cfg.pools.at(h.pool), pool_executor, log, process, cfg.document_root.string(),
+                                    pass_through_environment());
+        out.pools.push_back(pool);
+      }
+      out.configured.emplace(&h, std::make_unique<fastcgi_handler>(cfg, h, pool));
     } else {
       out.configured.emplace(
           &h, std::make_unique<refusing_handler>(
                   http::status::not_implemented,
-                  std::string("module \"") + config::to_string(h.module) + "\" is not built in this version"));
+                  h.module == config::module_kind::fastcgi
+                      ? "pool \"" + h.pool + "\": impersonate = true is not built in this version"
+                      : std::string("module \"") + config::to_string(h.module) + "\" is not built in this version"));
     }
   }
   return out;
@@ -70,10 +95,13 @@ server::server(const config::config& cfg, logs logs)
       control_(asio::make_strand(*contexts_[0])),
       grace_timer_(control_) {
   for (auto& c : contexts_) work_.push_back(asio::make_work_guard(*c));
-  handlers_ = make_handlers(cfg);
+  handlers_ = make_handlers(cfg, contexts_[0]->get_executor(), logs_.error);
 }
 
-server::~server() { destroying_.store(true, std::memory_order_release); }
+server::~server() {
+  destroying_.store(true, std::memory_order_release);
+  handlers_.kill_now();  // instances a cut-short stop left running die and are reaped here
+}
 
 bool server::bind(std::string& error) {
   for (const auto& ep : cfg_.listen) {
@@ -129,6 +157,7 @@ void server::run(bool handle_signals) {
 }
 
 void server::release() {
+  handlers_.stop(std::chrono::seconds(2));  // the watchers reap the instances, then the contexts end
   for (auto& w : work_) w.reset();
 }
 

@@ -27,17 +27,25 @@ namespace cgihost::host {
 
 class http_session;
 
+class fastcgi_pool;
+
 // The handlers of one config, by module; shared by all sessions.
 struct handler_set {
   std::unique_ptr<handler> static_files;
   std::map<const config::handler*, std::unique_ptr<handler>> configured;  // cgi/fastcgi entries
+  std::vector<std::shared_ptr<fastcgi_pool>> pools;
   handler& for_route(const route& r);
+  // Ends every pool's instances (TERM, KILL after `grace`), reaped on their executor.
+  void stop(std::chrono::milliseconds grace);
+  // Kills and reaps every instance now (the io threads no longer run).
+  void kill_now();
 };
 
-// Builds the handlers a config names: static files, and one per cgi or
-// fastcgi [[handlers]] entry. Throws std::system_error when the document
-// root cannot be opened.
-handler_set make_handlers(const config::config& cfg);
+// Builds the handlers a config names: static files, one per cgi or fastcgi
+// [[handlers]] entry, and the pools those name (watched on `pool_executor`).
+// Throws std::system_error when the document root cannot be opened.
+handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
+                          std::shared_ptr<spdlog::logger> log);
 
 class server {
  public:
@@ -85,13 +93,14 @@ class server {
   std::atomic<std::uint64_t> next_session_{1};
   std::atomic<bool> destroying_{false};
   host::router router_;
-  handler_set handlers_;
   // One io_context per thread, each run by exactly one thread: a connection
   // stays on one thread, with no locks or cross-thread wake-ups on its path.
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::size_t next_context_ = 0;  // control strand only
   asio::strand<asio::io_context::executor_type> control_;
+  // After the contexts: destroyed before them, so no io object outlives its context.
+  handler_set handlers_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::optional<asio::signal_set> signals_;
   asio::steady_timer grace_timer_;

@@ -222,9 +222,10 @@ int run_try(const config::config& cfg, const try_request& tr) {
   spdlog::logger log("try", sink);
   log.set_pattern("[%l] %v");
   log.set_level(spdlog::level::from_str(cfg.log.level));
-  handler_set handlers = make_handlers(cfg);
-  try_exchange ex(cfg, handlers, log, std::move(req), std::move(*target), std::move(body), tr.user);
   asio::io_context ctx;
+  auto shared_log = std::shared_ptr<spdlog::logger>(&log, [](spdlog::logger*) {});
+  handler_set handlers = make_handlers(cfg, ctx.get_executor(), shared_log);
+  try_exchange ex(cfg, handlers, log, std::move(req), std::move(*target), std::move(body), tr.user);
   asio::co_spawn(
       ctx,
       [&]() -> asio::awaitable<void> {
@@ -233,6 +234,7 @@ int run_try(const config::config& cfg, const try_request& tr) {
         else
           co_await handlers.for_route(ex.route()).handle(ex);
         if (!ex.head_sent()) co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
+        handlers.stop(std::chrono::seconds(2));  // FastCGI instances end; ctx.run() returns once they are reaped
       },
       asio::detached);
   ctx.run();

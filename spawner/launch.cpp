@@ -66,10 +66,6 @@ int child_main(void* p) {
   sigemptyset(&empty);
   if (::sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) child_fail(a, launch_step::signals);
   if (a->new_process_group && ::setpgid(0, 0) != 0) child_fail(a, launch_step::process_group);
-  if (a->die_with_parent) {
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail(a, launch_step::no_new_privs);
-    if (::getppid() != a->parent) _exit(127);  // the parent is already gone
-  }
   for (int fd = 0; fd < 3; ++fd) {
     if (a->stdio[fd] == fd) {
       int flags = ::fcntl(fd, F_GETFD);
@@ -93,6 +89,11 @@ int child_main(void* p) {
     if (::syscall(SYS_setgroups, a->group_count, a->groups) != 0) child_fail(a, launch_step::setgroups);
     if (::syscall(SYS_setresgid, a->gid, a->gid, a->gid) != 0) child_fail(a, launch_step::setgid);
     if (::syscall(SYS_setresuid, a->uid, a->uid, a->uid) != 0) child_fail(a, launch_step::setuid);
+  }
+  // After the identity switch: a change of credentials clears the setting.
+  if (a->die_with_parent) {
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail(a, launch_step::no_new_privs);
+    if (::getppid() != a->parent) _exit(127);  // the parent is already gone
   }
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(a, launch_step::no_new_privs);
   ::execve(a->program, a->argv, a->envp);
