@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# PHP side by side, in one run, on loopback, with the same number of PHP workers:
+#   cgihost -> php-cgi pool (max_instances = WORKERS)
+#   nginx   -> php-fpm (pm = static, pm.max_children = WORKERS)
+# Prints requests/s, p50 and p99 for both and their ratio, and cgihost's idle RSS.
+# Usage: tests/bench/php_bench.sh [SECONDS] [CONNECTIONS] [WORKERS]
+# Needs a build in build/ and scripts/setup.sh --bench (wrk, nginx, php8.2-fpm).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-10}
+conns=${2:-32}
+workers=${3:-4}
+bin=build/cgihost
+[[ -x $bin ]] || { echo "build first: cmake --preset default && cmake --build --preset default" >&2; exit 2; }
+for t in wrk nginx php-fpm8.2 php-cgi curl; do
+  command -v "$t" >/dev/null || { echo "run scripts/setup.sh --bench ($t missing)" >&2; exit 2; }
+done
+
+work=$(mktemp -d /tmp/cgihost-phpbench-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+chmod 755 "$work"
+mkdir -p "$work/site" "$work/nginx/tmp"
+printf '<?php\necho "Hello, world\\n";\n' > "$work/site/hello.php"
+chmod 755 "$work/site"; chmod 644 "$work/site/hello.php"
+
+cg_port=18680
+ng_port=18681
+cat > "$work/cgihost.toml" <<TOML
+listen = ["127.0.0.1:$cg_port"]
+document_root = "site"
+[identity]
+process = "www-data"
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "php"
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+max_instances = $workers
+max_requests = 0
+[log]
+level = "warn"
+access_log = "off"
+TOML
+
+cat > "$work/fpm.conf" <<CONF
+[global]
+pid = $work/fpm.pid
+error_log = $work/fpm.log
+daemonize = no
+[www]
+user = www-data
+group = www-data
+listen = $work/fpm.sock
+listen.owner = www-data
+listen.group = www-data
+pm = static
+pm.max_children = $workers
+pm.max_requests = 0
+CONF
+
+cat > "$work/nginx/nginx.conf" <<CONF
+user www-data;
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/tmp;
+  fastcgi_temp_path $work/nginx/tmp;
+  server {
+    listen 127.0.0.1:$ng_port;
+    root $work/site;
+    location ~ \\.php\$ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+      fastcgi_pass unix:$work/fpm.sock;
+    }
+  }
+}
+CONF
+
+"$bin" serve --config "$work/cgihost.toml" 2>"$work/cgihost.err" &
+cg_pid=$!
+pids+=($cg_pid)
+php-fpm8.2 --fpm-config "$work/fpm.conf" --nodaemonize &
+pids+=($!)
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+pids+=($!)
+
+wait_ok() {
+  for _ in $(seq 1 200); do
+    if curl -fsS -o /dev/null "$1"; then return 0; fi
+    sleep 0.05
+  done
+  echo "no answer from $1" >&2
+  exit 1
+}
+wait_ok "http://127.0.0.1:$cg_port/hello.php"
+wait_ok "http://127.0.0.1:$ng_port/hello.php"
+idle=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$cg_pid/status")
+
+measure() {  # URL -> "rps p50 p99"
+  wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" | awk '
+    /Requests\/sec/ {rps=$2}
+    / 50%/ {p50=$2}
+    / 99%/ {p99=$2}
+    END {printf "%s %s %s\n", rps, p50, p99}'
+}
+read -r c_rps c_p50 c_p99 < <(measure "http://127.0.0.1:$cg_port/hello.php")
+read -r f_rps f_p50 f_p99 < <(measure "http://127.0.0.1:$ng_port/hello.php")
+printf '%-22s %12s %10s %10s\n' case req/s p50 p99
+printf '%-22s %12s %10s %10s\n' "cgihost -> php-cgi" "$c_rps" "$c_p50" "$c_p99"
+printf '%-22s %12s %10s %10s\n' "nginx -> php-fpm" "$f_rps" "$f_p50" "$f_p99"
+printf 'cgihost / nginx+php-fpm = %.2f (%s PHP workers each)\n' "$(echo "$c_rps / $f_rps" | bc -l)" "$workers"
+echo "cgihost RSS with its pool running (PHP not counted): ${idle} KiB"
+echo "(wrk -t2 -c$conns -d${secs}s on $(nproc) cores; access logs off)"
