@@ -15,42 +15,12 @@
 #include "config/load.hpp"
 #include "host/server.hpp"
 #include "tests/host/test_client.hpp"
+#include "tests/host/test_server.hpp"
 
 namespace cgihost::test {
 namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-// Processes whose parent is this test process, and whether each is a zombie.
-std::vector<std::pair<pid_t, char>> my_children() {
-  std::vector<std::pair<pid_t, char>> out;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "stat");
-    std::string stat;
-    if (!std::getline(in, stat)) continue;
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    char state = 0;
-    int ppid = 0;
-    std::sscanf(stat.c_str() + close + 2, "%c %d", &state, &ppid);
-    if (ppid == ::getpid()) out.emplace_back(std::stoi(name), state);
-  }
-  return out;
-}
-
-bool pid_gone(pid_t pid) {
-  for (int i = 0; i < 300; ++i) {  // bounded: 3 s
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat;
-    if (!in || !std::getline(in, stat)) return true;
-    auto close = stat.rfind(')');
-    if (close != std::string::npos && stat[close + 2] == 'Z') return true;  // exited; its reaper has it
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
-}
 
 class CgiTest : public ::testing::Test {
  protected:
@@ -58,7 +28,7 @@ class CgiTest : public ::testing::Test {
   void TearDown() override {
     stop();
     // No test may leave a child behind, running or zombie.
-    EXPECT_TRUE(my_children().empty()) << my_children().size() << " child process(es) left";
+    EXPECT_TRUE(children_of(::getpid()).empty()) << children_of(::getpid()).size() << " child process(es) left";
   }
 
   void start(const std::string& timeout) {
@@ -98,35 +68,16 @@ max_body_size = "256m"
 threads = 2
 grace_period = "5s"
 )";
-    config::load_options o;
-    o.running_as_root = ::geteuid() == 0;
-    o.current_user = config::lookup_system_account_by_uid(::geteuid());
-    auto r = config::load_string(toml, "cgi-test.toml", site_.path(), o);
-    ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
-    cfg_ = std::move(*r.value);
-    error_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(2000);
-    host::logs lg;
-    lg.error = std::make_shared<spdlog::logger>("cgi-test", error_sink_);
-    lg.error->set_level(spdlog::level::debug);
-    server_ = std::make_unique<host::server>(cfg_, lg);
-    std::string err;
-    ASSERT_TRUE(server_->bind(err)) << err;
-    port_ = server_->bound().at(0).port();
-    thread_ = std::thread([this] { server_->run(false); });
+    server_ = std::make_unique<running_server>(toml, site_.path());
+    cfg_ = &server_->settings();
+    port_ = server_->port();
   }
 
   void stop() {
-    if (!server_) return;
-    server_->stop();
-    thread_.join();
-    server_.reset();
+    if (server_) server_->stop();
   }
 
-  std::string log() const {
-    std::string s;
-    for (auto& l : error_sink_->last_formatted()) s += l;
-    return s;
-  }
+  std::string log() const { return server_ ? server_->error_log() : std::string(); }
 
   std::optional<http_response> probe(const std::string& query, const std::string& method = "GET") {
     return fetch(port_, "/cgi-bin/probe?" + query, method);
@@ -143,10 +94,8 @@ grace_period = "5s"
   }
 
   temp_dir site_;
-  config::config cfg_;
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> error_sink_;
-  std::unique_ptr<host::server> server_;
-  std::thread thread_;
+  std::unique_ptr<running_server> server_;
+  const config::config* cfg_ = nullptr;
   std::uint16_t port_ = 0;
 };
 
@@ -177,7 +126,7 @@ TEST_F(CgiTest, TheScriptSeesTheCgiEnvironment) {
   EXPECT_EQ(env["SERVER_PORT"], std::to_string(port_));
   EXPECT_EQ(env["REMOTE_ADDR"], "127.0.0.1");
   EXPECT_EQ(env["HTTP_X_CUSTOM"], "yes");
-  EXPECT_EQ(env["SCRIPT_FILENAME"], cfg_.document_root.string() + "/env.pl");
+  EXPECT_EQ(env["SCRIPT_FILENAME"], cfg_->document_root.string() + "/env.pl");
   EXPECT_FALSE(env.contains("HTTP_PROXY"));
   EXPECT_FALSE(env.contains("HOME"));  // nothing of the host's environment but PATH and friends
   EXPECT_EQ(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
@@ -384,7 +333,7 @@ TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(ok.load(), 200);
-  for (auto [pid, state] : my_children()) ADD_FAILURE() << "child " << pid << " in state " << state;
+  for (auto [pid, state] : children_of(::getpid())) ADD_FAILURE() << "child " << pid << " in state " << state;
 }
 
 class CgiTimeoutTest : public CgiTest {

@@ -13,29 +13,12 @@
 #include "config/load.hpp"
 #include "host/server.hpp"
 #include "tests/host/test_client.hpp"
+#include "tests/host/test_server.hpp"
 
 namespace cgihost::test {
 namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "stat");
-    std::string stat;
-    if (!std::getline(in, stat)) continue;
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    int ppid = 0;
-    char state = 0;
-    std::sscanf(stat.c_str() + close + 2, "%c %d", &state, &ppid);
-    if (ppid == parent) out.push_back(std::stoi(name));
-  }
-  return out;
-}
 
 class FastcgiTest : public ::testing::Test {
  protected:
@@ -73,41 +56,18 @@ max_body_size = "64m"
 threads = 2
 grace_period = "5s"
 )";
-    config::load_options o;
-    o.running_as_root = ::geteuid() == 0;
-    o.current_user = config::lookup_system_account_by_uid(::geteuid());
-    auto r = config::load_string(toml, "fcgi-test.toml", site_.path(), o);
-    ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
-    cfg_ = std::move(*r.value);
-    sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(2000);
-    host::logs lg;
-    lg.error = std::make_shared<spdlog::logger>("fcgi-test", sink_);
-    lg.error->set_level(spdlog::level::debug);
-    server_ = std::make_unique<host::server>(cfg_, lg);
-    std::string err;
-    ASSERT_TRUE(server_->bind(err)) << err;
-    port_ = server_->bound().at(0).port();
-    thread_ = std::thread([this] { server_->run(false); });
+    server_ = std::make_unique<running_server>(toml, site_.path());
+    port_ = server_->port();
   }
 
   void stop() {
-    if (!server_) return;
-    server_->stop();
-    thread_.join();
-    server_.reset();
+    if (server_) server_->stop();
   }
 
-  std::string log() const {
-    std::string s;
-    for (auto& l : sink_->last_formatted()) s += l;
-    return s;
-  }
+  std::string log() const { return server_ ? server_->error_log() : std::string(); }
 
   temp_dir site_;
-  config::config cfg_;
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-  std::unique_ptr<host::server> server_;
-  std::thread thread_;
+  std::unique_ptr<running_server> server_;
   std::uint16_t port_ = 0;
 };
 

@@ -12,6 +12,7 @@
 #include "config/load.hpp"
 #include "host/server.hpp"
 #include "tests/host/test_client.hpp"
+#include "tests/host/test_server.hpp"
 
 namespace cgihost::test {
 namespace {
@@ -55,46 +56,17 @@ body_timeout = "400ms"
 threads = 2
 grace_period = ")" + grace_ + R"("
 )" + extra_config;
-    config::load_options o;
-    o.running_as_root = true;
-    auto r = config::load_string(toml, "test.toml", site_.path(), o);
-    ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
-    cfg_ = std::move(*r.value);
-
-    error_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
-    access_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
-    host::logs lg;
-    lg.error = std::make_shared<spdlog::logger>("test-error", error_sink_);
-    lg.error->set_level(spdlog::level::debug);
-    lg.access = std::make_shared<spdlog::logger>("test-access", access_sink_);
-    lg.access->set_pattern("%v");
-    server_ = std::make_unique<host::server>(cfg_, lg);
-    std::string err;
-    ASSERT_TRUE(server_->bind(err)) << err;
-    auto eps = server_->bound();
-    ASSERT_EQ(eps.size(), 2u);
-    port_ = eps[0].port();
-    port6_ = eps[1].port();
-    thread_ = std::thread([this] { server_->run(false); });
+    server_ = std::make_unique<running_server>(toml, site_.path());
+    port_ = server_->port(0);
+    port6_ = server_->port(1);
   }
 
   void stop() {
-    if (!server_) return;
-    server_->stop();
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
+    if (server_) server_->stop();
   }
 
-  std::string access_log() const {
-    std::string s;
-    for (auto& l : access_sink_->last_formatted()) s += l;
-    return s;
-  }
-  std::string error_log() const {
-    std::string s;
-    for (auto& l : error_sink_->last_formatted()) s += l;
-    return s;
-  }
+  std::string access_log() const { return server_ ? server_->access_log() : std::string(); }
+  std::string error_log() const { return server_ ? server_->error_log() : std::string(); }
 
   // Sends raw bytes on a new connection; the one response, and whether the
   // server then closed the connection.
@@ -109,10 +81,7 @@ grace_period = ")" + grace_ + R"("
   temp_dir site_;
   std::string grace_ = "5s";
   std::string big_;
-  config::config cfg_;
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> error_sink_, access_sink_;
-  std::unique_ptr<host::server> server_;
-  std::thread thread_;
+  std::unique_ptr<running_server> server_;
   std::uint16_t port_ = 0, port6_ = 0;
 };
 
@@ -457,7 +426,7 @@ TEST_F(HttpTest, GracefulStopFinishesTheResponseInFlight) {
   connection idle(port_);
   idle.send("GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
   ASSERT_TRUE(idle.read_response());
-  server_->stop();
+  server_->server().stop();
   // The idle keep-alive connection is closed at once ...
   EXPECT_TRUE(idle.wait_closed(std::chrono::seconds(2)));
   // ... and the download in flight completes, then its connection closes.
@@ -465,8 +434,7 @@ TEST_F(HttpTest, GracefulStopFinishesTheResponseInFlight) {
   ASSERT_TRUE(busy.read_exact(big_.size(), body));
   EXPECT_TRUE(body == big_);
   EXPECT_TRUE(busy.wait_closed(std::chrono::seconds(3)));
-  thread_.join();
-  server_.reset();
+  server_->join();
 }
 
 // A client that never reads cannot hold the server past its grace period.
@@ -485,9 +453,7 @@ TEST_F(ShortGraceTest, StopEndsStuckResponsesAfterTheGracePeriod) {
   ASSERT_TRUE(stuck.wait_bytes(1));  // the response started; the client reads no more
   const auto start = std::chrono::steady_clock::now();
   server_->stop();
-  thread_.join();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
-  server_.reset();
   EXPECT_NE(error_log().find("grace period over: closing 1 connection(s) still busy"), std::string::npos)
       << error_log();
 }

@@ -1,0 +1,99 @@
+#include "tests/host/test_server.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "config/load.hpp"
+
+namespace cgihost::test {
+
+running_server::running_server(const std::string& toml, const std::string& base_dir) {
+  config::load_options o;
+  o.running_as_root = ::geteuid() == 0;
+  o.current_user = config::lookup_system_account_by_uid(::geteuid());
+  auto r = config::load_string(toml, "test.toml", base_dir, o);
+  if (!r.ok()) {
+    ADD_FAILURE() << (r.errors.empty() ? "config refused" : r.errors[0].to_string());
+    return;
+  }
+  cfg_ = std::move(*r.value);
+  error_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4000);
+  access_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4000);
+  host::logs lg;
+  lg.error = std::make_shared<spdlog::logger>("test-error", error_sink_);
+  lg.error->set_level(spdlog::level::debug);
+  lg.access = std::make_shared<spdlog::logger>("test-access", access_sink_);
+  lg.access->set_pattern("%v");
+  server_ = std::make_unique<host::server>(cfg_, lg);
+  std::string err;
+  if (!server_->bind(err)) {
+    ADD_FAILURE() << err;
+    server_.reset();
+    return;
+  }
+  for (const auto& ep : server_->bound()) ports_.push_back(ep.port());
+  thread_ = std::thread([this] { server_->run(false); });
+}
+
+running_server::~running_server() { stop(); }
+
+void running_server::stop() {
+  if (!server_) return;
+  server_->stop();
+  join();
+}
+
+void running_server::join() {
+  if (thread_.joinable()) thread_.join();
+  server_.reset();
+}
+
+std::string running_server::error_log() const {
+  std::string s;
+  if (error_sink_)
+    for (auto& l : error_sink_->last_formatted()) s += l;
+  return s;
+}
+
+std::string running_server::access_log() const {
+  std::string s;
+  if (access_sink_)
+    for (auto& l : access_sink_->last_formatted()) s += l;
+  return s;
+}
+
+std::vector<std::pair<pid_t, char>> children_of(pid_t parent) {
+  std::vector<std::pair<pid_t, char>> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    std::sscanf(stat.c_str() + close + 2, "%c %d", &state, &ppid);
+    if (ppid == parent) out.emplace_back(std::stoi(name), state);
+  }
+  return out;
+}
+
+bool pid_gone(pid_t pid) {
+  for (int i = 0; i < 300; ++i) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    if (!in || !std::getline(in, stat)) return true;
+    auto close = stat.rfind(')');
+    if (close != std::string::npos && stat.size() > close + 2 && stat[close + 2] == 'Z') return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+}  // namespace cgihost::test
