@@ -17,21 +17,9 @@ loop=build/tests/bench/spawn_loop
 for f in "$bin" "$probe" "$loop"; do
   [[ -x $f ]] || { echo "build first: cmake --preset default && cmake --build --preset default ($f missing)" >&2; exit 2; }
 done
-for t in wrk nginx fcgiwrap curl; do
-  command -v "$t" >/dev/null || { echo "run scripts/setup.sh --bench ($t missing)" >&2; exit 2; }
-done
-
+source tests/bench/lib.sh
+need wrk nginx fcgiwrap curl bc setpriv setsid
 work=$(mktemp -d /tmp/cgihost-cgibench-XXXXXX)
-pids=()
-groups=()  # process groups we started (fcgiwrap forks its workers)
-cleanup() {
-  for g in "${groups[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-command -v setpriv >/dev/null && command -v setsid >/dev/null || { echo "setpriv/setsid (util-linux) missing" >&2; exit 2; }
 chmod 755 "$work"
 mkdir -p "$work/site/cgi-bin" "$work/nginx/tmp"
 cp "$probe" "$work/site/cgi-bin/tiny"
@@ -89,41 +77,23 @@ groups+=($!)
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=($!)
 
-wait_ok() {
-  for _ in $(seq 1 200); do
-    if curl -fsS -o /dev/null "$1"; then return 0; fi
-    sleep 0.05
-  done
-  echo "no answer from $1" >&2
-  exit 1
-}
 wait_ok "http://127.0.0.1:$cg_port/cgi-bin/tiny"
 wait_ok "http://127.0.0.1:$ng_port/cgi-bin/tiny"
 
-# wrk URL -> "requests/s p99"
-measure() {
-  wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" | awk '
-    /Requests\/sec/ {rps=$2}
-    / 99%/ {p99=$2}
-    /Non-2xx/ {bad=$NF}
-    END {printf "%s %s%s\n", rps, p99, (bad ? " non-2xx=" bad : "")}'
-}
-
 printf '%-28s %12s %10s\n' case req/s p99
-read -r c_rps c_p99 _ < <(measure "http://127.0.0.1:$cg_port/cgi-bin/tiny")
+read -r c_rps _ c_p99 < <(measure "http://127.0.0.1:$cg_port/cgi-bin/tiny")
 printf '%-28s %12s %10s\n' "cgihost C" "$c_rps" "$c_p99"
-read -r f_rps f_p99 _ < <(measure "http://127.0.0.1:$ng_port/cgi-bin/tiny")
+read -r f_rps _ f_p99 < <(measure "http://127.0.0.1:$ng_port/cgi-bin/tiny")
 printf '%-28s %12s %10s\n' "nginx+fcgiwrap C" "$f_rps" "$f_p99"
 l_rps=$("$loop" "$work/site/cgi-bin/tiny" 2 "$secs" | awk '{print $2}')
 printf '%-28s %12s %10s\n' "raw spawn loop (2 workers)" "$l_rps" "-"
-read -r cp_rps cp_p99 _ < <(measure "http://127.0.0.1:$cg_port/cgi-bin/hello.pl")
+read -r cp_rps _ cp_p99 < <(measure "http://127.0.0.1:$cg_port/cgi-bin/hello.pl")
 printf '%-28s %12s %10s\n' "cgihost Perl" "$cp_rps" "$cp_p99"
-read -r fp_rps fp_p99 _ < <(measure "http://127.0.0.1:$ng_port/cgi-bin/hello.pl")
+read -r fp_rps _ fp_p99 < <(measure "http://127.0.0.1:$ng_port/cgi-bin/hello.pl")
 printf '%-28s %12s %10s\n' "nginx+fcgiwrap Perl" "$fp_rps" "$fp_p99"
 echo
-printf 'C:    cgihost / nginx+fcgiwrap = %.2f, cgihost / raw spawn loop = %.2f\n' \
-  "$(echo "$c_rps / $f_rps" | bc -l)" "$(echo "$c_rps / $l_rps" | bc -l)"
-printf 'Perl: cgihost / nginx+fcgiwrap = %.2f\n' "$(echo "$cp_rps / $fp_rps" | bc -l)"
+echo "C:    cgihost / nginx+fcgiwrap = $(ratio "$c_rps" "$f_rps"), cgihost / raw spawn loop = $(ratio "$c_rps" "$l_rps")"
+echo "Perl: cgihost / nginx+fcgiwrap = $(ratio "$cp_rps" "$fp_rps")"
 
 rss() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 idle=$(rss "$cg_pid" VmRSS)

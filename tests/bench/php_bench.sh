@@ -12,18 +12,9 @@ conns=${2:-32}
 workers=${3:-4}
 bin=build/cgihost
 [[ -x $bin ]] || { echo "build first: cmake --preset default && cmake --build --preset default" >&2; exit 2; }
-for t in wrk nginx php-fpm8.2 php-cgi curl; do
-  command -v "$t" >/dev/null || { echo "run scripts/setup.sh --bench ($t missing)" >&2; exit 2; }
-done
-
+source tests/bench/lib.sh
+need wrk nginx php-fpm8.2 php-cgi curl bc
 work=$(mktemp -d /tmp/cgihost-phpbench-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 chmod 755 "$work"
 mkdir -p "$work/site" "$work/nginx/tmp"
 printf '<?php\necho "Hello, world\\n";\n' > "$work/site/hello.php"
@@ -96,30 +87,15 @@ pids+=($!)
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=($!)
 
-wait_ok() {
-  for _ in $(seq 1 200); do
-    if curl -fsS -o /dev/null "$1"; then return 0; fi
-    sleep 0.05
-  done
-  echo "no answer from $1" >&2
-  exit 1
-}
 wait_ok "http://127.0.0.1:$cg_port/hello.php"
 wait_ok "http://127.0.0.1:$ng_port/hello.php"
 idle=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$cg_pid/status")
 
-measure() {  # URL -> "rps p50 p99"
-  wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" | awk '
-    /Requests\/sec/ {rps=$2}
-    / 50%/ {p50=$2}
-    / 99%/ {p99=$2}
-    END {printf "%s %s %s\n", rps, p50, p99}'
-}
 read -r c_rps c_p50 c_p99 < <(measure "http://127.0.0.1:$cg_port/hello.php")
 read -r f_rps f_p50 f_p99 < <(measure "http://127.0.0.1:$ng_port/hello.php")
 printf '%-22s %12s %10s %10s\n' case req/s p50 p99
 printf '%-22s %12s %10s %10s\n' "cgihost -> php-cgi" "$c_rps" "$c_p50" "$c_p99"
 printf '%-22s %12s %10s %10s\n' "nginx -> php-fpm" "$f_rps" "$f_p50" "$f_p99"
-printf 'cgihost / nginx+php-fpm = %.2f (%s PHP workers each)\n' "$(echo "$c_rps / $f_rps" | bc -l)" "$workers"
+echo "cgihost / nginx+php-fpm = $(ratio "$c_rps" "$f_rps") ($workers PHP workers each)"
 echo "cgihost RSS with its pool running (PHP not counted): ${idle} KiB"
 echo "(wrk -t2 -c$conns -d${secs}s on $(nproc) cores; access logs off)"

@@ -9,16 +9,10 @@ secs=${1:-10}
 conns=${2:-64}
 bin=build/cgihost
 [[ -x $bin ]] || { echo "build first: cmake --preset default && cmake --build --preset default" >&2; exit 2; }
-command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "run scripts/setup.sh --bench" >&2; exit 2; }
+source tests/bench/lib.sh
+need wrk nginx curl bc
 
 work=$(mktemp -d /tmp/cgihost-bench-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 chmod 755 "$work"
 mkdir -p "$work/site" "$work/nginx"
@@ -65,25 +59,13 @@ pids+=($!)
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=($!)
 
-wait_port() {
-  for _ in $(seq 1 100); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$1/index.html"; then return 0; fi
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2
-  exit 1
-}
-wait_port $cg_port
-wait_port $ng_port
-
-rps() {  # url -> requests/s
-  wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" | awk '/Requests\/sec/ {print $2}'
-}
+wait_ok "http://127.0.0.1:$cg_port/index.html"
+wait_ok "http://127.0.0.1:$ng_port/index.html"
 
 printf '%-10s %14s %14s %8s\n' file cgihost_rps nginx_rps ratio
 for f in index.html 1k.bin 100k.bin; do
-  a=$(rps "http://127.0.0.1:$cg_port/$f")
-  b=$(rps "http://127.0.0.1:$ng_port/$f")
-  printf '%-10s %14s %14s %8.2f\n' "$f" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+  read -r a _ < <(measure "http://127.0.0.1:$cg_port/$f")
+  read -r b _ < <(measure "http://127.0.0.1:$ng_port/$f")
+  printf '%-10s %14s %14s %8s\n' "$f" "$a" "$b" "$(ratio "$a" "$b")"
 done
 echo "(wrk -t2 -c$conns -d${secs}s on $(nproc) cores; access logs on for both)"

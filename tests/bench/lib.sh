@@ -1,0 +1,42 @@
+# Shared by the benchmark scripts: sourced, not run.
+# Processes started by a script are stopped by their pid (and process groups
+# it created by their id) when it exits.
+pids=()
+groups=()
+work=""
+cleanup() {
+  for g in "${groups[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [[ -n $work ]] && rm -rf "$work"
+}
+trap cleanup EXIT
+
+# need TOOL...: exits with a hint when one is missing.
+need() {
+  for t in "$@"; do
+    command -v "$t" >/dev/null || { echo "run scripts/setup.sh --bench ($t missing)" >&2; exit 2; }
+  done
+}
+
+# wait_ok URL: until it answers 2xx, bounded (10 s).
+wait_ok() {
+  for _ in $(seq 1 200); do
+    if curl -fsS -o /dev/null "$1"; then return 0; fi
+    sleep 0.05
+  done
+  echo "no answer from $1" >&2
+  exit 1
+}
+
+# measure URL: "requests/s p50 p99" with wrk -t2 -c$conns -d${secs}s.
+measure() {
+  wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" | awk '
+    /Requests\/sec/ {rps=$2}
+    / 50%/ {p50=$2}
+    / 99%/ {p99=$2}
+    END {printf "%s %s %s\n", rps, p50, p99}'
+}
+
+# ratio A B: A / B with two decimals.
+ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
