@@ -39,6 +39,8 @@ class fcgi_run {
   }
 
   bool timed_out() const { return timed_out_; }
+  bool stdin_done() const { return stdin_done_; }
+  bool clean_end() const { return clean_end_; }  // END_REQUEST was the last byte read
   bool ended() const { return ended_; }  // END_REQUEST arrived
   const std::string& failure() const { return failure_; }
   response_relay& relay() { return relay_; }
@@ -76,6 +78,7 @@ class fcgi_run {
         fcgi::append_stream(out, fcgi::record_type::stdin_stream, kRequestId, std::string_view(buf.get(), got));
       }
       auto [wec, wn] = co_await asio::async_write(sock_, asio::buffer(out), nothrow);
+      if (!wec && got == 0) stdin_done_ = true;
       if (wec || got == 0) co_return;  // an application that answered early stops reading: fine
     }
   }
@@ -116,6 +119,7 @@ class fcgi_run {
           case fcgi::client_event::kind::end_request:
             ended_ = true;
             app_status_ = ev.app_status;
+            clean_end_ = in.empty();
             break;
           default: break;
         }
@@ -139,6 +143,8 @@ class fcgi_run {
   response_relay relay_;
   bool timed_out_ = false;
   bool ended_ = false;
+  bool stdin_done_ = false;
+  bool clean_end_ = false;
   std::uint32_t app_status_ = 0;
   std::string failure_;
   std::size_t stderr_lines_ = 0;
@@ -180,8 +186,14 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
   }
   ex.set_identity(pool_name + ":" + std::to_string(inst->pid));
 
+  // The connection the instance kept open from its last request, or a new one.
   asio::local::stream_protocol::socket sock(co_await asio::this_coro::executor);
-  auto [cec] = co_await sock.async_connect(asio::local::stream_protocol::endpoint(inst->socket_path), nothrow);
+  error_code cec;
+  if (inst->kept_fd >= 0) {
+    sock.assign(asio::local::stream_protocol(), std::exchange(inst->kept_fd, -1), cec);
+  } else {
+    std::tie(cec) = co_await sock.async_connect(asio::local::stream_protocol::endpoint(inst->socket_path), nothrow);
+  }
   if (cec) {
     pool_->release(inst, false);
     std::string what = "connect to instance pid " + std::to_string(inst->pid) + ": " + cec.message();
@@ -190,15 +202,22 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     co_return;
   }
   std::string head_records;
-  fcgi::append_begin_request(head_records, kRequestId, fcgi::role::responder, 0);
+  fcgi::append_begin_request(head_records, kRequestId, fcgi::role::responder, fcgi::kKeepConn);
   fcgi::append_params(head_records, kRequestId, vars);
 
   fcgi_run run(ex, sock, spool.fd, ex.route().script_name, pool_name);
   co_await run.run(std::move(head_records), pool_->settings().request_timeout);
-  error_code ignored;
-  sock.close(ignored);
   auto& relay = run.relay();
   const bool healthy = run.ended() && !run.timed_out();
+  // Kept for the next request only when this one ended cleanly on both sides:
+  // END_REQUEST read and our STDIN sent whole, nothing left in between.
+  if (healthy && run.stdin_done() && run.clean_end()) {
+    inst->kept_fd = sock.release(cec);
+    if (cec) inst->kept_fd = -1;
+  } else {
+    error_code ignored;
+    sock.close(ignored);
+  }
   pool_->release(inst, healthy);
 
   auto diagnosis = [&](const std::string& what, std::string_view sep) {

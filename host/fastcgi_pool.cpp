@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -152,6 +153,7 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
     log_->warn("[pool {}] instance {} pid {} died ({}) after {} requests while {}", settings_.name, inst->number,
                inst->pid, status.describe(), inst->served, inst->st == state::busy ? "busy" : "idle");
   inst->st = state::dead;
+  if (inst->kept_fd >= 0) ::close(std::exchange(inst->kept_fd, -1));
   ::unlink(inst->socket_path.c_str());
   instances_.erase(std::remove(instances_.begin(), instances_.end(), inst), instances_.end());
   if (stopping_ && instances_.empty()) kill_timer_.cancel();  // all reaped: no KILL needed
@@ -173,8 +175,7 @@ asio::awaitable<void> fastcgi_pool::idle_reaper() {
       auto now = clock::now();
       for (auto& inst : instances_) {
         if (inst->st == state::idle && now - inst->idle_since >= settings_.idle_timeout) {
-          inst->st = state::draining;
-          inst->child->signal_group(SIGTERM);
+          end_locked(*inst, SIGTERM);
           log_->info("[pool {}] instance {} pid {} idle for {} ms: ending it", settings_.name, inst->number,
                      inst->pid, settings_.idle_timeout.count());
         }
@@ -249,13 +250,11 @@ void fastcgi_pool::release(const std::shared_ptr<instance>& inst, bool healthy) 
   if (inst->st == state::dead) return;
   ++inst->served;
   if (!healthy || stopping_) {
-    inst->st = state::draining;
-    inst->child->signal_group(healthy ? SIGTERM : SIGKILL);
+    end_locked(*inst, healthy ? SIGTERM : SIGKILL);
   } else if (inst->budget && inst->served >= inst->budget) {
     // Recycled before it would refuse a request: it exits by itself (its
     // PHP_FCGI_MAX_REQUESTS) or is asked to.
-    inst->st = state::draining;
-    inst->child->signal_group(SIGTERM);
+    end_locked(*inst, SIGTERM);
   } else {
     hand_over_locked(inst);
     return;
@@ -279,7 +278,11 @@ void fastcgi_pool::stop(std::chrono::milliseconds grace) {
     }
     queue_.clear();
     for (auto& inst : instances_) {
-      inst->child->signal_group(SIGTERM);
+      if (inst->st == state::busy) {
+        inst->child->signal_group(SIGTERM);  // its request ends first; the holder closes the connection
+      } else {
+        end_locked(*inst, SIGTERM);
+      }
       live.push_back(inst);
     }
   }
@@ -303,11 +306,19 @@ void fastcgi_pool::stop(std::chrono::milliseconds grace) {
       asio::detached);
 }
 
+void fastcgi_pool::end_locked(instance& inst, int sig) {
+  inst.st = state::draining;
+  // A FastCGI program waits on a kept connection even after SIGTERM: close it first.
+  if (inst.kept_fd >= 0) ::close(std::exchange(inst.kept_fd, -1));
+  inst.child->signal_group(sig);
+}
+
 void fastcgi_pool::kill_now() {
   std::lock_guard lock(mu_);
   stopping_ = true;
   for (auto& inst : instances_) {
     inst->st = state::dead;
+    if (inst->kept_fd >= 0) ::close(std::exchange(inst->kept_fd, -1));
     inst->child.reset();  // SIGKILL to the group, then reaped
     ::unlink(inst->socket_path.c_str());
   }

@@ -44,6 +44,9 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
     std::uint32_t budget = 0;  // requests it accepts before it exits by itself; 0: no limit
     std::chrono::steady_clock::time_point idle_since;
     std::unique_ptr<spawner::child> child;  // owned by the watcher on the pool's executor
+    // A connection kept open between requests (FCGI_KEEP_CONN); used only by
+    // whoever holds the instance, closed when the instance ends.
+    int kept_fd = -1;
   };
 
   // Why no instance could be lent: the status for the client and the phase
@@ -91,6 +94,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   asio::awaitable<void> watch(std::shared_ptr<instance> inst);
   asio::awaitable<void> idle_reaper();
   void hand_over_locked(const std::shared_ptr<instance>& inst);
+  // Under mu_: marks it draining, closes its kept connection, sends `sig`.
+  void end_locked(instance& inst, int sig);
 
   const config::pool& settings_;
   asio::any_io_executor ex_;
