@@ -88,6 +88,7 @@ class fcgi_run {
     decoder.begin(kRequestId);
     auto buf = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
     std::string stderr_partial;
+    std::string batch;
     bool want_stdout = true;
     while (!ended_) {
       auto [ec, n] = co_await sock_.async_read_some(asio::buffer(buf.get(), kGatewayBuffer), nothrow);
@@ -96,6 +97,8 @@ class fcgi_run {
         break;
       }
       std::string_view in(buf.get(), n);
+      // STDOUT of one read goes on in one piece, with the end when END_REQUEST came with it.
+      batch.clear();
       while (!in.empty() && !ended_) {
         fcgi::client_event ev;
         std::error_code pec;
@@ -107,7 +110,7 @@ class fcgi_run {
         }
         switch (ev.what) {
           case fcgi::client_event::kind::stdout_data:
-            if (want_stdout) want_stdout = co_await relay_.feed(ev.data);
+            if (want_stdout) batch.append(ev.data);
             break;
           case fcgi::client_event::kind::stderr_data:
             stderr_partial.append(ev.data);
@@ -124,6 +127,7 @@ class fcgi_run {
           default: break;
         }
       }
+      if (!batch.empty() && want_stdout) want_stdout = co_await relay_.feed(batch, ended_ && clean_end_);
     }
     if (!stderr_partial.empty()) log_stderr(stderr_partial);
     if (!relay_.client_failed()) relay_.end();
@@ -257,8 +261,10 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     co_await ex.redispatch(relay.head().location);
     co_return;
   }
-  error_code ec;
-  co_await ex.finish_body(ec);
+  if (!relay.finished()) {
+    error_code ec;
+    co_await ex.finish_body(ec);
+  }
 }
 
 }  // namespace cgihost::host

@@ -71,6 +71,13 @@ class exchange {
   // Sends body bytes after the head.
   virtual asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) = 0;
 
+  // The last body bytes and the end of the response: write_body then
+  // finish_body, in one write where the exchange can.
+  virtual asio::awaitable<void> write_last(asio::const_buffer data, error_code& ec) {
+    co_await write_body(data, ec);
+    if (!ec) co_await finish_body(ec);
+  }
+
   // Sends a complete error response (short HTML body naming the status) when
   // no head was sent yet; `reason` goes to the error log, not to the client.
   virtual asio::awaitable<void> send_error(http::status status, std::string_view reason) = 0;

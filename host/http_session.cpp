@@ -252,6 +252,23 @@ class session_exchange final : public exchange {
     if (!ec) written_ += data.size();
   }
 
+  asio::awaitable<void> write_last(asio::const_buffer data, error_code& ec) override {
+    ec = {};
+    if (!chunked_ || head_only_ || data.size() == 0 || !head_sent_ || failed_ || raw_) {
+      co_await write_body(data, ec);
+      if (!ec) co_await finish_body(ec);
+      co_return;
+    }
+    char size_line[24];
+    static constexpr std::string_view kLast = "\r\n0\r\n\r\n";  // the chunk's CRLF, then the last chunk
+    std::array<asio::const_buffer, 3> parts{chunk_prefix(data.size(), size_line), data, asio::buffer(kLast)};
+    co_await send(parts, ec);
+    if (!ec) {
+      written_ += data.size();
+      finished_ = true;
+    }
+  }
+
   asio::awaitable<void> finish_body(error_code& ec) override {
     ec = {};
     if (failed_) {

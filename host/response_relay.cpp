@@ -3,7 +3,7 @@
 namespace cgihost::host {
 namespace cgi = protocol::cgi;
 
-asio::awaitable<bool> response_relay::feed(std::string_view data) {
+asio::awaitable<bool> response_relay::feed(std::string_view data, bool last) {
   if (!first_byte_) first_byte_ = clock::now();
   error_code ec;
   if (nph_) {
@@ -23,13 +23,21 @@ asio::awaitable<bool> response_relay::feed(std::string_view data) {
     head_ = parser_.head();
     data.remove_prefix(used);
     if (head_.kind == cgi::response_kind::local_redirect) co_return false;
+    // The whole response is here: it gets its length and goes out in one write.
+    if (last && !head_.content_length) head_.content_length = data.size();
     limiter_.emplace(head_.content_length);
     std::size_t take = limiter_->accept(data.size());
     co_await send_head(data.substr(0, take), ec);
+    if (last && !ec && limiter_->complete()) finished_ = true;
   } else if (parser_.current() == cgi::response_parser::state::head) {
     if (limiter_->complete()) co_return true;  // past the declared length: dropped
     std::size_t take = limiter_->accept(data.size());
-    co_await ex_.write_body(asio::buffer(data.data(), take), ec);
+    if (last) {
+      co_await ex_.write_last(asio::buffer(data.data(), take), ec);
+      if (!ec) finished_ = true;
+    } else {
+      co_await ex_.write_body(asio::buffer(data.data(), take), ec);
+    }
   } else {
     co_return false;
   }

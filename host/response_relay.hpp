@@ -22,8 +22,13 @@ class response_relay {
 
   // One piece of the application's stdout. Returns false once no more is
   // wanted: the output was rejected, the client is gone, or it is a local
-  // redirect (whose body is ignored).
-  asio::awaitable<bool> feed(std::string_view data);
+  // redirect (whose body is ignored). `last`: nothing follows (the caller
+  // knows, as FastCGI does at END_REQUEST): a whole response without a length
+  // then gets one, and the end goes out with the last bytes.
+  asio::awaitable<bool> feed(std::string_view data, bool last = false);
+
+  // True when a `last` feed already ended the response.
+  bool finished() const noexcept { return finished_; }
 
   // The output ended: an incomplete head is a rejection, a body shorter than
   // its Content-Length is noted.
@@ -58,6 +63,7 @@ class response_relay {
   bool client_failed_ = false;
   bool body_short_ = false;
   bool ended_ = false;
+  bool finished_ = false;
   std::optional<clock::time_point> first_byte_, headers_;
 };
 
