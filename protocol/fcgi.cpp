@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <optional>
 
 namespace cgihost::protocol::fcgi {
 namespace {
@@ -69,6 +70,20 @@ void append_length(std::string& out, std::size_t n) {
     out.push_back(static_cast<char>((n >> 8) & 0xff));
     out.push_back(static_cast<char>(n & 0xff));
   }
+}
+
+// One whole record from the reader, when `in` completes one.
+struct record {
+  header h;
+  std::string_view content;
+  record_type type() const { return static_cast<record_type>(h.type); }
+};
+
+std::optional<record> next_record(record_reader& reader, std::string_view in, std::size_t& used,
+                                  std::error_code& ec) {
+  used = reader.feed(in, ec);
+  if (ec || !reader.ready()) return std::nullopt;
+  return record{reader.hdr(), reader.content()};
 }
 
 }  // namespace
@@ -225,11 +240,12 @@ void client_decoder::begin(std::uint16_t request_id) {
 
 std::size_t client_decoder::feed(std::string_view in, client_event& ev, std::error_code& ec) {
   ev = {};
-  std::size_t used = reader_.feed(in, ec);
-  if (ec || !reader_.ready()) return used;
-  const header& h = reader_.hdr();
-  std::string_view content = reader_.content();
-  auto type = static_cast<record_type>(h.type);
+  std::size_t used = 0;
+  auto rec = next_record(reader_, in, used, ec);
+  if (!rec) return used;
+  const header& h = rec->h;
+  const std::string_view content = rec->content;
+  const record_type type = rec->type();
   ev.request_id = h.request_id;
 
   if (h.request_id == 0) {
@@ -303,11 +319,12 @@ std::size_t client_decoder::feed(std::string_view in, client_event& ev, std::err
 
 std::size_t responder_decoder::feed(std::string_view in, server_event& ev, std::error_code& ec) {
   ev = {};
-  std::size_t used = reader_.feed(in, ec);
-  if (ec || !reader_.ready()) return used;
-  const header& h = reader_.hdr();
-  std::string_view content = reader_.content();
-  auto type = static_cast<record_type>(h.type);
+  std::size_t used = 0;
+  auto rec = next_record(reader_, in, used, ec);
+  if (!rec) return used;
+  const header& h = rec->h;
+  const std::string_view content = rec->content;
+  const record_type type = rec->type();
   ev.request_id = h.request_id;
 
   if (h.request_id == 0) {

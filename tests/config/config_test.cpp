@@ -309,7 +309,7 @@ TEST_F(ConfigTest, TrustedHeaderNeedsTrustedProxies) {
 }
 
 TEST_F(ConfigTest, HttpLimitsAndLogSettingsAreRead) {
-  auto r = load(std::string(kMinimal) + R"(
+  const std::string text = std::string(kMinimal) + R"(
 [http]
 max_request_line = "4k"
 max_header_bytes = 8192
@@ -321,24 +321,13 @@ grace_period = "1s"
 [log]
 level = "debug"
 access_log = "logs/access.log"
-)");
+)";
+  auto r = load(text);
   EXPECT_FALSE(r.ok());  // no "logs" folder yet
   ASSERT_EQ(r.errors.size(), 1u) << dump(r);
   EXPECT_NE(r.errors[0].message.find("log.access_log: folder"), std::string::npos) << dump(r);
   fs::create_directory(dir_ / "logs");
-  r = load(std::string(kMinimal) + R"(
-[http]
-max_request_line = "4k"
-max_header_bytes = 8192
-max_body_size = "1m"
-header_timeout = "250ms"
-[server]
-threads = 3
-grace_period = "1s"
-[log]
-level = "debug"
-access_log = "logs/access.log"
-)");
+  r = load(text);
   ASSERT_TRUE(r.ok()) << dump(r);
   EXPECT_EQ(r.value->http.max_request_line, 4096u);
   EXPECT_EQ(r.value->http.max_header_bytes, 8192u);

@@ -138,9 +138,9 @@ TEST_F(FastcgiTest, QueueOverflowIs503AndATimeoutIs504) {
   start("max_instances = 1\nqueue_length = 0\nrequest_timeout = \"1s\"");
   connection busy(port_);
   busy.send("GET /sleep.php?s=3 HTTP/1.1\r\nHost: t\r\n\r\n");
-  // Bounded wait until the only instance is busy with it.
-  for (int i = 0; i < 100 && children_of(::getpid()).empty(); ++i) std::this_thread::sleep_for(10ms);
-  std::this_thread::sleep_for(100ms);
+  // The only instance is started by, and busy with, that request once it exists (bounded wait).
+  for (int i = 0; i < 500 && children_of(::getpid()).empty(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(children_of(::getpid()).size(), 1u);
   auto overflow = fetch(port_, "/hello.php");
   ASSERT_TRUE(overflow);
   EXPECT_EQ(overflow->status, 503);
