@@ -24,27 +24,58 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 using clock = std::chrono::steady_clock;
 constexpr std::uint16_t kRequestId = 1;  // one request per connection: php-cgi does not multiplex
 
+constexpr auto kAbortGrace =
+    std::chrono::seconds(2);  // after ABORT_REQUEST, before the instance is killed
+
+bool idempotent(http::verb v) {
+  // RFC 9110 §9.2.2
+  return v == http::verb::get || v == http::verb::head || v == http::verb::options ||
+         v == http::verb::trace || v == http::verb::put || v == http::verb::delete_;
+}
+
 // One FastCGI request on one connection to an instance.
 class fcgi_run {
  public:
-  fcgi_run(exchange& ex, asio::local::stream_protocol::socket& sock, int spool_fd, std::string script, std::string pool)
-      : ex_(ex), sock_(sock), spool_fd_(spool_fd), script_(std::move(script)), pool_(std::move(pool)),
-        relay_(ex, script_, false) {}
+  using socket = fastcgi_pool::socket;
+  fcgi_run(exchange& ex, socket& sock, int spool_fd, bool empty_body, std::string script,
+           std::string pool)
+      : ex_(ex),
+        sock_(sock),
+        spool_fd_(spool_fd),
+        empty_body_(empty_body),
+        script_(std::move(script)),
+        pool_(std::move(pool)),
+        relay_(ex, script_, false) {
+    decoder_.begin(kRequestId);
+  }
 
-  // Sends the request and relays the answer until END_REQUEST, the timeout or a failure.
-  asio::awaitable<void> run(std::string head_records, std::chrono::milliseconds timeout) {
-    asio::steady_timer timer(sock_.get_executor(), timeout);
-    auto both = [&]() -> asio::awaitable<void> { co_await (read_records() && send_stdin(std::move(head_records))); };
-    co_await (both() || wait_timeout(timer));
+  // Sends the request and relays the answer until END_REQUEST, the deadline,
+  // a failure, or the client leaving (then ABORT_REQUEST, and a short wait
+  // for the instance to end the request).
+  // `head_records`: BEGIN_REQUEST and PARAMS, encoded.
+  asio::awaitable<void> run(const std::string& head_records, clock::time_point deadline) {
+    head_ = head_records;  // a member, not a coroutine parameter: g++ 12 mishandles string
+                           // parameters of nested coroutines
+    asio::steady_timer timer(sock_.get_executor(), deadline);
+    co_await ((read_records() || send_stdin_then_watch()) || wait_timeout(timer));
+    if (!client_left_ || ended_ || timed_out_ || !failure_.empty()) co_return;
+    std::string abort;
+    fcgi::append_abort_request(abort, kRequestId);
+    auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(abort), nothrow);
+    if (ec) co_return;
+    timer.expires_after(kAbortGrace);
+    co_await (read_records() || wait_timeout(timer));
   }
 
   bool timed_out() const { return timed_out_; }
+  bool client_left() const { return client_left_; }
   bool stdin_done() const { return stdin_done_; }
   bool clean_end() const { return clean_end_; }  // END_REQUEST was the last byte read
-  bool ended() const { return ended_; }  // END_REQUEST arrived
+  bool ended() const { return ended_; }          // END_REQUEST arrived
+  bool got_bytes() const { return got_bytes_; }  // anything came from the instance
+  bool reset() const { return reset_; }          // the connection was reset (not an orderly end)
   const std::string& failure() const { return failure_; }
   response_relay& relay() { return relay_; }
-  std::uint32_t app_status() const { return app_status_; }
 
  private:
   asio::awaitable<void> wait_timeout(asio::steady_timer& timer) {
@@ -52,12 +83,29 @@ class fcgi_run {
     if (!ec) timed_out_ = true;
   }
 
-  // BEGIN_REQUEST and PARAMS, then the body as STDIN records, then the empty one.
-  asio::awaitable<void> send_stdin(std::string records) {
-    auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(records), nothrow);
-    if (ec) co_return;
-    auto buf = std::make_unique_for_overwrite<char[]>(fcgi::kMaxContent - fcgi::kMaxContent % 8);
+  // Ends only when the client leaves: the request is then aborted.
+  asio::awaitable<void> send_stdin_then_watch() {
+    bool sent = co_await send_stdin();
+    if (!sent) {
+      client_left_ = true;
+      co_return;
+    }
+    bool gone = co_await ex_.client_gone();
+    if (gone) client_left_ = true;
+  }
+
+  // BEGIN_REQUEST and PARAMS, then the body as STDIN records, then the empty
+  // one (in the same write when there is no body: one wake-up of the
+  // instance, not two). False when the client's body stopped coming.
+  asio::awaitable<bool> send_stdin() {
+    if (empty_body_) fcgi::append_stream_end(head_, fcgi::record_type::stdin_stream, kRequestId);
+    auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(head_), nothrow);
+    if (ec || empty_body_) {
+      stdin_done_ = !ec;
+      co_return true;  // an instance that stopped reading answers or fails: read_records sees which
+    }
     const std::size_t chunk = fcgi::kMaxContent - fcgi::kMaxContent % 8;
+    auto buf = std::make_unique_for_overwrite<char[]>(chunk);
     std::uint64_t offset = 0;
     std::string out;
     while (true) {
@@ -69,40 +117,43 @@ class fcgi_run {
       } else {
         error_code rec;
         got = co_await ex_.read_body(buf.get(), chunk, rec);
-        if (rec) co_return;  // the client's body stopped: the application sees a short STDIN
+        if (rec) co_return false;
       }
       out.clear();
       if (got == 0) {
         fcgi::append_stream_end(out, fcgi::record_type::stdin_stream, kRequestId);
       } else {
-        fcgi::append_stream(out, fcgi::record_type::stdin_stream, kRequestId, std::string_view(buf.get(), got));
+        fcgi::append_stream(out, fcgi::record_type::stdin_stream, kRequestId,
+                            std::string_view(buf.get(), got));
       }
       auto [wec, wn] = co_await asio::async_write(sock_, asio::buffer(out), nothrow);
       if (!wec && got == 0) stdin_done_ = true;
-      if (wec || got == 0) co_return;  // an application that answered early stops reading: fine
+      if (wec || got == 0) co_return true;
     }
   }
 
+  // Until END_REQUEST; may be called again after a cancellation (the decoder
+  // and what is wanted of STDOUT are kept here).
   asio::awaitable<void> read_records() {
-    fcgi::client_decoder decoder;
-    decoder.begin(kRequestId);
-    auto buf = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
-    std::string stderr_partial;
+    if (!buf_) buf_ = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
     std::string batch;
-    bool want_stdout = true;
     while (!ended_) {
-      auto [ec, n] = co_await sock_.async_read_some(asio::buffer(buf.get(), kGatewayBuffer), nothrow);
+      auto [ec, n] =
+          co_await sock_.async_read_some(asio::buffer(buf_.get(), kGatewayBuffer), nothrow);
+      if (ec == asio::error::operation_aborted) co_return;
       if (ec) {
-        if (!ended_) failure_ = "the connection to the instance ended before END_REQUEST: " + ec.message();
+        reset_ = ec == asio::error::connection_reset || ec == asio::error::connection_refused;
+        failure_ = "the connection to the instance ended before END_REQUEST: " + ec.message();
         break;
       }
-      std::string_view in(buf.get(), n);
+      got_bytes_ = true;
+      std::string_view in(buf_.get(), n);
       // STDOUT of one read goes on in one piece, with the end when END_REQUEST came with it.
       batch.clear();
       while (!in.empty() && !ended_) {
         fcgi::client_event ev;
         std::error_code pec;
-        std::size_t used = decoder.feed(in, ev, pec);
+        std::size_t used = decoder_.feed(in, ev, pec);
         in.remove_prefix(used);
         if (pec) {
           failure_ = "FastCGI protocol error: " + pec.message();
@@ -110,27 +161,28 @@ class fcgi_run {
         }
         switch (ev.what) {
           case fcgi::client_event::kind::stdout_data:
-            if (want_stdout) batch.append(ev.data);
+            if (want_stdout_ && !client_left_) batch.append(ev.data);
             break;
           case fcgi::client_event::kind::stderr_data:
-            stderr_partial.append(ev.data);
-            for (std::size_t nl; (nl = stderr_partial.find('\n')) != std::string::npos;) {
-              log_stderr(std::string_view(stderr_partial).substr(0, nl));
-              stderr_partial.erase(0, nl + 1);
+            stderr_partial_.append(ev.data);
+            for (std::size_t nl; (nl = stderr_partial_.find('\n')) != std::string::npos;) {
+              log_stderr(std::string_view(stderr_partial_).substr(0, nl));
+              stderr_partial_.erase(0, nl + 1);
             }
             break;
           case fcgi::client_event::kind::end_request:
             ended_ = true;
-            app_status_ = ev.app_status;
             clean_end_ = in.empty();
             break;
-          default: break;
+          default:
+            break;
         }
       }
-      if (!batch.empty() && want_stdout) want_stdout = co_await relay_.feed(batch, ended_ && clean_end_);
+      if (!batch.empty() && want_stdout_)
+        want_stdout_ = co_await relay_.feed(batch, ended_ && clean_end_);
     }
-    if (!stderr_partial.empty()) log_stderr(stderr_partial);
-    if (!relay_.client_failed()) relay_.end();
+    if (!stderr_partial_.empty()) log_stderr(std::exchange(stderr_partial_, {}));
+    if (!relay_.client_failed() && !client_left_) relay_.end();
   }
 
   void log_stderr(std::string_view line) {
@@ -140,19 +192,31 @@ class fcgi_run {
   }
 
   exchange& ex_;
-  asio::local::stream_protocol::socket& sock_;
+  socket& sock_;
   int spool_fd_;
+  bool empty_body_;
   std::string script_;
   std::string pool_;
   response_relay relay_;
+  std::string head_;
+  fcgi::client_decoder decoder_;
+  std::unique_ptr<char[]> buf_;
+  std::string stderr_partial_;
+  bool want_stdout_ = true;
   bool timed_out_ = false;
+  bool client_left_ = false;
   bool ended_ = false;
   bool stdin_done_ = false;
   bool clean_end_ = false;
-  std::uint32_t app_status_ = 0;
+  bool got_bytes_ = false;
+  bool reset_ = false;
   std::string failure_;
   std::size_t stderr_lines_ = 0;
 };
+
+long long ms_since(clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t).count();
+}
 
 }  // namespace
 
@@ -161,7 +225,8 @@ fastcgi_handler::fastcgi_handler(const config::config& cfg, const config::handle
     : cfg_(cfg), h_(h), pool_(std::move(pool)), pass_through_(pass_through_environment()) {
   root_fd_ = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0)
-    throw std::system_error(errno, std::generic_category(), "cannot open document root " + cfg.document_root.string());
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot open document root " + cfg.document_root.string());
 }
 
 fastcgi_handler::~fastcgi_handler() {
@@ -170,6 +235,7 @@ fastcgi_handler::~fastcgi_handler() {
 
 asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
   const auto started = clock::now();
+  const auto deadline = started + pool_->settings().request_timeout;
   const std::string rid = ex.id().str();
   const std::string& pool_name = pool_->settings().name;
   auto script = co_await resolve_script(ex, root_fd_, cfg_.document_root.string(), false);
@@ -178,92 +244,167 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
   auto length = co_await body_length_or_spool(ex, spool);
   if (!length) co_return;
   auto vars = request_variables(ex, cfg_, *script, *length, ex.authenticated_user(), {});
-
-  std::optional<fastcgi_pool::refusal> why;
-  auto inst = co_await pool_->acquire(why);
-  if (!inst) {
-    ex.log().warn("[pool {}] rid={} {} {}: {}", pool_name, rid, static_cast<unsigned>(why->status), why->phase,
-                  why->reason);
-    co_await ex.send_error(why->status, "pool " + pool_name + ", " + why->phase + ": " + why->reason,
-                           "pool " + pool_name + ", phase " + why->phase + ": " + why->reason);
-    co_return;
-  }
-  ex.set_identity(pool_name + ":" + std::to_string(inst->pid));
-
-  // The connection the instance kept open from its last request, or a new one.
-  asio::local::stream_protocol::socket sock(co_await asio::this_coro::executor);
-  error_code cec;
-  if (inst->kept_fd >= 0) {
-    sock.assign(asio::local::stream_protocol(), std::exchange(inst->kept_fd, -1), cec);
-  } else {
-    std::tie(cec) = co_await sock.async_connect(asio::local::stream_protocol::endpoint(inst->socket_path), nothrow);
-  }
-  if (cec) {
-    pool_->release(inst, false);
-    std::string what = "connect to instance pid " + std::to_string(inst->pid) + ": " + cec.message();
-    ex.log().error("[pool {}] rid={} 502 {}", pool_name, rid, what);
-    co_await ex.send_error(http::status::bad_gateway, "pool " + pool_name + ", connect: " + what, what);
-    co_return;
-  }
   std::string head_records;
   fcgi::append_begin_request(head_records, kRequestId, fcgi::role::responder, fcgi::kKeepConn);
   fcgi::append_params(head_records, kRequestId, vars);
-
-  fcgi_run run(ex, sock, spool.fd, ex.route().script_name, pool_name);
-  co_await run.run(std::move(head_records), pool_->settings().request_timeout);
-  auto& relay = run.relay();
-  const bool healthy = run.ended() && !run.timed_out();
-  // Kept for the next request only when this one ended cleanly on both sides:
-  // END_REQUEST read and our STDIN sent whole, nothing left in between.
-  if (healthy && run.stdin_done() && run.clean_end()) {
-    inst->kept_fd = sock.release(cec);
-    if (cec) inst->kept_fd = -1;
-  } else {
-    error_code ignored;
-    sock.close(ignored);
-  }
-  pool_->release(inst, healthy);
-
-  auto diagnosis = [&](const std::string& what, std::string_view sep) {
-    std::string d = what;
-    d += std::string(sep) + "script: " + ex.route().script_name;
-    d += std::string(sep) + "instance: pid " + std::to_string(inst->pid) + " of pool " + pool_name;
-    auto ms = [&](std::optional<clock::time_point> t) {
-      return t ? std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(*t - started).count()) + "ms"
-               : std::string("-");
-    };
-    d += std::string(sep) + "times: first byte " + ms(relay.first_byte()) + ", headers " + ms(relay.headers_at());
-    return d;
+  // A request refused or reset before any byte of an answer is tried once more
+  // on another instance when doing so is safe: idempotent, and its body can be
+  // sent again (none, or spooled).
+  const bool may_retry = idempotent(ex.request().method()) && (*length == 0 || spool.fd >= 0);
+  auto refuse = [&](http::status status, const std::string& phase, const std::string& reason,
+                    std::optional<std::chrono::seconds> retry_after) -> asio::awaitable<void> {
+    pool_->count_response(static_cast<unsigned>(status), status == http::status::gateway_timeout);
+    ex.log().warn("[pool {}] rid={} {} phase {}: {}", pool_name, rid, static_cast<unsigned>(status),
+                  phase, reason);
+    co_await ex.send_gateway_error(status, "pool " + pool_name + ", phase " + phase, reason,
+                                   "pool " + pool_name + ", phase " + phase + ": " + reason,
+                                   retry_after);
   };
-  if (run.timed_out()) {
-    std::string phase = relay.head_complete() ? "body" : "response headers";
-    std::string what = "no END_REQUEST within request_timeout (" +
-                       std::to_string(pool_->settings().request_timeout.count()) + " ms), phase " + phase +
-                       "; the instance was ended";
-    ex.log().warn("[pool {}] rid={} 504 {}", pool_name, rid, diagnosis(what, "; "));
-    if (!ex.head_sent()) co_await ex.send_error(http::status::gateway_timeout, "pool " + pool_name + ": " + what, diagnosis(what, "\n"));
+
+  for (int attempt = 1;; ++attempt) {
+    std::optional<fastcgi_pool::refusal> why;
+    auto inst = co_await pool_->acquire(why, deadline);
+    if (!inst) {
+      co_await refuse(why->status, why->phase, why->reason, why->retry_after);
+      co_return;
+    }
+    ex.set_identity(pool_name + ":" + std::to_string(inst->pid));
+
+    // The connection the instance kept from its last request (moved to this
+    // thread when it was kept on another), or a new one.
+    auto my_ex = co_await asio::this_coro::executor;
+    std::unique_ptr<fastcgi_pool::socket> sock = std::move(inst->kept);
+    error_code cec;
+    if (sock && sock->get_executor() != my_ex) {
+      int fd = sock->release(cec);
+      sock = std::make_unique<fastcgi_pool::socket>(my_ex);
+      if (!cec) sock->assign(asio::local::stream_protocol(), fd, cec);
+    }
+    const bool reused = sock != nullptr;
+    if (!sock) {
+      sock = std::make_unique<fastcgi_pool::socket>(my_ex);
+      asio::steady_timer timer(my_ex, deadline);
+      auto r = co_await (
+          sock->async_connect(asio::local::stream_protocol::endpoint(inst->socket_path), nothrow) ||
+          timer.async_wait(nothrow));
+      if (r.index() == 1)
+        cec = asio::error::timed_out;
+      else
+        cec = std::get<0>(std::get<0>(r));
+    }
+    if (cec) {
+      pool_->release(inst, fastcgi_pool::outcome::refused, nullptr);
+      std::string what =
+          "connect to instance pid " + std::to_string(inst->pid) + ": " + cec.message();
+      if (attempt == 1 && may_retry && cec != asio::error::timed_out) {
+        ex.log().warn("[pool {}] rid={} {}; trying another instance", pool_name, rid, what);
+        continue;
+      }
+      co_await refuse(cec == asio::error::timed_out ? http::status::gateway_timeout
+                                                    : http::status::service_unavailable,
+                      "connect", what, std::nullopt);
+      co_return;
+    }
+
+    fcgi_run run(ex, *sock, spool.fd, *length == 0, ex.route().script_name, pool_name);
+    co_await run.run(head_records, deadline);
+    auto& relay = run.relay();
+    // Kept for the next request only when this one ended cleanly on both
+    // sides: END_REQUEST read and our STDIN sent whole, nothing in between.
+    const bool clean = run.ended() && !run.timed_out() && run.stdin_done() && run.clean_end();
+    const auto how = run.ended()                       ? fastcgi_pool::outcome::ok
+                     : run.timed_out()                 ? fastcgi_pool::outcome::timed_out
+                     : run.client_left()               ? fastcgi_pool::outcome::timed_out
+                     : !run.got_bytes() && run.reset() ? fastcgi_pool::outcome::refused
+                                                       : fastcgi_pool::outcome::broken;
+    if (!clean) {
+      error_code ignored;
+      sock->close(ignored);
+    }
+    pool_->release(inst, how, clean ? std::move(sock) : nullptr);
+
+    // A kept connection the instance closed meanwhile (it exited, or dropped
+    // it), or a fresh one reset at once: nothing was answered, so another try is safe.
+    if (attempt == 1 && may_retry && !run.got_bytes() &&
+        (how == fastcgi_pool::outcome::broken || how == fastcgi_pool::outcome::refused)) {
+      ex.log().warn(
+          "[pool {}] rid={} instance pid {} {} before answering ({}); trying another instance",
+          pool_name, rid, inst->pid, reused ? "closed its kept connection" : "dropped the request",
+          run.failure());
+      continue;
+    }
+
+    auto diagnosis = [&](const std::string& what, std::string_view sep) {
+      std::string d = what;
+      d += std::string(sep) + "script: " + ex.route().script_name;
+      d +=
+          std::string(sep) + "instance: pid " + std::to_string(inst->pid) + " of pool " + pool_name;
+      auto at = [&](std::optional<clock::time_point> t) {
+        return t ? std::to_string(
+                       std::chrono::duration_cast<std::chrono::milliseconds>(*t - started)
+                           .count()) +
+                       "ms"
+                 : std::string("-");
+      };
+      d += std::string(sep) + "times: first byte " + at(relay.first_byte()) + ", headers " +
+           at(relay.headers_at());
+      return d;
+    };
+    if (run.client_left()) {
+      pool_->count_response(499, false);
+      ex.log().info("[pool {}] rid={} the client left after {} ms: ABORT_REQUEST sent; {}",
+                    pool_name, rid, ms_since(started),
+                    run.ended() ? "the instance ended the request"
+                                : "the instance did not end the request within " +
+                                      std::to_string(kAbortGrace.count()) + " s and was killed");
+      co_return;
+    }
+    if (run.timed_out()) {
+      std::string phase = relay.headers_at() ? "body idle" : "response headers";
+      std::string what = "no END_REQUEST within request_timeout (" +
+                         std::to_string(pool_->settings().request_timeout.count()) +
+                         " ms); the instance was killed";
+      pool_->count_response(504, true);
+      ex.log().warn("[pool {}] rid={} 504 phase {}: {}", pool_name, rid, phase,
+                    diagnosis(what, "; "));
+      if (!ex.head_sent())
+        co_await ex.send_gateway_error(http::status::gateway_timeout,
+                                       "pool " + pool_name + ", phase " + phase, what,
+                                       diagnosis(what, "\n"), std::nullopt);
+      co_return;
+    }
+    if (relay.rejected()) {
+      std::string what = relay.rejection_text();
+      pool_->count_response(502, false);
+      ex.log().error("[pool {}] rid={} 502 {}", pool_name, rid, diagnosis(what, "; "));
+      co_await ex.send_error(http::status::bad_gateway, "the FastCGI application misbehaved",
+                             diagnosis(what, "\n"));
+      co_return;
+    }
+    if (relay.client_failed()) {
+      pool_->count_response(499, false);
+      co_return;
+    }
+    if (!run.ended() || relay.body_short()) {
+      std::string what =
+          run.failure().empty() ? "body shorter than its Content-Length" : run.failure();
+      pool_->count_response(502, false);
+      ex.log().error("[pool {}] rid={} {}", pool_name, rid, diagnosis(what, "; "));
+      if (!ex.head_sent())
+        co_await ex.send_error(http::status::bad_gateway, "pool " + pool_name + ": " + what,
+                               diagnosis(what, "\n"));
+      co_return;  // a started response is cut: the connection closes
+    }
+    pool_->count_response(relay.head().status, false);
+    if (relay.head().kind == protocol::cgi::response_kind::local_redirect) {
+      co_await ex.redispatch(relay.head().location);
+      co_return;
+    }
+    if (!relay.finished()) {
+      error_code ec;
+      co_await ex.finish_body(ec);
+    }
     co_return;
-  }
-  if (relay.rejected()) {
-    std::string what = relay.rejection_text();
-    ex.log().error("[pool {}] rid={} 502 {}", pool_name, rid, diagnosis(what, "; "));
-    co_await ex.send_error(http::status::bad_gateway, "the FastCGI application misbehaved", diagnosis(what, "\n"));
-    co_return;
-  }
-  if (relay.client_failed()) co_return;
-  if (!run.ended() || relay.body_short()) {
-    std::string what = run.failure().empty() ? "body shorter than its Content-Length" : run.failure();
-    ex.log().error("[pool {}] rid={} {}", pool_name, rid, diagnosis(what, "; "));
-    if (!ex.head_sent()) co_await ex.send_error(http::status::bad_gateway, "pool " + pool_name + ": " + what, diagnosis(what, "\n"));
-    co_return;  // a started response is cut: the connection closes
-  }
-  if (relay.head().kind == protocol::cgi::response_kind::local_redirect) {
-    co_await ex.redispatch(relay.head().location);
-    co_return;
-  }
-  if (!relay.finished()) {
-    error_code ec;
-    co_await ex.finish_body(ec);
   }
 }
 

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <utility>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "protocol/cgi_response.hpp"
 #include "spawner/launch.hpp"
@@ -33,36 +33,75 @@ struct fastcgi_pool::waiter {
   explicit waiter(const asio::any_io_executor& ex) : ch(ex, 1) {}
   asio::experimental::concurrent_channel<void(boost::system::error_code)> ch;
   std::shared_ptr<instance> given;
-  bool refused = false;
+  std::optional<refusal> why;
 };
 
-std::shared_ptr<fastcgi_pool> fastcgi_pool::create(const config::pool& settings, asio::any_io_executor ex,
-                                                   std::shared_ptr<spdlog::logger> log,
-                                                   std::optional<spawner::identity> as, std::string document_root,
-                                                   std::vector<std::pair<std::string, std::string>> base_env) {
-  return std::shared_ptr<fastcgi_pool>(
-      new fastcgi_pool(settings, std::move(ex), std::move(log), std::move(as), std::move(document_root), std::move(base_env)));
+namespace {
+pool_core::home home_of(const asio::any_io_executor& ex) {
+  return reinterpret_cast<pool_core::home>(&asio::query(ex, asio::execution::context));
 }
 
-fastcgi_pool::fastcgi_pool(const config::pool& settings, asio::any_io_executor ex, std::shared_ptr<spdlog::logger> log,
-                           std::optional<spawner::identity> as, std::string document_root,
-                           std::vector<std::pair<std::string, std::string>> base_env)
-    : settings_(settings), ex_(std::move(ex)), log_(std::move(log)), as_(std::move(as)),
-      document_root_(std::move(document_root)), reaper_timer_(ex_), kill_timer_(ex_) {
-  // The instances' environment: the host's pass-through list, the pool's env,
-  // and the FastCGI settings of php-cgi unless the pool sets them itself.
+pool_limits limits_of(const config::pool& settings, std::uint32_t budget) {
+  pool_limits l;
+  l.max_instances = settings.max_instances;
+  l.budget = budget;
+  l.idle_timeout = settings.idle_timeout;
+  l.queue_length = settings.queue_length;
+  return l;
+}
+
+// The program's own request budget: it exits after that many; never send one more.
+std::uint32_t budget_of(const config::pool& settings, std::map<std::string, std::string>& env) {
+  if (!env.contains("PHP_FCGI_CHILDREN"))
+    env["PHP_FCGI_CHILDREN"] = "0";  // cgihost is the process manager
+  if (!env.contains("PHP_FCGI_MAX_REQUESTS"))
+    env["PHP_FCGI_MAX_REQUESTS"] = std::to_string(settings.max_requests);
+  auto budget =
+      static_cast<std::uint32_t>(std::strtoul(env["PHP_FCGI_MAX_REQUESTS"].c_str(), nullptr, 10));
+  if (settings.max_requests && (budget == 0 || settings.max_requests < budget))
+    budget = settings.max_requests;
+  return budget;
+}
+
+// The instances' environment: the host's pass-through list, then the pool's env.
+std::map<std::string, std::string> env_of(
+    const config::pool& settings,
+    const std::vector<std::pair<std::string, std::string>>& base_env) {
   std::map<std::string, std::string> env(base_env.begin(), base_env.end());
   for (const auto& [k, v] : settings.env) env[k] = v;
-  if (!env.contains("PHP_FCGI_CHILDREN")) env["PHP_FCGI_CHILDREN"] = "0";  // cgihost is the process manager
-  if (!env.contains("PHP_FCGI_MAX_REQUESTS")) env["PHP_FCGI_MAX_REQUESTS"] = std::to_string(settings.max_requests);
-  // The program's own request budget: it exits after that many; never send one more.
-  budget_ = static_cast<std::uint32_t>(std::strtoul(env["PHP_FCGI_MAX_REQUESTS"].c_str(), nullptr, 10));
-  if (settings.max_requests && (budget_ == 0 || settings.max_requests < budget_)) budget_ = settings.max_requests;
+  return env;
+}
+}  // namespace
+
+std::shared_ptr<fastcgi_pool> fastcgi_pool::create(
+    const config::pool& settings, asio::any_io_executor ex, std::shared_ptr<spdlog::logger> log,
+    std::optional<spawner::identity> as, std::string document_root,
+    std::vector<std::pair<std::string, std::string>> base_env) {
+  return std::shared_ptr<fastcgi_pool>(new fastcgi_pool(settings, std::move(ex), std::move(log),
+                                                        std::move(as), std::move(document_root),
+                                                        std::move(base_env)));
+}
+
+fastcgi_pool::fastcgi_pool(const config::pool& settings, asio::any_io_executor ex,
+                           std::shared_ptr<spdlog::logger> log, std::optional<spawner::identity> as,
+                           std::string document_root,
+                           std::vector<std::pair<std::string, std::string>> base_env)
+    : settings_(settings),
+      ex_(std::move(ex)),
+      log_(std::move(log)),
+      as_(std::move(as)),
+      document_root_(std::move(document_root)),
+      core_(settings.name, pool_limits{}),
+      tick_timer_(ex_),
+      kill_timer_(ex_) {
+  auto env = env_of(settings, base_env);
+  core_ = pool_core(settings.name, limits_of(settings, budget_of(settings, env)));
   for (const auto& [k, v] : env) env_.push_back(k + "=" + v);
 
   char tmpl[] = "/tmp/cgihost-fcgi-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr)
-    throw std::system_error(errno, std::generic_category(), "cannot create the socket folder of pool " + settings.name);
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot create the socket folder of pool " + settings.name);
   socket_dir_ = tmpl;
 }
 
@@ -76,19 +115,79 @@ std::size_t fastcgi_pool::instance_count() {
   return instances_.size();
 }
 
-std::shared_ptr<fastcgi_pool::instance> fastcgi_pool::spawn_locked(std::string& error) {
+std::shared_ptr<fastcgi_pool::instance> fastcgi_pool::find_locked(pool_core::id number) {
+  for (auto& i : instances_)
+    if (i->number == number) return i;
+  return nullptr;
+}
+
+void fastcgi_pool::run_actions_locked() {
+  using kind = pool_core::action::kind;
+  for (auto actions = core_.take_actions(); !actions.empty(); actions = core_.take_actions()) {
+    for (auto& a : actions) {
+      switch (a.what) {
+        case kind::spawn: {
+          std::string error;
+          if (spawn_locked(a.inst, error)) {
+            core_.started(a.inst, clock::now());
+          } else {
+            log_->error("[pool {}] cannot start {}: {}", settings_.name, settings_.command[0],
+                        error);
+            core_.start_failed(a.inst, error, clock::now());
+          }
+          break;
+        }
+        case kind::lend:
+        case kind::refuse: {
+          auto it = waiters_.find(a.waiter);
+          if (it == waiters_.end()) {
+            if (a.what == kind::lend) core_.returned(a.inst, clock::now());  // that request left
+            break;
+          }
+          auto w = it->second;
+          waiters_.erase(it);
+          if (a.what == kind::lend) {
+            w->given = find_locked(a.inst);
+          } else {
+            w->why = std::move(a.why);
+          }
+          w->ch.try_send(boost::system::error_code{});
+          break;
+        }
+        case kind::end: {
+          auto inst = find_locked(a.inst);
+          if (!inst) break;
+          // A FastCGI program waits on a kept connection even after SIGTERM: close it first.
+          if (a.close_kept && inst->kept) {
+            boost::system::error_code ignored;
+            inst->kept->close(ignored);
+            inst->kept.reset();
+          }
+          if (inst->child) inst->child->signal_group(a.signal);
+          break;
+        }
+        case kind::log:
+          log_->log(static_cast<spdlog::level::level_enum>(a.level), "[pool {}] {}", settings_.name,
+                    a.text);
+          break;
+      }
+    }
+  }
+}
+
+bool fastcgi_pool::spawn_locked(pool_core::id number, std::string& error) {
   auto inst = std::make_shared<instance>();
-  inst->number = next_number_++;
-  inst->socket_path = socket_dir_ + "/" + std::to_string(inst->number) + ".sock";
-  inst->budget = budget_;
+  inst->number = number;
+  inst->socket_path = socket_dir_ + "/" + std::to_string(number) + ".sock";
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, inst->socket_path.c_str(), sizeof addr.sun_path - 1);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 128) != 0) {
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 128) != 0) {
     error = std::string("listening socket: ") + std::strerror(errno);
     if (fd >= 0) ::close(fd);
-    return nullptr;
+    return false;
   }
   spawner::launch_spec spec;
   spec.program = settings_.command[0];
@@ -104,29 +203,30 @@ std::shared_ptr<fastcgi_pool::instance> fastcgi_pool::spawn_locked(std::string& 
   if (!launched) {
     ::unlink(inst->socket_path.c_str());
     error = lerr.message();
-    return nullptr;
+    return false;
   }
   inst->pid = launched->pid;
+  inst->started_at = std::chrono::system_clock::now();
   inst->child = std::make_unique<spawner::child>(ex_, *launched);
-  inst->st = state::busy;
   instances_.push_back(inst);
-  log_->info("[pool {}] started instance {} pid {} ({} running)", settings_.name, inst->number, inst->pid,
-             instances_.size());
+  log_->info("[pool {}] started instance {} pid {} ({} running)", settings_.name, inst->number,
+             inst->pid, instances_.size());
   // Posted, never run inline: both take mu_, which the caller holds.
-  bool start_reaper = !reaper_started_;
-  reaper_started_ = true;
-  asio::post(ex_, [self = shared_from_this(), inst, start_reaper] {
+  bool start_ticker = !ticker_started_;
+  ticker_started_ = true;
+  asio::post(ex_, [self = shared_from_this(), inst, start_ticker] {
     asio::co_spawn(self->ex_, self->watch(inst), asio::detached);
-    if (start_reaper) asio::co_spawn(self->ex_, self->idle_reaper(), asio::detached);
+    if (start_ticker) asio::co_spawn(self->ex_, self->ticker(), asio::detached);
   });
-  return inst;
+  return true;
 }
 
 asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
   auto self = shared_from_this();
   auto& child = *inst->child;
   // Whatever the program writes outside FastCGI goes to the log.
-  auto drain = [&](asio::posix::stream_descriptor& pipe, const char* name) -> asio::awaitable<void> {
+  auto drain = [&](asio::posix::stream_descriptor& pipe,
+                   const char* name) -> asio::awaitable<void> {
     char buf[4096];
     std::string partial;
     while (true) {
@@ -135,8 +235,9 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
       partial.append(buf, n);
       std::size_t nl;
       while ((nl = partial.find('\n')) != std::string::npos) {
-        log_->warn("[pool {}] pid {} {}: {}", settings_.name, inst->pid, name,
-                   protocol::cgi::escape_excerpt(std::string_view(partial).substr(0, nl), 16 * 1024));
+        log_->warn(
+            "[pool {}] pid {} {}: {}", settings_.name, inst->pid, name,
+            protocol::cgi::escape_excerpt(std::string_view(partial).substr(0, nl), 16 * 1024));
         partial.erase(0, nl + 1);
       }
       if (partial.size() > 16 * 1024) partial.clear();
@@ -145,180 +246,181 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
   co_await (drain(child.stdout_pipe(), "stdout") && drain(child.stderr_pipe(), "stderr"));
   spawner::exit_status status = co_await child.wait();
   std::lock_guard lock(mu_);
-  bool expected = stopping_ || inst->st == state::draining;
+  std::uint32_t served = 0;
+  bool expected = core_.stopping();
+  for (auto& v : core_.instances()) {
+    if (v.inst != inst->number) continue;
+    served = v.served;
+    expected = expected || v.st == pool_core::state::draining;
+  }
   if (expected)
-    log_->info("[pool {}] instance {} pid {} ended ({}) after {} requests", settings_.name, inst->number, inst->pid,
-               status.describe(), inst->served);
+    log_->info("[pool {}] instance {} pid {} ended ({}) after {} requests", settings_.name,
+               inst->number, inst->pid, status.describe(), served);
   else
-    log_->warn("[pool {}] instance {} pid {} died ({}) after {} requests while {}", settings_.name, inst->number,
-               inst->pid, status.describe(), inst->served, inst->st == state::busy ? "busy" : "idle");
-  inst->st = state::dead;
-  if (inst->kept_fd >= 0) ::close(std::exchange(inst->kept_fd, -1));
+    log_->warn("[pool {}] instance {} pid {} died ({}) after {} requests", settings_.name,
+               inst->number, inst->pid, status.describe(), served);
+  if (inst->kept) {
+    boost::system::error_code ignored;
+    inst->kept->close(ignored);
+    inst->kept.reset();
+  }
   ::unlink(inst->socket_path.c_str());
   instances_.erase(std::remove(instances_.begin(), instances_.end(), inst), instances_.end());
-  if (stopping_ && instances_.empty()) kill_timer_.cancel();  // all reaped: no KILL needed
-  // Its place is free: a waiting request gets a new instance.
-  if (!stopping_ && !queue_.empty()) {
-    std::string error;
-    if (auto fresh = spawn_locked(error)) hand_over_locked(fresh);
-  }
+  core_.exited(inst->number, "pid " + std::to_string(inst->pid) + " " + status.describe(),
+               clock::now());
+  run_actions_locked();
+  if (core_.stopping() && instances_.empty()) kill_timer_.cancel();  // all reaped: no KILL needed
 }
 
-asio::awaitable<void> fastcgi_pool::idle_reaper() {
+asio::awaitable<void> fastcgi_pool::ticker() {
   auto self = shared_from_this();
-  const auto tick = std::max<std::chrono::milliseconds>(settings_.idle_timeout / 4, std::chrono::milliseconds(100));
-  auto& timer = reaper_timer_;
+  // Often enough for idle_timeout and for a back-off that runs out while requests are queued.
+  const auto period = std::clamp<std::chrono::milliseconds>(
+      settings_.idle_timeout / 4, std::chrono::milliseconds(50), std::chrono::seconds(1));
   while (true) {
+    auto next = clock::now() + period;
     {
       std::lock_guard lock(mu_);
-      if (stopping_) co_return;
+      if (core_.stopping()) co_return;
       auto now = clock::now();
-      for (auto& inst : instances_) {
-        if (inst->st == state::idle && now - inst->idle_since >= settings_.idle_timeout) {
-          end_locked(*inst, SIGTERM);
-          log_->info("[pool {}] instance {} pid {} idle for {} ms: ending it", settings_.name, inst->number,
-                     inst->pid, settings_.idle_timeout.count());
-        }
-      }
+      core_.tick(now);
+      run_actions_locked();
+      if (auto held = core_.spawn_held_until(now); held && *held < next) next = *held;
     }
-    timer.expires_after(tick);
-    auto [ec] = co_await timer.async_wait(nothrow);
+    tick_timer_.expires_at(next);
+    auto [ec] = co_await tick_timer_.async_wait(nothrow);
     if (ec) co_return;
   }
 }
 
-void fastcgi_pool::hand_over_locked(const std::shared_ptr<instance>& inst) {
-  while (!queue_.empty()) {
-    auto w = queue_.front();
-    queue_.pop_front();
-    w->given = inst;
-    inst->st = state::busy;
-    if (w->ch.try_send(boost::system::error_code{})) return;
-    w->given.reset();  // that waiter is gone
-  }
-  inst->st = state::idle;
-  inst->idle_since = clock::now();
-}
-
-asio::awaitable<std::shared_ptr<fastcgi_pool::instance>> fastcgi_pool::acquire(std::optional<refusal>& why) {
+asio::awaitable<std::shared_ptr<fastcgi_pool::instance>> fastcgi_pool::acquire(
+    std::optional<refusal>& why, clock::time_point deadline) {
   auto ex = co_await asio::this_coro::executor;
   std::shared_ptr<waiter> w;
+  pool_core::id wid;
   {
     std::lock_guard lock(mu_);
-    if (stopping_) {
-      why = refusal{http::status::service_unavailable, "stopping", "the pool is stopping"};
-      co_return nullptr;
-    }
-    for (auto& inst : instances_) {
-      if (inst->st == state::idle) {
-        inst->st = state::busy;
-        co_return inst;
-      }
-    }
-    auto live = std::count_if(instances_.begin(), instances_.end(),
-                              [](auto& i) { return i->st == state::idle || i->st == state::busy; });
-    if (static_cast<std::uint32_t>(live) < settings_.max_instances) {
-      std::string error;
-      if (auto inst = spawn_locked(error)) co_return inst;
-      log_->error("[pool {}] cannot start {}: {}", settings_.name, settings_.command[0], error);
-      why = refusal{http::status::bad_gateway, "spawn", "cannot start " + settings_.command[0] + ": " + error};
-      co_return nullptr;
-    }
-    if (queue_.size() >= settings_.queue_length) {
-      why = refusal{http::status::service_unavailable, "queue wait",
-                    "all " + std::to_string(settings_.max_instances) + " instances busy and " +
-                        std::to_string(queue_.size()) + " requests queued (queue_length)"};
+    wid = next_waiter_++;
+    auto ans = core_.want(wid, home_of(ex), clock::now());
+    if (ans.inst) co_return find_locked(ans.inst);
+    if (ans.refused) {
+      why = std::move(ans.refused);
       co_return nullptr;
     }
     w = std::make_shared<waiter>(ex);
-    queue_.push_back(w);
+    waiters_.emplace(wid, w);
+    run_actions_locked();  // a spawn for this request usually lends it at once
   }
-  asio::steady_timer timer(ex, settings_.request_timeout);
-  co_await (w->ch.async_receive(nothrow) || timer.async_wait(nothrow));
+  // If this coroutine is destroyed while it waits (the server is torn down),
+  // the pool must not keep lending to it.
+  struct leave_guard {
+    fastcgi_pool* pool;
+    pool_core::id wid;
+    std::shared_ptr<waiter> w;
+    bool done = false;
+    ~leave_guard() {
+      if (done) return;
+      std::lock_guard lock(pool->mu_);
+      pool->waiters_.erase(wid);
+      pool->core_.waiter_gone(wid, false, clock::now());
+      if (w->given) pool->core_.returned(w->given->number, clock::now());
+      pool->run_actions_locked();
+    }
+  } guard{this, wid, w};
+  if (!w->given && !w->why) {
+    asio::steady_timer timer(ex, deadline);
+    co_await (w->ch.async_receive(nothrow) || timer.async_wait(nothrow));
+  }
   std::lock_guard lock(mu_);
+  guard.done = true;
+  if (!w->given && !w->why) {
+    waiters_.erase(wid);
+    core_.waiter_gone(wid, true, clock::now());
+    run_actions_locked();
+    if (!w->why)
+      w->why = refusal{http::status::gateway_timeout,
+                       "queue wait",
+                       "no instance free within request_timeout",
+                       {}};
+  }
   if (w->given) co_return w->given;
-  queue_.erase(std::remove(queue_.begin(), queue_.end(), w), queue_.end());
-  why = w->refused ? refusal{http::status::service_unavailable, "stopping", "the pool is stopping"}
-                   : refusal{http::status::gateway_timeout, "queue wait",
-                             "no instance free within request_timeout (" +
-                                 std::to_string(settings_.request_timeout.count()) + " ms)"};
+  why = std::move(w->why);
   co_return nullptr;
 }
 
-void fastcgi_pool::release(const std::shared_ptr<instance>& inst, bool healthy) {
+void fastcgi_pool::release(const std::shared_ptr<instance>& inst, outcome how,
+                           std::unique_ptr<socket> kept) {
   std::lock_guard lock(mu_);
-  if (inst->st == state::dead) return;
-  ++inst->served;
-  if (!healthy || stopping_) {
-    end_locked(*inst, healthy ? SIGTERM : SIGKILL);
-  } else if (inst->budget && inst->served >= inst->budget) {
-    // Recycled before it would refuse a request: it exits by itself (its
-    // PHP_FCGI_MAX_REQUESTS) or is asked to.
-    end_locked(*inst, SIGTERM);
-  } else {
-    hand_over_locked(inst);
-    return;
+  pool_core::home kept_on = 0;
+  if (kept && how == outcome::ok) {
+    kept_on = home_of(kept->get_executor());
+    inst->kept = std::move(kept);
   }
-  if (!queue_.empty()) {
-    std::string error;
-    if (auto fresh = spawn_locked(error)) hand_over_locked(fresh);
+  core_.released(inst->number, how, kept_on, clock::now());
+  run_actions_locked();
+}
+
+void fastcgi_pool::count_response(unsigned status, bool timed_out) {
+  accepted_.fetch_add(1, std::memory_order_relaxed);
+  if (status >= 500) errors_5xx_.fetch_add(1, std::memory_order_relaxed);
+  if (timed_out) timeouts_.fetch_add(1, std::memory_order_relaxed);
+}
+
+fastcgi_pool::snapshot fastcgi_pool::status() {
+  snapshot s;
+  s.name = settings_.name;
+  s.identity = as_ ? as_->name : std::string("(cgihost's own)");
+  s.accepted = accepted_.load(std::memory_order_relaxed);
+  s.errors_5xx = errors_5xx_.load(std::memory_order_relaxed);
+  s.timeouts = timeouts_.load(std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  s.queued = core_.queued();
+  s.core = core_.counts();
+  for (auto& v : core_.instances()) {
+    auto inst = find_locked(v.inst);
+    if (!inst) continue;  // being started
+    s.instances.push_back({v.inst, inst->pid, v.st, v.served, inst->started_at});
   }
+  return s;
 }
 
 void fastcgi_pool::stop(std::chrono::milliseconds grace) {
+  asio::post(ex_, [self = shared_from_this()] { self->tick_timer_.cancel(); });
   std::vector<std::shared_ptr<instance>> live;
-  asio::post(ex_, [self = shared_from_this()] { self->reaper_timer_.cancel(); });
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return;
-    stopping_ = true;
-    for (auto& w : queue_) {
-      w->refused = true;
-      w->ch.try_send(boost::system::error_code{});
-    }
-    queue_.clear();
-    for (auto& inst : instances_) {
-      if (inst->st == state::busy) {
-        inst->child->signal_group(SIGTERM);  // its request ends first; the holder closes the connection
-      } else {
-        end_locked(*inst, SIGTERM);
-      }
-      live.push_back(inst);
-    }
+    if (core_.stopping()) return;
+    core_.stop();
+    run_actions_locked();
+    live = instances_;
   }
   if (live.empty()) return;
   asio::co_spawn(
       ex_,
       [self = shared_from_this(), live = std::move(live), grace]() -> asio::awaitable<void> {
-        bool all_gone;
         {
           std::lock_guard lock(self->mu_);
-          all_gone = self->instances_.empty();
+          if (self->instances_.empty()) co_return;
         }
-        if (all_gone) co_return;
         self->kill_timer_.expires_after(grace);
         auto [ec] = co_await self->kill_timer_.async_wait(nothrow);
         if (ec) co_return;  // every instance ended within the grace period
         std::lock_guard lock(self->mu_);
-        for (auto& inst : live)
-          if (inst->st != state::dead) inst->child->signal_group(SIGKILL);
+        for (auto& inst : self->instances_) inst->child->signal_group(SIGKILL);
       },
       asio::detached);
 }
 
-void fastcgi_pool::end_locked(instance& inst, int sig) {
-  inst.st = state::draining;
-  // A FastCGI program waits on a kept connection even after SIGTERM: close it first.
-  if (inst.kept_fd >= 0) ::close(std::exchange(inst.kept_fd, -1));
-  inst.child->signal_group(sig);
-}
-
 void fastcgi_pool::kill_now() {
   std::lock_guard lock(mu_);
-  stopping_ = true;
+  core_.stop();
+  core_.take_actions();
   for (auto& inst : instances_) {
-    inst->st = state::dead;
-    if (inst->kept_fd >= 0) ::close(std::exchange(inst->kept_fd, -1));
+    if (inst->kept) {
+      boost::system::error_code ignored;
+      inst->kept->close(ignored);
+      inst->kept.reset();
+    }
     inst->child.reset();  // SIGKILL to the group, then reaped
     ::unlink(inst->socket_path.c_str());
   }

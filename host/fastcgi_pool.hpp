@@ -3,27 +3,31 @@
 // way IIS and mod_fcgid start them: a listening Unix socket handed over as
 // fd 0 (FCGI_LISTENSOCK_FILENO). Instances start on demand up to
 // max_instances, end after idle_timeout, and are recycled after max_requests;
-// requests wait in a bounded queue when all are busy.
+// requests wait in a bounded queue when all are busy. The decisions are
+// pool_core's; this class carries them out (launch, signal, lend, refuse).
 //
 // Thread-safe: sessions on any thread acquire and release; instances are
 // watched (their exit, their stderr) on the pool's own executor.
 
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/status.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/http/status.hpp>
-#include <spdlog/logger.h>
-
 #include "config/config.hpp"
+#include "host/pool_core.hpp"
 #include "spawner/child.hpp"
 #include "spawner/identity.hpp"
 
@@ -33,45 +37,57 @@ namespace asio = boost::asio;
 
 class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
  public:
-  enum class state { idle, busy, draining, dead };
+  using socket = asio::local::stream_protocol::socket;
+  using refusal = pool_core::refusal;
+  using outcome = pool_core::outcome;
 
+  // One running instance. Lent to one request at a time.
   struct instance {
-    std::uint64_t number = 0;
+    pool_core::id number = 0;
     std::string socket_path;
     pid_t pid = -1;
-    state st = state::busy;
-    std::uint32_t served = 0;
-    std::uint32_t budget = 0;  // requests it accepts before it exits by itself; 0: no limit
-    std::chrono::steady_clock::time_point idle_since;
+    std::chrono::system_clock::time_point started_at;
     std::unique_ptr<spawner::child> child;  // owned by the watcher on the pool's executor
-    // A connection kept open between requests (FCGI_KEEP_CONN); used only by
-    // whoever holds the instance, closed when the instance ends.
-    int kept_fd = -1;
+    // The connection kept open after the last request (FCGI_KEEP_CONN): only
+    // whoever holds the instance uses it; the pool closes it when the instance ends.
+    std::unique_ptr<socket> kept;
   };
 
-  // Why no instance could be lent: the status for the client and the phase
-  // for the log ("queue wait", "spawn").
-  struct refusal {
-    boost::beast::http::status status;
-    std::string phase;
-    std::string reason;
+  // What the status page shows of a pool.
+  struct snapshot {
+    struct inst {
+      pool_core::id number;
+      pid_t pid;
+      pool_core::state st;
+      std::uint32_t served;
+      std::chrono::system_clock::time_point started_at;
+    };
+    std::string name;
+    std::string identity;
+    std::vector<inst> instances;
+    std::size_t queued = 0;
+    pool_core::totals core;
+    std::uint64_t accepted = 0;
+    std::uint64_t errors_5xx = 0;
+    std::uint64_t timeouts = 0;
   };
 
   // `ex`: where instances are watched. `as`: the identity instances run as
   // (nullopt: cgihost's own). `document_root`: their working directory.
-  static std::shared_ptr<fastcgi_pool> create(const config::pool& settings, asio::any_io_executor ex,
-                                              std::shared_ptr<spdlog::logger> log,
-                                              std::optional<spawner::identity> as, std::string document_root,
-                                              std::vector<std::pair<std::string, std::string>> base_env);
+  static std::shared_ptr<fastcgi_pool> create(
+      const config::pool& settings, asio::any_io_executor ex, std::shared_ptr<spdlog::logger> log,
+      std::optional<spawner::identity> as, std::string document_root,
+      std::vector<std::pair<std::string, std::string>> base_env);
   ~fastcgi_pool();
 
-  // An instance for one request, or why not. Waits in the queue (at most
-  // request_timeout) when every instance is busy and max_instances run.
-  asio::awaitable<std::shared_ptr<instance>> acquire(std::optional<refusal>& why);
+  // An instance for one request, or why not. Waits in the queue (until
+  // `deadline`) when every instance is busy and max_instances run.
+  asio::awaitable<std::shared_ptr<instance>> acquire(
+      std::optional<refusal>& why, std::chrono::steady_clock::time_point deadline);
 
-  // Gives an instance back. `healthy = false` (a timeout, a protocol error)
-  // ends it; an instance whose request budget is spent is not lent again.
-  void release(const std::shared_ptr<instance>& inst, bool healthy);
+  // Gives an instance back after a request, with the connection it keeps for
+  // the next one (nullptr: none). Anything but `ok` ends the instance.
+  void release(const std::shared_ptr<instance>& inst, outcome how, std::unique_ptr<socket> kept);
 
   // Ends every instance (TERM, then KILL after `grace`); the watchers reap them.
   void stop(std::chrono::milliseconds grace);
@@ -82,20 +98,25 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
 
   const config::pool& settings() const { return settings_; }
   std::size_t instance_count();
+  snapshot status();
+
+  // Counted by the handler, shown by the status page.
+  void count_response(unsigned status, bool timed_out);
 
  private:
   struct waiter;
-  fastcgi_pool(const config::pool& settings, asio::any_io_executor ex, std::shared_ptr<spdlog::logger> log,
-               std::optional<spawner::identity> as, std::string document_root,
+  fastcgi_pool(const config::pool& settings, asio::any_io_executor ex,
+               std::shared_ptr<spdlog::logger> log, std::optional<spawner::identity> as,
+               std::string document_root,
                std::vector<std::pair<std::string, std::string>> base_env);
 
-  // Under mu_: starts one instance; nullptr and `error` on failure.
-  std::shared_ptr<instance> spawn_locked(std::string& error);
+  // Under mu_: carries out what the core decided, until it decides nothing more.
+  void run_actions_locked();
+  // Under mu_: starts instance `number`; false and `error` on failure.
+  bool spawn_locked(pool_core::id number, std::string& error);
+  std::shared_ptr<instance> find_locked(pool_core::id number);
   asio::awaitable<void> watch(std::shared_ptr<instance> inst);
-  asio::awaitable<void> idle_reaper();
-  void hand_over_locked(const std::shared_ptr<instance>& inst);
-  // Under mu_: marks it draining, closes its kept connection, sends `sig`.
-  void end_locked(instance& inst, int sig);
+  asio::awaitable<void> ticker();
 
   const config::pool& settings_;
   asio::any_io_executor ex_;
@@ -103,17 +124,19 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   std::optional<spawner::identity> as_;
   std::string document_root_;
   std::vector<std::string> env_;
-  std::uint32_t budget_ = 0;
   std::string socket_dir_;
 
   std::mutex mu_;
+  pool_core core_;
   std::vector<std::shared_ptr<instance>> instances_;
-  std::deque<std::shared_ptr<waiter>> queue_;
-  std::uint64_t next_number_ = 1;
-  bool stopping_ = false;
-  bool reaper_started_ = false;
-  asio::steady_timer reaper_timer_;
+  std::map<pool_core::id, std::shared_ptr<waiter>> waiters_;
+  pool_core::id next_waiter_ = 1;
+  bool ticker_started_ = false;
+  asio::steady_timer tick_timer_;
   asio::steady_timer kill_timer_;  // a stop's TERM -> KILL grace; cancelled when all are reaped
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> errors_5xx_{0};
+  std::atomic<std::uint64_t> timeouts_{0};
 };
 
 }  // namespace cgihost::host

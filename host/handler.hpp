@@ -87,6 +87,18 @@ class exchange {
   virtual asio::awaitable<void> send_error(http::status status, std::string_view reason,
                                            std::string_view dev_detail) = 0;
 
+  // A gateway's error (502, 503, 504) whose `phase` (e.g. "pool php, phase
+  // queue wait") the page shows to every client, so an administrator knows
+  // which limit to change; `reason` goes to the error log, `dev_detail` to the
+  // page in dev mode; a 503 carries `retry_after` (default 5 s).
+  virtual asio::awaitable<void> send_gateway_error(http::status status, std::string_view phase,
+                                                   std::string_view reason, std::string_view dev_detail,
+                                                   std::optional<std::chrono::seconds> retry_after) {
+    (void)phase;
+    (void)retry_after;
+    co_await send_error(status, reason, dev_detail);
+  }
+
   virtual bool head_sent() const = 0;
 
   // The connection's two ends.

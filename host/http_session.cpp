@@ -57,9 +57,10 @@ std::string html_escape(std::string_view s) {
 }
 
 // A short page naming the status; in dev mode with the diagnosis below it.
-std::string error_page(http::status status, std::string_view dev_detail = {}) {
+std::string error_page(http::status status, std::string_view dev_detail = {}, std::string_view phase = {}) {
   std::string title = std::to_string(static_cast<unsigned>(status)) + " " + std::string(http::obsolete_reason(status));
   std::string page = "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head><body><h1>" + title + "</h1>";
+  if (!phase.empty()) page += "\n<p>" + html_escape(phase) + "</p>";
   if (!dev_detail.empty())
     page += "\n<p>cgihost dev mode: why</p>\n<pre>" + html_escape(dev_detail) + "</pre>\n";
   return page + "</body></html>\n";
@@ -304,6 +305,17 @@ class session_exchange final : public exchange {
   }
 
   asio::awaitable<void> send_error(http::status status, std::string_view reason, std::string_view dev_detail) override {
+    co_await send_error_page(status, reason, dev_detail, {}, std::nullopt);
+  }
+
+  asio::awaitable<void> send_gateway_error(http::status status, std::string_view phase, std::string_view reason,
+                                           std::string_view dev_detail,
+                                           std::optional<std::chrono::seconds> retry_after) override {
+    co_await send_error_page(status, reason, dev_detail, phase, retry_after);
+  }
+
+  asio::awaitable<void> send_error_page(http::status status, std::string_view reason, std::string_view dev_detail,
+                                        std::string_view phase, std::optional<std::chrono::seconds> retry_after) {
     auto code = static_cast<unsigned>(status);
     auto& lg = log();
     auto level = code >= 500 ? spdlog::level::warn : code == 404 ? spdlog::level::debug : spdlog::level::info;
@@ -312,13 +324,14 @@ class session_exchange final : public exchange {
       failed_ = true;
       co_return;
     }
-    std::string body = error_page(status, settings().dev_mode ? dev_detail : std::string_view{});
+    std::string body = error_page(status, settings().dev_mode ? dev_detail : std::string_view{}, phase);
     http::response_header<> head;
     head.result(status);
     head.set(http::field::content_type, "text/html; charset=utf-8");
     head.set(http::field::content_length, std::to_string(body.size()));
     if (status == http::status::method_not_allowed) head.set(http::field::allow, "GET, HEAD");
-    if (status == http::status::service_unavailable) head.set(http::field::retry_after, "5");
+    if (status == http::status::service_unavailable)
+      head.set(http::field::retry_after, std::to_string(retry_after ? retry_after->count() : 5));
     error_code ec;
     co_await write_response(head, asio::buffer(body), ec);
   }
