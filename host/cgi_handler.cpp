@@ -32,11 +32,11 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 using clock = std::chrono::steady_clock;
 
 constexpr std::size_t kBuffer = kGatewayBuffer;
-constexpr auto kKillGrace = std::chrono::seconds(2);      // TERM -> KILL
-constexpr auto kStderrGrace = std::chrono::seconds(1);    // after exit, for the last stderr bytes
+constexpr auto kKillGrace = std::chrono::seconds(2);    // TERM -> KILL
+constexpr auto kStderrGrace = std::chrono::seconds(1);  // after exit, for the last stderr bytes
 constexpr auto kRejectedGrace = std::chrono::milliseconds(500);  // a rejected child's own exit
-constexpr std::size_t kStderrLines = 200;                 // logged per request, then counted
-constexpr std::size_t kStderrTail = 5;                    // kept for the 502 diagnosis
+constexpr std::size_t kStderrLines = 200;                        // logged per request, then counted
+constexpr std::size_t kStderrTail = 5;                           // kept for the 502 diagnosis
 
 double ms(clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -55,10 +55,17 @@ std::optional<spawner::identity> resolve(const config::account& a) {
 // One CGI request in flight: the child, its three pipes and what they said.
 class cgi_run {
  public:
-  cgi_run(exchange& ex, spawner::child& child, int spool_fd, std::string script, bool nph, std::string who,
-          clock::time_point started)
-      : ex_(ex), child_(child), spool_fd_(spool_fd), script_(std::move(script)), relay_(ex, script_, nph), who_(std::move(who)),
-        started_(started), stderr_grace_(child.stdout_pipe().get_executor()), trace_(ex.trace()) {}
+  cgi_run(exchange& ex, spawner::child& child, int spool_fd, std::string script, bool nph,
+          std::string who, clock::time_point started)
+      : ex_(ex),
+        child_(child),
+        spool_fd_(spool_fd),
+        script_(std::move(script)),
+        relay_(ex, script_, nph),
+        who_(std::move(who)),
+        started_(started),
+        stderr_grace_(child.stdout_pipe().get_executor()),
+        trace_(ex.trace()) {}
 
   // Runs the exchange to its end: the child reaped, the response sent or failed.
   asio::awaitable<void> run(std::chrono::milliseconds timeout) {
@@ -151,7 +158,8 @@ class cgi_run {
     auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
     std::string partial;
     while (true) {
-      auto [ec, n] = co_await child_.stderr_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
+      auto [ec, n] =
+          co_await child_.stderr_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
       if (ec) break;
       if (trace_) keep(trace_->stderr_bytes, trace_->stderr_total, std::string_view(buf.get(), n));
       partial.append(buf.get(), n);
@@ -184,7 +192,8 @@ class cgi_run {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     ++stderr_lines_;
     std::string escaped = cgi::escape_excerpt(line, 16 * 1024);
-    if (stderr_lines_ <= kStderrLines) ex_.log().warn("[cgi] rid={} {} stderr: {}", ex_.id().str(), script_, escaped);
+    if (stderr_lines_ <= kStderrLines)
+      ex_.log().warn("[cgi] rid={} {} stderr: {}", ex_.id().str(), script_, escaped);
     tail_.push_back(std::move(escaped));
     if (tail_.size() > kStderrTail) tail_.pop_front();
   }
@@ -192,7 +201,8 @@ class cgi_run {
   asio::awaitable<void> read_stdout() {
     auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
     while (true) {
-      auto [ec, n] = co_await child_.stdout_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
+      auto [ec, n] =
+          co_await child_.stdout_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
       if (ec) break;  // EOF (or cancelled)
       if (trace_) keep(trace_->stdout_bytes, trace_->stdout_total, std::string_view(buf.get(), n));
       if (!co_await relay_.feed(std::string_view(buf.get(), n))) break;
@@ -205,10 +215,12 @@ class cgi_run {
   std::string diagnosis(std::string_view what, std::string_view sep = "\n") const {
     std::string d(what);
     d += std::string(sep) + "script: " + script_;
-    d += std::string(sep) + "exit: " + (child_.exited() ? status_.describe() : std::string("still running"));
+    d += std::string(sep) +
+         "exit: " + (child_.exited() ? status_.describe() : std::string("still running"));
     d += std::string(sep) + "identity: " + who_;
     d += std::string(sep) + "times: spawn " + fmt_ms(spawned_, started_) + ", first byte " +
-         fmt_ms(relay_.first_byte(), started_) + ", headers " + fmt_ms(relay_.headers_at(), started_);
+         fmt_ms(relay_.first_byte(), started_) + ", headers " +
+         fmt_ms(relay_.headers_at(), started_);
     if (!tail_.empty()) {
       d += std::string(sep) + "last stderr lines:";
       for (const auto& l : tail_) d += (sep == "\n" ? "\n  " : " | ") + l;
@@ -231,20 +243,23 @@ class cgi_run {
       trace_->verdict = verdict();
     }
     if (timed_out_) {
-      std::string what = "the CGI program did not finish within its timeout; its process group was ended";
+      std::string what =
+          "the CGI program did not finish within its timeout; its process group was ended";
       ex_.log().warn("[cgi] rid={} 504 {}", rid, diagnosis(what, "; "));
-      if (!ex_.head_sent()) co_await ex_.send_error(http::status::gateway_timeout, what, diagnosis(what));
+      if (!ex_.head_sent())
+        co_await ex_.send_error(http::status::gateway_timeout, what, diagnosis(what));
       co_return;  // a response already started is cut: the connection closes
     }
     if (relay_.rejected()) {
       std::string what = relay_.rejection_text();
       ex_.log().error("[cgi] rid={} 502 {}", rid, diagnosis(what, "; "));
-      co_await ex_.send_error(http::status::bad_gateway, "the CGI program misbehaved", diagnosis(what));
+      co_await ex_.send_error(http::status::bad_gateway, "the CGI program misbehaved",
+                              diagnosis(what));
       co_return;
     }
     if (client_failed_ || relay_.client_failed()) {
-      ex_.log().info("[cgi] rid={} {}: the client went away; the child was ended ({})", rid, script_,
-                     status_.describe());
+      ex_.log().info("[cgi] rid={} {}: the client went away; the child was ended ({})", rid,
+                     script_, status_.describe());
       co_return;
     }
     if (relay_.nph()) {
@@ -257,14 +272,16 @@ class cgi_run {
     }
     if (relay_.body_short() || (!status_.exited && status_.signal != 0)) {
       // The head went out; a cut body must not look complete: the connection closes.
-      ex_.log().error("[cgi] rid={} {}: {} after the headers were sent; the connection is closed",
-                      rid, script_, relay_.body_short() ? "body shorter than its Content-Length" : status_.describe());
+      ex_.log().error(
+          "[cgi] rid={} {}: {} after the headers were sent; the connection is closed", rid, script_,
+          relay_.body_short() ? "body shorter than its Content-Length" : status_.describe());
       co_return;
     }
     error_code ec;
     co_await ex_.finish_body(ec);
-    ex_.log().debug("[cgi] rid={} {} {} {} identity={} first_byte={} headers={}", rid, script_, relay_.head().status,
-                    status_.describe(), who_, fmt_ms(relay_.first_byte(), started_), fmt_ms(relay_.headers_at(), started_));
+    ex_.log().debug("[cgi] rid={} {} {} {} identity={} first_byte={} headers={}", rid, script_,
+                    relay_.head().status, status_.describe(), who_,
+                    fmt_ms(relay_.first_byte(), started_), fmt_ms(relay_.headers_at(), started_));
   }
 
   exchange& ex_;
@@ -291,7 +308,8 @@ class cgi_run {
 cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h) : cfg_(cfg), h_(h) {
   root_fd_ = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0)
-    throw std::system_error(errno, std::generic_category(), "cannot open document root " + cfg.document_root.string());
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot open document root " + cfg.document_root.string());
   switch_identity_ = ::geteuid() == 0;
   if (switch_identity_) {
     process_ = resolve(cfg.identity.process);
@@ -309,7 +327,8 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   const route& r = ex.route();
   const std::string rid = ex.id().str();
 
-  auto resolved = co_await resolve_script(ex, root_fd_, cfg_.document_root.string(), h_.interpreter.empty());
+  auto resolved =
+      co_await resolve_script(ex, root_fd_, cfg_.document_root.string(), h_.interpreter.empty());
   if (!resolved) co_return;
   const std::string script_path = std::move(*resolved);
   const std::string script_dir = script_path.substr(0, script_path.rfind('/'));
@@ -327,11 +346,13 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   } else if (user) {
     auto mapped = cfg_.accounts.find(*user);
     if (mapped == cfg_.accounts.end()) {
-      co_await ex.send_error(http::status::forbidden,
-                             "authenticated as \"" + *user + "\", but [accounts] maps that name to no OS account");
+      co_await ex.send_error(
+          http::status::forbidden,
+          "authenticated as \"" + *user + "\", but [accounts] maps that name to no OS account");
       co_return;
     }
-    why = "cgi create_process_as_user=true, authenticated " + *user + " -> account " + mapped->second.name;
+    why = "cgi create_process_as_user=true, authenticated " + *user + " -> account " +
+          mapped->second.name;
     if (switch_identity_) as = spawner::resolve_identity(mapped->second);
   } else {
     why = "cgi create_process_as_user=true, anonymous -> identity.anonymous";
@@ -339,12 +360,14 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   }
   if (switch_identity_) {
     if (!as) {
-      co_await ex.send_error(http::status::internal_server_error, "the account for this request cannot be resolved");
+      co_await ex.send_error(http::status::internal_server_error,
+                             "the account for this request cannot be resolved");
       co_return;
     }
     who = as->describe();
   } else {
-    who = "uid " + std::to_string(::geteuid()) + " (cgihost's own account: it is not root and cannot switch)";
+    who = "uid " + std::to_string(::geteuid()) +
+          " (cgihost's own account: it is not root and cannot switch)";
   }
   ex.set_identity(as ? as->name : std::to_string(::geteuid()));
 
@@ -386,8 +409,8 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
     co_await ex.send_error(http::status::bad_gateway, what, what + "\nidentity: " + who);
     co_return;
   }
-  ex.log().debug("[cgi] rid={} started {} pid {} as {} ({}) in {:.1f}ms", rid, script_path, launched->pid, who, why,
-                 ms(clock::now() - started));
+  ex.log().debug("[cgi] rid={} started {} pid {} as {} ({}) in {:.1f}ms", rid, script_path,
+                 launched->pid, who, why, ms(clock::now() - started));
   spawner::child child(co_await asio::this_coro::executor, *launched);
   cgi_run run(ex, child, spool.fd, r.script_name, nph, who, started);
   co_await run.run(r.cgi_timeout);

@@ -48,8 +48,10 @@ int run_server(const config::config& cfg) {
     return 1;
   }
   for (const auto& ep : srv->bound()) {
-    std::string addr = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
-    lg.error->info("listening on http://{}:{}/ (document root {})", addr, ep.port(), cfg.document_root.string());
+    std::string addr =
+        ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+    lg.error->info("listening on http://{}:{}/ (document root {})", addr, ep.port(),
+                   cfg.document_root.string());
   }
   srv->run(true);
   lg.error->info("stopped");
@@ -81,25 +83,31 @@ int main_cli(int argc, char** argv) {
   dev->add_option("--listen", dev_listen, "HOST:PORT to listen on (default: 127.0.0.1:8080)");
 
   std::string check_config;
-  auto* check = app.add_subcommand("check-config", "Validate a config file: print ok, or every problem");
+  auto* check =
+      app.add_subcommand("check-config", "Validate a config file: print ok, or every problem");
   check->add_option("-c,--config", check_config, "The TOML config file")->required();
 
-  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "serve" && std::string_view(argv[1]) != "dev" &&
-      std::string_view(argv[1]) != "check-config" && std::string_view(argv[1]) != "try") {
-    std::cerr << "cgihost: unknown command \"" << argv[1] << "\" (use serve, dev, check-config or try; see cgihost --help)\n";
+  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "serve" &&
+      std::string_view(argv[1]) != "dev" && std::string_view(argv[1]) != "check-config" &&
+      std::string_view(argv[1]) != "try") {
+    std::cerr << "cgihost: unknown command \"" << argv[1]
+              << "\" (use serve, dev, check-config or try; see cgihost --help)\n";
     return 2;
   }
   std::string try_config;
   try_request try_req;
   std::string try_user;
   std::string try_data;
-  auto* tryc = app.add_subcommand("try", "Run one request as the server would, without a listener, and show what the child got and said");
+  auto* tryc = app.add_subcommand("try",
+                                  "Run one request as the server would, without a listener, and "
+                                  "show what the child got and said");
   tryc->add_option("-c,--config", try_config, "The TOML config file")->required();
   tryc->add_option("--user", try_user, "As if authenticated as NAME (mapped through [accounts])");
   tryc->add_option("--method", try_req.method, "The request method (default GET)");
   tryc->add_option("--header", try_req.headers, "A request header 'Name: value' (repeatable)");
   tryc->add_option("--data", try_data, "The request body; @FILE reads FILE");
-  tryc->add_option("URL", try_req.url, "A path like /cgi-bin/x.cgi?a=1 or a full http://host/path")->required();
+  tryc->add_option("URL", try_req.url, "A path like /cgi-bin/x.cgi?a=1 or a full http://host/path")
+      ->required();
 
   try {
     app.parse(argc, argv);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,8 +25,11 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 using clock = std::chrono::steady_clock;
 constexpr std::uint16_t kRequestId = 1;  // one request per connection: php-cgi does not multiplex
 
-constexpr auto kAbortGrace =
-    std::chrono::seconds(2);  // after ABORT_REQUEST, before the instance is killed
+// After ABORT_REQUEST, before the instance is killed.
+constexpr auto kAbortGrace = std::chrono::seconds(2);
+// A request without a body watches its client only once it has run this long:
+// the short ones, nearly all, pay nothing for it.
+constexpr auto kWatchClientAfter = std::chrono::milliseconds(500);
 
 bool idempotent(http::verb v) {
   // RFC 9110 §9.2.2
@@ -57,7 +61,33 @@ class fcgi_run {
     head_ = head_records;  // a member, not a coroutine parameter: g++ 12 mishandles string
                            // parameters of nested coroutines
     asio::steady_timer timer(sock_.get_executor(), deadline);
-    co_await ((read_records() || send_stdin_then_watch()) || wait_timeout(timer));
+    if (empty_body_) {
+      // The path most requests take, kept free of parallel coroutines: one
+      // write, then the reads, which one alarm cuts at the deadline or after
+      // kWatchClientAfter to start watching the client.
+      co_await send_stdin();
+      auto alarm = alarm_ = std::make_shared<alarm_state>();
+      alarm->cancel = &read_cancel_;
+      const bool watch_later = deadline > clock::now() + kWatchClientAfter;
+      timer.expires_at(watch_later ? clock::now() + kWatchClientAfter : deadline);
+      timer.async_wait([alarm, watch_later](error_code ec) {
+        if (ec || alarm->done) return;
+        (watch_later ? alarm->watch : alarm->timed_out) = true;
+        alarm->cancel->emit(asio::cancellation_type::terminal);
+      });
+      cancellable_reads_ = true;
+      co_await read_records();
+      cancellable_reads_ = false;
+      alarm->done = true;
+      timer.cancel();
+      timed_out_ = alarm->timed_out;
+      if (ended_ || timed_out_ || !failure_.empty()) co_return;
+      // A slow request: from now on the client is watched.
+      timer.expires_at(deadline);
+      co_await ((read_records() || watch_client()) || wait_timeout(timer));
+    } else {
+      co_await ((read_records() || send_stdin_then_watch()) || wait_timeout(timer));
+    }
     if (!client_left_ || ended_ || timed_out_ || !failure_.empty()) co_return;
     std::string abort;
     fcgi::append_abort_request(abort, kRequestId);
@@ -81,6 +111,20 @@ class fcgi_run {
   asio::awaitable<void> wait_timeout(asio::steady_timer& timer) {
     auto [ec] = co_await timer.async_wait(nothrow);
     if (!ec) timed_out_ = true;
+  }
+
+  // What the alarm of run()'s plain path may touch, even after run() ended.
+  struct alarm_state {
+    bool done = false;
+    bool watch = false;
+    bool timed_out = false;
+    asio::cancellation_signal* cancel = nullptr;
+  };
+
+  // Ends only when the client leaves: the request is then aborted.
+  asio::awaitable<void> watch_client() {
+    bool gone = co_await ex_.client_gone();
+    if (gone) client_left_ = true;
   }
 
   // Ends only when the client leaves: the request is then aborted.
@@ -138,8 +182,14 @@ class fcgi_run {
     if (!buf_) buf_ = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
     std::string batch;
     while (!ended_) {
+      // The alarm may ring between two reads, when there is no read to cancel.
+      if (cancellable_reads_ && (alarm_->watch || alarm_->timed_out)) co_return;
       auto [ec, n] =
-          co_await sock_.async_read_some(asio::buffer(buf_.get(), kGatewayBuffer), nothrow);
+          cancellable_reads_
+              ? co_await sock_.async_read_some(
+                    asio::buffer(buf_.get(), kGatewayBuffer),
+                    asio::bind_cancellation_slot(read_cancel_.slot(), nothrow))
+              : co_await sock_.async_read_some(asio::buffer(buf_.get(), kGatewayBuffer), nothrow);
       if (ec == asio::error::operation_aborted) co_return;
       if (ec) {
         reset_ = ec == asio::error::connection_reset || ec == asio::error::connection_refused;
@@ -199,6 +249,9 @@ class fcgi_run {
   std::string pool_;
   response_relay relay_;
   std::string head_;
+  asio::cancellation_signal read_cancel_;
+  std::shared_ptr<alarm_state> alarm_;
+  bool cancellable_reads_ = false;
   fcgi::client_decoder decoder_;
   std::unique_ptr<char[]> buf_;
   std::string stderr_partial_;
@@ -275,7 +328,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     auto my_ex = co_await asio::this_coro::executor;
     std::unique_ptr<fastcgi_pool::socket> sock = std::move(inst->kept);
     error_code cec;
-    if (sock && sock->get_executor() != my_ex) {
+    if (sock && home_of(sock->get_executor()) != home_of(my_ex)) {
       int fd = sock->release(cec);
       sock = std::make_unique<fastcgi_pool::socket>(my_ex);
       if (!cec) sock->assign(asio::local::stream_protocol(), fd, cec);

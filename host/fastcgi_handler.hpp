@@ -14,7 +14,8 @@ namespace cgihost::host {
 class fastcgi_handler final : public handler {
  public:
   // Keeps references to `cfg` and `h`; shares the pool with other handlers.
-  fastcgi_handler(const config::config& cfg, const config::handler& h, std::shared_ptr<fastcgi_pool> pool);
+  fastcgi_handler(const config::config& cfg, const config::handler& h,
+                  std::shared_ptr<fastcgi_pool> pool);
   ~fastcgi_handler() override;
   fastcgi_handler(const fastcgi_handler&) = delete;
   fastcgi_handler& operator=(const fastcgi_handler&) = delete;

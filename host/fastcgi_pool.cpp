@@ -36,10 +36,11 @@ struct fastcgi_pool::waiter {
   std::optional<refusal> why;
 };
 
-namespace {
 pool_core::home home_of(const asio::any_io_executor& ex) {
   return reinterpret_cast<pool_core::home>(&asio::query(ex, asio::execution::context));
 }
+
+namespace {
 
 pool_limits limits_of(const config::pool& settings, std::uint32_t budget) {
   pool_limits l;

@@ -35,6 +35,9 @@ namespace cgihost::host {
 
 namespace asio = boost::asio;
 
+// The io_context an executor runs on, as pool_core knows it.
+pool_core::home home_of(const asio::any_io_executor& ex);
+
 class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
  public:
   using socket = asio::local::stream_protocol::socket;

@@ -10,7 +10,8 @@
 
 namespace cgihost::host {
 
-asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd, const std::string& document_root,
+asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
+                                                           const std::string& document_root,
                                                            bool need_exec) {
   const route& r = ex.route();
   std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
@@ -25,13 +26,15 @@ asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int roo
                            "script " + r.script_name + ": " + std::strerror(err));
     co_return std::nullopt;
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(script.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    co_await ex.send_error(http::status::forbidden, "script " + r.script_name + " is not a regular file");
+    co_await ex.send_error(http::status::forbidden,
+                           "script " + r.script_name + " is not a regular file");
     co_return std::nullopt;
   }
   if (need_exec && (st.st_mode & 0111) == 0) {
-    co_await ex.send_error(http::status::forbidden, "script " + r.script_name + " is not executable");
+    co_await ex.send_error(http::status::forbidden,
+                           "script " + r.script_name + " is not executable");
     co_return std::nullopt;
   }
   co_return document_root + r.script_name;
@@ -41,7 +44,8 @@ asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex,
   if (auto length = ex.body_length()) co_return length;
   spool.fd = ::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (spool.fd < 0) {
-    co_await ex.send_error(http::status::internal_server_error, std::string("cannot spool body: ") + std::strerror(errno));
+    co_await ex.send_error(http::status::internal_server_error,
+                           std::string("cannot spool body: ") + std::strerror(errno));
     co_return std::nullopt;
   }
   auto buf = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
@@ -65,8 +69,9 @@ asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex,
   co_return total;
 }
 
-protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg, const std::string& script_path,
-                                           std::uint64_t length, const std::optional<std::string>& user,
+protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg,
+                                           const std::string& script_path, std::uint64_t length,
+                                           const std::optional<std::string>& user,
                                            const protocol::cgi::variables& pass_through) {
   const route& r = ex.route();
   const auto& req = ex.request();
@@ -87,7 +92,8 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
   std::string root = cfg.document_root.string();
   view.document_root = root;
   // RFC 3875 §4.1.2: CONTENT_LENGTH only when there is a body (or the method has one).
-  if (length > 0 || req.method() == http::verb::post || req.method() == http::verb::put) view.content_length = length;
+  if (length > 0 || req.method() == http::verb::post || req.method() == http::verb::put)
+    view.content_length = length;
   std::string software = "cgihost/" CGIHOST_VERSION;
   view.server_software = software;
   std::string user_name = user.value_or("");
@@ -95,7 +101,8 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
   view.auth_type = user ? "Basic" : "";
   protocol::cgi::env_options options;
   options.pass_through = pass_through;
-  if (cfg.authentication.trusted_header) options.drop_headers.push_back(*cfg.authentication.trusted_header);
+  if (cfg.authentication.trusted_header)
+    options.drop_headers.push_back(*cfg.authentication.trusted_header);
   return protocol::cgi::build_env(view, options);
 }
 

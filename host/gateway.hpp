@@ -32,7 +32,8 @@ struct fd_guard {
 // The route's script under the document root (`root_fd`), whatever symlinks
 // say: its path, or nullopt after answering 404 (missing) or 403 (a folder,
 // not a regular file, or not executable when `need_exec`).
-asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd, const std::string& document_root,
+asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
+                                                           const std::string& document_root,
                                                            bool need_exec);
 
 // The body's length. A chunked body is first spooled to an unnamed file in
@@ -42,8 +43,9 @@ asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex,
 
 // The CGI variables of the request (the environment of a CGI child, the
 // PARAMS of a FastCGI request), from protocol/'s one builder.
-protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg, const std::string& script_path,
-                                           std::uint64_t length, const std::optional<std::string>& user,
+protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg,
+                                           const std::string& script_path, std::uint64_t length,
+                                           const std::optional<std::string>& user,
                                            const protocol::cgi::variables& pass_through);
 
 // The host's environment as children may see it: a fixed PATH, and LANG,

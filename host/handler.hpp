@@ -2,13 +2,13 @@
 // The seam between the HTTP front end and the modules that answer requests
 // (static files now; CGI and FastCGI in their own issues).
 
+#include <spdlog/logger.h>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/system/error_code.hpp>
-#include <spdlog/logger.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,7 +32,7 @@ struct cgi_trace {
   std::vector<std::pair<std::string, std::string>> env;
   std::string program;
   std::vector<std::string> argv;
-  std::string identity;  // who it ran as, and why
+  std::string identity;      // who it ran as, and why
   std::string stdout_bytes;  // the raw output, at most kept bytes
   std::string stderr_bytes;
   std::uint64_t stdout_total = 0, stderr_total = 0;
@@ -65,8 +65,8 @@ class exchange {
 
   // Sends the head and the first body bytes together (one write for a small
   // response); the same rules as write_head.
-  virtual asio::awaitable<void> write_response(http::response_header<>& head, asio::const_buffer first,
-                                               error_code& ec) = 0;
+  virtual asio::awaitable<void> write_response(http::response_header<>& head,
+                                               asio::const_buffer first, error_code& ec) = 0;
 
   // Sends body bytes after the head.
   virtual asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) = 0;
@@ -91,9 +91,9 @@ class exchange {
   // queue wait") the page shows to every client, so an administrator knows
   // which limit to change; `reason` goes to the error log, `dev_detail` to the
   // page in dev mode; a 503 carries `retry_after` (default 5 s).
-  virtual asio::awaitable<void> send_gateway_error(http::status status, std::string_view phase,
-                                                   std::string_view reason, std::string_view dev_detail,
-                                                   std::optional<std::chrono::seconds> retry_after) {
+  virtual asio::awaitable<void> send_gateway_error(
+      http::status status, std::string_view phase, std::string_view reason,
+      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
     (void)phase;
     (void)retry_after;
     co_await send_error(status, reason, dev_detail);

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -10,9 +11,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
-
 #include <charconv>
-#include <array>
 #include <chrono>
 
 #include "host/server.hpp"
@@ -26,7 +25,8 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 using clock = std::chrono::steady_clock;
 
 std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -46,20 +46,32 @@ std::string html_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
 }
 
 // A short page naming the status; in dev mode with the diagnosis below it.
-std::string error_page(http::status status, std::string_view dev_detail = {}, std::string_view phase = {}) {
-  std::string title = std::to_string(static_cast<unsigned>(status)) + " " + std::string(http::obsolete_reason(status));
-  std::string page = "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head><body><h1>" + title + "</h1>";
+std::string error_page(http::status status, std::string_view dev_detail = {},
+                       std::string_view phase = {}) {
+  std::string title = std::to_string(static_cast<unsigned>(status)) + " " +
+                      std::string(http::obsolete_reason(status));
+  std::string page = "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head><body><h1>" +
+                     title + "</h1>";
   if (!phase.empty()) page += "\n<p>" + html_escape(phase) + "</p>";
   if (!dev_detail.empty())
     page += "\n<p>cgihost dev mode: why</p>\n<pre>" + html_escape(dev_detail) + "</pre>\n";
@@ -68,7 +80,8 @@ std::string error_page(http::status status, std::string_view dev_detail = {}, st
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
          });
 }
 
@@ -85,7 +98,8 @@ bool is_other_http_version(std::string_view head) {
   if (eol == std::string_view::npos || eol < 9) return false;
   std::string_view v = head.substr(eol - 8, 8);
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  return v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' && digit(v[7]) && head[eol - 9] == ' ';
+  return v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' && digit(v[7]) &&
+         head[eol - 9] == ' ';
 }
 
 // The response head as bytes: status line, fields, blank line.
@@ -96,7 +110,8 @@ std::string serialize_head(const http::response_header<>& head) {
   out += std::to_string(head.result_int());
   out += ' ';
   auto reason = head.reason();
-  out += reason.empty() ? std::string_view(http::obsolete_reason(head.result())) : std::string_view(reason);
+  out += reason.empty() ? std::string_view(http::obsolete_reason(head.result()))
+                        : std::string_view(reason);
   out += "\r\n";
   for (const auto& f : head) {
     out += f.name_string();
@@ -132,12 +147,18 @@ std::string request_line_of(const http::request_header<>& req) {
 // The exchange a handler sees, backed by the session's stream and parser.
 class session_exchange final : public exchange {
  public:
-  session_exchange(http_session& s, protocol::normalized_target target, host::route r, request_id id,
-                   clock::time_point started, std::int64_t arrived)
-      : s_(s), target_(std::move(target)), route_(std::move(r)), id_(id), started_(started), arrived_(arrived) {}
+  session_exchange(http_session& s, protocol::normalized_target target, host::route r,
+                   request_id id, clock::time_point started, std::int64_t arrived)
+      : s_(s),
+        target_(std::move(target)),
+        route_(std::move(r)),
+        id_(id),
+        started_(started),
+        arrived_(arrived) {}
 
   const http::request_header<>& request() const override {
-    return redirected_ ? *redirected_ : static_cast<const http::request_header<>&>(s_.parser_->get());
+    return redirected_ ? *redirected_
+                       : static_cast<const http::request_header<>&>(s_.parser_->get());
   }
   const protocol::normalized_target& target() const override { return target_; }
   const host::route& route() const override { return route_; }
@@ -163,7 +184,8 @@ class session_exchange final : public exchange {
     auto& parser = *s_.parser_;
     if (redirected_ || parser.is_done() || size == 0) co_return 0;
     const auto& req = parser.get();
-    if (!continue_sent_ && req.version() == 11 && iequals(req[http::field::expect], "100-continue")) {
+    if (!continue_sent_ && req.version() == 11 &&
+        iequals(req[http::field::expect], "100-continue")) {
       continue_sent_ = true;
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       s_.stream_.expires_after(settings().http.send_timeout);
@@ -194,7 +216,8 @@ class session_exchange final : public exchange {
     co_await write_response(head, asio::const_buffer{}, ec);
   }
 
-  asio::awaitable<void> write_response(http::response_header<>& head, asio::const_buffer first, error_code& ec) override {
+  asio::awaitable<void> write_response(http::response_header<>& head, asio::const_buffer first,
+                                       error_code& ec) override {
     ec = {};
     const auto& req = request();
     head.version(req.version() == 10 ? 10 : 11);
@@ -218,8 +241,8 @@ class session_exchange final : public exchange {
       chunked_ = true;
       head.set(http::field::transfer_encoding, "chunked");
     }
-    keep_alive_ = keep_alive_ && s_.parser_->keep_alive() && !s_.stop_requested_ && !s_.server_.stopping() &&
-                  s_.requests_ < settings().http.max_keepalive_requests &&
+    keep_alive_ = keep_alive_ && s_.parser_->keep_alive() && !s_.stop_requested_ &&
+                  !s_.server_.stopping() && s_.requests_ < settings().http.max_keepalive_requests &&
                   (expected_.has_value() || bodyless || chunked_);
     set_connection(head, keep_alive_);
     status_ = status;
@@ -233,8 +256,8 @@ class session_exchange final : public exchange {
     if (!check_length(first.size(), ec)) co_return;
     // Head and first bytes in one gather write: one system call for a small response.
     char size_line[24];
-    std::array<asio::const_buffer, 4> parts{asio::buffer(text), chunk_prefix(first.size(), size_line), first,
-                                            chunk_suffix()};
+    std::array<asio::const_buffer, 4> parts{
+        asio::buffer(text), chunk_prefix(first.size(), size_line), first, chunk_suffix()};
     co_await send(parts, ec);
     if (!ec) written_ += first.size();
   }
@@ -248,7 +271,8 @@ class session_exchange final : public exchange {
     if (head_only_ || data.size() == 0) co_return;
     if (!check_length(data.size(), ec)) co_return;
     char size_line[24];
-    std::array<asio::const_buffer, 3> parts{chunk_prefix(data.size(), size_line), data, chunk_suffix()};
+    std::array<asio::const_buffer, 3> parts{chunk_prefix(data.size(), size_line), data,
+                                            chunk_suffix()};
     co_await send(parts, ec);
     if (!ec) written_ += data.size();
   }
@@ -261,8 +285,10 @@ class session_exchange final : public exchange {
       co_return;
     }
     char size_line[24];
-    static constexpr std::string_view kLast = "\r\n0\r\n\r\n";  // the chunk's CRLF, then the last chunk
-    std::array<asio::const_buffer, 3> parts{chunk_prefix(data.size(), size_line), data, asio::buffer(kLast)};
+    static constexpr std::string_view kLast =
+        "\r\n0\r\n\r\n";  // the chunk's CRLF, then the last chunk
+    std::array<asio::const_buffer, 3> parts{chunk_prefix(data.size(), size_line), data,
+                                            asio::buffer(kLast)};
     co_await send(parts, ec);
     if (!ec) {
       written_ += data.size();
@@ -304,27 +330,33 @@ class session_exchange final : public exchange {
     co_await send_error(status, reason, {});
   }
 
-  asio::awaitable<void> send_error(http::status status, std::string_view reason, std::string_view dev_detail) override {
+  asio::awaitable<void> send_error(http::status status, std::string_view reason,
+                                   std::string_view dev_detail) override {
     co_await send_error_page(status, reason, dev_detail, {}, std::nullopt);
   }
 
-  asio::awaitable<void> send_gateway_error(http::status status, std::string_view phase, std::string_view reason,
-                                           std::string_view dev_detail,
-                                           std::optional<std::chrono::seconds> retry_after) override {
+  asio::awaitable<void> send_gateway_error(
+      http::status status, std::string_view phase, std::string_view reason,
+      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) override {
     co_await send_error_page(status, reason, dev_detail, phase, retry_after);
   }
 
-  asio::awaitable<void> send_error_page(http::status status, std::string_view reason, std::string_view dev_detail,
-                                        std::string_view phase, std::optional<std::chrono::seconds> retry_after) {
+  asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
+                                        std::string_view dev_detail, std::string_view phase,
+                                        std::optional<std::chrono::seconds> retry_after) {
     auto code = static_cast<unsigned>(status);
     auto& lg = log();
-    auto level = code >= 500 ? spdlog::level::warn : code == 404 ? spdlog::level::debug : spdlog::level::info;
-    lg.log(level, "[http] rid={} {} {} {}: {}", id_.str(), code, request().method_string(), target_.path, reason);
+    auto level = code >= 500   ? spdlog::level::warn
+                 : code == 404 ? spdlog::level::debug
+                               : spdlog::level::info;
+    lg.log(level, "[http] rid={} {} {} {}: {}", id_.str(), code, request().method_string(),
+           target_.path, reason);
     if (head_sent_) {
       failed_ = true;
       co_return;
     }
-    std::string body = error_page(status, settings().dev_mode ? dev_detail : std::string_view{}, phase);
+    std::string body =
+        error_page(status, settings().dev_mode ? dev_detail : std::string_view{}, phase);
     http::response_header<> head;
     head.result(status);
     head.set(http::field::content_type, "text/html; charset=utf-8");
@@ -357,13 +389,15 @@ class session_exchange final : public exchange {
       co_return;
     }
     if (++hops_ > 10) {
-      co_await send_error(http::status::bad_gateway, "more than 10 local redirects, the last to " + location);
+      co_await send_error(http::status::bad_gateway,
+                          "more than 10 local redirects, the last to " + location);
       co_return;
     }
     auto normalized = protocol::normalize_target(location);
     if (!normalized) {
-      co_await send_error(http::status::bad_gateway,
-                          "local redirect to \"" + location + "\" refused: " + normalized.error().message());
+      co_await send_error(
+          http::status::bad_gateway,
+          "local redirect to \"" + location + "\" refused: " + normalized.error().message());
       co_return;
     }
     // The new request: a GET of the location, without the original body.
@@ -378,7 +412,8 @@ class session_exchange final : public exchange {
     route_ = s_.server_.router().resolve(target_.path);
     log().debug("[http] rid={} local redirect to {}", id_.str(), location);
     if (route_.not_found) {
-      co_await send_error(http::status::not_found, "no handler matches and [static] enabled = false");
+      co_await send_error(http::status::not_found,
+                          "no handler matches and [static] enabled = false");
       co_return;
     }
     co_await s_.server_.handler_for(route_).handle(*this);
@@ -397,7 +432,8 @@ class session_exchange final : public exchange {
   // body will not come, so the connection cannot be reused.
   bool awaiting_continue() const {
     const auto& req = s_.parser_->get();
-    return !continue_sent_ && req.version() == 11 && iequals(req[http::field::expect], "100-continue");
+    return !continue_sent_ && req.version() == 11 &&
+           iequals(req[http::field::expect], "100-continue");
   }
 
   void log_access() const {
@@ -436,7 +472,9 @@ class session_exchange final : public exchange {
     int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
     return asio::buffer(buf, static_cast<std::size_t>(len));
   }
-  asio::const_buffer chunk_suffix() const { return chunked_ ? asio::buffer("\r\n", 2) : asio::const_buffer{}; }
+  asio::const_buffer chunk_suffix() const {
+    return chunked_ ? asio::buffer("\r\n", 2) : asio::const_buffer{};
+  }
 
   // Never send more than the head announced: that would corrupt the next response.
   bool check_length(std::size_t more, error_code& ec) {
@@ -474,7 +512,8 @@ class session_exchange final : public exchange {
 http_session::http_session(server& srv, asio::ip::tcp::socket socket, std::uint64_t id)
     : server_(srv), stream_(std::move(socket)), id_(id) {
   auto unmapped = [](asio::ip::address a) {
-    if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+      return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
     return a;
   };
   error_code ec;
@@ -511,7 +550,8 @@ asio::awaitable<void> http_session::run() {
   bool unread = buffer_.size() > 0 || (parser_ && !parser_->is_done()) || linger_;
   if (!ec && unread) {
     char scratch[4096];
-    stream_.expires_after(server_.stopping() ? std::chrono::milliseconds(250) : std::chrono::milliseconds(2000));
+    stream_.expires_after(server_.stopping() ? std::chrono::milliseconds(250)
+                                             : std::chrono::milliseconds(2000));
     for (int i = 0; i < 256; ++i) {
       auto [rec, n] = co_await stream_.async_read_some(asio::buffer(scratch), nothrow);
       if (rec) break;
@@ -520,13 +560,14 @@ asio::awaitable<void> http_session::run() {
   stream_.close();
 }
 
-asio::awaitable<void> http_session::send_simple(http::status status, bool close, std::string_view reason,
-                                                request_id id, const std::string& request_line,
+asio::awaitable<void> http_session::send_simple(http::status status, bool close,
+                                                std::string_view reason, request_id id,
+                                                const std::string& request_line,
                                                 clock::time_point started) {
   const auto& cfg = server_.settings();
   auto code = static_cast<unsigned>(status);
-  server_.log().error->log(code >= 500 ? spdlog::level::warn : spdlog::level::info, "[http] rid={} {} from {}: {}",
-                           id.str(), code, peer_, reason);
+  server_.log().error->log(code >= 500 ? spdlog::level::warn : spdlog::level::info,
+                           "[http] rid={} {} from {}: {}", id.str(), code, peer_, reason);
   linger_ = linger_ || close;
   std::string body = error_page(status);
   http::response_header<> msg;
@@ -591,8 +632,8 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
   deadline.cancel();
   if (ec && *timed_out) ec = beast::error::timeout;
   if (ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-        ec == asio::error::operation_aborted)
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
       co_return false;
     http::status status = http::status::bad_request;
     std::string reason = "malformed request head: " + ec.message();
@@ -602,8 +643,10 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
       // the request line as soon as it is whole, so an unparsed line is too long.
       const auto& partial = parser_->get();
       bool line_parsed = !partial.target().empty();
-      bool line_too_long = line_parsed ? request_line_of(partial).size() > limits.max_request_line : true;
-      status = line_too_long ? http::status::uri_too_long : http::status::request_header_fields_too_large;
+      bool line_too_long =
+          line_parsed ? request_line_of(partial).size() > limits.max_request_line : true;
+      status = line_too_long ? http::status::uri_too_long
+                             : http::status::request_header_fields_too_large;
       reason = line_too_long ? "request line longer than http.max_request_line (" +
                                    std::to_string(limits.max_request_line) + " bytes)"
                              : "request head larger than http.max_header_bytes (" +
@@ -613,7 +656,8 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
       reason = "HTTP version other than 1.0 and 1.1";
     } else if (ec == http::error::body_limit) {
       status = http::status::payload_too_large;
-      reason = "Content-Length above http.max_body_size (" + std::to_string(limits.max_body_size) + " bytes)";
+      reason = "Content-Length above http.max_body_size (" + std::to_string(limits.max_body_size) +
+               " bytes)";
     } else if (ec == beast::error::timeout) {
       status = http::status::request_timeout;
       reason = "request head not complete within http.header_timeout (" +
@@ -630,10 +674,12 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
     co_return false;
   };
   if (req.version() != 10 && req.version() != 11)
-    co_return co_await reject(http::status::http_version_not_supported, "HTTP version " + request_line.substr(request_line.rfind(' ') + 1));
+    co_return co_await reject(http::status::http_version_not_supported,
+                              "HTTP version " + request_line.substr(request_line.rfind(' ') + 1));
   if (request_line.size() > limits.max_request_line)
-    co_return co_await reject(http::status::uri_too_long, "request line longer than http.max_request_line (" +
-                                                             std::to_string(limits.max_request_line) + " bytes)");
+    co_return co_await reject(http::status::uri_too_long,
+                              "request line longer than http.max_request_line (" +
+                                  std::to_string(limits.max_request_line) + " bytes)");
   if (head_bytes > request_line.size() + 2 + limits.max_header_bytes)
     co_return co_await reject(http::status::request_header_fields_too_large,
                               "request head larger than http.max_header_bytes (" +
@@ -645,28 +691,34 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
   }
   if (count > limits.max_header_count)
     co_return co_await reject(http::status::request_header_fields_too_large,
-                              std::to_string(count) + " header fields, above http.max_header_count (" +
+                              std::to_string(count) +
+                                  " header fields, above http.max_header_count (" +
                                   std::to_string(limits.max_header_count) + ")");
   if (hosts > 1 || (req.version() == 11 && hosts == 0))
-    co_return co_await reject(http::status::bad_request, hosts ? "several Host fields" : "HTTP/1.1 request without Host");
+    co_return co_await reject(http::status::bad_request,
+                              hosts ? "several Host fields" : "HTTP/1.1 request without Host");
   if (auto te = req.find(http::field::transfer_encoding); te != req.end()) {
     // HTTP/1.0 has no transfer codings: such a message is faulty (RFC 9112 §6.1).
     if (req.version() == 10)
-      co_return co_await reject(http::status::bad_request, "Transfer-Encoding in an HTTP/1.0 request");
+      co_return co_await reject(http::status::bad_request,
+                                "Transfer-Encoding in an HTTP/1.0 request");
     // Only "chunked" alone is framed the same way by every hop; anything else
     // could be read differently by a proxy in front of us (request smuggling).
     std::string_view v = trim(te->value());
     if (!iequals(v, "chunked")) {
       auto comma = v.rfind(',');
-      bool has_chunked = comma != std::string_view::npos && iequals(trim(v.substr(comma + 1)), "chunked");
-      co_return co_await reject(has_chunked ? http::status::not_implemented : http::status::bad_request,
-                                "unsupported Transfer-Encoding \"" + std::string(v) + "\"");
+      bool has_chunked =
+          comma != std::string_view::npos && iequals(trim(v.substr(comma + 1)), "chunked");
+      co_return co_await reject(
+          has_chunked ? http::status::not_implemented : http::status::bad_request,
+          "unsupported Transfer-Encoding \"" + std::string(v) + "\"");
     }
   }
 
   auto normalized = protocol::normalize_target(req.target());
   if (!normalized)
-    co_return co_await reject(http::status::bad_request, "request target refused: " + normalized.error().message());
+    co_return co_await reject(http::status::bad_request,
+                              "request target refused: " + normalized.error().message());
 
   state_ = state::busy;
   route r = server_.router().resolve(normalized->path);
@@ -674,16 +726,19 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
   std::string failure;
   try {
     if (ex.route().not_found) {
-      co_await ex.send_error(http::status::not_found, "no handler matches and [static] enabled = false");
+      co_await ex.send_error(http::status::not_found,
+                             "no handler matches and [static] enabled = false");
     } else {
       co_await server_.handler_for(ex.route()).handle(ex);
     }
-    if (!ex.head_sent()) co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
+    if (!ex.head_sent())
+      co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
   } catch (const std::exception& e) {
     server_.log().error->error("[http] rid={} handler failed: {}", rid.str(), e.what());
     failure = e.what();
   }
-  if (!failure.empty() && !ex.head_sent()) co_await ex.send_error(http::status::internal_server_error, failure);
+  if (!failure.empty() && !ex.head_sent())
+    co_await ex.send_error(http::status::internal_server_error, failure);
   ex.log_access();
   if (!ex.complete() || !ex.keep_alive()) co_return false;
 

@@ -2,14 +2,13 @@
 // One client connection: HTTP/1.x keep-alive and pipelining, with every
 // limit of [http] enforced and each violation answered with its status.
 
-#include <memory>
-#include <optional>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <memory>
+#include <optional>
 
 #include "host/handler.hpp"
 

@@ -29,8 +29,10 @@ request_id request_id::next() noexcept {
 logs open_logs(const config::log_settings& s) {
   logs out;
   spdlog::sink_ptr err_sink;
-  if (s.error_log == "stderr") err_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  else err_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.error_log);
+  if (s.error_log == "stderr")
+    err_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  else
+    err_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.error_log);
   out.error = std::make_shared<spdlog::logger>("cgihost", err_sink);
   out.error->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z [%l] %v");
   out.error->set_level(spdlog::level::from_str(s.level));
@@ -38,8 +40,10 @@ logs open_logs(const config::log_settings& s) {
 
   if (s.access_log != "off") {
     spdlog::sink_ptr acc_sink;
-    if (s.access_log == "stdout") acc_sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    else acc_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.access_log);
+    if (s.access_log == "stdout")
+      acc_sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    else
+      acc_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.access_log);
     out.access = std::make_shared<spdlog::logger>("access", acc_sink);
     out.access->set_pattern("%v");
     out.access->set_level(spdlog::level::info);
@@ -78,14 +82,16 @@ std::string format_access_line(const access_record& r) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char when[40];
-  std::snprintf(when, sizeof when, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", tm.tm_mday, kMonths[tm.tm_mon],
-                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::snprintf(when, sizeof when, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", tm.tm_mday,
+                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
   std::string line;
   line.reserve(256);
   line += r.peer;
   line += " - ";
-  if (r.user.empty()) line += '-';
-  else append_escaped(line, r.user);
+  if (r.user.empty())
+    line += '-';
+  else
+    append_escaped(line, r.user);
   line += ' ';
   line += when;
   line += " \"";

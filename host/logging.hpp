@@ -1,10 +1,10 @@
 #pragma once
 // The error log (spdlog) and the access log (Combined Log Format).
 
+#include <spdlog/logger.h>
+
 #include <memory>
 #include <string>
-
-#include <spdlog/logger.h>
 
 #include "config/config.hpp"
 
@@ -27,17 +27,17 @@ logs open_logs(const config::log_settings& settings);
 
 // What the access log records of one exchange.
 struct access_record {
-  std::string peer;             // client address, no port
-  std::string user;             // authenticated name, empty for "-"
-  std::int64_t time = 0;        // unix seconds when the request arrived
-  std::string request_line;     // "GET /x HTTP/1.1"
+  std::string peer;          // client address, no port
+  std::string user;          // authenticated name, empty for "-"
+  std::int64_t time = 0;     // unix seconds when the request arrived
+  std::string request_line;  // "GET /x HTTP/1.1"
   unsigned status = 0;
   std::uint64_t body_bytes = 0;
   std::string referer;
   std::string user_agent;
   request_id id;
-  std::string identity;         // the account the code ran as; empty for static files
-  std::uint64_t micros = 0;     // time to serve
+  std::string identity;      // the account the code ran as; empty for static files
+  std::uint64_t micros = 0;  // time to serve
 };
 
 // One Combined Log Format line, with rid=, identity= and us= appended.

@@ -40,7 +40,8 @@ std::optional<pool_core::time_point> pool_core::spawn_held_until(time_point now)
 }
 
 void pool_core::log(int level, std::string text) {
-  action a{action::kind::log};
+  action a;
+  a.what = action::kind::log;
   a.level = level;
   a.text = std::move(text);
   actions_.push_back(std::move(a));
@@ -96,7 +97,8 @@ void pool_core::waiter_gone(id waiter, bool timed_out, time_point now) {
   queue_.erase(it);
   if (!timed_out) return;
   ++totals_.queue_timeouts;
-  action a{action::kind::refuse};
+  action a;
+  a.what = action::kind::refuse;
   a.waiter = waiter;
   a.why = refusal{
       http::status::gateway_timeout,
@@ -107,10 +109,13 @@ void pool_core::waiter_gone(id waiter, bool timed_out, time_point now) {
 }
 
 void pool_core::spawn(time_point now) {
-  inst_rec r{next_inst_++, state::busy};
+  inst_rec r;
+  r.number = next_inst_++;
+  r.st = state::busy;
   r.started_at = now;
   instances_.push_back(r);
-  action a{action::kind::spawn};
+  action a;
+  a.what = action::kind::spawn;
   a.inst = r.number;
   actions_.push_back(std::move(a));
 }
@@ -149,7 +154,8 @@ void pool_core::hand_over(inst_rec& inst, time_point now) {
                              [&](const waiter_rec& w) { return w.where == inst.kept_on; });
     if (same != stop) pick = same;
   }
-  action a{action::kind::lend};
+  action a;
+  a.what = action::kind::lend;
   a.inst = inst.number;
   a.waiter = pick->number;
   queue_.erase(pick);
@@ -160,7 +166,8 @@ void pool_core::hand_over(inst_rec& inst, time_point now) {
 
 void pool_core::end(inst_rec& inst, int signal, bool close_kept) {
   inst.st = state::draining;
-  action a{action::kind::end};
+  action a;
+  a.what = action::kind::end;
   a.inst = inst.number;
   a.signal = signal;
   a.close_kept = close_kept;
@@ -304,7 +311,8 @@ pool_core::refusal pool_core::held_refusal(time_point now) const {
 
 void pool_core::refuse_all(const refusal& why) {
   for (auto& w : queue_) {
-    action a{action::kind::refuse};
+    action a;
+    a.what = action::kind::refuse;
     a.waiter = w.number;
     a.why = why;
     actions_.push_back(std::move(a));

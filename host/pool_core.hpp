@@ -66,7 +66,7 @@ class pool_core {
       end,     // end instance `inst` with `signal`; `close_kept`: its kept connection too
       log,     // `level` (spdlog's numbering: 2 info, 3 warn, 4 error) and `text`
     };
-    kind what;
+    kind what = kind::log;
     id inst = 0;
     id waiter = 0;
     int signal = 0;
@@ -148,8 +148,8 @@ class pool_core {
 
  private:
   struct inst_rec {
-    id number;
-    state st;
+    id number = 0;
+    state st = state::busy;
     std::uint32_t served = 0;
     time_point started_at;
     time_point idle_since;

@@ -62,18 +62,21 @@ asio::awaitable<void> response_relay::send_head(std::string_view first, error_co
   head.result(head_.status);
   if (!head_.reason.empty()) head.reason(head_.reason);
   for (const auto& [name, value] : head_.headers) head.insert(name, value);
-  if (head_.content_length) head.set(http::field::content_length, std::to_string(*head_.content_length));
+  if (head_.content_length)
+    head.set(http::field::content_length, std::to_string(*head_.content_length));
   if (!head_.dropped.empty()) {
     std::string names;
     for (const auto& d : head_.dropped) names += (names.empty() ? "" : ", ") + d;
-    ex_.log().info("[cgi] rid={} {} sent hop-by-hop headers, removed: {}", ex_.id().str(), script_, names);
+    ex_.log().info("[cgi] rid={} {} sent hop-by-hop headers, removed: {}", ex_.id().str(), script_,
+                   names);
   }
   co_await ex_.write_response(head, asio::buffer(first.data(), first.size()), ec);
 }
 
 std::string response_relay::rejection_text() const {
-  return std::string(cgi::code_name(rejection_.code)) + ": " + cgi::make_error_code(rejection_.code).message() +
-         " at line " + std::to_string(rejection_.line) + " (byte " + std::to_string(rejection_.offset) + "): \"" +
+  return std::string(cgi::code_name(rejection_.code)) + ": " +
+         cgi::make_error_code(rejection_.code).message() + " at line " +
+         std::to_string(rejection_.line) + " (byte " + std::to_string(rejection_.offset) + "): \"" +
          rejection_.excerpt + "\"";
 }
 
@@ -81,12 +84,15 @@ std::string response_relay::verdict() const {
   if (rejected_) return "502 Bad Gateway: " + rejection_text();
   if (nph_) return "nph: the output went to the client unparsed";
   if (!head_complete()) return "no response head";
-  if (head_.kind == cgi::response_kind::local_redirect) return "local redirect to " + head_.location;
+  if (head_.kind == cgi::response_kind::local_redirect)
+    return "local redirect to " + head_.location;
   std::string v = std::to_string(head_.status) + " " +
-                  (head_.reason.empty() ? std::string(http::obsolete_reason(static_cast<http::status>(head_.status)))
-                                        : head_.reason);
-  v += head_.kind == cgi::response_kind::client_redirect ? " (client redirect to " + head_.location + ")"
-                                                          : " (document)";
+                  (head_.reason.empty()
+                       ? std::string(http::obsolete_reason(static_cast<http::status>(head_.status)))
+                       : head_.reason);
+  v += head_.kind == cgi::response_kind::client_redirect
+           ? " (client redirect to " + head_.location + ")"
+           : " (document)";
   if (body_short_) v += "; body shorter than its Content-Length: the connection would be closed";
   return v;
 }

@@ -18,7 +18,8 @@ class response_relay {
   using clock = std::chrono::steady_clock;
 
   // `script` names the program in log lines; `nph`: pass bytes on unparsed.
-  response_relay(exchange& ex, std::string script, bool nph) : ex_(ex), script_(std::move(script)), nph_(nph) {}
+  response_relay(exchange& ex, std::string script, bool nph)
+      : ex_(ex), script_(std::move(script)), nph_(nph) {}
 
   // One piece of the application's stdout. Returns false once no more is
   // wanted: the output was rejected, the client is gone, or it is a local
@@ -39,7 +40,9 @@ class response_relay {
   const protocol::cgi::rejection& rejection() const noexcept { return rejection_; }
   bool client_failed() const noexcept { return client_failed_; }
   bool body_short() const noexcept { return body_short_; }
-  bool head_complete() const noexcept { return parser_.current() == protocol::cgi::response_parser::state::head; }
+  bool head_complete() const noexcept {
+    return parser_.current() == protocol::cgi::response_parser::state::head;
+  }
   const protocol::cgi::response_head& head() const noexcept { return head_; }
   std::optional<clock::time_point> first_byte() const noexcept { return first_byte_; }
   std::optional<clock::time_point> headers_at() const noexcept { return headers_; }

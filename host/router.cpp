@@ -1,9 +1,9 @@
 #include "host/router.hpp"
 
-#include "protocol/cgi_env.hpp"
-
 #include <algorithm>
 #include <vector>
+
+#include "protocol/cgi_env.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -34,8 +34,9 @@ route router::resolve(std::string_view path) const {
     r.location = loc;
   }
   for (const auto& h : cfg_.handlers) {
-    bool hit = apply(h.kind == config::handler::match_kind::extension ? protocol::cgi::split_by_extension(path, h.value)
-                                                                       : protocol::cgi::split_by_prefix(path, h.value),
+    bool hit = apply(h.kind == config::handler::match_kind::extension
+                         ? protocol::cgi::split_by_extension(path, h.value)
+                         : protocol::cgi::split_by_prefix(path, h.value),
                      r);
     if (hit) {
       r.handler = &h;

@@ -13,10 +13,10 @@ struct route {
   // The matching [[handlers]] entry; null when none matched (static fallback).
   const config::handler* handler = nullptr;
   config::module_kind module = config::module_kind::static_files;
-  bool not_found = false;          // no handler matched and [static] enabled = false
-  std::string script_name;         // "/app/index.php"; the whole path for static files
-  std::string path_info;           // "/extra" after the script; empty for static files
-  bool create_process_as_user = true;   // [cgi], then every matching location, shortest first
+  bool not_found = false;              // no handler matched and [static] enabled = false
+  std::string script_name;             // "/app/index.php"; the whole path for static files
+  std::string path_info;               // "/extra" after the script; empty for static files
+  bool create_process_as_user = true;  // [cgi], then every matching location, shortest first
   config::duration cgi_timeout{};
   const config::location* location = nullptr;  // the longest matching location
 };

@@ -6,7 +6,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <csignal>
 
 #include "host/cgi_handler.hpp"
@@ -25,7 +24,8 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 // whose program was not found in dev mode.
 class refusing_handler final : public handler {
  public:
-  refusing_handler(http::status status, std::string reason) : status_(status), reason_(std::move(reason)) {}
+  refusing_handler(http::status status, std::string reason)
+      : status_(status), reason_(std::move(reason)) {}
   asio::awaitable<void> handle(exchange& ex) override { co_await ex.send_error(status_, reason_); }
 
  private:
@@ -53,20 +53,22 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
   handler_set out;
   std::map<std::string, std::shared_ptr<fastcgi_pool>> pools;
   std::optional<spawner::identity> process;
-  if (::geteuid() == 0 && !cfg.identity.process.name.empty()) process = spawner::resolve_identity(cfg.identity.process);
+  if (::geteuid() == 0 && !cfg.identity.process.name.empty())
+    process = spawner::resolve_identity(cfg.identity.process);
   out.static_files = std::make_unique<static_handler>(cfg.document_root, cfg.static_files.index);
   for (const auto& h : cfg.handlers) {
     if (h.module == config::module_kind::static_files) continue;
     if (!h.available) {
-      out.configured.emplace(&h, std::make_unique<refusing_handler>(
-                                           http::status::service_unavailable, h.match + ": " + h.unavailable_reason));
+      out.configured.emplace(
+          &h, std::make_unique<refusing_handler>(http::status::service_unavailable,
+                                                 h.match + ": " + h.unavailable_reason));
     } else if (h.module == config::module_kind::cgi) {
       out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h));
     } else if (h.module == config::module_kind::fastcgi && !cfg.pools.at(h.pool).impersonate) {
       auto& pool = pools[h.pool];
       if (!pool) {
-        pool = fastcgi_pool::create(cfg.pools.at(h.pool), pool_executor, log, process, cfg.document_root.string(),
-                                    pass_through_environment());
+        pool = fastcgi_pool::create(cfg.pools.at(h.pool), pool_executor, log, process,
+                                    cfg.document_root.string(), pass_through_environment());
         out.pools.push_back(pool);
       }
       out.configured.emplace(&h, std::make_unique<fastcgi_handler>(cfg, h, pool));
@@ -76,7 +78,8 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
                   http::status::not_implemented,
                   h.module == config::module_kind::fastcgi
                       ? "pool \"" + h.pool + "\": impersonate = true is not built in this version"
-                      : std::string("module \"") + config::to_string(h.module) + "\" is not built in this version"));
+                      : std::string("module \"") + config::to_string(h.module) +
+                            "\" is not built in this version"));
     }
   }
   return out;
@@ -87,7 +90,8 @@ server::server(const config::config& cfg, logs logs)
       logs_(std::move(logs)),
       router_(cfg),
       contexts_([&] {
-        unsigned n = cfg.server.threads ? cfg.server.threads : std::max(1u, std::thread::hardware_concurrency());
+        unsigned n = cfg.server.threads ? cfg.server.threads
+                                        : std::max(1u, std::thread::hardware_concurrency());
         std::vector<std::unique_ptr<asio::io_context>> v;
         for (unsigned i = 0; i < n; ++i) v.push_back(std::make_unique<asio::io_context>(1));
         return v;
@@ -151,13 +155,15 @@ void server::run(bool handle_signals) {
   }
   std::vector<std::thread> threads;
   threads.reserve(contexts_.size() - 1);
-  for (std::size_t i = 1; i < contexts_.size(); ++i) threads.emplace_back([this, i] { contexts_[i]->run(); });
+  for (std::size_t i = 1; i < contexts_.size(); ++i)
+    threads.emplace_back([this, i] { contexts_[i]->run(); });
   contexts_[0]->run();
   for (auto& t : threads) t.join();
 }
 
 void server::release() {
-  handlers_.stop(std::chrono::seconds(2));  // the watchers reap the instances, then the contexts end
+  handlers_.stop(
+      std::chrono::seconds(2));  // the watchers reap the instances, then the contexts end
   for (auto& w : work_) w.reset();
 }
 
@@ -183,8 +189,8 @@ void server::do_stop() {
     for (auto& [id, weak] : sessions_)
       if (auto s = weak.lock()) live.push_back(std::move(s));
   }
-  logs_.error->info("stopping: listeners closed, {} connection(s) open, grace period {} ms", live.size(),
-                    cfg_.server.grace_period.count());
+  logs_.error->info("stopping: listeners closed, {} connection(s) open, grace period {} ms",
+                    live.size(), cfg_.server.grace_period.count());
   for (auto& s : live) s->request_stop();
   live.clear();  // a session must not outlive its last owner here
   std::lock_guard lock(sessions_mutex_);
@@ -235,10 +241,13 @@ asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor) {
     error_code oec;
     socket.set_option(asio::ip::tcp::no_delay(true), oec);
     auto id = next_session_.fetch_add(1, std::memory_order_relaxed);
-    auto session = std::make_shared<http_session>(*this, asio::ip::tcp::socket(std::move(socket)), id);
+    auto session =
+        std::make_shared<http_session>(*this, asio::ip::tcp::socket(std::move(socket)), id);
     session_started(id, session);
     auto ex = session->executor();
-    asio::co_spawn(ex, [s = std::move(session)]() -> asio::awaitable<void> { co_await s->run(); }, asio::detached);
+    asio::co_spawn(
+        ex, [s = std::move(session)]() -> asio::awaitable<void> { co_await s->run(); },
+        asio::detached);
   }
 }
 

@@ -3,6 +3,12 @@
 // and the graceful stop.
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -10,13 +16,6 @@
 #include <system_error>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "config/config.hpp"
 #include "host/handler.hpp"
@@ -106,7 +105,6 @@ class server {
   asio::steady_timer grace_timer_;
   std::atomic<bool> stopping_{false};
   bool stop_started_ = false;  // control strand only
-
 };
 
 }  // namespace cgihost::host

@@ -60,11 +60,13 @@ int open_beneath(int dir_fd, const char* relative, int flags) {
   return ::openat(dir_fd, relative, flags | O_NOFOLLOW);
 }
 
-static_handler::static_handler(const std::filesystem::path& document_root, std::vector<std::string> index)
+static_handler::static_handler(const std::filesystem::path& document_root,
+                               std::vector<std::string> index)
     : index_(std::move(index)) {
   root_fd_ = ::open(document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0)
-    throw std::system_error(errno, std::generic_category(), "cannot open document root " + document_root.string());
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot open document root " + document_root.string());
 }
 
 static_handler::~static_handler() {
@@ -74,7 +76,8 @@ static_handler::~static_handler() {
 asio::awaitable<void> static_handler::handle(exchange& ex) {
   const auto& req = ex.request();
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
-    co_await ex.send_error(http::status::method_not_allowed, "static files answer only GET and HEAD");
+    co_await ex.send_error(http::status::method_not_allowed,
+                           "static files answer only GET and HEAD");
     co_return;
   }
   const std::string& path = ex.target().path;
@@ -84,10 +87,14 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
   auto open_failed = [&](int err) -> std::pair<http::status, std::string> {
     switch (err) {
       case EACCES:
-      case EPERM: return {http::status::forbidden, "permission denied: " + path};
+      case EPERM:
+        return {http::status::forbidden, "permission denied: " + path};
       case EXDEV:
-      case ELOOP: return {http::status::not_found, "path leaves the document root through a symlink: " + path};
-      default: return {http::status::not_found, "no such file: " + path};
+      case ELOOP:
+        return {http::status::not_found,
+                "path leaves the document root through a symlink: " + path};
+      default:
+        return {http::status::not_found, "no such file: " + path};
     }
   };
   if (file.fd < 0) {
@@ -95,7 +102,7 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
     co_await ex.send_error(status, why);
     co_return;
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(file.fd, &st) != 0) {
     co_await ex.send_error(http::status::internal_server_error, "fstat failed");
     co_return;
@@ -117,7 +124,7 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
     fd_closer index{-1};
     for (const auto& name : index_) {
       index.fd = open_beneath(file.fd, name.c_str(), kFlags);
-      struct stat ist{};
+      struct stat ist {};
       if (index.fd >= 0 && ::fstat(index.fd, &ist) == 0 && S_ISREG(ist.st_mode)) {
         st = ist;
         served_name = name;
@@ -177,15 +184,17 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = errno;
-      ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path, offset,
-                     n == 0 ? "file shrank" : std::strerror(err));
+      ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path,
+                     offset, n == 0 ? "file shrank" : std::strerror(err));
       // Before the head: an honest 500. After: the session closes the connection.
       if (first) co_await ex.send_error(http::status::internal_server_error, "read failed");
       co_return;
     }
     auto data = asio::buffer(buf.get(), static_cast<std::size_t>(n));
-    if (first) co_await ex.write_response(head, data, ec);
-    else co_await ex.write_body(data, ec);
+    if (first)
+      co_await ex.write_response(head, data, ec);
+    else
+      co_await ex.write_body(data, ec);
     if (ec) co_return;
     first = false;
     offset += static_cast<std::uint64_t>(n);

@@ -1,14 +1,15 @@
 #include "host/try_command.hpp"
 
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <fstream>
 #include <iostream>
-#include <spdlog/sinks/stdout_sinks.h>
 
 #include "host/server.hpp"
 #include "protocol/cgi_response.hpp"
@@ -20,10 +21,17 @@ namespace {
 // kept in memory.
 class try_exchange final : public exchange {
  public:
-  try_exchange(const config::config& cfg, handler_set& handlers, spdlog::logger& log, http::request_header<> req,
-               protocol::normalized_target target, std::string body, std::optional<std::string> user)
-      : cfg_(cfg), handlers_(handlers), log_(log), req_(std::move(req)), target_(std::move(target)),
-        body_(std::move(body)), user_(std::move(user)), route_(router(cfg).resolve(target_.path)) {
+  try_exchange(const config::config& cfg, handler_set& handlers, spdlog::logger& log,
+               http::request_header<> req, protocol::normalized_target target, std::string body,
+               std::optional<std::string> user)
+      : cfg_(cfg),
+        handlers_(handlers),
+        log_(log),
+        req_(std::move(req)),
+        target_(std::move(target)),
+        body_(std::move(body)),
+        user_(std::move(user)),
+        route_(router(cfg).resolve(target_.path)) {
     if (!cfg.listen.empty()) {
       local_ = cfg.listen[0].address;
       local_port_ = cfg.listen[0].port;
@@ -41,7 +49,9 @@ class try_exchange final : public exchange {
   std::uint16_t peer_port() const override { return 0; }
   const std::string& local_address() const override { return local_; }
   std::uint16_t local_port() const override { return local_port_; }
-  std::optional<std::uint64_t> body_length() const override { return redirected_ ? 0 : body_.size(); }
+  std::optional<std::uint64_t> body_length() const override {
+    return redirected_ ? 0 : body_.size();
+  }
   std::optional<std::string> authenticated_user() const override { return user_; }
   cgi_trace* trace() override { return &trace_; }
   void set_identity(std::string who) override { identity_ = std::move(who); }
@@ -61,7 +71,8 @@ class try_exchange final : public exchange {
     head_ = head;
     co_return;
   }
-  asio::awaitable<void> write_response(http::response_header<>& head, asio::const_buffer first, error_code& ec) override {
+  asio::awaitable<void> write_response(http::response_header<>& head, asio::const_buffer first,
+                                       error_code& ec) override {
     co_await write_head(head, ec);
     co_await write_body(first, ec);
   }
@@ -69,7 +80,8 @@ class try_exchange final : public exchange {
     ec = {};
     body_total_ += data.size();
     if (response_body_.size() < 4096)
-      response_body_.append(static_cast<const char*>(data.data()), std::min<std::size_t>(data.size(), 4096));
+      response_body_.append(static_cast<const char*>(data.data()),
+                            std::min<std::size_t>(data.size(), 4096));
     co_return;
   }
   asio::awaitable<void> finish_body(error_code& ec) override {
@@ -83,13 +95,15 @@ class try_exchange final : public exchange {
   asio::awaitable<void> send_error(http::status status, std::string_view reason) override {
     co_await send_error(status, reason, {});
   }
-  asio::awaitable<void> send_error(http::status status, std::string_view reason, std::string_view) override {
+  asio::awaitable<void> send_error(http::status status, std::string_view reason,
+                                   std::string_view) override {
     if (status_ == 0) status_ = static_cast<unsigned>(status);
     error_reason_ = std::string(reason);
     co_return;
   }
   asio::awaitable<bool> client_gone() override {
-    asio::steady_timer forever(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max());
+    asio::steady_timer forever(co_await asio::this_coro::executor,
+                               std::chrono::steady_clock::time_point::max());
     co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
     co_return false;
   }
@@ -100,7 +114,8 @@ class try_exchange final : public exchange {
     }
     auto t = protocol::normalize_target(location);
     if (!t) {
-      co_await send_error(http::status::bad_gateway, "local redirect refused: " + t.error().message());
+      co_await send_error(http::status::bad_gateway,
+                          "local redirect refused: " + t.error().message());
       co_return;
     }
     redirects_.push_back(location);
@@ -114,7 +129,8 @@ class try_exchange final : public exchange {
   }
 
   void report(std::ostream& out) const {
-    out << "== request\n" << req_.method_string() << " " << req_.target() << "  as "
+    out << "== request\n"
+        << req_.method_string() << " " << req_.target() << "  as "
         << (user_ ? "authenticated \"" + *user_ + "\"" : std::string("anonymous")) << "\n";
     for (const auto& r : redirects_) out << "  local redirect -> " << r << "\n";
     out << "== route\n";
@@ -130,12 +146,14 @@ class try_exchange final : public exchange {
       out << "\n== environment\n";
       for (const auto& [n, v] : trace_.env) out << n << "=" << v << "\n";
       out << "== stdout (" << trace_.stdout_total << " bytes)\n" << trace_.stdout_bytes;
-      if (trace_.stdout_total > trace_.stdout_bytes.size()) out << "\n[... " << trace_.stdout_total - trace_.stdout_bytes.size() << " more bytes]";
+      if (trace_.stdout_total > trace_.stdout_bytes.size())
+        out << "\n[... " << trace_.stdout_total - trace_.stdout_bytes.size() << " more bytes]";
       out << "\n== stderr (" << trace_.stderr_total << " bytes)\n" << trace_.stderr_bytes;
       out << "\n== exit\n" << (trace_.exit.empty() ? "-" : trace_.exit) << "\n";
       out << "== verdict of the strict parser\n" << trace_.verdict << "\n";
     }
-    out << "== the client would get\n" << status_ << " " << http::obsolete_reason(static_cast<http::status>(status_));
+    out << "== the client would get\n"
+        << status_ << " " << http::obsolete_reason(static_cast<http::status>(status_));
     if (!error_reason_.empty()) out << "  (" << error_reason_ << ")";
     out << "\n";
     for (const auto& f : head_) out << f.name_string() << ": " << f.value() << "\n";
@@ -183,13 +201,16 @@ int run_try(const config::config& cfg, const try_request& tr) {
   }
   auto target = protocol::normalize_target(url);
   if (!target) {
-    std::cerr << "cgihost: try: URL \"" << tr.url << "\" refused: " << target.error().message() << "\n";
+    std::cerr << "cgihost: try: URL \"" << tr.url << "\" refused: " << target.error().message()
+              << "\n";
     return 2;
   }
   http::request_header<> req;
   auto verb = http::string_to_verb(tr.method);
-  if (verb == http::verb::unknown) req.method_string(tr.method);
-  else req.method(verb);
+  if (verb == http::verb::unknown)
+    req.method_string(tr.method);
+  else
+    req.method(verb);
   req.target(url);
   req.version(11);
   req.set(http::field::host, host);
@@ -230,11 +251,14 @@ int run_try(const config::config& cfg, const try_request& tr) {
       ctx,
       [&]() -> asio::awaitable<void> {
         if (ex.route().not_found)
-          co_await ex.send_error(http::status::not_found, "no handler matches and [static] enabled = false");
+          co_await ex.send_error(http::status::not_found,
+                                 "no handler matches and [static] enabled = false");
         else
           co_await handlers.for_route(ex.route()).handle(ex);
-        if (!ex.head_sent()) co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
-        handlers.stop(std::chrono::seconds(2));  // FastCGI instances end; ctx.run() returns once they are reaped
+        if (!ex.head_sent())
+          co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
+        handlers.stop(std::chrono::seconds(
+            2));  // FastCGI instances end; ctx.run() returns once they are reaped
       },
       asio::detached);
   ctx.run();

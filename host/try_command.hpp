@@ -11,11 +11,11 @@
 namespace cgihost::host {
 
 struct try_request {
-  std::string url;                     // "/cgi-bin/x.cgi?a=1" or "http://host/path"
+  std::string url;  // "/cgi-bin/x.cgi?a=1" or "http://host/path"
   std::string method = "GET";
-  std::vector<std::string> headers;    // "Name: value"
-  std::optional<std::string> data;     // the body; "@FILE" reads FILE
-  std::optional<std::string> user;     // as if authenticated as this name
+  std::vector<std::string> headers;  // "Name: value"
+  std::optional<std::string> data;   // the body; "@FILE" reads FILE
+  std::optional<std::string> user;   // as if authenticated as this name
 };
 
 // Runs the request and prints the report to stdout. Returns the exit code:
