@@ -1,0 +1,351 @@
+// The pool's decisions, driven by a fake clock and a fake launcher: the test
+// plays the pool's part (carries out spawn actions, reports exits), so nothing
+// sleeps and every timing is exact.
+
+#include "host/pool_core.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <map>
+#include <set>
+
+namespace cgihost::host {
+namespace {
+
+using namespace std::chrono_literals;
+using action = pool_core::action;
+using kind = action::kind;
+using outcome = pool_core::outcome;
+
+class PoolCoreTest : public ::testing::Test {
+ protected:
+  void make(pool_limits l) { core_.emplace("php", l); }
+
+  // Carries out the actions like the pool does: spawns succeed unless
+  // `failing_launches` is set; lends, refusals and ends are recorded.
+  void run() {
+    for (auto acts = core_->take_actions(); !acts.empty(); acts = core_->take_actions()) {
+      for (auto& a : acts) {
+        switch (a.what) {
+          case kind::spawn:
+            ++spawns_;
+            if (failing_launches_) {
+              core_->start_failed(a.inst, "execve: No such file or directory", now_);
+            } else {
+              running_.insert(a.inst);
+              core_->started(a.inst, now_);
+            }
+            break;
+          case kind::lend:
+            lent_[a.waiter] = a.inst;
+            break;
+          case kind::refuse:
+            refused_[a.waiter] = *a.why;
+            break;
+          case kind::end:
+            ended_[a.inst] = a.signal;
+            break;
+          case kind::log:
+            logs_.push_back(a.text);
+            break;
+        }
+      }
+    }
+  }
+
+  // A request: the instance it gets at once or later, 0 while queued.
+  pool_core::id want(pool_core::id waiter, pool_core::home where = 1) {
+    auto ans = core_->want(waiter, where, now_);
+    if (ans.refused) refused_[waiter] = *ans.refused;
+    run();
+    if (ans.inst) lent_[waiter] = ans.inst;
+    return lent_.contains(waiter) ? lent_[waiter] : 0;
+  }
+
+  void release(pool_core::id inst, outcome how = outcome::ok, pool_core::home kept_on = 1) {
+    core_->released(inst, how, kept_on, now_);
+    run();
+  }
+
+  void exit(pool_core::id inst, const std::string& how = "exited with status 0") {
+    running_.erase(inst);
+    core_->exited(inst, how, now_);
+    run();
+  }
+
+  void tick() {
+    core_->tick(now_);
+    run();
+  }
+
+  std::optional<pool_core> core_;
+  pool_core::time_point now_ = pool_core::time_point(std::chrono::hours(1000));
+  bool failing_launches_ = false;
+  int spawns_ = 0;
+  std::set<pool_core::id> running_;
+  std::map<pool_core::id, pool_core::id> lent_;
+  std::map<pool_core::id, pool_core::refusal> refused_;
+  std::map<pool_core::id, int> ended_;
+  std::vector<std::string> logs_;
+};
+
+TEST_F(PoolCoreTest, SpawnsOnDemandUpToMaxInstancesThenQueues) {
+  make({.max_instances = 2, .queue_length = 1});
+  auto a = want(1);
+  auto b = want(2);
+  EXPECT_NE(a, 0u);
+  EXPECT_NE(b, 0u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(spawns_, 2);
+  EXPECT_EQ(want(3), 0u);  // queued
+  EXPECT_EQ(core_->queued(), 1u);
+  EXPECT_EQ(want(4), 0u);  // beyond queue_length
+  ASSERT_TRUE(refused_.contains(4));
+  EXPECT_EQ(refused_[4].status, boost::beast::http::status::service_unavailable);
+  EXPECT_EQ(refused_[4].phase, "queue wait");
+  EXPECT_EQ(refused_[4].retry_after, 1s);
+  release(a);
+  EXPECT_EQ(lent_[3], a);  // the released instance goes to the queued request
+  EXPECT_EQ(spawns_, 2);
+}
+
+TEST_F(PoolCoreTest, AnIdleInstanceIsReusedNotSpawned) {
+  make({.max_instances = 4});
+  auto a = want(1);
+  release(a);
+  EXPECT_EQ(want(2), a);
+  EXPECT_EQ(spawns_, 1);
+}
+
+TEST_F(PoolCoreTest, TheMostRecentlyIdleInstanceIsLentSoOthersCanReachIdleTimeout) {
+  make({.max_instances = 2, .idle_timeout = 10s});
+  auto a = want(1);
+  auto b = want(2);
+  release(a);
+  now_ += 1s;
+  release(b);
+  // Work for one instance at a time, every 3 s, for 12 s: always b.
+  for (pool_core::id w = 3; w < 7; ++w) {
+    now_ += 3s;
+    EXPECT_EQ(want(w), b);
+    release(b);
+    tick();
+  }
+  EXPECT_EQ(ended_.count(a), 1u);  // idle for 10 s at the last tick
+  EXPECT_EQ(ended_[a], SIGTERM);
+  EXPECT_EQ(ended_.count(b), 0u);
+}
+
+TEST_F(PoolCoreTest, IdleInstancesEndAfterIdleTimeoutExactly) {
+  make({.idle_timeout = 300ms});
+  auto a = want(1);
+  release(a);
+  now_ += 299ms;
+  tick();
+  EXPECT_FALSE(ended_.contains(a));
+  now_ += 1ms;
+  tick();
+  ASSERT_TRUE(ended_.contains(a));
+  EXPECT_EQ(ended_[a], SIGTERM);
+  exit(a);
+  EXPECT_TRUE(core_->empty());
+  EXPECT_EQ(core_->counts().crashes, 0u);  // asked to end: not a crash
+  // The next request starts a new one.
+  EXPECT_NE(want(2), 0u);
+  EXPECT_EQ(spawns_, 2);
+}
+
+TEST_F(PoolCoreTest, AnInstanceIsRecycledAtItsBudgetAndNeverLentPastIt) {
+  make({.max_instances = 1, .budget = 3});
+  auto a = want(1);
+  EXPECT_EQ(want(2), 0u);  // queued behind the first
+  release(a);
+  EXPECT_EQ(lent_[2], a);
+  release(a);
+  EXPECT_EQ(want(3), a);
+  EXPECT_EQ(want(4), 0u);  // queued: a is on its third and last request
+  release(a);              // third request done: budget spent
+  ASSERT_TRUE(ended_.contains(a));
+  EXPECT_EQ(ended_[a], SIGTERM);
+  auto fresh = lent_[4];
+  EXPECT_NE(fresh, 0u);
+  EXPECT_NE(fresh, a);  // the queued request got a new instance, not the spent one
+  EXPECT_EQ(core_->counts().recycled, 1u);
+}
+
+TEST_F(PoolCoreTest, AFailedRequestEndsTheInstanceWithSigkillAndACrashIsReplaced) {
+  make({.max_instances = 1});
+  auto a = want(1);
+  EXPECT_EQ(want(2), 0u);
+  release(a, outcome::timed_out);
+  EXPECT_EQ(ended_[a], SIGKILL);
+  auto b = lent_[2];
+  EXPECT_NE(b, 0u);
+  EXPECT_NE(b, a);
+  // b dies while idle: the next request gets a new one.
+  release(b);
+  now_ += 10s;
+  exit(b, "killed by signal 11");
+  EXPECT_EQ(core_->counts().crashes, 1u);
+  auto c = want(3);
+  EXPECT_NE(c, 0u);
+  EXPECT_NE(c, b);
+}
+
+TEST_F(PoolCoreTest, FailedStartsBackOffExponentiallyWithJitter) {
+  make({.backoff_first = 200ms, .backoff_max = 2s, .rapid_fails = 100});
+  failing_launches_ = true;
+  std::vector<std::chrono::milliseconds> delays;
+  for (pool_core::id w = 1; w <= 6; ++w) {
+    EXPECT_EQ(want(w), 0u);
+    ASSERT_TRUE(refused_.contains(w)) << w;
+    EXPECT_EQ(refused_[w].status, boost::beast::http::status::service_unavailable);
+    EXPECT_EQ(refused_[w].phase, "spawn");
+    EXPECT_NE(refused_[w].reason.find("execve: No such file or directory"), std::string::npos);
+    auto held = core_->spawn_held_until(now_);
+    ASSERT_TRUE(held);
+    delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(*held - now_));
+    // While held, a request is refused without a spawn attempt.
+    int before = spawns_;
+    want(100 + w);
+    EXPECT_EQ(spawns_, before);
+    EXPECT_TRUE(refused_.contains(100 + w));
+    EXPECT_TRUE(refused_[100 + w].retry_after.has_value());
+    now_ = *held;
+  }
+  // 200, 400, 800, 1600, 2000, 2000 ms, each plus up to a quarter.
+  const std::chrono::milliseconds base[] = {200ms, 400ms, 800ms, 1600ms, 2000ms, 2000ms};
+  for (std::size_t i = 0; i < delays.size(); ++i) {
+    EXPECT_GE(delays[i], base[i]) << i;
+    EXPECT_LE(delays[i], base[i] + base[i] / 4) << i;
+  }
+  // The program is fixed: the next start works and a served request resets the back-off.
+  failing_launches_ = false;
+  auto a = want(50);
+  ASSERT_NE(a, 0u);
+  release(a);
+  EXPECT_FALSE(core_->spawn_held_until(now_));
+}
+
+TEST_F(PoolCoreTest, AnInstanceDyingRightAfterItsStartCountsAsAFailedStart) {
+  make({.max_instances = 2, .backoff_first = 1s, .early_exit = 2s});
+  auto a = want(1);
+  auto b = want(2);
+  ASSERT_NE(a, b);
+  release(a);
+  release(b);
+  // b dies 100 ms after its start, having served a request: a crash, not a failed start.
+  now_ += 100ms;
+  exit(b, "exited with status 255");
+  EXPECT_FALSE(core_->spawn_held_until(now_));
+  // c is started for a request that leaves before using it, and dies at once, unused.
+  EXPECT_EQ(want(3), a);
+  auto c = want(4);
+  ASSERT_NE(c, 0u);
+  core_->returned(c, now_);
+  run();
+  now_ += 50ms;
+  exit(c, "exited with status 1");
+  auto held = core_->spawn_held_until(now_);
+  ASSERT_TRUE(held);
+  EXPECT_GE(*held - now_, 1s);
+}
+
+TEST_F(PoolCoreTest, RapidFailuresStopSpawningForThePauseThenItResumes) {
+  make({.max_instances = 1, .rapid_fails = 5, .rapid_window = 60s, .breaker_pause = 30s});
+  for (pool_core::id w = 1; w <= 5; ++w) {
+    auto inst = want(w);
+    ASSERT_NE(inst, 0u) << w;
+    now_ += 1s;
+    release(inst, outcome::broken);  // a crash during the request
+    exit(inst, "killed by signal 11");
+  }
+  EXPECT_EQ(core_->counts().crashes, 5u);
+  int before = spawns_;
+  EXPECT_EQ(want(10), 0u);
+  EXPECT_EQ(spawns_, before);
+  ASSERT_TRUE(refused_.contains(10));
+  EXPECT_EQ(refused_[10].phase, "spawn");
+  EXPECT_NE(refused_[10].reason.find("stopped starting instances"), std::string::npos)
+      << refused_[10].reason;
+  EXPECT_EQ(refused_[10].retry_after, 30s);
+  bool logged = false;
+  for (auto& l : logs_) logged = logged || l.find("5 failures within 60 s") != std::string::npos;
+  EXPECT_TRUE(logged);
+  now_ += 29s;
+  want(11);
+  EXPECT_TRUE(refused_.contains(11));
+  now_ += 1s;
+  EXPECT_NE(want(12), 0u);  // the pause is over
+}
+
+TEST_F(PoolCoreTest, AnInstanceReapedWhileLentIsCountedWhenItsHolderGivesItBack) {
+  make({.max_instances = 1});
+  auto a = want(1);
+  EXPECT_EQ(want(2), 0u);
+  exit(a, "killed by signal 9");
+  // Its place is free: the queued request gets a new instance at once.
+  auto b = lent_[2];
+  EXPECT_NE(b, 0u);
+  EXPECT_NE(b, a);
+  EXPECT_EQ(core_->counts().crashes, 0u);
+  release(a, outcome::broken);
+  EXPECT_EQ(core_->counts().crashes, 1u);
+  EXPECT_EQ(core_->instances().size(), 1u);
+}
+
+TEST_F(PoolCoreTest, AQueuedRequestThatTimesOutIsRefusedWith504) {
+  make({.max_instances = 1});
+  auto a = want(1);
+  EXPECT_EQ(want(2), 0u);
+  now_ += 90s;
+  core_->waiter_gone(2, true, now_);
+  run();
+  ASSERT_TRUE(refused_.contains(2));
+  EXPECT_EQ(refused_[2].status, boost::beast::http::status::gateway_timeout);
+  EXPECT_EQ(refused_[2].phase, "queue wait");
+  release(a);
+  EXPECT_FALSE(lent_.contains(2));
+  EXPECT_EQ(core_->counts().queue_timeouts, 1u);
+}
+
+TEST_F(PoolCoreTest, AnInstanceGoesToARequestOnItsOwnThreadWhileOthersAreYoung) {
+  make({.max_instances = 1, .fairness = 5ms});
+  auto a = want(1, 7);
+  EXPECT_EQ(want(2, 8), 0u);  // oldest, other thread
+  EXPECT_EQ(want(3, 7), 0u);  // same thread as a's connection
+  release(a, outcome::ok, 7);
+  EXPECT_EQ(lent_[3], a);
+  // Once the oldest has waited past the fairness limit, it goes first.
+  EXPECT_EQ(want(4, 7), 0u);
+  now_ += 5ms;
+  release(a, outcome::ok, 7);
+  EXPECT_EQ(lent_[2], a);
+}
+
+TEST_F(PoolCoreTest, StopRefusesTheQueueAndEndsEveryInstance) {
+  make({.max_instances = 2});
+  auto a = want(1);
+  auto b = want(2);
+  release(b);
+  EXPECT_EQ(want(3), b);
+  EXPECT_EQ(want(4), 0u);
+  core_->stop();
+  run();
+  EXPECT_EQ(refused_[4].phase, "stopping");
+  EXPECT_EQ(ended_[a], SIGTERM);  // busy: asked to end, keeps its connection until released
+  EXPECT_EQ(ended_[b], SIGTERM);
+  ended_.clear();
+  release(a);
+  EXPECT_TRUE(ended_.contains(a));  // now its connection is closed too
+  want(5);
+  EXPECT_EQ(refused_[5].phase, "stopping");
+  exit(a);
+  exit(b);
+  EXPECT_TRUE(core_->empty());
+  EXPECT_EQ(core_->counts().crashes, 0u);
+}
+
+}  // namespace
+}  // namespace cgihost::host
