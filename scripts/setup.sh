@@ -15,7 +15,7 @@ packages=(
   libcrypt-dev
   clang libclang-rt-14-dev
   curl
-  perl php8.2-cgi
+  perl php8.2-cgi libfcgi-perl
 )
 
 for arg in "$@"; do

@@ -20,36 +20,71 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class FastcgiTest : public ::testing::Test {
+// A FastCGI program the pool tests run: php-cgi, and a minimal Perl FCGI
+// application with the same behaviours (tests/data/fcgi_app.pl).
+struct backend {
+  std::string name;
+  std::string ext;  // of the scripts it serves
+};
+
+std::string backend_name(const ::testing::TestParamInfo<backend>& info) { return info.param.name; }
+void PrintTo(const backend& b, std::ostream* os) { *os << b.name; }
+
+class FastcgiTest : public ::testing::TestWithParam<backend> {
  protected:
   void TearDown() override {
     stop();
-    EXPECT_TRUE(children_of(::getpid()).empty()) << "a php-cgi instance was left behind";
+    EXPECT_TRUE(children_of(::getpid()).empty()) << "an instance was left behind";
   }
 
+  // The URL path of test script `name` for this backend.
+  std::string u(const std::string& name) const { return "/" + name + "." + GetParam().ext; }
+
   void start(const std::string& pool_settings) {
+    const auto& b = GetParam();
     ::chmod(site_.path().c_str(), 0755);
-    site_.write("site/hello.php", "<?php header('Content-Type: text/plain'); echo 'hello ', getmypid();");
-    site_.write("site/missing.php", "<?php header('Status: 404 Not Found'); header('Content-Type: text/plain'); echo 'nope';");
-    site_.write("site/fatal.php", "<?php undefined_function();");
-    site_.write("site/echo.php", "<?php header('Content-Type: application/octet-stream'); readfile('php://input');");
-    site_.write("site/sleep.php", "<?php sleep((int)($_GET['s'] ?? 5)); echo 'woke';");
-    site_.write("site/crash.php", "<?php posix_kill(getmypid(), 9); echo 'unreachable';");
-    site_.write("site/info.php", "<?php header('Content-Type: text/plain'); echo $_SERVER['SCRIPT_NAME'], '|', $_SERVER['PATH_INFO'] ?? '', '|', $_SERVER['QUERY_STRING'], '|', $_SERVER['REQUEST_METHOD'];");
+    // What the PHP scripts do, the Perl application does for the same names.
+    const std::pair<const char*, const char*> scripts[] = {
+        {"hello", "<?php header('Content-Type: text/plain'); echo 'hello ', getmypid();"},
+        {"missing",
+         "<?php header('Status: 404 Not Found'); header('Content-Type: text/plain'); echo 'nope';"},
+        {"fatal", "<?php undefined_function();"},
+        {"echo",
+         "<?php header('Content-Type: application/octet-stream'); readfile('php://input');"},
+        {"sleep", "<?php sleep((int)($_GET['s'] ?? 5)); echo 'woke';"},
+        {"crash", "<?php posix_kill(getmypid(), 9); echo 'unreachable';"},
+        {"crash_once",
+         "<?php if (!file_exists($_GET['m'])) { touch($_GET['m']); posix_kill(getmypid(), 9); } "
+         "echo 'survived';"},
+        {"info",
+         "<?php header('Content-Type: text/plain'); echo $_SERVER['SCRIPT_NAME'], '|', "
+         "$_SERVER['PATH_INFO'] ?? '', "
+         "'|', $_SERVER['QUERY_STRING'], '|', $_SERVER['REQUEST_METHOD'];"},
+    };
+    for (auto [name, php] : scripts) {
+      std::string file = "site/" + std::string(name) + "." + b.ext;
+      site_.write(file, php);
+      ::chmod((site_ / file).c_str(), 0644);
+    }
     ::chmod((site_ / "site").c_str(), 0755);
-    for (const char* f : {"hello.php", "missing.php", "fatal.php", "echo.php", "sleep.php", "crash.php", "info.php"})
-      ::chmod((site_ / ("site/" + std::string(f))).c_str(), 0644);
+    std::string command = "[\"/usr/bin/php-cgi\"]";
+    if (b.name == "perl") {
+      std::ifstream app(std::string(CGIHOST_SOURCE_DIR) + "/tests/data/fcgi_app.pl");
+      site_.write("fcgi_app.pl", std::string(std::istreambuf_iterator<char>(app), {}));
+      ::chmod((site_ / "fcgi_app.pl").c_str(), 0644);
+      command = "[\"/usr/bin/perl\", \"" + (site_ / "fcgi_app.pl") + "\"]";
+    }
     std::string toml = R"(listen = ["127.0.0.1:0"]
 document_root = "site"
 [identity]
 process = "www-data"
 [[handlers]]
-match = "*.php"
+match = "*.)" + b.ext + R"("
 module = "fastcgi"
-pool = "php"
-[pools.php]
-command = ["/usr/bin/php-cgi"]
-)" + pool_settings + R"(
+pool = "app"
+[pools.app]
+command = )" + command +
+                       "\n" + pool_settings + R"(
 [http]
 max_body_size = "64m"
 [server]
@@ -66,29 +101,39 @@ grace_period = "5s"
 
   std::string log() const { return server_ ? server_->error_log() : std::string(); }
 
+  // Waits (bounded: 5 s) until `pred` holds.
+  template <class Pred>
+  static bool eventually(Pred pred) {
+    for (int i = 0; i < 500; ++i) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return pred();
+  }
+
   temp_dir site_;
   std::unique_ptr<running_server> server_;
   std::uint16_t port_ = 0;
 };
 
-TEST_F(FastcgiTest, HelloStatusAndFatalError) {
+TEST_P(FastcgiTest, HelloStatusAndFatalError) {
   start("max_instances = 2");
-  auto hello = fetch(port_, "/hello.php");
+  auto hello = fetch(port_, u("hello"));
   ASSERT_TRUE(hello);
   EXPECT_EQ(hello->status, 200);
   EXPECT_EQ(hello->body.rfind("hello ", 0), 0u) << hello->body;
-  EXPECT_EQ(fetch(port_, "/missing.php")->status, 404);
-  EXPECT_EQ(fetch(port_, "/fatal.php")->status, 500);  // php-cgi's own Status: 500
-  auto info = fetch(port_, "/info.php/extra?q=1", "POST", "Content-Length: 0\r\n");
-  EXPECT_EQ(info->body, "/info.php|/extra|q=1|POST");
-  EXPECT_EQ(fetch(port_, "/nothing.php")->status, 404);
+  EXPECT_EQ(fetch(port_, u("missing"))->status, 404);
+  EXPECT_EQ(fetch(port_, u("fatal"))->status, 500);  // the program's own Status: 500
+  auto info = fetch(port_, u("info") + "/extra?q=1", "POST", "Content-Length: 0\r\n");
+  EXPECT_EQ(info->body, u("info") + "|/extra|q=1|POST");
+  EXPECT_EQ(fetch(port_, u("nothing"))->status, 404);
 }
 
-TEST_F(FastcgiTest, InstancesAreRecycledAfterMaxRequestsWithoutAFailedRequest) {
+TEST_P(FastcgiTest, InstancesAreRecycledAfterMaxRequestsWithoutAFailedRequest) {
   start("max_instances = 1\nmax_requests = 3");
   std::vector<std::string> pids;
   for (int i = 0; i < 10; ++i) {
-    auto r = fetch(port_, "/hello.php");
+    auto r = fetch(port_, u("hello"));
     ASSERT_TRUE(r) << i;
     ASSERT_EQ(r->status, 200) << i << " " << r->body;
     pids.push_back(r->body.substr(6));
@@ -100,12 +145,13 @@ TEST_F(FastcgiTest, InstancesAreRecycledAfterMaxRequestsWithoutAFailedRequest) {
   EXPECT_NE(pids[5], pids[6]);
 }
 
-TEST_F(FastcgiTest, PostBodiesReachPhpIntact) {
+TEST_P(FastcgiTest, PostBodiesOf10MiBArriveIntact) {
   start("max_instances = 2");
   std::string body(10 << 20, '\0');
   for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 7919 >> 3);
   connection c(port_);
-  c.send("POST /echo.php HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+  c.send("POST " + u("echo") +
+         " HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\n\r\n");
   std::thread writer([&] { c.send(body); });
   auto r = c.read_response();
@@ -115,7 +161,7 @@ TEST_F(FastcgiTest, PostBodiesReachPhpIntact) {
   EXPECT_TRUE(r->body == body) << r->body.size();
 }
 
-TEST_F(FastcgiTest, ManyConcurrentRequestsWithFourInstances) {
+TEST_P(FastcgiTest, ManyConcurrentRequestsWithFourInstances) {
   start("max_instances = 4");
   std::atomic<int> ok{0};
   std::vector<std::thread> clients;
@@ -123,7 +169,7 @@ TEST_F(FastcgiTest, ManyConcurrentRequestsWithFourInstances) {
     clients.emplace_back([&] {
       connection c(port_);
       for (int i = 0; i < 4; ++i) {
-        c.send("GET /hello.php HTTP/1.1\r\nHost: t\r\n\r\n");
+        c.send("GET " + u("hello") + " HTTP/1.1\r\nHost: t\r\n\r\n");
         auto r = c.read_response();
         if (r && r->status == 200) ++ok;
       }
@@ -134,43 +180,46 @@ TEST_F(FastcgiTest, ManyConcurrentRequestsWithFourInstances) {
   EXPECT_LE(children_of(::getpid()).size(), 4u);
 }
 
-TEST_F(FastcgiTest, QueueOverflowIs503AndATimeoutIs504) {
+TEST_P(FastcgiTest, QueueOverflowIs503AndATimeoutIs504) {
   start("max_instances = 1\nqueue_length = 0\nrequest_timeout = \"1s\"");
   connection busy(port_);
-  busy.send("GET /sleep.php?s=3 HTTP/1.1\r\nHost: t\r\n\r\n");
+  busy.send("GET " + u("sleep") + "?s=3 HTTP/1.1\r\nHost: t\r\n\r\n");
   // The only instance is started by, and busy with, that request once it exists (bounded wait).
-  for (int i = 0; i < 500 && children_of(::getpid()).empty(); ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 500 && children_of(::getpid()).empty(); ++i)
+    std::this_thread::sleep_for(10ms);
   ASSERT_EQ(children_of(::getpid()).size(), 1u);
-  auto overflow = fetch(port_, "/hello.php");
+  auto overflow = fetch(port_, u("hello"));
   ASSERT_TRUE(overflow);
   EXPECT_EQ(overflow->status, 503);
   EXPECT_EQ(overflow->header("Retry-After"), "1");
-  EXPECT_NE(overflow->body.find("pool php, phase queue wait"), std::string::npos) << overflow->body;
+  EXPECT_NE(overflow->body.find("pool app, phase queue wait"), std::string::npos) << overflow->body;
   auto slow = busy.read_response();
   ASSERT_TRUE(slow);
   EXPECT_EQ(slow->status, 504);
   // The instance that overran was ended; the next request gets a new one.
-  auto after = fetch(port_, "/hello.php");
+  auto after = fetch(port_, u("hello"));
   ASSERT_TRUE(after);
   EXPECT_EQ(after->status, 200);
   std::string l = log();
   EXPECT_NE(l.find("503 phase queue wait: all 1 instances busy"), std::string::npos) << l;
-  EXPECT_NE(l.find("504 phase response headers: no END_REQUEST within request_timeout (1000 ms)"), std::string::npos) << l;
+  EXPECT_NE(l.find("504 phase response headers: no END_REQUEST within request_timeout (1000 ms)"),
+            std::string::npos)
+      << l;
 }
 
-TEST_F(FastcgiTest, AnInstanceKilledMidRequestIs502AndTheNextRequestWorks) {
+TEST_P(FastcgiTest, AnInstanceKilledMidRequestIs502AndTheNextRequestWorks) {
   start("max_instances = 1");
-  auto crash = fetch(port_, "/crash.php");
+  auto crash = fetch(port_, u("crash"));
   ASSERT_TRUE(crash);
   EXPECT_EQ(crash->status, 502) << log();
-  auto next = fetch(port_, "/hello.php");
+  auto next = fetch(port_, u("hello"));
   ASSERT_TRUE(next);
   EXPECT_EQ(next->status, 200);
 }
 
-TEST_F(FastcgiTest, IdleInstancesEnd) {
+TEST_P(FastcgiTest, IdleInstancesEnd) {
   start("max_instances = 2\nidle_timeout = \"300ms\"");
-  ASSERT_EQ(fetch(port_, "/hello.php")->status, 200);
+  ASSERT_EQ(fetch(port_, u("hello"))->status, 200);
   ASSERT_EQ(children_of(::getpid()).size(), 1u);
   bool ended = false;
   for (int i = 0; i < 300 && !ended; ++i) {  // bounded: 3 s
@@ -179,6 +228,88 @@ TEST_F(FastcgiTest, IdleInstancesEnd) {
   }
   EXPECT_TRUE(ended);
   EXPECT_NE(log().find("(idle_timeout): ending it"), std::string::npos) << log();
+}
+
+TEST_P(FastcgiTest, AClientThatLeavesAbortsItsRequestAndASilentInstanceIsKilled) {
+  start("max_instances = 1");
+  {
+    connection c(port_);
+    c.send("GET " + u("sleep") + "?s=30 HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(eventually([] { return children_of(::getpid()).size() == 1; }));
+    std::this_thread::sleep_for(
+        700ms);  // past the point where a bodyless request starts watching its client
+  }              // the client leaves
+  // ABORT_REQUEST, then a 2 s grace; the sleeping instance does not end the request and is killed.
+  ASSERT_TRUE(eventually([&] { return log().find("was killed") != std::string::npos; })) << log();
+  EXPECT_NE(log().find("the client left after"), std::string::npos);
+  EXPECT_NE(log().find("ABORT_REQUEST sent"), std::string::npos);
+  auto next = fetch(port_, u("hello"));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+}
+
+TEST_P(FastcgiTest, AnIdempotentRequestDroppedBeforeAnyByteIsRetriedOnAnotherInstance) {
+  start("max_instances = 2");
+  temp_dir markers;
+  ::chmod(markers.path().c_str(), 0777);
+  auto r = fetch(port_, u("crash_once") + "?m=" + (markers / "get"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << log();
+  EXPECT_EQ(r->body, "survived");
+  EXPECT_NE(log().find("trying another instance"), std::string::npos) << log();
+  // A POST is not repeated: its instance died, so it is a 502.
+  auto post =
+      fetch(port_, u("crash_once") + "?m=" + (markers / "post"), "POST", "Content-Length: 0\r\n");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 502) << log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Programs, FastcgiTest,
+                         ::testing::Values(backend{"php", "php"}, backend{"perl", "fpl"}),
+                         backend_name);
+
+// A program that exits at once: the pool stops spawning after repeated
+// failures and answers 503 naming the phase, instead of spinning.
+TEST(FastcgiFailures, AProgramThatKeepsDyingStopsSpawningWith503) {
+  temp_dir site;
+  ::chmod(site.path().c_str(), 0755);
+  site.write("site/x.php", "<?php echo 1;");
+  ::chmod((site / "site").c_str(), 0755);
+  ::chmod((site / "site/x.php").c_str(), 0644);
+  running_server server(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "broken"
+[pools.broken]
+command = ["/bin/false"]
+max_instances = 1
+)",
+                        site.path());
+  std::optional<http_response> last;
+  int requests = 0;
+  for (; requests < 30; ++requests) {  // bounded
+    last = fetch(server.port(), "/x.php");
+    ASSERT_TRUE(last);
+    EXPECT_GE(last->status, 500);
+    if (last->body.find("phase spawn") != std::string::npos) break;
+  }
+  EXPECT_EQ(last->status, 503);
+  EXPECT_NE(last->body.find("pool broken, phase spawn"), std::string::npos) << last->body;
+  EXPECT_FALSE(last->header("Retry-After").empty());
+  std::string log = server.error_log();
+  EXPECT_NE(log.find("failures within 60 s"), std::string::npos) << log;
+  // Bounded: the pause came after ~10 failures, not after 30 requests' worth of spawns.
+  std::size_t started = 0;
+  for (std::size_t at = 0; (at = log.find("started instance", at)) != std::string::npos; ++at)
+    ++started;
+  EXPECT_LE(started, 12u) << log;
+  EXPECT_LT(requests, 15);
+  server.stop();
+  EXPECT_TRUE(children_of(::getpid()).empty());
 }
 
 }  // namespace

@@ -1,0 +1,59 @@
+#!/usr/bin/perl
+# A minimal FastCGI application (libfcgi-perl) for the pool tests: the same
+# behaviours as the PHP test scripts, picked by the script's base name, so the
+# pool is tested with a second program and nothing is special-cased for PHP.
+# Started like php-cgi: the listening socket is fd 0; it serves at most
+# PHP_FCGI_MAX_REQUESTS requests (when set and not 0), then exits.
+use strict;
+use warnings;
+use FCGI;
+
+my %env;
+my $request = FCGI::Request(\*STDIN, \*STDOUT, \*STDERR, \%env, 0);
+my $budget = $ENV{PHP_FCGI_MAX_REQUESTS} // 0;
+my $served = 0;
+
+while ($request->Accept() >= 0) {
+  my ($name) = ($env{SCRIPT_NAME} // '') =~ m{([^/]+?)(?:\.[^./]*)?$};
+  $name //= '';
+  my %q = map { split /=/, $_, 2 } grep { length } split /&/, ($env{QUERY_STRING} // '');
+  if ($name eq 'hello') {
+    print "Content-Type: text/plain\r\n\r\nhello $$";
+  } elsif ($name eq 'missing') {
+    print "Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nnope";
+  } elsif ($name eq 'fatal') {
+    print STDERR "fatal: the test asked for it\n";
+    print "Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\nfatal";
+  } elsif ($name eq 'echo') {
+    my $left = $env{CONTENT_LENGTH} // 0;
+    my $body = '';
+    while ($left > 0) {
+      my $n = read(STDIN, my $chunk, $left > 65536 ? 65536 : $left);
+      last unless $n;
+      $body .= $chunk;
+      $left -= $n;
+    }
+    binmode STDOUT;
+    print "Content-Type: application/octet-stream\r\n\r\n", $body;
+  } elsif ($name eq 'sleep') {
+    sleep($q{s} // 5);
+    print "Content-Type: text/plain\r\n\r\nwoke";
+  } elsif ($name eq 'crash') {
+    kill 'KILL', $$;
+  } elsif ($name eq 'crash_once') {
+    # Dies the first time for marker file $q{m}, answers afterwards.
+    unless (-e $q{m}) {
+      open(my $fh, '>', $q{m}) or die "marker: $!";
+      close $fh;
+      kill 'KILL', $$;
+    }
+    print "Content-Type: text/plain\r\n\r\nsurvived";
+  } elsif ($name eq 'info') {
+    print "Content-Type: text/plain\r\n\r\n",
+      join('|', $env{SCRIPT_NAME} // '', $env{PATH_INFO} // '', $env{QUERY_STRING} // '', $env{REQUEST_METHOD} // '');
+  } else {
+    print "Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nunknown $name";
+  }
+  $request->Finish();
+  last if $budget && ++$served >= $budget;
+}
