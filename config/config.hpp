@@ -55,19 +55,23 @@ const char* to_string(module_kind m) noexcept;
 
 struct handler {
   enum class match_kind { extension, prefix };
-  std::string match;         // as written: "*.php" or "/cgi-bin/*"
+  std::string match;  // as written: "*.php" or "/cgi-bin/*"
   match_kind kind = match_kind::extension;
-  std::string value;         // ".php" (extension, with the dot) or "/cgi-bin/" (prefix)
+  std::string value;  // ".php" (extension, with the dot) or "/cgi-bin/" (prefix)
   module_kind module = module_kind::static_files;
-  std::string pool;          // fastcgi only
+  std::string pool;                      // fastcgi only
   std::vector<std::string> interpreter;  // cgi only; empty: the script is executed itself
-  bool available = true;     // false in dev mode when its program was not found
+  bool available = true;                 // false in dev mode when its program was not found
   std::string unavailable_reason;
 };
 
 struct pool {
   std::string name;
   std::vector<std::string> command;
+  // Set: a FastCGI server that runs already (php-fpm here or elsewhere):
+  // cgihost connects, at most max_connections at once, and starts nothing.
+  std::optional<fastcgi_address> remote;
+  std::uint32_t max_connections = 8;
   std::uint32_t max_instances = 4;
   std::uint32_t max_requests = 500;
   duration idle_timeout = std::chrono::minutes(5);
@@ -90,10 +94,10 @@ struct static_settings {
 
 // Limits and timeouts of the HTTP front end.
 struct http_settings {
-  std::uint64_t max_request_line = 8 * 1024;     // longer: 414
-  std::uint64_t max_header_bytes = 16 * 1024;    // request line excluded; more: 431
-  std::uint32_t max_header_count = 100;          // more: 431
-  std::uint64_t max_body_size = 100 * 1024 * 1024;  // more: 413
+  std::uint64_t max_request_line = 8 * 1024;              // longer: 414
+  std::uint64_t max_header_bytes = 16 * 1024;             // request line excluded; more: 431
+  std::uint32_t max_header_count = 100;                   // more: 431
+  std::uint64_t max_body_size = 100 * 1024 * 1024;        // more: 413
   duration header_timeout = std::chrono::seconds(10);     // first byte to end of head
   duration keepalive_timeout = std::chrono::seconds(15);  // idle wait for the next request
   duration body_timeout = std::chrono::seconds(30);       // no body byte for this long
@@ -107,8 +111,8 @@ struct server_settings {
 };
 
 struct log_settings {
-  std::string error_log = "stderr";  // "stderr" or a file path
-  std::string level = "info";        // trace debug info warn error critical off
+  std::string error_log = "stderr";   // "stderr" or a file path
+  std::string level = "info";         // trace debug info warn error critical off
   std::string access_log = "stdout";  // "stdout", "off" or a file path
 };
 

@@ -1,6 +1,7 @@
 #include "config/load.hpp"
 
 #include <sys/stat.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,7 +9,6 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "config/htpasswd.hpp"
 
@@ -18,16 +18,26 @@ namespace {
 
 const char* type_name(toml::node_type t) {
   switch (t) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a floating-point number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    default: return "nothing";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    default:
+      return "nothing";
   }
 }
 
@@ -38,11 +48,12 @@ std::string join(const std::string& path, std::string_view key) {
 }
 
 bool is_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 bool executable_file(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
 }
 
@@ -90,7 +101,8 @@ class loader {
     cfg.dev_mode = options_.dev_mode;
     read_root(root, cfg);
     std::stable_sort(errors_.begin(), errors_.end(), [](const diagnostic& a, const diagnostic& b) {
-      return a.file != b.file ? a.file == b.file : std::tie(a.line, a.column) < std::tie(b.line, b.column);
+      return a.file != b.file ? a.file == b.file
+                              : std::tie(a.line, a.column) < std::tie(b.line, b.column);
     });
     if (errors_.empty()) out.value = std::move(cfg);
     out.errors = std::move(errors_);
@@ -134,8 +146,8 @@ class loader {
   }
 
   // ---- typed getters: nullopt when absent, or wrong (then reported) ----
-  std::optional<std::string> get_string(const toml::table& t, std::string_view key, const std::string& path,
-                                        bool allow_empty = false) {
+  std::optional<std::string> get_string(const toml::table& t, std::string_view key,
+                                        const std::string& path, bool allow_empty = false) {
     const toml::node* n = t.get(key);
     if (!n) return std::nullopt;
     auto p = join(path, key);
@@ -145,10 +157,12 @@ class loader {
     return v;
   }
 
-  std::optional<bool> get_bool(const toml::table& t, std::string_view key, const std::string& path) {
+  std::optional<bool> get_bool(const toml::table& t, std::string_view key,
+                               const std::string& path) {
     const toml::node* n = t.get(key);
     if (!n) return std::nullopt;
-    if (!n->is_boolean()) return wrong_type(*n, join(path, key), "a boolean (true or false)"), std::nullopt;
+    if (!n->is_boolean())
+      return wrong_type(*n, join(path, key), "a boolean (true or false)"), std::nullopt;
     return n->as_boolean()->get();
   }
 
@@ -161,24 +175,28 @@ class loader {
     if (!n->is_integer()) return wrong_type(*n, p, "an integer"), std::nullopt;
     std::int64_t v = n->as_integer()->get();
     if (v < min || v > max) {
-      error(*n, p, std::to_string(v) + " is out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")");
+      error(*n, p,
+            std::to_string(v) + " is out of range (" + std::to_string(min) + " to " +
+                std::to_string(max) + ")");
       return std::nullopt;
     }
     return static_cast<Int>(v);
   }
 
-  std::optional<duration> get_duration(const toml::table& t, std::string_view key, const std::string& path) {
+  std::optional<duration> get_duration(const toml::table& t, std::string_view key,
+                                       const std::string& path) {
     const toml::node* n = t.get(key);
     if (!n) return std::nullopt;
     auto p = join(path, key);
-    if (!n->is_string()) return wrong_type(*n, p, "a duration string such as \"30s\""), std::nullopt;
+    if (!n->is_string())
+      return wrong_type(*n, p, "a duration string such as \"30s\""), std::nullopt;
     auto r = parse_duration(n->as_string()->get());
     if (auto* msg = std::get_if<std::string>(&r)) return error(*n, p, *msg), std::nullopt;
     return std::get<duration>(r);
   }
 
-  std::optional<std::uint64_t> get_size(const toml::table& t, std::string_view key, const std::string& path,
-                                        std::uint64_t min) {
+  std::optional<std::uint64_t> get_size(const toml::table& t, std::string_view key,
+                                        const std::string& path, std::uint64_t min) {
     const toml::node* n = t.get(key);
     if (!n) return std::nullopt;
     auto p = join(path, key);
@@ -193,7 +211,9 @@ class loader {
     } else {
       return wrong_type(*n, p, "a size (bytes, or a string such as \"16m\")"), std::nullopt;
     }
-    if (v < min) return error(*n, p, std::to_string(v) + " is below the minimum " + std::to_string(min)), std::nullopt;
+    if (v < min)
+      return error(*n, p, std::to_string(v) + " is below the minimum " + std::to_string(min)),
+             std::nullopt;
     return v;
   }
 
@@ -223,7 +243,8 @@ class loader {
     return out;
   }
 
-  const toml::table* get_table(const toml::table& t, std::string_view key, const std::string& path) {
+  const toml::table* get_table(const toml::table& t, std::string_view key,
+                               const std::string& path) {
     const toml::node* n = t.get(key);
     if (!n) return nullptr;
     if (!n->is_table()) return wrong_type(*n, join(path, key), "a table"), nullptr;
@@ -231,12 +252,16 @@ class loader {
   }
 
   // Resolves an account name; reports missing and root accounts.
-  std::optional<account> resolve_account(const toml::node& n, const std::string& path, const std::string& name) {
+  std::optional<account> resolve_account(const toml::node& n, const std::string& path,
+                                         const std::string& name) {
     auto a = options_.lookup(name);
-    if (!a) return error(n, path, "account " + dq(name) + " does not exist on this machine"), std::nullopt;
+    if (!a)
+      return error(n, path, "account " + dq(name) + " does not exist on this machine"),
+             std::nullopt;
     if (a->uid == 0 || a->gid == 0) {
-      error(n, path, "account " + dq(name) + " resolves to root (uid " + std::to_string(a->uid) + ", gid " +
-                         std::to_string(a->gid) + "); children never run as root");
+      error(n, path,
+            "account " + dq(name) + " resolves to root (uid " + std::to_string(a->uid) + ", gid " +
+                std::to_string(a->gid) + "); children never run as root");
       return std::nullopt;
     }
     return a;
@@ -249,8 +274,9 @@ class loader {
 
   // ---- sections ------------------------------------------------------------
   void read_root(const toml::table& root, config& cfg) {
-    check_keys(root, "", {"listen", "document_root", "identity", "authentication", "accounts", "cgi", "handlers",
-                          "pools", "locations", "static", "http", "server", "log"});
+    check_keys(root, "",
+               {"listen", "document_root", "identity", "authentication", "accounts", "cgi",
+                "handlers", "pools", "locations", "static", "http", "server", "log"});
     read_listen(root, cfg);
     read_document_root(root, cfg);
     read_identity(root, cfg);
@@ -268,15 +294,20 @@ class loader {
 
   void read_listen(const toml::table& root, config& cfg) {
     const toml::node* n = root.get("listen");
-    if (!n) return error_at(1, 1, "listen: missing; give one or more \"HOST:PORT\", e.g. listen = [\"127.0.0.1:8080\"]");
+    if (!n)
+      return error_at(
+          1, 1,
+          "listen: missing; give one or more \"HOST:PORT\", e.g. listen = [\"127.0.0.1:8080\"]");
     std::vector<std::pair<const toml::node*, std::string>> items;
     if (n->is_string()) {
       items.emplace_back(n, n->as_string()->get());
     } else if (n->is_array()) {
       std::size_t i = 0;
       for (const toml::node& e : *n->as_array()) {
-        if (!e.is_string()) wrong_type(e, "listen[" + std::to_string(i) + "]", "a string \"HOST:PORT\"");
-        else items.emplace_back(&e, e.as_string()->get());
+        if (!e.is_string())
+          wrong_type(e, "listen[" + std::to_string(i) + "]", "a string \"HOST:PORT\"");
+        else
+          items.emplace_back(&e, e.as_string()->get());
         ++i;
       }
       if (n->as_array()->empty()) error(*n, "listen", "must name at least one address");
@@ -301,14 +332,18 @@ class loader {
 
   void read_document_root(const toml::table& root, config& cfg) {
     const toml::node* n = root.get("document_root");
-    if (!n) return error_at(1, 1, "document_root: missing; name the folder to serve, e.g. document_root = \"site\"");
+    if (!n)
+      return error_at(
+          1, 1, "document_root: missing; name the folder to serve, e.g. document_root = \"site\"");
     auto v = get_string(root, "document_root", "");
     if (!v) return;
     fs::path p = resolve_path(*v);
     std::error_code ec;
     auto st = fs::status(p, ec);
-    if (ec || !fs::exists(st)) return error(*n, "document_root", dq(p.string()) + " does not exist");
-    if (!fs::is_directory(st)) return error(*n, "document_root", dq(p.string()) + " is not a folder");
+    if (ec || !fs::exists(st))
+      return error(*n, "document_root", dq(p.string()) + " does not exist");
+    if (!fs::is_directory(st))
+      return error(*n, "document_root", dq(p.string()) + " is not a folder");
     cfg.document_root = fs::canonical(p, ec);
     if (ec) error(*n, "document_root", "cannot resolve " + dq(p.string()) + ": " + ec.message());
   }
@@ -334,7 +369,10 @@ class loader {
       if (options_.running_as_root) {
         if (options_.dev_mode) {
           process = options_.lookup("nobody");
-          if (!process) error_at(1, 1, "identity.process: dev mode runs children as \"nobody\", which does not exist");
+          if (!process)
+            error_at(
+                1, 1,
+                "identity.process: dev mode runs children as \"nobody\", which does not exist");
         } else {
           error(t ? t->source() : toml::source_region{},
                 "identity.process: missing; cgihost runs as root, and children never run as root: "
@@ -349,7 +387,8 @@ class loader {
     if (!anonymous_given) {
       if (options_.running_as_root) {
         anonymous = options_.lookup("nobody");
-        if (!anonymous) error_at(1, 1, "identity.anonymous: missing, and the default \"nobody\" does not exist");
+        if (!anonymous)
+          error_at(1, 1, "identity.anonymous: missing, and the default \"nobody\" does not exist");
       } else {
         anonymous = options_.current_user;
       }
@@ -363,7 +402,8 @@ class loader {
     const toml::table* t = get_table(root, "authentication", "");
     if (!t) return;
     const std::string p = "authentication";
-    check_keys(*t, p, {"anonymous", "basic", "users_file", "realm", "trusted_header", "trusted_proxies"});
+    check_keys(*t, p,
+               {"anonymous", "basic", "users_file", "realm", "trusted_header", "trusted_proxies"});
     if (auto v = get_bool(*t, "anonymous", p)) a.anonymous = *v;
     if (auto v = get_bool(*t, "basic", p)) a.basic = *v;
     if (auto v = get_string(*t, "realm", p)) {
@@ -375,11 +415,13 @@ class loader {
       a.users_file = resolve_path(*v);
       check_users_file(*t->get("users_file"), *a.users_file);
     } else if (a.basic && !t->get("users_file")) {
-      error(*t->get("basic"), p + ".basic", "basic = true needs users_file, the file of \"name:hash\" lines");
+      error(*t->get("basic"), p + ".basic",
+            "basic = true needs users_file, the file of \"name:hash\" lines");
     }
     if (auto v = get_string(*t, "trusted_header", p)) {
       if (!std::all_of(v->begin(), v->end(), is_token_char))
-        error(*t->get("trusted_header"), p + ".trusted_header", dq(*v) + " is not a valid header name");
+        error(*t->get("trusted_header"), p + ".trusted_header",
+              dq(*v) + " is not a valid header name");
       a.trusted_header = *v;
     }
     if (const toml::node* n = t->get("trusted_proxies")) {
@@ -387,29 +429,35 @@ class loader {
         std::size_t i = 0;
         for (const toml::node& e : *n->as_array()) {
           auto r = parse_cidr((*list)[i]);
-          if (auto* msg = std::get_if<std::string>(&r)) error(e, p + ".trusted_proxies[" + std::to_string(i) + "]", *msg);
-          else a.trusted_proxies.push_back(std::get<cidr>(r));
+          if (auto* msg = std::get_if<std::string>(&r))
+            error(e, p + ".trusted_proxies[" + std::to_string(i) + "]", *msg);
+          else
+            a.trusted_proxies.push_back(std::get<cidr>(r));
           ++i;
         }
       }
     }
     if (a.trusted_header && !t->get("trusted_proxies"))
       error(*t->get("trusted_header"), p + ".trusted_header",
-            "needs trusted_proxies: the peers whose " + dq(*a.trusted_header) + " header is believed");
+            "needs trusted_proxies: the peers whose " + dq(*a.trusted_header) +
+                " header is believed");
     if (!a.anonymous && !a.basic && !a.trusted_header)
-      error(t->source(), p + ": anonymous, basic and trusted_header are all off: no request could be served");
+      error(t->source(),
+            p + ": anonymous, basic and trusted_header are all off: no request could be served");
   }
 
   void check_users_file(const toml::node& n, const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) {
       std::error_code ec(errno, std::generic_category());
-      return error(n, "authentication.users_file", "cannot read " + dq(file.string()) + ": " + ec.message());
+      return error(n, "authentication.users_file",
+                   "cannot read " + dq(file.string()) + ": " + ec.message());
     }
     std::ostringstream text;
     text << in.rdbuf();
     auto parsed = parse_htpasswd(text.str());
-    for (auto& pr : parsed.problems) errors_.push_back({file.string(), pr.line, pr.column, pr.message});
+    for (auto& pr : parsed.problems)
+      errors_.push_back({file.string(), pr.line, pr.column, pr.message});
   }
 
   void read_accounts(const toml::table& root, config& cfg) {
@@ -426,25 +474,33 @@ class loader {
         error(key.source(), "accounts: an authenticated name must not be empty");
         continue;
       }
-      if (auto a = resolve_account(node, p, node.as_string()->get())) cfg.accounts.emplace(name, *a);
+      if (auto a = resolve_account(node, p, node.as_string()->get()))
+        cfg.accounts.emplace(name, *a);
     }
   }
 
   void read_cgi(const toml::table& root, config& cfg) {
     const toml::table* t = get_table(root, "cgi", "");
     if (!t) return;
-    check_keys(*t, "cgi", {"create_process_as_user", "timeout", "max_address_space", "max_cpu_time",
-                           "max_open_files", "max_processes"});
+    check_keys(*t, "cgi",
+               {"create_process_as_user", "timeout", "max_address_space", "max_cpu_time",
+                "max_open_files", "max_processes"});
     if (auto v = get_bool(*t, "create_process_as_user", "cgi")) cfg.cgi.create_process_as_user = *v;
     if (auto v = get_duration(*t, "timeout", "cgi")) cfg.cgi.timeout = *v;
-    if (auto v = get_size(*t, "max_address_space", "cgi", 16 * 1024 * 1024)) cfg.cgi.max_address_space = *v;
+    if (auto v = get_size(*t, "max_address_space", "cgi", 16 * 1024 * 1024))
+      cfg.cgi.max_address_space = *v;
     if (auto v = get_duration(*t, "max_cpu_time", "cgi")) {
       auto secs = std::chrono::duration_cast<std::chrono::seconds>(*v).count();
-      if (secs < 1) error(*t->get("max_cpu_time"), "cgi.max_cpu_time", "must be at least 1s (RLIMIT_CPU counts seconds)");
-      else cfg.cgi.max_cpu_seconds = static_cast<std::uint64_t>(secs);
+      if (secs < 1)
+        error(*t->get("max_cpu_time"), "cgi.max_cpu_time",
+              "must be at least 1s (RLIMIT_CPU counts seconds)");
+      else
+        cfg.cgi.max_cpu_seconds = static_cast<std::uint64_t>(secs);
     }
-    if (auto v = get_int<std::uint64_t>(*t, "max_open_files", "cgi", 8, 1 << 20)) cfg.cgi.max_open_files = *v;
-    if (auto v = get_int<std::uint64_t>(*t, "max_processes", "cgi", 1, 1 << 22)) cfg.cgi.max_processes = *v;
+    if (auto v = get_int<std::uint64_t>(*t, "max_open_files", "cgi", 8, 1 << 20))
+      cfg.cgi.max_open_files = *v;
+    if (auto v = get_int<std::uint64_t>(*t, "max_processes", "cgi", 1, 1 << 22))
+      cfg.cgi.max_processes = *v;
   }
 
   void read_pools(const toml::table& root, config& cfg) {
@@ -463,33 +519,63 @@ class loader {
         error(key.source(), p + ": a pool name may hold only letters, digits, '-' and '_'");
       }
       const toml::table& pt = *node.as_table();
-      check_keys(pt, p, {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
-                         "queue_length", "impersonate", "env"});
+      check_keys(pt, p,
+                 {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
+                  "queue_length", "impersonate", "env", "address", "max_connections"});
       pool pl;
       pl.name = name;
-      if (!pt.get("command")) {
-        error(pt.source(), p + ": missing command, the program to run, e.g. command = [\"/usr/bin/php-cgi\"]");
+      if (const toml::node* a = pt.get("address")) {
+        // A FastCGI server that runs already: cgihost only connects to it.
+        if (!a->is_string()) {
+          wrong_type(*a, p + ".address", "a string");
+        } else if (auto parsed = parse_fastcgi_address(a->as_string()->get());
+                   std::holds_alternative<std::string>(parsed)) {
+          error(*a, p + ".address", std::get<std::string>(parsed));
+        } else {
+          pl.remote = std::get<fastcgi_address>(parsed);
+        }
+        for (const char* only : {"command", "max_instances", "max_requests", "impersonate", "env"})
+          if (const toml::node* n = pt.get(only))
+            error(*n, p + "." + only,
+                  std::string("only for pools that start their program (command); this pool "
+                              "connects to address"));
+        if (auto v = get_int<std::uint32_t>(pt, "max_connections", p, 1, 65536))
+          pl.max_connections = *v;
+      } else if (const toml::node* n = pt.get("max_connections")) {
+        error(*n, p + ".max_connections",
+              "only with address (a FastCGI server cgihost connects to); use max_instances");
+      }
+      if (pt.get("address")) {
+        // Checked above; the rest of the keys apply to both kinds.
+      } else if (!pt.get("command")) {
+        error(pt.source(),
+              p + ": missing command, the program to run, e.g. command = [\"/usr/bin/php-cgi\"], "
+                  "or address of a FastCGI server, e.g. address = \"unix:/run/php/php-fpm.sock\"");
       } else if (auto cmd = get_strings(pt, "command", p, false)) {
         pl.command = *cmd;
         if (auto found = find_program(pl.command[0], base_)) {
           pl.command[0] = found->string();
         } else if (!options_.dev_mode) {
-          error(*pt.get("command"), p + ".command", "program " + dq(pl.command[0]) + " not found or not executable");
+          error(*pt.get("command"), p + ".command",
+                "program " + dq(pl.command[0]) + " not found or not executable");
         } else {
           unavailable_pools_[name] = "program " + dq(pl.command[0]) + " not found on PATH";
         }
       }
       if (auto v = get_int<std::uint32_t>(pt, "max_instances", p, 1, 4096)) pl.max_instances = *v;
-      if (auto v = get_int<std::uint32_t>(pt, "max_requests", p, 0, 100'000'000)) pl.max_requests = *v;
+      if (auto v = get_int<std::uint32_t>(pt, "max_requests", p, 0, 100'000'000))
+        pl.max_requests = *v;
       if (auto v = get_duration(pt, "idle_timeout", p)) pl.idle_timeout = *v;
       if (auto v = get_duration(pt, "request_timeout", p)) pl.request_timeout = *v;
-      if (auto v = get_int<std::uint32_t>(pt, "queue_length", p, 0, 1'000'000)) pl.queue_length = *v;
+      if (auto v = get_int<std::uint32_t>(pt, "queue_length", p, 0, 1'000'000))
+        pl.queue_length = *v;
       if (auto v = get_bool(pt, "impersonate", p)) pl.impersonate = *v;
       if (const toml::table* env = get_table(pt, "env", p)) {
         for (auto&& [ek, ev] : *env) {
           std::string var(ek.str());
           std::string ep = p + ".env." + var;
-          if (var.empty() || var.find('=') != std::string::npos || var.find('\0') != std::string::npos)
+          if (var.empty() || var.find('=') != std::string::npos ||
+              var.find('\0') != std::string::npos)
             error(ek.source(), ep + ": not a valid environment variable name");
           else if (!ev.is_string())
             wrong_type(ev, ep, "a string");
@@ -504,7 +590,8 @@ class loader {
   void read_handlers(const toml::table& root, config& cfg) {
     const toml::node* n = root.get("handlers");
     if (!n) return;
-    if (!n->is_array_of_tables()) return wrong_type(*n, "handlers", "an array of tables ([[handlers]])");
+    if (!n->is_array_of_tables())
+      return wrong_type(*n, "handlers", "an array of tables ([[handlers]])");
     std::size_t i = 0;
     for (const toml::node& e : *n->as_array()) {
       std::string p = "handlers[" + std::to_string(i++) + "]";
@@ -514,7 +601,8 @@ class loader {
       bool ok = true;
       if (auto m = get_string(t, "match", p)) {
         h.match = *m;
-        if (m->size() > 2 && m->starts_with("*.") && m->find_first_of("/*\\", 2) == std::string::npos) {
+        if (m->size() > 2 && m->starts_with("*.") &&
+            m->find_first_of("/*\\", 2) == std::string::npos) {
           h.kind = handler::match_kind::extension;
           h.value = m->substr(1);
         } else if (m->size() >= 3 && m->front() == '/' && m->ends_with("/*") &&
@@ -522,34 +610,43 @@ class loader {
           h.kind = handler::match_kind::prefix;
           h.value = m->substr(0, m->size() - 1);
         } else {
-          error(*t.get("match"), p + ".match", dq(*m) + " is neither \"*.EXT\" nor a path pattern \"/path/*\"");
+          error(*t.get("match"), p + ".match",
+                dq(*m) + " is neither \"*.EXT\" nor a path pattern \"/path/*\"");
           ok = false;
         }
       } else {
-        if (!t.get("match")) error(t.source(), p + ": missing match, e.g. match = \"*.php\" or \"/cgi-bin/*\"");
+        if (!t.get("match"))
+          error(t.source(), p + ": missing match, e.g. match = \"*.php\" or \"/cgi-bin/*\"");
         ok = false;
       }
       if (auto m = get_string(t, "module", p)) {
-        if (*m == "fastcgi") h.module = module_kind::fastcgi;
-        else if (*m == "cgi") h.module = module_kind::cgi;
-        else if (*m == "static") h.module = module_kind::static_files;
+        if (*m == "fastcgi")
+          h.module = module_kind::fastcgi;
+        else if (*m == "cgi")
+          h.module = module_kind::cgi;
+        else if (*m == "static")
+          h.module = module_kind::static_files;
         else {
-          error(*t.get("module"), p + ".module", dq(*m) + " is not a module; use \"fastcgi\", \"cgi\" or \"static\"");
+          error(*t.get("module"), p + ".module",
+                dq(*m) + " is not a module; use \"fastcgi\", \"cgi\" or \"static\"");
           ok = false;
         }
       } else {
-        if (!t.get("module")) error(t.source(), p + ": missing module (\"fastcgi\", \"cgi\" or \"static\")");
+        if (!t.get("module"))
+          error(t.source(), p + ": missing module (\"fastcgi\", \"cgi\" or \"static\")");
         ok = false;
       }
       auto pool_name = get_string(t, "pool", p);
       auto interp = get_strings(t, "interpreter", p, false);
       if (ok && h.module == module_kind::fastcgi) {
         if (!t.get("pool")) {
-          error(t.source(), p + ": module \"fastcgi\" needs pool, the name of a [pools.NAME] table");
+          error(t.source(),
+                p + ": module \"fastcgi\" needs pool, the name of a [pools.NAME] table");
         } else if (pool_name) {
           if (!cfg.pools.contains(*pool_name)) {
             std::string msg = "pool " + dq(*pool_name) + " does not exist";
-            if (cfg.pools.empty()) msg += " (there is no [pools.NAME] table)";
+            if (cfg.pools.empty())
+              msg += " (there is no [pools.NAME] table)";
             else {
               msg += "; pools are:";
               for (auto& [pn, pv] : cfg.pools) msg += " " + pn;
@@ -561,16 +658,21 @@ class loader {
           }
           h.pool = pool_name.value_or("");
         }
-        if (t.get("interpreter")) error(*t.get("interpreter"), p + ".interpreter", "only a \"cgi\" handler takes an interpreter; a \"fastcgi\" one takes its program from its pool");
+        if (t.get("interpreter"))
+          error(*t.get("interpreter"), p + ".interpreter",
+                "only a \"cgi\" handler takes an interpreter; a \"fastcgi\" one takes its program "
+                "from its pool");
       }
       if (ok && h.module == module_kind::cgi) {
-        if (t.get("pool")) error(*t.get("pool"), p + ".pool", "only a \"fastcgi\" handler takes a pool");
+        if (t.get("pool"))
+          error(*t.get("pool"), p + ".pool", "only a \"fastcgi\" handler takes a pool");
         if (interp) {
           h.interpreter = *interp;
           if (auto found = find_program(h.interpreter[0], base_)) {
             h.interpreter[0] = found->string();
           } else if (!options_.dev_mode) {
-            error(*t.get("interpreter"), p + ".interpreter", "program " + dq(h.interpreter[0]) + " not found or not executable");
+            error(*t.get("interpreter"), p + ".interpreter",
+                  "program " + dq(h.interpreter[0]) + " not found or not executable");
           } else {
             h.available = false;
             h.unavailable_reason = "interpreter " + dq(h.interpreter[0]) + " not found on PATH";
@@ -579,7 +681,9 @@ class loader {
       }
       if (ok && h.module == module_kind::static_files) {
         if (t.get("pool")) error(*t.get("pool"), p + ".pool", "a \"static\" handler takes no pool");
-        if (t.get("interpreter")) error(*t.get("interpreter"), p + ".interpreter", "a \"static\" handler takes no interpreter");
+        if (t.get("interpreter"))
+          error(*t.get("interpreter"), p + ".interpreter",
+                "a \"static\" handler takes no interpreter");
       }
       if (ok) cfg.handlers.push_back(std::move(h));
     }
@@ -588,7 +692,8 @@ class loader {
   void read_locations(const toml::table& root, config& cfg) {
     const toml::node* n = root.get("locations");
     if (!n) return;
-    if (!n->is_array_of_tables()) return wrong_type(*n, "locations", "an array of tables ([[locations]])");
+    if (!n->is_array_of_tables())
+      return wrong_type(*n, "locations", "an array of tables ([[locations]])");
     std::size_t i = 0;
     for (const toml::node& e : *n->as_array()) {
       std::string p = "locations[" + std::to_string(i++) + "]";
@@ -596,7 +701,8 @@ class loader {
       check_keys(t, p, {"prefix", "create_process_as_user", "timeout"});
       location l;
       if (auto v = get_string(t, "prefix", p)) {
-        if (v->front() != '/') error(*t.get("prefix"), p + ".prefix", dq(*v) + " must start with '/'");
+        if (v->front() != '/')
+          error(*t.get("prefix"), p + ".prefix", dq(*v) + " must start with '/'");
         l.prefix = *v;
       } else if (!t.get("prefix")) {
         error(t.source(), p + ": missing prefix, e.g. prefix = \"/admin/\"");
@@ -615,7 +721,8 @@ class loader {
     if (auto v = get_strings(*t, "index", "static", true)) {
       for (std::size_t i = 0; i < v->size(); ++i)
         if ((*v)[i].find('/') != std::string::npos || (*v)[i] == "." || (*v)[i] == "..")
-          error(*t->get("index")->as_array()->get(i), "static.index[" + std::to_string(i) + "]", "must be a plain file name");
+          error(*t->get("index")->as_array()->get(i), "static.index[" + std::to_string(i) + "]",
+                "must be a plain file name");
       cfg.static_files.index = *v;
     }
   }
@@ -625,21 +732,26 @@ class loader {
     if (!t) return;
     const std::string p = "http";
     auto& h = cfg.http;
-    check_keys(*t, p, {"max_request_line", "max_header_bytes", "max_header_count", "max_body_size", "header_timeout",
-                       "keepalive_timeout", "body_timeout", "send_timeout", "max_keepalive_requests"});
+    check_keys(*t, p,
+               {"max_request_line", "max_header_bytes", "max_header_count", "max_body_size",
+                "header_timeout", "keepalive_timeout", "body_timeout", "send_timeout",
+                "max_keepalive_requests"});
     if (auto v = get_size(*t, "max_request_line", p, 64)) h.max_request_line = *v;
     if (auto v = get_size(*t, "max_header_bytes", p, 256)) h.max_header_bytes = *v;
-    if (auto v = get_int<std::uint32_t>(*t, "max_header_count", p, 1, 10'000)) h.max_header_count = *v;
+    if (auto v = get_int<std::uint32_t>(*t, "max_header_count", p, 1, 10'000))
+      h.max_header_count = *v;
     if (auto v = get_size(*t, "max_body_size", p, 0)) h.max_body_size = *v;
     if (auto v = get_duration(*t, "header_timeout", p)) h.header_timeout = *v;
     if (auto v = get_duration(*t, "keepalive_timeout", p)) h.keepalive_timeout = *v;
     if (auto v = get_duration(*t, "body_timeout", p)) h.body_timeout = *v;
     if (auto v = get_duration(*t, "send_timeout", p)) h.send_timeout = *v;
-    if (auto v = get_int<std::uint32_t>(*t, "max_keepalive_requests", p, 1, 100'000'000)) h.max_keepalive_requests = *v;
+    if (auto v = get_int<std::uint32_t>(*t, "max_keepalive_requests", p, 1, 100'000'000))
+      h.max_keepalive_requests = *v;
     for (auto key : {"header_timeout", "keepalive_timeout", "body_timeout", "send_timeout"})
       if (const toml::node* n = t->get(key); n && n->is_string()) {
         auto r = parse_duration(n->as_string()->get());
-        if (auto* d = std::get_if<duration>(&r); d && d->count() == 0) error(*n, p + "." + key, "must be longer than 0");
+        if (auto* d = std::get_if<duration>(&r); d && d->count() == 0)
+          error(*n, p + "." + key, "must be longer than 0");
       }
   }
 
@@ -657,18 +769,22 @@ class loader {
     check_keys(*t, "log", {"error_log", "level", "access_log"});
     if (auto v = get_string(*t, "error_log", "log")) {
       cfg.log.error_log = *v == "stderr" ? *v : resolve_path(*v).string();
-      if (*v != "stderr") check_log_folder(*t->get("error_log"), "log.error_log", cfg.log.error_log);
+      if (*v != "stderr")
+        check_log_folder(*t->get("error_log"), "log.error_log", cfg.log.error_log);
     }
     if (auto v = get_string(*t, "level", "log")) {
-      static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+      static constexpr std::string_view kLevels[] = {"trace", "debug",    "info", "warn",
+                                                     "error", "critical", "off"};
       if (std::find(std::begin(kLevels), std::end(kLevels), *v) == std::end(kLevels))
-        error(*t->get("level"), "log.level", dq(*v) + " is not a level; use trace, debug, info, warn, error, critical or off");
+        error(*t->get("level"), "log.level",
+              dq(*v) + " is not a level; use trace, debug, info, warn, error, critical or off");
       else
         cfg.log.level = *v;
     }
     if (auto v = get_string(*t, "access_log", "log")) {
       cfg.log.access_log = (*v == "stdout" || *v == "off") ? *v : resolve_path(*v).string();
-      if (*v != "stdout" && *v != "off") check_log_folder(*t->get("access_log"), "log.access_log", cfg.log.access_log);
+      if (*v != "stdout" && *v != "off")
+        check_log_folder(*t->get("access_log"), "log.access_log", cfg.log.access_log);
     }
   }
 
@@ -676,8 +792,10 @@ class loader {
   void check_log_folder(const toml::node& n, const std::string& path, const fs::path& file) {
     std::error_code ec;
     fs::path folder = file.parent_path();
-    if (!fs::is_directory(folder, ec)) error(n, path, "folder " + dq(folder.string()) + " does not exist");
-    else if (fs::is_directory(file, ec)) error(n, path, dq(file.string()) + " is a folder");
+    if (!fs::is_directory(folder, ec))
+      error(n, path, "folder " + dq(folder.string()) + " does not exist");
+    else if (fs::is_directory(file, ec))
+      error(n, path, dq(file.string()) + " is a folder");
   }
 
   std::string file_;
@@ -693,12 +811,13 @@ load_options system_load_options() {
   load_options o;
   o.running_as_root = ::geteuid() == 0;
   o.current_user = lookup_system_account_by_uid(::geteuid());
-  if (!o.current_user) o.current_user = account{"uid" + std::to_string(::geteuid()), ::geteuid(), ::getegid(), ""};
+  if (!o.current_user)
+    o.current_user = account{"uid" + std::to_string(::geteuid()), ::geteuid(), ::getegid(), ""};
   return o;
 }
 
-load_result load_string(std::string_view text, const std::string& source_name, const fs::path& base_dir,
-                        const load_options& options) {
+load_result load_string(std::string_view text, const std::string& source_name,
+                        const fs::path& base_dir, const load_options& options) {
   return loader(source_name, base_dir, options).run(text);
 }
 
@@ -716,7 +835,8 @@ load_result load_file(const fs::path& file, const load_options& options) {
   return load_string(text.str(), file.string(), base, options);
 }
 
-load_result load_dev(const fs::path& root, const std::optional<std::string>& listen, load_options options) {
+load_result load_dev(const fs::path& root, const std::optional<std::string>& listen,
+                     load_options options) {
   options.dev_mode = true;
   std::error_code ec;
   fs::path base = fs::absolute(root, ec);

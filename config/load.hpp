@@ -16,7 +16,7 @@
 namespace cgihost::config {
 
 struct load_options {
-  bool running_as_root = false;        // children never run as root: see identity rules
+  bool running_as_root = false;  // children never run as root: see identity rules
   account_lookup lookup = lookup_system_account;
   std::optional<account> current_user;  // the account cgihost itself runs as
   // Dev mode: a handler whose program is not found is kept but marked
@@ -28,8 +28,8 @@ struct load_options {
 load_options system_load_options();
 
 struct load_result {
-  std::optional<config> value;       // set when errors is empty
-  std::vector<diagnostic> errors;    // sorted by line, then column
+  std::optional<config> value;     // set when errors is empty
+  std::vector<diagnostic> errors;  // sorted by line, then column
   bool ok() const { return value.has_value(); }
 };
 

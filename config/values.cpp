@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <vector>
 
@@ -20,7 +21,8 @@ std::string dq(std::string_view s) { return "\"" + std::string(s) + "\""; }
 }  // namespace
 
 std::variant<std::chrono::milliseconds, std::string> parse_duration(std::string_view s) {
-  const std::string bad = "invalid duration " + dq(s) + " (use e.g. \"250ms\", \"30s\", \"15m\", \"1h\")";
+  const std::string bad =
+      "invalid duration " + dq(s) + " (use e.g. \"250ms\", \"30s\", \"15m\", \"1h\")";
   if (s.empty()) return bad;
   std::uint64_t total_ms = 0;
   std::size_t i = 0;
@@ -33,11 +35,16 @@ std::variant<std::chrono::milliseconds, std::string> parse_duration(std::string_
     while (k < s.size() && s[k] >= 'a' && s[k] <= 'z') ++k;
     std::string_view unit = s.substr(j, k - j);
     std::uint64_t scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else return bad;
+    if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "h")
+      scale = 3'600'000;
+    else
+      return bad;
     if (n > (std::uint64_t{1} << 40) / scale) return "duration " + dq(s) + " is too long";
     total_ms += n * scale;
     i = k;
@@ -52,13 +59,19 @@ std::variant<std::uint64_t, std::string> parse_size(std::string_view s) {
   std::uint64_t n = 0;
   if (!parse_uint(s.substr(0, j), n)) return bad;
   std::string unit(s.substr(j));
-  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   unsigned shift = 0;
-  if (unit.empty() || unit == "b") shift = 0;
-  else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
-  else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
-  else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
-  else return bad;
+  if (unit.empty() || unit == "b")
+    shift = 0;
+  else if (unit == "k" || unit == "kb" || unit == "kib")
+    shift = 10;
+  else if (unit == "m" || unit == "mb" || unit == "mib")
+    shift = 20;
+  else if (unit == "g" || unit == "gb" || unit == "gib")
+    shift = 30;
+  else
+    return bad;
   if (shift && n > (std::uint64_t{1} << (62 - shift))) return "size " + dq(s) + " is too large";
   return n << shift;
 }
@@ -68,8 +81,9 @@ std::string endpoint::to_string() const {
 }
 
 std::variant<endpoint, std::string> parse_endpoint(std::string_view s) {
-  const std::string bad = "invalid listen address " + dq(s) +
-                          " (use HOST:PORT with a numeric address, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\")";
+  const std::string bad =
+      "invalid listen address " + dq(s) +
+      " (use HOST:PORT with a numeric address, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\")";
   endpoint ep;
   std::string_view host, port;
   if (!s.empty() && s.front() == '[') {
@@ -96,6 +110,49 @@ std::variant<endpoint, std::string> parse_endpoint(std::string_view s) {
   return ep;
 }
 
+std::variant<fastcgi_address, std::string> parse_fastcgi_address(std::string_view s) {
+  fastcgi_address a;
+  a.text = std::string(s);
+  if (s.starts_with("unix:")) {
+    auto path = s.substr(5);
+    if (path.empty() || path.front() != '/')
+      return "invalid FastCGI address " + dq(s) +
+             " (unix: needs an absolute path, e.g. \"unix:/run/php/php-fpm.sock\")";
+    if (path.size() >= 108) return "socket path too long in " + dq(s) + " (at most 107 bytes)";
+    if (path.find('\0') != std::string_view::npos) return "invalid FastCGI address " + dq(s);
+    a.unix_path = std::string(path);
+    return a;
+  }
+  const std::string bad = "invalid FastCGI address " + dq(s) +
+                          " (use \"unix:/path\" or HOST:PORT, e.g. \"127.0.0.1:9000\", "
+                          "\"[::1]:9000\", \"php1.internal:9000\")";
+  std::string_view host, port;
+  if (!s.empty() && s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return bad;
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    unsigned char buf[16];
+    if (inet_pton(AF_INET6, std::string(host).c_str(), buf) != 1) return bad;
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos) return bad;
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    // A numeric IPv4 address or a host name (RFC 1123 letters, digits, '-', '.').
+    if (host.empty() || !std::all_of(host.begin(), host.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+        }))
+      return bad;
+  }
+  std::uint64_t p = 0;
+  if (!parse_uint(port, p)) return bad;
+  if (p == 0 || p > 65535) return "port " + std::string(port) + " out of range in " + dq(s);
+  a.host = std::string(host);
+  a.port = static_cast<std::uint16_t>(p);
+  return a;
+}
+
 bool cidr::contains(const std::uint8_t* address, bool address_v6) const noexcept {
   std::uint8_t mapped[4];
   if (address_v6 && !v6) {
@@ -118,7 +175,8 @@ bool cidr::contains(const std::uint8_t* address, bool address_v6) const noexcept
 }
 
 std::variant<cidr, std::string> parse_cidr(std::string_view s) {
-  const std::string bad = "invalid address range " + dq(s) + " (use e.g. \"127.0.0.1/32\" or \"::1/128\")";
+  const std::string bad =
+      "invalid address range " + dq(s) + " (use e.g. \"127.0.0.1/32\" or \"::1/128\")";
   cidr c;
   c.text = std::string(s);
   std::string_view addr = s;
@@ -133,7 +191,8 @@ std::variant<cidr, std::string> parse_cidr(std::string_view s) {
   c.v6 = a.find(':') != std::string::npos;
   if (inet_pton(c.v6 ? AF_INET6 : AF_INET, a.c_str(), c.bytes.data()) != 1) return bad;
   unsigned max = c.v6 ? 128 : 32;
-  if (prefix && *prefix > max) return "prefix length /" + std::to_string(*prefix) + " too long in " + dq(s);
+  if (prefix && *prefix > max)
+    return "prefix length /" + std::to_string(*prefix) + " too long in " + dq(s);
   c.prefix = prefix ? static_cast<unsigned>(*prefix) : max;
   return c;
 }

@@ -28,6 +28,18 @@ struct endpoint {
 };
 std::variant<endpoint, std::string> parse_endpoint(std::string_view s);
 
+// Where a FastCGI server listens: "unix:/run/php/php-fpm.sock" (an absolute
+// path), or "HOST:PORT" with a numeric address ("127.0.0.1:9000",
+// "[::1]:9000") or a host name ("php1.internal:9000", resolved when connecting).
+struct fastcgi_address {
+  std::string unix_path;  // set for "unix:"
+  std::string host;       // otherwise: without brackets
+  std::uint16_t port = 0;
+  std::string text;  // as written
+  bool operator==(const fastcgi_address&) const = default;
+};
+std::variant<fastcgi_address, std::string> parse_fastcgi_address(std::string_view s);
+
 // "127.0.0.1/32", "10.0.0.0/8", "::1/128"; a bare address means a single host.
 struct cidr {
   std::array<std::uint8_t, 16> bytes{};  // v4 addresses use the first 4

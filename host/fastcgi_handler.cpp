@@ -1,6 +1,7 @@
 #include "host/fastcgi_handler.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -267,6 +268,13 @@ class fcgi_run {
   std::size_t stderr_lines_ = 0;
 };
 
+// A kept connection the server has not closed (nothing to read, no EOF).
+bool still_open(fastcgi_pool::socket& sock) {
+  char c;
+  ssize_t n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 long long ms_since(clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t).count();
 }
@@ -321,41 +329,39 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
       co_await refuse(why->status, why->phase, why->reason, why->retry_after);
       co_return;
     }
-    ex.set_identity(pool_name + ":" + std::to_string(inst->pid));
+    ex.set_identity(pool_->remote() ? pool_name + "@" + pool_->settings().remote->text
+                                    : pool_name + ":" + std::to_string(inst->pid));
 
     // The connection the instance kept from its last request (moved to this
     // thread when it was kept on another), or a new one.
     auto my_ex = co_await asio::this_coro::executor;
     std::unique_ptr<fastcgi_pool::socket> sock = std::move(inst->kept);
+    if (sock && pool_->remote() && !still_open(*sock))
+      sock.reset();  // the server closed it meanwhile
     error_code cec;
     if (sock && home_of(sock->get_executor()) != home_of(my_ex)) {
-      int fd = sock->release(cec);
+      auto proto = sock->local_endpoint(cec).protocol();
+      int fd = cec ? -1 : sock->release(cec);
       sock = std::make_unique<fastcgi_pool::socket>(my_ex);
-      if (!cec) sock->assign(asio::local::stream_protocol(), fd, cec);
+      if (!cec) sock->assign(proto, fd, cec);
+      if (cec) sock.reset();
     }
     const bool reused = sock != nullptr;
+    std::string connect_error;
     if (!sock) {
       sock = std::make_unique<fastcgi_pool::socket>(my_ex);
-      asio::steady_timer timer(my_ex, deadline);
-      auto r = co_await (
-          sock->async_connect(asio::local::stream_protocol::endpoint(inst->socket_path), nothrow) ||
-          timer.async_wait(nothrow));
-      if (r.index() == 1)
-        cec = asio::error::timed_out;
-      else
-        cec = std::get<0>(std::get<0>(r));
+      connect_error = co_await pool_->connect(*inst, *sock, deadline);
     }
-    if (cec) {
+    if (!connect_error.empty()) {
       pool_->release(inst, fastcgi_pool::outcome::refused, nullptr);
-      std::string what =
-          "connect to instance pid " + std::to_string(inst->pid) + ": " + cec.message();
-      if (attempt == 1 && may_retry && cec != asio::error::timed_out) {
-        ex.log().warn("[pool {}] rid={} {}; trying another instance", pool_name, rid, what);
+      const bool timed_out = clock::now() >= deadline;
+      if (attempt == 1 && may_retry && !timed_out) {
+        ex.log().warn("[pool {}] rid={} connect to {}; trying again", pool_name, rid,
+                      connect_error);
         continue;
       }
-      co_await refuse(cec == asio::error::timed_out ? http::status::gateway_timeout
-                                                    : http::status::service_unavailable,
-                      "connect", what, std::nullopt);
+      co_await refuse(timed_out ? http::status::gateway_timeout : http::status::service_unavailable,
+                      "connect", "connect to " + connect_error, std::nullopt);
       co_return;
     }
 

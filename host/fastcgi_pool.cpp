@@ -12,6 +12,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
@@ -48,6 +50,13 @@ pool_limits limits_of(const config::pool& settings, std::uint32_t budget) {
   l.budget = budget;
   l.idle_timeout = settings.idle_timeout;
   l.queue_length = settings.queue_length;
+  if (settings.remote) {
+    // Connection slots to a server that manages its own processes: no
+    // budget, and a failing server is retried by every request, not paused.
+    l.max_instances = settings.max_connections;
+    l.budget = 0;
+    l.rapid_fails = 0;
+  }
   return l;
 }
 
@@ -98,6 +107,7 @@ fastcgi_pool::fastcgi_pool(const config::pool& settings, asio::any_io_executor e
   auto env = env_of(settings, base_env);
   core_ = pool_core(settings.name, limits_of(settings, budget_of(settings, env)));
   for (const auto& [k, v] : env) env_.push_back(k + "=" + v);
+  if (settings.remote) return;
 
   char tmpl[] = "/tmp/cgihost-fcgi-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr)
@@ -108,7 +118,7 @@ fastcgi_pool::fastcgi_pool(const config::pool& settings, asio::any_io_executor e
 
 fastcgi_pool::~fastcgi_pool() {
   std::error_code ec;
-  std::filesystem::remove_all(socket_dir_, ec);
+  if (!socket_dir_.empty()) std::filesystem::remove_all(socket_dir_, ec);
 }
 
 std::size_t fastcgi_pool::instance_count() {
@@ -164,7 +174,14 @@ void fastcgi_pool::run_actions_locked() {
             inst->kept->close(ignored);
             inst->kept.reset();
           }
-          if (inst->child) inst->child->signal_group(a.signal);
+          if (inst->child) {
+            inst->child->signal_group(a.signal);
+          } else if (remote()) {
+            // A connection slot ends with its connection: nothing to reap.
+            instances_.erase(std::remove(instances_.begin(), instances_.end(), inst),
+                             instances_.end());
+            core_.exited(inst->number, "connection closed", clock::now());
+          }
           break;
         }
         case kind::log:
@@ -179,6 +196,15 @@ void fastcgi_pool::run_actions_locked() {
 bool fastcgi_pool::spawn_locked(pool_core::id number, std::string& error) {
   auto inst = std::make_shared<instance>();
   inst->number = number;
+  inst->started_at = std::chrono::system_clock::now();
+  if (remote()) {
+    instances_.push_back(inst);
+    if (!std::exchange(ticker_started_, true))
+      asio::post(ex_, [self = shared_from_this()] {
+        asio::co_spawn(self->ex_, self->ticker(), asio::detached);
+      });
+    return true;
+  }
   inst->socket_path = socket_dir_ + "/" + std::to_string(number) + ".sock";
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
@@ -361,6 +387,45 @@ void fastcgi_pool::release(const std::shared_ptr<instance>& inst, outcome how,
   run_actions_locked();
 }
 
+asio::awaitable<std::string> fastcgi_pool::connect(const instance& inst, socket& sock,
+                                                   clock::time_point deadline) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, deadline);
+  auto attempt = [&](const asio::generic::stream_protocol::endpoint& ep)
+      -> asio::awaitable<boost::system::error_code> {
+    boost::system::error_code ec;
+    if (sock.is_open()) sock.close(ec);
+    auto r = co_await (sock.async_connect(ep, nothrow) || timer.async_wait(nothrow));
+    if (r.index() == 1) co_return asio::error::timed_out;
+    co_return std::get<0>(std::get<0>(r));
+  };
+  if (!remote()) {
+    auto ec = co_await attempt(asio::local::stream_protocol::endpoint(inst.socket_path));
+    co_return ec ? "instance pid " + std::to_string(inst.pid) + ": " + ec.message() : std::string();
+  }
+  const auto& to = *settings_.remote;
+  if (!to.unix_path.empty()) {
+    auto ec = co_await attempt(asio::local::stream_protocol::endpoint(to.unix_path));
+    co_return ec ? to.text + ": " + ec.message() : std::string();
+  }
+  asio::ip::tcp::resolver resolver(ex);
+  auto [rec, found] = co_await resolver.async_resolve(to.host, std::to_string(to.port), nothrow);
+  if (rec) co_return to.text + ": cannot resolve " + to.host + ": " + rec.message();
+  std::string errors;
+  for (const auto& entry : found) {
+    auto ec = co_await attempt(entry.endpoint());
+    if (!ec) {
+      boost::system::error_code ignored;
+      sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+      co_return std::string();
+    }
+    errors +=
+        (errors.empty() ? "" : "; ") + entry.endpoint().address().to_string() + ": " + ec.message();
+    if (ec == asio::error::timed_out) break;
+  }
+  co_return to.text + ": " + (errors.empty() ? std::string("no address") : errors);
+}
+
 void fastcgi_pool::count_response(unsigned status, bool timed_out) {
   accepted_.fetch_add(1, std::memory_order_relaxed);
   if (status >= 500) errors_5xx_.fetch_add(1, std::memory_order_relaxed);
@@ -407,7 +472,8 @@ void fastcgi_pool::stop(std::chrono::milliseconds grace) {
         auto [ec] = co_await self->kill_timer_.async_wait(nothrow);
         if (ec) co_return;  // every instance ended within the grace period
         std::lock_guard lock(self->mu_);
-        for (auto& inst : self->instances_) inst->child->signal_group(SIGKILL);
+        for (auto& inst : self->instances_)
+          if (inst->child) inst->child->signal_group(SIGKILL);
       },
       asio::detached);
 }

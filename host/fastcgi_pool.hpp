@@ -14,7 +14,7 @@
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/status.hpp>
 #include <chrono>
@@ -40,15 +40,17 @@ pool_core::home home_of(const asio::any_io_executor& ex);
 
 class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
  public:
-  using socket = asio::local::stream_protocol::socket;
+  // Unix or TCP: a remote pool may be either.
+  using socket = asio::generic::stream_protocol::socket;
   using refusal = pool_core::refusal;
   using outcome = pool_core::outcome;
 
-  // One running instance. Lent to one request at a time.
+  // One running instance, or for a remote pool one connection slot. Lent to
+  // one request at a time.
   struct instance {
     pool_core::id number = 0;
-    std::string socket_path;
-    pid_t pid = -1;
+    std::string socket_path;  // empty for a remote pool
+    pid_t pid = -1;           // -1 for a remote pool
     std::chrono::system_clock::time_point started_at;
     std::unique_ptr<spawner::child> child;  // owned by the watcher on the pool's executor
     // The connection kept open after the last request (FCGI_KEEP_CONN): only
@@ -87,6 +89,15 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   // `deadline`) when every instance is busy and max_instances run.
   asio::awaitable<std::shared_ptr<instance>> acquire(
       std::optional<refusal>& why, std::chrono::steady_clock::time_point deadline);
+
+  // A new connection to `inst` on `sock` (open on the caller's executor), by
+  // `deadline`: its own socket, or the remote pool's address (a host name is
+  // resolved for each new connection). Empty on success, else what failed.
+  asio::awaitable<std::string> connect(const instance& inst, socket& sock,
+                                       std::chrono::steady_clock::time_point deadline);
+
+  // True for a pool that connects to a FastCGI server it did not start.
+  bool remote() const { return settings_.remote.has_value(); }
 
   // Gives an instance back after a request, with the connection it keeps for
   // the next one (nullptr: none). Anything but `ok` ends the instance.

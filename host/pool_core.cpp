@@ -284,7 +284,8 @@ void pool_core::failed(const std::string& what, bool at_start, time_point now) {
   } else {
     log(3, what);
   }
-  if (recent_failures_.size() >= limits_.rapid_fails && paused_until_ <= now) {
+  if (limits_.rapid_fails && recent_failures_.size() >= limits_.rapid_fails &&
+      paused_until_ <= now) {
     paused_until_ = now + limits_.breaker_pause;
     log(4, std::to_string(recent_failures_.size()) + " failures within " +
                std::to_string(ms(limits_.rapid_window) / 1000) + " s (rapid_fails " +

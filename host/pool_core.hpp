@@ -30,7 +30,7 @@ struct pool_limits {
   std::chrono::milliseconds backoff_max = std::chrono::seconds(10);
   std::chrono::milliseconds early_exit = std::chrono::seconds(2);
   // `rapid_fails` failures (failed starts and crashes) within `rapid_window`
-  // stop spawning for `breaker_pause`.
+  // stop spawning for `breaker_pause`; 0: never.
   std::uint32_t rapid_fails = 10;
   std::chrono::milliseconds rapid_window = std::chrono::minutes(1);
   std::chrono::milliseconds breaker_pause = std::chrono::seconds(30);

@@ -23,7 +23,9 @@ class ConfigTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+  void write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+  }
 
   load_result load(const std::string& text, load_options o = root_options()) {
     return load_string(text, "test.toml", dir_, o);
@@ -159,7 +161,8 @@ max_header_count = "many"
       {1, "\"localhost:80\"", "invalid listen address \"localhost:80\""},
       {1, "\"[::1]:99999\"", "port 99999 out of range"},
       {2, "documentroot", "unknown key \"documentroot\"; did you mean \"document_root\"?"},
-      {6, "\"no-such", "identity.process: account \"no-such-user-xyz\" does not exist on this machine"},
+      {6, "\"no-such",
+       "identity.process: account \"no-such-user-xyz\" does not exist on this machine"},
       {7, "\"root\"", "identity.anonymous: account \"root\" resolves to root"},
       {11, "\"missing", "authentication.users_file: cannot read"},
       {14, "\"15 minutes\"", "cgi.timeout: invalid duration \"15 minutes\""},
@@ -167,7 +170,8 @@ max_header_count = "many"
       {20, "\"phpp\"", "handlers[0].pool: pool \"phpp\" does not exist; pools are: php"},
       {23, "\"cgi-bin\"", "handlers[1].match: \"cgi-bin\" is neither"},
       {26, "[pools.php]", "pools.php: missing command"},
-      {27, "max_instance", "unknown key \"pools.php.max_instance\"; did you mean \"max_instances\"?"},
+      {27, "max_instance",
+       "unknown key \"pools.php.max_instance\"; did you mean \"max_instances\"?"},
       {28, "-1", "pools.php.max_requests: -1 is out of range"},
       {31, "\"many\"", "http.max_header_count: expected an integer, got a string"},
   };
@@ -178,10 +182,12 @@ max_header_count = "many"
     EXPECT_EQ(d.file, "test.toml");
     EXPECT_EQ(d.line, w.line) << d.to_string();
     EXPECT_EQ(d.column, col(text, w.line, w.at)) << d.to_string();
-    EXPECT_NE(d.message.find(w.says), std::string::npos) << d.to_string() << "\n  wanted: " << w.says;
+    EXPECT_NE(d.message.find(w.says), std::string::npos)
+        << d.to_string() << "\n  wanted: " << w.says;
   }
   static const std::regex kFormat(R"(^test\.toml:\d+:\d+: .+$)");
-  for (const auto& d : r.errors) EXPECT_TRUE(std::regex_match(d.to_string(), kFormat)) << d.to_string();
+  for (const auto& d : r.errors)
+    EXPECT_TRUE(std::regex_match(d.to_string(), kFormat)) << d.to_string();
 }
 
 TEST_F(ConfigTest, SyntaxErrorIsOneDiagnosticAtItsPlace) {
@@ -200,10 +206,14 @@ TEST_F(ConfigTest, ListenAndDocumentRootAreRequiredInServeMode) {
 
 TEST_F(ConfigTest, DocumentRootMustBeAnExistingFolder) {
   write("file.txt", "x");
-  auto r = load("listen = [\"127.0.0.1:80\"]\ndocument_root = \"nope\"\n[identity]\nprocess = \"www-data\"\n");
+  auto r = load(
+      "listen = [\"127.0.0.1:80\"]\ndocument_root = \"nope\"\n[identity]\nprocess = "
+      "\"www-data\"\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r);
   EXPECT_NE(r.errors[0].message.find("does not exist"), std::string::npos);
-  r = load("listen = [\"127.0.0.1:80\"]\ndocument_root = \"file.txt\"\n[identity]\nprocess = \"www-data\"\n");
+  r = load(
+      "listen = [\"127.0.0.1:80\"]\ndocument_root = \"file.txt\"\n[identity]\nprocess = "
+      "\"www-data\"\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r);
   EXPECT_NE(r.errors[0].message.find("is not a folder"), std::string::npos);
 }
@@ -211,7 +221,8 @@ TEST_F(ConfigTest, DocumentRootMustBeAnExistingFolder) {
 TEST_F(ConfigTest, RootWithoutProcessIdentityIsAnError) {
   auto r = load("listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r);
-  EXPECT_NE(r.errors[0].message.find("identity.process: missing; cgihost runs as root"), std::string::npos);
+  EXPECT_NE(r.errors[0].message.find("identity.process: missing; cgihost runs as root"),
+            std::string::npos);
 }
 
 TEST_F(ConfigTest, WithoutRootChildrenDefaultToTheCurrentAccount) {
@@ -225,10 +236,13 @@ TEST_F(ConfigTest, WithoutRootChildrenDefaultToTheCurrentAccount) {
 }
 
 TEST_F(ConfigTest, AccountsMappingToRootOrNothingAreErrors) {
-  const std::string text = std::string(kMinimal) + "[accounts]\nalice = \"www-data\"\n\"CORP\\\\bob\" = \"root\"\ncarol = \"no-such-user-xyz\"\n";
+  const std::string text = std::string(kMinimal) +
+                           "[accounts]\nalice = \"www-data\"\n\"CORP\\\\bob\" = \"root\"\ncarol = "
+                           "\"no-such-user-xyz\"\n";
   auto r = load(text);
   ASSERT_EQ(r.errors.size(), 2u) << dump(r);
-  EXPECT_NE(r.errors[0].message.find("accounts.\"CORP\\bob\": account \"root\" resolves to root"), std::string::npos)
+  EXPECT_NE(r.errors[0].message.find("accounts.\"CORP\\bob\": account \"root\" resolves to root"),
+            std::string::npos)
       << dump(r);
   EXPECT_NE(r.errors[1].message.find("\"no-such-user-xyz\" does not exist"), std::string::npos);
 }
@@ -240,11 +254,14 @@ TEST_F(ConfigTest, UsersFileWithUnsupportedHashesIsReportedInThatFile) {
         "bob:$apr1$abc$defghijklmnopqrstuvw0\n"
         "carol:plaintext\n"
         "no-colon-here\n");
-  auto r = load(std::string(kMinimal) + "[authentication]\nbasic = true\nusers_file = \"users.htpasswd\"\n");
+  auto r = load(std::string(kMinimal) +
+                "[authentication]\nbasic = true\nusers_file = \"users.htpasswd\"\n");
   ASSERT_EQ(r.errors.size(), 3u) << dump(r);
   std::string users = (dir_ / "users.htpasswd").string();
-  EXPECT_EQ(r.errors[0].to_string(), users + ":3:5: user \"bob\": unsupported password hash, Apache MD5 ($apr1$) "
-                                             "(use bcrypt $2y$, sha512-crypt $6$ or yescrypt $y$)");
+  EXPECT_EQ(r.errors[0].to_string(),
+            users +
+                ":3:5: user \"bob\": unsupported password hash, Apache MD5 ($apr1$) "
+                "(use bcrypt $2y$, sha512-crypt $6$ or yescrypt $y$)");
   EXPECT_EQ(r.errors[1].line, 4u);
   EXPECT_NE(r.errors[1].message.find("plain text"), std::string::npos);
   EXPECT_EQ(r.errors[2].line, 5u);
@@ -279,19 +296,78 @@ module = "cgi"
 command = ["/no/such/program"]
 )";
   auto r = load(text);
-  std::vector<std::string> says = {"handlers[0].interpreter: only a \"cgi\" handler takes an interpreter",
-                                   "handlers[1].pool: only a \"fastcgi\" handler takes a pool",
-                                   "handlers[2].interpreter: a \"static\" handler takes no interpreter",
-                                   "handlers[3].module: \"python\" is not a module",
-                                   "handlers[4]: missing match",
-                                   "pools.php.command: program \"/no/such/program\" not found"};
+  std::vector<std::string> says = {
+      "handlers[0].interpreter: only a \"cgi\" handler takes an interpreter",
+      "handlers[1].pool: only a \"fastcgi\" handler takes a pool",
+      "handlers[2].interpreter: a \"static\" handler takes no interpreter",
+      "handlers[3].module: \"python\" is not a module",
+      "handlers[4]: missing match",
+      "pools.php.command: program \"/no/such/program\" not found"};
+  ASSERT_EQ(r.errors.size(), says.size()) << dump(r);
+  for (std::size_t i = 0; i < says.size(); ++i)
+    EXPECT_NE(r.errors[i].message.find(says[i]), std::string::npos) << r.errors[i].to_string();
+}
+
+TEST_F(ConfigTest, ARemotePoolNamesAnAddressAndConnectionsButNoProgram) {
+  const std::string text = std::string(kMinimal) + R"(
+[pools.fpm]
+address = "unix:/run/php/php8.2-fpm.sock"
+max_connections = 16
+request_timeout = "30s"
+
+[pools.far]
+address = "php1.internal:9000"
+
+[pools.v6]
+address = "[::1]:9000"
+)";
+  auto r = load(text);
+  ASSERT_TRUE(r.errors.empty()) << dump(r);
+  const auto& fpm = r.value->pools.at("fpm");
+  ASSERT_TRUE(fpm.remote);
+  EXPECT_EQ(fpm.remote->unix_path, "/run/php/php8.2-fpm.sock");
+  EXPECT_EQ(fpm.max_connections, 16u);
+  EXPECT_EQ(fpm.request_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(r.value->pools.at("far").remote->host, "php1.internal");
+  EXPECT_EQ(r.value->pools.at("far").remote->port, 9000);
+  EXPECT_EQ(r.value->pools.at("v6").remote->host, "::1");
+}
+
+TEST_F(ConfigTest, RemotePoolMistakesAreReportedAtTheirKey) {
+  const std::string text = std::string(kMinimal) + R"(
+[pools.both]
+address = "127.0.0.1:9000"
+command = ["/usr/bin/php-cgi"]
+
+[pools.relative]
+address = "unix:run/php.sock"
+
+[pools.noport]
+address = "127.0.0.1"
+
+[pools.zero]
+address = "127.0.0.1:0"
+
+[pools.local]
+command = ["/usr/bin/php-cgi"]
+max_connections = 4
+)";
+  auto r = load(text);
+  std::vector<std::string> says = {
+      "pools.both.command: only for pools that start their program (command); this pool connects "
+      "to address",
+      "pools.relative.address: invalid FastCGI address \"unix:run/php.sock\" (unix: needs an "
+      "absolute path",
+      "pools.noport.address: invalid FastCGI address \"127.0.0.1\"",
+      "pools.zero.address: port 0 out of range", "pools.local.max_connections: only with address"};
   ASSERT_EQ(r.errors.size(), says.size()) << dump(r);
   for (std::size_t i = 0; i < says.size(); ++i)
     EXPECT_NE(r.errors[i].message.find(says[i]), std::string::npos) << r.errors[i].to_string();
 }
 
 TEST_F(ConfigTest, UnknownTablesGetSuggestions) {
-  auto r = load(std::string(kMinimal) + "[pool.php]\ncommand = [\"php-cgi\"]\n[statik]\nenabled = false\n");
+  auto r = load(std::string(kMinimal) +
+                "[pool.php]\ncommand = [\"php-cgi\"]\n[statik]\nenabled = false\n");
   ASSERT_EQ(r.errors.size(), 2u) << dump(r);
   EXPECT_EQ(r.errors[0].message, "unknown key \"pool\"; did you mean \"pools\"?");
   EXPECT_EQ(r.errors[1].message, "unknown key \"statik\"; did you mean \"static\"?");
@@ -301,8 +377,9 @@ TEST_F(ConfigTest, TrustedHeaderNeedsTrustedProxies) {
   auto r = load(std::string(kMinimal) + "[authentication]\ntrusted_header = \"X-Remote-User\"\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r);
   EXPECT_NE(r.errors[0].message.find("needs trusted_proxies"), std::string::npos);
-  r = load(std::string(kMinimal) +
-           "[authentication]\ntrusted_header = \"X Remote\"\ntrusted_proxies = [\"127.0.0.1/33\"]\n");
+  r = load(
+      std::string(kMinimal) +
+      "[authentication]\ntrusted_header = \"X Remote\"\ntrusted_proxies = [\"127.0.0.1/33\"]\n");
   ASSERT_EQ(r.errors.size(), 2u) << dump(r);
   EXPECT_NE(r.errors[0].message.find("not a valid header name"), std::string::npos);
   EXPECT_NE(r.errors[1].message.find("prefix length /33"), std::string::npos);
@@ -371,7 +448,8 @@ TEST_F(ConfigTest, DevModeKeepsHandlersWhoseProgramIsMissingButMarksThem) {
   ::setenv("PATH", old.c_str(), 1);
   ASSERT_TRUE(r.ok()) << dump(r);
   EXPECT_FALSE(r.value->handlers[0].available);
-  EXPECT_NE(r.value->handlers[0].unavailable_reason.find("\"php-cgi\" not found on PATH"), std::string::npos);
+  EXPECT_NE(r.value->handlers[0].unavailable_reason.find("\"php-cgi\" not found on PATH"),
+            std::string::npos);
   EXPECT_FALSE(r.value->handlers[1].available);  // *.pl: perl
   EXPECT_TRUE(r.value->handlers[2].available);   // *.cgi needs no interpreter
 }

@@ -1,17 +1,28 @@
 // The FastCGI module end to end with real php-cgi instances in a pool.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "config/load.hpp"
 #include "host/server.hpp"
+#include "spawner/launch.hpp"
 #include "tests/host/test_client.hpp"
 #include "tests/host/test_server.hpp"
 
@@ -310,6 +321,161 @@ max_instances = 1
   EXPECT_LT(requests, 15);
   server.stop();
   EXPECT_TRUE(children_of(::getpid()).empty());
+}
+
+// A FastCGI server cgihost did not start (as php-fpm would be): `argv` with
+// a listening socket the test bound as fd 0, in its own process group, which
+// is killed and reaped when this object goes.
+class external_server {
+ public:
+  external_server(int listen_fd, std::vector<std::string> argv, std::vector<std::string> env) {
+    spawner::launch_spec spec;
+    spec.program = argv[0];
+    spec.argv = std::move(argv);
+    spec.env = std::move(env);
+    spec.working_dir = "/";
+    spec.stdin_fd = listen_fd;
+    spec.new_process_group = true;
+    spec.die_with_parent = true;
+    spawner::launch_error error;
+    auto c = spawner::launch(spec, error);
+    EXPECT_TRUE(c) << error.message();
+    if (!c) return;
+    pid_ = c->pid;
+    ::close(c->stdout_fd);
+    ::close(c->stderr_fd);
+  }
+  ~external_server() {
+    if (pid_ <= 0) return;
+    ::kill(-pid_, SIGKILL);
+    int status;
+    ::waitpid(pid_, &status, 0);
+  }
+  external_server(const external_server&) = delete;
+  external_server& operator=(const external_server&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
+
+int listen_tcp(std::uint16_t& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::listen(fd, 64), 0);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+int listen_unix(const std::string& path) {
+  ::unlink(path.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::listen(fd, 64), 0);
+  return fd;
+}
+
+std::string remote_config(const std::string& address, const std::string& ext,
+                          const std::string& extra) {
+  return R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[[handlers]]
+match = "*.)" +
+         ext + R"("
+module = "fastcgi"
+pool = "remote"
+[pools.remote]
+address = ")" +
+         address + "\"\n" + extra + "\n";
+}
+
+TEST(FastcgiRemote, PhpCgiListeningOnTcpIsReachedByHostNameWithBoundedConnections) {
+  temp_dir site;
+  ::chmod(site.path().c_str(), 0755);
+  site.write("site/hello.php",
+             "<?php header('Content-Type: text/plain'); echo 'hello ', getmypid();");
+  ::chmod((site / "site").c_str(), 0755);
+  ::chmod((site / "site/hello.php").c_str(), 0644);
+  std::uint16_t php_port = 0;
+  int lfd = listen_tcp(php_port);
+  // Two PHP workers behind one listening socket, as php-fpm would have.
+  external_server php(lfd, {"/usr/bin/php-cgi"},
+                      {"PHP_FCGI_CHILDREN=2", "PHP_FCGI_MAX_REQUESTS=0", "PATH=/usr/bin:/bin"});
+  ::close(lfd);
+  // "localhost" may resolve to ::1 first, where nothing listens: the next address is tried.
+  running_server server(
+      remote_config("localhost:" + std::to_string(php_port), "php", "max_connections = 2"),
+      site.path());
+  std::mutex mu;
+  std::set<std::string> pids;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&] {
+      connection c(server.port());
+      for (int i = 0; i < 5; ++i) {
+        c.send("GET /hello.php HTTP/1.1\r\nHost: t\r\n\r\n");
+        auto r = c.read_response();
+        if (!r || r->status != 200) continue;
+        ++ok;
+        std::lock_guard lock(mu);
+        pids.insert(r->body);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 40) << server.error_log();
+  EXPECT_GE(pids.size(), 1u);
+  EXPECT_LE(pids.size(), 2u);  // only the server's two workers answered
+  EXPECT_EQ(server.error_log().find("started instance"),
+            std::string::npos);  // cgihost started nothing
+  server.stop();
+}
+
+TEST(FastcgiRemote, AServerThatGoesAwayIs503ConnectAndIsUsedAgainWhenBack) {
+  temp_dir site;
+  ::chmod(site.path().c_str(), 0755);
+  site.write("site/hello.fpl", "served by the Perl application");
+  ::chmod((site / "site").c_str(), 0755);
+  ::chmod((site / "site/hello.fpl").c_str(), 0644);
+  const std::string app = std::string(CGIHOST_SOURCE_DIR) + "/tests/data/fcgi_app.pl";
+  const std::string sock = site / "app.sock";
+  std::optional<external_server> perl;
+  auto start_perl = [&] {
+    int fd = listen_unix(sock);
+    perl.emplace(fd, std::vector<std::string>{"/usr/bin/perl", app}, std::vector<std::string>{});
+    ::close(fd);
+  };
+  start_perl();
+  running_server server(remote_config("unix:" + sock, "fpl", "max_connections = 1"), site.path());
+  auto first = fetch(server.port(), "/hello.fpl");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200) << server.error_log();
+  EXPECT_EQ(first->body.rfind("hello ", 0), 0u);
+
+  perl.reset();  // the server is gone (its kept connection with it)
+  auto gone = fetch(server.port(), "/hello.fpl");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 503);
+  EXPECT_NE(gone->body.find("pool remote, phase connect"), std::string::npos) << gone->body;
+  EXPECT_FALSE(gone->header("Retry-After").empty());
+  EXPECT_NE(server.error_log().find("connect to unix:" + sock), std::string::npos)
+      << server.error_log();
+
+  start_perl();
+  auto back = fetch(server.port(), "/hello.fpl");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->status, 200) << server.error_log();
+  server.stop();
 }
 
 }  // namespace
