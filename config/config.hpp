@@ -116,6 +116,16 @@ struct log_settings {
   std::string access_log = "stdout";  // "stdout", "off" or a file path
 };
 
+// The status page: off unless `path` is set; answers only peers in `allow`
+// (loopback when not given).
+struct status_settings {
+  std::optional<std::string> path;
+  std::vector<cidr> allow = loopback_only();
+  static std::vector<cidr> loopback_only() {
+    return {std::get<cidr>(parse_cidr("127.0.0.0/8")), std::get<cidr>(parse_cidr("::1/128"))};
+  }
+};
+
 struct config {
   std::filesystem::path source;  // the config file, or "<dev>"
   bool dev_mode = false;
@@ -132,6 +142,7 @@ struct config {
   http_settings http;
   server_settings server;
   log_settings log;
+  status_settings status;
 };
 
 }  // namespace cgihost::config

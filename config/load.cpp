@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "config/htpasswd.hpp"
+#include "protocol/uri_path.hpp"
 
 namespace cgihost::config {
 namespace fs = std::filesystem;
@@ -276,7 +277,7 @@ class loader {
   void read_root(const toml::table& root, config& cfg) {
     check_keys(root, "",
                {"listen", "document_root", "identity", "authentication", "accounts", "cgi",
-                "handlers", "pools", "locations", "static", "http", "server", "log"});
+                "handlers", "pools", "locations", "static", "http", "server", "log", "status"});
     read_listen(root, cfg);
     read_document_root(root, cfg);
     read_identity(root, cfg);
@@ -290,6 +291,40 @@ class loader {
     read_http(root, cfg);
     read_server(root, cfg);
     read_log(root, cfg);
+    read_status(root, cfg);
+  }
+
+  void read_status(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "status", "");
+    if (!t) return;
+    check_keys(*t, "status", {"path", "allow"});
+    if (auto v = get_string(*t, "path", "status")) {
+      auto normalized = protocol::normalize_target(*v);
+      if (v->empty() || v->front() != '/' || !normalized || normalized->path != *v ||
+          normalized->has_query)
+        error(*t->get("path"), "status.path",
+              "must be a plain absolute path such as \"/cgihost-status\"");
+      else
+        cfg.status.path = *v;
+    } else if (!t->get("path")) {
+      error(t->source(),
+            "status: missing path, e.g. path = \"/cgihost-status\" (the status page is off without "
+            "it)");
+    }
+    if (const toml::node* n = t->get("allow")) {
+      if (auto list = get_strings(*t, "allow", "status", true)) {
+        cfg.status.allow.clear();
+        std::size_t i = 0;
+        for (const toml::node& e : *n->as_array()) {
+          auto r = parse_cidr((*list)[i]);
+          if (auto* msg = std::get_if<std::string>(&r))
+            error(e, "status.allow[" + std::to_string(i) + "]", *msg);
+          else
+            cfg.status.allow.push_back(std::get<cidr>(r));
+          ++i;
+        }
+      }
+    }
   }
 
   void read_listen(const toml::table& root, config& cfg) {

@@ -206,6 +206,7 @@ void pool_core::released(id inst, outcome how, home kept_on, time_point now) {
     }
   } else {
     end(*r, SIGKILL, true);
+    if (how == outcome::timed_out) ++totals_.killed;
     if (how == outcome::broken || how == outcome::refused) {
       r->crash_counted = true;
       ++totals_.crashes;

@@ -95,6 +95,7 @@ class pool_core {
     std::uint64_t start_failures = 0;
     std::uint64_t crashes = 0;   // ended without being asked to
     std::uint64_t recycled = 0;  // ended at their request budget
+    std::uint64_t killed = 0;    // ended because a request timed out or was abandoned
     std::uint64_t queue_timeouts = 0;
     std::uint64_t queue_full = 0;
   };

@@ -19,6 +19,11 @@ bool apply(std::optional<protocol::cgi::script_split> split, route& r) {
 
 route router::resolve(std::string_view path) const {
   route r;
+  if (cfg_.status.path && path == *cfg_.status.path) {
+    r.status = true;
+    r.script_name = std::string(path);
+    return r;
+  }
   r.create_process_as_user = cfg_.cgi.create_process_as_user;
   r.cgi_timeout = cfg_.cgi.timeout;
   // Every location whose prefix matches applies, the shorter first, so a

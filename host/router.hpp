@@ -14,6 +14,7 @@ struct route {
   const config::handler* handler = nullptr;
   config::module_kind module = config::module_kind::static_files;
   bool not_found = false;              // no handler matched and [static] enabled = false
+  bool status = false;                 // the [status] page
   std::string script_name;             // "/app/index.php"; the whole path for static files
   std::string path_info;               // "/extra" after the script; empty for static files
   bool create_process_as_user = true;  // [cgi], then every matching location, shortest first

@@ -14,6 +14,7 @@
 #include "host/gateway.hpp"
 #include "host/http_session.hpp"
 #include "host/static_handler.hpp"
+#include "host/status_handler.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -44,6 +45,7 @@ void handler_set::kill_now() {
 }
 
 handler& handler_set::for_route(const route& r) {
+  if (r.status && status) return *status;
   if (r.handler == nullptr || r.module == config::module_kind::static_files) return *static_files;
   return *configured.at(r.handler);
 }
@@ -82,6 +84,7 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
                             "\" is not built in this version"));
     }
   }
+  if (cfg.status.path) out.status = std::make_unique<status_handler>(cfg, out.pools);
   return out;
 }
 

@@ -31,6 +31,7 @@ class fastcgi_pool;
 // The handlers of one config, by module; shared by all sessions.
 struct handler_set {
   std::unique_ptr<handler> static_files;
+  std::unique_ptr<handler> status;  // set when [status] path is
   std::map<const config::handler*, std::unique_ptr<handler>> configured;  // cgi/fastcgi entries
   std::vector<std::shared_ptr<fastcgi_pool>> pools;
   handler& for_route(const route& r);

@@ -114,6 +114,28 @@ TEST_F(ConfigTest, SampleConfigIsValidAndReadAsWritten) {
   EXPECT_EQ(php.env.at("PHP_FCGI_MAX_REQUESTS"), "0");
   ASSERT_EQ(c.locations.size(), 1u);
   EXPECT_EQ(c.locations[0].create_process_as_user, false);
+  const pool& fpm = c.pools.at("fpm");
+  ASSERT_TRUE(fpm.remote);
+  EXPECT_EQ(fpm.remote->unix_path, "/run/php/php8.2-fpm.sock");
+  EXPECT_EQ(fpm.max_connections, 16u);
+  EXPECT_EQ(c.status.path, "/cgihost-status");
+  EXPECT_EQ(c.status.allow.size(), 2u);
+}
+
+TEST_F(ConfigTest, StatusNeedsAPlainPathAndValidAddresses) {
+  const std::string text = std::string(kMinimal) + R"(
+[status]
+path = "cgihost-status"
+allow = ["127.0.0.1/33", "10.0.0.0/8"]
+)";
+  auto r = load(text);
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_NE(r.errors[0].message.find("status.path: must be a plain absolute path"),
+            std::string::npos);
+  EXPECT_NE(r.errors[1].message.find("status.allow[0]"), std::string::npos) << dump(r);
+  auto off = load(std::string(kMinimal) + "[status]\nallow = [\"10.0.0.0/8\"]\n");
+  ASSERT_EQ(off.errors.size(), 1u);
+  EXPECT_NE(off.errors[0].message.find("status: missing path"), std::string::npos);
 }
 
 // One config with one mistake of each kind; every one is reported at its place.

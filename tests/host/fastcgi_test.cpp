@@ -51,7 +51,8 @@ class FastcgiTest : public ::testing::TestWithParam<backend> {
   // The URL path of test script `name` for this backend.
   std::string u(const std::string& name) const { return "/" + name + "." + GetParam().ext; }
 
-  void start(const std::string& pool_settings) {
+  // `pool_settings`: lines of [pools.app]; `more`: further tables.
+  void start(const std::string& pool_settings, const std::string& more = "") {
     const auto& b = GetParam();
     ::chmod(site_.path().c_str(), 0755);
     // What the PHP scripts do, the Perl application does for the same names.
@@ -101,7 +102,7 @@ max_body_size = "64m"
 [server]
 threads = 2
 grace_period = "5s"
-)";
+)" + more;
     server_ = std::make_unique<running_server>(toml, site_.path());
     port_ = server_->port();
   }
@@ -273,6 +274,49 @@ TEST_P(FastcgiTest, AnIdempotentRequestDroppedBeforeAnyByteIsRetriedOnAnotherIns
       fetch(port_, u("crash_once") + "?m=" + (markers / "post"), "POST", "Content-Length: 0\r\n");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 502) << log();
+}
+
+TEST_P(FastcgiTest, TheStatusPageShowsInstancesAndTotalsAsJsonAndPrometheus) {
+  start("max_instances = 2", "[status]\npath = \"/cgihost-status\"\n");
+  EXPECT_EQ(fetch(port_, u("crash"))->status, 502);  // after one retry: instances 1 and 2 died
+  std::string pid;
+  for (int i = 0; i < 3; ++i) {
+    auto r = fetch(port_, u("hello"));  // instance 3
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    pid = r->body.substr(6);
+  }
+  EXPECT_EQ(fetch(port_, u("missing"))->status, 404);
+  auto page = fetch(port_, "/cgihost-status");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->header("Content-Type"), "application/json");
+  const std::string& j = page->body;
+  EXPECT_NE(j.find("\"name\":\"app\""), std::string::npos) << j;
+  EXPECT_NE(j.find("{\"number\":3,\"pid\":" + pid +
+                   ",\"identity\":\"www-data\",\"state\":\"idle\",\"requests\":4"),
+            std::string::npos)
+      << j;
+  EXPECT_NE(j.find("\"accepted\":5,\"responses_5xx\":1,\"timeouts\":0,\"restarts\":2"),
+            std::string::npos)
+      << j;
+  EXPECT_NE(j.find("\"crashes\":2"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"queue_length\":0"), std::string::npos) << j;
+  auto prom = fetch(port_, "/cgihost-status?format=prometheus");
+  ASSERT_TRUE(prom);
+  EXPECT_EQ(prom->status, 200);
+  EXPECT_NE(prom->body.find("# TYPE cgihost_pool_instances gauge"), std::string::npos)
+      << prom->body;
+  EXPECT_NE(prom->body.find("cgihost_pool_requests_total{pool=\"app\"} 5\n"), std::string::npos)
+      << prom->body;
+  EXPECT_NE(prom->body.find("cgihost_pool_responses_5xx_total{pool=\"app\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(prom->body.find("cgihost_pool_restarts_total{pool=\"app\"} 2\n"), std::string::npos);
+  EXPECT_NE(prom->body.find("cgihost_pool_instance_requests{pool=\"app\",instance=\"3\",pid=\"" +
+                            pid + "\"} 4\n"),
+            std::string::npos)
+      << prom->body;
+  EXPECT_EQ(fetch(port_, "/cgihost-status", "POST", "Content-Length: 0\r\n")->status, 405);
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, FastcgiTest,
@@ -476,6 +520,36 @@ TEST(FastcgiRemote, AServerThatGoesAwayIs503ConnectAndIsUsedAgainWhenBack) {
   ASSERT_TRUE(back);
   EXPECT_EQ(back->status, 200) << server.error_log();
   server.stop();
+}
+
+TEST(StatusPage, IsRefusedToPeersOutsideAllowAndAbsentWithoutAPath) {
+  temp_dir site;
+  ::chmod(site.path().c_str(), 0755);
+  site.write("site/index.html", "hi");
+  running_server only_lan(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[status]
+path = "/cgihost-status"
+allow = ["10.0.0.0/8"]
+)",
+                          site.path());
+  auto refused = fetch(only_lan.port(), "/cgihost-status");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_NE(only_lan.error_log().find("status page refused to 127.0.0.1, not in [status] allow"),
+            std::string::npos)
+      << only_lan.error_log();
+  only_lan.stop();
+  running_server off(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+)",
+                     site.path());
+  EXPECT_EQ(fetch(off.port(), "/cgihost-status")->status, 404);  // just a missing file
+  off.stop();
 }
 
 }  // namespace
