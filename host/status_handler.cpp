@@ -136,7 +136,12 @@ std::string status_handler::prometheus() const {
   std::string o;
   auto family = [&](const char* name, const char* type, const char* help, auto&& each) {
     o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-    for (const auto& s : snaps) each(s, std::string(name) + "{pool=" + json_quote(s.name));
+    for (const auto& s : snaps) {
+      std::string head = name;  // appended, not "+": g++ 12 warns falsely (-Warray-bounds) on the sum
+      head += "{pool=";
+      head += json_quote(s.name);
+      each(s, head);
+    }
   };
   family("cgihost_pool_instances", "gauge", "Instances (connections for a remote pool) by state.",
          [&](const fastcgi_pool::snapshot& s, const std::string& head) {
