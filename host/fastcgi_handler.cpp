@@ -1,6 +1,7 @@
 #include "host/fastcgi_handler.hpp"
 
 #include <fcntl.h>
+#include <functional>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -97,6 +98,10 @@ class fcgi_run {
     timer.expires_after(kAbortGrace);
     co_await (read_records() || wait_timeout(timer));
   }
+
+  // Called once, when END_REQUEST ends a clean exchange (our STDIN sent whole,
+  // nothing after END_REQUEST): the socket is not touched after it.
+  void on_clean_end(std::function<void()> f) { on_clean_end_ = std::move(f); }
 
   bool timed_out() const { return timed_out_; }
   bool client_left() const { return client_left_; }
@@ -224,6 +229,8 @@ class fcgi_run {
           case fcgi::client_event::kind::end_request:
             ended_ = true;
             clean_end_ = in.empty();
+            // The instance is done: it goes back before the client has the last bytes.
+            if (clean_end_ && stdin_done_ && !timed_out_ && on_clean_end_) std::exchange(on_clean_end_, {})();
             break;
           default:
             break;
@@ -250,6 +257,7 @@ class fcgi_run {
   std::string pool_;
   response_relay relay_;
   std::string head_;
+  std::function<void()> on_clean_end_;
   asio::cancellation_signal read_cancel_;
   std::shared_ptr<alarm_state> alarm_;
   bool cancellable_reads_ = false;
@@ -366,21 +374,24 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     }
 
     fcgi_run run(ex, *sock, spool.fd, *length == 0, ex.route().script_name, pool_name);
+    bool released = false;
+    run.on_clean_end([&] {
+      // Kept for the next request: this one ended cleanly on both sides.
+      released = true;
+      pool_->release(inst, fastcgi_pool::outcome::ok, std::move(sock));
+    });
     co_await run.run(head_records, deadline);
     auto& relay = run.relay();
-    // Kept for the next request only when this one ended cleanly on both
-    // sides: END_REQUEST read and our STDIN sent whole, nothing in between.
-    const bool clean = run.ended() && !run.timed_out() && run.stdin_done() && run.clean_end();
     const auto how = run.ended()                       ? fastcgi_pool::outcome::ok
                      : run.timed_out()                 ? fastcgi_pool::outcome::timed_out
                      : run.client_left()               ? fastcgi_pool::outcome::timed_out
                      : !run.got_bytes() && run.reset() ? fastcgi_pool::outcome::refused
                                                        : fastcgi_pool::outcome::broken;
-    if (!clean) {
+    if (!released) {
       error_code ignored;
       sock->close(ignored);
+      pool_->release(inst, how, nullptr);
     }
-    pool_->release(inst, how, clean ? std::move(sock) : nullptr);
 
     // A kept connection the instance closed meanwhile (it exited, or dropped
     // it), or a fresh one reset at once: nothing was answered, so another try is safe.

@@ -40,3 +40,21 @@ measure() {
 
 # ratio A B: A / B with two decimals.
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
+
+# measure_ms URL: "requests/s p50 p99" (latencies in ms) with wrk -t2 -c$conns -d${secs}s.
+measure_ms() {
+  wrk -t2 -c"$conns" -d"${secs}s" --latency "$1" | awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ {rps=$2}
+    / 50%/ {p50=ms($2)}
+    / 99%/ {p99=ms($2)}
+    END {printf "%s %.2f %.2f\n", rps, p50, p99}'
+}
+
+# warm URL: one second of the same load, not measured (instances start, caches fill).
+warm() { wrk -t2 -c"$conns" -d1s "$1" >/dev/null; }
+
+# median N...: the median of the numbers.
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}

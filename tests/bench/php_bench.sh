@@ -3,13 +3,14 @@
 #   cgihost -> php-cgi pool (max_instances = WORKERS)
 #   nginx   -> php-fpm (pm = static, pm.max_children = WORKERS)
 # Prints requests/s, p50 and p99 for both and their ratio, and cgihost's idle RSS.
-# Usage: tests/bench/php_bench.sh [SECONDS] [CONNECTIONS] [WORKERS]
+# Usage: tests/bench/php_bench.sh [SECONDS] [CONNECTIONS] [WORKERS] [ROUNDS]
 # Needs a build in build/ and scripts/setup.sh --bench (wrk, nginx, php8.2-fpm).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
 conns=${2:-32}
 workers=${3:-4}
+rounds=${4:-3}
 bin=build/cgihost
 [[ -x $bin ]] || { echo "build first: cmake --preset default && cmake --build --preset default" >&2; exit 2; }
 source tests/bench/lib.sh
@@ -91,11 +92,23 @@ wait_ok "http://127.0.0.1:$cg_port/hello.php"
 wait_ok "http://127.0.0.1:$ng_port/hello.php"
 idle=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$cg_pid/status")
 
-read -r c_rps c_p50 c_p99 < <(measure "http://127.0.0.1:$cg_port/hello.php")
-read -r f_rps f_p50 f_p99 < <(measure "http://127.0.0.1:$ng_port/hello.php")
-printf '%-22s %12s %10s %10s\n' case req/s p50 p99
-printf '%-22s %12s %10s %10s\n' "cgihost -> php-cgi" "$c_rps" "$c_p50" "$c_p99"
-printf '%-22s %12s %10s %10s\n' "nginx -> php-fpm" "$f_rps" "$f_p50" "$f_p99"
-echo "cgihost / nginx+php-fpm = $(ratio "$c_rps" "$f_rps") ($workers PHP workers each)"
+# Both warmed up alike (php-fpm's static children exist before the first
+# request; cgihost's instances start on demand), then measured in alternating
+# rounds; the medians are reported, the machine being shared and noisy.
+warm "http://127.0.0.1:$cg_port/hello.php"
+warm "http://127.0.0.1:$ng_port/hello.php"
+c_rps=(); c_p50=(); c_p99=(); f_rps=(); f_p50=(); f_p99=()
+for ((i = 0; i < rounds; i++)); do
+  read -r a b c < <(measure_ms "http://127.0.0.1:$cg_port/hello.php")
+  c_rps+=("$a"); c_p50+=("$b"); c_p99+=("$c")
+  read -r a b c < <(measure_ms "http://127.0.0.1:$ng_port/hello.php")
+  f_rps+=("$a"); f_p50+=("$b"); f_p99+=("$c")
+done
+cr=$(median "${c_rps[@]}"); fr=$(median "${f_rps[@]}")
+printf '%-22s %12s %10s %10s\n' case req/s p50_ms p99_ms
+printf '%-22s %12s %10s %10s\n' "cgihost -> php-cgi" "$cr" "$(median "${c_p50[@]}")" "$(median "${c_p99[@]}")"
+printf '%-22s %12s %10s %10s\n' "nginx -> php-fpm" "$fr" "$(median "${f_p50[@]}")" "$(median "${f_p99[@]}")"
+echo "cgihost / nginx+php-fpm = $(ratio "$cr" "$fr") ($workers PHP workers each)"
+echo "per round, cgihost: ${c_rps[*]} req/s; nginx+php-fpm: ${f_rps[*]} req/s"
 echo "cgihost RSS with its pool running (PHP not counted): ${idle} KiB"
-echo "(wrk -t2 -c$conns -d${secs}s on $(nproc) cores; access logs off)"
+echo "(wrk -t2 -c$conns -d${secs}s, median of $rounds alternating rounds after a 1 s warm-up, on $(nproc) cores; access logs off)"
