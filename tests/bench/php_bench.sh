@@ -2,6 +2,7 @@
 # PHP side by side, in one run, on loopback, with the same number of PHP workers:
 #   cgihost -> php-cgi pool (max_instances = WORKERS)
 #   nginx   -> php-fpm (pm = static, pm.max_children = WORKERS)
+#   nginx   -> php-cgi (PHP_FCGI_CHILDREN = WORKERS): php-cgi's headroom over php-fpm
 # Prints requests/s, p50 and p99 for both and their ratio, and cgihost's idle RSS.
 # Usage: tests/bench/php_bench.sh [SECONDS] [CONNECTIONS] [WORKERS] [ROUNDS]
 # Needs a build in build/ and scripts/setup.sh --bench (wrk, nginx, php8.2-fpm).
@@ -14,7 +15,7 @@ rounds=${4:-3}
 bin=build/cgihost
 [[ -x $bin ]] || { echo "build first: cmake --preset default && cmake --build --preset default" >&2; exit 2; }
 source tests/bench/lib.sh
-need wrk nginx php-fpm8.2 php-cgi curl bc
+need wrk nginx php-fpm8.2 php-cgi curl bc setpriv setsid
 work=$(mktemp -d /tmp/cgihost-phpbench-XXXXXX)
 chmod 755 "$work"
 mkdir -p "$work/site" "$work/nginx/tmp"
@@ -23,6 +24,7 @@ chmod 755 "$work/site"; chmod 644 "$work/site/hello.php"
 
 cg_port=18680
 ng_port=18681
+nc_port=18682  # nginx -> php-cgi: the headroom php-cgi itself has over php-fpm
 cat > "$work/cgihost.toml" <<TOML
 listen = ["127.0.0.1:$cg_port"]
 document_root = "site"
@@ -77,6 +79,15 @@ http {
       fastcgi_pass unix:$work/fpm.sock;
     }
   }
+  server {
+    listen 127.0.0.1:$nc_port;
+    root $work/site;
+    location ~ \\.php\$ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+      fastcgi_pass unix:$work/php-cgi/php-cgi.sock;
+    }
+  }
 }
 CONF
 
@@ -85,11 +96,17 @@ cg_pid=$!
 pids+=($cg_pid)
 php-fpm8.2 --fpm-config "$work/fpm.conf" --nodaemonize &
 pids+=($!)
+# php-cgi's own process manager: WORKERS children on one socket, as www-data.
+mkdir -p "$work/php-cgi" && chown www-data: "$work/php-cgi"
+PHP_FCGI_CHILDREN=$workers PHP_FCGI_MAX_REQUESTS=0 setsid setpriv --reuid=www-data --regid=www-data --init-groups \
+  php-cgi -b "$work/php-cgi/php-cgi.sock" &
+groups+=($!)
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=($!)
 
 wait_ok "http://127.0.0.1:$cg_port/hello.php"
 wait_ok "http://127.0.0.1:$ng_port/hello.php"
+wait_ok "http://127.0.0.1:$nc_port/hello.php"
 idle=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$cg_pid/status")
 
 # Both warmed up alike (php-fpm's static children exist before the first
@@ -97,18 +114,23 @@ idle=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$cg_pid/status")
 # rounds; the medians are reported, the machine being shared and noisy.
 warm "http://127.0.0.1:$cg_port/hello.php"
 warm "http://127.0.0.1:$ng_port/hello.php"
-c_rps=(); c_p50=(); c_p99=(); f_rps=(); f_p50=(); f_p99=()
+warm "http://127.0.0.1:$nc_port/hello.php"
+c_rps=(); c_p50=(); c_p99=(); f_rps=(); f_p50=(); f_p99=(); n_rps=(); n_p50=(); n_p99=()
 for ((i = 0; i < rounds; i++)); do
   read -r a b c < <(measure_ms "http://127.0.0.1:$cg_port/hello.php")
   c_rps+=("$a"); c_p50+=("$b"); c_p99+=("$c")
   read -r a b c < <(measure_ms "http://127.0.0.1:$ng_port/hello.php")
   f_rps+=("$a"); f_p50+=("$b"); f_p99+=("$c")
+  read -r a b c < <(measure_ms "http://127.0.0.1:$nc_port/hello.php")
+  n_rps+=("$a"); n_p50+=("$b"); n_p99+=("$c")
 done
-cr=$(median "${c_rps[@]}"); fr=$(median "${f_rps[@]}")
+cr=$(median "${c_rps[@]}"); fr=$(median "${f_rps[@]}"); nr=$(median "${n_rps[@]}")
 printf '%-22s %12s %10s %10s\n' case req/s p50_ms p99_ms
 printf '%-22s %12s %10s %10s\n' "cgihost -> php-cgi" "$cr" "$(median "${c_p50[@]}")" "$(median "${c_p99[@]}")"
 printf '%-22s %12s %10s %10s\n' "nginx -> php-fpm" "$fr" "$(median "${f_p50[@]}")" "$(median "${f_p99[@]}")"
+printf '%-22s %12s %10s %10s\n' "nginx -> php-cgi" "$nr" "$(median "${n_p50[@]}")" "$(median "${n_p99[@]}")"
 echo "cgihost / nginx+php-fpm = $(ratio "$cr" "$fr") ($workers PHP workers each)"
+echo "cgihost / nginx+php-cgi = $(ratio "$cr" "$nr"); nginx+php-cgi / nginx+php-fpm = $(ratio "$nr" "$fr") (php-cgi's own headroom)"
 echo "per round, cgihost: ${c_rps[*]} req/s; nginx+php-fpm: ${f_rps[*]} req/s"
 echo "cgihost RSS with its pool running (PHP not counted): ${idle} KiB"
 echo "(wrk -t2 -c$conns -d${secs}s, median of $rounds alternating rounds after a 1 s warm-up, on $(nproc) cores; access logs off)"
