@@ -36,7 +36,7 @@ struct pool_limits {
   std::chrono::milliseconds breaker_pause = std::chrono::seconds(30);
   // A queued request is given a same-thread instance before older requests of
   // other threads, unless the oldest has waited this long.
-  std::chrono::milliseconds fairness = std::chrono::milliseconds(5);
+  std::chrono::milliseconds fairness = std::chrono::milliseconds(1);
 };
 
 class pool_core {
