@@ -185,7 +185,6 @@ class fcgi_run {
   // Until END_REQUEST; may be called again after a cancellation (the decoder
   // and what is wanted of STDOUT are kept here).
   asio::awaitable<void> read_records() {
-    if (!buf_) buf_ = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
     std::string batch;
     while (!ended_) {
       // The alarm may ring between two reads, when there is no read to cancel.
@@ -193,9 +192,9 @@ class fcgi_run {
       auto [ec, n] =
           cancellable_reads_
               ? co_await sock_.async_read_some(
-                    asio::buffer(buf_.get(), kGatewayBuffer),
+                    asio::buffer(buf_.data(), kGatewayBuffer),
                     asio::bind_cancellation_slot(read_cancel_.slot(), nothrow))
-              : co_await sock_.async_read_some(asio::buffer(buf_.get(), kGatewayBuffer), nothrow);
+              : co_await sock_.async_read_some(asio::buffer(buf_.data(), kGatewayBuffer), nothrow);
       if (ec == asio::error::operation_aborted) co_return;
       if (ec) {
         reset_ = ec == asio::error::connection_reset || ec == asio::error::connection_refused;
@@ -203,7 +202,7 @@ class fcgi_run {
         break;
       }
       got_bytes_ = true;
-      std::string_view in(buf_.get(), n);
+      std::string_view in(buf_.data(), n);
       // STDOUT of one read goes on in one piece, with the end when END_REQUEST came with it.
       batch.clear();
       while (!in.empty() && !ended_) {
@@ -262,7 +261,7 @@ class fcgi_run {
   std::shared_ptr<alarm_state> alarm_;
   bool cancellable_reads_ = false;
   fcgi::client_decoder decoder_;
-  std::unique_ptr<char[]> buf_;
+  gateway_buffer buf_;
   std::string stderr_partial_;
   bool want_stdout_ = true;
   bool timed_out_ = false;

@@ -10,6 +10,24 @@
 
 namespace cgihost::host {
 
+namespace {
+constexpr std::size_t kKeptBuffers = 8;  // per thread
+thread_local std::vector<std::unique_ptr<char[]>> free_buffers;
+}  // namespace
+
+gateway_buffer::gateway_buffer() {
+  if (free_buffers.empty()) {
+    p_ = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
+  } else {
+    p_ = std::move(free_buffers.back());
+    free_buffers.pop_back();
+  }
+}
+
+gateway_buffer::~gateway_buffer() {
+  if (p_ && free_buffers.size() < kKeptBuffers) free_buffers.push_back(std::move(p_));
+}
+
 asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
                                                            const std::string& document_root,
                                                            bool need_exec) {
