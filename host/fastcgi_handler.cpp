@@ -1,7 +1,6 @@
 #include "host/fastcgi_handler.hpp"
 
 #include <fcntl.h>
-#include <functional>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <functional>
 
 #include "host/gateway.hpp"
 #include "host/response_relay.hpp"
@@ -229,7 +229,8 @@ class fcgi_run {
             ended_ = true;
             clean_end_ = in.empty();
             // The instance is done: it goes back before the client has the last bytes.
-            if (clean_end_ && stdin_done_ && !timed_out_ && on_clean_end_) std::exchange(on_clean_end_, {})();
+            if (clean_end_ && stdin_done_ && !timed_out_ && on_clean_end_)
+              std::exchange(on_clean_end_, {})();
             break;
           default:
             break;
@@ -347,8 +348,8 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
       sock.reset();  // the server closed it meanwhile
     error_code cec;
     if (sock && home_of(sock->get_executor()) != home_of(my_ex)) {
-      auto proto = sock->local_endpoint(cec).protocol();
-      int fd = cec ? -1 : sock->release(cec);
+      auto proto = pool_->protocol();
+      int fd = sock->release(cec);
       sock = std::make_unique<fastcgi_pool::socket>(my_ex);
       if (!cec) sock->assign(proto, fd, cec);
       if (cec) sock.reset();

@@ -415,6 +415,7 @@ asio::awaitable<std::string> fastcgi_pool::connect(const instance& inst, socket&
   for (const auto& entry : found) {
     auto ec = co_await attempt(entry.endpoint());
     if (!ec) {
+      family_.store(entry.endpoint().protocol().family(), std::memory_order_relaxed);
       boost::system::error_code ignored;
       sock.set_option(asio::ip::tcp::no_delay(true), ignored);
       co_return std::string();

@@ -9,7 +9,9 @@
 // Thread-safe: sessions on any thread acquire and release; instances are
 // watched (their exit, their stderr) on the pool's own executor.
 
+#include <netinet/in.h>
 #include <spdlog/logger.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -99,6 +101,15 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   // True for a pool that connects to a FastCGI server it did not start.
   bool remote() const { return settings_.remote.has_value(); }
 
+  // The protocol of its connections: Unix, or TCP for a remote HOST:PORT (the
+  // family of the first address; a connection kept on another thread is moved
+  // with the protocol it was opened with, which connect() records here).
+  asio::generic::stream_protocol protocol() const {
+    return asio::generic::stream_protocol(
+        family_.load(std::memory_order_relaxed),
+        family_.load(std::memory_order_relaxed) == AF_UNIX ? 0 : IPPROTO_TCP);
+  }
+
   // Gives an instance back after a request, with the connection it keeps for
   // the next one (nullptr: none). Anything but `ok` ends the instance.
   void release(const std::shared_ptr<instance>& inst, outcome how, std::unique_ptr<socket> kept);
@@ -148,6 +159,7 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   bool ticker_started_ = false;
   asio::steady_timer tick_timer_;
   asio::steady_timer kill_timer_;  // a stop's TERM -> KILL grace; cancelled when all are reaped
+  std::atomic<int> family_{AF_UNIX};
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> errors_5xx_{0};
   std::atomic<std::uint64_t> timeouts_{0};

@@ -137,7 +137,8 @@ std::string status_handler::prometheus() const {
   auto family = [&](const char* name, const char* type, const char* help, auto&& each) {
     o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
     for (const auto& s : snaps) {
-      std::string head = name;  // appended, not "+": g++ 12 warns falsely (-Warray-bounds) on the sum
+      std::string head =
+          name;  // appended, not "+": g++ 12 warns falsely (-Warray-bounds) on the sum
       head += "{pool=";
       head += json_quote(s.name);
       each(s, head);
