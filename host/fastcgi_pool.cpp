@@ -181,6 +181,8 @@ void fastcgi_pool::run_actions_locked() {
             instances_.erase(std::remove(instances_.begin(), instances_.end(), inst),
                              instances_.end());
             core_.exited(inst->number, "connection closed", clock::now());
+            if (core_.stopping() && instances_.empty())  // all gone: a stop needs no KILL
+              asio::post(ex_, [self = shared_from_this()] { self->kill_timer_.cancel(); });
           }
           break;
         }
