@@ -1,17 +1,18 @@
 // The cgihost binary from outside: its command-line contract, exit codes,
 // check-config output, and the graceful stop on signals.
 
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <regex>
-#include <sys/stat.h>
 
 #include "tests/host/test_client.hpp"
+#include "tests/host/test_server.hpp"
 
 namespace cgihost::test {
 namespace {
@@ -26,13 +27,17 @@ TEST(Cli, VersionAndHelpExitZero) {
   EXPECT_TRUE(std::regex_search(v.out, std::regex(R"(^cgihost \d+\.\d+\.\d+)"))) << v.out;
   auto h = run({kBinary, "--help"});
   EXPECT_EQ(h.exit_code, 0);
-  for (const char* sub : {"serve", "dev", "check-config"}) EXPECT_NE(h.out.find(sub), std::string::npos) << h.out;
+  for (const char* sub : {"serve", "dev", "check-config"})
+    EXPECT_NE(h.out.find(sub), std::string::npos) << h.out;
 }
 
 TEST(Cli, UsageErrorsExitTwoWithOneLine) {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{kBinary}, {kBinary, "serve"}, {kBinary, "frobnicate"}, {kBinary, "serve", "--nope"},
-        {kBinary, "check-config"}, {kBinary, "dev", ".", "--listen", "nowhere"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{kBinary},
+                                               {kBinary, "serve"},
+                                               {kBinary, "frobnicate"},
+                                               {kBinary, "serve", "--nope"},
+                                               {kBinary, "check-config"},
+                                               {kBinary, "dev", ".", "--listen", "nowhere"}}) {
     auto r = run(args);
     std::string joined;
     for (auto& a : args) joined += a + " ";
@@ -71,21 +76,27 @@ timeout = "forever"
   const std::string file = dir / "bad.toml";
   ASSERT_EQ(lines.size(), 5u) << r.err;
   EXPECT_EQ(lines[0].rfind(file + ":1:11: listen: port 99999 out of range", 0), 0u) << lines[0];
-  EXPECT_EQ(lines[1].rfind(file + ":4:11: identity.process: account \"root\" resolves to root", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[1].rfind(file + ":4:11: identity.process: account \"root\" resolves to root", 0),
+            0u)
+      << lines[1];
   EXPECT_EQ(lines[2].rfind(file + ":5:1: pools.php: missing command", 0), 0u) << lines[2];
   EXPECT_EQ(lines[3], file + ":6:1: unknown key \"pools.php.comand\"; did you mean \"command\"?");
-  EXPECT_EQ(lines[4].rfind(file + ":8:11: cgi.timeout: invalid duration \"forever\"", 0), 0u) << lines[4];
+  EXPECT_EQ(lines[4].rfind(file + ":8:11: cgi.timeout: invalid duration \"forever\"", 0), 0u)
+      << lines[4];
 }
 
 TEST(Cli, CheckConfigOfAMissingFileFails) {
   auto r = run({kBinary, "check-config", "--config", "/nonexistent/cgihost.toml"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("/nonexistent/cgihost.toml:1:1: cannot read config"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("/nonexistent/cgihost.toml:1:1: cannot read config"), std::string::npos)
+      << r.err;
 }
 
 TEST(Cli, ServeRefusesAnInvalidConfigBeforeBinding) {
   temp_dir dir;
-  dir.write("c.toml", "listen = [\"127.0.0.1:0\"]\ndocument_root = \"nope\"\n[identity]\nprocess = \"www-data\"\n");
+  dir.write(
+      "c.toml",
+      "listen = [\"127.0.0.1:0\"]\ndocument_root = \"nope\"\n[identity]\nprocess = \"www-data\"\n");
   auto r = run({kBinary, "serve", "--config", dir / "c.toml"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(":2:17: document_root:"), std::string::npos) << r.err;
@@ -163,16 +174,54 @@ grace_period = "10s"
   EXPECT_NE(p.err().find("stopped"), std::string::npos) << p.err();
 }
 
+TEST(Cli, FastcgiInstancesEndWithCgihostEvenWhenItIsKilled) {
+  temp_dir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  dir.write("site/pid.php", "<?php echo getmypid();");
+  ::chmod((dir / "site").c_str(), 0755);
+  ::chmod((dir / "site/pid.php").c_str(), 0644);
+  dir.write("c.toml", R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "php"
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+max_instances = 2
+)");
+  child_process p({kBinary, "serve", "--config", dir / "c.toml"});
+  auto line = p.wait_stderr_line("listening on", 10s);
+  ASSERT_TRUE(line) << p.err();
+  auto r = fetch(port_from_line(*line), "/pid.php");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << p.err();
+  pid_t php = static_cast<pid_t>(std::stol(r->body));
+  ASSERT_GT(php, 1);
+  ASSERT_EQ(::kill(php, 0), 0);    // running
+  ASSERT_TRUE(p.signal(SIGKILL));  // no graceful stop: the instance must notice by itself
+  p.wait_exit(10s);
+  EXPECT_TRUE(pid_gone(php)) << "php-cgi pid " << php << " outlived cgihost";
+}
+
 // A config over a scratch site with a good and a broken Perl script.
 struct try_site {
   temp_dir dir;
   std::string config;
   try_site() {
     ::chmod(dir.path().c_str(), 0755);
-    dir.write("site/good.pl", "print \"Content-Type: text/plain\\n\\nok $ENV{QUERY_STRING} $ENV{REMOTE_USER}\\n\";\n");
-    dir.write("site/bad.pl", "print STDERR \"about to fail\\n\"; print \"no headers here\\n\\n\";\n");
-    dir.write("site/post.pl", "read(STDIN, my $b, $ENV{CONTENT_LENGTH}); print \"Content-Type: text/plain\\n\\n[$b] $ENV{HTTP_X_TEST}\";\n");
-    for (const char* f : {"site", "site/good.pl", "site/bad.pl", "site/post.pl"}) ::chmod((dir / f).c_str(), 0755);
+    dir.write(
+        "site/good.pl",
+        "print \"Content-Type: text/plain\\n\\nok $ENV{QUERY_STRING} $ENV{REMOTE_USER}\\n\";\n");
+    dir.write("site/bad.pl",
+              "print STDERR \"about to fail\\n\"; print \"no headers here\\n\\n\";\n");
+    dir.write("site/post.pl",
+              "read(STDIN, my $b, $ENV{CONTENT_LENGTH}); print \"Content-Type: "
+              "text/plain\\n\\n[$b] $ENV{HTTP_X_TEST}\";\n");
+    for (const char* f : {"site", "site/good.pl", "site/bad.pl", "site/post.pl"})
+      ::chmod((dir / f).c_str(), 0755);
     dir.write("data.txt", "posted body");
     dir.write("c.toml", R"(listen = ["127.0.0.1:8080"]
 document_root = "site"
@@ -193,9 +242,11 @@ TEST(CliTry, ShowsEnvironmentOutputAndVerdictOfAGoodScript) {
   try_site s;
   auto r = run({kBinary, "try", "--config", s.config, "--user", "alice", "/good.pl?x=1"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  for (const char* want : {"== environment\n", "QUERY_STRING=x=1\n", "REMOTE_USER=alice\n", "SCRIPT_NAME=/good.pl\n",
-                           "== stdout (", "ok x=1 alice\n", "== exit\nexit 0\n", "== verdict of the strict parser\n200 OK (document)",
-                           "== the client would get\n200 OK\n", "authenticated alice -> account www-data"})
+  for (const char* want :
+       {"== environment\n", "QUERY_STRING=x=1\n", "REMOTE_USER=alice\n", "SCRIPT_NAME=/good.pl\n",
+        "== stdout (", "ok x=1 alice\n", "== exit\nexit 0\n",
+        "== verdict of the strict parser\n200 OK (document)", "== the client would get\n200 OK\n",
+        "authenticated alice -> account www-data"})
     EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
 }
 
@@ -204,9 +255,11 @@ TEST(CliTry, ExplainsABrokenScriptAndExitsOne) {
   auto r = run({kBinary, "try", "-c", s.config, "http://example.com/bad.pl"});
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.out.find("== stderr (14 bytes)\nabout to fail\n"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("502 Bad Gateway: cgi.header.no_colon: header line without a colon at line 1 (byte 0): "
-                       "\"no headers here\""),
-            std::string::npos)
+  EXPECT_NE(
+      r.out.find(
+          "502 Bad Gateway: cgi.header.no_colon: header line without a colon at line 1 (byte 0): "
+          "\"no headers here\""),
+      std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("HTTP_HOST=example.com\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("== exit\nexit 0\n"), std::string::npos) << r.out;
@@ -214,8 +267,8 @@ TEST(CliTry, ExplainsABrokenScriptAndExitsOne) {
 
 TEST(CliTry, SendsMethodHeadersAndData) {
   try_site s;
-  auto r = run({kBinary, "try", "-c", s.config, "--method", "POST", "--header", "X-Test: yes", "--data",
-                "@" + s.dir / "data.txt", "/post.pl"});
+  auto r = run({kBinary, "try", "-c", s.config, "--method", "POST", "--header", "X-Test: yes",
+                "--data", "@" + s.dir / "data.txt", "/post.pl"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("[posted body] yes"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("REQUEST_METHOD=POST\n"), std::string::npos);
