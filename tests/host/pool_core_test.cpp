@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <map>
+#include <random>
 #include <set>
 
 namespace cgihost::host {
@@ -345,6 +346,143 @@ TEST_F(PoolCoreTest, StopRefusesTheQueueAndEndsEveryInstance) {
   exit(b);
   EXPECT_TRUE(core_->empty());
   EXPECT_EQ(core_->counts().crashes, 0u);
+}
+
+// Random events, seeded (so a failure replays), against invariants that must
+// hold after every one: never more than max_instances live, an instance lent
+// to one request at a time and never past its budget or after it was told to
+// end, every request answered at most once, and at the end every request
+// answered exactly once.
+TEST(PoolCoreRandom, InvariantsHoldUnderRandomEvents) {
+  for (std::uint32_t seed = 1; seed <= 20; ++seed) {
+    std::mt19937 rng(seed);
+    auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    pool_limits l;
+    l.max_instances = 1 + seed % 4;
+    l.budget = seed % 3 == 0 ? 0 : 1 + seed % 5;
+    l.queue_length = seed % 6;
+    l.idle_timeout = 500ms;
+    l.rapid_fails = 5;
+    l.breaker_pause = 2s;
+    pool_core core("p", l);
+    auto now = pool_core::time_point(std::chrono::hours(1));
+    std::map<pool_core::id, pool_core::id> holder;  // instance -> request holding it
+    std::set<pool_core::id> alive, told_to_end, waiting, answered;
+    std::map<pool_core::id, std::uint32_t> served;
+    pool_core::id next_waiter = 1;
+    bool launches_fail = false;
+    auto run = [&] {
+      for (auto acts = core.take_actions(); !acts.empty(); acts = core.take_actions()) {
+        for (auto& a : acts) {
+          switch (a.what) {
+            case kind::spawn:
+              if (launches_fail) {
+                core.start_failed(a.inst, "launch failed", now);
+              } else {
+                alive.insert(a.inst);
+                core.started(a.inst, now);
+              }
+              break;
+            case kind::lend:
+              ASSERT_TRUE(waiting.count(a.waiter))
+                  << "seed " << seed << ": lend to a request not waiting";
+              ASSERT_FALSE(holder.count(a.inst)) << "seed " << seed << ": instance lent twice";
+              ASSERT_FALSE(told_to_end.count(a.inst))
+                  << "seed " << seed << ": lent after being ended";
+              ASSERT_TRUE(alive.count(a.inst)) << "seed " << seed;
+              holder[a.inst] = a.waiter;
+              waiting.erase(a.waiter);
+              answered.insert(a.waiter);
+              break;
+            case kind::refuse:
+              ASSERT_TRUE(waiting.count(a.waiter))
+                  << "seed " << seed << ": refusal to a request not waiting";
+              waiting.erase(a.waiter);
+              answered.insert(a.waiter);
+              break;
+            case kind::end:
+              told_to_end.insert(a.inst);
+              break;
+            case kind::log:
+              break;
+          }
+        }
+      }
+    };
+    for (int step = 0; step < 400; ++step) {
+      switch (pick(7)) {
+        case 0:
+        case 1: {  // a request
+          auto w = next_waiter++;
+          waiting.insert(w);
+          auto ans = core.want(w, 1 + pick(2), now);
+          if (ans.inst) {
+            ASSERT_FALSE(holder.count(ans.inst)) << "seed " << seed;
+            ASSERT_FALSE(told_to_end.count(ans.inst)) << "seed " << seed;
+            holder[ans.inst] = w;
+            waiting.erase(w);
+            answered.insert(w);
+          } else if (ans.refused) {
+            waiting.erase(w);
+            answered.insert(w);
+          }
+          run();
+          break;
+        }
+        case 2:
+        case 3: {  // a holder gives its instance back
+          if (holder.empty()) break;
+          auto it = std::next(holder.begin(), static_cast<std::ptrdiff_t>(pick(holder.size())));
+          auto inst = it->first;
+          holder.erase(it);
+          ++served[inst];
+          if (l.budget)
+            ASSERT_LE(served[inst], l.budget) << "seed " << seed << ": lent past its budget";
+          auto how = pick(10) == 0   ? outcome::broken
+                     : pick(10) == 0 ? outcome::timed_out
+                                     : outcome::ok;
+          core.released(inst, how, 1 + pick(2), now);
+          run();
+          break;
+        }
+        case 4: {  // an instance exits (asked to, or a crash)
+          if (alive.empty()) break;
+          auto inst = *std::next(alive.begin(), static_cast<std::ptrdiff_t>(pick(alive.size())));
+          if (holder.count(inst) && pick(4) != 0) break;  // crashes while lent are rarer
+          alive.erase(inst);
+          core.exited(inst, "exited", now);
+          run();
+          if (holder.count(inst)) {  // its holder notices the broken connection
+            holder.erase(inst);
+            core.released(inst, outcome::broken, 0, now);
+            run();
+          }
+          break;
+        }
+        case 5: {  // time passes
+          now += std::chrono::milliseconds(pick(400));
+          launches_fail = pick(8) == 0;
+          core.tick(now);
+          run();
+          break;
+        }
+        case 6: {  // a queued request times out
+          if (waiting.empty()) break;
+          auto w = *std::next(waiting.begin(), static_cast<std::ptrdiff_t>(pick(waiting.size())));
+          core.waiter_gone(w, true, now);
+          run();
+          break;
+        }
+      }
+      std::size_t live = 0;
+      for (auto& v : core.instances()) live += v.st != pool_core::state::draining;
+      ASSERT_LE(live, l.max_instances) << "seed " << seed << " step " << step;
+    }
+    core.stop();
+    run();
+    EXPECT_TRUE(waiting.empty()) << "seed " << seed << ": a request never answered";
+    EXPECT_EQ(answered.size() + waiting.size(), next_waiter - 1) << "seed " << seed;
+  }
 }
 
 }  // namespace
