@@ -436,8 +436,9 @@ TEST(PoolCoreRandom, InvariantsHoldUnderRandomEvents) {
           auto inst = it->first;
           holder.erase(it);
           ++served[inst];
-          if (l.budget)
+          if (l.budget) {
             ASSERT_LE(served[inst], l.budget) << "seed " << seed << ": lent past its budget";
+          }
           auto how = pick(10) == 0   ? outcome::broken
                      : pick(10) == 0 ? outcome::timed_out
                                      : outcome::ok;
