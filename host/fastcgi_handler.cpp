@@ -149,7 +149,16 @@ class fcgi_run {
   // instance, not two). False when the client's body stopped coming.
   asio::awaitable<bool> send_stdin() {
     if (empty_body_) fcgi::append_stream_end(head_, fcgi::record_type::stdin_stream, kRequestId);
-    auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(head_), nothrow);
+    // Nearly always the records fit the socket buffer: written at once, with no
+    // round trip through the scheduler; async only for what is left.
+    error_code ec;
+    std::size_t done = 0;
+    if (!sock_.non_blocking()) sock_.non_blocking(true, ec);  // kept with the connection
+    if (!ec) done = sock_.write_some(asio::buffer(head_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    if (!ec && done < head_.size())
+      std::tie(ec, std::ignore) =
+          co_await asio::async_write(sock_, asio::buffer(head_.data() + done, head_.size() - done), nothrow);
     if (ec || empty_body_) {
       stdin_done_ = !ec;
       co_return true;  // an instance that stopped reading answers or fails: read_records sees which
