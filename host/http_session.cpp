@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
@@ -458,8 +459,19 @@ class session_exchange final : public exchange {
  private:
   template <class Buffers>
   asio::awaitable<void> send(const Buffers& buffers, error_code& ec) {
-    s_.stream_.expires_after(settings().http.send_timeout);
-    auto [wec, n] = co_await asio::async_write(s_.stream_, buffers, nothrow);
+    // What the socket takes at once goes without a timer or a trip through
+    // the scheduler (nearly every response); only the rest is written async.
+    auto& sock = s_.stream_.socket();
+    error_code wec;
+    if (!sock.non_blocking()) sock.non_blocking(true, wec);  // kept with the connection
+    std::size_t done = wec ? 0 : sock.write_some(buffers, wec);
+    if (wec == asio::error::would_block || wec == asio::error::try_again) wec = {};
+    if (!wec && done < asio::buffer_size(buffers)) {
+      beast::buffers_suffix<Buffers> rest(buffers);
+      rest.consume(done);
+      s_.stream_.expires_after(settings().http.send_timeout);
+      std::tie(wec, std::ignore) = co_await asio::async_write(s_.stream_, rest, nothrow);
+    }
     if (wec) {
       failed_ = true;
       ec = wec;
