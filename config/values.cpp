@@ -174,6 +174,18 @@ bool cidr::contains(const std::uint8_t* address, bool address_v6) const noexcept
   return true;
 }
 
+bool address_in(const std::string& address, const std::vector<cidr>& ranges) {
+  std::uint8_t bytes[16];
+  bool v6 = false;
+  if (inet_pton(AF_INET, address.c_str(), bytes) != 1) {
+    if (inet_pton(AF_INET6, address.c_str(), bytes) != 1) return false;
+    v6 = true;
+  }
+  for (const auto& r : ranges)
+    if (r.contains(bytes, v6)) return true;
+  return false;
+}
+
 std::variant<cidr, std::string> parse_cidr(std::string_view s) {
   const std::string bad =
       "invalid address range " + dq(s) + " (use e.g. \"127.0.0.1/32\" or \"::1/128\")";

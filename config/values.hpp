@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace cgihost::config {
 
@@ -50,6 +51,10 @@ struct cidr {
   bool contains(const std::uint8_t* address, bool address_v6) const noexcept;
 };
 std::variant<cidr, std::string> parse_cidr(std::string_view s);
+
+// True when numeric address `address` ("127.0.0.1", "::1", or an IPv4-mapped
+// IPv6 form) lies in one of `ranges`; false for anything unparsable.
+bool address_in(const std::string& address, const std::vector<cidr>& ranges);
 
 // Edit distance, for "did you mean" hints.
 std::size_t edit_distance(std::string_view a, std::string_view b);

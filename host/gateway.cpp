@@ -116,7 +116,9 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
   view.server_software = software;
   std::string user_name = user.value_or("");
   view.remote_user = user_name;
-  view.auth_type = user ? "Basic" : "";
+  std::string auth_type = user ? ex.auth_type() : std::string();
+  if (user && auth_type.empty()) auth_type = "Basic";  // `try --user NAME` stands for Basic
+  view.auth_type = auth_type;
   protocol::cgi::env_options options;
   options.pass_through = pass_through;
   if (cfg.authentication.trusted_header)

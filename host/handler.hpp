@@ -130,6 +130,8 @@ class exchange {
 
   // The authenticated name of the request, if any (mapped through [accounts]).
   virtual std::optional<std::string> authenticated_user() const { return std::nullopt; }
+  // How it was authenticated: "Basic", "Proxy" (the trusted header); empty when anonymous.
+  virtual std::string auth_type() const { return {}; }
 
   // Non-null when the caller wants to see inside a CGI run (`cgihost try`).
   virtual cgi_trace* trace() { return nullptr; }

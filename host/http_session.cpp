@@ -15,6 +15,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "host/auth.hpp"
 #include "host/server.hpp"
 #include "protocol/http_date.hpp"
 
@@ -172,6 +173,52 @@ class session_exchange final : public exchange {
   const std::string& local_address() const override { return s_.local_; }
   std::uint16_t local_port() const override { return s_.local_port_; }
   void set_identity(std::string who) override { identity_ = std::move(who); }
+  std::optional<std::string> authenticated_user() const override { return user_; }
+  std::string auth_type() const override { return auth_type_; }
+
+  // Who the request is (authenticator), and whether the name maps to an OS
+  // account. False after answering 401 (with a challenge) or 403.
+  asio::awaitable<bool> authenticate() {
+    auto a = co_await s_.server_.auth().authenticate(request(), s_.peer_);
+    using kind = authenticator::outcome::kind;
+    switch (a.what) {
+      case kind::anonymous:
+        co_return true;
+      case kind::authenticated:
+        if (!settings().accounts.contains(a.user)) {
+          co_await send_error(http::status::forbidden,
+                              "authenticated as \"" + a.user + "\" (" + a.reason +
+                                  "), but [accounts] maps that name to no OS account");
+          co_return false;
+        }
+        log().debug("[auth] rid={} {} authenticated by {}", id_.str(), a.user, a.reason);
+        user_ = std::move(a.user);
+        auth_type_ = std::move(a.auth_type);
+        co_return true;
+      case kind::challenge: {
+        if (a.delay.count() > 0) {
+          // Repeated failures from this address: the answer comes later.
+          asio::steady_timer wait(s_.stream_.get_executor(), a.delay);
+          co_await wait.async_wait(nothrow);
+        }
+        log().info("[http] rid={} 401 {} {}: {}", id_.str(), request().method_string(),
+                   target_.path, a.reason);
+        std::string body = error_page(http::status::unauthorized);
+        http::response_header<> head;
+        head.result(http::status::unauthorized);
+        head.set(http::field::www_authenticate, s_.server_.auth().challenge());
+        head.set(http::field::content_type, "text/html; charset=utf-8");
+        head.set(http::field::content_length, std::to_string(body.size()));
+        error_code ec;
+        co_await write_response(head, asio::buffer(body), ec);
+        co_return false;
+      }
+      case kind::forbidden:
+        co_await send_error(http::status::forbidden, a.reason);
+        co_return false;
+    }
+    co_return false;
+  }
 
   std::optional<std::uint64_t> body_length() const override {
     if (redirected_) return 0;
@@ -508,6 +555,8 @@ class session_exchange final : public exchange {
   std::optional<http::request_header<>> redirected_;
   int hops_ = 0;
   std::string identity_;
+  std::optional<std::string> user_;
+  std::string auth_type_;
   bool continue_sent_ = false;
   bool head_sent_ = false;
   bool head_only_ = false;
@@ -741,7 +790,12 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
       co_await ex.send_error(http::status::not_found,
                              "no handler matches and [static] enabled = false");
     } else {
-      co_await server_.handler_for(ex.route()).handle(ex);
+      // The status page has its own address check; everything else is authenticated first.
+      bool go = ex.route().status;
+      if (!go)
+        go = co_await ex
+                 .authenticate();  // not inside the condition: g++ 12 miscompiles co_await there
+      if (go) co_await server_.handler_for(ex.route()).handle(ex);
     }
     if (!ex.head_sent())
       co_await ex.send_error(http::status::internal_server_error, "handler sent no response");

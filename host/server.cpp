@@ -103,6 +103,7 @@ server::server(const config::config& cfg, logs logs)
       grace_timer_(control_) {
   for (auto& c : contexts_) work_.push_back(asio::make_work_guard(*c));
   handlers_ = make_handlers(cfg, contexts_[0]->get_executor(), logs_.error);
+  auth_ = std::make_unique<authenticator>(cfg, logs_.error);
 }
 
 server::~server() {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "host/auth.hpp"
 #include "host/handler.hpp"
 #include "host/logging.hpp"
 #include "host/router.hpp"
@@ -75,6 +76,7 @@ class server {
   const host::router& router() const { return router_; }
   const logs& log() const { return logs_; }
   handler& handler_for(const route& r) { return handlers_.for_route(r); }
+  authenticator& auth() { return *auth_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   void session_started(std::uint64_t id, const std::shared_ptr<http_session>& s);
   void session_ended(std::uint64_t id);
@@ -101,6 +103,7 @@ class server {
   asio::strand<asio::io_context::executor_type> control_;
   // After the contexts: destroyed before them, so no io object outlives its context.
   handler_set handlers_;
+  std::unique_ptr<authenticator> auth_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::optional<asio::signal_set> signals_;
   asio::steady_timer grace_timer_;

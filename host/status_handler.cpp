@@ -1,7 +1,5 @@
 #include "host/status_handler.hpp"
 
-#include <arpa/inet.h>
-
 #include <cstdio>
 #include <ctime>
 
@@ -55,19 +53,6 @@ std::string json_quote(std::string_view s) {
     }
   }
   return out + "\"";
-}
-
-// True when `peer` (a numeric address as the session saw it) is in `allow`.
-bool allowed(const std::string& peer, const std::vector<config::cidr>& allow) {
-  std::uint8_t bytes[16];
-  bool v6 = false;
-  if (::inet_pton(AF_INET, peer.c_str(), bytes) != 1) {
-    if (::inet_pton(AF_INET6, peer.c_str(), bytes) != 1) return false;
-    v6 = true;
-  }
-  for (const auto& c : allow)
-    if (c.contains(bytes, v6)) return true;
-  return false;
 }
 
 std::uint64_t restarts(const fastcgi_pool::snapshot& s) {
@@ -184,7 +169,7 @@ std::string status_handler::prometheus() const {
 }
 
 asio::awaitable<void> status_handler::handle(exchange& ex) {
-  if (!allowed(ex.peer_address(), cfg_.status.allow)) {
+  if (!config::address_in(ex.peer_address(), cfg_.status.allow)) {
     co_await ex.send_error(http::status::forbidden, "status page refused to " + ex.peer_address() +
                                                         ", not in [status] allow");
     co_return;

@@ -1,0 +1,211 @@
+// Authentication end to end: Basic against a users file, the trusted proxy
+// header, [accounts] mapping, anonymous access, and the identity CGI runs as.
+
+#include "host/auth.hpp"
+
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "tests/host/test_client.hpp"
+#include "tests/host/test_server.hpp"
+
+namespace cgihost::test {
+namespace {
+using namespace std::chrono_literals;
+
+// "secret" under each accepted scheme (made with libxcrypt).
+constexpr const char* kBcrypt = "$2b$05$DWxORX8FwPCFI4IMIcObjeNOcMeXiVqdI52mPfA/hUi.YpKLdlidy";
+constexpr const char* kSha512 =
+    "$6$ooV2RqrXiZvvcoy2$H0O28VDgusHZPvDQCWFHyLSpa6otc8."
+    "sp1Ba0XDlQYXbcUUjc4nE4AY6N6LjXQVn4sHGtuyFu7OZZrBEAVicu.";
+constexpr const char* kYescrypt =
+    "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$GmcwIgvdUC9qLWcKCi6gklUa1dM3ziD43YxYNURLKy0";
+
+TEST(AuthVerify, EachAcceptedSchemeVerifiesTheRightPasswordOnly) {
+  for (const char* hash : {kBcrypt, kSha512, kYescrypt}) {
+    EXPECT_TRUE(host::authenticator::verify_password("secret", hash)) << hash;
+    EXPECT_FALSE(host::authenticator::verify_password("Secret", hash)) << hash;
+    EXPECT_FALSE(host::authenticator::verify_password("", hash)) << hash;
+    std::string cut(hash);
+    cut.pop_back();
+    EXPECT_FALSE(host::authenticator::verify_password("secret", cut)) << hash;
+  }
+  EXPECT_FALSE(
+      host::authenticator::verify_password("secret", "secret"));  // plain text is never a match
+}
+
+std::string basic(const std::string& user, const std::string& password) {
+  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string in = user + ":" + password, out;
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    std::uint32_t n = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) n |= static_cast<unsigned char>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) n |= static_cast<unsigned char>(in[i + 2]);
+    out += tbl[(n >> 18) & 63];
+    out += tbl[(n >> 12) & 63];
+    out += i + 1 < in.size() ? tbl[(n >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? tbl[n & 63] : '=';
+  }
+  return "Authorization: Basic " + out + "\r\n";
+}
+
+std::string uid_of(const char* account) {
+  const passwd* pw = ::getpwnam(account);
+  return pw ? std::to_string(pw->pw_uid) : "?";
+}
+
+class AuthTest : public ::testing::Test {
+ protected:
+  // `auth`: the [authentication] table's lines after basic/users_file.
+  void start(const std::string& auth) {
+    ::chmod(dir_.path().c_str(), 0755);
+    dir_.write(
+        "site/who.pl",
+        "print \"Content-Type: text/plain\\n\\n\";\n"
+        "print 'user=', $ENV{REMOTE_USER} // '', ' type=', $ENV{AUTH_TYPE} // '', \" uid=$<\", "
+        "' proxyhdr=', $ENV{HTTP_X_REMOTE_USER} // 'none';\n");
+    ::chmod((dir_ / "site").c_str(), 0755);
+    ::chmod((dir_ / "site/who.pl").c_str(), 0644);
+    write_users("alice:" + std::string(kBcrypt) + "\ncarol:" + kSha512 + "\n");
+    server_ = std::make_unique<running_server>(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+anonymous = "nobody"
+[authentication]
+basic = true
+users_file = "users.htpasswd"
+realm = "test realm"
+)" + auth + R"(
+[accounts]
+alice = "www-data"
+dave = "www-data"
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+)",
+                                               dir_.path());
+  }
+  void write_users(const std::string& text) {
+    dir_.write("users.htpasswd", text);
+    ::chmod((dir_ / "users.htpasswd").c_str(), 0644);
+  }
+  std::optional<http_response> who(const std::string& headers = "") {
+    return fetch(server_->port(), "/who.pl", "GET", headers);
+  }
+  static bool root() { return ::geteuid() == 0; }
+
+  temp_dir dir_;
+  std::unique_ptr<running_server> server_;
+};
+
+TEST_F(AuthTest, AnonymousBasicWrongPasswordAndUnmappedName) {
+  start("anonymous = true");
+  auto anon = who();
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->status, 200) << server_->error_log();
+  EXPECT_EQ(anon->body.rfind("user= type= ", 0), 0u) << anon->body;
+  if (root())
+    EXPECT_NE(anon->body.find("uid=" + uid_of("nobody") + " "), std::string::npos) << anon->body;
+
+  auto alice = who(basic("alice", "secret"));
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->status, 200) << server_->error_log();
+  EXPECT_EQ(alice->body.rfind("user=alice type=Basic ", 0), 0u) << alice->body;
+  if (root())
+    EXPECT_NE(alice->body.find("uid=" + uid_of("www-data") + " "), std::string::npos)
+        << alice->body;
+
+  auto wrong = who(basic("alice", "guess"));
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_EQ(wrong->header("WWW-Authenticate"), "Basic realm=\"test realm\", charset=\"UTF-8\"");
+  EXPECT_NE(server_->error_log().find("401 GET /who.pl: wrong password for \"alice\""),
+            std::string::npos)
+      << server_->error_log();
+  auto unknown = who(basic("mallory", "secret"));
+  EXPECT_EQ(unknown->status, 401);
+  EXPECT_NE(server_->error_log().find("unknown user \"mallory\""), std::string::npos);
+
+  // carol's password is right, but no OS account is mapped to her: 403, and the log says so.
+  auto carol = who(basic("carol", "secret"));
+  ASSERT_TRUE(carol);
+  EXPECT_EQ(carol->status, 403);
+  EXPECT_NE(
+      server_->error_log().find(
+          "authenticated as \"carol\" (Basic), but [accounts] maps that name to no OS account"),
+      std::string::npos)
+      << server_->error_log();
+  auto other = who("Authorization: Bearer abc\r\n");
+  EXPECT_EQ(other->status, 401);
+}
+
+TEST_F(AuthTest, RepeatedFailuresFromOneAddressAreSlowedDown) {
+  start("anonymous = true");
+  EXPECT_EQ(who(basic("alice", "x1"))->status, 401);  // the first costs nothing extra
+  EXPECT_EQ(who(basic("alice", "x2"))->status, 401);  // then 250 ms
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(who(basic("alice", "x3"))->status, 401);  // then 500 ms
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 450ms);
+  // The right password still gets in at once.
+  EXPECT_EQ(who(basic("alice", "secret"))->status, 200);
+}
+
+TEST_F(AuthTest, WithoutAnonymousAccessARequestWithoutCredentialsIsChallenged) {
+  start("anonymous = false");
+  auto r = who();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_FALSE(r->header("WWW-Authenticate").empty());
+  EXPECT_EQ(who(basic("alice", "secret"))->status, 200);
+}
+
+TEST_F(AuthTest, TheProxyHeaderIsIgnoredFromAnUntrustedPeerAndNeverReachesTheScript) {
+  start("anonymous = true\ntrusted_header = \"X-Remote-User\"\ntrusted_proxies = [\"10.0.0.0/8\"]");
+  auto r = who("X-Remote-User: alice\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body.rfind("user= type= ", 0), 0u) << r->body;
+  EXPECT_NE(r->body.find("proxyhdr=none"), std::string::npos) << r->body;
+  EXPECT_NE(server_->error_log().find("127.0.0.1 sent X-Remote-User but is not in trusted_proxies"),
+            std::string::npos)
+      << server_->error_log();
+}
+
+TEST_F(AuthTest, TheProxyHeaderFromATrustedPeerAuthenticates) {
+  start(
+      "anonymous = false\ntrusted_header = \"X-Remote-User\"\ntrusted_proxies = "
+      "[\"127.0.0.1/32\"]");
+  auto r = who("X-Remote-User: alice\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << server_->error_log();
+  EXPECT_EQ(r->body.rfind("user=alice type=Proxy ", 0), 0u) << r->body;
+  EXPECT_NE(r->body.find("proxyhdr=none"), std::string::npos)
+      << r->body;  // a variable, not a header
+  if (root())
+    EXPECT_NE(r->body.find("uid=" + uid_of("www-data") + " "), std::string::npos) << r->body;
+  EXPECT_EQ(who("X-Remote-User: mallory\r\n")->status, 403);  // trusted, but not mapped
+}
+
+TEST_F(AuthTest, TheUsersFileIsReloadedWhenItChanges) {
+  start("anonymous = true");
+  EXPECT_EQ(who(basic("dave", "secret"))->status, 401);
+  write_users("alice:" + std::string(kBcrypt) + "\ndave:" + kYescrypt + "\n");
+  bool in = false;
+  for (int i = 0; i < 40 && !in; ++i) {  // bounded: the file is looked at once a second
+    in = who(basic("dave", "secret"))->status == 200;
+    if (!in) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(in) << server_->error_log();
+  EXPECT_NE(server_->error_log().find("changed: 2 users"), std::string::npos)
+      << server_->error_log();
+}
+
+}  // namespace
+}  // namespace cgihost::test
