@@ -111,16 +111,18 @@ TEST_F(AuthTest, AnonymousBasicWrongPasswordAndUnmappedName) {
   ASSERT_TRUE(anon);
   EXPECT_EQ(anon->status, 200) << server_->error_log();
   EXPECT_EQ(anon->body.rfind("user= type= ", 0), 0u) << anon->body;
-  if (root())
+  if (root()) {
     EXPECT_NE(anon->body.find("uid=" + uid_of("nobody") + " "), std::string::npos) << anon->body;
+  }
 
   auto alice = who(basic("alice", "secret"));
   ASSERT_TRUE(alice);
   EXPECT_EQ(alice->status, 200) << server_->error_log();
   EXPECT_EQ(alice->body.rfind("user=alice type=Basic ", 0), 0u) << alice->body;
-  if (root())
+  if (root()) {
     EXPECT_NE(alice->body.find("uid=" + uid_of("www-data") + " "), std::string::npos)
         << alice->body;
+  }
 
   auto wrong = who(basic("alice", "guess"));
   ASSERT_TRUE(wrong);
@@ -188,8 +190,9 @@ TEST_F(AuthTest, TheProxyHeaderFromATrustedPeerAuthenticates) {
   EXPECT_EQ(r->body.rfind("user=alice type=Proxy ", 0), 0u) << r->body;
   EXPECT_NE(r->body.find("proxyhdr=none"), std::string::npos)
       << r->body;  // a variable, not a header
-  if (root())
+  if (root()) {
     EXPECT_NE(r->body.find("uid=" + uid_of("www-data") + " "), std::string::npos) << r->body;
+  }
   EXPECT_EQ(who("X-Remote-User: mallory\r\n")->status, 403);  // trusted, but not mapped
 }
 
