@@ -29,6 +29,9 @@ struct identity_settings {
   account process;    // pools (and CGI with create_process_as_user = false) run as this
   account anonymous;  // unauthenticated requests run as this
   bool process_defaulted = false;  // true when [identity] process was not given
+  // suEXEC's AP_UID_MIN / AP_GID_MIN: no account below them is ever used.
+  std::optional<std::uint32_t> min_uid;
+  std::optional<std::uint32_t> min_gid;
 };
 
 struct authentication_settings {

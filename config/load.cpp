@@ -265,6 +265,18 @@ class loader {
                 std::to_string(a->gid) + "); children never run as root");
       return std::nullopt;
     }
+    if (min_uid_ && a->uid < *min_uid_) {
+      error(n, path,
+            "account " + dq(name) + " has uid " + std::to_string(a->uid) +
+                ", below identity.min_uid (" + std::to_string(*min_uid_) + ")");
+      return std::nullopt;
+    }
+    if (min_gid_ && a->gid < *min_gid_) {
+      error(n, path,
+            "account " + dq(name) + " has gid " + std::to_string(a->gid) +
+                ", below identity.min_gid (" + std::to_string(*min_gid_) + ")");
+      return std::nullopt;
+    }
     return a;
   }
 
@@ -388,7 +400,12 @@ class loader {
     std::optional<account> process, anonymous;
     bool anonymous_given = false;
     if (t) {
-      check_keys(*t, "identity", {"process", "anonymous"});
+      check_keys(*t, "identity", {"process", "anonymous", "min_uid", "min_gid"});
+      // Read first: every account named afterwards is checked against them (suEXEC's AP_UID_MIN).
+      if (auto v = get_int<std::uint32_t>(*t, "min_uid", "identity", 1, 1u << 31))
+        cfg.identity.min_uid = min_uid_ = *v;
+      if (auto v = get_int<std::uint32_t>(*t, "min_gid", "identity", 1, 1u << 31))
+        cfg.identity.min_gid = min_gid_ = *v;
       if (auto v = get_string(*t, "process", "identity")) {
         process = resolve_account(*t->get("process"), "identity.process", *v);
         if (!process) process = account{};  // reported; keep going
@@ -838,6 +855,7 @@ class loader {
   const load_options& options_;
   std::vector<diagnostic> errors_;
   std::map<std::string, std::string> unavailable_pools_;
+  std::optional<std::uint32_t> min_uid_, min_gid_;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "host/cgi_handler.hpp"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <deque>
 
 #include "host/gateway.hpp"
+#include "host/identity_choice.hpp"
 #include "host/response_relay.hpp"
 #include "host/static_handler.hpp"
 #include "protocol/cgi_env.hpp"
@@ -45,11 +47,6 @@ std::string fmt_ms(std::optional<clock::time_point> t, clock::time_point start) 
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1fms", ms(*t - start));
   return buf;
-}
-
-std::optional<spawner::identity> resolve(const config::account& a) {
-  if (a.name.empty()) return std::nullopt;
-  return spawner::resolve_identity(a);
 }
 
 // One CGI request in flight: the child, its three pipes and what they said.
@@ -311,11 +308,10 @@ cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h) : 
     throw std::system_error(errno, std::generic_category(),
                             "cannot open document root " + cfg.document_root.string());
   switch_identity_ = ::geteuid() == 0;
-  if (switch_identity_) {
-    process_ = resolve(cfg.identity.process);
-    anonymous_ = resolve(cfg.identity.anonymous);
-  }
   pass_through_ = pass_through_environment();
+  const passwd* pw = ::getpwuid(::geteuid());
+  process_identity_ =
+      (pw ? std::string(pw->pw_name) : std::string("?")) + " uid " + std::to_string(::geteuid());
 }
 
 cgi_handler::~cgi_handler() {
@@ -327,41 +323,51 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   const route& r = ex.route();
   const std::string rid = ex.id().str();
 
-  auto resolved =
-      co_await resolve_script(ex, root_fd_, cfg_.document_root.string(), h_.interpreter.empty());
+  struct stat st {};
+  auto resolved = co_await resolve_script(ex, root_fd_, cfg_.document_root.string(),
+                                          h_.interpreter.empty(), &st);
   if (!resolved) co_return;
   const std::string script_path = std::move(*resolved);
   const std::string script_dir = script_path.substr(0, script_path.rfind('/'));
   const std::string base = r.script_name.substr(r.script_name.rfind('/') + 1);
   const bool nph = base.rfind("nph-", 0) == 0;
 
-  // Who runs it: the request's account (anonymous until authentication is
-  // built) with create_process_as_user, else the process identity.
-  std::optional<spawner::identity> as;
-  std::string who, why;
+  // Who runs it (the decision table in identity_choice.hpp), checked now
+  // against the account database and the script's owner, group and mode.
   const auto user = ex.authenticated_user();
-  if (!r.create_process_as_user) {
-    why = "cgi create_process_as_user=false -> the process identity";
-    if (switch_identity_) as = process_;
-  } else if (user) {
-    auto mapped = cfg_.accounts.find(*user);
-    if (mapped == cfg_.accounts.end()) {
-      co_await ex.send_error(
-          http::status::forbidden,
-          "authenticated as \"" + *user + "\", but [accounts] maps that name to no OS account");
+  const auto choice = choose_identity(cfg_, config::module_kind::cgi, r.create_process_as_user,
+                                      false, user, switch_identity_);
+  const std::string& why = choice.why;
+  if (choice.refused_status) {
+    ex.log().error("[cgi] rid={} {} refused: {} ({})", rid, choice.refused_status, choice.refusal,
+                   why);
+    co_await ex.send_error(static_cast<http::status>(choice.refused_status), choice.refusal);
+    co_return;
+  }
+  std::optional<spawner::identity> as;
+  std::string who;
+  if (choice.account) {
+    std::string why_not;
+    as = spawner::resolve_identity_now(*choice.account, why_not);
+    if (!as) {
+      // IIS's 401.1: the anonymous account cannot be used; never someone else instead.
+      ex.log().error("[cgi] rid={} {}: {} ({})", rid, choice.anonymous ? 401 : 500, why_not, why);
+      if (choice.anonymous)
+        co_await ex.send_unauthorized("the anonymous account cannot be used: " + why_not);
+      else
+        co_await ex.send_error(http::status::internal_server_error,
+                               "the account cannot be used: " + why_not);
       co_return;
     }
-    why = "cgi create_process_as_user=true, authenticated " + *user + " -> account " +
-          mapped->second.name;
-    if (switch_identity_) as = spawner::resolve_identity(mapped->second);
-  } else {
-    why = "cgi create_process_as_user=true, anonymous -> identity.anonymous";
-    if (switch_identity_) as = anonymous_;
-  }
-  if (switch_identity_) {
-    if (!as) {
-      co_await ex.send_error(http::status::internal_server_error,
-                             "the account for this request cannot be resolved");
+    std::string denied;
+    const bool need_exec = h_.interpreter.empty();
+    if (!spawner::may_access(*as, st.st_uid, st.st_gid, st.st_mode, need_exec, denied)) {
+      std::string what = "script " + r.script_name + ": " + denied + " (" + why + ")";
+      // An anonymous request may still get in by logging in; an authenticated one may not.
+      if (choice.anonymous && cfg_.authentication.basic)
+        co_await ex.send_unauthorized(what);
+      else
+        co_await ex.send_error(http::status::forbidden, what);
       co_return;
     }
     who = as->describe();
@@ -409,8 +415,10 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
     co_await ex.send_error(http::status::bad_gateway, what, what + "\nidentity: " + who);
     co_return;
   }
-  ex.log().debug("[cgi] rid={} started {} pid {} as {} ({}) in {:.1f}ms", rid, script_path,
-                 launched->pid, who, why, ms(clock::now() - started));
+  // Each spawn says who ran it and why (the "why did this run as X" question).
+  ex.log().info(
+      "[cgi] rid={} started {} pid {}: process identity {}, effective identity {}; {} ({:.1f}ms)",
+      rid, script_path, launched->pid, process_identity_, who, why, ms(clock::now() - started));
   spawner::child child(co_await asio::this_coro::executor, *launched);
   cgi_run run(ex, child, spool.fd, r.script_name, nph, who, started);
   co_await run.run(r.cgi_timeout);

@@ -30,7 +30,7 @@ class cgi_handler final : public handler {
   const config::handler& h_;
   int root_fd_ = -1;
   bool switch_identity_ = false;  // only root can run children as another account
-  std::optional<spawner::identity> process_, anonymous_;
+  std::string process_identity_;  // cgihost's own account, for the spawn log line
   protocol::cgi::variables pass_through_;
 };
 

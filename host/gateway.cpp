@@ -30,7 +30,7 @@ gateway_buffer::~gateway_buffer() {
 
 asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
                                                            const std::string& document_root,
-                                                           bool need_exec) {
+                                                           bool need_exec, struct stat* st_out) {
   const route& r = ex.route();
   std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
   if (rel.empty() || rel.back() == '/') {
@@ -55,6 +55,7 @@ asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int roo
                            "script " + r.script_name + " is not executable");
     co_return std::nullopt;
   }
+  if (st_out) *st_out = st;
   co_return document_root + r.script_name;
 }
 

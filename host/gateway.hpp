@@ -2,6 +2,7 @@
 // What the CGI and FastCGI exchanges share: finding the script, getting the
 // request body's length (spooling a chunked one), and the CGI variables.
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -48,9 +49,12 @@ struct fd_guard {
 // The route's script under the document root (`root_fd`), whatever symlinks
 // say: its path, or nullopt after answering 404 (missing) or 403 (a folder,
 // not a regular file, or not executable when `need_exec`).
+// `st`, when given, receives the script's stat (owner, group, mode) for the
+// identity's access check.
 asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
                                                            const std::string& document_root,
-                                                           bool need_exec);
+                                                           bool need_exec,
+                                                           struct stat* st = nullptr);
 
 // The body's length. A chunked body is first spooled to an unnamed file in
 // `spool` (CGI and PHP need CONTENT_LENGTH; http.max_body_size bounds it).

@@ -99,6 +99,12 @@ class exchange {
     co_await send_error(status, reason, dev_detail);
   }
 
+  // 401 for a request whose anonymous identity may not run the code: with the
+  // Basic challenge when Basic is on (so the user can log in), else bare.
+  virtual asio::awaitable<void> send_unauthorized(std::string_view reason) {
+    co_await send_error(http::status::unauthorized, reason);
+  }
+
   virtual bool head_sent() const = 0;
 
   // The connection's two ends.

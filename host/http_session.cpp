@@ -176,6 +176,24 @@ class session_exchange final : public exchange {
   std::optional<std::string> authenticated_user() const override { return user_; }
   std::string auth_type() const override { return auth_type_; }
 
+  asio::awaitable<void> send_unauthorized(std::string_view reason) override {
+    log().info("[http] rid={} 401 {} {}: {}", id_.str(), request().method_string(), target_.path,
+               reason);
+    if (head_sent_) {
+      failed_ = true;
+      co_return;
+    }
+    std::string body = error_page(http::status::unauthorized);
+    http::response_header<> head;
+    head.result(http::status::unauthorized);
+    if (settings().authentication.basic)
+      head.set(http::field::www_authenticate, s_.server_.auth().challenge());
+    head.set(http::field::content_type, "text/html; charset=utf-8");
+    head.set(http::field::content_length, std::to_string(body.size()));
+    error_code ec;
+    co_await write_response(head, asio::buffer(body), ec);
+  }
+
   // Who the request is (authenticator), and whether the name maps to an OS
   // account. False after answering 401 (with a challenge) or 403.
   asio::awaitable<bool> authenticate() {
@@ -201,16 +219,7 @@ class session_exchange final : public exchange {
           asio::steady_timer wait(s_.stream_.get_executor(), a.delay);
           co_await wait.async_wait(nothrow);
         }
-        log().info("[http] rid={} 401 {} {}: {}", id_.str(), request().method_string(),
-                   target_.path, a.reason);
-        std::string body = error_page(http::status::unauthorized);
-        http::response_header<> head;
-        head.result(http::status::unauthorized);
-        head.set(http::field::www_authenticate, s_.server_.auth().challenge());
-        head.set(http::field::content_type, "text/html; charset=utf-8");
-        head.set(http::field::content_length, std::to_string(body.size()));
-        error_code ec;
-        co_await write_response(head, asio::buffer(body), ec);
+        co_await send_unauthorized(a.reason);
         co_return false;
       }
       case kind::forbidden:

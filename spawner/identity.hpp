@@ -39,4 +39,15 @@ struct identity {
 // database (getgrouplist). nullopt when the groups cannot be read.
 std::optional<identity> resolve_identity(const config::account& account);
 
+// The same, checked against the account database now: nullopt, with `why`,
+// when the account is gone or its uid/gid changed since the config was loaded.
+std::optional<identity> resolve_identity_now(const config::account& account, std::string& why);
+
+// Whether `id` may read (and with `need_exec` also execute) a file of this
+// owner, group and mode, judged as the kernel does: the owner bits when it
+// owns the file, else the group bits when one of its groups is the file's,
+// else the other bits. `why` says what failed, for the log.
+bool may_access(const identity& id, std::uint32_t owner, std::uint32_t group, std::uint32_t mode,
+                bool need_exec, std::string& why);
+
 }  // namespace cgihost::spawner

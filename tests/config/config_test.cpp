@@ -387,6 +387,28 @@ max_connections = 4
     EXPECT_NE(r.errors[i].message.find(says[i]), std::string::npos) << r.errors[i].to_string();
 }
 
+TEST_F(ConfigTest, AccountsBelowMinUidOrMinGidAreErrors) {
+  const std::string text = R"(listen = ["127.0.0.1:8080"]
+document_root = "site"
+[identity]
+min_uid = 1000
+process = "www-data"
+anonymous = "nobody"
+[accounts]
+alice = "www-data"
+)";
+  auto r = load(text, root_options());
+  ASSERT_EQ(r.errors.size(), 2u) << dump(r);
+  EXPECT_NE(r.errors[0].message.find(
+                "identity.process: account \"www-data\" has uid 33, below identity.min_uid (1000)"),
+            std::string::npos)
+      << dump(r);
+  EXPECT_NE(r.errors[1].message.find("accounts.\"alice\": account \"www-data\" has uid 33"),
+            std::string::npos)
+      << dump(r);
+  EXPECT_EQ(r.errors[0].line, 5u);
+}
+
 TEST_F(ConfigTest, UnknownTablesGetSuggestions) {
   auto r = load(std::string(kMinimal) +
                 "[pool.php]\ncommand = [\"php-cgi\"]\n[statik]\nenabled = false\n");

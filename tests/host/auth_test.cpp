@@ -210,5 +210,44 @@ TEST_F(AuthTest, TheUsersFileIsReloadedWhenItChanges) {
       << server_->error_log();
 }
 
+// The chosen identity must be able to read the script: judged before any
+// spawn from its owner, group and mode (as root, with real accounts).
+TEST_F(AuthTest, AScriptTheIdentityCannotReadIs401ForAnonymousAnd403ForAUser) {
+  if (!root()) GTEST_SKIP() << "needs root: it runs children as nobody and www-data";
+  start("anonymous = true");
+  const passwd* www = ::getpwnam("www-data");
+  ASSERT_NE(www, nullptr);
+  // Readable by root and the www-data group only.
+  dir_.write("site/private.pl", "print \"Content-Type: text/plain\\n\\nprivate\";\n");
+  ASSERT_EQ(::chown((dir_ / "site/private.pl").c_str(), 0, www->pw_gid), 0);
+  ::chmod((dir_ / "site/private.pl").c_str(), 0640);
+  auto anon = fetch(server_->port(), "/private.pl");
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->status, 401);  // nobody may not read it; logging in may help
+  EXPECT_FALSE(anon->header("WWW-Authenticate").empty());
+  EXPECT_NE(server_->error_log().find("script /private.pl: nobody uid " + uid_of("nobody") +
+                                      " may not read it"),
+            std::string::npos)
+      << server_->error_log();
+  auto alice = fetch(server_->port(), "/private.pl", "GET", basic("alice", "secret"));
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->status, 200) << server_->error_log();  // www-data's group may
+  EXPECT_EQ(alice->body, "private");
+  // Readable by root alone: alice (www-data) is refused, 403: she is who she is.
+  ::chmod((dir_ / "site/private.pl").c_str(), 0600);
+  auto again = fetch(server_->port(), "/private.pl", "GET", basic("alice", "secret"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 403);
+  // Every spawn says who ran it, as whom, and why.
+  EXPECT_NE(
+      server_->error_log().find("process identity root uid 0, effective identity www-data uid " +
+                                uid_of("www-data") + " gid"),
+      std::string::npos)
+      << server_->error_log();
+  EXPECT_NE(server_->error_log().find(
+                "cgi create_process_as_user=true, authenticated alice -> account www-data uid"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace cgihost::test

@@ -10,8 +10,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <thread>
 
@@ -155,7 +155,8 @@ TEST(Launch, SwitchesToTheGivenIdentity) {
   s.as = *id;
   auto r = run(s);
   std::string gid = std::to_string(nobody->gid);
-  EXPECT_EQ(r.out, std::to_string(nobody->uid) + "\n" + gid + "\n" + gid + "\nNoNewPrivs:\t1\n") << r.err;
+  EXPECT_EQ(r.out, std::to_string(nobody->uid) + "\n" + gid + "\n" + gid + "\nNoNewPrivs:\t1\n")
+      << r.err;
 }
 
 // Runs a coroutine on a fresh io_context to its end.
@@ -174,7 +175,8 @@ bool gone(pid_t pid) {
     std::string s;
     if (!stat || !std::getline(stat, s)) return true;
     auto close = s.rfind(')');
-    if (close != std::string::npos && s.size() > close + 2 && s[close + 2] == 'Z') return true;  // only a zombie left
+    if (close != std::string::npos && s.size() > close + 2 && s[close + 2] == 'Z')
+      return true;  // only a zombie left
     std::this_thread::sleep_for(10ms);
   }
   return false;
@@ -231,6 +233,25 @@ TEST(Child, DestroyingARunningChildKillsAndReapsIt) {
   int st;
   EXPECT_EQ(::waitpid(pid, &st, WNOHANG), -1);  // already reaped
   EXPECT_EQ(errno, ECHILD);
+}
+
+TEST(Access, OwnerThenGroupThenOtherBitsDecideAsTheKernelDoes) {
+  identity alice{"alice", uid{1001}, gid{1001}, {gid{1001}, gid{33}}, "/home/alice"};
+  std::string why;
+  EXPECT_TRUE(may_access(alice, 1001, 0, 0400, false, why));
+  EXPECT_FALSE(
+      may_access(alice, 1001, 0, 0044, false, why));  // the owner bits apply, not the others
+  EXPECT_NE(
+      why.find(
+          "alice uid 1001 may not read it (owner uid 1001, group gid 0, mode 0044; it is owner)"),
+      std::string::npos)
+      << why;
+  EXPECT_TRUE(may_access(alice, 0, 33, 0040, false, why));  // a supplementary group
+  EXPECT_FALSE(may_access(alice, 0, 33, 0040, true, why));  // read, but not execute
+  EXPECT_TRUE(may_access(alice, 0, 33, 0050, true, why));
+  EXPECT_FALSE(may_access(alice, 0, 0, 0640, false, why));  // other: nothing
+  EXPECT_TRUE(may_access(alice, 0, 0, 0644, false, why));
+  EXPECT_TRUE(may_access(alice, 0, 0, 0755, true, why));
 }
 
 }  // namespace

@@ -1,0 +1,38 @@
+#pragma once
+// Which OS account runs a request's code: the IIS decision table on POSIX.
+//
+//   handler  setting                       authenticated name   anonymous request
+//   CGI      create_process_as_user=true   its [accounts] entry identity.anonymous
+//   CGI      create_process_as_user=false  identity.process     identity.process
+//   FastCGI  impersonate=false             identity.process     identity.process
+//   FastCGI  impersonate=true              its [accounts] entry identity.anonymous
+//
+// Pure: a function of the config and the request's facts, so the table is
+// unit-tested and `cgihost try --explain` prints the same reasoning.
+
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace cgihost::host {
+
+struct identity_choice {
+  // The account, or nullopt when cgihost is not root and so runs everything as itself.
+  std::optional<config::account> account;
+  // Why: "cgi create_process_as_user=true, authenticated alice -> account alice uid 1001".
+  std::string why;
+  // Set when the request must not run: 403 (a name without an account), or
+  // 500 (an account that is root or below min_uid/min_gid: never used).
+  int refused_status = 0;
+  std::string refusal;
+  bool anonymous = false;  // the anonymous account was chosen
+};
+
+// `user`: the authenticated name, nullopt for an anonymous request.
+// `can_switch`: cgihost runs as root and may start children as other accounts.
+identity_choice choose_identity(const config::config& cfg, config::module_kind module,
+                                bool create_process_as_user, bool impersonate,
+                                const std::optional<std::string>& user, bool can_switch);
+
+}  // namespace cgihost::host
