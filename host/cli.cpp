@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "config/load.hpp"
+#include "host/explain.hpp"
 #include "host/logging.hpp"
 #include "host/server.hpp"
 #include "host/try_command.hpp"
@@ -103,6 +104,10 @@ int main_cli(int argc, char** argv) {
                                   "show what the child got and said");
   tryc->add_option("-c,--config", try_config, "The TOML config file")->required();
   tryc->add_option("--user", try_user, "As if authenticated as NAME (mapped through [accounts])");
+  bool try_explain = false;
+  tryc->add_flag(
+      "--explain", try_explain,
+      "Print who the request would run as and why, with each check before a spawn; run nothing");
   tryc->add_option("--method", try_req.method, "The request method (default GET)");
   tryc->add_option("--header", try_req.headers, "A request header 'Name: value' (repeatable)");
   tryc->add_option("--data", try_data, "The request body; @FILE reads FILE");
@@ -137,7 +142,7 @@ int main_cli(int argc, char** argv) {
     if (*tryc->get_option("--user")) try_req.user = try_user;
     if (*tryc->get_option("--data")) try_req.data = try_data;
     try {
-      return run_try(*r.value, try_req);
+      return try_explain ? run_explain(*r.value, try_req) : run_try(*r.value, try_req);
     } catch (const std::exception& e) {
       std::cerr << "cgihost: try: " << e.what() << "\n";
       return 1;

@@ -277,5 +277,62 @@ TEST(CliTry, SendsMethodHeadersAndData) {
   EXPECT_EQ(bad.exit_code, 2);
 }
 
+TEST(CliTry, ExplainPrintsTheDecisionChainAndEachCheckWithoutRunningAnything) {
+  try_site site;
+  site.dir.write("site/admin/tool.pl", "print \"Content-Type: text/plain\\n\\nadmin\\n\";\n");
+  site.dir.write("site/secret.pl", "print \"Content-Type: text/plain\\n\\nsecret\\n\";\n");
+  ::chmod((site.dir / "site/admin").c_str(), 0755);
+  ::chmod((site.dir / "site/admin/tool.pl").c_str(), 0644);
+  ::chmod((site.dir / "site/secret.pl").c_str(), 0600);  // owner only
+  site.dir.write("c.toml", R"(listen = ["127.0.0.1:8080"]
+document_root = "site"
+[identity]
+process = "www-data"
+[accounts]
+alice = "www-data"
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+[[locations]]
+prefix = "/admin/"
+create_process_as_user = false
+)");
+  auto alice =
+      run({kBinary, "try", "--config", site.config, "--user", "alice", "--explain", "/good.pl"});
+  EXPECT_EQ(alice.exit_code, 0) << alice.out << alice.err;
+  EXPECT_NE(alice.out.find("authenticated name: alice"), std::string::npos) << alice.out;
+  EXPECT_NE(alice.out.find("create_process_as_user = true (from [cgi])"), std::string::npos)
+      << alice.out;
+  EXPECT_NE(alice.out.find("pass  script inside document_root"), std::string::npos) << alice.out;
+  EXPECT_EQ(alice.out.find("== command"), std::string::npos) << alice.out;  // nothing ran
+  EXPECT_NE(alice.out.find("would run as www-data uid"), std::string::npos) << alice.out;
+
+  auto admin = run({kBinary, "try", "--config", site.config, "--explain", "/admin/tool.pl"});
+  EXPECT_EQ(admin.exit_code, 0) << admin.out;
+  EXPECT_NE(
+      admin.out.find("create_process_as_user = false (from [[locations]] prefix \"/admin/\")"),
+      std::string::npos)
+      << admin.out;
+  EXPECT_NE(admin.out.find("-> the process identity"), std::string::npos) << admin.out;
+
+  auto unmapped =
+      run({kBinary, "try", "--config", site.config, "--user", "mallory", "--explain", "/good.pl"});
+  EXPECT_EQ(unmapped.exit_code, 1);
+  EXPECT_NE(unmapped.out.find("FAIL  the name maps to an OS account"), std::string::npos)
+      << unmapped.out;
+
+  if (::geteuid() == 0) {  // then the script's mode is judged for the account that would run it
+    auto secret = run({kBinary, "try", "--config", site.config, "--explain", "/secret.pl"});
+    EXPECT_EQ(secret.exit_code, 1) << secret.out;
+    EXPECT_NE(secret.out.find("FAIL  readable by nobody: nobody uid"), std::string::npos)
+        << secret.out;
+    EXPECT_NE(secret.out.find("-> 403"), std::string::npos) << secret.out;
+  }
+  auto escape = run({kBinary, "try", "--config", site.config, "--explain", "/nothing.pl"});
+  EXPECT_EQ(escape.exit_code, 1);
+  EXPECT_NE(escape.out.find("FAIL  script inside document_root"), std::string::npos) << escape.out;
+}
+
 }  // namespace
 }  // namespace cgihost::test

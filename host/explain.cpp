@@ -1,0 +1,170 @@
+#include "host/explain.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "host/identity_choice.hpp"
+#include "host/router.hpp"
+#include "host/static_handler.hpp"
+#include "protocol/uri_path.hpp"
+#include "spawner/identity.hpp"
+
+namespace cgihost::host {
+namespace {
+
+std::string groups_of(const spawner::identity& id) {
+  std::string s;
+  for (auto g : id.groups) s += (s.empty() ? "" : ",") + std::to_string(g.value);
+  return s;
+}
+
+}  // namespace
+
+int run_explain(const config::config& cfg, const try_request& tr) {
+  std::string url = tr.url;
+  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+    auto slash = url.find('/', url.find("//") + 2);
+    url = slash == std::string::npos ? "/" : url.substr(slash);
+  }
+  auto target = protocol::normalize_target(url);
+  if (!target) {
+    std::cerr << "cgihost: try: URL \"" << tr.url << "\" refused: " << target.error().message()
+              << "\n";
+    return 2;
+  }
+  auto& out = std::cout;
+  bool ok = true;
+  auto check = [&](bool pass, const std::string& what) {
+    out << (pass ? "pass  " : "FAIL  ") << what << "\n";
+    ok = ok && pass;
+  };
+
+  out << "== request\n"
+      << tr.method << " " << target->path << (target->has_query ? "?" + target->query : "")
+      << (tr.user ? " as \"" + *tr.user +
+                        "\" (--user: authenticated, as by Basic or the trusted header)"
+                  : " anonymous")
+      << "\n";
+
+  route r = router(cfg).resolve(target->path);
+  out << "== route\n";
+  if (r.status) {
+    out << "the [status] page: answered by cgihost itself to peers in [status] allow; no code "
+           "runs\n";
+    return 0;
+  }
+  if (r.not_found) {
+    out << "no handler matches and [static] enabled = false: 404\n";
+    return 1;
+  }
+  const bool code = r.handler && r.module != config::module_kind::static_files;
+  if (!code) {
+    out << "no handler matches: a static file, read by cgihost itself; no code runs, no identity "
+           "is switched\n";
+    return 0;
+  }
+  const config::handler& h = *r.handler;
+  out << "handler: \"" << h.match << "\", module " << config::to_string(h.module);
+  if (h.module == config::module_kind::cgi)
+    out << (h.interpreter.empty() ? " (no interpreter: the script itself is executed)"
+                                  : " (interpreter " + h.interpreter[0] + ")");
+  else
+    out << " (pool \"" << h.pool << "\")";
+  out << "\nscript: " << r.script_name << "   PATH_INFO: \"" << r.path_info << "\"\n";
+  bool impersonate = false;
+  if (h.module == config::module_kind::cgi) {
+    // The deepest location that sets it wins, as the router applies them.
+    const config::location* source = nullptr;
+    for (const auto& loc : cfg.locations)
+      if (target->path.rfind(loc.prefix, 0) == 0 && loc.create_process_as_user &&
+          (!source || loc.prefix.size() > source->prefix.size()))
+        source = &loc;
+    std::string from =
+        source ? "[[locations]] prefix \"" + source->prefix + "\"" : std::string("[cgi]");
+    out << "create_process_as_user = " << (r.create_process_as_user ? "true" : "false") << " (from "
+        << from << ")\n";
+  } else {
+    const auto& pool = cfg.pools.at(h.pool);
+    impersonate = pool.impersonate;
+    out << "impersonate = " << (impersonate ? "true" : "false") << " ([pools." << h.pool << "])\n";
+    if (pool.remote) {
+      out << "the pool connects to " << pool.remote->text
+          << ": the code runs in that server, under its own accounts; no check here\n";
+      return 0;
+    }
+  }
+
+  out << "== identity\n";
+  const bool can_switch = ::geteuid() == 0;
+  const passwd* self = ::getpwuid(::geteuid());
+  out << "process identity: " << (self ? self->pw_name : "?") << " uid " << ::geteuid() << "\n";
+  out << "authenticated name: " << (tr.user ? *tr.user : "(none: anonymous)") << "\n";
+  auto choice =
+      choose_identity(cfg, h.module, r.create_process_as_user, impersonate, tr.user, can_switch);
+  out << "decision: " << choice.why << "\n";
+
+  out << "== checks\n";
+  if (choice.refused_status == 403) {
+    check(false, "the name maps to an OS account: " + choice.refusal + " -> 403");
+    return 1;
+  }
+  if (!choice.account) {
+    check(true,
+          "no switch: cgihost is not root, the code runs as uid " + std::to_string(::geteuid()));
+  }
+  std::optional<spawner::identity> id;
+  if (choice.account) {
+    const auto& a = *choice.account;
+    std::string why;
+    id = spawner::resolve_identity_now(a, why);
+    check(id.has_value(),
+          id ? "account exists: " + a.name + " uid " + std::to_string(a.uid) + " gid " +
+                   std::to_string(a.gid) + " groups " + groups_of(*id)
+             : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
+    check(a.uid != 0 && a.gid != 0,
+          "not root (uid " + std::to_string(a.uid) + ", gid " + std::to_string(a.gid) + ")");
+    if (cfg.identity.min_uid || cfg.identity.min_gid)
+      check(choice.refused_status == 0,
+            "at or above identity.min_uid/min_gid" +
+                (choice.refusal.empty() ? std::string() : ": " + choice.refusal));
+  }
+  const bool need_exec = h.module == config::module_kind::cgi && h.interpreter.empty();
+  int root_fd = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
+  int fd =
+      root_fd >= 0 && !rel.empty() ? open_beneath(root_fd, rel.c_str(), O_PATH | O_CLOEXEC) : -1;
+  int err = errno;
+  struct stat st {};
+  bool inside = fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  check(inside,
+        "script inside document_root " + cfg.document_root.string() + ": " + r.script_name +
+            (fd < 0 ? std::string(" (") + std::strerror(err) + "; symlinks may not leave the root)"
+             : inside ? ""
+                      : " (not a regular file)"));
+  if (fd >= 0) ::close(fd);
+  if (root_fd >= 0) ::close(root_fd);
+  if (inside && id) {
+    std::string denied;
+    bool may = spawner::may_access(*id, st.st_uid, st.st_gid, st.st_mode, need_exec, denied);
+    check(may,
+          std::string(need_exec ? "readable and executable" : "readable") + " by " + id->name +
+              (may ? ""
+                   : ": " + denied +
+                         (choice.anonymous && cfg.authentication.basic ? " -> 401" : " -> 403")));
+  } else if (inside && need_exec) {
+    check((st.st_mode & 0111) != 0, "executable");
+  }
+  out << "== verdict\n"
+      << (ok ? "would run as " + (id ? id->describe() : "uid " + std::to_string(::geteuid()))
+             : std::string("refused"))
+      << "\n";
+  return ok ? 0 : 1;
+}
+
+}  // namespace cgihost::host
