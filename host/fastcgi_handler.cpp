@@ -14,9 +14,11 @@
 #include <functional>
 
 #include "host/gateway.hpp"
+#include "host/identity_choice.hpp"
 #include "host/response_relay.hpp"
 #include "protocol/cgi_response.hpp"
 #include "protocol/fcgi.hpp"
+#include "spawner/identity.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -157,8 +159,8 @@ class fcgi_run {
     if (!ec) done = sock_.write_some(asio::buffer(head_), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
     if (!ec && done < head_.size())
-      std::tie(ec, std::ignore) =
-          co_await asio::async_write(sock_, asio::buffer(head_.data() + done, head_.size() - done), nothrow);
+      std::tie(ec, std::ignore) = co_await asio::async_write(
+          sock_, asio::buffer(head_.data() + done, head_.size() - done), nothrow);
     if (ec || empty_body_) {
       stdin_done_ = !ec;
       co_return true;  // an instance that stopped reading answers or fails: read_records sees which
@@ -299,8 +301,13 @@ long long ms_since(clock::time_point t) {
 }  // namespace
 
 fastcgi_handler::fastcgi_handler(const config::config& cfg, const config::handler& h,
-                                 std::shared_ptr<fastcgi_pool> pool)
-    : cfg_(cfg), h_(h), pool_(std::move(pool)), pass_through_(pass_through_environment()) {
+                                 std::shared_ptr<fastcgi_pool> pool,
+                                 std::shared_ptr<pool_family> family)
+    : cfg_(cfg),
+      h_(h),
+      single_(std::move(pool)),
+      family_(std::move(family)),
+      pass_through_(pass_through_environment()) {
   root_fd_ = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0)
     throw std::system_error(errno, std::generic_category(),
@@ -311,13 +318,63 @@ fastcgi_handler::~fastcgi_handler() {
   if (root_fd_ >= 0) ::close(root_fd_);
 }
 
+asio::awaitable<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(exchange& ex,
+                                                                         const struct stat& st) {
+  if (!family_) co_return single_;
+  // impersonate = true: an instance running as the request's account (the
+  // decision table), checked like a CGI spawn before any instance is lent.
+  const std::string rid = ex.id().str();
+  const auto& name = family_->settings().name;
+  auto choice = choose_identity(cfg_, config::module_kind::fastcgi, true, true,
+                                ex.authenticated_user(), true);
+  if (choice.refused_status) {
+    ex.log().error("[pool {}] rid={} {} refused: {} ({})", name, rid, choice.refused_status,
+                   choice.refusal, choice.why);
+    co_await ex.send_error(static_cast<http::status>(choice.refused_status), choice.refusal);
+    co_return nullptr;
+  }
+  std::string why_not;
+  auto id = spawner::resolve_identity_now(*choice.account, why_not);
+  if (!id) {
+    ex.log().error("[pool {}] rid={} {}: {} ({})", name, rid, choice.anonymous ? 401 : 500, why_not,
+                   choice.why);
+    if (choice.anonymous)
+      co_await ex.send_unauthorized("the anonymous account cannot be used: " + why_not);
+    else
+      co_await ex.send_error(http::status::internal_server_error,
+                             "the account cannot be used: " + why_not);
+    co_return nullptr;
+  }
+  std::string denied;
+  if (!spawner::may_access(*id, st.st_uid, st.st_gid, st.st_mode, false, denied)) {
+    std::string what = "script " + ex.route().script_name + ": " + denied + " (" + choice.why + ")";
+    if (choice.anonymous && cfg_.authentication.basic)
+      co_await ex.send_unauthorized(what);
+    else
+      co_await ex.send_error(http::status::forbidden, what);
+    co_return nullptr;
+  }
+  auto pool = family_->for_account(*id);
+  if (!pool) {
+    co_await ex.send_gateway_error(http::status::service_unavailable,
+                                   "pool " + name + ", phase stopping", "the pool is stopping",
+                                   "the pool is stopping", std::nullopt);
+    co_return nullptr;
+  }
+  ex.log().debug("[pool {}] rid={} runs as {}: {}", name, rid, id->describe(), choice.why);
+  co_return pool;
+}
+
 asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
   const auto started = clock::now();
-  const auto deadline = started + pool_->settings().request_timeout;
   const std::string rid = ex.id().str();
-  const std::string& pool_name = pool_->settings().name;
-  auto script = co_await resolve_script(ex, root_fd_, cfg_.document_root.string(), false);
+  struct stat st {};
+  auto script = co_await resolve_script(ex, root_fd_, cfg_.document_root.string(), false, &st);
   if (!script) co_return;
+  auto pool = co_await pool_for(ex, st);
+  if (!pool) co_return;
+  const auto deadline = started + pool->settings().request_timeout;
+  const std::string& pool_name = pool->settings().name;
   fd_guard spool;
   auto length = co_await body_length_or_spool(ex, spool);
   if (!length) co_return;
@@ -331,7 +388,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
   const bool may_retry = idempotent(ex.request().method()) && (*length == 0 || spool.fd >= 0);
   auto refuse = [&](http::status status, const std::string& phase, const std::string& reason,
                     std::optional<std::chrono::seconds> retry_after) -> asio::awaitable<void> {
-    pool_->count_response(static_cast<unsigned>(status), status == http::status::gateway_timeout);
+    pool->count_response(static_cast<unsigned>(status), status == http::status::gateway_timeout);
     ex.log().warn("[pool {}] rid={} {} phase {}: {}", pool_name, rid, static_cast<unsigned>(status),
                   phase, reason);
     co_await ex.send_gateway_error(status, "pool " + pool_name + ", phase " + phase, reason,
@@ -341,23 +398,23 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
 
   for (int attempt = 1;; ++attempt) {
     std::optional<fastcgi_pool::refusal> why;
-    auto inst = co_await pool_->acquire(why, deadline);
+    auto inst = co_await pool->acquire(why, deadline);
     if (!inst) {
       co_await refuse(why->status, why->phase, why->reason, why->retry_after);
       co_return;
     }
-    ex.set_identity(pool_->remote() ? pool_name + "@" + pool_->settings().remote->text
-                                    : pool_name + ":" + std::to_string(inst->pid));
+    ex.set_identity(pool->remote() ? pool_name + "@" + pool->settings().remote->text
+                                   : pool_name + ":" + std::to_string(inst->pid));
 
     // The connection the instance kept from its last request (moved to this
     // thread when it was kept on another), or a new one.
     auto my_ex = co_await asio::this_coro::executor;
     std::unique_ptr<fastcgi_pool::socket> sock = std::move(inst->kept);
-    if (sock && pool_->remote() && !still_open(*sock))
+    if (sock && pool->remote() && !still_open(*sock))
       sock.reset();  // the server closed it meanwhile
     error_code cec;
     if (sock && home_of(sock->get_executor()) != home_of(my_ex)) {
-      auto proto = pool_->protocol();
+      auto proto = pool->protocol();
       int fd = sock->release(cec);
       sock = std::make_unique<fastcgi_pool::socket>(my_ex);
       if (!cec) sock->assign(proto, fd, cec);
@@ -367,10 +424,10 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     std::string connect_error;
     if (!sock) {
       sock = std::make_unique<fastcgi_pool::socket>(my_ex);
-      connect_error = co_await pool_->connect(*inst, *sock, deadline);
+      connect_error = co_await pool->connect(*inst, *sock, deadline);
     }
     if (!connect_error.empty()) {
-      pool_->release(inst, fastcgi_pool::outcome::refused, nullptr);
+      pool->release(inst, fastcgi_pool::outcome::refused, nullptr);
       const bool timed_out = clock::now() >= deadline;
       if (attempt == 1 && may_retry && !timed_out) {
         ex.log().warn("[pool {}] rid={} connect to {}; trying again", pool_name, rid,
@@ -387,7 +444,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     run.on_clean_end([&] {
       // Kept for the next request: this one ended cleanly on both sides.
       released = true;
-      pool_->release(inst, fastcgi_pool::outcome::ok, std::move(sock));
+      pool->release(inst, fastcgi_pool::outcome::ok, std::move(sock));
     });
     co_await run.run(head_records, deadline);
     auto& relay = run.relay();
@@ -399,7 +456,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     if (!released) {
       error_code ignored;
       sock->close(ignored);
-      pool_->release(inst, how, nullptr);
+      pool->release(inst, how, nullptr);
     }
 
     // A kept connection the instance closed meanwhile (it exited, or dropped
@@ -430,7 +487,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
       return d;
     };
     if (run.client_left()) {
-      pool_->count_response(499, false);
+      pool->count_response(499, false);
       ex.log().info("[pool {}] rid={} the client left after {} ms: ABORT_REQUEST sent; {}",
                     pool_name, rid, ms_since(started),
                     run.ended() ? "the instance ended the request"
@@ -441,9 +498,9 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     if (run.timed_out()) {
       std::string phase = relay.headers_at() ? "body idle" : "response headers";
       std::string what = "no END_REQUEST within request_timeout (" +
-                         std::to_string(pool_->settings().request_timeout.count()) +
+                         std::to_string(pool->settings().request_timeout.count()) +
                          " ms); the instance was killed";
-      pool_->count_response(504, true);
+      pool->count_response(504, true);
       ex.log().warn("[pool {}] rid={} 504 phase {}: {}", pool_name, rid, phase,
                     diagnosis(what, "; "));
       if (!ex.head_sent())
@@ -454,27 +511,27 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     }
     if (relay.rejected()) {
       std::string what = relay.rejection_text();
-      pool_->count_response(502, false);
+      pool->count_response(502, false);
       ex.log().error("[pool {}] rid={} 502 {}", pool_name, rid, diagnosis(what, "; "));
       co_await ex.send_error(http::status::bad_gateway, "the FastCGI application misbehaved",
                              diagnosis(what, "\n"));
       co_return;
     }
     if (relay.client_failed()) {
-      pool_->count_response(499, false);
+      pool->count_response(499, false);
       co_return;
     }
     if (!run.ended() || relay.body_short()) {
       std::string what =
           run.failure().empty() ? "body shorter than its Content-Length" : run.failure();
-      pool_->count_response(502, false);
+      pool->count_response(502, false);
       ex.log().error("[pool {}] rid={} {}", pool_name, rid, diagnosis(what, "; "));
       if (!ex.head_sent())
         co_await ex.send_error(http::status::bad_gateway, "pool " + pool_name + ": " + what,
                                diagnosis(what, "\n"));
       co_return;  // a started response is cut: the connection closes
     }
-    pool_->count_response(relay.head().status, false);
+    pool->count_response(relay.head().status, false);
     if (relay.head().kind == protocol::cgi::response_kind::local_redirect) {
       co_await ex.redispatch(relay.head().location);
       co_return;

@@ -497,4 +497,45 @@ void fastcgi_pool::kill_now() {
   instances_.clear();
 }
 
+pool_family::pool_family(const config::pool& settings, asio::any_io_executor ex,
+                         std::shared_ptr<spdlog::logger> log, std::string document_root,
+                         std::vector<std::pair<std::string, std::string>> base_env)
+    : settings_(settings),
+      ex_(std::move(ex)),
+      log_(std::move(log)),
+      document_root_(std::move(document_root)),
+      base_env_(std::move(base_env)) {}
+
+std::shared_ptr<fastcgi_pool> pool_family::for_account(const spawner::identity& as) {
+  std::lock_guard lock(mu_);
+  if (stopped_) return nullptr;
+  auto& p = by_uid_[as.uid.value];
+  if (!p) {
+    p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_);
+    log_->info("[pool {}] impersonate: a pool of instances running as {}", settings_.name,
+               as.describe());
+  }
+  return p;
+}
+
+std::vector<std::shared_ptr<fastcgi_pool>> pool_family::pools() {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<fastcgi_pool>> v;
+  for (auto& [uid, p] : by_uid_) v.push_back(p);
+  return v;
+}
+
+void pool_family::stop(std::chrono::milliseconds grace) {
+  for (auto& p : [&] {
+         std::lock_guard lock(mu_);
+         stopped_ = true;
+         return by_uid_;
+       }())
+    p.second->stop(grace);
+}
+
+void pool_family::kill_now() {
+  for (auto& p : pools()) p->kill_now();
+}
+
 }  // namespace cgihost::host

@@ -165,4 +165,33 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   std::atomic<std::uint64_t> timeouts_{0};
 };
 
+// The pools of an `impersonate = true` [pools.NAME]: one per account, each
+// started on first use and running as that account, so one user's code never
+// runs in another user's process. Each account's pool has the whole
+// settings (max_instances, idle_timeout, ...); idle instances end as usual.
+class pool_family {
+ public:
+  pool_family(const config::pool& settings, asio::any_io_executor ex,
+              std::shared_ptr<spdlog::logger> log, std::string document_root,
+              std::vector<std::pair<std::string, std::string>> base_env);
+
+  // The pool whose instances run as `as`; created on first use.
+  std::shared_ptr<fastcgi_pool> for_account(const spawner::identity& as);
+
+  const config::pool& settings() const { return settings_; }
+  std::vector<std::shared_ptr<fastcgi_pool>> pools();
+  void stop(std::chrono::milliseconds grace);
+  void kill_now();
+
+ private:
+  const config::pool& settings_;
+  asio::any_io_executor ex_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::string document_root_;
+  std::vector<std::pair<std::string, std::string>> base_env_;
+  std::mutex mu_;
+  bool stopped_ = false;
+  std::map<std::uint32_t, std::shared_ptr<fastcgi_pool>> by_uid_;
+};
+
 }  // namespace cgihost::host

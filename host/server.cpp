@@ -38,10 +38,12 @@ class refusing_handler final : public handler {
 
 void handler_set::stop(std::chrono::milliseconds grace) {
   for (auto& p : pools) p->stop(grace);
+  for (auto& f : families) f->stop(grace);
 }
 
 void handler_set::kill_now() {
   for (auto& p : pools) p->kill_now();
+  for (auto& f : families) f->kill_now();
 }
 
 handler& handler_set::for_route(const route& r) {
@@ -54,6 +56,7 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
                           std::shared_ptr<spdlog::logger> log) {
   handler_set out;
   std::map<std::string, std::shared_ptr<fastcgi_pool>> pools;
+  std::map<std::string, std::shared_ptr<pool_family>> families;
   std::optional<spawner::identity> process;
   if (::geteuid() == 0 && !cfg.identity.process.name.empty())
     process = spawner::resolve_identity(cfg.identity.process);
@@ -66,7 +69,19 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
                                                  h.match + ": " + h.unavailable_reason));
     } else if (h.module == config::module_kind::cgi) {
       out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h));
-    } else if (h.module == config::module_kind::fastcgi && !cfg.pools.at(h.pool).impersonate) {
+    } else if (h.module == config::module_kind::fastcgi && cfg.pools.at(h.pool).impersonate &&
+               process) {
+      // As root: a pool per account. (Without root there is one account to
+      // run as, cgihost's own, and the plain pool below is that.)
+      auto& family = families[h.pool];
+      if (!family) {
+        family =
+            std::make_shared<pool_family>(cfg.pools.at(h.pool), pool_executor, log,
+                                          cfg.document_root.string(), pass_through_environment());
+        out.families.push_back(family);
+      }
+      out.configured.emplace(&h, std::make_unique<fastcgi_handler>(cfg, h, nullptr, family));
+    } else if (h.module == config::module_kind::fastcgi) {
       auto& pool = pools[h.pool];
       if (!pool) {
         pool = fastcgi_pool::create(cfg.pools.at(h.pool), pool_executor, log, process,
@@ -75,16 +90,13 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
       }
       out.configured.emplace(&h, std::make_unique<fastcgi_handler>(cfg, h, pool));
     } else {
-      out.configured.emplace(
-          &h, std::make_unique<refusing_handler>(
-                  http::status::not_implemented,
-                  h.module == config::module_kind::fastcgi
-                      ? "pool \"" + h.pool + "\": impersonate = true is not built in this version"
-                      : std::string("module \"") + config::to_string(h.module) +
-                            "\" is not built in this version"));
+      out.configured.emplace(&h, std::make_unique<refusing_handler>(
+                                     http::status::not_implemented,
+                                     std::string("module \"") + config::to_string(h.module) +
+                                         "\" is not built in this version"));
     }
   }
-  if (cfg.status.path) out.status = std::make_unique<status_handler>(cfg, out.pools);
+  if (cfg.status.path) out.status = std::make_unique<status_handler>(cfg, out.pools, out.families);
   return out;
 }
 

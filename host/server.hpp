@@ -28,6 +28,7 @@ namespace cgihost::host {
 class http_session;
 
 class fastcgi_pool;
+class pool_family;
 
 // The handlers of one config, by module; shared by all sessions.
 struct handler_set {
@@ -35,6 +36,7 @@ struct handler_set {
   std::unique_ptr<handler> status;  // set when [status] path is
   std::map<const config::handler*, std::unique_ptr<handler>> configured;  // cgi/fastcgi entries
   std::vector<std::shared_ptr<fastcgi_pool>> pools;
+  std::vector<std::shared_ptr<pool_family>> families;  // impersonate = true: a pool per account
   handler& for_route(const route& r);
   // Ends every pool's instances (TERM, KILL after `grace`), reaped on their executor.
   void stop(std::chrono::milliseconds grace);

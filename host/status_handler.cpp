@@ -62,8 +62,16 @@ std::uint64_t restarts(const fastcgi_pool::snapshot& s) {
 }  // namespace
 
 status_handler::status_handler(const config::config& cfg,
-                               std::vector<std::shared_ptr<fastcgi_pool>> pools)
-    : cfg_(cfg), pools_(std::move(pools)) {}
+                               std::vector<std::shared_ptr<fastcgi_pool>> pools,
+                               std::vector<std::shared_ptr<pool_family>> families)
+    : cfg_(cfg), pools_(std::move(pools)), families_(std::move(families)) {}
+
+std::vector<std::shared_ptr<fastcgi_pool>> status_handler::all_pools() const {
+  auto all = pools_;
+  for (const auto& f : families_)
+    for (auto& p : f->pools()) all.push_back(p);
+  return all;
+}
 
 std::string status_handler::json() const {
   auto now = std::chrono::system_clock::now();
@@ -73,7 +81,7 @@ std::string status_handler::json() const {
       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - started_).count()) +
       ",\"pools\":[";
   bool first_pool = true;
-  for (const auto& p : pools_) {
+  for (const auto& p : all_pools()) {
     auto s = p->status();
     const auto& set = p->settings();
     if (!std::exchange(first_pool, false)) o += ",";
@@ -117,7 +125,7 @@ std::string status_handler::json() const {
 
 std::string status_handler::prometheus() const {
   std::vector<fastcgi_pool::snapshot> snaps;
-  for (const auto& p : pools_) snaps.push_back(p->status());
+  for (const auto& p : all_pools()) snaps.push_back(p->status());
   std::string o;
   auto family = [&](const char* name, const char* type, const char* help, auto&& each) {
     o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";

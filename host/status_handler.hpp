@@ -17,7 +17,8 @@ namespace cgihost::host {
 class status_handler final : public handler {
  public:
   // Keeps a reference to `cfg`; shares the pools.
-  status_handler(const config::config& cfg, std::vector<std::shared_ptr<fastcgi_pool>> pools);
+  status_handler(const config::config& cfg, std::vector<std::shared_ptr<fastcgi_pool>> pools,
+                 std::vector<std::shared_ptr<pool_family>> families = {});
 
   asio::awaitable<void> handle(exchange& ex) override;
 
@@ -27,7 +28,11 @@ class status_handler final : public handler {
 
  private:
   const config::config& cfg_;
+  // Every pool now: the plain ones, then each account's of the impersonating ones.
+  std::vector<std::shared_ptr<fastcgi_pool>> all_pools() const;
+
   std::vector<std::shared_ptr<fastcgi_pool>> pools_;
+  std::vector<std::shared_ptr<pool_family>> families_;
   std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
 };
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -247,6 +248,75 @@ TEST_F(AuthTest, AScriptTheIdentityCannotReadIs401ForAnonymousAnd403ForAUser) {
   EXPECT_NE(server_->error_log().find(
                 "cgi create_process_as_user=true, authenticated alice -> account www-data uid"),
             std::string::npos);
+}
+
+// impersonate = true: each request runs in an instance of its own account,
+// never in another's, also under concurrency (as root, with real accounts).
+TEST(Impersonate, EachAccountHasItsOwnInstancesNeverMixed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: instances run as several accounts";
+  temp_dir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  dir.write("site/uid.php", "<?php echo posix_geteuid(), ' ', $_SERVER['REMOTE_USER'] ?? '-';");
+  ::chmod((dir / "site").c_str(), 0755);
+  ::chmod((dir / "site/uid.php").c_str(), 0644);
+  dir.write("users.htpasswd", "alice:" + std::string(kBcrypt) + "\nbob:" + kBcrypt + "\n");
+  ::chmod((dir / "users.htpasswd").c_str(), 0644);
+  running_server server(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+anonymous = "nobody"
+[authentication]
+basic = true
+users_file = "users.htpasswd"
+[accounts]
+alice = "www-data"
+bob = "backup"
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "php"
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+max_instances = 2
+impersonate = true
+[status]
+path = "/status"
+)",
+                        dir.path());
+  const std::string expect_alice = uid_of("www-data") + " alice";
+  const std::string expect_bob = uid_of("backup") + " bob";
+  std::atomic<int> right{0}, wrong{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&, t] {
+      bool as_alice = t % 2 == 0;
+      connection c(server.port());
+      for (int i = 0; i < 5; ++i) {
+        c.send("GET /uid.php HTTP/1.1\r\nHost: t\r\n" +
+               basic(as_alice ? "alice" : "bob", "secret") + "\r\n");
+        auto r = c.read_response();
+        if (r && r->status == 200 && r->body == (as_alice ? expect_alice : expect_bob))
+          ++right;
+        else
+          ++wrong;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(right.load(), 40) << server.error_log();
+  EXPECT_EQ(wrong.load(), 0);
+  auto anon = fetch(server.port(), "/uid.php");
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->body, uid_of("nobody") + " -");
+  auto status = fetch(server.port(), "/status");
+  ASSERT_TRUE(status);
+  EXPECT_NE(status->body.find("\"identity\":\"www-data\""), std::string::npos) << status->body;
+  EXPECT_NE(status->body.find("\"identity\":\"backup\""), std::string::npos) << status->body;
+  EXPECT_NE(status->body.find("\"identity\":\"nobody\""), std::string::npos) << status->body;
+  EXPECT_LE(children_of(::getpid()).size(), 6u);  // max_instances for each of the 3 accounts
+  server.stop();
+  EXPECT_TRUE(children_of(::getpid()).empty());
 }
 
 }  // namespace
