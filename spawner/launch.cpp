@@ -160,7 +160,21 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
 
   // Everything the child reads is prepared here, before clone.
   std::vector<char*> argv = c_strings(spec.argv);
-  std::vector<char*> envp = c_strings(spec.env);
+  // A child that changes account gets that account's HOME, USER and LOGNAME
+  // (unless the caller set them), as login(1) would: never root's.
+  std::vector<std::string> env = spec.env;
+  if (spec.as) {
+    auto add = [&](const char* name, const std::string& value) {
+      std::string prefix = std::string(name) + "=";
+      for (const auto& e : env)
+        if (e.rfind(prefix, 0) == 0) return;
+      env.push_back(prefix + value);
+    };
+    add("HOME", spec.as->home.empty() ? std::string("/") : spec.as->home);
+    add("USER", spec.as->name);
+    add("LOGNAME", spec.as->name);
+  }
+  std::vector<char*> envp = c_strings(env);
   std::vector<gid_t> groups;
   child_args a{};
   a.program = spec.program.c_str();

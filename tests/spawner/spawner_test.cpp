@@ -151,11 +151,12 @@ TEST(Launch, SwitchesToTheGivenIdentity) {
   ASSERT_TRUE(nobody);
   auto id = resolve_identity(*nobody);
   ASSERT_TRUE(id);
-  launch_spec s = sh("id -u; id -g; id -G; grep NoNewPrivs /proc/$$/status");
+  launch_spec s = sh("id -u; id -g; id -G; grep NoNewPrivs /proc/$$/status; echo \"$HOME $USER $LOGNAME\"");
   s.as = *id;
   auto r = run(s);
   std::string gid = std::to_string(nobody->gid);
-  EXPECT_EQ(r.out, std::to_string(nobody->uid) + "\n" + gid + "\n" + gid + "\nNoNewPrivs:\t1\n")
+  EXPECT_EQ(r.out, std::to_string(nobody->uid) + "\n" + gid + "\n" + gid + "\nNoNewPrivs:\t1\n" + nobody->home +
+                       " nobody nobody\n")
       << r.err;
 }
 
