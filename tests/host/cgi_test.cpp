@@ -128,7 +128,14 @@ TEST_F(CgiTest, TheScriptSeesTheCgiEnvironment) {
   EXPECT_EQ(env["HTTP_X_CUSTOM"], "yes");
   EXPECT_EQ(env["SCRIPT_FILENAME"], cfg_->document_root.string() + "/env.pl");
   EXPECT_FALSE(env.contains("HTTP_PROXY"));
-  EXPECT_FALSE(env.contains("HOME"));  // nothing of the host's environment but PATH and friends
+  // Nothing of the host's environment but PATH and friends; HOME, USER and
+  // LOGNAME are the account's when the child changed account.
+  if (::geteuid() == 0) {
+    EXPECT_EQ(env["HOME"], cfg_->identity.anonymous.home);
+    EXPECT_EQ(env["USER"], cfg_->identity.anonymous.name);
+  } else {
+    EXPECT_FALSE(env.contains("HOME"));
+  }
   EXPECT_EQ(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
 }
 
