@@ -265,6 +265,17 @@ class loader {
                 std::to_string(a->gid) + "); children never run as root");
       return std::nullopt;
     }
+    // Without root, every child runs as cgihost itself: a config that needs
+    // another account cannot be honoured, and says so instead of pretending.
+    if (!options_.running_as_root && options_.current_user &&
+        a->uid != options_.current_user->uid) {
+      error(n, path,
+            "account " + dq(name) + " (uid " + std::to_string(a->uid) +
+                ") needs cgihost to run as root; it runs as " + dq(options_.current_user->name) +
+                " (uid " + std::to_string(options_.current_user->uid) +
+                ") and can start children only as itself");
+      return std::nullopt;
+    }
     if (min_uid_ && a->uid < *min_uid_) {
       error(n, path,
             "account " + dq(name) + " has uid " + std::to_string(a->uid) +

@@ -56,7 +56,7 @@ int child_main(void* p) {
   auto* a = static_cast<child_args*>(p);
   // Default dispositions: the host's handlers must never run in the child,
   // and a script expects SIGPIPE to end it as usual.
-  struct sigaction dfl{};
+  struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
@@ -69,7 +69,8 @@ int child_main(void* p) {
   for (int fd = 0; fd < 3; ++fd) {
     if (a->stdio[fd] == fd) {
       int flags = ::fcntl(fd, F_GETFD);
-      if (flags < 0 || ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) != 0) child_fail(a, launch_step::stdio);
+      if (flags < 0 || ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) != 0)
+        child_fail(a, launch_step::stdio);
     } else if (::dup2(a->stdio[fd], fd) < 0) {
       child_fail(a, launch_step::stdio);
     }
@@ -86,7 +87,8 @@ int child_main(void* p) {
   if (a->switch_identity) {
     // The fixed order: groups, gid, uid. Raw system calls: glibc's wrappers
     // synchronise all threads of the process, which a vfork child must not.
-    if (::syscall(SYS_setgroups, a->group_count, a->groups) != 0) child_fail(a, launch_step::setgroups);
+    if (::syscall(SYS_setgroups, a->group_count, a->groups) != 0)
+      child_fail(a, launch_step::setgroups);
     if (::syscall(SYS_setresgid, a->gid, a->gid, a->gid) != 0) child_fail(a, launch_step::setgid);
     if (::syscall(SYS_setresuid, a->uid, a->uid, a->uid) != 0) child_fail(a, launch_step::setuid);
   }
@@ -125,25 +127,41 @@ std::vector<char*> c_strings(const std::vector<std::string>& v) {
 
 const char* to_string(launch_step s) noexcept {
   switch (s) {
-    case launch_step::none: return "none";
-    case launch_step::pipes: return "pipe";
-    case launch_step::clone: return "clone";
-    case launch_step::signals: return "signal mask";
-    case launch_step::process_group: return "setpgid";
-    case launch_step::stdio: return "dup2";
-    case launch_step::close_fds: return "close_range";
-    case launch_step::chdir: return "chdir";
-    case launch_step::rlimit: return "setrlimit";
-    case launch_step::setgroups: return "setgroups";
-    case launch_step::setgid: return "setgid";
-    case launch_step::setuid: return "setuid";
-    case launch_step::no_new_privs: return "prctl(PR_SET_NO_NEW_PRIVS)";
-    case launch_step::exec: return "execve";
+    case launch_step::none:
+      return "none";
+    case launch_step::pipes:
+      return "pipe";
+    case launch_step::clone:
+      return "clone";
+    case launch_step::signals:
+      return "signal mask";
+    case launch_step::process_group:
+      return "setpgid";
+    case launch_step::stdio:
+      return "dup2";
+    case launch_step::close_fds:
+      return "close_range";
+    case launch_step::chdir:
+      return "chdir";
+    case launch_step::rlimit:
+      return "setrlimit";
+    case launch_step::setgroups:
+      return "setgroups";
+    case launch_step::setgid:
+      return "setgid";
+    case launch_step::setuid:
+      return "setuid";
+    case launch_step::no_new_privs:
+      return "prctl(PR_SET_NO_NEW_PRIVS)";
+    case launch_step::exec:
+      return "execve";
   }
   return "?";
 }
 
-std::string launch_error::message() const { return std::string(to_string(step)) + ": " + code.message(); }
+std::string launch_error::message() const {
+  return std::string(to_string(step)) + ": " + code.message();
+}
 
 std::optional<launched_child> launch(const launch_spec& spec, launch_error& error) {
   error = {};
@@ -152,10 +170,12 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
     error.code = std::error_code(err, std::generic_category());
     return std::nullopt;
   };
-  if (spec.as && spec.as->is_root()) return fail(launch_step::setuid, EPERM);  // never, whatever the caller says
+  if (spec.as && spec.as->is_root())
+    return fail(launch_step::setuid, EPERM);  // never, whatever the caller says
 
   fd_pair in, out, err;
-  if (::pipe2(in.fd, O_CLOEXEC) != 0 || ::pipe2(out.fd, O_CLOEXEC) != 0 || ::pipe2(err.fd, O_CLOEXEC) != 0)
+  if (::pipe2(in.fd, O_CLOEXEC) != 0 || ::pipe2(out.fd, O_CLOEXEC) != 0 ||
+      ::pipe2(err.fd, O_CLOEXEC) != 0)
     return fail(launch_step::pipes, errno);
 
   // Everything the child reads is prepared here, before clone.
@@ -206,7 +226,8 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
 
   // The child's stack; the parent is suspended until exec or _exit.
   constexpr std::size_t kStack = 64 * 1024;
-  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return fail(launch_step::clone, errno);
 
   // Block every signal so that no handler of ours runs on the child's stack
@@ -214,7 +235,8 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::clone(child_main, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+  pid_t pid =
+      ::clone(child_main, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
   int clone_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::munmap(stack, kStack);

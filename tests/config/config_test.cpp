@@ -257,6 +257,28 @@ TEST_F(ConfigTest, WithoutRootChildrenDefaultToTheCurrentAccount) {
   EXPECT_EQ(r.value->identity.anonymous.name, "www-data");
 }
 
+TEST_F(ConfigTest, WithoutRootAConfigNeedingOtherAccountsIsAnErrorSayingSo) {
+  load_options o;
+  o.running_as_root = false;
+  o.current_user = lookup_system_account("www-data");
+  auto r = load(R"(listen = ["127.0.0.1:80"]
+document_root = "site"
+[identity]
+process = "www-data"
+anonymous = "nobody"
+[accounts]
+alice = "www-data"
+)",
+                o);
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_EQ(r.errors[0].line, 5u);
+  EXPECT_NE(r.errors[0].message.find(
+                "identity.anonymous: account \"nobody\" (uid 65534) needs cgihost to run as root; "
+                "it runs as \"www-data\" (uid 33) and can start children only as itself"),
+            std::string::npos)
+      << dump(r);
+}
+
 TEST_F(ConfigTest, AccountsMappingToRootOrNothingAreErrors) {
   const std::string text = std::string(kMinimal) +
                            "[accounts]\nalice = \"www-data\"\n\"CORP\\\\bob\" = \"root\"\ncarol = "

@@ -28,7 +28,8 @@ class CgiTest : public ::testing::Test {
   void TearDown() override {
     stop();
     // No test may leave a child behind, running or zombie.
-    EXPECT_TRUE(children_of(::getpid()).empty()) << children_of(::getpid()).size() << " child process(es) left";
+    EXPECT_TRUE(children_of(::getpid()).empty())
+        << children_of(::getpid()).size() << " child process(es) left";
   }
 
   void start(const std::string& timeout) {
@@ -53,7 +54,8 @@ document_root = "site"
 [identity]
 process = "www-data"
 [cgi]
-timeout = ")" + timeout + R"("
+timeout = ")" + timeout +
+                       R"("
 max_open_files = 77
 [[handlers]]
 match = "*.pl"
@@ -108,7 +110,8 @@ TEST_F(CgiTest, PerlHello) {
 }
 
 TEST_F(CgiTest, TheScriptSeesTheCgiEnvironment) {
-  auto r = fetch(port_, "/env.pl/extra/path?a=1&b=%2F", "GET", "Proxy: http://evil/\r\nX-Custom: yes\r\n");
+  auto r = fetch(port_, "/env.pl/extra/path?a=1&b=%2F", "GET",
+                 "Proxy: http://evil/\r\nX-Custom: yes\r\n");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200);
   std::map<std::string, std::string> env;
@@ -159,7 +162,8 @@ TEST_F(CgiTest, AcceptedResponseForms) {
   auto cookies = probe("mode=cookies");
   EXPECT_EQ(cookies->status, 200);
   std::vector<std::string> set;
-  for (auto [it, end] = cookies->headers.equal_range("set-cookie"); it != end; ++it) set.push_back(it->second);
+  for (auto [it, end] = cookies->headers.equal_range("set-cookie"); it != end; ++it)
+    set.push_back(it->second);
   EXPECT_EQ(set, (std::vector<std::string>{"a=1", "b=2"}));
   auto client = probe("mode=client");
   EXPECT_EQ(client->status, 302);
@@ -185,9 +189,10 @@ TEST_F(CgiTest, RejectedResponsesAre502WithTheirCodeInTheLog) {
     const char* mode;
     const char* code;
   };
-  for (auto [mode, code] : {want{"nocolon", "cgi.header.no_colon"}, want{"noblank", "cgi.eof_before_headers"},
-                            want{"badstatus", "cgi.status.format"}, want{"notype", "cgi.document.no_content_type"},
-                            want{"silent", "cgi.no_output"}, want{"fold", "cgi.header.obs_fold"}}) {
+  for (auto [mode, code] :
+       {want{"nocolon", "cgi.header.no_colon"}, want{"noblank", "cgi.eof_before_headers"},
+        want{"badstatus", "cgi.status.format"}, want{"notype", "cgi.document.no_content_type"},
+        want{"silent", "cgi.no_output"}, want{"fold", "cgi.header.obs_fold"}}) {
     auto r = probe(std::string("mode=") + mode);
     ASSERT_TRUE(r) << mode;
     EXPECT_EQ(r->status, 502) << mode;
@@ -207,8 +212,10 @@ TEST_F(CgiTest, PerlScriptWithoutHeadersIs502) {
   auto r = fetch(port_, "/broken-no-colon.pl");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 502);
-  EXPECT_NE(log().find("cgi.header.no_colon: header line without a colon at line 1 (byte 0): \"Hello world\""),
-            std::string::npos)
+  EXPECT_NE(
+      log().find(
+          "cgi.header.no_colon: header line without a colon at line 1 (byte 0): \"Hello world\""),
+      std::string::npos)
       << log();
 }
 
@@ -235,8 +242,8 @@ TEST_F(CgiTest, LargeBodiesBothWays) {
   std::string up(16 << 20, '\0');
   for (std::size_t i = 0; i < up.size(); ++i) up[i] = static_cast<char>(i * 2654435761u >> 24);
   connection c(port_);
-  c.send("POST /cgi-bin/probe?mode=echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(up.size()) +
-         "\r\n\r\n");
+  c.send("POST /cgi-bin/probe?mode=echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+         std::to_string(up.size()) + "\r\n\r\n");
   std::thread writer([&] { c.send(up); });  // full duplex: the echo starts before the upload ends
   auto r = c.read_response();
   writer.join();
@@ -248,8 +255,10 @@ TEST_F(CgiTest, LargeBodiesBothWays) {
 TEST_F(CgiTest, ChunkedUploadIsSpooledForContentLength) {
   std::string body = "chunked upload body";
   connection c(port_);
-  c.send("POST /echo.pl HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-         "7\r\nchunked\r\n" "c\r\n upload body\r\n0\r\n\r\n");
+  c.send(
+      "POST /echo.pl HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "7\r\nchunked\r\n"
+      "c\r\n upload body\r\n0\r\n\r\n");
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -287,7 +296,8 @@ TEST_F(CgiTest, StderrGoesToTheLogTaggedAndBounded) {
   EXPECT_EQ(r->status, 200);
   stop();
   std::string l = log();
-  EXPECT_NE(l.find("/cgi-bin/probe stderr: line 0 of stderr"), std::string::npos) << l.substr(0, 2000);
+  EXPECT_NE(l.find("/cgi-bin/probe stderr: line 0 of stderr"), std::string::npos)
+      << l.substr(0, 2000);
   EXPECT_NE(l.find("/cgi-bin/probe stderr: line 199 of stderr"), std::string::npos);
   EXPECT_EQ(l.find("line 200 of stderr"), std::string::npos);
   EXPECT_NE(l.find("100 more stderr lines not logged"), std::string::npos);
@@ -297,7 +307,8 @@ TEST_F(CgiTest, ClientThatLeavesEndsItsChild) {
   pid_t pid = 0;
   {
     connection c(port_);
-    c.send("GET /cgi-bin/probe?mode=trickle&pidfile=" + site_.path() + "/site/run/trickle HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.send("GET /cgi-bin/probe?mode=trickle&pidfile=" + site_.path() +
+           "/site/run/trickle HTTP/1.1\r\nHost: t\r\n\r\n");
     ASSERT_TRUE(c.wait_bytes(1));
     pid = read_pid("trickle");
     ASSERT_GT(pid, 0);
@@ -309,14 +320,17 @@ TEST_F(CgiTest, ClientThatLeavesEndsASilentChild) {
   pid_t pid = 0;
   {
     connection c(port_);
-    c.send("GET /cgi-bin/probe?mode=sleep&n=60&pidfile=" + site_.path() + "/site/run/silent HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.send("GET /cgi-bin/probe?mode=sleep&n=60&pidfile=" + site_.path() +
+           "/site/run/silent HTTP/1.1\r\nHost: t\r\n\r\n");
     pid = read_pid("silent");
     ASSERT_GT(pid, 0);
   }  // the client closes while the child has said nothing
   EXPECT_TRUE(pid_gone(pid)) << "child " << pid << " still runs after its client left";
   // Pipelined data of a next request is no reason to end the current one.
   connection c(port_);
-  c.send("GET /cgi-bin/probe?mode=sleep&n=1 HTTP/1.1\r\nHost: t\r\n\r\nGET /cgi-bin/probe?mode=tiny HTTP/1.1\r\nHost: t\r\n\r\n");
+  c.send(
+      "GET /cgi-bin/probe?mode=sleep&n=1 HTTP/1.1\r\nHost: t\r\n\r\nGET /cgi-bin/probe?mode=tiny "
+      "HTTP/1.1\r\nHost: t\r\n\r\n");
   auto first = c.read_response();
   ASSERT_TRUE(first);
   EXPECT_EQ(first->body, "woke\n");
@@ -340,7 +354,8 @@ TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(ok.load(), 200);
-  for (auto [pid, state] : children_of(::getpid())) ADD_FAILURE() << "child " << pid << " in state " << state;
+  for (auto [pid, state] : children_of(::getpid()))
+    ADD_FAILURE() << "child " << pid << " in state " << state;
 }
 
 class CgiTimeoutTest : public CgiTest {
