@@ -250,18 +250,35 @@ TEST_F(AuthTest, AScriptTheIdentityCannotReadIs401ForAnonymousAnd403ForAUser) {
             std::string::npos);
 }
 
-// impersonate = true: each request runs in an instance of its own account,
-// never in another's, also under concurrency (as root, with real accounts).
-TEST(Impersonate, EachAccountHasItsOwnInstancesNeverMixed) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root: instances run as several accounts";
-  temp_dir dir;
-  ::chmod(dir.path().c_str(), 0755);
-  dir.write("site/uid.php", "<?php echo posix_geteuid(), ' ', $_SERVER['REMOTE_USER'] ?? '-';");
-  ::chmod((dir / "site").c_str(), 0755);
-  ::chmod((dir / "site/uid.php").c_str(), 0644);
-  dir.write("users.htpasswd", "alice:" + std::string(kBcrypt) + "\nbob:" + kBcrypt + "\n");
-  ::chmod((dir / "users.htpasswd").c_str(), 0644);
-  running_server server(R"(listen = ["127.0.0.1:0"]
+// Throw-away accounts for alice and bob (useradd; removed afterwards), a
+// CGI script and a PHP script that print the real and effective uid/gid and
+// the groups they run with (as root).
+class IdentityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0)
+      GTEST_SKIP() << "needs root: it creates accounts and runs children as them";
+    alice_.emplace("alice");
+    bob_.emplace("bob");
+    ASSERT_TRUE(alice_->ok() && bob_->ok()) << "useradd failed";
+    ::chmod(dir_.path().c_str(), 0755);
+    dir_.write("site/id.pl",
+               "print \"Content-Type: text/plain\\n\\n\"; my ($eg, @g) = split ' ', $); @g = sort "
+               "{ $a <=> $b } @g;"
+               "print \"$< $> \", (split ' ', $()[0], \" @g \", $ENV{REMOTE_USER} // '-';\n");
+    dir_.write(
+        "site/id.php",
+        "<?php $g = posix_getgroups(); sort($g); echo posix_getuid(), ' ', posix_geteuid(), ' ', "
+        "posix_getgid(), ' ', implode(' ', $g), ' ', $_SERVER['REMOTE_USER'] ?? '-';");
+    ::chmod((dir_ / "site").c_str(), 0755);
+    ::chmod((dir_ / "site/id.pl").c_str(), 0644);
+    ::chmod((dir_ / "site/id.php").c_str(), 0644);
+    dir_.write("users.htpasswd", "alice:" + std::string(kBcrypt) + "\nbob:" + kBcrypt + "\n");
+    ::chmod((dir_ / "users.htpasswd").c_str(), 0644);
+  }
+
+  void start(const std::string& more) {
+    server_ = std::make_unique<running_server>(R"(listen = ["127.0.0.1:0"]
 document_root = "site"
 [identity]
 process = "www-data"
@@ -270,33 +287,77 @@ anonymous = "nobody"
 basic = true
 users_file = "users.htpasswd"
 [accounts]
-alice = "www-data"
-bob = "backup"
+alice = ")" + alice_->name() + R"("
+bob = ")" + bob_->name() + R"("
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
 [[handlers]]
 match = "*.php"
 module = "fastcgi"
 pool = "php"
-[pools.php]
-command = ["/usr/bin/php-cgi"]
-max_instances = 2
-impersonate = true
-[status]
-path = "/status"
-)",
-                        dir.path());
-  const std::string expect_alice = uid_of("www-data") + " alice";
-  const std::string expect_bob = uid_of("backup") + " bob";
+)" + more,
+                                               dir_.path());
+  }
+
+  // "uid euid gid gid... user" as the scripts print it for an account of one group.
+  static std::string expect(const throwaway_account& a, const std::string& user) {
+    return std::to_string(a.uid()) + " " + std::to_string(a.uid()) + " " + std::to_string(a.gid()) +
+           " " + std::to_string(a.gid()) + " " + user;
+  }
+
+  void TearDown() override {
+    if (server_) server_->stop();
+    server_.reset();
+    EXPECT_TRUE(children_of(::getpid()).empty());
+  }
+
+  std::optional<throwaway_account> alice_, bob_;
+  temp_dir dir_;
+  std::unique_ptr<running_server> server_;
+};
+
+TEST_F(IdentityTest, CgiRunsAsTheAuthenticatedAccountWithItsGroupsOnly) {
+  start("[pools.php]\ncommand = [\"/usr/bin/php-cgi\"]\n");
+  auto a = fetch(server_->port(), "/id.pl", "GET", basic("alice", "secret"));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->status, 200) << server_->error_log();
+  EXPECT_EQ(a->body, expect(*alice_, "alice"));
+  auto b = fetch(server_->port(), "/id.pl", "GET", basic("bob", "secret"));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->body, expect(*bob_, "bob"));
+  EXPECT_NE(server_->error_log().find("authenticated alice -> account " + alice_->name() + " uid " +
+                                      std::to_string(alice_->uid())),
+            std::string::npos)
+      << server_->error_log();
+}
+
+TEST_F(IdentityTest, FastcgiRunsAsTheProcessIdentityUnlessImpersonating) {
+  start("[pools.php]\ncommand = [\"/usr/bin/php-cgi\"]\n");
+  auto a = fetch(server_->port(), "/id.php", "GET", basic("alice", "secret"));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->status, 200) << server_->error_log();
+  EXPECT_EQ(a->body.substr(0, a->body.find(' ')), uid_of("www-data"))
+      << a->body;  // impersonate = false
+}
+
+TEST_F(IdentityTest, ImpersonatingPoolsRunEachAccountInItsOwnInstancesNeverMixed) {
+  start(
+      "[pools.php]\ncommand = [\"/usr/bin/php-cgi\"]\nmax_instances = 2\nimpersonate = true\n"
+      "[status]\npath = \"/status\"\n");
   std::atomic<int> right{0}, wrong{0};
   std::vector<std::thread> clients;
   for (int t = 0; t < 8; ++t) {
     clients.emplace_back([&, t] {
       bool as_alice = t % 2 == 0;
-      connection c(server.port());
+      connection c(server_->port());
       for (int i = 0; i < 5; ++i) {
-        c.send("GET /uid.php HTTP/1.1\r\nHost: t\r\n" +
-               basic(as_alice ? "alice" : "bob", "secret") + "\r\n");
+        c.send("GET /id.php HTTP/1.1\r\nHost: t\r\n" + basic(as_alice ? "alice" : "bob", "secret") +
+               "\r\n");
         auto r = c.read_response();
-        if (r && r->status == 200 && r->body == (as_alice ? expect_alice : expect_bob))
+        if (r && r->status == 200 &&
+            r->body == (as_alice ? expect(*alice_, "alice") : expect(*bob_, "bob")))
           ++right;
         else
           ++wrong;
@@ -304,19 +365,18 @@ path = "/status"
     });
   }
   for (auto& t : clients) t.join();
-  EXPECT_EQ(right.load(), 40) << server.error_log();
+  EXPECT_EQ(right.load(), 40) << server_->error_log();
   EXPECT_EQ(wrong.load(), 0);
-  auto anon = fetch(server.port(), "/uid.php");
+  auto anon = fetch(server_->port(), "/id.php");
   ASSERT_TRUE(anon);
-  EXPECT_EQ(anon->body, uid_of("nobody") + " -");
-  auto status = fetch(server.port(), "/status");
+  EXPECT_EQ(anon->body.substr(0, anon->body.find(' ')), uid_of("nobody"));
+  auto status = fetch(server_->port(), "/status");
   ASSERT_TRUE(status);
-  EXPECT_NE(status->body.find("\"identity\":\"www-data\""), std::string::npos) << status->body;
-  EXPECT_NE(status->body.find("\"identity\":\"backup\""), std::string::npos) << status->body;
-  EXPECT_NE(status->body.find("\"identity\":\"nobody\""), std::string::npos) << status->body;
+  EXPECT_NE(status->body.find("\"identity\":\"" + alice_->name() + "\""), std::string::npos)
+      << status->body;
+  EXPECT_NE(status->body.find("\"identity\":\"" + bob_->name() + "\""), std::string::npos)
+      << status->body;
   EXPECT_LE(children_of(::getpid()).size(), 6u);  // max_instances for each of the 3 accounts
-  server.stop();
-  EXPECT_TRUE(children_of(::getpid()).empty());
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 #include "tests/host/test_server.hpp"
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -90,10 +93,28 @@ bool pid_gone(pid_t pid) {
     std::string stat;
     if (!in || !std::getline(in, stat)) return true;
     auto close = stat.rfind(')');
-    if (close != std::string::npos && stat.size() > close + 2 && stat[close + 2] == 'Z') return true;
+    if (close != std::string::npos && stat.size() > close + 2 && stat[close + 2] == 'Z')
+      return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
+}
+
+throwaway_account::throwaway_account(const std::string& base)
+    : name_("cgh" + std::to_string(::getpid()) + base) {
+  std::string cmd =
+      "useradd --system --no-create-home --shell /usr/sbin/nologin --user-group " + name_;
+  if (std::system(cmd.c_str()) != 0) return;
+  if (const passwd* pw = ::getpwnam(name_.c_str())) {
+    uid_ = pw->pw_uid;
+    gid_ = pw->pw_gid;
+  }
+}
+
+throwaway_account::~throwaway_account() {
+  std::string cmd = "userdel " + name_ + " 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0)
+    std::fprintf(stderr, "could not remove test account %s\n", name_.c_str());
 }
 
 }  // namespace cgihost::test

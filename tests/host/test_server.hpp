@@ -3,14 +3,13 @@
 // config text, with its logs kept for assertions; and helpers to check that
 // no process is left behind.
 
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <sys/types.h>
 
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <spdlog/sinks/ringbuffer_sink.h>
 
 #include "config/config.hpp"
 #include "host/server.hpp"
@@ -49,5 +48,25 @@ std::vector<std::pair<pid_t, char>> children_of(pid_t parent);
 
 // True once `pid` has exited (gone, or a zombie its reaper holds); bounded: 3 s.
 bool pid_gone(pid_t pid);
+
+// An OS account made for one test (useradd, which needs root) and removed
+// with its group (userdel) when this goes. The name is unique to this process:
+// "cgh<pid><base>".
+class throwaway_account {
+ public:
+  explicit throwaway_account(const std::string& base);
+  ~throwaway_account();
+  throwaway_account(const throwaway_account&) = delete;
+  throwaway_account& operator=(const throwaway_account&) = delete;
+  bool ok() const { return uid_ != 0; }
+  const std::string& name() const { return name_; }
+  unsigned uid() const { return uid_; }
+  unsigned gid() const { return gid_; }
+
+ private:
+  std::string name_;
+  unsigned uid_ = 0;
+  unsigned gid_ = 0;
+};
 
 }  // namespace cgihost::test
