@@ -333,6 +333,24 @@ TEST_F(IdentityTest, CgiRunsAsTheAuthenticatedAccountWithItsGroupsOnly) {
       << server_->error_log();
 }
 
+TEST_F(IdentityTest, ALocationWithoutCreateProcessAsUserRunsAsTheProcessIdentity) {
+  dir_.write("site/admin/id.pl", "print \"Content-Type: text/plain\\n\\n$<\";\n");
+  ::chmod((dir_ / "site/admin").c_str(), 0755);
+  ::chmod((dir_ / "site/admin/id.pl").c_str(), 0644);
+  start(
+      "[pools.php]\ncommand = [\"/usr/bin/php-cgi\"]\n[[locations]]\nprefix = \"/admin/\"\n"
+      "create_process_as_user = false\n");
+  auto a = fetch(server_->port(), "/admin/id.pl", "GET", basic("alice", "secret"));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->status, 200) << server_->error_log();
+  EXPECT_EQ(a->body, uid_of("www-data"));
+  EXPECT_NE(server_->error_log().find("cgi create_process_as_user=false -> the process identity"),
+            std::string::npos);
+  // Elsewhere alice is still alice.
+  EXPECT_EQ(fetch(server_->port(), "/id.pl", "GET", basic("alice", "secret"))->body,
+            expect(*alice_, "alice"));
+}
+
 TEST_F(IdentityTest, FastcgiRunsAsTheProcessIdentityUnlessImpersonating) {
   start("[pools.php]\ncommand = [\"/usr/bin/php-cgi\"]\n");
   auto a = fetch(server_->port(), "/id.php", "GET", basic("alice", "secret"));
