@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "config/htpasswd.hpp"
+#include "protocol/basic_auth.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -28,50 +29,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) !=
-        std::tolower(static_cast<unsigned char>(prefix[i])))
-      return false;
-  return true;
-}
-
-// RFC 4648 base64 with padding; nullopt on any other byte.
-std::optional<std::string> base64_decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      char c = in[i + static_cast<std::size_t>(k)];
-      if (c == '=' && i + 4 == in.size() && k >= 2) {
-        v[k] = 0;
-        ++pad;
-      } else if (pad > 0 || (v[k] = value(c)) < 0) {
-        return std::nullopt;
-      }
-    }
-    std::uint32_t n = (static_cast<std::uint32_t>(v[0]) << 18) |
-                      (static_cast<std::uint32_t>(v[1]) << 12) |
-                      (static_cast<std::uint32_t>(v[2]) << 6) | static_cast<std::uint32_t>(v[3]);
-    out += static_cast<char>(n >> 16);
-    if (pad < 2) out += static_cast<char>((n >> 8) & 0xff);
-    if (pad < 1) out += static_cast<char>(n & 0xff);
-  }
-  return out;
 }
 
 }  // namespace
@@ -200,22 +157,17 @@ asio::awaitable<authenticator::outcome> authenticator::authenticate(
   }
   auto auth = req.find(http::field::authorization);
   if (a.basic && auth != req.end()) {
-    std::string_view v = trim(auth->value());
     out.what = outcome::kind::challenge;
-    if (!iequals_prefix(v, "Basic ")) {
-      out.reason = "unsupported authorization scheme (only Basic is on)";
+    auto parsed = protocol::parse_basic_authorization(auth->value());
+    if (!parsed.credentials) {
+      out.reason = parsed.error == protocol::basic_error::not_basic
+                       ? "unsupported authorization scheme (only Basic is on)"
+                       : "malformed Basic credentials";
+      if (parsed.error == protocol::basic_error::malformed) out.delay = failed(peer);
       co_return out;
     }
-    auto decoded = base64_decode(trim(v.substr(6)));
-    auto colon = decoded ? decoded->find(':') : std::string::npos;
-    if (!decoded || colon == std::string::npos) {
-      out.reason = "malformed Basic credentials";
-      out.delay = failed(peer);
-      co_return out;
-    }
-    std::string user = decoded->substr(0, colon);
-    std::string password = decoded->substr(colon + 1);
-    ::explicit_bzero(decoded->data(), decoded->size());
+    std::string user = std::move(parsed.credentials->user);
+    std::string password = std::move(parsed.credentials->password);
     auto u = current_users();
     auto found = u->hashes.find(user);
     // An unknown user is checked against a real hash too: the answer takes as long.

@@ -1,0 +1,25 @@
+// Any Authorization value: parse_basic_authorization never misbehaves, and
+// credentials it accepts encode back to a value it reads the same.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "protocol/basic_auth.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace cgihost::protocol;
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  auto r = parse_basic_authorization(in);
+  if (r.credentials) {
+    auto again = parse_basic_authorization(
+        "Basic " + base64_encode(r.credentials->user + ":" + r.credentials->password));
+    if (!again.credentials || again.credentials->user != r.credentials->user ||
+        again.credentials->password != r.credentials->password)
+      std::abort();
+  }
+  if (auto d = base64_decode(in)) {
+    if (base64_encode(*d) != in) std::abort();  // only canonical base64 is accepted
+  }
+  return 0;
+}
