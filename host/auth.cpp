@@ -35,10 +35,15 @@ std::string_view trim(std::string_view s) {
 
 authenticator::authenticator(const config::config& cfg, std::shared_ptr<spdlog::logger> log)
     : cfg_(cfg), log_(std::move(log)) {
-  if (cfg_.authentication.basic) current_users();
+  if (cfg_.authentication.basic) {
+    verifiers_.emplace(2);
+    current_users();
+  }
 }
 
-authenticator::~authenticator() { verifiers_.join(); }
+authenticator::~authenticator() {
+  if (verifiers_) verifiers_->join();
+}
 
 std::string authenticator::challenge() const {
   std::string realm;
@@ -124,7 +129,7 @@ asio::awaitable<bool> authenticator::verify_off_thread(const std::string& passwo
   auto ex = co_await asio::this_coro::executor;
   using channel = asio::experimental::concurrent_channel<void(boost::system::error_code, bool)>;
   auto ch = std::make_shared<channel>(ex, 1);
-  asio::post(verifiers_, [ch, pw = std::string(password), h = std::string(hash)]() mutable {
+  asio::post(*verifiers_, [ch, pw = std::string(password), h = std::string(hash)]() mutable {
     bool ok = verify_password(pw, h);
     ::explicit_bzero(pw.data(), pw.size());
     ch->try_send(boost::system::error_code{}, ok);

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -72,7 +73,8 @@ class authenticator {
 
   const config::config& cfg_;
   std::shared_ptr<spdlog::logger> log_;
-  asio::thread_pool verifiers_{2};  // crypt_r takes tens of milliseconds: never on an io thread
+  // crypt_r takes tens of milliseconds: never on an io thread. Only with Basic on.
+  std::optional<asio::thread_pool> verifiers_;
   std::mutex mu_;
   std::shared_ptr<const users> users_;
   clock::time_point checked_at_{};
