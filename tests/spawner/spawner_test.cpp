@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "config/accounts.hpp"
+#include "spawner/broker.hpp"
 #include "spawner/child.hpp"
 #include "spawner/launch.hpp"
 
@@ -151,12 +152,13 @@ TEST(Launch, SwitchesToTheGivenIdentity) {
   ASSERT_TRUE(nobody);
   auto id = resolve_identity(*nobody);
   ASSERT_TRUE(id);
-  launch_spec s = sh("id -u; id -g; id -G; grep NoNewPrivs /proc/$$/status; echo \"$HOME $USER $LOGNAME\"");
+  launch_spec s =
+      sh("id -u; id -g; id -G; grep NoNewPrivs /proc/$$/status; echo \"$HOME $USER $LOGNAME\"");
   s.as = *id;
   auto r = run(s);
   std::string gid = std::to_string(nobody->gid);
-  EXPECT_EQ(r.out, std::to_string(nobody->uid) + "\n" + gid + "\n" + gid + "\nNoNewPrivs:\t1\n" + nobody->home +
-                       " nobody nobody\n")
+  EXPECT_EQ(r.out, std::to_string(nobody->uid) + "\n" + gid + "\n" + gid + "\nNoNewPrivs:\t1\n" +
+                       nobody->home + " nobody nobody\n")
       << r.err;
 }
 
@@ -253,6 +255,90 @@ TEST(Access, OwnerThenGroupThenOtherBitsDecideAsTheKernelDoes) {
   EXPECT_FALSE(may_access(alice, 0, 0, 0640, false, why));  // other: nothing
   EXPECT_TRUE(may_access(alice, 0, 0, 0644, false, why));
   EXPECT_TRUE(may_access(alice, 0, 0, 0755, true, why));
+}
+
+// The spawn broker of privilege separation, on its own (as root).
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0)
+      GTEST_SKIP() << "needs root: the broker starts children as other accounts";
+    auto nobody = config::lookup_system_account("nobody");
+    ASSERT_TRUE(nobody);
+    nobody_ = resolve_identity(*nobody);
+    ASSERT_TRUE(nobody_);
+    auto root = identity{"root", uid{0}, gid{0}, {gid{0}}, "/root"};
+    std::string error;
+    broker_ = broker::start({*nobody_, root},
+                            error);  // root is dropped from the list, whatever the caller says
+    ASSERT_TRUE(broker_) << error;
+  }
+  std::optional<identity> nobody_;
+  std::unique_ptr<broker> broker_;
+};
+
+TEST_F(BrokerTest, StartsAChildAsAnAllowedAccountAndReportsItsExit) {
+  launch_spec s = sh("id -u; exit 3");
+  s.as = *nobody_;
+  launch_error e;
+  auto c = broker_->launch(s, e);
+  ASSERT_TRUE(c) << e.message();
+  EXPECT_GE(c->stdin_fd, 0);
+  ::close(c->stdin_fd);
+  EXPECT_EQ(read_all(c->stdout_fd), std::to_string(nobody_->uid.value) + "\n");
+  ::close(c->stdout_fd);
+  ::close(c->stderr_fd);
+  auto ex = broker_->next_exit(5000ms);
+  ASSERT_TRUE(ex);
+  EXPECT_EQ(ex->first, c->pid);
+  EXPECT_TRUE(WIFEXITED(ex->second));
+  EXPECT_EQ(WEXITSTATUS(ex->second), 3);
+}
+
+TEST_F(BrokerTest, RefusesAccountsOutsideItsListAndRoot) {
+  auto www = config::lookup_system_account("www-data");
+  ASSERT_TRUE(www);
+  for (auto id : {*resolve_identity(*www), identity{"root", uid{0}, gid{0}, {gid{0}}, "/root"}}) {
+    launch_spec s = sh("id -u");
+    s.as = id;
+    launch_error e;
+    EXPECT_FALSE(broker_->launch(s, e)) << id.name;
+    EXPECT_EQ(e.code.value(), EPERM) << id.name;
+  }
+  launch_spec as_itself = sh("id -u");  // no account: the broker's own, root: refused too
+  launch_error e;
+  EXPECT_FALSE(broker_->launch(as_itself, e));
+  EXPECT_FALSE(broker_->next_exit(100ms));  // nothing ran
+}
+
+TEST_F(BrokerTest, SignalsOnlyTheGroupsOfItsOwnChildren) {
+  launch_spec s = sh("exec sleep 30");
+  s.as = *nobody_;
+  launch_error e;
+  auto c = broker_->launch(s, e);
+  ASSERT_TRUE(c) << e.message();
+  for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd}) ::close(fd);
+  EXPECT_FALSE(broker_->signal_group(::getpid(), SIGTERM));  // not its child
+  EXPECT_TRUE(broker_->signal_group(c->pid, SIGKILL));
+  auto ex = broker_->next_exit(5000ms);
+  ASSERT_TRUE(ex);
+  EXPECT_EQ(ex->first, c->pid);
+  EXPECT_TRUE(WIFSIGNALED(ex->second));
+  EXPECT_EQ(WTERMSIG(ex->second), SIGKILL);
+  EXPECT_FALSE(broker_->signal_group(c->pid, SIGKILL));  // reaped: no longer its child
+}
+
+TEST_F(BrokerTest, ClosingTheChannelEndsItsChildrenAndTheBroker) {
+  launch_spec s = sh("exec sleep 30");
+  s.as = *nobody_;
+  launch_error e;
+  auto c = broker_->launch(s, e);
+  ASSERT_TRUE(c) << e.message();
+  for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd}) ::close(fd);
+  pid_t broker_pid = broker_->pid();
+  broker_.reset();  // as when cgihost ends
+  EXPECT_TRUE(gone(c->pid));
+  EXPECT_TRUE(gone(broker_pid));
 }
 
 }  // namespace
