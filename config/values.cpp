@@ -80,25 +80,35 @@ std::string endpoint::to_string() const {
   return v6 ? "[" + address + "]:" + std::to_string(port) : address + ":" + std::to_string(port);
 }
 
+namespace {
+// "HOST:PORT" or "[V6]:PORT" split in two; false when neither form. A bare
+// host holding ':' is refused: IPv6 needs its brackets.
+bool split_host_port(std::string_view s, std::string_view& host, std::string_view& port,
+                     bool& bracketed) {
+  bracketed = !s.empty() && s.front() == '[';
+  if (bracketed) {
+    auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
+      return false;
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    return true;
+  }
+  auto colon = s.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  host = s.substr(0, colon);
+  port = s.substr(colon + 1);
+  return host.find(':') == std::string_view::npos;
+}
+}  // namespace
+
 std::variant<endpoint, std::string> parse_endpoint(std::string_view s) {
   const std::string bad =
       "invalid listen address " + dq(s) +
       " (use HOST:PORT with a numeric address, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\")";
   endpoint ep;
   std::string_view host, port;
-  if (!s.empty() && s.front() == '[') {
-    auto close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return bad;
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-    ep.v6 = true;
-  } else {
-    auto colon = s.rfind(':');
-    if (colon == std::string_view::npos) return bad;
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) return bad;  // IPv6 needs brackets
-  }
+  if (!split_host_port(s, host, port, ep.v6)) return bad;
   std::uint64_t p = 0;
   if (!parse_uint(port, p)) return bad;
   if (p > 65535) return "port " + std::string(port) + " out of range in " + dq(s);
@@ -127,23 +137,16 @@ std::variant<fastcgi_address, std::string> parse_fastcgi_address(std::string_vie
                           " (use \"unix:/path\" or HOST:PORT, e.g. \"127.0.0.1:9000\", "
                           "\"[::1]:9000\", \"php1.internal:9000\")";
   std::string_view host, port;
-  if (!s.empty() && s.front() == '[') {
-    auto close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return bad;
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
+  bool v6 = false;
+  if (!split_host_port(s, host, port, v6)) return bad;
+  if (v6) {
     unsigned char buf[16];
     if (inet_pton(AF_INET6, std::string(host).c_str(), buf) != 1) return bad;
-  } else {
-    auto colon = s.rfind(':');
-    if (colon == std::string_view::npos) return bad;
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-    // A numeric IPv4 address or a host name (RFC 1123 letters, digits, '-', '.').
-    if (host.empty() || !std::all_of(host.begin(), host.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
-        }))
-      return bad;
+  } else if (host.empty() || !std::all_of(host.begin(), host.end(), [](char c) {
+               // A numeric IPv4 address or a host name (RFC 1123 letters, digits, '-', '.').
+               return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+             })) {
+    return bad;
   }
   std::uint64_t p = 0;
   if (!parse_uint(port, p)) return bad;

@@ -27,11 +27,7 @@ std::string groups_of(const spawner::identity& id) {
 }  // namespace
 
 int run_explain(const config::config& cfg, const try_request& tr) {
-  std::string url = tr.url;
-  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
-    auto slash = url.find('/', url.find("//") + 2);
-    url = slash == std::string::npos ? "/" : url.substr(slash);
-  }
+  std::string url = target_of_url(tr.url);
   auto target = protocol::normalize_target(url);
   if (!target) {
     std::cerr << "cgihost: try: URL \"" << tr.url << "\" refused: " << target.error().message()

@@ -190,15 +190,18 @@ class try_exchange final : public exchange {
 
 }  // namespace
 
+std::string target_of_url(const std::string& url, std::string* host) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) return url;
+  auto start = url.find("//") + 2;
+  auto slash = url.find('/', start);
+  if (host)
+    *host = url.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+  return slash == std::string::npos ? "/" : url.substr(slash);
+}
+
 int run_try(const config::config& cfg, const try_request& tr) {
-  std::string url = tr.url;
   std::string host = "localhost";
-  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
-    auto start = url.find("//") + 2;
-    auto slash = url.find('/', start);
-    host = url.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    url = slash == std::string::npos ? "/" : url.substr(slash);
-  }
+  std::string url = target_of_url(tr.url, &host);
   auto target = protocol::normalize_target(url);
   if (!target) {
     std::cerr << "cgihost: try: URL \"" << tr.url << "\" refused: " << target.error().message()

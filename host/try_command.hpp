@@ -18,6 +18,10 @@ struct try_request {
   std::optional<std::string> user;   // as if authenticated as this name
 };
 
+// The origin-form target of a `try` URL ("/path?q" as given, or the part of
+// "http://host/path?q" after the host); `host` receives the host when there is one.
+std::string target_of_url(const std::string& url, std::string* host = nullptr);
+
 // Runs the request and prints the report to stdout. Returns the exit code:
 // 0 when the client would get a status below 500, 1 otherwise, 2 for a bad
 // request on the command line (said on stderr in one line).
