@@ -18,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <utility>
 
 #include "protocol/cgi_response.hpp"
@@ -181,8 +182,7 @@ void fastcgi_pool::run_actions_locked() {
             instances_.erase(std::remove(instances_.begin(), instances_.end(), inst),
                              instances_.end());
             core_.exited(inst->number, "connection closed", clock::now());
-            if (core_.stopping() && instances_.empty())  // all gone: a stop needs no KILL
-              asio::post(ex_, [self = shared_from_this()] { self->kill_timer_.cancel(); });
+            if (core_.stopping() && instances_.empty()) stopped_locked();
           }
           break;
         }
@@ -298,7 +298,7 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
   core_.exited(inst->number, "pid " + std::to_string(inst->pid) + " " + status.describe(),
                clock::now());
   run_actions_locked();
-  if (core_.stopping() && instances_.empty()) kill_timer_.cancel();  // all reaped: no KILL needed
+  if (core_.stopping() && instances_.empty()) stopped_locked();
 }
 
 asio::awaitable<void> fastcgi_pool::ticker() {
@@ -453,15 +453,20 @@ fastcgi_pool::snapshot fastcgi_pool::status() {
   return s;
 }
 
-void fastcgi_pool::stop(std::chrono::milliseconds grace) {
+void fastcgi_pool::stop(std::chrono::milliseconds grace, std::function<void()> done) {
   asio::post(ex_, [self = shared_from_this()] { self->tick_timer_.cancel(); });
   std::vector<std::shared_ptr<instance>> live;
   {
     std::lock_guard lock(mu_);
-    if (core_.stopping()) return;
+    if (core_.stopping()) {
+      if (done) asio::post(ex_, std::move(done));
+      return;
+    }
+    on_stopped_ = std::move(done);
     core_.stop();
     run_actions_locked();
     live = instances_;
+    if (live.empty()) stopped_locked();
   }
   if (live.empty()) return;
   asio::co_spawn(
@@ -481,6 +486,14 @@ void fastcgi_pool::stop(std::chrono::milliseconds grace) {
       asio::detached);
 }
 
+void fastcgi_pool::stopped_locked() {
+  // All reaped: the stop needs no KILL, and whoever waits for it may go on.
+  asio::post(ex_, [self = shared_from_this(), done = std::exchange(on_stopped_, {})] {
+    self->kill_timer_.cancel();
+    if (done) done();
+  });
+}
+
 void fastcgi_pool::kill_now() {
   std::lock_guard lock(mu_);
   core_.stop();
@@ -495,6 +508,21 @@ void fastcgi_pool::kill_now() {
     ::unlink(inst->socket_path.c_str());
   }
   instances_.clear();
+}
+
+void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
+              std::chrono::milliseconds grace, std::function<void()> done) {
+  if (pools.empty()) {
+    if (done) done();
+    return;
+  }
+  // `done` once, after the last pool is reaped.
+  auto left = std::make_shared<std::atomic<std::size_t>>(pools.size());
+  auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+  for (auto& p : pools)
+    p->stop(grace, [left, shared_done] {
+      if (left->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
+    });
 }
 
 pool_family::pool_family(const config::pool& settings, asio::any_io_executor ex,
@@ -525,13 +553,14 @@ std::vector<std::shared_ptr<fastcgi_pool>> pool_family::pools() {
   return v;
 }
 
-void pool_family::stop(std::chrono::milliseconds grace) {
-  for (auto& p : [&] {
-         std::lock_guard lock(mu_);
-         stopped_ = true;
-         return by_uid_;
-       }())
-    p.second->stop(grace);
+void pool_family::stop(std::chrono::milliseconds grace, std::function<void()> done) {
+  std::vector<std::shared_ptr<fastcgi_pool>> all;
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    for (auto& [uid, p] : by_uid_) all.push_back(p);
+  }
+  stop_all(all, grace, std::move(done));
 }
 
 void pool_family::kill_now() {

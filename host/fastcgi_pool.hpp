@@ -21,6 +21,7 @@
 #include <boost/beast/http/status.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -114,8 +115,9 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   // the next one (nullptr: none). Anything but `ok` ends the instance.
   void release(const std::shared_ptr<instance>& inst, outcome how, std::unique_ptr<socket> kept);
 
-  // Ends every instance (TERM, then KILL after `grace`); the watchers reap them.
-  void stop(std::chrono::milliseconds grace);
+  // Ends every instance (TERM, then KILL after `grace`); the watchers reap
+  // them. `done` runs on the pool's executor once all are reaped.
+  void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
 
   // Kills and reaps every instance now, synchronously: for when the io
   // threads no longer run (a stop whose grace period ran out).
@@ -142,6 +144,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   std::shared_ptr<instance> find_locked(pool_core::id number);
   asio::awaitable<void> watch(std::shared_ptr<instance> inst);
   asio::awaitable<void> ticker();
+  // Under mu_, once stopping and every instance is reaped.
+  void stopped_locked();
 
   const config::pool& settings_;
   asio::any_io_executor ex_;
@@ -159,11 +163,17 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   bool ticker_started_ = false;
   asio::steady_timer tick_timer_;
   asio::steady_timer kill_timer_;  // a stop's TERM -> KILL grace; cancelled when all are reaped
+  std::function<void()> on_stopped_;
   std::atomic<int> family_{AF_UNIX};
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> errors_5xx_{0};
   std::atomic<std::uint64_t> timeouts_{0};
 };
+
+// Stops every pool of `pools`; `done` runs once all of them are reaped (at
+// once when there are none).
+void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
+              std::chrono::milliseconds grace, std::function<void()> done);
 
 // The pools of an `impersonate = true` [pools.NAME]: one per account, each
 // started on first use and running as that account, so one user's code never
@@ -180,7 +190,8 @@ class pool_family {
 
   const config::pool& settings() const { return settings_; }
   std::vector<std::shared_ptr<fastcgi_pool>> pools();
-  void stop(std::chrono::milliseconds grace);
+  // Stops every account's pool; `done` once all of them are reaped.
+  void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
   void kill_now();
 
  private:

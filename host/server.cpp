@@ -36,9 +36,19 @@ class refusing_handler final : public handler {
 
 }  // namespace
 
-void handler_set::stop(std::chrono::milliseconds grace) {
-  for (auto& p : pools) p->stop(grace);
-  for (auto& f : families) f->stop(grace);
+void handler_set::stop(std::chrono::milliseconds grace, std::function<void()> done) {
+  const std::size_t parts = pools.size() + families.size();
+  if (parts == 0) {
+    if (done) done();
+    return;
+  }
+  auto left = std::make_shared<std::atomic<std::size_t>>(parts);
+  auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+  auto one_done = [left, shared_done] {
+    if (left->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
+  };
+  for (auto& p : pools) p->stop(grace, one_done);
+  for (auto& f : families) f->stop(grace, one_done);
 }
 
 void handler_set::kill_now() {
@@ -178,9 +188,14 @@ void server::run(bool handle_signals) {
 }
 
 void server::release() {
-  handlers_.stop(
-      std::chrono::seconds(2));  // the watchers reap the instances, then the contexts end
-  for (auto& w : work_) w.reset();
+  // The io threads keep running until every FastCGI instance is reaped: an
+  // instance dies with the thread that started it (PR_SET_PDEATHSIG), and
+  // must be allowed its own graceful end first.
+  handlers_.stop(std::chrono::seconds(2), [this] {
+    asio::post(control_, [this] {
+      for (auto& w : work_) w.reset();
+    });
+  });
 }
 
 void server::stop() {

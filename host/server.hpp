@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,7 +40,8 @@ struct handler_set {
   std::vector<std::shared_ptr<pool_family>> families;  // impersonate = true: a pool per account
   handler& for_route(const route& r);
   // Ends every pool's instances (TERM, KILL after `grace`), reaped on their executor.
-  void stop(std::chrono::milliseconds grace);
+  // `done` runs once every instance is reaped.
+  void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
   // Kills and reaps every instance now (the io threads no longer run).
   void kill_now();
 };

@@ -13,9 +13,9 @@
 
 #include <atomic>
 #include <cstring>
-#include <latch>
 #include <filesystem>
 #include <fstream>
+#include <latch>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -231,6 +231,22 @@ TEST_P(FastcgiTest, AnInstanceKilledMidRequestIs502AndTheNextRequestWorks) {
   auto next = fetch(port_, u("hello"));
   ASSERT_TRUE(next);
   EXPECT_EQ(next->status, 200);
+}
+
+TEST_P(FastcgiTest, AGracefulStopLetsInstancesEndWithoutSigkill) {
+  start("max_instances = 4");
+  // Instances started from both io threads (an instance dies with the thread
+  // that started it: the threads must outlive the stop).
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t)
+    clients.emplace_back([&] {
+      for (int i = 0; i < 3; ++i) fetch(port_, u("hello"));
+    });
+  for (auto& t : clients) t.join();
+  stop();
+  std::string l = log();
+  EXPECT_NE(l.find("ended ("), std::string::npos) << l;
+  EXPECT_EQ(l.find("signal 9"), std::string::npos) << l;
 }
 
 TEST_P(FastcgiTest, IdleInstancesEnd) {
