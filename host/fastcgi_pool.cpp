@@ -139,10 +139,19 @@ void fastcgi_pool::run_actions_locked() {
     for (auto& a : actions) {
       switch (a.what) {
         case kind::spawn: {
+          auto family = family_.lock();
+          if (family && !family->take()) {
+            // Every instance the family may have runs: this request waits
+            // while another account's idle one is ended.
+            core_.spawn_deferred(a.inst);
+            family->make_room(this);
+            break;
+          }
           std::string error;
           if (spawn_locked(a.inst, error)) {
             core_.started(a.inst, clock::now());
           } else {
+            if (family) family->give();
             log_->error("[pool {}] cannot start {}: {}", settings_.name, settings_.command[0],
                         error);
             core_.start_failed(a.inst, error, clock::now());
@@ -295,6 +304,7 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
   }
   ::unlink(inst->socket_path.c_str());
   instances_.erase(std::remove(instances_.begin(), instances_.end(), inst), instances_.end());
+  if (auto family = family_.lock()) family->give();
   core_.exited(inst->number, "pid " + std::to_string(inst->pid) + " " + status.describe(),
                clock::now());
   run_actions_locked();
@@ -417,7 +427,7 @@ asio::awaitable<std::string> fastcgi_pool::connect(const instance& inst, socket&
   for (const auto& entry : found) {
     auto ec = co_await attempt(entry.endpoint());
     if (!ec) {
-      family_.store(entry.endpoint().protocol().family(), std::memory_order_relaxed);
+      addr_family_.store(entry.endpoint().protocol().family(), std::memory_order_relaxed);
       boost::system::error_code ignored;
       sock.set_option(asio::ip::tcp::no_delay(true), ignored);
       co_return std::string();
@@ -427,6 +437,20 @@ asio::awaitable<std::string> fastcgi_pool::connect(const instance& inst, socket&
     if (ec == asio::error::timed_out) break;
   }
   co_return to.text + ": " + (errors.empty() ? std::string("no address") : errors);
+}
+
+bool fastcgi_pool::end_one_idle() {
+  std::lock_guard lock(mu_);
+  bool ended = core_.end_one_idle(clock::now());
+  run_actions_locked();
+  return ended;
+}
+
+void fastcgi_pool::poke() {
+  std::lock_guard lock(mu_);
+  if (core_.stopping()) return;
+  core_.tick(clock::now());
+  run_actions_locked();
 }
 
 void fastcgi_pool::count_response(unsigned status, bool timed_out) {
@@ -540,6 +564,7 @@ std::shared_ptr<fastcgi_pool> pool_family::for_account(const spawner::identity& 
   auto& p = by_uid_[as.uid.value];
   if (!p) {
     p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_);
+    p->join_family(weak_from_this());
     log_->info("[pool {}] impersonate: a pool of instances running as {}", settings_.name,
                as.describe());
   }
@@ -561,6 +586,28 @@ void pool_family::stop(std::chrono::milliseconds grace, std::function<void()> do
     for (auto& [uid, p] : by_uid_) all.push_back(p);
   }
   stop_all(all, grace, std::move(done));
+}
+
+bool pool_family::take() {
+  auto n = live_.load();
+  while (n < settings_.max_instances)
+    if (live_.compare_exchange_weak(n, n + 1)) return true;
+  return false;
+}
+
+void pool_family::give() {
+  live_.fetch_sub(1);
+  // Posted: the caller holds its pool's lock, and every pool's lock is taken here.
+  asio::post(ex_, [self = shared_from_this()] {
+    for (auto& p : self->pools()) p->poke();
+  });
+}
+
+void pool_family::make_room(const fastcgi_pool* asking) {
+  asio::post(ex_, [self = shared_from_this(), asking] {
+    for (auto& p : self->pools())
+      if (p.get() != asking && p->end_one_idle()) return;
+  });
 }
 
 void pool_family::kill_now() {

@@ -38,6 +38,8 @@ namespace cgihost::host {
 
 namespace asio = boost::asio;
 
+class pool_family;
+
 // The io_context an executor runs on, as pool_core knows it.
 pool_core::home home_of(const asio::any_io_executor& ex);
 
@@ -107,8 +109,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   // with the protocol it was opened with, which connect() records here).
   asio::generic::stream_protocol protocol() const {
     return asio::generic::stream_protocol(
-        family_.load(std::memory_order_relaxed),
-        family_.load(std::memory_order_relaxed) == AF_UNIX ? 0 : IPPROTO_TCP);
+        addr_family_.load(std::memory_order_relaxed),
+        addr_family_.load(std::memory_order_relaxed) == AF_UNIX ? 0 : IPPROTO_TCP);
   }
 
   // Gives an instance back after a request, with the connection it keeps for
@@ -129,6 +131,14 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
 
   // Counted by the handler, shown by the status page.
   void count_response(unsigned status, bool timed_out);
+
+  // For the pools of an impersonating family: starts share the family's
+  // max_instances; see pool_family.
+  void join_family(std::weak_ptr<pool_family> family) { family_ = std::move(family); }
+  // Ends this pool's longest-idle instance; false when none is idle.
+  bool end_one_idle();
+  // Lets queued requests have an instance now that there may be room.
+  void poke();
 
  private:
   struct waiter;
@@ -164,7 +174,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   asio::steady_timer tick_timer_;
   asio::steady_timer kill_timer_;  // a stop's TERM -> KILL grace; cancelled when all are reaped
   std::function<void()> on_stopped_;
-  std::atomic<int> family_{AF_UNIX};
+  std::weak_ptr<pool_family> family_;
+  std::atomic<int> addr_family_{AF_UNIX};
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> errors_5xx_{0};
   std::atomic<std::uint64_t> timeouts_{0};
@@ -177,9 +188,10 @@ void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
 
 // The pools of an `impersonate = true` [pools.NAME]: one per account, each
 // started on first use and running as that account, so one user's code never
-// runs in another user's process. Each account's pool has the whole
-// settings (max_instances, idle_timeout, ...); idle instances end as usual.
-class pool_family {
+// runs in another user's process. max_instances bounds them all together:
+// when it is reached, a request of an account without a free instance waits
+// while the longest-idle instance of another account is ended to make room.
+class pool_family : public std::enable_shared_from_this<pool_family> {
  public:
   pool_family(const config::pool& settings, asio::any_io_executor ex,
               std::shared_ptr<spdlog::logger> log, std::string document_root,
@@ -190,6 +202,13 @@ class pool_family {
 
   const config::pool& settings() const { return settings_; }
   std::vector<std::shared_ptr<fastcgi_pool>> pools();
+
+  // Room for one more instance among all accounts: true and counted, or false.
+  bool take();
+  // An instance ended: its room is free; queued requests of every account may use it.
+  void give();
+  // A request of `asking` waits for room: end the longest-idle instance of another account.
+  void make_room(const fastcgi_pool* asking);
   // Stops every account's pool; `done` once all of them are reaped.
   void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
   void kill_now();
@@ -203,6 +222,7 @@ class pool_family {
   std::mutex mu_;
   bool stopped_ = false;
   std::map<std::uint32_t, std::shared_ptr<fastcgi_pool>> by_uid_;
+  std::atomic<std::uint32_t> live_{0};
 };
 
 }  // namespace cgihost::host

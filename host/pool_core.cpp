@@ -334,6 +334,20 @@ void pool_core::tick(time_point now) {
   spawn_for_queue(now);
 }
 
+void pool_core::spawn_deferred(id inst) { forget(inst); }
+
+bool pool_core::end_one_idle(time_point now) {
+  inst_rec* oldest = nullptr;
+  for (auto& r : instances_)
+    if (r.st == state::idle && (!oldest || r.idle_since < oldest->idle_since)) oldest = &r;
+  if (!oldest || stopping_) return false;
+  log(2, "instance " + std::to_string(oldest->number) + " idle for " +
+             std::to_string(ms(now - oldest->idle_since)) +
+             " ms: ending it to make room for another account's request");
+  end(*oldest, SIGTERM, true);
+  return true;
+}
+
 void pool_core::stop() {
   if (stopping_) return;
   stopping_ = true;

@@ -133,6 +133,14 @@ class pool_core {
   // a back-off or pause ran out. Call at least every second.
   void tick(time_point now);
 
+  // A spawn action that could not be carried out for lack of room shared with
+  // other pools (not a failure): the request that wanted it stays queued.
+  void spawn_deferred(id inst);
+
+  // Ends the instance idle the longest, to make room elsewhere; false when
+  // none is idle.
+  bool end_one_idle(time_point now);
+
   // Refuses every queued request and ends every instance (busy ones get
   // SIGTERM and end when given back).
   void stop();

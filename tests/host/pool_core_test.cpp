@@ -325,6 +325,31 @@ TEST_F(PoolCoreTest, AnInstanceGoesToARequestOnItsOwnThreadWhileOthersAreYoung) 
   EXPECT_EQ(lent_[2], a);
 }
 
+TEST_F(PoolCoreTest, ADeferredSpawnKeepsTheRequestQueuedAndEndOneIdleEndsTheOldest) {
+  make({.max_instances = 2});
+  auto a = want(1);
+  auto b = want(2);
+  release(a);
+  now_ += 1s;
+  release(b);
+  EXPECT_TRUE(core_->end_one_idle(now_));  // a: idle the longest
+  run();
+  EXPECT_EQ(ended_[a], SIGTERM);
+  EXPECT_FALSE(ended_.contains(b));
+  // A spawn the shared room refused: not a failure, the request waits.
+  EXPECT_EQ(want(3), b);
+  core_->want(4, 1, now_);
+  auto acts = core_->take_actions();
+  ASSERT_EQ(acts.size(), 1u);
+  ASSERT_EQ(acts[0].what, kind::spawn);
+  core_->spawn_deferred(acts[0].inst);
+  EXPECT_EQ(core_->queued(), 1u);
+  EXPECT_EQ(core_->counts().start_failures, 0u);
+  EXPECT_FALSE(core_->spawn_held_until(now_));
+  release(b);  // the queued request gets b
+  EXPECT_EQ(lent_[4], b);
+}
+
 TEST_F(PoolCoreTest, StopRefusesTheQueueAndEndsEveryInstance) {
   make({.max_instances = 2});
   auto a = want(1);
