@@ -148,6 +148,7 @@ void fastcgi_pool::run_actions_locked() {
             break;
           }
           std::string error;
+          if (family) family->served(this);
           if (spawn_locked(a.inst, error)) {
             core_.started(a.inst, clock::now());
           } else {
@@ -324,6 +325,8 @@ asio::awaitable<void> fastcgi_pool::ticker() {
       auto now = clock::now();
       core_.tick(now);
       run_actions_locked();
+      // A request that waited for room may have left meanwhile: stop asking for it.
+      if (auto family = family_.lock(); family && core_.queued() == 0) family->served(this);
       if (auto held = core_.spawn_held_until(now); held && *held < next) next = *held;
     }
     tick_timer_.expires_at(next);
@@ -395,7 +398,11 @@ void fastcgi_pool::release(const std::shared_ptr<instance>& inst, outcome how,
     kept_on = home_of(kept->get_executor());
     inst->kept = std::move(kept);
   }
-  core_.released(inst->number, how, kept_on, clock::now());
+  // In a family, an account holding more than its share gives room back to
+  // an account that waits for one (no account starves another).
+  bool yield = false;
+  if (auto family = family_.lock()) yield = family->should_yield(this, core_.instances().size());
+  core_.released(inst->number, how, kept_on, clock::now(), yield);
   run_actions_locked();
 }
 
@@ -451,6 +458,7 @@ void fastcgi_pool::poke() {
   if (core_.stopping()) return;
   core_.tick(clock::now());
   run_actions_locked();
+  if (auto family = family_.lock(); family && core_.queued() == 0) family->served(this);
 }
 
 void fastcgi_pool::count_response(unsigned status, bool timed_out) {
@@ -588,6 +596,11 @@ void pool_family::stop(std::chrono::milliseconds grace, std::function<void()> do
   stop_all(all, grace, std::move(done));
 }
 
+void pool_family::served(const fastcgi_pool* pool) {
+  std::lock_guard lock(mu_);
+  waiting_.erase(pool);
+}
+
 bool pool_family::take() {
   auto n = live_.load();
   while (n < settings_.max_instances)
@@ -603,7 +616,23 @@ void pool_family::give() {
   });
 }
 
+bool pool_family::should_yield(const fastcgi_pool* pool, std::size_t its_instances) {
+  std::lock_guard lock(mu_);
+  // Someone else waits for room (a deferred spawn not yet served)...
+  bool others_wait = false;
+  for (const auto* w : waiting_) others_wait = others_wait || w != pool;
+  if (!others_wait) return false;
+  // ...and this account holds more than an even share of the room.
+  const std::size_t share =
+      std::max<std::size_t>(1, settings_.max_instances / (waiting_.size() + 1));
+  return its_instances > share || its_instances >= settings_.max_instances;
+}
+
 void pool_family::make_room(const fastcgi_pool* asking) {
+  {
+    std::lock_guard lock(mu_);
+    waiting_.insert(asking);
+  }
   asio::post(ex_, [self = shared_from_this(), asking] {
     for (auto& p : self->pools())
       if (p.get() != asking && p->end_one_idle()) return;

@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -209,6 +210,11 @@ class pool_family : public std::enable_shared_from_this<pool_family> {
   void give();
   // A request of `asking` waits for room: end the longest-idle instance of another account.
   void make_room(const fastcgi_pool* asking);
+  // `pool` got room: it no longer waits.
+  void served(const fastcgi_pool* pool);
+  // Whether `pool`, holding `its_instances`, should end an instance given back
+  // instead of keeping it: another pool waits and this one has more than its share.
+  bool should_yield(const fastcgi_pool* pool, std::size_t its_instances);
   // Stops every account's pool; `done` once all of them are reaped.
   void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
   void kill_now();
@@ -223,6 +229,7 @@ class pool_family : public std::enable_shared_from_this<pool_family> {
   bool stopped_ = false;
   std::map<std::uint32_t, std::shared_ptr<fastcgi_pool>> by_uid_;
   std::atomic<std::uint32_t> live_{0};
+  std::set<const fastcgi_pool*> waiting_;  // pools with a request waiting for room
 };
 
 }  // namespace cgihost::host

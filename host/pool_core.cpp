@@ -174,7 +174,7 @@ void pool_core::end(inst_rec& inst, int signal, bool close_kept) {
   actions_.push_back(std::move(a));
 }
 
-void pool_core::released(id inst, outcome how, home kept_on, time_point now) {
+void pool_core::released(id inst, outcome how, home kept_on, time_point now, bool yield) {
   auto* r = find(inst);
   if (!r) return;  // already reaped
   if (r->exited) {
@@ -199,6 +199,9 @@ void pool_core::released(id inst, outcome how, home kept_on, time_point now) {
       end(*r, SIGTERM, true);
     } else if (limits_.budget && r->served >= limits_.budget) {
       ++totals_.recycled;
+      end(*r, SIGTERM, true);
+    } else if (yield) {
+      log(2, "instance " + std::to_string(inst) + " ended: another account waits for room");
       end(*r, SIGTERM, true);
     } else {
       hand_over(*r, now);

@@ -122,7 +122,9 @@ class pool_core {
   // The holder gives `inst` back after a request. Anything but `ok` ends it
   // with SIGKILL; `broken` counts as a crash. `kept_on`: the home of the
   // connection it kept for the next request, 0 when none.
-  void released(id inst, outcome how, home kept_on, time_point now);
+  // `yield`: another pool sharing the room waits for it: an instance given
+  // back `ok` is ended rather than lent again.
+  void released(id inst, outcome how, home kept_on, time_point now, bool yield = false);
   // A lent instance comes back unused (its request left before using it).
   void returned(id inst, time_point now);
 
