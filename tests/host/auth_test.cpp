@@ -420,5 +420,34 @@ TEST_F(IdentityTest, ImpersonatingPoolsShareMaxInstancesAcrossAccounts) {
   EXPECT_LE(children_of(::getpid()).size(), 1u);
 }
 
+// IIS's 401.1: the anonymous account cannot be used at request time (here:
+// removed after the config was loaded): 401 and the reason in the log, never
+// a child running as someone else.
+TEST_F(IdentityTest, AnAnonymousAccountGoneSinceLoadingIs401NeverAnotherAccount) {
+  auto anon = std::make_unique<throwaway_account>("anon");
+  ASSERT_TRUE(anon->ok());
+  const std::string name = anon->name();
+  server_ = std::make_unique<running_server>(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+anonymous = ")" + name + R"("
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+)",
+                                             dir_.path());
+  auto before = fetch(server_->port(), "/id.pl");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->status, 200) << server_->error_log();
+  anon.reset();  // userdel
+  auto after = fetch(server_->port(), "/id.pl");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 401);
+  EXPECT_NE(server_->error_log().find("account " + name + " does not exist (any more)"), std::string::npos)
+      << server_->error_log();
+}
+
 }  // namespace
 }  // namespace cgihost::test
