@@ -134,6 +134,9 @@ std::string status_handler::prometheus() const {
           name;  // appended, not "+": g++ 12 warns falsely (-Warray-bounds) on the sum
       head += "{pool=";
       head += json_quote(s.name);
+      // The account too: an impersonating pool has one set of instances per account.
+      head += ",identity=";
+      head += json_quote(s.identity);
       each(s, head);
     }
   };

@@ -394,6 +394,17 @@ TEST_F(IdentityTest, ImpersonatingPoolsRunEachAccountInItsOwnInstancesNeverMixed
       << status->body;
   EXPECT_NE(status->body.find("\"identity\":\"" + bob_->name() + "\""), std::string::npos)
       << status->body;
+  // One series per account in Prometheus text: no two with the same labels.
+  auto prom = fetch(server_->port(), "/status?format=prometheus");
+  ASSERT_TRUE(prom);
+  EXPECT_NE(prom->body.find("cgihost_pool_requests_total{pool=\"php\",identity=\"" +
+                            alice_->name() + "\"} 20\n"),
+            std::string::npos)
+      << prom->body;
+  EXPECT_NE(prom->body.find("cgihost_pool_requests_total{pool=\"php\",identity=\"" + bob_->name() +
+                            "\"} 20\n"),
+            std::string::npos)
+      << prom->body;
   // max_instances (2) bounds all accounts together; ended ones may still be on their way out.
   bool within = false;
   for (int i = 0; i < 500 && !within; ++i) {
@@ -445,7 +456,8 @@ interpreter = ["/usr/bin/perl"]
   auto after = fetch(server_->port(), "/id.pl");
   ASSERT_TRUE(after);
   EXPECT_EQ(after->status, 401);
-  EXPECT_NE(server_->error_log().find("account " + name + " does not exist (any more)"), std::string::npos)
+  EXPECT_NE(server_->error_log().find("account " + name + " does not exist (any more)"),
+            std::string::npos)
       << server_->error_log();
 }
 

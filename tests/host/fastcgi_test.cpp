@@ -327,12 +327,16 @@ TEST_P(FastcgiTest, TheStatusPageShowsInstancesAndTotalsAsJsonAndPrometheus) {
   EXPECT_EQ(prom->status, 200);
   EXPECT_NE(prom->body.find("# TYPE cgihost_pool_instances gauge"), std::string::npos)
       << prom->body;
-  EXPECT_NE(prom->body.find("cgihost_pool_requests_total{pool=\"app\"} 5\n"), std::string::npos)
+  EXPECT_NE(prom->body.find("cgihost_pool_requests_total{pool=\"app\",identity=\"www-data\"} 5\n"),
+            std::string::npos)
       << prom->body;
-  EXPECT_NE(prom->body.find("cgihost_pool_responses_5xx_total{pool=\"app\"} 1\n"),
+  EXPECT_NE(
+      prom->body.find("cgihost_pool_responses_5xx_total{pool=\"app\",identity=\"www-data\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(prom->body.find("cgihost_pool_restarts_total{pool=\"app\",identity=\"www-data\"} 2\n"),
             std::string::npos);
-  EXPECT_NE(prom->body.find("cgihost_pool_restarts_total{pool=\"app\"} 2\n"), std::string::npos);
-  EXPECT_NE(prom->body.find("cgihost_pool_instance_requests{pool=\"app\",instance=\"3\",pid=\"" +
+  EXPECT_NE(prom->body.find("cgihost_pool_instance_requests{pool=\"app\",identity=\"www-data\","
+                            "instance=\"3\",pid=\"" +
                             pid + "\"} 4\n"),
             std::string::npos)
       << prom->body;
