@@ -53,6 +53,13 @@ class authenticator {
   asio::awaitable<outcome> authenticate(const boost::beast::http::request_header<>& req,
                                         const std::string& peer);
 
+  // False when every request is anonymous whatever it sends (no Basic, no
+  // trusted header, anonymous access on): authenticate() would say so.
+  bool active() const {
+    const auto& a = cfg_.authentication;
+    return a.basic || a.trusted_header.has_value() || !a.anonymous;
+  }
+
   // The WWW-Authenticate value: Basic realm="...".
   std::string challenge() const;
 

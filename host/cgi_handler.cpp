@@ -338,38 +338,11 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   const auto choice = choose_identity(cfg_, config::module_kind::cgi, r.create_process_as_user,
                                       false, user, switch_identity_);
   const std::string& why = choice.why;
-  if (choice.refused_status) {
-    ex.log().error("[cgi] rid={} {} refused: {} ({})", rid, choice.refused_status, choice.refusal,
-                   why);
-    co_await ex.send_error(static_cast<http::status>(choice.refused_status), choice.refusal);
-    co_return;
-  }
   std::optional<spawner::identity> as;
   std::string who;
-  if (choice.account) {
-    std::string why_not;
-    as = spawner::resolve_identity_now(*choice.account, why_not);
-    if (!as) {
-      // IIS's 401.1: the anonymous account cannot be used; never someone else instead.
-      ex.log().error("[cgi] rid={} {}: {} ({})", rid, choice.anonymous ? 401 : 500, why_not, why);
-      if (choice.anonymous)
-        co_await ex.send_unauthorized("the anonymous account cannot be used: " + why_not);
-      else
-        co_await ex.send_error(http::status::internal_server_error,
-                               "the account cannot be used: " + why_not);
-      co_return;
-    }
-    std::string denied;
-    const bool need_exec = h_.interpreter.empty();
-    if (!spawner::may_access(*as, st.st_uid, st.st_gid, st.st_mode, need_exec, denied)) {
-      std::string what = "script " + r.script_name + ": " + denied + " (" + why + ")";
-      // An anonymous request may still get in by logging in; an authenticated one may not.
-      if (choice.anonymous && cfg_.authentication.basic)
-        co_await ex.send_unauthorized(what);
-      else
-        co_await ex.send_error(http::status::forbidden, what);
-      co_return;
-    }
+  if (choice.refused_status || choice.account) {
+    as = co_await checked_identity(ex, cfg_, choice, st, h_.interpreter.empty(), "[cgi]");
+    if (!as) co_return;
     who = as->describe();
   } else {
     who = "uid " + std::to_string(::geteuid()) +

@@ -327,33 +327,9 @@ asio::awaitable<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(exchang
   const auto& name = family_->settings().name;
   auto choice = choose_identity(cfg_, config::module_kind::fastcgi, true, true,
                                 ex.authenticated_user(), true);
-  if (choice.refused_status) {
-    ex.log().error("[pool {}] rid={} {} refused: {} ({})", name, rid, choice.refused_status,
-                   choice.refusal, choice.why);
-    co_await ex.send_error(static_cast<http::status>(choice.refused_status), choice.refusal);
-    co_return nullptr;
-  }
-  std::string why_not;
-  auto id = spawner::resolve_identity_now(*choice.account, why_not);
-  if (!id) {
-    ex.log().error("[pool {}] rid={} {}: {} ({})", name, rid, choice.anonymous ? 401 : 500, why_not,
-                   choice.why);
-    if (choice.anonymous)
-      co_await ex.send_unauthorized("the anonymous account cannot be used: " + why_not);
-    else
-      co_await ex.send_error(http::status::internal_server_error,
-                             "the account cannot be used: " + why_not);
-    co_return nullptr;
-  }
-  std::string denied;
-  if (!spawner::may_access(*id, st.st_uid, st.st_gid, st.st_mode, false, denied)) {
-    std::string what = "script " + ex.route().script_name + ": " + denied + " (" + choice.why + ")";
-    if (choice.anonymous && cfg_.authentication.basic)
-      co_await ex.send_unauthorized(what);
-    else
-      co_await ex.send_error(http::status::forbidden, what);
-    co_return nullptr;
-  }
+  const std::string tag = "[pool " + name + "]";
+  auto id = co_await checked_identity(ex, cfg_, choice, st, false, tag);
+  if (!id) co_return nullptr;
   auto pool = family_->for_account(*id);
   if (!pool) {
     co_await ex.send_gateway_error(http::status::service_unavailable,

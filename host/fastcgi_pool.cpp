@@ -542,19 +542,22 @@ void fastcgi_pool::kill_now() {
   instances_.clear();
 }
 
+std::function<void()> after_all(std::size_t parts, std::function<void()> done) {
+  auto left = std::make_shared<std::atomic<std::size_t>>(parts);
+  auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+  return [left, shared_done] {
+    if (left->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
+  };
+}
+
 void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
               std::chrono::milliseconds grace, std::function<void()> done) {
   if (pools.empty()) {
     if (done) done();
     return;
   }
-  // `done` once, after the last pool is reaped.
-  auto left = std::make_shared<std::atomic<std::size_t>>(pools.size());
-  auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
-  for (auto& p : pools)
-    p->stop(grace, [left, shared_done] {
-      if (left->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
-    });
+  auto one_done = after_all(pools.size(), std::move(done));
+  for (auto& p : pools) p->stop(grace, one_done);
 }
 
 pool_family::pool_family(const config::pool& settings, asio::any_io_executor ex,

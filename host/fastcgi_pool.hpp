@@ -182,6 +182,10 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   std::atomic<std::uint64_t> timeouts_{0};
 };
 
+// A callback to give each of `parts` pieces of work: `done` runs once, when
+// the last of them has called it.
+std::function<void()> after_all(std::size_t parts, std::function<void()> done);
+
 // Stops every pool of `pools`; `done` runs once all of them are reaped (at
 // once when there are none).
 void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,

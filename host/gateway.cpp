@@ -59,6 +59,42 @@ asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int roo
   co_return document_root + r.script_name;
 }
 
+asio::awaitable<std::optional<spawner::identity>> checked_identity(
+    exchange& ex, const config::config& cfg, const identity_choice& choice, const struct stat& st,
+    bool need_exec, const std::string& tag) {
+  const std::string rid = ex.id().str();
+  if (choice.refused_status) {
+    ex.log().error("{} rid={} {} refused: {} ({})", tag, rid, choice.refused_status, choice.refusal,
+                   choice.why);
+    co_await ex.send_error(static_cast<http::status>(choice.refused_status), choice.refusal);
+    co_return std::nullopt;
+  }
+  std::string why_not;
+  auto id = spawner::resolve_identity_now(*choice.account, why_not);
+  if (!id) {
+    // IIS's 401.1: the anonymous account cannot be used; never someone else instead.
+    ex.log().error("{} rid={} {}: {} ({})", tag, rid, choice.anonymous ? 401 : 500, why_not,
+                   choice.why);
+    if (choice.anonymous)
+      co_await ex.send_unauthorized("the anonymous account cannot be used: " + why_not);
+    else
+      co_await ex.send_error(http::status::internal_server_error,
+                             "the account cannot be used: " + why_not);
+    co_return std::nullopt;
+  }
+  std::string denied;
+  if (!spawner::may_access(*id, st.st_uid, st.st_gid, st.st_mode, need_exec, denied)) {
+    std::string what = "script " + ex.route().script_name + ": " + denied + " (" + choice.why + ")";
+    // An anonymous request may still get in by logging in; an authenticated one may not.
+    if (choice.anonymous && cfg.authentication.basic)
+      co_await ex.send_unauthorized(what);
+    else
+      co_await ex.send_error(http::status::forbidden, what);
+    co_return std::nullopt;
+  }
+  co_return id;
+}
+
 asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex, fd_guard& spool) {
   if (auto length = ex.body_length()) co_return length;
   spool.fd = ::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);

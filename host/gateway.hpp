@@ -14,7 +14,9 @@
 
 #include "config/config.hpp"
 #include "host/handler.hpp"
+#include "host/identity_choice.hpp"
 #include "protocol/cgi_env.hpp"
+#include "spawner/identity.hpp"
 
 namespace cgihost::host {
 
@@ -67,6 +69,17 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
                                            const std::string& script_path, std::uint64_t length,
                                            const std::optional<std::string>& user,
                                            const protocol::cgi::variables& pass_through);
+
+// The account `choice` names, checked now, before anything starts: a refused
+// choice is answered with its status (403/500); the account must exist as
+// when the config was loaded (else 401 for the anonymous account, IIS's
+// 401.1, or 500) and may read the script `st` (and execute it with
+// `need_exec`): else 401 with the challenge for an anonymous request when
+// Basic is on, 403 otherwise. nullopt after answering; `tag` ("[cgi]",
+// "[pool php]") starts the log lines. Needs `choice.account` unless refused.
+asio::awaitable<std::optional<spawner::identity>> checked_identity(
+    exchange& ex, const config::config& cfg, const identity_choice& choice, const struct stat& st,
+    bool need_exec, const std::string& tag);
 
 // The host's environment as children may see it: a fixed PATH, and LANG,
 // LC_ALL and TZ when set.

@@ -800,10 +800,11 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
                              "no handler matches and [static] enabled = false");
     } else {
       // The status page has its own address check; everything else is authenticated first.
-      bool go = ex.route().status;
-      if (!go)
-        go = co_await ex
-                 .authenticate();  // not inside the condition: g++ 12 miscompiles co_await there
+      // With no authentication configured, every request is anonymous: no
+      // coroutine for it per request.
+      bool go = ex.route().status || !server_.auth().active();
+      // Not inside the condition: g++ 12 miscompiles co_await there.
+      if (!go) go = co_await ex.authenticate();
       if (go) co_await server_.handler_for(ex.route()).handle(ex);
     }
     if (!ex.head_sent())

@@ -42,11 +42,7 @@ void handler_set::stop(std::chrono::milliseconds grace, std::function<void()> do
     if (done) done();
     return;
   }
-  auto left = std::make_shared<std::atomic<std::size_t>>(parts);
-  auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
-  auto one_done = [left, shared_done] {
-    if (left->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
-  };
+  auto one_done = after_all(parts, std::move(done));
   for (auto& p : pools) p->stop(grace, one_done);
   for (auto& f : families) f->stop(grace, one_done);
 }
