@@ -93,7 +93,17 @@ std::shared_ptr<const authenticator::users> authenticator::current_users() {
   if (users_ && users_->loaded_mtime == mtime) return users_;
   std::ifstream in(*file);
   std::stringstream text;
-  text << in.rdbuf();
+  if (!in || !(text << in.rdbuf())) {
+    // Unreadable now (e.g. not readable by the process identity cgihost
+    // dropped to): never an empty user list, which would lock everyone out.
+    log_->error(
+        "[auth] users file {} changed but cannot be read: {}; keeping the users read before",
+        file->string(), std::strerror(errno));
+    auto kept = users_ ? std::make_shared<users>(*users_) : std::make_shared<users>();
+    kept->loaded_mtime = mtime;  // said once per change, not once a second
+    users_ = std::move(kept);
+    return users_;
+  }
   auto parsed = config::parse_htpasswd(text.str());
   auto fresh = std::make_shared<users>();
   fresh->loaded_mtime = mtime;

@@ -302,16 +302,24 @@ class cgi_run {
 
 }  // namespace
 
-cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h) : cfg_(cfg), h_(h) {
+cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h,
+                         spawner::broker* broker)
+    : cfg_(cfg), h_(h), broker_(broker) {
   root_fd_ = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0)
     throw std::system_error(errno, std::generic_category(),
                             "cannot open document root " + cfg.document_root.string());
-  switch_identity_ = ::geteuid() == 0;
+  switch_identity_ = broker_ != nullptr || ::geteuid() == 0;
   pass_through_ = pass_through_environment();
-  const passwd* pw = ::getpwuid(::geteuid());
-  process_identity_ =
-      (pw ? std::string(pw->pw_name) : std::string("?")) + " uid " + std::to_string(::geteuid());
+  if (broker_) {
+    // The network process runs as the process identity (it dropped root).
+    process_identity_ =
+        cfg.identity.process.name + " uid " + std::to_string(cfg.identity.process.uid);
+  } else {
+    const passwd* pw = ::getpwuid(::geteuid());
+    process_identity_ =
+        (pw ? std::string(pw->pw_name) : std::string("?")) + " uid " + std::to_string(::geteuid());
+  }
 }
 
 cgi_handler::~cgi_handler() {
@@ -380,7 +388,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   }
 
   spawner::launch_error lerr;
-  auto launched = spawner::launch(spec, lerr);
+  auto launched = spawner::start_child(broker_, spec, lerr);
   if (!launched) {
     std::string what = "cgi.spawn_failed: cannot start " + spec.program + ": " + lerr.message();
     ex.log().error("[cgi] rid={} 502 {} identity={}", rid, what, who);

@@ -10,15 +10,18 @@
 #include "config/config.hpp"
 #include "host/handler.hpp"
 #include "protocol/cgi_env.hpp"
+#include "spawner/broker.hpp"
 #include "spawner/identity.hpp"
 
 namespace cgihost::host {
 
 class cgi_handler final : public handler {
  public:
-  // Keeps references to `cfg` and `h`. Opens the document root once and
-  // resolves the identities children may run as (when cgihost is root).
-  cgi_handler(const config::config& cfg, const config::handler& h);
+  // Keeps references to `cfg` and `h`. Opens the document root once.
+  // Children start through `broker` when given (privilege separation: it may
+  // switch accounts); without it, here, switching only when cgihost is root.
+  cgi_handler(const config::config& cfg, const config::handler& h,
+              spawner::broker* broker = nullptr);
   ~cgi_handler() override;
   cgi_handler(const cgi_handler&) = delete;
   cgi_handler& operator=(const cgi_handler&) = delete;
@@ -29,6 +32,7 @@ class cgi_handler final : public handler {
   const config::config& cfg_;
   const config::handler& h_;
   int root_fd_ = -1;
+  spawner::broker* broker_;
   bool switch_identity_ = false;  // only root can run children as another account
   std::string process_identity_;  // cgihost's own account, for the spawn log line
   protocol::cgi::variables pass_through_;

@@ -1,5 +1,6 @@
 #include "host/cli.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include "host/logging.hpp"
 #include "host/server.hpp"
 #include "host/try_command.hpp"
+#include "spawner/broker.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -19,6 +21,20 @@ namespace {
 int print_diagnostics(const std::vector<config::diagnostic>& errors) {
   for (const auto& d : errors) std::cerr << d.to_string() << '\n';
   return 1;
+}
+
+// Files read again after the start are read by the process identity once
+// root is dropped: say so now when it may not read them.
+void warn_unreadable_after_drop(const config::config& cfg, const spawner::identity& as,
+                                const logs& lg) {
+  const auto& file = cfg.authentication.users_file;
+  struct stat st {};
+  std::string why;
+  if (file && ::stat(file->c_str(), &st) == 0 &&
+      !spawner::may_access(as, st.st_uid, st.st_gid, st.st_mode, false, why))
+    lg.error->warn(
+        "users file {}: read at the start, but a change will not be read until a restart: {}",
+        file->string(), why);
 }
 
 int run_server(const config::config& cfg) {
@@ -36,17 +52,56 @@ int run_server(const config::config& cfg) {
   for (const auto& h : cfg.handlers)
     if (!h.available) lg.error->warn("{} is disabled: {}", h.match, h.unavailable_reason);
 
+  // Privilege separation: started as root, a spawner process is split off
+  // (now, while there is one thread) that alone keeps root, to start
+  // children as the accounts this config names; this process drops to the
+  // process identity once its listeners are bound.
+  std::unique_ptr<spawner::broker> broker;
+  std::optional<spawner::identity> drop_to;
+  std::string error;
+  if (::geteuid() == 0) {
+    auto accounts = spawn_accounts(cfg, error);
+    if (!error.empty()) {
+      lg.error->critical("cannot start: {}", error);
+      return 1;
+    }
+    for (const auto& id : accounts)
+      if (id.name == cfg.identity.process.name) drop_to = id;
+    if (!drop_to) {
+      lg.error->critical("cannot start: identity.process \"{}\" cannot be used",
+                         cfg.identity.process.name);
+      return 1;
+    }
+    broker = spawner::broker::start(accounts, error);
+    if (!broker) {
+      lg.error->critical("cannot start the spawner process: {}", error);
+      return 1;
+    }
+    std::string names;
+    for (const auto& id : accounts) names += (names.empty() ? "" : ", ") + id.describe();
+    lg.error->info("spawner process pid {} keeps root to start children as: {}", broker->pid(),
+                   names);
+  }
+
   std::unique_ptr<server> srv;
   try {
-    srv = std::make_unique<server>(cfg, lg);
+    srv = std::make_unique<server>(cfg, lg, broker.get());
   } catch (const std::exception& e) {
     lg.error->critical("cannot start: {}", e.what());
     return 1;
   }
-  std::string error;
   if (!srv->bind(error)) {
     lg.error->critical("{}", error);
     return 1;
+  }
+  if (drop_to) {
+    if (!spawner::drop_privileges(*drop_to, error)) {
+      lg.error->critical("cannot drop root: {}", error);
+      return 1;
+    }
+    lg.error->info("this process (pid {}) now runs as {}: it reads the network, never as root",
+                   ::getpid(), drop_to->describe());
+    warn_unreadable_after_drop(cfg, *drop_to, lg);
   }
   for (const auto& ep : srv->bound()) {
     std::string addr =

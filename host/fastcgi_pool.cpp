@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "protocol/cgi_response.hpp"
+#include "spawner/broker.hpp"
 #include "spawner/launch.hpp"
 
 namespace cgihost::host {
@@ -87,20 +88,22 @@ std::map<std::string, std::string> env_of(
 std::shared_ptr<fastcgi_pool> fastcgi_pool::create(
     const config::pool& settings, asio::any_io_executor ex, std::shared_ptr<spdlog::logger> log,
     std::optional<spawner::identity> as, std::string document_root,
-    std::vector<std::pair<std::string, std::string>> base_env) {
+    std::vector<std::pair<std::string, std::string>> base_env, spawner::broker* broker) {
   return std::shared_ptr<fastcgi_pool>(new fastcgi_pool(settings, std::move(ex), std::move(log),
                                                         std::move(as), std::move(document_root),
-                                                        std::move(base_env)));
+                                                        std::move(base_env), broker));
 }
 
 fastcgi_pool::fastcgi_pool(const config::pool& settings, asio::any_io_executor ex,
                            std::shared_ptr<spdlog::logger> log, std::optional<spawner::identity> as,
                            std::string document_root,
-                           std::vector<std::pair<std::string, std::string>> base_env)
+                           std::vector<std::pair<std::string, std::string>> base_env,
+                           spawner::broker* broker)
     : settings_(settings),
       ex_(std::move(ex)),
       log_(std::move(log)),
       as_(std::move(as)),
+      broker_(broker),
       document_root_(std::move(document_root)),
       core_(settings.name, pool_limits{}),
       tick_timer_(ex_),
@@ -108,13 +111,8 @@ fastcgi_pool::fastcgi_pool(const config::pool& settings, asio::any_io_executor e
   auto env = env_of(settings, base_env);
   core_ = pool_core(settings.name, limits_of(settings, budget_of(settings, env)));
   for (const auto& [k, v] : env) env_.push_back(k + "=" + v);
-  if (settings.remote) return;
-
-  char tmpl[] = "/tmp/cgihost-fcgi-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr)
-    throw std::system_error(errno, std::generic_category(),
-                            "cannot create the socket folder of pool " + settings.name);
-  socket_dir_ = tmpl;
+  // The socket folder is made at the first start, by the account that will
+  // connect to it (after privilege separation dropped root, not root).
 }
 
 fastcgi_pool::~fastcgi_pool() {
@@ -217,6 +215,14 @@ bool fastcgi_pool::spawn_locked(pool_core::id number, std::string& error) {
       });
     return true;
   }
+  if (socket_dir_.empty()) {
+    char tmpl[] = "/tmp/cgihost-fcgi-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      error = std::string("cannot create the socket folder: ") + std::strerror(errno);
+      return false;
+    }
+    socket_dir_ = tmpl;
+  }
   inst->socket_path = socket_dir_ + "/" + std::to_string(number) + ".sock";
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
@@ -237,7 +243,7 @@ bool fastcgi_pool::spawn_locked(pool_core::id number, std::string& error) {
   spec.stdin_fd = fd;  // FCGI_LISTENSOCK_FILENO
   spec.die_with_parent = true;
   spawner::launch_error lerr;
-  auto launched = spawner::launch(spec, lerr);
+  auto launched = spawner::start_child(broker_, spec, lerr);
   ::close(fd);  // the instance has its own copy; we connect by path
   if (!launched) {
     ::unlink(inst->socket_path.c_str());
@@ -562,19 +568,21 @@ void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
 
 pool_family::pool_family(const config::pool& settings, asio::any_io_executor ex,
                          std::shared_ptr<spdlog::logger> log, std::string document_root,
-                         std::vector<std::pair<std::string, std::string>> base_env)
+                         std::vector<std::pair<std::string, std::string>> base_env,
+                         spawner::broker* broker)
     : settings_(settings),
       ex_(std::move(ex)),
       log_(std::move(log)),
       document_root_(std::move(document_root)),
-      base_env_(std::move(base_env)) {}
+      base_env_(std::move(base_env)),
+      broker_(broker) {}
 
 std::shared_ptr<fastcgi_pool> pool_family::for_account(const spawner::identity& as) {
   std::lock_guard lock(mu_);
   if (stopped_) return nullptr;
   auto& p = by_uid_[as.uid.value];
   if (!p) {
-    p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_);
+    p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_, broker_);
     p->join_family(weak_from_this());
     log_->info("[pool {}] impersonate: a pool of instances running as {}", settings_.name,
                as.describe());

@@ -88,7 +88,7 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   static std::shared_ptr<fastcgi_pool> create(
       const config::pool& settings, asio::any_io_executor ex, std::shared_ptr<spdlog::logger> log,
       std::optional<spawner::identity> as, std::string document_root,
-      std::vector<std::pair<std::string, std::string>> base_env);
+      std::vector<std::pair<std::string, std::string>> base_env, spawner::broker* broker = nullptr);
   ~fastcgi_pool();
 
   // An instance for one request, or why not. Waits in the queue (until
@@ -145,8 +145,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   struct waiter;
   fastcgi_pool(const config::pool& settings, asio::any_io_executor ex,
                std::shared_ptr<spdlog::logger> log, std::optional<spawner::identity> as,
-               std::string document_root,
-               std::vector<std::pair<std::string, std::string>> base_env);
+               std::string document_root, std::vector<std::pair<std::string, std::string>> base_env,
+               spawner::broker* broker);
 
   // Under mu_: carries out what the core decided, until it decides nothing more.
   void run_actions_locked();
@@ -162,6 +162,7 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   asio::any_io_executor ex_;
   std::shared_ptr<spdlog::logger> log_;
   std::optional<spawner::identity> as_;
+  spawner::broker* broker_;  // starts instances when set (privilege separation)
   std::string document_root_;
   std::vector<std::string> env_;
   std::string socket_dir_;
@@ -200,7 +201,8 @@ class pool_family : public std::enable_shared_from_this<pool_family> {
  public:
   pool_family(const config::pool& settings, asio::any_io_executor ex,
               std::shared_ptr<spdlog::logger> log, std::string document_root,
-              std::vector<std::pair<std::string, std::string>> base_env);
+              std::vector<std::pair<std::string, std::string>> base_env,
+              spawner::broker* broker = nullptr);
 
   // The pool whose instances run as `as`; created on first use.
   std::shared_ptr<fastcgi_pool> for_account(const spawner::identity& as);
@@ -229,6 +231,7 @@ class pool_family : public std::enable_shared_from_this<pool_family> {
   std::shared_ptr<spdlog::logger> log_;
   std::string document_root_;
   std::vector<std::pair<std::string, std::string>> base_env_;
+  spawner::broker* broker_;
   std::mutex mu_;
   bool stopped_ = false;
   std::map<std::uint32_t, std::shared_ptr<fastcgi_pool>> by_uid_;

@@ -58,13 +58,31 @@ handler& handler_set::for_route(const route& r) {
   return *configured.at(r.handler);
 }
 
+std::vector<spawner::identity> spawn_accounts(const config::config& cfg, std::string& error) {
+  std::vector<const config::account*> wanted{&cfg.identity.process, &cfg.identity.anonymous};
+  for (const auto& [name, account] : cfg.accounts) wanted.push_back(&account);
+  std::vector<spawner::identity> out;
+  for (const auto* a : wanted) {
+    if (a->name.empty() || a->uid == 0 || a->gid == 0) continue;
+    bool seen = false;
+    for (const auto& id : out) seen = seen || id.name == a->name;
+    if (seen) continue;
+    if (auto id = spawner::resolve_identity(*a))
+      out.push_back(std::move(*id));
+    else
+      error +=
+          (error.empty() ? "" : "; ") + ("the groups of account " + a->name + " cannot be read");
+  }
+  return out;
+}
+
 handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
-                          std::shared_ptr<spdlog::logger> log) {
+                          std::shared_ptr<spdlog::logger> log, spawner::broker* broker) {
   handler_set out;
   std::map<std::string, std::shared_ptr<fastcgi_pool>> pools;
   std::map<std::string, std::shared_ptr<pool_family>> families;
   std::optional<spawner::identity> process;
-  if (::geteuid() == 0 && !cfg.identity.process.name.empty())
+  if ((broker || ::geteuid() == 0) && !cfg.identity.process.name.empty())
     process = spawner::resolve_identity(cfg.identity.process);
   out.static_files = std::make_unique<static_handler>(cfg.document_root, cfg.static_files.index);
   for (const auto& h : cfg.handlers) {
@@ -74,16 +92,16 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
           &h, std::make_unique<refusing_handler>(http::status::service_unavailable,
                                                  h.match + ": " + h.unavailable_reason));
     } else if (h.module == config::module_kind::cgi) {
-      out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h));
+      out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h, broker));
     } else if (h.module == config::module_kind::fastcgi && cfg.pools.at(h.pool).impersonate &&
                process) {
       // As root: a pool per account. (Without root there is one account to
       // run as, cgihost's own, and the plain pool below is that.)
       auto& family = families[h.pool];
       if (!family) {
-        family =
-            std::make_shared<pool_family>(cfg.pools.at(h.pool), pool_executor, log,
-                                          cfg.document_root.string(), pass_through_environment());
+        family = std::make_shared<pool_family>(cfg.pools.at(h.pool), pool_executor, log,
+                                               cfg.document_root.string(),
+                                               pass_through_environment(), broker);
         out.families.push_back(family);
       }
       out.configured.emplace(&h, std::make_unique<fastcgi_handler>(cfg, h, nullptr, family));
@@ -91,7 +109,7 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
       auto& pool = pools[h.pool];
       if (!pool) {
         pool = fastcgi_pool::create(cfg.pools.at(h.pool), pool_executor, log, process,
-                                    cfg.document_root.string(), pass_through_environment());
+                                    cfg.document_root.string(), pass_through_environment(), broker);
         out.pools.push_back(pool);
       }
       out.configured.emplace(&h, std::make_unique<fastcgi_handler>(cfg, h, pool));
@@ -106,7 +124,7 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
   return out;
 }
 
-server::server(const config::config& cfg, logs logs)
+server::server(const config::config& cfg, logs logs, spawner::broker* broker)
     : cfg_(cfg),
       logs_(std::move(logs)),
       router_(cfg),
@@ -120,7 +138,7 @@ server::server(const config::config& cfg, logs logs)
       control_(asio::make_strand(*contexts_[0])),
       grace_timer_(control_) {
   for (auto& c : contexts_) work_.push_back(asio::make_work_guard(*c));
-  handlers_ = make_handlers(cfg, contexts_[0]->get_executor(), logs_.error);
+  handlers_ = make_handlers(cfg, contexts_[0]->get_executor(), logs_.error, broker);
   auth_ = std::make_unique<authenticator>(cfg, logs_.error);
 }
 

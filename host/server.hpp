@@ -23,6 +23,7 @@
 #include "host/handler.hpp"
 #include "host/logging.hpp"
 #include "host/router.hpp"
+#include "spawner/broker.hpp"
 
 namespace cgihost::host {
 
@@ -48,14 +49,22 @@ struct handler_set {
 
 // Builds the handlers a config names: static files, one per cgi or fastcgi
 // [[handlers]] entry, and the pools those name (watched on `pool_executor`).
-// Throws std::system_error when the document root cannot be opened.
+// Children start through `broker` when given. Throws std::system_error when
+// the document root cannot be opened.
 handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
-                          std::shared_ptr<spdlog::logger> log);
+                          std::shared_ptr<spdlog::logger> log, spawner::broker* broker = nullptr);
+
+// The accounts the spawn broker may start children as: identity.process,
+// identity.anonymous and every [accounts] value, resolved with their groups;
+// never root. Accounts whose groups cannot be read are left out, with `error`
+// naming them.
+std::vector<spawner::identity> spawn_accounts(const config::config& cfg, std::string& error);
 
 class server {
  public:
-  // Keeps a reference to `cfg`, which must outlive the server.
-  server(const config::config& cfg, logs logs);
+  // Keeps a reference to `cfg`, which must outlive the server. With `broker`
+  // (privilege separation), every child is started by it.
+  server(const config::config& cfg, logs logs, spawner::broker* broker = nullptr);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;

@@ -1,5 +1,7 @@
 #include "spawner/broker.hpp"
 
+#include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -127,33 +129,41 @@ std::optional<std::uint64_t> get_limit(reader& r) {
   return set ? std::optional<std::uint64_t>(v) : std::nullopt;
 }
 
+bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
 // ---- the broker process
 class broker_process {
  public:
-  broker_process(int requests, int events, const std::vector<identity>& allowed)
-      : requests_(requests), events_(events) {
+  broker_process(int channel, const std::vector<identity>& allowed) : channel_(channel) {
     for (const auto& id : allowed)
       if (!id.is_root()) allowed_.emplace(id.name, id);
   }
 
   [[noreturn]] void run() {
+    std::vector<pollfd> fds;
     while (true) {
-      std::vector<pollfd> fds{{requests_, POLLIN, 0}};
-      for (auto& [pid, pidfd] : children_) fds.push_back({pidfd, POLLIN, 0});
+      fds.assign(1, pollfd{channel_, POLLIN, 0});
+      for (auto& [pid, c] : children_) fds.push_back({c.pidfd, POLLIN, 0});
       if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) finish();
       for (std::size_t i = 1; i < fds.size(); ++i)
         if (fds[i].revents) reap(fds[i].fd);
       if (fds[0].revents) {
         std::string data;
         std::vector<int> got;
-        int r = recv_msg(requests_, data, got, 0);
-        if (r == 0) finish();
+        int r = recv_msg(channel_, data, got, 0);
+        if (r == 0 || (r < 0 && (fds[0].revents & (POLLHUP | POLLERR)))) finish();
         if (r > 0) handle(data, got);
       }
     }
   }
 
  private:
+  struct started {
+    int pidfd = -1;
+    int status = -1;  // write end of the status pipe
+    std::uint64_t serial = 0;
+  };
+
   void handle(const std::string& data, std::vector<int>& fds) {
     reader r{data};
     char type = data.empty() ? '\0' : data[0];
@@ -162,25 +172,30 @@ class broker_process {
       launch_request(r, fds);
     } else if (type == 'S') {
       auto pid = static_cast<pid_t>(r.u64());
+      auto serial = r.u64();
       auto sig = static_cast<int>(r.u64());
+      for (int fd : fds) ::close(fd);
+      auto it = children_.find(pid);
+      bool ours = r.ok && r.in.empty() && it != children_.end() && it->second.serial == serial &&
+                  sig > 0 && sig < NSIG;
       writer w('R');
-      bool ours = r.ok && children_.contains(pid) && sig > 0 && sig < NSIG;
-      w.u64(ours && ::kill(-pid, sig) == 0 ? 1 : 0);
-      send_msg(requests_, w.buf, {});
+      w.u64(ours && (::kill(-pid, sig) == 0 || ::kill(pid, sig) == 0) ? 1 : 0);
+      send_msg(channel_, w.buf, {});
     } else {
       refuse(fds, "malformed request");
     }
   }
 
   void refuse(std::vector<int>& fds, const std::string& why, int err = EPERM,
-              launch_step step = launch_step::setuid) {
+              launch_step step = launch_step::broker) {
     for (int fd : fds) ::close(fd);
+    fds.clear();
     writer w('R');
     w.u64(0);
     w.u64(static_cast<std::uint64_t>(step));
     w.u64(static_cast<std::uint64_t>(err));
     w.str(why);
-    send_msg(requests_, w.buf, {});
+    send_msg(channel_, w.buf, {});
   }
 
   void launch_request(reader& r, std::vector<int>& fds) {
@@ -197,46 +212,84 @@ class broker_process {
     spec.new_process_group = r.u64() != 0;
     spec.die_with_parent = r.u64() != 0;
     bool has_stdin = r.u64() != 0;
-    if (!r.ok || !r.in.empty() || spec.argv.empty() || spec.program.empty() ||
-        fds.size() != (has_stdin ? 1u : 0u))
+    if (!r.ok || !r.in.empty() || fds.size() != (has_stdin ? 1u : 0u))
       return refuse(fds, "malformed spawn request");
+    // What execve and chdir get must be what was asked: absolute paths, no NUL
+    // cutting a string short, NAME=value entries.
+    bool well_formed = !spec.argv.empty() && spec.program.starts_with('/') &&
+                       !has_nul(spec.program) && !has_nul(spec.working_dir) &&
+                       (spec.working_dir.empty() || spec.working_dir.starts_with('/'));
+    for (const auto& a : spec.argv) well_formed = well_formed && !has_nul(a);
+    for (const auto& e : spec.env)
+      well_formed = well_formed && !has_nul(e) && e.find('=') != std::string::npos && e[0] != '=';
+    if (!well_formed) return refuse(fds, "malformed spawn request", EINVAL);
     auto allowed = allowed_.find(account);
     if (allowed == allowed_.end())
-      return refuse(fds, "account \"" + account + "\" is not one the config allows");
-    spec.as = allowed->second;
+      return refuse(fds, account.empty()
+                             ? std::string("a spawn request without an account (never as root)")
+                             : "account \"" + account + "\" is not one the config allows");
+    // As the account is now: gone or renumbered is refused; its groups are
+    // read again, as a logon reads them (membership may have changed).
+    const identity& was = allowed->second;
+    std::string why;
+    spec.as = resolve_identity_now(
+        config::account{was.name, was.uid.value, was.gid.value, was.home}, why);
+    if (!spec.as || spec.as->is_root()) return refuse(fds, why.empty() ? "root" : why);
     if (has_stdin) spec.stdin_fd = fds[0];
+    int status_pipe[2];
+    if (::pipe2(status_pipe, O_CLOEXEC) != 0)
+      return refuse(fds, std::strerror(errno), errno, launch_step::pipes);
     launch_error err;
     auto child = spawner::launch(spec, err);
     for (int fd : fds) ::close(fd);
     fds.clear();
-    if (!child) return refuse(fds, err.message(), err.code.value(), err.step);
-    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child->pid, 0));
-    if (pidfd >= 0) children_[child->pid] = pidfd;
+    if (!child) {
+      ::close(status_pipe[0]);
+      ::close(status_pipe[1]);
+      return refuse(fds, "", err.code.value(), err.step);
+    }
+    started c;
+    c.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child->pid, 0));
+    c.status = status_pipe[1];
+    c.serial = ++serial_;
+    if (c.pidfd < 0) {  // cannot watch it: it must not run unwatched
+      ::kill(-child->pid, SIGKILL), ::kill(child->pid, SIGKILL);
+      int st;
+      ::waitpid(child->pid, &st, 0);
+      for (int fd :
+           {child->stdin_fd, child->stdout_fd, child->stderr_fd, status_pipe[0], status_pipe[1]})
+        if (fd >= 0) ::close(fd);
+      return refuse(fds, std::string("pidfd_open: ") + std::strerror(errno), errno,
+                    launch_step::clone);
+    }
+    children_[child->pid] = c;
     writer w('R');
     w.u64(1);
     w.u64(static_cast<std::uint64_t>(child->pid));
+    w.u64(c.serial);
     w.u64(child->stdin_fd >= 0 ? 1 : 0);
     std::vector<int> out;
     if (child->stdin_fd >= 0) out.push_back(child->stdin_fd);
     out.push_back(child->stdout_fd);
     out.push_back(child->stderr_fd);
-    send_msg(requests_, w.buf, out);
+    out.push_back(status_pipe[0]);
+    send_msg(channel_, w.buf, out);
     for (int fd : out) ::close(fd);
   }
 
   void reap(int pidfd) {
     for (auto it = children_.begin(); it != children_.end(); ++it) {
-      if (it->second != pidfd) continue;
+      if (it->second.pidfd != pidfd) continue;
       siginfo_t info{};
       if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED) != 0)
         return;
       int status = info.si_code == CLD_EXITED
                        ? (info.si_status & 0xff) << 8
                        : (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
-      writer w('E');
-      w.u64(static_cast<std::uint64_t>(it->first));
-      w.u64(static_cast<std::uint64_t>(status));
-      send_msg(events_, w.buf, {});
+      // One write of 4 bytes to a pipe is atomic; nobody reading is fine (EPIPE).
+      ssize_t ignored = ::write(it->second.status, &status, sizeof status);
+      (void)ignored;
+      ::close(it->second.status);
       ::close(pidfd);
       children_.erase(it);
       return;
@@ -245,61 +298,60 @@ class broker_process {
 
   // The channel closed: nothing may outlive cgihost.
   [[noreturn]] void finish() {
-    for (auto& [pid, pidfd] : children_) ::kill(-pid, SIGKILL), ::kill(pid, SIGKILL);
-    for (auto& [pid, pidfd] : children_) {
+    for (auto& [pid, c] : children_) ::kill(-pid, SIGKILL), ::kill(pid, SIGKILL);
+    for (auto& [pid, c] : children_) {
       siginfo_t info{};
-      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
+      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c.pidfd), &info, WEXITED);
     }
     ::_exit(0);
   }
 
-  int requests_;
-  int events_;
+  int channel_;
   std::map<std::string, identity> allowed_;
-  std::map<pid_t, int> children_;  // pid -> pidfd
+  std::map<pid_t, started> children_;
+  std::uint64_t serial_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std::string& error) {
-  int req[2], ev[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, req) != 0) {
+  int ch[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) != 0) {
     error = std::string("socketpair: ") + std::strerror(errno);
-    return nullptr;
-  }
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ev) != 0) {
-    error = std::string("socketpair: ") + std::strerror(errno);
-    ::close(req[0]), ::close(req[1]);
     return nullptr;
   }
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     error = std::string("fork: ") + std::strerror(errno);
-    for (int fd : {req[0], req[1], ev[0], ev[1]}) ::close(fd);
+    ::close(ch[0]), ::close(ch[1]);
     return nullptr;
   }
   if (pid == 0) {
-    // The broker: dies with cgihost, keeps only its two ends.
+    // The broker: dies with cgihost, keeps only its end of the channel.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(0);
-    ::close(req[0]);
-    ::close(ev[0]);
-    ::signal(SIGPIPE, SIG_IGN);
-    broker_process(req[1], ev[1], allowed).run();
+    ::prctl(PR_SET_NAME, "cgihost spawner");
+    // Nothing of cgihost's but the channel: no log file, no socket, no pipe
+    // of another child stays open here (stdin/stdout/stderr aside).
+    if (ch[1] != 3) {
+      ::dup3(ch[1], 3, O_CLOEXEC);
+      ch[1] = 3;
+    }
+    ::syscall(SYS_close_range, 4u, ~0u, 0u);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
+      ::signal(sig, SIG_IGN);
+    broker_process(ch[1], allowed).run();
   }
-  ::close(req[1]);
-  ::close(ev[1]);
+  ::close(ch[1]);
   auto b = std::unique_ptr<broker>(new broker());
   b->pid_ = pid;
-  b->requests_ = req[0];
-  b->events_ = ev[0];
+  b->channel_ = ch[0];
   return b;
 }
 
 broker::~broker() {
-  if (requests_ >= 0) ::close(requests_);
-  if (events_ >= 0) ::close(events_);
+  if (channel_ >= 0) ::close(channel_);
   if (pid_ > 0) {
     int status;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
@@ -308,6 +360,7 @@ broker::~broker() {
 }
 
 std::optional<launched_child> broker::launch(const launch_spec& spec, launch_error& error) {
+  error = {};
   writer w('L');
   w.str(spec.program);
   w.strs(spec.argv);
@@ -323,66 +376,104 @@ std::optional<launched_child> broker::launch(const launch_spec& spec, launch_err
   w.u64(spec.stdin_fd >= 0 ? 1 : 0);
   std::vector<int> fds;
   if (spec.stdin_fd >= 0) fds.push_back(spec.stdin_fd);
+  auto fail = [&](launch_step step, int err, std::string detail) {
+    error.step = step;
+    error.code = std::error_code(err, std::generic_category());
+    error.detail = std::move(detail);
+    return std::nullopt;
+  };
+  if (w.buf.size() > kMaxMessage)
+    return fail(launch_step::broker, E2BIG,
+                "spawn request larger than 1 MiB (argv and environment)");
   std::lock_guard lock(mu_);
   std::string reply;
   std::vector<int> got;
-  if (w.buf.size() > kMaxMessage || !send_msg(requests_, w.buf, fds) ||
-      recv_msg(requests_, reply, got, -1) != 1 || reply.empty() || reply[0] != 'R') {
+  if (!send_msg(channel_, w.buf, fds) || recv_msg(channel_, reply, got, -1) != 1 || reply.empty() ||
+      reply[0] != 'R') {
     for (int fd : got) ::close(fd);
-    error.step = launch_step::clone;
-    error.code = std::error_code(EPIPE, std::generic_category());
-    return std::nullopt;
+    return fail(launch_step::broker, EPIPE, "gone (no answer on its channel)");
   }
   reader r{std::string_view(reply).substr(1)};
   if (r.u64() == 0) {
-    error.step = static_cast<launch_step>(r.u64());
-    error.code = std::error_code(static_cast<int>(r.u64()), std::generic_category());
     for (int fd : got) ::close(fd);
-    return std::nullopt;
+    auto step = static_cast<launch_step>(r.u64());
+    auto err = static_cast<int>(r.u64());
+    return fail(step, err, r.str());
   }
   launched_child c;
   c.pid = static_cast<pid_t>(r.u64());
+  c.serial = r.u64();
   bool has_stdin = r.u64() != 0;
-  if (got.size() != (has_stdin ? 3u : 2u)) {
+  if (!r.ok || got.size() != (has_stdin ? 4u : 3u)) {
     for (int fd : got) ::close(fd);
-    error.step = launch_step::pipes;
-    error.code = std::error_code(EPROTO, std::generic_category());
-    return std::nullopt;
+    return fail(launch_step::broker, EPROTO, "malformed answer");
   }
   std::size_t i = 0;
   if (has_stdin) c.stdin_fd = got[i++];
   c.stdout_fd = got[i++];
   c.stderr_fd = got[i++];
+  c.status_fd = got[i++];
+  c.via = this;
   return c;
 }
 
-bool broker::signal_group(pid_t pid, int sig) {
+bool broker::signal_group(pid_t pid, std::uint64_t serial, int sig) {
   writer w('S');
   w.u64(static_cast<std::uint64_t>(pid));
+  w.u64(serial);
   w.u64(static_cast<std::uint64_t>(sig));
   std::lock_guard lock(mu_);
   std::string reply;
   std::vector<int> got;
-  if (!send_msg(requests_, w.buf, {}) || recv_msg(requests_, reply, got, -1) != 1 ||
-      reply.size() < 9)
+  if (!send_msg(channel_, w.buf, {}) || recv_msg(channel_, reply, got, -1) != 1 || reply.size() < 9)
     return false;
   for (int fd : got) ::close(fd);
   reader r{std::string_view(reply).substr(1)};
   return r.u64() == 1;
 }
 
-std::optional<std::pair<pid_t, int>> broker::next_exit(std::chrono::milliseconds timeout) {
-  std::string msg;
-  std::vector<int> got;
-  if (recv_msg(events_, msg, got, static_cast<int>(timeout.count())) != 1 || msg.empty() ||
-      msg[0] != 'E')
-    return std::nullopt;
-  for (int fd : got) ::close(fd);
-  reader r{std::string_view(msg).substr(1)};
-  auto pid = static_cast<pid_t>(r.u64());
-  auto status = static_cast<int>(r.u64());
-  if (!r.ok) return std::nullopt;
-  return std::make_pair(pid, status);
+std::optional<launched_child> start_child(broker* via, const launch_spec& spec,
+                                          launch_error& error) {
+  return via ? via->launch(spec, error) : launch(spec, error);
+}
+
+bool drop_privileges(const identity& to, std::string& error) {
+  if (to.is_root()) {
+    error = "the process identity " + to.describe() + " is root";
+    return false;
+  }
+  std::vector<gid_t> groups;
+  for (auto g : to.groups) groups.push_back(g.value);
+  // glibc applies each of these to every thread of the process.
+  auto fail = [&](const char* step) {
+    error = std::string(step) + ": " + std::strerror(errno);
+    return false;
+  };
+  if (::setgroups(groups.size(), groups.data()) != 0) return fail("setgroups");
+  if (::setresgid(to.gid.value, to.gid.value, to.gid.value) != 0) return fail("setresgid");
+  if (::setresuid(to.uid.value, to.uid.value, to.uid.value) != 0) return fail("setresuid");
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail("PR_SET_NO_NEW_PRIVS");
+  uid_t r, e, s;
+  if (::getresuid(&r, &e, &s) != 0 || r != to.uid.value || e != to.uid.value || s != to.uid.value ||
+      ::setuid(0) == 0) {
+    error = "root could be taken back after the switch to " + to.describe();
+    return false;
+  }
+  return true;
+}
+
+std::optional<int> read_status(int status_fd, std::chrono::milliseconds timeout) {
+  pollfd p{status_fd, POLLIN, 0};
+  int r;
+  do r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  while (r < 0 && errno == EINTR);
+  if (r <= 0) return std::nullopt;
+  int status = 0;
+  ssize_t n;
+  do n = ::read(status_fd, &status, sizeof status);
+  while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof status)) return std::nullopt;
+  return status;
 }
 
 }  // namespace cgihost::spawner

@@ -1,23 +1,23 @@
 #pragma once
 // The spawn broker of privilege separation: a small process forked from
 // cgihost while it is still single-threaded and root. It alone keeps root,
-// and starts children for the rest of cgihost, which can then drop to the
+// and starts children for the rest of cgihost, which then drops to the
 // process identity. It accepts only well-formed requests for the accounts it
-// was given at its start, never root; it reaps its children and reports their
-// exits; it signals only process groups of children it started; and when the
-// channel closes (cgihost ended, or was killed) it kills every child it
-// started and exits.
+// was given at its start, never root; it reaps its children and writes each
+// one's wait status to a pipe whose other end went to cgihost with the
+// child's pipes; it signals only process groups of children it started; and
+// when the channel closes (cgihost ended, or was killed) it kills every child
+// it started and exits. It ignores SIGINT/SIGTERM/SIGHUP (a Ctrl-C or a
+// service stop reaches cgihost, whose graceful stop still needs it).
 //
-// Wire: two SOCK_SEQPACKET pairs. Requests and their replies go over one
-// (callers serialized by a mutex); exit reports come over the other. A
-// message is a type byte then length-prefixed fields; descriptors travel as
-// SCM_RIGHTS.
-//
-// Built and tested on its own; the server does not use it yet.
+// Wire: one SOCK_SEQPACKET pair; requests and their replies (callers
+// serialized by a mutex). A message is a type byte then fixed-size numbers
+// and length-prefixed strings; descriptors travel as SCM_RIGHTS.
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,27 +44,33 @@ class broker {
   pid_t pid() const { return pid_; }
 
   // Starts `spec` in the broker (`spec.as` is sent by account name). The
-  // returned descriptors are ours. Refusals come back as a launch_error whose
-  // step is `setuid` and code EPERM.
+  // returned descriptors are ours, `status_fd` included. A refusal comes back
+  // as a launch_error with step `broker`, code EPERM and the reason in
+  // `detail`; a failed step in the child as launch() would report it.
   std::optional<launched_child> launch(const launch_spec& spec, launch_error& error);
 
-  // Sends `sig` to the process group of child `pid`; false when the broker
-  // did not start it or has reaped it already.
-  bool signal_group(pid_t pid, int sig);
-
-  // The next exit the broker reports: pid and wait status; nullopt after
-  // `timeout` or when the broker is gone.
-  std::optional<std::pair<pid_t, int>> next_exit(std::chrono::milliseconds timeout);
-
-  // The descriptor exit reports arrive on, for an event loop to watch.
-  int exit_fd() const { return events_; }
+  // Sends `sig` to the process group of the child `pid` started as `serial`;
+  // false when the broker did not start it or has reaped it already.
+  bool signal_group(pid_t pid, std::uint64_t serial, int sig);
 
  private:
   broker() = default;
   pid_t pid_ = -1;
-  int requests_ = -1;
-  int events_ = -1;
+  int channel_ = -1;
   std::mutex mu_;
 };
+
+// Starts `spec` through `via` when given, else in this process (launch()).
+std::optional<launched_child> start_child(broker* via, const launch_spec& spec,
+                                          launch_error& error);
+
+// Makes this whole process (every thread) `to` for good: supplementary
+// groups, gid, uid (real, effective and saved), then no_new_privs; checks that
+// root cannot be taken back. For the network process once the broker runs.
+bool drop_privileges(const identity& to, std::string& error);
+
+// Reads a wait status from a status_fd (blocking up to `timeout`); nullopt on
+// timeout, or when the broker closed it without one (it is gone).
+std::optional<int> read_status(int status_fd, std::chrono::milliseconds timeout);
 
 }  // namespace cgihost::spawner

@@ -1,5 +1,7 @@
 #include "spawner/child.hpp"
 
+#include "spawner/broker.hpp"
+
 // Process v2 with std::filesystem needs these first (see the team's notes).
 #include <boost/optional.hpp>
 #include <boost/type_traits.hpp>
@@ -12,6 +14,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
@@ -33,27 +36,53 @@ child::child(const asio::any_io_executor& ex, const launched_child& c)
       stdin_(ex),
       stdout_(ex, c.stdout_fd),
       stderr_(ex, c.stderr_fd),
-      handle_(std::make_unique<handle>(handle{bp::basic_process_handle<asio::any_io_executor>(ex, c.pid)})) {
+      via_(c.via),
+      serial_(c.serial),
+      status_pipe_(ex) {
   if (c.stdin_fd >= 0) stdin_.assign(c.stdin_fd);
+  if (via_)
+    status_pipe_.assign(c.status_fd);
+  else
+    handle_ = std::make_unique<handle>(
+        handle{bp::basic_process_handle<asio::any_io_executor>(ex, c.pid)});
 }
 
 child::~child() {
   if (!exited_ && pid_ > 0) {
     signal_group(SIGKILL);
+    // The broker reaps its own; ours is reaped here: never a zombie.
     int st = 0;
-    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-    }
+    if (!via_)
+      while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+      }
   }
 }
 
 void child::signal_group(int sig) noexcept {
   if (exited_ || pid_ <= 0) return;
+  if (via_) {
+    via_->signal_group(pid_, serial_, sig);
+    return;
+  }
   if (::kill(-pid_, sig) != 0) ::kill(pid_, sig);
 }
 
 asio::awaitable<exit_status> child::wait() {
   if (exited_) co_return status_;
-  auto [ec, raw] = co_await handle_->h.async_wait(asio::as_tuple(asio::use_awaitable));
+  boost::system::error_code ec;
+  int raw = 0;
+  if (via_) {
+    // 4 bytes written at once by the broker; end of file without them: the
+    // broker is gone (and killed its children as it went).
+    auto [rec, n] = co_await asio::async_read(status_pipe_, asio::buffer(&raw, sizeof raw),
+                                              asio::as_tuple(asio::use_awaitable));
+    ec = rec;
+    if (ec && ec != asio::error::operation_aborted) raw = SIGKILL, ec = {};
+  } else {
+    auto [pec, praw] = co_await handle_->h.async_wait(asio::as_tuple(asio::use_awaitable));
+    ec = pec;
+    raw = praw;
+  }
   if (ec == asio::error::operation_aborted) co_return exit_status{};  // cancelled: still running
   exited_ = true;
   if (ec) {

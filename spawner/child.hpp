@@ -2,16 +2,19 @@
 // A running child: its pipes as Asio descriptors, its exit through Boost.Process
 // v2's process handle (a pidfd: the one owner of reaping, never waitpid(-1)),
 // and an end that escalates TERM -> grace -> KILL on its whole process group.
+// A child the spawn broker started (launched_child::via) is the broker's: its
+// exit comes as the status the broker writes to its status pipe, and signals
+// go through the broker.
 
 #include <sys/types.h>
-
-#include <chrono>
-#include <memory>
-#include <string>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
 
 #include "spawner/launch.hpp"
 
@@ -57,7 +60,10 @@ class child {
   struct handle;
   pid_t pid_;
   asio::posix::stream_descriptor stdin_, stdout_, stderr_;
-  std::unique_ptr<handle> handle_;
+  std::unique_ptr<handle> handle_;  // started here
+  broker* via_ = nullptr;           // started by the broker
+  std::uint64_t serial_ = 0;
+  asio::posix::stream_descriptor status_pipe_;  // ... and its status comes here
   bool exited_ = false;
   exit_status status_;
 };

@@ -155,11 +155,14 @@ const char* to_string(launch_step s) noexcept {
       return "prctl(PR_SET_NO_NEW_PRIVS)";
     case launch_step::exec:
       return "execve";
+    case launch_step::broker:
+      return "spawner process";
   }
   return "?";
 }
 
 std::string launch_error::message() const {
+  if (!detail.empty()) return std::string(to_string(step)) + ": " + detail;
   return std::string(to_string(step)) + ": " + code.message();
 }
 

@@ -24,6 +24,8 @@
 
 namespace cgihost::spawner {
 
+class broker;
+
 struct resource_limits {
   std::optional<std::uint64_t> address_space;  // RLIMIT_AS, bytes
   std::optional<std::uint64_t> cpu_seconds;    // RLIMIT_CPU
@@ -33,13 +35,13 @@ struct resource_limits {
 
 // Everything about a child, as plain data.
 struct launch_spec {
-  std::string program;                // absolute path given to execve
-  std::vector<std::string> argv;      // argv[0] first
-  std::vector<std::string> env;       // "NAME=value": the child's whole environment
-  std::string working_dir;            // chdir before exec; empty: stay
+  std::string program;                  // absolute path given to execve
+  std::vector<std::string> argv;        // argv[0] first
+  std::vector<std::string> env;         // "NAME=value": the child's whole environment
+  std::string working_dir;              // chdir before exec; empty: stay
   std::optional<spawner::identity> as;  // switch to it (needs root); nullopt: run as we do
   resource_limits limits;
-  bool new_process_group = true;      // the child leads its own group: timeouts end the group
+  bool new_process_group = true;  // the child leads its own group: timeouts end the group
   // When set, this descriptor (e.g. a listening socket: FCGI_LISTENSOCK_FILENO)
   // becomes the child's fd 0 instead of a pipe; the caller keeps its own copy.
   int stdin_fd = -1;
@@ -56,16 +58,38 @@ struct launched_child {
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // Set when the spawn broker started it (privilege separation): the child is
+  // the broker's, which reaps it and writes its wait status (an int) to
+  // `status_fd` and closes it; signals go through `via`, naming `serial`.
+  broker* via = nullptr;
+  int status_fd = -1;
+  std::uint64_t serial = 0;
 };
 
 // Which step failed in the child before exec (for the error log).
-enum class launch_step : std::uint8_t { none, pipes, clone, signals, process_group, stdio, close_fds, chdir, rlimit,
-                                        setgroups, setgid, setuid, no_new_privs, exec };
+enum class launch_step : std::uint8_t {
+  none,
+  pipes,
+  clone,
+  signals,
+  process_group,
+  stdio,
+  close_fds,
+  chdir,
+  rlimit,
+  setgroups,
+  setgid,
+  setuid,
+  no_new_privs,
+  exec,
+  broker
+};  // the spawn broker refused, or is gone
 const char* to_string(launch_step s) noexcept;
 
 struct launch_error {
   std::error_code code;  // errno of the failed step
   launch_step step = launch_step::none;
+  std::string detail;           // the broker's reason, when it refused
   std::string message() const;  // "chdir: No such file or directory"
 };
 

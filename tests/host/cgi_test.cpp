@@ -354,7 +354,7 @@ TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(ok.load(), 200);
-  for (auto [pid, state] : children_of(::getpid()))
+  for (auto [pid, state] : children_of(server_->spawn_parent()))
     ADD_FAILURE() << "child " << pid << " in state " << state;
 }
 

@@ -193,7 +193,7 @@ TEST_P(FastcgiTest, TwoHundredConcurrentRequestsWithFourInstancesAllSucceed) {
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(ok.load(), 400) << log();
-  EXPECT_LE(children_of(::getpid()).size(), 4u);
+  EXPECT_LE(children_of(server_->spawn_parent()).size(), 4u);
 }
 
 TEST_P(FastcgiTest, QueueOverflowIs503AndATimeoutIs504) {
@@ -201,9 +201,9 @@ TEST_P(FastcgiTest, QueueOverflowIs503AndATimeoutIs504) {
   connection busy(port_);
   busy.send("GET " + u("sleep") + "?s=3 HTTP/1.1\r\nHost: t\r\n\r\n");
   // The only instance is started by, and busy with, that request once it exists (bounded wait).
-  for (int i = 0; i < 500 && children_of(::getpid()).empty(); ++i)
+  for (int i = 0; i < 500 && children_of(server_->spawn_parent()).empty(); ++i)
     std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(children_of(::getpid()).size(), 1u);
+  ASSERT_EQ(children_of(server_->spawn_parent()).size(), 1u);
   auto overflow = fetch(port_, u("hello"));
   ASSERT_TRUE(overflow);
   EXPECT_EQ(overflow->status, 503);
@@ -252,10 +252,10 @@ TEST_P(FastcgiTest, AGracefulStopLetsInstancesEndWithoutSigkill) {
 TEST_P(FastcgiTest, IdleInstancesEnd) {
   start("max_instances = 2\nidle_timeout = \"300ms\"");
   ASSERT_EQ(fetch(port_, u("hello"))->status, 200);
-  ASSERT_EQ(children_of(::getpid()).size(), 1u);
+  ASSERT_EQ(children_of(server_->spawn_parent()).size(), 1u);
   bool ended = false;
   for (int i = 0; i < 300 && !ended; ++i) {  // bounded: 3 s
-    ended = children_of(::getpid()).empty();
+    ended = children_of(server_->spawn_parent()).empty();
     if (!ended) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(ended);
@@ -267,7 +267,7 @@ TEST_P(FastcgiTest, AClientThatLeavesAbortsItsRequestAndASilentInstanceIsKilled)
   {
     connection c(port_);
     c.send("GET " + u("sleep") + "?s=30 HTTP/1.1\r\nHost: t\r\n\r\n");
-    ASSERT_TRUE(eventually([] { return children_of(::getpid()).size() == 1; }));
+    ASSERT_TRUE(eventually([&] { return children_of(server_->spawn_parent()).size() == 1; }));
     std::this_thread::sleep_for(
         700ms);  // past the point where a bodyless request starts watching its client
   }              // the client leaves

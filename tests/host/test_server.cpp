@@ -31,7 +31,16 @@ running_server::running_server(const std::string& toml, const std::string& base_
   lg.error->set_level(spdlog::level::debug);
   lg.access = std::make_shared<spdlog::logger>("test-access", access_sink_);
   lg.access->set_pattern("%v");
-  server_ = std::make_unique<host::server>(cfg_, lg);
+  if (::geteuid() == 0) {
+    std::string err;
+    auto accounts = host::spawn_accounts(cfg_, err);
+    if (err.empty()) broker_ = spawner::broker::start(accounts, err);
+    if (!broker_) {
+      ADD_FAILURE() << "spawn broker: " << err;
+      return;
+    }
+  }
+  server_ = std::make_unique<host::server>(cfg_, lg, broker_.get());
   std::string err;
   if (!server_->bind(err)) {
     ADD_FAILURE() << err;
@@ -53,7 +62,20 @@ void running_server::stop() {
 void running_server::join() {
   if (thread_.joinable()) thread_.join();
   server_.reset();
+  if (broker_) {
+    // Every child was reaped by the broker or is being: none may stay.
+    bool none = false;
+    for (int i = 0; i < 300 && !none; ++i) {
+      none = children_of(broker_->pid()).empty();
+      if (!none) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(none) << children_of(broker_->pid()).size()
+                      << " child process(es) of the broker left after the server ended";
+    broker_.reset();
+  }
 }
+
+pid_t running_server::spawn_parent() const { return broker_ ? broker_->pid() : ::getpid(); }
 
 std::string running_server::error_log() const {
   std::string s;

@@ -1,7 +1,9 @@
 #pragma once
 // A cgihost server running in the test process on loopback port(s) 0, from
 // config text, with its logs kept for assertions; and helpers to check that
-// no process is left behind.
+// no process is left behind. As root it starts children through a spawn
+// broker, as `cgihost serve` does (without dropping root: the test process
+// cannot take it back).
 
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <sys/types.h>
@@ -34,9 +36,12 @@ class running_server {
   void join();
   std::string error_log() const;
   std::string access_log() const;
+  // The process whose children cgihost's children are: the broker, or us.
+  pid_t spawn_parent() const;
 
  private:
   config::config cfg_;
+  std::unique_ptr<spawner::broker> broker_;
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> error_sink_, access_sink_;
   std::unique_ptr<host::server> server_;
   std::thread thread_;

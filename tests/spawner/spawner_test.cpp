@@ -171,9 +171,9 @@ auto run_async(F f) {
   return fut.get();
 }
 
-bool gone(pid_t pid) {
+bool gone(pid_t pid, std::chrono::milliseconds within = 2000ms) {
   // Bounded: the reaper of an orphan (init) may take a moment.
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < within / 10ms; ++i) {
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string s;
     if (!stat || !std::getline(stat, s)) return true;
@@ -288,11 +288,13 @@ TEST_F(BrokerTest, StartsAChildAsAnAllowedAccountAndReportsItsExit) {
   EXPECT_EQ(read_all(c->stdout_fd), std::to_string(nobody_->uid.value) + "\n");
   ::close(c->stdout_fd);
   ::close(c->stderr_fd);
-  auto ex = broker_->next_exit(5000ms);
-  ASSERT_TRUE(ex);
-  EXPECT_EQ(ex->first, c->pid);
-  EXPECT_TRUE(WIFEXITED(ex->second));
-  EXPECT_EQ(WEXITSTATUS(ex->second), 3);
+  EXPECT_EQ(c->via, broker_.get());
+  auto status = read_status(c->status_fd, 5000ms);
+  ::close(c->status_fd);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 3);
+  EXPECT_TRUE(gone(c->pid));  // reaped by the broker
 }
 
 TEST_F(BrokerTest, RefusesAccountsOutsideItsListAndRoot) {
@@ -304,11 +306,29 @@ TEST_F(BrokerTest, RefusesAccountsOutsideItsListAndRoot) {
     launch_error e;
     EXPECT_FALSE(broker_->launch(s, e)) << id.name;
     EXPECT_EQ(e.code.value(), EPERM) << id.name;
+    EXPECT_EQ(e.message(),
+              "spawner process: account \"" + id.name + "\" is not one the config allows");
   }
   launch_spec as_itself = sh("id -u");  // no account: the broker's own, root: refused too
   launch_error e;
   EXPECT_FALSE(broker_->launch(as_itself, e));
-  EXPECT_FALSE(broker_->next_exit(100ms));  // nothing ran
+  EXPECT_EQ(e.code.value(), EPERM);
+  // Ill-formed requests: a relative program, a NUL cutting an argument short.
+  for (auto bad : {std::string("sh"), std::string("/bin/sh\0/bin/evil", 17)}) {
+    launch_spec s = sh("id -u");
+    s.as = *nobody_;
+    s.program = bad;
+    EXPECT_FALSE(broker_->launch(s, e));
+    EXPECT_EQ(e.code.value(), EINVAL);
+  }
+  // It still serves well-formed requests afterwards.
+  launch_spec ok = sh("exit 0");
+  ok.as = *nobody_;
+  auto c = broker_->launch(ok, e);
+  ASSERT_TRUE(c) << e.message();
+  for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd}) ::close(fd);
+  EXPECT_EQ(read_status(c->status_fd, 5000ms), 0);
+  ::close(c->status_fd);
 }
 
 TEST_F(BrokerTest, SignalsOnlyTheGroupsOfItsOwnChildren) {
@@ -318,14 +338,15 @@ TEST_F(BrokerTest, SignalsOnlyTheGroupsOfItsOwnChildren) {
   auto c = broker_->launch(s, e);
   ASSERT_TRUE(c) << e.message();
   for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd}) ::close(fd);
-  EXPECT_FALSE(broker_->signal_group(::getpid(), SIGTERM));  // not its child
-  EXPECT_TRUE(broker_->signal_group(c->pid, SIGKILL));
-  auto ex = broker_->next_exit(5000ms);
-  ASSERT_TRUE(ex);
-  EXPECT_EQ(ex->first, c->pid);
-  EXPECT_TRUE(WIFSIGNALED(ex->second));
-  EXPECT_EQ(WTERMSIG(ex->second), SIGKILL);
-  EXPECT_FALSE(broker_->signal_group(c->pid, SIGKILL));  // reaped: no longer its child
+  EXPECT_FALSE(broker_->signal_group(::getpid(), 0, SIGTERM));          // not its child
+  EXPECT_FALSE(broker_->signal_group(c->pid, c->serial + 1, SIGKILL));  // another start's pid
+  EXPECT_TRUE(broker_->signal_group(c->pid, c->serial, SIGKILL));
+  auto status = read_status(c->status_fd, 5000ms);
+  ::close(c->status_fd);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFSIGNALED(*status));
+  EXPECT_EQ(WTERMSIG(*status), SIGKILL);
+  EXPECT_FALSE(broker_->signal_group(c->pid, c->serial, SIGKILL));  // reaped: no longer its child
 }
 
 TEST_F(BrokerTest, ClosingTheChannelEndsItsChildrenAndTheBroker) {
@@ -336,9 +357,13 @@ TEST_F(BrokerTest, ClosingTheChannelEndsItsChildrenAndTheBroker) {
   ASSERT_TRUE(c) << e.message();
   for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd}) ::close(fd);
   pid_t broker_pid = broker_->pid();
+  EXPECT_EQ(::kill(broker_pid, SIGTERM), 0);  // ignored: only the channel ends it
+  EXPECT_FALSE(gone(broker_pid, 300ms));
   broker_.reset();  // as when cgihost ends
   EXPECT_TRUE(gone(c->pid));
   EXPECT_TRUE(gone(broker_pid));
+  EXPECT_FALSE(read_status(c->status_fd, 1000ms));  // closed without a status: the broker is gone
+  ::close(c->status_fd);
 }
 
 }  // namespace

@@ -1,0 +1,205 @@
+// Privilege separation, from outside (as root): `cgihost serve` splits off a
+// spawner that alone keeps root; the process that reads the network drops to
+// identity.process; every child is the spawner's; the spawner starts children
+// only as the accounts the config names.
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "config/load.hpp"
+#include "host/server.hpp"
+#include "spawner/broker.hpp"
+#include "tests/host/test_client.hpp"
+#include "tests/host/test_server.hpp"
+
+namespace cgihost::test {
+namespace {
+using namespace std::chrono_literals;
+
+const std::string kBinary = CGIHOST_BINARY;
+
+std::string uid_of(const char* name) {
+  const passwd* pw = ::getpwnam(name);
+  return pw ? std::to_string(pw->pw_uid) : "?";
+}
+
+// /proc/PID/status (or a task's) as key -> value, tabs kept.
+std::map<std::string, std::string> status_of(const std::string& path) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == '\t' || value.front() == ' ')) value.erase(0, 1);
+    out[line.substr(0, colon)] = value;
+  }
+  return out;
+}
+
+std::string comm_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+class PrivilegeSeparation : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: privilege separation splits root off";
+  }
+};
+
+TEST_F(PrivilegeSeparation, TheNetworkProcessDropsRootAndOnlyTheSpawnerKeepsIt) {
+  temp_dir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  dir.write("site/who.pl",
+            "print \"Content-Type: text/plain\\n\\n\";\n"
+            "print \"$< $> \", getppid(), \"\\n\";\n");
+  dir.write("site/who.php",
+            "<?php echo posix_getuid(), ' ', posix_geteuid(), ' ', posix_getppid();");
+  ::chmod((dir / "site").c_str(), 0755);
+  ::chmod((dir / "site/who.pl").c_str(), 0644);
+  ::chmod((dir / "site/who.php").c_str(), 0644);
+  dir.write("c.toml", R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+anonymous = "nobody"
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "php"
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+max_instances = 2
+)");
+  child_process p({kBinary, "serve", "--config", dir / "c.toml"});
+  auto line = p.wait_stderr_line("listening on", 10s);
+  ASSERT_TRUE(line) << p.err();
+  const auto port = port_from_line(*line);
+  // A request first: the server's threads all exist by then.
+  auto cgi = fetch(port, "/who.pl");
+  ASSERT_TRUE(cgi);
+  ASSERT_EQ(cgi->status, 200) << p.err();
+  auto php = fetch(port, "/who.php");
+  ASSERT_TRUE(php);
+  ASSERT_EQ(php->status, 200) << p.err();
+
+  // Every thread of the network process is www-data, with no capability
+  // left and no way to gain one by exec.
+  const std::string www = uid_of("www-data");
+  const std::string www4 = www + "\t" + www + "\t" + www + "\t" + www;
+  std::size_t threads = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(p.pid()) + "/task")) {
+    auto st = status_of(task.path() / "status");
+    ++threads;
+    EXPECT_EQ(st["Uid"], www4) << task.path();
+    EXPECT_EQ(st["CapEff"], "0000000000000000") << task.path();
+    EXPECT_EQ(st["CapPrm"], "0000000000000000") << task.path();
+    EXPECT_EQ(st["NoNewPrivs"], "1") << task.path();
+  }
+  EXPECT_GE(threads, 2u);  // the io threads and the password verifiers included
+
+  // Its one child is the spawner, which kept root.
+  auto kids = children_of(p.pid());
+  ASSERT_EQ(kids.size(), 1u);
+  const pid_t spawner = kids[0].first;
+  EXPECT_EQ(comm_of(spawner), "cgihost spawner");
+  EXPECT_EQ(status_of("/proc/" + std::to_string(spawner) + "/status")["Uid"], "0\t0\t0\t0");
+
+  // The children are the spawner's: CGI as the anonymous account, the
+  // FastCGI instance as the process identity.
+  const std::string nobody = uid_of("nobody");
+  EXPECT_EQ(cgi->body, nobody + " " + nobody + " " + std::to_string(spawner) + "\n");
+  EXPECT_EQ(php->body, www + " " + www + " " + std::to_string(spawner));
+  // A graceful stop ends the instance (exit, not a kill) and the spawner.
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
+  EXPECT_TRUE(pid_gone(spawner));
+  EXPECT_NE(p.err().find("ended (exit 0)"), std::string::npos) << p.err();
+  const std::string err = p.err();  // all of it, now that it has ended
+  EXPECT_NE(err.find("spawner process pid " + std::to_string(spawner) + " keeps root"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("now runs as www-data uid " + www), std::string::npos) << err;
+  EXPECT_NE(err.find("process identity www-data uid " + www + ", effective identity nobody uid " +
+                     nobody),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(PrivilegeSeparation, TheSpawnerStartsChildrenOnlyAsTheAccountsTheConfigNames) {
+  temp_dir dir;
+  config::load_options o;
+  o.running_as_root = true;
+  auto r = config::load_string(R"(listen = ["127.0.0.1:0"]
+document_root = "."
+[identity]
+process = "www-data"
+anonymous = "nobody"
+[accounts]
+alice = "daemon"
+)",
+                               "c.toml", dir.path(), o);
+  ASSERT_TRUE(r.ok()) << r.errors[0].to_string();
+  std::string error;
+  auto accounts = host::spawn_accounts(*r.value, error);
+  EXPECT_EQ(error, "");
+  std::vector<std::string> names;
+  for (const auto& a : accounts) names.push_back(a.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"www-data", "nobody", "daemon"}));
+
+  auto broker = spawner::broker::start(accounts, error);
+  ASSERT_TRUE(broker) << error;
+  auto run_as = [&](const char* name, spawner::launch_error& e) {
+    spawner::launch_spec s;
+    s.program = "/usr/bin/id";
+    s.argv = {"id", "-u"};
+    auto account = config::lookup_system_account(name);
+    if (account) s.as = spawner::resolve_identity(*account);
+    auto c = broker->launch(s, e);
+    std::string out;
+    if (!c) return out;
+    ::close(c->stdin_fd);
+    char buf[64];
+    for (int i = 0; i < 100; ++i) {  // bounded: until end of file, or 100 x 50 ms
+      pollfd pfd{c->stdout_fd, POLLIN, 0};
+      ::poll(&pfd, 1, 50);
+      ssize_t n = ::read(c->stdout_fd, buf, sizeof buf);
+      if (n == 0) break;
+      if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(c->stdout_fd);
+    ::close(c->stderr_fd);
+    EXPECT_EQ(spawner::read_status(c->status_fd, 5000ms), 0);
+    ::close(c->status_fd);
+    return out;
+  };
+  spawner::launch_error e;
+  EXPECT_EQ(run_as("daemon", e), uid_of("daemon") + "\n") << e.message();
+  for (const char* outside : {"bin", "sys", "root"}) {
+    EXPECT_EQ(run_as(outside, e), "") << outside;
+    EXPECT_EQ(e.message(), std::string("spawner process: account \"") + outside +
+                               "\" is not one the config allows");
+  }
+}
+
+}  // namespace
+}  // namespace cgihost::test
