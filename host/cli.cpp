@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "config/load.hpp"
 #include "host/explain.hpp"
@@ -72,7 +73,10 @@ int run_server(const config::config& cfg) {
                          cfg.identity.process.name);
       return 1;
     }
-    broker = spawner::broker::start(accounts, error);
+    // A lane per io thread: each may have a spawn under way.
+    const unsigned lanes =
+        cfg.server.threads ? cfg.server.threads : std::max(1u, std::thread::hardware_concurrency());
+    broker = spawner::broker::start(accounts, error, lanes);
     if (!broker) {
       lg.error->critical("cannot start the spawner process: {}", error);
       return 1;

@@ -10,9 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <thread>
 
 namespace cgihost::spawner {
 namespace {
@@ -132,29 +135,22 @@ std::optional<std::uint64_t> get_limit(reader& r) {
 bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 // ---- the broker process
+// One thread per channel ("lane"), so that cgihost's io threads can each
+// have a spawn under way; each lane watches and reaps the children it started.
+// Signals may come on any lane: the children are in one map.
 class broker_process {
  public:
-  broker_process(int channel, const std::vector<identity>& allowed) : channel_(channel) {
+  explicit broker_process(const std::vector<identity>& allowed) {
     for (const auto& id : allowed)
       if (!id.is_root()) allowed_.emplace(id.name, id);
   }
 
-  [[noreturn]] void run() {
-    std::vector<pollfd> fds;
-    while (true) {
-      fds.assign(1, pollfd{channel_, POLLIN, 0});
-      for (auto& [pid, c] : children_) fds.push_back({c.pidfd, POLLIN, 0});
-      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) finish();
-      for (std::size_t i = 1; i < fds.size(); ++i)
-        if (fds[i].revents) reap(fds[i].fd);
-      if (fds[0].revents) {
-        std::string data;
-        std::vector<int> got;
-        int r = recv_msg(channel_, data, got, 0);
-        if (r == 0 || (r < 0 && (fds[0].revents & (POLLHUP | POLLERR)))) finish();
-        if (r > 0) handle(data, got);
-      }
-    }
+  [[noreturn]] void run(const std::vector<int>& channels) {
+    lanes_left_ = static_cast<int>(channels.size());
+    for (std::size_t i = 1; i < channels.size(); ++i)
+      std::thread([this, fd = channels[i], i] { lane(fd, i); }).detach();
+    lane(channels[0], 0);
+    while (true) ::pause();  // the last lane to end exits the process
   }
 
  private:
@@ -162,32 +158,61 @@ class broker_process {
     int pidfd = -1;
     int status = -1;  // write end of the status pipe
     std::uint64_t serial = 0;
+    std::size_t lane = 0;
   };
 
-  void handle(const std::string& data, std::vector<int>& fds) {
+  void lane(int channel, std::size_t index) {
+    std::vector<pollfd> fds;
+    while (true) {
+      fds.assign(1, pollfd{channel, POLLIN, 0});
+      {
+        std::lock_guard lock(mu_);
+        for (auto& [pid, c] : children_)
+          if (c.lane == index) fds.push_back({c.pidfd, POLLIN, 0});
+      }
+      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return finish(index);
+      for (std::size_t i = 1; i < fds.size(); ++i)
+        if (fds[i].revents) reap(fds[i].fd);
+      if (fds[0].revents) {
+        std::string data;
+        std::vector<int> got;
+        int r = recv_msg(channel, data, got, 0);
+        if (r == 0 || (r < 0 && (fds[0].revents & (POLLHUP | POLLERR)))) return finish(index);
+        if (r > 0) handle(channel, index, data, got);
+      }
+    }
+  }
+
+  void handle(int channel, std::size_t index, const std::string& data, std::vector<int>& fds) {
     reader r{data};
     char type = data.empty() ? '\0' : data[0];
     r.in.remove_prefix(data.empty() ? 0 : 1);
     if (type == 'L') {
-      launch_request(r, fds);
+      launch_request(channel, index, r, fds);
     } else if (type == 'S') {
       auto pid = static_cast<pid_t>(r.u64());
       auto serial = r.u64();
       auto sig = static_cast<int>(r.u64());
       for (int fd : fds) ::close(fd);
-      auto it = children_.find(pid);
-      bool ours = r.ok && r.in.empty() && it != children_.end() && it->second.serial == serial &&
-                  sig > 0 && sig < NSIG;
+      bool sent = false;
+      {
+        // Under the lock: the child cannot be reaped (its pid reused) meanwhile.
+        std::lock_guard lock(mu_);
+        auto it = children_.find(pid);
+        bool ours = r.ok && r.in.empty() && it != children_.end() && it->second.serial == serial &&
+                    sig > 0 && sig < NSIG;
+        sent = ours && (::kill(-pid, sig) == 0 || ::kill(pid, sig) == 0);
+      }
       writer w('R');
-      w.u64(ours && (::kill(-pid, sig) == 0 || ::kill(pid, sig) == 0) ? 1 : 0);
-      send_msg(channel_, w.buf, {});
+      w.u64(sent ? 1 : 0);
+      send_msg(channel, w.buf, {});
     } else {
-      refuse(fds, "malformed request");
+      refuse(channel, fds, "malformed request");
     }
   }
 
-  void refuse(std::vector<int>& fds, const std::string& why, int err = EPERM,
-              launch_step step = launch_step::broker) {
+  static void refuse(int channel, std::vector<int>& fds, const std::string& why, int err = EPERM,
+                     launch_step step = launch_step::broker) {
     for (int fd : fds) ::close(fd);
     fds.clear();
     writer w('R');
@@ -195,10 +220,10 @@ class broker_process {
     w.u64(static_cast<std::uint64_t>(step));
     w.u64(static_cast<std::uint64_t>(err));
     w.str(why);
-    send_msg(channel_, w.buf, {});
+    send_msg(channel, w.buf, {});
   }
 
-  void launch_request(reader& r, std::vector<int>& fds) {
+  void launch_request(int channel, std::size_t index, reader& r, std::vector<int>& fds) {
     launch_spec spec;
     spec.program = r.str();
     spec.argv = r.strs();
@@ -213,7 +238,7 @@ class broker_process {
     spec.die_with_parent = r.u64() != 0;
     bool has_stdin = r.u64() != 0;
     if (!r.ok || !r.in.empty() || fds.size() != (has_stdin ? 1u : 0u))
-      return refuse(fds, "malformed spawn request");
+      return refuse(channel, fds, "malformed spawn request");
     // What execve and chdir get must be what was asked: absolute paths, no NUL
     // cutting a string short, NAME=value entries.
     bool well_formed = !spec.argv.empty() && spec.program.starts_with('/') &&
@@ -222,23 +247,24 @@ class broker_process {
     for (const auto& a : spec.argv) well_formed = well_formed && !has_nul(a);
     for (const auto& e : spec.env)
       well_formed = well_formed && !has_nul(e) && e.find('=') != std::string::npos && e[0] != '=';
-    if (!well_formed) return refuse(fds, "malformed spawn request", EINVAL);
+    if (!well_formed) return refuse(channel, fds, "malformed spawn request", EINVAL);
     auto allowed = allowed_.find(account);
     if (allowed == allowed_.end())
-      return refuse(fds, account.empty()
-                             ? std::string("a spawn request without an account (never as root)")
-                             : "account \"" + account + "\" is not one the config allows");
+      return refuse(channel, fds,
+                    account.empty()
+                        ? std::string("a spawn request without an account (never as root)")
+                        : "account \"" + account + "\" is not one the config allows");
     // As the account is now: gone or renumbered is refused; its groups are
     // read again, as a logon reads them (membership may have changed).
     const identity& was = allowed->second;
     std::string why;
     spec.as = resolve_identity_now(
         config::account{was.name, was.uid.value, was.gid.value, was.home}, why);
-    if (!spec.as || spec.as->is_root()) return refuse(fds, why.empty() ? "root" : why);
+    if (!spec.as || spec.as->is_root()) return refuse(channel, fds, why.empty() ? "root" : why);
     if (has_stdin) spec.stdin_fd = fds[0];
     int status_pipe[2];
     if (::pipe2(status_pipe, O_CLOEXEC) != 0)
-      return refuse(fds, std::strerror(errno), errno, launch_step::pipes);
+      return refuse(channel, fds, std::strerror(errno), errno, launch_step::pipes);
     launch_error err;
     auto child = spawner::launch(spec, err);
     for (int fd : fds) ::close(fd);
@@ -246,12 +272,13 @@ class broker_process {
     if (!child) {
       ::close(status_pipe[0]);
       ::close(status_pipe[1]);
-      return refuse(fds, "", err.code.value(), err.step);
+      return refuse(channel, fds, "", err.code.value(), err.step);
     }
     started c;
     c.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child->pid, 0));
     c.status = status_pipe[1];
     c.serial = ++serial_;
+    c.lane = index;
     if (c.pidfd < 0) {  // cannot watch it: it must not run unwatched
       ::kill(-child->pid, SIGKILL), ::kill(child->pid, SIGKILL);
       int st;
@@ -259,10 +286,13 @@ class broker_process {
       for (int fd :
            {child->stdin_fd, child->stdout_fd, child->stderr_fd, status_pipe[0], status_pipe[1]})
         if (fd >= 0) ::close(fd);
-      return refuse(fds, std::string("pidfd_open: ") + std::strerror(errno), errno,
+      return refuse(channel, fds, std::string("pidfd_open: ") + std::strerror(errno), errno,
                     launch_step::clone);
     }
-    children_[child->pid] = c;
+    {
+      std::lock_guard lock(mu_);
+      children_[child->pid] = c;
+    }
     writer w('R');
     w.u64(1);
     w.u64(static_cast<std::uint64_t>(child->pid));
@@ -273,11 +303,12 @@ class broker_process {
     out.push_back(child->stdout_fd);
     out.push_back(child->stderr_fd);
     out.push_back(status_pipe[0]);
-    send_msg(channel_, w.buf, out);
+    send_msg(channel, w.buf, out);
     for (int fd : out) ::close(fd);
   }
 
   void reap(int pidfd) {
+    std::lock_guard lock(mu_);
     for (auto it = children_.begin(); it != children_.end(); ++it) {
       if (it->second.pidfd != pidfd) continue;
       siginfo_t info{};
@@ -296,67 +327,119 @@ class broker_process {
     }
   }
 
-  // The channel closed: nothing may outlive cgihost.
-  [[noreturn]] void finish() {
-    for (auto& [pid, c] : children_) ::kill(-pid, SIGKILL), ::kill(pid, SIGKILL);
-    for (auto& [pid, c] : children_) {
-      siginfo_t info{};
-      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c.pidfd), &info, WEXITED);
+  // A channel closed (cgihost ends, or was killed): nothing this lane
+  // started may outlive it. The last lane to end exits the process.
+  void finish(std::size_t index) {
+    std::vector<int> pidfds;
+    {
+      std::lock_guard lock(mu_);
+      for (auto it = children_.begin(); it != children_.end();) {
+        if (it->second.lane != index) {
+          ++it;
+          continue;
+        }
+        ::kill(-it->first, SIGKILL), ::kill(it->first, SIGKILL);
+        pidfds.push_back(it->second.pidfd);
+        ::close(it->second.status);
+        it = children_.erase(it);
+      }
     }
-    ::_exit(0);
+    for (int pidfd : pidfds) {
+      siginfo_t info{};
+      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
+      ::close(pidfd);
+    }
+    if (lanes_left_.fetch_sub(1) == 1) ::_exit(0);
   }
 
-  int channel_;
-  std::map<std::string, identity> allowed_;
+  std::map<std::string, identity> allowed_;  // read-only once the lanes run
+  std::mutex mu_;
   std::map<pid_t, started> children_;
-  std::uint64_t serial_ = 0;
+  std::atomic<std::uint64_t> serial_{0};
+  std::atomic<int> lanes_left_{0};
 };
 
 }  // namespace
 
-std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std::string& error) {
-  int ch[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) != 0) {
-    error = std::string("socketpair: ") + std::strerror(errno);
-    return nullptr;
+std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std::string& error,
+                                      unsigned lanes) {
+  lanes = std::clamp(lanes, 1u, 64u);
+  std::vector<int> ours, theirs;
+  auto close_all = [&] {
+    for (int fd : ours) ::close(fd);
+    for (int fd : theirs) ::close(fd);
+  };
+  for (unsigned i = 0; i < lanes; ++i) {
+    int ch[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) != 0) {
+      error = std::string("socketpair: ") + std::strerror(errno);
+      close_all();
+      return nullptr;
+    }
+    ours.push_back(ch[0]);
+    theirs.push_back(ch[1]);
   }
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     error = std::string("fork: ") + std::strerror(errno);
-    ::close(ch[0]), ::close(ch[1]);
+    close_all();
     return nullptr;
   }
   if (pid == 0) {
-    // The broker: dies with cgihost, keeps only its end of the channel.
+    // The broker: dies with cgihost, keeps only its ends of the channels: no
+    // log file, no socket, no pipe of another child stays open here
+    // (stdin/stdout/stderr aside).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(0);
     ::prctl(PR_SET_NAME, "cgihost spawner");
-    // Nothing of cgihost's but the channel: no log file, no socket, no pipe
-    // of another child stays open here (stdin/stdout/stderr aside).
-    if (ch[1] != 3) {
-      ::dup3(ch[1], 3, O_CLOEXEC);
-      ch[1] = 3;
+    std::vector<int> keep = theirs;
+    std::sort(keep.begin(), keep.end());
+    unsigned from = 3;
+    for (int fd : keep) {
+      if (static_cast<unsigned>(fd) < from) continue;  // 0-2 (a closed stdin reused)
+      if (static_cast<unsigned>(fd) > from)
+        ::syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0u);
+      from = static_cast<unsigned>(fd) + 1;
     }
-    ::syscall(SYS_close_range, 4u, ~0u, 0u);
+    ::syscall(SYS_close_range, from, ~0u, 0u);
     for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
       ::signal(sig, SIG_IGN);
-    broker_process(ch[1], allowed).run();
+    broker_process(allowed).run(theirs);
   }
-  ::close(ch[1]);
+  for (int fd : theirs) ::close(fd);
   auto b = std::unique_ptr<broker>(new broker());
   b->pid_ = pid;
-  b->channel_ = ch[0];
+  for (int fd : ours) {
+    b->lanes_.push_back(std::make_unique<lane>());
+    b->lanes_.back()->fd = fd;
+  }
   return b;
 }
 
 broker::~broker() {
-  if (channel_ >= 0) ::close(channel_);
+  for (auto& l : lanes_) ::close(l->fd);
   if (pid_ > 0) {
     int status;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
   }
+}
+
+std::unique_lock<std::mutex> broker::free_lane(int& fd) {
+  // A lane nobody uses, else wait for one in turn.
+  const std::size_t first = next_.fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    auto& l = *lanes_[(first + i) % lanes_.size()];
+    std::unique_lock lock(l.mu, std::try_to_lock);
+    if (lock.owns_lock()) {
+      fd = l.fd;
+      return lock;
+    }
+  }
+  auto& l = *lanes_[first % lanes_.size()];
+  fd = l.fd;
+  return std::unique_lock(l.mu);
 }
 
 std::optional<launched_child> broker::launch(const launch_spec& spec, launch_error& error) {
@@ -385,10 +468,11 @@ std::optional<launched_child> broker::launch(const launch_spec& spec, launch_err
   if (w.buf.size() > kMaxMessage)
     return fail(launch_step::broker, E2BIG,
                 "spawn request larger than 1 MiB (argv and environment)");
-  std::lock_guard lock(mu_);
+  int channel = -1;
+  auto lock = free_lane(channel);
   std::string reply;
   std::vector<int> got;
-  if (!send_msg(channel_, w.buf, fds) || recv_msg(channel_, reply, got, -1) != 1 || reply.empty() ||
+  if (!send_msg(channel, w.buf, fds) || recv_msg(channel, reply, got, -1) != 1 || reply.empty() ||
       reply[0] != 'R') {
     for (int fd : got) ::close(fd);
     return fail(launch_step::broker, EPIPE, "gone (no answer on its channel)");
@@ -422,10 +506,11 @@ bool broker::signal_group(pid_t pid, std::uint64_t serial, int sig) {
   w.u64(static_cast<std::uint64_t>(pid));
   w.u64(serial);
   w.u64(static_cast<std::uint64_t>(sig));
-  std::lock_guard lock(mu_);
+  int channel = -1;
+  auto lock = free_lane(channel);
   std::string reply;
   std::vector<int> got;
-  if (!send_msg(channel_, w.buf, {}) || recv_msg(channel_, reply, got, -1) != 1 || reply.size() < 9)
+  if (!send_msg(channel, w.buf, {}) || recv_msg(channel, reply, got, -1) != 1 || reply.size() < 9)
     return false;
   for (int fd : got) ::close(fd);
   reader r{std::string_view(reply).substr(1)};

@@ -10,12 +10,13 @@
 // it started and exits. It ignores SIGINT/SIGTERM/SIGHUP (a Ctrl-C or a
 // service stop reaches cgihost, whose graceful stop still needs it).
 //
-// Wire: one SOCK_SEQPACKET pair; requests and their replies (callers
-// serialized by a mutex). A message is a type byte then fixed-size numbers
+// Wire: SOCK_SEQPACKET pairs ("lanes"), each served by a broker thread;
+// a request and its reply hold one lane. A message is a type byte then fixed-size numbers
 // and length-prefixed strings; descriptors travel as SCM_RIGHTS.
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -33,7 +34,10 @@ class broker {
  public:
   // Forks the broker with the accounts it may start children as (root ones
   // are dropped). Call before any thread exists. nullptr and `error` on failure.
-  static std::unique_ptr<broker> start(const std::vector<identity>& allowed, std::string& error);
+  // `lanes`: how many spawns may be under way at once (a channel and a
+  // broker thread each; cgihost gives one per io thread).
+  static std::unique_ptr<broker> start(const std::vector<identity>& allowed, std::string& error,
+                                       unsigned lanes = 1);
 
   // Closes the channel: the broker kills the children it started and exits;
   // it is reaped here.
@@ -54,10 +58,15 @@ class broker {
   bool signal_group(pid_t pid, std::uint64_t serial, int sig);
 
  private:
+  struct lane {
+    int fd = -1;
+    std::mutex mu;  // one request and its reply at a time
+  };
   broker() = default;
+  std::unique_lock<std::mutex> free_lane(int& fd);
   pid_t pid_ = -1;
-  int channel_ = -1;
-  std::mutex mu_;
+  std::vector<std::unique_ptr<lane>> lanes_;
+  std::atomic<std::size_t> next_{0};
 };
 
 // Starts `spec` through `via` when given, else in this process (launch()).

@@ -34,7 +34,7 @@ running_server::running_server(const std::string& toml, const std::string& base_
   if (::geteuid() == 0) {
     std::string err;
     auto accounts = host::spawn_accounts(cfg_, err);
-    if (err.empty()) broker_ = spawner::broker::start(accounts, err);
+    if (err.empty()) broker_ = spawner::broker::start(accounts, err, 2);
     if (!broker_) {
       ADD_FAILURE() << "spawn broker: " << err;
       return;

@@ -269,8 +269,8 @@ class BrokerTest : public ::testing::Test {
     ASSERT_TRUE(nobody_);
     auto root = identity{"root", uid{0}, gid{0}, {gid{0}}, "/root"};
     std::string error;
-    broker_ = broker::start({*nobody_, root},
-                            error);  // root is dropped from the list, whatever the caller says
+    // Root is dropped from the list, whatever the caller says. Two lanes.
+    broker_ = broker::start({*nobody_, root}, error, 2);
     ASSERT_TRUE(broker_) << error;
   }
   std::optional<identity> nobody_;
@@ -347,6 +347,33 @@ TEST_F(BrokerTest, SignalsOnlyTheGroupsOfItsOwnChildren) {
   EXPECT_TRUE(WIFSIGNALED(*status));
   EXPECT_EQ(WTERMSIG(*status), SIGKILL);
   EXPECT_FALSE(broker_->signal_group(c->pid, c->serial, SIGKILL));  // reaped: no longer its child
+}
+
+TEST_F(BrokerTest, TwoCallersAtOnceGetTheirChildrenAndEitherIsSignalled) {
+  // Two threads launch at once, each a child that waits for its stdin; each
+  // is then signalled (through whichever lane is free) and reported.
+  std::vector<launched_child> kids(2);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i)
+    threads.emplace_back([&, i] {
+      launch_spec s = sh("read x; exit 7");
+      s.as = *nobody_;
+      launch_error e;
+      auto c = broker_->launch(s, e);
+      if (c) kids[i] = *c;
+    });
+  for (auto& t : threads) t.join();
+  for (auto& c : kids) {
+    ASSERT_GT(c.pid, 0);
+    EXPECT_TRUE(broker_->signal_group(c.pid, c.serial, SIGKILL));
+  }
+  for (auto& c : kids) {
+    auto status = read_status(c.status_fd, 5000ms);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFSIGNALED(*status));
+    for (int fd : {c.stdin_fd, c.stdout_fd, c.stderr_fd, c.status_fd}) ::close(fd);
+  }
+  EXPECT_NE(kids[0].serial, kids[1].serial);
 }
 
 TEST_F(BrokerTest, ClosingTheChannelEndsItsChildrenAndTheBroker) {
