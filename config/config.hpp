@@ -134,6 +134,10 @@ struct config {
   bool dev_mode = false;
   std::vector<endpoint> listen;
   std::filesystem::path document_root;  // absolute
+  // Whether a CGI or FastCGI script may be reached through a symlink that
+  // leaves document_root (off: such a script is never run; static files
+  // never leave it).
+  bool allow_symlinks_outside_root = false;
   identity_settings identity;
   authentication_settings authentication;
   std::map<std::string, account> accounts;  // authenticated name -> OS account

@@ -299,10 +299,13 @@ class loader {
   // ---- sections ------------------------------------------------------------
   void read_root(const toml::table& root, config& cfg) {
     check_keys(root, "",
-               {"listen", "document_root", "identity", "authentication", "accounts", "cgi",
-                "handlers", "pools", "locations", "static", "http", "server", "log", "status"});
+               {"listen", "document_root", "allow_symlinks_outside_root", "identity",
+                "authentication", "accounts", "cgi", "handlers", "pools", "locations", "static",
+                "http", "server", "log", "status"});
     read_listen(root, cfg);
     read_document_root(root, cfg);
+    if (auto v = get_bool(root, "allow_symlinks_outside_root", ""))
+      cfg.allow_symlinks_outside_root = *v;
     read_identity(root, cfg);
     read_authentication(root, cfg);
     read_accounts(root, cfg);

@@ -332,8 +332,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   const std::string rid = ex.id().str();
 
   struct stat st {};
-  auto resolved = co_await resolve_script(ex, root_fd_, cfg_.document_root.string(),
-                                          h_.interpreter.empty(), &st);
+  auto resolved = co_await resolve_script(ex, root_fd_, cfg_, h_.interpreter.empty(), &st);
   if (!resolved) co_return;
   const std::string script_path = std::move(*resolved);
   const std::string script_dir = script_path.substr(0, script_path.rfind('/'));

@@ -133,14 +133,19 @@ int run_explain(const config::config& cfg, const try_request& tr) {
   const bool need_exec = h.module == config::module_kind::cgi && h.interpreter.empty();
   int root_fd = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
-  int fd =
-      root_fd >= 0 && !rel.empty() ? open_beneath(root_fd, rel.c_str(), O_PATH | O_CLOEXEC) : -1;
+  int fd = root_fd >= 0 && !rel.empty() ? open_script(root_fd, rel.c_str(), O_PATH | O_CLOEXEC,
+                                                      cfg.allow_symlinks_outside_root)
+                                        : -1;
   int err = errno;
   struct stat st {};
   bool inside = fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
   check(inside,
         "script inside document_root " + cfg.document_root.string() + ": " + r.script_name +
-            (fd < 0 ? std::string(" (") + std::strerror(err) + "; symlinks may not leave the root)"
+            (fd < 0 ? std::string(" (") + std::strerror(err) +
+                          (cfg.allow_symlinks_outside_root
+                               ? ")"
+                               : "; symlinks may not leave the root: allow_symlinks_outside_root "
+                                 "is off)")
              : inside ? ""
                       : " (not a regular file)"));
   if (fd >= 0) ::close(fd);

@@ -345,7 +345,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
   const auto started = clock::now();
   const std::string rid = ex.id().str();
   struct stat st {};
-  auto script = co_await resolve_script(ex, root_fd_, cfg_.document_root.string(), false, &st);
+  auto script = co_await resolve_script(ex, root_fd_, cfg_, false, &st);
   if (!script) co_return;
   auto pool = co_await pool_for(ex, st);
   if (!pool) co_return;

@@ -29,7 +29,7 @@ gateway_buffer::~gateway_buffer() {
 }
 
 asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
-                                                           const std::string& document_root,
+                                                           const config::config& cfg,
                                                            bool need_exec, struct stat* st_out) {
   const route& r = ex.route();
   std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
@@ -37,9 +37,16 @@ asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int roo
     co_await ex.send_error(http::status::forbidden, "no script named in " + r.script_name);
     co_return std::nullopt;
   }
-  fd_guard script{open_beneath(root_fd, rel.c_str(), O_PATH | O_CLOEXEC)};
+  fd_guard script{
+      open_script(root_fd, rel.c_str(), O_PATH | O_CLOEXEC, cfg.allow_symlinks_outside_root)};
   if (script.fd < 0) {
     int err = errno;
+    if (err == EXDEV) {
+      co_await ex.send_error(http::status::forbidden, "script " + r.script_name +
+                                                          ": a symlink leads outside document_root "
+                                                          "(allow_symlinks_outside_root is off)");
+      co_return std::nullopt;
+    }
     co_await ex.send_error(err == EACCES ? http::status::forbidden : http::status::not_found,
                            "script " + r.script_name + ": " + std::strerror(err));
     co_return std::nullopt;
@@ -56,7 +63,7 @@ asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int roo
     co_return std::nullopt;
   }
   if (st_out) *st_out = st;
-  co_return document_root + r.script_name;
+  co_return cfg.document_root.string() + r.script_name;
 }
 
 asio::awaitable<std::optional<spawner::identity>> checked_identity(

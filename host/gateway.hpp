@@ -49,12 +49,13 @@ struct fd_guard {
 };
 
 // The route's script under the document root (`root_fd`), whatever symlinks
-// say: its path, or nullopt after answering 404 (missing) or 403 (a folder,
-// not a regular file, or not executable when `need_exec`).
+// say (unless cfg.allow_symlinks_outside_root): its path, or nullopt after
+// answering 404 (missing), 403 (a folder, not a regular file, not executable
+// when `need_exec`, or a symlink leaving the root).
 // `st`, when given, receives the script's stat (owner, group, mode) for the
 // identity's access check.
 asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
-                                                           const std::string& document_root,
+                                                           const config::config& cfg,
                                                            bool need_exec,
                                                            struct stat* st = nullptr);
 

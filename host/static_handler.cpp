@@ -50,6 +50,11 @@ bool etag_matches(std::string_view header, std::string_view etag) {
 
 }  // namespace
 
+int open_script(int root_fd, const char* relative, int flags, bool may_leave) {
+  if (!may_leave) return open_beneath(root_fd, relative, flags);
+  return ::openat(root_fd, relative, flags);
+}
+
 int open_beneath(int dir_fd, const char* relative, int flags) {
   open_how how{};
   how.flags = static_cast<std::uint64_t>(flags);

@@ -28,4 +28,9 @@ class static_handler final : public handler {
 // EXDEV when the path would leave the folder.
 int open_beneath(int dir_fd, const char* relative, int flags);
 
+// A script under the document root (`root_fd`): open_beneath, or, when
+// `may_leave` (allow_symlinks_outside_root), following symlinks wherever they
+// go (a path without ".." segments, as the router gives it).
+int open_script(int root_fd, const char* relative, int flags, bool may_leave);
+
 }  // namespace cgihost::host

@@ -80,6 +80,22 @@ TEST_F(ConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_TRUE(c.static_files.enabled);
   EXPECT_EQ(c.http.max_header_count, 100u);
   EXPECT_EQ(c.log.access_log, "stdout");
+  EXPECT_FALSE(c.allow_symlinks_outside_root);
+}
+
+TEST_F(ConfigTest, AllowSymlinksOutsideRootIsABoolean) {
+  const std::string head = "listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n";
+  const std::string tail = "[identity]\nprocess = \"www-data\"\n";
+  auto r = load(head + "allow_symlinks_outside_root = true\n" + tail);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->allow_symlinks_outside_root);
+  r = load(head + "allow_symlinks_outside_root = \"yes\"\n" + tail);
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_EQ(r.errors[0].line, 3u);
+  EXPECT_EQ(r.errors[0].column, 31u);
+  EXPECT_NE(r.errors[0].message.find("allow_symlinks_outside_root: expected a boolean"),
+            std::string::npos)
+      << dump(r);
 }
 
 TEST_F(ConfigTest, SampleConfigIsValidAndReadAsWritten) {

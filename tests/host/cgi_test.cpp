@@ -32,25 +32,29 @@ class CgiTest : public ::testing::Test {
         << children_of(::getpid()).size() << " child process(es) left";
   }
 
-  void start(const std::string& timeout) {
+  // `top`: more top-level keys.
+  void start(const std::string& timeout, const std::string& top = "") {
     // Children may run as nobody: the scratch tree must be readable by all.
     ::chmod(site_.path().c_str(), 0755);
     fs::create_directories(site_ / "site/cgi-bin");
     fs::create_directories(site_ / "site/run");
     ::chmod((site_ / "site/run").c_str(), 0777);
-    fs::copy_file(CGI_PROBE, site_ / "site/cgi-bin/probe");
+    fs::copy_file(CGI_PROBE, site_ / "site/cgi-bin/probe", fs::copy_options::overwrite_existing);
     ::chmod((site_ / "site/cgi-bin/probe").c_str(), 0755);
-    fs::copy_file(CGI_PROBE, site_ / "site/cgi-bin/nph-probe");
+    fs::copy_file(CGI_PROBE, site_ / "site/cgi-bin/nph-probe",
+                  fs::copy_options::overwrite_existing);
     ::chmod((site_ / "site/cgi-bin/nph-probe").c_str(), 0755);
     site_.write("site/cgi-bin/noexec.cgi", "#!/bin/sh\necho\n");
     ::chmod((site_ / "site/cgi-bin/noexec.cgi").c_str(), 0644);
     for (const char* sample : {"hello.pl", "env.pl", "echo.pl", "broken-no-colon.pl"}) {
       std::string to = site_ / ("site/" + std::string(sample));
-      fs::copy_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/site" / sample, to);
+      fs::copy_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/site" / sample, to,
+                    fs::copy_options::overwrite_existing);
       ::chmod(to.c_str(), 0644);
     }
     std::string toml = R"(listen = ["127.0.0.1:0"]
 document_root = "site"
+)" + top + R"(
 [identity]
 process = "www-data"
 [cgi]
@@ -371,6 +375,25 @@ TEST_F(CgiTimeoutTest, TimeoutIs504AndTheGroupIsGone) {
   ASSERT_GT(pid, 0);
   EXPECT_TRUE(pid_gone(pid));
   EXPECT_NE(log().find("did not finish within its timeout"), std::string::npos);
+}
+
+TEST_F(CgiTest, AScriptBehindASymlinkLeavingTheRootRunsOnlyWhenASettingAllowsIt) {
+  site_.write("outside.pl", "print \"Content-Type: text/plain\\n\\noutside\\n\";\n");
+  ::chmod((site_ / "outside.pl").c_str(), 0644);
+  fs::create_symlink(site_ / "outside.pl", site_ / "site/escape.pl");
+  auto refused = fetch(port_, "/escape.pl");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_NE(
+      log().find("a symlink leads outside document_root (allow_symlinks_outside_root is off)"),
+      std::string::npos)
+      << log();
+  stop();
+  start("10s", "allow_symlinks_outside_root = true");
+  auto allowed = fetch(port_, "/escape.pl");
+  ASSERT_TRUE(allowed);
+  EXPECT_EQ(allowed->status, 200) << log();
+  EXPECT_EQ(allowed->body, "outside\n");
 }
 
 }  // namespace
