@@ -1,12 +1,18 @@
 #include "host/cli.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "config/load.hpp"
@@ -37,6 +43,41 @@ void warn_unreadable_after_drop(const config::config& cfg, const spawner::identi
         "users file {}: read at the start, but a change will not be read until a restart: {}",
         file->string(), why);
 }
+
+// Calls `ended` (on a thread of its own) if process `pid`, a child of ours,
+// ends before this is destroyed.
+class spawner_watch {
+ public:
+  spawner_watch(pid_t pid, std::function<void()> ended) {
+    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    wake_ = ::eventfd(0, EFD_CLOEXEC);
+    if (pidfd_ < 0 || wake_ < 0) return;
+    thread_ = std::thread([this, ended = std::move(ended)] {
+      pollfd fds[2] = {{pidfd_, POLLIN, 0}, {wake_, POLLIN, 0}};
+      int r;
+      do r = ::poll(fds, 2, -1);
+      while (r < 0 && errno == EINTR);
+      if (r > 0 && (fds[0].revents & POLLIN) && !(fds[1].revents & POLLIN)) ended();
+    });
+  }
+  ~spawner_watch() {
+    if (thread_.joinable()) {
+      std::uint64_t one = 1;
+      ssize_t ignored = ::write(wake_, &one, sizeof one);
+      (void)ignored;
+      thread_.join();
+    }
+    if (pidfd_ >= 0) ::close(pidfd_);
+    if (wake_ >= 0) ::close(wake_);
+  }
+  spawner_watch(const spawner_watch&) = delete;
+  spawner_watch& operator=(const spawner_watch&) = delete;
+
+ private:
+  int pidfd_ = -1;
+  int wake_ = -1;
+  std::thread thread_;
+};
 
 int run_server(const config::config& cfg) {
   logs lg;
@@ -113,9 +154,23 @@ int run_server(const config::config& cfg) {
     lg.error->info("listening on http://{}:{}/ (document root {})", addr, ep.port(),
                    cfg.document_root.string());
   }
+  // The spawner must outlive us: if it ends first (killed, out of memory),
+  // nothing can start any more; say so and stop, exit 1, for a supervisor
+  // to start cgihost again.
+  std::atomic<bool> spawner_died{false};
+  std::optional<spawner_watch> watch;
+  if (broker)
+    watch.emplace(broker->pid(), [&] {
+      spawner_died = true;
+      lg.error->critical(
+          "the spawner process (pid {}) ended: no child can start any more; stopping",
+          broker->pid());
+      srv->stop();
+    });
   srv->run(true);
+  watch.reset();
   lg.error->info("stopped");
-  return 0;
+  return spawner_died ? 1 : 0;
 }
 
 std::string one_line(std::string s) {

@@ -145,6 +145,41 @@ max_instances = 2
       << err;
 }
 
+TEST_F(PrivilegeSeparation, ASpawnerThatDiesStopsCgihostWithExitOneAndTakesItsChildren) {
+  temp_dir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  dir.write("site/pid.php", "<?php echo getmypid();");
+  ::chmod((dir / "site").c_str(), 0755);
+  ::chmod((dir / "site/pid.php").c_str(), 0644);
+  dir.write("c.toml", R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "php"
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+)");
+  child_process p({kBinary, "serve", "--config", dir / "c.toml"});
+  auto line = p.wait_stderr_line("listening on", 10s);
+  ASSERT_TRUE(line) << p.err();
+  auto r = fetch(port_from_line(*line), "/pid.php");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << p.err();
+  const pid_t php = static_cast<pid_t>(std::stol(r->body));
+  auto kids = children_of(p.pid());
+  ASSERT_EQ(kids.size(), 1u);
+  ASSERT_EQ(::kill(kids[0].first, SIGKILL), 0);  // as the out-of-memory killer would
+  EXPECT_EQ(p.wait_exit(10s), 1) << p.err();
+  EXPECT_NE(p.err().find("the spawner process (pid " + std::to_string(kids[0].first) +
+                         ") ended: no child can start any more; stopping"),
+            std::string::npos)
+      << p.err();
+  EXPECT_TRUE(pid_gone(php)) << "php-cgi pid " << php << " outlived its spawner";
+}
+
 TEST_F(PrivilegeSeparation, TheSpawnerStartsChildrenOnlyAsTheAccountsTheConfigNames) {
   temp_dir dir;
   config::load_options o;
