@@ -312,6 +312,9 @@ fastcgi_handler::fastcgi_handler(const config::config& cfg, const config::handle
   if (root_fd_ < 0)
     throw std::system_error(errno, std::generic_category(),
                             "cannot open document root " + cfg.document_root.string());
+  // A remote server runs as an account of its own, unknown here.
+  if (single_ && !single_->remote() && !cfg.identity.process.name.empty())
+    instance_account_ = spawner::resolve_identity(cfg.identity.process);
 }
 
 fastcgi_handler::~fastcgi_handler() {
@@ -320,7 +323,21 @@ fastcgi_handler::~fastcgi_handler() {
 
 asio::awaitable<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(exchange& ex,
                                                                          const struct stat& st) {
-  if (!family_) co_return single_;
+  if (!family_) {
+    // impersonate = false: the instances run as the process identity, which
+    // must be able to read the script (else the interpreter would answer a
+    // vague 404 or 500); logging in would not change that: 403.
+    std::string denied;
+    if (instance_account_ &&
+        !spawner::may_access(*instance_account_, st.st_uid, st.st_gid, st.st_mode, false, denied)) {
+      const std::string what = "script " + ex.route().script_name + ": " + denied +
+                               " (fastcgi impersonate=false -> the process identity)";
+      ex.log().error("[pool {}] rid={} 403 {}", single_->settings().name, ex.id().str(), what);
+      co_await ex.send_error(http::status::forbidden, what);
+      co_return nullptr;
+    }
+    co_return single_;
+  }
   // impersonate = true: an instance running as the request's account (the
   // decision table), checked like a CGI spawn before any instance is lent.
   const std::string rid = ex.id().str();

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <memory>
+#include <optional>
 
 #include "config/config.hpp"
 #include "host/fastcgi_pool.hpp"
@@ -36,6 +37,9 @@ class fastcgi_handler final : public handler {
 
   std::shared_ptr<fastcgi_pool> single_;
   std::shared_ptr<pool_family> family_;
+  // The account the one local pool's instances run as (identity.process):
+  // it must be able to read a script before a request goes there.
+  std::optional<spawner::identity> instance_account_;
   int root_fd_ = -1;
   protocol::cgi::variables pass_through_;
 };

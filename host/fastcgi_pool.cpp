@@ -1,6 +1,7 @@
 #include "host/fastcgi_pool.hpp"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -82,6 +83,18 @@ std::map<std::string, std::string> env_of(
   std::map<std::string, std::string> env(base_env.begin(), base_env.end());
   for (const auto& [k, v] : settings.env) env[k] = v;
   return env;
+}
+// The account cgihost runs as, by name (its uid when it has none).
+const std::string& own_account_name() {
+  static const std::string name = [] {
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found)
+      return std::string(pw.pw_name);
+    return "uid " + std::to_string(::geteuid());
+  }();
+  return name;
 }
 }  // namespace
 
@@ -476,7 +489,7 @@ void fastcgi_pool::count_response(unsigned status, bool timed_out) {
 fastcgi_pool::snapshot fastcgi_pool::status() {
   snapshot s;
   s.name = settings_.name;
-  s.identity = as_ ? as_->name : std::string("(cgihost's own)");
+  s.identity = as_ ? as_->name : own_account_name();
   s.accepted = accepted_.load(std::memory_order_relaxed);
   s.errors_5xx = errors_5xx_.load(std::memory_order_relaxed);
   s.timeouts = timeouts_.load(std::memory_order_relaxed);

@@ -39,6 +39,10 @@ struct backend {
   std::string ext;  // of the scripts it serves
 };
 
+// The account (quoted) the pool's instances run as: identity.process, which
+// is this user's own when the tests do not run as root.
+const std::string kOwnAccount = for_this_user("\"www-data\"");
+
 std::string backend_name(const ::testing::TestParamInfo<backend>& info) { return info.param.name; }
 void PrintTo(const backend& b, std::ostream* os) { *os << b.name; }
 
@@ -196,6 +200,19 @@ TEST_P(FastcgiTest, TwoHundredConcurrentRequestsWithFourInstancesAllSucceed) {
   EXPECT_LE(children_of(server_->spawn_parent()).size(), 4u);
 }
 
+TEST_P(FastcgiTest, AScriptTheInstancesCannotReadIs403AndStartsNothing) {
+  start("max_instances = 1");
+  ::chmod((site_ / ("site/hello." + GetParam().ext)).c_str(), 0);
+  auto r = fetch(port_, u("hello"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_NE(log().find("may not read it"), std::string::npos) << log();
+  EXPECT_NE(log().find("(fastcgi impersonate=false -> the process identity)"), std::string::npos)
+      << log();
+  EXPECT_EQ(log().find("started instance"), std::string::npos) << log();
+  EXPECT_EQ(fetch(port_, u("info"))->status, 200);  // a readable one still runs
+}
+
 TEST_P(FastcgiTest, QueueOverflowIs503AndATimeoutIs504) {
   start("max_instances = 1\nqueue_length = 0\nrequest_timeout = \"1s\"");
   connection busy(port_);
@@ -313,8 +330,8 @@ TEST_P(FastcgiTest, TheStatusPageShowsInstancesAndTotalsAsJsonAndPrometheus) {
   EXPECT_EQ(page->header("Content-Type"), "application/json");
   const std::string& j = page->body;
   EXPECT_NE(j.find("\"name\":\"app\""), std::string::npos) << j;
-  EXPECT_NE(j.find("{\"number\":3,\"pid\":" + pid +
-                   ",\"identity\":\"www-data\",\"state\":\"idle\",\"requests\":4"),
+  EXPECT_NE(j.find("{\"number\":3,\"pid\":" + pid + ",\"identity\":" + kOwnAccount +
+                   ",\"state\":\"idle\",\"requests\":4"),
             std::string::npos)
       << j;
   EXPECT_NE(j.find("\"accepted\":5,\"responses_5xx\":1,\"timeouts\":0,\"restarts\":2"),
@@ -327,15 +344,18 @@ TEST_P(FastcgiTest, TheStatusPageShowsInstancesAndTotalsAsJsonAndPrometheus) {
   EXPECT_EQ(prom->status, 200);
   EXPECT_NE(prom->body.find("# TYPE cgihost_pool_instances gauge"), std::string::npos)
       << prom->body;
-  EXPECT_NE(prom->body.find("cgihost_pool_requests_total{pool=\"app\",identity=\"www-data\"} 5\n"),
-            std::string::npos)
-      << prom->body;
   EXPECT_NE(
-      prom->body.find("cgihost_pool_responses_5xx_total{pool=\"app\",identity=\"www-data\"} 1\n"),
-      std::string::npos);
-  EXPECT_NE(prom->body.find("cgihost_pool_restarts_total{pool=\"app\",identity=\"www-data\"} 2\n"),
+      prom->body.find("cgihost_pool_requests_total{pool=\"app\",identity=" + kOwnAccount + "} 5\n"),
+      std::string::npos)
+      << prom->body;
+  EXPECT_NE(prom->body.find(
+                "cgihost_pool_responses_5xx_total{pool=\"app\",identity=" + kOwnAccount + "} 1\n"),
             std::string::npos);
-  EXPECT_NE(prom->body.find("cgihost_pool_instance_requests{pool=\"app\",identity=\"www-data\","
+  EXPECT_NE(
+      prom->body.find("cgihost_pool_restarts_total{pool=\"app\",identity=" + kOwnAccount + "} 2\n"),
+      std::string::npos);
+  EXPECT_NE(prom->body.find("cgihost_pool_instance_requests{pool=\"app\",identity=" + kOwnAccount +
+                            ","
                             "instance=\"3\",pid=\"" +
                             pid + "\"} 4\n"),
             std::string::npos)

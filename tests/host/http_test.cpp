@@ -37,7 +37,8 @@ class HttpTest : public ::testing::Test {
     fs::create_symlink("hello.txt", site_ / "site/alias.txt");
     ::mkfifo((site_ / "site/fifo").c_str(), 0644);
     big_.assign(3 * 1024 * 1024 + 17, '\0');
-    for (std::size_t i = 0; i < big_.size(); ++i) big_[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+    for (std::size_t i = 0; i < big_.size(); ++i)
+      big_[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
     site_.write("site/big.bin", big_);
 
     std::string toml = R"(listen = ["127.0.0.1:0", "[::1]:0"]
@@ -54,7 +55,8 @@ keepalive_timeout = "400ms"
 body_timeout = "400ms"
 [server]
 threads = 2
-grace_period = ")" + grace_ + R"("
+grace_period = ")" + grace_ +
+                       R"("
 )" + extra_config;
     server_ = std::make_unique<running_server>(toml, site_.path());
     port_ = server_->port(0);
@@ -138,10 +140,11 @@ TEST_F(HttpTest, KeepAliveServesSeveralRequestsOnOneConnection) {
 
 TEST_F(HttpTest, PipelinedRequestsAreAnsweredInOrder) {
   connection c(port_);
-  c.send("GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"
-         "GET /sub/page.html HTTP/1.1\r\nHost: t\r\n\r\n"
-         "GET /missing HTTP/1.1\r\nHost: t\r\n\r\n"
-         "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  c.send(
+      "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /sub/page.html HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /missing HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   auto a = c.read_response(), b = c.read_response(), d = c.read_response(), e = c.read_response();
   ASSERT_TRUE(a && b && d && e);
   EXPECT_EQ(a->body, "hello, world\n");
@@ -199,12 +202,13 @@ TEST_F(HttpTest, TraversalAttemptsNeverReachTheFileSystem) {
     const char* target;
     int status;
   };
-  for (auto [target, status] : {attempt{"/../outside.txt", 400}, attempt{"/%2e%2e/outside.txt", 400},
-                                attempt{"/sub/../../outside.txt", 400}, attempt{"/..%2foutside.txt", 400},
-                                attempt{"/sub%2f..%2f..%2foutside.txt", 400}, attempt{"/hello.txt%00.html", 400},
-                                attempt{"/..%5coutside.txt", 400}, attempt{"/%zz", 400},
-                                attempt{"/sub/../hello.txt", 200}, attempt{"//sub//page.html", 200},
-                                attempt{"/sub/./page.html", 200}, attempt{"/%68ello.txt", 200}}) {
+  for (auto [target, status] :
+       {attempt{"/../outside.txt", 400}, attempt{"/%2e%2e/outside.txt", 400},
+        attempt{"/sub/../../outside.txt", 400}, attempt{"/..%2foutside.txt", 400},
+        attempt{"/sub%2f..%2f..%2foutside.txt", 400}, attempt{"/hello.txt%00.html", 400},
+        attempt{"/..%5coutside.txt", 400}, attempt{"/%zz", 400}, attempt{"/sub/../hello.txt", 200},
+        attempt{"//sub//page.html", 200}, attempt{"/sub/./page.html", 200},
+        attempt{"/%68ello.txt", 200}}) {
     auto r = fetch(port_, target);
     ASSERT_TRUE(r) << target;
     EXPECT_EQ(r->status, status) << target;
@@ -224,15 +228,19 @@ TEST_F(HttpTest, ConditionalGetAnswers304) {
   EXPECT_TRUE(by_date->body.empty());
   EXPECT_EQ(by_date->header("ETag"), etag);
 
-  auto older = fetch(port_, "/hello.txt", "GET", "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
+  auto older =
+      fetch(port_, "/hello.txt", "GET", "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
   EXPECT_EQ(older->status, 200);
   auto garbage = fetch(port_, "/hello.txt", "GET", "If-Modified-Since: yesterday\r\n");
   EXPECT_EQ(garbage->status, 200);
 
-  EXPECT_EQ(fetch(port_, "/hello.txt", "GET", "If-None-Match: \"x\", " + etag + "\r\n")->status, 304);
+  EXPECT_EQ(fetch(port_, "/hello.txt", "GET", "If-None-Match: \"x\", " + etag + "\r\n")->status,
+            304);
   EXPECT_EQ(fetch(port_, "/hello.txt", "GET", "If-None-Match: \"other\"\r\n")->status, 200);
   // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
-  EXPECT_EQ(fetch(port_, "/hello.txt", "GET", "If-None-Match: \"other\"\r\nIf-Modified-Since: " + lm + "\r\n")->status,
+  EXPECT_EQ(fetch(port_, "/hello.txt", "GET",
+                  "If-None-Match: \"other\"\r\nIf-Modified-Since: " + lm + "\r\n")
+                ->status,
             200);
 }
 
@@ -243,7 +251,9 @@ TEST_F(HttpTest, OtherMethodsAre405WithAllow) {
   EXPECT_EQ(r->header("Allow"), "GET, HEAD");
   // A body the static handler does not read is skipped, and the connection goes on.
   connection c(port_);
-  c.send("POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcdeGET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+  c.send(
+      "POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcdeGET /hello.txt "
+      "HTTP/1.1\r\nHost: t\r\n\r\n");
   auto post = c.read_response();
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
@@ -272,11 +282,13 @@ TEST_F(HttpTest, RequestLineTooLongIs414) {
 }
 
 TEST_F(HttpTest, HeaderBlockTooLargeIs431) {
-  auto [r, closed] = raw("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(2100, 'b') + "\r\n\r\n");
+  auto [r, closed] =
+      raw("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(2100, 'b') + "\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 431);
   EXPECT_TRUE(closed);
-  auto [r2, closed2] = raw("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(10000, 'b') + "\r\n\r\n");
+  auto [r2, closed2] =
+      raw("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(10000, 'b') + "\r\n\r\n");
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2->status, 431);
 }
@@ -291,17 +303,19 @@ TEST_F(HttpTest, TooManyHeaderFieldsIs431) {
 }
 
 TEST_F(HttpTest, BodyAboveTheLimitIs413) {
-  auto [r, closed] = raw("POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'x'));
+  auto [r, closed] = raw("POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n" +
+                         std::string(5000, 'x'));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
   EXPECT_TRUE(closed);
 }
 
 TEST_F(HttpTest, MalformedRequestsAre400AndClose) {
-  for (const std::string bad : {"GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n",
-                                "GET / HTTP/1.1\r\nHost: t\r\n: novalue\r\n\r\n", "GET / HTTP/1.1\r\n\r\n",
-                                "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET / HTTX/1.1\r\nHost: t\r\n\r\n",
-                                "GET index.html HTTP/1.1\r\nHost: t\r\n\r\n"}) {
+  for (const std::string bad :
+       {"GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: t\r\n: novalue\r\n\r\n", "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET / HTTX/1.1\r\nHost: t\r\n\r\n",
+        "GET index.html HTTP/1.1\r\nHost: t\r\n\r\n"}) {
     auto [r, closed] = raw(bad);
     ASSERT_TRUE(r) << bad;
     EXPECT_EQ(r->status, 400) << bad;
@@ -345,7 +359,8 @@ TEST_F(HttpTest, RequestSmugglingIsRefused) {
     EXPECT_EQ(r->status, status) << head;
     std::string after;
     EXPECT_TRUE(c.wait_closed(std::chrono::seconds(3), &after)) << head;
-    EXPECT_EQ(after.find("HTTP/1.1 200"), std::string::npos) << head << " let the smuggled request through";
+    EXPECT_EQ(after.find("HTTP/1.1 200"), std::string::npos)
+        << head << " let the smuggled request through";
   }
 }
 
@@ -397,8 +412,9 @@ TEST_F(HttpTest, AccessLogHasCombinedFormatAndRequestId) {
   stop();
   std::string log = access_log();
   EXPECT_NE(log.find("127.0.0.1 - - ["), std::string::npos) << log;
-  EXPECT_NE(log.find("] \"GET /hello.txt HTTP/1.1\" 200 13 \"http://ref/\" \"tester \\\"1\\\"\" rid="),
-            std::string::npos)
+  EXPECT_NE(
+      log.find("] \"GET /hello.txt HTTP/1.1\" 200 13 \"http://ref/\" \"tester \\\"1\\\"\" rid="),
+      std::string::npos)
       << log;
 }
 
@@ -408,8 +424,9 @@ TEST_F(HttpTest, RejectionsAreLoggedWithTheirReason) {
   stop();
   std::string log = error_log();
   EXPECT_NE(log.find("400 from 127.0.0.1: malformed request head"), std::string::npos) << log;
-  EXPECT_NE(log.find("414 from 127.0.0.1: request line longer than http.max_request_line (1024 bytes)"),
-            std::string::npos)
+  EXPECT_NE(
+      log.find("414 from 127.0.0.1: request line longer than http.max_request_line (1024 bytes)"),
+      std::string::npos)
       << log;
 }
 
@@ -447,14 +464,16 @@ class ShortGraceTest : public HttpTest {
 };
 
 TEST_F(ShortGraceTest, StopEndsStuckResponsesAfterTheGracePeriod) {
-  fs::resize_file((site_ / "site/big.bin"), 256ull * 1024 * 1024);  // more than any socket buffer holds
+  fs::resize_file((site_ / "site/big.bin"),
+                  256ull * 1024 * 1024);  // more than any socket buffer holds
   connection stuck(port_);
   stuck.send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
   ASSERT_TRUE(stuck.wait_bytes(1));  // the response started; the client reads no more
   const auto start = std::chrono::steady_clock::now();
   server_->stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
-  EXPECT_NE(error_log().find("grace period over: closing 1 connection(s) still busy"), std::string::npos)
+  EXPECT_NE(error_log().find("grace period over: closing 1 connection(s) still busy"),
+            std::string::npos)
       << error_log();
 }
 

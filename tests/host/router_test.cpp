@@ -27,7 +27,8 @@ config::handler prefix(const char* p, config::module_kind m) {
 class RouterTest : public ::testing::Test {
  protected:
   RouterTest() {
-    cfg_.handlers = {ext(".php", config::module_kind::fastcgi), prefix("/cgi-bin/", config::module_kind::cgi),
+    cfg_.handlers = {ext(".php", config::module_kind::fastcgi),
+                     prefix("/cgi-bin/", config::module_kind::cgi),
                      ext(".pl", config::module_kind::cgi)};
     cfg_.cgi.timeout = 15min;
     cfg_.locations = {{"/admin/", false, std::nullopt}, {"/admin/deep/", std::nullopt, 30s}};

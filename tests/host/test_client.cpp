@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -14,7 +15,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 
 extern char** environ;
 
@@ -171,10 +171,11 @@ bool connection::wait_closed(std::chrono::milliseconds limit, std::string* extra
   }
 }
 
-std::optional<http_response> fetch(std::uint16_t port, const std::string& target, const std::string& method,
-                                   const std::string& extra_headers) {
+std::optional<http_response> fetch(std::uint16_t port, const std::string& target,
+                                   const std::string& method, const std::string& extra_headers) {
   connection c(port);
-  c.send(method + " " + target + " HTTP/1.1\r\nHost: test\r\n" + extra_headers + "Connection: close\r\n\r\n");
+  c.send(method + " " + target + " HTTP/1.1\r\nHost: test\r\n" + extra_headers +
+         "Connection: close\r\n\r\n");
   return c.read_response(method == "HEAD");
 }
 
@@ -246,7 +247,8 @@ std::optional<std::string> child_process::wait_stderr_line(const std::string& ne
       if (::poll(&p, 1, remaining_ms(deadline)) > 0) {
         char tmp[8192];
         ssize_t n = ::read(p.fd, tmp, sizeof tmp);
-        if (n > 0) (p.fd == out_fd_ ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
+        if (n > 0)
+          (p.fd == out_fd_ ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
         else {
           ::close(p.fd);
           (p.fd == out_fd_ ? out_fd_ : err_fd_) = -1;
@@ -271,14 +273,16 @@ std::optional<int> child_process::wait_exit(std::chrono::milliseconds limit) {
     if (clock::now() >= deadline) return std::nullopt;
     // Drain the pipes while waiting, so the child never blocks on a full one;
     // when both are closed, wait on the child itself in short steps.
-    if (out_fd_ >= 0 && err_fd_ >= 0) pump(std::min(remaining_ms(deadline), 20));
+    if (out_fd_ >= 0 && err_fd_ >= 0)
+      pump(std::min(remaining_ms(deadline), 20));
     else {
       pollfd p{out_fd_ >= 0 ? out_fd_ : err_fd_, POLLIN, 0};
       ::poll(&p, p.fd >= 0 ? 1 : 0, std::min(remaining_ms(deadline), 20));
       if (p.fd >= 0 && (p.revents & (POLLIN | POLLHUP))) {
         char tmp[8192];
         ssize_t n = ::read(p.fd, tmp, sizeof tmp);
-        if (n > 0) (p.fd == out_fd_ ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
+        if (n > 0)
+          (p.fd == out_fd_ ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
         else {
           ::close(p.fd);
           (p.fd == out_fd_ ? out_fd_ : err_fd_) = -1;
@@ -294,7 +298,8 @@ std::optional<int> child_process::wait_exit(std::chrono::milliseconds limit) {
       pollfd p{*fd, POLLIN, 0};
       if (::poll(&p, 1, 100) <= 0) continue;
       ssize_t n = ::read(*fd, tmp, sizeof tmp);
-      if (n > 0) (fd == &out_fd_ ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
+      if (n > 0)
+        (fd == &out_fd_ ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
       else {
         ::close(*fd);
         *fd = -1;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -14,11 +15,26 @@
 
 namespace cgihost::test {
 
+std::string for_this_user(std::string toml) {
+  if (::geteuid() == 0) return toml;
+  // Without root every account is cgihost's own (anything else is a config
+  // error): the tests' accounts become this user's.
+  const passwd* pw = ::getpwuid(::geteuid());
+  if (pw == nullptr) return toml;
+  for (const char* account : {"\"www-data\"", "\"nobody\""}) {
+    const std::string self = std::string("\"") + pw->pw_name + "\"";
+    for (auto at = toml.find(account); at != std::string::npos;
+         at = toml.find(account, at + self.size()))
+      toml.replace(at, std::strlen(account), self);
+  }
+  return toml;
+}
+
 running_server::running_server(const std::string& toml, const std::string& base_dir) {
   config::load_options o;
   o.running_as_root = ::geteuid() == 0;
   o.current_user = config::lookup_system_account_by_uid(::geteuid());
-  auto r = config::load_string(toml, "test.toml", base_dir, o);
+  auto r = config::load_string(for_this_user(toml), "test.toml", base_dir, o);
   if (!r.ok()) {
     ADD_FAILURE() << (r.errors.empty() ? "config refused" : r.errors[0].to_string());
     return;

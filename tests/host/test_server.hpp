@@ -48,6 +48,10 @@ class running_server {
   std::vector<std::uint16_t> ports_;
 };
 
+// Config text as the tests write it (accounts www-data and nobody), or, when
+// the tests do not run as root, with those accounts replaced by this user's.
+std::string for_this_user(std::string toml);
+
 // The processes whose parent is `parent`, with their state letter.
 std::vector<std::pair<pid_t, char>> children_of(pid_t parent);
 
