@@ -72,8 +72,10 @@ asio::awaitable<exit_status> child::wait() {
   boost::system::error_code ec;
   int raw = 0;
   if (via_) {
-    // 4 bytes written at once by the broker; end of file without them: the
-    // broker is gone (and killed its children as it went).
+    // 4 bytes written at once by the broker. End of file without them: the
+    // broker is gone, and cannot report; the child counts as killed (a
+    // FastCGI instance dies with the broker; cgihost stops when it sees the
+    // broker gone).
     auto [rec, n] = co_await asio::async_read(status_pipe_, asio::buffer(&raw, sizeof raw),
                                               asio::as_tuple(asio::use_awaitable));
     ec = rec;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <regex>
 
 #include "tests/host/test_client.hpp"
@@ -213,6 +214,28 @@ max_instances = 2
   ASSERT_TRUE(p.signal(SIGKILL));  // no graceful stop: the instance must notice by itself
   p.wait_exit(10s);
   EXPECT_TRUE(pid_gone(php)) << "php-cgi pid " << php << " outlived cgihost";
+
+  // Its socket folder could not be removed by it; the next cgihost removes
+  // it at its first start of an instance, and its own at its end.
+  auto socket_dirs_of = [](pid_t pid) {
+    std::vector<std::string> out;
+    const std::string prefix = "cgihost-fcgi-" + std::to_string(pid) + "-";
+    for (const auto& e : std::filesystem::directory_iterator("/tmp"))
+      if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path());
+    return out;
+  };
+  EXPECT_EQ(socket_dirs_of(p.pid()).size(), 1u);
+  child_process next({kBinary, "serve", "--config", dir / "c.toml"});
+  auto next_line = next.wait_stderr_line("listening on", 10s);
+  ASSERT_TRUE(next_line) << next.err();
+  auto again = fetch(port_from_line(*next_line), "/pid.php");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << next.err();
+  EXPECT_TRUE(socket_dirs_of(p.pid()).empty());
+  EXPECT_EQ(socket_dirs_of(next.pid()).size(), 1u);
+  ASSERT_TRUE(next.signal(SIGTERM));
+  EXPECT_EQ(next.wait_exit(10s), 0) << next.err();
+  EXPECT_TRUE(socket_dirs_of(next.pid()).empty());
 }
 
 // A config over a scratch site with a good and a broken Perl script.
