@@ -147,21 +147,7 @@ max_instances = 2
 
 TEST_F(PrivilegeSeparation, ASpawnerThatDiesStopsCgihostWithExitOneAndTakesItsChildren) {
   temp_dir dir;
-  ::chmod(dir.path().c_str(), 0755);
-  dir.write("site/pid.php", "<?php echo getmypid();");
-  ::chmod((dir / "site").c_str(), 0755);
-  ::chmod((dir / "site/pid.php").c_str(), 0644);
-  dir.write("c.toml", R"(listen = ["127.0.0.1:0"]
-document_root = "site"
-[identity]
-process = "www-data"
-[[handlers]]
-match = "*.php"
-module = "fastcgi"
-pool = "php"
-[pools.php]
-command = ["/usr/bin/php-cgi"]
-)");
+  write_php_site(dir);
   child_process p({kBinary, "serve", "--config", dir / "c.toml"});
   auto line = p.wait_stderr_line("listening on", 10s);
   ASSERT_TRUE(line) << p.err();

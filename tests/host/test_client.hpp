@@ -16,7 +16,7 @@ namespace cgihost::test {
 
 struct http_response {
   int status = 0;
-  std::string version;                        // "HTTP/1.1"
+  std::string version;                              // "HTTP/1.1"
   std::multimap<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::string header(const std::string& name) const;  // "" when absent
@@ -52,7 +52,8 @@ class connection {
 
 // One request, one response, on a fresh connection.
 std::optional<http_response> fetch(std::uint16_t port, const std::string& target,
-                                   const std::string& method = "GET", const std::string& extra_headers = "");
+                                   const std::string& method = "GET",
+                                   const std::string& extra_headers = "");
 
 // A child process with its stdout and stderr captured. The destructor kills
 // (SIGKILL, by pid) and reaps it if it is still running.
@@ -65,7 +66,8 @@ class child_process {
 
   pid_t pid() const { return pid_; }
   // Waits until stderr has a line containing `needle`; returns that line.
-  std::optional<std::string> wait_stderr_line(const std::string& needle, std::chrono::milliseconds limit);
+  std::optional<std::string> wait_stderr_line(const std::string& needle,
+                                              std::chrono::milliseconds limit);
   // Waits for exit; the exit code, 128+signal for a signal, nullopt on timeout.
   std::optional<int> wait_exit(std::chrono::milliseconds limit);
   // Reads what is left of stdout/stderr after exit.
@@ -86,7 +88,8 @@ struct run_result {
   int exit_code = -1;
   std::string out, err;
 };
-run_result run(const std::vector<std::string>& argv, std::chrono::milliseconds limit = std::chrono::seconds(20));
+run_result run(const std::vector<std::string>& argv,
+               std::chrono::milliseconds limit = std::chrono::seconds(20));
 
 // The port in a "listening on http://ADDR:PORT/" log line.
 std::uint16_t port_from_line(const std::string& line);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -105,6 +106,25 @@ std::string running_server::access_log() const {
   if (access_sink_)
     for (auto& l : access_sink_->last_formatted()) s += l;
   return s;
+}
+
+void write_php_site(const temp_dir& dir) {
+  ::chmod(dir.path().c_str(), 0755);
+  dir.write("site/pid.php", "<?php echo getmypid();");
+  ::chmod((dir / "site").c_str(), 0755);
+  ::chmod((dir / "site/pid.php").c_str(), 0644);
+  dir.write("c.toml", for_this_user(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "php"
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+max_instances = 2
+)"));
 }
 
 std::vector<std::pair<pid_t, char>> children_of(pid_t parent) {

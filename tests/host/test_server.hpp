@@ -15,6 +15,7 @@
 
 #include "config/config.hpp"
 #include "host/server.hpp"
+#include "tests/host/test_client.hpp"
 
 namespace cgihost::test {
 
@@ -51,6 +52,11 @@ class running_server {
 // Config text as the tests write it (accounts www-data and nobody), or, when
 // the tests do not run as root, with those accounts replaced by this user's.
 std::string for_this_user(std::string toml);
+
+// A site for `cgihost serve`: site/pid.php (prints its pid) and c.toml, a
+// php-cgi pool of 2 instances for *.php as identity.process www-data (this
+// user without root), listening on 127.0.0.1 port 0.
+void write_php_site(const temp_dir& dir);
 
 // The processes whose parent is `parent`, with their state letter.
 std::vector<std::pair<pid_t, char>> children_of(pid_t parent);
