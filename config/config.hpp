@@ -51,6 +51,9 @@ struct cgi_settings {
   std::optional<std::uint64_t> max_cpu_seconds;    // RLIMIT_CPU
   std::optional<std::uint64_t> max_open_files;     // RLIMIT_NOFILE
   std::optional<std::uint64_t> max_processes;      // RLIMIT_NPROC (per account)
+  // How many CGI children may run at once (all handlers together); further
+  // requests wait for one to end, within their timeout. 0: no limit.
+  std::uint32_t max_children = 0;
 };
 
 enum class module_kind { fastcgi, cgi, static_files };

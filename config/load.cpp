@@ -550,7 +550,7 @@ class loader {
     if (!t) return;
     check_keys(*t, "cgi",
                {"create_process_as_user", "timeout", "max_address_space", "max_cpu_time",
-                "max_open_files", "max_processes"});
+                "max_open_files", "max_processes", "max_children"});
     if (auto v = get_bool(*t, "create_process_as_user", "cgi")) cfg.cgi.create_process_as_user = *v;
     if (auto v = get_duration(*t, "timeout", "cgi")) cfg.cgi.timeout = *v;
     if (auto v = get_size(*t, "max_address_space", "cgi", 16 * 1024 * 1024))
@@ -567,6 +567,8 @@ class loader {
       cfg.cgi.max_open_files = *v;
     if (auto v = get_int<std::uint64_t>(*t, "max_processes", "cgi", 1, 1 << 22))
       cfg.cgi.max_processes = *v;
+    if (auto v = get_int<std::uint32_t>(*t, "max_children", "cgi", 0, 1 << 20))
+      cfg.cgi.max_children = *v;
   }
 
   void read_pools(const toml::table& root, config& cfg) {

@@ -52,9 +52,11 @@ std::string fmt_ms(std::optional<clock::time_point> t, clock::time_point start) 
 // One CGI request in flight: the child, its three pipes and what they said.
 class cgi_run {
  public:
+  // `slot`: a place under [cgi] max_children, given back once the child is reaped.
   cgi_run(exchange& ex, spawner::child& child, int spool_fd, std::string script, bool nph,
-          std::string who, clock::time_point started)
-      : ex_(ex),
+          std::string who, clock::time_point started, run_limit* slot)
+      : slot_(slot),
+        ex_(ex),
         child_(child),
         spool_fd_(spool_fd),
         script_(std::move(script)),
@@ -69,8 +71,10 @@ class cgi_run {
     asio::steady_timer timer(child_.stdout_pipe().get_executor(), timeout);
     // stderr is read beside everything else, so a chatty child never blocks.
     co_await (race(timer) && read_stderr());
+    give_back();  // reaped: before a local redirect runs another child
     co_await finish();
   }
+  ~cgi_run() { give_back(); }
 
  private:
   // The response, the request body and the timeout race; whichever ends the
@@ -281,6 +285,11 @@ class cgi_run {
                     fmt_ms(relay_.first_byte(), started_), fmt_ms(relay_.headers_at(), started_));
   }
 
+  void give_back() {
+    if (slot_) std::exchange(slot_, nullptr)->release();
+  }
+
+  run_limit* slot_;
   exchange& ex_;
   spawner::child& child_;
   int spool_fd_;
@@ -303,8 +312,8 @@ class cgi_run {
 }  // namespace
 
 cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h,
-                         spawner::broker* broker)
-    : cfg_(cfg), h_(h), broker_(broker) {
+                         spawner::broker* broker, std::shared_ptr<run_limit> limit)
+    : cfg_(cfg), h_(h), broker_(broker), limit_(std::move(limit)) {
   root_fd_ = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0)
     throw std::system_error(errno, std::generic_category(),
@@ -386,6 +395,27 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
     t->identity = who + " (" + why + ")";
   }
 
+  // [cgi] max_children: wait for a child to end, within the request's timeout.
+  run_limit* slot = nullptr;
+  if (limit_) {
+    const bool room = co_await limit_->acquire(started + r.cgi_timeout);
+    if (!room) {
+      const std::string what = "all " + std::to_string(limit_->max()) +
+                               " CGI children (cgi.max_children) stayed busy for the request's "
+                               "timeout";
+      ex.log().warn("[cgi] rid={} 503 {}", rid, what);
+      co_await ex.send_gateway_error(http::status::service_unavailable, "cgi, phase queue wait",
+                                     what, what, std::chrono::seconds(1));
+      co_return;
+    }
+    slot = limit_.get();
+  }
+  struct slot_guard {  // until cgi_run owns it
+    run_limit*& s;
+    ~slot_guard() {
+      if (s) s->release();
+    }
+  } guard{slot};
   spawner::launch_error lerr;
   auto launched = spawner::start_child(broker_, spec, lerr);
   if (!launched) {
@@ -400,7 +430,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
       "[cgi] rid={} started {} pid {}: process identity {}, effective identity {}; {} ({:.1f}ms)",
       rid, script_path, launched->pid, process_identity_, who, why, ms(clock::now() - started));
   spawner::child child(co_await asio::this_coro::executor, *launched);
-  cgi_run run(ex, child, spool.fd, r.script_name, nph, who, started);
+  cgi_run run(ex, child, spool.fd, r.script_name, nph, who, started, std::exchange(slot, nullptr));
   co_await run.run(r.cgi_timeout);
 }
 

@@ -3,6 +3,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cstdlib>
 #include <cstring>
 
@@ -26,6 +31,46 @@ gateway_buffer::gateway_buffer() {
 
 gateway_buffer::~gateway_buffer() {
   if (p_ && free_buffers.size() < kKeptBuffers) free_buffers.push_back(std::move(p_));
+}
+
+struct run_limit::waiter {
+  explicit waiter(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool granted = false;  // under run_limit::mu_
+};
+
+asio::awaitable<bool> run_limit::acquire(std::chrono::steady_clock::time_point deadline) {
+  std::shared_ptr<waiter> w;
+  {
+    std::lock_guard lock(mu_);
+    if (running_ < max_ && waiting_.empty()) {
+      ++running_;
+      co_return true;
+    }
+    w = std::make_shared<waiter>(co_await asio::this_coro::executor);
+    w->timer.expires_at(deadline);
+    waiting_.push_back(w);
+  }
+  co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  std::lock_guard lock(mu_);
+  if (w->granted) co_return true;  // handed over by release(), even at the deadline
+  std::erase(waiting_, w);
+  co_return false;
+}
+
+void run_limit::release() {
+  std::shared_ptr<waiter> next;
+  {
+    std::lock_guard lock(mu_);
+    if (waiting_.empty()) {
+      --running_;
+      return;
+    }
+    next = std::move(waiting_.front());  // the room goes to it: running_ stays
+    waiting_.pop_front();
+    next->granted = true;
+  }
+  asio::post(next->timer.get_executor(), [next] { next->timer.cancel(); });
 }
 
 asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,

@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -25,6 +28,27 @@ inline constexpr std::size_t kGatewayBuffer = 64 * 1024;  // per direction, per 
 // A kGatewayBuffer-sized buffer, taken from a small free list of the calling
 // thread and given back to it: a session stays on one io thread, and a request
 // then costs no 64 KiB allocation (nor the heap trimming its free causes).
+// A bound on things running at once (CGI children), shared by io threads:
+// a request waits its turn, first come first served, until a deadline.
+class run_limit {
+ public:
+  explicit run_limit(std::size_t max) : max_(max) {}
+  run_limit(const run_limit&) = delete;
+  run_limit& operator=(const run_limit&) = delete;
+  // True once there is room (counted: give it back with release()); false at
+  // `deadline`.
+  asio::awaitable<bool> acquire(std::chrono::steady_clock::time_point deadline);
+  void release();
+  std::size_t max() const { return max_; }
+
+ private:
+  struct waiter;
+  std::mutex mu_;
+  const std::size_t max_;
+  std::size_t running_ = 0;
+  std::deque<std::shared_ptr<waiter>> waiting_;
+};
+
 class gateway_buffer {
  public:
   gateway_buffer();

@@ -85,6 +85,8 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
   if ((broker || ::geteuid() == 0) && !cfg.identity.process.name.empty())
     process = spawner::resolve_identity(cfg.identity.process);
   out.static_files = std::make_unique<static_handler>(cfg.document_root, cfg.static_files.index);
+  auto cgi_limit =
+      cfg.cgi.max_children ? std::make_shared<run_limit>(cfg.cgi.max_children) : nullptr;
   for (const auto& h : cfg.handlers) {
     if (h.module == config::module_kind::static_files) continue;
     if (!h.available) {
@@ -92,7 +94,7 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
           &h, std::make_unique<refusing_handler>(http::status::service_unavailable,
                                                  h.match + ": " + h.unavailable_reason));
     } else if (h.module == config::module_kind::cgi) {
-      out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h, broker));
+      out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h, broker, cgi_limit));
     } else if (h.module == config::module_kind::fastcgi && cfg.pools.at(h.pool).impersonate &&
                process) {
       // As root: a pool per account. (Without root there is one account to

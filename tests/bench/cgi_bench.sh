@@ -5,7 +5,8 @@
 #   a raw spawn loop  -> posix_spawn + read + waitpid of the same program (the floor)
 # Prints requests/s and p99 for each, the ratios, and cgihost's RSS: idle, and
 # its growth during a 1 GiB upload and a 1 GiB download through a CGI.
-# Usage: tests/bench/cgi_bench.sh [SECONDS] [CONNECTIONS]
+# Usage: [CGI_MAX_CHILDREN=N] tests/bench/cgi_bench.sh [SECONDS] [CONNECTIONS]
+# (CGI_MAX_CHILDREN: cgihost's [cgi] max_children; default 0, no limit)
 # Needs a build in build/ and scripts/setup.sh --bench (wrk, nginx, fcgiwrap).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,6 +37,8 @@ process = "www-data"
 [[handlers]]
 match = "/cgi-bin/*"
 module = "cgi"
+[cgi]
+max_children = ${CGI_MAX_CHILDREN:-0}
 [http]
 max_body_size = "2g"
 [log]

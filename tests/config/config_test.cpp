@@ -83,6 +83,23 @@ TEST_F(ConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_FALSE(c.allow_symlinks_outside_root);
 }
 
+TEST_F(ConfigTest, CgiMaxChildrenIsACountAndZeroMeansNoLimit) {
+  const std::string head =
+      "listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n[identity]\nprocess = "
+      "\"www-data\"\n[cgi]\n";
+  auto r = load(head + "max_children = 8\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->cgi.max_children, 8u);
+  r = load(head);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->cgi.max_children, 0u);
+  r = load(head + "max_children = -1\n");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_EQ(r.errors[0].line, 6u);
+  EXPECT_NE(r.errors[0].message.find("cgi.max_children: -1 is out of range"), std::string::npos)
+      << dump(r);
+}
+
 TEST_F(ConfigTest, AllowSymlinksOutsideRootIsABoolean) {
   const std::string head = "listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n";
   const std::string tail = "[identity]\nprocess = \"www-data\"\n";

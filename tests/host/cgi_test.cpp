@@ -32,8 +32,8 @@ class CgiTest : public ::testing::Test {
         << children_of(::getpid()).size() << " child process(es) left";
   }
 
-  // `top`: more top-level keys.
-  void start(const std::string& timeout, const std::string& top = "") {
+  // `top`: more top-level keys; `cgi`: more [cgi] keys.
+  void start(const std::string& timeout, const std::string& top = "", const std::string& cgi = "") {
     // Children may run as nobody: the scratch tree must be readable by all.
     ::chmod(site_.path().c_str(), 0755);
     fs::create_directories(site_ / "site/cgi-bin");
@@ -46,7 +46,8 @@ class CgiTest : public ::testing::Test {
     ::chmod((site_ / "site/cgi-bin/nph-probe").c_str(), 0755);
     site_.write("site/cgi-bin/noexec.cgi", "#!/bin/sh\necho\n");
     ::chmod((site_ / "site/cgi-bin/noexec.cgi").c_str(), 0644);
-    for (const char* sample : {"hello.pl", "env.pl", "echo.pl", "broken-no-colon.pl"}) {
+    for (const char* sample :
+         {"hello.pl", "env.pl", "echo.pl", "broken-no-colon.pl", "redirect-local.pl"}) {
       std::string to = site_ / ("site/" + std::string(sample));
       fs::copy_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/site" / sample, to,
                     fs::copy_options::overwrite_existing);
@@ -61,6 +62,7 @@ process = "www-data"
 timeout = ")" + timeout +
                        R"("
 max_open_files = 77
+)" + cgi + R"(
 [[handlers]]
 match = "*.pl"
 module = "cgi"
@@ -394,6 +396,54 @@ TEST_F(CgiTest, AScriptBehindASymlinkLeavingTheRootRunsOnlyWhenASettingAllowsIt)
   ASSERT_TRUE(allowed);
   EXPECT_EQ(allowed->status, 200) << log();
   EXPECT_EQ(allowed->body, "outside\n");
+}
+
+TEST_F(CgiTest, MaxChildrenLetsARequestWaitItsTurn) {
+  stop();
+  start("10s", "", "max_children = 1");
+  connection first(port_);
+  first.send("GET /cgi-bin/probe?mode=sleep&n=1&pidfile=" + site_.path() +
+             "/site/run/first HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_GT(read_pid("first"), 0);
+  connection second(port_);
+  second.send("GET /hello.pl HTTP/1.1\r\nHost: t\r\n\r\n");
+  // While the first runs, the second does not start (bounded: 300 ms).
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(children_of(server_->spawn_parent()).size(), 1u);
+    std::this_thread::sleep_for(10ms);
+  }
+  auto a = first.read_response();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->status, 200);
+  auto b = second.read_response();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->status, 200) << log();
+  EXPECT_EQ(b->body.rfind("Hello from Perl", 0), 0u) << b->body;
+  // A local redirect runs its second child after the first gave its place back.
+  auto redirected = fetch(port_, "/redirect-local.pl");
+  ASSERT_TRUE(redirected);
+  EXPECT_EQ(redirected->status, 200) << log();
+}
+
+TEST_F(CgiTest, MaxChildrenAnswers503WhenNoPlaceComesWithinTheTimeout) {
+  stop();
+  start("500ms", "", "max_children = 1");
+  site_.write("site/stubborn.pl", "$SIG{TERM} = 'IGNORE'; sleep 10;\n");
+  ::chmod((site_ / "site/stubborn.pl").c_str(), 0644);
+  connection first(port_);
+  first.send("GET /stubborn.pl HTTP/1.1\r\nHost: t\r\n\r\n");
+  for (int i = 0; i < 500 && children_of(server_->spawn_parent()).empty(); ++i)
+    std::this_thread::sleep_for(10ms);  // bounded: until the child runs
+  auto waited = fetch(port_, "/hello.pl");
+  ASSERT_TRUE(waited);
+  EXPECT_EQ(waited->status, 503);
+  EXPECT_EQ(waited->header("Retry-After"), "1");
+  EXPECT_NE(waited->body.find("cgi, phase queue wait"), std::string::npos) << waited->body;
+  EXPECT_NE(log().find("all 1 CGI children (cgi.max_children) stayed busy"), std::string::npos)
+      << log();
+  auto a = first.read_response();  // TERM ignored: killed after the grace period
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->status, 504);
 }
 
 }  // namespace
