@@ -85,14 +85,22 @@ bool send_msg(int sock, const std::string& data, const std::vector<int>& fds) {
   return n == static_cast<ssize_t>(data.size());
 }
 
-// 1: a message; 0: the other end closed; -1: error or `timeout_ms` (-1: none) passed.
+// 1: a message; 0: the other end closed; -1: error or `timeout_ms` (-1: none)
+// passed; -2: a message was read but dropped (too large, or too many descriptors).
 int recv_msg(int sock, std::string& data, std::vector<int>& fds, int timeout_ms) {
   pollfd p{sock, POLLIN, 0};
   int r;
   do r = ::poll(&p, 1, timeout_ms);
   while (r < 0 && errno == EINTR);
   if (r <= 0) return -1;
-  data.resize(kMaxMessage);
+  // The message's own size (SOCK_SEQPACKET keeps boundaries): no 1 MiB buffer
+  // per message; a reply is a few bytes, a request a few KiB.
+  ssize_t size;
+  do size = ::recv(sock, nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+  while (size < 0 && errno == EINTR);
+  if (size < 0 && errno != EAGAIN) return -1;
+  data.resize(
+      std::clamp<std::size_t>(size > 0 ? static_cast<std::size_t>(size) : 1, 1, kMaxMessage));
   iovec iov{data.data(), data.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
   msghdr m{};
@@ -116,7 +124,7 @@ int recv_msg(int sock, std::string& data, std::vector<int>& fds, int timeout_ms)
   if (n <= 0 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
     for (int fd : fds) ::close(fd);
     fds.clear();
-    return n == 0 ? 0 : -1;
+    return n == 0 ? 0 : n < 0 ? -1 : -2;
   }
   data.resize(static_cast<std::size_t>(n));
   return 1;
@@ -179,6 +187,8 @@ class broker_process {
         int r = recv_msg(channel, data, got, 0);
         if (r == 0 || (r < 0 && (fds[0].revents & (POLLHUP | POLLERR)))) return finish(index);
         if (r > 0) handle(channel, index, data, got);
+        if (r == -2)
+          refuse(channel, got, "malformed request (over 1 MiB, or too many descriptors)", E2BIG);
       }
     }
   }

@@ -321,6 +321,12 @@ TEST_F(BrokerTest, RefusesAccountsOutsideItsListAndRoot) {
     EXPECT_FALSE(broker_->launch(s, e));
     EXPECT_EQ(e.code.value(), EINVAL);
   }
+  // Too large to send (argv and environment over 1 MiB): refused here, nothing sent.
+  launch_spec big = sh("exit 0");
+  big.as = *nobody_;
+  big.env.assign(3, "X=" + std::string(512 * 1024, 'x'));
+  EXPECT_FALSE(broker_->launch(big, e));
+  EXPECT_EQ(e.code.value(), E2BIG);
   // It still serves well-formed requests afterwards.
   launch_spec ok = sh("exit 0");
   ok.as = *nobody_;
