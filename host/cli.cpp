@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -30,10 +31,13 @@ int print_diagnostics(const std::vector<config::diagnostic>& errors) {
   return 1;
 }
 
-// Files read again after the start are read by the process identity once
-// root is dropped: say so now when it may not read them.
+// Once root is dropped, the process identity reads the site and re-reads the
+// users file: say so now when it may not (called after the drop).
 void warn_unreadable_after_drop(const config::config& cfg, const spawner::identity& as,
                                 const logs& lg) {
+  if (::access(cfg.document_root.c_str(), R_OK | X_OK) != 0)
+    lg.error->warn("document_root {}: {} for {}: static files and scripts under it will fail",
+                   cfg.document_root.string(), std::strerror(errno), as.describe());
   const auto& file = cfg.authentication.users_file;
   struct stat st {};
   std::string why;
@@ -139,6 +143,7 @@ int run_server(const config::config& cfg) {
     lg.error->critical("{}", error);
     return 1;
   }
+  srv->catch_signals();  // a SIGTERM right after "listening on" is a graceful stop too
   if (drop_to) {
     if (!spawner::drop_privileges(*drop_to, error)) {
       lg.error->critical("cannot drop root: {}", error);

@@ -185,7 +185,7 @@ std::vector<asio::ip::tcp::endpoint> server::bound() const {
 
 void server::run(bool handle_signals) {
   if (handle_signals) {
-    signals_.emplace(control_, SIGTERM, SIGINT);
+    catch_signals();
     signals_->async_wait([this](const error_code& ec, int sig) {
       if (ec) return;
       logs_.error->info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -201,6 +201,11 @@ void server::run(bool handle_signals) {
     threads.emplace_back([this, i] { contexts_[i]->run(); });
   contexts_[0]->run();
   for (auto& t : threads) t.join();
+}
+
+void server::catch_signals() {
+  // From now on SIGTERM/SIGINT are kept for run(), not fatal.
+  if (!signals_) signals_.emplace(control_, SIGTERM, SIGINT);
 }
 
 void server::release() {

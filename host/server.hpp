@@ -75,6 +75,10 @@ class server {
   // The addresses actually bound (port 0 in the config becomes the real port).
   std::vector<asio::ip::tcp::endpoint> bound() const;
 
+  // SIGTERM and SIGINT no longer end the process: they are kept until run()
+  // starts the graceful stop for them. Call before saying the server listens.
+  void catch_signals();
+
   // Serves until a graceful stop completes. With `handle_signals`, SIGTERM and
   // SIGINT start the stop. Uses server.threads threads (0: one per core),
   // the caller's included.

@@ -166,6 +166,36 @@ TEST_F(PrivilegeSeparation, ASpawnerThatDiesStopsCgihostWithExitOneAndTakesItsCh
   EXPECT_TRUE(pid_gone(php)) << "php-cgi pid " << php << " outlived its spawner";
 }
 
+TEST_F(PrivilegeSeparation, WhatTheProcessIdentityCannotReadIsSaidAtTheStart) {
+  temp_dir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  dir.write("site/index.html", "x");
+  ::chmod((dir / "site").c_str(), 0700);  // root's alone
+  dir.write("users.htpasswd",
+            "alice:$2b$05$DWxORX8FwPCFI4IMIcObjeNOcMeXiVqdI52mPfA/hUi.YpKLdlidy\n");
+  ::chmod((dir / "users.htpasswd").c_str(), 0600);
+  dir.write("c.toml", R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[authentication]
+basic = true
+users_file = "users.htpasswd"
+)");
+  child_process p({kBinary, "serve", "--config", dir / "c.toml"});
+  ASSERT_TRUE(p.wait_stderr_line("listening on", 10s)) << p.err();
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
+  const std::string err = p.err();
+  EXPECT_NE(err.find("site: Permission denied for www-data uid " + uid_of("www-data") + " gid"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("users.htpasswd: read at the start, but a change will not be read until a "
+                     "restart: www-data uid"),
+            std::string::npos)
+      << err;
+}
+
 TEST_F(PrivilegeSeparation, TheSpawnerStartsChildrenOnlyAsTheAccountsTheConfigNames) {
   temp_dir dir;
   config::load_options o;
