@@ -149,12 +149,8 @@ TEST_F(PrivilegeSeparation, ASpawnerThatDiesStopsCgihostWithExitOneAndTakesItsCh
   temp_dir dir;
   write_php_site(dir);
   child_process p({kBinary, "serve", "--config", dir / "c.toml"});
-  auto line = p.wait_stderr_line("listening on", 10s);
-  ASSERT_TRUE(line) << p.err();
-  auto r = fetch(port_from_line(*line), "/pid.php");
-  ASSERT_TRUE(r);
-  ASSERT_EQ(r->status, 200) << p.err();
-  const pid_t php = static_cast<pid_t>(std::stol(r->body));
+  const pid_t php = php_instance_pid(p);
+  ASSERT_GT(php, 1) << p.err();
   auto kids = children_of(p.pid());
   ASSERT_EQ(kids.size(), 1u);
   ASSERT_EQ(::kill(kids[0].first, SIGKILL), 0);  // as the out-of-memory killer would

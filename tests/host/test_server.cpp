@@ -127,6 +127,14 @@ max_instances = 2
 )"));
 }
 
+pid_t php_instance_pid(child_process& p) {
+  auto line = p.wait_stderr_line("listening on", std::chrono::seconds(10));
+  if (!line) return 0;
+  auto r = fetch(port_from_line(*line), "/pid.php");
+  if (!r || r->status != 200) return 0;
+  return static_cast<pid_t>(std::strtol(r->body.c_str(), nullptr, 10));
+}
+
 std::vector<std::pair<pid_t, char>> children_of(pid_t parent) {
   std::vector<std::pair<pid_t, char>> out;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {

@@ -58,6 +58,11 @@ std::string for_this_user(std::string toml);
 // user without root), listening on 127.0.0.1 port 0.
 void write_php_site(const temp_dir& dir);
 
+// For `cgihost serve` on such a site, started as `p`: waits (bounded) for it
+// to listen, then asks /pid.php for the pid of the php-cgi instance that
+// answers; 0 when it does not listen or the answer is not a 200 with a pid.
+pid_t php_instance_pid(child_process& p);
+
 // The processes whose parent is `parent`, with their state letter.
 std::vector<std::pair<pid_t, char>> children_of(pid_t parent);
 

@@ -273,6 +273,17 @@ class BrokerTest : public ::testing::Test {
     broker_ = broker::start({*nobody_, root}, error, 2);
     ASSERT_TRUE(broker_) << error;
   }
+  // A child of the broker's, as nobody, that sleeps 30 s; only its status pipe kept open.
+  launched_child sleeper() {
+    launch_spec s = sh("exec sleep 30");
+    s.as = *nobody_;
+    launch_error e;
+    auto c = broker_->launch(s, e);
+    EXPECT_TRUE(c) << e.message();
+    if (!c) return {};
+    for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd}) ::close(fd);
+    return *c;
+  }
   std::optional<identity> nobody_;
   std::unique_ptr<broker> broker_;
 };
@@ -338,21 +349,17 @@ TEST_F(BrokerTest, RefusesAccountsOutsideItsListAndRoot) {
 }
 
 TEST_F(BrokerTest, SignalsOnlyTheGroupsOfItsOwnChildren) {
-  launch_spec s = sh("exec sleep 30");
-  s.as = *nobody_;
-  launch_error e;
-  auto c = broker_->launch(s, e);
-  ASSERT_TRUE(c) << e.message();
-  for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd}) ::close(fd);
-  EXPECT_FALSE(broker_->signal_group(::getpid(), 0, SIGTERM));          // not its child
-  EXPECT_FALSE(broker_->signal_group(c->pid, c->serial + 1, SIGKILL));  // another start's pid
-  EXPECT_TRUE(broker_->signal_group(c->pid, c->serial, SIGKILL));
-  auto status = read_status(c->status_fd, 5000ms);
-  ::close(c->status_fd);
+  const auto c = sleeper();
+  ASSERT_GT(c.pid, 0);
+  EXPECT_FALSE(broker_->signal_group(::getpid(), 0, SIGTERM));        // not its child
+  EXPECT_FALSE(broker_->signal_group(c.pid, c.serial + 1, SIGKILL));  // another start's pid
+  EXPECT_TRUE(broker_->signal_group(c.pid, c.serial, SIGKILL));
+  auto status = read_status(c.status_fd, 5000ms);
+  ::close(c.status_fd);
   ASSERT_TRUE(status);
   EXPECT_TRUE(WIFSIGNALED(*status));
   EXPECT_EQ(WTERMSIG(*status), SIGKILL);
-  EXPECT_FALSE(broker_->signal_group(c->pid, c->serial, SIGKILL));  // reaped: no longer its child
+  EXPECT_FALSE(broker_->signal_group(c.pid, c.serial, SIGKILL));  // reaped: no longer its child
 }
 
 TEST_F(BrokerTest, TwoCallersAtOnceGetTheirChildrenAndEitherIsSignalled) {
@@ -383,20 +390,16 @@ TEST_F(BrokerTest, TwoCallersAtOnceGetTheirChildrenAndEitherIsSignalled) {
 }
 
 TEST_F(BrokerTest, ClosingTheChannelEndsItsChildrenAndTheBroker) {
-  launch_spec s = sh("exec sleep 30");
-  s.as = *nobody_;
-  launch_error e;
-  auto c = broker_->launch(s, e);
-  ASSERT_TRUE(c) << e.message();
-  for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd}) ::close(fd);
+  const auto c = sleeper();
+  ASSERT_GT(c.pid, 0);
   pid_t broker_pid = broker_->pid();
   EXPECT_EQ(::kill(broker_pid, SIGTERM), 0);  // ignored: only the channel ends it
   EXPECT_FALSE(gone(broker_pid, 300ms));
   broker_.reset();  // as when cgihost ends
-  EXPECT_TRUE(gone(c->pid));
+  EXPECT_TRUE(gone(c.pid));
   EXPECT_TRUE(gone(broker_pid));
-  EXPECT_FALSE(read_status(c->status_fd, 1000ms));  // closed without a status: the broker is gone
-  ::close(c->status_fd);
+  EXPECT_FALSE(read_status(c.status_fd, 1000ms));  // closed without a status: the broker is gone
+  ::close(c.status_fd);
 }
 
 }  // namespace
