@@ -1,8 +1,10 @@
 #include "config/accounts.hpp"
 
+#include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <vector>
 
 namespace cgihost::config {
@@ -38,6 +40,19 @@ std::optional<account> lookup_system_account_by_uid(std::uint32_t uid) {
   return lookup([&](passwd* pw, char* buf, std::size_t len, passwd** out) {
     return getpwuid_r(uid, pw, buf, len, out);
   });
+}
+
+bool system_id_in_use(std::uint32_t id) {
+  if (lookup_system_account_by_uid(id)) return true;
+  group gr{};
+  group* found = nullptr;
+  std::vector<char> buf(16384);
+  int rc;
+  while ((rc = getgrgid_r(id, &gr, buf.data(), buf.size(), &found)) == ERANGE &&
+         buf.size() < (1u << 22))
+    buf.resize(buf.size() * 2);
+  // An unreadable group database: count the id as taken rather than share it.
+  return rc != 0 || found != nullptr;
 }
 
 }  // namespace cgihost::config

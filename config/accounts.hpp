@@ -18,4 +18,7 @@ std::optional<account> lookup_system_account(const std::string& name);
 // The account with that uid, or nullopt.
 std::optional<account> lookup_system_account_by_uid(std::uint32_t uid);
 
+// True when an account has `id` as its uid or a group has it as its gid.
+bool system_id_in_use(std::uint32_t id);
+
 }  // namespace cgihost::config

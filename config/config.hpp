@@ -29,6 +29,15 @@ struct identity_settings {
   account process;    // pools (and CGI with create_process_as_user = false) run as this
   account anonymous;  // unauthenticated requests run as this
   bool process_defaulted = false;  // true when [identity] process was not given
+  // The account the network process runs as once root is dropped
+  // (`[identity] server`): no child ever runs as it, so no script can signal
+  // it, read its files or reach its sockets. Unset without root (then
+  // everything runs as cgihost's own account). `name` is empty for a uid of
+  // its own that no account has (the default when there is no "cgihost"
+  // account); `server_choice` says how it was chosen, for the start-up log
+  // and check-config.
+  std::optional<account> server;
+  std::string server_choice;
   // suEXEC's AP_UID_MIN / AP_GID_MIN: no account below them is ever used.
   std::optional<std::uint32_t> min_uid;
   std::optional<std::uint32_t> min_gid;

@@ -309,6 +309,7 @@ class loader {
     read_identity(root, cfg);
     read_authentication(root, cfg);
     read_accounts(root, cfg);
+    read_server_account(root, cfg);  // after every account a child may run as
     read_cgi(root, cfg);
     read_pools(root, cfg);  // before handlers, which name pools
     read_handlers(root, cfg);
@@ -414,7 +415,7 @@ class loader {
     std::optional<account> process, anonymous;
     bool anonymous_given = false;
     if (t) {
-      check_keys(*t, "identity", {"process", "anonymous", "min_uid", "min_gid"});
+      check_keys(*t, "identity", {"process", "anonymous", "server", "min_uid", "min_gid"});
       // Read first: every account named afterwards is checked against them (suEXEC's AP_UID_MIN).
       if (auto v = get_int<std::uint32_t>(*t, "min_uid", "identity", 1, 1u << 31))
         cfg.identity.min_uid = min_uid_ = *v;
@@ -461,6 +462,74 @@ class loader {
     }
     if (process) cfg.identity.process = *process;
     if (anonymous) cfg.identity.anonymous = *anonymous;
+  }
+
+  // The network process's own account (`[identity] server`): named, it may
+  // be no account a child runs as, nor root; not named, cgihost picks one
+  // when it runs as root: the account "cgihost" (scripts/setup.sh and the
+  // package create it) when it is free for this, else a uid of its own that
+  // no account or group has. Without root there is nothing to switch to.
+  void read_server_account(const toml::table& root, config& cfg) {
+    auto& id = cfg.identity;
+    auto taken_by = [&](const account& a) -> std::string {
+      auto same = [&](const account& b) {
+        return !b.name.empty() && (b.name == a.name || b.uid == a.uid);
+      };
+      if (same(id.process)) return "identity.process";
+      if (same(id.anonymous)) return "identity.anonymous";
+      for (const auto& [user, mapped] : cfg.accounts)
+        if (same(mapped)) return "accounts." + dq(user);
+      return {};
+    };
+    const toml::table* t = get_table(root, "identity", "");
+    const toml::node* n = t ? t->get("server") : nullptr;
+    if (n) {
+      auto name = get_string(*t, "server", "identity");
+      if (!name) return;
+      const std::string path = "identity.server";
+      auto a = options_.lookup(*name);
+      if (!a) return error(*n, path, "account " + dq(*name) + " does not exist on this machine");
+      if (a->uid == 0 || a->gid == 0)
+        return error(*n, path,
+                     "account " + dq(*name) + " is root; the network process never keeps root");
+      if (!options_.running_as_root)
+        return error(*n, path,
+                     "account " + dq(*name) +
+                         " needs cgihost to run as root; without root the "
+                         "network process and every child run as cgihost's own account");
+      if (auto other = taken_by(*a); !other.empty())
+        return error(*n, path,
+                     "account " + dq(*name) + " (uid " + std::to_string(a->uid) + ") is also " +
+                         other + ": the network process must run as an account no child runs as");
+      id.server = a;
+      id.server_choice = "[identity] server";
+      return;
+    }
+    if (!options_.running_as_root) return;
+    constexpr const char* kDefault = "cgihost";
+    std::string refused;
+    if (auto a = options_.lookup(kDefault)) {
+      auto other = taken_by(*a);
+      if (a->uid != 0 && a->gid != 0 && other.empty()) {
+        id.server = a;
+        id.server_choice = "[identity] server not set: the account \"cgihost\"";
+        return;
+      }
+      refused = " (the account \"cgihost\" is " + (other.empty() ? "root" : other) + ")";
+    }
+    // systemd's range for dynamic users, from the top: ids no account uses.
+    for (std::uint32_t u = 65519; u >= 61184; --u) {
+      account candidate{"", u, u, ""};
+      if (!options_.id_in_use(u) && taken_by(candidate).empty()) {
+        id.server = candidate;
+        id.server_choice = "[identity] server not set and no account \"cgihost\"" + refused +
+                           ": uid " + std::to_string(u) + ", which no account or group has";
+        return;
+      }
+    }
+    error_at(1, 1,
+             "identity.server: not set, no account \"cgihost\", and no free uid in 61184-65519 "
+             "for the network process: name its account, e.g. server = \"cgihost\"");
   }
 
   void read_authentication(const toml::table& root, config& cfg) {

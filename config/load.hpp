@@ -19,6 +19,9 @@ struct load_options {
   bool running_as_root = false;  // children never run as root: see identity rules
   account_lookup lookup = lookup_system_account;
   std::optional<account> current_user;  // the account cgihost itself runs as
+  // Whether a uid or gid is taken on this machine (an account or a group has
+  // it): the default network-process uid is one that is not.
+  std::function<bool(std::uint32_t)> id_in_use = system_id_in_use;
   // Dev mode: a handler whose program is not found is kept but marked
   // unavailable (it answers 503 with the reason) instead of failing the load.
   bool dev_mode = false;

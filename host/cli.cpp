@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "config/load.hpp"
@@ -25,6 +27,15 @@
 
 namespace cgihost::host {
 namespace {
+
+std::string describe_with_groups(const spawner::identity& id) {
+  std::string out = id.describe();
+  std::string groups;
+  for (auto g : id.groups)
+    if (g != id.gid) groups += (groups.empty() ? "" : ",") + std::to_string(g.value);
+  if (!groups.empty()) out += " groups " + groups;
+  return out;
+}
 
 int print_diagnostics(const std::vector<config::diagnostic>& errors) {
   for (const auto& d : errors) std::cerr << d.to_string() << '\n';
@@ -46,6 +57,53 @@ void warn_unreadable_after_drop(const config::config& cfg, const spawner::identi
     lg.error->warn(
         "users file {}: read at the start, but a change will not be read until a restart: {}",
         file->string(), why);
+}
+
+// Warnings for a users file that an account children run as may read: every
+// script running as it could read every password hash. Only the network
+// process's account should read it (with privilege separation).
+std::vector<std::string> users_file_warnings(const config::config& cfg) {
+  std::vector<std::string> out;
+  const auto& file = cfg.authentication.users_file;
+  struct stat st {};
+  if (!file || !cfg.identity.server || ::stat(file->c_str(), &st) != 0) return out;
+  std::vector<std::pair<const config::account*, std::string>> children{
+      {&cfg.identity.process, "identity.process"}, {&cfg.identity.anonymous, "identity.anonymous"}};
+  for (const auto& [user, a] : cfg.accounts) children.emplace_back(&a, "accounts.\"" + user + "\"");
+  std::set<std::uint32_t> seen;
+  for (const auto& [a, key] : children) {
+    if (a->name.empty() || !seen.insert(a->uid).second) continue;
+    auto id = spawner::resolve_identity(*a);
+    std::string why;
+    if (id && spawner::may_access(*id, st.st_uid, st.st_gid, st.st_mode, false, why))
+      out.push_back("users file " + file->string() + " is readable by " + a->name + " (" + key +
+                    "): scripts running as it can read every password hash; let only the "
+                    "network process's account read it (e.g. owner root, group of that "
+                    "account, mode 0640)");
+  }
+  return out;
+}
+
+// The identity the network process drops to: the server account with its
+// groups, plus the primary group of identity.process, so that it reads the
+// site (static files, the document root) as that group may, as it did when it
+// ran as identity.process. nullopt, with `error`, when it cannot be resolved.
+std::optional<spawner::identity> network_identity(const config::config& cfg, std::string& error) {
+  const auto& server = *cfg.identity.server;
+  std::optional<spawner::identity> id;
+  if (server.name.empty())
+    id = spawner::identity{
+        "", spawner::uid{server.uid}, spawner::gid{server.gid}, {spawner::gid{server.gid}}, ""};
+  else
+    id = spawner::resolve_identity(server);
+  if (!id) {
+    error = "the groups of identity.server " + server.name + " cannot be read";
+    return std::nullopt;
+  }
+  const spawner::gid site_group{cfg.identity.process.gid};
+  if (std::find(id->groups.begin(), id->groups.end(), site_group) == id->groups.end())
+    id->groups.push_back(site_group);
+  return id;
 }
 
 // Calls `ended` (on a thread of its own) if process `pid`, a child of ours,
@@ -111,11 +169,13 @@ int run_server(const config::config& cfg) {
       lg.error->critical("cannot start: {}", error);
       return 1;
     }
-    for (const auto& id : accounts)
-      if (id.name == cfg.identity.process.name) drop_to = id;
+    if (!cfg.identity.server) {
+      lg.error->critical("cannot start: no account for the network process ([identity] server)");
+      return 1;
+    }
+    drop_to = network_identity(cfg, error);
     if (!drop_to) {
-      lg.error->critical("cannot start: identity.process \"{}\" cannot be used",
-                         cfg.identity.process.name);
+      lg.error->critical("cannot start: {}", error);
       return 1;
     }
     // A lane per io thread: each may have a spawn under way.
@@ -149,9 +209,12 @@ int run_server(const config::config& cfg) {
       lg.error->critical("cannot drop root: {}", error);
       return 1;
     }
-    lg.error->info("this process (pid {}) now runs as {}: it reads the network, never as root",
-                   ::getpid(), drop_to->describe());
+    lg.error->info(
+        "this process (pid {}) now runs as {} ({}): it reads the network, never as root, and no "
+        "child runs as it",
+        ::getpid(), describe_with_groups(*drop_to), cfg.identity.server_choice);
     warn_unreadable_after_drop(cfg, *drop_to, lg);
+    for (const auto& w : users_file_warnings(cfg)) lg.error->warn("{}", w);
   }
   for (const auto& ep : srv->bound()) {
     std::string addr =
@@ -252,7 +315,16 @@ int main_cli(int argc, char** argv) {
   if (*check) {
     auto r = config::load_file(check_config, options);
     if (!r.ok()) return print_diagnostics(r.errors);
+    const auto& cfg = *r.value;
     std::cout << "ok\n";
+    if (cfg.identity.server) {
+      std::string error;
+      auto id = network_identity(cfg, error);
+      std::cerr << "note: the network process will run as "
+                << (id ? describe_with_groups(*id) : error) << " (" << cfg.identity.server_choice
+                << ")\n";
+    }
+    for (const auto& w : users_file_warnings(cfg)) std::cerr << "warning: " << w << '\n';
     return 0;
   }
   if (*tryc) {

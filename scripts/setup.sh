@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs exactly the Debian packages cgihost needs that are missing.
+# Installs exactly the Debian packages cgihost needs that are missing, and
+# creates the system account cgihost when it does not exist.
 # Idempotent: when everything is present it changes nothing and runs no apt.
 # Usage: scripts/setup.sh            (build and test dependencies)
 #        scripts/setup.sh --bench    (also the peers and load tools of tests/bench)
@@ -24,6 +25,17 @@ for arg in "$@"; do
     *) echo "setup: unknown option $arg (use --bench)" >&2; exit 2 ;;
   esac
 done
+
+# The account cgihost's network process runs as (privilege separation: no
+# child ever runs as it). Created once, as the package does; without it,
+# cgihost picks a uid that no account has.
+if ! getent passwd cgihost >/dev/null; then
+  sudo_account=""
+  if [[ $(id -u) -ne 0 ]]; then sudo_account="sudo"; fi
+  echo "setup: creating the system account cgihost" >&2
+  $sudo_account useradd --system --user-group --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin --comment "cgihost network process" cgihost
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -17,7 +17,9 @@ bool identity::is_root() const noexcept {
 }
 
 std::string identity::describe() const {
-  return name + " uid " + std::to_string(uid.value) + " gid " + std::to_string(gid.value);
+  // A uid without an account (the network process's default) has no name.
+  return (name.empty() ? "" : name + " ") + "uid " + std::to_string(uid.value) + " gid " +
+         std::to_string(gid.value);
 }
 
 std::optional<identity> resolve_identity(const config::account& account) {
@@ -77,9 +79,10 @@ bool may_access(const identity& id, std::uint32_t owner, std::uint32_t group, st
   if (!ok) {
     char octal[8];
     std::snprintf(octal, sizeof octal, "%04o", mode & 07777u);
-    why = id.name + " uid " + std::to_string(id.uid.value) + " may not " +
-          (need_exec ? "read and execute" : "read") + " it (owner uid " + std::to_string(owner) +
-          ", group gid " + std::to_string(group) + ", mode " + octal + "; it is " + as + ")";
+    why = (id.name.empty() ? "" : id.name + " ") + "uid " + std::to_string(id.uid.value) +
+          " may not " + (need_exec ? "read and execute" : "read") + " it (owner uid " +
+          std::to_string(owner) + ", group gid " + std::to_string(group) + ", mode " + octal +
+          "; it is " + as + ")";
   }
   return ok;
 }

@@ -31,7 +31,8 @@ struct identity {
 
   // True when this identity would give a child root's powers.
   bool is_root() const noexcept;
-  // "alice uid 1001 gid 1001", for log lines that say who ran what.
+  // "alice uid 1001 gid 1001" ("uid N gid N" without a name), for log lines
+  // that say who ran what.
   std::string describe() const;
 };
 

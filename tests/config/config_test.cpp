@@ -3,7 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
+#include <set>
 
 #include "config/load.hpp"
 
@@ -551,6 +553,114 @@ TEST_F(ConfigTest, DevModeKeepsHandlersWhoseProgramIsMissingButMarksThem) {
             std::string::npos);
   EXPECT_FALSE(r.value->handlers[1].available);  // *.pl: perl
   EXPECT_TRUE(r.value->handlers[2].available);   // *.cgi needs no interpreter
+}
+
+}  // namespace
+}  // namespace cgihost::config
+
+namespace cgihost::config {
+namespace {
+
+// [identity] server: the network process's own account.
+class ServerAccountTest : public ConfigTest {
+ protected:
+  // Root options where the account database has `present` (name -> uid) and
+  // the ids `taken`, nothing else.
+  static load_options fake(std::map<std::string, std::uint32_t> present,
+                           std::set<std::uint32_t> taken = {}) {
+    load_options o = root_options();
+    o.lookup = [present](const std::string& name) -> std::optional<account> {
+      auto it = present.find(name);
+      if (it == present.end()) return std::nullopt;
+      return account{name, it->second, it->second, ""};
+    };
+    o.id_in_use = [present, taken](std::uint32_t id) {
+      if (taken.contains(id)) return true;
+      for (const auto& [n, u] : present)
+        if (u == id) return true;
+      return false;
+    };
+    return o;
+  }
+  static constexpr const char* kHead =
+      "listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n[identity]\nprocess = "
+      "\"www-data\"\nanonymous = \"nobody\"\n";
+  const std::map<std::string, std::uint32_t> kBase{
+      {"www-data", 33}, {"nobody", 65534}, {"alice", 1001}, {"svc", 998}, {"root", 0}};
+};
+
+TEST_F(ServerAccountTest, ANamedAccountIsUsed) {
+  auto r = load(std::string(kHead) + "server = \"svc\"\n", fake(kBase));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  ASSERT_TRUE(r.value->identity.server);
+  EXPECT_EQ(r.value->identity.server->name, "svc");
+  EXPECT_EQ(r.value->identity.server_choice, "[identity] server");
+}
+
+TEST_F(ServerAccountTest, ANamedAccountThatAChildRunsAsOrRootIsAnErrorAtItsPlace) {
+  struct row {
+    std::string name, says;
+  };
+  for (const auto& [name, says] :
+       std::vector<row>{{"www-data", "account \"www-data\" (uid 33) is also identity.process"},
+                        {"nobody", "account \"nobody\" (uid 65534) is also identity.anonymous"},
+                        {"alice", "account \"alice\" (uid 1001) is also accounts.\"bob\""},
+                        {"root", "account \"root\" is root"},
+                        {"ghost", "account \"ghost\" does not exist on this machine"}}) {
+    const std::string text =
+        std::string(kHead) + "server = \"" + name + "\"\n[accounts]\nbob = \"alice\"\n";
+    auto r = load(text, fake(kBase));
+    ASSERT_EQ(r.errors.size(), 1u) << name << "\n" << dump(r);
+    EXPECT_EQ(r.errors[0].line, 6u);
+    EXPECT_EQ(r.errors[0].column, col(text, 6, "\"" + name));
+    EXPECT_EQ(r.errors[0].message.find("identity.server: " + says), 0u) << r.errors[0].message;
+  }
+}
+
+TEST_F(ServerAccountTest, WithoutRootNamingOneIsAnError) {
+  load_options o = fake(kBase);
+  o.running_as_root = false;
+  o.current_user = account{"www-data", 33, 33, ""};
+  auto r = load(
+      "listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n[identity]\nserver = \"svc\"\n", o);
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_NE(
+      r.errors[0].message.find("identity.server: account \"svc\" needs cgihost to run as root"),
+      std::string::npos);
+  auto unnamed = load("listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n", o);
+  ASSERT_TRUE(unnamed.ok()) << dump(unnamed);
+  EXPECT_FALSE(unnamed.value->identity.server);
+}
+
+TEST_F(ServerAccountTest, NotNamedTheAccountCgihostIsTheDefault) {
+  auto base = kBase;
+  base["cgihost"] = 997;
+  auto r = load(kHead, fake(base));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  ASSERT_TRUE(r.value->identity.server);
+  EXPECT_EQ(r.value->identity.server->name, "cgihost");
+  EXPECT_EQ(r.value->identity.server_choice, "[identity] server not set: the account \"cgihost\"");
+}
+
+TEST_F(ServerAccountTest, WithoutTheAccountCgihostAUidNoAccountOrGroupHasIsTheDefault) {
+  auto r = load(kHead, fake(kBase, {65519, 65518}));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  ASSERT_TRUE(r.value->identity.server);
+  EXPECT_EQ(r.value->identity.server->name, "");
+  EXPECT_EQ(r.value->identity.server->uid, 65517u);
+  EXPECT_EQ(r.value->identity.server->gid, 65517u);
+  EXPECT_NE(r.value->identity.server_choice.find("uid 65517, which no account or group has"),
+            std::string::npos);
+  // "cgihost" taken by a child account is not used: the free uid is.
+  auto base = kBase;
+  base["cgihost"] = 997;
+  auto shared = load(std::string(kHead) + "[accounts]\nbob = \"cgihost\"\n", fake(base));
+  ASSERT_TRUE(shared.ok()) << dump(shared);
+  EXPECT_EQ(shared.value->identity.server->uid, 65519u);
+  EXPECT_NE(
+      shared.value->identity.server_choice.find("(the account \"cgihost\" is accounts.\"bob\")"),
+      std::string::npos)
+      << shared.value->identity.server_choice;
 }
 
 }  // namespace

@@ -47,6 +47,12 @@ std::map<std::string, std::string> status_of(const std::string& path) {
   return out;
 }
 
+// The account the network process of `cgihost serve --config file` runs as.
+std::optional<config::account> server_account_of(const std::filesystem::path& file) {
+  auto r = config::load_file(file, config::system_load_options());
+  return r.ok() ? r.value->identity.server : std::nullopt;
+}
+
 std::string comm_of(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
   std::string s;
@@ -101,16 +107,25 @@ max_instances = 2
   ASSERT_TRUE(php);
   ASSERT_EQ(php->status, 200) << p.err();
 
-  // Every thread of the network process is www-data, with no capability
-  // left and no way to gain one by exec.
+  // Every thread of the network process runs as its own account, which no
+  // child runs as (the config names none: the account "cgihost" when it
+  // exists, else a free uid), with www-data's group to read the site, no
+  // capability left and no way to gain one by exec.
   const std::string www = uid_of("www-data");
-  const std::string www4 = www + "\t" + www + "\t" + www + "\t" + www;
+  const auto server = server_account_of(dir / "c.toml");
+  ASSERT_TRUE(server);
+  const std::string own = std::to_string(server->uid);
+  const std::string own4 = own + "\t" + own + "\t" + own + "\t" + own;
+  EXPECT_NE(own, www);
   std::size_t threads = 0;
   for (const auto& task :
        std::filesystem::directory_iterator("/proc/" + std::to_string(p.pid()) + "/task")) {
     auto st = status_of(task.path() / "status");
     ++threads;
-    EXPECT_EQ(st["Uid"], www4) << task.path();
+    EXPECT_EQ(st["Uid"], own4) << task.path();
+    EXPECT_NE((" " + st["Groups"]).find(" " + std::to_string(::getpwnam("www-data")->pw_gid) + " "),
+              std::string::npos)
+        << st["Groups"];
     EXPECT_EQ(st["CapEff"], "0000000000000000") << task.path();
     EXPECT_EQ(st["CapPrm"], "0000000000000000") << task.path();
     EXPECT_EQ(st["NoNewPrivs"], "1") << task.path();
@@ -138,11 +153,168 @@ max_instances = 2
   EXPECT_NE(err.find("spawner process pid " + std::to_string(spawner) + " keeps root"),
             std::string::npos)
       << err;
-  EXPECT_NE(err.find("now runs as www-data uid " + www), std::string::npos) << err;
+  EXPECT_NE(
+      err.find("now runs as " + (server->name.empty() ? "" : server->name + " ") + "uid " + own),
+      std::string::npos)
+      << err;
   EXPECT_NE(err.find("process identity www-data uid " + www + ", effective identity nobody uid " +
                      nobody),
             std::string::npos)
       << err;
+}
+
+// A site whose scripts try to reach the network process: kill.php (a pool
+// script, impersonate = false: identity.process) and kill.pl (a CGI with
+// create_process_as_user = false: identity.process too) send ?sig= to ?pid=;
+// connect.php connects to the Unix socket ?path=; *.iphp go to a pool that
+// impersonates (anonymous requests: identity.anonymous).
+void write_reaching_site(const temp_dir& dir) {
+  ::chmod(dir.path().c_str(), 0755);
+  dir.write("site/kill.php",
+            "<?php echo posix_kill((int)$_GET['pid'], (int)$_GET['sig']) ? 'sent' : "
+            "'refused ' . posix_get_last_error();");
+  dir.write("site/kill.pl",
+            "my ($pid, $sig) = $ENV{QUERY_STRING} =~ /pid=(\\d+)&sig=(\\d+)/;\n"
+            "print \"Content-Type: text/plain\\n\\n\";\n"
+            "print kill($sig, $pid) ? 'sent' : 'refused ' . ($! + 0);\n");
+  dir.write("site/connect.php",
+            "<?php $s = @stream_socket_client('unix://' . $_GET['path'], $no, $str, 2);\n"
+            "echo $s ? 'connected' : \"refused $str\";");
+  dir.write("site/who.iphp", "<?php echo posix_geteuid();");
+  ::chmod((dir / "site").c_str(), 0755);
+  for (const char* f : {"kill.php", "kill.pl", "connect.php", "who.iphp"})
+    ::chmod((dir / ("site/" + std::string(f))).c_str(), 0644);
+  dir.write("c.toml", R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+anonymous = "nobody"
+[cgi]
+create_process_as_user = false
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "php"
+[[handlers]]
+match = "*.iphp"
+module = "fastcgi"
+pool = "imp"
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+max_instances = 1
+[pools.imp]
+command = ["/usr/bin/php-cgi"]
+max_instances = 1
+impersonate = true
+)");
+}
+
+TEST_F(PrivilegeSeparation, NoScriptCanStopOrKillTheNetworkProcess) {
+  temp_dir dir;
+  write_reaching_site(dir);
+  child_process p({kBinary, "serve", "--config", dir / "c.toml"});
+  auto line = p.wait_stderr_line("listening on", 10s);
+  ASSERT_TRUE(line) << p.err();
+  const auto port = port_from_line(*line);
+  const std::string target = std::to_string(p.pid());
+  for (int sig : {SIGSTOP, SIGKILL, SIGTERM}) {
+    for (const char* script : {"/kill.php", "/kill.pl"}) {
+      auto r = fetch(port, std::string(script) + "?pid=" + target + "&sig=" + std::to_string(sig));
+      ASSERT_TRUE(r) << script << " signal " << sig << " left no server: " << p.err();
+      EXPECT_EQ(r->status, 200) << p.err();
+      EXPECT_EQ(r->body, "refused " + std::to_string(EPERM)) << script << " signal " << sig;
+    }
+  }
+  EXPECT_EQ(status_of("/proc/" + target + "/status")["State"].substr(0, 1), "S");
+  auto again = fetch(port, "/kill.php?pid=0&sig=0");  // still serving
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
+}
+
+TEST_F(PrivilegeSeparation, InstanceSocketsAreReachableByTheNetworkProcessAlone) {
+  temp_dir dir;
+  write_reaching_site(dir);
+  child_process p({kBinary, "serve", "--config", dir / "c.toml"});
+  auto line = p.wait_stderr_line("listening on", 10s);
+  ASSERT_TRUE(line) << p.err();
+  const auto port = port_from_line(*line);
+  // An instance as nobody (anonymous, impersonating pool) and one as www-data.
+  auto nobody = fetch(port, "/who.iphp");
+  ASSERT_TRUE(nobody);
+  ASSERT_EQ(nobody->status, 200) << p.err();
+  EXPECT_EQ(nobody->body, uid_of("nobody"));
+  ASSERT_TRUE(fetch(port, "/connect.php?path=/nonexistent"));
+
+  const auto server = server_account_of(dir / "c.toml");
+  ASSERT_TRUE(server);
+  const std::string prefix = "cgihost-fcgi-" + std::to_string(p.pid()) + "-";
+  std::vector<std::string> sockets;
+  for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
+    if (e.path().filename().string().rfind(prefix, 0) != 0) continue;
+    struct stat st {};
+    ASSERT_EQ(::lstat(e.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, server->uid) << e.path();
+    EXPECT_EQ(st.st_mode & 07777, 0700u) << e.path();
+    for (const auto& f : std::filesystem::directory_iterator(e.path()))
+      if (f.path().extension() == ".sock") sockets.push_back(f.path());
+  }
+  ASSERT_GE(sockets.size(), 2u) << "an instance of each pool";
+  // A pool script (identity.process) reaches neither its own pool's
+  // instances nor those of another account: only cgihost sends them requests.
+  for (const auto& path : sockets) {
+    auto r = fetch(port, "/connect.php?path=" + path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << p.err();
+    EXPECT_EQ(r->body.rfind("refused", 0), 0u) << path << ": " << r->body;
+  }
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
+}
+
+TEST_F(PrivilegeSeparation,
+       CheckConfigSaysWhoTheNetworkProcessIsAndWarnsOfAUsersFileScriptsCanRead) {
+  temp_dir dir;
+  dir.write("site/index.html", "x");
+  dir.write("users.htpasswd",
+            "alice:$2b$05$DWxORX8FwPCFI4IMIcObjeNOcMeXiVqdI52mPfA/hUi.YpKLdlidy\n");
+  dir.write("c.toml", R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+anonymous = "nobody"
+[authentication]
+basic = true
+users_file = "users.htpasswd"
+)");
+  const auto server = server_account_of(dir / "c.toml");
+  ASSERT_TRUE(server);
+  ::chmod((dir / "users.htpasswd").c_str(), 0644);
+  auto open = run({kBinary, "check-config", "--config", dir / "c.toml"});
+  EXPECT_EQ(open.exit_code, 0);
+  EXPECT_EQ(open.out, "ok\n");
+  EXPECT_NE(open.err.find("note: the network process will run as " +
+                          (server->name.empty() ? "" : server->name + " ") + "uid " +
+                          std::to_string(server->uid)),
+            std::string::npos)
+      << open.err;
+  EXPECT_NE(open.err.find("warning: users file " + (dir / "users.htpasswd") +
+                          " is readable by www-data (identity.process)"),
+            std::string::npos)
+      << open.err;
+  EXPECT_NE(open.err.find("is readable by nobody (identity.anonymous)"), std::string::npos)
+      << open.err;
+  // Readable by the network process's group alone: no warning.
+  ASSERT_EQ(::chown((dir / "users.htpasswd").c_str(), 0, server->gid), 0);
+  ::chmod((dir / "users.htpasswd").c_str(), 0640);
+  auto closed = run({kBinary, "check-config", "--config", dir / "c.toml"});
+  EXPECT_EQ(closed.exit_code, 0);
+  EXPECT_EQ(closed.err.find("warning"), std::string::npos) << closed.err;
 }
 
 TEST_F(PrivilegeSeparation, ASpawnerThatDiesStopsCgihostWithExitOneAndTakesItsChildren) {
@@ -183,11 +355,14 @@ users_file = "users.htpasswd"
   ASSERT_TRUE(p.signal(SIGTERM));
   EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
   const std::string err = p.err();
-  EXPECT_NE(err.find("site: Permission denied for www-data uid " + uid_of("www-data") + " gid"),
-            std::string::npos)
-      << err;
+  const auto server = server_account_of(dir / "c.toml");
+  ASSERT_TRUE(server);
+  const std::string who = (server->name.empty() ? "" : server->name + " ") + "uid " +
+                          std::to_string(server->uid) + " gid";
+  EXPECT_NE(err.find("site: Permission denied for " + who), std::string::npos) << err;
   EXPECT_NE(err.find("users.htpasswd: read at the start, but a change will not be read until a "
-                     "restart: www-data uid"),
+                     "restart: " +
+                     server->name),
             std::string::npos)
       << err;
 }
