@@ -321,7 +321,8 @@ cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h,
   switch_identity_ = broker_ != nullptr || ::geteuid() == 0;
   pass_through_ = pass_through_environment();
   if (broker_) {
-    // The network process runs as the process identity (it dropped root).
+    // With privilege separation the process identity is identity.process
+    // (the network process itself runs as an account of its own).
     process_identity_ =
         cfg.identity.process.name + " uid " + std::to_string(cfg.identity.process.uid);
   } else {
