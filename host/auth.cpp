@@ -300,7 +300,12 @@ asio::awaitable<authenticator::outcome> authenticator::basic(std::string_view au
     co_return out;
   }
   asio::steady_timer wait(co_await asio::this_coro::executor, *turn);
-  co_await wait.async_wait(nothrow);
+  if (auto [ec] = co_await wait.async_wait(nothrow); ec) {
+    // Cancelled: never checked before its turn.
+    finish(peer, key, false);
+    out.reason = "cancelled while waiting for its turn: " + ec.message();
+    co_return out;
+  }
   if (!parsed.credentials) {
     finish(peer, key, true);
     out.reason = parsed.error == protocol::basic_error::control_character

@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <thread>
 
@@ -237,6 +240,32 @@ TEST_F(AuthenticatorTest, AttemptsQueuedBeyondMaxQueueAreRefusedUnchecked) {
   EXPECT_EQ(answers[1].out.reason, "wrong password for \"alice\"");
   EXPECT_EQ(answers[2].out.what, kind::challenge);
   EXPECT_EQ(answers[2].out.reason.rfind("refused unchecked", 0), 0u) << answers[2].out.reason;
+}
+
+TEST_F(AuthenticatorTest, ACancelledAttemptIsNeverCheckedBeforeItsTurn) {
+  namespace asio = boost::asio;
+  host::throttle_policy p;
+  p.first_delay = 5s;
+  make("alice:" + std::string(kBcrypt) + "\n", p);
+  EXPECT_EQ(once("alice", "x1"), kind::challenge);
+  ioc_.restart();
+  asio::cancellation_signal cancel;
+  std::optional<host::authenticator::outcome> out;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> asio::awaitable<void> {
+        boost::beast::http::request_header<> req;
+        req.set(boost::beast::http::field::authorization,
+                "Basic " + protocol::base64_encode("alice:secret"));
+        out = co_await auth_->authenticate(req, "192.0.2.1");
+      },
+      asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+  asio::post(ioc_, [&] { cancel.emit(asio::cancellation_type::terminal); });
+  ioc_.run();
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->what, kind::challenge);  // the right password, but not checked
+  EXPECT_EQ(out->reason.rfind("cancelled while waiting for its turn", 0), 0u) << out->reason;
+  EXPECT_EQ(auth_->tracked_peers(), 1u);  // its failure stays on record, nothing in flight
 }
 
 TEST_F(AuthenticatorTest, TheTableOfAddressesStaysBounded) {
