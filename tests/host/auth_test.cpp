@@ -1,5 +1,7 @@
-// Authentication end to end: Basic against a users file, the trusted proxy
-// header, [accounts] mapping, anonymous access, and the identity CGI runs as.
+// Authentication: the check plan and the throttle of Basic attempts on the
+// authenticator alone; then end to end: Basic against a users file, the
+// trusted proxy header, [accounts] mapping, anonymous access, and the
+// identity CGI runs as.
 
 #include "host/auth.hpp"
 
