@@ -12,6 +12,16 @@ bool supported_hash(std::string_view hash) noexcept {
   return false;
 }
 
+std::string hash_setting(std::string_view hash) {
+  if (!supported_hash(hash)) return {};
+  if (hash[1] == '2') return "$2b$" + std::string(hash.substr(4, 3));
+  auto end = hash.find('$', 3);  // supported_hash: there is one
+  if (hash[1] == 'y') return std::string(hash.substr(0, end + 1));
+  std::string_view field = hash.substr(3, end - 3);
+  if (field.substr(0, 7) != "rounds=" || field == "rounds=5000") return "$6$";
+  return std::string(hash.substr(0, end + 1));
+}
+
 namespace {
 
 std::string hash_kind(std::string_view hash) {

@@ -195,7 +195,7 @@ class session_exchange final : public exchange {
   }
 
   // Who the request is (authenticator), and whether the name maps to an OS
-  // account. False after answering 401 (with a challenge) or 403.
+  // account. False after answering 401 (with a challenge), 403 or 400.
   asio::awaitable<bool> authenticate() {
     auto a = co_await s_.server_.auth().authenticate(request(), s_.peer_);
     using kind = authenticator::outcome::kind;
@@ -213,17 +213,14 @@ class session_exchange final : public exchange {
         user_ = std::move(a.user);
         auth_type_ = std::move(a.auth_type);
         co_return true;
-      case kind::challenge: {
-        if (a.delay.count() > 0) {
-          // Repeated failures from this address: the answer comes later.
-          asio::steady_timer wait(s_.stream_.get_executor(), a.delay);
-          co_await wait.async_wait(nothrow);
-        }
+      case kind::challenge:
         co_await send_unauthorized(a.reason);
         co_return false;
-      }
       case kind::forbidden:
         co_await send_error(http::status::forbidden, a.reason);
+        co_return false;
+      case kind::bad_request:
+        co_await send_error(http::status::bad_request, a.reason);
         co_return false;
     }
     co_return false;

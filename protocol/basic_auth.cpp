@@ -86,6 +86,12 @@ basic_result parse_basic_authorization(std::string_view value) {
   if (!decoded) return r;
   auto colon = decoded->find(':');
   if (colon == std::string::npos) return r;
+  for (char c : *decoded) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      r.error = basic_error::control_character;
+      return r;
+    }
+  }
   r.credentials = basic_credentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
   return r;
 }

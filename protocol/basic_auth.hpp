@@ -2,6 +2,9 @@
 // The credentials of an HTTP Basic Authorization header (RFC 7617): the
 // scheme (case-insensitive), one space or more, then base64 of "user:password"
 // (RFC 4648, with padding). Pure: fed the header's value, no I/O.
+// Credentials holding a control character are refused: RFC 7617 §2 forbids
+// them, and a NUL would end the password crypt(3) checks ("pw\0anything"
+// would pass for "pw").
 
 #include <optional>
 #include <string>
@@ -15,8 +18,9 @@ struct basic_credentials {
 };
 
 enum class basic_error {
-  not_basic,  // another scheme (Bearer, Negotiate, ...)
-  malformed,  // not base64, or no ':' in the decoded text
+  not_basic,          // another scheme (Bearer, Negotiate, ...)
+  malformed,          // not base64, or no ':' in the decoded text
+  control_character,  // a byte 0x00-0x1F or 0x7F in the user-id or password
 };
 
 // The credentials, or why there are none.

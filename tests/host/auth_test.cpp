@@ -1,17 +1,28 @@
-// Authentication end to end: Basic against a users file, the trusted proxy
-// header, [accounts] mapping, anonymous access, and the identity CGI runs as.
+// Authentication: the check plan and the throttle of Basic attempts on the
+// authenticator alone; then end to end: Basic against a users file, the
+// trusted proxy header, [accounts] mapping, anonymous access, and the
+// identity CGI runs as.
 
 #include "host/auth.hpp"
 
+#include <crypt.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <thread>
 
+#include "protocol/basic_auth.hpp"
 #include "tests/host/test_client.hpp"
 #include "tests/host/test_server.hpp"
 
@@ -38,6 +49,270 @@ TEST(AuthVerify, EachAcceptedSchemeVerifiesTheRightPasswordOnly) {
   }
   EXPECT_FALSE(
       host::authenticator::verify_password("secret", "secret"));  // plain text is never a match
+}
+
+TEST(HashSetting, OnePerSchemeAndCost) {
+  const std::string tail(86, 'a');
+  const std::pair<std::string, std::string> cases[] = {
+      {kBcrypt, "$2b$05$"},
+      {"$2y$05$" + std::string(kBcrypt).substr(7), "$2b$05$"},  // one algorithm
+      {"$2b$12$" + std::string(kBcrypt).substr(7), "$2b$12$"},
+      {kSha512, "$6$"},
+      {"$6$rounds=5000$salt$" + tail, "$6$"},  // the default
+      {"$6$rounds=9000$salt$" + tail, "$6$rounds=9000$"},
+      {kYescrypt, "$y$j9T$"},
+      {"$apr1$salt$hash", ""},
+      {"secret", ""},
+  };
+  for (const auto& [hash, setting] : cases) EXPECT_EQ(config::hash_setting(hash), setting) << hash;
+}
+
+// Finding 14: every check runs one crypt per setting of the users file, so a
+// wrong password costs the same for an unknown name as for any user.
+TEST(UserTable, EveryCheckRunsOneHashPerSettingWhoeverTheUserIs) {
+  const std::string bob = "$2y$05$" + std::string(kBcrypt).substr(7);  // alice's setting
+  host::user_table t(
+      {{"alice", kBcrypt, 1}, {"bob", bob, 2}, {"carol", kSha512, 3}, {"dave", kYescrypt, 4}});
+  EXPECT_EQ(t.settings(), (std::vector<std::string>{"$2b$05$", "$6$", "$y$j9T$"}));
+  using hashes = std::vector<std::string_view>;
+  const struct {
+    const char* user;
+    hashes run;
+    std::optional<std::size_t> own;
+  } cases[] = {
+      {"mallory", {kBcrypt, kSha512, kYescrypt}, std::nullopt},
+      {"", {kBcrypt, kSha512, kYescrypt}, std::nullopt},
+      {"alice", {kBcrypt, kSha512, kYescrypt}, 0},
+      {"bob", {bob, kSha512, kYescrypt}, 0},
+      {"carol", {kBcrypt, kSha512, kYescrypt}, 1},
+      {"dave", {kBcrypt, kSha512, kYescrypt}, 2},
+  };
+  for (const auto& c : cases) {
+    auto plan = t.check_plan(c.user);
+    EXPECT_EQ(plan.hashes, c.run) << c.user;
+    EXPECT_EQ(plan.own, c.own) << c.user;
+  }
+  // The usual file, one scheme and cost: one crypt per check, known or not.
+  host::user_table one({{"alice", kBcrypt, 1}, {"bob", bob, 2}});
+  EXPECT_EQ(one.check_plan("mallory").hashes, hashes{kBcrypt});
+  EXPECT_EQ(one.check_plan("bob").hashes, hashes{bob});
+  // No users: a bcrypt dummy.
+  auto none = host::user_table().check_plan("alice");
+  ASSERT_EQ(none.hashes.size(), 1u);
+  EXPECT_EQ(none.hashes[0].substr(0, 4), "$2y$");
+  EXPECT_FALSE(none.own);
+}
+
+TEST(ThrottlePolicy, TheDefaultIs250MsDoublingTo4s) {
+  const host::throttle_policy p;
+  const int expected[] = {0, 250, 500, 1000, 2000, 4000, 4000, 4000};
+  for (unsigned n = 0; n < std::size(expected); ++n)
+    EXPECT_EQ(p.delay(n).count(), expected[n]) << n;
+  EXPECT_EQ(p.delay(1000).count(), 4000);
+}
+
+// The authenticator alone, on one io_context as a server thread runs it,
+// with a users file and a throttle chosen by the test.
+class AuthenticatorTest : public ::testing::Test {
+ protected:
+  using clock = std::chrono::steady_clock;
+  struct answer {
+    host::authenticator::outcome out;
+    clock::duration took;
+  };
+
+  void make(const std::string& users, host::throttle_policy policy) {
+    dir_.write("users", users);
+    cfg_.authentication.basic = true;
+    cfg_.authentication.users_file = dir_ / "users";
+    sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100);
+    auth_.emplace(cfg_, std::make_shared<spdlog::logger>("auth", sink_), policy);
+  }
+
+  // Each {user, password} at once from `peer`; how each ended and how long it took.
+  std::vector<answer> attempt(const std::vector<std::pair<std::string, std::string>>& creds,
+                              const std::string& peer = "192.0.2.1") {
+    namespace asio = boost::asio;
+    auto& ioc = ioc_;
+    ioc.restart();
+    std::vector<answer> out(creds.size());
+    const auto t0 = clock::now();
+    for (std::size_t i = 0; i < creds.size(); ++i) {
+      asio::co_spawn(
+          ioc,
+          [&, i]() -> asio::awaitable<void> {
+            boost::beast::http::request_header<> req;
+            req.set(boost::beast::http::field::authorization,
+                    "Basic " + protocol::base64_encode(creds[i].first + ":" + creds[i].second));
+            out[i].out = co_await auth_->authenticate(req, peer);
+            out[i].took = clock::now() - t0;
+          },
+          asio::detached);
+    }
+    ioc.run();
+    return out;
+  }
+  host::authenticator::outcome::kind once(const std::string& user, const std::string& password,
+                                          const std::string& peer = "192.0.2.1") {
+    return attempt({{user, password}}, peer).at(0).out.what;
+  }
+
+  temp_dir dir_;
+  config::config cfg_;
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+  // Outlives the authenticator, as in the server: a verifier thread may
+  // still hold a channel of this context when an attempt has returned.
+  boost::asio::io_context ioc_;
+  std::optional<host::authenticator> auth_;
+};
+using kind = host::authenticator::outcome::kind;
+
+// Finding 8: with a penalty in force, attempts made at once are checked one
+// after the other, each after its own delay, the right password too.
+TEST_F(AuthenticatorTest, AttemptsAtOnceDuringAPenaltyTakeTheSerializedDelay) {
+  host::throttle_policy p;
+  p.first_delay = 20ms;
+  p.max_delay = 160ms;
+  make("alice:" + std::string(kBcrypt) + "\n", p);
+  EXPECT_EQ(once("alice", "x1"), kind::challenge);
+  EXPECT_EQ(once("alice", "x2"), kind::challenge);  // two failures on record
+  auto answers = attempt({{"alice", "g1"},
+                          {"alice", "g2"},
+                          {"alice", "secret"},
+                          {"alice", "g3"},
+                          {"alice", "g4"},
+                          {"alice", "g5"}});
+  // 40 + 80 + 160 * 4 ms: the delays after 2, 3, ... 7 failures, one after the other.
+  clock::duration last{};
+  for (const auto& a : answers) last = std::max(last, a.took);
+  EXPECT_GE(last, 760ms);
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    EXPECT_EQ(answers[i].out.what, i == 2 ? kind::authenticated : kind::challenge) << i;
+    EXPECT_GE(answers[i].took, 40ms) << i;  // none before the first turn
+  }
+  EXPECT_GE(answers[2].took, 40ms + 80ms + 160ms);  // the right password waited its turn
+  // Another address is not slowed down by this one.
+  EXPECT_EQ(once("alice", "secret", "192.0.2.2"), kind::authenticated);
+}
+
+// The finding's case: nothing on record, attempts at once. One after the
+// other they would wait 0, 20, 40, 80 and 160 ms.
+TEST_F(AuthenticatorTest, AttemptsAtOnceFromAFreshAddressAreAsSlowAsInSequence) {
+  host::throttle_policy p;
+  p.first_delay = 20ms;
+  p.max_delay = 160ms;
+  make("alice:" + std::string(kBcrypt) + "\n", p);
+  auto answers =
+      attempt({{"alice", "g1"}, {"alice", "g2"}, {"alice", "g3"}, {"bob", "g4"}, {"alice", "g5"}});
+  clock::duration last{};
+  for (const auto& a : answers) {
+    EXPECT_EQ(a.out.what, kind::challenge);
+    last = std::max(last, a.took);
+  }
+  EXPECT_GE(last, 300ms);
+  // Five failures on record now: the next attempt waits delay(5), the right password too.
+  auto next = attempt({{"alice", "secret"}}).at(0);
+  EXPECT_EQ(next.out.what, kind::authenticated);
+  EXPECT_GE(next.took, 160ms);
+}
+
+TEST_F(AuthenticatorTest, ABrowsersParallelRequestsWithTheRightPasswordAreNotDelayed) {
+  host::throttle_policy p;
+  p.first_delay = 3s;  // any delay at all would show
+  make("alice:" + std::string(kBcrypt) + "\n", p);
+  // The same credentials at once share one turn: the first's, at once.
+  auto answers = attempt(std::vector<std::pair<std::string, std::string>>(6, {"alice", "secret"}));
+  for (const auto& a : answers) {
+    EXPECT_EQ(a.out.what, kind::authenticated);
+    EXPECT_LT(a.took, 2s);
+  }
+  EXPECT_EQ(auth_->tracked_peers(), 0u);  // nothing to remember
+}
+
+TEST_F(AuthenticatorTest, AttemptsQueuedBeyondMaxQueueAreRefusedUnchecked) {
+  host::throttle_policy p;
+  p.first_delay = 50ms;
+  p.max_delay = 100ms;
+  p.max_queue = 200ms;
+  make("alice:" + std::string(kBcrypt) + "\n", p);
+  EXPECT_EQ(once("alice", "x1"), kind::challenge);
+  // Turns at 50, 150, then 250 ms: beyond max_queue, even the right password.
+  auto answers = attempt({{"alice", "g1"}, {"alice", "g2"}, {"alice", "secret"}});
+  EXPECT_EQ(answers[0].out.reason, "wrong password for \"alice\"");
+  EXPECT_EQ(answers[1].out.reason, "wrong password for \"alice\"");
+  EXPECT_EQ(answers[2].out.what, kind::challenge);
+  EXPECT_EQ(answers[2].out.reason.rfind("refused unchecked", 0), 0u) << answers[2].out.reason;
+}
+
+TEST_F(AuthenticatorTest, ACancelledAttemptIsNeverCheckedBeforeItsTurn) {
+  namespace asio = boost::asio;
+  host::throttle_policy p;
+  p.first_delay = 5s;
+  make("alice:" + std::string(kBcrypt) + "\n", p);
+  EXPECT_EQ(once("alice", "x1"), kind::challenge);
+  ioc_.restart();
+  asio::cancellation_signal cancel;
+  std::optional<host::authenticator::outcome> out;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> asio::awaitable<void> {
+        boost::beast::http::request_header<> req;
+        req.set(boost::beast::http::field::authorization,
+                "Basic " + protocol::base64_encode("alice:secret"));
+        out = co_await auth_->authenticate(req, "192.0.2.1");
+      },
+      asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+  asio::post(ioc_, [&] { cancel.emit(asio::cancellation_type::terminal); });
+  ioc_.run();
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->what, kind::challenge);  // the right password, but not checked
+  EXPECT_EQ(out->reason.rfind("cancelled while waiting for its turn", 0), 0u) << out->reason;
+  EXPECT_EQ(auth_->tracked_peers(), 1u);  // its failure stays on record, nothing in flight
+}
+
+TEST_F(AuthenticatorTest, TheTableOfAddressesStaysBounded) {
+  host::throttle_policy p;
+  p.first_delay = 1ms;
+  p.max_delay = 1ms;
+  p.max_peers = 16;
+  make("alice:" + std::string(kBcrypt) + "\n", p);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(once("alice", "wrong", "198.51.100." + std::to_string(i)), kind::challenge);
+    EXPECT_LE(auth_->tracked_peers(), 16u) << i;
+  }
+  EXPECT_GE(auth_->tracked_peers(), 12u);  // when full, the oldest quarter is forgotten
+}
+
+// Finding 14, by the clock, with a generous bound: before, an unknown name
+// was checked against the first user's hash only (here bcrypt cost 10, tens
+// of ms) and a wrong password for a sha512-crypt user took 2 ms.
+TEST_F(AuthenticatorTest, AWrongPasswordForACheapHashCostsAsMuchAsForAnUnknownUser) {
+  char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+  ASSERT_NE(::crypt_gensalt_rn("$2b$", 10, nullptr, 0, setting, sizeof setting), nullptr);
+  auto data = std::make_unique<crypt_data>();
+  std::string costly = ::crypt_r("secret", setting, data.get());
+  host::throttle_policy none;
+  none.first_delay = 0ms;
+  none.max_delay = 0ms;
+  make("alice:" + costly + "\ncarol:" + kSha512 + "\n", none);
+  auto fastest = [&](const std::string& user) {
+    auto best = clock::duration::max();
+    for (int i = 0; i < 3; ++i) {
+      auto a = attempt({{user, "wrong"}}).at(0);
+      EXPECT_EQ(a.out.what, kind::challenge);
+      best = std::min(best, a.took);
+    }
+    return best;
+  };
+  auto unknown = fastest("mallory");
+  auto carol = fastest("carol");
+  EXPECT_GE(carol, unknown / 2) << "unknown " << unknown.count() << " ns, carol " << carol.count()
+                                << " ns";
+  EXPECT_NE(sink_->last_formatted().size(), 0u);
+  bool warned = false;
+  for (const auto& line : sink_->last_formatted())
+    warned |= line.find("mixes 2 hash settings ($2b$10$, $6$)") != std::string::npos;
+  EXPECT_TRUE(warned);
 }
 
 std::string basic(const std::string& user, const std::string& password) {
@@ -156,8 +431,29 @@ TEST_F(AuthTest, RepeatedFailuresFromOneAddressAreSlowedDown) {
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(who(basic("alice", "x3"))->status, 401);  // then 500 ms
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 450ms);
-  // The right password still gets in at once.
-  EXPECT_EQ(who(basic("alice", "secret"))->status, 200);
+}
+
+// Finding 8: the wait comes before the check, for the right password too,
+// and attempts made at once wait one after the other.
+TEST_F(AuthTest, DuringAPenaltyAttemptsAtOnceQueueAndTheRightPasswordWaitsToo) {
+  start("anonymous = true");
+  EXPECT_EQ(who(basic("alice", "x1"))->status, 401);  // one failure on record
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(who(basic("alice", "secret"))->status, 200);  // waits 250 ms first
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 240ms);
+  // Two wrong passwords at once, with one failure on record: 250 ms, then
+  // 500 ms after that (one after the other they would also take 750 ms).
+  std::atomic<int> refused{0};
+  t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 2; ++i)
+    clients.emplace_back([&, i] {
+      auto r = who(basic("alice", "guess" + std::to_string(i)));
+      if (r && r->status == 401) ++refused;
+    });
+  for (auto& c : clients) c.join();
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 740ms);
+  EXPECT_EQ(refused.load(), 2);
 }
 
 TEST_F(AuthTest, WithoutAnonymousAccessARequestWithoutCredentialsIsChallenged) {
@@ -195,6 +491,56 @@ TEST_F(AuthTest, TheProxyHeaderFromATrustedPeerAuthenticates) {
     EXPECT_NE(r->body.find("uid=" + uid_of("www-data") + " "), std::string::npos) << r->body;
   }
   EXPECT_EQ(who("X-Remote-User: mallory\r\n")->status, 403);  // trusted, but not mapped
+}
+
+// Finding 10: which of several names would count depends on who reads them.
+TEST_F(AuthTest, TheProxyHeaderTwiceOrWithSeveralValuesIs400) {
+  start(
+      "anonymous = false\ntrusted_header = \"X-Remote-User\"\ntrusted_proxies = "
+      "[\"127.0.0.1/32\"]");
+  auto twice = who("X-Remote-User: alice\r\nX-Remote-User: dave\r\n");
+  ASSERT_TRUE(twice);
+  EXPECT_EQ(twice->status, 400);
+  EXPECT_NE(server_->error_log().find(
+                "400 GET /who.pl: 2 X-Remote-User fields from trusted proxy 127.0.0.1"),
+            std::string::npos)
+      << server_->error_log();
+  auto joined = who("X-Remote-User: alice, dave\r\n");
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->status, 400);
+  EXPECT_NE(server_->error_log().find("400 GET /who.pl: X-Remote-User from trusted proxy "
+                                      "127.0.0.1 holds several names (\"alice, dave\")"),
+            std::string::npos)
+      << server_->error_log();
+  EXPECT_EQ(who("X-Remote-User: alice\r\n")->status, 200);
+}
+
+// Finding 16.
+TEST_F(AuthTest, TwoAuthorizationFieldsAre400) {
+  start("anonymous = true");
+  auto r = who(basic("alice", "secret") + basic("alice", "guess"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(server_->error_log().find("400 GET /who.pl: 2 Authorization fields"), std::string::npos)
+      << server_->error_log();
+  EXPECT_EQ(who(basic("alice", "guess") + basic("alice", "secret"))->status, 400);
+}
+
+// Finding 15: crypt(3) reads the password up to its first NUL.
+TEST_F(AuthTest, CredentialsWithAControlCharacterAreRefused) {
+  start("anonymous = true");
+  using namespace std::string_literals;
+  for (const auto& [user, password] :
+       {std::pair{"alice"s, "secret\0anything"s}, std::pair{"alice\0x"s, "secret"s},
+        std::pair{"alice"s, "secret\x01"s}}) {
+    auto r = who(basic(user, password));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << password;
+  }
+  EXPECT_NE(server_->error_log().find(
+                "401 GET /who.pl: control character in the Basic user-id or password"),
+            std::string::npos)
+      << server_->error_log();
 }
 
 TEST_F(AuthTest, TheUsersFileIsReloadedWhenItChanges) {

@@ -50,5 +50,20 @@ TEST(BasicAuthorization, SaysWhyThereAreNoCredentials) {
   EXPECT_FALSE(parse_basic_authorization("Basic Zm9v").credentials);
 }
 
+// RFC 7617 §2: no control characters; crypt(3) would stop at a NUL.
+TEST(BasicAuthorization, RefusesControlCharacters) {
+  using namespace std::string_literals;
+  for (const auto& plain : {"alice:pw\0anything"s, "al\0ice:pw"s, "alice:pw\x01"s, "alice:\tpw"s,
+                            "alice\n:pw"s, "alice:pw\x7f"s, "alice:pw\x1f"s}) {
+    auto r = parse_basic_authorization("Basic " + base64_encode(plain));
+    EXPECT_FALSE(r.credentials) << base64_encode(plain);
+    EXPECT_EQ(r.error, basic_error::control_character) << base64_encode(plain);
+  }
+  // Bytes above 0x7f (UTF-8) are no control characters.
+  auto utf8 = parse_basic_authorization("Basic " + base64_encode("j\xc3\xb6rg:p\xc3\xa4ss"));
+  ASSERT_TRUE(utf8.credentials);
+  EXPECT_EQ(utf8.credentials->user, "j\xc3\xb6rg");
+}
+
 }  // namespace
 }  // namespace cgihost::protocol
