@@ -66,9 +66,10 @@ std::string request_line_of(const http::request_header<>& req) {
 
 // True when the request line in `head` is well formed but names an HTTP
 // version Beast refuses (anything but 1.0 and 1.1): that is 505, not 400.
+// Beast may refuse the version before the line's CRLF has arrived.
 bool is_other_http_version(std::string_view head) {
-  auto eol = head.find("\r\n");
-  if (eol == std::string_view::npos || eol < 9) return false;
+  auto eol = std::min(head.find_first_of("\r\n"), head.size());
+  if (eol < 9) return false;
   std::string_view v = head.substr(eol - 8, 8);
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
   return v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' && digit(v[7]) &&
