@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 namespace cgihost::host {
 namespace {
@@ -72,7 +73,8 @@ bool is_other_http_version(std::string_view head) {
   if (eol < 9) return false;
   std::string_view v = head.substr(eol - 8, 8);
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  return v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' && digit(v[7]) &&
+  bool ours = v[5] == '1' && (v[7] == '0' || v[7] == '1');  // refused for its line ending
+  return v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' && digit(v[7]) && !ours &&
          head[eol - 9] == ' ';
 }
 
@@ -250,6 +252,7 @@ void request_reader::start() {
   parser_->header_limit(static_cast<std::uint32_t>(header_limit_));
   parser_->body_limit(limits_.max_body_size);
   head_bytes_ = 0;
+  pending_ = {};
   why_ = {};
   error_ = {};
 }
@@ -284,6 +287,7 @@ request_reader::step request_reader::parse_head() {
 
 request_reader::step request_reader::parse_body(void* data, std::size_t size, std::size_t& got) {
   got = 0;
+  if (pending_) return refuse(std::exchange(pending_, {}));
   auto& p = *parser_;
   auto& body = p.get().body();
   while (!p.is_done()) {
@@ -301,6 +305,11 @@ request_reader::step request_reader::parse_body(void* data, std::size_t size, st
       if (got > 0) return step::ready;
       if (buffer_.size() >= max_buffer_) return refuse_full();
       return step::need_more;
+    }
+    if (ec && got > 0) {
+      // The bytes before the error are the body's: they go first.
+      pending_ = ec;
+      return step::ready;
     }
     if (ec) return refuse(ec);
   }
@@ -339,11 +348,15 @@ request_reader::step request_reader::refuse(boost::system::error_code ec) {
       "http.max_header_count (" + std::to_string(limits_.max_header_count) + ") fields";
   if (!p.is_header_done()) {
     if (ec == http::error::header_limit) {
-      // Which limit: the request line alone, or the header fields? Beast parses
-      // the request line as soon as it is whole, so an unparsed line is too long.
+      // Which limit: the request line alone, or the header fields? Beast
+      // parses the request line as soon as it is whole if it came in one
+      // piece; else it waits for the whole head, and the line is still buffered.
       const auto& partial = p.get();
-      bool line_too_long = partial.target().empty() ||
-                           request_line_of(partial).size() > limits_.max_request_line;
+      std::string_view seen(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      auto eol = seen.find("\r\n");
+      bool line_too_long = partial.target().empty()
+                               ? eol == std::string_view::npos || eol > limits_.max_request_line
+                               : request_line_of(partial).size() > limits_.max_request_line;
       why_ = line_too_long ? refusal{http::status::uri_too_long,
                                      "request line longer than http.max_request_line (" +
                                          std::to_string(limits_.max_request_line) + " bytes)"}

@@ -121,7 +121,8 @@ class request_reader {
   step parse_head();
 
   // Parses body bytes into [data, data + size): ready with got > 0, or with
-  // got == 0 when the message (trailers included) is complete.
+  // got == 0 when the message (trailers included) is complete. Bytes before
+  // an error in the body are returned first; the refusal comes on the next call.
   step parse_body(void* data, std::size_t size, std::size_t& got);
 
   // The client closed its side before the message was complete: always refused.
@@ -141,6 +142,7 @@ class request_reader {
   boost::beast::flat_buffer buffer_;
   std::optional<request_parser> parser_;
   std::size_t head_bytes_ = 0;
+  boost::system::error_code pending_;  // an error found after body bytes that went out first
   refusal why_;
   boost::system::error_code error_;
 };
