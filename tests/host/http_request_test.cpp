@@ -135,6 +135,27 @@ TEST(HttpRequest, RequestsReadTheSameWhateverTheSplit) {
   }
 }
 
+// Which head limit a request broke does not depend on the pieces it came in
+// (Beast parses the request line early only when it arrives whole).
+TEST(HttpRequest, HeadLimitsAnswerTheSameWhateverTheSplit) {
+  config::http_settings small = limits_of(256, 5);
+  small.max_request_line = 64;
+  struct row {
+    std::string in;
+    unsigned status;
+  };
+  for (const auto& [in, status] : std::vector<row>{
+           {"GET / HTTP/1.1\r\nHost: t\r\nX: " + std::string(400, 'v') + "\r\n\r\n", 431},
+           {"GET /" + std::string(100, 'p') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+           {"GET /" + std::string(400, 'p') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+           {"GET / HTTP/1.1\r\nHost: t\r\n" + lines("a:\r\n", 6 * 4) + "\r\n", 431},
+           {"GET / HTTP/1.1\r\nHost: t\r\nX: v\r\n\r\n", 0},
+       }) {
+    for (std::size_t step = 1; step <= in.size(); ++step)
+      ASSERT_EQ(read_one(in, step, small).status, status) << in << " in pieces of " << step;
+  }
+}
+
 // Finding 1: a field Beast cannot hold (value over 65533 bytes) is refused
 // as the parser meets it, in the head or in the trailers, never thrown.
 TEST(HttpRequest, FieldsBeastCannotHoldAreRefusedNotThrown) {
