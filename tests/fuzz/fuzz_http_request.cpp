@@ -49,16 +49,23 @@ cgihost::config::http_settings limits_for(std::uint8_t pick) {
 struct answers {
   std::vector<unsigned> statuses;
   std::string bodies;
-  // The input ended inside a request. Beast finds some errors in a head only
-  // once the head is whole when it came in pieces, so the last answer may
-  // then be 400 (incomplete) in one run and the error in the other.
-  bool cut = false;
+  bool cut = false;  // the input ended inside a request
 };
 
+// Whether two runs over the same bytes answered alike. Beast finds an error
+// in a head that came in pieces only once the whole head is there (its
+// skip_ optimisation); so the last answer may differ when one run saw the
+// input end first (400, incomplete), or the head limit first (414 or 431),
+// and the other the error itself. Anything else must be identical.
 bool same(const answers& a, const answers& b) {
   if (a.statuses.size() != b.statuses.size()) return false;
-  if (!a.cut && !b.cut) return a.statuses == b.statuses && a.bodies == b.bodies;
-  return std::equal(a.statuses.begin(), a.statuses.end() - 1, b.statuses.begin());
+  if (a.statuses.empty()) return a.bodies == b.bodies;
+  if (!std::equal(a.statuses.begin(), a.statuses.end() - 1, b.statuses.begin())) return false;
+  const unsigned x = a.statuses.back(), y = b.statuses.back();
+  if (x == y) return a.cut || b.cut || a.bodies == b.bodies;
+  if (a.cut || b.cut) return true;
+  auto head_size = [](unsigned s) { return s == 414 || s == 431; };
+  return x != 0 && y != 0 && (head_size(x) || head_size(y));
 }
 
 answers serve(std::string_view in, std::size_t piece, std::size_t read_size,
