@@ -339,13 +339,6 @@ request_reader::step request_reader::refuse_full() {
 request_reader::step request_reader::refuse(boost::system::error_code ec) {
   error_ = ec;
   const auto& p = *parser_;
-  const std::string head_limit_text =
-      "request head larger than http.max_header_bytes (" +
-      std::to_string(limits_.max_header_bytes) + " bytes)";
-  const std::string trailer_limit_text =
-      "trailer section larger than http.max_header_bytes (" +
-      std::to_string(limits_.max_header_bytes) + " bytes) or with more than " +
-      "http.max_header_count (" + std::to_string(limits_.max_header_count) + ") fields";
   if (!p.is_header_done()) {
     if (ec == http::error::header_limit) {
       // Which limit: the request line alone, or the header fields? Beast
@@ -361,7 +354,8 @@ request_reader::step request_reader::refuse(boost::system::error_code ec) {
                                      "request line longer than http.max_request_line (" +
                                          std::to_string(limits_.max_request_line) + " bytes)"}
                            : refusal{http::status::request_header_fields_too_large,
-                                     head_limit_text};
+                                     "request head larger than http.max_header_bytes (" +
+                                         std::to_string(limits_.max_header_bytes) + " bytes)"};
     } else if (ec == request_error::field_too_large) {
       why_ = {http::status::request_header_fields_too_large,
               "a header field name or value longer than " + std::to_string(kMaxFieldPart) +
@@ -387,9 +381,14 @@ request_reader::step request_reader::refuse(boost::system::error_code ec) {
     why_ = {http::status::payload_too_large,
             "request body larger than http.max_body_size (" +
                 std::to_string(limits_.max_body_size) + " bytes)"};
-  } else if (ec == request_error::trailer_too_large || ec == request_error::too_many_trailers ||
-             ec == request_error::field_too_large || ec == http::error::header_limit) {
-    why_ = {http::status::request_header_fields_too_large, trailer_limit_text};
+  } else if (ec == request_error::too_many_trailers) {
+    why_ = {http::status::request_header_fields_too_large,
+            "more trailer fields than http.max_header_count (" +
+                std::to_string(limits_.max_header_count) + ")"};
+  } else if (ec == request_error::trailer_too_large || ec == http::error::header_limit) {
+    why_ = {http::status::request_header_fields_too_large,
+            "trailer section larger than http.max_header_bytes (" +
+                std::to_string(limits_.max_header_bytes) + " bytes)"};
   } else if (ec == request_error::chunk_line_too_long) {
     why_ = {http::status::bad_request, "chunk-size line with extensions longer than " +
                                            std::to_string(max_buffer_) + " bytes"};

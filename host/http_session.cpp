@@ -266,9 +266,6 @@ class session_exchange final : public exchange {
     }
   }
 
-  // Why the request body was refused while the handler read it, if it was.
-  const std::optional<refusal>& body_refusal() const { return refused_; }
-
   asio::awaitable<void> write_head(http::response_header<>& head, error_code& ec) override {
     co_await write_response(head, asio::const_buffer{}, ec);
   }
