@@ -253,6 +253,7 @@ void request_reader::start() {
   parser_->body_limit(limits_.max_body_size);
   head_bytes_ = 0;
   pending_ = {};
+  starved_ = false;
   why_ = {};
   error_ = {};
 }
@@ -292,6 +293,11 @@ request_reader::step request_reader::parse_body(void* data, std::size_t size, st
   auto& body = p.get().body();
   while (!p.is_done()) {
     if (buffer_.size() == 0) return got > 0 ? step::ready : step::need_more;
+    // Beast asserts (BOOST_ASSERT, debug builds) that a last chunk it had to
+    // wait for comes back with at least 5 bytes; the rest of any chunked
+    // body is never shorter ("0\r\n\r\n"), so waiting for them costs nothing.
+    if (starved_ && p.chunked() && buffer_.size() < 5)
+      return got > 0 ? step::ready : step::need_more;
     body.data = static_cast<char*>(data) + got;
     body.size = size - got;
     body.more = true;
@@ -300,6 +306,7 @@ request_reader::step request_reader::parse_body(void* data, std::size_t size, st
     buffer_.consume(used);
     got = size - body.size;
     body.data = nullptr;
+    starved_ = ec == http::error::need_more;
     if (ec == http::error::need_buffer) return step::ready;
     if (ec == http::error::need_more || (!ec && used == 0)) {
       if (got > 0) return step::ready;

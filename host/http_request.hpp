@@ -143,6 +143,7 @@ class request_reader {
   std::optional<request_parser> parser_;
   std::size_t head_bytes_ = 0;
   boost::system::error_code pending_;  // an error found after body bytes that went out first
+  bool starved_ = false;               // the last put in the body needed more bytes
   refusal why_;
   boost::system::error_code error_;
 };

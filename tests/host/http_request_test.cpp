@@ -114,6 +114,9 @@ TEST(HttpRequest, RequestsReadTheSameWhateverTheSplit) {
        "5;ext=1\r\nhello\r\n3\r\n, w\r\n0\r\nX-Sum: 1\r\nX-Other: 2\r\n\r\n",
        0, "hello, w"},
       {"GET / HTTP/1.0\r\n\r\n", 0, ""},
+      // A last chunk first, in pieces: Beast's debug assertion (n >= 5) is never reached.
+      {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n\r\n", 0,
+       ""},
       {"GET / HTTP/1.1\r\nHost: a b/c<x>\r\n\r\n", 400, ""},
       {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505, ""},
       {"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413, ""},
