@@ -109,6 +109,9 @@ struct static_settings {
 
 // Limits and timeouts of the HTTP front end.
 struct http_settings {
+  // The largest values config::load accepts for the two head limits.
+  static constexpr std::uint64_t kMaxRequestLineCap = 1024 * 1024;
+  static constexpr std::uint64_t kMaxHeaderBytesCap = 1024 * 1024;
   std::uint64_t max_request_line = 8 * 1024;              // longer: 414
   std::uint64_t max_header_bytes = 16 * 1024;             // request line excluded; more: 431
   std::uint32_t max_header_count = 100;                   // more: 431

@@ -197,7 +197,8 @@ class loader {
   }
 
   std::optional<std::uint64_t> get_size(const toml::table& t, std::string_view key,
-                                        const std::string& path, std::uint64_t min) {
+                                        const std::string& path, std::uint64_t min,
+                                        std::optional<std::uint64_t> max = std::nullopt) {
     const toml::node* n = t.get(key);
     if (!n) return std::nullopt;
     auto p = join(path, key);
@@ -214,6 +215,9 @@ class loader {
     }
     if (v < min)
       return error(*n, p, std::to_string(v) + " is below the minimum " + std::to_string(min)),
+             std::nullopt;
+    if (max && v > *max)
+      return error(*n, p, std::to_string(v) + " is above the maximum " + std::to_string(*max)),
              std::nullopt;
     return v;
   }
@@ -873,8 +877,12 @@ class loader {
                {"max_request_line", "max_header_bytes", "max_header_count", "max_body_size",
                 "header_timeout", "keepalive_timeout", "body_timeout", "send_timeout",
                 "max_keepalive_requests"});
-    if (auto v = get_size(*t, "max_request_line", p, 64)) h.max_request_line = *v;
-    if (auto v = get_size(*t, "max_header_bytes", p, 256)) h.max_header_bytes = *v;
+    // The head is held whole while it is parsed (and a trailer section up to
+    // max_header_bytes too): these caps bound a connection's read buffer.
+    if (auto v = get_size(*t, "max_request_line", p, 64, http_settings::kMaxRequestLineCap))
+      h.max_request_line = *v;
+    if (auto v = get_size(*t, "max_header_bytes", p, 256, http_settings::kMaxHeaderBytesCap))
+      h.max_header_bytes = *v;
     if (auto v = get_int<std::uint32_t>(*t, "max_header_count", p, 1, 10'000))
       h.max_header_count = *v;
     if (auto v = get_size(*t, "max_body_size", p, 0)) h.max_body_size = *v;

@@ -56,7 +56,9 @@ class exchange {
 
   // Reads up to `size` bytes of the request body into `data`; returns 0 at its
   // end. Sends "100 Continue" first when the client asked for it. A body past
-  // http.max_body_size fails with http::error::body_limit.
+  // http.max_body_size fails with http::error::body_limit; any refused body
+  // (limit, framing, cut short) fails, and an error page sent after that
+  // answers with the refusal's status (413, 431, 400) instead.
   virtual asio::awaitable<std::size_t> read_body(void* data, std::size_t size, error_code& ec) = 0;
 
   // Sends the response head. Date, Server and Connection are filled in; the

@@ -9,7 +9,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <charconv>
@@ -87,23 +86,6 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// True when the request line in `head` is well formed but names an HTTP
-// version Beast refuses (anything but 1.0 and 1.1): that is 505, not 400.
-bool is_other_http_version(std::string_view head) {
-  auto eol = head.find("\r\n");
-  if (eol == std::string_view::npos || eol < 9) return false;
-  std::string_view v = head.substr(eol - 8, 8);
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  return v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' && digit(v[7]) &&
-         head[eol - 9] == ' ';
-}
-
 // The response head as bytes: status line, fields, blank line.
 std::string serialize_head(const http::response_header<>& head) {
   std::string out;
@@ -160,7 +142,7 @@ class session_exchange final : public exchange {
 
   const http::request_header<>& request() const override {
     return redirected_ ? *redirected_
-                       : static_cast<const http::request_header<>&>(s_.parser_->get());
+                       : static_cast<const http::request_header<>&>(s_.reader_.parser().get());
   }
   const protocol::normalized_target& target() const override { return target_; }
   const host::route& route() const override { return route_; }
@@ -228,14 +210,19 @@ class session_exchange final : public exchange {
 
   std::optional<std::uint64_t> body_length() const override {
     if (redirected_) return 0;
-    const auto& p = *s_.parser_;
+    const auto& p = s_.reader_.parser();
     if (p.chunked()) return std::nullopt;
     return p.content_length().value_or(0);
   }
 
   asio::awaitable<std::size_t> read_body(void* data, std::size_t size, error_code& ec) override {
     ec = {};
-    auto& parser = *s_.parser_;
+    auto& reader = s_.reader_;
+    auto& parser = reader.parser();
+    if (refused_) {
+      ec = refused_error_;
+      co_return 0;
+    }
     if (redirected_ || parser.is_done() || size == 0) co_return 0;
     const auto& req = parser.get();
     if (!continue_sent_ && req.version() == 11 &&
@@ -249,21 +236,31 @@ class session_exchange final : public exchange {
         co_return 0;
       }
     }
-    auto& body = parser.get().body();
-    while (!parser.is_done()) {
-      body.data = data;
-      body.size = size;
-      s_.stream_.expires_after(settings().http.body_timeout);
-      auto [rec, rn] = co_await http::async_read_some(s_.stream_, s_.buffer_, parser, nothrow);
-      if (rec == http::error::need_buffer) rec = {};
-      if (rec) {
-        ec = rec;
-        co_return 0;
+    while (true) {
+      std::size_t got = 0;
+      auto step = reader.parse_body(data, size, got);
+      if (step == request_reader::step::ready) co_return got;
+      if (step == request_reader::step::need_more) {
+        s_.stream_.expires_after(settings().http.body_timeout);
+        auto [rec, rn] = co_await s_.stream_.async_read_some(reader.prepare(), nothrow);
+        if (!rec) {
+          reader.commit(rn);
+          continue;
+        }
+        if (rec != asio::error::eof) {
+          ec = rec;
+          co_return 0;
+        }
+        step = reader.end_of_input();
       }
-      std::size_t got = size - body.size;
-      if (got > 0) co_return got;
+      // The body broke a limit or the framing: whatever the handler does
+      // with the error, the client is answered with this refusal
+      // (send_error_page) unless a response has already started.
+      refused_ = reader.why();
+      refused_error_ = ec = reader.error();
+      keep_alive_ = false;
+      co_return 0;
     }
-    co_return 0;
   }
 
   asio::awaitable<void> write_head(http::response_header<>& head, error_code& ec) override {
@@ -295,7 +292,7 @@ class session_exchange final : public exchange {
       chunked_ = true;
       head.set(http::field::transfer_encoding, "chunked");
     }
-    keep_alive_ = keep_alive_ && s_.parser_->keep_alive() && !s_.stop_requested_ &&
+    keep_alive_ = keep_alive_ && s_.reader_.parser().keep_alive() && !s_.stop_requested_ &&
                   !s_.server_.stopping() && s_.requests_ < settings().http.max_keepalive_requests &&
                   (expected_.has_value() || bodyless || chunked_);
     set_connection(head, keep_alive_);
@@ -398,6 +395,13 @@ class session_exchange final : public exchange {
   asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
                                         std::string_view dev_detail, std::string_view phase,
                                         std::optional<std::chrono::seconds> retry_after) {
+    if (refused_) {
+      // The request body was refused (read_body): that is the answer, not
+      // the handler's view of the failed read.
+      status = refused_->status;
+      reason = refused_->reason;
+      dev_detail = phase = {};
+    }
     auto code = static_cast<unsigned>(status);
     auto& lg = log();
     auto level = code >= 500   ? spdlog::level::warn
@@ -424,7 +428,7 @@ class session_exchange final : public exchange {
 
   asio::awaitable<bool> client_gone() override {
     auto& sock = s_.stream_.socket();
-    if (s_.buffer_.size() == 0) {
+    if (s_.reader_.buffered() == 0) {
       auto [ec] = co_await sock.async_wait(asio::ip::tcp::socket::wait_read, nothrow);
       if (ec == asio::error::operation_aborted) co_return false;
       char probe;
@@ -485,7 +489,7 @@ class session_exchange final : public exchange {
   // True when the client waits for "100 Continue" that was never sent: its
   // body will not come, so the connection cannot be reused.
   bool awaiting_continue() const {
-    const auto& req = s_.parser_->get();
+    const auto& req = s_.reader_.parser().get();
     return !continue_sent_ && req.version() == 11 &&
            iequals(req[http::field::expect], "100-continue");
   }
@@ -493,7 +497,7 @@ class session_exchange final : public exchange {
   void log_access() const {
     auto& acc = s_.server_.log().access;
     if (!acc) return;
-    const auto& req = s_.parser_->get();
+    const auto& req = s_.reader_.parser().get();
     access_record r;
     r.peer = s_.peer_;
     r.time = arrived_;
@@ -563,6 +567,8 @@ class session_exchange final : public exchange {
   std::string identity_;
   std::optional<std::string> user_;
   std::string auth_type_;
+  std::optional<refusal> refused_;
+  error_code refused_error_;
   bool continue_sent_ = false;
   bool head_sent_ = false;
   bool head_only_ = false;
@@ -577,7 +583,7 @@ class session_exchange final : public exchange {
 };
 
 http_session::http_session(server& srv, asio::ip::tcp::socket socket, std::uint64_t id)
-    : server_(srv), stream_(std::move(socket)), id_(id) {
+    : server_(srv), stream_(std::move(socket)), reader_(srv.settings().http), id_(id) {
   auto unmapped = [](asio::ip::address a) {
     if (a.is_v6() && a.to_v6().is_v4_mapped())
       return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
@@ -614,7 +620,8 @@ asio::awaitable<void> http_session::run() {
   // Only needed when input may be left unread; a clean close needs no wait.
   error_code ec;
   stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-  bool unread = buffer_.size() > 0 || (parser_ && !parser_->is_done()) || linger_;
+  bool unread =
+      reader_.buffered() > 0 || (reader_.started() && !reader_.parser().is_done()) || linger_;
   if (!ec && unread) {
     char scratch[4096];
     stream_.expires_after(server_.stopping() ? std::chrono::milliseconds(250)
@@ -666,12 +673,12 @@ asio::awaitable<void> http_session::send_simple(http::status status, bool close,
 asio::awaitable<bool> http_session::serve_one(bool first) {
   const auto& limits = server_.settings().http;
   state_ = state::idle;
-  if (buffer_.size() == 0) {
+  if (reader_.buffered() == 0) {
     if (stop_requested_ || server_.stopping()) co_return false;
     stream_.expires_after(first ? limits.header_timeout : limits.keepalive_timeout);
-    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(8192), nothrow);
+    auto [ec, n] = co_await stream_.async_read_some(reader_.prepare(), nothrow);
     if (ec) co_return false;  // idle timeout, client gone, or stop
-    buffer_.commit(n);
+    reader_.commit(n);
   }
   state_ = state::reading_head;
   const auto started = clock::now();
@@ -679,10 +686,7 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
   const request_id rid = request_id::next();
   ++requests_;
 
-  parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(
-      std::min<std::uint64_t>(limits.max_request_line + limits.max_header_bytes + 4, 0xffffffffu)));
-  parser_->body_limit(limits.max_body_size);
+  reader_.start();
   // The head must be complete within header_timeout, however slowly it
   // trickles in (slowloris). Our own timer cancels the read rather than the
   // stream's, which would close the socket before the 408 could be sent.
@@ -695,92 +699,40 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
     error_code cec;
     stream_.socket().cancel(cec);
   });
-  auto [ec, head_bytes] = co_await http::async_read_header(stream_, buffer_, *parser_, nothrow);
-  deadline.cancel();
-  if (ec && *timed_out) ec = beast::error::timeout;
-  if (ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
+  // Parsing happens here, in this coroutine, not inside a composed read
+  // operation: nothing the parser does can escape past run()'s handler.
+  auto step = reader_.parse_head();
+  while (step == request_reader::step::need_more) {
+    auto [ec, n] = co_await stream_.async_read_some(reader_.prepare(), nothrow);
+    if (ec && *timed_out) {
+      deadline.cancel();
+      co_await send_simple(http::status::request_timeout, true,
+                           "request head not complete within http.header_timeout (" +
+                               std::to_string(limits.header_timeout.count()) + " ms)",
+                           rid, "-", started);
       co_return false;
-    http::status status = http::status::bad_request;
-    std::string reason = "malformed request head: " + ec.message();
-    std::string_view seen(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-    if (ec == http::error::header_limit) {
-      // Which limit: the request line alone, or the header fields? Beast parses
-      // the request line as soon as it is whole, so an unparsed line is too long.
-      const auto& partial = parser_->get();
-      bool line_parsed = !partial.target().empty();
-      bool line_too_long =
-          line_parsed ? request_line_of(partial).size() > limits.max_request_line : true;
-      status = line_too_long ? http::status::uri_too_long
-                             : http::status::request_header_fields_too_large;
-      reason = line_too_long ? "request line longer than http.max_request_line (" +
-                                   std::to_string(limits.max_request_line) + " bytes)"
-                             : "request head larger than http.max_header_bytes (" +
-                                   std::to_string(limits.max_header_bytes) + " bytes)";
-    } else if (ec == http::error::bad_version && is_other_http_version(seen)) {
-      status = http::status::http_version_not_supported;
-      reason = "HTTP version other than 1.0 and 1.1";
-    } else if (ec == http::error::body_limit) {
-      status = http::status::payload_too_large;
-      reason = "Content-Length above http.max_body_size (" + std::to_string(limits.max_body_size) +
-               " bytes)";
-    } else if (ec == beast::error::timeout) {
-      status = http::status::request_timeout;
-      reason = "request head not complete within http.header_timeout (" +
-               std::to_string(limits.header_timeout.count()) + " ms)";
     }
-    co_await send_simple(status, true, reason, rid, "-", started);
+    if (ec == asio::error::eof && reader_.parser().got_some()) {
+      step = reader_.end_of_input();
+      break;
+    }
+    if (ec) co_return false;  // client gone, reset, or stop
+    reader_.commit(n);
+    step = reader_.parse_head();
+  }
+  deadline.cancel();
+  const bool head_parsed = reader_.parser().is_header_done();
+  auto& req = reader_.parser().get();
+  const std::string request_line = head_parsed ? request_line_of(req) : std::string("-");
+  if (step == request_reader::step::refused) {
+    co_await send_simple(reader_.why().status, true, reader_.why().reason, rid, request_line,
+                         started);
     co_return false;
   }
-
-  auto& req = parser_->get();
-  const std::string request_line = request_line_of(req);
   auto reject = [&](http::status status, std::string reason) -> asio::awaitable<bool> {
     co_await send_simple(status, true, reason, rid, request_line, started);
     co_return false;
   };
-  if (req.version() != 10 && req.version() != 11)
-    co_return co_await reject(http::status::http_version_not_supported,
-                              "HTTP version " + request_line.substr(request_line.rfind(' ') + 1));
-  if (request_line.size() > limits.max_request_line)
-    co_return co_await reject(http::status::uri_too_long,
-                              "request line longer than http.max_request_line (" +
-                                  std::to_string(limits.max_request_line) + " bytes)");
-  if (head_bytes > request_line.size() + 2 + limits.max_header_bytes)
-    co_return co_await reject(http::status::request_header_fields_too_large,
-                              "request head larger than http.max_header_bytes (" +
-                                  std::to_string(limits.max_header_bytes) + " bytes)");
-  std::size_t count = 0, hosts = 0;
-  for (const auto& f : req) {
-    ++count;
-    if (f.name() == http::field::host) ++hosts;
-  }
-  if (count > limits.max_header_count)
-    co_return co_await reject(http::status::request_header_fields_too_large,
-                              std::to_string(count) +
-                                  " header fields, above http.max_header_count (" +
-                                  std::to_string(limits.max_header_count) + ")");
-  if (hosts > 1 || (req.version() == 11 && hosts == 0))
-    co_return co_await reject(http::status::bad_request,
-                              hosts ? "several Host fields" : "HTTP/1.1 request without Host");
-  if (auto te = req.find(http::field::transfer_encoding); te != req.end()) {
-    // HTTP/1.0 has no transfer codings: such a message is faulty (RFC 9112 §6.1).
-    if (req.version() == 10)
-      co_return co_await reject(http::status::bad_request,
-                                "Transfer-Encoding in an HTTP/1.0 request");
-    // Only "chunked" alone is framed the same way by every hop; anything else
-    // could be read differently by a proxy in front of us (request smuggling).
-    std::string_view v = trim(te->value());
-    if (!iequals(v, "chunked")) {
-      auto comma = v.rfind(',');
-      bool has_chunked =
-          comma != std::string_view::npos && iequals(trim(v.substr(comma + 1)), "chunked");
-      co_return co_await reject(
-          has_chunked ? http::status::not_implemented : http::status::bad_request,
-          "unsupported Transfer-Encoding \"" + std::string(v) + "\"");
-    }
-  }
 
   auto normalized = protocol::normalize_target(req.target());
   if (!normalized)
@@ -817,18 +769,18 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
 
   // Drop the rest of a body the handler did not read, within bounds, so the
   // next request on this connection starts at the right byte.
-  if (!parser_->is_done()) {
+  if (!reader_.parser().is_done()) {
     if (ex.awaiting_continue()) co_return false;
     static constexpr std::size_t kDrainMax = 1024 * 1024;
     std::size_t drained = 0;
     char scratch[8192];
-    while (!parser_->is_done() && drained < kDrainMax) {
+    while (!reader_.parser().is_done() && drained < kDrainMax) {
       error_code dec;
       std::size_t n = co_await ex.read_body(scratch, sizeof scratch, dec);
       if (dec) co_return false;
       drained += n;
     }
-    if (!parser_->is_done()) co_return false;
+    if (!reader_.parser().is_done()) co_return false;
   }
   co_return true;
 }

@@ -3,14 +3,11 @@
 // limit of [http] enforced and each violation answered with its status.
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <memory>
-#include <optional>
 
 #include "host/handler.hpp"
+#include "host/http_request.hpp"
 
 namespace cgihost::host {
 
@@ -42,8 +39,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   server& server_;
   boost::beast::tcp_stream stream_;
-  boost::beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::buffer_body>> parser_;
+  request_reader reader_;
   std::uint64_t id_;
   std::string peer_;
   std::uint16_t peer_port_ = 0;

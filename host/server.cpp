@@ -183,6 +183,22 @@ std::vector<asio::ip::tcp::endpoint> server::bound() const {
   return out;
 }
 
+void run_context(asio::io_context& ctx, spdlog::logger& log) {
+  while (true) {
+    try {
+      ctx.run();
+      return;
+    } catch (const std::exception& e) {
+      // io_context::run may be called again after a handler threw (Asio's
+      // "effect of exceptions thrown from handlers"): the other connections go on.
+      log.error("a completion handler threw and was abandoned: {} (a bug: please report it)",
+                e.what());
+    } catch (...) {
+      log.error("a completion handler threw a non-standard exception and was abandoned");
+    }
+  }
+}
+
 void server::run(bool handle_signals) {
   if (handle_signals) {
     catch_signals();
@@ -198,8 +214,8 @@ void server::run(bool handle_signals) {
   std::vector<std::thread> threads;
   threads.reserve(contexts_.size() - 1);
   for (std::size_t i = 1; i < contexts_.size(); ++i)
-    threads.emplace_back([this, i] { contexts_[i]->run(); });
-  contexts_[0]->run();
+    threads.emplace_back([this, i] { run_context(*contexts_[i], *logs_.error); });
+  run_context(*contexts_[0], *logs_.error);
   for (auto& t : threads) t.join();
 }
 

@@ -60,6 +60,12 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
 // naming them.
 std::vector<spawner::identity> spawn_accounts(const config::config& cfg, std::string& error);
 
+// Runs `ctx` until it runs out of work or is stopped. An exception that a
+// completion handler lets escape (a bug: nothing on the data path throws) is
+// logged as an error naming its cause, and the loop goes on with the other
+// handlers of this context instead of ending the process.
+void run_context(asio::io_context& ctx, spdlog::logger& log);
+
 class server {
  public:
   // Keeps a reference to `cfg`, which must outlive the server. With `broker`

@@ -521,6 +521,38 @@ access_log = "logs/access.log"
   EXPECT_NE(r.errors[1].message.find("must be longer than 0"), std::string::npos);
 }
 
+// The head is held whole while it is parsed: its limits are capped at 1 MiB,
+// and "1m" itself is valid (a single field over Beast's 64 KiB is then a 431).
+TEST_F(ConfigTest, HeadLimitsAreCappedAtOneMebibyte) {
+  struct row {
+    std::string keys;
+    std::string message;  // empty: accepted
+    std::uint32_t column = 0;
+  };
+  for (const auto& [keys, message, column] : std::vector<row>{
+           {"max_header_bytes = \"1m\"\nmax_request_line = \"1m\"\n", ""},
+           {"max_header_bytes = \"2m\"\n",
+            "http.max_header_bytes: 2097152 is above the maximum 1048576", 20},
+           {"max_header_bytes = 1048577\n",
+            "http.max_header_bytes: 1048577 is above the maximum 1048576", 20},
+           {"max_request_line = \"1g\"\n",
+            "http.max_request_line: 1073741824 is above the maximum 1048576", 20},
+       }) {
+    auto r = load(std::string(kMinimal) + "[http]\n" + keys);
+    if (message.empty()) {
+      ASSERT_TRUE(r.ok()) << keys << dump(r);
+      EXPECT_EQ(r.value->http.max_header_bytes, 1024u * 1024) << keys;
+      continue;
+    }
+    ASSERT_EQ(r.errors.size(), 1u) << keys << dump(r);
+    EXPECT_EQ(r.errors[0].line, 6u) << keys;
+    EXPECT_EQ(r.errors[0].column, column) << keys;
+    EXPECT_NE(r.errors[0].to_string().find(":6:" + std::to_string(column) + ": " + message),
+              std::string::npos)
+        << dump(r);
+  }
+}
+
 TEST_F(ConfigTest, DevModeIsTheEmbeddedConfig) {
   auto r = load_dev(dir_ / "site", std::nullopt, root_options());
   ASSERT_TRUE(r.ok()) << dump(r);

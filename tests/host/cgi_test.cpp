@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -269,6 +270,64 @@ TEST_F(CgiTest, ChunkedUploadIsSpooledForContentLength) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, body);
+}
+
+// Finding 7: trailer fields are never request fields, so never
+// meta-variables: not SERVER_NAME, HTTP_HOST, HTTP_COOKIE nor CONTENT_TYPE
+// (RFC 9110 §6.5.1). A chunked body is spooled first, so the script starts
+// after the trailers arrived.
+TEST_F(CgiTest, TrailersNeverReachTheEnvironment) {
+  connection c(port_);
+  c.send(
+      "POST /env.pl HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
+      "Transfer-Encoding: chunked\r\nTrailer: Host, Cookie, Content-Type\r\n\r\n"
+      "3\r\nx=1\r\n0\r\nHost: evil.example\r\nCookie: session=stolen\r\n"
+      "Content-Type: text/evil\r\nX-Trailer: t\r\n\r\n");
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->body.find("evil"), std::string::npos) << r->body;
+  EXPECT_EQ(r->body.find("stolen"), std::string::npos) << r->body;
+  EXPECT_EQ(r->body.find("HTTP_X_TRAILER"), std::string::npos) << r->body;
+  const std::string env = "\n" + r->body;  // every NAME=value line starts after a newline
+  for (const char* line : {"\nSERVER_NAME=a\n", "\nHTTP_HOST=a\n", "\nCONTENT_TYPE=text/plain\n",
+                           "\nCONTENT_LENGTH=3\n"})
+    EXPECT_NE(env.find(line), std::string::npos) << line << " missing:" << env;
+}
+
+// A body refused while the handler reads it is answered with the refusal's
+// status (not the 500 of a handler that gave up), whether the body is
+// spooled (chunked) or streamed to the script (Content-Length).
+TEST_F(CgiTest, ABodyRefusedMidwayIsAnsweredWithItsStatus) {
+  struct row {
+    const char* what;
+    std::string request;
+    bool half_close;  // the client ends its side after the request
+    int status;
+  };
+  const std::string chunked =
+      "POST /cgi-bin/probe?mode=sink HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const auto& [what, request, half_close, status] : std::vector<row>{
+           {"chunk extension of 100 KB", chunked + "1;" + std::string(100'000, 'e') + "\r\nx\r\n0\r\n\r\n",
+            false, 400},
+           {"trailers over max_header_bytes",
+            chunked + "1\r\nx\r\n0\r\nX: " + std::string(20'000, 't') + "\r\n\r\n", false, 431},
+           {"malformed chunk size", chunked + "zz\r\n", false, 400},
+           {"Content-Length body cut short",
+            "POST /cgi-bin/probe?mode=sink HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc",
+            true, 400},
+       }) {
+    connection c(port_);
+    c.send(request);
+    if (half_close) ::shutdown(c.fd(), SHUT_WR);
+    auto r = c.read_response();
+    ASSERT_TRUE(r) << what;
+    EXPECT_EQ(r->status, status) << what;
+  }
+  stop();
+  EXPECT_NE(log().find("431 POST /cgi-bin/probe: trailer section larger than http.max_header_bytes"),
+            std::string::npos)
+      << log();
 }
 
 TEST_F(CgiTest, NphOutputPassesThroughRaw) {

@@ -323,6 +323,36 @@ TEST_F(HttpTest, MalformedRequestsAre400AndClose) {
   }
 }
 
+// Finding 17: Host is a uri-host with an optional port (RFC 9110 §7.2,
+// RFC 3986 §3.2.2), or the request is 400 and no handler sees it.
+TEST_F(HttpTest, AnInvalidHostIs400) {
+  struct row {
+    std::string host;
+    int status;
+  };
+  for (const auto& [host, status] : std::vector<row>{
+           {"a b/c<x>", 400},
+           {"evil.example/x", 400},
+           {"a<script>", 400},
+           {"[::1", 400},
+           {"h:99999", 400},
+           {":80", 400},
+           {"user@host", 400},
+           {"example.com", 200},
+           {"example.com:8080", 200},
+           {"[::1]:8080", 200},
+           {"127.0.0.1", 200},
+           {"", 200},
+       }) {
+    auto [r, closed] = raw("GET /hello.txt HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(r) << host;
+    EXPECT_EQ(r->status, status) << host;
+  }
+  stop();
+  EXPECT_NE(error_log().find("400 from 127.0.0.1: invalid Host \"a b/c<x>\""), std::string::npos)
+      << error_log();
+}
+
 TEST_F(HttpTest, UnsupportedVersionsAre505) {
   for (const std::string v : {"HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.0"}) {
     auto [r, closed] = raw("GET / " + v + "\r\nHost: t\r\n\r\n");
