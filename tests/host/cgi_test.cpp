@@ -91,6 +91,30 @@ grace_period = "5s"
     return fetch(port_, "/cgi-bin/probe?" + query, method);
   }
 
+  // site/escape.pl: forks a child that calls setsid (leaving the script's
+  // process group and session, keeping its stdout and stderr) and sleeps;
+  // writes that grandchild's pid to site/run/<pidfile>, then ends
+  // (?mode=end), or sleeps without a word (?mode=sleep).
+  void write_escaping_script() {
+    site_.write("site/escape.pl", R"(use POSIX ();
+my %q = map { split /=/, $_, 2 } split /&/, ($ENV{QUERY_STRING} // '');
+my $pid = fork();
+die "fork: $!" unless defined $pid;
+if ($pid == 0) { POSIX::setsid(); sleep 60; POSIX::_exit(0); }
+open(my $fh, '>', "run/$q{pidfile}.tmp") or die "pidfile: $!";
+print $fh "$pid
+";
+close $fh;
+rename("run/$q{pidfile}.tmp", "run/$q{pidfile}") or die "rename: $!";
+if ($q{mode} eq 'end') { print "Content-Type: text/plain
+
+parent done
+"; exit 0; }
+sleep 60;
+)");
+    ::chmod((site_ / "site/escape.pl").c_str(), 0644);
+  }
+
   pid_t read_pid(const std::string& file) {
     for (int i = 0; i < 500; ++i) {  // bounded: 5 s
       std::ifstream in(site_ / ("site/run/" + file));
@@ -345,6 +369,30 @@ TEST_F(CgiTest, ClientThatLeavesEndsASilentChild) {
   EXPECT_EQ(second->body, "hello\n");
 }
 
+// Finding 6: what a script starts ends with it, even in a session of its own.
+TEST_F(CgiTest, AGrandchildThatCalledSetsidEndsWhenTheScriptEnds) {
+  write_escaping_script();
+  auto r = fetch(port_, "/escape.pl?mode=end&pidfile=ended");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << log();
+  EXPECT_EQ(r->body, "parent done\n");
+  pid_t grandchild = read_pid("ended");
+  ASSERT_GT(grandchild, 1);
+  EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived its script";
+}
+
+TEST_F(CgiTest, AGrandchildThatCalledSetsidEndsWhenTheClientLeaves) {
+  write_escaping_script();
+  pid_t grandchild = 0;
+  {
+    connection c(port_);
+    c.send("GET /escape.pl?mode=sleep&pidfile=left HTTP/1.1\r\nHost: t\r\n\r\n");
+    grandchild = read_pid("left");
+    ASSERT_GT(grandchild, 1);
+  }  // the client leaves
+  EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived its script";
+}
+
 TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
   std::atomic<int> ok{0};
   std::vector<std::thread> clients;
@@ -377,6 +425,16 @@ TEST_F(CgiTimeoutTest, TimeoutIs504AndTheGroupIsGone) {
   ASSERT_GT(pid, 0);
   EXPECT_TRUE(pid_gone(pid));
   EXPECT_NE(log().find("did not finish within its timeout"), std::string::npos);
+}
+
+TEST_F(CgiTimeoutTest, AGrandchildThatCalledSetsidEndsAtTheTimeout) {
+  write_escaping_script();
+  auto r = fetch(port_, "/escape.pl?mode=sleep&pidfile=timed");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  pid_t grandchild = read_pid("timed");
+  ASSERT_GT(grandchild, 1);
+  EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived the timeout";
 }
 
 TEST_F(CgiTest, AScriptBehindASymlinkLeavingTheRootRunsOnlyWhenASettingAllowsIt) {
