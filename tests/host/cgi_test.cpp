@@ -32,8 +32,9 @@ class CgiTest : public ::testing::Test {
         << children_of(::getpid()).size() << " child process(es) left";
   }
 
-  // `top`: more top-level keys; `cgi`: more [cgi] keys.
-  void start(const std::string& timeout, const std::string& top = "", const std::string& cgi = "") {
+  // `top`: more top-level keys; `cgi`: more [cgi] keys; `broker`: see running_server.
+  void start(const std::string& timeout, const std::string& top = "", const std::string& cgi = "",
+             bool broker = true) {
     // Children may run as nobody: the scratch tree must be readable by all.
     ::chmod(site_.path().c_str(), 0755);
     fs::create_directories(site_ / "site/cgi-bin");
@@ -76,7 +77,7 @@ max_body_size = "256m"
 threads = 2
 grace_period = "5s"
 )";
-    server_ = std::make_unique<running_server>(toml, site_.path());
+    server_ = std::make_unique<running_server>(toml, site_.path(), broker);
     cfg_ = &server_->settings();
     port_ = server_->port();
   }
@@ -393,6 +394,22 @@ TEST_F(CgiTest, AGrandchildThatCalledSetsidEndsWhenTheClientLeaves) {
   EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived its script";
 }
 
+// The same without a spawn broker: cgihost is the reaper itself.
+TEST_F(CgiTest, WithoutABrokerAGrandchildThatCalledSetsidEndsWithItsScript) {
+  stop();
+  start("10s", "", "", false);
+  write_escaping_script();
+  auto r = fetch(port_, "/escape.pl?mode=end&pidfile=alone");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << log();
+  pid_t grandchild = read_pid("alone");
+  ASSERT_GT(grandchild, 1);
+  EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived its script";
+  EXPECT_NE(log().find("[spawner] ended pid " + std::to_string(grandchild) + " (perl)"),
+            std::string::npos)
+      << log();
+}
+
 TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
   std::atomic<int> ok{0};
   std::vector<std::thread> clients;
@@ -410,6 +427,62 @@ TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
   EXPECT_EQ(ok.load(), 200);
   for (auto [pid, state] : children_of(server_->spawn_parent()))
     ADD_FAILURE() << "child " << pid << " in state " << state;
+}
+
+// Finding 19: a start the account's process limit refuses is a 503 with
+// Retry-After naming the phase, not a 502.
+TEST_F(CgiTest, AStartRefusedByTheProcessLimitIs503WithRetryAfter) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: a throwaway account and a switch to it";
+  throwaway_account account("nproc");
+  ASSERT_TRUE(account.ok());
+  stop();
+  site_.write("site/hold.pl", "$| = 1; print \"Content-Type: text/plain\\n\\nstarted\\n\"; sleep 30;\n");
+  ::chmod((site_ / "site/hold.pl").c_str(), 0644);
+  server_ = std::make_unique<running_server>(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+anonymous = ")" + account.name() + R"("
+[cgi]
+timeout = "10s"
+max_processes = 1
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+)",
+                                             site_.path());
+  port_ = server_->port();
+  // RLIMIT_NPROC refuses an execve after the switch to an account that has
+  // more processes than the limit: two run, the third is refused.
+  std::vector<std::unique_ptr<connection>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<connection>(port_));
+    held.back()->send("GET /hold.pl HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(held.back()->wait_bytes(1)) << log();
+  }
+  auto refused = fetch(port_, "/hello.pl");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << log();
+  EXPECT_EQ(refused->header("Retry-After"), "1");
+  EXPECT_NE(refused->body.find("cgi, phase spawn"), std::string::npos) << refused->body;
+  EXPECT_NE(log().find("503 phase spawn: cannot start /usr/bin/perl as " + account.name()),
+            std::string::npos)
+      << log();
+  EXPECT_NE(log().find("the account has reached its process limit, RLIMIT_NPROC); "
+                       "cgi.max_processes = 1"),
+            std::string::npos)
+      << log();
+  held.clear();  // their clients leave: their children end
+  std::optional<http_response> again;
+  for (int i = 0; i < 100; ++i) {  // bounded: until both are reaped
+    again = fetch(port_, "/hello.pl");
+    if (again && again->status == 200) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << log();
+  stop();
 }
 
 class CgiTimeoutTest : public CgiTest {
