@@ -611,8 +611,8 @@ class loader {
           pl.remote = std::get<fastcgi_address>(parsed);
         }
         for (const char* only :
-             {"command", "max_instances", "max_requests", "impersonate", "env",
-              "max_address_space", "max_cpu_time", "max_open_files", "max_processes"})
+             {"command", "max_instances", "max_requests", "impersonate", "env", "max_address_space",
+              "max_cpu_time", "max_open_files", "max_processes"})
           if (const toml::node* n = pt.get(only))
             error(*n, p + "." + only,
                   std::string("only for pools that start their program (command); this pool "

@@ -143,10 +143,11 @@ server::server(const config::config& cfg, logs logs, spawner::broker* broker)
   if (!broker) {
     // The broker is the reaper of orphans when there is one; else this process.
     std::string error;
-    reaper_ = spawner::subreaper::start(error, [log = logs_.error](pid_t pid, const std::string& comm) {
-      log->warn("[spawner] ended pid {} ({}): a child's descendant that outlived its parent", pid,
-                comm);
-    });
+    reaper_ =
+        spawner::subreaper::start(error, [log = logs_.error](pid_t pid, const std::string& comm) {
+          log->warn("[spawner] ended pid {} ({}): a child's descendant that outlived its parent",
+                    pid, comm);
+        });
     if (!reaper_)
       logs_.error->warn("[spawner] {}: processes that children leave behind are not ended", error);
   }

@@ -29,9 +29,9 @@ namespace {
 using clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr int kRounds = 16;                 // kill-and-reap rounds per sweep
-constexpr auto kRoundWait = 1000ms;         // for the killed ones of a round to die
-constexpr auto kPendingPeriod = 100ms;      // sweeps while a sweep left some behind
+constexpr int kRounds = 16;             // kill-and-reap rounds per sweep
+constexpr auto kRoundWait = 1000ms;     // for the killed ones of a round to die
+constexpr auto kPendingPeriod = 100ms;  // sweeps while a sweep left some behind
 
 // Launches (shared) against a sweep's listing (exclusive), the sweep first
 // once it waits.
@@ -71,9 +71,9 @@ struct tracking {
   gate sweeps;
   std::mutex mu;  // the members below
   std::unordered_set<pid_t> started;
-  int wake = -1;                // the running subreaper's eventfd, -1 when none
+  int wake = -1;  // the running subreaper's eventfd, -1 when none
   std::weak_ptr<subreaper> running;
-  std::vector<int> incoming;    // pidfds of children started since its last look
+  std::vector<int> incoming;  // pidfds of children started since its last look
 };
 
 tracking*& slot() {
@@ -129,8 +129,8 @@ std::vector<pid_t> children_of_self() {
       std::string path = std::string("/proc/self/task/") + e->d_name + "/children";
       if (read_file(path.c_str(), text)) {
         numbers(text, out);
-      } else if (errno == ENOENT && ::access(("/proc/self/task/" + std::string(e->d_name)).c_str(),
-                                             F_OK) == 0) {
+      } else if (errno == ENOENT &&
+                 ::access(("/proc/self/task/" + std::string(e->d_name)).c_str(), F_OK) == 0) {
         listed = false;  // the thread exists, its children file does not
         break;
       }
@@ -226,8 +226,9 @@ struct subreaper::impl {
         // anyone else's. A session leader's group holds only its descendants.
         std::string name = comm_of(pid);
         if (::getsid(pid) == pid) ::kill(-pid, SIGKILL);
-        ::kill(pid, SIGKILL);
-        killed.emplace_back(pid, std::move(name));
+        // EPERM: a set-user-ID program we may not signal (cgihost without
+        // root); it is reaped when it ends, not waited for here.
+        if (::kill(pid, SIGKILL) == 0) killed.emplace_back(pid, std::move(name));
       }
       const auto deadline = clock::now() + kRoundWait;
       for (auto& [pid, name] : killed) {
@@ -261,7 +262,8 @@ struct subreaper::impl {
       fds.assign(1, pollfd{wake, POLLIN, 0});
       for (int fd : watched) fds.push_back({fd, POLLIN, 0});
       int r;
-      do r = ::poll(fds.data(), fds.size(), pending ? static_cast<int>(kPendingPeriod.count()) : -1);
+      do
+        r = ::poll(fds.data(), fds.size(), pending ? static_cast<int>(kPendingPeriod.count()) : -1);
       while (r < 0 && errno == EINTR);
       if (stop.load()) break;
       bool exited = r == 0 && pending;

@@ -436,7 +436,8 @@ TEST_F(CgiTest, AStartRefusedByTheProcessLimitIs503WithRetryAfter) {
   throwaway_account account("nproc");
   ASSERT_TRUE(account.ok());
   stop();
-  site_.write("site/hold.pl", "$| = 1; print \"Content-Type: text/plain\\n\\nstarted\\n\"; sleep 30;\n");
+  site_.write("site/hold.pl",
+              "$| = 1; print \"Content-Type: text/plain\\n\\nstarted\\n\"; sleep 30;\n");
   ::chmod((site_ / "site/hold.pl").c_str(), 0644);
   server_ = std::make_unique<running_server>(R"(listen = ["127.0.0.1:0"]
 document_root = "site"

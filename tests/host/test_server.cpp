@@ -31,8 +31,7 @@ std::string for_this_user(std::string toml) {
   return toml;
 }
 
-running_server::running_server(const std::string& toml, const std::string& base_dir,
-                               bool broker) {
+running_server::running_server(const std::string& toml, const std::string& base_dir, bool broker) {
   config::load_options o;
   o.running_as_root = ::geteuid() == 0;
   o.current_user = config::lookup_system_account_by_uid(::geteuid());
