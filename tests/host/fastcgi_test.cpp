@@ -464,6 +464,60 @@ max_instances = 1
   EXPECT_TRUE(children_of(::getpid()).empty());
 }
 
+// Finding 19 for pools: an instance whose start the account's process limit
+// refuses is a 503 naming the phase and the limit, not a 502.
+TEST(FastcgiFailures, AStartRefusedByThePoolsProcessLimitIs503PhaseSpawn) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: a throwaway account and a switch to it";
+  throwaway_account account("pnproc");
+  ASSERT_TRUE(account.ok());
+  temp_dir site;
+  ::chmod(site.path().c_str(), 0755);
+  site.write("site/x.php", "<?php echo 1;");
+  site.write("site/hold.pl", "$| = 1; print \"Content-Type: text/plain\\n\\nstarted\\n\"; sleep 30;\n");
+  ::chmod((site / "site").c_str(), 0755);
+  ::chmod((site / "site/x.php").c_str(), 0644);
+  ::chmod((site / "site/hold.pl").c_str(), 0644);
+  // CGI as identity.process holds two processes of the account; the pool's
+  // instance, limited to one, cannot start beside them.
+  running_server server(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = ")" + account.name() + R"("
+[cgi]
+create_process_as_user = false
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "php"
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+max_instances = 1
+max_processes = 1
+)",
+                        site.path());
+  std::vector<std::unique_ptr<connection>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<connection>(server.port()));
+    held.back()->send("GET /hold.pl HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(held.back()->wait_bytes(1)) << server.error_log();
+  }
+  auto r = fetch(server.port(), "/x.php");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << server.error_log();
+  EXPECT_NE(r->body.find("pool php, phase spawn"), std::string::npos) << r->body;
+  EXPECT_FALSE(r->header("Retry-After").empty());
+  EXPECT_NE(server.error_log().find("execve: Resource temporarily unavailable (the account has "
+                                    "reached its process limit, RLIMIT_NPROC)"),
+            std::string::npos)
+      << server.error_log();
+  held.clear();
+  server.stop();
+}
+
 // A FastCGI server cgihost did not start (as php-fpm would be): `argv` with
 // a listening socket the test bound as fd 0, in its own process group, which
 // is killed and reaped when this object goes.
