@@ -245,10 +245,10 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return fail(launch_step::clone, errno);
 
-  // Block every signal so that no handler of ours runs on the child's stack
-  // before it has reset them; restored right after.
   // No sweep of inherited processes may list this child before it is declared ours.
   auto hold = hold_sweeps();
+  // Block every signal so that no handler of ours runs on the child's stack
+  // before it has reset them; restored right after.
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
