@@ -255,9 +255,10 @@ std::string first_line(int fd) {
 }
 
 // A script whose child leaves the script's process group and session
-// (setsid) and sleeps; its first line is that grandchild's pid. `then`: what
-// the script does next.
-launch_spec escaping_grandchild(const std::string& then) {
+// (setsid; with `own_group`, only the group: setpgrp) and sleeps; its first
+// line is that grandchild's pid. `then`: what the script does next.
+launch_spec escaping_grandchild(const std::string& then, bool own_group = false) {
+  if (own_group) return sh("perl -e 'setpgrp(0, 0); sleep 60' & echo $!; " + then);
   return sh("setsid sleep 60 & echo $!; " + then);
 }
 
@@ -267,11 +268,18 @@ TEST(Subreaper, AGrandchildThatCalledSetsidEndsWithItsParent) {
   std::string error;
   auto reaper = subreaper::start(error);
   ASSERT_TRUE(reaper) << error;
-  for (const char* then : {"exit 0", "exec sleep 30"}) {
+  struct variant {
+    bool own_group;
+    const char* then;
+  };
+  std::uint64_t expected = 0;
+  for (auto [own_group, then] : {variant{false, "exit 0"}, variant{false, "exec sleep 30"},
+                                 variant{true, "exit 0"}, variant{true, "exec sleep 30"}}) {
+    ++expected;
     pid_t grandchild = 0;
     run_async([&](asio::any_io_executor ex) -> asio::awaitable<exit_status> {
       launch_error e;
-      auto l = launch(escaping_grandchild(then), e);
+      auto l = launch(escaping_grandchild(then, own_group), e);
       child c(ex, *l);
       grandchild = std::atoi(first_line(c.stdout_pipe().native_handle()).c_str());
       // Ended by itself, or (a timeout) its group killed: the grandchild is in neither.
@@ -281,8 +289,8 @@ TEST(Subreaper, AGrandchildThatCalledSetsidEndsWithItsParent) {
     ASSERT_GT(grandchild, 1) << then;
     EXPECT_TRUE(gone(grandchild)) << then << ": pid " << grandchild << " still runs";
   }
-  for (int i = 0; i < 300 && reaper->ended() < 2; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_GE(reaper->ended(), 2u);  // both reaped, not left as zombies
+  for (int i = 0; i < 300 && reaper->ended() < expected; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_GE(reaper->ended(), expected);  // all reaped, not left as zombies
 }
 
 TEST(Subreaper, NeverTouchesAChildItStartedAndSweepsDescendantsRoundByRound) {
