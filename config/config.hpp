@@ -94,6 +94,11 @@ struct pool {
   std::uint32_t queue_length = 1000;
   bool impersonate = false;
   std::map<std::string, std::string> env;
+  // Resource limits of each instance (setrlimit), as [cgi]'s; unset: inherited.
+  std::optional<std::uint64_t> max_address_space;  // bytes, RLIMIT_AS
+  std::optional<std::uint64_t> max_cpu_seconds;    // RLIMIT_CPU
+  std::optional<std::uint64_t> max_open_files;     // RLIMIT_NOFILE
+  std::optional<std::uint64_t> max_processes;      // RLIMIT_NPROC (per account)
 };
 
 struct location {

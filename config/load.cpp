@@ -626,22 +626,29 @@ class loader {
                 "max_open_files", "max_processes", "max_children"});
     if (auto v = get_bool(*t, "create_process_as_user", "cgi")) cfg.cgi.create_process_as_user = *v;
     if (auto v = get_duration(*t, "timeout", "cgi")) cfg.cgi.timeout = *v;
-    if (auto v = get_size(*t, "max_address_space", "cgi", 16 * 1024 * 1024))
-      cfg.cgi.max_address_space = *v;
-    if (auto v = get_duration(*t, "max_cpu_time", "cgi")) {
-      auto secs = std::chrono::duration_cast<std::chrono::seconds>(*v).count();
-      if (secs < 1)
-        error(*t->get("max_cpu_time"), "cgi.max_cpu_time",
-              "must be at least 1s (RLIMIT_CPU counts seconds)");
-      else
-        cfg.cgi.max_cpu_seconds = static_cast<std::uint64_t>(secs);
-    }
-    if (auto v = get_int<std::uint64_t>(*t, "max_open_files", "cgi", 8, 1 << 20))
-      cfg.cgi.max_open_files = *v;
-    if (auto v = get_int<std::uint64_t>(*t, "max_processes", "cgi", 1, 1 << 22))
-      cfg.cgi.max_processes = *v;
+    read_limits(*t, "cgi", cfg.cgi.max_address_space, cfg.cgi.max_cpu_seconds,
+                cfg.cgi.max_open_files, cfg.cgi.max_processes);
     if (auto v = get_int<std::uint32_t>(*t, "max_children", "cgi", 0, 1 << 20))
       cfg.cgi.max_children = *v;
+  }
+
+  // The resource limits of children, the same keys in [cgi] and [pools.NAME].
+  void read_limits(const toml::table& t, const std::string& p,
+                   std::optional<std::uint64_t>& address_space,
+                   std::optional<std::uint64_t>& cpu_seconds,
+                   std::optional<std::uint64_t>& open_files,
+                   std::optional<std::uint64_t>& processes) {
+    if (auto v = get_size(t, "max_address_space", p, 16 * 1024 * 1024)) address_space = *v;
+    if (auto v = get_duration(t, "max_cpu_time", p)) {
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(*v).count();
+      if (secs < 1)
+        error(*t.get("max_cpu_time"), p + ".max_cpu_time",
+              "must be at least 1s (RLIMIT_CPU counts seconds)");
+      else
+        cpu_seconds = static_cast<std::uint64_t>(secs);
+    }
+    if (auto v = get_int<std::uint64_t>(t, "max_open_files", p, 8, 1 << 20)) open_files = *v;
+    if (auto v = get_int<std::uint64_t>(t, "max_processes", p, 1, 1 << 22)) processes = *v;
   }
 
   void read_pools(const toml::table& root, config& cfg) {
@@ -662,7 +669,8 @@ class loader {
       const toml::table& pt = *node.as_table();
       check_keys(pt, p,
                  {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
-                  "queue_length", "impersonate", "env", "address", "max_connections"});
+                  "queue_length", "impersonate", "env", "address", "max_connections",
+                  "max_address_space", "max_cpu_time", "max_open_files", "max_processes"});
       pool pl;
       pl.name = name;
       if (const toml::node* a = pt.get("address")) {
@@ -675,7 +683,9 @@ class loader {
         } else {
           pl.remote = std::get<fastcgi_address>(parsed);
         }
-        for (const char* only : {"command", "max_instances", "max_requests", "impersonate", "env"})
+        for (const char* only :
+             {"command", "max_instances", "max_requests", "impersonate", "env", "max_address_space",
+              "max_cpu_time", "max_open_files", "max_processes"})
           if (const toml::node* n = pt.get(only))
             error(*n, p + "." + only,
                   std::string("only for pools that start their program (command); this pool "
@@ -711,6 +721,9 @@ class loader {
       if (auto v = get_int<std::uint32_t>(pt, "queue_length", p, 0, 1'000'000))
         pl.queue_length = *v;
       if (auto v = get_bool(pt, "impersonate", p)) pl.impersonate = *v;
+      if (!pt.get("address"))
+        read_limits(pt, p, pl.max_address_space, pl.max_cpu_seconds, pl.max_open_files,
+                    pl.max_processes);
       if (const toml::table* env = get_table(pt, "env", p)) {
         for (auto&& [ek, ev] : *env) {
           std::string var(ek.str());

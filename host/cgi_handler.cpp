@@ -419,6 +419,18 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   } guard{slot};
   spawner::launch_error lerr;
   auto launched = spawner::start_child(broker_, spec, lerr);
+  if (!launched && lerr.process_limit()) {
+    // Not the script's fault and soon over (a process of the account ends):
+    // 503 with Retry-After, naming the limit to change.
+    std::string what = "cannot start " + spec.program + " as " + who + ": " + lerr.message();
+    if (cfg_.cgi.max_processes)
+      what += "; cgi.max_processes = " + std::to_string(*cfg_.cgi.max_processes);
+    ex.log().warn("[cgi] rid={} 503 phase spawn: {}", rid, what);
+    if (cgi_trace* t = ex.trace()) t->verdict = "503 Service Unavailable: " + what;
+    co_await ex.send_gateway_error(http::status::service_unavailable, "cgi, phase spawn", what,
+                                   what, std::chrono::seconds(1));
+    co_return;
+  }
   if (!launched) {
     std::string what = "cgi.spawn_failed: cannot start " + spec.program + ": " + lerr.message();
     ex.log().error("[cgi] rid={} 502 {} identity={}", rid, what, who);

@@ -289,6 +289,10 @@ bool fastcgi_pool::spawn_locked(pool_core::id number, std::string& error) {
   spec.as = as_;
   spec.stdin_fd = fd;  // FCGI_LISTENSOCK_FILENO
   spec.die_with_parent = true;
+  spec.limits.address_space = settings_.max_address_space;
+  spec.limits.cpu_seconds = settings_.max_cpu_seconds;
+  spec.limits.open_files = settings_.max_open_files;
+  spec.limits.processes = settings_.max_processes;
   spawner::launch_error lerr;
   auto launched = spawner::start_child(broker_, spec, lerr);
   ::close(fd);  // the instance has its own copy; we connect by path

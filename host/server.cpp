@@ -140,6 +140,17 @@ server::server(const config::config& cfg, logs logs, spawner::broker* broker)
       control_(asio::make_strand(*contexts_[0])),
       grace_timer_(control_) {
   for (auto& c : contexts_) work_.push_back(asio::make_work_guard(*c));
+  if (!broker) {
+    // The broker is the reaper of orphans when there is one; else this process.
+    std::string error;
+    reaper_ =
+        spawner::subreaper::start(error, [log = logs_.error](pid_t pid, const std::string& comm) {
+          log->warn("[spawner] ended pid {} ({}): a child's descendant that outlived its parent",
+                    pid, comm);
+        });
+    if (!reaper_)
+      logs_.error->warn("[spawner] {}: processes that children leave behind are not ended", error);
+  }
   handlers_ = make_handlers(cfg, contexts_[0]->get_executor(), logs_.error, broker);
   auth_ = std::make_unique<authenticator>(cfg, logs_.error);
 }

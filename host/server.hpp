@@ -24,6 +24,7 @@
 #include "host/logging.hpp"
 #include "host/router.hpp"
 #include "spawner/broker.hpp"
+#include "spawner/reaper.hpp"
 
 namespace cgihost::host {
 
@@ -124,6 +125,10 @@ class server {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::size_t next_context_ = 0;  // control strand only
   asio::strand<asio::io_context::executor_type> control_;
+  // Without a spawn broker, this process inherits what its children leave
+  // behind and ends it (spawner/reaper.hpp); destroyed after the handlers,
+  // with a last sweep.
+  std::shared_ptr<spawner::subreaper> reaper_;
   // After the contexts: destroyed before them, so no io object outlives its context.
   handler_set handlers_;
   std::unique_ptr<authenticator> auth_;

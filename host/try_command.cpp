@@ -248,6 +248,9 @@ int run_try(const config::config& cfg, const try_request& tr) {
   log.set_level(spdlog::level::from_str(cfg.log.level));
   asio::io_context ctx;
   auto shared_log = std::shared_ptr<spdlog::logger>(&log, [](spdlog::logger*) {});
+  // What the child leaves behind ends with it here too (spawner/reaper.hpp).
+  std::string reaper_error;
+  auto reaper = spawner::subreaper::start(reaper_error);
   handler_set handlers = make_handlers(cfg, ctx.get_executor(), shared_log);
   try_exchange ex(cfg, handlers, log, std::move(req), std::move(*target), std::move(body), tr.user);
   asio::co_spawn(

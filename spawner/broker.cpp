@@ -17,6 +17,8 @@
 #include <map>
 #include <thread>
 
+#include "spawner/reaper.hpp"
+
 namespace cgihost::spawner {
 namespace {
 
@@ -154,6 +156,12 @@ class broker_process {
   }
 
   [[noreturn]] void run(const std::vector<int>& channels) {
+    // The reaper of whatever its children leave behind (a grandchild that
+    // left their process group with setsid, then lost its parent): ended
+    // whenever a child exits. Without it (a kernel that refuses), such a
+    // process is init's, as before.
+    std::string error;
+    reaper_ = subreaper::start(error);
     lanes_left_ = static_cast<int>(channels.size());
     for (std::size_t i = 1; i < channels.size(); ++i)
       std::thread([this, fd = channels[i], i] { lane(fd, i); }).detach();
@@ -293,6 +301,7 @@ class broker_process {
       ::kill(-child->pid, SIGKILL), ::kill(child->pid, SIGKILL);
       int st;
       ::waitpid(child->pid, &st, 0);
+      track_reaped(child->pid);
       for (int fd :
            {child->stdin_fd, child->stdout_fd, child->stderr_fd, status_pipe[0], status_pipe[1]})
         if (fd >= 0) ::close(fd);
@@ -324,6 +333,7 @@ class broker_process {
       siginfo_t info{};
       if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED) != 0)
         return;
+      track_reaped(it->first);
       int status = info.si_code == CLD_EXITED
                        ? (info.si_status & 0xff) << 8
                        : (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
@@ -340,7 +350,7 @@ class broker_process {
   // A channel closed (cgihost ends, or was killed): nothing this lane
   // started may outlive it. The last lane to end exits the process.
   void finish(std::size_t index) {
-    std::vector<int> pidfds;
+    std::vector<std::pair<pid_t, int>> pidfds;
     {
       std::lock_guard lock(mu_);
       for (auto it = children_.begin(); it != children_.end();) {
@@ -349,17 +359,21 @@ class broker_process {
           continue;
         }
         ::kill(-it->first, SIGKILL), ::kill(it->first, SIGKILL);
-        pidfds.push_back(it->second.pidfd);
+        pidfds.emplace_back(it->first, it->second.pidfd);
         ::close(it->second.status);
         it = children_.erase(it);
       }
     }
-    for (int pidfd : pidfds) {
+    for (auto [pid, pidfd] : pidfds) {
       siginfo_t info{};
       ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
       ::close(pidfd);
+      track_reaped(pid);
     }
-    if (lanes_left_.fetch_sub(1) == 1) ::_exit(0);
+    if (lanes_left_.fetch_sub(1) == 1) {
+      if (reaper_) reaper_->sweep_now();  // what they left behind goes with them
+      ::_exit(0);
+    }
   }
 
   std::map<std::string, identity> allowed_;  // read-only once the lanes run
@@ -367,6 +381,7 @@ class broker_process {
   std::map<pid_t, started> children_;
   std::atomic<std::uint64_t> serial_{0};
   std::atomic<int> lanes_left_{0};
+  std::shared_ptr<subreaper> reaper_;
 };
 
 }  // namespace
@@ -390,6 +405,7 @@ std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std:
     theirs.push_back(ch[1]);
   }
   const pid_t parent = ::getpid();
+  auto hold = hold_sweeps();  // a subreaper of ours must not take the broker for an orphan
   pid_t pid = ::fork();
   if (pid < 0) {
     error = std::string("fork: ") + std::strerror(errno);
@@ -397,6 +413,7 @@ std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std:
     return nullptr;
   }
   if (pid == 0) {
+    reset_tracking_after_fork();
     // The broker: dies with cgihost, keeps only its ends of the channels: no
     // log file, no socket, no pipe of another child stays open here
     // (stdin/stdout/stderr aside).
@@ -417,6 +434,7 @@ std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std:
       ::signal(sig, SIG_IGN);
     broker_process(allowed).run(theirs);
   }
+  track_started(pid);
   for (int fd : theirs) ::close(fd);
   auto b = std::unique_ptr<broker>(new broker());
   b->pid_ = pid;
@@ -433,6 +451,7 @@ broker::~broker() {
     int status;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
+    track_reaped(pid_);
   }
 }
 

@@ -1,6 +1,7 @@
 #include "spawner/child.hpp"
 
 #include "spawner/broker.hpp"
+#include "spawner/reaper.hpp"
 
 // Process v2 with std::filesystem needs these first (see the team's notes).
 #include <boost/optional.hpp>
@@ -52,9 +53,11 @@ child::~child() {
     signal_group(SIGKILL);
     // The broker reaps its own; ours is reaped here: never a zombie.
     int st = 0;
-    if (!via_)
+    if (!via_) {
       while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
       }
+      track_reaped(pid_);
+    }
   }
 }
 
@@ -87,6 +90,7 @@ asio::awaitable<exit_status> child::wait() {
   }
   if (ec == asio::error::operation_aborted) co_return exit_status{};  // cancelled: still running
   exited_ = true;
+  if (!via_) track_reaped(pid_);
   if (ec) {
     // Only when someone else reaped it, which must not happen; say so.
     status_ = exit_status{false, 0, 0};

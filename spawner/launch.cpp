@@ -15,6 +15,8 @@
 #include <csignal>
 #include <cstring>
 
+#include "spawner/reaper.hpp"
+
 namespace cgihost::spawner {
 namespace {
 
@@ -163,7 +165,17 @@ const char* to_string(launch_step s) noexcept {
 
 std::string launch_error::message() const {
   if (!detail.empty()) return std::string(to_string(step)) + ": " + detail;
-  return std::string(to_string(step)) + ": " + code.message();
+  std::string m = std::string(to_string(step)) + ": " + code.message();
+  if (process_limit())
+    m += step == launch_step::exec
+             ? " (the account has reached its process limit, RLIMIT_NPROC)"
+             : " (the process limit of this account, RLIMIT_NPROC, or of the system is reached)";
+  return m;
+}
+
+bool launch_error::process_limit() const noexcept {
+  return code.value() == EAGAIN && code.category() == std::generic_category() &&
+         (step == launch_step::clone || step == launch_step::exec);
 }
 
 std::optional<launched_child> launch(const launch_spec& spec, launch_error& error) {
@@ -233,6 +245,8 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return fail(launch_step::clone, errno);
 
+  // No sweep of inherited processes may list this child before it is declared ours.
+  auto hold = hold_sweeps();
   // Block every signal so that no handler of ours runs on the child's stack
   // before it has reset them; restored right after.
   sigset_t all, old;
@@ -251,6 +265,7 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
     }
     return fail(a.failed_step, a.failed_errno);
   }
+  track_started(pid);
 
   launched_child c;
   c.pid = pid;

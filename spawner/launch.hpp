@@ -91,6 +91,11 @@ struct launch_error {
   launch_step step = launch_step::none;
   std::string detail;           // the broker's reason, when it refused
   std::string message() const;  // "chdir: No such file or directory"
+  // True when the child could not be created or could not exec for lack of
+  // processes (EAGAIN): the account's RLIMIT_NPROC (execve fails so after a
+  // switch to an account over its limit) or the system's. A transient
+  // refusal, unlike every other failure here.
+  bool process_limit() const noexcept;
 };
 
 // Starts the child. On success the child has already called execve (the

@@ -444,6 +444,51 @@ max_connections = 4
     EXPECT_NE(r.errors[i].message.find(says[i]), std::string::npos) << r.errors[i].to_string();
 }
 
+TEST_F(ConfigTest, PoolsTakeTheResourceLimitsOfCgiExceptRemoteOnes) {
+  auto r = load(std::string(kMinimal) + R"(
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+max_processes = 40
+max_open_files = 512
+max_address_space = "1g"
+max_cpu_time = "2m"
+[pools.plain]
+command = ["/usr/bin/php-cgi"]
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const pool& php = r.value->pools.at("php");
+  EXPECT_EQ(php.max_processes, 40u);
+  EXPECT_EQ(php.max_open_files, 512u);
+  EXPECT_EQ(php.max_address_space, 1ull << 30);
+  EXPECT_EQ(php.max_cpu_seconds, 120u);
+  const pool& plain = r.value->pools.at("plain");
+  EXPECT_FALSE(plain.max_processes || plain.max_open_files || plain.max_address_space ||
+               plain.max_cpu_seconds);
+
+  const std::string text = std::string(kMinimal) + R"(
+[pools.bad]
+command = ["/usr/bin/php-cgi"]
+max_processes = 0
+max_cpu_time = "500ms"
+[pools.fpm]
+address = "127.0.0.1:9000"
+max_processes = 40
+max_cpu_time = "1m"
+)";
+  r = load(text);
+  std::vector<std::pair<std::uint32_t, std::string>> says = {
+      {8, "pools.bad.max_processes: 0 is out of range"},
+      {9, "pools.bad.max_cpu_time: must be at least 1s"},
+      {12, "pools.fpm.max_processes: only for pools that start their program (command)"},
+      {13, "pools.fpm.max_cpu_time: only for pools that start their program (command)"}};
+  ASSERT_EQ(r.errors.size(), says.size()) << dump(r);
+  for (std::size_t i = 0; i < says.size(); ++i) {
+    EXPECT_EQ(r.errors[i].line, says[i].first) << r.errors[i].to_string();
+    EXPECT_NE(r.errors[i].message.find(says[i].second), std::string::npos)
+        << r.errors[i].to_string();
+  }
+}
+
 TEST_F(ConfigTest, AccountsBelowMinUidOrMinGidAreErrors) {
   const std::string text = R"(listen = ["127.0.0.1:8080"]
 document_root = "site"

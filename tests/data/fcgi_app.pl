@@ -7,6 +7,7 @@
 use strict;
 use warnings;
 use FCGI;
+use POSIX ();
 
 my %env;
 my $request = FCGI::Request(\*STDIN, \*STDOUT, \*STDERR, \%env, 0);
@@ -48,6 +49,17 @@ while ($request->Accept() >= 0) {
       kill 'KILL', $$;
     }
     print "Content-Type: text/plain\r\n\r\nsurvived";
+  } elsif ($name eq 'orphan') {
+    # A child that leaves this process's group and session and sleeps; the
+    # answer is its pid.
+    my $pid = fork();
+    if (defined $pid && $pid == 0) {
+      POSIX::setsid();
+      POSIX::close($_) for 0 .. 255;
+      sleep 60;
+      POSIX::_exit(0);
+    }
+    print "Content-Type: text/plain\r\n\r\n", $pid // 0;
   } elsif ($name eq 'info') {
     print "Content-Type: text/plain\r\n\r\n",
       join('|', $env{SCRIPT_NAME} // '', $env{PATH_INFO} // '', $env{QUERY_STRING} // '', $env{REQUEST_METHOD} // '');

@@ -33,8 +33,9 @@ class CgiTest : public ::testing::Test {
         << children_of(::getpid()).size() << " child process(es) left";
   }
 
-  // `top`: more top-level keys; `cgi`: more [cgi] keys.
-  void start(const std::string& timeout, const std::string& top = "", const std::string& cgi = "") {
+  // `top`: more top-level keys; `cgi`: more [cgi] keys; `broker`: see running_server.
+  void start(const std::string& timeout, const std::string& top = "", const std::string& cgi = "",
+             bool broker = true) {
     // Children may run as nobody: the scratch tree must be readable by all.
     ::chmod(site_.path().c_str(), 0755);
     fs::create_directories(site_ / "site/cgi-bin");
@@ -77,7 +78,7 @@ max_body_size = "256m"
 threads = 2
 grace_period = "5s"
 )";
-    server_ = std::make_unique<running_server>(toml, site_.path());
+    server_ = std::make_unique<running_server>(toml, site_.path(), broker);
     cfg_ = &server_->settings();
     port_ = server_->port();
   }
@@ -90,6 +91,30 @@ grace_period = "5s"
 
   std::optional<http_response> probe(const std::string& query, const std::string& method = "GET") {
     return fetch(port_, "/cgi-bin/probe?" + query, method);
+  }
+
+  // site/escape.pl: forks a child that calls setsid (leaving the script's
+  // process group and session, keeping its stdout and stderr) and sleeps;
+  // writes that grandchild's pid to site/run/<pidfile>, then ends
+  // (?mode=end), or sleeps without a word (?mode=sleep).
+  void write_escaping_script() {
+    site_.write("site/escape.pl", R"(use POSIX ();
+my %q = map { split /=/, $_, 2 } split /&/, ($ENV{QUERY_STRING} // '');
+my $pid = fork();
+die "fork: $!" unless defined $pid;
+if ($pid == 0) { POSIX::setsid(); sleep 60; POSIX::_exit(0); }
+open(my $fh, '>', "run/$q{pidfile}.tmp") or die "pidfile: $!";
+print $fh "$pid
+";
+close $fh;
+rename("run/$q{pidfile}.tmp", "run/$q{pidfile}") or die "rename: $!";
+if ($q{mode} eq 'end') { print "Content-Type: text/plain
+
+parent done
+"; exit 0; }
+sleep 60;
+)");
+    ::chmod((site_ / "site/escape.pl").c_str(), 0644);
   }
 
   pid_t read_pid(const std::string& file) {
@@ -404,6 +429,48 @@ TEST_F(CgiTest, ClientThatLeavesEndsASilentChild) {
   EXPECT_EQ(second->body, "hello\n");
 }
 
+// Finding 6: what a script starts ends with it, even in a session of its own.
+TEST_F(CgiTest, AGrandchildThatCalledSetsidEndsWhenTheScriptEnds) {
+  write_escaping_script();
+  auto r = fetch(port_, "/escape.pl?mode=end&pidfile=ended");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << log();
+  EXPECT_EQ(r->body, "parent done\n");
+  pid_t grandchild = read_pid("ended");
+  ASSERT_GT(grandchild, 1);
+  EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived its script";
+}
+
+TEST_F(CgiTest, AGrandchildThatCalledSetsidEndsWhenTheClientLeaves) {
+  write_escaping_script();
+  pid_t grandchild = 0;
+  {
+    connection c(port_);
+    c.send("GET /escape.pl?mode=sleep&pidfile=left HTTP/1.1\r\nHost: t\r\n\r\n");
+    grandchild = read_pid("left");
+    ASSERT_GT(grandchild, 1);
+  }  // the client leaves
+  EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived its script";
+}
+
+// The same without a spawn broker: cgihost is the reaper itself.
+TEST_F(CgiTest, WithoutABrokerAGrandchildThatCalledSetsidEndsWithItsScript) {
+  stop();
+  start("10s", "", "", false);
+  write_escaping_script();
+  auto r = fetch(port_, "/escape.pl?mode=end&pidfile=alone");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << log();
+  pid_t grandchild = read_pid("alone");
+  ASSERT_GT(grandchild, 1);
+  EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived its script";
+  // Reaped, not left a zombie; the log says so (bounded wait: 3 s).
+  const std::string said = "[spawner] ended pid " + std::to_string(grandchild) + " (perl)";
+  for (int i = 0; i < 300 && log().find(said) == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_NE(log().find(said), std::string::npos) << log();
+}
+
 TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
   std::atomic<int> ok{0};
   std::vector<std::thread> clients;
@@ -423,6 +490,63 @@ TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
     ADD_FAILURE() << "child " << pid << " in state " << state;
 }
 
+// Finding 19: a start the account's process limit refuses is a 503 with
+// Retry-After naming the phase, not a 502.
+TEST_F(CgiTest, AStartRefusedByTheProcessLimitIs503WithRetryAfter) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: a throwaway account and a switch to it";
+  throwaway_account account("nproc");
+  ASSERT_TRUE(account.ok());
+  stop();
+  site_.write("site/hold.pl",
+              "$| = 1; print \"Content-Type: text/plain\\n\\nstarted\\n\"; sleep 30;\n");
+  ::chmod((site_ / "site/hold.pl").c_str(), 0644);
+  server_ = std::make_unique<running_server>(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+anonymous = ")" + account.name() + R"("
+[cgi]
+timeout = "10s"
+max_processes = 1
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+)",
+                                             site_.path());
+  port_ = server_->port();
+  // RLIMIT_NPROC refuses an execve after the switch to an account that has
+  // more processes than the limit: two run, the third is refused.
+  std::vector<std::unique_ptr<connection>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<connection>(port_));
+    held.back()->send("GET /hold.pl HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(held.back()->wait_bytes(1)) << log();
+  }
+  auto refused = fetch(port_, "/hello.pl");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << log();
+  EXPECT_EQ(refused->header("Retry-After"), "1");
+  EXPECT_NE(refused->body.find("cgi, phase spawn"), std::string::npos) << refused->body;
+  EXPECT_NE(log().find("503 phase spawn: cannot start /usr/bin/perl as " + account.name()),
+            std::string::npos)
+      << log();
+  EXPECT_NE(log().find("the account has reached its process limit, RLIMIT_NPROC); "
+                       "cgi.max_processes = 1"),
+            std::string::npos)
+      << log();
+  held.clear();  // their clients leave: their children end
+  std::optional<http_response> again;
+  for (int i = 0; i < 100; ++i) {  // bounded: until both are reaped
+    again = fetch(port_, "/hello.pl");
+    if (again && again->status == 200) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << log();
+  stop();
+}
+
 class CgiTimeoutTest : public CgiTest {
  protected:
   void SetUp() override { start("500ms"); }
@@ -436,6 +560,16 @@ TEST_F(CgiTimeoutTest, TimeoutIs504AndTheGroupIsGone) {
   ASSERT_GT(pid, 0);
   EXPECT_TRUE(pid_gone(pid));
   EXPECT_NE(log().find("did not finish within its timeout"), std::string::npos);
+}
+
+TEST_F(CgiTimeoutTest, AGrandchildThatCalledSetsidEndsAtTheTimeout) {
+  write_escaping_script();
+  auto r = fetch(port_, "/escape.pl?mode=sleep&pidfile=timed");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  pid_t grandchild = read_pid("timed");
+  ASSERT_GT(grandchild, 1);
+  EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived the timeout";
 }
 
 TEST_F(CgiTest, AScriptBehindASymlinkLeavingTheRootRunsOnlyWhenASettingAllowsIt) {

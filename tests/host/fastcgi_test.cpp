@@ -16,9 +16,11 @@
 #include <filesystem>
 #include <fstream>
 #include <latch>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "config/load.hpp"
@@ -77,6 +79,11 @@ class FastcgiTest : public ::testing::TestWithParam<backend> {
          "<?php header('Content-Type: text/plain'); echo $_SERVER['SCRIPT_NAME'], '|', "
          "$_SERVER['PATH_INFO'] ?? '', "
          "'|', $_SERVER['QUERY_STRING'], '|', $_SERVER['REQUEST_METHOD'];"},
+        // A grandchild that leaves the instance's process group and session;
+        // the answer is its pid.
+        {"orphan",
+         "<?php header('Content-Type: text/plain'); "
+         "echo trim(shell_exec('setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $!'));"},
     };
     for (auto [name, php] : scripts) {
       std::string file = "site/" + std::string(name) + "." + b.ext;
@@ -363,6 +370,52 @@ TEST_P(FastcgiTest, TheStatusPageShowsInstancesAndTotalsAsJsonAndPrometheus) {
   EXPECT_EQ(fetch(port_, "/cgihost-status", "POST", "Content-Length: 0\r\n")->status, 405);
 }
 
+// Finding 6: what an instance starts ends with it, even in a session of its own.
+TEST_P(FastcgiTest, AGrandchildThatCalledSetsidEndsWithItsInstance) {
+  start("max_instances = 1\nmax_requests = 1");  // the instance ends after one request
+  auto r = fetch(port_, u("orphan"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << log();
+  const pid_t grandchild = static_cast<pid_t>(std::atol(r->body.c_str()));
+  ASSERT_GT(grandchild, 1) << r->body;
+  EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived its instance";
+}
+
+// /proc/PID/limits as "Max processes" -> its soft limit.
+std::map<std::string, std::string> limits_of(pid_t pid) {
+  std::map<std::string, std::string> out;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+  std::string line;
+  std::getline(in, line);  // the column titles
+  while (std::getline(in, line)) {
+    if (line.size() < 26) continue;
+    std::string name = line.substr(0, 26);
+    while (!name.empty() && name.back() == ' ') name.pop_back();
+    std::istringstream rest(line.substr(26));
+    std::string soft;
+    rest >> soft;
+    out[name] = soft;
+  }
+  return out;
+}
+
+// Finding 13: the [cgi] resource limits exist for pools too.
+TEST_P(FastcgiTest, ThePoolsResourceLimitsApplyToItsInstances) {
+  start(
+      "max_instances = 1\nmax_processes = 333\nmax_open_files = 77\n"
+      "max_address_space = \"4g\"\nmax_cpu_time = \"1h\"");
+  auto r = fetch(port_, u("hello"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << log();
+  const pid_t pid = static_cast<pid_t>(std::atol(r->body.substr(6).c_str()));
+  ASSERT_GT(pid, 1) << r->body;
+  auto limits = limits_of(pid);
+  EXPECT_EQ(limits["Max processes"], "333");
+  EXPECT_EQ(limits["Max open files"], "77");
+  EXPECT_EQ(limits["Max address space"], std::to_string(4ull << 30));
+  EXPECT_EQ(limits["Max cpu time"], "3600");
+}
+
 INSTANTIATE_TEST_SUITE_P(Programs, FastcgiTest,
                          ::testing::Values(backend{"php", "php"}, backend{"perl", "fpl"}),
                          backend_name);
@@ -409,6 +462,60 @@ max_instances = 1
   EXPECT_LT(requests, 15);
   server.stop();
   EXPECT_TRUE(children_of(::getpid()).empty());
+}
+
+// Finding 19 for pools: an instance whose start the account's process limit
+// refuses is a 503 naming the phase and the limit, not a 502.
+TEST(FastcgiFailures, AStartRefusedByThePoolsProcessLimitIs503PhaseSpawn) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: a throwaway account and a switch to it";
+  throwaway_account account("pnproc");
+  ASSERT_TRUE(account.ok());
+  temp_dir site;
+  ::chmod(site.path().c_str(), 0755);
+  site.write("site/x.php", "<?php echo 1;");
+  site.write("site/hold.pl", "$| = 1; print \"Content-Type: text/plain\\n\\nstarted\\n\"; sleep 30;\n");
+  ::chmod((site / "site").c_str(), 0755);
+  ::chmod((site / "site/x.php").c_str(), 0644);
+  ::chmod((site / "site/hold.pl").c_str(), 0644);
+  // CGI as identity.process holds two processes of the account; the pool's
+  // instance, limited to one, cannot start beside them.
+  running_server server(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = ")" + account.name() + R"("
+[cgi]
+create_process_as_user = false
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "php"
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+max_instances = 1
+max_processes = 1
+)",
+                        site.path());
+  std::vector<std::unique_ptr<connection>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<connection>(server.port()));
+    held.back()->send("GET /hold.pl HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(held.back()->wait_bytes(1)) << server.error_log();
+  }
+  auto r = fetch(server.port(), "/x.php");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << server.error_log();
+  EXPECT_NE(r->body.find("pool php, phase spawn"), std::string::npos) << r->body;
+  EXPECT_FALSE(r->header("Retry-After").empty());
+  EXPECT_NE(server.error_log().find("execve: Resource temporarily unavailable (the account has "
+                                    "reached its process limit, RLIMIT_NPROC)"),
+            std::string::npos)
+      << server.error_log();
+  held.clear();
+  server.stop();
 }
 
 // A FastCGI server cgihost did not start (as php-fpm would be): `argv` with

@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "spawner/reaper.hpp"
+
 extern char** environ;
 
 namespace cgihost::test {
@@ -191,7 +193,14 @@ child_process::child_process(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  int rc = ::posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
+  int rc;
+  {
+    // A server of this process without a broker ends children it did not
+    // start: this one is declared as started.
+    auto hold = spawner::hold_sweeps();
+    rc = ::posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
+    if (rc == 0) spawner::track_started(pid_);
+  }
   posix_spawn_file_actions_destroy(&fa);
   EXPECT_EQ(rc, 0) << "spawn " << argv[0] << ": " << std::strerror(rc);
   ::close(out[1]);
@@ -206,6 +215,7 @@ child_process::~child_process() {
     ::kill(pid_, SIGKILL);
     int st;
     ::waitpid(pid_, &st, 0);
+    spawner::track_reaped(pid_);
   }
   if (out_fd_ >= 0) ::close(out_fd_);
   if (err_fd_ >= 0) ::close(err_fd_);
@@ -267,6 +277,7 @@ std::optional<int> child_process::wait_exit(std::chrono::milliseconds limit) {
     int st = 0;
     pid_t r = ::waitpid(pid_, &st, WNOHANG);
     if (r == pid_) {
+      spawner::track_reaped(pid_);
       status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       break;
     }

@@ -23,7 +23,9 @@ class running_server {
  public:
   // Loads `toml` (paths relative to `base_dir`) as cgihost would when run by
   // this process's user, binds and starts serving; fails the test on error.
-  running_server(const std::string& toml, const std::string& base_dir);
+  // `broker = false`: no spawn broker even as root (children start in this
+  // process, as cgihost without root starts them).
+  running_server(const std::string& toml, const std::string& base_dir, bool broker = true);
   ~running_server();
   running_server(const running_server&) = delete;
   running_server& operator=(const running_server&) = delete;

@@ -19,6 +19,7 @@
 #include "spawner/broker.hpp"
 #include "spawner/child.hpp"
 #include "spawner/launch.hpp"
+#include "spawner/reaper.hpp"
 
 namespace cgihost::spawner {
 namespace {
@@ -238,6 +239,83 @@ TEST(Child, DestroyingARunningChildKillsAndReapsIt) {
   EXPECT_EQ(errno, ECHILD);
 }
 
+// The first line of a pipe (bounded: 10 s), without reading past it.
+std::string first_line(int fd) {
+  std::string line;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    char c;
+    if (::poll(&p, 1, 100) > 0) {
+      if (::read(fd, &c, 1) != 1) break;
+      line += c;
+    }
+  }
+  return line;
+}
+
+// A script whose child leaves the script's process group and session
+// (setsid; with `own_group`, only the group: setpgrp) and sleeps; its first
+// line is that grandchild's pid. `then`: what the script does next.
+launch_spec escaping_grandchild(const std::string& then, bool own_group = false) {
+  if (own_group) return sh("perl -e 'setpgrp(0, 0); sleep 60' & echo $!; " + then);
+  return sh("setsid sleep 60 & echo $!; " + then);
+}
+
+// Without a broker, this process is the reaper: what a child leaves behind
+// ends when the child exits, by itself or killed.
+TEST(Subreaper, AGrandchildThatCalledSetsidEndsWithItsParent) {
+  std::string error;
+  auto reaper = subreaper::start(error);
+  ASSERT_TRUE(reaper) << error;
+  struct variant {
+    bool own_group;
+    const char* then;
+  };
+  std::uint64_t expected = 0;
+  for (auto [own_group, then] : {variant{false, "exit 0"}, variant{false, "exec sleep 30"},
+                                 variant{true, "exit 0"}, variant{true, "exec sleep 30"}}) {
+    ++expected;
+    pid_t grandchild = 0;
+    run_async([&](asio::any_io_executor ex) -> asio::awaitable<exit_status> {
+      launch_error e;
+      auto l = launch(escaping_grandchild(then, own_group), e);
+      child c(ex, *l);
+      grandchild = std::atoi(first_line(c.stdout_pipe().native_handle()).c_str());
+      // Ended by itself, or (a timeout) its group killed: the grandchild is in neither.
+      if (std::string(then) == "exit 0") co_return co_await c.wait();
+      co_return co_await c.terminate(200ms);
+    });
+    ASSERT_GT(grandchild, 1) << then;
+    EXPECT_TRUE(gone(grandchild)) << then << ": pid " << grandchild << " still runs";
+  }
+  for (int i = 0; i < 300 && reaper->ended() < expected; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_GE(reaper->ended(), expected);  // all reaped, not left as zombies
+}
+
+TEST(Subreaper, NeverTouchesAChildItStartedAndSweepsDescendantsRoundByRound) {
+  std::string error;
+  auto reaper = subreaper::start(error);
+  ASSERT_TRUE(reaper) << error;
+  // Two levels that each leave their session: the second is inherited only
+  // once the first is killed.
+  asio::io_context ctx;
+  launch_error e;
+  auto keep = launch(sh("exec sleep 30"), e);  // a child of ours: must survive every sweep
+  ASSERT_TRUE(keep);
+  child kept(ctx.get_executor(), *keep);
+  auto l = launch(sh("setsid sh -c 'setsid sleep 60 & echo $!; exec sleep 60' & read x"), e);
+  ASSERT_TRUE(l);
+  pid_t deepest = std::atoi(first_line(l->stdout_fd).c_str());
+  child c(ctx.get_executor(), *l);
+  ASSERT_GT(deepest, 1);
+  ::close(l->stdin_fd);  // the child exits
+  EXPECT_TRUE(gone(deepest)) << "pid " << deepest;
+  reaper->sweep_now();
+  EXPECT_FALSE(gone(keep->pid, 100ms)) << "a child it started was ended";
+  ::close(keep->stdin_fd);
+}
+
 TEST(Access, OwnerThenGroupThenOtherBitsDecideAsTheKernelDoes) {
   identity alice{"alice", uid{1001}, gid{1001}, {gid{1001}, gid{33}}, "/home/alice"};
   std::string why;
@@ -387,6 +465,26 @@ TEST_F(BrokerTest, TwoCallersAtOnceGetTheirChildrenAndEitherIsSignalled) {
     for (int fd : {c.stdin_fd, c.stdout_fd, c.stderr_fd, c.status_fd}) ::close(fd);
   }
   EXPECT_NE(kids[0].serial, kids[1].serial);
+}
+
+TEST_F(BrokerTest, WhatAChildLeavesBehindEndsWithIt) {
+  // The grandchild leaves the child's group and session; the child exits
+  // normally, or is killed as a timeout kills it.
+  for (const char* then : {"exit 0", "exec sleep 30"}) {
+    launch_spec s = escaping_grandchild(then);
+    s.as = *nobody_;
+    launch_error e;
+    auto c = broker_->launch(s, e);
+    ASSERT_TRUE(c) << e.message();
+    pid_t grandchild = std::atoi(first_line(c->stdout_fd).c_str());
+    ASSERT_GT(grandchild, 1);
+    if (std::string(then) != "exit 0") {
+      EXPECT_TRUE(broker_->signal_group(c->pid, c->serial, SIGKILL));
+    }
+    EXPECT_TRUE(read_status(c->status_fd, 5000ms));
+    EXPECT_TRUE(gone(grandchild)) << then << ": pid " << grandchild << " still runs";
+    for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd, c->status_fd}) ::close(fd);
+  }
 }
 
 TEST_F(BrokerTest, ClosingTheChannelEndsItsChildrenAndTheBroker) {
