@@ -48,6 +48,8 @@ while ($request->Accept() >= 0) {
       kill 'KILL', $$;
     }
     print "Content-Type: text/plain\r\n\r\nsurvived";
+  } elsif ($name eq 'interim') {
+    print "Status: 100 Continue\r\nContent-Type: text/plain\r\n\r\nafter";
   } elsif ($name eq 'info') {
     print "Content-Type: text/plain\r\n\r\n",
       join('|', $env{SCRIPT_NAME} // '', $env{PATH_INFO} // '', $env{QUERY_STRING} // '', $env{REQUEST_METHOD} // '');

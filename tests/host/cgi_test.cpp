@@ -214,6 +214,39 @@ TEST_F(CgiTest, RejectedResponsesAre502WithTheirCodeInTheLog) {
   EXPECT_NE(l.find("; times: spawn "), std::string::npos) << l;
 }
 
+// An interim (1xx) Status sent alone would make the client take the next
+// response on the connection for this one's: it is a 502, and the pipelined
+// request behind it gets its own answer, once.
+TEST_F(CgiTest, AnInterimStatusIs502AndThePipelinedRequestGetsItsOwnAnswer) {
+  for (const std::string mode : {"interim", "upgrade", "hints"}) {
+    connection c(port_);
+    c.send("GET /cgi-bin/probe?mode=" + mode +
+           " HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /cgi-bin/probe?mode=tiny HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    auto first = c.read_response();
+    ASSERT_TRUE(first) << mode;
+    EXPECT_EQ(first->status, 502) << mode;
+    auto second = c.read_response();
+    ASSERT_TRUE(second) << mode;
+    EXPECT_EQ(second->status, 200) << mode;
+    EXPECT_EQ(second->body, "hello\n") << mode;
+    std::string after;
+    EXPECT_TRUE(c.wait_closed(5s, &after)) << mode;
+    EXPECT_EQ(after, "") << mode;
+  }
+  // nph- output is the script's own business: it passes unparsed, as before.
+  connection raw(port_);
+  raw.send("GET /cgi-bin/nph-probe?mode=interim HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string bytes;
+  EXPECT_TRUE(raw.wait_closed(5s, &bytes));
+  EXPECT_EQ(bytes, "Status: 100 Continue\r\n\r\n");
+  stop();
+  EXPECT_NE(log().find("502 cgi.status.interim: interim (1xx) Status: not a final response at "
+                       "line 1 (byte 0): \"Status: 100 Continue\""),
+            std::string::npos)
+      << log();
+}
+
 TEST_F(CgiTest, PerlScriptWithoutHeadersIs502) {
   auto r = fetch(port_, "/broken-no-colon.pl");
   ASSERT_TRUE(r);
