@@ -55,6 +55,11 @@ int run_explain(const config::config& cfg, const try_request& tr) {
            "runs\n";
     return 0;
   }
+  if (!r.refused.empty()) {
+    out << "request filtering refuses the path before any handler or the file system: "
+        << r.refused << " -> 404\n";
+    return 1;
+  }
   if (r.not_found) {
     out << "no handler matches and [static] enabled = false: 404\n";
     return 1;

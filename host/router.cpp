@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "host/request_filter.hpp"
 #include "protocol/cgi_env.hpp"
 
 namespace cgihost::host {
@@ -21,6 +22,11 @@ route router::resolve(std::string_view path) const {
   route r;
   if (cfg_.status.path && path == *cfg_.status.path) {
     r.status = true;
+    r.script_name = std::string(path);
+    return r;
+  }
+  if (auto refusal = filter_path(path)) {
+    r.refused = refusal->describe();
     r.script_name = std::string(path);
     return r;
   }

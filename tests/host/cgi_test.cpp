@@ -247,6 +247,29 @@ TEST_F(CgiTest, AnInterimStatusIs502AndThePipelinedRequestGetsItsOwnAnswer) {
       << log();
 }
 
+// Request filtering comes before any handler: a script is not run for a
+// refused path (PATH_INFO included), nor is a local redirect to one served.
+TEST_F(CgiTest, FilteredPathsRunNoScript) {
+  site_.write("site/.env", "secret\n");
+  fs::copy_file(site_ / "site/hello.pl", site_ / "site/.hidden.pl");
+  fs::copy_file(site_ / "site/hello.pl", site_ / "site/hello.pl~");
+  fs::copy_file(CGI_PROBE, site_ / "site/cgi-bin/.probe");
+  for (const char* target : {"/hello.pl/.git/config", "/.hidden.pl", "/hello.pl~",
+                             "/cgi-bin/.probe?mode=tiny", "/cgi-bin/probe/.env?mode=tiny",
+                             "/cgi-bin/probe?mode=local_dotfile"}) {
+    auto r = fetch(port_, target);
+    ASSERT_TRUE(r) << target;
+    EXPECT_EQ(r->status, 404) << target;
+    EXPECT_EQ(r->body.find("Perl"), std::string::npos) << target;
+    EXPECT_EQ(r->body.find("secret"), std::string::npos) << target;
+    EXPECT_EQ(r->body.find("hello"), std::string::npos) << target;
+  }
+  stop();
+  EXPECT_EQ(log().find("started " + cfg_->document_root.string() + "/hello.pl"), std::string::npos)
+      << log();
+  EXPECT_EQ(log().find("/cgi-bin/.probe pid"), std::string::npos) << log();
+}
+
 TEST_F(CgiTest, PerlScriptWithoutHeadersIs502) {
   auto r = fetch(port_, "/broken-no-colon.pl");
   ASSERT_TRUE(r);

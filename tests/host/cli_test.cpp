@@ -346,5 +346,27 @@ create_process_as_user = false
   EXPECT_NE(escape.out.find("FAIL  script inside document_root"), std::string::npos) << escape.out;
 }
 
+// try and try --explain say what the server answers for a filtered path.
+TEST(CliTry, AFilteredPathIsRefusedWithItsRule) {
+  try_site site;
+  site.dir.write("site/.env", "DB_PASSWORD=x\n");
+  auto explain = run({kBinary, "try", "--config", site.config, "--explain", "/%2eenv"});
+  EXPECT_EQ(explain.exit_code, 1) << explain.out;
+  EXPECT_NE(explain.out.find("request filtering refuses the path before any handler or the file "
+                             "system: filter.dot_segment: segment \".env\" begins with a dot -> 404"),
+            std::string::npos)
+      << explain.out;
+  auto backup = run({kBinary, "try", "--config", site.config, "--explain", "/good.pl~"});
+  EXPECT_EQ(backup.exit_code, 1) << backup.out;
+  EXPECT_NE(backup.out.find("filter.backup_name"), std::string::npos) << backup.out;
+  auto tried = run({kBinary, "try", "--config", site.config, "/.env"});
+  EXPECT_EQ(tried.exit_code, 0) << tried.out;  // a 404 is below 500
+  EXPECT_NE(tried.out.find("refused by request filtering: filter.dot_segment"), std::string::npos)
+      << tried.out;
+  EXPECT_NE(tried.out.find("== the client would get\n404 Not Found"), std::string::npos)
+      << tried.out;
+  EXPECT_EQ(tried.out.find("DB_PASSWORD"), std::string::npos) << tried.out;
+}
+
 }  // namespace
 }  // namespace cgihost::test

@@ -216,6 +216,61 @@ TEST_F(HttpTest, TraversalAttemptsNeverReachTheFileSystem) {
   }
 }
 
+// Dotfiles and editors' backups are refused (404) before the file system is
+// asked, whatever the encoding; /.well-known/ stays reachable (RFC 8615).
+TEST_F(HttpTest, DotfilesAndBackupsAreRefusedByTheFilter) {
+  for (const char* file : {".git/config", ".git/HEAD", ".env", ".htpasswd", "index.php~",
+                           "index.php.bak", "index.php.swp", ".index.php.swp", "x.orig", "x.old",
+                           "sub/.git/config", "site.old/index.html"})
+    site_.write(std::string("site/") + file, "secret\n");
+  site_.write("site/.well-known/x", "well known\n");
+  struct attempt {
+    const char* target;
+    const char* rule;
+  };
+  for (auto [target, rule] : {
+           attempt{"/.git/config", "filter.dot_segment"},
+           attempt{"/.git/HEAD", "filter.dot_segment"},
+           attempt{"/.git/", "filter.dot_segment"},
+           attempt{"/.env", "filter.dot_segment"},
+           attempt{"/.htpasswd", "filter.dot_segment"},
+           attempt{"/%2egit/config", "filter.dot_segment"},
+           attempt{"/%2Eenv", "filter.dot_segment"},
+           attempt{"/sub/../.env", "filter.dot_segment"},
+           attempt{"/sub/.git/config", "filter.dot_segment"},
+           attempt{"/.index.php.swp", "filter.dot_segment"},
+           attempt{"/index.php~", "filter.backup_name"},
+           attempt{"/index.php%7E", "filter.backup_name"},
+           attempt{"/index.php.bak", "filter.backup_name"},
+           attempt{"/INDEX.PHP.BAK", "filter.backup_name"},
+           attempt{"/index.php.swp", "filter.backup_name"},
+           attempt{"/x.orig", "filter.backup_name"},
+           attempt{"/x.old", "filter.backup_name"},
+           attempt{"/site.old/index.html", "filter.backup_name"},
+           attempt{"/hello.txt/.git", "filter.dot_segment"},
+       }) {
+    for (const char* method : {"GET", "HEAD"}) {
+      auto r = fetch(port_, target, method);
+      ASSERT_TRUE(r) << target;
+      EXPECT_EQ(r->status, 404) << method << " " << target;
+      EXPECT_EQ(r->body.find("secret"), std::string::npos) << target;
+    }
+    EXPECT_NE(error_log().find(std::string(" ") + rule + ": segment"), std::string::npos)
+        << target << "\n"
+        << error_log();
+  }
+  auto known = fetch(port_, "/.well-known/x");
+  ASSERT_TRUE(known);
+  EXPECT_EQ(known->status, 200);
+  EXPECT_EQ(known->body, "well known\n");
+  stop();
+  EXPECT_NE(error_log().find("[filter] rid="), std::string::npos);
+  EXPECT_NE(error_log().find(" 404 GET /.git/config: filter.dot_segment: segment \".git\" begins "
+                             "with a dot"),
+            std::string::npos)
+      << error_log();
+}
+
 TEST_F(HttpTest, ConditionalGetAnswers304) {
   auto first = fetch(port_, "/hello.txt");
   ASSERT_TRUE(first);

@@ -56,6 +56,8 @@ int main() {
     out("Content-Type: text/plain\nSet-Cookie: a=1\nX-Between: y\nSet-Cookie: b=2\n\n");
   } else if (mode == "local") {
     out("Location: /cgi-bin/probe?mode=tiny\n\n");
+  } else if (mode == "local_dotfile") {
+    out("Location: /.env\n\n");
   } else if (mode == "loop") {
     out("Location: /cgi-bin/probe?mode=loop\n\n");
   } else if (mode == "client") {
