@@ -96,7 +96,8 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
   std::optional<spawner::identity> process;
   if ((broker || ::geteuid() == 0) && !cfg.identity.process.name.empty())
     process = spawner::resolve_identity(cfg.identity.process);
-  out.static_files = std::make_unique<static_handler>(cfg.document_root, cfg.static_files.index);
+  // As CGI decides whether it may switch: only then are accounts told apart.
+  out.static_files = std::make_unique<static_handler>(cfg, broker || ::geteuid() == 0);
   out.refused = std::make_unique<filtered_handler>();
   auto cgi_limit =
       cfg.cgi.max_children ? std::make_shared<run_limit>(cfg.cgi.max_children) : nullptr;

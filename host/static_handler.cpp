@@ -11,18 +11,14 @@
 #include <cstring>
 #include <memory>
 
+#include "host/gateway.hpp"
 #include "host/mime.hpp"
 #include "protocol/http_date.hpp"
 
 namespace cgihost::host {
 namespace {
 
-struct fd_closer {
-  int fd;
-  ~fd_closer() {
-    if (fd >= 0) ::close(fd);
-  }
-};
+constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
 
 std::string make_etag(const struct stat& st) {
   char buf[64];
@@ -65,17 +61,137 @@ int open_beneath(int dir_fd, const char* relative, int flags) {
   return ::openat(dir_fd, relative, flags | O_NOFOLLOW);
 }
 
-static_handler::static_handler(const std::filesystem::path& document_root,
-                               std::vector<std::string> index)
-    : index_(std::move(index)) {
-  root_fd_ = ::open(document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd_ < 0)
-    throw std::system_error(errno, std::generic_category(),
-                            "cannot open document root " + document_root.string());
+void unique_fd::reset(int fd) noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
 }
 
-static_handler::~static_handler() {
-  if (root_fd_ >= 0) ::close(root_fd_);
+static_lookup look_up_static(int root_fd, const std::string& path,
+                             const std::vector<std::string>& index, const router& r) {
+  static_lookup out;
+  std::string relative = path.size() > 1 ? path.substr(1) : ".";
+  out.fd.reset(open_beneath(root_fd, relative.c_str(), kOpenFlags));
+  if (out.fd.get() < 0) {
+    switch (errno) {
+      case EACCES:
+      case EPERM:
+        out.status = http::status::forbidden;
+        out.why = "permission denied: " + path;
+        break;
+      case EXDEV:
+      case ELOOP:
+        out.why = "path leaves the document root through a symlink: " + path;
+        break;
+      default:
+        out.why = "no such file: " + path;
+    }
+    return out;
+  }
+  if (::fstat(out.fd.get(), &out.st) != 0) {
+    out.status = http::status::internal_server_error;
+    out.why = std::string("fstat failed: ") + std::strerror(errno);
+    return out;
+  }
+  out.served_name = path;
+  if (S_ISDIR(out.st.st_mode)) {
+    if (path.back() != '/') {
+      out.what = static_lookup::outcome::redirect;
+      return out;
+    }
+    for (const auto& name : index) {
+      // A name the request path would route elsewhere is never read as a
+      // file: its handler runs it (index.php), or the filter refuses it.
+      route taken = r.resolve(path + name);
+      if (!taken.refused.empty()) {
+        out.passed_over.push_back(name + " (" + taken.refused + ")");
+        continue;
+      }
+      if (taken.status || (taken.handler && taken.module != config::module_kind::static_files)) {
+        out.passed_over.push_back(
+            name + " (" +
+            (taken.status ? std::string("the status page")
+                          : "handler \"" + taken.handler->match + "\" runs it, so it is never " +
+                                "served as a file") +
+            ")");
+        continue;
+      }
+      unique_fd file(open_beneath(out.fd.get(), name.c_str(), kOpenFlags));
+      struct stat st {};
+      if (file.get() >= 0 && ::fstat(file.get(), &st) == 0 && S_ISREG(st.st_mode)) {
+        out.fd = std::move(file);
+        out.st = st;
+        out.served_name = path + name;
+        out.what = static_lookup::outcome::file;
+        return out;
+      }
+    }
+    out.status = http::status::forbidden;
+    out.why = "folder without an index file: " + path;
+    for (std::size_t i = 0; i < out.passed_over.size(); ++i)
+      out.why += (i ? ", " : "; passed over: ") + out.passed_over[i];
+    return out;
+  }
+  if (!S_ISREG(out.st.st_mode)) {
+    out.status = http::status::forbidden;
+    out.why = "not a regular file: " + path;
+    return out;
+  }
+  out.what = static_lookup::outcome::file;
+  return out;
+}
+
+static_handler::static_handler(const config::config& cfg, bool judge_accounts)
+    : cfg_(cfg),
+      router_(cfg),
+      root_(::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)),
+      judge_accounts_(judge_accounts) {
+  if (root_.get() < 0)
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot open document root " + cfg.document_root.string());
+  if (!judge_accounts_) return;
+  // Each account's groups are read once, here (several names may share an
+  // account): a request then costs no lookup in the account database.
+  std::map<std::string, std::optional<spawner::identity>> groups_of;
+  auto make = [&](const std::optional<std::string>& user) {
+    reader rd;
+    rd.choice = choose_identity(cfg, config::module_kind::static_files, false, false, user, true);
+    if (!rd.choice.account) return rd;
+    const config::account& a = *rd.choice.account;
+    auto [it, fresh] = groups_of.try_emplace(a.name);
+    if (fresh) it->second = spawner::resolve_identity(a);
+    rd.id = it->second;
+    if (!rd.id) rd.why_not = "the groups of account " + a.name + " cannot be read";
+    return rd;
+  };
+  anonymous_ = make(std::nullopt);
+  for (const auto& [name, account] : cfg.accounts) users_.emplace(name, make(name));
+}
+
+std::optional<static_handler::refusal> static_handler::check_read(
+    const std::optional<std::string>& user, const struct stat& st, const std::string& name) const {
+  const reader* rd = &anonymous_;
+  if (user) {
+    auto it = users_.find(*user);
+    // Only `try --user NAME` gets here with such a name: the session refuses it first.
+    if (it == users_.end())
+      return refusal{refusal::kind::error, http::status::forbidden, false,
+                     "authenticated as \"" + *user +
+                         "\", but [accounts] maps that name to no OS account"};
+    rd = &it->second;
+  }
+  const identity_choice& c = rd->choice;
+  if (c.refused_status)
+    return refusal{refusal::kind::error, static_cast<http::status>(c.refused_status), c.anonymous,
+                   c.refusal + " (" + c.why + ")"};
+  if (!rd->id)
+    return refusal{c.anonymous ? refusal::kind::unusable_anonymous : refusal::kind::error,
+                   http::status::internal_server_error, c.anonymous,
+                   "the account cannot be used: " + rd->why_not + " (" + c.why + ")"};
+  std::string denied;
+  if (spawner::may_access(*rd->id, st.st_uid, st.st_gid, st.st_mode, false, denied))
+    return std::nullopt;
+  return refusal{refusal::kind::denied, http::status::forbidden, c.anonymous,
+                 "static file " + name + ": " + denied + " (" + c.why + ")"};
 }
 
 asio::awaitable<void> static_handler::handle(exchange& ex) {
@@ -86,67 +202,35 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
     co_return;
   }
   const std::string& path = ex.target().path;
-  std::string relative = path.size() > 1 ? path.substr(1) : ".";
-  constexpr int kFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-  fd_closer file{open_beneath(root_fd_, relative.c_str(), kFlags)};
-  auto open_failed = [&](int err) -> std::pair<http::status, std::string> {
-    switch (err) {
-      case EACCES:
-      case EPERM:
-        return {http::status::forbidden, "permission denied: " + path};
-      case EXDEV:
-      case ELOOP:
-        return {http::status::not_found,
-                "path leaves the document root through a symlink: " + path};
-      default:
-        return {http::status::not_found, "no such file: " + path};
-    }
-  };
-  if (file.fd < 0) {
-    auto [status, why] = open_failed(errno);
-    co_await ex.send_error(status, why);
+  static_lookup found = look_up_static(root_.get(), path, cfg_.static_files.index, router_);
+  if (found.what == static_lookup::outcome::refused) {
+    co_await ex.send_error(found.status, found.why);
     co_return;
   }
-  struct stat st {};
-  if (::fstat(file.fd, &st) != 0) {
-    co_await ex.send_error(http::status::internal_server_error, "fstat failed");
+  if (found.what == static_lookup::outcome::redirect) {
+    // A folder is addressed with its slash, so that relative links in its index work.
+    http::response_header<> head;
+    head.result(http::status::moved_permanently);
+    std::string location = path + "/";
+    if (ex.target().has_query) location += "?" + ex.target().query;
+    head.set(http::field::location, location);
+    head.set(http::field::content_length, "0");
+    error_code ec;
+    co_await ex.write_head(head, ec);
     co_return;
   }
-  std::string served_name = path;
-  if (S_ISDIR(st.st_mode)) {
-    if (path.back() != '/') {
-      // A folder is addressed with its slash, so that relative links in its index work.
-      http::response_header<> head;
-      head.result(http::status::moved_permanently);
-      std::string location = path + "/";
-      if (ex.target().has_query) location += "?" + ex.target().query;
-      head.set(http::field::location, location);
-      head.set(http::field::content_length, "0");
-      error_code ec;
-      co_await ex.write_head(head, ec);
+  const struct stat& st = found.st;
+  // Before anything of the file is said (not even 304 and its validators).
+  if (judge_accounts_) {
+    if (auto no = check_read(ex.authenticated_user(), st, found.served_name)) {
+      if (no->what == refusal::kind::denied)
+        co_await refuse_access(ex, cfg_, no->anonymous, no->text);
+      else if (no->what == refusal::kind::unusable_anonymous)
+        co_await ex.send_unauthorized(no->text);
+      else
+        co_await ex.send_error(no->status, no->text);
       co_return;
     }
-    fd_closer index{-1};
-    for (const auto& name : index_) {
-      index.fd = open_beneath(file.fd, name.c_str(), kFlags);
-      struct stat ist {};
-      if (index.fd >= 0 && ::fstat(index.fd, &ist) == 0 && S_ISREG(ist.st_mode)) {
-        st = ist;
-        served_name = name;
-        std::swap(file.fd, index.fd);
-        break;
-      }
-      if (index.fd >= 0) ::close(index.fd);
-      index.fd = -1;
-    }
-    if (S_ISDIR(st.st_mode)) {
-      co_await ex.send_error(http::status::forbidden, "folder without an index file: " + path);
-      co_return;
-    }
-  }
-  if (!S_ISREG(st.st_mode)) {
-    co_await ex.send_error(http::status::forbidden, "not a regular file: " + path);
-    co_return;
   }
 
   const std::string etag = make_etag(st);
@@ -169,7 +253,7 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
     co_return;
   }
   head.result(http::status::ok);
-  head.set(http::field::content_type, mime_type(served_name));
+  head.set(http::field::content_type, mime_type(found.served_name));
   head.set(http::field::content_length, std::to_string(st.st_size));
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (req.method() == http::verb::head || size == 0) {
@@ -184,8 +268,8 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
   std::uint64_t offset = 0;
   bool first = true;
   while (offset < size) {
-    ssize_t n = ::pread(file.fd, buf.get(), std::min<std::uint64_t>(buf_size, size - offset),
-                        static_cast<off_t>(offset));
+    ssize_t n = ::pread(found.fd.get(), buf.get(),
+                        std::min<std::uint64_t>(buf_size, size - offset), static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = errno;

@@ -2,6 +2,7 @@
 // raw bytes from a real socket.
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -528,6 +529,90 @@ TEST_F(ShortGraceTest, StopEndsStuckResponsesAfterTheGracePeriod) {
   server_->stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_NE(error_log().find("grace period over: closing 1 connection(s) still busy"),
+            std::string::npos)
+      << error_log();
+}
+
+// An index name that a script handler matches is never read as a file: it is
+// passed over like a missing name (a later issue runs it through its handler).
+class IndexScriptTest : public HttpTest {
+ protected:
+  void SetUp() override {
+    site_.write("site/php-only/index.php", "<?php $db_password='hunter2'; ?>\n");
+    site_.write("site/both/index.php", "<?php $db_password='hunter2'; ?>\n");
+    site_.write("site/both/index.html", "<p>both</p>\n");
+    site_.write("site/upper/INDEX.PHP", "<?php $db_password='hunter2'; ?>\n");
+    // index.php is tried first: it is passed over all the same.
+    start(R"([static]
+index = ["index.php", "INDEX.PHP", "index.html"]
+[[handlers]]
+match = "*.php"
+module = "cgi"
+interpreter = ["/usr/bin/php-cgi"]
+)");
+  }
+};
+
+TEST_F(IndexScriptTest, AScriptIndexIsNeverServedAsAFile) {
+  for (const char* target : {"/php-only/", "/upper/"}) {
+    for (const char* method : {"GET", "HEAD"}) {
+      auto r = fetch(port_, target, method);
+      ASSERT_TRUE(r) << target;
+      EXPECT_EQ(r->status, 403) << method << " " << target;
+      EXPECT_EQ(r->body.find("db_password"), std::string::npos) << target;
+      EXPECT_NE(r->header("Content-Type"), "application/octet-stream") << target;
+    }
+  }
+  auto both = fetch(port_, "/both/");
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->status, 200);
+  EXPECT_EQ(both->body, "<p>both</p>\n");
+  auto root = fetch(port_, "/");
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->body, kIndex);
+  stop();
+  EXPECT_NE(error_log().find("403 GET /php-only/: folder without an index file: /php-only/; "
+                             "passed over: index.php (handler \"*.php\" runs it, so it is never "
+                             "served as a file), INDEX.PHP (handler \"*.php\" runs it"),
+            std::string::npos)
+      << error_log();
+}
+
+// A static file goes out only to a request whose account may read it, judged
+// from owner, group and mode like a script; without Basic, anonymous gets 403.
+TEST_F(HttpTest, AFileTheAnonymousAccountCannotReadIs403) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: accounts are told apart only then";
+  const passwd* www = ::getpwnam("www-data");
+  ASSERT_NE(www, nullptr);
+  site_.write("site/private.txt", "db_password=hunter2\n");
+  site_.write("site/priv/index.html", "private index\n");
+  for (const char* f : {"site/private.txt", "site/priv/index.html"}) {
+    ASSERT_EQ(::chown((site_ / f).c_str(), www->pw_uid, www->pw_gid), 0);
+    ::chmod((site_ / f).c_str(), 0600);  // readable by identity.process alone
+  }
+  for (const char* target : {"/private.txt", "/priv/", "/priv/index.html"}) {
+    for (const char* method : {"GET", "HEAD"}) {
+      auto r = fetch(port_, target, method);
+      ASSERT_TRUE(r) << target;
+      EXPECT_EQ(r->status, 403) << method << " " << target;
+      EXPECT_EQ(r->body.find("hunter2"), std::string::npos);
+      EXPECT_FALSE(r->has("etag")) << "nothing of the file is said";
+    }
+  }
+  // Not even whether it changed.
+  EXPECT_EQ(fetch(port_, "/private.txt", "GET", "If-None-Match: *\r\n")->status, 403);
+  // A folder is still redirected to its slash; its index is what is judged.
+  EXPECT_EQ(fetch(port_, "/priv")->status, 301);
+  // Readable by others again: served.
+  ::chmod((site_ / "site/private.txt").c_str(), 0604);
+  EXPECT_EQ(fetch(port_, "/private.txt")->status, 200);
+  stop();
+  EXPECT_NE(error_log().find("403 GET /private.txt: static file /private.txt: nobody uid " +
+                             std::to_string(::getpwnam("nobody")->pw_uid) +
+                             " may not read it (owner uid " + std::to_string(www->pw_uid)),
+            std::string::npos)
+      << error_log();
+  EXPECT_NE(error_log().find("(static file, anonymous -> identity.anonymous -> account nobody"),
             std::string::npos)
       << error_log();
 }
