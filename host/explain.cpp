@@ -52,8 +52,9 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
   if (choice.account) {
     std::string why;
     id = spawner::resolve_identity_now(*choice.account, why);
-    check(id.has_value(), id ? "account exists: " + id->describe() + " groups " + groups_of(*id)
-                             : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
+    check(id.has_value(),
+          id ? "account exists: " + id->describe() + " groups " + groups_of(*id)
+             : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
   } else {
     check(true, "no account to judge: cgihost is not root, the file is read as uid " +
                     std::to_string(::geteuid()));
@@ -79,10 +80,11 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
     std::string denied;
     bool may =
         spawner::may_access(*id, found.st.st_uid, found.st.st_gid, found.st.st_mode, false, denied);
-    check(may, "readable by " + id->name +
-                   (may ? "" : ": " + denied +
-                                   (choice.anonymous && cfg.authentication.basic ? " -> 401"
-                                                                                 : " -> 403")));
+    check(may,
+          "readable by " + id->name +
+              (may ? ""
+                   : ": " + denied +
+                         (choice.anonymous && cfg.authentication.basic ? " -> 401" : " -> 403")));
   }
   out << "== verdict\n"
       << (ok ? "would be served: " + found.served_name +
@@ -124,8 +126,8 @@ int run_explain(const config::config& cfg, const try_request& tr) {
     return 0;
   }
   if (!r.refused.empty()) {
-    out << "request filtering refuses the path before any handler or the file system: "
-        << r.refused << " -> 404\n";
+    out << "request filtering refuses the path before any handler or the file system: " << r.refused
+        << " -> 404\n";
     return 1;
   }
   if (r.not_found) {

@@ -24,8 +24,10 @@ const filter_rules& default_filter_rules() {
 
 std::string_view rule_name(filter_rule r) noexcept {
   switch (r) {
-    case filter_rule::dot_segment: return "filter.dot_segment";
-    case filter_rule::backup_name: return "filter.backup_name";
+    case filter_rule::dot_segment:
+      return "filter.dot_segment";
+    case filter_rule::backup_name:
+      return "filter.backup_name";
   }
   return "filter.unknown";
 }

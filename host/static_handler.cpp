@@ -107,12 +107,12 @@ static_lookup look_up_static(int root_fd, const std::string& path,
         continue;
       }
       if (taken.status || (taken.handler && taken.module != config::module_kind::static_files)) {
-        out.passed_over.push_back(
-            name + " (" +
-            (taken.status ? std::string("the status page")
-                          : "handler \"" + taken.handler->match + "\" runs it, so it is never " +
-                                "served as a file") +
-            ")");
+        out.passed_over.push_back(name + " (" +
+                                  (taken.status
+                                       ? std::string("the status page")
+                                       : "handler \"" + taken.handler->match +
+                                             "\" runs it, so it is never served as a file") +
+                                  ")");
         continue;
       }
       unique_fd file(open_beneath(out.fd.get(), name.c_str(), kOpenFlags));
@@ -174,9 +174,9 @@ std::optional<static_handler::refusal> static_handler::check_read(
     auto it = users_.find(*user);
     // Only `try --user NAME` gets here with such a name: the session refuses it first.
     if (it == users_.end())
-      return refusal{refusal::kind::error, http::status::forbidden, false,
-                     "authenticated as \"" + *user +
-                         "\", but [accounts] maps that name to no OS account"};
+      return refusal{
+          refusal::kind::error, http::status::forbidden, false,
+          "authenticated as \"" + *user + "\", but [accounts] maps that name to no OS account"};
     rd = &it->second;
   }
   const identity_choice& c = rd->choice;
@@ -268,8 +268,8 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
   std::uint64_t offset = 0;
   bool first = true;
   while (offset < size) {
-    ssize_t n = ::pread(found.fd.get(), buf.get(),
-                        std::min<std::uint64_t>(buf_size, size - offset), static_cast<off_t>(offset));
+    ssize_t n = ::pread(found.fd.get(), buf.get(), std::min<std::uint64_t>(buf_size, size - offset),
+                        static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = errno;

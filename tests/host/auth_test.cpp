@@ -275,8 +275,8 @@ TEST_F(AuthTest, AStaticFileTheIdentityCannotReadIs401ForAnonymousAnd403ForAUser
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 403);
   EXPECT_FALSE(again->has("www-authenticate"));
-  EXPECT_NE(server_->error_log().find("static file /private.txt: www-data uid " + uid_of("www-data") +
-                                      " may not read it"),
+  EXPECT_NE(server_->error_log().find("static file /private.txt: www-data uid " +
+                                      uid_of("www-data") + " may not read it"),
             std::string::npos)
       << server_->error_log();
 }

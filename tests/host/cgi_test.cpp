@@ -254,9 +254,9 @@ TEST_F(CgiTest, FilteredPathsRunNoScript) {
   fs::copy_file(site_ / "site/hello.pl", site_ / "site/.hidden.pl");
   fs::copy_file(site_ / "site/hello.pl", site_ / "site/hello.pl~");
   fs::copy_file(CGI_PROBE, site_ / "site/cgi-bin/.probe");
-  for (const char* target : {"/hello.pl/.git/config", "/.hidden.pl", "/hello.pl~",
-                             "/cgi-bin/.probe?mode=tiny", "/cgi-bin/probe/.env?mode=tiny",
-                             "/cgi-bin/probe?mode=local_dotfile"}) {
+  for (const char* target :
+       {"/hello.pl/.git/config", "/.hidden.pl", "/hello.pl~", "/cgi-bin/.probe?mode=tiny",
+        "/cgi-bin/probe/.env?mode=tiny", "/cgi-bin/probe?mode=local_dotfile"}) {
     auto r = fetch(port_, target);
     ASSERT_TRUE(r) << target;
     EXPECT_EQ(r->status, 404) << target;

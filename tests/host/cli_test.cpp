@@ -3,8 +3,8 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <pwd.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -386,9 +386,10 @@ TEST(CliTry, AFilteredPathIsRefusedWithItsRule) {
   site.dir.write("site/.env", "DB_PASSWORD=x\n");
   auto explain = run({kBinary, "try", "--config", site.config, "--explain", "/%2eenv"});
   EXPECT_EQ(explain.exit_code, 1) << explain.out;
-  EXPECT_NE(explain.out.find("request filtering refuses the path before any handler or the file "
-                             "system: filter.dot_segment: segment \".env\" begins with a dot -> 404"),
-            std::string::npos)
+  EXPECT_NE(
+      explain.out.find("request filtering refuses the path before any handler or the file "
+                       "system: filter.dot_segment: segment \".env\" begins with a dot -> 404"),
+      std::string::npos)
       << explain.out;
   auto backup = run({kBinary, "try", "--config", site.config, "--explain", "/good.pl~"});
   EXPECT_EQ(backup.exit_code, 1) << backup.out;

@@ -34,16 +34,15 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         filter_case{"/", std::nullopt}, filter_case{"/index.html", std::nullopt},
         filter_case{"/sub/", std::nullopt}, filter_case{"/a.b/c.d.e", std::nullopt},
-        filter_case{"/~user/page", std::nullopt},        // "~" only counts at the end
-        filter_case{"/x.bak.txt", std::nullopt},         // the suffix is the end of the name
-        filter_case{"/folder.oldish/x", std::nullopt},   // likewise
+        filter_case{"/~user/page", std::nullopt},       // "~" only counts at the end
+        filter_case{"/x.bak.txt", std::nullopt},        // the suffix is the end of the name
+        filter_case{"/folder.oldish/x", std::nullopt},  // likewise
         filter_case{"/app.php/x.y", std::nullopt},
         filter_case{"/.well-known/acme-challenge/t0k3n", std::nullopt},
-        filter_case{"/.well-known/", std::nullopt},
-        filter_case{"/.git/config", dot, ".git"}, filter_case{"/.git/HEAD", dot, ".git"},
-        filter_case{"/.git/", dot, ".git"}, filter_case{"/.env", dot, ".env"},
-        filter_case{"/.htpasswd", dot, ".htpasswd"}, filter_case{"/.htaccess", dot, ".htaccess"},
-        filter_case{"/sub/.svn/entries", dot, ".svn"},
+        filter_case{"/.well-known/", std::nullopt}, filter_case{"/.git/config", dot, ".git"},
+        filter_case{"/.git/HEAD", dot, ".git"}, filter_case{"/.git/", dot, ".git"},
+        filter_case{"/.env", dot, ".env"}, filter_case{"/.htpasswd", dot, ".htpasswd"},
+        filter_case{"/.htaccess", dot, ".htaccess"}, filter_case{"/sub/.svn/entries", dot, ".svn"},
         filter_case{"/sub/.well-known/x", dot, ".well-known"},  // at the root only
         filter_case{"/.well-known/.secret", dot, ".secret"},
         filter_case{"/app.php/.git/config", dot, ".git"},  // PATH_INFO counts too

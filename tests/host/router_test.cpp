@@ -75,8 +75,8 @@ TEST_F(RouterTest, UnmatchedPathsAreStaticUnlessStaticIsOff) {
 
 TEST_F(RouterTest, FilteredPathsReachNoHandler) {
   router r(cfg_);
-  for (const char* path : {"/.git/config", "/app/index.php/.env", "/cgi-bin/.probe", "/x.pl~",
-                           "/index.php.bak"}) {
+  for (const char* path :
+       {"/.git/config", "/app/index.php/.env", "/cgi-bin/.probe", "/x.pl~", "/index.php.bak"}) {
     auto a = r.resolve(path);
     EXPECT_NE(a.refused, "") << path;
     EXPECT_EQ(a.handler, nullptr) << path;
