@@ -27,7 +27,8 @@ std::string groups_of(const spawner::identity& id) {
 // The static half of run_explain: the request's account, the file a
 // static request finds (an index for a folder) and whether that account may
 // read it, as static_handler judges them.
-int explain_static(const config::config& cfg, const try_request& tr, const std::string& path) {
+int explain_static(const config::config& cfg, const try_request& tr, const std::string& path,
+                   bool through_static_handler) {
   auto& out = std::cout;
   bool ok = true;
   auto check = [&](bool pass, const std::string& what) {
@@ -64,7 +65,8 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
     check(false, "document_root " + cfg.document_root.string() + " opens: " + std::strerror(errno));
     return 1;
   }
-  static_lookup found = look_up_static(root.get(), path, cfg.static_files.index, router(cfg));
+  static_lookup found = look_up_static(root.get(), path, cfg.static_files.index, router(cfg),
+                                       through_static_handler);
   if (found.what == static_lookup::outcome::file)  // else the failure says them
     for (const auto& p : found.passed_over) out << "index name passed over: " << p << "\n";
   if (found.what == static_lookup::outcome::redirect) {
@@ -139,7 +141,7 @@ int run_explain(const config::config& cfg, const try_request& tr) {
     out << (r.handler ? "handler \"" + r.handler->match + "\", module static"
                       : std::string("no handler matches"))
         << ": a static file, read by cgihost itself for the request's account; no code runs\n";
-    return explain_static(cfg, tr, target->path);
+    return explain_static(cfg, tr, target->path, r.handler != nullptr);
   }
   const config::handler& h = *r.handler;
   out << "handler: \"" << h.match << "\", module " << config::to_string(h.module);

@@ -36,6 +36,11 @@ class router {
   // compare case-insensitively.
   route resolve(std::string_view path) const;
 
+  // The first CGI or FastCGI handler whose match takes `path`, wherever it
+  // stands in the config (an earlier "static" handler does not hide it), or
+  // null. What one names is never served as a static file.
+  const config::handler* script_handler_for(std::string_view path) const;
+
  private:
   const config::config& cfg_;
 };

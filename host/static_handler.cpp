@@ -13,6 +13,7 @@
 
 #include "host/gateway.hpp"
 #include "host/mime.hpp"
+#include "host/request_filter.hpp"
 #include "protocol/http_date.hpp"
 
 namespace cgihost::host {
@@ -67,8 +68,18 @@ void unique_fd::reset(int fd) noexcept {
 }
 
 static_lookup look_up_static(int root_fd, const std::string& path,
-                             const std::vector<std::string>& index, const router& r) {
+                             const std::vector<std::string>& index, const router& r,
+                             bool through_static_handler) {
   static_lookup out;
+  // Without a static handler in the way, the router already gave any path a
+  // script handler matches to that handler.
+  if (through_static_handler) {
+    if (const config::handler* h = r.script_handler_for(path)) {
+      out.status = http::status::forbidden;
+      out.why = path + ": handler \"" + h->match + "\" runs it, so it is never served as a file";
+      return out;
+    }
+  }
   std::string relative = path.size() > 1 ? path.substr(1) : ".";
   out.fd.reset(open_beneath(root_fd, relative.c_str(), kOpenFlags));
   if (out.fd.get() < 0) {
@@ -99,20 +110,16 @@ static_lookup look_up_static(int root_fd, const std::string& path,
       return out;
     }
     for (const auto& name : index) {
-      // A name the request path would route elsewhere is never read as a
-      // file: its handler runs it (index.php), or the filter refuses it.
-      route taken = r.resolve(path + name);
-      if (!taken.refused.empty()) {
-        out.passed_over.push_back(name + " (" + taken.refused + ")");
+      // Never read as a file: a name a script handler runs (index.php), or
+      // one request filtering refuses.
+      const std::string candidate = path + name;
+      if (auto refusal = filter_path(candidate)) {
+        out.passed_over.push_back(name + " (" + refusal->describe() + ")");
         continue;
       }
-      if (taken.status || (taken.handler && taken.module != config::module_kind::static_files)) {
-        out.passed_over.push_back(name + " (" +
-                                  (taken.status
-                                       ? std::string("the status page")
-                                       : "handler \"" + taken.handler->match +
-                                             "\" runs it, so it is never served as a file") +
-                                  ")");
+      if (const config::handler* h = r.script_handler_for(candidate)) {
+        out.passed_over.push_back(name + " (handler \"" + h->match +
+                                  "\" runs it, so it is never served as a file)");
         continue;
       }
       unique_fd file(open_beneath(out.fd.get(), name.c_str(), kOpenFlags));
@@ -202,7 +209,8 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
     co_return;
   }
   const std::string& path = ex.target().path;
-  static_lookup found = look_up_static(root_.get(), path, cfg_.static_files.index, router_);
+  static_lookup found = look_up_static(root_.get(), path, cfg_.static_files.index, router_,
+                                       ex.route().handler != nullptr);
   if (found.what == static_lookup::outcome::refused) {
     co_await ex.send_error(found.status, found.why);
     co_return;

@@ -56,12 +56,16 @@ struct static_lookup {
 };
 
 // Finds the file for normalized `path` under `root_fd`, never leaving it: the
-// file itself, or for a folder the first of `index` that is a regular file
-// and that `r` would serve as a static file. An index name a script handler
-// matches is passed over as if it were missing. Opens without blocking
-// (a FIFO is refused, not waited on). Used by the handler and by `try --explain`.
+// file itself, or for a folder the first of `index` that is a regular file.
+// Whatever a CGI or FastCGI handler of `r` matches is never read as a file:
+// an index name it matches is passed over as if it were missing (so is one
+// request filtering refuses); a path it matches (reached through an earlier
+// "static" handler, `through_static_handler`) is refused with 403. Opens
+// without blocking (a FIFO is refused, not waited on). Used by the handler
+// and by `try --explain`.
 static_lookup look_up_static(int root_fd, const std::string& path,
-                             const std::vector<std::string>& index, const router& r);
+                             const std::vector<std::string>& index, const router& r,
+                             bool through_static_handler);
 
 class static_handler final : public handler {
  public:

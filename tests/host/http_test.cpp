@@ -542,9 +542,15 @@ class IndexScriptTest : public HttpTest {
     site_.write("site/both/index.php", "<?php $db_password='hunter2'; ?>\n");
     site_.write("site/both/index.html", "<p>both</p>\n");
     site_.write("site/upper/INDEX.PHP", "<?php $db_password='hunter2'; ?>\n");
-    // index.php is tried first: it is passed over all the same.
+    site_.write("site/assets/app.php", "<?php $db_password='hunter2'; ?>\n");
+    site_.write("site/assets/app.css", "p {}\n");
+    // index.php is tried first: it is passed over all the same. A "static"
+    // handler before the *.php one does not make PHP source a static file.
     start(R"([static]
 index = ["index.php", "INDEX.PHP", "index.html"]
+[[handlers]]
+match = "/assets/*"
+module = "static"
 [[handlers]]
 match = "*.php"
 module = "cgi"
@@ -554,7 +560,7 @@ interpreter = ["/usr/bin/php-cgi"]
 };
 
 TEST_F(IndexScriptTest, AScriptIndexIsNeverServedAsAFile) {
-  for (const char* target : {"/php-only/", "/upper/"}) {
+  for (const char* target : {"/php-only/", "/upper/", "/assets/app.php", "/assets/APP.PHP"}) {
     for (const char* method : {"GET", "HEAD"}) {
       auto r = fetch(port_, target, method);
       ASSERT_TRUE(r) << target;
@@ -563,6 +569,10 @@ TEST_F(IndexScriptTest, AScriptIndexIsNeverServedAsAFile) {
       EXPECT_NE(r->header("Content-Type"), "application/octet-stream") << target;
     }
   }
+  auto css = fetch(port_, "/assets/app.css");
+  ASSERT_TRUE(css);
+  EXPECT_EQ(css->status, 200);
+  EXPECT_EQ(css->body, "p {}\n");
   auto both = fetch(port_, "/both/");
   ASSERT_TRUE(both);
   EXPECT_EQ(both->status, 200);
@@ -574,6 +584,10 @@ TEST_F(IndexScriptTest, AScriptIndexIsNeverServedAsAFile) {
   EXPECT_NE(error_log().find("403 GET /php-only/: folder without an index file: /php-only/; "
                              "passed over: index.php (handler \"*.php\" runs it, so it is never "
                              "served as a file), INDEX.PHP (handler \"*.php\" runs it"),
+            std::string::npos)
+      << error_log();
+  EXPECT_NE(error_log().find("403 GET /assets/app.php: /assets/app.php: handler \"*.php\" runs it, "
+                             "so it is never served as a file"),
             std::string::npos)
       << error_log();
 }

@@ -90,6 +90,16 @@ TEST_F(RouterTest, FilteredPathsReachNoHandler) {
   EXPECT_TRUE(router(cfg_).resolve("/.status").status);
 }
 
+TEST_F(RouterTest, AScriptHandlerIsFoundWhereverItStands) {
+  cfg_.handlers.insert(cfg_.handlers.begin(), prefix("/assets/", config::module_kind::static_files));
+  router r(cfg_);
+  EXPECT_EQ(r.resolve("/assets/x.php").module, config::module_kind::static_files);
+  EXPECT_EQ(r.script_handler_for("/assets/x.php"), &cfg_.handlers[1]);  // *.php, after it
+  EXPECT_EQ(r.script_handler_for("/assets/X.PL"), &cfg_.handlers[3]);
+  EXPECT_EQ(r.script_handler_for("/cgi-bin/anything"), &cfg_.handlers[2]);
+  EXPECT_EQ(r.script_handler_for("/assets/x.css"), nullptr);
+}
+
 TEST_F(RouterTest, TheLongestLocationOverridesCgiSettings) {
   router r(cfg_);
   auto plain = r.resolve("/x.pl");
