@@ -45,6 +45,52 @@ bool etag_matches(std::string_view header, std::string_view etag) {
   return false;
 }
 
+// open_beneath, telling whether a symlink was followed on the way: then the
+// file's own name is not the one asked for. Costs nothing more when none was.
+int open_noting_symlinks(int dir_fd, const char* relative, bool& via_symlink) {
+  open_how how{};
+  how.flags = static_cast<std::uint64_t>(kOpenFlags);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS;
+  long fd = ::syscall(SYS_openat2, dir_fd, relative, &how, sizeof how);
+  via_symlink = false;
+  if (fd >= 0) return static_cast<int>(fd);
+  if (errno != ELOOP && errno != ENOSYS) return -1;
+  via_symlink = true;  // ENOSYS (before 5.6): cannot tell, so look
+  return open_beneath(dir_fd, relative, kOpenFlags);
+}
+
+// The path of the open file `fd` below the folder `root_fd` ("/a/b.php"),
+// as the kernel names them; nullopt when it cannot be said.
+std::optional<std::string> path_below(int root_fd, int fd) {
+  auto target = [](int f) -> std::optional<std::string> {
+    char link[64], buf[4096];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", f);
+    ssize_t n = ::readlink(link, buf, sizeof buf);
+    if (n <= 0 || n == static_cast<ssize_t>(sizeof buf)) return std::nullopt;
+    return std::string(buf, static_cast<std::size_t>(n));
+  };
+  auto root = target(root_fd), file = target(fd);
+  if (!root || !file) return std::nullopt;
+  if (*root == "/") return file;
+  if (file->size() <= root->size() || file->compare(0, root->size(), *root) != 0 ||
+      (*file)[root->size()] != '/')
+    return std::nullopt;
+  return file->substr(root->size());
+}
+
+// Why a file reached through a symlink may not be served under the name it
+// really has (request filtering, or a script handler's), or "".
+std::string real_name_refusal(int root_fd, int fd, const router& r) {
+  auto real = path_below(root_fd, fd);
+  if (!real) return "reached through a symlink, and its own name cannot be told";
+  if (auto refusal = filter_path(*real))
+    return "reached through a symlink to " + *real + ": " + refusal->describe();
+  if (const config::handler* h = r.script_handler_for(*real))
+    return "reached through a symlink to " + *real + ": handler \"" + h->match +
+           "\" runs it, so it is never served as a file";
+  return "";
+}
+
 }  // namespace
 
 int open_script(int root_fd, const char* relative, int flags, bool may_leave) {
@@ -81,7 +127,8 @@ static_lookup look_up_static(int root_fd, const std::string& path,
     }
   }
   std::string relative = path.size() > 1 ? path.substr(1) : ".";
-  out.fd.reset(open_beneath(root_fd, relative.c_str(), kOpenFlags));
+  bool via_symlink = false;
+  out.fd.reset(open_noting_symlinks(root_fd, relative.c_str(), via_symlink));
   if (out.fd.get() < 0) {
     switch (errno) {
       case EACCES:
@@ -122,9 +169,16 @@ static_lookup look_up_static(int root_fd, const std::string& path,
                                   "\" runs it, so it is never served as a file)");
         continue;
       }
-      unique_fd file(open_beneath(out.fd.get(), name.c_str(), kOpenFlags));
+      bool index_via_symlink = false;
+      unique_fd file(open_noting_symlinks(out.fd.get(), name.c_str(), index_via_symlink));
       struct stat st {};
       if (file.get() >= 0 && ::fstat(file.get(), &st) == 0 && S_ISREG(st.st_mode)) {
+        if (index_via_symlink) {
+          if (std::string no = real_name_refusal(root_fd, file.get(), r); !no.empty()) {
+            out.passed_over.push_back(name + " (" + no + ")");
+            continue;
+          }
+        }
         out.fd = std::move(file);
         out.st = st;
         out.served_name = path + name;
@@ -142,6 +196,13 @@ static_lookup look_up_static(int root_fd, const std::string& path,
     out.status = http::status::forbidden;
     out.why = "not a regular file: " + path;
     return out;
+  }
+  if (via_symlink) {
+    if (std::string no = real_name_refusal(root_fd, out.fd.get(), r); !no.empty()) {
+      out.status = http::status::forbidden;
+      out.why = path + ": " + no;
+      return out;
+    }
   }
   out.what = static_lookup::outcome::file;
   return out;

@@ -544,6 +544,13 @@ class IndexScriptTest : public HttpTest {
     site_.write("site/upper/INDEX.PHP", "<?php $db_password='hunter2'; ?>\n");
     site_.write("site/assets/app.php", "<?php $db_password='hunter2'; ?>\n");
     site_.write("site/assets/app.css", "p {}\n");
+    // Symlinks inside the root give a file another name: its own decides.
+    site_.write("site/.env", "db_password=hunter2\n");
+    fs::create_symlink("php-only/index.php", site_ / "site/source.txt");
+    fs::create_symlink(".env", site_ / "site/env.txt");
+    fs::create_directories(site_ / "site/linked");
+    fs::create_symlink("../php-only/index.php", site_ / "site/linked/index.html");
+    fs::create_directory_symlink("both", site_ / "site/both-link");
     // index.php is tried first: it is passed over all the same. A "static"
     // handler before the *.php one does not make PHP source a static file.
     start(R"([static]
@@ -560,7 +567,8 @@ interpreter = ["/usr/bin/php-cgi"]
 };
 
 TEST_F(IndexScriptTest, AScriptIndexIsNeverServedAsAFile) {
-  for (const char* target : {"/php-only/", "/upper/", "/assets/app.php", "/assets/APP.PHP"}) {
+  for (const char* target : {"/php-only/", "/upper/", "/assets/app.php", "/assets/APP.PHP",
+                             "/source.txt", "/env.txt", "/linked/"}) {
     for (const char* method : {"GET", "HEAD"}) {
       auto r = fetch(port_, target, method);
       ASSERT_TRUE(r) << target;
@@ -573,10 +581,12 @@ TEST_F(IndexScriptTest, AScriptIndexIsNeverServedAsAFile) {
   ASSERT_TRUE(css);
   EXPECT_EQ(css->status, 200);
   EXPECT_EQ(css->body, "p {}\n");
-  auto both = fetch(port_, "/both/");
-  ASSERT_TRUE(both);
-  EXPECT_EQ(both->status, 200);
-  EXPECT_EQ(both->body, "<p>both</p>\n");
+  for (const char* target : {"/both/", "/both-link/", "/both-link/index.html"}) {
+    auto both = fetch(port_, target);
+    ASSERT_TRUE(both) << target;
+    EXPECT_EQ(both->status, 200) << target;
+    EXPECT_EQ(both->body, "<p>both</p>\n") << target;
+  }
   auto root = fetch(port_, "/");
   ASSERT_TRUE(root);
   EXPECT_EQ(root->body, kIndex);
@@ -588,6 +598,14 @@ TEST_F(IndexScriptTest, AScriptIndexIsNeverServedAsAFile) {
       << error_log();
   EXPECT_NE(error_log().find("403 GET /assets/app.php: /assets/app.php: handler \"*.php\" runs it, "
                              "so it is never served as a file"),
+            std::string::npos)
+      << error_log();
+  EXPECT_NE(error_log().find("403 GET /source.txt: /source.txt: reached through a symlink to "
+                             "/php-only/index.php: handler \"*.php\" runs it"),
+            std::string::npos)
+      << error_log();
+  EXPECT_NE(error_log().find("403 GET /env.txt: /env.txt: reached through a symlink to /.env: "
+                             "filter.dot_segment"),
             std::string::npos)
       << error_log();
 }
