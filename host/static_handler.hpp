@@ -60,9 +60,10 @@ struct static_lookup {
 // Whatever a CGI or FastCGI handler of `r` matches is never read as a file:
 // an index name it matches is passed over as if it were missing (so is one
 // request filtering refuses); a path it matches (reached through an earlier
-// "static" handler, `through_static_handler`) is refused with 403. Opens
-// without blocking (a FIFO is refused, not waited on). Used by the handler
-// and by `try --explain`.
+// "static" handler, `through_static_handler`) is refused with 403, and so is
+// a file reached through a symlink whose target's own name either takes.
+// Opens without blocking (a FIFO is refused, not waited on). Used by the
+// handler and by `try --explain`.
 static_lookup look_up_static(int root_fd, const std::string& path,
                              const std::vector<std::string>& index, const router& r,
                              bool through_static_handler);
