@@ -91,6 +91,29 @@ std::string real_name_refusal(int root_fd, int fd, const router& r) {
   return "";
 }
 
+// Whether the client's copy is current (RFC 9110 §13.1.2, §13.1.3):
+// If-None-Match when sent, wins over If-Modified-Since.
+bool not_modified(const http::request_header<>& req, std::string_view etag, std::int64_t mtime) {
+  if (auto inm = req.find(http::field::if_none_match); inm != req.end())
+    return etag_matches(inm->value(), etag);
+  if (auto ims = req.find(http::field::if_modified_since); ims != req.end()) {
+    auto since = protocol::parse_http_date(ims->value());
+    return since && mtime <= *since;
+  }
+  return false;
+}
+
+// A folder is addressed with its slash, so that relative links in its index work.
+http::response_header<> folder_redirect(const protocol::normalized_target& target) {
+  http::response_header<> head;
+  head.result(http::status::moved_permanently);
+  std::string location = target.path + "/";
+  if (target.has_query) location += "?" + target.query;
+  head.set(http::field::location, location);
+  head.set(http::field::content_length, "0");
+  return head;
+}
+
 }  // namespace
 
 int open_script(int root_fd, const char* relative, int flags, bool may_leave) {
@@ -113,6 +136,57 @@ void unique_fd::reset(int fd) noexcept {
   fd_ = fd;
 }
 
+namespace {
+
+// `out`, refused with `status` and `why`.
+static_lookup refused(static_lookup&& out, http::status status, std::string why) {
+  out.what = static_lookup::outcome::refused;
+  out.status = status;
+  out.why = std::move(why);
+  return std::move(out);
+}
+
+// The folder `out.fd` (URL `path`, with its slash): its first index file that
+// is a regular file and that no script handler or filter rule takes.
+void look_up_index(int root_fd, const std::string& path, const std::vector<std::string>& index,
+                   const router& r, static_lookup& out) {
+  for (const auto& name : index) {
+    // Never read as a file: a name a script handler runs (index.php), or
+    // one request filtering refuses.
+    const std::string candidate = path + name;
+    if (auto refusal = filter_path(candidate)) {
+      out.passed_over.push_back(name + " (" + refusal->describe() + ")");
+      continue;
+    }
+    if (const config::handler* h = r.script_handler_for(candidate)) {
+      out.passed_over.push_back(name + " (handler \"" + h->match +
+                                "\" runs it, so it is never served as a file)");
+      continue;
+    }
+    bool via_symlink = false;
+    unique_fd file(open_noting_symlinks(out.fd.get(), name.c_str(), via_symlink));
+    struct stat st {};
+    if (file.get() < 0 || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (via_symlink) {
+      if (std::string no = real_name_refusal(root_fd, file.get(), r); !no.empty()) {
+        out.passed_over.push_back(name + " (" + no + ")");
+        continue;
+      }
+    }
+    out.fd = std::move(file);
+    out.st = st;
+    out.served_name = candidate;
+    out.what = static_lookup::outcome::file;
+    return;
+  }
+  std::string why = "folder without an index file: " + path;
+  for (std::size_t i = 0; i < out.passed_over.size(); ++i)
+    why += (i ? ", " : "; passed over: ") + out.passed_over[i];
+  out = refused(std::move(out), http::status::forbidden, std::move(why));
+}
+
+}  // namespace
+
 static_lookup look_up_static(int root_fd, const std::string& path,
                              const std::vector<std::string>& index, const router& r,
                              bool through_static_handler) {
@@ -120,11 +194,10 @@ static_lookup look_up_static(int root_fd, const std::string& path,
   // Without a static handler in the way, the router already gave any path a
   // script handler matches to that handler.
   if (through_static_handler) {
-    if (const config::handler* h = r.script_handler_for(path)) {
-      out.status = http::status::forbidden;
-      out.why = path + ": handler \"" + h->match + "\" runs it, so it is never served as a file";
-      return out;
-    }
+    if (const config::handler* h = r.script_handler_for(path))
+      return refused(std::move(out), http::status::forbidden,
+                              path + ": handler \"" + h->match +
+                                  "\" runs it, so it is never served as a file");
   }
   std::string relative = path.size() > 1 ? path.substr(1) : ".";
   bool via_symlink = false;
@@ -133,76 +206,31 @@ static_lookup look_up_static(int root_fd, const std::string& path,
     switch (errno) {
       case EACCES:
       case EPERM:
-        out.status = http::status::forbidden;
-        out.why = "permission denied: " + path;
-        break;
+        return refused(std::move(out), http::status::forbidden, "permission denied: " + path);
       case EXDEV:
       case ELOOP:
-        out.why = "path leaves the document root through a symlink: " + path;
-        break;
+        return refused(std::move(out), http::status::not_found,
+                                "path leaves the document root through a symlink: " + path);
       default:
-        out.why = "no such file: " + path;
+        return refused(std::move(out), http::status::not_found, "no such file: " + path);
     }
-    return out;
   }
-  if (::fstat(out.fd.get(), &out.st) != 0) {
-    out.status = http::status::internal_server_error;
-    out.why = std::string("fstat failed: ") + std::strerror(errno);
-    return out;
-  }
+  if (::fstat(out.fd.get(), &out.st) != 0)
+    return refused(std::move(out), http::status::internal_server_error,
+                            std::string("fstat failed: ") + std::strerror(errno));
   out.served_name = path;
   if (S_ISDIR(out.st.st_mode)) {
-    if (path.back() != '/') {
+    if (path.back() != '/')
       out.what = static_lookup::outcome::redirect;
-      return out;
-    }
-    for (const auto& name : index) {
-      // Never read as a file: a name a script handler runs (index.php), or
-      // one request filtering refuses.
-      const std::string candidate = path + name;
-      if (auto refusal = filter_path(candidate)) {
-        out.passed_over.push_back(name + " (" + refusal->describe() + ")");
-        continue;
-      }
-      if (const config::handler* h = r.script_handler_for(candidate)) {
-        out.passed_over.push_back(name + " (handler \"" + h->match +
-                                  "\" runs it, so it is never served as a file)");
-        continue;
-      }
-      bool index_via_symlink = false;
-      unique_fd file(open_noting_symlinks(out.fd.get(), name.c_str(), index_via_symlink));
-      struct stat st {};
-      if (file.get() >= 0 && ::fstat(file.get(), &st) == 0 && S_ISREG(st.st_mode)) {
-        if (index_via_symlink) {
-          if (std::string no = real_name_refusal(root_fd, file.get(), r); !no.empty()) {
-            out.passed_over.push_back(name + " (" + no + ")");
-            continue;
-          }
-        }
-        out.fd = std::move(file);
-        out.st = st;
-        out.served_name = path + name;
-        out.what = static_lookup::outcome::file;
-        return out;
-      }
-    }
-    out.status = http::status::forbidden;
-    out.why = "folder without an index file: " + path;
-    for (std::size_t i = 0; i < out.passed_over.size(); ++i)
-      out.why += (i ? ", " : "; passed over: ") + out.passed_over[i];
+    else
+      look_up_index(root_fd, path, index, r, out);
     return out;
   }
-  if (!S_ISREG(out.st.st_mode)) {
-    out.status = http::status::forbidden;
-    out.why = "not a regular file: " + path;
-    return out;
-  }
+  if (!S_ISREG(out.st.st_mode))
+    return refused(std::move(out), http::status::forbidden, "not a regular file: " + path);
   if (via_symlink) {
-    if (std::string no = real_name_refusal(root_fd, out.fd.get(), r); !no.empty()) {
-      out.status = http::status::forbidden;
-      out.why = path + ": " + no;
-      return out;
-    }
+    if (std::string no = real_name_refusal(root_fd, out.fd.get(), r); !no.empty())
+      return refused(std::move(out), http::status::forbidden, path + ": " + no);
   }
   out.what = static_lookup::outcome::file;
   return out;
@@ -277,13 +305,7 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
     co_return;
   }
   if (found.what == static_lookup::outcome::redirect) {
-    // A folder is addressed with its slash, so that relative links in its index work.
-    http::response_header<> head;
-    head.result(http::status::moved_permanently);
-    std::string location = path + "/";
-    if (ex.target().has_query) location += "?" + ex.target().query;
-    head.set(http::field::location, location);
-    head.set(http::field::content_length, "0");
+    http::response_header<> head = folder_redirect(ex.target());
     error_code ec;
     co_await ex.write_head(head, ec);
     co_return;
@@ -303,20 +325,11 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
   }
 
   const std::string etag = make_etag(st);
-  const std::string last_modified = protocol::format_http_date(st.st_mtim.tv_sec);
-  bool not_modified = false;
-  if (auto inm = req.find(http::field::if_none_match); inm != req.end()) {
-    not_modified = etag_matches(inm->value(), etag);
-  } else if (auto ims = req.find(http::field::if_modified_since); ims != req.end()) {
-    auto since = protocol::parse_http_date(ims->value());
-    not_modified = since && st.st_mtim.tv_sec <= *since;
-  }
-
   http::response_header<> head;
-  head.set(http::field::last_modified, last_modified);
+  head.set(http::field::last_modified, protocol::format_http_date(st.st_mtim.tv_sec));
   head.set(http::field::etag, etag);
   error_code ec;
-  if (not_modified) {
+  if (not_modified(req, etag, st.st_mtim.tv_sec)) {
     head.result(http::status::not_modified);
     co_await ex.write_head(head, ec);
     co_return;
