@@ -24,6 +24,78 @@ std::string groups_of(const spawner::identity& id) {
   return s;
 }
 
+// The static half of run_explain: the request's account, the file a
+// static request finds (an index for a folder) and whether that account may
+// read it, as static_handler judges them.
+int explain_static(const config::config& cfg, const try_request& tr, const std::string& path,
+                   bool through_static_handler) {
+  auto& out = std::cout;
+  bool ok = true;
+  auto check = [&](bool pass, const std::string& what) {
+    out << (pass ? "pass  " : "FAIL  ") << what << "\n";
+    ok = ok && pass;
+  };
+  out << "== identity\n";
+  const bool can_switch = ::geteuid() == 0;
+  const passwd* self = ::getpwuid(::geteuid());
+  out << "process identity: " << (self ? self->pw_name : "?") << " uid " << ::geteuid() << "\n";
+  out << "authenticated name: " << (tr.user ? *tr.user : "(none: anonymous)") << "\n";
+  auto choice =
+      choose_identity(cfg, config::module_kind::static_files, false, false, tr.user, can_switch);
+  out << "decision: " << choice.why << "\n";
+  out << "== checks\n";
+  if (choice.refused_status) {
+    check(false, "the account may be used: " + choice.refusal + " -> " +
+                     std::to_string(choice.refused_status));
+    return 1;
+  }
+  std::optional<spawner::identity> id;
+  if (choice.account) {
+    std::string why;
+    id = spawner::resolve_identity_now(*choice.account, why);
+    check(id.has_value(),
+          id ? "account exists: " + id->describe() + " groups " + groups_of(*id)
+             : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
+  } else {
+    check(true, "no account to judge: cgihost is not root, the file is read as uid " +
+                    std::to_string(::geteuid()));
+  }
+  unique_fd root(::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) {
+    check(false, "document_root " + cfg.document_root.string() + " opens: " + std::strerror(errno));
+    return 1;
+  }
+  static_lookup found = look_up_static(root.get(), path, cfg.static_files.index, router(cfg),
+                                       through_static_handler);
+  if (found.what == static_lookup::outcome::file)  // else the failure says them
+    for (const auto& p : found.passed_over) out << "index name passed over: " << p << "\n";
+  if (found.what == static_lookup::outcome::redirect) {
+    out << "a folder named without its slash: 301 to " << path << "/\n== verdict\nredirect\n";
+    return 0;
+  }
+  check(found.what == static_lookup::outcome::file,
+        found.what == static_lookup::outcome::file
+            ? "file inside document_root " + cfg.document_root.string() + ": " + found.served_name
+            : "file inside document_root " + cfg.document_root.string() + ": " + found.why +
+                  " -> " + std::to_string(static_cast<unsigned>(found.status)));
+  if (found.what == static_lookup::outcome::file && id) {
+    std::string denied;
+    bool may =
+        spawner::may_access(*id, found.st.st_uid, found.st.st_gid, found.st.st_mode, false, denied);
+    check(may,
+          "readable by " + id->name +
+              (may ? ""
+                   : ": " + denied +
+                         (choice.anonymous && cfg.authentication.basic ? " -> 401" : " -> 403")));
+  }
+  out << "== verdict\n"
+      << (ok ? "would be served: " + found.served_name +
+                   (id ? " (read for " + id->name + ")" : std::string())
+             : std::string("refused"))
+      << "\n";
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int run_explain(const config::config& cfg, const try_request& tr) {
@@ -55,15 +127,21 @@ int run_explain(const config::config& cfg, const try_request& tr) {
            "runs\n";
     return 0;
   }
+  if (!r.refused.empty()) {
+    out << "request filtering refuses the path before any handler or the file system: " << r.refused
+        << " -> 404\n";
+    return 1;
+  }
   if (r.not_found) {
     out << "no handler matches and [static] enabled = false: 404\n";
     return 1;
   }
   const bool code = r.handler && r.module != config::module_kind::static_files;
   if (!code) {
-    out << "no handler matches: a static file, read by cgihost itself; no code runs, no identity "
-           "is switched\n";
-    return 0;
+    out << (r.handler ? "handler \"" + r.handler->match + "\", module static"
+                      : std::string("no handler matches"))
+        << ": a static file, read by cgihost itself for the request's account; no code runs\n";
+    return explain_static(cfg, tr, target->path, r.handler != nullptr);
   }
   const config::handler& h = *r.handler;
   out << "handler: \"" << h.match << "\", module " << config::to_string(h.module);

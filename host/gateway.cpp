@@ -136,15 +136,21 @@ asio::awaitable<std::optional<spawner::identity>> checked_identity(
   }
   std::string denied;
   if (!spawner::may_access(*id, st.st_uid, st.st_gid, st.st_mode, need_exec, denied)) {
-    std::string what = "script " + ex.route().script_name + ": " + denied + " (" + choice.why + ")";
-    // An anonymous request may still get in by logging in; an authenticated one may not.
-    if (choice.anonymous && cfg.authentication.basic)
-      co_await ex.send_unauthorized(what);
-    else
-      co_await ex.send_error(http::status::forbidden, what);
+    co_await refuse_access(
+        ex, cfg, choice.anonymous,
+        "script " + ex.route().script_name + ": " + denied + " (" + choice.why + ")");
     co_return std::nullopt;
   }
   co_return id;
+}
+
+asio::awaitable<void> refuse_access(exchange& ex, const config::config& cfg, bool anonymous,
+                                    const std::string& what) {
+  // An anonymous request may still get in by logging in; an authenticated one may not.
+  if (anonymous && cfg.authentication.basic)
+    co_await ex.send_unauthorized(what);
+  else
+    co_await ex.send_error(http::status::forbidden, what);
 }
 
 asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex, fd_guard& spool) {

@@ -106,6 +106,13 @@ asio::awaitable<std::optional<spawner::identity>> checked_identity(
     exchange& ex, const config::config& cfg, const identity_choice& choice, const struct stat& st,
     bool need_exec, const std::string& tag);
 
+// Answers a request whose account may not read (or run) a file; `what` says
+// which file, who and why, for the log. 401 with the challenge for an
+// anonymous request when Basic is on (logging in may help), else 403.
+// Scripts (checked_identity) and static files answer alike.
+asio::awaitable<void> refuse_access(exchange& ex, const config::config& cfg, bool anonymous,
+                                    const std::string& what);
+
 // The host's environment as children may see it: a fixed PATH, and LANG,
 // LC_ALL and TZ when set.
 protocol::cgi::variables pass_through_environment();

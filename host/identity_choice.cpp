@@ -16,9 +16,12 @@ identity_choice choose_identity(const config::config& cfg, config::module_kind m
                                 const std::optional<std::string>& user, bool can_switch) {
   identity_choice c;
   const bool cgi = module == config::module_kind::cgi;
-  const bool per_request = cgi ? create_process_as_user : impersonate;
+  const bool file = module == config::module_kind::static_files;
+  const bool per_request = file ? true : cgi ? create_process_as_user : impersonate;
   std::string setting =
-      cgi ? std::string("cgi create_process_as_user=") + (create_process_as_user ? "true" : "false")
+      file ? std::string("static file")
+      : cgi
+          ? std::string("cgi create_process_as_user=") + (create_process_as_user ? "true" : "false")
           : std::string("fastcgi impersonate=") + (impersonate ? "true" : "false");
   const config::account* chosen = nullptr;
   if (!per_request) {

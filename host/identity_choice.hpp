@@ -6,6 +6,10 @@
 //   CGI      create_process_as_user=false  identity.process     identity.process
 //   FastCGI  impersonate=false             identity.process     identity.process
 //   FastCGI  impersonate=true              its [accounts] entry identity.anonymous
+//   static   (always)                      its [accounts] entry identity.anonymous
+//
+// A static file runs no code: the account is the one whose right to read the
+// file is judged (IIS serves a static file with the request's token).
 //
 // Pure: a function of the config and the request's facts, so the table is
 // unit-tested and `cgihost try --explain` prints the same reasoning.
@@ -30,6 +34,8 @@ struct identity_choice {
 };
 
 // `user`: the authenticated name, nullopt for an anonymous request.
+// `create_process_as_user` counts for CGI, `impersonate` for FastCGI; static
+// files use neither.
 // `can_switch`: cgihost runs as root and may start children as other accounts.
 identity_choice choose_identity(const config::config& cfg, config::module_kind module,
                                 bool create_process_as_user, bool impersonate,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "host/request_filter.hpp"
 #include "protocol/cgi_env.hpp"
 
 namespace cgihost::host {
@@ -17,10 +18,31 @@ bool apply(std::optional<protocol::cgi::script_split> split, route& r) {
 
 }  // namespace
 
+namespace {
+
+bool matches(const config::handler& h, std::string_view path) {
+  return h.kind == config::handler::match_kind::extension
+             ? protocol::cgi::split_by_extension(path, h.value).has_value()
+             : protocol::cgi::split_by_prefix(path, h.value).has_value();
+}
+
+}  // namespace
+
+const config::handler* router::script_handler_for(std::string_view path) const {
+  for (const auto& h : cfg_.handlers)
+    if (h.module != config::module_kind::static_files && matches(h, path)) return &h;
+  return nullptr;
+}
+
 route router::resolve(std::string_view path) const {
   route r;
   if (cfg_.status.path && path == *cfg_.status.path) {
     r.status = true;
+    r.script_name = std::string(path);
+    return r;
+  }
+  if (auto refusal = filter_path(path)) {
+    r.refused = refusal->describe();
     r.script_name = std::string(path);
     return r;
   }

@@ -15,6 +15,9 @@ struct route {
   config::module_kind module = config::module_kind::static_files;
   bool not_found = false;              // no handler matched and [static] enabled = false
   bool status = false;                 // the [status] page
+  // Set when request filtering refuses the path (request_filter.hpp): the
+  // rule and the segment, for the log. Nothing else is set then; the answer is 404.
+  std::string refused;
   std::string script_name;             // "/app/index.php"; the whole path for static files
   std::string path_info;               // "/extra" after the script; empty for static files
   bool create_process_as_user = true;  // [cgi], then every matching location, shortest first
@@ -27,9 +30,16 @@ class router {
   // Keeps a reference: `cfg` must outlive the router.
   explicit router(const config::config& cfg) : cfg_(cfg) {}
 
-  // Routes a path from protocol::normalize_target. Handlers are tried in
-  // config order and the first match wins; extensions compare case-insensitively.
+  // Routes a path from protocol::normalize_target. The [status] path first;
+  // then request filtering (a refused path gets `refused` and nothing more);
+  // then handlers in config order, the first match winning; extensions
+  // compare case-insensitively.
   route resolve(std::string_view path) const;
+
+  // The first CGI or FastCGI handler whose match takes `path`, wherever it
+  // stands in the config (an earlier "static" handler does not hide it), or
+  // null. What one names is never served as a static file.
+  const config::handler* script_handler_for(std::string_view path) const;
 
  private:
   const config::config& cfg_;

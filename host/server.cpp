@@ -34,6 +34,17 @@ class refusing_handler final : public handler {
   std::string reason_;
 };
 
+// Answers a path that request filtering refuses (route::refused): 404, so
+// that nothing says whether it exists; the log line names the rule.
+class filtered_handler final : public handler {
+ public:
+  asio::awaitable<void> handle(exchange& ex) override {
+    ex.log().info("[filter] rid={} 404 {} {}: {}", ex.id().str(), ex.request().method_string(),
+                  ex.target().path, ex.route().refused);
+    co_await ex.send_error(http::status::not_found, "refused by " + ex.route().refused);
+  }
+};
+
 }  // namespace
 
 void handler_set::stop(std::chrono::milliseconds grace, std::function<void()> done) {
@@ -53,6 +64,7 @@ void handler_set::kill_now() {
 }
 
 handler& handler_set::for_route(const route& r) {
+  if (!r.refused.empty()) return *refused;
   if (r.status && status) return *status;
   if (r.handler == nullptr || r.module == config::module_kind::static_files) return *static_files;
   return *configured.at(r.handler);
@@ -84,7 +96,9 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
   std::optional<spawner::identity> process;
   if ((broker || ::geteuid() == 0) && !cfg.identity.process.name.empty())
     process = spawner::resolve_identity(cfg.identity.process);
-  out.static_files = std::make_unique<static_handler>(cfg.document_root, cfg.static_files.index);
+  // As CGI decides whether it may switch: only then are accounts told apart.
+  out.static_files = std::make_unique<static_handler>(cfg, broker || ::geteuid() == 0);
+  out.refused = std::make_unique<filtered_handler>();
   auto cgi_limit =
       cfg.cgi.max_children ? std::make_shared<run_limit>(cfg.cgi.max_children) : nullptr;
   for (const auto& h : cfg.handlers) {

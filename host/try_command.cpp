@@ -134,7 +134,9 @@ class try_exchange final : public exchange {
         << (user_ ? "authenticated \"" + *user_ + "\"" : std::string("anonymous")) << "\n";
     for (const auto& r : redirects_) out << "  local redirect -> " << r << "\n";
     out << "== route\n";
-    if (route_.handler)
+    if (!route_.refused.empty())
+      out << "refused by request filtering: " << route_.refused;
+    else if (route_.handler)
       out << "handler " << route_.handler->match << " (" << config::to_string(route_.module) << ")";
     else
       out << "no handler matches: static file";

@@ -32,6 +32,7 @@ class response_category_impl final : public std::error_category {
       case response_error::bad_content_length: return "Content-Length is not a number";
       case response_error::content_type_conflict: return "several different Content-Type values";
       case response_error::body_too_short: return "body shorter than its Content-Length";
+      case response_error::status_interim: return "interim (1xx) Status: not a final response";
     }
     return "unknown CGI response error";
   }
@@ -104,6 +105,7 @@ std::string_view code_name(response_error e) noexcept {
     case response_error::bad_content_length: return "cgi.content_length.bad";
     case response_error::content_type_conflict: return "cgi.content_type.conflict";
     case response_error::body_too_short: return "cgi.body.short";
+    case response_error::status_interim: return "cgi.status.interim";
   }
   return "cgi.unknown";
 }
@@ -206,6 +208,7 @@ void response_parser::line_done(std::string_view line, std::uint64_t off) {
       return fail(response_error::status_format, line, off);
     unsigned code = static_cast<unsigned>((value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0'));
     if (code < 100 || code > 599) return fail(response_error::status_range, line, off);
+    if (code < 200) return fail(response_error::status_interim, line, off);
     head_.status = code;
     head_.reason = std::string(trim(value.substr(3)));
   } else if (iequals(name, "Location")) {
@@ -252,7 +255,7 @@ void response_parser::end_of_head(std::uint64_t off) {
   } else {
     head_.kind = response_kind::document;
     unsigned s = head_.status;
-    bool bodyless = s < 200 || s == 204 || s == 304;
+    bool bodyless = s == 204 || s == 304;  // 1xx never gets here
     if (content_type_.empty() && !bodyless) return fail(response_error::no_content_type, "", off);
   }
   state_ = state::head;

@@ -37,6 +37,10 @@ enum class response_error {
   bad_content_length,       // cgi.content_length.bad
   content_type_conflict,    // cgi.content_type.conflict
   body_too_short,           // cgi.body.short: fewer body bytes than Content-Length
+  // cgi.status.interim: Status 1xx. An interim response is never a whole
+  // answer: sent alone, the client would take the next response on the
+  // connection for this one's. (nph- scripts are not parsed.)
+  status_interim,
 };
 
 const std::error_category& response_category() noexcept;
@@ -53,7 +57,7 @@ struct rejection {
 };
 
 enum class response_kind {
-  document,         // a body follows; Content-Type given (or a bodyless status)
+  document,         // a body follows; Content-Type given (or a bodyless 204 / 304)
   local_redirect,   // "Location: /path" alone: the host re-dispatches it as a GET
   client_redirect,  // "Location: scheme:..." : 302 unless Status says otherwise
 };

@@ -60,6 +60,8 @@ while ($request->Accept() >= 0) {
       POSIX::_exit(0);
     }
     print "Content-Type: text/plain\r\n\r\n", $pid // 0;
+  } elsif ($name eq 'interim') {
+    print "Status: 100 Continue\r\nContent-Type: text/plain\r\n\r\nafter";
   } elsif ($name eq 'info') {
     print "Content-Type: text/plain\r\n\r\n",
       join('|', $env{SCRIPT_NAME} // '', $env{PATH_INFO} // '', $env{QUERY_STRING} // '', $env{REQUEST_METHOD} // '');

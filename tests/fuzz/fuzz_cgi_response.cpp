@@ -34,7 +34,7 @@ outcome run(std::string_view in, std::size_t step) {
   if (o.state == response_parser::state::head) {
     o.status = p.head().status;
     o.headers = p.head().headers.size();
-    if (o.status < 100 || o.status > 599) std::abort();
+    if (o.status < 200 || o.status > 599) std::abort();  // never an interim (1xx) head
     for (const auto& [n, v] : p.head().headers)
       if (n.empty() || v.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) std::abort();
   } else {

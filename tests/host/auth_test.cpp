@@ -596,6 +596,37 @@ TEST_F(AuthTest, AScriptTheIdentityCannotReadIs401ForAnonymousAnd403ForAUser) {
             std::string::npos);
 }
 
+// Static files are judged like scripts: the request's account must be able
+// to read the file (IIS serves them with the request's token).
+TEST_F(AuthTest, AStaticFileTheIdentityCannotReadIs401ForAnonymousAnd403ForAUser) {
+  if (!root()) GTEST_SKIP() << "needs root: accounts are told apart only then";
+  start("anonymous = true");
+  const passwd* www = ::getpwnam("www-data");
+  ASSERT_NE(www, nullptr);
+  dir_.write("site/private.txt", "db_password=hunter2\n");
+  ASSERT_EQ(::chown((dir_ / "site/private.txt").c_str(), www->pw_uid, www->pw_gid), 0);
+  ::chmod((dir_ / "site/private.txt").c_str(), 0600);  // identity.process's alone
+  auto anon = fetch(server_->port(), "/private.txt");
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->status, 401);  // nobody may not read it; logging in may help
+  EXPECT_EQ(anon->header("WWW-Authenticate").rfind("Basic realm=\"test realm\"", 0), 0u);
+  EXPECT_EQ(anon->body.find("hunter2"), std::string::npos);
+  auto alice = fetch(server_->port(), "/private.txt", "GET", basic("alice", "secret"));
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->status, 200) << server_->error_log();  // alice is www-data: the owner
+  EXPECT_EQ(alice->body, "db_password=hunter2\n");
+  // Root's alone: alice is refused, 403: logging in again would not help.
+  ASSERT_EQ(::chown((dir_ / "site/private.txt").c_str(), 0, 0), 0);
+  auto again = fetch(server_->port(), "/private.txt", "GET", basic("alice", "secret"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 403);
+  EXPECT_FALSE(again->has("www-authenticate"));
+  EXPECT_NE(server_->error_log().find("static file /private.txt: www-data uid " +
+                                      uid_of("www-data") + " may not read it"),
+            std::string::npos)
+      << server_->error_log();
+}
+
 // Throw-away accounts for alice and bob (useradd; removed afterwards), a
 // CGI script and a PHP script that print the real and effective uid/gid and
 // the groups they run with (as root).
@@ -780,6 +811,31 @@ TEST_F(IdentityTest, ImpersonatingPoolsShareMaxInstancesAcrossAccounts) {
 // IIS's 401.1: the anonymous account cannot be used at request time (here:
 // removed after the config was loaded): 401 and the reason in the log, never
 // a child running as someone else.
+// A file of alice's own, 0600: alice gets it, bob and anonymous do not, each
+// told as a script's refusal would be (401 with the challenge, 403).
+TEST_F(IdentityTest, AStaticFileIsServedOnlyToAnAccountThatMayReadIt) {
+  dir_.write("site/alice/notes.txt", "alice's notes\n");
+  ::chmod((dir_ / "site/alice").c_str(), 0755);
+  ASSERT_EQ(::chown((dir_ / "site/alice/notes.txt").c_str(), alice_->uid(), alice_->gid()), 0);
+  ::chmod((dir_ / "site/alice/notes.txt").c_str(), 0600);
+  start("[pools.php]\ncommand = [\"/usr/bin/php-cgi\"]\n");
+  auto anon = fetch(server_->port(), "/alice/notes.txt");
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->status, 401);
+  EXPECT_FALSE(anon->header("WWW-Authenticate").empty());
+  auto bob = fetch(server_->port(), "/alice/notes.txt", "GET", basic("bob", "secret"));
+  ASSERT_TRUE(bob);
+  EXPECT_EQ(bob->status, 403);
+  auto alice = fetch(server_->port(), "/alice/notes.txt", "GET", basic("alice", "secret"));
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->status, 200) << server_->error_log();
+  EXPECT_EQ(alice->body, "alice's notes\n");
+  // The log says whose right to read was judged and why.
+  EXPECT_NE(server_->error_log().find("static file, authenticated bob -> account " + bob_->name()),
+            std::string::npos)
+      << server_->error_log();
+}
+
 TEST_F(IdentityTest, AnAnonymousAccountGoneSinceLoadingIs401NeverAnotherAccount) {
   auto anon = std::make_unique<throwaway_account>("anon");
   ASSERT_TRUE(anon->ok());

@@ -240,6 +240,62 @@ TEST_F(CgiTest, RejectedResponsesAre502WithTheirCodeInTheLog) {
   EXPECT_NE(l.find("; times: spawn "), std::string::npos) << l;
 }
 
+// An interim (1xx) Status sent alone would make the client take the next
+// response on the connection for this one's: it is a 502, and the pipelined
+// request behind it gets its own answer, once.
+TEST_F(CgiTest, AnInterimStatusIs502AndThePipelinedRequestGetsItsOwnAnswer) {
+  for (const std::string mode : {"interim", "upgrade", "hints"}) {
+    connection c(port_);
+    c.send("GET /cgi-bin/probe?mode=" + mode +
+           " HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /cgi-bin/probe?mode=tiny HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    auto first = c.read_response();
+    ASSERT_TRUE(first) << mode;
+    EXPECT_EQ(first->status, 502) << mode;
+    auto second = c.read_response();
+    ASSERT_TRUE(second) << mode;
+    EXPECT_EQ(second->status, 200) << mode;
+    EXPECT_EQ(second->body, "hello\n") << mode;
+    std::string after;
+    EXPECT_TRUE(c.wait_closed(5s, &after)) << mode;
+    EXPECT_EQ(after, "") << mode;
+  }
+  // nph- output is the script's own business: it passes unparsed, as before.
+  connection raw(port_);
+  raw.send("GET /cgi-bin/nph-probe?mode=interim HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string bytes;
+  EXPECT_TRUE(raw.wait_closed(5s, &bytes));
+  EXPECT_EQ(bytes, "Status: 100 Continue\r\n\r\n");
+  stop();
+  EXPECT_NE(log().find("502 cgi.status.interim: interim (1xx) Status: not a final response at "
+                       "line 1 (byte 0): \"Status: 100 Continue\""),
+            std::string::npos)
+      << log();
+}
+
+// Request filtering comes before any handler: a script is not run for a
+// refused path (PATH_INFO included), nor is a local redirect to one served.
+TEST_F(CgiTest, FilteredPathsRunNoScript) {
+  site_.write("site/.env", "secret\n");
+  fs::copy_file(site_ / "site/hello.pl", site_ / "site/.hidden.pl");
+  fs::copy_file(site_ / "site/hello.pl", site_ / "site/hello.pl~");
+  fs::copy_file(CGI_PROBE, site_ / "site/cgi-bin/.probe");
+  for (const char* target :
+       {"/hello.pl/.git/config", "/.hidden.pl", "/hello.pl~", "/cgi-bin/.probe?mode=tiny",
+        "/cgi-bin/probe/.env?mode=tiny", "/cgi-bin/probe?mode=local_dotfile"}) {
+    auto r = fetch(port_, target);
+    ASSERT_TRUE(r) << target;
+    EXPECT_EQ(r->status, 404) << target;
+    EXPECT_EQ(r->body.find("Perl"), std::string::npos) << target;
+    EXPECT_EQ(r->body.find("secret"), std::string::npos) << target;
+    EXPECT_EQ(r->body.find("hello"), std::string::npos) << target;
+  }
+  stop();
+  EXPECT_EQ(log().find("started " + cfg_->document_root.string() + "/hello.pl"), std::string::npos)
+      << log();
+  EXPECT_EQ(log().find("/cgi-bin/.probe pid"), std::string::npos) << log();
+}
+
 TEST_F(CgiTest, PerlScriptWithoutHeadersIs502) {
   auto r = fetch(port_, "/broken-no-colon.pl");
   ASSERT_TRUE(r);

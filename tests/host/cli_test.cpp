@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -344,6 +345,62 @@ create_process_as_user = false
   auto escape = run({kBinary, "try", "--config", site.config, "--explain", "/nothing.pl"});
   EXPECT_EQ(escape.exit_code, 1);
   EXPECT_NE(escape.out.find("FAIL  script inside document_root"), std::string::npos) << escape.out;
+}
+
+// For a static file, --explain says whose right to read is judged and the verdict.
+TEST(CliTry, ExplainJudgesAStaticFileForTheRequestsAccount) {
+  try_site site;
+  site.dir.write("site/notes.txt", "notes\n");
+  ::chmod((site.dir / "site/notes.txt").c_str(), 0600);
+  if (::geteuid() == 0) {
+    const passwd* www = ::getpwnam("www-data");
+    ASSERT_NE(www, nullptr);
+    ASSERT_EQ(::chown((site.dir / "site/notes.txt").c_str(), www->pw_uid, www->pw_gid), 0);
+  }
+  auto anon = run({kBinary, "try", "--config", site.config, "--explain", "/notes.txt"});
+  auto alice =
+      run({kBinary, "try", "--config", site.config, "--user", "alice", "--explain", "/notes.txt"});
+  EXPECT_EQ(alice.exit_code, 0) << alice.out;
+  EXPECT_NE(alice.out.find("pass  file inside document_root"), std::string::npos) << alice.out;
+  if (::geteuid() == 0) {
+    EXPECT_EQ(anon.exit_code, 1) << anon.out;
+    EXPECT_NE(anon.out.find("decision: static file, anonymous -> identity.anonymous -> account "
+                            "nobody"),
+              std::string::npos)
+        << anon.out;
+    EXPECT_NE(anon.out.find("FAIL  readable by nobody: nobody uid"), std::string::npos) << anon.out;
+    EXPECT_NE(anon.out.find("-> 403"), std::string::npos) << anon.out;
+    EXPECT_NE(alice.out.find("pass  readable by www-data"), std::string::npos) << alice.out;
+    EXPECT_NE(alice.out.find("would be served: /notes.txt (read for www-data)"), std::string::npos)
+        << alice.out;
+  } else {  // one user: being able to open it is the check
+    EXPECT_EQ(anon.exit_code, 0) << anon.out;
+    EXPECT_NE(anon.out.find("no account to judge: cgihost is not root"), std::string::npos)
+        << anon.out;
+  }
+}
+
+// try and try --explain say what the server answers for a filtered path.
+TEST(CliTry, AFilteredPathIsRefusedWithItsRule) {
+  try_site site;
+  site.dir.write("site/.env", "DB_PASSWORD=x\n");
+  auto explain = run({kBinary, "try", "--config", site.config, "--explain", "/%2eenv"});
+  EXPECT_EQ(explain.exit_code, 1) << explain.out;
+  EXPECT_NE(
+      explain.out.find("request filtering refuses the path before any handler or the file "
+                       "system: filter.dot_segment: segment \".env\" begins with a dot -> 404"),
+      std::string::npos)
+      << explain.out;
+  auto backup = run({kBinary, "try", "--config", site.config, "--explain", "/good.pl~"});
+  EXPECT_EQ(backup.exit_code, 1) << backup.out;
+  EXPECT_NE(backup.out.find("filter.backup_name"), std::string::npos) << backup.out;
+  auto tried = run({kBinary, "try", "--config", site.config, "/.env"});
+  EXPECT_EQ(tried.exit_code, 0) << tried.out;  // a 404 is below 500
+  EXPECT_NE(tried.out.find("refused by request filtering: filter.dot_segment"), std::string::npos)
+      << tried.out;
+  EXPECT_NE(tried.out.find("== the client would get\n404 Not Found"), std::string::npos)
+      << tried.out;
+  EXPECT_EQ(tried.out.find("DB_PASSWORD"), std::string::npos) << tried.out;
 }
 
 }  // namespace

@@ -75,6 +75,7 @@ class FastcgiTest : public ::testing::TestWithParam<backend> {
         {"crash_once",
          "<?php if (!file_exists($_GET['m'])) { touch($_GET['m']); posix_kill(getmypid(), 9); } "
          "echo 'survived';"},
+        {"interim", "<?php http_response_code(100); echo 'after';"},
         {"info",
          "<?php header('Content-Type: text/plain'); echo $_SERVER['SCRIPT_NAME'], '|', "
          "$_SERVER['PATH_INFO'] ?? '', "
@@ -151,6 +152,28 @@ TEST_P(FastcgiTest, HelloStatusAndFatalError) {
   auto info = fetch(port_, u("info") + "/extra?q=1", "POST", "Content-Length: 0\r\n");
   EXPECT_EQ(info->body, u("info") + "|/extra|q=1|POST");
   EXPECT_EQ(fetch(port_, u("nothing"))->status, 404);
+}
+
+// PHP's http_response_code(100) gives "Status: 100 Continue": an interim
+// response alone is a 502 (the strict parser's cgi.status.interim), and the
+// pipelined request behind it gets its own answer.
+TEST_P(FastcgiTest, AnInterimStatusIs502AndThePipelinedRequestGetsItsOwnAnswer) {
+  start("max_instances = 1");
+  connection c(port_);
+  c.send("GET " + u("interim") + " HTTP/1.1\r\nHost: t\r\n\r\nGET " + u("hello") +
+         " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  auto first = c.read_response();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 502);
+  auto second = c.read_response();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 200);
+  EXPECT_EQ(second->body.rfind("hello ", 0), 0u) << second->body;
+  std::string after;
+  EXPECT_TRUE(c.wait_closed(5s, &after));
+  EXPECT_EQ(after, "");
+  EXPECT_TRUE(eventually([&] { return log().find("cgi.status.interim") != std::string::npos; }))
+      << log();
 }
 
 TEST_P(FastcgiTest, InstancesAreRecycledAfterMaxRequestsWithoutAFailedRequest) {

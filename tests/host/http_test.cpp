@@ -2,6 +2,7 @@
 // raw bytes from a real socket.
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -214,6 +215,61 @@ TEST_F(HttpTest, TraversalAttemptsNeverReachTheFileSystem) {
     EXPECT_EQ(r->status, status) << target;
     EXPECT_EQ(r->body.find("secret"), std::string::npos) << target;
   }
+}
+
+// Dotfiles and editors' backups are refused (404) before the file system is
+// asked, whatever the encoding; /.well-known/ stays reachable (RFC 8615).
+TEST_F(HttpTest, DotfilesAndBackupsAreRefusedByTheFilter) {
+  for (const char* file : {".git/config", ".git/HEAD", ".env", ".htpasswd", "index.php~",
+                           "index.php.bak", "index.php.swp", ".index.php.swp", "x.orig", "x.old",
+                           "sub/.git/config", "site.old/index.html"})
+    site_.write(std::string("site/") + file, "secret\n");
+  site_.write("site/.well-known/x", "well known\n");
+  struct attempt {
+    const char* target;
+    const char* rule;
+  };
+  for (auto [target, rule] : {
+           attempt{"/.git/config", "filter.dot_segment"},
+           attempt{"/.git/HEAD", "filter.dot_segment"},
+           attempt{"/.git/", "filter.dot_segment"},
+           attempt{"/.env", "filter.dot_segment"},
+           attempt{"/.htpasswd", "filter.dot_segment"},
+           attempt{"/%2egit/config", "filter.dot_segment"},
+           attempt{"/%2Eenv", "filter.dot_segment"},
+           attempt{"/sub/../.env", "filter.dot_segment"},
+           attempt{"/sub/.git/config", "filter.dot_segment"},
+           attempt{"/.index.php.swp", "filter.dot_segment"},
+           attempt{"/index.php~", "filter.backup_name"},
+           attempt{"/index.php%7E", "filter.backup_name"},
+           attempt{"/index.php.bak", "filter.backup_name"},
+           attempt{"/INDEX.PHP.BAK", "filter.backup_name"},
+           attempt{"/index.php.swp", "filter.backup_name"},
+           attempt{"/x.orig", "filter.backup_name"},
+           attempt{"/x.old", "filter.backup_name"},
+           attempt{"/site.old/index.html", "filter.backup_name"},
+           attempt{"/hello.txt/.git", "filter.dot_segment"},
+       }) {
+    for (const char* method : {"GET", "HEAD"}) {
+      auto r = fetch(port_, target, method);
+      ASSERT_TRUE(r) << target;
+      EXPECT_EQ(r->status, 404) << method << " " << target;
+      EXPECT_EQ(r->body.find("secret"), std::string::npos) << target;
+    }
+    EXPECT_NE(error_log().find(std::string(" ") + rule + ": segment"), std::string::npos)
+        << target << "\n"
+        << error_log();
+  }
+  auto known = fetch(port_, "/.well-known/x");
+  ASSERT_TRUE(known);
+  EXPECT_EQ(known->status, 200);
+  EXPECT_EQ(known->body, "well known\n");
+  stop();
+  EXPECT_NE(error_log().find("[filter] rid="), std::string::npos);
+  EXPECT_NE(error_log().find(" 404 GET /.git/config: filter.dot_segment: segment \".git\" begins "
+                             "with a dot"),
+            std::string::npos)
+      << error_log();
 }
 
 TEST_F(HttpTest, ConditionalGetAnswers304) {
@@ -503,6 +559,131 @@ TEST_F(ShortGraceTest, StopEndsStuckResponsesAfterTheGracePeriod) {
   server_->stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_NE(error_log().find("grace period over: closing 1 connection(s) still busy"),
+            std::string::npos)
+      << error_log();
+}
+
+// An index name that a script handler matches is never read as a file: it is
+// passed over like a missing name (a later issue runs it through its handler).
+class IndexScriptTest : public HttpTest {
+ protected:
+  void SetUp() override {
+    site_.write("site/php-only/index.php", "<?php $db_password='hunter2'; ?>\n");
+    site_.write("site/both/index.php", "<?php $db_password='hunter2'; ?>\n");
+    site_.write("site/both/index.html", "<p>both</p>\n");
+    site_.write("site/upper/INDEX.PHP", "<?php $db_password='hunter2'; ?>\n");
+    site_.write("site/assets/app.php", "<?php $db_password='hunter2'; ?>\n");
+    site_.write("site/assets/app.css", "p {}\n");
+    // Symlinks inside the root give a file another name: its own decides.
+    site_.write("site/.env", "db_password=hunter2\n");
+    fs::create_symlink("php-only/index.php", site_ / "site/source.txt");
+    fs::create_symlink(".env", site_ / "site/env.txt");
+    fs::create_directories(site_ / "site/linked");
+    fs::create_symlink("../php-only/index.php", site_ / "site/linked/index.html");
+    fs::create_directory_symlink("both", site_ / "site/both-link");
+    // index.php is tried first: it is passed over all the same. A "static"
+    // handler before the *.php one does not make PHP source a static file.
+    start(R"([static]
+index = ["index.php", "INDEX.PHP", "index.html"]
+[[handlers]]
+match = "/assets/*"
+module = "static"
+[[handlers]]
+match = "*.php"
+module = "cgi"
+interpreter = ["/usr/bin/php-cgi"]
+)");
+  }
+};
+
+TEST_F(IndexScriptTest, AScriptIndexIsNeverServedAsAFile) {
+  for (const char* target : {"/php-only/", "/upper/", "/assets/app.php", "/assets/APP.PHP",
+                             "/source.txt", "/env.txt", "/linked/"}) {
+    for (const char* method : {"GET", "HEAD"}) {
+      auto r = fetch(port_, target, method);
+      ASSERT_TRUE(r) << target;
+      EXPECT_EQ(r->status, 403) << method << " " << target;
+      EXPECT_EQ(r->body.find("db_password"), std::string::npos) << target;
+      EXPECT_NE(r->header("Content-Type"), "application/octet-stream") << target;
+    }
+  }
+  auto css = fetch(port_, "/assets/app.css");
+  ASSERT_TRUE(css);
+  EXPECT_EQ(css->status, 200);
+  EXPECT_EQ(css->body, "p {}\n");
+  for (const char* target : {"/both/", "/both-link/", "/both-link/index.html"}) {
+    auto both = fetch(port_, target);
+    ASSERT_TRUE(both) << target;
+    EXPECT_EQ(both->status, 200) << target;
+    EXPECT_EQ(both->body, "<p>both</p>\n") << target;
+  }
+  auto root = fetch(port_, "/");
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->body, kIndex);
+  stop();
+  EXPECT_NE(error_log().find("403 GET /php-only/: folder without an index file: /php-only/; "
+                             "passed over: index.php (handler \"*.php\" runs it, so it is never "
+                             "served as a file), INDEX.PHP (handler \"*.php\" runs it"),
+            std::string::npos)
+      << error_log();
+  EXPECT_NE(error_log().find("403 GET /assets/app.php: /assets/app.php: handler \"*.php\" runs it, "
+                             "so it is never served as a file"),
+            std::string::npos)
+      << error_log();
+  EXPECT_NE(error_log().find("403 GET /source.txt: /source.txt: reached through a symlink to "
+                             "/php-only/index.php: handler \"*.php\" runs it"),
+            std::string::npos)
+      << error_log();
+  EXPECT_NE(error_log().find("403 GET /env.txt: /env.txt: reached through a symlink to /.env: "
+                             "filter.dot_segment"),
+            std::string::npos)
+      << error_log();
+}
+
+// A static file goes out only to a request whose account may read it, judged
+// from owner, group and mode like a script; without Basic, anonymous gets 403.
+TEST_F(HttpTest, AFileTheAnonymousAccountCannotReadIs403) {
+  if (::geteuid() != 0) {
+    // One user runs everything: a file it can open is served, as before.
+    site_.write("site/mine.txt", "mine\n");
+    ::chmod((site_ / "site/mine.txt").c_str(), 0600);
+    auto mine = fetch(port_, "/mine.txt");
+    ASSERT_TRUE(mine);
+    EXPECT_EQ(mine->status, 200);
+    EXPECT_EQ(mine->body, "mine\n");
+    return;
+  }
+  const passwd* www = ::getpwnam("www-data");
+  ASSERT_NE(www, nullptr);
+  site_.write("site/private.txt", "db_password=hunter2\n");
+  site_.write("site/priv/index.html", "private index\n");
+  for (const char* f : {"site/private.txt", "site/priv/index.html"}) {
+    ASSERT_EQ(::chown((site_ / f).c_str(), www->pw_uid, www->pw_gid), 0);
+    ::chmod((site_ / f).c_str(), 0600);  // readable by identity.process alone
+  }
+  for (const char* target : {"/private.txt", "/priv/", "/priv/index.html"}) {
+    for (const char* method : {"GET", "HEAD"}) {
+      auto r = fetch(port_, target, method);
+      ASSERT_TRUE(r) << target;
+      EXPECT_EQ(r->status, 403) << method << " " << target;
+      EXPECT_EQ(r->body.find("hunter2"), std::string::npos);
+      EXPECT_FALSE(r->has("etag")) << "nothing of the file is said";
+    }
+  }
+  // Not even whether it changed.
+  EXPECT_EQ(fetch(port_, "/private.txt", "GET", "If-None-Match: *\r\n")->status, 403);
+  // A folder is still redirected to its slash; its index is what is judged.
+  EXPECT_EQ(fetch(port_, "/priv")->status, 301);
+  // Readable by others again: served.
+  ::chmod((site_ / "site/private.txt").c_str(), 0604);
+  EXPECT_EQ(fetch(port_, "/private.txt")->status, 200);
+  stop();
+  EXPECT_NE(error_log().find("403 GET /private.txt: static file /private.txt: nobody uid " +
+                             std::to_string(::getpwnam("nobody")->pw_uid) +
+                             " may not read it (owner uid " + std::to_string(www->pw_uid)),
+            std::string::npos)
+      << error_log();
+  EXPECT_NE(error_log().find("(static file, anonymous -> identity.anonymous -> account nobody"),
             std::string::npos)
       << error_log();
 }

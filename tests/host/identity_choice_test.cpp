@@ -65,7 +65,12 @@ INSTANTIATE_TEST_SUITE_P(
             "fastcgi impersonate=true, authenticated alice -> account alice uid 1001 gid 1001"},
         row{module_kind::fastcgi, true, false, "nobody",
             "fastcgi impersonate=true, anonymous -> identity.anonymous -> account nobody uid 65534 "
-            "gid 65534"}));
+            "gid 65534"},
+        // A static file is read for the request's account, whatever the settings say.
+        row{module_kind::static_files, false, true, "alice",
+            "static file, authenticated alice -> account alice uid 1001 gid 1001"},
+        row{module_kind::static_files, false, false, "nobody",
+            "static file, anonymous -> identity.anonymous -> account nobody uid 65534 gid 65534"}));
 
 TEST(IdentityChoice, AnAuthenticatedNameWithoutAnAccountIs403) {
   auto cfg = table_config();

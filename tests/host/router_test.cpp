@@ -73,6 +73,33 @@ TEST_F(RouterTest, UnmatchedPathsAreStaticUnlessStaticIsOff) {
   EXPECT_FALSE(router(cfg_).resolve("/x.php").not_found);
 }
 
+TEST_F(RouterTest, FilteredPathsReachNoHandler) {
+  router r(cfg_);
+  for (const char* path :
+       {"/.git/config", "/app/index.php/.env", "/cgi-bin/.probe", "/x.pl~", "/index.php.bak"}) {
+    auto a = r.resolve(path);
+    EXPECT_NE(a.refused, "") << path;
+    EXPECT_EQ(a.handler, nullptr) << path;
+    EXPECT_FALSE(a.not_found) << path;
+  }
+  EXPECT_EQ(r.resolve("/.git/HEAD").refused,
+            "filter.dot_segment: segment \".git\" begins with a dot");
+  EXPECT_EQ(r.resolve("/.well-known/x").refused, "");
+  // The [status] page is the administrator's own path: it is not filtered.
+  cfg_.status.path = "/.status";
+  EXPECT_TRUE(router(cfg_).resolve("/.status").status);
+}
+
+TEST_F(RouterTest, AScriptHandlerIsFoundWhereverItStands) {
+  cfg_.handlers.insert(cfg_.handlers.begin(), prefix("/assets/", config::module_kind::static_files));
+  router r(cfg_);
+  EXPECT_EQ(r.resolve("/assets/x.php").module, config::module_kind::static_files);
+  EXPECT_EQ(r.script_handler_for("/assets/x.php"), &cfg_.handlers[1]);  // *.php, after it
+  EXPECT_EQ(r.script_handler_for("/assets/X.PL"), &cfg_.handlers[3]);
+  EXPECT_EQ(r.script_handler_for("/cgi-bin/anything"), &cfg_.handlers[2]);
+  EXPECT_EQ(r.script_handler_for("/assets/x.css"), nullptr);
+}
+
 TEST_F(RouterTest, TheLongestLocationOverridesCgiSettings) {
   router r(cfg_);
   auto plain = r.resolve("/x.pl");

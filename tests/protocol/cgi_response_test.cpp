@@ -176,6 +176,16 @@ INSTANTIATE_TEST_SUITE_P(
         rejected_case{"status_four_digits", "Status: 2000\n\n", response_error::status_format, 0, "Status: 2000"},
         rejected_case{"status_low", "Status: 099\n\n", response_error::status_range, 0, "Status: 099"},
         rejected_case{"status_high", "Status: 600 Odd\n\n", response_error::status_range, 0, "Status: 600 Odd"},
+        // An interim response sent alone would make the client take the next
+        // response on the connection for this one's.
+        rejected_case{"status_100", "Status: 100 Continue\n\n", response_error::status_interim, 0,
+                      "Status: 100 Continue"},
+        rejected_case{"status_101_upgrade", "Upgrade: websocket\nStatus: 101\nConnection: Upgrade\n\n",
+                      response_error::status_interim, 19, "Status: 101"},
+        rejected_case{"status_199_document", "Content-Type: t/p\nStatus: 199 Odd\n\nbody",
+                      response_error::status_interim, 18, "Status: 199 Odd"},
+        rejected_case{"status_103_redirect", "Location: http://h/\nStatus: 103\n\n", response_error::status_interim,
+                      20, "Status: 103"},
         rejected_case{"status_twice", "Status: 200\nStatus: 404\n\n", response_error::status_repeated, 12,
                       "Status: 404"},
         rejected_case{"no_content_type", "X-Powered-By: me\n\nbody", response_error::no_content_type, 17, ""},
@@ -207,6 +217,7 @@ TEST(ResponseParser, ErrorsHaveStableNamesAndMessages) {
   EXPECT_EQ(code_name(response_error::no_colon), "cgi.header.no_colon");
   EXPECT_EQ(code_name(response_error::status_range), "cgi.status.range");
   EXPECT_EQ(code_name(response_error::eof_before_headers), "cgi.eof_before_headers");
+  EXPECT_EQ(code_name(response_error::status_interim), "cgi.status.interim");
   EXPECT_EQ(make_error_code(response_error::obs_fold).message(), "continuation line (obsolete line folding)");
 }
 

@@ -56,6 +56,8 @@ int main() {
     out("Content-Type: text/plain\nSet-Cookie: a=1\nX-Between: y\nSet-Cookie: b=2\n\n");
   } else if (mode == "local") {
     out("Location: /cgi-bin/probe?mode=tiny\n\n");
+  } else if (mode == "local_dotfile") {
+    out("Location: /.env\n\n");
   } else if (mode == "loop") {
     out("Location: /cgi-bin/probe?mode=loop\n\n");
   } else if (mode == "client") {
@@ -70,6 +72,12 @@ int main() {
     out("X-Only: 1\n\nbody\n");
   } else if (mode == "silent") {
     // no output at all
+  } else if (mode == "interim") {
+    out("Status: 100 Continue\r\n\r\n");
+  } else if (mode == "upgrade") {
+    out("Status: 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+  } else if (mode == "hints") {
+    out("Status: 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Type: text/plain\r\n\r\nbody\n");
   } else if (mode == "fold") {
     out("Content-Type: text/plain\nX-Long: a\n  b\n\n");
   } else if (mode == "big") {
