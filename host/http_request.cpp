@@ -54,17 +54,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string request_line_of(const http::request_header<>& req) {
-  std::string line(req.method_string());
-  line += ' ';
-  line += req.target();
-  line += " HTTP/";
-  line += std::to_string(req.version() / 10);
-  line += '.';
-  line += std::to_string(req.version() % 10);
-  return line;
-}
-
 // True when the request line in `head` is well formed but names an HTTP
 // version Beast refuses (anything but 1.0 and 1.1): that is 505, not 400.
 // Beast may refuse the version before the line's CRLF has arrived.
@@ -122,6 +111,17 @@ bool valid_ip_literal(std::string_view s) {
 }
 
 }  // namespace
+
+std::string request_line_of(const http::request_header<>& req) {
+  std::string line(req.method_string());
+  line += ' ';
+  line += req.target();
+  line += " HTTP/";
+  line += std::to_string(req.version() / 10);
+  line += '.';
+  line += std::to_string(req.version() % 10);
+  return line;
+}
 
 const boost::system::error_category& request_category() noexcept {
   static const request_category_impl category;

@@ -40,6 +40,9 @@ struct boost::system::is_error_code_enum<cgihost::host::request_error> : std::tr
 
 namespace cgihost::host {
 
+// "GET /x HTTP/1.1": the request line as parsed, for limits and logs.
+std::string request_line_of(const http::request_header<>& req);
+
 // Beast's request parser into a buffer_body, with the fields checked one by
 // one as Beast hands them over (before any is stored): a name or value Beast
 // cannot hold, and the field past http.max_header_count, are errors instead

@@ -115,17 +115,6 @@ void set_connection(http::response_header<>& head, bool keep_alive) {
   if (head.version() == 10 && keep_alive) head.set(http::field::connection, "keep-alive");
 }
 
-std::string request_line_of(const http::request_header<>& req) {
-  std::string line(req.method_string());
-  line += ' ';
-  line += req.target();
-  line += " HTTP/";
-  line += std::to_string(req.version() / 10);
-  line += '.';
-  line += std::to_string(req.version() % 10);
-  return line;
-}
-
 }  // namespace
 
 // The exchange a handler sees, backed by the session's stream and parser.
