@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +33,9 @@ std::string for_this_user(std::string toml) {
 }
 
 running_server::running_server(const std::string& toml, const std::string& base_dir, bool broker) {
+  // As `cgihost` does (main_cli): a child that exits before reading its body
+  // makes the write to its stdin pipe fail with EPIPE, not end the process.
+  std::signal(SIGPIPE, SIG_IGN);
   config::load_options o;
   o.running_as_root = ::geteuid() == 0;
   o.current_user = config::lookup_system_account_by_uid(::geteuid());
