@@ -24,6 +24,16 @@ std::string groups_of(const spawner::identity& id) {
   return s;
 }
 
+// The "== identity" head both explanations start with: who this process is
+// and the authenticated name. True when this process may switch accounts.
+bool print_identity_head(std::ostream& out, const try_request& tr) {
+  out << "== identity\n";
+  const passwd* self = ::getpwuid(::geteuid());
+  out << "process identity: " << (self ? self->pw_name : "?") << " uid " << ::geteuid() << "\n";
+  out << "authenticated name: " << (tr.user ? *tr.user : "(none: anonymous)") << "\n";
+  return ::geteuid() == 0;
+}
+
 // The static half of run_explain: the request's account, the file a
 // static request finds (an index for a folder) and whether that account may
 // read it, as static_handler judges them.
@@ -35,11 +45,7 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
     out << (pass ? "pass  " : "FAIL  ") << what << "\n";
     ok = ok && pass;
   };
-  out << "== identity\n";
-  const bool can_switch = ::geteuid() == 0;
-  const passwd* self = ::getpwuid(::geteuid());
-  out << "process identity: " << (self ? self->pw_name : "?") << " uid " << ::geteuid() << "\n";
-  out << "authenticated name: " << (tr.user ? *tr.user : "(none: anonymous)") << "\n";
+  const bool can_switch = print_identity_head(out, tr);
   auto choice =
       choose_identity(cfg, config::module_kind::static_files, false, false, tr.user, can_switch);
   out << "decision: " << choice.why << "\n";
@@ -174,11 +180,7 @@ int run_explain(const config::config& cfg, const try_request& tr) {
     }
   }
 
-  out << "== identity\n";
-  const bool can_switch = ::geteuid() == 0;
-  const passwd* self = ::getpwuid(::geteuid());
-  out << "process identity: " << (self ? self->pw_name : "?") << " uid " << ::geteuid() << "\n";
-  out << "authenticated name: " << (tr.user ? *tr.user : "(none: anonymous)") << "\n";
+  const bool can_switch = print_identity_head(out, tr);
   auto choice =
       choose_identity(cfg, h.module, r.create_process_as_user, impersonate, tr.user, can_switch);
   out << "decision: " << choice.why << "\n";
