@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "host/http_request.hpp"
+#include "host/http/http_request.hpp"
 #include "protocol/uri_path.hpp"
 
 namespace {

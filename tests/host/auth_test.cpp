@@ -3,7 +3,7 @@
 // trusted proxy header, [accounts] mapping, anonymous access, and the
 // identity CGI runs as.
 
-#include "host/auth.hpp"
+#include "host/dispatch/auth.hpp"
 
 #include <crypt.h>
 #include <gtest/gtest.h>

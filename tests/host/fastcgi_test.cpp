@@ -24,7 +24,7 @@
 #include <thread>
 
 #include "config/load.hpp"
-#include "host/server.hpp"
+#include "host/app/server.hpp"
 #include "spawner/launch.hpp"
 #include "tests/host/test_client.hpp"
 #include "tests/host/test_server.hpp"

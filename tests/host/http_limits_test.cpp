@@ -13,7 +13,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "host/server.hpp"
+#include "host/app/server.hpp"
 #include "tests/host/test_client.hpp"
 #include "tests/host/test_server.hpp"
 

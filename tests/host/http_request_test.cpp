@@ -2,7 +2,7 @@
 // parsegrind), the step and the refusal out, and the read buffer's size
 // watched while an oversized head, trailer section or chunk line arrives.
 
-#include "host/http_request.hpp"
+#include "host/http/http_request.hpp"
 
 #include <gtest/gtest.h>
 

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "config/load.hpp"
-#include "host/server.hpp"
+#include "host/app/server.hpp"
 #include "tests/host/test_client.hpp"
 #include "tests/host/test_server.hpp"
 

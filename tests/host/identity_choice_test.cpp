@@ -1,7 +1,7 @@
 // The decision table: handler kind x setting x authenticated/anonymous ->
 // the account that runs the code, and the refusals that never bend.
 
-#include "host/identity_choice.hpp"
+#include "host/dispatch/identity_choice.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // plays the pool's part (carries out spawn actions, reports exits), so nothing
 // sleeps and every timing is exact.
 
-#include "host/pool_core.hpp"
+#include "host/fastcgi/pool_core.hpp"
 
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -16,7 +16,7 @@
 #include <sstream>
 
 #include "config/load.hpp"
-#include "host/server.hpp"
+#include "host/app/server.hpp"
 #include "spawner/broker.hpp"
 #include "tests/host/test_client.hpp"
 #include "tests/host/test_server.hpp"

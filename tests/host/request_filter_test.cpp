@@ -1,4 +1,4 @@
-#include "host/request_filter.hpp"
+#include "host/dispatch/request_filter.hpp"
 
 #include <gtest/gtest.h>
 

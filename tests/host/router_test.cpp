@@ -1,4 +1,4 @@
-#include "host/router.hpp"
+#include "host/dispatch/router.hpp"
 
 #include <gtest/gtest.h>
 

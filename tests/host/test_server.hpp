@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "host/server.hpp"
+#include "host/app/server.hpp"
 #include "tests/host/test_client.hpp"
 
 namespace cgihost::test {

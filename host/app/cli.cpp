@@ -1,0 +1,367 @@
+#include "host/app/cli.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "config/load.hpp"
+#include "host/app/explain.hpp"
+#include "host/dispatch/logging.hpp"
+#include "host/app/server.hpp"
+#include "host/app/try_command.hpp"
+#include "spawner/broker.hpp"
+
+namespace cgihost::host {
+namespace {
+
+std::string describe_with_groups(const spawner::identity& id) {
+  std::string out = id.describe();
+  std::string groups;
+  for (auto g : id.groups)
+    if (g != id.gid) groups += (groups.empty() ? "" : ",") + std::to_string(g.value);
+  if (!groups.empty()) out += " groups " + groups;
+  return out;
+}
+
+int print_diagnostics(const std::vector<config::diagnostic>& errors) {
+  for (const auto& d : errors) std::cerr << d.to_string() << '\n';
+  return 1;
+}
+
+// Once root is dropped, the process identity reads the site and re-reads the
+// users file: say so now when it may not (called after the drop).
+void warn_unreadable_after_drop(const config::config& cfg, const spawner::identity& as,
+                                const logs& lg) {
+  if (::access(cfg.document_root.c_str(), R_OK | X_OK) != 0)
+    lg.error->warn("document_root {}: {} for {}: static files and scripts under it will fail",
+                   cfg.document_root.string(), std::strerror(errno), as.describe());
+  const auto& file = cfg.authentication.users_file;
+  struct stat st {};
+  std::string why;
+  if (file && ::stat(file->c_str(), &st) == 0 &&
+      !spawner::may_access(as, st.st_uid, st.st_gid, st.st_mode, false, why))
+    lg.error->warn(
+        "users file {}: read at the start, but a change will not be read until a restart: {}",
+        file->string(), why);
+}
+
+// Warnings for a users file that an account children run as may read: every
+// script running as it could read every password hash. Only the network
+// process's account should read it (with privilege separation).
+std::vector<std::string> users_file_warnings(const config::config& cfg) {
+  std::vector<std::string> out;
+  const auto& file = cfg.authentication.users_file;
+  struct stat st {};
+  if (!file || !cfg.identity.server || ::stat(file->c_str(), &st) != 0) return out;
+  std::vector<std::pair<const config::account*, std::string>> children{
+      {&cfg.identity.process, "identity.process"}, {&cfg.identity.anonymous, "identity.anonymous"}};
+  for (const auto& [user, a] : cfg.accounts) children.emplace_back(&a, "accounts.\"" + user + "\"");
+  std::set<std::uint32_t> seen;
+  for (const auto& [a, key] : children) {
+    if (a->name.empty() || !seen.insert(a->uid).second) continue;
+    auto id = spawner::resolve_identity(*a);
+    std::string why;
+    if (id && spawner::may_access(*id, st.st_uid, st.st_gid, st.st_mode, false, why))
+      out.push_back("users file " + file->string() + " is readable by " + a->name + " (" + key +
+                    "): scripts running as it can read every password hash; let only the "
+                    "network process's account read it (e.g. owner root, group of that "
+                    "account, mode 0640)");
+  }
+  return out;
+}
+
+// The identity the network process drops to: the server account with its
+// groups, plus the primary group of identity.process, so that it reads the
+// site (static files, the document root) as that group may, as it did when it
+// ran as identity.process. nullopt, with `error`, when it cannot be resolved.
+std::optional<spawner::identity> network_identity(const config::config& cfg, std::string& error) {
+  const auto& server = *cfg.identity.server;
+  std::optional<spawner::identity> id;
+  if (server.name.empty())
+    id = spawner::identity{
+        "", spawner::uid{server.uid}, spawner::gid{server.gid}, {spawner::gid{server.gid}}, ""};
+  else
+    id = spawner::resolve_identity(server);
+  if (!id) {
+    error = "the groups of identity.server " + server.name + " cannot be read";
+    return std::nullopt;
+  }
+  const spawner::gid site_group{cfg.identity.process.gid};
+  if (std::find(id->groups.begin(), id->groups.end(), site_group) == id->groups.end())
+    id->groups.push_back(site_group);
+  return id;
+}
+
+// Calls `ended` (on a thread of its own) if process `pid`, a child of ours,
+// ends before this is destroyed.
+class spawner_watch {
+ public:
+  spawner_watch(pid_t pid, std::function<void()> ended) {
+    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    wake_ = ::eventfd(0, EFD_CLOEXEC);
+    if (pidfd_ < 0 || wake_ < 0) return;
+    thread_ = std::thread([this, ended = std::move(ended)] {
+      pollfd fds[2] = {{pidfd_, POLLIN, 0}, {wake_, POLLIN, 0}};
+      int r;
+      do r = ::poll(fds, 2, -1);
+      while (r < 0 && errno == EINTR);
+      if (r > 0 && (fds[0].revents & POLLIN) && !(fds[1].revents & POLLIN)) ended();
+    });
+  }
+  ~spawner_watch() {
+    if (thread_.joinable()) {
+      std::uint64_t one = 1;
+      ssize_t ignored = ::write(wake_, &one, sizeof one);
+      (void)ignored;
+      thread_.join();
+    }
+    if (pidfd_ >= 0) ::close(pidfd_);
+    if (wake_ >= 0) ::close(wake_);
+  }
+  spawner_watch(const spawner_watch&) = delete;
+  spawner_watch& operator=(const spawner_watch&) = delete;
+
+ private:
+  int pidfd_ = -1;
+  int wake_ = -1;
+  std::thread thread_;
+};
+
+int run_server(const config::config& cfg) {
+  logs lg;
+  try {
+    lg = open_logs(cfg.log);
+  } catch (const std::exception& e) {
+    std::cerr << "cgihost: cannot open log: " << e.what() << '\n';
+    return 1;
+  }
+  if (cfg.dev_mode && ::geteuid() == 0) {
+    lg.error->warn("dev mode started as root: children will run as {} (uid {}), never as root",
+                   cfg.identity.process.name, cfg.identity.process.uid);
+  }
+  for (const auto& h : cfg.handlers)
+    if (!h.available) lg.error->warn("{} is disabled: {}", h.match, h.unavailable_reason);
+
+  // Privilege separation: started as root, a spawner process is split off
+  // (now, while there is one thread) that alone keeps root, to start
+  // children as the accounts this config names; this process drops to the
+  // process identity once its listeners are bound.
+  std::unique_ptr<spawner::broker> broker;
+  std::optional<spawner::identity> drop_to;
+  std::string error;
+  if (::geteuid() == 0) {
+    auto accounts = spawn_accounts(cfg, error);
+    if (!error.empty()) {
+      lg.error->critical("cannot start: {}", error);
+      return 1;
+    }
+    if (!cfg.identity.server) {
+      lg.error->critical("cannot start: no account for the network process ([identity] server)");
+      return 1;
+    }
+    drop_to = network_identity(cfg, error);
+    if (!drop_to) {
+      lg.error->critical("cannot start: {}", error);
+      return 1;
+    }
+    // A lane per io thread: each may have a spawn under way.
+    const unsigned lanes =
+        cfg.server.threads ? cfg.server.threads : std::max(1u, std::thread::hardware_concurrency());
+    broker = spawner::broker::start(accounts, error, lanes);
+    if (!broker) {
+      lg.error->critical("cannot start the spawner process: {}", error);
+      return 1;
+    }
+    std::string names;
+    for (const auto& id : accounts) names += (names.empty() ? "" : ", ") + id.describe();
+    lg.error->info("spawner process pid {} keeps root to start children as: {}", broker->pid(),
+                   names);
+  }
+
+  std::unique_ptr<server> srv;
+  try {
+    srv = std::make_unique<server>(cfg, lg, broker.get());
+  } catch (const std::exception& e) {
+    lg.error->critical("cannot start: {}", e.what());
+    return 1;
+  }
+  if (!srv->bind(error)) {
+    lg.error->critical("{}", error);
+    return 1;
+  }
+  srv->catch_signals();  // a SIGTERM right after "listening on" is a graceful stop too
+  if (drop_to) {
+    if (!spawner::drop_privileges(*drop_to, error)) {
+      lg.error->critical("cannot drop root: {}", error);
+      return 1;
+    }
+    lg.error->info(
+        "this process (pid {}) now runs as {} ({}): it reads the network, never as root, and no "
+        "child runs as it",
+        ::getpid(), describe_with_groups(*drop_to), cfg.identity.server_choice);
+    warn_unreadable_after_drop(cfg, *drop_to, lg);
+    for (const auto& w : users_file_warnings(cfg)) lg.error->warn("{}", w);
+  }
+  for (const auto& ep : srv->bound()) {
+    std::string addr =
+        ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+    lg.error->info("listening on http://{}:{}/ (document root {})", addr, ep.port(),
+                   cfg.document_root.string());
+  }
+  // The spawner must outlive us: if it ends first (killed, out of memory),
+  // nothing can start any more; say so and stop, exit 1, for a supervisor
+  // to start cgihost again.
+  std::atomic<bool> spawner_died{false};
+  std::optional<spawner_watch> watch;
+  if (broker)
+    watch.emplace(broker->pid(), [&] {
+      spawner_died = true;
+      lg.error->critical(
+          "the spawner process (pid {}) ended: no child can start any more; stopping",
+          broker->pid());
+      srv->stop();
+    });
+  srv->run(true);
+  watch.reset();
+  lg.error->info("stopped");
+  return spawner_died ? 1 : 0;
+}
+
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+int main_cli(int argc, char** argv) {
+  CLI::App app{"cgihost: a FastCGI process manager and CGI host", "cgihost"};
+  app.set_version_flag("--version", "cgihost " CGIHOST_VERSION);
+  app.require_subcommand(1);
+
+  std::string serve_config;
+  auto* serve = app.add_subcommand("serve", "Run with a config file");
+  serve->add_option("-c,--config", serve_config, "The TOML config file")->required();
+
+  std::string dev_dir = ".";
+  std::string dev_listen;
+  auto* dev = app.add_subcommand("dev", "Serve DIR with the embedded dev config, no config file");
+  dev->add_option("DIR", dev_dir, "Document root (default: the current folder)");
+  dev->add_option("--listen", dev_listen, "HOST:PORT to listen on (default: 127.0.0.1:8080)");
+
+  std::string check_config;
+  auto* check =
+      app.add_subcommand("check-config", "Validate a config file: print ok, or every problem");
+  check->add_option("-c,--config", check_config, "The TOML config file")->required();
+
+  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "serve" &&
+      std::string_view(argv[1]) != "dev" && std::string_view(argv[1]) != "check-config" &&
+      std::string_view(argv[1]) != "try") {
+    std::cerr << "cgihost: unknown command \"" << argv[1]
+              << "\" (use serve, dev, check-config or try; see cgihost --help)\n";
+    return 2;
+  }
+  std::string try_config;
+  try_request try_req;
+  std::string try_user;
+  std::string try_data;
+  auto* tryc = app.add_subcommand("try",
+                                  "Run one request as the server would, without a listener, and "
+                                  "show what the child got and said");
+  tryc->add_option("-c,--config", try_config, "The TOML config file")->required();
+  tryc->add_option("--user", try_user, "As if authenticated as NAME (mapped through [accounts])");
+  bool try_explain = false;
+  tryc->add_flag(
+      "--explain", try_explain,
+      "Print who the request would run as and why, with each check before a spawn; run nothing");
+  tryc->add_option("--method", try_req.method, "The request method (default GET)");
+  tryc->add_option("--header", try_req.headers, "A request header 'Name: value' (repeatable)");
+  tryc->add_option("--data", try_data, "The request body; @FILE reads FILE");
+  tryc->add_option("URL", try_req.url, "A path like /cgi-bin/x.cgi?a=1 or a full http://host/path")
+      ->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "cgihost: " << one_line(e.what()) << " (see cgihost --help)\n";
+    return 2;
+  }
+
+  std::signal(SIGPIPE, SIG_IGN);
+  auto options = config::system_load_options();
+
+  if (*check) {
+    auto r = config::load_file(check_config, options);
+    if (!r.ok()) return print_diagnostics(r.errors);
+    const auto& cfg = *r.value;
+    std::cout << "ok\n";
+    if (cfg.identity.server) {
+      std::string error;
+      auto id = network_identity(cfg, error);
+      std::cerr << "note: the network process will run as "
+                << (id ? describe_with_groups(*id) : error) << " (" << cfg.identity.server_choice
+                << ")\n";
+    }
+    for (const auto& w : users_file_warnings(cfg)) std::cerr << "warning: " << w << '\n';
+    return 0;
+  }
+  if (*tryc) {
+    auto r = config::load_file(try_config, options);
+    if (!r.ok()) return print_diagnostics(r.errors);
+    if (*tryc->get_option("--user")) try_req.user = try_user;
+    if (*tryc->get_option("--data")) try_req.data = try_data;
+    try {
+      return try_explain ? run_explain(*r.value, try_req) : run_try(*r.value, try_req);
+    } catch (const std::exception& e) {
+      std::cerr << "cgihost: try: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  if (*serve) {
+    auto r = config::load_file(serve_config, options);
+    if (!r.ok()) return print_diagnostics(r.errors);
+    return run_server(*r.value);
+  }
+  // dev
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dev_dir, ec)) {
+    std::cerr << "cgihost: dev: \"" << dev_dir << "\" is not a folder\n";
+    return 1;
+  }
+  std::optional<std::string> listen;
+  if (*dev->get_option("--listen")) listen = dev_listen;
+  auto r = config::load_dev(dev_dir, listen, options);
+  if (!r.ok()) {
+    // A bad --listen is a usage error; anything else is the embedded config's.
+    if (!r.errors.empty() && r.errors.front().file == "--listen") {
+      std::cerr << "cgihost: --listen: " << r.errors.front().message << '\n';
+      return 2;
+    }
+    return print_diagnostics(r.errors);
+  }
+  return run_server(*r.value);
+}
+
+}  // namespace cgihost::host

@@ -1,0 +1,3 @@
+#include "host/app/cli.hpp"
+
+int main(int argc, char** argv) { return cgihost::host::main_cli(argc, argv); }

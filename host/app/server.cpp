@@ -1,0 +1,347 @@
+#include "host/app/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+
+#include "host/cgi/cgi_handler.hpp"
+#include "host/fastcgi/fastcgi_handler.hpp"
+#include "host/fastcgi/fastcgi_pool.hpp"
+#include "host/gateway/gateway.hpp"
+#include "host/http/http_session.hpp"
+#include "host/static/static_handler.hpp"
+#include "host/status/status_handler.hpp"
+
+namespace cgihost::host {
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+// Answers for a configured handler whose module is not in this build yet, or
+// whose program was not found in dev mode.
+class refusing_handler final : public handler {
+ public:
+  refusing_handler(http::status status, std::string reason)
+      : status_(status), reason_(std::move(reason)) {}
+  asio::awaitable<void> handle(exchange& ex) override { co_await ex.send_error(status_, reason_); }
+
+ private:
+  http::status status_;
+  std::string reason_;
+};
+
+// Answers a path that request filtering refuses (route::refused): 404, so
+// that nothing says whether it exists; the log line names the rule.
+class filtered_handler final : public handler {
+ public:
+  asio::awaitable<void> handle(exchange& ex) override {
+    ex.log().info("[filter] rid={} 404 {} {}: {}", ex.id().str(), ex.request().method_string(),
+                  ex.target().path, ex.route().refused);
+    co_await ex.send_error(http::status::not_found, "refused by " + ex.route().refused);
+  }
+};
+
+}  // namespace
+
+void handler_set::stop(std::chrono::milliseconds grace, std::function<void()> done) {
+  const std::size_t parts = pools.size() + families.size();
+  if (parts == 0) {
+    if (done) done();
+    return;
+  }
+  auto one_done = after_all(parts, std::move(done));
+  for (auto& p : pools) p->stop(grace, one_done);
+  for (auto& f : families) f->stop(grace, one_done);
+}
+
+void handler_set::kill_now() {
+  for (auto& p : pools) p->kill_now();
+  for (auto& f : families) f->kill_now();
+}
+
+handler& handler_set::for_route(const route& r) {
+  if (!r.refused.empty()) return *refused;
+  if (r.status && status) return *status;
+  if (r.handler == nullptr || r.module == config::module_kind::static_files) return *static_files;
+  return *configured.at(r.handler);
+}
+
+std::vector<spawner::identity> spawn_accounts(const config::config& cfg, std::string& error) {
+  std::vector<const config::account*> wanted{&cfg.identity.process, &cfg.identity.anonymous};
+  for (const auto& [name, account] : cfg.accounts) wanted.push_back(&account);
+  std::vector<spawner::identity> out;
+  for (const auto* a : wanted) {
+    if (a->name.empty() || a->uid == 0 || a->gid == 0) continue;
+    bool seen = false;
+    for (const auto& id : out) seen = seen || id.name == a->name;
+    if (seen) continue;
+    if (auto id = spawner::resolve_identity(*a))
+      out.push_back(std::move(*id));
+    else
+      error +=
+          (error.empty() ? "" : "; ") + ("the groups of account " + a->name + " cannot be read");
+  }
+  return out;
+}
+
+handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
+                          std::shared_ptr<spdlog::logger> log, spawner::broker* broker) {
+  handler_set out;
+  std::map<std::string, std::shared_ptr<fastcgi_pool>> pools;
+  std::map<std::string, std::shared_ptr<pool_family>> families;
+  std::optional<spawner::identity> process;
+  if ((broker || ::geteuid() == 0) && !cfg.identity.process.name.empty())
+    process = spawner::resolve_identity(cfg.identity.process);
+  // As CGI decides whether it may switch: only then are accounts told apart.
+  out.static_files = std::make_unique<static_handler>(cfg, broker || ::geteuid() == 0);
+  out.refused = std::make_unique<filtered_handler>();
+  auto cgi_limit =
+      cfg.cgi.max_children ? std::make_shared<run_limit>(cfg.cgi.max_children) : nullptr;
+  for (const auto& h : cfg.handlers) {
+    if (h.module == config::module_kind::static_files) continue;
+    if (!h.available) {
+      out.configured.emplace(
+          &h, std::make_unique<refusing_handler>(http::status::service_unavailable,
+                                                 h.match + ": " + h.unavailable_reason));
+    } else if (h.module == config::module_kind::cgi) {
+      out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h, broker, cgi_limit));
+    } else if (h.module == config::module_kind::fastcgi && cfg.pools.at(h.pool).impersonate &&
+               process) {
+      // As root: a pool per account. (Without root there is one account to
+      // run as, cgihost's own, and the plain pool below is that.)
+      auto& family = families[h.pool];
+      if (!family) {
+        family = std::make_shared<pool_family>(cfg.pools.at(h.pool), pool_executor, log,
+                                               cfg.document_root.string(),
+                                               pass_through_environment(), broker);
+        out.families.push_back(family);
+      }
+      out.configured.emplace(&h, std::make_unique<fastcgi_handler>(cfg, h, nullptr, family));
+    } else if (h.module == config::module_kind::fastcgi) {
+      auto& pool = pools[h.pool];
+      if (!pool) {
+        pool = fastcgi_pool::create(cfg.pools.at(h.pool), pool_executor, log, process,
+                                    cfg.document_root.string(), pass_through_environment(), broker);
+        out.pools.push_back(pool);
+      }
+      out.configured.emplace(&h, std::make_unique<fastcgi_handler>(cfg, h, pool));
+    } else {
+      out.configured.emplace(&h, std::make_unique<refusing_handler>(
+                                     http::status::not_implemented,
+                                     std::string("module \"") + config::to_string(h.module) +
+                                         "\" is not built in this version"));
+    }
+  }
+  if (cfg.status.path) out.status = std::make_unique<status_handler>(cfg, out.pools, out.families);
+  return out;
+}
+
+server::server(const config::config& cfg, logs logs, spawner::broker* broker)
+    : cfg_(cfg),
+      logs_(std::move(logs)),
+      router_(cfg),
+      contexts_([&] {
+        unsigned n = cfg.server.threads ? cfg.server.threads
+                                        : std::max(1u, std::thread::hardware_concurrency());
+        std::vector<std::unique_ptr<asio::io_context>> v;
+        for (unsigned i = 0; i < n; ++i) v.push_back(std::make_unique<asio::io_context>(1));
+        return v;
+      }()),
+      control_(asio::make_strand(*contexts_[0])),
+      grace_timer_(control_) {
+  for (auto& c : contexts_) work_.push_back(asio::make_work_guard(*c));
+  if (!broker) {
+    // The broker is the reaper of orphans when there is one; else this process.
+    std::string error;
+    reaper_ =
+        spawner::subreaper::start(error, [log = logs_.error](pid_t pid, const std::string& comm) {
+          log->warn("[spawner] ended pid {} ({}): a child's descendant that outlived its parent",
+                    pid, comm);
+        });
+    if (!reaper_)
+      logs_.error->warn("[spawner] {}: processes that children leave behind are not ended", error);
+  }
+  handlers_ = make_handlers(cfg, contexts_[0]->get_executor(), logs_.error, broker);
+  auth_ = std::make_unique<authenticator>(cfg, logs_.error);
+}
+
+server::~server() {
+  destroying_.store(true, std::memory_order_release);
+  handlers_.kill_now();  // instances a cut-short stop left running die and are reaped here
+}
+
+bool server::bind(std::string& error) {
+  for (const auto& ep : cfg_.listen) {
+    error_code ec;
+    auto addr = asio::ip::make_address(ep.address, ec);
+    if (ec) {
+      error = "cannot listen on " + ep.to_string() + ": " + ec.message();
+      return false;
+    }
+    auto acc = std::make_unique<asio::ip::tcp::acceptor>(control_);
+    asio::ip::tcp::endpoint endpoint(addr, ep.port);
+    acc->open(endpoint.protocol(), ec);
+    if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && addr.is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acc->bind(endpoint, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      error = "cannot listen on " + ep.to_string() + ": " + ec.message();
+      return false;
+    }
+    acceptors_.push_back(std::move(acc));
+  }
+  return true;
+}
+
+std::vector<asio::ip::tcp::endpoint> server::bound() const {
+  std::vector<asio::ip::tcp::endpoint> out;
+  for (const auto& a : acceptors_) {
+    error_code ec;
+    auto ep = a->local_endpoint(ec);
+    if (!ec) out.push_back(ep);
+  }
+  return out;
+}
+
+void run_context(asio::io_context& ctx, spdlog::logger& log) {
+  while (true) {
+    try {
+      ctx.run();
+      return;
+    } catch (const std::exception& e) {
+      // io_context::run may be called again after a handler threw (Asio's
+      // "effect of exceptions thrown from handlers"): the other connections go on.
+      log.error("a completion handler threw and was abandoned: {} (a bug: please report it)",
+                e.what());
+    } catch (...) {
+      log.error("a completion handler threw a non-standard exception and was abandoned");
+    }
+  }
+}
+
+void server::run(bool handle_signals) {
+  if (handle_signals) {
+    catch_signals();
+    signals_->async_wait([this](const error_code& ec, int sig) {
+      if (ec) return;
+      logs_.error->info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      do_stop();
+    });
+  }
+  for (auto& acc : acceptors_) {
+    asio::co_spawn(control_, accept_loop(*acc), asio::detached);
+  }
+  std::vector<std::thread> threads;
+  threads.reserve(contexts_.size() - 1);
+  for (std::size_t i = 1; i < contexts_.size(); ++i)
+    threads.emplace_back([this, i] { run_context(*contexts_[i], *logs_.error); });
+  run_context(*contexts_[0], *logs_.error);
+  for (auto& t : threads) t.join();
+}
+
+void server::catch_signals() {
+  // From now on SIGTERM/SIGINT are kept for run(), not fatal.
+  if (!signals_) signals_.emplace(control_, SIGTERM, SIGINT);
+}
+
+void server::release() {
+  // The io threads keep running until every FastCGI instance is reaped: an
+  // instance dies with the thread that started it (PR_SET_PDEATHSIG), and
+  // must be allowed its own graceful end first.
+  handlers_.stop(std::chrono::seconds(2), [this] {
+    asio::post(control_, [this] {
+      for (auto& w : work_) w.reset();
+    });
+  });
+}
+
+void server::stop() {
+  asio::post(control_, [this] { do_stop(); });
+}
+
+void server::do_stop() {
+  if (stop_started_) return;
+  stop_started_ = true;
+  stopping_.store(true, std::memory_order_release);
+  for (auto& acc : acceptors_) {
+    error_code ec;
+    acc->close(ec);
+  }
+  if (signals_) {
+    error_code ec;
+    signals_->cancel(ec);
+  }
+  std::vector<std::shared_ptr<http_session>> live;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    for (auto& [id, weak] : sessions_)
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  logs_.error->info("stopping: listeners closed, {} connection(s) open, grace period {} ms",
+                    live.size(), cfg_.server.grace_period.count());
+  for (auto& s : live) s->request_stop();
+  live.clear();  // a session must not outlive its last owner here
+  std::lock_guard lock(sessions_mutex_);
+  if (sessions_.empty()) return release();
+  grace_timer_.expires_after(cfg_.server.grace_period);
+  grace_timer_.async_wait([this](const error_code& ec) {
+    if (ec) return;
+    std::size_t left = 0;
+    {
+      std::lock_guard l(sessions_mutex_);
+      left = sessions_.size();
+    }
+    logs_.error->warn("grace period over: closing {} connection(s) still busy", left);
+    release();
+    for (auto& c : contexts_) c->stop();
+  });
+}
+
+void server::session_started(std::uint64_t id, const std::shared_ptr<http_session>& s) {
+  std::lock_guard lock(sessions_mutex_);
+  sessions_.emplace(id, s);
+}
+
+void server::session_ended(std::uint64_t id) {
+  std::lock_guard lock(sessions_mutex_);
+  sessions_.erase(id);
+  if (sessions_.empty() && stopping() && !destroying_.load(std::memory_order_acquire)) {
+    asio::post(control_, [this] {
+      grace_timer_.cancel();
+      release();
+    });
+  }
+}
+
+asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor) {
+  asio::steady_timer backoff(control_);
+  while (!stopping()) {
+    auto& ctx = *contexts_[next_context_++ % contexts_.size()];
+    auto [ec, socket] = co_await acceptor.async_accept(ctx.get_executor(), nothrow);
+    if (stopping() || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // EMFILE and friends: wait a little instead of spinning on the error.
+      logs_.error->warn("accept failed: {}", ec.message());
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(nothrow);
+      continue;
+    }
+    error_code oec;
+    socket.set_option(asio::ip::tcp::no_delay(true), oec);
+    auto id = next_session_.fetch_add(1, std::memory_order_relaxed);
+    auto session =
+        std::make_shared<http_session>(*this, asio::ip::tcp::socket(std::move(socket)), id);
+    session_started(id, session);
+    auto ex = session->executor();
+    asio::co_spawn(
+        ex, [s = std::move(session)]() -> asio::awaitable<void> { co_await s->run(); },
+        asio::detached);
+  }
+}
+
+}  // namespace cgihost::host

@@ -1,0 +1,451 @@
+#include "host/cgi/cgi_handler.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+
+#include "host/dispatch/checks.hpp"
+#include "host/gateway/gateway.hpp"
+#include "host/dispatch/identity_choice.hpp"
+#include "host/gateway/response_relay.hpp"
+#include "spawner/files.hpp"
+#include "protocol/cgi_env.hpp"
+#include "protocol/cgi_response.hpp"
+#include "spawner/child.hpp"
+#include "spawner/launch.hpp"
+
+namespace cgihost::host {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+namespace cgi = protocol::cgi;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+using clock = std::chrono::steady_clock;
+
+constexpr std::size_t kBuffer = kGatewayBuffer;
+constexpr auto kKillGrace = std::chrono::seconds(2);    // TERM -> KILL
+constexpr auto kStderrGrace = std::chrono::seconds(1);  // after exit, for the last stderr bytes
+constexpr auto kRejectedGrace = std::chrono::milliseconds(500);  // a rejected child's own exit
+constexpr std::size_t kStderrLines = 200;                        // logged per request, then counted
+constexpr std::size_t kStderrTail = 5;                           // kept for the 502 diagnosis
+
+double ms(clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+std::string fmt_ms(std::optional<clock::time_point> t, clock::time_point start) {
+  if (!t) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fms", ms(*t - start));
+  return buf;
+}
+
+// One CGI request in flight: the child, its three pipes and what they said.
+class cgi_run {
+ public:
+  // `slot`: a place under [cgi] max_children, given back once the child is reaped.
+  cgi_run(exchange& ex, spawner::child& child, int spool_fd, std::string script, bool nph,
+          std::string who, clock::time_point started, run_limit* slot)
+      : slot_(slot),
+        ex_(ex),
+        child_(child),
+        spool_fd_(spool_fd),
+        script_(std::move(script)),
+        relay_(ex, script_, nph),
+        who_(std::move(who)),
+        started_(started),
+        stderr_grace_(child.stdout_pipe().get_executor()),
+        trace_(ex.trace()) {}
+
+  // Runs the exchange to its end: the child reaped, the response sent or failed.
+  asio::awaitable<void> run(std::chrono::milliseconds timeout) {
+    asio::steady_timer timer(child_.stdout_pipe().get_executor(), timeout);
+    // stderr is read beside everything else, so a chatty child never blocks.
+    co_await (race(timer) && read_stderr());
+    give_back();  // reaped: before a local redirect runs another child
+    co_await finish();
+  }
+  ~cgi_run() { give_back(); }
+
+ private:
+  // The response, the request body and the timeout race; whichever ends the
+  // exchange, the child is reaped (and ended first if it still runs).
+  asio::awaitable<void> race(asio::steady_timer& timer) {
+    co_await (main_flow() || feed_stdin() || timeout_flow(timer));
+    if (!child_.exited()) status_ = co_await child_.terminate(kKillGrace);
+    if (!stderr_done_) {
+      stderr_grace_.expires_after(kStderrGrace);
+      co_await stderr_grace_.async_wait(nothrow);
+      if (!stderr_done_) {
+        error_code ec;
+        child_.stderr_pipe().cancel(ec);  // a grandchild may hold it open: stop waiting
+      }
+    }
+  }
+
+  // stdout to the client; then the child's exit.
+  asio::awaitable<void> main_flow() {
+    co_await read_stdout();
+    if (relay_.client_failed()) {
+      status_ = co_await child_.terminate(kKillGrace);
+    } else if (relay_.rejected()) {
+      // Its output is no longer read: a moment to exit by itself (so the log
+      // shows its own exit status), then it is ended.
+      asio::steady_timer moment(child_.stdout_pipe().get_executor(), kRejectedGrace);
+      auto first = co_await (child_.wait() || moment.async_wait(asio::use_awaitable));
+      status_ = first.index() == 0 ? std::get<0>(first) : co_await child_.terminate(kKillGrace);
+    } else {
+      status_ = co_await child_.wait();
+    }
+  }
+
+  asio::awaitable<void> timeout_flow(asio::steady_timer& timer) {
+    auto [ec] = co_await timer.async_wait(nothrow);
+    if (ec) co_return;
+    timed_out_ = true;
+    // TERM, then KILL after the grace period, to the whole group; the reaping
+    // is done once, after this expression.
+    child_.signal_group(SIGTERM);
+    timer.expires_after(kKillGrace);
+    co_await timer.async_wait(nothrow);
+    child_.signal_group(SIGKILL);
+  }
+
+  // The request body to the child's stdin, then nothing until cancelled.
+  asio::awaitable<void> feed_stdin() {
+    auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
+    auto& pipe = child_.stdin_pipe();
+    std::uint64_t offset = 0;
+    while (true) {
+      std::size_t n = 0;
+      if (spool_fd_ >= 0) {
+        ssize_t r = ::pread(spool_fd_, buf.get(), kBuffer, static_cast<off_t>(offset));
+        n = r > 0 ? static_cast<std::size_t>(r) : 0;
+        offset += n;
+      } else {
+        error_code ec;
+        n = co_await ex_.read_body(buf.get(), kBuffer, ec);
+        if (ec) {
+          body_error_ = ec;
+          break;
+        }
+      }
+      if (n == 0) break;
+      auto [wec, wn] = co_await asio::async_write(pipe, asio::buffer(buf.get(), n), nothrow);
+      if (wec) break;  // the child stopped reading (EPIPE): it has what it wanted
+    }
+    error_code ec;
+    pipe.close(ec);
+    if (body_error_) {
+      // The client's body stopped coming (gone, or too slow): so has the client.
+      client_failed_ = true;
+      co_return;
+    }
+    // Then watch the client: one that leaves ends its child (the race ends
+    // here and the child is terminated), even while the child is silent.
+    if (co_await ex_.client_gone()) client_failed_ = true;
+  }
+
+  asio::awaitable<void> read_stderr() {
+    auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
+    std::string partial;
+    while (true) {
+      auto [ec, n] =
+          co_await child_.stderr_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
+      if (ec) break;
+      if (trace_) keep(trace_->stderr_bytes, trace_->stderr_total, std::string_view(buf.get(), n));
+      partial.append(buf.get(), n);
+      std::size_t start = 0, nl;
+      while ((nl = partial.find('\n', start)) != std::string::npos) {
+        stderr_line(std::string_view(partial).substr(start, nl - start));
+        start = nl + 1;
+      }
+      partial.erase(0, start);
+      // A line without an end is logged in pieces rather than held without bound.
+      if (partial.size() >= kBuffer) {
+        stderr_line(partial);
+        partial.clear();
+      }
+    }
+    if (!partial.empty()) stderr_line(partial);
+    if (stderr_lines_ > kStderrLines)
+      ex_.log().warn("[cgi] rid={} {}: {} more stderr lines not logged", ex_.id().str(), script_,
+                     stderr_lines_ - kStderrLines);
+    stderr_done_ = true;
+    stderr_grace_.cancel();
+  }
+
+  static void keep(std::string& into, std::uint64_t& total, std::string_view bytes) {
+    total += bytes.size();
+    if (into.size() < cgi_trace::kept) into.append(bytes.substr(0, cgi_trace::kept - into.size()));
+  }
+
+  void stderr_line(std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    ++stderr_lines_;
+    std::string escaped = cgi::escape_excerpt(line, 16 * 1024);
+    if (stderr_lines_ <= kStderrLines)
+      ex_.log().warn("[cgi] rid={} {} stderr: {}", ex_.id().str(), script_, escaped);
+    tail_.push_back(std::move(escaped));
+    if (tail_.size() > kStderrTail) tail_.pop_front();
+  }
+
+  asio::awaitable<void> read_stdout() {
+    auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
+    while (true) {
+      auto [ec, n] =
+          co_await child_.stdout_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
+      if (ec) break;  // EOF (or cancelled)
+      if (trace_) keep(trace_->stdout_bytes, trace_->stdout_total, std::string_view(buf.get(), n));
+      if (!co_await relay_.feed(std::string_view(buf.get(), n))) break;
+    }
+    relay_.end();
+  }
+
+  // The diagnosis of a failed request: for the log on one line (sep "; "),
+  // for the dev-mode page one fact a line.
+  std::string diagnosis(std::string_view what, std::string_view sep = "\n") const {
+    std::string d(what);
+    d += std::string(sep) + "script: " + script_;
+    d += std::string(sep) +
+         "exit: " + (child_.exited() ? status_.describe() : std::string("still running"));
+    d += std::string(sep) + "identity: " + who_;
+    d += std::string(sep) + "times: spawn " + fmt_ms(spawned_, started_) + ", first byte " +
+         fmt_ms(relay_.first_byte(), started_) + ", headers " +
+         fmt_ms(relay_.headers_at(), started_);
+    if (!tail_.empty()) {
+      d += std::string(sep) + "last stderr lines:";
+      for (const auto& l : tail_) d += (sep == "\n" ? "\n  " : " | ") + l;
+    }
+    return d;
+  }
+
+  std::string verdict() const {
+    if (timed_out_) return "504 Gateway Timeout: the program did not finish within its timeout";
+    std::string v = relay_.verdict();
+    if (relay_.head_complete() && !status_.exited && status_.signal)
+      v += "; the program was killed: the response would be cut";
+    return v;
+  }
+
+  asio::awaitable<void> finish() {
+    const auto rid = ex_.id().str();
+    if (trace_) {
+      trace_->exit = status_.describe();
+      trace_->verdict = verdict();
+    }
+    if (timed_out_) {
+      std::string what =
+          "the CGI program did not finish within its timeout; its process group was ended";
+      ex_.log().warn("[cgi] rid={} 504 {}", rid, diagnosis(what, "; "));
+      if (!ex_.head_sent())
+        co_await ex_.send_error(http::status::gateway_timeout, what, diagnosis(what));
+      co_return;  // a response already started is cut: the connection closes
+    }
+    if (relay_.rejected()) {
+      std::string what = relay_.rejection_text();
+      ex_.log().error("[cgi] rid={} 502 {}", rid, diagnosis(what, "; "));
+      co_await ex_.send_error(http::status::bad_gateway, "the CGI program misbehaved",
+                              diagnosis(what));
+      co_return;
+    }
+    if (client_failed_ || relay_.client_failed()) {
+      ex_.log().info("[cgi] rid={} {}: the client went away; the child was ended ({})", rid,
+                     script_, status_.describe());
+      co_return;
+    }
+    if (relay_.nph()) {
+      ex_.log().debug("[cgi] rid={} {} nph done, {}", rid, script_, status_.describe());
+      co_return;
+    }
+    if (relay_.head().kind == cgi::response_kind::local_redirect) {
+      co_await ex_.redispatch(relay_.head().location);
+      co_return;
+    }
+    if (relay_.body_short() || (!status_.exited && status_.signal != 0)) {
+      // The head went out; a cut body must not look complete: the connection closes.
+      ex_.log().error(
+          "[cgi] rid={} {}: {} after the headers were sent; the connection is closed", rid, script_,
+          relay_.body_short() ? "body shorter than its Content-Length" : status_.describe());
+      co_return;
+    }
+    error_code ec;
+    co_await ex_.finish_body(ec);
+    ex_.log().debug("[cgi] rid={} {} {} {} identity={} first_byte={} headers={}", rid, script_,
+                    relay_.head().status, status_.describe(), who_,
+                    fmt_ms(relay_.first_byte(), started_), fmt_ms(relay_.headers_at(), started_));
+  }
+
+  void give_back() {
+    if (slot_) std::exchange(slot_, nullptr)->release();
+  }
+
+  run_limit* slot_;
+  exchange& ex_;
+  spawner::child& child_;
+  int spool_fd_;
+  std::string script_;
+  response_relay relay_;
+  std::string who_;
+  clock::time_point started_;
+  asio::steady_timer stderr_grace_;
+  bool stderr_done_ = false;
+  bool timed_out_ = false;
+  bool client_failed_ = false;  // the client left while the child ran
+  error_code body_error_;
+  spawner::exit_status status_;
+  std::optional<clock::time_point> spawned_ = clock::now();
+  std::size_t stderr_lines_ = 0;
+  std::deque<std::string> tail_;
+  cgi_trace* trace_;
+};
+
+}  // namespace
+
+cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h,
+                         spawner::broker* broker, std::shared_ptr<run_limit> limit)
+    : cfg_(cfg), h_(h), broker_(broker), limit_(std::move(limit)) {
+  root_fd_ = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd_ < 0)
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot open document root " + cfg.document_root.string());
+  switch_identity_ = broker_ != nullptr || ::geteuid() == 0;
+  pass_through_ = pass_through_environment();
+  if (broker_) {
+    // With privilege separation the process identity is identity.process
+    // (the network process itself runs as an account of its own).
+    process_identity_ =
+        cfg.identity.process.name + " uid " + std::to_string(cfg.identity.process.uid);
+  } else {
+    const passwd* pw = ::getpwuid(::geteuid());
+    process_identity_ =
+        (pw ? std::string(pw->pw_name) : std::string("?")) + " uid " + std::to_string(::geteuid());
+  }
+}
+
+cgi_handler::~cgi_handler() {
+  if (root_fd_ >= 0) ::close(root_fd_);
+}
+
+asio::awaitable<void> cgi_handler::handle(exchange& ex) {
+  const auto started = clock::now();
+  const route& r = ex.route();
+  const std::string rid = ex.id().str();
+
+  struct stat st {};
+  auto resolved = co_await resolve_script(ex, root_fd_, cfg_, h_.interpreter.empty(), &st);
+  if (!resolved) co_return;
+  const std::string script_path = std::move(*resolved);
+  const std::string script_dir = script_path.substr(0, script_path.rfind('/'));
+  const std::string base = r.script_name.substr(r.script_name.rfind('/') + 1);
+  const bool nph = base.rfind("nph-", 0) == 0;
+
+  // Who runs it (the decision table in identity_choice.hpp), checked now
+  // against the account database and the script's owner, group and mode.
+  const auto user = ex.authenticated_user();
+  const auto choice = choose_identity(cfg_, config::module_kind::cgi, r.create_process_as_user,
+                                      false, user, switch_identity_);
+  const std::string& why = choice.why;
+  std::optional<spawner::identity> as;
+  std::string who;
+  if (choice.refused_status || choice.account) {
+    as = co_await checked_identity(ex, cfg_, choice, st, h_.interpreter.empty(), "[cgi]");
+    if (!as) co_return;
+    who = as->describe();
+  } else {
+    who = "uid " + std::to_string(::geteuid()) +
+          " (cgihost's own account: it is not root and cannot switch)";
+  }
+  ex.set_identity(as ? as->name : std::to_string(::geteuid()));
+
+  spawner::unique_fd spool;
+  auto length = co_await body_length_or_spool(ex, spool);
+  if (!length) co_return;
+  cgi::variables vars = request_variables(ex, cfg_, script_path, *length, user, pass_through_);
+
+  spawner::launch_spec spec;
+  if (h_.interpreter.empty()) {
+    spec.program = script_path;
+    spec.argv = {script_path};
+  } else {
+    spec.program = h_.interpreter[0];
+    spec.argv = h_.interpreter;
+    spec.argv.push_back(script_path);
+  }
+  spec.env = cgi::to_envp(vars);
+  spec.working_dir = script_dir;  // as IIS does
+  spec.as = as;
+  spec.limits.address_space = cfg_.cgi.max_address_space;
+  spec.limits.cpu_seconds = cfg_.cgi.max_cpu_seconds;
+  spec.limits.open_files = cfg_.cgi.max_open_files;
+  spec.limits.processes = cfg_.cgi.max_processes;
+
+  if (cgi_trace* t = ex.trace()) {
+    t->env = vars;
+    t->program = spec.program;
+    t->argv = spec.argv;
+    t->identity = who + " (" + why + ")";
+  }
+
+  // [cgi] max_children: wait for a child to end, within the request's timeout.
+  run_limit* slot = nullptr;
+  if (limit_) {
+    const bool room = co_await limit_->acquire(started + r.cgi_timeout);
+    if (!room) {
+      const std::string what = "all " + std::to_string(limit_->max()) +
+                               " CGI children (cgi.max_children) stayed busy for the request's "
+                               "timeout";
+      ex.log().warn("[cgi] rid={} 503 {}", rid, what);
+      co_await ex.send_gateway_error(http::status::service_unavailable, "cgi, phase queue wait",
+                                     what, what, std::chrono::seconds(1));
+      co_return;
+    }
+    slot = limit_.get();
+  }
+  struct slot_guard {  // until cgi_run owns it
+    run_limit*& s;
+    ~slot_guard() {
+      if (s) s->release();
+    }
+  } guard{slot};
+  spawner::launch_error lerr;
+  auto launched = spawner::start_child(broker_, spec, lerr);
+  if (!launched && lerr.process_limit()) {
+    // Not the script's fault and soon over (a process of the account ends):
+    // 503 with Retry-After, naming the limit to change.
+    std::string what = "cannot start " + spec.program + " as " + who + ": " + lerr.message();
+    if (cfg_.cgi.max_processes)
+      what += "; cgi.max_processes = " + std::to_string(*cfg_.cgi.max_processes);
+    ex.log().warn("[cgi] rid={} 503 phase spawn: {}", rid, what);
+    if (cgi_trace* t = ex.trace()) t->verdict = "503 Service Unavailable: " + what;
+    co_await ex.send_gateway_error(http::status::service_unavailable, "cgi, phase spawn", what,
+                                   what, std::chrono::seconds(1));
+    co_return;
+  }
+  if (!launched) {
+    std::string what = "cgi.spawn_failed: cannot start " + spec.program + ": " + lerr.message();
+    ex.log().error("[cgi] rid={} 502 {} identity={}", rid, what, who);
+    if (cgi_trace* t = ex.trace()) t->verdict = "502 Bad Gateway: " + what;
+    co_await ex.send_error(http::status::bad_gateway, what, what + "\nidentity: " + who);
+    co_return;
+  }
+  // Each spawn says who ran it and why (the "why did this run as X" question).
+  ex.log().info(
+      "[cgi] rid={} started {} pid {}: process identity {}, effective identity {}; {} ({:.1f}ms)",
+      rid, script_path, launched->pid, process_identity_, who, why, ms(clock::now() - started));
+  spawner::child child(co_await asio::this_coro::executor, *launched);
+  cgi_run run(ex, child, spool.get(), r.script_name, nph, who, started, std::exchange(slot, nullptr));
+  co_await run.run(r.cgi_timeout);
+}
+
+}  // namespace cgihost::host

@@ -1,0 +1,159 @@
+#pragma once
+// The seam between the HTTP front end and the modules that answer requests
+// (static files now; CGI and FastCGI in their own issues).
+
+#include <spdlog/logger.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/system/error_code.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "host/dispatch/logging.hpp"
+#include "host/dispatch/router.hpp"
+#include "protocol/uri_path.hpp"
+
+namespace cgihost::host {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using error_code = boost::system::error_code;
+
+// What `cgihost try` shows of a CGI request: filled by the CGI module when
+// the exchange asks for it.
+struct cgi_trace {
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string program;
+  std::vector<std::string> argv;
+  std::string identity;      // who it ran as, and why
+  std::string stdout_bytes;  // the raw output, at most kept bytes
+  std::string stderr_bytes;
+  std::uint64_t stdout_total = 0, stderr_total = 0;
+  std::string exit;
+  std::string verdict;  // the parser's result: the head, or the rejection
+  static constexpr std::size_t kept = 1 << 20;
+};
+
+// One request as a handler sees it, and the ways to answer it. Owned by the
+// session; valid until the handler's coroutine returns.
+class exchange {
+ public:
+  virtual ~exchange() = default;
+
+  virtual const http::request_header<>& request() const = 0;
+  virtual const protocol::normalized_target& target() const = 0;
+  virtual const host::route& route() const = 0;
+  virtual request_id id() const = 0;
+  virtual const config::config& settings() const = 0;
+  virtual spdlog::logger& log() const = 0;
+
+  // Reads up to `size` bytes of the request body into `data`; returns 0 at its
+  // end. Sends "100 Continue" first when the client asked for it. A body past
+  // http.max_body_size fails with http::error::body_limit; any refused body
+  // (limit, framing, cut short) fails, and an error page sent after that
+  // answers with the refusal's status (413, 431, 400) instead.
+  virtual asio::awaitable<std::size_t> read_body(void* data, std::size_t size, error_code& ec) = 0;
+
+  // Sends the response head. Date, Server and Connection are filled in; the
+  // handler sets Content-Length. For HEAD requests, body writes are dropped.
+  virtual asio::awaitable<void> write_head(http::response_header<>& head, error_code& ec) = 0;
+
+  // Sends the head and the first body bytes together (one write for a small
+  // response); the same rules as write_head.
+  virtual asio::awaitable<void> write_response(http::response_header<>& head,
+                                               asio::const_buffer first, error_code& ec) = 0;
+
+  // Sends body bytes after the head.
+  virtual asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) = 0;
+
+  // The last body bytes and the end of the response: write_body then
+  // finish_body, in one write where the exchange can.
+  virtual asio::awaitable<void> write_last(asio::const_buffer data, error_code& ec) {
+    co_await write_body(data, ec);
+    if (!ec) co_await finish_body(ec);
+  }
+
+  // Sends a complete error response (short HTML body naming the status) when
+  // no head was sent yet; `reason` goes to the error log, not to the client.
+  virtual asio::awaitable<void> send_error(http::status status, std::string_view reason) = 0;
+
+  // A complete error response with a page that shows `dev_detail` to the
+  // developer, in dev mode only; elsewhere the same as send_error.
+  virtual asio::awaitable<void> send_error(http::status status, std::string_view reason,
+                                           std::string_view dev_detail) = 0;
+
+  // A gateway's error (502, 503, 504) whose `phase` (e.g. "pool php, phase
+  // queue wait") the page shows to every client, so an administrator knows
+  // which limit to change; `reason` goes to the error log, `dev_detail` to the
+  // page in dev mode; a 503 carries `retry_after` (default 5 s).
+  virtual asio::awaitable<void> send_gateway_error(
+      http::status status, std::string_view phase, std::string_view reason,
+      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
+    (void)phase;
+    (void)retry_after;
+    co_await send_error(status, reason, dev_detail);
+  }
+
+  // 401 for a request whose anonymous identity may not run the code: with the
+  // Basic challenge when Basic is on (so the user can log in), else bare.
+  virtual asio::awaitable<void> send_unauthorized(std::string_view reason) {
+    co_await send_error(http::status::unauthorized, reason);
+  }
+
+  virtual bool head_sent() const = 0;
+
+  // The connection's two ends.
+  virtual const std::string& peer_address() const = 0;
+  virtual std::uint16_t peer_port() const = 0;
+  virtual const std::string& local_address() const = 0;
+  virtual std::uint16_t local_port() const = 0;
+
+  // The request body's framing: Content-Length (0 when there is no body), or
+  // nullopt when it is chunked and its length is unknown until its end.
+  virtual std::optional<std::uint64_t> body_length() const = 0;
+
+  // Ends a response whose head had no Content-Length (chunked on HTTP/1.1,
+  // closed on HTTP/1.0). Without it the response counts as cut short.
+  virtual asio::awaitable<void> finish_body(error_code& ec) = 0;
+
+  // nph- output: bytes to the client exactly as given, no head of ours; the
+  // connection closes after the response.
+  virtual asio::awaitable<void> write_raw(asio::const_buffer data, error_code& ec) = 0;
+
+  // A CGI local redirect (RFC 3875 §6.2.2): serves `location` as a GET in
+  // place of this request, through the router again. At most 10 hops, then 502.
+  virtual asio::awaitable<void> redispatch(std::string location) = 0;
+
+  // Once the request body has been read whole: completes with true when the
+  // client closes its side, or never (false after data of a next, pipelined
+  // request arrived). Cancel it to stop watching.
+  virtual asio::awaitable<bool> client_gone() = 0;
+
+  // The authenticated name of the request, if any (mapped through [accounts]).
+  virtual std::optional<std::string> authenticated_user() const { return std::nullopt; }
+  // How it was authenticated: "Basic", "Proxy" (the trusted header); empty when anonymous.
+  virtual std::string auth_type() const { return {}; }
+
+  // Non-null when the caller wants to see inside a CGI run (`cgihost try`).
+  virtual cgi_trace* trace() { return nullptr; }
+
+  // The account the request's code ran as, for the access log.
+  virtual void set_identity(std::string who) = 0;
+};
+
+class handler {
+ public:
+  virtual ~handler() = default;
+  // Serves one request. When it returns without a complete response (an
+  // error after the head went out), the session closes the connection.
+  virtual asio::awaitable<void> handle(exchange& ex) = 0;
+};
+
+}  // namespace cgihost::host

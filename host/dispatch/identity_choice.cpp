@@ -1,0 +1,69 @@
+#include "host/dispatch/identity_choice.hpp"
+
+#include <unistd.h>
+
+namespace cgihost::host {
+namespace {
+
+std::string describe(const config::account& a) {
+  return "account " + a.name + " uid " + std::to_string(a.uid) + " gid " + std::to_string(a.gid);
+}
+
+}  // namespace
+
+identity_choice choose_identity(const config::config& cfg, config::module_kind module,
+                                bool create_process_as_user, bool impersonate,
+                                const std::optional<std::string>& user, bool can_switch) {
+  identity_choice c;
+  const bool cgi = module == config::module_kind::cgi;
+  const bool file = module == config::module_kind::static_files;
+  const bool per_request = file ? true : cgi ? create_process_as_user : impersonate;
+  std::string setting =
+      file ? std::string("static file")
+      : cgi
+          ? std::string("cgi create_process_as_user=") + (create_process_as_user ? "true" : "false")
+          : std::string("fastcgi impersonate=") + (impersonate ? "true" : "false");
+  const config::account* chosen = nullptr;
+  if (!per_request) {
+    chosen = &cfg.identity.process;
+    c.why = setting + " -> the process identity";
+  } else if (user) {
+    auto mapped = cfg.accounts.find(*user);
+    if (mapped == cfg.accounts.end()) {
+      c.refused_status = 403;
+      c.refusal =
+          "authenticated as \"" + *user + "\", but [accounts] maps that name to no OS account";
+      c.why = setting + ", authenticated " + *user + " -> no account";
+      return c;
+    }
+    chosen = &mapped->second;
+    c.why = setting + ", authenticated " + *user;
+  } else {
+    chosen = &cfg.identity.anonymous;
+    c.anonymous = true;
+    c.why = setting + ", anonymous -> identity.anonymous";
+  }
+  if (!can_switch) {
+    c.why += " -> cgihost's own account uid " + std::to_string(::geteuid()) +
+             " (not root: it cannot switch)";
+    return c;
+  }
+  c.why += " -> " + describe(*chosen);
+  // Never root, never below the configured minimum, whatever led here.
+  if (chosen->uid == 0 || chosen->gid == 0) {
+    c.refused_status = 500;
+    c.refusal = describe(*chosen) + " is root: children never run as root";
+  } else if (cfg.identity.min_uid && chosen->uid < *cfg.identity.min_uid) {
+    c.refused_status = 500;
+    c.refusal =
+        describe(*chosen) + " is below identity.min_uid " + std::to_string(*cfg.identity.min_uid);
+  } else if (cfg.identity.min_gid && chosen->gid < *cfg.identity.min_gid) {
+    c.refused_status = 500;
+    c.refusal =
+        describe(*chosen) + " is below identity.min_gid " + std::to_string(*cfg.identity.min_gid);
+  }
+  c.account = *chosen;
+  return c;
+}
+
+}  // namespace cgihost::host

@@ -1,0 +1,116 @@
+#include "host/dispatch/logging.hpp"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <random>
+
+namespace cgihost::host {
+
+std::string request_id::str() const {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(value));
+  return buf;
+}
+
+request_id request_id::next() noexcept {
+  static const std::uint64_t base = [] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) | rd();
+  }();
+  static std::atomic<std::uint64_t> counter{0};
+  // An odd multiplier is a bijection: ids never repeat within 2^64 requests.
+  return request_id{base + counter.fetch_add(1, std::memory_order_relaxed) * 0x9E3779B97F4A7C15ull};
+}
+
+logs open_logs(const config::log_settings& s) {
+  logs out;
+  spdlog::sink_ptr err_sink;
+  if (s.error_log == "stderr")
+    err_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  else
+    err_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.error_log);
+  out.error = std::make_shared<spdlog::logger>("cgihost", err_sink);
+  out.error->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z [%l] %v");
+  out.error->set_level(spdlog::level::from_str(s.level));
+  out.error->flush_on(spdlog::level::trace);
+
+  if (s.access_log != "off") {
+    spdlog::sink_ptr acc_sink;
+    if (s.access_log == "stdout")
+      acc_sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    else
+      acc_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.access_log);
+    out.access = std::make_shared<spdlog::logger>("access", acc_sink);
+    out.access->set_pattern("%v");
+    out.access->set_level(spdlog::level::info);
+    out.access->flush_on(spdlog::level::info);
+  }
+  return out;
+}
+
+namespace {
+
+void append_escaped(std::string& out, std::string_view s) {
+  if (s.empty()) {
+    out += '-';
+    return;
+  }
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+}
+
+}  // namespace
+
+std::string format_access_line(const access_record& r) {
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::time_t t = static_cast<std::time_t>(r.time);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char when[40];
+  std::snprintf(when, sizeof when, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", tm.tm_mday,
+                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::string line;
+  line.reserve(256);
+  line += r.peer;
+  line += " - ";
+  if (r.user.empty())
+    line += '-';
+  else
+    append_escaped(line, r.user);
+  line += ' ';
+  line += when;
+  line += " \"";
+  append_escaped(line, r.request_line);
+  line += "\" ";
+  line += std::to_string(r.status);
+  line += ' ';
+  line += r.body_bytes ? std::to_string(r.body_bytes) : "-";
+  line += " \"";
+  append_escaped(line, r.referer);
+  line += "\" \"";
+  append_escaped(line, r.user_agent);
+  line += "\" rid=";
+  line += r.id.str();
+  line += " identity=";
+  line += r.identity.empty() ? "-" : r.identity;
+  line += " us=";
+  line += std::to_string(r.micros);
+  return line;
+}
+
+}  // namespace cgihost::host

@@ -1,0 +1,47 @@
+#pragma once
+// The FastCGI module: a request over FastCGI records to an instance lent by
+// its pool; STDOUT through the same strict relay as CGI, STDERR to the log.
+
+#include <sys/stat.h>
+
+#include <memory>
+#include <optional>
+
+#include "config/config.hpp"
+#include "host/fastcgi/fastcgi_pool.hpp"
+#include "host/dispatch/exchange.hpp"
+#include "protocol/cgi_env.hpp"
+
+namespace cgihost::host {
+
+class fastcgi_handler final : public handler {
+ public:
+  // Keeps references to `cfg` and `h`; shares the pool with other handlers.
+  // With `family` (impersonate = true), each request goes to the pool of its
+  // own account instead of `pool`.
+  fastcgi_handler(const config::config& cfg, const config::handler& h,
+                  std::shared_ptr<fastcgi_pool> pool,
+                  std::shared_ptr<pool_family> family = nullptr);
+  ~fastcgi_handler() override;
+  fastcgi_handler(const fastcgi_handler&) = delete;
+  fastcgi_handler& operator=(const fastcgi_handler&) = delete;
+
+  asio::awaitable<void> handle(exchange& ex) override;
+
+ private:
+  const config::config& cfg_;
+  const config::handler& h_;
+  // The pool for this request: the one pool, or its account's; nullptr after an answer
+  // (401/403/500/503).
+  asio::awaitable<std::shared_ptr<fastcgi_pool>> pool_for(exchange& ex, const struct stat& st);
+
+  std::shared_ptr<fastcgi_pool> single_;
+  std::shared_ptr<pool_family> family_;
+  // The account the one local pool's instances run as (identity.process):
+  // it must be able to read a script before a request goes there.
+  std::optional<spawner::identity> instance_account_;
+  int root_fd_ = -1;
+  protocol::cgi::variables pass_through_;
+};
+
+}  // namespace cgihost::host

@@ -1,0 +1,708 @@
+#include "host/fastcgi/fastcgi_pool.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <utility>
+
+#include "protocol/cgi_response.hpp"
+#include "spawner/broker.hpp"
+#include "spawner/launch.hpp"
+
+namespace cgihost::host {
+namespace {
+using namespace asio::experimental::awaitable_operators;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+using clock = std::chrono::steady_clock;
+namespace http = boost::beast::http;
+}  // namespace
+
+struct fastcgi_pool::waiter {
+  explicit waiter(const asio::any_io_executor& ex) : ch(ex, 1) {}
+  asio::experimental::concurrent_channel<void(boost::system::error_code)> ch;
+  std::shared_ptr<instance> given;
+  std::optional<refusal> why;
+};
+
+pool_core::home home_of(const asio::any_io_executor& ex) {
+  return reinterpret_cast<pool_core::home>(&asio::query(ex, asio::execution::context));
+}
+
+namespace {
+
+pool_limits limits_of(const config::pool& settings, std::uint32_t budget) {
+  pool_limits l;
+  l.max_instances = settings.max_instances;
+  l.budget = budget;
+  l.idle_timeout = settings.idle_timeout;
+  l.queue_length = settings.queue_length;
+  if (settings.remote) {
+    // Connection slots to a server that manages its own processes: no
+    // budget, and a failing server is retried by every request, not paused.
+    l.max_instances = settings.max_connections;
+    l.budget = 0;
+    l.rapid_fails = 0;
+  }
+  return l;
+}
+
+// The program's own request budget: it exits after that many; never send one more.
+std::uint32_t budget_of(const config::pool& settings, std::map<std::string, std::string>& env) {
+  if (!env.contains("PHP_FCGI_CHILDREN"))
+    env["PHP_FCGI_CHILDREN"] = "0";  // cgihost is the process manager
+  if (!env.contains("PHP_FCGI_MAX_REQUESTS"))
+    env["PHP_FCGI_MAX_REQUESTS"] = std::to_string(settings.max_requests);
+  auto budget =
+      static_cast<std::uint32_t>(std::strtoul(env["PHP_FCGI_MAX_REQUESTS"].c_str(), nullptr, 10));
+  if (settings.max_requests && (budget == 0 || settings.max_requests < budget))
+    budget = settings.max_requests;
+  return budget;
+}
+
+// The instances' environment: the host's pass-through list, then the pool's env.
+std::map<std::string, std::string> env_of(
+    const config::pool& settings,
+    const std::vector<std::pair<std::string, std::string>>& base_env) {
+  std::map<std::string, std::string> env(base_env.begin(), base_env.end());
+  for (const auto& [k, v] : settings.env) env[k] = v;
+  return env;
+}
+// Socket folders are /tmp/cgihost-fcgi-PID-XXXXXX, removed when their pool
+// ends. A cgihost killed with SIGKILL cannot remove them: the next start
+// removes those of processes that no longer exist (and that are ours).
+constexpr const char* kSocketDirPrefix = "/tmp/cgihost-fcgi-";
+
+void remove_stale_socket_dirs() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::error_code ec;
+    const std::string_view base = std::string_view(kSocketDirPrefix).substr(5);  // after /tmp/
+    for (const auto& e : std::filesystem::directory_iterator("/tmp", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(base, 0) != 0) continue;
+      const std::string rest = name.substr(base.size());
+      const auto dash = rest.find('-');
+      if (dash == std::string::npos || dash == 0 || rest.find_first_not_of("0123456789") != dash)
+        continue;
+      const long pid = std::strtol(rest.c_str(), nullptr, 10);
+      struct stat st {};
+      if (pid <= 0 || pid == ::getpid() || ::lstat(e.path().c_str(), &st) != 0 ||
+          !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+        continue;
+      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        std::error_code ignored;
+        std::filesystem::remove_all(e.path(), ignored);
+      }
+    }
+  });
+}
+
+// The account cgihost runs as, by name (its uid when it has none).
+const std::string& own_account_name() {
+  static const std::string name = [] {
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found)
+      return std::string(pw.pw_name);
+    return "uid " + std::to_string(::geteuid());
+  }();
+  return name;
+}
+}  // namespace
+
+std::shared_ptr<fastcgi_pool> fastcgi_pool::create(
+    const config::pool& settings, asio::any_io_executor ex, std::shared_ptr<spdlog::logger> log,
+    std::optional<spawner::identity> as, std::string document_root,
+    std::vector<std::pair<std::string, std::string>> base_env, spawner::broker* broker) {
+  return std::shared_ptr<fastcgi_pool>(new fastcgi_pool(settings, std::move(ex), std::move(log),
+                                                        std::move(as), std::move(document_root),
+                                                        std::move(base_env), broker));
+}
+
+fastcgi_pool::fastcgi_pool(const config::pool& settings, asio::any_io_executor ex,
+                           std::shared_ptr<spdlog::logger> log, std::optional<spawner::identity> as,
+                           std::string document_root,
+                           std::vector<std::pair<std::string, std::string>> base_env,
+                           spawner::broker* broker)
+    : settings_(settings),
+      ex_(std::move(ex)),
+      log_(std::move(log)),
+      as_(std::move(as)),
+      broker_(broker),
+      document_root_(std::move(document_root)),
+      core_(settings.name, pool_limits{}),
+      tick_timer_(ex_),
+      kill_timer_(ex_) {
+  auto env = env_of(settings, base_env);
+  core_ = pool_core(settings.name, limits_of(settings, budget_of(settings, env)));
+  for (const auto& [k, v] : env) env_.push_back(k + "=" + v);
+  // The socket folder is made at the first start, by the account that will
+  // connect to it (after privilege separation dropped root, not root).
+}
+
+fastcgi_pool::~fastcgi_pool() {
+  std::error_code ec;
+  if (!socket_dir_.empty()) std::filesystem::remove_all(socket_dir_, ec);
+}
+
+std::size_t fastcgi_pool::instance_count() {
+  std::lock_guard lock(mu_);
+  return instances_.size();
+}
+
+std::shared_ptr<fastcgi_pool::instance> fastcgi_pool::find_locked(pool_core::id number) {
+  for (auto& i : instances_)
+    if (i->number == number) return i;
+  return nullptr;
+}
+
+void fastcgi_pool::run_actions_locked() {
+  using kind = pool_core::action::kind;
+  for (auto actions = core_.take_actions(); !actions.empty(); actions = core_.take_actions()) {
+    for (auto& a : actions) {
+      switch (a.what) {
+        case kind::spawn: {
+          auto family = family_.lock();
+          if (family && !family->take()) {
+            // Every instance the family may have runs: this request waits
+            // while another account's idle one is ended.
+            core_.spawn_deferred(a.inst);
+            family->make_room(this);
+            break;
+          }
+          std::string error;
+          if (family) family->served(this);
+          if (spawn_locked(a.inst, error)) {
+            core_.started(a.inst, clock::now());
+          } else {
+            if (family) family->give();
+            log_->error("[pool {}] cannot start {}: {}", settings_.name, settings_.command[0],
+                        error);
+            core_.start_failed(a.inst, error, clock::now());
+          }
+          break;
+        }
+        case kind::lend:
+        case kind::refuse: {
+          auto it = waiters_.find(a.waiter);
+          if (it == waiters_.end()) {
+            if (a.what == kind::lend) core_.returned(a.inst, clock::now());  // that request left
+            break;
+          }
+          auto w = it->second;
+          waiters_.erase(it);
+          if (a.what == kind::lend) {
+            w->given = find_locked(a.inst);
+          } else {
+            w->why = std::move(a.why);
+          }
+          w->ch.try_send(boost::system::error_code{});
+          break;
+        }
+        case kind::end: {
+          auto inst = find_locked(a.inst);
+          if (!inst) break;
+          // A FastCGI program waits on a kept connection even after SIGTERM: close it first.
+          if (a.close_kept && inst->kept) {
+            boost::system::error_code ignored;
+            inst->kept->close(ignored);
+            inst->kept.reset();
+          }
+          if (inst->child) {
+            inst->child->signal_group(a.signal);
+          } else if (remote()) {
+            // A connection slot ends with its connection: nothing to reap.
+            instances_.erase(std::remove(instances_.begin(), instances_.end(), inst),
+                             instances_.end());
+            core_.exited(inst->number, "connection closed", clock::now());
+            if (core_.stopping() && instances_.empty()) stopped_locked();
+          }
+          break;
+        }
+        case kind::log:
+          log_->log(static_cast<spdlog::level::level_enum>(a.level), "[pool {}] {}", settings_.name,
+                    a.text);
+          break;
+      }
+    }
+  }
+}
+
+bool fastcgi_pool::spawn_locked(pool_core::id number, std::string& error) {
+  auto inst = std::make_shared<instance>();
+  inst->number = number;
+  inst->started_at = std::chrono::system_clock::now();
+  if (remote()) {
+    instances_.push_back(inst);
+    if (!std::exchange(ticker_started_, true))
+      asio::post(ex_, [self = shared_from_this()] {
+        asio::co_spawn(self->ex_, self->ticker(), asio::detached);
+      });
+    return true;
+  }
+  if (socket_dir_.empty()) {
+    remove_stale_socket_dirs();
+    std::string name = std::string(kSocketDirPrefix) + std::to_string(::getpid()) + "-XXXXXX";
+    std::vector<char> tmpl(name.begin(), name.end());
+    tmpl.push_back('\0');
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      error = std::string("cannot create the socket folder: ") + std::strerror(errno);
+      return false;
+    }
+    socket_dir_ = tmpl.data();
+  }
+  inst->socket_path = socket_dir_ + "/" + std::to_string(number) + ".sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, inst->socket_path.c_str(), sizeof addr.sun_path - 1);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 128) != 0) {
+    error = std::string("listening socket: ") + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  spawner::launch_spec spec;
+  spec.program = settings_.command[0];
+  spec.argv = settings_.command;
+  spec.env = env_;
+  spec.working_dir = document_root_;
+  spec.as = as_;
+  spec.stdin_fd = fd;  // FCGI_LISTENSOCK_FILENO
+  spec.die_with_parent = true;
+  spec.limits.address_space = settings_.max_address_space;
+  spec.limits.cpu_seconds = settings_.max_cpu_seconds;
+  spec.limits.open_files = settings_.max_open_files;
+  spec.limits.processes = settings_.max_processes;
+  spawner::launch_error lerr;
+  auto launched = spawner::start_child(broker_, spec, lerr);
+  ::close(fd);  // the instance has its own copy; we connect by path
+  if (!launched) {
+    ::unlink(inst->socket_path.c_str());
+    error = lerr.message();
+    return false;
+  }
+  inst->pid = launched->pid;
+  inst->started_at = std::chrono::system_clock::now();
+  inst->child = std::make_unique<spawner::child>(ex_, *launched);
+  instances_.push_back(inst);
+  log_->info("[pool {}] started instance {} pid {} ({} running)", settings_.name, inst->number,
+             inst->pid, instances_.size());
+  // Posted, never run inline: both take mu_, which the caller holds.
+  bool start_ticker = !ticker_started_;
+  ticker_started_ = true;
+  asio::post(ex_, [self = shared_from_this(), inst, start_ticker] {
+    asio::co_spawn(self->ex_, self->watch(inst), asio::detached);
+    if (start_ticker) asio::co_spawn(self->ex_, self->ticker(), asio::detached);
+  });
+  return true;
+}
+
+asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
+  auto self = shared_from_this();
+  auto& child = *inst->child;
+  // Whatever the program writes outside FastCGI goes to the log.
+  auto drain = [&](asio::posix::stream_descriptor& pipe,
+                   const char* name) -> asio::awaitable<void> {
+    char buf[4096];
+    std::string partial;
+    while (true) {
+      auto [ec, n] = co_await pipe.async_read_some(asio::buffer(buf), nothrow);
+      if (ec) break;
+      partial.append(buf, n);
+      std::size_t nl;
+      while ((nl = partial.find('\n')) != std::string::npos) {
+        log_->warn(
+            "[pool {}] pid {} {}: {}", settings_.name, inst->pid, name,
+            protocol::cgi::escape_excerpt(std::string_view(partial).substr(0, nl), 16 * 1024));
+        partial.erase(0, nl + 1);
+      }
+      if (partial.size() > 16 * 1024) partial.clear();
+    }
+  };
+  co_await (drain(child.stdout_pipe(), "stdout") && drain(child.stderr_pipe(), "stderr"));
+  spawner::exit_status status = co_await child.wait();
+  std::lock_guard lock(mu_);
+  std::uint32_t served = 0;
+  bool expected = core_.stopping();
+  for (auto& v : core_.instances()) {
+    if (v.inst != inst->number) continue;
+    served = v.served;
+    expected = expected || v.st == pool_core::state::draining;
+  }
+  if (expected)
+    log_->info("[pool {}] instance {} pid {} ended ({}) after {} requests", settings_.name,
+               inst->number, inst->pid, status.describe(), served);
+  else
+    log_->warn("[pool {}] instance {} pid {} died ({}) after {} requests", settings_.name,
+               inst->number, inst->pid, status.describe(), served);
+  if (inst->kept) {
+    boost::system::error_code ignored;
+    inst->kept->close(ignored);
+    inst->kept.reset();
+  }
+  ::unlink(inst->socket_path.c_str());
+  instances_.erase(std::remove(instances_.begin(), instances_.end(), inst), instances_.end());
+  if (auto family = family_.lock()) family->give();
+  core_.exited(inst->number, "pid " + std::to_string(inst->pid) + " " + status.describe(),
+               clock::now());
+  run_actions_locked();
+  if (core_.stopping() && instances_.empty()) stopped_locked();
+}
+
+asio::awaitable<void> fastcgi_pool::ticker() {
+  auto self = shared_from_this();
+  // Often enough for idle_timeout and for a back-off that runs out while requests are queued.
+  const auto period = std::clamp<std::chrono::milliseconds>(
+      settings_.idle_timeout / 4, std::chrono::milliseconds(50), std::chrono::seconds(1));
+  while (true) {
+    auto next = clock::now() + period;
+    {
+      std::lock_guard lock(mu_);
+      if (core_.stopping()) co_return;
+      auto now = clock::now();
+      core_.tick(now);
+      run_actions_locked();
+      // A request that waited for room may have left meanwhile: stop asking for it.
+      if (auto family = family_.lock(); family && core_.queued() == 0) family->served(this);
+      if (auto held = core_.spawn_held_until(now); held && *held < next) next = *held;
+    }
+    tick_timer_.expires_at(next);
+    auto [ec] = co_await tick_timer_.async_wait(nothrow);
+    if (ec) co_return;
+  }
+}
+
+asio::awaitable<std::shared_ptr<fastcgi_pool::instance>> fastcgi_pool::acquire(
+    std::optional<refusal>& why, clock::time_point deadline) {
+  auto ex = co_await asio::this_coro::executor;
+  std::shared_ptr<waiter> w;
+  pool_core::id wid;
+  {
+    std::lock_guard lock(mu_);
+    wid = next_waiter_++;
+    auto ans = core_.want(wid, home_of(ex), clock::now());
+    if (ans.inst) co_return find_locked(ans.inst);
+    if (ans.refused) {
+      why = std::move(ans.refused);
+      co_return nullptr;
+    }
+    w = std::make_shared<waiter>(ex);
+    waiters_.emplace(wid, w);
+    run_actions_locked();  // a spawn for this request usually lends it at once
+  }
+  // If this coroutine is destroyed while it waits (the server is torn down),
+  // the pool must not keep lending to it.
+  struct leave_guard {
+    fastcgi_pool* pool;
+    pool_core::id wid;
+    std::shared_ptr<waiter> w;
+    bool done = false;
+    ~leave_guard() {
+      if (done) return;
+      std::lock_guard lock(pool->mu_);
+      pool->waiters_.erase(wid);
+      pool->core_.waiter_gone(wid, false, clock::now());
+      if (w->given) pool->core_.returned(w->given->number, clock::now());
+      pool->run_actions_locked();
+    }
+  } guard{this, wid, w};
+  if (!w->given && !w->why) {
+    asio::steady_timer timer(ex, deadline);
+    co_await (w->ch.async_receive(nothrow) || timer.async_wait(nothrow));
+  }
+  std::lock_guard lock(mu_);
+  guard.done = true;
+  if (!w->given && !w->why) {
+    waiters_.erase(wid);
+    core_.waiter_gone(wid, true, clock::now());
+    run_actions_locked();
+    if (!w->why)
+      w->why = refusal{http::status::gateway_timeout,
+                       "queue wait",
+                       "no instance free within request_timeout",
+                       {}};
+  }
+  if (w->given) co_return w->given;
+  why = std::move(w->why);
+  co_return nullptr;
+}
+
+void fastcgi_pool::release(const std::shared_ptr<instance>& inst, outcome how,
+                           std::unique_ptr<socket> kept) {
+  std::lock_guard lock(mu_);
+  pool_core::home kept_on = 0;
+  if (kept && how == outcome::ok) {
+    kept_on = home_of(kept->get_executor());
+    inst->kept = std::move(kept);
+  }
+  // In a family, an account holding more than its share gives room back to
+  // an account that waits for one (no account starves another).
+  bool yield = false;
+  if (auto family = family_.lock()) yield = family->should_yield(this, core_.instances().size());
+  core_.released(inst->number, how, kept_on, clock::now(), yield);
+  run_actions_locked();
+}
+
+asio::awaitable<std::string> fastcgi_pool::connect(const instance& inst, socket& sock,
+                                                   clock::time_point deadline) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, deadline);
+  auto attempt = [&](const asio::generic::stream_protocol::endpoint& ep)
+      -> asio::awaitable<boost::system::error_code> {
+    boost::system::error_code ec;
+    if (sock.is_open()) sock.close(ec);
+    auto r = co_await (sock.async_connect(ep, nothrow) || timer.async_wait(nothrow));
+    if (r.index() == 1) co_return asio::error::timed_out;
+    co_return std::get<0>(std::get<0>(r));
+  };
+  if (!remote()) {
+    auto ec = co_await attempt(asio::local::stream_protocol::endpoint(inst.socket_path));
+    co_return ec ? "instance pid " + std::to_string(inst.pid) + ": " + ec.message() : std::string();
+  }
+  const auto& to = *settings_.remote;
+  if (!to.unix_path.empty()) {
+    auto ec = co_await attempt(asio::local::stream_protocol::endpoint(to.unix_path));
+    co_return ec ? to.text + ": " + ec.message() : std::string();
+  }
+  asio::ip::tcp::resolver resolver(ex);
+  auto [rec, found] = co_await resolver.async_resolve(to.host, std::to_string(to.port), nothrow);
+  if (rec) co_return to.text + ": cannot resolve " + to.host + ": " + rec.message();
+  std::string errors;
+  for (const auto& entry : found) {
+    auto ec = co_await attempt(entry.endpoint());
+    if (!ec) {
+      addr_family_.store(entry.endpoint().protocol().family(), std::memory_order_relaxed);
+      boost::system::error_code ignored;
+      sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+      co_return std::string();
+    }
+    errors +=
+        (errors.empty() ? "" : "; ") + entry.endpoint().address().to_string() + ": " + ec.message();
+    if (ec == asio::error::timed_out) break;
+  }
+  co_return to.text + ": " + (errors.empty() ? std::string("no address") : errors);
+}
+
+bool fastcgi_pool::end_one_idle() {
+  std::lock_guard lock(mu_);
+  bool ended = core_.end_one_idle(clock::now());
+  run_actions_locked();
+  return ended;
+}
+
+void fastcgi_pool::poke() {
+  std::lock_guard lock(mu_);
+  if (core_.stopping()) return;
+  core_.tick(clock::now());
+  run_actions_locked();
+  if (auto family = family_.lock(); family && core_.queued() == 0) family->served(this);
+}
+
+void fastcgi_pool::count_response(unsigned status, bool timed_out) {
+  accepted_.fetch_add(1, std::memory_order_relaxed);
+  if (status >= 500) errors_5xx_.fetch_add(1, std::memory_order_relaxed);
+  if (timed_out) timeouts_.fetch_add(1, std::memory_order_relaxed);
+}
+
+fastcgi_pool::snapshot fastcgi_pool::status() {
+  snapshot s;
+  s.name = settings_.name;
+  s.identity = as_ ? as_->name : own_account_name();
+  s.accepted = accepted_.load(std::memory_order_relaxed);
+  s.errors_5xx = errors_5xx_.load(std::memory_order_relaxed);
+  s.timeouts = timeouts_.load(std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  s.queued = core_.queued();
+  s.core = core_.counts();
+  for (auto& v : core_.instances()) {
+    auto inst = find_locked(v.inst);
+    if (!inst) continue;  // being started
+    s.instances.push_back({v.inst, inst->pid, v.st, v.served, inst->started_at});
+  }
+  return s;
+}
+
+void fastcgi_pool::stop(std::chrono::milliseconds grace, std::function<void()> done) {
+  asio::post(ex_, [self = shared_from_this()] { self->tick_timer_.cancel(); });
+  std::vector<std::shared_ptr<instance>> live;
+  {
+    std::lock_guard lock(mu_);
+    if (core_.stopping()) {
+      if (done) asio::post(ex_, std::move(done));
+      return;
+    }
+    on_stopped_ = std::move(done);
+    core_.stop();
+    run_actions_locked();
+    live = instances_;
+    if (live.empty()) stopped_locked();
+  }
+  if (live.empty()) return;
+  asio::co_spawn(
+      ex_,
+      [self = shared_from_this(), live = std::move(live), grace]() -> asio::awaitable<void> {
+        {
+          std::lock_guard lock(self->mu_);
+          if (self->instances_.empty()) co_return;
+        }
+        self->kill_timer_.expires_after(grace);
+        auto [ec] = co_await self->kill_timer_.async_wait(nothrow);
+        if (ec) co_return;  // every instance ended within the grace period
+        std::lock_guard lock(self->mu_);
+        for (auto& inst : self->instances_)
+          if (inst->child) inst->child->signal_group(SIGKILL);
+      },
+      asio::detached);
+}
+
+void fastcgi_pool::stopped_locked() {
+  // All reaped: the stop needs no KILL, and whoever waits for it may go on.
+  asio::post(ex_, [self = shared_from_this(), done = std::exchange(on_stopped_, {})] {
+    self->kill_timer_.cancel();
+    if (done) done();
+  });
+}
+
+void fastcgi_pool::kill_now() {
+  std::lock_guard lock(mu_);
+  core_.stop();
+  core_.take_actions();
+  for (auto& inst : instances_) {
+    if (inst->kept) {
+      boost::system::error_code ignored;
+      inst->kept->close(ignored);
+      inst->kept.reset();
+    }
+    inst->child.reset();  // SIGKILL to the group, then reaped
+    ::unlink(inst->socket_path.c_str());
+  }
+  instances_.clear();
+}
+
+std::function<void()> after_all(std::size_t parts, std::function<void()> done) {
+  auto left = std::make_shared<std::atomic<std::size_t>>(parts);
+  auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+  return [left, shared_done] {
+    if (left->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
+  };
+}
+
+void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
+              std::chrono::milliseconds grace, std::function<void()> done) {
+  if (pools.empty()) {
+    if (done) done();
+    return;
+  }
+  auto one_done = after_all(pools.size(), std::move(done));
+  for (auto& p : pools) p->stop(grace, one_done);
+}
+
+pool_family::pool_family(const config::pool& settings, asio::any_io_executor ex,
+                         std::shared_ptr<spdlog::logger> log, std::string document_root,
+                         std::vector<std::pair<std::string, std::string>> base_env,
+                         spawner::broker* broker)
+    : settings_(settings),
+      ex_(std::move(ex)),
+      log_(std::move(log)),
+      document_root_(std::move(document_root)),
+      base_env_(std::move(base_env)),
+      broker_(broker) {}
+
+std::shared_ptr<fastcgi_pool> pool_family::for_account(const spawner::identity& as) {
+  std::lock_guard lock(mu_);
+  if (stopped_) return nullptr;
+  auto& p = by_uid_[as.uid.value];
+  if (!p) {
+    p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_, broker_);
+    p->join_family(weak_from_this());
+    log_->info("[pool {}] impersonate: a pool of instances running as {}", settings_.name,
+               as.describe());
+  }
+  return p;
+}
+
+std::vector<std::shared_ptr<fastcgi_pool>> pool_family::pools() {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<fastcgi_pool>> v;
+  for (auto& [uid, p] : by_uid_) v.push_back(p);
+  return v;
+}
+
+void pool_family::stop(std::chrono::milliseconds grace, std::function<void()> done) {
+  std::vector<std::shared_ptr<fastcgi_pool>> all;
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    for (auto& [uid, p] : by_uid_) all.push_back(p);
+  }
+  stop_all(all, grace, std::move(done));
+}
+
+void pool_family::served(const fastcgi_pool* pool) {
+  std::lock_guard lock(mu_);
+  waiting_.erase(pool);
+}
+
+bool pool_family::take() {
+  auto n = live_.load();
+  while (n < settings_.max_instances)
+    if (live_.compare_exchange_weak(n, n + 1)) return true;
+  return false;
+}
+
+void pool_family::give() {
+  live_.fetch_sub(1);
+  // Posted: the caller holds its pool's lock, and every pool's lock is taken here.
+  asio::post(ex_, [self = shared_from_this()] {
+    for (auto& p : self->pools()) p->poke();
+  });
+}
+
+bool pool_family::should_yield(const fastcgi_pool* pool, std::size_t its_instances) {
+  std::lock_guard lock(mu_);
+  // Someone else waits for room (a deferred spawn not yet served)...
+  bool others_wait = false;
+  for (const auto* w : waiting_) others_wait = others_wait || w != pool;
+  if (!others_wait) return false;
+  // ...and this account holds more than an even share of the room.
+  const std::size_t share =
+      std::max<std::size_t>(1, settings_.max_instances / (waiting_.size() + 1));
+  return its_instances > share || its_instances >= settings_.max_instances;
+}
+
+void pool_family::make_room(const fastcgi_pool* asking) {
+  {
+    std::lock_guard lock(mu_);
+    waiting_.insert(asking);
+  }
+  asio::post(ex_, [self = shared_from_this(), asking] {
+    for (auto& p : self->pools())
+      if (p.get() != asking && p->end_one_idle()) return;
+  });
+}
+
+void pool_family::kill_now() {
+  for (auto& p : pools()) p->kill_now();
+}
+
+}  // namespace cgihost::host

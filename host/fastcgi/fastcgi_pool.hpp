@@ -1,0 +1,242 @@
+#pragma once
+// A pool of FastCGI instances (php-cgi or any FastCGI program), started the
+// way IIS and mod_fcgid start them: a listening Unix socket handed over as
+// fd 0 (FCGI_LISTENSOCK_FILENO). Instances start on demand up to
+// max_instances, end after idle_timeout, and are recycled after max_requests;
+// requests wait in a bounded queue when all are busy. The decisions are
+// pool_core's; this class carries them out (launch, signal, lend, refuse).
+//
+// Thread-safe: sessions on any thread acquire and release; instances are
+// watched (their exit, their stderr) on the pool's own executor.
+
+#include <netinet/in.h>
+#include <spdlog/logger.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/status.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "host/fastcgi/pool_core.hpp"
+#include "spawner/child.hpp"
+#include "spawner/identity.hpp"
+
+namespace cgihost::host {
+
+namespace asio = boost::asio;
+
+class pool_family;
+
+// The io_context an executor runs on, as pool_core knows it.
+pool_core::home home_of(const asio::any_io_executor& ex);
+
+class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
+ public:
+  // Unix or TCP: a remote pool may be either.
+  using socket = asio::generic::stream_protocol::socket;
+  using refusal = pool_core::refusal;
+  using outcome = pool_core::outcome;
+
+  // One running instance, or for a remote pool one connection slot. Lent to
+  // one request at a time.
+  struct instance {
+    pool_core::id number = 0;
+    std::string socket_path;  // empty for a remote pool
+    pid_t pid = -1;           // -1 for a remote pool
+    std::chrono::system_clock::time_point started_at;
+    std::unique_ptr<spawner::child> child;  // owned by the watcher on the pool's executor
+    // The connection kept open after the last request (FCGI_KEEP_CONN): only
+    // whoever holds the instance uses it; the pool closes it when the instance ends.
+    std::unique_ptr<socket> kept;
+  };
+
+  // What the status page shows of a pool.
+  struct snapshot {
+    struct inst {
+      pool_core::id number;
+      pid_t pid;
+      pool_core::state st;
+      std::uint32_t served;
+      std::chrono::system_clock::time_point started_at;
+    };
+    std::string name;
+    std::string identity;
+    std::vector<inst> instances;
+    std::size_t queued = 0;
+    pool_core::totals core;
+    std::uint64_t accepted = 0;
+    std::uint64_t errors_5xx = 0;
+    std::uint64_t timeouts = 0;
+  };
+
+  // `ex`: where instances are watched. `as`: the identity instances run as
+  // (nullopt: cgihost's own). `document_root`: their working directory.
+  static std::shared_ptr<fastcgi_pool> create(
+      const config::pool& settings, asio::any_io_executor ex, std::shared_ptr<spdlog::logger> log,
+      std::optional<spawner::identity> as, std::string document_root,
+      std::vector<std::pair<std::string, std::string>> base_env, spawner::broker* broker = nullptr);
+  ~fastcgi_pool();
+
+  // An instance for one request, or why not. Waits in the queue (until
+  // `deadline`) when every instance is busy and max_instances run.
+  asio::awaitable<std::shared_ptr<instance>> acquire(
+      std::optional<refusal>& why, std::chrono::steady_clock::time_point deadline);
+
+  // A new connection to `inst` on `sock` (open on the caller's executor), by
+  // `deadline`: its own socket, or the remote pool's address (a host name is
+  // resolved for each new connection). Empty on success, else what failed.
+  asio::awaitable<std::string> connect(const instance& inst, socket& sock,
+                                       std::chrono::steady_clock::time_point deadline);
+
+  // True for a pool that connects to a FastCGI server it did not start.
+  bool remote() const { return settings_.remote.has_value(); }
+
+  // The protocol of its connections: Unix, or TCP for a remote HOST:PORT (the
+  // family of the first address; a connection kept on another thread is moved
+  // with the protocol it was opened with, which connect() records here).
+  asio::generic::stream_protocol protocol() const {
+    return asio::generic::stream_protocol(
+        addr_family_.load(std::memory_order_relaxed),
+        addr_family_.load(std::memory_order_relaxed) == AF_UNIX ? 0 : IPPROTO_TCP);
+  }
+
+  // Gives an instance back after a request, with the connection it keeps for
+  // the next one (nullptr: none). Anything but `ok` ends the instance.
+  void release(const std::shared_ptr<instance>& inst, outcome how, std::unique_ptr<socket> kept);
+
+  // Ends every instance (TERM, then KILL after `grace`); the watchers reap
+  // them. `done` runs on the pool's executor once all are reaped.
+  void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
+
+  // Kills and reaps every instance now, synchronously: for when the io
+  // threads no longer run (a stop whose grace period ran out).
+  void kill_now();
+
+  const config::pool& settings() const { return settings_; }
+  std::size_t instance_count();
+  snapshot status();
+
+  // Counted by the handler, shown by the status page.
+  void count_response(unsigned status, bool timed_out);
+
+  // For the pools of an impersonating family: starts share the family's
+  // max_instances; see pool_family.
+  void join_family(std::weak_ptr<pool_family> family) { family_ = std::move(family); }
+  // Ends this pool's longest-idle instance; false when none is idle.
+  bool end_one_idle();
+  // Lets queued requests have an instance now that there may be room.
+  void poke();
+
+ private:
+  struct waiter;
+  fastcgi_pool(const config::pool& settings, asio::any_io_executor ex,
+               std::shared_ptr<spdlog::logger> log, std::optional<spawner::identity> as,
+               std::string document_root, std::vector<std::pair<std::string, std::string>> base_env,
+               spawner::broker* broker);
+
+  // Under mu_: carries out what the core decided, until it decides nothing more.
+  void run_actions_locked();
+  // Under mu_: starts instance `number`; false and `error` on failure.
+  bool spawn_locked(pool_core::id number, std::string& error);
+  std::shared_ptr<instance> find_locked(pool_core::id number);
+  asio::awaitable<void> watch(std::shared_ptr<instance> inst);
+  asio::awaitable<void> ticker();
+  // Under mu_, once stopping and every instance is reaped.
+  void stopped_locked();
+
+  const config::pool& settings_;
+  asio::any_io_executor ex_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::optional<spawner::identity> as_;
+  spawner::broker* broker_;  // starts instances when set (privilege separation)
+  std::string document_root_;
+  std::vector<std::string> env_;
+  std::string socket_dir_;
+
+  std::mutex mu_;
+  pool_core core_;
+  std::vector<std::shared_ptr<instance>> instances_;
+  std::map<pool_core::id, std::shared_ptr<waiter>> waiters_;
+  pool_core::id next_waiter_ = 1;
+  bool ticker_started_ = false;
+  asio::steady_timer tick_timer_;
+  asio::steady_timer kill_timer_;  // a stop's TERM -> KILL grace; cancelled when all are reaped
+  std::function<void()> on_stopped_;
+  std::weak_ptr<pool_family> family_;
+  std::atomic<int> addr_family_{AF_UNIX};
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> errors_5xx_{0};
+  std::atomic<std::uint64_t> timeouts_{0};
+};
+
+// A callback to give each of `parts` pieces of work: `done` runs once, when
+// the last of them has called it.
+std::function<void()> after_all(std::size_t parts, std::function<void()> done);
+
+// Stops every pool of `pools`; `done` runs once all of them are reaped (at
+// once when there are none).
+void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
+              std::chrono::milliseconds grace, std::function<void()> done);
+
+// The pools of an `impersonate = true` [pools.NAME]: one per account, each
+// started on first use and running as that account, so one user's code never
+// runs in another user's process. max_instances bounds them all together:
+// when it is reached, a request of an account without a free instance waits
+// while the longest-idle instance of another account is ended to make room.
+class pool_family : public std::enable_shared_from_this<pool_family> {
+ public:
+  pool_family(const config::pool& settings, asio::any_io_executor ex,
+              std::shared_ptr<spdlog::logger> log, std::string document_root,
+              std::vector<std::pair<std::string, std::string>> base_env,
+              spawner::broker* broker = nullptr);
+
+  // The pool whose instances run as `as`; created on first use.
+  std::shared_ptr<fastcgi_pool> for_account(const spawner::identity& as);
+
+  const config::pool& settings() const { return settings_; }
+  std::vector<std::shared_ptr<fastcgi_pool>> pools();
+
+  // Room for one more instance among all accounts: true and counted, or false.
+  bool take();
+  // An instance ended: its room is free; queued requests of every account may use it.
+  void give();
+  // A request of `asking` waits for room: end the longest-idle instance of another account.
+  void make_room(const fastcgi_pool* asking);
+  // `pool` got room: it no longer waits.
+  void served(const fastcgi_pool* pool);
+  // Whether `pool`, holding `its_instances`, should end an instance given back
+  // instead of keeping it: another pool waits and this one has more than its share.
+  bool should_yield(const fastcgi_pool* pool, std::size_t its_instances);
+  // Stops every account's pool; `done` once all of them are reaped.
+  void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
+  void kill_now();
+
+ private:
+  const config::pool& settings_;
+  asio::any_io_executor ex_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::string document_root_;
+  std::vector<std::pair<std::string, std::string>> base_env_;
+  spawner::broker* broker_;
+  std::mutex mu_;
+  bool stopped_ = false;
+  std::map<std::uint32_t, std::shared_ptr<fastcgi_pool>> by_uid_;
+  std::atomic<std::uint32_t> live_{0};
+  std::set<const fastcgi_pool*> waiting_;  // pools with a request waiting for room
+};
+
+}  // namespace cgihost::host

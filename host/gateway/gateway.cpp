@@ -1,0 +1,153 @@
+#include "host/gateway/gateway.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdlib>
+#include <cstring>
+
+
+namespace cgihost::host {
+
+namespace {
+constexpr std::size_t kKeptBuffers = 8;  // per thread
+thread_local std::vector<std::unique_ptr<char[]>> free_buffers;
+}  // namespace
+
+gateway_buffer::gateway_buffer() {
+  if (free_buffers.empty()) {
+    p_ = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
+  } else {
+    p_ = std::move(free_buffers.back());
+    free_buffers.pop_back();
+  }
+}
+
+gateway_buffer::~gateway_buffer() {
+  if (p_ && free_buffers.size() < kKeptBuffers) free_buffers.push_back(std::move(p_));
+}
+
+struct run_limit::waiter {
+  explicit waiter(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool granted = false;  // under run_limit::mu_
+};
+
+asio::awaitable<bool> run_limit::acquire(std::chrono::steady_clock::time_point deadline) {
+  std::shared_ptr<waiter> w;
+  {
+    std::lock_guard lock(mu_);
+    if (running_ < max_ && waiting_.empty()) {
+      ++running_;
+      co_return true;
+    }
+    w = std::make_shared<waiter>(co_await asio::this_coro::executor);
+    w->timer.expires_at(deadline);
+    waiting_.push_back(w);
+  }
+  co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  std::lock_guard lock(mu_);
+  if (w->granted) co_return true;  // handed over by release(), even at the deadline
+  std::erase(waiting_, w);
+  co_return false;
+}
+
+void run_limit::release() {
+  std::shared_ptr<waiter> next;
+  {
+    std::lock_guard lock(mu_);
+    if (waiting_.empty()) {
+      --running_;
+      return;
+    }
+    next = std::move(waiting_.front());  // the room goes to it: running_ stays
+    waiting_.pop_front();
+    next->granted = true;
+  }
+  asio::post(next->timer.get_executor(), [next] { next->timer.cancel(); });
+}
+
+asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex, spawner::unique_fd& spool) {
+  if (auto length = ex.body_length()) co_return length;
+  spool.reset(::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (spool.get() < 0) {
+    co_await ex.send_error(http::status::internal_server_error,
+                           std::string("cannot spool body: ") + std::strerror(errno));
+    co_return std::nullopt;
+  }
+  auto buf = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
+  std::uint64_t total = 0;
+  while (true) {
+    error_code ec;
+    std::size_t n = co_await ex.read_body(buf.get(), kGatewayBuffer, ec);
+    if (ec) {
+      bool too_big = ec == http::error::body_limit;
+      co_await ex.send_error(too_big ? http::status::payload_too_large : http::status::bad_request,
+                             "request body: " + ec.message());
+      co_return std::nullopt;
+    }
+    if (n == 0) break;
+    if (::pwrite(spool.get(), buf.get(), n, static_cast<off_t>(total)) != static_cast<ssize_t>(n)) {
+      co_await ex.send_error(http::status::internal_server_error, "cannot spool body");
+      co_return std::nullopt;
+    }
+    total += n;
+  }
+  co_return total;
+}
+
+protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg,
+                                           const std::string& script_path, std::uint64_t length,
+                                           const std::optional<std::string>& user,
+                                           const protocol::cgi::variables& pass_through) {
+  const route& r = ex.route();
+  const auto& req = ex.request();
+  protocol::cgi::request_view view;
+  std::string method(req.method_string()), target(req.target());
+  view.method = method;
+  view.target = target;
+  view.query = ex.target().query;
+  view.version = req.version();
+  for (const auto& f : req) view.headers.emplace_back(f.name_string(), f.value());
+  view.peer_address = ex.peer_address();
+  view.peer_port = ex.peer_port();
+  view.local_address = ex.local_address();
+  view.local_port = ex.local_port();
+  view.script_name = r.script_name;
+  view.path_info = r.path_info;
+  view.script_filename = script_path;
+  std::string root = cfg.document_root.string();
+  view.document_root = root;
+  // RFC 3875 §4.1.2: CONTENT_LENGTH only when there is a body (or the method has one).
+  if (length > 0 || req.method() == http::verb::post || req.method() == http::verb::put)
+    view.content_length = length;
+  std::string software = "cgihost/" CGIHOST_VERSION;
+  view.server_software = software;
+  std::string user_name = user.value_or("");
+  view.remote_user = user_name;
+  std::string auth_type = user ? ex.auth_type() : std::string();
+  if (user && auth_type.empty()) auth_type = "Basic";  // `try --user NAME` stands for Basic
+  view.auth_type = auth_type;
+  protocol::cgi::env_options options;
+  options.pass_through = pass_through;
+  if (cfg.authentication.trusted_header)
+    options.drop_headers.push_back(*cfg.authentication.trusted_header);
+  return protocol::cgi::build_env(view, options);
+}
+
+protocol::cgi::variables pass_through_environment() {
+  protocol::cgi::variables out;
+  // A fixed, system-wide PATH, not whatever the operator's shell had.
+  out.emplace_back("PATH", "/usr/local/bin:/usr/bin:/bin");
+  for (const char* name : {"LANG", "LC_ALL", "TZ"}) {
+    if (const char* v = std::getenv(name)) out.emplace_back(name, v);
+  }
+  return out;
+}
+
+}  // namespace cgihost::host

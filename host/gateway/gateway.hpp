@@ -1,0 +1,82 @@
+#pragma once
+// What the CGI and FastCGI exchanges share: finding the script, getting the
+// request body's length (spooling a chunked one), and the CGI variables.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "host/dispatch/exchange.hpp"
+#include "host/dispatch/identity_choice.hpp"
+#include "protocol/cgi_env.hpp"
+#include "spawner/files.hpp"
+#include "spawner/identity.hpp"
+
+namespace cgihost::host {
+
+inline constexpr std::size_t kGatewayBuffer = 64 * 1024;  // per direction, per request
+
+// A kGatewayBuffer-sized buffer, taken from a small free list of the calling
+// thread and given back to it: a session stays on one io thread, and a request
+// then costs no 64 KiB allocation (nor the heap trimming its free causes).
+// A bound on things running at once (CGI children), shared by io threads:
+// a request waits its turn, first come first served, until a deadline.
+class run_limit {
+ public:
+  explicit run_limit(std::size_t max) : max_(max) {}
+  run_limit(const run_limit&) = delete;
+  run_limit& operator=(const run_limit&) = delete;
+  // True once there is room (counted: give it back with release()); false at
+  // `deadline`.
+  asio::awaitable<bool> acquire(std::chrono::steady_clock::time_point deadline);
+  void release();
+  std::size_t max() const { return max_; }
+
+ private:
+  struct waiter;
+  std::mutex mu_;
+  const std::size_t max_;
+  std::size_t running_ = 0;
+  std::deque<std::shared_ptr<waiter>> waiting_;
+};
+
+class gateway_buffer {
+ public:
+  gateway_buffer();
+  ~gateway_buffer();
+  gateway_buffer(const gateway_buffer&) = delete;
+  gateway_buffer& operator=(const gateway_buffer&) = delete;
+  char* data() const { return p_.get(); }
+
+ private:
+  std::unique_ptr<char[]> p_;
+};
+
+
+// The body's length. A chunked body is first spooled to an unnamed file in
+// `spool` (CGI and PHP need CONTENT_LENGTH; http.max_body_size bounds it).
+// nullopt after answering 413/400/500.
+asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex, spawner::unique_fd& spool);
+
+// The CGI variables of the request (the environment of a CGI child, the
+// PARAMS of a FastCGI request), from protocol/'s one builder.
+protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg,
+                                           const std::string& script_path, std::uint64_t length,
+                                           const std::optional<std::string>& user,
+                                           const protocol::cgi::variables& pass_through);
+
+// The host's environment as children may see it: a fixed PATH, and LANG,
+// LC_ALL and TZ when set.
+protocol::cgi::variables pass_through_environment();
+
+}  // namespace cgihost::host

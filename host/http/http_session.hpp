@@ -1,0 +1,54 @@
+#pragma once
+// One client connection: HTTP/1.x keep-alive and pipelining, with every
+// limit of [http] enforced and each violation answered with its status.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <memory>
+
+#include "host/dispatch/exchange.hpp"
+#include "host/http/http_request.hpp"
+#include "host/http/session_host.hpp"
+
+namespace cgihost::host {
+
+
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(session_host& srv, asio::ip::tcp::socket socket, std::uint64_t id);
+  ~http_session();
+
+  // Serves requests until the client leaves, a limit closes the connection,
+  // or the server stops. Runs on the socket's strand.
+  asio::awaitable<void> run();
+
+  // Asks the session to end: now if it is waiting for a request, after the
+  // current response otherwise. Thread-safe.
+  void request_stop();
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  friend class session_exchange;
+  enum class state { idle, reading_head, busy };
+
+  asio::awaitable<bool> serve_one(bool first);
+  asio::awaitable<void> send_simple(http::status status, bool close, std::string_view reason,
+                                    request_id id, const std::string& request_line,
+                                    std::chrono::steady_clock::time_point started);
+
+  session_host& server_;
+  boost::beast::tcp_stream stream_;
+  request_reader reader_;
+  std::uint64_t id_;
+  std::string peer_;
+  std::uint16_t peer_port_ = 0;
+  std::string local_;
+  std::uint16_t local_port_ = 0;
+  state state_ = state::idle;
+  bool stop_requested_ = false;  // strand only
+  bool linger_ = false;          // a rejection was sent: the client may still be sending
+  std::uint32_t requests_ = 0;
+};
+
+}  // namespace cgihost::host

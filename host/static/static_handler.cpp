@@ -1,0 +1,355 @@
+#include "host/static/static_handler.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "host/dispatch/checks.hpp"
+#include "host/static/mime.hpp"
+#include "host/dispatch/request_filter.hpp"
+#include "protocol/http_date.hpp"
+
+namespace cgihost::host {
+namespace {
+
+constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+
+std::string make_etag(const struct stat& st) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "W/\"%llx-%llx\"", static_cast<unsigned long long>(st.st_size),
+                static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
+                    static_cast<unsigned long long>(st.st_mtim.tv_nsec));
+  return buf;
+}
+
+// If-None-Match (RFC 9110 §13.1.2): weak comparison against a list or "*".
+bool etag_matches(std::string_view header, std::string_view etag) {
+  auto strip_weak = [](std::string_view t) { return t.substr(0, 2) == "W/" ? t.substr(2) : t; };
+  std::string_view mine = strip_weak(etag);
+  while (!header.empty()) {
+    auto comma = header.find(',');
+    std::string_view item = header.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item == "*" || strip_weak(item) == mine) return true;
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// open_beneath, telling whether a symlink was followed on the way: then the
+// file's own name is not the one asked for. Costs nothing more when none was.
+int open_noting_symlinks(int dir_fd, const char* relative, bool& via_symlink) {
+  open_how how{};
+  how.flags = static_cast<std::uint64_t>(kOpenFlags);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS;
+  long fd = ::syscall(SYS_openat2, dir_fd, relative, &how, sizeof how);
+  via_symlink = false;
+  if (fd >= 0) return static_cast<int>(fd);
+  if (errno != ELOOP && errno != ENOSYS) return -1;
+  via_symlink = true;  // ENOSYS (before 5.6): cannot tell, so look
+  return spawner::open_beneath(dir_fd, relative, kOpenFlags);
+}
+
+// The path of the open file `fd` below the folder `root_fd` ("/a/b.php"),
+// as the kernel names them; nullopt when it cannot be said.
+std::optional<std::string> path_below(int root_fd, int fd) {
+  auto target = [](int f) -> std::optional<std::string> {
+    char link[64], buf[4096];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", f);
+    ssize_t n = ::readlink(link, buf, sizeof buf);
+    if (n <= 0 || n == static_cast<ssize_t>(sizeof buf)) return std::nullopt;
+    return std::string(buf, static_cast<std::size_t>(n));
+  };
+  auto root = target(root_fd), file = target(fd);
+  if (!root || !file) return std::nullopt;
+  if (*root == "/") return file;
+  if (file->size() <= root->size() || file->compare(0, root->size(), *root) != 0 ||
+      (*file)[root->size()] != '/')
+    return std::nullopt;
+  return file->substr(root->size());
+}
+
+// Why a file reached through a symlink may not be served under the name it
+// really has (request filtering, or a script handler's), or "".
+std::string real_name_refusal(int root_fd, int fd, const router& r) {
+  auto real = path_below(root_fd, fd);
+  if (!real) return "reached through a symlink, and its own name cannot be told";
+  if (auto refusal = filter_path(*real))
+    return "reached through a symlink to " + *real + ": " + refusal->describe();
+  if (const config::handler* h = r.script_handler_for(*real))
+    return "reached through a symlink to " + *real + ": handler \"" + h->match +
+           "\" runs it, so it is never served as a file";
+  return "";
+}
+
+// Whether the client's copy is current (RFC 9110 §13.1.2, §13.1.3):
+// If-None-Match when sent, wins over If-Modified-Since.
+bool not_modified(const http::request_header<>& req, std::string_view etag, std::int64_t mtime) {
+  if (auto inm = req.find(http::field::if_none_match); inm != req.end())
+    return etag_matches(inm->value(), etag);
+  if (auto ims = req.find(http::field::if_modified_since); ims != req.end()) {
+    auto since = protocol::parse_http_date(ims->value());
+    return since && mtime <= *since;
+  }
+  return false;
+}
+
+// A folder is addressed with its slash, so that relative links in its index work.
+http::response_header<> folder_redirect(const protocol::normalized_target& target) {
+  http::response_header<> head;
+  head.result(http::status::moved_permanently);
+  std::string location = target.path + "/";
+  if (target.has_query) location += "?" + target.query;
+  head.set(http::field::location, location);
+  head.set(http::field::content_length, "0");
+  return head;
+}
+
+}  // namespace
+
+namespace {
+
+// `out`, refused with `status` and `why`.
+static_lookup refused(static_lookup&& out, http::status status, std::string why) {
+  out.what = static_lookup::outcome::refused;
+  out.status = status;
+  out.why = std::move(why);
+  return std::move(out);
+}
+
+// The folder `out.fd` (URL `path`, with its slash): its first index file that
+// is a regular file and that no script handler or filter rule takes.
+void look_up_index(int root_fd, const std::string& path, const std::vector<std::string>& index,
+                   const router& r, static_lookup& out) {
+  for (const auto& name : index) {
+    // Never read as a file: a name a script handler runs (index.php), or
+    // one request filtering refuses.
+    const std::string candidate = path + name;
+    if (auto refusal = filter_path(candidate)) {
+      out.passed_over.push_back(name + " (" + refusal->describe() + ")");
+      continue;
+    }
+    if (const config::handler* h = r.script_handler_for(candidate)) {
+      out.passed_over.push_back(name + " (handler \"" + h->match +
+                                "\" runs it, so it is never served as a file)");
+      continue;
+    }
+    bool via_symlink = false;
+    unique_fd file(open_noting_symlinks(out.fd.get(), name.c_str(), via_symlink));
+    struct stat st {};
+    if (file.get() < 0 || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (via_symlink) {
+      if (std::string no = real_name_refusal(root_fd, file.get(), r); !no.empty()) {
+        out.passed_over.push_back(name + " (" + no + ")");
+        continue;
+      }
+    }
+    out.fd = std::move(file);
+    out.st = st;
+    out.served_name = candidate;
+    out.what = static_lookup::outcome::file;
+    return;
+  }
+  std::string why = "folder without an index file: " + path;
+  for (std::size_t i = 0; i < out.passed_over.size(); ++i)
+    why += (i ? ", " : "; passed over: ") + out.passed_over[i];
+  out = refused(std::move(out), http::status::forbidden, std::move(why));
+}
+
+}  // namespace
+
+static_lookup look_up_static(int root_fd, const std::string& path,
+                             const std::vector<std::string>& index, const router& r,
+                             bool through_static_handler) {
+  static_lookup out;
+  // Without a static handler in the way, the router already gave any path a
+  // script handler matches to that handler.
+  if (through_static_handler) {
+    if (const config::handler* h = r.script_handler_for(path))
+      return refused(std::move(out), http::status::forbidden,
+                              path + ": handler \"" + h->match +
+                                  "\" runs it, so it is never served as a file");
+  }
+  std::string relative = path.size() > 1 ? path.substr(1) : ".";
+  bool via_symlink = false;
+  out.fd.reset(open_noting_symlinks(root_fd, relative.c_str(), via_symlink));
+  if (out.fd.get() < 0) {
+    switch (errno) {
+      case EACCES:
+      case EPERM:
+        return refused(std::move(out), http::status::forbidden, "permission denied: " + path);
+      case EXDEV:
+      case ELOOP:
+        return refused(std::move(out), http::status::not_found,
+                                "path leaves the document root through a symlink: " + path);
+      default:
+        return refused(std::move(out), http::status::not_found, "no such file: " + path);
+    }
+  }
+  if (::fstat(out.fd.get(), &out.st) != 0)
+    return refused(std::move(out), http::status::internal_server_error,
+                            std::string("fstat failed: ") + std::strerror(errno));
+  out.served_name = path;
+  if (S_ISDIR(out.st.st_mode)) {
+    if (path.back() != '/')
+      out.what = static_lookup::outcome::redirect;
+    else
+      look_up_index(root_fd, path, index, r, out);
+    return out;
+  }
+  if (!S_ISREG(out.st.st_mode))
+    return refused(std::move(out), http::status::forbidden, "not a regular file: " + path);
+  if (via_symlink) {
+    if (std::string no = real_name_refusal(root_fd, out.fd.get(), r); !no.empty())
+      return refused(std::move(out), http::status::forbidden, path + ": " + no);
+  }
+  out.what = static_lookup::outcome::file;
+  return out;
+}
+
+static_handler::static_handler(const config::config& cfg, bool judge_accounts)
+    : cfg_(cfg),
+      router_(cfg),
+      root_(::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)),
+      judge_accounts_(judge_accounts) {
+  if (root_.get() < 0)
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot open document root " + cfg.document_root.string());
+  if (!judge_accounts_) return;
+  // Each account's groups are read once, here (several names may share an
+  // account): a request then costs no lookup in the account database.
+  std::map<std::string, std::optional<spawner::identity>> groups_of;
+  auto make = [&](const std::optional<std::string>& user) {
+    reader rd;
+    rd.choice = choose_identity(cfg, config::module_kind::static_files, false, false, user, true);
+    if (!rd.choice.account) return rd;
+    const config::account& a = *rd.choice.account;
+    auto [it, fresh] = groups_of.try_emplace(a.name);
+    if (fresh) it->second = spawner::resolve_identity(a);
+    rd.id = it->second;
+    if (!rd.id) rd.why_not = "the groups of account " + a.name + " cannot be read";
+    return rd;
+  };
+  anonymous_ = make(std::nullopt);
+  for (const auto& [name, account] : cfg.accounts) users_.emplace(name, make(name));
+}
+
+std::optional<static_handler::refusal> static_handler::check_read(
+    const std::optional<std::string>& user, const struct stat& st, const std::string& name) const {
+  const reader* rd = &anonymous_;
+  if (user) {
+    auto it = users_.find(*user);
+    // Only `try --user NAME` gets here with such a name: the session refuses it first.
+    if (it == users_.end())
+      return refusal{
+          refusal::kind::error, http::status::forbidden, false,
+          "authenticated as \"" + *user + "\", but [accounts] maps that name to no OS account"};
+    rd = &it->second;
+  }
+  const identity_choice& c = rd->choice;
+  if (c.refused_status)
+    return refusal{refusal::kind::error, static_cast<http::status>(c.refused_status), c.anonymous,
+                   c.refusal + " (" + c.why + ")"};
+  if (!rd->id)
+    return refusal{c.anonymous ? refusal::kind::unusable_anonymous : refusal::kind::error,
+                   http::status::internal_server_error, c.anonymous,
+                   "the account cannot be used: " + rd->why_not + " (" + c.why + ")"};
+  std::string denied;
+  if (spawner::may_access(*rd->id, st.st_uid, st.st_gid, st.st_mode, false, denied))
+    return std::nullopt;
+  return refusal{refusal::kind::denied, http::status::forbidden, c.anonymous,
+                 "static file " + name + ": " + denied + " (" + c.why + ")"};
+}
+
+asio::awaitable<void> static_handler::handle(exchange& ex) {
+  const auto& req = ex.request();
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    co_await ex.send_error(http::status::method_not_allowed,
+                           "static files answer only GET and HEAD");
+    co_return;
+  }
+  const std::string& path = ex.target().path;
+  static_lookup found = look_up_static(root_.get(), path, cfg_.static_files.index, router_,
+                                       ex.route().handler != nullptr);
+  if (found.what == static_lookup::outcome::refused) {
+    co_await ex.send_error(found.status, found.why);
+    co_return;
+  }
+  if (found.what == static_lookup::outcome::redirect) {
+    http::response_header<> head = folder_redirect(ex.target());
+    error_code ec;
+    co_await ex.write_head(head, ec);
+    co_return;
+  }
+  const struct stat& st = found.st;
+  // Before anything of the file is said (not even 304 and its validators).
+  if (judge_accounts_) {
+    if (auto no = check_read(ex.authenticated_user(), st, found.served_name)) {
+      if (no->what == refusal::kind::denied)
+        co_await refuse_access(ex, cfg_, no->anonymous, no->text);
+      else if (no->what == refusal::kind::unusable_anonymous)
+        co_await ex.send_unauthorized(no->text);
+      else
+        co_await ex.send_error(no->status, no->text);
+      co_return;
+    }
+  }
+
+  const std::string etag = make_etag(st);
+  http::response_header<> head;
+  head.set(http::field::last_modified, protocol::format_http_date(st.st_mtim.tv_sec));
+  head.set(http::field::etag, etag);
+  error_code ec;
+  if (not_modified(req, etag, st.st_mtim.tv_sec)) {
+    head.result(http::status::not_modified);
+    co_await ex.write_head(head, ec);
+    co_return;
+  }
+  head.result(http::status::ok);
+  head.set(http::field::content_type, mime_type(found.served_name));
+  head.set(http::field::content_length, std::to_string(st.st_size));
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (req.method() == http::verb::head || size == 0) {
+    co_await ex.write_head(head, ec);
+    co_return;
+  }
+
+  // Bounded memory whatever the file size; no zero-fill of the buffer.
+  constexpr std::uint64_t kChunk = 64 * 1024;
+  const auto buf_size = static_cast<std::size_t>(std::min(kChunk, size));
+  auto buf = std::make_unique_for_overwrite<char[]>(buf_size);
+  std::uint64_t offset = 0;
+  bool first = true;
+  while (offset < size) {
+    ssize_t n = ::pread(found.fd.get(), buf.get(), std::min<std::uint64_t>(buf_size, size - offset),
+                        static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path,
+                     offset, n == 0 ? "file shrank" : std::strerror(err));
+      // Before the head: an honest 500. After: the session closes the connection.
+      if (first) co_await ex.send_error(http::status::internal_server_error, "read failed");
+      co_return;
+    }
+    auto data = asio::buffer(buf.get(), static_cast<std::size_t>(n));
+    if (first)
+      co_await ex.write_response(head, data, ec);
+    else
+      co_await ex.write_body(data, ec);
+    if (ec) co_return;
+    first = false;
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+}  // namespace cgihost::host

@@ -1,0 +1,207 @@
+#include "host/status/status_handler.hpp"
+
+#include <cstdio>
+#include <ctime>
+
+namespace cgihost::host {
+namespace {
+
+const char* state_name(pool_core::state s) {
+  switch (s) {
+    case pool_core::state::idle:
+      return "idle";
+    case pool_core::state::busy:
+      return "busy";
+    case pool_core::state::draining:
+      return "draining";
+  }
+  return "?";
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// A JSON string, quoted; also fine for a Prometheus label value (same escapes
+// for backslash, quote and newline).
+std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char esc[8];
+          std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned char>(c));
+          out += esc;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::uint64_t restarts(const fastcgi_pool::snapshot& s) {
+  return s.core.crashes + s.core.recycled + s.core.killed;
+}
+
+}  // namespace
+
+status_handler::status_handler(const config::config& cfg,
+                               std::vector<std::shared_ptr<fastcgi_pool>> pools,
+                               std::vector<std::shared_ptr<pool_family>> families)
+    : cfg_(cfg), pools_(std::move(pools)), families_(std::move(families)) {}
+
+std::vector<std::shared_ptr<fastcgi_pool>> status_handler::all_pools() const {
+  auto all = pools_;
+  for (const auto& f : families_)
+    for (auto& p : f->pools()) all.push_back(p);
+  return all;
+}
+
+std::string status_handler::json() const {
+  auto now = std::chrono::system_clock::now();
+  std::string o =
+      "{\"version\":" + json_quote(CGIHOST_VERSION) +
+      ",\"started_at\":" + json_quote(rfc3339(started_)) + ",\"uptime_seconds\":" +
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - started_).count()) +
+      ",\"pools\":[";
+  bool first_pool = true;
+  for (const auto& p : all_pools()) {
+    auto s = p->status();
+    const auto& set = p->settings();
+    if (!std::exchange(first_pool, false)) o += ",";
+    o += "{\"name\":" + json_quote(s.name);
+    if (set.remote) {
+      o += ",\"address\":" + json_quote(set.remote->text) +
+           ",\"max_connections\":" + std::to_string(set.max_connections);
+    } else {
+      o += ",\"command\":" + json_quote(set.command.empty() ? "" : set.command[0]) +
+           ",\"identity\":" + json_quote(s.identity) +
+           ",\"max_instances\":" + std::to_string(set.max_instances) +
+           ",\"max_requests\":" + std::to_string(set.max_requests);
+    }
+    o += ",\"queue_length\":" + std::to_string(s.queued) +
+         ",\"queue_limit\":" + std::to_string(set.queue_length);
+    o += ",\"instances\":[";
+    bool first = true;
+    for (const auto& i : s.instances) {
+      if (!std::exchange(first, false)) o += ",";
+      o += "{\"number\":" + std::to_string(i.number);
+      if (i.pid > 0)
+        o += ",\"pid\":" + std::to_string(i.pid) + ",\"identity\":" + json_quote(s.identity);
+      o += ",\"state\":" + json_quote(state_name(i.st)) +
+           ",\"requests\":" + std::to_string(i.served) +
+           ",\"started_at\":" + json_quote(rfc3339(i.started_at)) + "}";
+    }
+    o += "],\"totals\":{\"accepted\":" + std::to_string(s.accepted) +
+         ",\"responses_5xx\":" + std::to_string(s.errors_5xx) +
+         ",\"timeouts\":" + std::to_string(s.timeouts) +
+         ",\"restarts\":" + std::to_string(restarts(s)) +
+         ",\"started\":" + std::to_string(s.core.started) +
+         ",\"start_failures\":" + std::to_string(s.core.start_failures) +
+         ",\"crashes\":" + std::to_string(s.core.crashes) +
+         ",\"recycled\":" + std::to_string(s.core.recycled) +
+         ",\"killed\":" + std::to_string(s.core.killed) +
+         ",\"queue_full\":" + std::to_string(s.core.queue_full) +
+         ",\"queue_timeouts\":" + std::to_string(s.core.queue_timeouts) + "}}";
+  }
+  return o + "]}\n";
+}
+
+std::string status_handler::prometheus() const {
+  std::vector<fastcgi_pool::snapshot> snaps;
+  for (const auto& p : all_pools()) snaps.push_back(p->status());
+  std::string o;
+  auto family = [&](const char* name, const char* type, const char* help, auto&& each) {
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (const auto& s : snaps) {
+      std::string head =
+          name;  // appended, not "+": g++ 12 warns falsely (-Warray-bounds) on the sum
+      head += "{pool=";
+      head += json_quote(s.name);
+      // The account too: an impersonating pool has one set of instances per account.
+      head += ",identity=";
+      head += json_quote(s.identity);
+      each(s, head);
+    }
+  };
+  family("cgihost_pool_instances", "gauge", "Instances (connections for a remote pool) by state.",
+         [&](const fastcgi_pool::snapshot& s, const std::string& head) {
+           for (auto st :
+                {pool_core::state::idle, pool_core::state::busy, pool_core::state::draining}) {
+             std::size_t n = 0;
+             for (const auto& i : s.instances) n += i.st == st;
+             o += head + ",state=" + json_quote(state_name(st)) + "} " + std::to_string(n) + "\n";
+           }
+         });
+  auto counter = [&](const char* name, const char* type, const char* help, auto value) {
+    family(name, type, help, [&](const fastcgi_pool::snapshot& s, const std::string& head) {
+      o += head + "} " + std::to_string(value(s)) + "\n";
+    });
+  };
+  counter("cgihost_pool_queue_length", "gauge", "Requests waiting for an instance.",
+          [](const auto& s) { return static_cast<std::uint64_t>(s.queued); });
+  counter("cgihost_pool_requests_total", "counter", "Requests that reached the pool.",
+          [](const auto& s) { return s.accepted; });
+  counter("cgihost_pool_responses_5xx_total", "counter", "Requests answered with a 5xx status.",
+          [](const auto& s) { return s.errors_5xx; });
+  counter("cgihost_pool_timeouts_total", "counter", "Requests that ran past request_timeout.",
+          [](const auto& s) { return s.timeouts; });
+  counter("cgihost_pool_restarts_total", "counter",
+          "Instances replaced: crashed, recycled or killed.",
+          [](const auto& s) { return restarts(s); });
+  counter("cgihost_pool_start_failures_total", "counter", "Instances that could not be started.",
+          [](const auto& s) { return s.core.start_failures; });
+  counter("cgihost_pool_queue_full_total", "counter",
+          "Requests refused because the queue was full.",
+          [](const auto& s) { return s.core.queue_full; });
+  family("cgihost_pool_instance_requests", "gauge", "Requests served by each running instance.",
+         [&](const fastcgi_pool::snapshot& s, const std::string& head) {
+           for (const auto& i : s.instances)
+             o += head + ",instance=\"" + std::to_string(i.number) + "\",pid=\"" +
+                  std::to_string(i.pid) + "\"} " + std::to_string(i.served) + "\n";
+         });
+  return o;
+}
+
+asio::awaitable<void> status_handler::handle(exchange& ex) {
+  if (!config::address_in(ex.peer_address(), cfg_.status.allow)) {
+    co_await ex.send_error(http::status::forbidden, "status page refused to " + ex.peer_address() +
+                                                        ", not in [status] allow");
+    co_return;
+  }
+  auto method = ex.request().method();
+  if (method != http::verb::get && method != http::verb::head) {
+    co_await ex.send_error(http::status::method_not_allowed,
+                           "the status page answers GET and HEAD");
+    co_return;
+  }
+  const bool prom = ex.target().query == "format=prometheus";
+  std::string body = prom ? prometheus() : json();
+  http::response_header<> head;
+  head.result(http::status::ok);
+  head.set(http::field::content_type,
+           prom ? "text/plain; version=0.0.4; charset=utf-8" : "application/json");
+  head.set(http::field::cache_control, "no-store");
+  head.set(http::field::content_length, std::to_string(body.size()));
+  error_code ec;
+  co_await ex.write_response(
+      head, asio::buffer(method == http::verb::head ? std::string_view{} : body), ec);
+}
+
+}  // namespace cgihost::host

@@ -1,0 +1,39 @@
+#pragma once
+// The status page ([status] path): per pool its instances (pid, identity,
+// state, requests served, started at), queue length, and totals, as JSON, or
+// as Prometheus text with ?format=prometheus. Only peers in [status] allow
+// get it; others get 403.
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "config/config.hpp"
+#include "host/fastcgi/fastcgi_pool.hpp"
+#include "host/dispatch/exchange.hpp"
+
+namespace cgihost::host {
+
+class status_handler final : public handler {
+ public:
+  // Keeps a reference to `cfg`; shares the pools.
+  status_handler(const config::config& cfg, std::vector<std::shared_ptr<fastcgi_pool>> pools,
+                 std::vector<std::shared_ptr<pool_family>> families = {});
+
+  asio::awaitable<void> handle(exchange& ex) override;
+
+  // The page bodies, for the handler and the tests.
+  std::string json() const;
+  std::string prometheus() const;
+
+ private:
+  const config::config& cfg_;
+  // Every pool now: the plain ones, then each account's of the impersonating ones.
+  std::vector<std::shared_ptr<fastcgi_pool>> all_pools() const;
+
+  std::vector<std::shared_ptr<fastcgi_pool>> pools_;
+  std::vector<std::shared_ptr<pool_family>> families_;
+  std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
+};
+
+}  // namespace cgihost::host
