@@ -9,14 +9,15 @@ namespace {
 bool is_tchar(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
   if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  return std::string_view("!#$%&'*+-.^`|~").find(static_cast<char>(c)) != std::string_view::npos;  // no '_'
+  return std::string_view("!#$%&'*+-.^`|~").find(static_cast<char>(c)) !=
+         std::string_view::npos;  // no '_'
 }
 
 char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return upper(x) == upper(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return upper(x) == upper(y); });
 }
 
 // The host part of a Host header, when it is a plausible host name or address.
@@ -31,8 +32,8 @@ std::optional<std::string_view> host_name(std::string_view host) {
     name = host.substr(0, colon);
   }
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-              c == '[' || c == ']' || c == ':';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '[' || c == ']' || c == ':';
     if (!ok) return std::nullopt;
   }
   return name.empty() ? std::nullopt : std::optional(name);
@@ -43,7 +44,9 @@ std::optional<std::string_view> host_name(std::string_view host) {
 variables build_env(const request_view& r, const env_options& options) {
   variables v;
   v.reserve(32 + r.headers.size());
-  auto set = [&](std::string name, std::string_view value) { v.emplace_back(std::move(name), std::string(value)); };
+  auto set = [&](std::string name, std::string_view value) {
+    v.emplace_back(std::move(name), std::string(value));
+  };
 
   for (const auto& [n, val] : options.pass_through) set(n, val);
   set("GATEWAY_INTERFACE", "CGI/1.1");
@@ -93,7 +96,8 @@ variables build_env(const request_view& r, const env_options& options) {
   std::map<std::string, std::size_t> index;  // variable name -> position in v
   for (const auto& header : r.headers) {
     std::string_view n = header.first, val = header.second;
-    if (n.empty() || !std::all_of(n.begin(), n.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
+    if (n.empty() || !std::all_of(n.begin(), n.end(),
+                                  [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
       continue;
     if (iequals(n, "Proxy") || iequals(n, "Content-Type") || iequals(n, "Content-Length")) continue;
     if (iequals(n, "Authorization") && !options.pass_authorization) continue;
@@ -111,9 +115,12 @@ variables build_env(const request_view& r, const env_options& options) {
     }
   }
   for (const auto& extra : options.extra) {
-    auto it = std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.first == extra.first; });
-    if (it != v.end()) it->second = extra.second;
-    else set(extra.first, extra.second);
+    auto it =
+        std::find_if(v.begin(), v.end(), [&](const auto& p) { return p.first == extra.first; });
+    if (it != v.end())
+      it->second = extra.second;
+    else
+      set(extra.first, extra.second);
   }
   return v;
 }

@@ -14,13 +14,13 @@ namespace cgihost::protocol::cgi {
 
 // What the builder needs to know of a request, already parsed and routed.
 struct request_view {
-  std::string_view method;           // "GET"
-  std::string_view target;           // the raw request target: REQUEST_URI
-  std::string_view query;            // raw, never decoded: QUERY_STRING
-  unsigned version = 11;             // 10 or 11: SERVER_PROTOCOL
+  std::string_view method;  // "GET"
+  std::string_view target;  // the raw request target: REQUEST_URI
+  std::string_view query;   // raw, never decoded: QUERY_STRING
+  unsigned version = 11;    // 10 or 11: SERVER_PROTOCOL
   std::vector<std::pair<std::string_view, std::string_view>> headers;  // as received, in order
-  std::string_view peer_address;     // REMOTE_ADDR, REMOTE_HOST
-  std::uint16_t peer_port = 0;       // REMOTE_PORT
+  std::string_view peer_address;                                       // REMOTE_ADDR, REMOTE_HOST
+  std::uint16_t peer_port = 0;                                         // REMOTE_PORT
   std::string_view local_address;    // SERVER_NAME when there is no usable Host
   std::uint16_t local_port = 0;      // SERVER_PORT
   bool tls = false;                  // HTTPS=on

@@ -11,28 +11,50 @@ class response_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "cgihost.cgi"; }
   std::string message(int ev) const override {
     switch (static_cast<response_error>(ev)) {
-      case response_error::no_output: return "the CGI program wrote nothing";
-      case response_error::eof_before_headers: return "output ended before the end of the headers";
-      case response_error::no_colon: return "header line without a colon";
-      case response_error::space_before_colon: return "whitespace between header name and colon";
-      case response_error::bad_name: return "invalid character in header name";
-      case response_error::obs_fold: return "continuation line (obsolete line folding)";
-      case response_error::bad_value: return "control character in header value";
-      case response_error::bare_cr: return "carriage return not followed by line feed";
-      case response_error::status_format: return "Status is not \"NNN\" or \"NNN reason\"";
-      case response_error::status_range: return "Status code outside 100..599";
-      case response_error::status_repeated: return "Status given twice";
-      case response_error::no_content_type: return "document response without Content-Type";
-      case response_error::head_too_large: return "header block larger than the limit";
-      case response_error::too_many_lines: return "more header lines than the limit";
-      case response_error::bad_location: return "Location is neither an absolute path nor an absolute URI";
-      case response_error::location_repeated: return "Location given twice";
-      case response_error::local_redirect_with_headers: return "local redirect with other header fields";
-      case response_error::content_length_conflict: return "several different Content-Length values";
-      case response_error::bad_content_length: return "Content-Length is not a number";
-      case response_error::content_type_conflict: return "several different Content-Type values";
-      case response_error::body_too_short: return "body shorter than its Content-Length";
-      case response_error::status_interim: return "interim (1xx) Status: not a final response";
+      case response_error::no_output:
+        return "the CGI program wrote nothing";
+      case response_error::eof_before_headers:
+        return "output ended before the end of the headers";
+      case response_error::no_colon:
+        return "header line without a colon";
+      case response_error::space_before_colon:
+        return "whitespace between header name and colon";
+      case response_error::bad_name:
+        return "invalid character in header name";
+      case response_error::obs_fold:
+        return "continuation line (obsolete line folding)";
+      case response_error::bad_value:
+        return "control character in header value";
+      case response_error::bare_cr:
+        return "carriage return not followed by line feed";
+      case response_error::status_format:
+        return "Status is not \"NNN\" or \"NNN reason\"";
+      case response_error::status_range:
+        return "Status code outside 100..599";
+      case response_error::status_repeated:
+        return "Status given twice";
+      case response_error::no_content_type:
+        return "document response without Content-Type";
+      case response_error::head_too_large:
+        return "header block larger than the limit";
+      case response_error::too_many_lines:
+        return "more header lines than the limit";
+      case response_error::bad_location:
+        return "Location is neither an absolute path nor an absolute URI";
+      case response_error::location_repeated:
+        return "Location given twice";
+      case response_error::local_redirect_with_headers:
+        return "local redirect with other header fields";
+      case response_error::content_length_conflict:
+        return "several different Content-Length values";
+      case response_error::bad_content_length:
+        return "Content-Length is not a number";
+      case response_error::content_type_conflict:
+        return "several different Content-Type values";
+      case response_error::body_too_short:
+        return "body shorter than its Content-Length";
+      case response_error::status_interim:
+        return "interim (1xx) Status: not a final response";
     }
     return "unknown CGI response error";
   }
@@ -46,7 +68,8 @@ bool is_tchar(unsigned char c) {
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20) && ((x >= 'A' && x <= 'Z') || (x >= 'a' && x <= 'z') || x == y);
+           return (x | 0x20) == (y | 0x20) &&
+                  ((x >= 'A' && x <= 'Z') || (x >= 'a' && x <= 'z') || x == y);
          });
 }
 
@@ -70,10 +93,12 @@ bool is_absolute_uri(std::string_view v) {
 }
 
 bool is_local_path(std::string_view v) {
-  return !v.empty() && v[0] == '/' && (v.size() == 1 || v[1] != '/') && v.find_first_of(" \t") == std::string_view::npos;
+  return !v.empty() && v[0] == '/' && (v.size() == 1 || v[1] != '/') &&
+         v.find_first_of(" \t") == std::string_view::npos;
 }
 
-constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"};
+constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "transfer-encoding",
+                                          "upgrade",    "te",         "trailer"};
 
 }  // namespace
 
@@ -84,28 +109,50 @@ const std::error_category& response_category() noexcept {
 
 std::string_view code_name(response_error e) noexcept {
   switch (e) {
-    case response_error::no_output: return "cgi.no_output";
-    case response_error::eof_before_headers: return "cgi.eof_before_headers";
-    case response_error::no_colon: return "cgi.header.no_colon";
-    case response_error::space_before_colon: return "cgi.header.space_before_colon";
-    case response_error::bad_name: return "cgi.header.bad_name";
-    case response_error::obs_fold: return "cgi.header.obs_fold";
-    case response_error::bad_value: return "cgi.header.bad_value";
-    case response_error::bare_cr: return "cgi.header.bare_cr";
-    case response_error::status_format: return "cgi.status.format";
-    case response_error::status_range: return "cgi.status.range";
-    case response_error::status_repeated: return "cgi.status.repeated";
-    case response_error::no_content_type: return "cgi.document.no_content_type";
-    case response_error::head_too_large: return "cgi.head.too_large";
-    case response_error::too_many_lines: return "cgi.head.too_many_lines";
-    case response_error::bad_location: return "cgi.location.bad";
-    case response_error::location_repeated: return "cgi.location.repeated";
-    case response_error::local_redirect_with_headers: return "cgi.location.local_with_headers";
-    case response_error::content_length_conflict: return "cgi.content_length.conflict";
-    case response_error::bad_content_length: return "cgi.content_length.bad";
-    case response_error::content_type_conflict: return "cgi.content_type.conflict";
-    case response_error::body_too_short: return "cgi.body.short";
-    case response_error::status_interim: return "cgi.status.interim";
+    case response_error::no_output:
+      return "cgi.no_output";
+    case response_error::eof_before_headers:
+      return "cgi.eof_before_headers";
+    case response_error::no_colon:
+      return "cgi.header.no_colon";
+    case response_error::space_before_colon:
+      return "cgi.header.space_before_colon";
+    case response_error::bad_name:
+      return "cgi.header.bad_name";
+    case response_error::obs_fold:
+      return "cgi.header.obs_fold";
+    case response_error::bad_value:
+      return "cgi.header.bad_value";
+    case response_error::bare_cr:
+      return "cgi.header.bare_cr";
+    case response_error::status_format:
+      return "cgi.status.format";
+    case response_error::status_range:
+      return "cgi.status.range";
+    case response_error::status_repeated:
+      return "cgi.status.repeated";
+    case response_error::no_content_type:
+      return "cgi.document.no_content_type";
+    case response_error::head_too_large:
+      return "cgi.head.too_large";
+    case response_error::too_many_lines:
+      return "cgi.head.too_many_lines";
+    case response_error::bad_location:
+      return "cgi.location.bad";
+    case response_error::location_repeated:
+      return "cgi.location.repeated";
+    case response_error::local_redirect_with_headers:
+      return "cgi.location.local_with_headers";
+    case response_error::content_length_conflict:
+      return "cgi.content_length.conflict";
+    case response_error::bad_content_length:
+      return "cgi.content_length.bad";
+    case response_error::content_type_conflict:
+      return "cgi.content_type.conflict";
+    case response_error::body_too_short:
+      return "cgi.body.short";
+    case response_error::status_interim:
+      return "cgi.status.interim";
   }
   return "cgi.unknown";
 }
@@ -116,10 +163,18 @@ std::string escape_excerpt(std::string_view s, std::size_t max) {
     char buf[5];
     std::string_view piece;
     switch (c) {
-      case '\r': piece = "\\r"; break;
-      case '\n': piece = "\\n"; break;
-      case '\t': piece = "\\t"; break;
-      case '\\': piece = "\\\\"; break;
+      case '\r':
+        piece = "\\r";
+        break;
+      case '\n':
+        piece = "\\n";
+        break;
+      case '\t':
+        piece = "\\t";
+        break;
+      case '\\':
+        piece = "\\\\";
+        break;
       default:
         if (c < 0x20 || c >= 0x7f) {
           std::snprintf(buf, sizeof buf, "\\x%02x", c);
@@ -172,7 +227,8 @@ std::size_t response_parser::feed(std::string_view in) {
 void response_parser::finish() {
   if (state_ != state::need_more) return;
   ++line_no_;
-  fail(offset_ == 0 ? response_error::no_output : response_error::eof_before_headers, pending_, pending_start_);
+  fail(offset_ == 0 ? response_error::no_output : response_error::eof_before_headers, pending_,
+       pending_start_);
 }
 
 void response_parser::fail(response_error e, std::string_view line, std::uint64_t line_offset) {
@@ -193,7 +249,8 @@ void response_parser::line_done(std::string_view line, std::uint64_t off) {
   std::string_view name = line.substr(0, colon);
   if (!name.empty() && (name.back() == ' ' || name.back() == '\t'))
     return fail(response_error::space_before_colon, line, off);
-  if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
+  if (name.empty() || !std::all_of(name.begin(), name.end(),
+                                   [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
     return fail(response_error::bad_name, line, off);
   std::string_view value = trim(line.substr(colon + 1));
   for (unsigned char c : value)
@@ -206,14 +263,16 @@ void response_parser::line_done(std::string_view line, std::uint64_t off) {
     if (value.size() < 3 || !digit(value[0]) || !digit(value[1]) || !digit(value[2]) ||
         (value.size() > 3 && value[3] != ' ' && value[3] != '\t'))
       return fail(response_error::status_format, line, off);
-    unsigned code = static_cast<unsigned>((value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0'));
+    unsigned code =
+        static_cast<unsigned>((value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0'));
     if (code < 100 || code > 599) return fail(response_error::status_range, line, off);
     if (code < 200) return fail(response_error::status_interim, line, off);
     head_.status = code;
     head_.reason = std::string(trim(value.substr(3)));
   } else if (iequals(name, "Location")) {
     if (!head_.location.empty()) return fail(response_error::location_repeated, line, off);
-    if (!is_local_path(value) && !is_absolute_uri(value)) return fail(response_error::bad_location, line, off);
+    if (!is_local_path(value) && !is_absolute_uri(value))
+      return fail(response_error::bad_location, line, off);
     head_.location = std::string(value);
   } else if (iequals(name, "Content-Length")) {
     if (value.empty() || value.size() > 19 ||
@@ -221,7 +280,8 @@ void response_parser::line_done(std::string_view line, std::uint64_t off) {
       return fail(response_error::bad_content_length, line, off);
     std::uint64_t n = 0;
     for (char c : value) n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    if (head_.content_length && *head_.content_length != n) return fail(response_error::content_length_conflict, line, off);
+    if (head_.content_length && *head_.content_length != n)
+      return fail(response_error::content_length_conflict, line, off);
     head_.content_length = n;
   } else if (iequals(name, "Content-Type")) {
     if (!content_type_.empty()) {
@@ -231,7 +291,8 @@ void response_parser::line_done(std::string_view line, std::uint64_t off) {
     if (value.empty()) return fail(response_error::bad_value, line, off);
     content_type_ = std::string(value);
     head_.headers.emplace_back(std::string(name), content_type_);
-  } else if (std::any_of(std::begin(kHopByHop), std::end(kHopByHop), [&](auto h) { return iequals(name, h); })) {
+  } else if (std::any_of(std::begin(kHopByHop), std::end(kHopByHop),
+                         [&](auto h) { return iequals(name, h); })) {
     head_.dropped.emplace_back(name);
   } else {
     head_.headers.emplace_back(std::string(name), std::string(value));

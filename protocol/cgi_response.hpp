@@ -16,27 +16,27 @@ namespace cgihost::protocol::cgi {
 
 // One value per rule. code_name() gives the stable name the error log uses.
 enum class response_error {
-  no_output = 1,            // cgi.no_output: the child wrote nothing at all
-  eof_before_headers,       // cgi.eof_before_headers: output ended before the blank line
-  no_colon,                 // cgi.header.no_colon
-  space_before_colon,       // cgi.header.space_before_colon
-  bad_name,                 // cgi.header.bad_name: empty, or a character outside the token set
-  obs_fold,                 // cgi.header.obs_fold: a continuation line
-  bad_value,                // cgi.header.bad_value: CR, NUL or another control character in a value
-  bare_cr,                  // cgi.header.bare_cr: CR not followed by LF
-  status_format,            // cgi.status.format: not "NNN" or "NNN reason"
-  status_range,             // cgi.status.range: outside 100..599
-  status_repeated,          // cgi.status.repeated
-  no_content_type,          // cgi.document.no_content_type
-  head_too_large,           // cgi.head.too_large
-  too_many_lines,           // cgi.head.too_many_lines
-  bad_location,             // cgi.location.bad: neither an absolute path nor an absolute URI
-  location_repeated,        // cgi.location.repeated
+  no_output = 1,       // cgi.no_output: the child wrote nothing at all
+  eof_before_headers,  // cgi.eof_before_headers: output ended before the blank line
+  no_colon,            // cgi.header.no_colon
+  space_before_colon,  // cgi.header.space_before_colon
+  bad_name,            // cgi.header.bad_name: empty, or a character outside the token set
+  obs_fold,            // cgi.header.obs_fold: a continuation line
+  bad_value,           // cgi.header.bad_value: CR, NUL or another control character in a value
+  bare_cr,             // cgi.header.bare_cr: CR not followed by LF
+  status_format,       // cgi.status.format: not "NNN" or "NNN reason"
+  status_range,        // cgi.status.range: outside 100..599
+  status_repeated,     // cgi.status.repeated
+  no_content_type,     // cgi.document.no_content_type
+  head_too_large,      // cgi.head.too_large
+  too_many_lines,      // cgi.head.too_many_lines
+  bad_location,        // cgi.location.bad: neither an absolute path nor an absolute URI
+  location_repeated,   // cgi.location.repeated
   local_redirect_with_headers,  // cgi.location.local_with_headers (RFC 3875 §6.2.2)
-  content_length_conflict,  // cgi.content_length.conflict
-  bad_content_length,       // cgi.content_length.bad
-  content_type_conflict,    // cgi.content_type.conflict
-  body_too_short,           // cgi.body.short: fewer body bytes than Content-Length
+  content_length_conflict,      // cgi.content_length.conflict
+  bad_content_length,           // cgi.content_length.bad
+  content_type_conflict,        // cgi.content_type.conflict
+  body_too_short,               // cgi.body.short: fewer body bytes than Content-Length
   // cgi.status.interim: Status 1xx. An interim response is never a whole
   // answer: sent alone, the client would take the next response on the
   // connection for this one's. (nph- scripts are not parsed.)
@@ -44,7 +44,9 @@ enum class response_error {
 };
 
 const std::error_category& response_category() noexcept;
-inline std::error_code make_error_code(response_error e) noexcept { return {static_cast<int>(e), response_category()}; }
+inline std::error_code make_error_code(response_error e) noexcept {
+  return {static_cast<int>(e), response_category()};
+}
 // "cgi.header.no_colon" and so on: stable, for logs and alerting.
 std::string_view code_name(response_error e) noexcept;
 
@@ -108,8 +110,8 @@ class response_parser {
 
   response_limits limits_;
   state state_ = state::need_more;
-  std::string pending_;          // the current, incomplete line
-  std::uint64_t offset_ = 0;     // bytes consumed so far
+  std::string pending_;       // the current, incomplete line
+  std::uint64_t offset_ = 0;  // bytes consumed so far
   std::uint64_t pending_start_ = 0;
   std::uint32_t lines_ = 0;    // header lines seen
   std::uint32_t line_no_ = 0;  // 1-based number of the line being looked at

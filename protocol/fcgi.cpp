@@ -12,22 +12,33 @@ class error_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "cgihost.fcgi"; }
   std::string message(int ev) const override {
     switch (static_cast<error>(ev)) {
-      case error::unsupported_version: return "FastCGI record with an unsupported version";
-      case error::record_too_long: return "FastCGI record longer than the limit";
-      case error::unknown_request_id: return "FastCGI record for a request that is not active";
-      case error::end_request_twice: return "END_REQUEST for a request that already ended";
-      case error::stream_after_end: return "FastCGI stream data after the end of the stream";
-      case error::bad_record_body: return "FastCGI record body of the wrong size";
-      case error::name_value_past_record: return "FastCGI name-value length past the end of its record";
-      case error::unexpected_record_type: return "FastCGI record of a type this side does not receive";
-      case error::request_id_in_use: return "BEGIN_REQUEST for a request id already in use";
-      case error::params_too_large: return "FastCGI PARAMS larger than the limit";
+      case error::unsupported_version:
+        return "FastCGI record with an unsupported version";
+      case error::record_too_long:
+        return "FastCGI record longer than the limit";
+      case error::unknown_request_id:
+        return "FastCGI record for a request that is not active";
+      case error::end_request_twice:
+        return "END_REQUEST for a request that already ended";
+      case error::stream_after_end:
+        return "FastCGI stream data after the end of the stream";
+      case error::bad_record_body:
+        return "FastCGI record body of the wrong size";
+      case error::name_value_past_record:
+        return "FastCGI name-value length past the end of its record";
+      case error::unexpected_record_type:
+        return "FastCGI record of a type this side does not receive";
+      case error::request_id_in_use:
+        return "BEGIN_REQUEST for a request id already in use";
+      case error::params_too_large:
+        return "FastCGI PARAMS larger than the limit";
     }
     return "unknown FastCGI error";
   }
 };
 
-void put_header(std::string& out, std::uint8_t type, std::uint16_t id, std::size_t length, std::uint8_t padding) {
+void put_header(std::string& out, std::uint8_t type, std::uint16_t id, std::size_t length,
+                std::uint8_t padding) {
   char h[kHeaderSize] = {static_cast<char>(kVersion1),
                          static_cast<char>(type),
                          static_cast<char>(id >> 8),
@@ -93,7 +104,8 @@ const std::error_category& error_category() noexcept {
   return instance;
 }
 
-void append_record(std::string& out, std::uint8_t type, std::uint16_t request_id, std::string_view content) {
+void append_record(std::string& out, std::uint8_t type, std::uint16_t request_id,
+                   std::string_view content) {
   assert(content.size() <= kMaxContent);
   auto padding = static_cast<std::uint8_t>((8 - content.size() % 8) % 8);
   put_header(out, type, request_id, content.size(), padding);
@@ -101,7 +113,8 @@ void append_record(std::string& out, std::uint8_t type, std::uint16_t request_id
   out.append(padding, '\0');
 }
 
-void append_stream(std::string& out, record_type type, std::uint16_t request_id, std::string_view data) {
+void append_stream(std::string& out, record_type type, std::uint16_t request_id,
+                   std::string_view data) {
   // 65528 keeps every full record a multiple of 8: no padding between them.
   constexpr std::size_t kChunk = kMaxContent - kMaxContent % 8;
   while (!data.empty()) {
@@ -117,19 +130,34 @@ void append_stream_end(std::string& out, record_type type, std::uint16_t request
 
 void append_begin_request(std::string& out, std::uint16_t request_id, role r, std::uint8_t flags) {
   auto rv = static_cast<std::uint16_t>(r);
-  char body[8] = {static_cast<char>(rv >> 8), static_cast<char>(rv & 0xff), static_cast<char>(flags), 0, 0, 0, 0, 0};
-  append_record(out, static_cast<std::uint8_t>(record_type::begin_request), request_id, std::string_view(body, 8));
+  char body[8] = {static_cast<char>(rv >> 8),
+                  static_cast<char>(rv & 0xff),
+                  static_cast<char>(flags),
+                  0,
+                  0,
+                  0,
+                  0,
+                  0};
+  append_record(out, static_cast<std::uint8_t>(record_type::begin_request), request_id,
+                std::string_view(body, 8));
 }
 
 void append_abort_request(std::string& out, std::uint16_t request_id) {
   append_record(out, static_cast<std::uint8_t>(record_type::abort_request), request_id, {});
 }
 
-void append_end_request(std::string& out, std::uint16_t request_id, std::uint32_t app_status, protocol_status status) {
-  char body[8] = {static_cast<char>(app_status >> 24), static_cast<char>((app_status >> 16) & 0xff),
-                  static_cast<char>((app_status >> 8) & 0xff), static_cast<char>(app_status & 0xff),
-                  static_cast<char>(status), 0, 0, 0};
-  append_record(out, static_cast<std::uint8_t>(record_type::end_request), request_id, std::string_view(body, 8));
+void append_end_request(std::string& out, std::uint16_t request_id, std::uint32_t app_status,
+                        protocol_status status) {
+  char body[8] = {static_cast<char>(app_status >> 24),
+                  static_cast<char>((app_status >> 16) & 0xff),
+                  static_cast<char>((app_status >> 8) & 0xff),
+                  static_cast<char>(app_status & 0xff),
+                  static_cast<char>(status),
+                  0,
+                  0,
+                  0};
+  append_record(out, static_cast<std::uint8_t>(record_type::end_request), request_id,
+                std::string_view(body, 8));
 }
 
 void append_name_value(std::string& out, std::string_view name, std::string_view value) {
@@ -160,7 +188,8 @@ void append_get_values_result(std::string& out, const name_values& values) {
 
 void append_unknown_type(std::string& out, std::uint8_t type) {
   char body[8] = {static_cast<char>(type), 0, 0, 0, 0, 0, 0, 0};
-  append_record(out, static_cast<std::uint8_t>(record_type::unknown_type), 0, std::string_view(body, 8));
+  append_record(out, static_cast<std::uint8_t>(record_type::unknown_type), 0,
+                std::string_view(body, 8));
 }
 
 result<name_values> decode_name_values(std::string_view body) {
@@ -170,7 +199,8 @@ result<name_values> decode_name_values(std::string_view body) {
     bool ok = true;
     std::uint32_t nl = read_length(body, pos, ok);
     std::uint32_t vl = ok ? read_length(body, pos, ok) : 0;
-    if (!ok || nl > body.size() - pos || vl > body.size() - pos - nl) return error::name_value_past_record;
+    if (!ok || nl > body.size() - pos || vl > body.size() - pos - nl)
+      return error::name_value_past_record;
     out.emplace_back(std::string(body.substr(pos, nl)), std::string(body.substr(pos + nl, vl)));
     pos += nl + vl;
   }
@@ -270,14 +300,16 @@ std::size_t client_decoder::feed(std::string_view in, client_event& ev, std::err
     return used;
   }
 
-  if (type != record_type::stdout_stream && type != record_type::stderr_stream && type != record_type::end_request) {
+  if (type != record_type::stdout_stream && type != record_type::stderr_stream &&
+      type != record_type::end_request) {
     ec = error::unexpected_record_type;
     return used;
   }
   auto it = active_.find(h.request_id);
   if (it == active_.end()) {
-    ec = (type == record_type::end_request && ended_.contains(h.request_id)) ? error::end_request_twice
-                                                                               : error::unknown_request_id;
+    ec = (type == record_type::end_request && ended_.contains(h.request_id))
+             ? error::end_request_twice
+             : error::unknown_request_id;
     return used;
   }
   request_state& st = it->second;
@@ -304,7 +336,9 @@ std::size_t client_decoder::feed(std::string_view in, client_event& ev, std::err
         ec = error::bad_record_body;
         return used;
       }
-      auto u = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(content[i])); };
+      auto u = [&](std::size_t i) {
+        return static_cast<std::uint32_t>(static_cast<unsigned char>(content[i]));
+      };
       ev.what = client_event::kind::end_request;
       ev.app_status = (u(0) << 24) | (u(1) << 16) | (u(2) << 8) | u(3);
       ev.status = static_cast<protocol_status>(u(4));
@@ -312,7 +346,8 @@ std::size_t client_decoder::feed(std::string_view in, client_event& ev, std::err
       ended_.insert(h.request_id);
       break;
     }
-    default: break;
+    default:
+      break;
   }
   return used;
 }
@@ -370,7 +405,9 @@ std::size_t responder_decoder::feed(std::string_view in, server_event& ev, std::
   }
   request_state& st = it->second;
   switch (type) {
-    case record_type::abort_request: ev.what = server_event::kind::abort_request; break;
+    case record_type::abort_request:
+      ev.what = server_event::kind::abort_request;
+      break;
     case record_type::params:
       if (st.params_ended) {
         ec = error::stream_after_end;
@@ -412,18 +449,23 @@ std::size_t responder_decoder::feed(std::string_view in, server_event& ev, std::
       }
       break;
     }
-    default: ec = error::unexpected_record_type; break;
+    default:
+      ec = error::unexpected_record_type;
+      break;
   }
   return used;
 }
 
-name_values answer_get_values(const std::vector<std::string>& names, unsigned max_conns, unsigned max_reqs,
-                              bool mpxs_conns) {
+name_values answer_get_values(const std::vector<std::string>& names, unsigned max_conns,
+                              unsigned max_reqs, bool mpxs_conns) {
   name_values out;
   for (const auto& n : names) {
-    if (n == "FCGI_MAX_CONNS") out.emplace_back(n, std::to_string(max_conns));
-    else if (n == "FCGI_MAX_REQS") out.emplace_back(n, std::to_string(max_reqs));
-    else if (n == "FCGI_MPXS_CONNS") out.emplace_back(n, mpxs_conns ? "1" : "0");
+    if (n == "FCGI_MAX_CONNS")
+      out.emplace_back(n, std::to_string(max_conns));
+    else if (n == "FCGI_MAX_REQS")
+      out.emplace_back(n, std::to_string(max_reqs));
+    else if (n == "FCGI_MPXS_CONNS")
+      out.emplace_back(n, mpxs_conns ? "1" : "0");
   }
   return out;
 }

@@ -61,7 +61,9 @@ enum class error {
 };
 
 const std::error_category& error_category() noexcept;
-inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
+inline std::error_code make_error_code(error e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
 
 struct header {
   std::uint8_t version = kVersion1;
@@ -74,14 +76,17 @@ struct header {
 // ---- encoding: each appends whole records to `out` ------------------------
 
 // One record; content at most kMaxContent bytes, padded to a multiple of 8.
-void append_record(std::string& out, std::uint8_t type, std::uint16_t request_id, std::string_view content);
+void append_record(std::string& out, std::uint8_t type, std::uint16_t request_id,
+                   std::string_view content);
 // A stream's bytes, split into records of at most kMaxContent. No terminator.
-void append_stream(std::string& out, record_type type, std::uint16_t request_id, std::string_view data);
+void append_stream(std::string& out, record_type type, std::uint16_t request_id,
+                   std::string_view data);
 // The empty record that ends a stream.
 void append_stream_end(std::string& out, record_type type, std::uint16_t request_id);
 void append_begin_request(std::string& out, std::uint16_t request_id, role r, std::uint8_t flags);
 void append_abort_request(std::string& out, std::uint16_t request_id);
-void append_end_request(std::string& out, std::uint16_t request_id, std::uint32_t app_status, protocol_status status);
+void append_end_request(std::string& out, std::uint16_t request_id, std::uint32_t app_status,
+                        protocol_status status);
 // The whole PARAMS stream: the pairs, split across records, then the empty record.
 void append_params(std::string& out, std::uint16_t request_id, const name_values& params);
 void append_get_values(std::string& out, const std::vector<std::string>& names);
@@ -94,8 +99,8 @@ void append_name_value(std::string& out, std::string_view name, std::string_view
 [[nodiscard]] result<name_values> decode_name_values(std::string_view body);
 
 struct limits {
-  std::size_t max_content = kMaxContent;     // longer records: record_too_long
-  std::size_t max_params_bytes = 1 << 20;    // a longer PARAMS stream: params_too_large
+  std::size_t max_content = kMaxContent;   // longer records: record_too_long
+  std::size_t max_params_bytes = 1 << 20;  // a longer PARAMS stream: params_too_large
 };
 
 // Framing: gathers one record at a time from input of any split.
@@ -122,13 +127,22 @@ class record_reader {
 // ---- the client side: cgihost reading an application's records -----------
 
 struct client_event {
-  enum class kind { none, stdout_data, stdout_end, stderr_data, stderr_end, end_request, get_values_result, unknown_type };
+  enum class kind {
+    none,
+    stdout_data,
+    stdout_end,
+    stderr_data,
+    stderr_end,
+    end_request,
+    get_values_result,
+    unknown_type
+  };
   kind what = kind::none;
   std::uint16_t request_id = 0;
   std::string_view data;  // stdout/stderr bytes, valid until the next feed
   std::uint32_t app_status = 0;
   protocol_status status = protocol_status::request_complete;
-  name_values values;            // get_values_result
+  name_values values;             // get_values_result
   std::uint8_t unknown_type = 0;  // unknown_type: the type the application did not know
 };
 
@@ -155,14 +169,25 @@ class client_decoder {
 // ---- the responder side: an application reading a web server's records ---
 
 struct server_event {
-  enum class kind { none, begin_request, abort_request, params, stdin_data, stdin_end, data, data_end, get_values, unknown_type };
+  enum class kind {
+    none,
+    begin_request,
+    abort_request,
+    params,
+    stdin_data,
+    stdin_end,
+    data,
+    data_end,
+    get_values,
+    unknown_type
+  };
   kind what = kind::none;
   std::uint16_t request_id = 0;
   fcgi::role role = fcgi::role::responder;
   std::uint16_t raw_role = 0;  // as sent, for UNKNOWN_ROLE answers
   std::uint8_t flags = 0;
-  std::string_view data;   // stdin/data bytes, valid until the next feed
-  name_values params;      // params: the whole stream, decoded
+  std::string_view data;           // stdin/data bytes, valid until the next feed
+  name_values params;              // params: the whole stream, decoded
   std::vector<std::string> names;  // get_values: the names asked for
   std::uint8_t unknown_type = 0;   // unknown_type: answer with UNKNOWN_TYPE
 };
@@ -189,8 +214,8 @@ class responder_decoder {
 
 // The answer to GET_VALUES for a responder: each asked-for variable we know
 // (FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS), unknown names left out.
-name_values answer_get_values(const std::vector<std::string>& names, unsigned max_conns, unsigned max_reqs,
-                              bool mpxs_conns);
+name_values answer_get_values(const std::vector<std::string>& names, unsigned max_conns,
+                              unsigned max_reqs, bool mpxs_conns);
 
 }  // namespace cgihost::protocol::fcgi
 

@@ -97,9 +97,10 @@ std::string format_http_date(unix_seconds t) {
   civil c = civil_from_days(days);
   auto weekday = static_cast<std::size_t>(((days % 7) + 11) % 7);  // 1970-01-01 was a Thursday
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02d:%02d:%02d GMT", kDays[weekday].data(), c.d,
-                kMonths[c.m - 1].data(), static_cast<long long>(c.y), static_cast<int>(secs / 3600),
-                static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
+  std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02d:%02d:%02d GMT", kDays[weekday].data(),
+                c.d, kMonths[c.m - 1].data(), static_cast<long long>(c.y),
+                static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
+                static_cast<int>(secs % 60));
   return buf;
 }
 

@@ -10,14 +10,22 @@ class path_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "cgihost.path"; }
   std::string message(int ev) const override {
     switch (static_cast<path_error>(ev)) {
-      case path_error::not_origin_form: return "request target is not a path";
-      case path_error::bad_percent_encoding: return "malformed percent-encoding in path";
-      case path_error::encoded_nul: return "encoded NUL in path";
-      case path_error::encoded_slash: return "encoded slash in a path segment";
-      case path_error::backslash: return "backslash in path";
-      case path_error::control_character: return "control character in path";
-      case path_error::escapes_root: return "path climbs above the document root";
-      case path_error::fragment: return "fragment in request target";
+      case path_error::not_origin_form:
+        return "request target is not a path";
+      case path_error::bad_percent_encoding:
+        return "malformed percent-encoding in path";
+      case path_error::encoded_nul:
+        return "encoded NUL in path";
+      case path_error::encoded_slash:
+        return "encoded slash in a path segment";
+      case path_error::backslash:
+        return "backslash in path";
+      case path_error::control_character:
+        return "control character in path";
+      case path_error::escapes_root:
+        return "path climbs above the document root";
+      case path_error::fragment:
+        return "fragment in request target";
     }
     return "unknown path error";
   }
@@ -38,7 +46,10 @@ bool strip_absolute_form(std::string_view& target) {
       for (std::size_t i = 0; i < scheme.size(); ++i) {
         char c = target[i];
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        if (c != scheme[i]) { same = false; break; }
+        if (c != scheme[i]) {
+          same = false;
+          break;
+        }
       }
       if (same) {
         target.remove_prefix(scheme.size());

@@ -29,9 +29,9 @@ inline std::error_code make_error_code(path_error e) noexcept {
 
 // A request target split into its normalized path and its raw query.
 struct normalized_target {
-  std::string path;    // decoded, starts with '/', no "." / ".." / empty segments;
-                       // ends with '/' when the request's path did (or ended in a dot segment)
-  std::string query;   // raw bytes after the first '?', never decoded (RFC 3875 §4.1.7)
+  std::string path;   // decoded, starts with '/', no "." / ".." / empty segments;
+                      // ends with '/' when the request's path did (or ended in a dot segment)
+  std::string query;  // raw bytes after the first '?', never decoded (RFC 3875 §4.1.7)
   bool has_query = false;
 };
 

@@ -20,9 +20,9 @@
 
 #include "config/load.hpp"
 #include "host/app/explain.hpp"
-#include "host/dispatch/logging.hpp"
 #include "host/app/server.hpp"
 #include "host/app/try_command.hpp"
+#include "host/dispatch/logging.hpp"
 #include "spawner/broker.hpp"
 
 namespace cgihost::host {

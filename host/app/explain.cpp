@@ -71,8 +71,8 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
     check(false, "document_root " + cfg.document_root.string() + " opens: " + std::strerror(errno));
     return 1;
   }
-  static_lookup found = look_up_static(root.get(), path, cfg.static_files.index, router(cfg),
-                                       through_static_handler);
+  static_lookup found =
+      look_up_static(root.get(), path, cfg.static_files.index, router(cfg), through_static_handler);
   if (found.what == static_lookup::outcome::file)  // else the failure says them
     for (const auto& p : found.passed_over) out << "index name passed over: " << p << "\n";
   if (found.what == static_lookup::outcome::redirect) {
@@ -213,9 +213,10 @@ int run_explain(const config::config& cfg, const try_request& tr) {
   const bool need_exec = h.module == config::module_kind::cgi && h.interpreter.empty();
   int root_fd = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
-  int fd = root_fd >= 0 && !rel.empty() ? spawner::open_script(root_fd, rel.c_str(), O_PATH | O_CLOEXEC,
-                                                      cfg.allow_symlinks_outside_root)
-                                        : -1;
+  int fd = root_fd >= 0 && !rel.empty()
+               ? spawner::open_script(root_fd, rel.c_str(), O_PATH | O_CLOEXEC,
+                                      cfg.allow_symlinks_outside_root)
+               : -1;
   int err = errno;
   struct stat st {};
   bool inside = fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);

@@ -37,7 +37,7 @@ class pool_family;
 // The handlers of one config, by module; shared by all sessions.
 struct handler_set {
   std::unique_ptr<handler> static_files;
-  std::unique_ptr<handler> status;  // set when [status] path is
+  std::unique_ptr<handler> status;   // set when [status] path is
   std::unique_ptr<handler> refused;  // 404 for a path request filtering refuses
   std::map<const config::handler*, std::unique_ptr<handler>> configured;  // cgi/fastcgi entries
   std::vector<std::shared_ptr<fastcgi_pool>> pools;

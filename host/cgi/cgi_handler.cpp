@@ -17,13 +17,13 @@
 #include <deque>
 
 #include "host/dispatch/checks.hpp"
-#include "host/gateway/gateway.hpp"
 #include "host/dispatch/identity_choice.hpp"
+#include "host/gateway/gateway.hpp"
 #include "host/gateway/response_relay.hpp"
-#include "spawner/files.hpp"
 #include "protocol/cgi_env.hpp"
 #include "protocol/cgi_response.hpp"
 #include "spawner/child.hpp"
+#include "spawner/files.hpp"
 #include "spawner/launch.hpp"
 
 namespace cgihost::host {
@@ -444,7 +444,8 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
       "[cgi] rid={} started {} pid {}: process identity {}, effective identity {}; {} ({:.1f}ms)",
       rid, script_path, launched->pid, process_identity_, who, why, ms(clock::now() - started));
   spawner::child child(co_await asio::this_coro::executor, *launched);
-  cgi_run run(ex, child, spool.get(), r.script_name, nph, who, started, std::exchange(slot, nullptr));
+  cgi_run run(ex, child, spool.get(), r.script_name, nph, who, started,
+              std::exchange(slot, nullptr));
   co_await run.run(r.cgi_timeout);
 }
 

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "host/gateway/gateway.hpp"
 #include "host/dispatch/exchange.hpp"
+#include "host/gateway/gateway.hpp"
 #include "protocol/cgi_env.hpp"
 #include "spawner/broker.hpp"
 #include "spawner/identity.hpp"

@@ -19,8 +19,8 @@ asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int roo
     co_await ex.send_error(http::status::forbidden, "no script named in " + r.script_name);
     co_return std::nullopt;
   }
-  spawner::unique_fd script{
-      spawner::open_script(root_fd, rel.c_str(), O_PATH | O_CLOEXEC, cfg.allow_symlinks_outside_root)};
+  spawner::unique_fd script{spawner::open_script(root_fd, rel.c_str(), O_PATH | O_CLOEXEC,
+                                                 cfg.allow_symlinks_outside_root)};
   if (script.get() < 0) {
     int err = errno;
     if (err == EXDEV) {

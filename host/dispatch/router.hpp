@@ -13,8 +13,8 @@ struct route {
   // The matching [[handlers]] entry; null when none matched (static fallback).
   const config::handler* handler = nullptr;
   config::module_kind module = config::module_kind::static_files;
-  bool not_found = false;              // no handler matched and [static] enabled = false
-  bool status = false;                 // the [status] page
+  bool not_found = false;  // no handler matched and [static] enabled = false
+  bool status = false;     // the [status] page
   // Set when request filtering refuses the path (request_filter.hpp): the
   // rule and the segment, for the log. Nothing else is set then; the answer is 404.
   std::string refused;

@@ -14,8 +14,8 @@
 #include <functional>
 
 #include "host/dispatch/checks.hpp"
-#include "host/gateway/gateway.hpp"
 #include "host/dispatch/identity_choice.hpp"
+#include "host/gateway/gateway.hpp"
 #include "host/gateway/response_relay.hpp"
 #include "protocol/cgi_response.hpp"
 #include "protocol/fcgi.hpp"

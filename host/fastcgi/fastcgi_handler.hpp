@@ -8,8 +8,8 @@
 #include <optional>
 
 #include "config/config.hpp"
-#include "host/fastcgi/fastcgi_pool.hpp"
 #include "host/dispatch/exchange.hpp"
+#include "host/fastcgi/fastcgi_pool.hpp"
 #include "protocol/cgi_env.hpp"
 
 namespace cgihost::host {

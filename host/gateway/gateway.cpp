@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 
-
 namespace cgihost::host {
 
 namespace {
@@ -72,7 +71,8 @@ void run_limit::release() {
   asio::post(next->timer.get_executor(), [next] { next->timer.cancel(); });
 }
 
-asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex, spawner::unique_fd& spool) {
+asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex,
+                                                                   spawner::unique_fd& spool) {
   if (auto length = ex.body_length()) co_return length;
   spool.reset(::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
   if (spool.get() < 0) {

@@ -62,11 +62,11 @@ class gateway_buffer {
   std::unique_ptr<char[]> p_;
 };
 
-
 // The body's length. A chunked body is first spooled to an unnamed file in
 // `spool` (CGI and PHP need CONTENT_LENGTH; http.max_body_size bounds it).
 // nullopt after answering 413/400/500.
-asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex, spawner::unique_fd& spool);
+asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex,
+                                                                   spawner::unique_fd& spool);
 
 // The CGI variables of the request (the environment of a CGI child, the
 // PARAMS of a FastCGI request), from protocol/'s one builder.

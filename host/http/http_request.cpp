@@ -72,7 +72,9 @@ bool is_unreserved(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
          c == '~';
 }
-bool is_sub_delim(char c) { return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos; }
+bool is_sub_delim(char c) {
+  return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+}
 
 // RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ).
 bool valid_reg_name(std::string_view s) {
@@ -135,8 +137,7 @@ boost::system::error_code make_error_code(request_error e) noexcept {
 request_parser::request_parser(const config::http_settings& limits) : limits_(limits) {}
 
 void request_parser::on_field_impl(http::field name, boost::beast::string_view name_string,
-                                   boost::beast::string_view value,
-                                   boost::system::error_code& ec) {
+                                   boost::beast::string_view value, boost::system::error_code& ec) {
   if (!is_header_done()) {
     if (name_string.size() > kMaxFieldPart || value.size() > kMaxFieldPart) {
       ec = request_error::field_too_large;
@@ -165,9 +166,9 @@ std::optional<refusal> check_head(const http::request_header<>& req, std::size_t
     return refusal{http::status::http_version_not_supported,
                    "HTTP version " + request_line.substr(request_line.rfind(' ') + 1)};
   if (request_line.size() > limits.max_request_line)
-    return refusal{http::status::uri_too_long,
-                   "request line longer than http.max_request_line (" +
-                       std::to_string(limits.max_request_line) + " bytes)"};
+    return refusal{http::status::uri_too_long, "request line longer than http.max_request_line (" +
+                                                   std::to_string(limits.max_request_line) +
+                                                   " bytes)"};
   if (head_bytes > request_line.size() + 2 + limits.max_header_bytes)
     return refusal{http::status::request_header_fields_too_large,
                    "request head larger than http.max_header_bytes (" +
@@ -339,8 +340,7 @@ request_reader::step request_reader::refuse_full() {
   while (zeros < rest.size() && rest[zeros] == '0') ++zeros;
   bool last_chunk = zeros > 0 && (zeros == rest.size() || !is_hex(rest[zeros])) &&
                     rest.find("\r\n") != std::string_view::npos;
-  return refuse(last_chunk ? request_error::trailer_too_large
-                           : request_error::chunk_line_too_long);
+  return refuse(last_chunk ? request_error::trailer_too_large : request_error::chunk_line_too_long);
 }
 
 request_reader::step request_reader::refuse(boost::system::error_code ec) {
@@ -364,9 +364,9 @@ request_reader::step request_reader::refuse(boost::system::error_code ec) {
                                      "request head larger than http.max_header_bytes (" +
                                          std::to_string(limits_.max_header_bytes) + " bytes)"};
     } else if (ec == request_error::field_too_large) {
-      why_ = {http::status::request_header_fields_too_large,
-              "a header field name or value longer than " + std::to_string(kMaxFieldPart) +
-                  " bytes"};
+      why_ = {
+          http::status::request_header_fields_too_large,
+          "a header field name or value longer than " + std::to_string(kMaxFieldPart) + " bytes"};
     } else if (ec == request_error::too_many_fields) {
       why_ = {http::status::request_header_fields_too_large,
               "more header fields than http.max_header_count (" +
@@ -385,9 +385,8 @@ request_reader::step request_reader::refuse(boost::system::error_code ec) {
     return step::refused;
   }
   if (ec == http::error::body_limit) {
-    why_ = {http::status::payload_too_large,
-            "request body larger than http.max_body_size (" +
-                std::to_string(limits_.max_body_size) + " bytes)"};
+    why_ = {http::status::payload_too_large, "request body larger than http.max_body_size (" +
+                                                 std::to_string(limits_.max_body_size) + " bytes)"};
   } else if (ec == request_error::too_many_trailers) {
     why_ = {http::status::request_header_fields_too_large,
             "more trailer fields than http.max_header_count (" +

@@ -12,7 +12,6 @@
 
 namespace cgihost::host {
 
-
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
   http_session(session_host& srv, asio::ip::tcp::socket socket, std::uint64_t id);

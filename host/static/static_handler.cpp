@@ -12,8 +12,8 @@
 #include <memory>
 
 #include "host/dispatch/checks.hpp"
-#include "host/static/mime.hpp"
 #include "host/dispatch/request_filter.hpp"
+#include "host/static/mime.hpp"
 #include "protocol/http_date.hpp"
 
 namespace cgihost::host {
@@ -175,9 +175,9 @@ static_lookup look_up_static(int root_fd, const std::string& path,
   // script handler matches to that handler.
   if (through_static_handler) {
     if (const config::handler* h = r.script_handler_for(path))
-      return refused(std::move(out), http::status::forbidden,
-                              path + ": handler \"" + h->match +
-                                  "\" runs it, so it is never served as a file");
+      return refused(
+          std::move(out), http::status::forbidden,
+          path + ": handler \"" + h->match + "\" runs it, so it is never served as a file");
   }
   std::string relative = path.size() > 1 ? path.substr(1) : ".";
   bool via_symlink = false;
@@ -190,14 +190,14 @@ static_lookup look_up_static(int root_fd, const std::string& path,
       case EXDEV:
       case ELOOP:
         return refused(std::move(out), http::status::not_found,
-                                "path leaves the document root through a symlink: " + path);
+                       "path leaves the document root through a symlink: " + path);
       default:
         return refused(std::move(out), http::status::not_found, "no such file: " + path);
     }
   }
   if (::fstat(out.fd.get(), &out.st) != 0)
     return refused(std::move(out), http::status::internal_server_error,
-                            std::string("fstat failed: ") + std::strerror(errno));
+                   std::string("fstat failed: ") + std::strerror(errno));
   out.served_name = path;
   if (S_ISDIR(out.st.st_mode)) {
     if (path.back() != '/')

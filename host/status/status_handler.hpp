@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "host/fastcgi/fastcgi_pool.hpp"
 #include "host/dispatch/exchange.hpp"
+#include "host/fastcgi/fastcgi_pool.hpp"
 
 namespace cgihost::host {
 

@@ -57,7 +57,8 @@ BENCHMARK(BM_ResponseBodyPassThrough);
 // records split across reads are gathered, which the 16 KiB case measures.
 void BM_FcgiClientDecode(benchmark::State& state) {
   std::string bytes;
-  fcgi::append_stream(bytes, fcgi::record_type::stdout_stream, 1, std::string(4 * 1024 * 1024, 'o'));
+  fcgi::append_stream(bytes, fcgi::record_type::stdout_stream, 1,
+                      std::string(4 * 1024 * 1024, 'o'));
   fcgi::append_end_request(bytes, 1, 0, fcgi::protocol_status::request_complete);
   const std::size_t read_size = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
@@ -88,9 +89,12 @@ void BM_BuildEnvAndParams(benchmark::State& state) {
   r.method = "GET";
   r.target = "/index.php?page=1";
   r.query = "page=1";
-  r.headers = {{"Host", "example.com"}, {"User-Agent", "Mozilla/5.0 (X11; Linux x86_64)"},
-               {"Accept", "text/html,application/xhtml+xml"}, {"Accept-Language", "en-US,en;q=0.5"},
-               {"Accept-Encoding", "gzip, deflate"}, {"Cookie", "PHPSESSID=0123456789abcdef"},
+  r.headers = {{"Host", "example.com"},
+               {"User-Agent", "Mozilla/5.0 (X11; Linux x86_64)"},
+               {"Accept", "text/html,application/xhtml+xml"},
+               {"Accept-Language", "en-US,en;q=0.5"},
+               {"Accept-Encoding", "gzip, deflate"},
+               {"Cookie", "PHPSESSID=0123456789abcdef"},
                {"Connection", "keep-alive"}};
   r.peer_address = "127.0.0.1";
   r.local_address = "127.0.0.1";

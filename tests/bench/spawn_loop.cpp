@@ -1,11 +1,10 @@
 // The physical floor of CGI: WORKERS threads each start PROGRAM with
 // posix_spawn, read its stdout to the end and reap it, for SECONDS.
 // Usage: spawn_loop PROGRAM WORKERS SECONDS   -> prints "spawns/s N"
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <atomic>
 #include <chrono>
@@ -29,8 +28,9 @@ int main(int argc, char** argv) {
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&] {
       char* args[] = {const_cast<char*>(program), nullptr};
-      char* env[] = {const_cast<char*>("GATEWAY_INTERFACE=CGI/1.1"), const_cast<char*>("REQUEST_METHOD=GET"),
-                     const_cast<char*>("QUERY_STRING="), nullptr};
+      char* env[] = {const_cast<char*>("GATEWAY_INTERFACE=CGI/1.1"),
+                     const_cast<char*>("REQUEST_METHOD=GET"), const_cast<char*>("QUERY_STRING="),
+                     nullptr};
       char buf[4096];
       while (std::chrono::steady_clock::now() < until) {
         int out[2];

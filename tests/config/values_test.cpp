@@ -17,7 +17,8 @@ TEST(ParseDuration, AcceptsEveryUnitAndSums) {
 }
 
 TEST(ParseDuration, RefusesEverythingElse) {
-  for (const char* bad : {"", "15", "15 m", "m", "1.5s", "-1s", "15min", "1d", "s15", "99999999999999h"}) {
+  for (const char* bad :
+       {"", "15", "15 m", "m", "1.5s", "-1s", "15min", "1d", "s15", "99999999999999h"}) {
     auto r = parse_duration(bad);
     ASSERT_TRUE(std::holds_alternative<std::string>(r)) << bad;
     EXPECT_NE(std::get<std::string>(r).find(bad), std::string::npos) << std::get<std::string>(r);
@@ -46,8 +47,9 @@ TEST(ParseEndpoint, AcceptsNumericV4AndBracketedV6) {
 }
 
 TEST(ParseEndpoint, RefusesNamesMissingPortsAndBadPorts) {
-  for (const char* bad : {"localhost:80", "127.0.0.1", "127.0.0.1:", ":80", "::1:80", "[::1]", "[::1]80",
-                          "127.0.0.1:65536", "127.0.0.1:-1", "300.0.0.1:80", "127.0.0.1:80x"})
+  for (const char* bad :
+       {"localhost:80", "127.0.0.1", "127.0.0.1:", ":80", "::1:80", "[::1]", "[::1]80",
+        "127.0.0.1:65536", "127.0.0.1:-1", "300.0.0.1:80", "127.0.0.1:80x"})
     EXPECT_TRUE(std::holds_alternative<std::string>(parse_endpoint(bad))) << bad;
 }
 

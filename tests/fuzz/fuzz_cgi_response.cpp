@@ -36,7 +36,8 @@ outcome run(std::string_view in, std::size_t step) {
     o.headers = p.head().headers.size();
     if (o.status < 200 || o.status > 599) std::abort();  // never an interim (1xx) head
     for (const auto& [n, v] : p.head().headers)
-      if (n.empty() || v.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) std::abort();
+      if (n.empty() || v.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+        std::abort();
   } else {
     o.offset = p.error().offset;
     o.code = static_cast<int>(p.error().code);
@@ -46,8 +47,8 @@ outcome run(std::string_view in, std::size_t step) {
 }
 
 bool same(const outcome& a, const outcome& b) {
-  return a.state == b.state && a.status == b.status && a.headers == b.headers && a.offset == b.offset &&
-         a.code == b.code && a.body == b.body;
+  return a.state == b.state && a.status == b.status && a.headers == b.headers &&
+         a.offset == b.offset && a.code == b.code && a.body == b.body;
 }
 
 }  // namespace

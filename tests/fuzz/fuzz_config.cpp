@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // No system look-ups per input: a fixed set of accounts.
   o.lookup = [](const std::string& name) -> std::optional<cgihost::config::account> {
     if (name == "root") return cgihost::config::account{"root", 0, 0, "/root"};
-    if (name == "nobody" || name == "www-data") return cgihost::config::account{name, 65534, 65534, "/"};
+    if (name == "nobody" || name == "www-data")
+      return cgihost::config::account{name, 65534, 65534, "/"};
     return std::nullopt;
   };
   auto r = cgihost::config::load_string(text, "fuzz.toml", "/nonexistent-fuzz-base", o);

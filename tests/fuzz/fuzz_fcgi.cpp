@@ -17,7 +17,8 @@ namespace {
 using decoder = fcgi::responder_decoder;
 using event = fcgi::server_event;
 std::string summary(const event& e) {
-  std::string s = std::to_string(static_cast<int>(e.what)) + ":" + std::to_string(e.request_id) + ":";
+  std::string s =
+      std::to_string(static_cast<int>(e.what)) + ":" + std::to_string(e.request_id) + ":";
   s += e.data;
   for (const auto& [n, v] : e.params) s += n + "=" + v + ";";
   for (const auto& n : e.names) s += n + ";";
@@ -28,8 +29,8 @@ void prepare(decoder&) {}
 using decoder = fcgi::client_decoder;
 using event = fcgi::client_event;
 std::string summary(const event& e) {
-  std::string s = std::to_string(static_cast<int>(e.what)) + ":" + std::to_string(e.request_id) + ":" +
-                  std::to_string(e.app_status) + ":";
+  std::string s = std::to_string(static_cast<int>(e.what)) + ":" + std::to_string(e.request_id) +
+                  ":" + std::to_string(e.app_status) + ":";
   s += e.data;
   for (const auto& [n, v] : e.values) s += n + "=" + v + ";";
   return s;

@@ -389,8 +389,8 @@ TEST_F(CgiTest, ABodyRefusedMidwayIsAnsweredWithItsStatus) {
   const std::string chunked =
       "POST /cgi-bin/probe?mode=sink HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (const auto& [what, request, half_close, status] : std::vector<row>{
-           {"chunk extension of 100 KB", chunked + "1;" + std::string(100'000, 'e') + "\r\nx\r\n0\r\n\r\n",
-            false, 400},
+           {"chunk extension of 100 KB",
+            chunked + "1;" + std::string(100'000, 'e') + "\r\nx\r\n0\r\n\r\n", false, 400},
            {"trailers over max_header_bytes",
             chunked + "1\r\nx\r\n0\r\nX: " + std::string(20'000, 't') + "\r\n\r\n", false, 431},
            {"malformed chunk size", chunked + "zz\r\n", false, 400},
@@ -406,8 +406,9 @@ TEST_F(CgiTest, ABodyRefusedMidwayIsAnsweredWithItsStatus) {
     EXPECT_EQ(r->status, status) << what;
   }
   stop();
-  EXPECT_NE(log().find("431 POST /cgi-bin/probe: trailer section larger than http.max_header_bytes"),
-            std::string::npos)
+  EXPECT_NE(
+      log().find("431 POST /cgi-bin/probe: trailer section larger than http.max_header_bytes"),
+      std::string::npos)
       << log();
 }
 

@@ -496,7 +496,8 @@ TEST(FastcgiFailures, AStartRefusedByThePoolsProcessLimitIs503PhaseSpawn) {
   temp_dir site;
   ::chmod(site.path().c_str(), 0755);
   site.write("site/x.php", "<?php echo 1;");
-  site.write("site/hold.pl", "$| = 1; print \"Content-Type: text/plain\\n\\nstarted\\n\"; sleep 30;\n");
+  site.write("site/hold.pl",
+             "$| = 1; print \"Content-Type: text/plain\\n\\nstarted\\n\"; sleep 30;\n");
   ::chmod((site / "site").c_str(), 0755);
   ::chmod((site / "site/x.php").c_str(), 0644);
   ::chmod((site / "site/hold.pl").c_str(), 0644);
@@ -505,7 +506,8 @@ TEST(FastcgiFailures, AStartRefusedByThePoolsProcessLimitIs503PhaseSpawn) {
   running_server server(R"(listen = ["127.0.0.1:0"]
 document_root = "site"
 [identity]
-process = ")" + account.name() + R"("
+process = ")" + account.name() +
+                            R"("
 [cgi]
 create_process_as_user = false
 [[handlers]]

@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -108,9 +108,8 @@ TEST(HttpLimits, FieldsOverSixtyFourKibNeverEndTheServer) {
     child_process& p;
     std::uint16_t port;
   };
-  for (auto& [name, p, port] :
-       {target{"serve", served.process(), served.port()},
-        target{"dev", dev, port_from_line(*dev_line)}}) {
+  for (auto& [name, p, port] : {target{"serve", served.process(), served.port()},
+                                target{"dev", dev, port_from_line(*dev_line)}}) {
     for (const auto& [request, status] : rows) {
       std::string name_of = std::string(name) + ": " + request.substr(0, 60);
       // In dev mode the head limit is 16 KiB: the 70 KB head field is 431 there too.
@@ -142,8 +141,7 @@ TEST(HttpLimits, MemoryPerRequestIsBoundedForHugeHeadsTrailersAndChunkLines) {
       {"8 MiB of header lines", "GET / HTTP/1.1\r\nHost: t\r\n" + lines("a:\r\n", 8 << 20),
        "HTTP/1.1 431 Request Header Fields Too Large"},
       {"4 MiB of trailer lines", kChunked + "0\r\n" + lines("a: b\r\n", 4 << 20) + "\r\n", ""},
-      {"16 MiB chunk extension", kChunked + "1;" + lines("e", 16 << 20) + "\r\nx\r\n0\r\n\r\n",
-       ""},
+      {"16 MiB chunk extension", kChunked + "1;" + lines("e", 16 << 20) + "\r\nx\r\n0\r\n\r\n", ""},
   };
   for (const auto& [what, request, status] : rows) {
     // A fresh process each: a high-water mark raised by one input would hide the next.

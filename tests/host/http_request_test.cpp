@@ -115,8 +115,7 @@ TEST(HttpRequest, RequestsReadTheSameWhateverTheSplit) {
        0, "hello, w"},
       {"GET / HTTP/1.0\r\n\r\n", 0, ""},
       // A last chunk first, in pieces: Beast's debug assertion (n >= 5) is never reached.
-      {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n\r\n", 0,
-       ""},
+      {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n\r\n", 0, ""},
       {"GET / HTTP/1.1\r\nHost: a b/c<x>\r\n\r\n", 400, ""},
       {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505, ""},
       {"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413, ""},
@@ -170,15 +169,17 @@ TEST(HttpRequest, FieldsBeastCannotHoldAreRefusedNotThrown) {
   auto name = read_one("GET / HTTP/1.1\r\nHost: t\r\n" + value + ": x\r\n\r\n", 4096, big);
   EXPECT_EQ(name.status, 431u);
   // In a trailer under a 1 MiB limit it is within bounds: read, counted, dropped.
-  auto trailer = read_one("GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " +
-                              value + "\r\n\r\n",
-                          4096, big);
+  auto trailer =
+      read_one("GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + value +
+                   "\r\n\r\n",
+               4096, big);
   EXPECT_EQ(trailer.status, 0u) << trailer.reason;
   EXPECT_EQ(trailer.trailers, 1u);
   // Under the default 16 KiB limit it is too large: 431.
-  auto small = read_one("GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " +
-                            value + "\r\n\r\n",
-                        4096, limits_of());
+  auto small =
+      read_one("GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + value +
+                   "\r\n\r\n",
+               4096, limits_of());
   EXPECT_EQ(small.status, 431u) << small.reason;
 }
 
@@ -193,9 +194,8 @@ TEST(HttpRequest, OversizedPartsAreRefusedAsTheyArrive) {
   };
   const std::string chunked = "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
   const std::vector<row> rows{
-      {"8 MiB of header lines",
-       "GET / HTTP/1.1\r\nHost: t\r\n" + lines("a:\r\n", 8 << 20) + "\r\n", limits_of(1 << 20),
-       431},
+      {"8 MiB of header lines", "GET / HTTP/1.1\r\nHost: t\r\n" + lines("a:\r\n", 8 << 20) + "\r\n",
+       limits_of(1 << 20), 431},
       {"1 MiB of header lines, under the byte limit",
        "GET / HTTP/1.1\r\nHost: t\r\n" + lines("a:\r\n", 1000000) + "\r\n", limits_of(1 << 20),
        431},
@@ -205,27 +205,26 @@ TEST(HttpRequest, OversizedPartsAreRefusedAsTheyArrive) {
        chunked + "0\r\n" + lines("a: b\r\n", 4 << 20) + "\r\n", limits_of(1 << 20), 431},
       {"101 trailer fields", chunked + "0\r\n" + lines("a: b\r\n", 101 * 6) + "\r\n", limits_of(),
        431},
-      {"16 MiB chunk extension",
-       chunked + "1;" + lines("a", 16 << 20) + "\r\nx\r\n0\r\n\r\n", limits_of(), 400},
+      {"16 MiB chunk extension", chunked + "1;" + lines("a", 16 << 20) + "\r\nx\r\n0\r\n\r\n",
+       limits_of(), 400},
       {"16 MiB last-chunk extension", chunked + "0;" + lines("a", 16 << 20) + "\r\n\r\n",
        limits_of(), 400},
   };
   for (const auto& [what, in, limits, status] : rows) {
     auto o = read_one(in, 65536, limits);
     EXPECT_EQ(o.status, status) << what << ": " << o.reason;
-    EXPECT_LE(o.max_buffered, std::max<std::size_t>(
-                                  limits.max_request_line + limits.max_header_bytes + 4, 65536))
+    EXPECT_LE(o.max_buffered,
+              std::max<std::size_t>(limits.max_request_line + limits.max_header_bytes + 4, 65536))
         << what;
     // Refused as the bytes arrive: at most one read past the buffer's bound.
-    EXPECT_LE(o.consumed, std::min<std::size_t>(
-                              in.size(), limits.max_request_line + limits.max_header_bytes +
-                                             4 + 2 * 65536))
+    EXPECT_LE(o.consumed,
+              std::min<std::size_t>(
+                  in.size(), limits.max_request_line + limits.max_header_bytes + 4 + 2 * 65536))
         << what;
   }
   // 101 header fields: refused at the 101st, whatever the byte limit.
-  auto count =
-      read_one("GET / HTTP/1.1\r\nHost: t\r\n" + lines("a:\r\n", 100 * 4) + "\r\n", 512,
-               limits_of());
+  auto count = read_one("GET / HTTP/1.1\r\nHost: t\r\n" + lines("a:\r\n", 100 * 4) + "\r\n", 512,
+                        limits_of());
   EXPECT_EQ(count.status, 431u);
   EXPECT_NE(count.reason.find("http.max_header_count (100)"), std::string::npos) << count.reason;
 }
@@ -246,15 +245,38 @@ TEST(HttpRequest, TrailersAreCountedAndDropped) {
 // Finding 17: RFC 9110 §7.2 and RFC 3986 §3.2.2.
 TEST(HttpRequest, HostMustBeAUriHostWithAnOptionalPort) {
   for (std::string_view ok :
-       {"", "example.com", "example.com:8080", "EXAMPLE.com.", "127.0.0.1", "127.0.0.1:80",
-        "[::1]", "[::1]:8080", "[2001:db8::7]", "[::ffff:192.0.2.1]", "[v1.fe80::a+en1]",
+       {"", "example.com", "example.com:8080", "EXAMPLE.com.", "127.0.0.1", "127.0.0.1:80", "[::1]",
+        "[::1]:8080", "[2001:db8::7]", "[::ffff:192.0.2.1]", "[v1.fe80::a+en1]",
         "xn--bcher-kva.example", "a_b-c~d", "%41", "a!$&'()*+,;=b", "host:", "h:65535"}) {
     EXPECT_TRUE(valid_host(ok)) << ok;
   }
-  for (std::string_view bad : std::vector<std::string_view>{
-           "a b/c<x>", "a b", "a/b", "a<b", "a\"b", "a@b", "a\\b", "[::1", "::1", "[::1]x",
-        "[::g]", "[1.2.3.4]", "[]", "h:65536", "h:123456", "h:8x", "h:-1", ":80", "a:b:c",
-        "%4", "%zz", "h\tx", std::string_view("h\0x", 3), "h#x", "h?x", "[v.x]", "[v1.]"}) {
+  for (std::string_view bad : std::vector<std::string_view>{"a b/c<x>",
+                                                            "a b",
+                                                            "a/b",
+                                                            "a<b",
+                                                            "a\"b",
+                                                            "a@b",
+                                                            "a\\b",
+                                                            "[::1",
+                                                            "::1",
+                                                            "[::1]x",
+                                                            "[::g]",
+                                                            "[1.2.3.4]",
+                                                            "[]",
+                                                            "h:65536",
+                                                            "h:123456",
+                                                            "h:8x",
+                                                            "h:-1",
+                                                            ":80",
+                                                            "a:b:c",
+                                                            "%4",
+                                                            "%zz",
+                                                            "h\tx",
+                                                            std::string_view("h\0x", 3),
+                                                            "h#x",
+                                                            "h?x",
+                                                            "[v.x]",
+                                                            "[v1.]"}) {
     EXPECT_FALSE(valid_host(bad)) << bad;
   }
 }

@@ -400,7 +400,8 @@ TEST_F(HttpTest, AnInvalidHostIs400) {
            {"127.0.0.1", 200},
            {"", 200},
        }) {
-    auto [r, closed] = raw("GET /hello.txt HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+    auto [r, closed] =
+        raw("GET /hello.txt HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(r) << host;
     EXPECT_EQ(r->status, status) << host;
   }

@@ -91,7 +91,8 @@ TEST_F(RouterTest, FilteredPathsReachNoHandler) {
 }
 
 TEST_F(RouterTest, AScriptHandlerIsFoundWhereverItStands) {
-  cfg_.handlers.insert(cfg_.handlers.begin(), prefix("/assets/", config::module_kind::static_files));
+  cfg_.handlers.insert(cfg_.handlers.begin(),
+                       prefix("/assets/", config::module_kind::static_files));
   router r(cfg_);
   EXPECT_EQ(r.resolve("/assets/x.php").module, config::module_kind::static_files);
   EXPECT_EQ(r.script_handler_for("/assets/x.php"), &cfg_.handlers[1]);  // *.php, after it

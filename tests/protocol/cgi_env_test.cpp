@@ -87,12 +87,12 @@ TEST(BuildEnv, SetsEveryRfc3875AndIisVariable) {
 
 TEST(BuildEnv, NeverPassesSpoofingOrSecretHeaders) {
   auto env = as_map(build_env(sample()));
-  EXPECT_FALSE(env.contains("HTTP_PROXY"));             // httpoxy
-  EXPECT_FALSE(env.contains("HTTP_X_FORWARDED_FOR"));   // came as X_Forwarded_For
-  EXPECT_FALSE(env.contains("HTTP_AUTHORIZATION"));     // credentials stay with the host
+  EXPECT_FALSE(env.contains("HTTP_PROXY"));            // httpoxy
+  EXPECT_FALSE(env.contains("HTTP_X_FORWARDED_FOR"));  // came as X_Forwarded_For
+  EXPECT_FALSE(env.contains("HTTP_AUTHORIZATION"));    // credentials stay with the host
   EXPECT_FALSE(env.contains("HTTP_CONTENT_TYPE"));
   EXPECT_FALSE(env.contains("HTTP_CONTENT_LENGTH"));
-  EXPECT_EQ(env.at("HTTP_X_REMOTE_USER"), "mallory");   // unless the caller drops it
+  EXPECT_EQ(env.at("HTTP_X_REMOTE_USER"), "mallory");  // unless the caller drops it
 
   env_options o;
   o.pass_authorization = true;
@@ -101,7 +101,8 @@ TEST(BuildEnv, NeverPassesSpoofingOrSecretHeaders) {
 
 TEST(BuildEnv, HeaderNamesOutsideTheTokenSetAreDropped) {
   request_view r = sample();
-  r.headers = {{"Good-Name", "1"}, {"Bad Name", "2"}, {"Bad:Name", "3"}, {"Dollar$", "4"}, {"", "5"}};
+  r.headers = {
+      {"Good-Name", "1"}, {"Bad Name", "2"}, {"Bad:Name", "3"}, {"Dollar$", "4"}, {"", "5"}};
   auto env = as_map(build_env(r));
   EXPECT_EQ(env.at("HTTP_GOOD_NAME"), "1");
   EXPECT_EQ(env.at("HTTP_DOLLAR$"), "4");  // '$' is a token character
@@ -130,8 +131,8 @@ TEST(BuildEnv, OptionalVariablesAreLeftOutWhenEmpty) {
   r.headers = {{"Host", "bad host!"}};
   r.version = 10;
   auto env = as_map(build_env(r));
-  for (const char* absent : {"PATH_INFO", "PATH_TRANSLATED", "REMOTE_USER", "AUTH_TYPE", "AUTH_USER", "LOGON_USER",
-                             "HTTPS", "CONTENT_LENGTH", "CONTENT_TYPE"})
+  for (const char* absent : {"PATH_INFO", "PATH_TRANSLATED", "REMOTE_USER", "AUTH_TYPE",
+                             "AUTH_USER", "LOGON_USER", "HTTPS", "CONTENT_LENGTH", "CONTENT_TYPE"})
     EXPECT_FALSE(env.contains(absent)) << absent;
   EXPECT_EQ(env.at("SERVER_NAME"), "127.0.0.1");  // an implausible Host is not believed
   EXPECT_EQ(env.at("SERVER_PROTOCOL"), "HTTP/1.0");

@@ -16,7 +16,8 @@ using namespace std::string_literals;
 // Feeds `bytes` to a decoder in pieces of `step` bytes (0: all at once) and
 // collects every event; stops at the first error.
 template <class Decoder, class Event>
-std::pair<std::vector<Event>, std::error_code> decode(Decoder& d, std::string_view bytes, std::size_t step) {
+std::pair<std::vector<Event>, std::error_code> decode(Decoder& d, std::string_view bytes,
+                                                      std::size_t step) {
   std::vector<Event> events;
   std::error_code ec;
   std::size_t pos = 0;
@@ -52,17 +53,19 @@ std::string stream_of(const std::vector<client_event>& evs, client_event::kind k
 TEST(FcgiEncode, BeginRequestIsByteExact) {
   std::string out;
   append_begin_request(out, 1, role::responder, kKeepConn);
-  EXPECT_EQ(out, "\x01\x01\x00\x01\x00\x08\x00\x00"
-                 "\x00\x01\x01\x00\x00\x00\x00\x00"s);
+  EXPECT_EQ(out,
+            "\x01\x01\x00\x01\x00\x08\x00\x00"
+            "\x00\x01\x01\x00\x00\x00\x00\x00"s);
 }
 
 TEST(FcgiEncode, EndRequestAndAbortAreByteExact) {
   std::string out;
   append_end_request(out, 0x0102, 0x01020304, protocol_status::overloaded);
   append_abort_request(out, 7);
-  EXPECT_EQ(out, "\x01\x03\x01\x02\x00\x08\x00\x00"
-                 "\x01\x02\x03\x04\x02\x00\x00\x00"
-                 "\x01\x02\x00\x07\x00\x00\x00\x00"s);
+  EXPECT_EQ(out,
+            "\x01\x03\x01\x02\x00\x08\x00\x00"
+            "\x01\x02\x03\x04\x02\x00\x00\x00"
+            "\x01\x02\x00\x07\x00\x00\x00\x00"s);
 }
 
 TEST(FcgiEncode, RecordsArePaddedToEightBytes) {
@@ -94,9 +97,16 @@ TEST(FcgiEncode, NameValueLengthsUseOneOrFourBytes) {
 }
 
 TEST(FcgiEncode, NameValueLengthPastTheRecordIsAnError) {
-  EXPECT_EQ(decode_name_values("\x05\x01" "abc"s).error(), make_error_code(error::name_value_past_record));
-  EXPECT_EQ(decode_name_values("\x80\x00"s).error(), make_error_code(error::name_value_past_record));
-  EXPECT_EQ(decode_name_values("\x01\x80\x00\x00\x10" "a"s).error(), make_error_code(error::name_value_past_record));
+  EXPECT_EQ(decode_name_values("\x05\x01"
+                               "abc"s)
+                .error(),
+            make_error_code(error::name_value_past_record));
+  EXPECT_EQ(decode_name_values("\x80\x00"s).error(),
+            make_error_code(error::name_value_past_record));
+  EXPECT_EQ(decode_name_values("\x01\x80\x00\x00\x10"
+                               "a"s)
+                .error(),
+            make_error_code(error::name_value_past_record));
   auto empty = decode_name_values("");
   ASSERT_TRUE(empty);
   EXPECT_TRUE(empty->empty());
@@ -115,8 +125,10 @@ std::string client_request(std::uint16_t id, const name_values& params, const st
 class FcgiRoundTrip : public ::testing::TestWithParam<std::size_t> {};
 
 TEST_P(FcgiRoundTrip, ResponderDecodesWhatTheClientEncodes) {
-  name_values params = {{"SCRIPT_FILENAME", "/srv/x.php"}, {"QUERY_STRING", ""}, {std::string(300, 'N'), "long"}};
-  for (int i = 0; i < 3000; ++i) params.emplace_back("VAR" + std::to_string(i), std::string(i % 50, 'v'));
+  name_values params = {
+      {"SCRIPT_FILENAME", "/srv/x.php"}, {"QUERY_STRING", ""}, {std::string(300, 'N'), "long"}};
+  for (int i = 0; i < 3000; ++i)
+    params.emplace_back("VAR" + std::to_string(i), std::string(i % 50, 'v'));
   std::string body(100000, 'b');
   for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 31);
   std::string bytes = client_request(5, params, body);
@@ -217,21 +229,29 @@ TEST_P(FcgiClientRejects, WithATypedError) {
 INSTANTIATE_TEST_SUITE_P(
     Peer, FcgiClientRejects,
     ::testing::Values(
-        bad_input{"unknown_version", "\x02\x06\x00\x01\x00\x00\x00\x00"s, error::unsupported_version},
-        bad_input{"unknown_request_id", rec(record_type::stdout_stream, 2, "x"), error::unknown_request_id},
+        bad_input{"unknown_version", "\x02\x06\x00\x01\x00\x00\x00\x00"s,
+                  error::unsupported_version},
+        bad_input{"unknown_request_id", rec(record_type::stdout_stream, 2, "x"),
+                  error::unknown_request_id},
         bad_input{"end_twice", end_req(1) + end_req(1), error::end_request_twice},
-        bad_input{"stdout_after_end",
-                  rec(record_type::stdout_stream, 1, "") + rec(record_type::stdout_stream, 1, "late"),
-                  error::stream_after_end},
-        bad_input{"stderr_after_end",
-                  rec(record_type::stderr_stream, 1, "") + rec(record_type::stderr_stream, 1, "late"),
-                  error::stream_after_end},
+        bad_input{
+            "stdout_after_end",
+            rec(record_type::stdout_stream, 1, "") + rec(record_type::stdout_stream, 1, "late"),
+            error::stream_after_end},
+        bad_input{
+            "stderr_after_end",
+            rec(record_type::stderr_stream, 1, "") + rec(record_type::stderr_stream, 1, "late"),
+            error::stream_after_end},
         bad_input{"record_too_long", rec(record_type::stdout_stream, 1, std::string(1001, 'x')),
                   error::record_too_long},
-        bad_input{"short_end_request", rec(record_type::end_request, 1, "\x00\x00"s), error::bad_record_body},
+        bad_input{"short_end_request", rec(record_type::end_request, 1, "\x00\x00"s),
+                  error::bad_record_body},
         bad_input{"begin_to_client", rec(record_type::begin_request, 1, std::string(8, '\0')),
                   error::unexpected_record_type},
-        bad_input{"bad_values_result", rec(record_type::get_values_result, 0, "\x09\x01" "AB"s),
+        bad_input{"bad_values_result",
+                  rec(record_type::get_values_result, 0,
+                      "\x09\x01"
+                      "AB"s),
                   error::name_value_past_record}),
     [](const auto& p) { return std::string(p.param.name); });
 
@@ -253,23 +273,34 @@ std::string begin(std::uint16_t id) {
 
 INSTANTIATE_TEST_SUITE_P(
     Peer, FcgiResponderRejects,
-    ::testing::Values(
-        bad_input{"stdin_for_unknown_id", rec(record_type::stdin_stream, 4, "x"), error::unknown_request_id},
-        bad_input{"begin_twice", begin(1) + begin(1), error::request_id_in_use},
-        bad_input{"params_after_end",
-                  begin(1) + rec(record_type::params, 1, "") + rec(record_type::params, 1, "\x01\x01" "ab"s),
-                  error::stream_after_end},
-        bad_input{"stdin_after_end",
-                  begin(1) + rec(record_type::stdin_stream, 1, "") + rec(record_type::stdin_stream, 1, "x"),
-                  error::stream_after_end},
-        bad_input{"params_past_record", begin(1) + rec(record_type::params, 1, "\x04\x04" "abc"s) +
-                                            rec(record_type::params, 1, ""),
-                  error::name_value_past_record},
-        bad_input{"params_too_large", begin(1) + rec(record_type::params, 1, std::string(65, 'p')),
-                  error::params_too_large},
-        bad_input{"short_begin", rec(record_type::begin_request, 1, "\x00\x01"s), error::bad_record_body},
-        bad_input{"stdout_to_responder", begin(1) + rec(record_type::stdout_stream, 1, "x"),
-                  error::unexpected_record_type}),
+    ::testing::Values(bad_input{"stdin_for_unknown_id", rec(record_type::stdin_stream, 4, "x"),
+                                error::unknown_request_id},
+                      bad_input{"begin_twice", begin(1) + begin(1), error::request_id_in_use},
+                      bad_input{"params_after_end",
+                                begin(1) + rec(record_type::params, 1, "") +
+                                    rec(record_type::params, 1,
+                                        "\x01\x01"
+                                        "ab"s),
+                                error::stream_after_end},
+                      bad_input{"stdin_after_end",
+                                begin(1) + rec(record_type::stdin_stream, 1, "") +
+                                    rec(record_type::stdin_stream, 1, "x"),
+                                error::stream_after_end},
+                      bad_input{"params_past_record",
+                                begin(1) +
+                                    rec(record_type::params, 1,
+                                        "\x04\x04"
+                                        "abc"s) +
+                                    rec(record_type::params, 1, ""),
+                                error::name_value_past_record},
+                      bad_input{"params_too_large",
+                                begin(1) + rec(record_type::params, 1, std::string(65, 'p')),
+                                error::params_too_large},
+                      bad_input{"short_begin", rec(record_type::begin_request, 1, "\x00\x01"s),
+                                error::bad_record_body},
+                      bad_input{"stdout_to_responder",
+                                begin(1) + rec(record_type::stdout_stream, 1, "x"),
+                                error::unexpected_record_type}),
     [](const auto& p) { return std::string(p.param.name); });
 
 TEST(FcgiResponder, AbortForAnEndedRequestIsIgnored) {
@@ -310,8 +341,9 @@ TEST(FcgiManagement, GetValuesIsAskedAndAnswered) {
   ASSERT_FALSE(ec2);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].what, client_event::kind::get_values_result);
-  EXPECT_EQ(got[0].values,
-            (name_values{{"FCGI_MAX_CONNS", "10"}, {"FCGI_MAX_REQS", "50"}, {"FCGI_MPXS_CONNS", "1"}}));
+  EXPECT_EQ(
+      got[0].values,
+      (name_values{{"FCGI_MAX_CONNS", "10"}, {"FCGI_MAX_REQS", "50"}, {"FCGI_MPXS_CONNS", "1"}}));
 }
 
 TEST(FcgiManagement, UnknownManagementTypesAreReportedForAnAnswer) {
@@ -334,7 +366,8 @@ TEST(FcgiManagement, UnknownManagementTypesAreReportedForAnAnswer) {
 
 // Bytes php-cgi 8.2 really sent (tests/data/record_php_cgi.py records them).
 TEST(FcgiCaptured, PhpCgiAnswerDecodesAndParses) {
-  std::ifstream in(std::string(CGIHOST_SOURCE_DIR) + "/tests/data/php-cgi-hello.fcgi", std::ios::binary);
+  std::ifstream in(std::string(CGIHOST_SOURCE_DIR) + "/tests/data/php-cgi-hello.fcgi",
+                   std::ios::binary);
   ASSERT_TRUE(in);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -353,7 +386,8 @@ TEST(FcgiCaptured, PhpCgiAnswerDecodesAndParses) {
     std::size_t n = p.feed(out);
     ASSERT_EQ(p.current(), cgi::response_parser::state::head);
     EXPECT_EQ(p.head().status, 200u);
-    EXPECT_EQ(p.head().headers, (name_values{{"X-Test", "captured"}, {"Content-type", "text/html; charset=UTF-8"}}));
+    EXPECT_EQ(p.head().headers,
+              (name_values{{"X-Test", "captured"}, {"Content-type", "text/html; charset=UTF-8"}}));
     EXPECT_EQ(out.substr(n), "hello from php x=1\n");
   }
 }

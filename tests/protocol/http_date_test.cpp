@@ -28,10 +28,11 @@ TEST(HttpDate, RoundTripsOverManyInstants) {
 }
 
 TEST(HttpDate, RefusesMalformedDates) {
-  for (const char* bad : {"", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT",
-                          "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 29 Feb 2001 00:00:00 GMT",
-                          "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Foo 1994 08:49:37 GMT",
-                          "Sun, 06 Nov 1994 08:49:37 GMT trailing", "yesterday"}) {
+  for (const char* bad :
+       {"", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 31 Feb 1994 08:49:37 GMT",
+        "Sun, 29 Feb 2001 00:00:00 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT trailing", "yesterday"}) {
     EXPECT_FALSE(parse_http_date(bad).has_value()) << bad;
   }
 }

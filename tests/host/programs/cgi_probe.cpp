@@ -19,7 +19,8 @@ std::string param(const char* name) {
   while (pos <= qs.size()) {
     std::size_t end = qs.find('&', pos);
     if (end == std::string::npos) end = qs.size();
-    if (qs.compare(pos, key.size(), key) == 0) return qs.substr(pos + key.size(), end - pos - key.size());
+    if (qs.compare(pos, key.size(), key) == 0)
+      return qs.substr(pos + key.size(), end - pos - key.size());
     pos = end + 1;
   }
   return "";
@@ -77,14 +78,16 @@ int main() {
   } else if (mode == "upgrade") {
     out("Status: 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
   } else if (mode == "hints") {
-    out("Status: 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Type: text/plain\r\n\r\nbody\n");
+    out("Status: 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Type: "
+        "text/plain\r\n\r\nbody\n");
   } else if (mode == "fold") {
     out("Content-Type: text/plain\nX-Long: a\n  b\n\n");
   } else if (mode == "big") {
     // n MiB of a known pattern, with Content-Length.
     std::string chunk(1 << 20, '\0');
     for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<char>('a' + i % 26);
-    out("Content-Type: application/octet-stream\r\nContent-Length: " + std::to_string(n << 20) + "\r\n\r\n");
+    out("Content-Type: application/octet-stream\r\nContent-Length: " + std::to_string(n << 20) +
+        "\r\n\r\n");
     for (long i = 0; i < n; ++i) out(chunk);
   } else if (mode == "stream") {
     // n MiB without a length: chunked to HTTP/1.1 clients.
@@ -93,7 +96,8 @@ int main() {
     for (long i = 0; i < n; ++i) out(chunk);
   } else if (mode == "echo") {
     long len = std::atol(std::getenv("CONTENT_LENGTH") ? std::getenv("CONTENT_LENGTH") : "0");
-    out("Content-Type: application/octet-stream\r\nContent-Length: " + std::to_string(len) + "\r\n\r\n");
+    out("Content-Type: application/octet-stream\r\nContent-Length: " + std::to_string(len) +
+        "\r\n\r\n");
     char buf[65536];
     long left = len;
     while (left > 0) {
@@ -130,7 +134,8 @@ int main() {
   } else if (mode == "nph") {
     out("HTTP/1.1 299 Odd\r\nX-Raw: yes\r\n\r\nraw");
   } else if (mode == "hopbyhop") {
-    out("Content-Type: text/plain\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\nplain\n");
+    out("Content-Type: text/plain\r\nConnection: keep-alive\r\nTransfer-Encoding: "
+        "chunked\r\n\r\nplain\n");
   } else {
     out("Status: 400\r\nContent-Type: text/plain\r\n\r\nunknown mode\n");
   }
