@@ -9,10 +9,12 @@
 #include <cstring>
 #include <iostream>
 
+#include "host/dispatch/checks.hpp"
 #include "host/dispatch/identity_choice.hpp"
 #include "host/dispatch/router.hpp"
 #include "host/static/static_handler.hpp"
 #include "protocol/uri_path.hpp"
+#include "spawner/files.hpp"
 #include "spawner/identity.hpp"
 
 namespace cgihost::host {
@@ -23,6 +25,23 @@ std::string groups_of(const spawner::identity& id) {
   for (auto g : id.groups) s += (s.empty() ? "" : ",") + std::to_string(g.value);
   return s;
 }
+
+std::string status_text(http::status s) { return std::to_string(static_cast<unsigned>(s)); }
+
+// The "== checks" list: one line per check, pass or FAIL; ok() once all passed.
+class check_list {
+ public:
+  explicit check_list(std::ostream& out) : out_(out) {}
+  void operator()(bool pass, const std::string& what) {
+    out_ << (pass ? "pass  " : "FAIL  ") << what << "\n";
+    ok_ = ok_ && pass;
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  std::ostream& out_;
+  bool ok_ = true;
+};
 
 // The "== identity" head both explanations start with: who this process is
 // and the authenticated name. True when this process may switch accounts.
@@ -40,11 +59,7 @@ bool print_identity_head(std::ostream& out, const try_request& tr) {
 int explain_static(const config::config& cfg, const try_request& tr, const std::string& path,
                    bool through_static_handler) {
   auto& out = std::cout;
-  bool ok = true;
-  auto check = [&](bool pass, const std::string& what) {
-    out << (pass ? "pass  " : "FAIL  ") << what << "\n";
-    ok = ok && pass;
-  };
+  check_list check(out);
   const bool can_switch = print_identity_head(out, tr);
   auto choice =
       choose_identity(cfg, config::module_kind::static_files, false, false, tr.user, can_switch);
@@ -66,7 +81,7 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
     check(true, "no account to judge: cgihost is not root, the file is read as uid " +
                     std::to_string(::geteuid()));
   }
-  unique_fd root(::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  spawner::unique_fd root(::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (root.get() < 0) {
     check(false, "document_root " + cfg.document_root.string() + " opens: " + std::strerror(errno));
     return 1;
@@ -79,54 +94,120 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
     out << "a folder named without its slash: 301 to " << path << "/\n== verdict\nredirect\n";
     return 0;
   }
-  check(found.what == static_lookup::outcome::file,
-        found.what == static_lookup::outcome::file
-            ? "file inside document_root " + cfg.document_root.string() + ": " + found.served_name
-            : "file inside document_root " + cfg.document_root.string() + ": " + found.why +
-                  " -> " + std::to_string(static_cast<unsigned>(found.status)));
-  if (found.what == static_lookup::outcome::file && id) {
+  const bool is_file = found.what == static_lookup::outcome::file;
+  check(is_file,
+        "file inside document_root " + cfg.document_root.string() + ": " +
+            (is_file ? found.served_name : found.why + " -> " + status_text(found.status)));
+  if (is_file && id) {
     std::string denied;
     bool may =
         spawner::may_access(*id, found.st.st_uid, found.st.st_gid, found.st.st_mode, false, denied);
-    check(may,
-          "readable by " + id->name +
-              (may ? ""
-                   : ": " + denied +
-                         (choice.anonymous && cfg.authentication.basic ? " -> 401" : " -> 403")));
+    check(may, "readable by " + id->name +
+                   (may ? ""
+                        : ": " + denied + " -> " +
+                              status_text(access_refusal(cfg, choice.anonymous, denied).status)));
   }
   out << "== verdict\n"
-      << (ok ? "would be served: " + found.served_name +
-                   (id ? " (read for " + id->name + ")" : std::string())
-             : std::string("refused"))
+      << (check.ok() ? "would be served: " + found.served_name +
+                           (id ? " (read for " + id->name + ")" : std::string())
+                     : std::string("refused"))
       << "\n";
-  return ok ? 0 : 1;
+  return check.ok() ? 0 : 1;
 }
 
-}  // namespace
-
-int run_explain(const config::config& cfg, const try_request& tr) {
-  std::string url = target_of_url(tr.url);
-  auto target = protocol::normalize_target(url);
-  if (!target) {
-    std::cerr << "cgihost: try: URL \"" << tr.url << "\" refused: " << target.error().message()
-              << "\n";
-    return 2;
+// The handler's lines; for CGI where create_process_as_user comes from, for
+// FastCGI the pool's impersonate. nullopt when nothing is checked here (a
+// remote pool), else the `impersonate` setting.
+std::optional<bool> explain_handler(const config::config& cfg, const route& r,
+                                    const std::string& path, std::ostream& out) {
+  const config::handler& h = *r.handler;
+  out << "handler: \"" << h.match << "\", module " << config::to_string(h.module);
+  if (h.module == config::module_kind::cgi)
+    out << (h.interpreter.empty() ? " (no interpreter: the script itself is executed)"
+                                  : " (interpreter " + h.interpreter[0] + ")");
+  else
+    out << " (pool \"" << h.pool << "\")";
+  out << "\nscript: " << r.script_name << "   PATH_INFO: \"" << r.path_info << "\"\n";
+  if (h.module == config::module_kind::cgi) {
+    // The deepest location that sets it wins, as the router applies them.
+    const config::location* source = nullptr;
+    for (const auto& loc : cfg.locations)
+      if (path.rfind(loc.prefix, 0) == 0 && loc.create_process_as_user &&
+          (!source || loc.prefix.size() > source->prefix.size()))
+        source = &loc;
+    std::string from =
+        source ? "[[locations]] prefix \"" + source->prefix + "\"" : std::string("[cgi]");
+    out << "create_process_as_user = " << (r.create_process_as_user ? "true" : "false") << " (from "
+        << from << ")\n";
+    return false;
   }
-  auto& out = std::cout;
-  bool ok = true;
-  auto check = [&](bool pass, const std::string& what) {
-    out << (pass ? "pass  " : "FAIL  ") << what << "\n";
-    ok = ok && pass;
-  };
+  const auto& pool = cfg.pools.at(h.pool);
+  out << "impersonate = " << (pool.impersonate ? "true" : "false") << " ([pools." << h.pool
+      << "])\n";
+  if (pool.remote) {
+    out << "the pool connects to " << pool.remote->text
+        << ": the code runs in that server, under its own accounts; no check here\n";
+    return std::nullopt;
+  }
+  return pool.impersonate;
+}
 
-  out << "== request\n"
-      << tr.method << " " << target->path << (target->has_query ? "?" + target->query : "")
-      << (tr.user ? " as \"" + *tr.user +
-                        "\" (--user: authenticated, as by Basic or the trusted header)"
-                  : " anonymous")
-      << "\n";
+// The account checks of a script request; the account when it resolves.
+std::optional<spawner::identity> explain_account(const config::config& cfg,
+                                                 const identity_choice& choice, check_list& check) {
+  if (!choice.account) {
+    check(true,
+          "no switch: cgihost is not root, the code runs as uid " + std::to_string(::geteuid()));
+    return std::nullopt;
+  }
+  const auto& a = *choice.account;
+  std::string why;
+  auto id = spawner::resolve_identity_now(a, why);
+  check(id.has_value(), id ? "account exists: " + a.name + " uid " + std::to_string(a.uid) +
+                                 " gid " + std::to_string(a.gid) + " groups " + groups_of(*id)
+                           : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
+  check(a.uid != 0 && a.gid != 0,
+        "not root (uid " + std::to_string(a.uid) + ", gid " + std::to_string(a.gid) + ")");
+  if (cfg.identity.min_uid || cfg.identity.min_gid)
+    check(choice.refused_status == 0,
+          "at or above identity.min_uid/min_gid" +
+              (choice.refusal.empty() ? std::string() : ": " + choice.refusal));
+  return id;
+}
 
-  route r = router(cfg).resolve(target->path);
+// The script's checks, as the modules run them (find_script, script_access).
+void explain_script(const config::config& cfg, const route& r, const identity_choice& choice,
+                    const std::optional<spawner::identity>& id, bool need_exec, check_list& check) {
+  spawner::unique_fd root(::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) {
+    check(false, "document_root " + cfg.document_root.string() + " opens: " + std::strerror(errno));
+    return;
+  }
+  // Executability is judged for the account below; found here without it.
+  auto found = find_script(root.get(), r.script_name, cfg, false);
+  std::string why;
+  if (!found && found.error().code == "script.not_regular")
+    why = " (not a regular file)";
+  else if (!found)
+    why = " (" + found.error().detail +
+          (cfg.allow_symlinks_outside_root
+               ? ")"
+               : "; symlinks may not leave the root: allow_symlinks_outside_root is off)");
+  check(found.has_value(),
+        "script inside document_root " + cfg.document_root.string() + ": " + r.script_name + why);
+  if (found && id) {
+    auto no = script_access(cfg, choice, *id, found->st, need_exec, {});
+    check(!no, std::string(need_exec ? "readable and executable" : "readable") + " by " + id->name +
+                   (no ? ": " + no->detail + " -> " + status_text(no->status) : ""));
+  } else if (found && need_exec) {
+    check((found->st.st_mode & 0111) != 0, "executable");
+  }
+}
+
+// The part of the explanation that starts with "== route"; 0 or 1 when it is
+// complete (the status page, a refusal, a remote pool), else -1.
+int explain_route(const config::config& cfg, const try_request& tr, const route& r,
+                  const std::string& path, std::ostream& out) {
   out << "== route\n";
   if (r.status) {
     out << "the [status] page: answered by cgihost itself to peers in [status] allow; no code "
@@ -142,111 +223,56 @@ int run_explain(const config::config& cfg, const try_request& tr) {
     out << "no handler matches and [static] enabled = false: 404\n";
     return 1;
   }
-  const bool code = r.handler && r.module != config::module_kind::static_files;
-  if (!code) {
+  if (!r.handler || r.module == config::module_kind::static_files) {
     out << (r.handler ? "handler \"" + r.handler->match + "\", module static"
                       : std::string("no handler matches"))
         << ": a static file, read by cgihost itself for the request's account; no code runs\n";
-    return explain_static(cfg, tr, target->path, r.handler != nullptr);
+    return explain_static(cfg, tr, path, r.handler != nullptr);
   }
-  const config::handler& h = *r.handler;
-  out << "handler: \"" << h.match << "\", module " << config::to_string(h.module);
-  if (h.module == config::module_kind::cgi)
-    out << (h.interpreter.empty() ? " (no interpreter: the script itself is executed)"
-                                  : " (interpreter " + h.interpreter[0] + ")");
-  else
-    out << " (pool \"" << h.pool << "\")";
-  out << "\nscript: " << r.script_name << "   PATH_INFO: \"" << r.path_info << "\"\n";
-  bool impersonate = false;
-  if (h.module == config::module_kind::cgi) {
-    // The deepest location that sets it wins, as the router applies them.
-    const config::location* source = nullptr;
-    for (const auto& loc : cfg.locations)
-      if (target->path.rfind(loc.prefix, 0) == 0 && loc.create_process_as_user &&
-          (!source || loc.prefix.size() > source->prefix.size()))
-        source = &loc;
-    std::string from =
-        source ? "[[locations]] prefix \"" + source->prefix + "\"" : std::string("[cgi]");
-    out << "create_process_as_user = " << (r.create_process_as_user ? "true" : "false") << " (from "
-        << from << ")\n";
-  } else {
-    const auto& pool = cfg.pools.at(h.pool);
-    impersonate = pool.impersonate;
-    out << "impersonate = " << (impersonate ? "true" : "false") << " ([pools." << h.pool << "])\n";
-    if (pool.remote) {
-      out << "the pool connects to " << pool.remote->text
-          << ": the code runs in that server, under its own accounts; no check here\n";
-      return 0;
-    }
-  }
+  return -1;
+}
 
+}  // namespace
+
+int run_explain(const config::config& cfg, const try_request& tr) {
+  auto target = protocol::normalize_target(target_of_url(tr.url));
+  if (!target) {
+    std::cerr << "cgihost: try: URL \"" << tr.url << "\" refused: " << target.error().message()
+              << "\n";
+    return 2;
+  }
+  auto& out = std::cout;
+  out << "== request\n"
+      << tr.method << " " << target->path << (target->has_query ? "?" + target->query : "")
+      << (tr.user ? " as \"" + *tr.user +
+                        "\" (--user: authenticated, as by Basic or the trusted header)"
+                  : " anonymous")
+      << "\n";
+  const route r = router(cfg).resolve(target->path);
+  if (int done = explain_route(cfg, tr, r, target->path, out); done >= 0) return done;
+  const auto impersonate = explain_handler(cfg, r, target->path, out);
+  if (!impersonate) return 0;
+
+  const config::handler& h = *r.handler;
   const bool can_switch = print_identity_head(out, tr);
   auto choice =
-      choose_identity(cfg, h.module, r.create_process_as_user, impersonate, tr.user, can_switch);
+      choose_identity(cfg, h.module, r.create_process_as_user, *impersonate, tr.user, can_switch);
   out << "decision: " << choice.why << "\n";
-
   out << "== checks\n";
+  check_list check(out);
   if (choice.refused_status == 403) {
     check(false, "the name maps to an OS account: " + choice.refusal + " -> 403");
     return 1;
   }
-  if (!choice.account) {
-    check(true,
-          "no switch: cgihost is not root, the code runs as uid " + std::to_string(::geteuid()));
-  }
-  std::optional<spawner::identity> id;
-  if (choice.account) {
-    const auto& a = *choice.account;
-    std::string why;
-    id = spawner::resolve_identity_now(a, why);
-    check(id.has_value(),
-          id ? "account exists: " + a.name + " uid " + std::to_string(a.uid) + " gid " +
-                   std::to_string(a.gid) + " groups " + groups_of(*id)
-             : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
-    check(a.uid != 0 && a.gid != 0,
-          "not root (uid " + std::to_string(a.uid) + ", gid " + std::to_string(a.gid) + ")");
-    if (cfg.identity.min_uid || cfg.identity.min_gid)
-      check(choice.refused_status == 0,
-            "at or above identity.min_uid/min_gid" +
-                (choice.refusal.empty() ? std::string() : ": " + choice.refusal));
-  }
+  const auto id = explain_account(cfg, choice, check);
   const bool need_exec = h.module == config::module_kind::cgi && h.interpreter.empty();
-  int root_fd = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
-  int fd = root_fd >= 0 && !rel.empty()
-               ? spawner::open_script(root_fd, rel.c_str(), O_PATH | O_CLOEXEC,
-                                      cfg.allow_symlinks_outside_root)
-               : -1;
-  int err = errno;
-  struct stat st {};
-  bool inside = fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-  check(inside,
-        "script inside document_root " + cfg.document_root.string() + ": " + r.script_name +
-            (fd < 0 ? std::string(" (") + std::strerror(err) +
-                          (cfg.allow_symlinks_outside_root
-                               ? ")"
-                               : "; symlinks may not leave the root: allow_symlinks_outside_root "
-                                 "is off)")
-             : inside ? ""
-                      : " (not a regular file)"));
-  if (fd >= 0) ::close(fd);
-  if (root_fd >= 0) ::close(root_fd);
-  if (inside && id) {
-    std::string denied;
-    bool may = spawner::may_access(*id, st.st_uid, st.st_gid, st.st_mode, need_exec, denied);
-    check(may,
-          std::string(need_exec ? "readable and executable" : "readable") + " by " + id->name +
-              (may ? ""
-                   : ": " + denied +
-                         (choice.anonymous && cfg.authentication.basic ? " -> 401" : " -> 403")));
-  } else if (inside && need_exec) {
-    check((st.st_mode & 0111) != 0, "executable");
-  }
+  explain_script(cfg, r, choice, id, need_exec, check);
   out << "== verdict\n"
-      << (ok ? "would run as " + (id ? id->describe() : "uid " + std::to_string(::geteuid()))
-             : std::string("refused"))
+      << (check.ok()
+              ? "would run as " + (id ? id->describe() : "uid " + std::to_string(::geteuid()))
+              : std::string("refused"))
       << "\n";
-  return ok ? 0 : 1;
+  return check.ok() ? 0 : 1;
 }
 
 }  // namespace cgihost::host

@@ -9,85 +9,140 @@
 #include "spawner/files.hpp"
 
 namespace cgihost::host {
+namespace {
+
+refusal script_refusal(http::status status, std::string code, std::string reason,
+                       std::string detail) {
+  refusal no;
+  no.status = status;
+  no.code = std::move(code);
+  no.reason = std::move(reason);
+  no.detail = std::move(detail);
+  return no;
+}
+
+}  // namespace
+
+checked<script_file> find_script(int root_fd, const std::string& script_name,
+                                 const config::config& cfg, bool need_exec) {
+  const std::string rel = script_name.size() > 1 ? script_name.substr(1) : "";
+  if (rel.empty() || rel.back() == '/')
+    return script_refusal(http::status::forbidden, "script.unnamed",
+                          "no script named in " + script_name, "no script named");
+  spawner::unique_fd script{spawner::open_script(root_fd, rel.c_str(), O_PATH | O_CLOEXEC,
+                                                 cfg.allow_symlinks_outside_root)};
+  if (script.get() < 0) {
+    const int err = errno;
+    if (err == EXDEV)
+      return script_refusal(http::status::forbidden, "script.outside_root",
+                            "script " + script_name +
+                                ": a symlink leads outside document_root "
+                                "(allow_symlinks_outside_root is off)",
+                            std::strerror(err));
+    return script_refusal(err == EACCES ? http::status::forbidden : http::status::not_found,
+                          err == EACCES ? "script.forbidden" : "script.missing",
+                          "script " + script_name + ": " + std::strerror(err), std::strerror(err));
+  }
+  script_file found;
+  if (::fstat(script.get(), &found.st) != 0 || !S_ISREG(found.st.st_mode))
+    return script_refusal(http::status::forbidden, "script.not_regular",
+                          "script " + script_name + " is not a regular file", "not a regular file");
+  if (need_exec && (found.st.st_mode & 0111) == 0)
+    return script_refusal(http::status::forbidden, "script.not_executable",
+                          "script " + script_name + " is not executable", "not executable");
+  found.path = cfg.document_root.string() + script_name;
+  return found;
+}
+
+checked<spawner::identity> usable_account(const identity_choice& choice,
+                                          const check_subject& subject) {
+  if (choice.refused_status) {
+    refusal no;
+    no.status = static_cast<http::status>(choice.refused_status);
+    no.code = "identity.refused";
+    no.reason = choice.refusal;
+    no.detail = choice.refusal;
+    no.module_line = subject.tag + " rid=" + subject.rid + " " +
+                     std::to_string(choice.refused_status) + " refused: " + choice.refusal + " (" +
+                     choice.why + ")";
+    return no;
+  }
+  std::string why_not;
+  auto id = spawner::resolve_identity_now(*choice.account, why_not);
+  if (id) return std::move(*id);
+  // IIS's 401.1: the anonymous account cannot be used; never someone else instead.
+  refusal no;
+  no.status = choice.anonymous ? http::status::unauthorized : http::status::internal_server_error;
+  no.code = choice.anonymous ? "identity.unusable_anonymous" : "identity.unusable";
+  no.challenge = choice.anonymous;
+  no.reason = (choice.anonymous ? "the anonymous account cannot be used: "
+                                : "the account cannot be used: ") +
+              why_not;
+  no.detail = why_not;
+  no.module_line = subject.tag + " rid=" + subject.rid + " " + (choice.anonymous ? "401" : "500") +
+                   ": " + why_not + " (" + choice.why + ")";
+  return no;
+}
+
+std::optional<refusal> script_access(const config::config& cfg, const identity_choice& choice,
+                                     const spawner::identity& id, const struct stat& st,
+                                     bool need_exec, const check_subject& subject) {
+  std::string denied;
+  if (spawner::may_access(id, st.st_uid, st.st_gid, st.st_mode, need_exec, denied))
+    return std::nullopt;
+  refusal no =
+      access_refusal(cfg, choice.anonymous,
+                     "script " + subject.script_name + ": " + denied + " (" + choice.why + ")");
+  no.detail = std::move(denied);
+  return no;
+}
+
+checked<spawner::identity> check_identity(const config::config& cfg, const identity_choice& choice,
+                                          const struct stat& st, bool need_exec,
+                                          const check_subject& subject) {
+  auto id = usable_account(choice, subject);
+  if (!id) return std::move(id).error();
+  if (auto no = script_access(cfg, choice, *id, st, need_exec, subject)) return std::move(*no);
+  return id;
+}
+
+refusal access_refusal(const config::config& cfg, bool anonymous, std::string what) {
+  refusal no;
+  // An anonymous request may still get in by logging in; an authenticated one may not.
+  no.challenge = anonymous && cfg.authentication.basic;
+  no.status = no.challenge ? http::status::unauthorized : http::status::forbidden;
+  no.code = "access.denied";
+  no.reason = std::move(what);
+  return no;
+}
 
 asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
                                                            const config::config& cfg,
                                                            bool need_exec, struct stat* st_out) {
-  const route& r = ex.route();
-  std::string rel = r.script_name.size() > 1 ? r.script_name.substr(1) : "";
-  if (rel.empty() || rel.back() == '/') {
-    co_await ex.send_error(http::status::forbidden, "no script named in " + r.script_name);
+  auto found = find_script(root_fd, ex.route().script_name, cfg, need_exec);
+  if (!found) {
+    co_await answer(ex, found.error());
     co_return std::nullopt;
   }
-  spawner::unique_fd script{spawner::open_script(root_fd, rel.c_str(), O_PATH | O_CLOEXEC,
-                                                 cfg.allow_symlinks_outside_root)};
-  if (script.get() < 0) {
-    int err = errno;
-    if (err == EXDEV) {
-      co_await ex.send_error(http::status::forbidden, "script " + r.script_name +
-                                                          ": a symlink leads outside document_root "
-                                                          "(allow_symlinks_outside_root is off)");
-      co_return std::nullopt;
-    }
-    co_await ex.send_error(err == EACCES ? http::status::forbidden : http::status::not_found,
-                           "script " + r.script_name + ": " + std::strerror(err));
-    co_return std::nullopt;
-  }
-  struct stat st {};
-  if (::fstat(script.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    co_await ex.send_error(http::status::forbidden,
-                           "script " + r.script_name + " is not a regular file");
-    co_return std::nullopt;
-  }
-  if (need_exec && (st.st_mode & 0111) == 0) {
-    co_await ex.send_error(http::status::forbidden,
-                           "script " + r.script_name + " is not executable");
-    co_return std::nullopt;
-  }
-  if (st_out) *st_out = st;
-  co_return cfg.document_root.string() + r.script_name;
+  if (st_out) *st_out = found->st;
+  co_return std::move(found->path);
 }
 
 asio::awaitable<std::optional<spawner::identity>> checked_identity(
     exchange& ex, const config::config& cfg, const identity_choice& choice, const struct stat& st,
     bool need_exec, const std::string& tag) {
-  const std::string rid = ex.id().str();
-  if (choice.refused_status) {
-    ex.log().error("{} rid={} {} refused: {} ({})", tag, rid, choice.refused_status, choice.refusal,
-                   choice.why);
-    co_await ex.send_error(static_cast<http::status>(choice.refused_status), choice.refusal);
-    co_return std::nullopt;
-  }
-  std::string why_not;
-  auto id = spawner::resolve_identity_now(*choice.account, why_not);
+  auto id = check_identity(cfg, choice, st, need_exec,
+                           check_subject{tag, ex.id().str(), ex.route().script_name});
   if (!id) {
-    // IIS's 401.1: the anonymous account cannot be used; never someone else instead.
-    ex.log().error("{} rid={} {}: {} ({})", tag, rid, choice.anonymous ? 401 : 500, why_not,
-                   choice.why);
-    if (choice.anonymous)
-      co_await ex.send_unauthorized("the anonymous account cannot be used: " + why_not);
-    else
-      co_await ex.send_error(http::status::internal_server_error,
-                             "the account cannot be used: " + why_not);
+    co_await answer(ex, id.error());
     co_return std::nullopt;
   }
-  std::string denied;
-  if (!spawner::may_access(*id, st.st_uid, st.st_gid, st.st_mode, need_exec, denied)) {
-    co_await refuse_access(
-        ex, cfg, choice.anonymous,
-        "script " + ex.route().script_name + ": " + denied + " (" + choice.why + ")");
-    co_return std::nullopt;
-  }
-  co_return id;
+  co_return std::move(*id);
 }
 
 asio::awaitable<void> refuse_access(exchange& ex, const config::config& cfg, bool anonymous,
                                     const std::string& what) {
-  // An anonymous request may still get in by logging in; an authenticated one may not.
-  if (anonymous && cfg.authentication.basic)
-    co_await ex.send_unauthorized(what);
-  else
-    co_await ex.send_error(http::status::forbidden, what);
+  co_await answer(ex, access_refusal(cfg, anonymous, what));
 }
 
 }  // namespace cgihost::host

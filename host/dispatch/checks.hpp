@@ -1,46 +1,82 @@
 #pragma once
 // The checks a script request passes before anything runs: the script is
 // inside the document root and may be run, and the account the decision
-// table chose exists and may read (or execute) it.
+// table chose exists and may read (or execute) it. Each returns a value or
+// a refusal (refusal.hpp) and does no network I/O, so the server answers the
+// refusal (answer()) and `try --explain` prints it, from the same check.
 
 #include <sys/stat.h>
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "config/config.hpp"
 #include "host/dispatch/exchange.hpp"
 #include "host/dispatch/identity_choice.hpp"
+#include "host/dispatch/refusal.hpp"
 #include "spawner/identity.hpp"
 
 namespace cgihost::host {
 
-// The route's script under the document root (`root_fd`), whatever symlinks
-// say (unless cfg.allow_symlinks_outside_root): its path, or nullopt after
-// answering 404 (missing), 403 (a folder, not a regular file, not executable
-// when `need_exec`, or a symlink leaving the root).
-// `st`, when given, receives the script's stat (owner, group, mode) for the
-// identity's access check.
+// A script found under the document root.
+struct script_file {
+  std::string path;   // document_root + SCRIPT_NAME
+  struct stat st {};  // owner, group and mode, for the account's access check
+};
+
+// The route's script `script_name` under the document root (`root_fd`),
+// whatever symlinks say (unless cfg.allow_symlinks_outside_root). Refusals:
+// 403 script.unnamed (a folder URL), script.outside_root (a symlink leaves
+// the root), script.forbidden (EACCES), script.not_regular,
+// script.not_executable (with `need_exec`: no execute bit at all); 404
+// script.missing. `detail` of a refusal is the bare cause, for explain.
+checked<script_file> find_script(int root_fd, const std::string& script_name,
+                                 const config::config& cfg, bool need_exec);
+
+// Where a check's log lines come from: the module's tag ("[cgi]", "[pool
+// php]"), the request id, the script's URL path.
+struct check_subject {
+  std::string tag;
+  std::string rid;
+  std::string script_name;
+};
+
+// The account `choice` names, checked now, before anything starts. Refusals:
+// the choice's own (identity.refused: 403 for a name without an account, 500
+// for an account never used); 401 identity.unusable_anonymous (the anonymous
+// account is gone or changed since the config was loaded: IIS's 401.1,
+// challenge), 500 identity.unusable (any other account). Needs
+// `choice.account` unless refused. Reads the account database (getpwnam).
+checked<spawner::identity> usable_account(const identity_choice& choice,
+                                          const check_subject& subject);
+
+// Whether `id`, chosen by `choice`, may read the script `st` (and execute it
+// with `need_exec`): nullopt, or access_refusal.
+std::optional<refusal> script_access(const config::config& cfg, const identity_choice& choice,
+                                     const spawner::identity& id, const struct stat& st,
+                                     bool need_exec, const check_subject& subject);
+
+// usable_account, then script_access.
+checked<spawner::identity> check_identity(const config::config& cfg, const identity_choice& choice,
+                                          const struct stat& st, bool need_exec,
+                                          const check_subject& subject);
+
+// The refusal for a request whose account may not read (or run) a file;
+// `what` says which file, who and why, for the log: 401 access.denied with
+// the challenge for an anonymous request when Basic is on (logging in may
+// help), else 403. Scripts and static files are refused alike.
+refusal access_refusal(const config::config& cfg, bool anonymous, std::string what);
+
+// The forms the modules call today: the check, its refusal answered
+// (answer()), nullopt after answering.
 asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
                                                            const config::config& cfg,
                                                            bool need_exec,
                                                            struct stat* st = nullptr);
-
-// The account `choice` names, checked now, before anything starts: a refused
-// choice is answered with its status (403/500); the account must exist as
-// when the config was loaded (else 401 for the anonymous account, IIS's
-// 401.1, or 500) and may read the script `st` (and execute it with
-// `need_exec`): else 401 with the challenge for an anonymous request when
-// Basic is on, 403 otherwise. nullopt after answering; `tag` ("[cgi]",
-// "[pool php]") starts the log lines. Needs `choice.account` unless refused.
 asio::awaitable<std::optional<spawner::identity>> checked_identity(
     exchange& ex, const config::config& cfg, const identity_choice& choice, const struct stat& st,
     bool need_exec, const std::string& tag);
-
-// Answers a request whose account may not read (or run) a file; `what` says
-// which file, who and why, for the log. 401 with the challenge for an
-// anonymous request when Basic is on (logging in may help), else 403.
-// Scripts (checked_identity) and static files answer alike.
 asio::awaitable<void> refuse_access(exchange& ex, const config::config& cfg, bool anonymous,
                                     const std::string& what);
 

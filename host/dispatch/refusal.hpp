@@ -31,7 +31,11 @@ struct refusal {
   std::string code;
   // Why, for the error log; never shown to a client (dev mode shows dev_detail).
   std::string reason;
-  // 401 with the Basic challenge: an anonymous request may still log in.
+  // The bare cause without its subject ("No such file or directory"), for
+  // `try --explain`'s lines; may be empty.
+  std::string detail;
+  // Answered as a 401 that carries the Basic challenge when Basic is on: an
+  // anonymous request may still log in (`status` is then 401).
   bool challenge = false;
   // A gateway's error (502, 503, 504): which phase and limit, shown on the
   // page to every client ("pool php, phase queue wait"); empty otherwise.
