@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "protocol/text.hpp"
+
 namespace cgihost::protocol {
 namespace {
 
@@ -15,12 +17,6 @@ int value_of(char c) {
   if (c == '+') return 62;
   if (c == '/') return 63;
   return -1;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 }  // namespace

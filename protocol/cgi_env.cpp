@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <map>
 
+#include "protocol/text.hpp"
+
 namespace cgihost::protocol::cgi {
 namespace {
+
+using protocol::iequals;
 
 bool is_tchar(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
@@ -14,11 +18,6 @@ bool is_tchar(unsigned char c) {
 }
 
 char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return upper(x) == upper(y); });
-}
 
 // The host part of a Host header, when it is a plausible host name or address.
 std::optional<std::string_view> host_name(std::string_view host) {

@@ -15,9 +15,12 @@
 #include <sstream>
 
 #include "protocol/basic_auth.hpp"
+#include "protocol/text.hpp"
 
 namespace cgihost::host {
 namespace {
+
+using protocol::trim;
 namespace http = boost::beast::http;
 
 // A valid bcrypt hash of a random string: checked against when the users
@@ -25,12 +28,6 @@ namespace http = boost::beast::http;
 constexpr const char* kDummyHash = "$2y$05$abcdefghijklmnopqrstuuDAbuf738junljI7X2EDTxMiNkc6bRNy";
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Equality whose time depends on the lengths only.
 bool same(std::string_view a, std::string_view b) {

@@ -6,8 +6,13 @@
 #include <cctype>
 #include <utility>
 
+#include "protocol/text.hpp"
+
 namespace cgihost::host {
 namespace {
+
+using protocol::iequals;
+using protocol::trim;
 
 // Beast keeps a field's offsets in 16 bits: a longer name or value throws
 // std::length_error from basic_fields::insert (http/impl/fields.hpp).
@@ -40,19 +45,6 @@ class request_category_impl final : public boost::system::error_category {
   }
 };
 #pragma GCC diagnostic pop
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // True when the request line in `head` is well formed but names an HTTP
 // version Beast refuses (anything but 1.0 and 1.1): that is 505, not 400.

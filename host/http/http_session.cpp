@@ -16,10 +16,13 @@
 
 #include "host/dispatch/auth.hpp"
 #include "protocol/http_date.hpp"
+#include "protocol/text.hpp"
 
 namespace cgihost::host {
 namespace beast = boost::beast;
 namespace {
+
+using protocol::iequals;
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 using clock = std::chrono::steady_clock;
@@ -76,13 +79,6 @@ std::string error_page(http::status status, std::string_view dev_detail = {},
   if (!dev_detail.empty())
     page += "\n<p>cgihost dev mode: why</p>\n<pre>" + html_escape(dev_detail) + "</pre>\n";
   return page + "</body></html>\n";
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 // The response head as bytes: status line, fields, blank line.
