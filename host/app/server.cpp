@@ -34,17 +34,6 @@ class refusing_handler final : public handler {
   std::string reason_;
 };
 
-// Answers a path that request filtering refuses (route::refused): 404, so
-// that nothing says whether it exists; the log line names the rule.
-class filtered_handler final : public handler {
- public:
-  asio::awaitable<void> handle(exchange& ex) override {
-    ex.log().info("[filter] rid={} 404 {} {}: {}", ex.id().str(), ex.request().method_string(),
-                  ex.target().path, ex.route().refused);
-    co_await ex.send_error(http::status::not_found, "refused by " + ex.route().refused);
-  }
-};
-
 }  // namespace
 
 void handler_set::stop(std::chrono::milliseconds grace, std::function<void()> done) {
@@ -64,7 +53,6 @@ void handler_set::kill_now() {
 }
 
 handler& handler_set::for_route(const route& r) {
-  if (!r.refused.empty()) return *refused;
   if (r.status && status) return *status;
   if (r.handler == nullptr || r.module == config::module_kind::static_files) return *static_files;
   return *configured.at(r.handler);
@@ -98,7 +86,6 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
     process = spawner::resolve_identity(cfg.identity.process);
   // As CGI decides whether it may switch: only then are accounts told apart.
   out.static_files = std::make_unique<static_handler>(cfg, broker || ::geteuid() == 0);
-  out.refused = std::make_unique<filtered_handler>();
   auto cgi_limit =
       cfg.cgi.max_children ? std::make_shared<run_limit>(cfg.cgi.max_children) : nullptr;
   for (const auto& h : cfg.handlers) {
@@ -143,7 +130,6 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
 server::server(const config::config& cfg, logs logs, spawner::broker* broker)
     : cfg_(cfg),
       logs_(std::move(logs)),
-      router_(cfg),
       contexts_([&] {
         unsigned n = cfg.server.threads ? cfg.server.threads
                                         : std::max(1u, std::thread::hardware_concurrency());
@@ -167,6 +153,7 @@ server::server(const config::config& cfg, logs logs, spawner::broker* broker)
   }
   handlers_ = make_handlers(cfg, contexts_[0]->get_executor(), logs_.error, broker);
   auth_ = std::make_unique<authenticator>(cfg, logs_.error);
+  dispatch_ = std::make_unique<dispatcher>(cfg, handlers_, auth_.get());
 }
 
 server::~server() {

@@ -20,6 +20,7 @@
 
 #include "config/config.hpp"
 #include "host/dispatch/auth.hpp"
+#include "host/dispatch/dispatch.hpp"
 #include "host/dispatch/exchange.hpp"
 #include "host/dispatch/logging.hpp"
 #include "host/dispatch/router.hpp"
@@ -35,14 +36,13 @@ class fastcgi_pool;
 class pool_family;
 
 // The handlers of one config, by module; shared by all sessions.
-struct handler_set {
+struct handler_set final : handler_table {
   std::unique_ptr<handler> static_files;
-  std::unique_ptr<handler> status;   // set when [status] path is
-  std::unique_ptr<handler> refused;  // 404 for a path request filtering refuses
+  std::unique_ptr<handler> status;  // set when [status] path is
   std::map<const config::handler*, std::unique_ptr<handler>> configured;  // cgi/fastcgi entries
   std::vector<std::shared_ptr<fastcgi_pool>> pools;
   std::vector<std::shared_ptr<pool_family>> families;  // impersonate = true: a pool per account
-  handler& for_route(const route& r);
+  handler& for_route(const route& r) override;
   // Ends every pool's instances (TERM, KILL after `grace`), reaped on their executor.
   // `done` runs once every instance is reaped.
   void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
@@ -99,10 +99,8 @@ class server final : public session_host {
 
   // For sessions.
   const config::config& settings() const override { return cfg_; }
-  const host::router& router() const override { return router_; }
   const logs& log() const override { return logs_; }
-  handler& handler_for(const route& r) override { return handlers_.for_route(r); }
-  authenticator& auth() override { return *auth_; }
+  dispatcher& dispatch() override { return *dispatch_; }
   bool stopping() const override { return stopping_.load(std::memory_order_acquire); }
   void session_started(std::uint64_t id, const std::shared_ptr<http_session>& s);
   void session_ended(std::uint64_t id) override;
@@ -120,7 +118,6 @@ class server final : public session_host {
   std::map<std::uint64_t, std::weak_ptr<http_session>> sessions_;
   std::atomic<std::uint64_t> next_session_{1};
   std::atomic<bool> destroying_{false};
-  host::router router_;
   // One io_context per thread, each run by exactly one thread: a connection
   // stays on one thread, with no locks or cross-thread wake-ups on its path.
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
@@ -134,6 +131,7 @@ class server final : public session_host {
   // After the contexts: destroyed before them, so no io object outlives its context.
   handler_set handlers_;
   std::unique_ptr<authenticator> auth_;
+  std::unique_ptr<dispatcher> dispatch_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::optional<asio::signal_set> signals_;
   asio::steady_timer grace_timer_;

@@ -21,27 +21,32 @@ namespace {
 // kept in memory.
 class try_exchange final : public exchange {
  public:
-  try_exchange(const config::config& cfg, handler_set& handlers, spdlog::logger& log,
-               http::request_header<> req, protocol::normalized_target target, std::string body,
+  // `fields`: the request's header fields, kept here; the head views them.
+  try_exchange(const config::config& cfg, dispatcher& d, spdlog::logger& log, std::string method,
+               std::string target_text, std::vector<std::pair<std::string, std::string>> fields,
+               protocol::normalized_target target, std::string body,
                std::optional<std::string> user)
-      : cfg_(cfg),
-        handlers_(handlers),
+      : exchange(&d),
+        cfg_(cfg),
         log_(log),
-        req_(std::move(req)),
-        target_(std::move(target)),
-        body_(std::move(body)),
-        user_(std::move(user)),
-        route_(router(cfg).resolve(target_.path)) {
+        method_(std::move(method)),
+        target_text_(std::move(target_text)),
+        fields_(std::move(fields)),
+        body_(std::move(body)) {
+    auto& st = state();
+    st.head.method = method_;
+    st.head.target = target_text_;
+    st.head.version = 11;
+    for (const auto& [name, value] : fields_) st.head.fields.add(name, value);
+    st.target = std::move(target);
+    st.id = request_id::next();
+    st.user = std::move(user);
     if (!cfg.listen.empty()) {
       local_ = cfg.listen[0].address;
       local_port_ = cfg.listen[0].port;
     }
   }
 
-  const http::request_header<>& request() const override { return req_; }
-  const protocol::normalized_target& target() const override { return target_; }
-  const host::route& route() const override { return route_; }
-  request_id id() const override { return id_; }
   const config::config& settings() const override { return cfg_; }
   spdlog::logger& log() const override { return log_; }
   bool head_sent() const override { return status_ != 0; }
@@ -50,15 +55,18 @@ class try_exchange final : public exchange {
   const std::string& local_address() const override { return local_; }
   std::uint16_t local_port() const override { return local_port_; }
   std::optional<std::uint64_t> body_length() const override {
-    return redirected_ ? 0 : body_.size();
+    return redirected() ? 0 : body_.size();
   }
-  std::optional<std::string> authenticated_user() const override { return user_; }
   cgi_trace* trace() override { return &trace_; }
   void set_identity(std::string who) override { identity_ = std::move(who); }
+  void on_redirect(const std::string& location) override {
+    redirects_.push_back(location);
+    trace_ = {};
+  }
 
   asio::awaitable<std::size_t> read_body(void* data, std::size_t size, error_code& ec) override {
     ec = {};
-    if (redirected_) co_return 0;
+    if (redirected()) co_return 0;
     std::size_t n = std::min(size, body_.size() - body_pos_);
     std::memcpy(data, body_.data() + body_pos_, n);
     body_pos_ += n;
@@ -107,33 +115,15 @@ class try_exchange final : public exchange {
     co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
     co_return false;
   }
-  asio::awaitable<void> redispatch(std::string location) override {
-    if (++hops_ > 10) {
-      co_await send_error(http::status::bad_gateway, "more than 10 local redirects");
-      co_return;
-    }
-    auto t = protocol::normalize_target(location);
-    if (!t) {
-      co_await send_error(http::status::bad_gateway,
-                          "local redirect refused: " + t.error().message());
-      co_return;
-    }
-    redirects_.push_back(location);
-    redirected_ = true;
-    req_.method(http::verb::get);
-    req_.target(location);
-    target_ = std::move(*t);
-    route_ = router(cfg_).resolve(target_.path);
-    trace_ = {};
-    co_await handlers_.for_route(route_).handle(*this);
-  }
-
   void report(std::ostream& out) const {
     out << "== request\n"
-        << req_.method_string() << " " << req_.target() << "  as "
-        << (user_ ? "authenticated \"" + *user_ + "\"" : std::string("anonymous")) << "\n";
+        << request().method << " " << request().target << "  as "
+        << (authenticated_user() ? "authenticated \"" + *authenticated_user() + "\""
+                                 : std::string("anonymous"))
+        << "\n";
     for (const auto& r : redirects_) out << "  local redirect -> " << r << "\n";
     out << "== route\n";
+    const host::route& route_ = route();
     if (!route_.refused.empty())
       out << "refused by request filtering: " << route_.refused;
     else if (route_.handler)
@@ -166,15 +156,12 @@ class try_exchange final : public exchange {
 
  private:
   const config::config& cfg_;
-  handler_set& handlers_;
   spdlog::logger& log_;
-  http::request_header<> req_;
-  protocol::normalized_target target_;
+  std::string method_;
+  std::string target_text_;
+  std::vector<std::pair<std::string, std::string>> fields_;
   std::string body_;
   std::size_t body_pos_ = 0;
-  std::optional<std::string> user_;
-  host::route route_;
-  request_id id_ = request_id::next();
   std::string peer_ = "127.0.0.1";
   std::string local_ = "127.0.0.1";
   std::uint16_t local_port_ = 80;
@@ -185,8 +172,6 @@ class try_exchange final : public exchange {
   std::string response_body_;
   std::uint64_t body_total_ = 0;
   std::string error_reason_;
-  bool redirected_ = false;
-  int hops_ = 0;
   std::vector<std::string> redirects_;
 };
 
@@ -201,48 +186,59 @@ std::string target_of_url(const std::string& url, std::string* host) {
   return slash == std::string::npos ? "/" : url.substr(slash);
 }
 
-int run_try(const config::config& cfg, const try_request& tr) {
+namespace {
+
+// The request `try` sends, from its command line.
+struct try_input {
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string body;
+};
+
+// The fields and body of `tr`; nullopt after saying on stderr what is wrong.
+std::optional<try_input> read_input(const try_request& tr) {
+  try_input in;
   std::string host = "localhost";
-  std::string url = target_of_url(tr.url, &host);
-  auto target = protocol::normalize_target(url);
+  in.target = target_of_url(tr.url, &host);
+  in.fields.emplace_back("Host", host);
+  for (const auto& h : tr.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      std::cerr << "cgihost: try: --header \"" << h << "\" is not \"Name: value\"\n";
+      return std::nullopt;
+    }
+    std::string value = h.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    in.fields.emplace_back(h.substr(0, colon), value);
+  }
+  if (!tr.data) return in;
+  if (!tr.data->empty() && (*tr.data)[0] == '@') {
+    std::ifstream file(tr.data->substr(1), std::ios::binary);
+    if (!file) {
+      std::cerr << "cgihost: try: cannot read " << tr.data->substr(1) << "\n";
+      return std::nullopt;
+    }
+    in.body.assign(std::istreambuf_iterator<char>(file), {});
+  } else {
+    in.body = *tr.data;
+  }
+  std::erase_if(in.fields,
+                [](const auto& f) { return protocol::iequals(f.first, "Content-Length"); });
+  in.fields.emplace_back("Content-Length", std::to_string(in.body.size()));
+  return in;
+}
+
+}  // namespace
+
+int run_try(const config::config& cfg, const try_request& tr) {
+  auto target = protocol::normalize_target(target_of_url(tr.url));
   if (!target) {
     std::cerr << "cgihost: try: URL \"" << tr.url << "\" refused: " << target.error().message()
               << "\n";
     return 2;
   }
-  http::request_header<> req;
-  auto verb = http::string_to_verb(tr.method);
-  if (verb == http::verb::unknown)
-    req.method_string(tr.method);
-  else
-    req.method(verb);
-  req.target(url);
-  req.version(11);
-  req.set(http::field::host, host);
-  for (const auto& h : tr.headers) {
-    auto colon = h.find(':');
-    if (colon == std::string::npos || colon == 0) {
-      std::cerr << "cgihost: try: --header \"" << h << "\" is not \"Name: value\"\n";
-      return 2;
-    }
-    std::string value = h.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
-    req.insert(h.substr(0, colon), value);
-  }
-  std::string body;
-  if (tr.data) {
-    if (!tr.data->empty() && (*tr.data)[0] == '@') {
-      std::ifstream in(tr.data->substr(1), std::ios::binary);
-      if (!in) {
-        std::cerr << "cgihost: try: cannot read " << tr.data->substr(1) << "\n";
-        return 2;
-      }
-      body.assign(std::istreambuf_iterator<char>(in), {});
-    } else {
-      body = *tr.data;
-    }
-    req.set(http::field::content_length, std::to_string(body.size()));
-  }
+  auto in = read_input(tr);
+  if (!in) return 2;
 
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   spdlog::logger log("try", sink);
@@ -254,19 +250,16 @@ int run_try(const config::config& cfg, const try_request& tr) {
   std::string reaper_error;
   auto reaper = spawner::subreaper::start(reaper_error);
   handler_set handlers = make_handlers(cfg, ctx.get_executor(), shared_log);
-  try_exchange ex(cfg, handlers, log, std::move(req), std::move(*target), std::move(body), tr.user);
+  // No authenticator: the request is the --user name's, or anonymous.
+  dispatcher dispatch(cfg, handlers, nullptr);
+  try_exchange ex(cfg, dispatch, log, tr.method, std::move(in->target), std::move(in->fields),
+                  std::move(*target), std::move(in->body), tr.user);
   asio::co_spawn(
       ctx,
       [&]() -> asio::awaitable<void> {
-        if (ex.route().not_found)
-          co_await ex.send_error(http::status::not_found,
-                                 "no handler matches and [static] enabled = false");
-        else
-          co_await handlers.for_route(ex.route()).handle(ex);
-        if (!ex.head_sent())
-          co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
-        handlers.stop(std::chrono::seconds(
-            2));  // FastCGI instances end; ctx.run() returns once they are reaped
+        co_await dispatch.serve(ex);
+        // FastCGI instances end; ctx.run() returns once they are reaped.
+        handlers.stop(std::chrono::seconds(2));
       },
       asio::detached);
   ctx.run();

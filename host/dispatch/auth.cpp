@@ -328,28 +328,28 @@ asio::awaitable<authenticator::outcome> authenticator::basic(std::string_view au
   co_return out;
 }
 
-asio::awaitable<authenticator::outcome> authenticator::authenticate(
-    const http::request_header<>& req, const std::string& peer) {
+asio::awaitable<authenticator::outcome> authenticator::authenticate(const request_head& req,
+                                                                    const std::string& peer) {
   const auto& a = cfg_.authentication;
   outcome out;
   // Credentials must say one thing: with two, which one counts would depend
   // on who reads them (this host, a proxy, the application).
-  if (auto n = req.count(http::field::authorization); n > 1) {
+  if (auto n = req.fields.count("Authorization"); n > 1) {
     out.what = outcome::kind::bad_request;
     out.reason = std::to_string(n) + " Authorization fields";
     co_return out;
   }
   if (a.trusted_header) {
-    auto it = req.find(*a.trusted_header);
-    if (it != req.end() && !config::address_in(peer, a.trusted_proxies)) {
+    auto it = req.fields.find(*a.trusted_header);
+    if (it && !config::address_in(peer, a.trusted_proxies)) {
       log_->warn("[auth] {} sent {} but is not in trusted_proxies: the header is ignored", peer,
                  *a.trusted_header);
-    } else if (it != req.end()) {
+    } else if (it) {
       const std::string from = *a.trusted_header + " from trusted proxy " + peer;
-      auto name = trim(it->value());
+      auto name = trim(*it);
       // One name, or the proxy and we may not agree on who this is.
       out.what = outcome::kind::bad_request;
-      if (auto n = req.count(*a.trusted_header); n > 1) {
+      if (auto n = req.fields.count(*a.trusted_header); n > 1) {
         out.reason = std::to_string(n) + " " + *a.trusted_header + " fields from trusted proxy " +
                      peer + " (one name expected)";
         co_return out;
@@ -372,8 +372,8 @@ asio::awaitable<authenticator::outcome> authenticator::authenticate(
       out.what = outcome::kind::anonymous;
     }
   }
-  auto auth = req.find(http::field::authorization);
-  if (a.basic && auth != req.end()) co_return co_await basic(auth->value(), peer);
+  auto auth = req.fields.find("Authorization");
+  if (a.basic && auth) co_return co_await basic(*auth, peer);
   if (a.anonymous) co_return out;
   if (a.basic) {
     out.what = outcome::kind::challenge;

@@ -11,7 +11,6 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/beast/http/message.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -24,6 +23,7 @@
 
 #include "config/config.hpp"
 #include "config/htpasswd.hpp"
+#include "host/dispatch/request.hpp"
 
 namespace cgihost::host {
 
@@ -112,8 +112,7 @@ class authenticator {
   // Decides who the request is; `peer` is the numeric client address. A Basic
   // attempt completes only after its turn (throttle_policy), waited on a
   // timer of the caller's executor.
-  asio::awaitable<outcome> authenticate(const boost::beast::http::request_header<>& req,
-                                        const std::string& peer);
+  asio::awaitable<outcome> authenticate(const request_head& req, const std::string& peer);
 
   // False when every request is anonymous whatever it sends (no Basic, no
   // trusted header, anonymous access on): authenticate() would say so.

@@ -1,6 +1,7 @@
 #pragma once
-// The seam between the HTTP front end and the modules that answer requests
-// (static files now; CGI and FastCGI in their own issues).
+// The seam between a front (the HTTP session, `cgihost try`) and the modules
+// that answer requests: the request as decided (request.hpp, the route, the
+// authenticated name), and the ways to answer it.
 
 #include <spdlog/logger.h>
 
@@ -10,6 +11,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <utility>
@@ -17,6 +19,7 @@
 
 #include "config/config.hpp"
 #include "host/dispatch/logging.hpp"
+#include "host/dispatch/request.hpp"
 #include "host/dispatch/router.hpp"
 #include "protocol/uri_path.hpp"
 
@@ -41,16 +44,45 @@ struct cgi_trace {
   static constexpr std::size_t kept = 1 << 20;
 };
 
+class dispatcher;
+
+// What the dispatch decided of a request before a handler runs it: set by the
+// front (head, target, id; the name when the front authenticated it, as `try
+// --user` does) and by the dispatch (route, authenticated name, redirects).
+struct request_state {
+  request_head head;
+  protocol::normalized_target target;
+  host::route route;
+  request_id id;
+  std::optional<std::string> user;  // the authenticated name (mapped through [accounts])
+  std::string auth_type;            // "Basic", "Proxy"; empty when anonymous
+  int hops = 0;                     // local redirects so far
+  bool redirected = false;          // a local redirect's GET: it has no body
+  // Holds what a redirected head views (its target), as long as the exchange.
+  std::deque<std::string> storage;
+};
+
 // One request as a handler sees it, and the ways to answer it. Owned by the
-// session; valid until the handler's coroutine returns.
+// front; valid until the handler's coroutine returns.
 class exchange {
  public:
+  explicit exchange(dispatcher* via = nullptr) : dispatcher_(via) {}
   virtual ~exchange() = default;
+  exchange(const exchange&) = delete;
+  exchange& operator=(const exchange&) = delete;
 
-  virtual const http::request_header<>& request() const = 0;
-  virtual const protocol::normalized_target& target() const = 0;
-  virtual const host::route& route() const = 0;
-  virtual request_id id() const = 0;
+  const request_head& request() const { return state_.head; }
+  const protocol::normalized_target& target() const { return state_.target; }
+  const host::route& route() const { return state_.route; }
+  request_id id() const { return state_.id; }
+  // The authenticated name of the request, if any (mapped through [accounts]).
+  const std::optional<std::string>& authenticated_user() const { return state_.user; }
+  // How it was authenticated: "Basic", "Proxy" (the trusted header); empty when anonymous.
+  const std::string& auth_type() const { return state_.auth_type; }
+  // True after a local redirect: the request is a GET without a body.
+  bool redirected() const { return state_.redirected; }
+  request_state& state() { return state_; }
+
   virtual const config::config& settings() const = 0;
   virtual spdlog::logger& log() const = 0;
 
@@ -128,24 +160,25 @@ class exchange {
   virtual asio::awaitable<void> write_raw(asio::const_buffer data, error_code& ec) = 0;
 
   // A CGI local redirect (RFC 3875 §6.2.2): serves `location` as a GET in
-  // place of this request, through the router again. At most 10 hops, then 502.
-  virtual asio::awaitable<void> redispatch(std::string location) = 0;
+  // place of this request, through the dispatch again. At most 10 hops, then 502.
+  asio::awaitable<void> redispatch(std::string location);
+  // Told of each local redirect before it is served (`try` lists them).
+  virtual void on_redirect(const std::string& location) { (void)location; }
 
   // Once the request body has been read whole: completes with true when the
   // client closes its side, or never (false after data of a next, pipelined
   // request arrived). Cancel it to stop watching.
   virtual asio::awaitable<bool> client_gone() = 0;
 
-  // The authenticated name of the request, if any (mapped through [accounts]).
-  virtual std::optional<std::string> authenticated_user() const { return std::nullopt; }
-  // How it was authenticated: "Basic", "Proxy" (the trusted header); empty when anonymous.
-  virtual std::string auth_type() const { return {}; }
-
   // Non-null when the caller wants to see inside a CGI run (`cgihost try`).
   virtual cgi_trace* trace() { return nullptr; }
 
   // The account the request's code ran as, for the access log.
   virtual void set_identity(std::string who) = 0;
+
+ private:
+  request_state state_;
+  dispatcher* dispatcher_;
 };
 
 class handler {

@@ -379,7 +379,8 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
   // A request refused or reset before any byte of an answer is tried once more
   // on another instance when doing so is safe: idempotent, and its body can be
   // sent again (none, or spooled).
-  const bool may_retry = idempotent(ex.request().method()) && (*length == 0 || spool.get() >= 0);
+  const bool may_retry =
+      idempotent(http::string_to_verb(ex.request().method)) && (*length == 0 || spool.get() >= 0);
   auto refuse = [&](http::status status, const std::string& phase, const std::string& reason,
                     std::optional<std::chrono::seconds> retry_after) -> asio::awaitable<void> {
     pool->count_response(static_cast<unsigned>(status), status == http::status::gateway_timeout);

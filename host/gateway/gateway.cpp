@@ -108,12 +108,11 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
   const route& r = ex.route();
   const auto& req = ex.request();
   protocol::cgi::request_view view;
-  std::string method(req.method_string()), target(req.target());
-  view.method = method;
-  view.target = target;
+  view.method = req.method;
+  view.target = req.target;
   view.query = ex.target().query;
-  view.version = req.version();
-  for (const auto& f : req) view.headers.emplace_back(f.name_string(), f.value());
+  view.version = req.version;
+  view.headers.assign(req.fields.begin(), req.fields.end());
   view.peer_address = ex.peer_address();
   view.peer_port = ex.peer_port();
   view.local_address = ex.local_address();
@@ -124,7 +123,7 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
   std::string root = cfg.document_root.string();
   view.document_root = root;
   // RFC 3875 §4.1.2: CONTENT_LENGTH only when there is a body (or the method has one).
-  if (length > 0 || req.method() == http::verb::post || req.method() == http::verb::put)
+  if (length > 0 || req.is("POST") || req.is("PUT"))
     view.content_length = length;
   std::string software = "cgihost/" CGIHOST_VERSION;
   view.server_software = software;

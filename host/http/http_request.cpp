@@ -151,18 +151,18 @@ void request_parser::on_field_impl(http::field name, boost::beast::string_view n
   if (trailer_bytes_ > limits_.max_header_bytes) ec = request_error::trailer_too_large;
 }
 
-std::optional<refusal> check_head(const http::request_header<>& req, std::size_t head_bytes,
+std::optional<head_refusal> check_head(const http::request_header<>& req, std::size_t head_bytes,
                                   const config::http_settings& limits) {
   const std::string request_line = request_line_of(req);
   if (req.version() != 10 && req.version() != 11)
-    return refusal{http::status::http_version_not_supported,
+    return head_refusal{http::status::http_version_not_supported,
                    "HTTP version " + request_line.substr(request_line.rfind(' ') + 1)};
   if (request_line.size() > limits.max_request_line)
-    return refusal{http::status::uri_too_long, "request line longer than http.max_request_line (" +
+    return head_refusal{http::status::uri_too_long, "request line longer than http.max_request_line (" +
                                                    std::to_string(limits.max_request_line) +
                                                    " bytes)"};
   if (head_bytes > request_line.size() + 2 + limits.max_header_bytes)
-    return refusal{http::status::request_header_fields_too_large,
+    return head_refusal{http::status::request_header_fields_too_large,
                    "request head larger than http.max_header_bytes (" +
                        std::to_string(limits.max_header_bytes) + " bytes)"};
   std::size_t hosts = 0;
@@ -173,19 +173,19 @@ std::optional<refusal> check_head(const http::request_header<>& req, std::size_t
       host = f.value();
     }
   if (hosts > 1 || (req.version() == 11 && hosts == 0))
-    return refusal{http::status::bad_request,
+    return head_refusal{http::status::bad_request,
                    hosts ? "several Host fields" : "HTTP/1.1 request without Host"};
   if (hosts == 1 && !valid_host(host)) {
     // Quoted shortly and without control bytes: it goes to the log.
     std::string shown;
     for (char c : host.substr(0, 100))
       shown += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '"') ? '?' : c;
-    return refusal{http::status::bad_request, "invalid Host \"" + shown + "\""};
+    return head_refusal{http::status::bad_request, "invalid Host \"" + shown + "\""};
   }
   if (auto te = req.find(http::field::transfer_encoding); te != req.end()) {
     // HTTP/1.0 has no transfer codings: such a message is faulty (RFC 9112 §6.1).
     if (req.version() == 10)
-      return refusal{http::status::bad_request, "Transfer-Encoding in an HTTP/1.0 request"};
+      return head_refusal{http::status::bad_request, "Transfer-Encoding in an HTTP/1.0 request"};
     // Only "chunked" alone is framed the same way by every hop; anything else
     // could be read differently by a proxy in front of us (request smuggling).
     std::string_view v = trim(te->value());
@@ -193,7 +193,7 @@ std::optional<refusal> check_head(const http::request_header<>& req, std::size_t
       auto comma = v.rfind(',');
       bool has_chunked =
           comma != std::string_view::npos && iequals(trim(v.substr(comma + 1)), "chunked");
-      return refusal{has_chunked ? http::status::not_implemented : http::status::bad_request,
+      return head_refusal{has_chunked ? http::status::not_implemented : http::status::bad_request,
                      "unsupported Transfer-Encoding \"" + std::string(v) + "\""};
     }
   }
@@ -349,10 +349,10 @@ request_reader::step request_reader::refuse(boost::system::error_code ec) {
       bool line_too_long = partial.target().empty()
                                ? eol == std::string_view::npos || eol > limits_.max_request_line
                                : request_line_of(partial).size() > limits_.max_request_line;
-      why_ = line_too_long ? refusal{http::status::uri_too_long,
+      why_ = line_too_long ? head_refusal{http::status::uri_too_long,
                                      "request line longer than http.max_request_line (" +
                                          std::to_string(limits_.max_request_line) + " bytes)"}
-                           : refusal{http::status::request_header_fields_too_large,
+                           : head_refusal{http::status::request_header_fields_too_large,
                                      "request head larger than http.max_header_bytes (" +
                                          std::to_string(limits_.max_header_bytes) + " bytes)"};
     } else if (ec == request_error::field_too_large) {

@@ -67,7 +67,7 @@ class request_parser final : public http::request_parser<http::buffer_body> {
 };
 
 // A request refused while it was read: the status to answer and the log text.
-struct refusal {
+struct head_refusal {
   http::status status = http::status::bad_request;
   std::string reason;
 };
@@ -77,7 +77,7 @@ struct refusal {
 // HTTP/1.1, at most one for 1.0, and a valid one, RFC 9110 §7.2), and
 // Transfer-Encoding (400, or 501 for codings before "chunked").
 // `head_bytes`: the bytes the head took, request line and blank line included.
-std::optional<refusal> check_head(const http::request_header<>& req, std::size_t head_bytes,
+std::optional<head_refusal> check_head(const http::request_header<>& req, std::size_t head_bytes,
                                   const config::http_settings& limits);
 
 // True when `host` is a Host field value RFC 9110 §7.2 allows: uri-host
@@ -125,14 +125,14 @@ class request_reader {
 
   // Parses body bytes into [data, data + size): ready with got > 0, or with
   // got == 0 when the message (trailers included) is complete. Bytes before
-  // an error in the body are returned first; the refusal comes on the next call.
+  // an error in the body are returned first; the head_refusal comes on the next call.
   step parse_body(void* data, std::size_t size, std::size_t& got);
 
   // The client closed its side before the message was complete: always refused.
   step end_of_input();
 
   // Set after refused: what to answer, and the error the parser reported.
-  const refusal& why() const { return why_; }
+  const head_refusal& why() const { return why_; }
   boost::system::error_code error() const { return error_; }
 
  private:
@@ -147,7 +147,7 @@ class request_reader {
   std::size_t head_bytes_ = 0;
   boost::system::error_code pending_;  // an error found after body bytes that went out first
   bool starved_ = false;               // the last put in the body needed more bytes
-  refusal why_;
+  head_refusal why_;
   boost::system::error_code error_;
 };
 

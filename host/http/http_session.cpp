@@ -115,22 +115,21 @@ void set_connection(http::response_header<>& head, bool keep_alive) {
 // The exchange a handler sees, backed by the session's stream and parser.
 class session_exchange final : public exchange {
  public:
-  session_exchange(http_session& s, protocol::normalized_target target, host::route r,
+  // The request the session's parser holds, whose target is `target`.
+  session_exchange(http_session& s, dispatcher& d, protocol::normalized_target target,
                    request_id id, clock::time_point started, std::int64_t arrived)
-      : s_(s),
-        target_(std::move(target)),
-        route_(std::move(r)),
-        id_(id),
-        started_(started),
-        arrived_(arrived) {}
-
-  const http::request_header<>& request() const override {
-    return redirected_ ? *redirected_
-                       : static_cast<const http::request_header<>&>(s_.reader_.parser().get());
+      : exchange(&d), s_(s), started_(started), arrived_(arrived) {
+    const auto& req = s_.reader_.parser().get();
+    auto& st = state();
+    st.head.method = req.method_string();
+    st.head.target = req.target();
+    st.head.version = req.version();
+    st.head.fields.reserve(16);
+    for (const auto& f : req) st.head.fields.add(f.name_string(), f.value());
+    st.target = std::move(target);
+    st.id = id;
   }
-  const protocol::normalized_target& target() const override { return target_; }
-  const host::route& route() const override { return route_; }
-  request_id id() const override { return id_; }
+
   const config::config& settings() const override { return s_.server_.settings(); }
   spdlog::logger& log() const override { return *s_.server_.log().error; }
   bool head_sent() const override { return head_sent_; }
@@ -139,12 +138,9 @@ class session_exchange final : public exchange {
   const std::string& local_address() const override { return s_.local_; }
   std::uint16_t local_port() const override { return s_.local_port_; }
   void set_identity(std::string who) override { identity_ = std::move(who); }
-  std::optional<std::string> authenticated_user() const override { return user_; }
-  std::string auth_type() const override { return auth_type_; }
 
   asio::awaitable<void> send_unauthorized(std::string_view reason) override {
-    log().info("[http] rid={} 401 {} {}: {}", id_.str(), request().method_string(), target_.path,
-               reason);
+    log().info("[http] rid={} 401 {} {}: {}", id().str(), request().method, target().path, reason);
     if (head_sent_) {
       failed_ = true;
       co_return;
@@ -153,47 +149,15 @@ class session_exchange final : public exchange {
     http::response_header<> head;
     head.result(http::status::unauthorized);
     if (settings().authentication.basic)
-      head.set(http::field::www_authenticate, s_.server_.auth().challenge());
+      head.set(http::field::www_authenticate, s_.server_.dispatch().auth()->challenge());
     head.set(http::field::content_type, "text/html; charset=utf-8");
     head.set(http::field::content_length, std::to_string(body.size()));
     error_code ec;
     co_await write_response(head, asio::buffer(body), ec);
   }
 
-  // Who the request is (authenticator), and whether the name maps to an OS
-  // account. False after answering 401 (with a challenge), 403 or 400.
-  asio::awaitable<bool> authenticate() {
-    auto a = co_await s_.server_.auth().authenticate(request(), s_.peer_);
-    using kind = authenticator::outcome::kind;
-    switch (a.what) {
-      case kind::anonymous:
-        co_return true;
-      case kind::authenticated:
-        if (!settings().accounts.contains(a.user)) {
-          co_await send_error(http::status::forbidden,
-                              "authenticated as \"" + a.user + "\" (" + a.reason +
-                                  "), but [accounts] maps that name to no OS account");
-          co_return false;
-        }
-        log().debug("[auth] rid={} {} authenticated by {}", id_.str(), a.user, a.reason);
-        user_ = std::move(a.user);
-        auth_type_ = std::move(a.auth_type);
-        co_return true;
-      case kind::challenge:
-        co_await send_unauthorized(a.reason);
-        co_return false;
-      case kind::forbidden:
-        co_await send_error(http::status::forbidden, a.reason);
-        co_return false;
-      case kind::bad_request:
-        co_await send_error(http::status::bad_request, a.reason);
-        co_return false;
-    }
-    co_return false;
-  }
-
   std::optional<std::uint64_t> body_length() const override {
-    if (redirected_) return 0;
+    if (redirected()) return 0;
     const auto& p = s_.reader_.parser();
     if (p.chunked()) return std::nullopt;
     return p.content_length().value_or(0);
@@ -207,7 +171,7 @@ class session_exchange final : public exchange {
       ec = refused_error_;
       co_return 0;
     }
-    if (redirected_ || parser.is_done() || size == 0) co_return 0;
+    if (redirected() || parser.is_done() || size == 0) co_return 0;
     const auto& req = parser.get();
     if (!continue_sent_ && req.version() == 11 &&
         iequals(req[http::field::expect], "100-continue")) {
@@ -255,7 +219,7 @@ class session_exchange final : public exchange {
                                        error_code& ec) override {
     ec = {};
     const auto& req = request();
-    head.version(req.version() == 10 ? 10 : 11);
+    head.version(req.version == 10 ? 10 : 11);
     head.set(http::field::server, "cgihost/" CGIHOST_VERSION);
     head.set(http::field::date, current_http_date());
     head.erase(http::field::transfer_encoding);
@@ -270,7 +234,7 @@ class session_exchange final : public exchange {
       expected_ = 0;
       head.erase(http::field::content_length);
     }
-    head_only_ = req.method() == http::verb::head || bodyless;
+    head_only_ = req.is_head() || bodyless;
     // Without a length: chunked on HTTP/1.1, the end of the connection on 1.0.
     if (!expected_ && !bodyless && head.version() == 11) {
       chunked_ = true;
@@ -391,8 +355,8 @@ class session_exchange final : public exchange {
     auto level = code >= 500   ? spdlog::level::warn
                  : code == 404 ? spdlog::level::debug
                                : spdlog::level::info;
-    lg.log(level, "[http] rid={} {} {} {}: {}", id_.str(), code, request().method_string(),
-           target_.path, reason);
+    lg.log(level, "[http] rid={} {} {} {}: {}", id().str(), code, request().method, target().path,
+           reason);
     if (head_sent_) {
       failed_ = true;
       co_return;
@@ -425,42 +389,6 @@ class session_exchange final : public exchange {
     co_return false;
   }
 
-  asio::awaitable<void> redispatch(std::string location) override {
-    if (head_sent_) {
-      failed_ = true;
-      co_return;
-    }
-    if (++hops_ > 10) {
-      co_await send_error(http::status::bad_gateway,
-                          "more than 10 local redirects, the last to " + location);
-      co_return;
-    }
-    auto normalized = protocol::normalize_target(location);
-    if (!normalized) {
-      co_await send_error(
-          http::status::bad_gateway,
-          "local redirect to \"" + location + "\" refused: " + normalized.error().message());
-      co_return;
-    }
-    // The new request: a GET of the location, without the original body.
-    http::request_header<> next = request();
-    next.method(http::verb::get);
-    next.target(location);
-    next.erase(http::field::content_length);
-    next.erase(http::field::content_type);
-    next.erase(http::field::transfer_encoding);
-    redirected_ = std::move(next);
-    target_ = std::move(*normalized);
-    route_ = s_.server_.router().resolve(target_.path);
-    log().debug("[http] rid={} local redirect to {}", id_.str(), location);
-    if (route_.not_found) {
-      co_await send_error(http::status::not_found,
-                          "no handler matches and [static] enabled = false");
-      co_return;
-    }
-    co_await s_.server_.handler_for(route_).handle(*this);
-  }
-
   // True when the response went out whole and the connection may carry another.
   bool complete() const {
     if (!head_sent_ || failed_) return false;
@@ -490,7 +418,7 @@ class session_exchange final : public exchange {
     r.body_bytes = written_;
     r.referer = std::string(req[http::field::referer]);
     r.user_agent = std::string(req[http::field::user_agent]);
-    r.id = id_;
+    r.id = id();
     r.identity = identity_;
     r.micros = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count());
@@ -532,7 +460,7 @@ class session_exchange final : public exchange {
   // Never send more than the head announced: that would corrupt the next response.
   bool check_length(std::size_t more, error_code& ec) {
     if (expected_ && written_ + more > *expected_) {
-      log().error("[http] rid={} handler wrote past Content-Length {}", id_.str(), *expected_);
+      log().error("[http] rid={} handler wrote past Content-Length {}", id().str(), *expected_);
       failed_ = true;
       ec = http::error::body_limit;
       return false;
@@ -541,17 +469,10 @@ class session_exchange final : public exchange {
   }
 
   http_session& s_;
-  protocol::normalized_target target_;
-  host::route route_;
-  request_id id_;
   clock::time_point started_;
   std::int64_t arrived_;
-  std::optional<http::request_header<>> redirected_;
-  int hops_ = 0;
   std::string identity_;
-  std::optional<std::string> user_;
-  std::string auth_type_;
-  std::optional<refusal> refused_;
+  std::optional<head_refusal> refused_;
   error_code refused_error_;
   bool continue_sent_ = false;
   bool head_sent_ = false;
@@ -619,13 +540,12 @@ asio::awaitable<void> http_session::run() {
 }
 
 asio::awaitable<void> http_session::send_simple(http::status status, bool close,
-                                                std::string_view reason, request_id id,
-                                                const std::string& request_line,
-                                                clock::time_point started) {
+                                                std::string_view reason, const request_start& at,
+                                                const std::string& request_line) {
   const auto& cfg = server_.settings();
   auto code = static_cast<unsigned>(status);
   server_.log().error->log(code >= 500 ? spdlog::level::warn : spdlog::level::info,
-                           "[http] rid={} {} from {}: {}", id.str(), code, peer_, reason);
+                           "[http] rid={} {} from {}: {}", at.id.str(), code, peer_, reason);
   linger_ = linger_ || close;
   std::string body = error_page(status);
   http::response_header<> msg;
@@ -647,29 +567,43 @@ asio::awaitable<void> http_session::send_simple(http::status status, bool close,
     r.request_line = request_line;
     r.status = code;
     r.body_bytes = ec ? 0 : body.size();
-    r.id = id;
+    r.id = at.id;
     r.micros = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started).count());
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - at.started).count());
     acc->info(format_access_line(r));
   }
 }
 
 asio::awaitable<bool> http_session::serve_one(bool first) {
-  const auto& limits = server_.settings().http;
   state_ = state::idle;
-  if (reader_.buffered() == 0) {
-    if (stop_requested_ || server_.stopping()) co_return false;
-    stream_.expires_after(first ? limits.header_timeout : limits.keepalive_timeout);
-    auto [ec, n] = co_await stream_.async_read_some(reader_.prepare(), nothrow);
-    if (ec) co_return false;  // idle timeout, client gone, or stop
-    reader_.commit(n);
-  }
+  if (!co_await await_request(first)) co_return false;
   state_ = state::reading_head;
-  const auto started = clock::now();
-  const auto arrived = unix_now();
-  const request_id rid = request_id::next();
+  request_start at{clock::now(), unix_now(), request_id::next()};
   ++requests_;
+  auto target = co_await read_head(at);
+  if (!target) co_return false;
+  state_ = state::busy;
+  session_exchange ex(*this, server_.dispatch(), std::move(*target), at.id, at.started, at.arrived);
+  co_await dispatch(ex);
+  ex.log_access();
+  if (!ex.complete() || !ex.keep_alive()) co_return false;
+  co_return co_await drain(ex);
+}
 
+asio::awaitable<bool> http_session::await_request(bool first) {
+  if (reader_.buffered() > 0) co_return true;  // pipelined: already here
+  if (stop_requested_ || server_.stopping()) co_return false;
+  const auto& limits = server_.settings().http;
+  stream_.expires_after(first ? limits.header_timeout : limits.keepalive_timeout);
+  auto [ec, n] = co_await stream_.async_read_some(reader_.prepare(), nothrow);
+  if (ec) co_return false;  // idle timeout, client gone, or stop
+  reader_.commit(n);
+  co_return true;
+}
+
+asio::awaitable<std::optional<protocol::normalized_target>> http_session::read_head(
+    const request_start& at) {
+  const auto& limits = server_.settings().http;
   reader_.start();
   // The head must be complete within header_timeout, however slowly it
   // trickles in (slowloris). Our own timer cancels the read rather than the
@@ -693,80 +627,67 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
       co_await send_simple(http::status::request_timeout, true,
                            "request head not complete within http.header_timeout (" +
                                std::to_string(limits.header_timeout.count()) + " ms)",
-                           rid, "-", started);
-      co_return false;
+                           at, "-");
+      co_return std::nullopt;
     }
     if (ec == asio::error::eof && reader_.parser().got_some()) {
       step = reader_.end_of_input();
       break;
     }
-    if (ec) co_return false;  // client gone, reset, or stop
+    if (ec) co_return std::nullopt;  // client gone, reset, or stop
     reader_.commit(n);
     step = reader_.parse_head();
   }
   deadline.cancel();
+  co_return co_await validate_head(step, at);
+}
+
+asio::awaitable<std::optional<protocol::normalized_target>> http_session::validate_head(
+    request_reader::step step, const request_start& at) {
   const bool head_parsed = reader_.parser().is_header_done();
-  auto& req = reader_.parser().get();
-  const std::string request_line = head_parsed ? request_line_of(req) : std::string("-");
+  const std::string request_line =
+      head_parsed ? request_line_of(reader_.parser().get()) : std::string("-");
   if (step == request_reader::step::refused) {
-    co_await send_simple(reader_.why().status, true, reader_.why().reason, rid, request_line,
-                         started);
-    co_return false;
+    co_await send_simple(reader_.why().status, true, reader_.why().reason, at, request_line);
+    co_return std::nullopt;
   }
-  auto reject = [&](http::status status, std::string reason) -> asio::awaitable<bool> {
-    co_await send_simple(status, true, reason, rid, request_line, started);
-    co_return false;
-  };
+  auto normalized = protocol::normalize_target(reader_.parser().get().target());
+  if (!normalized) {
+    co_await send_simple(http::status::bad_request, true,
+                         "request target refused: " + normalized.error().message(), at,
+                         request_line);
+    co_return std::nullopt;
+  }
+  co_return std::move(*normalized);
+}
 
-  auto normalized = protocol::normalize_target(req.target());
-  if (!normalized)
-    co_return co_await reject(http::status::bad_request,
-                              "request target refused: " + normalized.error().message());
-
-  state_ = state::busy;
-  route r = server_.router().resolve(normalized->path);
-  session_exchange ex(*this, std::move(*normalized), std::move(r), rid, started, arrived);
+asio::awaitable<void> http_session::dispatch(session_exchange& ex) {
   std::string failure;
   try {
-    if (ex.route().not_found) {
-      co_await ex.send_error(http::status::not_found,
-                             "no handler matches and [static] enabled = false");
-    } else {
-      // The status page has its own address check; everything else is authenticated first.
-      // With no authentication configured, every request is anonymous: no
-      // coroutine for it per request.
-      bool go = ex.route().status || !server_.auth().active();
-      // Not inside the condition: g++ 12 miscompiles co_await there.
-      if (!go) go = co_await ex.authenticate();
-      if (go) co_await server_.handler_for(ex.route()).handle(ex);
-    }
-    if (!ex.head_sent())
-      co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
+    co_await server_.dispatch().serve(ex);
   } catch (const std::exception& e) {
-    server_.log().error->error("[http] rid={} handler failed: {}", rid.str(), e.what());
+    server_.log().error->error("[http] rid={} handler failed: {}", ex.id().str(), e.what());
     failure = e.what();
   }
   if (!failure.empty() && !ex.head_sent())
     co_await ex.send_error(http::status::internal_server_error, failure);
-  ex.log_access();
-  if (!ex.complete() || !ex.keep_alive()) co_return false;
+}
 
+asio::awaitable<bool> http_session::drain(session_exchange& ex) {
   // Drop the rest of a body the handler did not read, within bounds, so the
   // next request on this connection starts at the right byte.
-  if (!reader_.parser().is_done()) {
-    if (ex.awaiting_continue()) co_return false;
-    static constexpr std::size_t kDrainMax = 1024 * 1024;
-    std::size_t drained = 0;
-    char scratch[8192];
-    while (!reader_.parser().is_done() && drained < kDrainMax) {
-      error_code dec;
-      std::size_t n = co_await ex.read_body(scratch, sizeof scratch, dec);
-      if (dec) co_return false;
-      drained += n;
-    }
-    if (!reader_.parser().is_done()) co_return false;
+  if (reader_.parser().is_done()) co_return true;
+  if (ex.awaiting_continue()) co_return false;
+  static constexpr std::size_t kDrainMax = 1024 * 1024;
+  std::size_t drained = 0;
+  char scratch[8192];
+  while (!reader_.parser().is_done() && drained < kDrainMax) {
+    error_code dec;
+    std::size_t n = co_await ex.read_body(scratch, sizeof scratch, dec);
+    if (dec) co_return false;
+    drained += n;
   }
-  co_return true;
+  co_return reader_.parser().is_done();
 }
 
 }  // namespace cgihost::host

@@ -12,6 +12,8 @@
 
 namespace cgihost::host {
 
+class session_exchange;
+
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
   http_session(session_host& srv, asio::ip::tcp::socket socket, std::uint64_t id);
@@ -31,10 +33,32 @@ class http_session : public std::enable_shared_from_this<http_session> {
   friend class session_exchange;
   enum class state { idle, reading_head, busy };
 
+  // When a request's first byte arrived, and its id.
+  struct request_start {
+    std::chrono::steady_clock::time_point started;
+    std::int64_t arrived;  // unix seconds, for the access log
+    request_id id;
+  };
+
+  // One request: read → validate the head → dispatch → drain. False when the
+  // connection is to close.
   asio::awaitable<bool> serve_one(bool first);
+  // Waits for a request's first bytes (within the idle timeouts).
+  asio::awaitable<bool> await_request(bool first);
+  // Reads and parses the head within http.header_timeout; the target, or
+  // nullopt after answering (408, the parser's refusals, 400) or when the
+  // client left.
+  asio::awaitable<std::optional<protocol::normalized_target>> read_head(const request_start& at);
+  asio::awaitable<std::optional<protocol::normalized_target>> validate_head(
+      request_reader::step step, const request_start& at);
+  // The request through the one dispatch; a handler's exception is logged and answered 500.
+  asio::awaitable<void> dispatch(session_exchange& ex);
+  // Reads what the handler left of the body (at most 1 MiB); false when the
+  // connection cannot carry another request.
+  asio::awaitable<bool> drain(session_exchange& ex);
+  // A complete error response outside any exchange (the head was refused).
   asio::awaitable<void> send_simple(http::status status, bool close, std::string_view reason,
-                                    request_id id, const std::string& request_line,
-                                    std::chrono::steady_clock::time_point started);
+                                    const request_start& at, const std::string& request_line);
 
   session_host& server_;
   boost::beast::tcp_stream stream_;

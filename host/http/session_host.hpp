@@ -1,25 +1,22 @@
 #pragma once
 // What an HTTP session needs of the program that accepted it: the config,
-// the logs, the dispatch's parts, and whether the program is stopping.
+// the logs, the dispatch, and whether the program is stopping.
 // Implemented by host/app's server; a test may implement it alone.
 
 #include <cstdint>
 
 #include "config/config.hpp"
-#include "host/dispatch/auth.hpp"
-#include "host/dispatch/exchange.hpp"
+#include "host/dispatch/dispatch.hpp"
 #include "host/dispatch/logging.hpp"
-#include "host/dispatch/router.hpp"
 
 namespace cgihost::host {
 
 class session_host {
  public:
   virtual const config::config& settings() const = 0;
-  virtual const host::router& router() const = 0;
   virtual const logs& log() const = 0;
-  virtual handler& handler_for(const route& r) = 0;
-  virtual authenticator& auth() = 0;
+  // The one dispatch requests go through.
+  virtual dispatcher& dispatch() = 0;
   // True once a graceful stop began: no new request is read.
   virtual bool stopping() const = 0;
   // The session `id` ended (called from its destructor, on any thread).

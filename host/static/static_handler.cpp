@@ -93,11 +93,11 @@ std::string real_name_refusal(int root_fd, int fd, const router& r) {
 
 // Whether the client's copy is current (RFC 9110 §13.1.2, §13.1.3):
 // If-None-Match when sent, wins over If-Modified-Since.
-bool not_modified(const http::request_header<>& req, std::string_view etag, std::int64_t mtime) {
-  if (auto inm = req.find(http::field::if_none_match); inm != req.end())
-    return etag_matches(inm->value(), etag);
-  if (auto ims = req.find(http::field::if_modified_since); ims != req.end()) {
-    auto since = protocol::parse_http_date(ims->value());
+bool not_modified(const request_head& req, std::string_view etag, std::int64_t mtime) {
+  if (auto inm = req.fields.find("If-None-Match"))
+    return etag_matches(*inm, etag);
+  if (auto ims = req.fields.find("If-Modified-Since")) {
+    auto since = protocol::parse_http_date(*ims);
     return since && mtime <= *since;
   }
   return false;
@@ -272,7 +272,7 @@ std::optional<static_handler::refusal> static_handler::check_read(
 
 asio::awaitable<void> static_handler::handle(exchange& ex) {
   const auto& req = ex.request();
-  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+  if (!req.is("GET") && !req.is_head()) {
     co_await ex.send_error(http::status::method_not_allowed,
                            "static files answer only GET and HEAD");
     co_return;
@@ -318,7 +318,7 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
   head.set(http::field::content_type, mime_type(found.served_name));
   head.set(http::field::content_length, std::to_string(st.st_size));
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (req.method() == http::verb::head || size == 0) {
+  if (req.is_head() || size == 0) {
     co_await ex.write_head(head, ec);
     co_return;
   }

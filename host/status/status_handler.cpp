@@ -185,8 +185,7 @@ asio::awaitable<void> status_handler::handle(exchange& ex) {
                                                         ", not in [status] allow");
     co_return;
   }
-  auto method = ex.request().method();
-  if (method != http::verb::get && method != http::verb::head) {
+  if (!ex.request().is("GET") && !ex.request().is_head()) {
     co_await ex.send_error(http::status::method_not_allowed,
                            "the status page answers GET and HEAD");
     co_return;
@@ -201,7 +200,7 @@ asio::awaitable<void> status_handler::handle(exchange& ex) {
   head.set(http::field::content_length, std::to_string(body.size()));
   error_code ec;
   co_await ex.write_response(
-      head, asio::buffer(method == http::verb::head ? std::string_view{} : body), ec);
+      head, asio::buffer(ex.request().is_head() ? std::string_view{} : body), ec);
 }
 
 }  // namespace cgihost::host

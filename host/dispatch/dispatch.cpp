@@ -1,0 +1,126 @@
+#include "host/dispatch/dispatch.hpp"
+
+namespace cgihost::host {
+
+dispatcher::dispatcher(const config::config& cfg, handler_table& handlers, authenticator* auth)
+    : cfg_(cfg), router_(cfg), handlers_(handlers), auth_(auth) {}
+
+asio::awaitable<void> exchange::redispatch(std::string location) {
+  co_await dispatcher_->redispatch(*this, std::move(location));
+}
+
+asio::awaitable<void> dispatcher::serve(exchange& ex) {
+  auto& st = ex.state();
+  st.route = router_.resolve(st.target.path);
+  if (st.route.not_found) {
+    co_await ex.send_error(http::status::not_found,
+                           "no handler matches and [static] enabled = false");
+  } else {
+    // With no authentication configured, every request is anonymous: no
+    // coroutine for it per request.
+    std::optional<refusal> no;
+    if (!st.route.status && auth_ && auth_->active()) no = co_await authenticate(ex);
+    if (no)
+      co_await answer(ex, *no);
+    else
+      co_await run_route(ex);
+  }
+  if (!ex.head_sent())
+    co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
+}
+
+asio::awaitable<std::optional<refusal>> dispatcher::authenticate(exchange& ex) {
+  auto a = co_await auth_->authenticate(ex.request(), ex.peer_address());
+  using kind = authenticator::outcome::kind;
+  refusal no;
+  switch (a.what) {
+    case kind::anonymous:
+      co_return std::nullopt;
+    case kind::authenticated:
+      if (!cfg_.accounts.contains(a.user)) {
+        no.status = http::status::forbidden;
+        no.code = "auth.no_account";
+        no.reason = "authenticated as \"" + a.user + "\" (" + a.reason +
+                    "), but [accounts] maps that name to no OS account";
+        co_return no;
+      }
+      ex.log().debug("[auth] rid={} {} authenticated by {}", ex.id().str(), a.user, a.reason);
+      ex.state().user = std::move(a.user);
+      ex.state().auth_type = std::move(a.auth_type);
+      co_return std::nullopt;
+    case kind::challenge:
+      no.status = http::status::unauthorized;
+      no.code = "auth.challenge";
+      no.challenge = true;
+      break;
+    case kind::forbidden:
+      no.status = http::status::forbidden;
+      no.code = "auth.forbidden";
+      break;
+    case kind::bad_request:
+      no.status = http::status::bad_request;
+      no.code = "auth.bad_request";
+      break;
+  }
+  no.reason = std::move(a.reason);
+  co_return no;
+}
+
+asio::awaitable<void> dispatcher::run_route(exchange& ex) {
+  const route& r = ex.route();
+  if (r.not_found) {
+    co_await ex.send_error(http::status::not_found,
+                           "no handler matches and [static] enabled = false");
+    co_return;
+  }
+  if (!r.refused.empty()) {
+    // 404, so that nothing says whether it exists; the log line names the rule.
+    refusal no;
+    no.status = http::status::not_found;
+    no.code = "filter.refused";
+    no.reason = "refused by " + r.refused;
+    no.module_line = "[filter] rid=" + ex.id().str() + " 404 " + std::string(ex.request().method) +
+                     " " + ex.target().path + ": " + r.refused;
+    no.module_level = spdlog::level::info;
+    co_await answer(ex, no);
+    co_return;
+  }
+  co_await handlers_.for_route(r).handle(ex);
+}
+
+asio::awaitable<void> dispatcher::redispatch(exchange& ex, std::string location) {
+  auto& st = ex.state();
+  if (ex.head_sent()) {
+    // Not reached by the modules (a redirect has no head of its own); the
+    // exchange counts the response as cut.
+    co_await ex.send_error(http::status::bad_gateway,
+                           "local redirect to " + location + " after the response head");
+    co_return;
+  }
+  if (++st.hops > 10) {
+    co_await ex.send_error(http::status::bad_gateway,
+                           "more than 10 local redirects, the last to " + location);
+    co_return;
+  }
+  auto normalized = protocol::normalize_target(location);
+  if (!normalized) {
+    co_await ex.send_error(
+        http::status::bad_gateway,
+        "local redirect to \"" + location + "\" refused: " + normalized.error().message());
+    co_return;
+  }
+  ex.on_redirect(location);
+  // The new request: a GET of the location, without the original body.
+  st.storage.push_back(location);
+  st.head.method = "GET";
+  st.head.target = st.storage.back();
+  for (auto name : {"Content-Length", "Content-Type", "Transfer-Encoding"})
+    st.head.fields.erase(name);
+  st.redirected = true;
+  st.target = std::move(*normalized);
+  st.route = router_.resolve(st.target.path);
+  ex.log().debug("[http] rid={} local redirect to {}", ex.id().str(), location);
+  co_await run_route(ex);
+}
+
+}  // namespace cgihost::host
