@@ -12,116 +12,30 @@
 #include <iostream>
 
 #include "host/app/server.hpp"
+#include "host/dispatch/memory_exchange.hpp"
 #include "protocol/cgi_response.hpp"
 
 namespace cgihost::host {
 namespace {
 
-// The exchange of `try`: the request from the command line, the response
-// kept in memory.
-class try_exchange final : public exchange {
+// The exchange of `try`: a memory exchange that shows inside a CGI run.
+class try_exchange final : public memory_exchange {
  public:
-  // `fields`: the request's header fields, kept here; the head views them.
-  try_exchange(const config::config& cfg, dispatcher& d, spdlog::logger& log, std::string method,
-               std::string target_text, std::vector<std::pair<std::string, std::string>> fields,
-               protocol::normalized_target target, std::string body,
-               std::optional<std::string> user)
-      : exchange(&d),
-        cfg_(cfg),
-        log_(log),
-        method_(std::move(method)),
-        target_text_(std::move(target_text)),
-        fields_(std::move(fields)),
-        body_(std::move(body)) {
-    auto& st = state();
-    st.head.method = method_;
-    st.head.target = target_text_;
-    st.head.version = 11;
-    for (const auto& [name, value] : fields_) st.head.fields.add(name, value);
-    st.target = std::move(target);
-    st.id = request_id::next();
-    st.user = std::move(user);
-    if (!cfg.listen.empty()) {
-      local_ = cfg.listen[0].address;
-      local_port_ = cfg.listen[0].port;
-    }
-  }
+  using memory_exchange::memory_exchange;
 
-  const config::config& settings() const override { return cfg_; }
-  spdlog::logger& log() const override { return log_; }
-  bool head_sent() const override { return status_ != 0; }
-  const std::string& peer_address() const override { return peer_; }
-  std::uint16_t peer_port() const override { return 0; }
-  const std::string& local_address() const override { return local_; }
-  std::uint16_t local_port() const override { return local_port_; }
-  std::optional<std::uint64_t> body_length() const override {
-    return redirected() ? 0 : body_.size();
-  }
   cgi_trace* trace() override { return &trace_; }
-  void set_identity(std::string who) override { identity_ = std::move(who); }
   void on_redirect(const std::string& location) override {
-    redirects_.push_back(location);
+    memory_exchange::on_redirect(location);
     trace_ = {};
   }
 
-  asio::awaitable<std::size_t> read_body(void* data, std::size_t size, error_code& ec) override {
-    ec = {};
-    if (redirected()) co_return 0;
-    std::size_t n = std::min(size, body_.size() - body_pos_);
-    std::memcpy(data, body_.data() + body_pos_, n);
-    body_pos_ += n;
-    co_return n;
-  }
-
-  asio::awaitable<void> write_head(http::response_header<>& head, error_code& ec) override {
-    ec = {};
-    status_ = head.result_int();
-    head_ = head;
-    co_return;
-  }
-  asio::awaitable<void> write_response(http::response_header<>& head, asio::const_buffer first,
-                                       error_code& ec) override {
-    co_await write_head(head, ec);
-    co_await write_body(first, ec);
-  }
-  asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) override {
-    ec = {};
-    body_total_ += data.size();
-    if (response_body_.size() < 4096)
-      response_body_.append(static_cast<const char*>(data.data()),
-                            std::min<std::size_t>(data.size(), 4096));
-    co_return;
-  }
-  asio::awaitable<void> finish_body(error_code& ec) override {
-    ec = {};
-    co_return;
-  }
-  asio::awaitable<void> write_raw(asio::const_buffer data, error_code& ec) override {
-    if (status_ == 0) status_ = 200;
-    co_await write_body(data, ec);
-  }
-  asio::awaitable<void> send_error(http::status status, std::string_view reason) override {
-    co_await send_error(status, reason, {});
-  }
-  asio::awaitable<void> send_error(http::status status, std::string_view reason,
-                                   std::string_view) override {
-    if (status_ == 0) status_ = static_cast<unsigned>(status);
-    error_reason_ = std::string(reason);
-    co_return;
-  }
-  asio::awaitable<bool> client_gone() override {
-    asio::steady_timer forever(co_await asio::this_coro::executor,
-                               std::chrono::steady_clock::time_point::max());
-    co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
-    co_return false;
-  }
   void report(std::ostream& out) const {
     out << "== request\n"
         << request().method << " " << request().target << "  as "
         << (authenticated_user() ? "authenticated \"" + *authenticated_user() + "\""
                                  : std::string("anonymous"))
         << "\n";
-    for (const auto& r : redirects_) out << "  local redirect -> " << r << "\n";
+    for (const auto& r : redirects()) out << "  local redirect -> " << r << "\n";
     out << "== route\n";
     const host::route& route_ = route();
     if (!route_.refused.empty())
@@ -145,34 +59,15 @@ class try_exchange final : public exchange {
       out << "== verdict of the strict parser\n" << trace_.verdict << "\n";
     }
     out << "== the client would get\n"
-        << status_ << " " << http::obsolete_reason(static_cast<http::status>(status_));
-    if (!error_reason_.empty()) out << "  (" << error_reason_ << ")";
+        << status() << " " << http::obsolete_reason(static_cast<http::status>(status()));
+    if (!error_reason().empty()) out << "  (" << error_reason() << ")";
     out << "\n";
-    for (const auto& f : head_) out << f.name_string() << ": " << f.value() << "\n";
-    if (body_total_) out << "[" << body_total_ << " body bytes]\n";
+    for (const auto& f : head()) out << f.name_string() << ": " << f.value() << "\n";
+    if (body_total()) out << "[" << body_total() << " body bytes]\n";
   }
 
-  unsigned status() const { return status_; }
-
  private:
-  const config::config& cfg_;
-  spdlog::logger& log_;
-  std::string method_;
-  std::string target_text_;
-  std::vector<std::pair<std::string, std::string>> fields_;
-  std::string body_;
-  std::size_t body_pos_ = 0;
-  std::string peer_ = "127.0.0.1";
-  std::string local_ = "127.0.0.1";
-  std::uint16_t local_port_ = 80;
   cgi_trace trace_;
-  std::string identity_;
-  unsigned status_ = 0;
-  http::response_header<> head_;
-  std::string response_body_;
-  std::uint64_t body_total_ = 0;
-  std::string error_reason_;
-  std::vector<std::string> redirects_;
 };
 
 }  // namespace

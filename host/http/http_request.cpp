@@ -152,19 +152,19 @@ void request_parser::on_field_impl(http::field name, boost::beast::string_view n
 }
 
 std::optional<head_refusal> check_head(const http::request_header<>& req, std::size_t head_bytes,
-                                  const config::http_settings& limits) {
+                                       const config::http_settings& limits) {
   const std::string request_line = request_line_of(req);
   if (req.version() != 10 && req.version() != 11)
     return head_refusal{http::status::http_version_not_supported,
-                   "HTTP version " + request_line.substr(request_line.rfind(' ') + 1)};
+                        "HTTP version " + request_line.substr(request_line.rfind(' ') + 1)};
   if (request_line.size() > limits.max_request_line)
-    return head_refusal{http::status::uri_too_long, "request line longer than http.max_request_line (" +
-                                                   std::to_string(limits.max_request_line) +
-                                                   " bytes)"};
+    return head_refusal{http::status::uri_too_long,
+                        "request line longer than http.max_request_line (" +
+                            std::to_string(limits.max_request_line) + " bytes)"};
   if (head_bytes > request_line.size() + 2 + limits.max_header_bytes)
     return head_refusal{http::status::request_header_fields_too_large,
-                   "request head larger than http.max_header_bytes (" +
-                       std::to_string(limits.max_header_bytes) + " bytes)"};
+                        "request head larger than http.max_header_bytes (" +
+                            std::to_string(limits.max_header_bytes) + " bytes)"};
   std::size_t hosts = 0;
   std::string_view host;
   for (const auto& f : req)
@@ -174,7 +174,7 @@ std::optional<head_refusal> check_head(const http::request_header<>& req, std::s
     }
   if (hosts > 1 || (req.version() == 11 && hosts == 0))
     return head_refusal{http::status::bad_request,
-                   hosts ? "several Host fields" : "HTTP/1.1 request without Host"};
+                        hosts ? "several Host fields" : "HTTP/1.1 request without Host"};
   if (hosts == 1 && !valid_host(host)) {
     // Quoted shortly and without control bytes: it goes to the log.
     std::string shown;
@@ -194,7 +194,7 @@ std::optional<head_refusal> check_head(const http::request_header<>& req, std::s
       bool has_chunked =
           comma != std::string_view::npos && iequals(trim(v.substr(comma + 1)), "chunked");
       return head_refusal{has_chunked ? http::status::not_implemented : http::status::bad_request,
-                     "unsupported Transfer-Encoding \"" + std::string(v) + "\""};
+                          "unsupported Transfer-Encoding \"" + std::string(v) + "\""};
     }
   }
   return std::nullopt;
@@ -350,11 +350,11 @@ request_reader::step request_reader::refuse(boost::system::error_code ec) {
                                ? eol == std::string_view::npos || eol > limits_.max_request_line
                                : request_line_of(partial).size() > limits_.max_request_line;
       why_ = line_too_long ? head_refusal{http::status::uri_too_long,
-                                     "request line longer than http.max_request_line (" +
-                                         std::to_string(limits_.max_request_line) + " bytes)"}
+                                          "request line longer than http.max_request_line (" +
+                                              std::to_string(limits_.max_request_line) + " bytes)"}
                            : head_refusal{http::status::request_header_fields_too_large,
-                                     "request head larger than http.max_header_bytes (" +
-                                         std::to_string(limits_.max_header_bytes) + " bytes)"};
+                                          "request head larger than http.max_header_bytes (" +
+                                              std::to_string(limits_.max_header_bytes) + " bytes)"};
     } else if (ec == request_error::field_too_large) {
       why_ = {
           http::status::request_header_fields_too_large,

@@ -78,7 +78,7 @@ struct head_refusal {
 // Transfer-Encoding (400, or 501 for codings before "chunked").
 // `head_bytes`: the bytes the head took, request line and blank line included.
 std::optional<head_refusal> check_head(const http::request_header<>& req, std::size_t head_bytes,
-                                  const config::http_settings& limits);
+                                       const config::http_settings& limits);
 
 // True when `host` is a Host field value RFC 9110 §7.2 allows: uri-host
 // [":" port] (RFC 3986 §3.2.2: IP-literal, IPv4address or reg-name), with a
