@@ -35,6 +35,7 @@ class fastcgi_handler final : public handler {
   // answer.
   asio::awaitable<void> handle(exchange& ex) override;
 
+ private:
   // What prepare() makes of a request before any instance is lent.
   struct prepared {
     std::shared_ptr<fastcgi_pool> pool;
@@ -43,8 +44,6 @@ class fastcgi_handler final : public handler {
     std::string head_records;  // BEGIN_REQUEST and PARAMS, encoded
     bool may_retry = false;    // see may_retry() in lease.hpp
   };
-
- private:
   // The script, the pool (and its account), the body's length (spooled when
   // chunked) and the PARAMS, into `p`; false after answering a refusal.
   asio::awaitable<bool> prepare(exchange& ex, prepared& p);
