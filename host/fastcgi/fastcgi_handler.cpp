@@ -45,6 +45,16 @@ refusal pool_refusal(exchange& ex, const std::string& pool_name, http::status st
   return no;
 }
 
+// A kept connection the instance closed meanwhile (it exited, or dropped
+// it), or a fresh one reset at once: nothing was answered, so another
+// instance gets the request.
+void log_retry(exchange& ex, const std::string& pool_name, const lease& l, const fcgi_end& end) {
+  ex.log().warn(
+      "[pool {}] rid={} instance pid {} {} before answering ({}); trying another instance",
+      pool_name, ex.id().str(), l.instance().pid,
+      l.reused() ? "closed its kept connection" : "dropped the request", end.failure);
+}
+
 // The FastCGI module's words for a verdict: "[pool NAME]" lines, the
 // diagnosis with the instance and the times.
 class fastcgi_voice final : public gateway_voice {
@@ -251,23 +261,16 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     fcgi_exchange run(ex, l, p.spool.get(), p.length == 0, ex.route().script_name, pool_name);
     co_await run.run(p.head_records, deadline);
     const fcgi_end end = run.end();
-    l.give_back(
-        outcome_of(end));  // unless END_REQUEST already gave it back, keeping the connection
+    // Unless END_REQUEST already gave it back, keeping the connection.
+    l.give_back(outcome_of(end));
 
     // classify
-    exchange_facts facts;
-    facts.how = end.how;
-    facts.got_bytes = end.got_bytes;
-    facts.may_retry = attempt == 1 && p.may_retry;
+    exchange_facts facts{
+        .how = end.how, .got_bytes = end.got_bytes, .may_retry = attempt == 1 && p.may_retry};
     relay_facts(run.relay(), ex, facts);
     const verdict v = classify(facts);
     if (v.what == verdict::kind::retry) {
-      // A kept connection the instance closed meanwhile (it exited, or dropped
-      // it), or a fresh one reset at once: nothing was answered.
-      ex.log().warn(
-          "[pool {}] rid={} instance pid {} {} before answering ({}); trying another instance",
-          pool_name, ex.id().str(), l.instance().pid,
-          l.reused() ? "closed its kept connection" : "dropped the request", end.failure);
+      log_retry(ex, pool_name, l, end);
       continue;
     }
 

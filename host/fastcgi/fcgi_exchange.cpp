@@ -45,15 +45,11 @@ fcgi_exchange::fcgi_exchange(exchange& ex, lease& l, int spool_fd, bool empty_bo
 }
 
 fcgi_end fcgi_exchange::end() const {
-  fcgi_end e;
-  e.how = client_left_ ? ending::client_left
-          : timed_out_ ? ending::timed_out
-          : ended_     ? ending::complete
-                       : ending::broken;
-  e.end_request = ended_;
-  e.got_bytes = got_bytes_;
-  e.reset = reset_;
-  e.failure = failure_;
+  fcgi_end e = end_;
+  e.how = client_left_       ? ending::client_left
+          : timed_out_       ? ending::timed_out
+          : end_.end_request ? ending::complete
+                             : ending::broken;
   return e;
 }
 
@@ -83,14 +79,14 @@ asio::awaitable<void> fcgi_exchange::run(const std::string& head_records,
     alarm->done = true;
     timer.cancel();
     timed_out_ = alarm->timed_out;
-    if (ended_ || timed_out_ || !failure_.empty()) co_return;
+    if (end_.end_request || timed_out_ || !end_.failure.empty()) co_return;
     // A slow request: from now on the client is watched.
     timer.expires_at(deadline);
     co_await ((read_records() || watch_client()) || wait_timeout(timer));
   } else {
     co_await ((read_records() || send_stdin_then_watch()) || wait_timeout(timer));
   }
-  if (!client_left_ || ended_ || timed_out_ || !failure_.empty()) co_return;
+  if (!client_left_ || end_.end_request || timed_out_ || !end_.failure.empty()) co_return;
   co_await abort(timer);
 }
 
@@ -177,7 +173,7 @@ asio::awaitable<bool> fcgi_exchange::send_stdin() {
 // and what is wanted of STDOUT are kept in the exchange).
 asio::awaitable<void> fcgi_exchange::read_records() {
   std::string batch;
-  while (!ended_) {
+  while (!end_.end_request) {
     // The alarm may ring between two reads, when there is no read to cancel.
     if (cancellable_reads_ && (alarm_->watch || alarm_->timed_out)) co_return;
     auto [ec, n] =
@@ -188,29 +184,29 @@ asio::awaitable<void> fcgi_exchange::read_records() {
             : co_await sock_.async_read_some(asio::buffer(buf_.data(), kGatewayBuffer), nothrow);
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) {
-      reset_ = ec == asio::error::connection_reset || ec == asio::error::connection_refused;
-      failure_ = "the connection to the instance ended before END_REQUEST: " + ec.message();
+      end_.reset = ec == asio::error::connection_reset || ec == asio::error::connection_refused;
+      end_.failure = "the connection to the instance ended before END_REQUEST: " + ec.message();
       break;
     }
-    got_bytes_ = true;
+    end_.got_bytes = true;
     // STDOUT of one read goes on in one piece, with the end when END_REQUEST came with it.
     batch.clear();
     if (!take_records(std::string_view(buf_.data(), n), batch)) co_return;
     if (!batch.empty() && want_stdout_)
-      want_stdout_ = co_await relay_.feed(batch, ended_ && clean_end_);
+      want_stdout_ = co_await relay_.feed(batch, end_.end_request && clean_end_);
   }
   if (!stderr_.empty()) log_stderr(stderr_.take_rest());
   if (!relay_.client_failed() && !client_left_) relay_.end();
 }
 
 bool fcgi_exchange::take_records(std::string_view in, std::string& batch) {
-  while (!in.empty() && !ended_) {
+  while (!in.empty() && !end_.end_request) {
     fcgi::client_event ev;
     std::error_code pec;
     std::size_t used = decoder_.feed(in, ev, pec);
     in.remove_prefix(used);
     if (pec) {
-      failure_ = "FastCGI protocol error: " + pec.message();
+      end_.failure = "FastCGI protocol error: " + pec.message();
       return false;
     }
     switch (ev.what) {
@@ -221,7 +217,7 @@ bool fcgi_exchange::take_records(std::string_view in, std::string& batch) {
         stderr_.feed(ev.data, [this](std::string_view line, bool) { log_stderr(line); });
         break;
       case fcgi::client_event::kind::end_request:
-        ended_ = true;
+        end_.end_request = true;
         clean_end_ = in.empty();
         // The instance is done: it goes back before the client has the last bytes.
         if (clean_end_ && stdin_done_ && !timed_out_) lease_.keep();

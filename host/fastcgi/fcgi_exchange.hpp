@@ -96,15 +96,14 @@ class fcgi_exchange {
   gateway_buffer buf_;
   stderr_lines stderr_;
   bool want_stdout_ = true;
-  // Set by whichever of the parallel flows saw it; end() orders them.
+  // What the parallel flows saw (both may hold): end() orders them.
   bool timed_out_ = false;
   bool client_left_ = false;
-  bool ended_ = false;
+  // Whether the connection may be kept: our STDIN went whole, and nothing
+  // came after END_REQUEST.
   bool stdin_done_ = false;
   bool clean_end_ = false;
-  bool got_bytes_ = false;
-  bool reset_ = false;
-  std::string failure_;
+  fcgi_end end_;  // the facts as they come (its `how` is made by end())
   std::size_t stderr_lines_ = 0;
 };
 
