@@ -18,8 +18,11 @@
 
 #include "host/dispatch/checks.hpp"
 #include "host/dispatch/identity_choice.hpp"
+#include "host/dispatch/refusal.hpp"
 #include "host/gateway/gateway.hpp"
 #include "host/gateway/response_relay.hpp"
+#include "host/gateway/stderr_lines.hpp"
+#include "host/gateway/verdict.hpp"
 #include "protocol/cgi_env.hpp"
 #include "protocol/cgi_response.hpp"
 #include "spawner/child.hpp"
@@ -51,7 +54,7 @@ std::string fmt_ms(std::optional<clock::time_point> t, clock::time_point start) 
 }
 
 // One CGI request in flight: the child, its three pipes and what they said.
-class cgi_run {
+class cgi_run final : public gateway_voice {
  public:
   // `slot`: a place under [cgi] max_children, given back once the child is reaped.
   cgi_run(exchange& ex, spawner::child& child, int spool_fd, std::string script, bool nph,
@@ -158,26 +161,17 @@ class cgi_run {
 
   asio::awaitable<void> read_stderr() {
     auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
-    std::string partial;
+    // A line without an end is logged in pieces rather than held without bound.
+    stderr_lines lines(kBuffer);
+    auto line = [this](std::string_view l, bool) { stderr_line(l); };
     while (true) {
       auto [ec, n] =
           co_await child_.stderr_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
       if (ec) break;
       if (trace_) keep(trace_->stderr_bytes, trace_->stderr_total, std::string_view(buf.get(), n));
-      partial.append(buf.get(), n);
-      std::size_t start = 0, nl;
-      while ((nl = partial.find('\n', start)) != std::string::npos) {
-        stderr_line(std::string_view(partial).substr(start, nl - start));
-        start = nl + 1;
-      }
-      partial.erase(0, start);
-      // A line without an end is logged in pieces rather than held without bound.
-      if (partial.size() >= kBuffer) {
-        stderr_line(partial);
-        partial.clear();
-      }
+      lines.feed(std::string_view(buf.get(), n), line);
     }
-    if (!partial.empty()) stderr_line(partial);
+    if (!lines.empty()) stderr_line(lines.take_rest());
     if (stderr_lines_ > kStderrLines)
       ex_.log().warn("[cgi] rid={} {}: {} more stderr lines not logged", ex_.id().str(), script_,
                      stderr_lines_ - kStderrLines);
@@ -239,51 +233,65 @@ class cgi_run {
   }
 
   asio::awaitable<void> finish() {
-    const auto rid = ex_.id().str();
     if (trace_) {
       trace_->exit = status_.describe();
       trace_->verdict = verdict();
     }
-    if (timed_out_) {
-      std::string what =
+    exchange_facts facts;
+    facts.how = timed_out_ ? ending::timed_out : ending::complete;
+    facts.client_failed = client_failed_;
+    facts.killed = !status_.exited && status_.signal != 0;
+    relay_facts(relay_, ex_, facts);
+    const host::verdict v = classify(facts);
+    if (sends(v)) {
+      co_await carry_out(ex_, v, relay_, *this);
+    } else {
+      settle(ex_, v, *this);
+    }
+  }
+
+  // The CGI module's words for a verdict ("[cgi]" lines, the diagnosis with
+  // the exit, the identity, the times and the last stderr lines).
+  refusal refusal_for(const host::verdict& v) override {
+    const std::string head = "[cgi] rid=" + ex_.id().str() + " ";
+    refusal no;
+    no.status = v.status;
+    if (v.why == host::verdict::cause::timed_out) {
+      const std::string what =
           "the CGI program did not finish within its timeout; its process group was ended";
-      ex_.log().warn("[cgi] rid={} 504 {}", rid, diagnosis(what, "; "));
-      if (!ex_.head_sent())
-        co_await ex_.send_error(http::status::gateway_timeout, what, diagnosis(what));
-      co_return;  // a response already started is cut: the connection closes
+      no.code = "cgi.timeout";
+      no.reason = what;
+      no.dev_detail = diagnosis(what);
+      no.module_line = head + "504 " + diagnosis(what, "; ");
+      no.module_level = spdlog::level::warn;
+    } else if (v.why == host::verdict::cause::rejected) {
+      const std::string what = relay_.rejection_text();
+      no.code = "cgi.rejected";
+      no.reason = "the CGI program misbehaved";
+      no.dev_detail = diagnosis(what);
+      no.module_line = head + "502 " + diagnosis(what, "; ");
+    } else {  // body_short, killed: the head went out
+      no.code = v.why == host::verdict::cause::body_short ? "cgi.body_short" : "cgi.killed";
+      no.reason = v.why == host::verdict::cause::body_short ? "body shorter than its Content-Length"
+                                                            : status_.describe();
+      no.module_line = head + script_ + ": " + no.reason +
+                       " after the headers were sent; the connection is closed";
     }
-    if (relay_.rejected()) {
-      std::string what = relay_.rejection_text();
-      ex_.log().error("[cgi] rid={} 502 {}", rid, diagnosis(what, "; "));
-      co_await ex_.send_error(http::status::bad_gateway, "the CGI program misbehaved",
-                              diagnosis(what));
-      co_return;
-    }
-    if (client_failed_ || relay_.client_failed()) {
+    return no;
+  }
+
+  void note(const host::verdict& v) override {
+    const auto rid = ex_.id().str();
+    if (v.what == host::verdict::kind::client_left) {
       ex_.log().info("[cgi] rid={} {}: the client went away; the child was ended ({})", rid,
                      script_, status_.describe());
-      co_return;
-    }
-    if (relay_.nph()) {
+    } else if (v.why == host::verdict::cause::nph) {
       ex_.log().debug("[cgi] rid={} {} nph done, {}", rid, script_, status_.describe());
-      co_return;
+    } else if (v.what == host::verdict::kind::finish_body) {
+      ex_.log().debug("[cgi] rid={} {} {} {} identity={} first_byte={} headers={}", rid, script_,
+                      relay_.head().status, status_.describe(), who_,
+                      fmt_ms(relay_.first_byte(), started_), fmt_ms(relay_.headers_at(), started_));
     }
-    if (relay_.head().kind == cgi::response_kind::local_redirect) {
-      co_await ex_.redispatch(relay_.head().location);
-      co_return;
-    }
-    if (relay_.body_short() || (!status_.exited && status_.signal != 0)) {
-      // The head went out; a cut body must not look complete: the connection closes.
-      ex_.log().error(
-          "[cgi] rid={} {}: {} after the headers were sent; the connection is closed", rid, script_,
-          relay_.body_short() ? "body shorter than its Content-Length" : status_.describe());
-      co_return;
-    }
-    error_code ec;
-    co_await ex_.finish_body(ec);
-    ex_.log().debug("[cgi] rid={} {} {} {} identity={} first_byte={} headers={}", rid, script_,
-                    relay_.head().status, status_.describe(), who_,
-                    fmt_ms(relay_.first_byte(), started_), fmt_ms(relay_.headers_at(), started_));
   }
 
   void give_back() {
@@ -337,42 +345,49 @@ cgi_handler::~cgi_handler() {
   if (root_fd_ >= 0) ::close(root_fd_);
 }
 
-asio::awaitable<void> cgi_handler::handle(exchange& ex) {
-  const auto started = clock::now();
+asio::awaitable<bool> cgi_handler::prepare(exchange& ex, prepared& p) {
   const route& r = ex.route();
-  const std::string rid = ex.id().str();
-
   struct stat st {};
   auto resolved = co_await resolve_script(ex, root_fd_, cfg_, h_.interpreter.empty(), &st);
-  if (!resolved) co_return;
-  const std::string script_path = std::move(*resolved);
-  const std::string script_dir = script_path.substr(0, script_path.rfind('/'));
+  if (!resolved) co_return false;
+  p.script_path = std::move(*resolved);
+  const std::string& script_path = p.script_path;
   const std::string base = r.script_name.substr(r.script_name.rfind('/') + 1);
-  const bool nph = base.rfind("nph-", 0) == 0;
+  p.nph = base.rfind("nph-", 0) == 0;
 
   // Who runs it (the decision table in identity_choice.hpp), checked now
   // against the account database and the script's owner, group and mode.
   const auto user = ex.authenticated_user();
   const auto choice = choose_identity(cfg_, config::module_kind::cgi, r.create_process_as_user,
                                       false, user, switch_identity_);
-  const std::string& why = choice.why;
+  p.why = choice.why;
   std::optional<spawner::identity> as;
-  std::string who;
   if (choice.refused_status || choice.account) {
     as = co_await checked_identity(ex, cfg_, choice, st, h_.interpreter.empty(), "[cgi]");
-    if (!as) co_return;
-    who = as->describe();
+    if (!as) co_return false;
+    p.who = as->describe();
   } else {
-    who = "uid " + std::to_string(::geteuid()) +
-          " (cgihost's own account: it is not root and cannot switch)";
+    p.who = "uid " + std::to_string(::geteuid()) +
+            " (cgihost's own account: it is not root and cannot switch)";
   }
   ex.set_identity(as ? as->name : std::to_string(::geteuid()));
 
-  spawner::unique_fd spool;
-  auto length = co_await body_length_or_spool(ex, spool);
-  if (!length) co_return;
+  auto length = co_await body_length_or_spool(ex, p.spool);
+  if (!length) co_return false;
   cgi::variables vars = request_variables(ex, cfg_, script_path, *length, user, pass_through_);
+  p.spec = launch_spec_of(script_path, std::move(as), vars);
+  if (cgi_trace* t = ex.trace()) {
+    t->env = vars;
+    t->program = p.spec.program;
+    t->argv = p.spec.argv;
+    t->identity = p.who + " (" + p.why + ")";
+  }
+  co_return true;
+}
 
+spawner::launch_spec cgi_handler::launch_spec_of(const std::string& script_path,
+                                                 std::optional<spawner::identity> as,
+                                                 const protocol::cgi::variables& vars) const {
   spawner::launch_spec spec;
   if (h_.interpreter.empty()) {
     spec.program = script_path;
@@ -383,31 +398,75 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
     spec.argv.push_back(script_path);
   }
   spec.env = cgi::to_envp(vars);
-  spec.working_dir = script_dir;  // as IIS does
-  spec.as = as;
+  spec.working_dir = script_path.substr(0, script_path.rfind('/'));  // as IIS does
+  spec.as = std::move(as);
   spec.limits.address_space = cfg_.cgi.max_address_space;
   spec.limits.cpu_seconds = cfg_.cgi.max_cpu_seconds;
   spec.limits.open_files = cfg_.cgi.max_open_files;
   spec.limits.processes = cfg_.cgi.max_processes;
+  return spec;
+}
 
-  if (cgi_trace* t = ex.trace()) {
-    t->env = vars;
-    t->program = spec.program;
-    t->argv = spec.argv;
-    t->identity = who + " (" + why + ")";
+namespace {
+
+// A 503 of the CGI module (no room under a limit that soon frees itself),
+// with Retry-After 1 s and the phase that names the limit.
+refusal cgi_unavailable(exchange& ex, const std::string& code, const std::string& phase,
+                        const std::string& what, std::string_view log_head) {
+  refusal no;
+  no.status = http::status::service_unavailable;
+  no.code = code;
+  no.reason = what;
+  no.phase = "cgi, phase " + phase;
+  no.dev_detail = what;
+  no.retry_after = std::chrono::seconds(1);
+  no.module_line = "[cgi] rid=" + ex.id().str() + " 503 " + std::string(log_head) + what;
+  no.module_level = spdlog::level::warn;
+  return no;
+}
+
+// A failed spawn: 503 for a process limit (soon over), else 502.
+refusal spawn_refusal(exchange& ex, const config::config& cfg, const std::string& who,
+                      const spawner::launch_spec& spec, const spawner::launch_error& lerr) {
+  refusal no;
+  if (lerr.process_limit()) {
+    // Not the script's fault and soon over (a process of the account ends):
+    // 503 with Retry-After, naming the limit to change.
+    std::string what = "cannot start " + spec.program + " as " + who + ": " + lerr.message();
+    if (cfg.cgi.max_processes)
+      what += "; cgi.max_processes = " + std::to_string(*cfg.cgi.max_processes);
+    no = cgi_unavailable(ex, "cgi.process_limit", "spawn", what, "phase spawn: ");
+    if (cgi_trace* t = ex.trace()) t->verdict = "503 Service Unavailable: " + what;
+    return no;
   }
+  const std::string what = "cgi.spawn_failed: cannot start " + spec.program + ": " + lerr.message();
+  no.status = http::status::bad_gateway;
+  no.code = "cgi.spawn_failed";
+  no.reason = what;
+  no.dev_detail = what + "\nidentity: " + who;
+  no.module_line = "[cgi] rid=" + ex.id().str() + " 502 " + what + " identity=" + who;
+  if (cgi_trace* t = ex.trace()) t->verdict = "502 Bad Gateway: " + what;
+  return no;
+}
+
+}  // namespace
+
+asio::awaitable<void> cgi_handler::handle(exchange& ex) {
+  const auto started = clock::now();
+  const route& r = ex.route();
+  const std::string rid = ex.id().str();
+  prepared p;
+  if (!co_await prepare(ex, p)) co_return;
 
   // [cgi] max_children: wait for a child to end, within the request's timeout.
   run_limit* slot = nullptr;
   if (limit_) {
-    const bool room = co_await limit_->acquire(started + r.cgi_timeout);
-    if (!room) {
-      const std::string what = "all " + std::to_string(limit_->max()) +
-                               " CGI children (cgi.max_children) stayed busy for the request's "
-                               "timeout";
-      ex.log().warn("[cgi] rid={} 503 {}", rid, what);
-      co_await ex.send_gateway_error(http::status::service_unavailable, "cgi, phase queue wait",
-                                     what, what, std::chrono::seconds(1));
+    if (!co_await limit_->acquire(started + r.cgi_timeout)) {
+      co_await answer(ex, cgi_unavailable(ex, "cgi.max_children", "queue wait",
+                                          "all " + std::to_string(limit_->max()) +
+                                              " CGI children (cgi.max_children) stayed busy for "
+                                              "the request's timeout",
+                                          ""));
       co_return;
     }
     slot = limit_.get();
@@ -419,32 +478,18 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
     }
   } guard{slot};
   spawner::launch_error lerr;
-  auto launched = spawner::start_child(broker_, spec, lerr);
-  if (!launched && lerr.process_limit()) {
-    // Not the script's fault and soon over (a process of the account ends):
-    // 503 with Retry-After, naming the limit to change.
-    std::string what = "cannot start " + spec.program + " as " + who + ": " + lerr.message();
-    if (cfg_.cgi.max_processes)
-      what += "; cgi.max_processes = " + std::to_string(*cfg_.cgi.max_processes);
-    ex.log().warn("[cgi] rid={} 503 phase spawn: {}", rid, what);
-    if (cgi_trace* t = ex.trace()) t->verdict = "503 Service Unavailable: " + what;
-    co_await ex.send_gateway_error(http::status::service_unavailable, "cgi, phase spawn", what,
-                                   what, std::chrono::seconds(1));
-    co_return;
-  }
+  auto launched = spawner::start_child(broker_, p.spec, lerr);
   if (!launched) {
-    std::string what = "cgi.spawn_failed: cannot start " + spec.program + ": " + lerr.message();
-    ex.log().error("[cgi] rid={} 502 {} identity={}", rid, what, who);
-    if (cgi_trace* t = ex.trace()) t->verdict = "502 Bad Gateway: " + what;
-    co_await ex.send_error(http::status::bad_gateway, what, what + "\nidentity: " + who);
+    co_await answer(ex, spawn_refusal(ex, cfg_, p.who, p.spec, lerr));
     co_return;
   }
   // Each spawn says who ran it and why (the "why did this run as X" question).
   ex.log().info(
       "[cgi] rid={} started {} pid {}: process identity {}, effective identity {}; {} ({:.1f}ms)",
-      rid, script_path, launched->pid, process_identity_, who, why, ms(clock::now() - started));
+      rid, p.script_path, launched->pid, process_identity_, p.who, p.why,
+      ms(clock::now() - started));
   spawner::child child(co_await asio::this_coro::executor, *launched);
-  cgi_run run(ex, child, spool.get(), r.script_name, nph, who, started,
+  cgi_run run(ex, child, p.spool.get(), r.script_name, p.nph, p.who, started,
               std::exchange(slot, nullptr));
   co_await run.run(r.cgi_timeout);
 }

@@ -13,7 +13,9 @@
 #include "host/gateway/gateway.hpp"
 #include "protocol/cgi_env.hpp"
 #include "spawner/broker.hpp"
+#include "spawner/files.hpp"
 #include "spawner/identity.hpp"
+#include "spawner/launch.hpp"
 
 namespace cgihost::host {
 
@@ -29,9 +31,29 @@ class cgi_handler final : public handler {
   cgi_handler(const cgi_handler&) = delete;
   cgi_handler& operator=(const cgi_handler&) = delete;
 
+  // The script and its account, the body and the child's launch spec, then a
+  // room under max_children, the spawn and the exchange (cgi_run), whose end
+  // is classified by gateway/verdict.hpp like a FastCGI one.
   asio::awaitable<void> handle(exchange& ex) override;
 
  private:
+  // What prepare() makes of a request before anything is spawned.
+  struct prepared {
+    std::string script_path;
+    bool nph = false;
+    std::string who;  // the account it runs as, described
+    std::string why;  // and why (the identity decision)
+    spawner::unique_fd spool;
+    spawner::launch_spec spec;
+  };
+  // The script, the account (checked), the body's length (spooled when
+  // chunked), the CGI variables and the launch spec, into `p`; false after
+  // answering a refusal.
+  asio::awaitable<bool> prepare(exchange& ex, prepared& p);
+  spawner::launch_spec launch_spec_of(const std::string& script_path,
+                                      std::optional<spawner::identity> as,
+                                      const protocol::cgi::variables& vars) const;
+
   const config::config& cfg_;
   const config::handler& h_;
   int root_fd_ = -1;

@@ -4,13 +4,17 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "config/config.hpp"
 #include "host/dispatch/exchange.hpp"
 #include "host/fastcgi/fastcgi_pool.hpp"
 #include "protocol/cgi_env.hpp"
+#include "spawner/files.hpp"
 
 namespace cgihost::host {
 
@@ -26,9 +30,24 @@ class fastcgi_handler final : public handler {
   fastcgi_handler(const fastcgi_handler&) = delete;
   fastcgi_handler& operator=(const fastcgi_handler&) = delete;
 
+  // The exchange as steps: prepare, then per attempt lease (acquire and
+  // connect), exchange (fcgi_exchange), classify (gateway/verdict.hpp) and
+  // answer.
   asio::awaitable<void> handle(exchange& ex) override;
 
  private:
+  // What prepare() makes of a request before any instance is lent.
+  struct prepared {
+    std::shared_ptr<fastcgi_pool> pool;
+    spawner::unique_fd spool;  // a chunked body, spooled; else closed
+    std::uint64_t length = 0;  // the body's
+    std::string head_records;  // BEGIN_REQUEST and PARAMS, encoded
+    bool may_retry = false;    // see may_retry() in lease.hpp
+  };
+  // The script, the pool (and its account), the body's length (spooled when
+  // chunked) and the PARAMS, into `p`; false after answering a refusal.
+  asio::awaitable<bool> prepare(exchange& ex, prepared& p);
+
   const config::config& cfg_;
   const config::handler& h_;
   // The pool for this request: the one pool, or its account's; nullptr after an answer

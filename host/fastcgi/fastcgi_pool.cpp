@@ -23,6 +23,8 @@
 #include <functional>
 #include <utility>
 
+#include "host/fastcgi/socket_dir.hpp"
+#include "host/gateway/stderr_lines.hpp"
 #include "protocol/cgi_response.hpp"
 #include "spawner/broker.hpp"
 #include "spawner/launch.hpp"
@@ -85,36 +87,6 @@ std::map<std::string, std::string> env_of(
   for (const auto& [k, v] : settings.env) env[k] = v;
   return env;
 }
-// Socket folders are /tmp/cgihost-fcgi-PID-XXXXXX, removed when their pool
-// ends. A cgihost killed with SIGKILL cannot remove them: the next start
-// removes those of processes that no longer exist (and that are ours).
-constexpr const char* kSocketDirPrefix = "/tmp/cgihost-fcgi-";
-
-void remove_stale_socket_dirs() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    std::error_code ec;
-    const std::string_view base = std::string_view(kSocketDirPrefix).substr(5);  // after /tmp/
-    for (const auto& e : std::filesystem::directory_iterator("/tmp", ec)) {
-      const std::string name = e.path().filename().string();
-      if (name.rfind(base, 0) != 0) continue;
-      const std::string rest = name.substr(base.size());
-      const auto dash = rest.find('-');
-      if (dash == std::string::npos || dash == 0 || rest.find_first_not_of("0123456789") != dash)
-        continue;
-      const long pid = std::strtol(rest.c_str(), nullptr, 10);
-      struct stat st {};
-      if (pid <= 0 || pid == ::getpid() || ::lstat(e.path().c_str(), &st) != 0 ||
-          !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
-        continue;
-      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-        std::error_code ignored;
-        std::filesystem::remove_all(e.path(), ignored);
-      }
-    }
-  });
-}
-
 // The account cgihost runs as, by name (its uid when it has none).
 const std::string& own_account_name() {
   static const std::string name = [] {
@@ -180,27 +152,9 @@ void fastcgi_pool::run_actions_locked() {
   for (auto actions = core_.take_actions(); !actions.empty(); actions = core_.take_actions()) {
     for (auto& a : actions) {
       switch (a.what) {
-        case kind::spawn: {
-          auto family = family_.lock();
-          if (family && !family->take()) {
-            // Every instance the family may have runs: this request waits
-            // while another account's idle one is ended.
-            core_.spawn_deferred(a.inst);
-            family->make_room(this);
-            break;
-          }
-          std::string error;
-          if (family) family->served(this);
-          if (spawn_locked(a.inst, error)) {
-            core_.started(a.inst, clock::now());
-          } else {
-            if (family) family->give();
-            log_->error("[pool {}] cannot start {}: {}", settings_.name, settings_.command[0],
-                        error);
-            core_.start_failed(a.inst, error, clock::now());
-          }
+        case kind::spawn:
+          spawn_action_locked(a.inst);
           break;
-        }
         case kind::lend:
         case kind::refuse: {
           auto it = waiters_.find(a.waiter);
@@ -247,6 +201,26 @@ void fastcgi_pool::run_actions_locked() {
   }
 }
 
+void fastcgi_pool::spawn_action_locked(pool_core::id number) {
+  auto family = family_.lock();
+  if (family && !family->take()) {
+    // Every instance the family may have runs: this request waits
+    // while another account's idle one is ended.
+    core_.spawn_deferred(number);
+    family->make_room(this);
+    return;
+  }
+  std::string error;
+  if (family) family->served(this);
+  if (spawn_locked(number, error)) {
+    core_.started(number, clock::now());
+  } else {
+    if (family) family->give();
+    log_->error("[pool {}] cannot start {}: {}", settings_.name, settings_.command[0], error);
+    core_.start_failed(number, error, clock::now());
+  }
+}
+
 bool fastcgi_pool::spawn_locked(pool_core::id number, std::string& error) {
   auto inst = std::make_shared<instance>();
   inst->number = number;
@@ -260,15 +234,8 @@ bool fastcgi_pool::spawn_locked(pool_core::id number, std::string& error) {
     return true;
   }
   if (socket_dir_.empty()) {
-    remove_stale_socket_dirs();
-    std::string name = std::string(kSocketDirPrefix) + std::to_string(::getpid()) + "-XXXXXX";
-    std::vector<char> tmpl(name.begin(), name.end());
-    tmpl.push_back('\0');
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      error = std::string("cannot create the socket folder: ") + std::strerror(errno);
-      return false;
-    }
-    socket_dir_ = tmpl.data();
+    socket_dir_ = make_socket_dir(error);
+    if (socket_dir_.empty()) return false;
   }
   inst->socket_path = socket_dir_ + "/" + std::to_string(number) + ".sock";
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -324,19 +291,17 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
   auto drain = [&](asio::posix::stream_descriptor& pipe,
                    const char* name) -> asio::awaitable<void> {
     char buf[4096];
-    std::string partial;
+    // A line past 16 KiB without an end is dropped, not logged.
+    stderr_lines lines(16 * 1024 + 1);
+    auto line = [&](std::string_view l, bool cut) {
+      if (!cut)
+        log_->warn("[pool {}] pid {} {}: {}", settings_.name, inst->pid, name,
+                   protocol::cgi::escape_excerpt(l, 16 * 1024));
+    };
     while (true) {
       auto [ec, n] = co_await pipe.async_read_some(asio::buffer(buf), nothrow);
       if (ec) break;
-      partial.append(buf, n);
-      std::size_t nl;
-      while ((nl = partial.find('\n')) != std::string::npos) {
-        log_->warn(
-            "[pool {}] pid {} {}: {}", settings_.name, inst->pid, name,
-            protocol::cgi::escape_excerpt(std::string_view(partial).substr(0, nl), 16 * 1024));
-        partial.erase(0, nl + 1);
-      }
-      if (partial.size() > 16 * 1024) partial.clear();
+      lines.feed(std::string_view(buf, n), line);
     }
   };
   co_await (drain(child.stdout_pipe(), "stdout") && drain(child.stderr_pipe(), "stderr"));
@@ -615,94 +580,6 @@ void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
   }
   auto one_done = after_all(pools.size(), std::move(done));
   for (auto& p : pools) p->stop(grace, one_done);
-}
-
-pool_family::pool_family(const config::pool& settings, asio::any_io_executor ex,
-                         std::shared_ptr<spdlog::logger> log, std::string document_root,
-                         std::vector<std::pair<std::string, std::string>> base_env,
-                         spawner::broker* broker)
-    : settings_(settings),
-      ex_(std::move(ex)),
-      log_(std::move(log)),
-      document_root_(std::move(document_root)),
-      base_env_(std::move(base_env)),
-      broker_(broker) {}
-
-std::shared_ptr<fastcgi_pool> pool_family::for_account(const spawner::identity& as) {
-  std::lock_guard lock(mu_);
-  if (stopped_) return nullptr;
-  auto& p = by_uid_[as.uid.value];
-  if (!p) {
-    p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_, broker_);
-    p->join_family(weak_from_this());
-    log_->info("[pool {}] impersonate: a pool of instances running as {}", settings_.name,
-               as.describe());
-  }
-  return p;
-}
-
-std::vector<std::shared_ptr<fastcgi_pool>> pool_family::pools() {
-  std::lock_guard lock(mu_);
-  std::vector<std::shared_ptr<fastcgi_pool>> v;
-  for (auto& [uid, p] : by_uid_) v.push_back(p);
-  return v;
-}
-
-void pool_family::stop(std::chrono::milliseconds grace, std::function<void()> done) {
-  std::vector<std::shared_ptr<fastcgi_pool>> all;
-  {
-    std::lock_guard lock(mu_);
-    stopped_ = true;
-    for (auto& [uid, p] : by_uid_) all.push_back(p);
-  }
-  stop_all(all, grace, std::move(done));
-}
-
-void pool_family::served(const fastcgi_pool* pool) {
-  std::lock_guard lock(mu_);
-  waiting_.erase(pool);
-}
-
-bool pool_family::take() {
-  auto n = live_.load();
-  while (n < settings_.max_instances)
-    if (live_.compare_exchange_weak(n, n + 1)) return true;
-  return false;
-}
-
-void pool_family::give() {
-  live_.fetch_sub(1);
-  // Posted: the caller holds its pool's lock, and every pool's lock is taken here.
-  asio::post(ex_, [self = shared_from_this()] {
-    for (auto& p : self->pools()) p->poke();
-  });
-}
-
-bool pool_family::should_yield(const fastcgi_pool* pool, std::size_t its_instances) {
-  std::lock_guard lock(mu_);
-  // Someone else waits for room (a deferred spawn not yet served)...
-  bool others_wait = false;
-  for (const auto* w : waiting_) others_wait = others_wait || w != pool;
-  if (!others_wait) return false;
-  // ...and this account holds more than an even share of the room.
-  const std::size_t share =
-      std::max<std::size_t>(1, settings_.max_instances / (waiting_.size() + 1));
-  return its_instances > share || its_instances >= settings_.max_instances;
-}
-
-void pool_family::make_room(const fastcgi_pool* asking) {
-  {
-    std::lock_guard lock(mu_);
-    waiting_.insert(asking);
-  }
-  asio::post(ex_, [self = shared_from_this(), asking] {
-    for (auto& p : self->pools())
-      if (p.get() != asking && p->end_one_idle()) return;
-  });
-}
-
-void pool_family::kill_now() {
-  for (auto& p : pools()) p->kill_now();
 }
 
 }  // namespace cgihost::host

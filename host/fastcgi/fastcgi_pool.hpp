@@ -32,6 +32,7 @@
 
 #include "config/config.hpp"
 #include "host/fastcgi/pool_core.hpp"
+#include "host/fastcgi/pool_family.hpp"
 #include "spawner/child.hpp"
 #include "spawner/identity.hpp"
 
@@ -150,6 +151,9 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
 
   // Under mu_: carries out what the core decided, until it decides nothing more.
   void run_actions_locked();
+  // Under mu_: the core's spawn action for instance `number` (deferred while
+  // a family has no room).
+  void spawn_action_locked(pool_core::id number);
   // Under mu_: starts instance `number`; false and `error` on failure.
   bool spawn_locked(pool_core::id number, std::string& error);
   std::shared_ptr<instance> find_locked(pool_core::id number);
@@ -191,52 +195,5 @@ std::function<void()> after_all(std::size_t parts, std::function<void()> done);
 // once when there are none).
 void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
               std::chrono::milliseconds grace, std::function<void()> done);
-
-// The pools of an `impersonate = true` [pools.NAME]: one per account, each
-// started on first use and running as that account, so one user's code never
-// runs in another user's process. max_instances bounds them all together:
-// when it is reached, a request of an account without a free instance waits
-// while the longest-idle instance of another account is ended to make room.
-class pool_family : public std::enable_shared_from_this<pool_family> {
- public:
-  pool_family(const config::pool& settings, asio::any_io_executor ex,
-              std::shared_ptr<spdlog::logger> log, std::string document_root,
-              std::vector<std::pair<std::string, std::string>> base_env,
-              spawner::broker* broker = nullptr);
-
-  // The pool whose instances run as `as`; created on first use.
-  std::shared_ptr<fastcgi_pool> for_account(const spawner::identity& as);
-
-  const config::pool& settings() const { return settings_; }
-  std::vector<std::shared_ptr<fastcgi_pool>> pools();
-
-  // Room for one more instance among all accounts: true and counted, or false.
-  bool take();
-  // An instance ended: its room is free; queued requests of every account may use it.
-  void give();
-  // A request of `asking` waits for room: end the longest-idle instance of another account.
-  void make_room(const fastcgi_pool* asking);
-  // `pool` got room: it no longer waits.
-  void served(const fastcgi_pool* pool);
-  // Whether `pool`, holding `its_instances`, should end an instance given back
-  // instead of keeping it: another pool waits and this one has more than its share.
-  bool should_yield(const fastcgi_pool* pool, std::size_t its_instances);
-  // Stops every account's pool; `done` once all of them are reaped.
-  void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
-  void kill_now();
-
- private:
-  const config::pool& settings_;
-  asio::any_io_executor ex_;
-  std::shared_ptr<spdlog::logger> log_;
-  std::string document_root_;
-  std::vector<std::pair<std::string, std::string>> base_env_;
-  spawner::broker* broker_;
-  std::mutex mu_;
-  bool stopped_ = false;
-  std::map<std::uint32_t, std::shared_ptr<fastcgi_pool>> by_uid_;
-  std::atomic<std::uint32_t> live_{0};
-  std::set<const fastcgi_pool*> waiting_;  // pools with a request waiting for room
-};
 
 }  // namespace cgihost::host

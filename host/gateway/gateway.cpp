@@ -123,8 +123,7 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
   std::string root = cfg.document_root.string();
   view.document_root = root;
   // RFC 3875 §4.1.2: CONTENT_LENGTH only when there is a body (or the method has one).
-  if (length > 0 || req.is("POST") || req.is("PUT"))
-    view.content_length = length;
+  if (length > 0 || req.is("POST") || req.is("PUT")) view.content_length = length;
   std::string software = "cgihost/" CGIHOST_VERSION;
   view.server_software = software;
   std::string user_name = user.value_or("");

@@ -1,0 +1,238 @@
+#include "host/fastcgi/fcgi_exchange.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "protocol/cgi_response.hpp"
+
+namespace cgihost::host {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+namespace fcgi = protocol::fcgi;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+using clock = std::chrono::steady_clock;
+
+// A request without a body watches its client only once it has run this long:
+// the short ones, nearly all, pay nothing for it.
+constexpr auto kWatchClientAfter = std::chrono::milliseconds(500);
+
+}  // namespace
+
+fastcgi_pool::outcome outcome_of(const fcgi_end& end) {
+  using outcome = fastcgi_pool::outcome;
+  if (end.end_request) return outcome::ok;
+  if (end.how == ending::timed_out || end.how == ending::client_left) return outcome::timed_out;
+  return !end.got_bytes && end.reset ? outcome::refused : outcome::broken;
+}
+
+fcgi_exchange::fcgi_exchange(exchange& ex, lease& l, int spool_fd, bool empty_body,
+                             std::string script, std::string pool)
+    : ex_(ex),
+      lease_(l),
+      sock_(l.sock()),
+      spool_fd_(spool_fd),
+      empty_body_(empty_body),
+      script_(std::move(script)),
+      pool_(std::move(pool)),
+      relay_(ex, script_, false) {
+  decoder_.begin(kFcgiRequestId);
+}
+
+fcgi_end fcgi_exchange::end() const {
+  fcgi_end e = end_;
+  e.how = client_left_       ? ending::client_left
+          : timed_out_       ? ending::timed_out
+          : end_.end_request ? ending::complete
+                             : ending::broken;
+  return e;
+}
+
+asio::awaitable<void> fcgi_exchange::run(const std::string& head_records,
+                                         clock::time_point deadline) {
+  head_ = head_records;  // a member, not a coroutine parameter: g++ 12 mishandles string
+                         // parameters of nested coroutines
+  asio::steady_timer timer(sock_.get_executor(), deadline);
+  if (empty_body_) {
+    // The path most requests take, kept free of parallel coroutines (and of
+    // a coroutine frame of its own): one write, then the reads, which one
+    // alarm cuts at the deadline or after kWatchClientAfter to start
+    // watching the client.
+    co_await send_stdin();
+    auto alarm = alarm_ = std::make_shared<alarm_state>();
+    alarm->cancel = &read_cancel_;
+    const bool watch_later = deadline > clock::now() + kWatchClientAfter;
+    timer.expires_at(watch_later ? clock::now() + kWatchClientAfter : deadline);
+    timer.async_wait([alarm, watch_later](error_code ec) {
+      if (ec || alarm->done) return;
+      (watch_later ? alarm->watch : alarm->timed_out) = true;
+      alarm->cancel->emit(asio::cancellation_type::terminal);
+    });
+    cancellable_reads_ = true;
+    co_await read_records();
+    cancellable_reads_ = false;
+    alarm->done = true;
+    timer.cancel();
+    timed_out_ = alarm->timed_out;
+    if (end_.end_request || timed_out_ || !end_.failure.empty()) co_return;
+    // A slow request: from now on the client is watched.
+    timer.expires_at(deadline);
+    co_await ((read_records() || watch_client()) || wait_timeout(timer));
+  } else {
+    co_await ((read_records() || send_stdin_then_watch()) || wait_timeout(timer));
+  }
+  if (!client_left_ || end_.end_request || timed_out_ || !end_.failure.empty()) co_return;
+  co_await abort(timer);
+}
+
+// ABORT_REQUEST, then a short wait for the instance to end the request.
+asio::awaitable<void> fcgi_exchange::abort(asio::steady_timer& timer) {
+  std::string abort;
+  fcgi::append_abort_request(abort, kFcgiRequestId);
+  auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(abort), nothrow);
+  if (ec) co_return;
+  timer.expires_after(kAbortGrace);
+  co_await (read_records() || wait_timeout(timer));
+}
+
+asio::awaitable<void> fcgi_exchange::wait_timeout(asio::steady_timer& timer) {
+  auto [ec] = co_await timer.async_wait(nothrow);
+  if (!ec) timed_out_ = true;
+}
+
+// Ends only when the client leaves: the request is then aborted.
+asio::awaitable<void> fcgi_exchange::watch_client() {
+  bool gone = co_await ex_.client_gone();
+  if (gone) client_left_ = true;
+}
+
+// Ends only when the client leaves: the request is then aborted.
+asio::awaitable<void> fcgi_exchange::send_stdin_then_watch() {
+  bool sent = co_await send_stdin();
+  if (!sent) {
+    client_left_ = true;
+    co_return;
+  }
+  bool gone = co_await ex_.client_gone();
+  if (gone) client_left_ = true;
+}
+
+// BEGIN_REQUEST and PARAMS, then the body as STDIN records, then the empty
+// one (in the same write when there is no body: one wake-up of the
+// instance, not two). False when the client's body stopped coming.
+asio::awaitable<bool> fcgi_exchange::send_stdin() {
+  if (empty_body_) fcgi::append_stream_end(head_, fcgi::record_type::stdin_stream, kFcgiRequestId);
+  // Nearly always the records fit the socket buffer: written at once, with no
+  // round trip through the scheduler; async only for what is left.
+  error_code ec;
+  std::size_t done = 0;
+  if (!sock_.non_blocking()) sock_.non_blocking(true, ec);  // kept with the connection
+  if (!ec) done = sock_.write_some(asio::buffer(head_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+  if (!ec && done < head_.size())
+    std::tie(ec, std::ignore) = co_await asio::async_write(
+        sock_, asio::buffer(head_.data() + done, head_.size() - done), nothrow);
+  if (ec || empty_body_) {
+    stdin_done_ = !ec;
+    co_return true;  // an instance that stopped reading answers or fails: read_records sees which
+  }
+  const std::size_t chunk = fcgi::kMaxContent - fcgi::kMaxContent % 8;
+  auto buf = std::make_unique_for_overwrite<char[]>(chunk);
+  std::uint64_t offset = 0;
+  std::string out;
+  while (true) {
+    std::size_t got = 0;
+    if (spool_fd_ >= 0) {
+      ssize_t r = ::pread(spool_fd_, buf.get(), chunk, static_cast<off_t>(offset));
+      got = r > 0 ? static_cast<std::size_t>(r) : 0;
+      offset += got;
+    } else {
+      error_code rec;
+      got = co_await ex_.read_body(buf.get(), chunk, rec);
+      if (rec) co_return false;
+    }
+    out.clear();
+    if (got == 0) {
+      fcgi::append_stream_end(out, fcgi::record_type::stdin_stream, kFcgiRequestId);
+    } else {
+      fcgi::append_stream(out, fcgi::record_type::stdin_stream, kFcgiRequestId,
+                          std::string_view(buf.get(), got));
+    }
+    auto [wec, wn] = co_await asio::async_write(sock_, asio::buffer(out), nothrow);
+    if (!wec && got == 0) stdin_done_ = true;
+    if (wec || got == 0) co_return true;
+  }
+}
+
+// Until END_REQUEST; may be called again after a cancellation (the decoder
+// and what is wanted of STDOUT are kept in the exchange).
+asio::awaitable<void> fcgi_exchange::read_records() {
+  std::string batch;
+  while (!end_.end_request) {
+    // The alarm may ring between two reads, when there is no read to cancel.
+    if (cancellable_reads_ && (alarm_->watch || alarm_->timed_out)) co_return;
+    auto [ec, n] =
+        cancellable_reads_
+            ? co_await sock_.async_read_some(
+                  asio::buffer(buf_.data(), kGatewayBuffer),
+                  asio::bind_cancellation_slot(read_cancel_.slot(), nothrow))
+            : co_await sock_.async_read_some(asio::buffer(buf_.data(), kGatewayBuffer), nothrow);
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      end_.reset = ec == asio::error::connection_reset || ec == asio::error::connection_refused;
+      end_.failure = "the connection to the instance ended before END_REQUEST: " + ec.message();
+      break;
+    }
+    end_.got_bytes = true;
+    // STDOUT of one read goes on in one piece, with the end when END_REQUEST came with it.
+    batch.clear();
+    if (!take_records(std::string_view(buf_.data(), n), batch)) co_return;
+    if (!batch.empty() && want_stdout_)
+      want_stdout_ = co_await relay_.feed(batch, end_.end_request && clean_end_);
+  }
+  if (!stderr_.empty()) log_stderr(stderr_.take_rest());
+  if (!relay_.client_failed() && !client_left_) relay_.end();
+}
+
+bool fcgi_exchange::take_records(std::string_view in, std::string& batch) {
+  while (!in.empty() && !end_.end_request) {
+    fcgi::client_event ev;
+    std::error_code pec;
+    std::size_t used = decoder_.feed(in, ev, pec);
+    in.remove_prefix(used);
+    if (pec) {
+      end_.failure = "FastCGI protocol error: " + pec.message();
+      return false;
+    }
+    switch (ev.what) {
+      case fcgi::client_event::kind::stdout_data:
+        if (want_stdout_ && !client_left_) batch.append(ev.data);
+        break;
+      case fcgi::client_event::kind::stderr_data:
+        stderr_.feed(ev.data, [this](std::string_view line, bool) { log_stderr(line); });
+        break;
+      case fcgi::client_event::kind::end_request:
+        end_.end_request = true;
+        clean_end_ = in.empty();
+        // The instance is done: it goes back before the client has the last bytes.
+        if (clean_end_ && stdin_done_ && !timed_out_) lease_.keep();
+        break;
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
+void fcgi_exchange::log_stderr(std::string_view line) {
+  if (++stderr_lines_ > 200) return;
+  ex_.log().warn("[pool {}] rid={} {} stderr: {}", pool_, ex_.id().str(), script_,
+                 protocol::cgi::escape_excerpt(line, 16 * 1024));
+}
+
+}  // namespace cgihost::host

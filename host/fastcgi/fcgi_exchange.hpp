@@ -1,0 +1,110 @@
+#pragma once
+// One FastCGI request on one leased connection: BEGIN_REQUEST, PARAMS and the
+// body as STDIN out; STDOUT through the strict relay to the client, STDERR to
+// the log; the client watched, and the request aborted when it leaves.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "host/dispatch/exchange.hpp"
+#include "host/fastcgi/lease.hpp"
+#include "host/gateway/gateway.hpp"
+#include "host/gateway/response_relay.hpp"
+#include "host/gateway/stderr_lines.hpp"
+#include "host/gateway/verdict.hpp"
+#include "protocol/fcgi.hpp"
+
+namespace cgihost::host {
+
+inline constexpr std::uint16_t kFcgiRequestId = 1;  // one request per connection: php-cgi
+                                                    // does not multiplex
+// After ABORT_REQUEST, before the instance is killed.
+inline constexpr auto kAbortGrace = std::chrono::seconds(2);
+
+// How a FastCGI exchange ended: the facts the verdict, the pool's outcome and
+// the log lines are made of.
+struct fcgi_end {
+  ending how = ending::complete;
+  bool end_request = false;  // END_REQUEST arrived (also after a timeout or an abort)
+  bool got_bytes = false;    // anything came from the instance
+  bool reset = false;        // the connection was reset or refused (not an orderly end)
+  std::string failure;       // for `broken`: what failed
+};
+
+// The pool's outcome of an exchange: ok once END_REQUEST came; a timeout or
+// an abort ends the instance as timed out; a connection reset before any
+// byte is a refusal; anything else broke it.
+fastcgi_pool::outcome outcome_of(const fcgi_end& end);
+
+class fcgi_exchange {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  // `spool_fd`: the spooled body, or -1 (read from `ex`); `empty_body`: no
+  // body at all. `script` and `pool` name the request in log lines. The
+  // instance goes back through `l` (keep()) the moment END_REQUEST ends a
+  // clean exchange: our STDIN sent whole, nothing after END_REQUEST.
+  fcgi_exchange(exchange& ex, lease& l, int spool_fd, bool empty_body, std::string script,
+                std::string pool);
+
+  // Sends the request and relays the answer until END_REQUEST, the deadline,
+  // a failure, or the client leaving (then ABORT_REQUEST, and a short wait
+  // for the instance to end the request).
+  // `head_records`: BEGIN_REQUEST and PARAMS, encoded.
+  asio::awaitable<void> run(const std::string& head_records, clock::time_point deadline);
+
+  fcgi_end end() const;
+  response_relay& relay() { return relay_; }
+
+ private:
+  // What the alarm of run()'s plain path may touch, even after run() ended.
+  struct alarm_state {
+    bool done = false;
+    bool watch = false;
+    bool timed_out = false;
+    asio::cancellation_signal* cancel = nullptr;
+  };
+
+  asio::awaitable<void> abort(asio::steady_timer& timer);
+  asio::awaitable<void> wait_timeout(asio::steady_timer& timer);
+  asio::awaitable<void> watch_client();
+  asio::awaitable<void> send_stdin_then_watch();
+  asio::awaitable<bool> send_stdin();
+  asio::awaitable<void> read_records();
+  // One read's records; false once the reading stops (a protocol error).
+  bool take_records(std::string_view in, std::string& batch);
+  void log_stderr(std::string_view line);
+
+  exchange& ex_;
+  lease& lease_;
+  lease::socket& sock_;
+  int spool_fd_;
+  bool empty_body_;
+  std::string script_;
+  std::string pool_;
+  response_relay relay_;
+  std::string head_;
+  asio::cancellation_signal read_cancel_;
+  std::shared_ptr<alarm_state> alarm_;
+  bool cancellable_reads_ = false;
+  protocol::fcgi::client_decoder decoder_;
+  gateway_buffer buf_;
+  stderr_lines stderr_;
+  bool want_stdout_ = true;
+  // What the parallel flows saw (both may hold): end() orders them.
+  bool timed_out_ = false;
+  bool client_left_ = false;
+  // Whether the connection may be kept: our STDIN went whole, and nothing
+  // came after END_REQUEST.
+  bool stdin_done_ = false;
+  bool clean_end_ = false;
+  fcgi_end end_;  // the facts as they come (its `how` is made by end())
+  std::size_t stderr_lines_ = 0;
+};
+
+}  // namespace cgihost::host

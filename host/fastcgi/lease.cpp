@@ -1,0 +1,69 @@
+#include "host/fastcgi/lease.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/this_coro.hpp>
+#include <cerrno>
+
+namespace cgihost::host {
+namespace {
+
+namespace http = boost::beast::http;
+using error_code = boost::system::error_code;
+
+// A kept connection the server has not closed (nothing to read, no EOF).
+bool still_open(fastcgi_pool::socket& sock) {
+  char c;
+  ssize_t n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+bool may_retry(http::verb method, std::uint64_t length, bool spooled) {
+  const bool idempotent = method == http::verb::get || method == http::verb::head ||
+                          method == http::verb::options || method == http::verb::trace ||
+                          method == http::verb::put || method == http::verb::delete_;
+  return idempotent && (length == 0 || spooled);
+}
+
+bool lease::take_kept(const asio::any_io_executor& here) {
+  sock_ = std::move(inst_->kept);
+  if (sock_ && pool_.remote() && !still_open(*sock_)) sock_.reset();  // the server closed it
+  error_code ec;
+  if (sock_ && home_of(sock_->get_executor()) != home_of(here)) {
+    auto proto = pool_.protocol();
+    int fd = sock_->release(ec);
+    sock_ = std::make_unique<socket>(here);
+    if (!ec) sock_->assign(proto, fd, ec);
+    if (ec) sock_.reset();
+  }
+  reused_ = sock_ != nullptr;
+  return reused_;
+}
+
+asio::awaitable<std::string> lease::connect(clock::time_point deadline) {
+  sock_ = std::make_unique<socket>(co_await asio::this_coro::executor);
+  std::string error = co_await pool_.connect(*inst_, *sock_, deadline);
+  if (!error.empty()) {
+    given_back_ = true;
+    pool_.release(inst_, fastcgi_pool::outcome::refused, nullptr);
+  }
+  co_return error;
+}
+
+void lease::keep() {
+  if (std::exchange(given_back_, true)) return;
+  pool_.release(inst_, fastcgi_pool::outcome::ok, std::move(sock_));
+}
+
+void lease::give_back(fastcgi_pool::outcome how) {
+  if (std::exchange(given_back_, true)) return;
+  if (sock_) {
+    error_code ignored;
+    sock_->close(ignored);
+  }
+  pool_.release(inst_, how, nullptr);
+}
+
+}  // namespace cgihost::host
