@@ -345,12 +345,11 @@ cgi_handler::~cgi_handler() {
   if (root_fd_ >= 0) ::close(root_fd_);
 }
 
-asio::awaitable<bool> cgi_handler::prepare(exchange& ex, prepared& p) {
+asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepared& p) {
   const route& r = ex.route();
-  struct stat st {};
-  auto resolved = co_await resolve_script(ex, root_fd_, cfg_, h_.interpreter.empty(), &st);
-  if (!resolved) co_return false;
-  p.script_path = std::move(*resolved);
+  auto script = find_script(root_fd_, r.script_name, cfg_, h_.interpreter.empty());
+  if (!script) co_return std::move(script).error();
+  p.script_path = std::move(script->path);
   const std::string& script_path = p.script_path;
   const std::string base = r.script_name.substr(r.script_name.rfind('/') + 1);
   p.nph = base.rfind("nph-", 0) == 0;
@@ -363,8 +362,10 @@ asio::awaitable<bool> cgi_handler::prepare(exchange& ex, prepared& p) {
   p.why = choice.why;
   std::optional<spawner::identity> as;
   if (choice.refused_status || choice.account) {
-    as = co_await checked_identity(ex, cfg_, choice, st, h_.interpreter.empty(), "[cgi]");
-    if (!as) co_return false;
+    auto id = check_identity(cfg_, choice, script->st, h_.interpreter.empty(),
+                             check_subject{"[cgi]", ex.id().str(), r.script_name});
+    if (!id) co_return std::move(id).error();
+    as = std::move(*id);
     p.who = as->describe();
   } else {
     p.who = "uid " + std::to_string(::geteuid()) +
@@ -373,7 +374,7 @@ asio::awaitable<bool> cgi_handler::prepare(exchange& ex, prepared& p) {
   ex.set_identity(as ? as->name : std::to_string(::geteuid()));
 
   auto length = co_await body_length_or_spool(ex, p.spool);
-  if (!length) co_return false;
+  if (!length) co_return std::move(length).error();
   cgi::variables vars = request_variables(ex, cfg_, script_path, *length, user, pass_through_);
   p.spec = launch_spec_of(script_path, std::move(as), vars);
   if (cgi_trace* t = ex.trace()) {
@@ -382,7 +383,7 @@ asio::awaitable<bool> cgi_handler::prepare(exchange& ex, prepared& p) {
     t->argv = p.spec.argv;
     t->identity = p.who + " (" + p.why + ")";
   }
-  co_return true;
+  co_return std::nullopt;
 }
 
 spawner::launch_spec cgi_handler::launch_spec_of(const std::string& script_path,
@@ -456,7 +457,10 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   const route& r = ex.route();
   const std::string rid = ex.id().str();
   prepared p;
-  if (!co_await prepare(ex, p)) co_return;
+  if (auto no = co_await prepare(ex, p)) {
+    co_await answer(ex, *no);
+    co_return;
+  }
 
   // [cgi] max_children: wait for a child to end, within the request's timeout.
   run_limit* slot = nullptr;

@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "host/dispatch/exchange.hpp"
+#include "host/dispatch/refusal.hpp"
 #include "host/gateway/gateway.hpp"
 #include "protocol/cgi_env.hpp"
 #include "spawner/broker.hpp"
@@ -47,9 +48,9 @@ class cgi_handler final : public handler {
     spawner::launch_spec spec;
   };
   // The script, the account (checked), the body's length (spooled when
-  // chunked), the CGI variables and the launch spec, into `p`; false after
-  // answering a refusal.
-  asio::awaitable<bool> prepare(exchange& ex, prepared& p);
+  // chunked), the CGI variables and the launch spec, into `p`; or the
+  // refusal handle() answers.
+  asio::awaitable<std::optional<refusal>> prepare(exchange& ex, prepared& p);
   spawner::launch_spec launch_spec_of(const std::string& script_path,
                                       std::optional<spawner::identity> as,
                                       const protocol::cgi::variables& vars) const;

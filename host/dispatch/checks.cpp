@@ -116,33 +116,4 @@ refusal access_refusal(const config::config& cfg, bool anonymous, std::string wh
   return no;
 }
 
-asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
-                                                           const config::config& cfg,
-                                                           bool need_exec, struct stat* st_out) {
-  auto found = find_script(root_fd, ex.route().script_name, cfg, need_exec);
-  if (!found) {
-    co_await answer(ex, found.error());
-    co_return std::nullopt;
-  }
-  if (st_out) *st_out = found->st;
-  co_return std::move(found->path);
-}
-
-asio::awaitable<std::optional<spawner::identity>> checked_identity(
-    exchange& ex, const config::config& cfg, const identity_choice& choice, const struct stat& st,
-    bool need_exec, const std::string& tag) {
-  auto id = check_identity(cfg, choice, st, need_exec,
-                           check_subject{tag, ex.id().str(), ex.route().script_name});
-  if (!id) {
-    co_await answer(ex, id.error());
-    co_return std::nullopt;
-  }
-  co_return std::move(*id);
-}
-
-asio::awaitable<void> refuse_access(exchange& ex, const config::config& cfg, bool anonymous,
-                                    const std::string& what) {
-  co_await answer(ex, access_refusal(cfg, anonymous, what));
-}
-
 }  // namespace cgihost::host

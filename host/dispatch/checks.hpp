@@ -68,16 +68,4 @@ checked<spawner::identity> check_identity(const config::config& cfg, const ident
 // help), else 403. Scripts and static files are refused alike.
 refusal access_refusal(const config::config& cfg, bool anonymous, std::string what);
 
-// The forms the modules call today: the check, its refusal answered
-// (answer()), nullopt after answering.
-asio::awaitable<std::optional<std::string>> resolve_script(exchange& ex, int root_fd,
-                                                           const config::config& cfg,
-                                                           bool need_exec,
-                                                           struct stat* st = nullptr);
-asio::awaitable<std::optional<spawner::identity>> checked_identity(
-    exchange& ex, const config::config& cfg, const identity_choice& choice, const struct stat& st,
-    bool need_exec, const std::string& tag);
-asio::awaitable<void> refuse_access(exchange& ex, const config::config& cfg, bool anonymous,
-                                    const std::string& what);
-
 }  // namespace cgihost::host

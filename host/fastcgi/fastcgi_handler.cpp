@@ -155,8 +155,8 @@ fastcgi_handler::~fastcgi_handler() {
   if (root_fd_ >= 0) ::close(root_fd_);
 }
 
-asio::awaitable<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(exchange& ex,
-                                                                         const struct stat& st) {
+checked<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(const exchange& ex,
+                                                                 const struct stat& st) {
   if (!family_) {
     // impersonate = false: the instances run as the process identity, which
     // must be able to read the script (else the interpreter would answer a
@@ -172,20 +172,19 @@ asio::awaitable<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(exchang
       no.reason = what;
       no.module_line =
           "[pool " + single_->settings().name + "] rid=" + ex.id().str() + " 403 " + what;
-      co_await answer(ex, no);
-      co_return nullptr;
+      return no;
     }
-    co_return single_;
+    return single_;
   }
   // impersonate = true: an instance running as the request's account (the
   // decision table), checked like a CGI spawn before any instance is lent.
-  const std::string rid = ex.id().str();
   const auto& name = family_->settings().name;
   auto choice = choose_identity(cfg_, config::module_kind::fastcgi, true, true,
                                 ex.authenticated_user(), true);
-  const std::string tag = "[pool " + name + "]";
-  auto id = co_await checked_identity(ex, cfg_, choice, st, false, tag);
-  if (!id) co_return nullptr;
+  auto id =
+      check_identity(cfg_, choice, st, false,
+                     check_subject{"[pool " + name + "]", ex.id().str(), ex.route().script_name});
+  if (!id) return std::move(id).error();
   auto pool = family_->for_account(*id);
   if (!pool) {
     refusal no;
@@ -194,34 +193,37 @@ asio::awaitable<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(exchang
     no.reason = "the pool is stopping";
     no.phase = "pool " + name + ", phase stopping";
     no.dev_detail = "the pool is stopping";
-    co_await answer(ex, no);
-    co_return nullptr;
+    return no;
   }
-  ex.log().debug("[pool {}] rid={} runs as {}: {}", name, rid, id->describe(), choice.why);
-  co_return pool;
+  ex.log().debug("[pool {}] rid={} runs as {}: {}", name, ex.id().str(), id->describe(),
+                 choice.why);
+  return pool;
 }
 
-asio::awaitable<bool> fastcgi_handler::prepare(exchange& ex, prepared& p) {
-  struct stat st {};
-  auto script = co_await resolve_script(ex, root_fd_, cfg_, false, &st);
-  if (!script) co_return false;
-  p.pool = co_await pool_for(ex, st);
-  if (!p.pool) co_return false;
+asio::awaitable<std::optional<refusal>> fastcgi_handler::prepare(exchange& ex, prepared& p) {
+  auto script = find_script(root_fd_, ex.route().script_name, cfg_, false);
+  if (!script) co_return std::move(script).error();
+  auto pool = pool_for(ex, script->st);
+  if (!pool) co_return std::move(pool).error();
+  p.pool = std::move(*pool);
   auto length = co_await body_length_or_spool(ex, p.spool);
-  if (!length) co_return false;
+  if (!length) co_return std::move(length).error();
   p.length = *length;
-  auto vars = request_variables(ex, cfg_, *script, p.length, ex.authenticated_user(), {});
+  auto vars = request_variables(ex, cfg_, script->path, p.length, ex.authenticated_user(), {});
   fcgi::append_begin_request(p.head_records, kFcgiRequestId, fcgi::role::responder,
                              fcgi::kKeepConn);
   fcgi::append_params(p.head_records, kFcgiRequestId, vars);
   p.may_retry = may_retry(http::string_to_verb(ex.request().method), p.length, p.spool.get() >= 0);
-  co_return true;
+  co_return std::nullopt;
 }
 
 asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
   const auto started = clock::now();
   prepared p;
-  if (!co_await prepare(ex, p)) co_return;
+  if (auto no = co_await prepare(ex, p)) {
+    co_await answer(ex, *no);
+    co_return;
+  }
   fastcgi_pool& pool = *p.pool;
   const auto deadline = started + pool.settings().request_timeout;
   const std::string& pool_name = pool.settings().name;

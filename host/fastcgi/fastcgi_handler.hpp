@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "host/dispatch/exchange.hpp"
+#include "host/dispatch/refusal.hpp"
 #include "host/fastcgi/fastcgi_pool.hpp"
 #include "protocol/cgi_env.hpp"
 #include "spawner/files.hpp"
@@ -45,14 +46,15 @@ class fastcgi_handler final : public handler {
     bool may_retry = false;    // see may_retry() in lease.hpp
   };
   // The script, the pool (and its account), the body's length (spooled when
-  // chunked) and the PARAMS, into `p`; false after answering a refusal.
-  asio::awaitable<bool> prepare(exchange& ex, prepared& p);
+  // chunked) and the PARAMS, into `p`; or the refusal handle() answers.
+  asio::awaitable<std::optional<refusal>> prepare(exchange& ex, prepared& p);
 
   const config::config& cfg_;
   const config::handler& h_;
-  // The pool for this request: the one pool, or its account's; nullptr after an answer
-  // (401/403/500/503).
-  asio::awaitable<std::shared_ptr<fastcgi_pool>> pool_for(exchange& ex, const struct stat& st);
+  // The pool for this request: the one pool (whose account must read the
+  // script `st`), or its account's (check_identity); else the refusal (401,
+  // 403, 500, or 503 while stopping).
+  checked<std::shared_ptr<fastcgi_pool>> pool_for(const exchange& ex, const struct stat& st);
 
   std::shared_ptr<fastcgi_pool> single_;
   std::shared_ptr<pool_family> family_;

@@ -71,31 +71,40 @@ void run_limit::release() {
   asio::post(next->timer.get_executor(), [next] { next->timer.cancel(); });
 }
 
-asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex,
-                                                                   spawner::unique_fd& spool) {
-  if (auto length = ex.body_length()) co_return length;
+namespace {
+
+refusal body_refusal(http::status status, std::string code, std::string reason) {
+  refusal no;
+  no.status = status;
+  no.code = std::move(code);
+  no.reason = std::move(reason);
+  return no;
+}
+
+}  // namespace
+
+asio::awaitable<checked<std::uint64_t>> body_length_or_spool(exchange& ex,
+                                                             spawner::unique_fd& spool) {
+  if (auto length = ex.body_length()) co_return *length;
   spool.reset(::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  if (spool.get() < 0) {
-    co_await ex.send_error(http::status::internal_server_error,
+  if (spool.get() < 0)
+    co_return body_refusal(http::status::internal_server_error, "body.spool",
                            std::string("cannot spool body: ") + std::strerror(errno));
-    co_return std::nullopt;
-  }
   auto buf = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
   std::uint64_t total = 0;
   while (true) {
     error_code ec;
     std::size_t n = co_await ex.read_body(buf.get(), kGatewayBuffer, ec);
     if (ec) {
-      bool too_big = ec == http::error::body_limit;
-      co_await ex.send_error(too_big ? http::status::payload_too_large : http::status::bad_request,
+      const bool too_big = ec == http::error::body_limit;
+      co_return body_refusal(too_big ? http::status::payload_too_large : http::status::bad_request,
+                             too_big ? "body.too_large" : "body.refused",
                              "request body: " + ec.message());
-      co_return std::nullopt;
     }
     if (n == 0) break;
-    if (::pwrite(spool.get(), buf.get(), n, static_cast<off_t>(total)) != static_cast<ssize_t>(n)) {
-      co_await ex.send_error(http::status::internal_server_error, "cannot spool body");
-      co_return std::nullopt;
-    }
+    if (::pwrite(spool.get(), buf.get(), n, static_cast<off_t>(total)) != static_cast<ssize_t>(n))
+      co_return body_refusal(http::status::internal_server_error, "body.spool",
+                             "cannot spool body");
     total += n;
   }
   co_return total;

@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "host/dispatch/exchange.hpp"
 #include "host/dispatch/identity_choice.hpp"
+#include "host/dispatch/refusal.hpp"
 #include "protocol/cgi_env.hpp"
 #include "spawner/files.hpp"
 #include "spawner/identity.hpp"
@@ -64,9 +65,10 @@ class gateway_buffer {
 
 // The body's length. A chunked body is first spooled to an unnamed file in
 // `spool` (CGI and PHP need CONTENT_LENGTH; http.max_body_size bounds it).
-// nullopt after answering 413/400/500.
-asio::awaitable<std::optional<std::uint64_t>> body_length_or_spool(exchange& ex,
-                                                                   spawner::unique_fd& spool);
+// Refusals: 413 body.too_large, 400 body.refused (framing, cut short), 500
+// body.spool.
+asio::awaitable<checked<std::uint64_t>> body_length_or_spool(exchange& ex,
+                                                             spawner::unique_fd& spool);
 
 // The CGI variables of the request (the environment of a CGI child, the
 // PARAMS of a FastCGI request), from protocol/'s one builder.

@@ -94,8 +94,7 @@ std::string real_name_refusal(int root_fd, int fd, const router& r) {
 // Whether the client's copy is current (RFC 9110 §13.1.2, §13.1.3):
 // If-None-Match when sent, wins over If-Modified-Since.
 bool not_modified(const request_head& req, std::string_view etag, std::int64_t mtime) {
-  if (auto inm = req.fields.find("If-None-Match"))
-    return etag_matches(*inm, etag);
+  if (auto inm = req.fields.find("If-None-Match")) return etag_matches(*inm, etag);
   if (auto ims = req.fields.find("If-Modified-Since")) {
     auto since = protocol::parse_http_date(*ims);
     return since && mtime <= *since;
@@ -243,31 +242,43 @@ static_handler::static_handler(const config::config& cfg, bool judge_accounts)
   for (const auto& [name, account] : cfg.accounts) users_.emplace(name, make(name));
 }
 
-std::optional<static_handler::refusal> static_handler::check_read(
-    const std::optional<std::string>& user, const struct stat& st, const std::string& name) const {
+std::optional<refusal> static_handler::check_read(const std::optional<std::string>& user,
+                                                  const struct stat& st,
+                                                  const std::string& name) const {
+  refusal no;
   const reader* rd = &anonymous_;
   if (user) {
     auto it = users_.find(*user);
-    // Only `try --user NAME` gets here with such a name: the session refuses it first.
-    if (it == users_.end())
-      return refusal{
-          refusal::kind::error, http::status::forbidden, false,
-          "authenticated as \"" + *user + "\", but [accounts] maps that name to no OS account"};
+    // Only `try --user NAME` gets here with such a name: the dispatch refuses it first.
+    if (it == users_.end()) {
+      no.status = http::status::forbidden;
+      no.code = "auth.no_account";
+      no.reason =
+          "authenticated as \"" + *user + "\", but [accounts] maps that name to no OS account";
+      return no;
+    }
     rd = &it->second;
   }
   const identity_choice& c = rd->choice;
-  if (c.refused_status)
-    return refusal{refusal::kind::error, static_cast<http::status>(c.refused_status), c.anonymous,
-                   c.refusal + " (" + c.why + ")"};
-  if (!rd->id)
-    return refusal{c.anonymous ? refusal::kind::unusable_anonymous : refusal::kind::error,
-                   http::status::internal_server_error, c.anonymous,
-                   "the account cannot be used: " + rd->why_not + " (" + c.why + ")"};
+  if (c.refused_status) {
+    no.status = static_cast<http::status>(c.refused_status);
+    no.code = "identity.refused";
+    no.reason = c.refusal + " (" + c.why + ")";
+    return no;
+  }
+  if (!rd->id) {
+    // IIS's 401.1 for the anonymous account; 500 for any other.
+    no.status = c.anonymous ? http::status::unauthorized : http::status::internal_server_error;
+    no.code = c.anonymous ? "identity.unusable_anonymous" : "identity.unusable";
+    no.challenge = c.anonymous;
+    no.reason = "the account cannot be used: " + rd->why_not + " (" + c.why + ")";
+    return no;
+  }
   std::string denied;
   if (spawner::may_access(*rd->id, st.st_uid, st.st_gid, st.st_mode, false, denied))
     return std::nullopt;
-  return refusal{refusal::kind::denied, http::status::forbidden, c.anonymous,
-                 "static file " + name + ": " + denied + " (" + c.why + ")"};
+  return access_refusal(cfg_, c.anonymous,
+                        "static file " + name + ": " + denied + " (" + c.why + ")");
 }
 
 asio::awaitable<void> static_handler::handle(exchange& ex) {
@@ -294,12 +305,7 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
   // Before anything of the file is said (not even 304 and its validators).
   if (judge_accounts_) {
     if (auto no = check_read(ex.authenticated_user(), st, found.served_name)) {
-      if (no->what == refusal::kind::denied)
-        co_await refuse_access(ex, cfg_, no->anonymous, no->text);
-      else if (no->what == refusal::kind::unusable_anonymous)
-        co_await ex.send_unauthorized(no->text);
-      else
-        co_await ex.send_error(no->status, no->text);
+      co_await answer(ex, *no);
       co_return;
     }
   }

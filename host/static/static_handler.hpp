@@ -15,6 +15,7 @@
 
 #include "host/dispatch/exchange.hpp"
 #include "host/dispatch/identity_choice.hpp"
+#include "host/dispatch/refusal.hpp"
 #include "host/dispatch/router.hpp"
 #include "spawner/files.hpp"
 #include "spawner/identity.hpp"
@@ -78,21 +79,9 @@ class static_handler final : public handler {
     std::optional<spawner::identity> id;  // with its groups; nullopt: `why_not`
     std::string why_not;
   };
-  // Why the request's account does not get the file.
-  struct refusal {
-    enum class kind {
-      denied,              // may not read it: 401 or 403 (refuse_access)
-      unusable_anonymous,  // the anonymous account cannot be used: 401 (IIS's 401.1)
-      error,               // `status`
-    };
-    kind what;
-    http::status status;
-    bool anonymous;
-    std::string text;  // for the log
-  };
   // nullopt when the account of `user` (nullopt: anonymous) may read a file
-  // of stat `st`, URL path `name`. No I/O: a function of the stat and of the
-  // accounts resolved at construction.
+  // of stat `st`, URL path `name`; else the refusal (401, 403, 500). No I/O:
+  // a function of the stat and of the accounts resolved at construction.
   std::optional<refusal> check_read(const std::optional<std::string>& user, const struct stat& st,
                                     const std::string& name) const;
 
