@@ -58,7 +58,7 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
   std::optional<spawner::identity> id;
   if (choice.account) {
     std::string why;
-    id = spawner::resolve_identity_now(*choice.account, why);
+    id = spawner::resolve_identity_now(os_account(*choice.account), why);
     check(id.has_value(),
           id ? "account exists: " + id->describe() + " groups " + groups_of(*id)
              : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
@@ -198,7 +198,7 @@ int run_explain(const config::config& cfg, const try_request& tr) {
   if (choice.account) {
     const auto& a = *choice.account;
     std::string why;
-    id = spawner::resolve_identity_now(a, why);
+    id = spawner::resolve_identity_now(os_account(a), why);
     check(id.has_value(),
           id ? "account exists: " + a.name + " uid " + std::to_string(a.uid) + " gid " +
                    std::to_string(a.gid) + " groups " + groups_of(*id)

@@ -59,7 +59,7 @@ asio::awaitable<std::optional<spawner::identity>> checked_identity(
     co_return std::nullopt;
   }
   std::string why_not;
-  auto id = spawner::resolve_identity_now(*choice.account, why_not);
+  auto id = spawner::resolve_identity_now(os_account(*choice.account), why_not);
   if (!id) {
     // IIS's 401.1: the anonymous account cannot be used; never someone else instead.
     ex.log().error("{} rid={} {}: {} ({})", tag, rid, choice.anonymous ? 401 : 500, why_not,

@@ -2,34 +2,33 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <vector>
 
 namespace cgihost::spawner {
 
-bool identity::is_root() const noexcept {
-  if (uid.value == 0 || gid.value == 0) return true;
-  for (auto g : groups)
-    if (g.value == 0) return true;
-  return false;
+std::optional<account> lookup_account(const std::string& name) {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr)
+    return std::nullopt;
+  return account{pw.pw_name, spawner::uid{pw.pw_uid}, spawner::gid{pw.pw_gid},
+                 pw.pw_dir ? pw.pw_dir : ""};
 }
 
-std::string identity::describe() const {
-  // A uid without an account (the network process's default) has no name.
-  return (name.empty() ? "" : name + " ") + "uid " + std::to_string(uid.value) + " gid " +
-         std::to_string(gid.value);
-}
-
-std::optional<identity> resolve_identity(const config::account& account) {
-  identity id{account.name, spawner::uid{account.uid}, spawner::gid{account.gid}, {}, account.home};
+std::optional<identity> resolve_identity(const account& account) {
+  identity id{account.name, account.uid, account.gid, {}, account.home};
   int count = 32;
   std::vector<gid_t> list;
   for (int tries = 0; tries < 8; ++tries) {
     list.resize(static_cast<std::size_t>(count));
     int n = count;
-    if (::getgrouplist(account.name.c_str(), account.gid, list.data(), &n) >= 0) {
+    if (::getgrouplist(account.name.c_str(), account.gid.value, list.data(), &n) >= 0) {
       list.resize(static_cast<std::size_t>(n));
       for (gid_t g : list) id.groups.push_back(spawner::gid{g});
       return id;
@@ -39,19 +38,16 @@ std::optional<identity> resolve_identity(const config::account& account) {
   return std::nullopt;
 }
 
-std::optional<identity> resolve_identity_now(const config::account& account, std::string& why) {
-  passwd pw{};
-  passwd* found = nullptr;
-  std::vector<char> buf(16384);
-  if (::getpwnam_r(account.name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 ||
-      found == nullptr) {
+std::optional<identity> resolve_identity_now(const account& account, std::string& why) {
+  auto now = lookup_account(account.name);
+  if (!now) {
     why = "account " + account.name + " does not exist (any more)";
     return std::nullopt;
   }
-  if (pw.pw_uid != account.uid || pw.pw_gid != account.gid) {
-    why = "account " + account.name + " is now uid " + std::to_string(pw.pw_uid) + " gid " +
-          std::to_string(pw.pw_gid) + ", not uid " + std::to_string(account.uid) + " gid " +
-          std::to_string(account.gid) + " as when the config was loaded";
+  if (now->uid != account.uid || now->gid != account.gid) {
+    why = "account " + account.name + " is now uid " + std::to_string(now->uid.value) + " gid " +
+          std::to_string(now->gid.value) + ", not uid " + std::to_string(account.uid.value) +
+          " gid " + std::to_string(account.gid.value) + " as when the config was loaded";
     return std::nullopt;
   }
   auto id = resolve_identity(account);
@@ -85,6 +81,17 @@ bool may_access(const identity& id, std::uint32_t owner, std::uint32_t group, st
           "; it is " + as + ")";
   }
   return ok;
+}
+
+bool may_access_path(const identity& id, const char* path, bool need_exec, std::string& why,
+                     std::error_code& ec) {
+  struct stat st {};
+  if (::stat(path, &st) != 0) {
+    ec = std::error_code(errno, std::generic_category());
+    return false;
+  }
+  ec.clear();
+  return may_access(id, st.st_uid, st.st_gid, st.st_mode, need_exec, why);
 }
 
 }  // namespace cgihost::spawner

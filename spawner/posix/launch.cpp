@@ -127,56 +127,86 @@ std::vector<char*> c_strings(const std::vector<std::string>& v) {
 
 }  // namespace
 
-const char* to_string(launch_step s) noexcept {
-  switch (s) {
-    case launch_step::none:
-      return "none";
-    case launch_step::pipes:
-      return "pipe";
-    case launch_step::clone:
-      return "clone";
-    case launch_step::signals:
-      return "signal mask";
-    case launch_step::process_group:
-      return "setpgid";
-    case launch_step::stdio:
-      return "dup2";
-    case launch_step::close_fds:
-      return "close_range";
-    case launch_step::chdir:
-      return "chdir";
-    case launch_step::rlimit:
-      return "setrlimit";
-    case launch_step::setgroups:
-      return "setgroups";
-    case launch_step::setgid:
-      return "setgid";
-    case launch_step::setuid:
-      return "setuid";
-    case launch_step::no_new_privs:
-      return "prctl(PR_SET_NO_NEW_PRIVS)";
-    case launch_step::exec:
-      return "execve";
-    case launch_step::broker:
-      return "spawner process";
+namespace {
+
+// The environment of a child that changes account: that account's HOME, USER
+// and LOGNAME (unless the caller set them), as login(1) would: never root's.
+std::vector<std::string> child_env(const launch_spec& spec) {
+  std::vector<std::string> env = spec.env;
+  if (!spec.as) return env;
+  auto add = [&](const char* name, const std::string& value) {
+    std::string prefix = std::string(name) + "=";
+    for (const auto& e : env)
+      if (e.rfind(prefix, 0) == 0) return;
+    env.push_back(prefix + value);
+  };
+  add("HOME", spec.as->home.empty() ? std::string("/") : spec.as->home);
+  add("USER", spec.as->name);
+  add("LOGNAME", spec.as->name);
+  return env;
+}
+
+// Everything the child reads, prepared before clone (the child may not
+// allocate): `a` points into this, which must outlive the clone.
+struct prepared {
+  std::vector<std::string> env;
+  std::vector<char*> argv, envp;
+  std::vector<gid_t> groups;
+  child_args a{};
+
+  prepared(const launch_spec& spec, const int stdio[3]) : env(child_env(spec)) {
+    argv = c_strings(spec.argv);
+    envp = c_strings(env);
+    a.program = spec.program.c_str();
+    a.argv = argv.data();
+    a.envp = envp.data();
+    a.working_dir = spec.working_dir.empty() ? nullptr : spec.working_dir.c_str();
+    if (spec.as) {
+      a.switch_identity = true;
+      a.uid = spec.as->uid.value;
+      a.gid = spec.as->gid.value;
+      for (auto g : spec.as->groups) groups.push_back(g.value);
+      a.groups = groups.data();
+      a.group_count = groups.size();
+    }
+    a.new_process_group = spec.new_process_group;
+    a.die_with_parent = spec.die_with_parent;
+    a.parent = ::getpid();
+    for (int i = 0; i < 3; ++i) a.stdio[i] = stdio[i];
+    add_limit(RLIMIT_AS, spec.limits.address_space);
+    add_limit(RLIMIT_CPU, spec.limits.cpu_seconds);
+    add_limit(RLIMIT_NOFILE, spec.limits.open_files);
+    add_limit(RLIMIT_NPROC, spec.limits.processes);
+    a.failed_step = launch_step::none;
   }
-  return "?";
+  void add_limit(int resource, const std::optional<std::uint64_t>& v) {
+    if (v) a.limits[a.limit_count++] = {resource, static_cast<rlim_t>(*v)};
+  }
+};
+
+// Runs child_main in a vfork-style child on a stack of its own: the pid
+// (the caller is suspended until the child's exec or _exit), or -1 with
+// errno when clone failed.
+pid_t clone_child(child_args& a) {
+  constexpr std::size_t kStack = 64 * 1024;
+  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -1;
+  // Block every signal so that no handler of ours runs on the child's stack
+  // before it has reset them; restored right after.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid =
+      ::clone(child_main, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+  int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::munmap(stack, kStack);
+  errno = clone_errno;
+  return pid;
 }
 
-std::string launch_error::message() const {
-  if (!detail.empty()) return std::string(to_string(step)) + ": " + detail;
-  std::string m = std::string(to_string(step)) + ": " + code.message();
-  if (process_limit())
-    m += step == launch_step::exec
-             ? " (the account has reached its process limit, RLIMIT_NPROC)"
-             : " (the process limit of this account, RLIMIT_NPROC, or of the system is reached)";
-  return m;
-}
-
-bool launch_error::process_limit() const noexcept {
-  return code.value() == EAGAIN && code.category() == std::generic_category() &&
-         (step == launch_step::clone || step == launch_step::exec);
-}
+}  // namespace
 
 std::optional<launched_child> launch(const launch_spec& spec, launch_error& error) {
   error = {};
@@ -192,78 +222,18 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
   if (::pipe2(in.fd, O_CLOEXEC) != 0 || ::pipe2(out.fd, O_CLOEXEC) != 0 ||
       ::pipe2(err.fd, O_CLOEXEC) != 0)
     return fail(launch_step::pipes, errno);
-
-  // Everything the child reads is prepared here, before clone.
-  std::vector<char*> argv = c_strings(spec.argv);
-  // A child that changes account gets that account's HOME, USER and LOGNAME
-  // (unless the caller set them), as login(1) would: never root's.
-  std::vector<std::string> env = spec.env;
-  if (spec.as) {
-    auto add = [&](const char* name, const std::string& value) {
-      std::string prefix = std::string(name) + "=";
-      for (const auto& e : env)
-        if (e.rfind(prefix, 0) == 0) return;
-      env.push_back(prefix + value);
-    };
-    add("HOME", spec.as->home.empty() ? std::string("/") : spec.as->home);
-    add("USER", spec.as->name);
-    add("LOGNAME", spec.as->name);
-  }
-  std::vector<char*> envp = c_strings(env);
-  std::vector<gid_t> groups;
-  child_args a{};
-  a.program = spec.program.c_str();
-  a.argv = argv.data();
-  a.envp = envp.data();
-  a.working_dir = spec.working_dir.empty() ? nullptr : spec.working_dir.c_str();
-  if (spec.as) {
-    a.switch_identity = true;
-    a.uid = spec.as->uid.value;
-    a.gid = spec.as->gid.value;
-    for (auto g : spec.as->groups) groups.push_back(g.value);
-    a.groups = groups.data();
-    a.group_count = groups.size();
-  }
-  a.new_process_group = spec.new_process_group;
-  a.die_with_parent = spec.die_with_parent;
-  a.parent = ::getpid();
-  a.stdio[0] = spec.stdin_fd >= 0 ? spec.stdin_fd : in.fd[0];
-  a.stdio[1] = out.fd[1];
-  a.stdio[2] = err.fd[1];
-  auto add_limit = [&](int resource, const std::optional<std::uint64_t>& v) {
-    if (v) a.limits[a.limit_count++] = {resource, static_cast<rlim_t>(*v)};
-  };
-  add_limit(RLIMIT_AS, spec.limits.address_space);
-  add_limit(RLIMIT_CPU, spec.limits.cpu_seconds);
-  add_limit(RLIMIT_NOFILE, spec.limits.open_files);
-  add_limit(RLIMIT_NPROC, spec.limits.processes);
-  a.failed_step = launch_step::none;
-
-  // The child's stack; the parent is suspended until exec or _exit.
-  constexpr std::size_t kStack = 64 * 1024;
-  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return fail(launch_step::clone, errno);
+  const int stdio[3] = {spec.stdin_fd >= 0 ? spec.stdin_fd : in.fd[0], out.fd[1], err.fd[1]};
+  prepared p(spec, stdio);
 
   // No sweep of inherited processes may list this child before it is declared ours.
   auto hold = hold_sweeps();
-  // Block every signal so that no handler of ours runs on the child's stack
-  // before it has reset them; restored right after.
-  sigset_t all, old;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid =
-      ::clone(child_main, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
-  int clone_errno = errno;
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  ::munmap(stack, kStack);
-
-  if (pid < 0) return fail(launch_step::clone, clone_errno);
-  if (a.failed_step != launch_step::none) {
+  pid_t pid = clone_child(p.a);
+  if (pid < 0) return fail(launch_step::clone, errno);
+  if (p.a.failed_step != launch_step::none) {
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    return fail(a.failed_step, a.failed_errno);
+    return fail(p.a.failed_step, p.a.failed_errno);
   }
   track_started(pid);
 
