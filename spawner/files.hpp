@@ -37,6 +37,28 @@ class unique_fd {
   native_handle fd_;
 };
 
+// What host/ needs to know of an open file: what it is, its size and age,
+// and whom it lets in.
+struct file_info {
+  enum class kind { regular, folder, other };
+  kind what = kind::other;
+  std::uint64_t size = 0;
+  std::int64_t modified = 0;               // last modification: seconds since the epoch
+  std::uint32_t modified_nanoseconds = 0;  // ... and the nanoseconds within that second
+  // Owner uid, group gid and mode bits (may_access judges them). POSIX-only:
+  // issue 15 puts the file's security descriptor here (AccessCheck).
+  std::uint32_t owner = 0;
+  std::uint32_t group = 0;
+  std::uint32_t mode = 0;
+  bool is_regular() const noexcept { return what == kind::regular; }
+  bool is_folder() const noexcept { return what == kind::folder; }
+  // Anyone may execute it (a script run without an interpreter needs that).
+  bool executable_by_someone() const noexcept { return (mode & 0111) != 0; }
+};
+
+// file_info of the open file `fd`; nullopt with `ec` when it cannot be had.
+std::optional<file_info> info_of(native_handle fd, std::error_code& ec);
+
 // Opens the folder `path` to open files beneath it (open_beneath,
 // open_script) and nothing else (O_PATH | O_DIRECTORY). -1 with errno on
 // failure.

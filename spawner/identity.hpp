@@ -16,6 +16,8 @@
 
 namespace cgihost::spawner {
 
+struct file_info;  // files.hpp
+
 // Strong ids: a raw int in the wrong argument is the bug they prevent.
 struct uid {
   std::uint32_t value;
@@ -67,6 +69,9 @@ std::optional<identity> resolve_identity_now(const account& account, std::string
 // else the other bits. `why` says what failed, for the log.
 bool may_access(const identity& id, std::uint32_t owner, std::uint32_t group, std::uint32_t mode,
                 bool need_exec, std::string& why);
+
+// may_access for an open file (info_of).
+bool may_access(const identity& id, const file_info& file, bool need_exec, std::string& why);
 
 // may_access for the file at `path` (symlinks followed). False with `ec`
 // (and `why` untouched) when the file cannot be looked at.

@@ -86,8 +86,7 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
                   " -> " + std::to_string(static_cast<unsigned>(found.status)));
   if (found.what == static_lookup::outcome::file && id) {
     std::string denied;
-    bool may =
-        spawner::may_access(*id, found.st.st_uid, found.st.st_gid, found.st.st_mode, false, denied);
+    bool may = spawner::may_access(*id, found.st, false, denied);
     check(may,
           "readable by " + id->name +
               (may ? ""

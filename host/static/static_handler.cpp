@@ -1,7 +1,6 @@
 #include "host/static/static_handler.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -18,11 +17,11 @@ namespace {
 
 constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
 
-std::string make_etag(const struct stat& st) {
+std::string make_etag(const spawner::file_info& st) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "W/\"%llx-%llx\"", static_cast<unsigned long long>(st.st_size),
-                static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
-                    static_cast<unsigned long long>(st.st_mtim.tv_nsec));
+  std::snprintf(buf, sizeof buf, "W/\"%llx-%llx\"", static_cast<unsigned long long>(st.size),
+                static_cast<unsigned long long>(st.modified) * 1000000000ull +
+                    static_cast<unsigned long long>(st.modified_nanoseconds));
   return buf;
 }
 
@@ -110,8 +109,9 @@ void look_up_index(int root_fd, const std::string& path, const std::vector<std::
     bool via_symlink = false;
     unique_fd file(
         spawner::open_beneath_noting_symlinks(out.fd.get(), name.c_str(), kOpenFlags, via_symlink));
-    struct stat st {};
-    if (file.get() < 0 || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    std::error_code ec;
+    std::optional<spawner::file_info> st;
+    if (file.get() < 0 || !(st = spawner::info_of(file.get(), ec)) || !st->is_regular()) continue;
     if (via_symlink) {
       if (std::string no = real_name_refusal(root_fd, file.get(), r); !no.empty()) {
         out.passed_over.push_back(name + " (" + no + ")");
@@ -119,7 +119,7 @@ void look_up_index(int root_fd, const std::string& path, const std::vector<std::
       }
     }
     out.fd = std::move(file);
-    out.st = st;
+    out.st = *st;
     out.served_name = candidate;
     out.what = static_lookup::outcome::file;
     return;
@@ -161,18 +161,21 @@ static_lookup look_up_static(int root_fd, const std::string& path,
         return refused(std::move(out), http::status::not_found, "no such file: " + path);
     }
   }
-  if (::fstat(out.fd.get(), &out.st) != 0)
+  std::error_code ec;
+  auto st = spawner::info_of(out.fd.get(), ec);
+  if (!st)
     return refused(std::move(out), http::status::internal_server_error,
-                   std::string("fstat failed: ") + std::strerror(errno));
+                   "fstat failed: " + ec.message());
+  out.st = *st;
   out.served_name = path;
-  if (S_ISDIR(out.st.st_mode)) {
+  if (out.st.is_folder()) {
     if (path.back() != '/')
       out.what = static_lookup::outcome::redirect;
     else
       look_up_index(root_fd, path, index, r, out);
     return out;
   }
-  if (!S_ISREG(out.st.st_mode))
+  if (!out.st.is_regular())
     return refused(std::move(out), http::status::forbidden, "not a regular file: " + path);
   if (via_symlink) {
     if (std::string no = real_name_refusal(root_fd, out.fd.get(), r); !no.empty())
@@ -210,7 +213,8 @@ static_handler::static_handler(const config::config& cfg, bool judge_accounts)
 }
 
 std::optional<static_handler::refusal> static_handler::check_read(
-    const std::optional<std::string>& user, const struct stat& st, const std::string& name) const {
+    const std::optional<std::string>& user, const spawner::file_info& st,
+    const std::string& name) const {
   const reader* rd = &anonymous_;
   if (user) {
     auto it = users_.find(*user);
@@ -230,8 +234,7 @@ std::optional<static_handler::refusal> static_handler::check_read(
                    http::status::internal_server_error, c.anonymous,
                    "the account cannot be used: " + rd->why_not + " (" + c.why + ")"};
   std::string denied;
-  if (spawner::may_access(*rd->id, st.st_uid, st.st_gid, st.st_mode, false, denied))
-    return std::nullopt;
+  if (spawner::may_access(*rd->id, st, false, denied)) return std::nullopt;
   return refusal{refusal::kind::denied, http::status::forbidden, c.anonymous,
                  "static file " + name + ": " + denied + " (" + c.why + ")"};
 }
@@ -256,7 +259,7 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
     co_await ex.write_head(head, ec);
     co_return;
   }
-  const struct stat& st = found.st;
+  const spawner::file_info& st = found.st;
   // Before anything of the file is said (not even 304 and its validators).
   if (judge_accounts_) {
     if (auto no = check_read(ex.authenticated_user(), st, found.served_name)) {
@@ -272,18 +275,18 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
 
   const std::string etag = make_etag(st);
   http::response_header<> head;
-  head.set(http::field::last_modified, protocol::format_http_date(st.st_mtim.tv_sec));
+  head.set(http::field::last_modified, protocol::format_http_date(st.modified));
   head.set(http::field::etag, etag);
   error_code ec;
-  if (not_modified(req, etag, st.st_mtim.tv_sec)) {
+  if (not_modified(req, etag, st.modified)) {
     head.result(http::status::not_modified);
     co_await ex.write_head(head, ec);
     co_return;
   }
   head.result(http::status::ok);
   head.set(http::field::content_type, mime_type(found.served_name));
-  head.set(http::field::content_length, std::to_string(st.st_size));
-  const auto size = static_cast<std::uint64_t>(st.st_size);
+  head.set(http::field::content_length, std::to_string(st.size));
+  const auto size = st.size;
   if (req.method() == http::verb::head || size == 0) {
     co_await ex.write_head(head, ec);
     co_return;

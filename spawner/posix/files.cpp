@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -33,6 +34,26 @@ std::optional<std::string> fd_target(int fd) {
 void unique_fd::reset(int fd) noexcept {
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;
+}
+
+std::optional<file_info> info_of(int fd, std::error_code& ec) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ec = std::error_code(errno, std::generic_category());
+    return std::nullopt;
+  }
+  ec.clear();
+  file_info out;
+  out.what = S_ISREG(st.st_mode)   ? file_info::kind::regular
+             : S_ISDIR(st.st_mode) ? file_info::kind::folder
+                                   : file_info::kind::other;
+  out.size = static_cast<std::uint64_t>(st.st_size);
+  out.modified = st.st_mtim.tv_sec;
+  out.modified_nanoseconds = static_cast<std::uint32_t>(st.st_mtim.tv_nsec);
+  out.owner = st.st_uid;
+  out.group = st.st_gid;
+  out.mode = st.st_mode;
+  return out;
 }
 
 int open_folder(const std::filesystem::path& path) {

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "spawner/files.hpp"
+
 namespace cgihost::spawner {
 
 std::optional<account> lookup_account(const std::string& name) {
@@ -81,6 +83,10 @@ bool may_access(const identity& id, std::uint32_t owner, std::uint32_t group, st
           "; it is " + as + ")";
   }
   return ok;
+}
+
+bool may_access(const identity& id, const file_info& file, bool need_exec, std::string& why) {
+  return may_access(id, file.owner, file.group, file.mode, need_exec, why);
 }
 
 bool may_access_path(const identity& id, const char* path, bool need_exec, std::string& why,

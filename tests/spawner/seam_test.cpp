@@ -93,6 +93,30 @@ TEST_F(SeamFiles, CanReadFolder) {
   EXPECT_EQ(can_read_folder(root_ / "nothing"), std::errc::no_such_file_or_directory);
 }
 
+TEST_F(SeamFiles, InfoOf) {
+  unique_fd a(open_beneath(root_fd_.get(), "a.txt", O_RDONLY | O_CLOEXEC));
+  unique_fd sub(open_beneath(root_fd_.get(), "sub", O_PATH | O_CLOEXEC));
+  ASSERT_EQ(::chmod((root_ / "a.txt").c_str(), 0754), 0);
+  struct stat st {};
+  ASSERT_EQ(::fstat(a.get(), &st), 0);
+  std::error_code ec;
+  auto info = info_of(a.get(), ec);
+  ASSERT_TRUE(info) << ec.message();
+  EXPECT_TRUE(info->is_regular());
+  EXPECT_EQ(info->size, 1u);
+  EXPECT_EQ(info->modified, st.st_mtim.tv_sec);
+  EXPECT_EQ(info->modified_nanoseconds, static_cast<std::uint32_t>(st.st_mtim.tv_nsec));
+  EXPECT_EQ(info->owner, st.st_uid);
+  EXPECT_EQ(info->group, st.st_gid);
+  EXPECT_EQ(info->mode & 07777u, 0754u);
+  EXPECT_TRUE(info->executable_by_someone());
+  auto folder = info_of(sub.get(), ec);
+  ASSERT_TRUE(folder);
+  EXPECT_TRUE(folder->is_folder());
+  EXPECT_FALSE(info_of(no_handle, ec));
+  EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+}
+
 TEST(SeamSpool, WritesAndReadsAtOffsets) {
   std::error_code ec;
   spool_file spool = spool_file::create(ec);
