@@ -73,11 +73,13 @@ std::error_code can_read_folder(const std::filesystem::path& path);
 // EXDEV when the path would leave the folder.
 native_handle open_beneath(native_handle dir_fd, const char* relative, int flags);
 
-// open_beneath, telling whether a symlink was followed on the way
+// open_beneath for reading its bytes (a static file, or a folder to look in):
+// without blocking (a FIFO is refused, not waited on), never as a
+// controlling terminal. It tells whether a symlink was followed on the way
 // (`via_symlink`): then the file's own name is not the one asked for. Costs
 // nothing more when none was. On a kernel that cannot tell (before 5.6),
 // `via_symlink` is true whenever the file opened.
-native_handle open_beneath_noting_symlinks(native_handle dir_fd, const char* relative, int flags,
+native_handle open_beneath_noting_symlinks(native_handle dir_fd, const char* relative,
                                            bool& via_symlink);
 
 // A script under the document root (`root_fd`): open_beneath, or, when

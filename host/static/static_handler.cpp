@@ -1,7 +1,5 @@
 #include "host/static/static_handler.hpp"
 
-#include <fcntl.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -14,8 +12,6 @@
 
 namespace cgihost::host {
 namespace {
-
-constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
 
 std::string make_etag(const spawner::file_info& st) {
   char buf[64];
@@ -107,8 +103,7 @@ void look_up_index(int root_fd, const std::string& path, const std::vector<std::
       continue;
     }
     bool via_symlink = false;
-    unique_fd file(
-        spawner::open_beneath_noting_symlinks(out.fd.get(), name.c_str(), kOpenFlags, via_symlink));
+    unique_fd file(spawner::open_beneath_noting_symlinks(out.fd.get(), name.c_str(), via_symlink));
     std::error_code ec;
     std::optional<spawner::file_info> st;
     if (file.get() < 0 || !(st = spawner::info_of(file.get(), ec)) || !st->is_regular()) continue;
@@ -146,8 +141,7 @@ static_lookup look_up_static(int root_fd, const std::string& path,
   }
   std::string relative = path.size() > 1 ? path.substr(1) : ".";
   bool via_symlink = false;
-  out.fd.reset(
-      spawner::open_beneath_noting_symlinks(root_fd, relative.c_str(), kOpenFlags, via_symlink));
+  out.fd.reset(spawner::open_beneath_noting_symlinks(root_fd, relative.c_str(), via_symlink));
   if (out.fd.get() < 0) {
     switch (errno) {
       case EACCES:

@@ -77,7 +77,8 @@ int open_beneath(int dir_fd, const char* relative, int flags) {
   return ::openat(dir_fd, relative, flags | O_NOFOLLOW);
 }
 
-int open_beneath_noting_symlinks(int dir_fd, const char* relative, int flags, bool& via_symlink) {
+int open_beneath_noting_symlinks(int dir_fd, const char* relative, bool& via_symlink) {
+  constexpr int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
   long fd = openat2(dir_fd, relative, flags,
                     RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS);
   via_symlink = false;
