@@ -35,6 +35,9 @@ struct exit_status {
   int code = 0;
   int signal = 0;
   std::string describe() const;  // "exit 0", "signal 9 (Killed)"
+  // Ended by a signal (a crash, or our kill); false for an exit, and for an
+  // end nobody could report (reaped elsewhere, or the broker gone first).
+  bool killed_by_signal() const noexcept { return !exited && signal != 0; }
 };
 
 class child {

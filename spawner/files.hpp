@@ -86,6 +86,9 @@ native_handle open_beneath_noting_symlinks(native_handle dir_fd, const char* rel
 // `may_leave` (allow_symlinks_outside_root), following symlinks wherever they
 // go (a path without ".." segments, as the router gives it).
 native_handle open_script(native_handle root_fd, const char* relative, int flags, bool may_leave);
+// The same, opened only to look at it (info_of) and to run it, not to read
+// it (O_PATH): what the script checks need, without naming open(2) flags.
+native_handle open_script(native_handle root_fd, const char* relative, bool may_leave);
 
 // The path of the open file `fd` below the folder `root_fd` ("/a/b.php"), as
 // the kernel names them now (/proc/self/fd); nullopt when it cannot be said

@@ -70,6 +70,10 @@ int open_script(int root_fd, const char* relative, int flags, bool may_leave) {
   return ::openat(root_fd, relative, flags);
 }
 
+int open_script(int root_fd, const char* relative, bool may_leave) {
+  return open_script(root_fd, relative, O_PATH | O_CLOEXEC, may_leave);
+}
+
 int open_beneath(int dir_fd, const char* relative, int flags) {
   long fd = openat2(dir_fd, relative, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
   if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);

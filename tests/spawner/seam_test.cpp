@@ -88,6 +88,23 @@ TEST_F(SeamFiles, PathBelow) {
   EXPECT_EQ(path_below(root_fd_.get(), no_handle), std::nullopt);
 }
 
+TEST_F(SeamFiles, OpenScript) {
+  std::error_code ec;
+  unique_fd inside(open_script(root_fd_.get(), "sub/b.txt", false));
+  ASSERT_GE(inside.get(), 0);
+  auto info = info_of(inside.get(), ec);
+  ASSERT_TRUE(info);
+  EXPECT_TRUE(info->is_regular());
+  char c;
+  EXPECT_EQ(read_at(inside.get(), 0, &c, 1, ec), 0u);  // opened to look at, not to read
+  EXPECT_TRUE(ec);
+  errno = 0;
+  EXPECT_LT(open_script(root_fd_.get(), "out", false), 0);
+  EXPECT_EQ(errno, EXDEV);
+  unique_fd leaving(open_script(root_fd_.get(), "out", true));  // allow_symlinks_outside_root
+  EXPECT_GE(leaving.get(), 0);
+}
+
 TEST_F(SeamFiles, CanReadFolder) {
   EXPECT_FALSE(can_read_folder(root_));
   EXPECT_EQ(can_read_folder(root_ / "nothing"), std::errc::no_such_file_or_directory);
