@@ -12,9 +12,12 @@
 //
 // Wire: SOCK_SEQPACKET pairs ("lanes"), each served by a broker thread;
 // a request and its reply hold one lane. The messages are broker_wire.hpp's;
-// descriptors travel as SCM_RIGHTS (posix/broker.cpp). Issue 15: on Windows
-// the broker is a service holding the logon tokens, the lanes named pipes,
-// and the handles travel by DuplicateHandle into cgihost.
+// descriptors travel as SCM_RIGHTS (posix/broker.cpp). Issue 15 gives the
+// Windows channel (named pipes, with the handles passed by DuplicateHandle,
+// is the likely shape); the messages stay as they are.
+//
+// `sig` below is a POSIX signal number (SIGTERM, SIGKILL); issue 15 turns
+// it into "end gracefully" / "end now" (a Job Object has no signals).
 
 #include <atomic>
 #include <chrono>
