@@ -11,10 +11,13 @@
 // service stop reaches cgihost, whose graceful stop still needs it).
 //
 // Wire: SOCK_SEQPACKET pairs ("lanes"), each served by a broker thread;
-// a request and its reply hold one lane. A message is a type byte then fixed-size numbers
-// and length-prefixed strings; descriptors travel as SCM_RIGHTS.
-
-#include <sys/types.h>
+// a request and its reply hold one lane. The messages are broker_wire.hpp's;
+// descriptors travel as SCM_RIGHTS (posix/broker.cpp). Issue 15 gives the
+// Windows channel (named pipes, with the handles passed by DuplicateHandle,
+// is the likely shape); the messages stay as they are.
+//
+// `sig` below is a POSIX signal number (SIGTERM, SIGKILL); issue 15 turns
+// it into "end gracefully" / "end now" (a Job Object has no signals).
 
 #include <atomic>
 #include <chrono>
@@ -27,6 +30,8 @@
 
 #include "spawner/identity.hpp"
 #include "spawner/launch.hpp"
+#include "spawner/platform.hpp"
+#include "spawner/this_process.hpp"  // drop_privileges, declared there
 
 namespace cgihost::spawner {
 
@@ -45,7 +50,7 @@ class broker {
   broker(const broker&) = delete;
   broker& operator=(const broker&) = delete;
 
-  pid_t pid() const { return pid_; }
+  process_id pid() const { return pid_; }
 
   // Starts `spec` in the broker (`spec.as` is sent by account name). The
   // returned descriptors are ours, `status_fd` included. A refusal comes back
@@ -55,16 +60,16 @@ class broker {
 
   // Sends `sig` to the process group of the child `pid` started as `serial`;
   // false when the broker did not start it or has reaped it already.
-  bool signal_group(pid_t pid, std::uint64_t serial, int sig);
+  bool signal_group(process_id pid, std::uint64_t serial, int sig);
 
  private:
   struct lane {
-    int fd = -1;
+    native_handle fd = no_handle;
     std::mutex mu;  // one request and its reply at a time
   };
   broker() = default;
-  std::unique_lock<std::mutex> free_lane(int& fd);
-  pid_t pid_ = -1;
+  std::unique_lock<std::mutex> free_lane(native_handle& fd);
+  process_id pid_ = -1;
   std::vector<std::unique_ptr<lane>> lanes_;
   std::atomic<std::size_t> next_{0};
 };
@@ -73,13 +78,8 @@ class broker {
 std::optional<launched_child> start_child(broker* via, const launch_spec& spec,
                                           launch_error& error);
 
-// Makes this whole process (every thread) `to` for good: supplementary
-// groups, gid, uid (real, effective and saved), then no_new_privs; checks that
-// root cannot be taken back. For the network process once the broker runs.
-bool drop_privileges(const identity& to, std::string& error);
-
 // Reads a wait status from a status_fd (blocking up to `timeout`); nullopt on
 // timeout, or when the broker closed it without one (it is gone).
-std::optional<int> read_status(int status_fd, std::chrono::milliseconds timeout);
+std::optional<int> read_status(native_handle status_fd, std::chrono::milliseconds timeout);
 
 }  // namespace cgihost::spawner

@@ -13,14 +13,21 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "spawner/launch.hpp"
+#include "spawner/platform.hpp"
 
 namespace cgihost::spawner {
 
 namespace asio = boost::asio;
+
+// Our ends of a child's pipes, as Asio I/O objects. POSIX: descriptors.
+using pipe_writer = asio::posix::stream_descriptor;  // its stdin
+using pipe_reader = asio::posix::stream_descriptor;  // its stdout, its stderr
 
 // How a child ended.
 struct exit_status {
@@ -28,6 +35,9 @@ struct exit_status {
   int code = 0;
   int signal = 0;
   std::string describe() const;  // "exit 0", "signal 9 (Killed)"
+  // Ended by a signal (a crash, or our kill); false for an exit, and for an
+  // end nobody could report (reaped elsewhere, or the broker gone first).
+  bool killed_by_signal() const noexcept { return !exited && signal != 0; }
 };
 
 class child {
@@ -39,10 +49,10 @@ class child {
   child(const child&) = delete;
   child& operator=(const child&) = delete;
 
-  pid_t pid() const noexcept { return pid_; }
-  asio::posix::stream_descriptor& stdin_pipe() { return stdin_; }
-  asio::posix::stream_descriptor& stdout_pipe() { return stdout_; }
-  asio::posix::stream_descriptor& stderr_pipe() { return stderr_; }
+  process_id pid() const noexcept { return pid_; }
+  pipe_writer& stdin_pipe() { return stdin_; }
+  pipe_reader& stdout_pipe() { return stdout_; }
+  pipe_reader& stderr_pipe() { return stderr_; }
 
   // Completes when the child has exited; reaps it.
   asio::awaitable<exit_status> wait();
@@ -58,14 +68,32 @@ class child {
 
  private:
   struct handle;
-  pid_t pid_;
-  asio::posix::stream_descriptor stdin_, stdout_, stderr_;
+  process_id pid_;
+  pipe_writer stdin_;
+  pipe_reader stdout_, stderr_;
   std::unique_ptr<handle> handle_;  // started here
   broker* via_ = nullptr;           // started by the broker
   std::uint64_t serial_ = 0;
-  asio::posix::stream_descriptor status_pipe_;  // ... and its status comes here
+  pipe_reader status_pipe_;  // ... and its status comes here
   bool exited_ = false;
   exit_status status_;
+};
+
+// Calls `ended` (on a thread of its own) if the process `pid`, a child of
+// this process that someone else reaps, ends before this is destroyed. For a
+// process no io_context waits on (the spawn broker). Watches nothing, and
+// never calls `ended`, when the process cannot be watched (no pidfd).
+class exit_watch {
+ public:
+  exit_watch(process_id pid, std::function<void()> ended);
+  ~exit_watch();
+  exit_watch(const exit_watch&) = delete;
+  exit_watch& operator=(const exit_watch&) = delete;
+
+ private:
+  native_handle process_ = no_handle;  // a pidfd
+  native_handle wake_ = no_handle;     // an eventfd: the destructor's "stop"
+  std::thread thread_;
 };
 
 }  // namespace cgihost::spawner

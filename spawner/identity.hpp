@@ -1,16 +1,22 @@
 #pragma once
-// The OS identity a child runs as. Resolved once, from a config account;
-// the launcher (CGI and FastCGI issues) applies it in the child before exec:
-// supplementary groups, gid, uid, in that order.
+// The OS identity a child runs as. Resolved once, from an account the config
+// names (plain data here: spawner/ does not know the config); the launcher
+// applies it in the child before exec: supplementary groups, gid, uid, in
+// that order.
+//
+// The shape is POSIX's (uid, gid, groups). Issue 15: on Windows an identity
+// is a logon token (or the SID of an account), and may_access an AccessCheck
+// against the file's security descriptor instead of owner/group/mode.
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
-#include "config/config.hpp"
-
 namespace cgihost::spawner {
+
+struct file_info;  // files.hpp
 
 // Strong ids: a raw int in the wrong argument is the bug they prevent.
 struct uid {
@@ -20,6 +26,15 @@ struct uid {
 struct gid {
   std::uint32_t value;
   bool operator==(const gid&) const = default;
+};
+
+// An account as the config names it (or as the account database holds it).
+struct account {
+  std::string name;
+  spawner::uid uid{0};
+  spawner::gid gid{0};
+  std::string home;
+  bool operator==(const account&) const = default;
 };
 
 struct identity {
@@ -36,13 +51,17 @@ struct identity {
   std::string describe() const;
 };
 
+// The account named `name` in the account database now; nullopt when there
+// is none.
+std::optional<account> lookup_account(const std::string& name);
+
 // The identity of an account with its supplementary groups from the group
 // database (getgrouplist). nullopt when the groups cannot be read.
-std::optional<identity> resolve_identity(const config::account& account);
+std::optional<identity> resolve_identity(const account& account);
 
 // The same, checked against the account database now: nullopt, with `why`,
 // when the account is gone or its uid/gid changed since the config was loaded.
-std::optional<identity> resolve_identity_now(const config::account& account, std::string& why);
+std::optional<identity> resolve_identity_now(const account& account, std::string& why);
 
 // Whether `id` may read (and with `need_exec` also execute) a file of this
 // owner, group and mode, judged as the kernel does: the owner bits when it
@@ -50,5 +69,13 @@ std::optional<identity> resolve_identity_now(const config::account& account, std
 // else the other bits. `why` says what failed, for the log.
 bool may_access(const identity& id, std::uint32_t owner, std::uint32_t group, std::uint32_t mode,
                 bool need_exec, std::string& why);
+
+// may_access for an open file (info_of).
+bool may_access(const identity& id, const file_info& file, bool need_exec, std::string& why);
+
+// may_access for the file at `path` (symlinks followed). False with `ec`
+// (and `why` untouched) when the file cannot be looked at.
+bool may_access_path(const identity& id, const char* path, bool need_exec, std::string& why,
+                     std::error_code& ec);
 
 }  // namespace cgihost::spawner

@@ -11,8 +11,11 @@
 // (Boost 1.81's Process v2 vfork_launcher is not used: it calls
 // io_context::notify_fork and exit() inside the vfork child, which share the
 // parent's memory; its default launcher forks the whole host.)
-
-#include <sys/types.h>
+//
+// That is the POSIX implementation (posix/launch.cpp). Issue 15 adds
+// CreateProcessAsUserW with the request's token, a Job Object per child and
+// PROC_THREAD_ATTRIBUTE_HANDLE_LIST; launch_step then gains its steps, and
+// resource_limits maps onto the job's limits.
 
 #include <cstdint>
 #include <optional>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "spawner/identity.hpp"
+#include "spawner/platform.hpp"
 
 namespace cgihost::spawner {
 
@@ -44,7 +48,7 @@ struct launch_spec {
   bool new_process_group = true;  // the child leads its own group: timeouts end the group
   // When set, this descriptor (e.g. a listening socket: FCGI_LISTENSOCK_FILENO)
   // becomes the child's fd 0 instead of a pipe; the caller keeps its own copy.
-  int stdin_fd = -1;
+  native_handle stdin_fd = no_handle;
   // The child gets SIGKILL when the thread that started it ends (cgihost
   // killed included): for long-lived children such as FastCGI instances.
   bool die_with_parent = false;
@@ -54,15 +58,15 @@ struct launch_spec {
 // ends of its stdin (-1 when launch_spec::stdin_fd was given), stdout and
 // stderr (non-blocking, close-on-exec).
 struct launched_child {
-  pid_t pid = -1;
-  int stdin_fd = -1;
-  int stdout_fd = -1;
-  int stderr_fd = -1;
+  process_id pid = -1;
+  native_handle stdin_fd = no_handle;
+  native_handle stdout_fd = no_handle;
+  native_handle stderr_fd = no_handle;
   // Set when the spawn broker started it (privilege separation): the child is
   // the broker's, which reaps it and writes its wait status (an int) to
   // `status_fd` and closes it; signals go through `via`, naming `serial`.
   broker* via = nullptr;
-  int status_fd = -1;
+  native_handle status_fd = no_handle;
   std::uint64_t serial = 0;
 };
 

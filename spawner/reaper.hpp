@@ -25,20 +25,24 @@
 // any child exits, at the latest when its own child does. cgroups would
 // attribute it exactly; they are not used here (not delegated in
 // containers, absent on some hosts).
-
-#include <sys/types.h>
+//
+// Linux only (posix/reaper.cpp). Issue 15: on Windows a child's Job Object
+// (JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE) holds everything it starts, so there
+// the subreaper does nothing and the tracking calls are empty.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "spawner/platform.hpp"
+
 namespace cgihost::spawner {
 
 class subreaper {
  public:
   // Told about each inherited process ended: its pid and name (comm).
-  using report = std::function<void(pid_t, const std::string&)>;
+  using report = std::function<void(process_id, const std::string&)>;
 
   // Makes this process a child subreaper and starts the sweeping thread;
   // the one running already when there is one (it keeps its `on_ended`).
@@ -77,9 +81,9 @@ class sweep_hold {
 [[nodiscard]] inline sweep_hold hold_sweeps() { return sweep_hold{}; }
 
 // `pid` is a child this process started (and watches it when a subreaper runs).
-void track_started(pid_t pid);
+void track_started(process_id pid);
 // `pid`, declared with track_started, was reaped by its owner.
-void track_reaped(pid_t pid);
+void track_reaped(process_id pid);
 
 // In a process just forked from one that used these (the spawn broker):
 // forgets the parent's children and locks, which were the parent's.

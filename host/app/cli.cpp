@@ -1,15 +1,8 @@
 #include "host/app/cli.hpp"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -23,7 +16,11 @@
 #include "host/app/server.hpp"
 #include "host/app/try_command.hpp"
 #include "host/dispatch/logging.hpp"
+#include "host/dispatch/os_account.hpp"
 #include "spawner/broker.hpp"
+#include "spawner/child.hpp"
+#include "spawner/files.hpp"
+#include "spawner/this_process.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -46,14 +43,13 @@ int print_diagnostics(const std::vector<config::diagnostic>& errors) {
 // users file: say so now when it may not (called after the drop).
 void warn_unreadable_after_drop(const config::config& cfg, const spawner::identity& as,
                                 const logs& lg) {
-  if (::access(cfg.document_root.c_str(), R_OK | X_OK) != 0)
+  if (auto ec = spawner::can_read_folder(cfg.document_root))
     lg.error->warn("document_root {}: {} for {}: static files and scripts under it will fail",
-                   cfg.document_root.string(), std::strerror(errno), as.describe());
+                   cfg.document_root.string(), ec.message(), as.describe());
   const auto& file = cfg.authentication.users_file;
-  struct stat st {};
   std::string why;
-  if (file && ::stat(file->c_str(), &st) == 0 &&
-      !spawner::may_access(as, st.st_uid, st.st_gid, st.st_mode, false, why))
+  std::error_code ec;
+  if (file && !spawner::may_access_path(as, file->c_str(), false, why, ec) && !ec)
     lg.error->warn(
         "users file {}: read at the start, but a change will not be read until a restart: {}",
         file->string(), why);
@@ -65,17 +61,17 @@ void warn_unreadable_after_drop(const config::config& cfg, const spawner::identi
 std::vector<std::string> users_file_warnings(const config::config& cfg) {
   std::vector<std::string> out;
   const auto& file = cfg.authentication.users_file;
-  struct stat st {};
-  if (!file || !cfg.identity.server || ::stat(file->c_str(), &st) != 0) return out;
+  if (!file || !cfg.identity.server) return out;
   std::vector<std::pair<const config::account*, std::string>> children{
       {&cfg.identity.process, "identity.process"}, {&cfg.identity.anonymous, "identity.anonymous"}};
   for (const auto& [user, a] : cfg.accounts) children.emplace_back(&a, "accounts.\"" + user + "\"");
   std::set<std::uint32_t> seen;
   for (const auto& [a, key] : children) {
     if (a->name.empty() || !seen.insert(a->uid).second) continue;
-    auto id = spawner::resolve_identity(*a);
+    auto id = spawner::resolve_identity(os_account(*a));
     std::string why;
-    if (id && spawner::may_access(*id, st.st_uid, st.st_gid, st.st_mode, false, why))
+    std::error_code ec;  // a file that cannot be looked at: no warning
+    if (id && spawner::may_access_path(*id, file->c_str(), false, why, ec))
       out.push_back("users file " + file->string() + " is readable by " + a->name + " (" + key +
                     "): scripts running as it can read every password hash; let only the "
                     "network process's account read it (e.g. owner root, group of that "
@@ -95,7 +91,7 @@ std::optional<spawner::identity> network_identity(const config::config& cfg, std
     id = spawner::identity{
         "", spawner::uid{server.uid}, spawner::gid{server.gid}, {spawner::gid{server.gid}}, ""};
   else
-    id = spawner::resolve_identity(server);
+    id = spawner::resolve_identity(os_account(server));
   if (!id) {
     error = "the groups of identity.server " + server.name + " cannot be read";
     return std::nullopt;
@@ -106,41 +102,6 @@ std::optional<spawner::identity> network_identity(const config::config& cfg, std
   return id;
 }
 
-// Calls `ended` (on a thread of its own) if process `pid`, a child of ours,
-// ends before this is destroyed.
-class spawner_watch {
- public:
-  spawner_watch(pid_t pid, std::function<void()> ended) {
-    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    wake_ = ::eventfd(0, EFD_CLOEXEC);
-    if (pidfd_ < 0 || wake_ < 0) return;
-    thread_ = std::thread([this, ended = std::move(ended)] {
-      pollfd fds[2] = {{pidfd_, POLLIN, 0}, {wake_, POLLIN, 0}};
-      int r;
-      do r = ::poll(fds, 2, -1);
-      while (r < 0 && errno == EINTR);
-      if (r > 0 && (fds[0].revents & POLLIN) && !(fds[1].revents & POLLIN)) ended();
-    });
-  }
-  ~spawner_watch() {
-    if (thread_.joinable()) {
-      std::uint64_t one = 1;
-      ssize_t ignored = ::write(wake_, &one, sizeof one);
-      (void)ignored;
-      thread_.join();
-    }
-    if (pidfd_ >= 0) ::close(pidfd_);
-    if (wake_ >= 0) ::close(wake_);
-  }
-  spawner_watch(const spawner_watch&) = delete;
-  spawner_watch& operator=(const spawner_watch&) = delete;
-
- private:
-  int pidfd_ = -1;
-  int wake_ = -1;
-  std::thread thread_;
-};
-
 int run_server(const config::config& cfg) {
   logs lg;
   try {
@@ -149,7 +110,7 @@ int run_server(const config::config& cfg) {
     std::cerr << "cgihost: cannot open log: " << e.what() << '\n';
     return 1;
   }
-  if (cfg.dev_mode && ::geteuid() == 0) {
+  if (cfg.dev_mode && spawner::can_switch_accounts()) {
     lg.error->warn("dev mode started as root: children will run as {} (uid {}), never as root",
                    cfg.identity.process.name, cfg.identity.process.uid);
   }
@@ -163,7 +124,7 @@ int run_server(const config::config& cfg) {
   std::unique_ptr<spawner::broker> broker;
   std::optional<spawner::identity> drop_to;
   std::string error;
-  if (::geteuid() == 0) {
+  if (spawner::can_switch_accounts()) {
     auto accounts = spawn_accounts(cfg, error);
     if (!error.empty()) {
       lg.error->critical("cannot start: {}", error);
@@ -212,7 +173,7 @@ int run_server(const config::config& cfg) {
     lg.error->info(
         "this process (pid {}) now runs as {} ({}): it reads the network, never as root, and no "
         "child runs as it",
-        ::getpid(), describe_with_groups(*drop_to), cfg.identity.server_choice);
+        spawner::this_process_id(), describe_with_groups(*drop_to), cfg.identity.server_choice);
     warn_unreadable_after_drop(cfg, *drop_to, lg);
     for (const auto& w : users_file_warnings(cfg)) lg.error->warn("{}", w);
   }
@@ -226,7 +187,7 @@ int run_server(const config::config& cfg) {
   // nothing can start any more; say so and stop, exit 1, for a supervisor
   // to start cgihost again.
   std::atomic<bool> spawner_died{false};
-  std::optional<spawner_watch> watch;
+  std::optional<spawner::exit_watch> watch;
   if (broker)
     watch.emplace(broker->pid(), [&] {
       spawner_died = true;
@@ -309,7 +270,7 @@ int main_cli(int argc, char** argv) {
     return 2;
   }
 
-  std::signal(SIGPIPE, SIG_IGN);
+  spawner::ignore_broken_pipes();
   auto options = config::system_load_options();
 
   if (*check) {

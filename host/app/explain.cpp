@@ -73,7 +73,7 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
   std::optional<spawner::identity> id;
   if (choice.account) {
     std::string why;
-    id = spawner::resolve_identity_now(*choice.account, why);
+    id = spawner::resolve_identity_now(os_account(*choice.account), why);
     check(id.has_value(),
           id ? "account exists: " + id->describe() + " groups " + groups_of(*id)
              : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
@@ -100,8 +100,7 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
             (is_file ? found.served_name : found.why + " -> " + status_text(found.status)));
   if (is_file && id) {
     std::string denied;
-    bool may =
-        spawner::may_access(*id, found.st.st_uid, found.st.st_gid, found.st.st_mode, false, denied);
+    bool may = spawner::may_access(*id, found.st, false, denied);
     check(may, "readable by " + id->name +
                    (may ? ""
                         : ": " + denied + " -> " +
@@ -162,7 +161,7 @@ std::optional<spawner::identity> explain_account(const config::config& cfg,
   }
   const auto& a = *choice.account;
   std::string why;
-  auto id = spawner::resolve_identity_now(a, why);
+  auto id = spawner::resolve_identity_now(os_account(a), why);
   check(id.has_value(), id ? "account exists: " + a.name + " uid " + std::to_string(a.uid) +
                                  " gid " + std::to_string(a.gid) + " groups " + groups_of(*id)
                            : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));

@@ -15,6 +15,7 @@
 #include "host/http/http_session.hpp"
 #include "host/static/static_handler.hpp"
 #include "host/status/status_handler.hpp"
+#include "spawner/this_process.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -67,7 +68,7 @@ std::vector<spawner::identity> spawn_accounts(const config::config& cfg, std::st
     bool seen = false;
     for (const auto& id : out) seen = seen || id.name == a->name;
     if (seen) continue;
-    if (auto id = spawner::resolve_identity(*a))
+    if (auto id = spawner::resolve_identity(os_account(*a)))
       out.push_back(std::move(*id));
     else
       error +=
@@ -82,10 +83,11 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
   std::map<std::string, std::shared_ptr<fastcgi_pool>> pools;
   std::map<std::string, std::shared_ptr<pool_family>> families;
   std::optional<spawner::identity> process;
-  if ((broker || ::geteuid() == 0) && !cfg.identity.process.name.empty())
-    process = spawner::resolve_identity(cfg.identity.process);
+  const bool can_switch = broker || spawner::can_switch_accounts();
+  if (can_switch && !cfg.identity.process.name.empty())
+    process = spawner::resolve_identity(os_account(cfg.identity.process));
   // As CGI decides whether it may switch: only then are accounts told apart.
-  out.static_files = std::make_unique<static_handler>(cfg, broker || ::geteuid() == 0);
+  out.static_files = std::make_unique<static_handler>(cfg, can_switch);
   auto cgi_limit =
       cfg.cgi.max_children ? std::make_shared<run_limit>(cfg.cgi.max_children) : nullptr;
   for (const auto& h : cfg.handlers) {
@@ -143,8 +145,8 @@ server::server(const config::config& cfg, logs logs, spawner::broker* broker)
   if (!broker) {
     // The broker is the reaper of orphans when there is one; else this process.
     std::string error;
-    reaper_ =
-        spawner::subreaper::start(error, [log = logs_.error](pid_t pid, const std::string& comm) {
+    reaper_ = spawner::subreaper::start(
+        error, [log = logs_.error](spawner::process_id pid, const std::string& comm) {
           log->warn("[spawner] ended pid {} ({}): a child's descendant that outlived its parent",
                     pid, comm);
         });

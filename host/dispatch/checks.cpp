@@ -68,7 +68,7 @@ checked<spawner::identity> usable_account(const identity_choice& choice,
     return no;
   }
   std::string why_not;
-  auto id = spawner::resolve_identity_now(*choice.account, why_not);
+  auto id = spawner::resolve_identity_now(os_account(*choice.account), why_not);
   if (id) return std::move(*id);
   // IIS's 401.1: the anonymous account cannot be used; never someone else instead.
   refusal no;

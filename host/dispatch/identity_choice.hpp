@@ -18,6 +18,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "host/dispatch/os_account.hpp"
 
 namespace cgihost::host {
 

@@ -148,7 +148,7 @@ fastcgi_handler::fastcgi_handler(const config::config& cfg, const config::handle
                             "cannot open document root " + cfg.document_root.string());
   // A remote server runs as an account of its own, unknown here.
   if (single_ && !single_->remote() && !cfg.identity.process.name.empty())
-    instance_account_ = spawner::resolve_identity(cfg.identity.process);
+    instance_account_ = spawner::resolve_identity(os_account(cfg.identity.process));
 }
 
 fastcgi_handler::~fastcgi_handler() {

@@ -1,11 +1,5 @@
 #include "host/static/static_handler.hpp"
 
-#include <fcntl.h>
-#include <linux/openat2.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -19,13 +13,11 @@
 namespace cgihost::host {
 namespace {
 
-constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-
-std::string make_etag(const struct stat& st) {
+std::string make_etag(const spawner::file_info& st) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "W/\"%llx-%llx\"", static_cast<unsigned long long>(st.st_size),
-                static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
-                    static_cast<unsigned long long>(st.st_mtim.tv_nsec));
+  std::snprintf(buf, sizeof buf, "W/\"%llx-%llx\"", static_cast<unsigned long long>(st.size),
+                static_cast<unsigned long long>(st.modified) * 1000000000ull +
+                    static_cast<unsigned long long>(st.modified_nanoseconds));
   return buf;
 }
 
@@ -45,43 +37,10 @@ bool etag_matches(std::string_view header, std::string_view etag) {
   return false;
 }
 
-// open_beneath, telling whether a symlink was followed on the way: then the
-// file's own name is not the one asked for. Costs nothing more when none was.
-int open_noting_symlinks(int dir_fd, const char* relative, bool& via_symlink) {
-  open_how how{};
-  how.flags = static_cast<std::uint64_t>(kOpenFlags);
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS;
-  long fd = ::syscall(SYS_openat2, dir_fd, relative, &how, sizeof how);
-  via_symlink = false;
-  if (fd >= 0) return static_cast<int>(fd);
-  if (errno != ELOOP && errno != ENOSYS) return -1;
-  via_symlink = true;  // ENOSYS (before 5.6): cannot tell, so look
-  return spawner::open_beneath(dir_fd, relative, kOpenFlags);
-}
-
-// The path of the open file `fd` below the folder `root_fd` ("/a/b.php"),
-// as the kernel names them; nullopt when it cannot be said.
-std::optional<std::string> path_below(int root_fd, int fd) {
-  auto target = [](int f) -> std::optional<std::string> {
-    char link[64], buf[4096];
-    std::snprintf(link, sizeof link, "/proc/self/fd/%d", f);
-    ssize_t n = ::readlink(link, buf, sizeof buf);
-    if (n <= 0 || n == static_cast<ssize_t>(sizeof buf)) return std::nullopt;
-    return std::string(buf, static_cast<std::size_t>(n));
-  };
-  auto root = target(root_fd), file = target(fd);
-  if (!root || !file) return std::nullopt;
-  if (*root == "/") return file;
-  if (file->size() <= root->size() || file->compare(0, root->size(), *root) != 0 ||
-      (*file)[root->size()] != '/')
-    return std::nullopt;
-  return file->substr(root->size());
-}
-
 // Why a file reached through a symlink may not be served under the name it
 // really has (request filtering, or a script handler's), or "".
 std::string real_name_refusal(int root_fd, int fd, const router& r) {
-  auto real = path_below(root_fd, fd);
+  auto real = spawner::path_below(root_fd, fd);
   if (!real) return "reached through a symlink, and its own name cannot be told";
   if (auto refusal = filter_path(*real))
     return "reached through a symlink to " + *real + ": " + refusal->describe();
@@ -143,9 +102,10 @@ void look_up_index(int root_fd, const std::string& path, const std::vector<std::
       continue;
     }
     bool via_symlink = false;
-    unique_fd file(open_noting_symlinks(out.fd.get(), name.c_str(), via_symlink));
-    struct stat st {};
-    if (file.get() < 0 || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    unique_fd file(spawner::open_beneath_noting_symlinks(out.fd.get(), name.c_str(), via_symlink));
+    std::error_code ec;
+    std::optional<spawner::file_info> st;
+    if (file.get() < 0 || !(st = spawner::info_of(file.get(), ec)) || !st->is_regular()) continue;
     if (via_symlink) {
       if (std::string no = real_name_refusal(root_fd, file.get(), r); !no.empty()) {
         out.passed_over.push_back(name + " (" + no + ")");
@@ -153,7 +113,7 @@ void look_up_index(int root_fd, const std::string& path, const std::vector<std::
       }
     }
     out.fd = std::move(file);
-    out.st = st;
+    out.st = *st;
     out.served_name = candidate;
     out.what = static_lookup::outcome::file;
     return;
@@ -180,7 +140,7 @@ static_lookup look_up_static(int root_fd, const std::string& path,
   }
   std::string relative = path.size() > 1 ? path.substr(1) : ".";
   bool via_symlink = false;
-  out.fd.reset(open_noting_symlinks(root_fd, relative.c_str(), via_symlink));
+  out.fd.reset(spawner::open_beneath_noting_symlinks(root_fd, relative.c_str(), via_symlink));
   if (out.fd.get() < 0) {
     switch (errno) {
       case EACCES:
@@ -194,18 +154,21 @@ static_lookup look_up_static(int root_fd, const std::string& path,
         return refused(std::move(out), http::status::not_found, "no such file: " + path);
     }
   }
-  if (::fstat(out.fd.get(), &out.st) != 0)
+  std::error_code ec;
+  auto st = spawner::info_of(out.fd.get(), ec);
+  if (!st)
     return refused(std::move(out), http::status::internal_server_error,
-                   std::string("fstat failed: ") + std::strerror(errno));
+                   "fstat failed: " + ec.message());
+  out.st = *st;
   out.served_name = path;
-  if (S_ISDIR(out.st.st_mode)) {
+  if (out.st.is_folder()) {
     if (path.back() != '/')
       out.what = static_lookup::outcome::redirect;
     else
       look_up_index(root_fd, path, index, r, out);
     return out;
   }
-  if (!S_ISREG(out.st.st_mode))
+  if (!out.st.is_regular())
     return refused(std::move(out), http::status::forbidden, "not a regular file: " + path);
   if (via_symlink) {
     if (std::string no = real_name_refusal(root_fd, out.fd.get(), r); !no.empty())
@@ -218,7 +181,7 @@ static_lookup look_up_static(int root_fd, const std::string& path,
 static_handler::static_handler(const config::config& cfg, bool judge_accounts)
     : cfg_(cfg),
       router_(cfg),
-      root_(::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)),
+      root_(spawner::open_folder(cfg.document_root)),
       judge_accounts_(judge_accounts) {
   if (root_.get() < 0)
     throw std::system_error(errno, std::generic_category(),
@@ -233,7 +196,7 @@ static_handler::static_handler(const config::config& cfg, bool judge_accounts)
     if (!rd.choice.account) return rd;
     const config::account& a = *rd.choice.account;
     auto [it, fresh] = groups_of.try_emplace(a.name);
-    if (fresh) it->second = spawner::resolve_identity(a);
+    if (fresh) it->second = spawner::resolve_identity(os_account(a));
     rd.id = it->second;
     if (!rd.id) rd.why_not = "the groups of account " + a.name + " cannot be read";
     return rd;
@@ -243,7 +206,7 @@ static_handler::static_handler(const config::config& cfg, bool judge_accounts)
 }
 
 std::optional<refusal> static_handler::check_read(const std::optional<std::string>& user,
-                                                  const struct stat& st,
+                                                  const spawner::file_info& st,
                                                   const std::string& name) const {
   refusal no;
   const reader* rd = &anonymous_;
@@ -275,8 +238,7 @@ std::optional<refusal> static_handler::check_read(const std::optional<std::strin
     return no;
   }
   std::string denied;
-  if (spawner::may_access(*rd->id, st.st_uid, st.st_gid, st.st_mode, false, denied))
-    return std::nullopt;
+  if (spawner::may_access(*rd->id, st, false, denied)) return std::nullopt;
   return access_refusal(cfg_, c.anonymous,
                         "static file " + name + ": " + denied + " (" + c.why + ")");
 }
@@ -301,7 +263,7 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
     co_await ex.write_head(head, ec);
     co_return;
   }
-  const struct stat& st = found.st;
+  const spawner::file_info& st = found.st;
   // Before anything of the file is said (not even 304 and its validators).
   if (judge_accounts_) {
     if (auto no = check_read(ex.authenticated_user(), st, found.served_name)) {
@@ -312,18 +274,18 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
 
   const std::string etag = make_etag(st);
   http::response_header<> head;
-  head.set(http::field::last_modified, protocol::format_http_date(st.st_mtim.tv_sec));
+  head.set(http::field::last_modified, protocol::format_http_date(st.modified));
   head.set(http::field::etag, etag);
   error_code ec;
-  if (not_modified(req, etag, st.st_mtim.tv_sec)) {
+  if (not_modified(req, etag, st.modified)) {
     head.result(http::status::not_modified);
     co_await ex.write_head(head, ec);
     co_return;
   }
   head.result(http::status::ok);
   head.set(http::field::content_type, mime_type(found.served_name));
-  head.set(http::field::content_length, std::to_string(st.st_size));
-  const auto size = static_cast<std::uint64_t>(st.st_size);
+  head.set(http::field::content_length, std::to_string(st.size));
+  const auto size = st.size;
   if (req.is_head() || size == 0) {
     co_await ex.write_head(head, ec);
     co_return;
@@ -336,25 +298,24 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
   std::uint64_t offset = 0;
   bool first = true;
   while (offset < size) {
-    ssize_t n = ::pread(found.fd.get(), buf.get(), std::min<std::uint64_t>(buf_size, size - offset),
-                        static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
+    std::error_code rec;
+    const std::size_t n = spawner::read_at(found.fd.get(), offset, buf.get(),
+                                           std::min<std::uint64_t>(buf_size, size - offset), rec);
+    if (n == 0) {
       ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path,
-                     offset, n == 0 ? "file shrank" : std::strerror(err));
+                     offset, rec ? rec.message() : std::string("file shrank"));
       // Before the head: an honest 500. After: the session closes the connection.
       if (first) co_await ex.send_error(http::status::internal_server_error, "read failed");
       co_return;
     }
-    auto data = asio::buffer(buf.get(), static_cast<std::size_t>(n));
+    auto data = asio::buffer(buf.get(), n);
     if (first)
       co_await ex.write_response(head, data, ec);
     else
       co_await ex.write_body(data, ec);
     if (ec) co_return;
     first = false;
-    offset += static_cast<std::uint64_t>(n);
+    offset += n;
   }
 }
 

@@ -4,8 +4,6 @@
 // goes out only to a request whose account may read it, and never when a
 // script handler would run it.
 
-#include <sys/stat.h>
-
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -27,13 +25,13 @@ using spawner::unique_fd;
 // What a static request names under the document root.
 struct static_lookup {
   enum class outcome {
-    file,      // `fd` is open on it, `st` is its stat
+    file,      // `fd` is open on it, `st` says what it is
     redirect,  // a folder named without its slash: 301 to `path` + "/"
     refused,   // `status` (404, 403) with `why` for the log
   };
   outcome what = outcome::refused;
   unique_fd fd;
-  struct stat st {};
+  spawner::file_info st;
   std::string served_name;  // whose extension gives the type: the index file's for a folder
   http::status status = http::status::not_found;
   std::string why;
@@ -80,10 +78,10 @@ class static_handler final : public handler {
     std::string why_not;
   };
   // nullopt when the account of `user` (nullopt: anonymous) may read a file
-  // of stat `st`, URL path `name`; else the refusal (401, 403, 500). No I/O:
-  // a function of the stat and of the accounts resolved at construction.
-  std::optional<refusal> check_read(const std::optional<std::string>& user, const struct stat& st,
-                                    const std::string& name) const;
+  // of `st`, URL path `name`; else the refusal (401, 403, 500). No I/O: a
+  // function of `st` and of the accounts resolved at construction.
+  std::optional<refusal> check_read(const std::optional<std::string>& user,
+                                    const spawner::file_info& st, const std::string& name) const;
 
   const config::config& cfg_;
   router router_;

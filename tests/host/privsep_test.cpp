@@ -17,6 +17,7 @@
 
 #include "config/load.hpp"
 #include "host/app/server.hpp"
+#include "host/dispatch/os_account.hpp"
 #include "spawner/broker.hpp"
 #include "tests/host/test_client.hpp"
 #include "tests/host/test_server.hpp"
@@ -395,7 +396,7 @@ alice = "daemon"
     s.program = "/usr/bin/id";
     s.argv = {"id", "-u"};
     auto account = config::lookup_system_account(name);
-    if (account) s.as = spawner::resolve_identity(*account);
+    if (account) s.as = spawner::resolve_identity(host::os_account(*account));
     auto c = broker->launch(s, e);
     std::string out;
     if (!c) return out;

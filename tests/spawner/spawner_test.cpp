@@ -15,7 +15,6 @@
 #include <fstream>
 #include <thread>
 
-#include "config/accounts.hpp"
 #include "spawner/broker.hpp"
 #include "spawner/child.hpp"
 #include "spawner/launch.hpp"
@@ -149,7 +148,7 @@ TEST(Launch, NeverRunsAChildAsRoot) {
 
 TEST(Launch, SwitchesToTheGivenIdentity) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch accounts";
-  auto nobody = config::lookup_system_account("nobody");
+  auto nobody = lookup_account("nobody");
   ASSERT_TRUE(nobody);
   auto id = resolve_identity(*nobody);
   ASSERT_TRUE(id);
@@ -157,9 +156,9 @@ TEST(Launch, SwitchesToTheGivenIdentity) {
       sh("id -u; id -g; id -G; grep NoNewPrivs /proc/$$/status; echo \"$HOME $USER $LOGNAME\"");
   s.as = *id;
   auto r = run(s);
-  std::string gid = std::to_string(nobody->gid);
-  EXPECT_EQ(r.out, std::to_string(nobody->uid) + "\n" + gid + "\n" + gid + "\nNoNewPrivs:\t1\n" +
-                       nobody->home + " nobody nobody\n")
+  std::string gid = std::to_string(nobody->gid.value);
+  EXPECT_EQ(r.out, std::to_string(nobody->uid.value) + "\n" + gid + "\n" + gid +
+                       "\nNoNewPrivs:\t1\n" + nobody->home + " nobody nobody\n")
       << r.err;
 }
 
@@ -341,7 +340,7 @@ class BrokerTest : public ::testing::Test {
   void SetUp() override {
     if (::geteuid() != 0)
       GTEST_SKIP() << "needs root: the broker starts children as other accounts";
-    auto nobody = config::lookup_system_account("nobody");
+    auto nobody = lookup_account("nobody");
     ASSERT_TRUE(nobody);
     nobody_ = resolve_identity(*nobody);
     ASSERT_TRUE(nobody_);
@@ -387,7 +386,7 @@ TEST_F(BrokerTest, StartsAChildAsAnAllowedAccountAndReportsItsExit) {
 }
 
 TEST_F(BrokerTest, RefusesAccountsOutsideItsListAndRoot) {
-  auto www = config::lookup_system_account("www-data");
+  auto www = lookup_account("www-data");
   ASSERT_TRUE(www);
   for (auto id : {*resolve_identity(*www), identity{"root", uid{0}, gid{0}, {gid{0}}, "/root"}}) {
     launch_spec s = sh("id -u");

@@ -10,8 +10,12 @@
 #include <boost/process/v2.hpp>
 // clang-format on
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -111,6 +115,30 @@ asio::awaitable<exit_status> child::terminate(std::chrono::milliseconds grace) {
   if (first.index() == 0) co_return std::get<0>(first);
   signal_group(SIGKILL);
   co_return co_await wait();
+}
+
+exit_watch::exit_watch(process_id pid, std::function<void()> ended) {
+  process_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  wake_ = ::eventfd(0, EFD_CLOEXEC);
+  if (process_ < 0 || wake_ < 0) return;
+  thread_ = std::thread([this, ended = std::move(ended)] {
+    pollfd fds[2] = {{process_, POLLIN, 0}, {wake_, POLLIN, 0}};
+    int r;
+    do r = ::poll(fds, 2, -1);
+    while (r < 0 && errno == EINTR);
+    if (r > 0 && (fds[0].revents & POLLIN) && !(fds[1].revents & POLLIN)) ended();
+  });
+}
+
+exit_watch::~exit_watch() {
+  if (thread_.joinable()) {
+    std::uint64_t one = 1;
+    ssize_t ignored = ::write(wake_, &one, sizeof one);
+    (void)ignored;
+    thread_.join();
+  }
+  if (process_ >= 0) ::close(process_);
+  if (wake_ >= 0) ::close(wake_);
 }
 
 }  // namespace cgihost::spawner

@@ -1,7 +1,6 @@
 #include "spawner/broker.hpp"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -17,55 +16,16 @@
 #include <map>
 #include <thread>
 
+#include "spawner/broker_wire.hpp"
 #include "spawner/reaper.hpp"
 
 namespace cgihost::spawner {
 namespace {
 
-constexpr std::size_t kMaxMessage = 1 << 20;  // a spawn request: argv and env of a CGI request
-constexpr std::size_t kMaxItems = 4096;
+using wire::kMaxMessage;
 
-// ---- messages: a type byte, then fixed-size numbers and length-prefixed strings
-struct writer {
-  std::string buf;
-  explicit writer(char type) { buf += type; }
-  void u64(std::uint64_t v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); }
-  void str(const std::string& s) {
-    u64(s.size());
-    buf += s;
-  }
-  void strs(const std::vector<std::string>& v) {
-    u64(v.size());
-    for (const auto& s : v) str(s);
-  }
-};
-
-struct reader {
-  std::string_view in;
-  bool ok = true;
-  std::uint64_t u64() {
-    std::uint64_t v = 0;
-    if (in.size() < sizeof v) return ok = false, 0;
-    std::memcpy(&v, in.data(), sizeof v);
-    in.remove_prefix(sizeof v);
-    return v;
-  }
-  std::string str() {
-    auto n = u64();
-    if (!ok || n > in.size()) return ok = false, std::string();
-    std::string s(in.substr(0, n));
-    in.remove_prefix(n);
-    return s;
-  }
-  std::vector<std::string> strs() {
-    auto n = u64();
-    std::vector<std::string> v;
-    if (!ok || n > kMaxItems) return ok = false, v;
-    for (std::uint64_t i = 0; i < n && ok; ++i) v.push_back(str());
-    return v;
-  }
-};
-
+// ---- the channel: one SOCK_SEQPACKET message per request or reply, its
+// descriptors beside it as SCM_RIGHTS
 bool send_msg(int sock, const std::string& data, const std::vector<int>& fds) {
   iovec iov{const_cast<char*>(data.data()), data.size()};
   msghdr m{};
@@ -132,18 +92,6 @@ int recv_msg(int sock, std::string& data, std::vector<int>& fds, int timeout_ms)
   return 1;
 }
 
-void put_limit(writer& w, const std::optional<std::uint64_t>& v) {
-  w.u64(v ? 1 : 0);
-  w.u64(v.value_or(0));
-}
-std::optional<std::uint64_t> get_limit(reader& r) {
-  bool set = r.u64() != 0;
-  auto v = r.u64();
-  return set ? std::optional<std::uint64_t>(v) : std::nullopt;
-}
-
-bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
-
 // ---- the broker process
 // One thread per channel ("lane"), so that cgihost's io threads can each
 // have a spawn under way; each lane watches and reaps the children it started.
@@ -202,128 +150,130 @@ class broker_process {
   }
 
   void handle(int channel, std::size_t index, const std::string& data, std::vector<int>& fds) {
-    reader r{data};
-    char type = data.empty() ? '\0' : data[0];
-    r.in.remove_prefix(data.empty() ? 0 : 1);
-    if (type == 'L') {
-      launch_request(channel, index, r, fds);
-    } else if (type == 'S') {
-      auto pid = static_cast<pid_t>(r.u64());
-      auto serial = r.u64();
-      auto sig = static_cast<int>(r.u64());
-      for (int fd : fds) ::close(fd);
-      bool sent = false;
-      {
-        // Under the lock: the child cannot be reaped (its pid reused) meanwhile.
-        std::lock_guard lock(mu_);
-        auto it = children_.find(pid);
-        bool ours = r.ok && r.in.empty() && it != children_.end() && it->second.serial == serial &&
-                    sig > 0 && sig < NSIG;
-        sent = ours && (::kill(-pid, sig) == 0 || ::kill(pid, sig) == 0);
-      }
-      writer w('R');
-      w.u64(sent ? 1 : 0);
-      send_msg(channel, w.buf, {});
-    } else {
-      refuse(channel, fds, "malformed request");
+    auto request = wire::decode_request(data);
+    if (!request)
+      return refuse(
+          channel, fds,
+          !data.empty() && data[0] == 'L' ? "malformed spawn request" : "malformed request");
+    if (auto* launch = std::get_if<wire::launch_request>(&*request))
+      return launch_for(channel, index, *launch, fds);
+    const auto& s = std::get<wire::signal_request>(*request);
+    for (int fd : fds) ::close(fd);
+    fds.clear();
+    bool sent = false;
+    {
+      // Under the lock: the child cannot be reaped (its pid reused) meanwhile.
+      std::lock_guard lock(mu_);
+      auto it = children_.find(s.pid);
+      bool ours =
+          it != children_.end() && it->second.serial == s.serial && s.sig > 0 && s.sig < NSIG;
+      sent = ours && (::kill(-s.pid, s.sig) == 0 || ::kill(s.pid, s.sig) == 0);
     }
+    send_msg(channel, wire::encode_signal_reply(sent), {});
   }
 
   static void refuse(int channel, std::vector<int>& fds, const std::string& why, int err = EPERM,
                      launch_step step = launch_step::broker) {
     for (int fd : fds) ::close(fd);
     fds.clear();
-    writer w('R');
-    w.u64(0);
-    w.u64(static_cast<std::uint64_t>(step));
-    w.u64(static_cast<std::uint64_t>(err));
-    w.str(why);
-    send_msg(channel, w.buf, {});
+    send_msg(channel, wire::encode(wire::launch_reply{wire::launch_failed{step, err, why}}), {});
   }
 
-  void launch_request(int channel, std::size_t index, reader& r, std::vector<int>& fds) {
-    launch_spec spec;
-    spec.program = r.str();
-    spec.argv = r.strs();
-    spec.env = r.strs();
-    spec.working_dir = r.str();
-    std::string account = r.str();
-    spec.limits.address_space = get_limit(r);
-    spec.limits.cpu_seconds = get_limit(r);
-    spec.limits.open_files = get_limit(r);
-    spec.limits.processes = get_limit(r);
-    spec.new_process_group = r.u64() != 0;
-    spec.die_with_parent = r.u64() != 0;
-    bool has_stdin = r.u64() != 0;
-    if (!r.ok || !r.in.empty() || fds.size() != (has_stdin ? 1u : 0u))
-      return refuse(channel, fds, "malformed spawn request");
-    // What execve and chdir get must be what was asked: absolute paths, no NUL
-    // cutting a string short, NAME=value entries.
-    bool well_formed = !spec.argv.empty() && spec.program.starts_with('/') &&
-                       !has_nul(spec.program) && !has_nul(spec.working_dir) &&
-                       (spec.working_dir.empty() || spec.working_dir.starts_with('/'));
-    for (const auto& a : spec.argv) well_formed = well_formed && !has_nul(a);
-    for (const auto& e : spec.env)
-      well_formed = well_formed && !has_nul(e) && e.find('=') != std::string::npos && e[0] != '=';
-    if (!well_formed) return refuse(channel, fds, "malformed spawn request", EINVAL);
-    auto allowed = allowed_.find(account);
-    if (allowed == allowed_.end())
-      return refuse(channel, fds,
-                    account.empty()
-                        ? std::string("a spawn request without an account (never as root)")
-                        : "account \"" + account + "\" is not one the config allows");
+  // The identity `request` may run as, resolved now; nullopt with the
+  // refusal's reason in `why` (and its errno in `err`).
+  std::optional<identity> admit(const wire::launch_request& request, std::size_t descriptors,
+                                std::string& why, int& err) const {
+    err = EPERM;
+    if (descriptors != (request.has_stdin ? 1u : 0u)) {
+      why = "malformed spawn request";
+      return std::nullopt;
+    }
+    if (!wire::well_formed(request.spec)) {
+      why = "malformed spawn request";
+      err = EINVAL;
+      return std::nullopt;
+    }
+    auto allowed = allowed_.find(request.account);
+    if (allowed == allowed_.end()) {
+      why = request.account.empty()
+                ? std::string("a spawn request without an account (never as root)")
+                : "account \"" + request.account + "\" is not one the config allows";
+      return std::nullopt;
+    }
     // As the account is now: gone or renumbered is refused; its groups are
     // read again, as a logon reads them (membership may have changed).
     const identity& was = allowed->second;
+    auto now = resolve_identity_now(account{was.name, was.uid, was.gid, was.home}, why);
+    if (!now || now->is_root()) {
+      if (why.empty()) why = "root";
+      return std::nullopt;
+    }
+    return now;
+  }
+
+  void launch_for(int channel, std::size_t index, wire::launch_request& request,
+                  std::vector<int>& fds) {
     std::string why;
-    spec.as = resolve_identity_now(
-        config::account{was.name, was.uid.value, was.gid.value, was.home}, why);
-    if (!spec.as || spec.as->is_root()) return refuse(channel, fds, why.empty() ? "root" : why);
-    if (has_stdin) spec.stdin_fd = fds[0];
+    int err = EPERM;
+    auto as = admit(request, fds.size(), why, err);
+    if (!as) return refuse(channel, fds, why, err);
+    launch_spec spec = std::move(request.spec);
+    spec.as = std::move(as);
+    if (request.has_stdin) spec.stdin_fd = fds[0];
     int status_pipe[2];
     if (::pipe2(status_pipe, O_CLOEXEC) != 0)
       return refuse(channel, fds, std::strerror(errno), errno, launch_step::pipes);
-    launch_error err;
-    auto child = spawner::launch(spec, err);
+    launch_error lerr;
+    auto child = spawner::launch(spec, lerr);
     for (int fd : fds) ::close(fd);
     fds.clear();
     if (!child) {
       ::close(status_pipe[0]);
       ::close(status_pipe[1]);
-      return refuse(channel, fds, "", err.code.value(), err.step);
+      return refuse(channel, fds, "", lerr.code.value(), lerr.step);
     }
-    started c;
-    c.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child->pid, 0));
-    c.status = status_pipe[1];
-    c.serial = ++serial_;
-    c.lane = index;
-    if (c.pidfd < 0) {  // cannot watch it: it must not run unwatched
-      ::kill(-child->pid, SIGKILL), ::kill(child->pid, SIGKILL);
-      int st;
-      ::waitpid(child->pid, &st, 0);
-      track_reaped(child->pid);
-      for (int fd :
-           {child->stdin_fd, child->stdout_fd, child->stderr_fd, status_pipe[0], status_pipe[1]})
+    auto serial = watch(*child, status_pipe[1], index);
+    if (!serial) {  // cannot watch it: it must not run unwatched
+      err = errno;
+      for (int fd : {child->stdin_fd, child->stdout_fd, child->stderr_fd, status_pipe[0]})
         if (fd >= 0) ::close(fd);
-      return refuse(channel, fds, std::string("pidfd_open: ") + std::strerror(errno), errno,
+      return refuse(channel, fds, std::string("pidfd_open: ") + std::strerror(err), err,
                     launch_step::clone);
     }
-    {
-      std::lock_guard lock(mu_);
-      children_[child->pid] = c;
-    }
-    writer w('R');
-    w.u64(1);
-    w.u64(static_cast<std::uint64_t>(child->pid));
-    w.u64(c.serial);
-    w.u64(child->stdin_fd >= 0 ? 1 : 0);
     std::vector<int> out;
     if (child->stdin_fd >= 0) out.push_back(child->stdin_fd);
     out.push_back(child->stdout_fd);
     out.push_back(child->stderr_fd);
     out.push_back(status_pipe[0]);
-    send_msg(channel, w.buf, out);
+    send_msg(channel,
+             wire::encode(wire::launch_reply{
+                 wire::launch_started{child->pid, *serial, child->stdin_fd >= 0}}),
+             out);
     for (int fd : out) ::close(fd);
+  }
+
+  // Watches `child` on lane `index` (its status goes to `status`, which is
+  // then ours): its serial. nullopt, with errno, when it cannot be watched:
+  // it was killed and reaped, and `status` closed.
+  std::optional<std::uint64_t> watch(const launched_child& child, int status, std::size_t index) {
+    started c;
+    c.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child.pid, 0));
+    c.status = status;
+    c.lane = index;
+    if (c.pidfd < 0) {
+      int err = errno;
+      ::kill(-child.pid, SIGKILL), ::kill(child.pid, SIGKILL);
+      int st;
+      ::waitpid(child.pid, &st, 0);
+      track_reaped(child.pid);
+      ::close(status);
+      errno = err;
+      return std::nullopt;
+    }
+    c.serial = ++serial_;
+    std::lock_guard lock(mu_);
+    children_[child.pid] = c;
+    return c.serial;
   }
 
   void reap(int pidfd) {
@@ -455,7 +405,7 @@ broker::~broker() {
   }
 }
 
-std::unique_lock<std::mutex> broker::free_lane(int& fd) {
+std::unique_lock<std::mutex> broker::free_lane(native_handle& fd) {
   // A lane nobody uses, else wait for one in turn.
   const std::size_t first = next_.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
@@ -473,56 +423,38 @@ std::unique_lock<std::mutex> broker::free_lane(int& fd) {
 
 std::optional<launched_child> broker::launch(const launch_spec& spec, launch_error& error) {
   error = {};
-  writer w('L');
-  w.str(spec.program);
-  w.strs(spec.argv);
-  w.strs(spec.env);
-  w.str(spec.working_dir);
-  w.str(spec.as ? spec.as->name : std::string());
-  put_limit(w, spec.limits.address_space);
-  put_limit(w, spec.limits.cpu_seconds);
-  put_limit(w, spec.limits.open_files);
-  put_limit(w, spec.limits.processes);
-  w.u64(spec.new_process_group ? 1 : 0);
-  w.u64(spec.die_with_parent ? 1 : 0);
-  w.u64(spec.stdin_fd >= 0 ? 1 : 0);
-  std::vector<int> fds;
-  if (spec.stdin_fd >= 0) fds.push_back(spec.stdin_fd);
   auto fail = [&](launch_step step, int err, std::string detail) {
     error.step = step;
     error.code = std::error_code(err, std::generic_category());
     error.detail = std::move(detail);
     return std::nullopt;
   };
-  if (w.buf.size() > kMaxMessage)
+  const std::string request = wire::encode(wire::make_launch_request(spec));
+  if (request.size() > kMaxMessage)
     return fail(launch_step::broker, E2BIG,
                 "spawn request larger than 1 MiB (argv and environment)");
+  std::vector<int> fds;
+  if (spec.stdin_fd >= 0) fds.push_back(spec.stdin_fd);
   int channel = -1;
   auto lock = free_lane(channel);
-  std::string reply;
+  std::string message;
   std::vector<int> got;
-  if (!send_msg(channel, w.buf, fds) || recv_msg(channel, reply, got, -1) != 1 || reply.empty() ||
-      reply[0] != 'R') {
-    for (int fd : got) ::close(fd);
+  if (!send_msg(channel, request, fds) || recv_msg(channel, message, got, -1) != 1)
     return fail(launch_step::broker, EPIPE, "gone (no answer on its channel)");
-  }
-  reader r{std::string_view(reply).substr(1)};
-  if (r.u64() == 0) {
+  auto reply = wire::decode_launch_reply(message);
+  auto* started = reply ? std::get_if<wire::launch_started>(&*reply) : nullptr;
+  if (!started || got.size() != (started->has_stdin ? 4u : 3u)) {
     for (int fd : got) ::close(fd);
-    auto step = static_cast<launch_step>(r.u64());
-    auto err = static_cast<int>(r.u64());
-    return fail(step, err, r.str());
-  }
-  launched_child c;
-  c.pid = static_cast<pid_t>(r.u64());
-  c.serial = r.u64();
-  bool has_stdin = r.u64() != 0;
-  if (!r.ok || got.size() != (has_stdin ? 4u : 3u)) {
-    for (int fd : got) ::close(fd);
+    if (!reply) return fail(launch_step::broker, EPIPE, "gone (no answer on its channel)");
+    if (auto* failed = std::get_if<wire::launch_failed>(&*reply))
+      return fail(failed->step, failed->error, failed->detail);
     return fail(launch_step::broker, EPROTO, "malformed answer");
   }
+  launched_child c;
+  c.pid = started->pid;
+  c.serial = started->serial;
   std::size_t i = 0;
-  if (has_stdin) c.stdin_fd = got[i++];
+  if (started->has_stdin) c.stdin_fd = got[i++];
   c.stdout_fd = got[i++];
   c.stderr_fd = got[i++];
   c.status_fd = got[i++];
@@ -530,20 +462,16 @@ std::optional<launched_child> broker::launch(const launch_spec& spec, launch_err
   return c;
 }
 
-bool broker::signal_group(pid_t pid, std::uint64_t serial, int sig) {
-  writer w('S');
-  w.u64(static_cast<std::uint64_t>(pid));
-  w.u64(serial);
-  w.u64(static_cast<std::uint64_t>(sig));
+bool broker::signal_group(process_id pid, std::uint64_t serial, int sig) {
   int channel = -1;
   auto lock = free_lane(channel);
-  std::string reply;
+  std::string message;
   std::vector<int> got;
-  if (!send_msg(channel, w.buf, {}) || recv_msg(channel, reply, got, -1) != 1 || reply.size() < 9)
+  if (!send_msg(channel, wire::encode(wire::signal_request{pid, serial, sig}), {}) ||
+      recv_msg(channel, message, got, -1) != 1)
     return false;
   for (int fd : got) ::close(fd);
-  reader r{std::string_view(reply).substr(1)};
-  return r.u64() == 1;
+  return wire::decode_signal_reply(message).value_or(false);
 }
 
 std::optional<launched_child> start_child(broker* via, const launch_spec& spec,
@@ -551,32 +479,7 @@ std::optional<launched_child> start_child(broker* via, const launch_spec& spec,
   return via ? via->launch(spec, error) : launch(spec, error);
 }
 
-bool drop_privileges(const identity& to, std::string& error) {
-  if (to.is_root()) {
-    error = "the process identity " + to.describe() + " is root";
-    return false;
-  }
-  std::vector<gid_t> groups;
-  for (auto g : to.groups) groups.push_back(g.value);
-  // glibc applies each of these to every thread of the process.
-  auto fail = [&](const char* step) {
-    error = std::string(step) + ": " + std::strerror(errno);
-    return false;
-  };
-  if (::setgroups(groups.size(), groups.data()) != 0) return fail("setgroups");
-  if (::setresgid(to.gid.value, to.gid.value, to.gid.value) != 0) return fail("setresgid");
-  if (::setresuid(to.uid.value, to.uid.value, to.uid.value) != 0) return fail("setresuid");
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail("PR_SET_NO_NEW_PRIVS");
-  uid_t r, e, s;
-  if (::getresuid(&r, &e, &s) != 0 || r != to.uid.value || e != to.uid.value || s != to.uid.value ||
-      ::setuid(0) == 0) {
-    error = "root could be taken back after the switch to " + to.describe();
-    return false;
-  }
-  return true;
-}
-
-std::optional<int> read_status(int status_fd, std::chrono::milliseconds timeout) {
+std::optional<int> read_status(native_handle status_fd, std::chrono::milliseconds timeout) {
   pollfd p{status_fd, POLLIN, 0};
   int r;
   do r = ::poll(&p, 1, static_cast<int>(timeout.count()));

@@ -1,0 +1,208 @@
+#include "spawner/broker_wire.hpp"
+
+#include <cstring>
+#include <type_traits>
+
+namespace cgihost::spawner::wire {
+namespace {
+
+// Type bytes: requests, then replies.
+constexpr char kLaunch = 'L', kSignal = 'S', kStarted = 'C', kFailed = 'F', kSignalled = 'A';
+
+struct writer {
+  std::string buf;
+  explicit writer(char type) { buf += type; }
+  void u64(std::uint64_t v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  void flag(bool v) { u64(v ? 1 : 0); }
+  void str(const std::string& s) {
+    u64(s.size());
+    buf += s;
+  }
+  void strs(const std::vector<std::string>& v) {
+    u64(v.size());
+    for (const auto& s : v) str(s);
+  }
+  void limit(const std::optional<std::uint64_t>& v) {
+    flag(v.has_value());
+    u64(v.value_or(0));
+  }
+};
+
+// Reads a message of `type`: `ok` turns false at the first thing missing
+// (and stays so); done() is true when everything was there and nothing more.
+struct reader {
+  std::string_view in;
+  bool ok;
+  reader(std::string_view message, char type)
+      : in(message), ok(!message.empty() && message.size() <= kMaxMessage && message[0] == type) {
+    if (ok) in.remove_prefix(1);
+  }
+  std::uint64_t u64() {
+    std::uint64_t v = 0;
+    if (!ok || in.size() < sizeof v) return ok = false, 0;
+    std::memcpy(&v, in.data(), sizeof v);
+    in.remove_prefix(sizeof v);
+    return v;
+  }
+  bool flag() {
+    auto v = u64();
+    if (v > 1) ok = false;
+    return v == 1;
+  }
+  std::string str() {
+    auto n = u64();
+    if (!ok || n > in.size()) return ok = false, std::string();
+    std::string s(in.substr(0, n));
+    in.remove_prefix(n);
+    return s;
+  }
+  std::vector<std::string> strs() {
+    auto n = u64();
+    std::vector<std::string> v;
+    if (!ok || n > kMaxItems) return ok = false, v;
+    for (std::uint64_t i = 0; i < n && ok; ++i) v.push_back(str());
+    return v;
+  }
+  std::optional<std::uint64_t> limit() {
+    bool set = flag();
+    auto v = u64();
+    return set ? std::optional<std::uint64_t>(v) : std::nullopt;
+  }
+  bool done() const { return ok && in.empty(); }
+};
+
+std::string encode_launch(const launch_request& r) {
+  writer w(kLaunch);
+  w.str(r.spec.program);
+  w.strs(r.spec.argv);
+  w.strs(r.spec.env);
+  w.str(r.spec.working_dir);
+  w.str(r.account);
+  w.limit(r.spec.limits.address_space);
+  w.limit(r.spec.limits.cpu_seconds);
+  w.limit(r.spec.limits.open_files);
+  w.limit(r.spec.limits.processes);
+  w.flag(r.spec.new_process_group);
+  w.flag(r.spec.die_with_parent);
+  w.flag(r.has_stdin);
+  return std::move(w.buf);
+}
+
+std::optional<request> decode_launch(std::string_view message) {
+  reader r(message, kLaunch);
+  launch_request out;
+  out.spec.program = r.str();
+  out.spec.argv = r.strs();
+  out.spec.env = r.strs();
+  out.spec.working_dir = r.str();
+  out.account = r.str();
+  out.spec.limits.address_space = r.limit();
+  out.spec.limits.cpu_seconds = r.limit();
+  out.spec.limits.open_files = r.limit();
+  out.spec.limits.processes = r.limit();
+  out.spec.new_process_group = r.flag();
+  out.spec.die_with_parent = r.flag();
+  out.has_stdin = r.flag();
+  if (!r.done()) return std::nullopt;
+  return out;
+}
+
+std::optional<request> decode_signal(std::string_view message) {
+  reader r(message, kSignal);
+  signal_request out;
+  out.pid = static_cast<process_id>(r.u64());
+  out.serial = r.u64();
+  out.sig = static_cast<int>(r.u64());
+  if (!r.done()) return std::nullopt;
+  return out;
+}
+
+bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+}  // namespace
+
+launch_request make_launch_request(const launch_spec& spec) {
+  launch_request r;
+  r.spec = spec;
+  r.spec.as.reset();
+  r.spec.stdin_fd = no_handle;
+  r.account = spec.as ? spec.as->name : std::string();
+  r.has_stdin = spec.stdin_fd != no_handle;
+  return r;
+}
+
+std::string encode(const request& r) {
+  if (const auto* l = std::get_if<launch_request>(&r)) return encode_launch(*l);
+  const auto& s = std::get<signal_request>(r);
+  writer w(kSignal);
+  w.u64(static_cast<std::uint64_t>(s.pid));
+  w.u64(s.serial);
+  w.u64(static_cast<std::uint64_t>(s.sig));
+  return std::move(w.buf);
+}
+
+std::string encode(const launch_reply& r) {
+  if (const auto* s = std::get_if<launch_started>(&r)) {
+    writer w(kStarted);
+    w.u64(static_cast<std::uint64_t>(s->pid));
+    w.u64(s->serial);
+    w.flag(s->has_stdin);
+    return std::move(w.buf);
+  }
+  const auto& f = std::get<launch_failed>(r);
+  writer w(kFailed);
+  w.u64(static_cast<std::uint64_t>(f.step));
+  w.u64(static_cast<std::uint64_t>(f.error));
+  w.str(f.detail);
+  return std::move(w.buf);
+}
+
+std::string encode_signal_reply(bool sent) {
+  writer w(kSignalled);
+  w.flag(sent);
+  return std::move(w.buf);
+}
+
+std::optional<request> decode_request(std::string_view message) {
+  if (!message.empty() && message[0] == kSignal) return decode_signal(message);
+  return decode_launch(message);
+}
+
+std::optional<launch_reply> decode_launch_reply(std::string_view message) {
+  if (!message.empty() && message[0] == kStarted) {
+    reader r(message, kStarted);
+    launch_started s;
+    s.pid = static_cast<process_id>(r.u64());
+    s.serial = r.u64();
+    s.has_stdin = r.flag();
+    if (!r.done()) return std::nullopt;
+    return s;
+  }
+  reader r(message, kFailed);
+  launch_failed f;
+  auto step = r.u64();
+  f.error = static_cast<int>(r.u64());
+  f.detail = r.str();
+  if (!r.done() || step > static_cast<std::uint64_t>(launch_step::broker)) return std::nullopt;
+  f.step = static_cast<launch_step>(step);
+  return f;
+}
+
+std::optional<bool> decode_signal_reply(std::string_view message) {
+  reader r(message, kSignalled);
+  bool sent = r.flag();
+  if (!r.done()) return std::nullopt;
+  return sent;
+}
+
+bool well_formed(const launch_spec& spec) {
+  bool ok = !spec.argv.empty() && spec.program.starts_with('/') && !has_nul(spec.program) &&
+            !has_nul(spec.working_dir) &&
+            (spec.working_dir.empty() || spec.working_dir.starts_with('/'));
+  for (const auto& a : spec.argv) ok = ok && !has_nul(a);
+  for (const auto& e : spec.env)
+    ok = ok && !has_nul(e) && e.find('=') != std::string::npos && e[0] != '=';
+  return ok;
+}
+
+}  // namespace cgihost::spawner::wire
