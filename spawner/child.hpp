@@ -61,6 +61,11 @@ class child {
   // Sends `sig` to the child's process group (or the child alone when it
   // does not lead one). Signals after the child was reaped are not sent.
   void signal_group(int sig) noexcept;
+  // The two ends a host asks for, without naming signals: asks the whole
+  // group to end (SIGTERM; Windows: the job's graceful end), ends it now
+  // (SIGKILL; Windows: TerminateJobObject).
+  void ask_group_to_end() noexcept;
+  void end_group_now() noexcept;
 
   // SIGTERM to the group, then SIGKILL after `grace` if it has not exited;
   // completes when the child has been reaped.

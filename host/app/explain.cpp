@@ -1,10 +1,5 @@
 #include "host/app/explain.hpp"
 
-#include <fcntl.h>
-#include <pwd.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -16,6 +11,7 @@
 #include "protocol/uri_path.hpp"
 #include "spawner/files.hpp"
 #include "spawner/identity.hpp"
+#include "spawner/this_process.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -25,6 +21,8 @@ std::string groups_of(const spawner::identity& id) {
   for (auto g : id.groups) s += (s.empty() ? "" : ",") + std::to_string(g.value);
   return s;
 }
+
+std::string own_uid() { return std::to_string(spawner::current_account().uid.value); }
 
 std::string status_text(http::status s) { return std::to_string(static_cast<unsigned>(s)); }
 
@@ -47,10 +45,11 @@ class check_list {
 // and the authenticated name. True when this process may switch accounts.
 bool print_identity_head(std::ostream& out, const try_request& tr) {
   out << "== identity\n";
-  const passwd* self = ::getpwuid(::geteuid());
-  out << "process identity: " << (self ? self->pw_name : "?") << " uid " << ::geteuid() << "\n";
+  const auto self = spawner::current_account();
+  out << "process identity: " << (self.name.empty() ? "?" : self.name) << " uid "
+      << self.uid.value << "\n";
   out << "authenticated name: " << (tr.user ? *tr.user : "(none: anonymous)") << "\n";
-  return ::geteuid() == 0;
+  return spawner::can_switch_accounts();
 }
 
 // The static half of run_explain: the request's account, the file a
@@ -79,9 +78,9 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
              : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
   } else {
     check(true, "no account to judge: cgihost is not root, the file is read as uid " +
-                    std::to_string(::geteuid()));
+                    own_uid());
   }
-  spawner::unique_fd root(::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  spawner::unique_fd root(spawner::open_folder(cfg.document_root));
   if (root.get() < 0) {
     check(false, "document_root " + cfg.document_root.string() + " opens: " + std::strerror(errno));
     return 1;
@@ -156,7 +155,7 @@ std::optional<spawner::identity> explain_account(const config::config& cfg,
                                                  const identity_choice& choice, check_list& check) {
   if (!choice.account) {
     check(true,
-          "no switch: cgihost is not root, the code runs as uid " + std::to_string(::geteuid()));
+          "no switch: cgihost is not root, the code runs as uid " + own_uid());
     return std::nullopt;
   }
   const auto& a = *choice.account;
@@ -177,7 +176,7 @@ std::optional<spawner::identity> explain_account(const config::config& cfg,
 // The script's checks, as the modules run them (find_script, script_access).
 void explain_script(const config::config& cfg, const route& r, const identity_choice& choice,
                     const std::optional<spawner::identity>& id, bool need_exec, check_list& check) {
-  spawner::unique_fd root(::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  spawner::unique_fd root(spawner::open_folder(cfg.document_root));
   if (root.get() < 0) {
     check(false, "document_root " + cfg.document_root.string() + " opens: " + std::strerror(errno));
     return;
@@ -199,7 +198,7 @@ void explain_script(const config::config& cfg, const route& r, const identity_ch
     check(!no, std::string(need_exec ? "readable and executable" : "readable") + " by " + id->name +
                    (no ? ": " + no->detail + " -> " + status_text(no->status) : ""));
   } else if (found && need_exec) {
-    check((found->st.st_mode & 0111) != 0, "executable");
+    check(found->st.executable_by_someone(), "executable");
   }
 }
 
@@ -268,7 +267,7 @@ int run_explain(const config::config& cfg, const try_request& tr) {
   explain_script(cfg, r, choice, id, need_exec, check);
   out << "== verdict\n"
       << (check.ok()
-              ? "would run as " + (id ? id->describe() : "uid " + std::to_string(::geteuid()))
+              ? "would run as " + (id ? id->describe() : "uid " + own_uid())
               : std::string("refused"))
       << "\n";
   return check.ok() ? 0 : 1;

@@ -1,11 +1,5 @@
 #include "host/cgi/cgi_handler.hpp"
 
-#include <fcntl.h>
-#include <pwd.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
@@ -28,6 +22,7 @@
 #include "spawner/child.hpp"
 #include "spawner/files.hpp"
 #include "spawner/launch.hpp"
+#include "spawner/this_process.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -57,12 +52,12 @@ std::string fmt_ms(std::optional<clock::time_point> t, clock::time_point start) 
 class cgi_run final : public gateway_voice {
  public:
   // `slot`: a place under [cgi] max_children, given back once the child is reaped.
-  cgi_run(exchange& ex, spawner::child& child, int spool_fd, std::string script, bool nph,
-          std::string who, clock::time_point started, run_limit* slot)
+  cgi_run(exchange& ex, spawner::child& child, const spawner::spool_file& spool, std::string script,
+          bool nph, std::string who, clock::time_point started, run_limit* slot)
       : slot_(slot),
         ex_(ex),
         child_(child),
-        spool_fd_(spool_fd),
+        spool_(spool),
         script_(std::move(script)),
         relay_(ex, script_, nph),
         who_(std::move(who)),
@@ -118,10 +113,10 @@ class cgi_run final : public gateway_voice {
     timed_out_ = true;
     // TERM, then KILL after the grace period, to the whole group; the reaping
     // is done once, after this expression.
-    child_.signal_group(SIGTERM);
+    child_.ask_group_to_end();
     timer.expires_after(kKillGrace);
     co_await timer.async_wait(nothrow);
-    child_.signal_group(SIGKILL);
+    child_.end_group_now();
   }
 
   // The request body to the child's stdin, then nothing until cancelled.
@@ -131,9 +126,9 @@ class cgi_run final : public gateway_voice {
     std::uint64_t offset = 0;
     while (true) {
       std::size_t n = 0;
-      if (spool_fd_ >= 0) {
-        ssize_t r = ::pread(spool_fd_, buf.get(), kBuffer, static_cast<off_t>(offset));
-        n = r > 0 ? static_cast<std::size_t>(r) : 0;
+      if (spool_.is_open()) {
+        std::error_code rec;  // a failed read ends the body here, as its end would
+        n = spool_.read_at(offset, buf.get(), kBuffer, rec);
         offset += n;
       } else {
         error_code ec;
@@ -227,7 +222,7 @@ class cgi_run final : public gateway_voice {
   std::string verdict() const {
     if (timed_out_) return "504 Gateway Timeout: the program did not finish within its timeout";
     std::string v = relay_.verdict();
-    if (relay_.head_complete() && !status_.exited && status_.signal)
+    if (relay_.head_complete() && status_.killed_by_signal())
       v += "; the program was killed: the response would be cut";
     return v;
   }
@@ -240,7 +235,7 @@ class cgi_run final : public gateway_voice {
     exchange_facts facts;
     facts.how = timed_out_ ? ending::timed_out : ending::complete;
     facts.client_failed = client_failed_;
-    facts.killed = !status_.exited && status_.signal != 0;
+    facts.killed = status_.killed_by_signal();
     relay_facts(relay_, ex_, facts);
     const host::verdict v = classify(facts);
     if (sends(v)) {
@@ -301,7 +296,7 @@ class cgi_run final : public gateway_voice {
   run_limit* slot_;
   exchange& ex_;
   spawner::child& child_;
-  int spool_fd_;
+  const spawner::spool_file& spool_;
   std::string script_;
   response_relay relay_;
   std::string who_;
@@ -323,11 +318,8 @@ class cgi_run final : public gateway_voice {
 cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h,
                          spawner::broker* broker, std::shared_ptr<run_limit> limit)
     : cfg_(cfg), h_(h), broker_(broker), limit_(std::move(limit)) {
-  root_fd_ = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd_ < 0)
-    throw std::system_error(errno, std::generic_category(),
-                            "cannot open document root " + cfg.document_root.string());
-  switch_identity_ = broker_ != nullptr || ::geteuid() == 0;
+  root_ = open_document_root(cfg);
+  switch_identity_ = broker_ != nullptr || spawner::can_switch_accounts();
   pass_through_ = pass_through_environment();
   if (broker_) {
     // With privilege separation the process identity is identity.process
@@ -335,19 +327,17 @@ cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h,
     process_identity_ =
         cfg.identity.process.name + " uid " + std::to_string(cfg.identity.process.uid);
   } else {
-    const passwd* pw = ::getpwuid(::geteuid());
-    process_identity_ =
-        (pw ? std::string(pw->pw_name) : std::string("?")) + " uid " + std::to_string(::geteuid());
+    const auto self = spawner::current_account();
+    process_identity_ = (self.name.empty() ? std::string("?") : self.name) + " uid " +
+                        std::to_string(self.uid.value);
   }
 }
 
-cgi_handler::~cgi_handler() {
-  if (root_fd_ >= 0) ::close(root_fd_);
-}
+cgi_handler::~cgi_handler() = default;
 
 asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepared& p) {
   const route& r = ex.route();
-  auto script = find_script(root_fd_, r.script_name, cfg_, h_.interpreter.empty());
+  auto script = find_script(root_.get(), r.script_name, cfg_, h_.interpreter.empty());
   if (!script) co_return std::move(script).error();
   p.script_path = std::move(script->path);
   const std::string& script_path = p.script_path;
@@ -368,10 +358,10 @@ asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepa
     as = std::move(*id);
     p.who = as->describe();
   } else {
-    p.who = "uid " + std::to_string(::geteuid()) +
+    p.who = "uid " + std::to_string(spawner::current_account().uid.value) +
             " (cgihost's own account: it is not root and cannot switch)";
   }
-  ex.set_identity(as ? as->name : std::to_string(::geteuid()));
+  ex.set_identity(as ? as->name : std::to_string(spawner::current_account().uid.value));
 
   auto length = co_await body_length_or_spool(ex, p.spool);
   if (!length) co_return std::move(length).error();
@@ -493,7 +483,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
       rid, p.script_path, launched->pid, process_identity_, p.who, p.why,
       ms(clock::now() - started));
   spawner::child child(co_await asio::this_coro::executor, *launched);
-  cgi_run run(ex, child, p.spool.get(), r.script_name, p.nph, p.who, started,
+  cgi_run run(ex, child, p.spool, r.script_name, p.nph, p.who, started,
               std::exchange(slot, nullptr));
   co_await run.run(r.cgi_timeout);
 }

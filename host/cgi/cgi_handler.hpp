@@ -44,7 +44,7 @@ class cgi_handler final : public handler {
     bool nph = false;
     std::string who;  // the account it runs as, described
     std::string why;  // and why (the identity decision)
-    spawner::unique_fd spool;
+    spawner::spool_file spool;
     spawner::launch_spec spec;
   };
   // The script, the account (checked), the body's length (spooled when
@@ -57,7 +57,7 @@ class cgi_handler final : public handler {
 
   const config::config& cfg_;
   const config::handler& h_;
-  int root_fd_ = -1;
+  spawner::unique_fd root_;
   spawner::broker* broker_;
   std::shared_ptr<run_limit> limit_;
   bool switch_identity_ = false;  // only root can run children as another account

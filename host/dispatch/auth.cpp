@@ -2,7 +2,6 @@
 
 #include <crypt.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -135,15 +134,14 @@ std::shared_ptr<const authenticator::users> authenticator::current_users() {
     if (!users_) users_ = std::make_shared<users>();
     return users_;
   }
-  struct stat st {};
-  if (::stat(file->c_str(), &st) != 0) {
+  std::error_code mec;
+  const auto mtime = std::filesystem::last_write_time(*file, mec);
+  if (mec) {
     log_->error("[auth] users file {}: {}; keeping the users read before", file->string(),
-                std::strerror(errno));
+                mec.message());
     if (!users_) users_ = std::make_shared<users>();
     return users_;
   }
-  auto mtime = std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtim.tv_sec) +
-                                                     std::chrono::nanoseconds(st.st_mtim.tv_nsec));
   if (users_ && users_->loaded_mtime == mtime) return users_;
   std::ifstream in(*file);
   std::stringstream text;

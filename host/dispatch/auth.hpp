@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -133,7 +134,7 @@ class authenticator {
  private:
   struct users {
     user_table table;
-    std::chrono::system_clock::time_point loaded_mtime{};
+    std::filesystem::file_time_type loaded_mtime{};
   };
   std::shared_ptr<const users>
   current_users();  // reloaded when the file changed (checked once a second)

@@ -1,8 +1,5 @@
 #include "host/dispatch/checks.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-
 #include <cerrno>
 #include <cstring>
 
@@ -23,14 +20,22 @@ refusal script_refusal(http::status status, std::string code, std::string reason
 
 }  // namespace
 
+spawner::unique_fd open_document_root(const config::config& cfg) {
+  spawner::unique_fd root(spawner::open_folder(cfg.document_root));
+  if (root.get() < 0)
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot open document root " + cfg.document_root.string());
+  return root;
+}
+
 checked<script_file> find_script(int root_fd, const std::string& script_name,
                                  const config::config& cfg, bool need_exec) {
   const std::string rel = script_name.size() > 1 ? script_name.substr(1) : "";
   if (rel.empty() || rel.back() == '/')
     return script_refusal(http::status::forbidden, "script.unnamed",
                           "no script named in " + script_name, "no script named");
-  spawner::unique_fd script{spawner::open_script(root_fd, rel.c_str(), O_PATH | O_CLOEXEC,
-                                                 cfg.allow_symlinks_outside_root)};
+  spawner::unique_fd script{
+      spawner::open_script(root_fd, rel.c_str(), cfg.allow_symlinks_outside_root)};
   if (script.get() < 0) {
     const int err = errno;
     if (err == EXDEV)
@@ -44,10 +49,13 @@ checked<script_file> find_script(int root_fd, const std::string& script_name,
                           "script " + script_name + ": " + std::strerror(err), std::strerror(err));
   }
   script_file found;
-  if (::fstat(script.get(), &found.st) != 0 || !S_ISREG(found.st.st_mode))
+  std::error_code ec;
+  auto info = spawner::info_of(script.get(), ec);
+  if (info) found.st = *info;
+  if (!info || !found.st.is_regular())
     return script_refusal(http::status::forbidden, "script.not_regular",
                           "script " + script_name + " is not a regular file", "not a regular file");
-  if (need_exec && (found.st.st_mode & 0111) == 0)
+  if (need_exec && !found.st.executable_by_someone())
     return script_refusal(http::status::forbidden, "script.not_executable",
                           "script " + script_name + " is not executable", "not executable");
   found.path = cfg.document_root.string() + script_name;
@@ -85,11 +93,10 @@ checked<spawner::identity> usable_account(const identity_choice& choice,
 }
 
 std::optional<refusal> script_access(const config::config& cfg, const identity_choice& choice,
-                                     const spawner::identity& id, const struct stat& st,
+                                     const spawner::identity& id, const spawner::file_info& st,
                                      bool need_exec, const check_subject& subject) {
   std::string denied;
-  if (spawner::may_access(id, st.st_uid, st.st_gid, st.st_mode, need_exec, denied))
-    return std::nullopt;
+  if (spawner::may_access(id, st, need_exec, denied)) return std::nullopt;
   refusal no =
       access_refusal(cfg, choice.anonymous,
                      "script " + subject.script_name + ": " + denied + " (" + choice.why + ")");
@@ -98,7 +105,7 @@ std::optional<refusal> script_access(const config::config& cfg, const identity_c
 }
 
 checked<spawner::identity> check_identity(const config::config& cfg, const identity_choice& choice,
-                                          const struct stat& st, bool need_exec,
+                                          const spawner::file_info& st, bool need_exec,
                                           const check_subject& subject) {
   auto id = usable_account(choice, subject);
   if (!id) return std::move(id).error();

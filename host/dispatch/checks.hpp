@@ -5,8 +5,6 @@
 // a refusal (refusal.hpp) and does no network I/O, so the server answers the
 // refusal (answer()) and `try --explain` prints it, from the same check.
 
-#include <sys/stat.h>
-
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,14 +13,20 @@
 #include "host/dispatch/exchange.hpp"
 #include "host/dispatch/identity_choice.hpp"
 #include "host/dispatch/refusal.hpp"
+#include "spawner/files.hpp"
 #include "spawner/identity.hpp"
 
 namespace cgihost::host {
 
+// The document root, opened once per module to open files beneath it
+// (spawner::open_folder). Throws std::system_error naming it when it cannot
+// be opened (at start-up: the program then says so and exits).
+spawner::unique_fd open_document_root(const config::config& cfg);
+
 // A script found under the document root.
 struct script_file {
-  std::string path;   // document_root + SCRIPT_NAME
-  struct stat st {};  // owner, group and mode, for the account's access check
+  std::string path;       // document_root + SCRIPT_NAME
+  spawner::file_info st;  // owner, group and mode, for the account's access check
 };
 
 // The route's script `script_name` under the document root (`root_fd`),
@@ -54,12 +58,12 @@ checked<spawner::identity> usable_account(const identity_choice& choice,
 // Whether `id`, chosen by `choice`, may read the script `st` (and execute it
 // with `need_exec`): nullopt, or access_refusal.
 std::optional<refusal> script_access(const config::config& cfg, const identity_choice& choice,
-                                     const spawner::identity& id, const struct stat& st,
+                                     const spawner::identity& id, const spawner::file_info& st,
                                      bool need_exec, const check_subject& subject);
 
 // usable_account, then script_access.
 checked<spawner::identity> check_identity(const config::config& cfg, const identity_choice& choice,
-                                          const struct stat& st, bool need_exec,
+                                          const spawner::file_info& st, bool need_exec,
                                           const check_subject& subject);
 
 // The refusal for a request whose account may not read (or run) a file;

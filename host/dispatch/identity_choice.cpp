@@ -1,6 +1,6 @@
 #include "host/dispatch/identity_choice.hpp"
 
-#include <unistd.h>
+#include "spawner/this_process.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -44,8 +44,8 @@ identity_choice choose_identity(const config::config& cfg, config::module_kind m
     c.why = setting + ", anonymous -> identity.anonymous";
   }
   if (!can_switch) {
-    c.why += " -> cgihost's own account uid " + std::to_string(::geteuid()) +
-             " (not root: it cannot switch)";
+    c.why += " -> cgihost's own account uid " +
+             std::to_string(spawner::current_account().uid.value) + " (not root: it cannot switch)";
     return c;
   }
   c.why += " -> " + describe(*chosen);

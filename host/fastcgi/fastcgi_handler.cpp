@@ -1,8 +1,5 @@
 #include "host/fastcgi/fastcgi_handler.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <boost/asio/this_coro.hpp>
 
 #include "host/dispatch/checks.hpp"
@@ -142,28 +139,22 @@ fastcgi_handler::fastcgi_handler(const config::config& cfg, const config::handle
       single_(std::move(pool)),
       family_(std::move(family)),
       pass_through_(pass_through_environment()) {
-  root_fd_ = ::open(cfg.document_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd_ < 0)
-    throw std::system_error(errno, std::generic_category(),
-                            "cannot open document root " + cfg.document_root.string());
+  root_ = open_document_root(cfg);
   // A remote server runs as an account of its own, unknown here.
   if (single_ && !single_->remote() && !cfg.identity.process.name.empty())
     instance_account_ = spawner::resolve_identity(os_account(cfg.identity.process));
 }
 
-fastcgi_handler::~fastcgi_handler() {
-  if (root_fd_ >= 0) ::close(root_fd_);
-}
+fastcgi_handler::~fastcgi_handler() = default;
 
 checked<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(const exchange& ex,
-                                                                 const struct stat& st) {
+                                                                 const spawner::file_info& st) {
   if (!family_) {
     // impersonate = false: the instances run as the process identity, which
     // must be able to read the script (else the interpreter would answer a
     // vague 404 or 500); logging in would not change that: 403.
     std::string denied;
-    if (instance_account_ &&
-        !spawner::may_access(*instance_account_, st.st_uid, st.st_gid, st.st_mode, false, denied)) {
+    if (instance_account_ && !spawner::may_access(*instance_account_, st, false, denied)) {
       const std::string what = "script " + ex.route().script_name + ": " + denied +
                                " (fastcgi impersonate=false -> the process identity)";
       refusal no;
@@ -201,7 +192,7 @@ checked<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(const exchange&
 }
 
 asio::awaitable<std::optional<refusal>> fastcgi_handler::prepare(exchange& ex, prepared& p) {
-  auto script = find_script(root_fd_, ex.route().script_name, cfg_, false);
+  auto script = find_script(root_.get(), ex.route().script_name, cfg_, false);
   if (!script) co_return std::move(script).error();
   auto pool = pool_for(ex, script->st);
   if (!pool) co_return std::move(pool).error();
@@ -213,7 +204,7 @@ asio::awaitable<std::optional<refusal>> fastcgi_handler::prepare(exchange& ex, p
   fcgi::append_begin_request(p.head_records, kFcgiRequestId, fcgi::role::responder,
                              fcgi::kKeepConn);
   fcgi::append_params(p.head_records, kFcgiRequestId, vars);
-  p.may_retry = may_retry(http::string_to_verb(ex.request().method), p.length, p.spool.get() >= 0);
+  p.may_retry = may_retry(http::string_to_verb(ex.request().method), p.length, p.spool.is_open());
   co_return std::nullopt;
 }
 
@@ -260,7 +251,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     }
 
     // exchange
-    fcgi_exchange run(ex, l, p.spool.get(), p.length == 0, ex.route().script_name, pool_name);
+    fcgi_exchange run(ex, l, p.spool, p.length == 0, ex.route().script_name, pool_name);
     co_await run.run(p.head_records, deadline);
     const fcgi_end end = run.end();
     // Unless END_REQUEST already gave it back, keeping the connection.

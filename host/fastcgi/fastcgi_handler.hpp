@@ -2,8 +2,6 @@
 // The FastCGI module: a request over FastCGI records to an instance lent by
 // its pool; STDOUT through the same strict relay as CGI, STDERR to the log.
 
-#include <sys/stat.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -40,10 +38,10 @@ class fastcgi_handler final : public handler {
   // What prepare() makes of a request before any instance is lent.
   struct prepared {
     std::shared_ptr<fastcgi_pool> pool;
-    spawner::unique_fd spool;  // a chunked body, spooled; else closed
-    std::uint64_t length = 0;  // the body's
-    std::string head_records;  // BEGIN_REQUEST and PARAMS, encoded
-    bool may_retry = false;    // see may_retry() in lease.hpp
+    spawner::spool_file spool;  // a chunked body, spooled; else closed
+    std::uint64_t length = 0;   // the body's
+    std::string head_records;   // BEGIN_REQUEST and PARAMS, encoded
+    bool may_retry = false;     // see may_retry() in lease.hpp
   };
   // The script, the pool (and its account), the body's length (spooled when
   // chunked) and the PARAMS, into `p`; or the refusal handle() answers.
@@ -54,14 +52,14 @@ class fastcgi_handler final : public handler {
   // The pool for this request: the one pool (whose account must read the
   // script `st`), or its account's (check_identity); else the refusal (401,
   // 403, 500, or 503 while stopping).
-  checked<std::shared_ptr<fastcgi_pool>> pool_for(const exchange& ex, const struct stat& st);
+  checked<std::shared_ptr<fastcgi_pool>> pool_for(const exchange& ex, const spawner::file_info& st);
 
   std::shared_ptr<fastcgi_pool> single_;
   std::shared_ptr<pool_family> family_;
   // The account the one local pool's instances run as (identity.process):
   // it must be able to read a script before a request goes there.
   std::optional<spawner::identity> instance_account_;
-  int root_fd_ = -1;
+  spawner::unique_fd root_;
   protocol::cgi::variables pass_through_;
 };
 

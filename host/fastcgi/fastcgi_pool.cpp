@@ -1,7 +1,6 @@
 #include "host/fastcgi/fastcgi_pool.hpp"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +27,7 @@
 #include "protocol/cgi_response.hpp"
 #include "spawner/broker.hpp"
 #include "spawner/launch.hpp"
+#include "spawner/this_process.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -90,12 +90,8 @@ std::map<std::string, std::string> env_of(
 // The account cgihost runs as, by name (its uid when it has none).
 const std::string& own_account_name() {
   static const std::string name = [] {
-    passwd pw{};
-    passwd* found = nullptr;
-    std::vector<char> buf(16384);
-    if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found)
-      return std::string(pw.pw_name);
-    return "uid " + std::to_string(::geteuid());
+    const auto self = spawner::current_account();
+    return self.name.empty() ? "uid " + std::to_string(self.uid.value) : self.name;
   }();
   return name;
 }
@@ -535,7 +531,7 @@ void fastcgi_pool::stop(std::chrono::milliseconds grace, std::function<void()> d
         if (ec) co_return;  // every instance ended within the grace period
         std::lock_guard lock(self->mu_);
         for (auto& inst : self->instances_)
-          if (inst->child) inst->child->signal_group(SIGKILL);
+          if (inst->child) inst->child->end_group_now();
       },
       asio::detached);
 }

@@ -56,8 +56,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   // one request at a time.
   struct instance {
     pool_core::id number = 0;
-    std::string socket_path;  // empty for a remote pool
-    pid_t pid = -1;           // -1 for a remote pool
+    std::string socket_path;       // empty for a remote pool
+    spawner::process_id pid = -1;  // -1 for a remote pool
     std::chrono::system_clock::time_point started_at;
     std::unique_ptr<spawner::child> child;  // owned by the watcher on the pool's executor
     // The connection kept open after the last request (FCGI_KEEP_CONN): only
@@ -69,7 +69,7 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   struct snapshot {
     struct inst {
       pool_core::id number;
-      pid_t pid;
+      spawner::process_id pid;
       pool_core::state st;
       std::uint32_t served;
       std::chrono::system_clock::time_point started_at;

@@ -31,12 +31,12 @@ fastcgi_pool::outcome outcome_of(const fcgi_end& end) {
   return !end.got_bytes && end.reset ? outcome::refused : outcome::broken;
 }
 
-fcgi_exchange::fcgi_exchange(exchange& ex, lease& l, int spool_fd, bool empty_body,
-                             std::string script, std::string pool)
+fcgi_exchange::fcgi_exchange(exchange& ex, lease& l, const spawner::spool_file& spool,
+                             bool empty_body, std::string script, std::string pool)
     : ex_(ex),
       lease_(l),
       sock_(l.sock()),
-      spool_fd_(spool_fd),
+      spool_(spool),
       empty_body_(empty_body),
       script_(std::move(script)),
       pool_(std::move(pool)),
@@ -147,9 +147,9 @@ asio::awaitable<bool> fcgi_exchange::send_stdin() {
   std::string out;
   while (true) {
     std::size_t got = 0;
-    if (spool_fd_ >= 0) {
-      ssize_t r = ::pread(spool_fd_, buf.get(), chunk, static_cast<off_t>(offset));
-      got = r > 0 ? static_cast<std::size_t>(r) : 0;
+    if (spool_.is_open()) {
+      std::error_code rec;  // a failed read ends the body here, as its end would
+      got = spool_.read_at(offset, buf.get(), chunk, rec);
       offset += got;
     } else {
       error_code rec;

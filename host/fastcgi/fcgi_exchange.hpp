@@ -45,12 +45,12 @@ class fcgi_exchange {
  public:
   using clock = std::chrono::steady_clock;
 
-  // `spool_fd`: the spooled body, or -1 (read from `ex`); `empty_body`: no
+  // `spool`: the spooled body, or one not open (read from `ex`); `empty_body`: no
   // body at all. `script` and `pool` name the request in log lines. The
   // instance goes back through `l` (keep()) the moment END_REQUEST ends a
   // clean exchange: our STDIN sent whole, nothing after END_REQUEST.
-  fcgi_exchange(exchange& ex, lease& l, int spool_fd, bool empty_body, std::string script,
-                std::string pool);
+  fcgi_exchange(exchange& ex, lease& l, const spawner::spool_file& spool, bool empty_body,
+                std::string script, std::string pool);
 
   // Sends the request and relays the answer until END_REQUEST, the deadline,
   // a failure, or the client leaving (then ABORT_REQUEST, and a short wait
@@ -83,7 +83,7 @@ class fcgi_exchange {
   exchange& ex_;
   lease& lease_;
   lease::socket& sock_;
-  int spool_fd_;
+  const spawner::spool_file& spool_;
   bool empty_body_;
   std::string script_;
   std::string pool_;

@@ -1,7 +1,5 @@
 #include "host/fastcgi/lease.hpp"
 
-#include <sys/socket.h>
-
 #include <boost/asio/this_coro.hpp>
 #include <cerrno>
 
@@ -14,8 +12,11 @@ using error_code = boost::system::error_code;
 // A kept connection the server has not closed (nothing to read, no EOF).
 bool still_open(fastcgi_pool::socket& sock) {
   char c;
-  ssize_t n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  error_code ec;
+  if (!sock.non_blocking()) sock.non_blocking(true, ec);  // kept with the connection
+  if (ec) return false;
+  sock.receive(asio::buffer(&c, 1), asio::socket_base::message_peek, ec);
+  return ec == asio::error::would_block || ec == asio::error::try_again;
 }
 
 }  // namespace

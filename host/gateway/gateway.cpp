@@ -1,8 +1,5 @@
 #include "host/gateway/gateway.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -84,12 +81,13 @@ refusal body_refusal(http::status status, std::string code, std::string reason) 
 }  // namespace
 
 asio::awaitable<checked<std::uint64_t>> body_length_or_spool(exchange& ex,
-                                                             spawner::unique_fd& spool) {
+                                                             spawner::spool_file& spool) {
   if (auto length = ex.body_length()) co_return *length;
-  spool.reset(::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  if (spool.get() < 0)
+  std::error_code sec;
+  spool = spawner::spool_file::create(sec);
+  if (!spool.is_open())
     co_return body_refusal(http::status::internal_server_error, "body.spool",
-                           std::string("cannot spool body: ") + std::strerror(errno));
+                           "cannot spool body: " + sec.message());
   auto buf = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
   std::uint64_t total = 0;
   while (true) {
@@ -102,7 +100,7 @@ asio::awaitable<checked<std::uint64_t>> body_length_or_spool(exchange& ex,
                              "request body: " + ec.message());
     }
     if (n == 0) break;
-    if (::pwrite(spool.get(), buf.get(), n, static_cast<off_t>(total)) != static_cast<ssize_t>(n))
+    if (spool.write_at(total, buf.get(), n))
       co_return body_refusal(http::status::internal_server_error, "body.spool",
                              "cannot spool body");
     total += n;

@@ -2,9 +2,6 @@
 // What the CGI and FastCGI exchanges share: finding the script, getting the
 // request body's length (spooling a chunked one), and the CGI variables.
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -68,7 +65,7 @@ class gateway_buffer {
 // Refusals: 413 body.too_large, 400 body.refused (framing, cut short), 500
 // body.spool.
 asio::awaitable<checked<std::uint64_t>> body_length_or_spool(exchange& ex,
-                                                             spawner::unique_fd& spool);
+                                                             spawner::spool_file& spool);
 
 // The CGI variables of the request (the environment of a CGI child, the
 // PARAMS of a FastCGI request), from protocol/'s one builder.

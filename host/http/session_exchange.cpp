@@ -1,14 +1,11 @@
 #include "host/http/session_exchange.hpp"
 
-#include <sys/socket.h>
-
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
-#include <cerrno>
 #include <charconv>
 #include <cstdio>
 
@@ -291,9 +288,16 @@ asio::awaitable<bool> session_exchange::client_gone() {
   if (s_.reader_.buffered() == 0) {
     auto [ec] = co_await sock.async_wait(asio::ip::tcp::socket::wait_read, nothrow);
     if (ec == asio::error::operation_aborted) co_return false;
+    // Readable: the client closed (EOF, or an error), or bytes of a next
+    // request came. The socket is non-blocking (send() made it so).
+    if (ec) co_return true;
     char probe;
-    ssize_t n = ::recv(sock.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (ec || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return true;
+    error_code pec;
+    if (!sock.non_blocking()) sock.non_blocking(true, pec);
+    const std::size_t n =
+        sock.receive(asio::buffer(&probe, 1), asio::socket_base::message_peek, pec);
+    const bool waiting = pec == asio::error::would_block || pec == asio::error::try_again;
+    if ((pec && !waiting) || (!pec && n == 0)) co_return true;
   }
   // Bytes of a next request are waiting: the client is there. Wait until cancelled.
   asio::steady_timer forever(s_.stream_.get_executor(), clock::time_point::max());

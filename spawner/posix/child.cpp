@@ -74,6 +74,9 @@ void child::signal_group(int sig) noexcept {
   if (::kill(-pid_, sig) != 0) ::kill(pid_, sig);
 }
 
+void child::ask_group_to_end() noexcept { signal_group(SIGTERM); }
+void child::end_group_now() noexcept { signal_group(SIGKILL); }
+
 asio::awaitable<exit_status> child::wait() {
   if (exited_) co_return status_;
   boost::system::error_code ec;
