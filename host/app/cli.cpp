@@ -102,82 +102,88 @@ std::optional<spawner::identity> network_identity(const config::config& cfg, std
   return id;
 }
 
-int run_server(const config::config& cfg) {
-  logs lg;
-  try {
-    lg = open_logs(cfg.log);
-  } catch (const std::exception& e) {
-    std::cerr << "cgihost: cannot open log: " << e.what() << '\n';
-    return 1;
-  }
-  if (cfg.dev_mode && spawner::can_switch_accounts()) {
-    lg.error->warn("dev mode started as root: children will run as {} (uid {}), never as root",
-                   cfg.identity.process.name, cfg.identity.process.uid);
-  }
-  for (const auto& h : cfg.handlers)
-    if (!h.available) lg.error->warn("{} is disabled: {}", h.match, h.unavailable_reason);
-
-  // Privilege separation: started as root, a spawner process is split off
-  // (now, while there is one thread) that alone keeps root, to start
-  // children as the accounts this config names; this process drops to the
-  // process identity once its listeners are bound.
+// Privilege separation, when started as root: the spawner process that
+// alone keeps root, and the identity this process drops to.
+struct separation {
   std::unique_ptr<spawner::broker> broker;
   std::optional<spawner::identity> drop_to;
-  std::string error;
-  if (spawner::can_switch_accounts()) {
-    auto accounts = spawn_accounts(cfg, error);
-    if (!error.empty()) {
-      lg.error->critical("cannot start: {}", error);
-      return 1;
-    }
-    if (!cfg.identity.server) {
-      lg.error->critical("cannot start: no account for the network process ([identity] server)");
-      return 1;
-    }
-    drop_to = network_identity(cfg, error);
-    if (!drop_to) {
-      lg.error->critical("cannot start: {}", error);
-      return 1;
-    }
-    // A lane per io thread: each may have a spawn under way.
-    const unsigned lanes =
-        cfg.server.threads ? cfg.server.threads : std::max(1u, std::thread::hardware_concurrency());
-    broker = spawner::broker::start(accounts, error, lanes);
-    if (!broker) {
-      lg.error->critical("cannot start the spawner process: {}", error);
-      return 1;
-    }
-    std::string names;
-    for (const auto& id : accounts) names += (names.empty() ? "" : ", ") + id.describe();
-    lg.error->info("spawner process pid {} keeps root to start children as: {}", broker->pid(),
-                   names);
-  }
+};
 
+// Splits the spawner off (now, while there is one thread) to start children
+// as the accounts this config names; nullopt after logging why it cannot.
+// Not root: nothing to split, an empty separation.
+std::optional<separation> start_separation(const config::config& cfg, const logs& lg) {
+  separation out;
+  if (!spawner::can_switch_accounts()) return out;
+  std::string error;
+  auto accounts = spawn_accounts(cfg, error);
+  if (!error.empty()) {
+    lg.error->critical("cannot start: {}", error);
+    return std::nullopt;
+  }
+  if (!cfg.identity.server) {
+    lg.error->critical("cannot start: no account for the network process ([identity] server)");
+    return std::nullopt;
+  }
+  out.drop_to = network_identity(cfg, error);
+  if (!out.drop_to) {
+    lg.error->critical("cannot start: {}", error);
+    return std::nullopt;
+  }
+  // A lane per io thread: each may have a spawn under way.
+  const unsigned lanes =
+      cfg.server.threads ? cfg.server.threads : std::max(1u, std::thread::hardware_concurrency());
+  out.broker = spawner::broker::start(accounts, error, lanes);
+  if (!out.broker) {
+    lg.error->critical("cannot start the spawner process: {}", error);
+    return std::nullopt;
+  }
+  std::string names;
+  for (const auto& id : accounts) names += (names.empty() ? "" : ", ") + id.describe();
+  lg.error->info("spawner process pid {} keeps root to start children as: {}", out.broker->pid(),
+                 names);
+  return out;
+}
+
+// Drops root for good once the listeners are bound; false after logging why not.
+bool drop_root(const config::config& cfg, const spawner::identity& to, const logs& lg) {
+  std::string error;
+  if (!spawner::drop_privileges(to, error)) {
+    lg.error->critical("cannot drop root: {}", error);
+    return false;
+  }
+  lg.error->info(
+      "this process (pid {}) now runs as {} ({}): it reads the network, never as root, and no "
+      "child runs as it",
+      spawner::this_process_id(), describe_with_groups(to), cfg.identity.server_choice);
+  warn_unreadable_after_drop(cfg, to, lg);
+  for (const auto& w : users_file_warnings(cfg)) lg.error->warn("{}", w);
+  return true;
+}
+
+// The server for `cfg`, bound and catching signals; nullptr after logging why not.
+std::unique_ptr<server> bound_server(const config::config& cfg, const logs& lg,
+                                     spawner::broker* broker) {
   std::unique_ptr<server> srv;
   try {
-    srv = std::make_unique<server>(cfg, lg, broker.get());
+    srv = std::make_unique<server>(cfg, lg, broker);
   } catch (const std::exception& e) {
     lg.error->critical("cannot start: {}", e.what());
-    return 1;
+    return nullptr;
   }
+  std::string error;
   if (!srv->bind(error)) {
     lg.error->critical("{}", error);
-    return 1;
+    return nullptr;
   }
   srv->catch_signals();  // a SIGTERM right after "listening on" is a graceful stop too
-  if (drop_to) {
-    if (!spawner::drop_privileges(*drop_to, error)) {
-      lg.error->critical("cannot drop root: {}", error);
-      return 1;
-    }
-    lg.error->info(
-        "this process (pid {}) now runs as {} ({}): it reads the network, never as root, and no "
-        "child runs as it",
-        spawner::this_process_id(), describe_with_groups(*drop_to), cfg.identity.server_choice);
-    warn_unreadable_after_drop(cfg, *drop_to, lg);
-    for (const auto& w : users_file_warnings(cfg)) lg.error->warn("{}", w);
-  }
-  for (const auto& ep : srv->bound()) {
+  return srv;
+}
+
+// Serves until stopped; 1 when the spawner process ended first.
+int serve_until_stopped(const config::config& cfg, const logs& lg, server& srv,
+                        spawner::broker* broker) {
+  for (const auto& ep : srv.bound()) {
     std::string addr =
         ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
     lg.error->info("listening on http://{}:{}/ (document root {})", addr, ep.port(),
@@ -194,12 +200,34 @@ int run_server(const config::config& cfg) {
       lg.error->critical(
           "the spawner process (pid {}) ended: no child can start any more; stopping",
           broker->pid());
-      srv->stop();
+      srv.stop();
     });
-  srv->run(true);
+  srv.run(true);
   watch.reset();
   lg.error->info("stopped");
   return spawner_died ? 1 : 0;
+}
+
+int run_server(const config::config& cfg) {
+  logs lg;
+  try {
+    lg = open_logs(cfg.log);
+  } catch (const std::exception& e) {
+    std::cerr << "cgihost: cannot open log: " << e.what() << '\n';
+    return 1;
+  }
+  if (cfg.dev_mode && spawner::can_switch_accounts()) {
+    lg.error->warn("dev mode started as root: children will run as {} (uid {}), never as root",
+                   cfg.identity.process.name, cfg.identity.process.uid);
+  }
+  for (const auto& h : cfg.handlers)
+    if (!h.available) lg.error->warn("{} is disabled: {}", h.match, h.unavailable_reason);
+  auto sep = start_separation(cfg, lg);
+  if (!sep) return 1;
+  auto srv = bound_server(cfg, lg, sep->broker.get());
+  if (!srv) return 1;
+  if (sep->drop_to && !drop_root(cfg, *sep->drop_to, lg)) return 1;
+  return serve_until_stopped(cfg, lg, *srv, sep->broker.get());
 }
 
 std::string one_line(std::string s) {
@@ -209,111 +237,112 @@ std::string one_line(std::string s) {
   return s;
 }
 
-}  // namespace
-
-int main_cli(int argc, char** argv) {
+// The command line as parsed.
+struct command_line {
   CLI::App app{"cgihost: a FastCGI process manager and CGI host", "cgihost"};
-  app.set_version_flag("--version", "cgihost " CGIHOST_VERSION);
-  app.require_subcommand(1);
-
-  std::string serve_config;
-  auto* serve = app.add_subcommand("serve", "Run with a config file");
-  serve->add_option("-c,--config", serve_config, "The TOML config file")->required();
-
+  CLI::App* serve = nullptr;
+  CLI::App* dev = nullptr;
+  CLI::App* check = nullptr;
+  CLI::App* tryc = nullptr;
+  std::string serve_config, check_config, try_config;
   std::string dev_dir = ".";
   std::string dev_listen;
-  auto* dev = app.add_subcommand("dev", "Serve DIR with the embedded dev config, no config file");
-  dev->add_option("DIR", dev_dir, "Document root (default: the current folder)");
-  dev->add_option("--listen", dev_listen, "HOST:PORT to listen on (default: 127.0.0.1:8080)");
-
-  std::string check_config;
-  auto* check =
-      app.add_subcommand("check-config", "Validate a config file: print ok, or every problem");
-  check->add_option("-c,--config", check_config, "The TOML config file")->required();
-
-  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "serve" &&
-      std::string_view(argv[1]) != "dev" && std::string_view(argv[1]) != "check-config" &&
-      std::string_view(argv[1]) != "try") {
-    std::cerr << "cgihost: unknown command \"" << argv[1]
-              << "\" (use serve, dev, check-config or try; see cgihost --help)\n";
-    return 2;
-  }
-  std::string try_config;
   try_request try_req;
-  std::string try_user;
-  std::string try_data;
-  auto* tryc = app.add_subcommand("try",
-                                  "Run one request as the server would, without a listener, and "
-                                  "show what the child got and said");
-  tryc->add_option("-c,--config", try_config, "The TOML config file")->required();
-  tryc->add_option("--user", try_user, "As if authenticated as NAME (mapped through [accounts])");
+  std::string try_user, try_data;
   bool try_explain = false;
-  tryc->add_flag(
-      "--explain", try_explain,
-      "Print who the request would run as and why, with each check before a spawn; run nothing");
-  tryc->add_option("--method", try_req.method, "The request method (default GET)");
-  tryc->add_option("--header", try_req.headers, "A request header 'Name: value' (repeatable)");
-  tryc->add_option("--data", try_data, "The request body; @FILE reads FILE");
-  tryc->add_option("URL", try_req.url, "A path like /cgi-bin/x.cgi?a=1 or a full http://host/path")
-      ->required();
+};
 
+void define_commands(command_line& c) {
+  c.app.set_version_flag("--version", "cgihost " CGIHOST_VERSION);
+  c.app.require_subcommand(1);
+  c.serve = c.app.add_subcommand("serve", "Run with a config file");
+  c.serve->add_option("-c,--config", c.serve_config, "The TOML config file")->required();
+  c.dev = c.app.add_subcommand("dev", "Serve DIR with the embedded dev config, no config file");
+  c.dev->add_option("DIR", c.dev_dir, "Document root (default: the current folder)");
+  c.dev->add_option("--listen", c.dev_listen, "HOST:PORT to listen on (default: 127.0.0.1:8080)");
+  c.check =
+      c.app.add_subcommand("check-config", "Validate a config file: print ok, or every problem");
+  c.check->add_option("-c,--config", c.check_config, "The TOML config file")->required();
+  auto* t = c.tryc = c.app.add_subcommand(
+      "try",
+      "Run one request as the server would, without a listener, and show what the child got and "
+      "said");
+  t->add_option("-c,--config", c.try_config, "The TOML config file")->required();
+  t->add_option("--user", c.try_user, "As if authenticated as NAME (mapped through [accounts])");
+  t->add_flag(
+      "--explain", c.try_explain,
+      "Print who the request would run as and why, with each check before a spawn; run nothing");
+  t->add_option("--method", c.try_req.method, "The request method (default GET)");
+  t->add_option("--header", c.try_req.headers, "A request header 'Name: value' (repeatable)");
+  t->add_option("--data", c.try_data, "The request body; @FILE reads FILE");
+  t->add_option("URL", c.try_req.url, "A path like /cgi-bin/x.cgi?a=1 or a full http://host/path")
+      ->required();
+}
+
+// Parses the command line; an exit code when there is nothing more to do
+// (help, version, a usage error: 2).
+std::optional<int> parse(command_line& c, int argc, char** argv) {
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string_view cmd = argv[1];
+    if (cmd != "serve" && cmd != "dev" && cmd != "check-config" && cmd != "try") {
+      std::cerr << "cgihost: unknown command \"" << cmd
+                << "\" (use serve, dev, check-config or try; see cgihost --help)\n";
+      return 2;
+    }
+  }
   try {
-    app.parse(argc, argv);
+    c.app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return c.app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return c.app.exit(e);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return c.app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "cgihost: " << one_line(e.what()) << " (see cgihost --help)\n";
     return 2;
   }
+  return std::nullopt;
+}
 
-  spawner::ignore_broken_pipes();
-  auto options = config::system_load_options();
+int check_config_command(const std::string& file, const config::load_options& options) {
+  auto r = config::load_file(file, options);
+  if (!r.ok()) return print_diagnostics(r.errors);
+  const auto& cfg = *r.value;
+  std::cout << "ok\n";
+  if (cfg.identity.server) {
+    std::string error;
+    auto id = network_identity(cfg, error);
+    std::cerr << "note: the network process will run as "
+              << (id ? describe_with_groups(*id) : error) << " (" << cfg.identity.server_choice
+              << ")\n";
+  }
+  for (const auto& w : users_file_warnings(cfg)) std::cerr << "warning: " << w << '\n';
+  return 0;
+}
 
-  if (*check) {
-    auto r = config::load_file(check_config, options);
-    if (!r.ok()) return print_diagnostics(r.errors);
-    const auto& cfg = *r.value;
-    std::cout << "ok\n";
-    if (cfg.identity.server) {
-      std::string error;
-      auto id = network_identity(cfg, error);
-      std::cerr << "note: the network process will run as "
-                << (id ? describe_with_groups(*id) : error) << " (" << cfg.identity.server_choice
-                << ")\n";
-    }
-    for (const auto& w : users_file_warnings(cfg)) std::cerr << "warning: " << w << '\n';
-    return 0;
+int try_command(command_line& c, const config::load_options& options) {
+  auto r = config::load_file(c.try_config, options);
+  if (!r.ok()) return print_diagnostics(r.errors);
+  if (*c.tryc->get_option("--user")) c.try_req.user = c.try_user;
+  if (*c.tryc->get_option("--data")) c.try_req.data = c.try_data;
+  try {
+    return c.try_explain ? run_explain(*r.value, c.try_req) : run_try(*r.value, c.try_req);
+  } catch (const std::exception& e) {
+    std::cerr << "cgihost: try: " << e.what() << "\n";
+    return 1;
   }
-  if (*tryc) {
-    auto r = config::load_file(try_config, options);
-    if (!r.ok()) return print_diagnostics(r.errors);
-    if (*tryc->get_option("--user")) try_req.user = try_user;
-    if (*tryc->get_option("--data")) try_req.data = try_data;
-    try {
-      return try_explain ? run_explain(*r.value, try_req) : run_try(*r.value, try_req);
-    } catch (const std::exception& e) {
-      std::cerr << "cgihost: try: " << e.what() << "\n";
-      return 1;
-    }
-  }
-  if (*serve) {
-    auto r = config::load_file(serve_config, options);
-    if (!r.ok()) return print_diagnostics(r.errors);
-    return run_server(*r.value);
-  }
-  // dev
+}
+
+int dev_command(const command_line& c, const config::load_options& options) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dev_dir, ec)) {
-    std::cerr << "cgihost: dev: \"" << dev_dir << "\" is not a folder\n";
+  if (!std::filesystem::is_directory(c.dev_dir, ec)) {
+    std::cerr << "cgihost: dev: \"" << c.dev_dir << "\" is not a folder\n";
     return 1;
   }
   std::optional<std::string> listen;
-  if (*dev->get_option("--listen")) listen = dev_listen;
-  auto r = config::load_dev(dev_dir, listen, options);
+  if (*c.dev->get_option("--listen")) listen = c.dev_listen;
+  auto r = config::load_dev(c.dev_dir, listen, options);
   if (!r.ok()) {
     // A bad --listen is a usage error; anything else is the embedded config's.
     if (!r.errors.empty() && r.errors.front().file == "--listen") {
@@ -323,6 +352,24 @@ int main_cli(int argc, char** argv) {
     return print_diagnostics(r.errors);
   }
   return run_server(*r.value);
+}
+
+}  // namespace
+
+int main_cli(int argc, char** argv) {
+  command_line c;
+  define_commands(c);
+  if (auto done = parse(c, argc, argv)) return *done;
+  spawner::ignore_broken_pipes();
+  auto options = config::system_load_options();
+  if (*c.check) return check_config_command(c.check_config, options);
+  if (*c.tryc) return try_command(c, options);
+  if (*c.serve) {
+    auto r = config::load_file(c.serve_config, options);
+    if (!r.ok()) return print_diagnostics(r.errors);
+    return run_server(*r.value);
+  }
+  return dev_command(c, options);
 }
 
 }  // namespace cgihost::host
