@@ -398,4 +398,14 @@ request_reader::step request_reader::refuse(boost::system::error_code ec) {
   return step::refused;
 }
 
+std::variant<protocol::normalized_target, head_refusal> validate_head(
+    request_reader::step step, const request_reader& reader) {
+  if (step == request_reader::step::refused) return reader.why();
+  auto normalized = protocol::normalize_target(reader.parser().get().target());
+  if (!normalized)
+    return head_refusal{http::status::bad_request,
+                        "request target refused: " + normalized.error().message()};
+  return std::move(*normalized);
+}
+
 }  // namespace cgihost::host

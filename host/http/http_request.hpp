@@ -15,8 +15,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "config/config.hpp"
+#include "protocol/uri_path.hpp"
 
 namespace cgihost::host {
 
@@ -150,5 +152,11 @@ class request_reader {
   head_refusal why_;
   boost::system::error_code error_;
 };
+
+// The last step of reading a head, pure: the normalized target of a head
+// the reader parsed whole, or the refusal to answer (`step` refused: the
+// reader's own; a target protocol::normalize_target refuses: 400).
+std::variant<protocol::normalized_target, head_refusal> validate_head(request_reader::step step,
+                                                                      const request_reader& reader);
 
 }  // namespace cgihost::host

@@ -170,26 +170,20 @@ asio::awaitable<std::optional<protocol::normalized_target>> http_session::read_h
     step = reader_.parse_head();
   }
   deadline.cancel();
-  co_return co_await validate_head(step, at);
+  co_return co_await checked_target(step, at);
 }
 
-asio::awaitable<std::optional<protocol::normalized_target>> http_session::validate_head(
+asio::awaitable<std::optional<protocol::normalized_target>> http_session::checked_target(
     request_reader::step step, const request_start& at) {
   const bool head_parsed = reader_.parser().is_header_done();
   const std::string request_line =
       head_parsed ? request_line_of(reader_.parser().get()) : std::string("-");
-  if (step == request_reader::step::refused) {
-    co_await send_simple(reader_.why().status, true, reader_.why().reason, at, request_line);
+  auto valid = validate_head(step, reader_);
+  if (auto* no = std::get_if<head_refusal>(&valid)) {
+    co_await send_simple(no->status, true, no->reason, at, request_line);
     co_return std::nullopt;
   }
-  auto normalized = protocol::normalize_target(reader_.parser().get().target());
-  if (!normalized) {
-    co_await send_simple(http::status::bad_request, true,
-                         "request target refused: " + normalized.error().message(), at,
-                         request_line);
-    co_return std::nullopt;
-  }
-  co_return std::move(*normalized);
+  co_return std::get<protocol::normalized_target>(std::move(valid));
 }
 
 asio::awaitable<void> http_session::dispatch(session_exchange& ex) {

@@ -49,7 +49,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // nullopt after answering (408, the parser's refusals, 400) or when the
   // client left.
   asio::awaitable<std::optional<protocol::normalized_target>> read_head(const request_start& at);
-  asio::awaitable<std::optional<protocol::normalized_target>> validate_head(
+  asio::awaitable<std::optional<protocol::normalized_target>> checked_target(
       request_reader::step step, const request_start& at);
   // The request through the one dispatch; a handler's exception is logged and answered 500.
   asio::awaitable<void> dispatch(session_exchange& ex);

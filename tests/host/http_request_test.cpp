@@ -283,3 +283,49 @@ TEST(HttpRequest, HostMustBeAUriHostWithAnOptionalPort) {
 
 }  // namespace
 }  // namespace cgihost::host
+
+namespace cgihost::host {
+namespace {
+
+// The whole head step: the reader's refusals and the target's normalization,
+// as the session answers them (validate_head is pure).
+TEST(HttpRequest, ValidateHeadGivesTheTargetOrTheRefusal) {
+  struct row {
+    std::string head;
+    unsigned status;   // 0: valid
+    std::string path;  // the normalized path when valid; the reason's start otherwise
+  };
+  const std::vector<row> rows = {
+      {"GET /a/./b/../c.php?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", 0, "/a/c.php"},
+      {"GET /%7Euser/ HTTP/1.1\r\nHost: h\r\n\r\n", 0, "/~user/"},
+      {"GET /../etc/passwd HTTP/1.1\r\nHost: h\r\n\r\n", 400, "request target refused: "},
+      {"GET /a%00b HTTP/1.1\r\nHost: h\r\n\r\n", 400, "request target refused: "},
+      {"GET / HTTP/1.1\r\n\r\n", 400, ""},  // no Host: the reader's own refusal
+      {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, ""},
+  };
+  const auto limits = limits_of();  // the reader keeps a reference
+  for (const auto& r : rows) {
+    request_reader reader(limits);
+    auto room = reader.prepare();
+    ASSERT_GE(room.size(), r.head.size());
+    std::memcpy(room.data(), r.head.data(), r.head.size());
+    reader.commit(r.head.size());
+    reader.start();
+    auto step = reader.parse_head();
+    ASSERT_NE(step, request_reader::step::need_more) << r.head;
+    auto valid = validate_head(step, reader);
+    if (r.status == 0) {
+      ASSERT_TRUE(std::holds_alternative<protocol::normalized_target>(valid))
+          << r.head << std::get<head_refusal>(valid).reason;
+      EXPECT_EQ(std::get<protocol::normalized_target>(valid).path, r.path);
+    } else {
+      ASSERT_TRUE(std::holds_alternative<head_refusal>(valid)) << r.head;
+      const auto& no = std::get<head_refusal>(valid);
+      EXPECT_EQ(static_cast<unsigned>(no.status), r.status) << r.head;
+      EXPECT_EQ(no.reason.rfind(r.path, 0), 0u) << no.reason;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cgihost::host
