@@ -1,7 +1,6 @@
 #include "host/fastcgi/fastcgi_pool.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -178,7 +177,10 @@ void fastcgi_pool::run_actions_locked() {
             inst->kept.reset();
           }
           if (inst->child) {
-            inst->child->signal_group(a.signal);
+            if (a.how == pool_core::ending::now)
+              inst->child->end_group_now();
+            else
+              inst->child->ask_group_to_end();
           } else if (remote()) {
             // A connection slot ends with its connection: nothing to reap.
             instances_.erase(std::remove(instances_.begin(), instances_.end(), inst),

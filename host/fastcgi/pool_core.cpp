@@ -1,7 +1,5 @@
 #include "host/fastcgi/pool_core.hpp"
 
-#include <signal.h>
-
 #include <algorithm>
 
 namespace cgihost::host {
@@ -135,7 +133,7 @@ void pool_core::start_failed(id inst, const std::string& reason, time_point now)
 
 void pool_core::hand_over(inst_rec& inst, time_point now) {
   if (stopping_) {
-    end(inst, SIGTERM, true);
+    end(inst, ending::graceful, true);
     return;
   }
   if (queue_.empty()) {
@@ -164,12 +162,12 @@ void pool_core::hand_over(inst_rec& inst, time_point now) {
   actions_.push_back(std::move(a));
 }
 
-void pool_core::end(inst_rec& inst, int signal, bool close_kept) {
+void pool_core::end(inst_rec& inst, ending how, bool close_kept) {
   inst.st = state::draining;
   action a;
   a.what = action::kind::end;
   a.inst = inst.number;
-  a.signal = signal;
+  a.how = how;
   a.close_kept = close_kept;
   actions_.push_back(std::move(a));
 }
@@ -188,7 +186,8 @@ void pool_core::released(id inst, outcome how, home kept_on, time_point now, boo
     return;
   }
   if (r->st == state::draining) {
-    end(*r, SIGTERM, true);  // asked to end while busy (a stop): now its connection can go too
+    end(*r, ending::graceful,
+        true);  // asked to end while busy (a stop): now its connection can go too
     return;
   }
   ++r->served;
@@ -196,19 +195,19 @@ void pool_core::released(id inst, outcome how, home kept_on, time_point now, boo
   if (how == outcome::ok) {
     failed_in_row_ = 0;  // a served request proves the program starts
     if (stopping_) {
-      end(*r, SIGTERM, true);
+      end(*r, ending::graceful, true);
     } else if (limits_.budget && r->served >= limits_.budget) {
       ++totals_.recycled;
-      end(*r, SIGTERM, true);
+      end(*r, ending::graceful, true);
     } else if (yield) {
       log(2, "instance " + std::to_string(inst) + " ended: another account waits for room");
-      end(*r, SIGTERM, true);
+      end(*r, ending::graceful, true);
     } else {
       hand_over(*r, now);
       return;
     }
   } else {
-    end(*r, SIGKILL, true);
+    end(*r, ending::now, true);
     if (how == outcome::timed_out) ++totals_.killed;
     if (how == outcome::broken || how == outcome::refused) {
       r->crash_counted = true;
@@ -331,7 +330,7 @@ void pool_core::tick(time_point now) {
     if (r.st == state::idle && now - r.idle_since >= limits_.idle_timeout) {
       log(2, "instance " + std::to_string(r.number) + " idle for " +
                  std::to_string(ms(now - r.idle_since)) + " ms (idle_timeout): ending it");
-      end(r, SIGTERM, true);
+      end(r, ending::graceful, true);
     }
   }
   spawn_for_queue(now);
@@ -347,7 +346,7 @@ bool pool_core::end_one_idle(time_point now) {
   log(2, "instance " + std::to_string(oldest->number) + " idle for " +
              std::to_string(ms(now - oldest->idle_since)) +
              " ms: ending it to make room for another account's request");
-  end(*oldest, SIGTERM, true);
+  end(*oldest, ending::graceful, true);
   return true;
 }
 
@@ -358,7 +357,7 @@ void pool_core::stop() {
   for (auto& r : instances_) {
     if (r.st == state::draining) continue;
     // A busy one finishes its request first; its holder keeps the connection until then.
-    end(r, SIGTERM, r.st == state::idle);
+    end(r, ending::graceful, r.st == state::idle);
   }
 }
 

@@ -58,18 +58,22 @@ class pool_core {
     std::optional<std::chrono::seconds> retry_after;
   };
 
+  // How an instance is ended: asked to (SIGTERM to its group on POSIX), or
+  // at once (SIGKILL).
+  enum class ending { graceful, now };
+
   struct action {
     enum class kind {
       spawn,   // start instance `inst`; answer with started() or start_failed()
       lend,    // give instance `inst` to queued request `waiter`
       refuse,  // request `waiter` gets no instance: `why`
-      end,     // end instance `inst` with `signal`; `close_kept`: its kept connection too
+      end,     // end instance `inst` as `how`; `close_kept`: its kept connection too
       log,     // `level` (spdlog's numbering: 2 info, 3 warn, 4 error) and `text`
     };
     kind what = kind::log;
     id inst = 0;
     id waiter = 0;
-    int signal = 0;
+    ending how = ending::graceful;
     bool close_kept = false;
     int level = 0;
     std::string text;
@@ -183,7 +187,7 @@ class pool_core {
   void spawn(time_point now);
   void spawn_for_queue(time_point now);  // for queued requests, as far as allowed
   void hand_over(inst_rec& inst, time_point now);
-  void end(inst_rec& inst, int signal, bool close_kept);
+  void end(inst_rec& inst, ending how, bool close_kept);
   void failed(const std::string& what, bool at_start, time_point now);
   void refuse_all(const refusal& why);
   refusal held_refusal(time_point now) const;

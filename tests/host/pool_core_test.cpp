@@ -5,7 +5,6 @@
 #include "host/fastcgi/pool_core.hpp"
 
 #include <gtest/gtest.h>
-#include <signal.h>
 
 #include <map>
 #include <random>
@@ -45,7 +44,7 @@ class PoolCoreTest : public ::testing::Test {
             refused_[a.waiter] = *a.why;
             break;
           case kind::end:
-            ended_[a.inst] = a.signal;
+            ended_[a.inst] = a.how;
             break;
           case kind::log:
             logs_.push_back(a.text);
@@ -87,7 +86,7 @@ class PoolCoreTest : public ::testing::Test {
   std::set<pool_core::id> running_;
   std::map<pool_core::id, pool_core::id> lent_;
   std::map<pool_core::id, pool_core::refusal> refused_;
-  std::map<pool_core::id, int> ended_;
+  std::map<pool_core::id, pool_core::ending> ended_;
   std::vector<std::string> logs_;
 };
 
@@ -134,7 +133,7 @@ TEST_F(PoolCoreTest, TheMostRecentlyIdleInstanceIsLentSoOthersCanReachIdleTimeou
     tick();
   }
   EXPECT_EQ(ended_.count(a), 1u);  // idle for 10 s at the last tick
-  EXPECT_EQ(ended_[a], SIGTERM);
+  EXPECT_EQ(ended_[a], pool_core::ending::graceful);
   EXPECT_EQ(ended_.count(b), 0u);
 }
 
@@ -148,7 +147,7 @@ TEST_F(PoolCoreTest, IdleInstancesEndAfterIdleTimeoutExactly) {
   now_ += 1ms;
   tick();
   ASSERT_TRUE(ended_.contains(a));
-  EXPECT_EQ(ended_[a], SIGTERM);
+  EXPECT_EQ(ended_[a], pool_core::ending::graceful);
   exit(a);
   EXPECT_TRUE(core_->empty());
   EXPECT_EQ(core_->counts().crashes, 0u);  // asked to end: not a crash
@@ -168,7 +167,7 @@ TEST_F(PoolCoreTest, AnInstanceIsRecycledAtItsBudgetAndNeverLentPastIt) {
   EXPECT_EQ(want(4), 0u);  // queued: a is on its third and last request
   release(a);              // third request done: budget spent
   ASSERT_TRUE(ended_.contains(a));
-  EXPECT_EQ(ended_[a], SIGTERM);
+  EXPECT_EQ(ended_[a], pool_core::ending::graceful);
   auto fresh = lent_[4];
   EXPECT_NE(fresh, 0u);
   EXPECT_NE(fresh, a);  // the queued request got a new instance, not the spent one
@@ -180,7 +179,7 @@ TEST_F(PoolCoreTest, AFailedRequestEndsTheInstanceWithSigkillAndACrashIsReplaced
   auto a = want(1);
   EXPECT_EQ(want(2), 0u);
   release(a, outcome::timed_out);
-  EXPECT_EQ(ended_[a], SIGKILL);
+  EXPECT_EQ(ended_[a], pool_core::ending::now);
   auto b = lent_[2];
   EXPECT_NE(b, 0u);
   EXPECT_NE(b, a);
@@ -334,7 +333,7 @@ TEST_F(PoolCoreTest, ADeferredSpawnKeepsTheRequestQueuedAndEndOneIdleEndsTheOlde
   release(b);
   EXPECT_TRUE(core_->end_one_idle(now_));  // a: idle the longest
   run();
-  EXPECT_EQ(ended_[a], SIGTERM);
+  EXPECT_EQ(ended_[a], pool_core::ending::graceful);
   EXPECT_FALSE(ended_.contains(b));
   // A spawn the shared room refused: not a failure, the request waits.
   EXPECT_EQ(want(3), b);
@@ -360,8 +359,10 @@ TEST_F(PoolCoreTest, StopRefusesTheQueueAndEndsEveryInstance) {
   core_->stop();
   run();
   EXPECT_EQ(refused_[4].phase, "stopping");
-  EXPECT_EQ(ended_[a], SIGTERM);  // busy: asked to end, keeps its connection until released
-  EXPECT_EQ(ended_[b], SIGTERM);
+  EXPECT_EQ(
+      ended_[a],
+      pool_core::ending::graceful);  // busy: asked to end, keeps its connection until released
+  EXPECT_EQ(ended_[b], pool_core::ending::graceful);
   ended_.clear();
   release(a);
   EXPECT_TRUE(ended_.contains(a));  // now its connection is closed too
