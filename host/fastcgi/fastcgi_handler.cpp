@@ -232,21 +232,21 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     ex.set_identity(pool.remote() ? pool_name + "@" + pool.settings().remote->text
                                   : pool_name + ":" + std::to_string(inst->pid));
     lease l(pool, std::move(inst));
-    std::string connect_error;
+    std::optional<std::string> connect_error;
     if (!l.take_kept(co_await asio::this_coro::executor))
       connect_error = co_await l.connect(deadline);
-    if (!connect_error.empty()) {
+    if (connect_error) {
       const bool timed_out = clock::now() >= deadline;
       if (attempt == 1 && p.may_retry && !timed_out) {
         ex.log().warn("[pool {}] rid={} connect to {}; trying again", pool_name, ex.id().str(),
-                      connect_error);
+                      *connect_error);
         continue;
       }
       const auto status =
           timed_out ? http::status::gateway_timeout : http::status::service_unavailable;
       pool.count_response(static_cast<unsigned>(status), timed_out);
       co_await answer(ex, pool_refusal(ex, pool_name, status, "connect",
-                                       "connect to " + connect_error, std::nullopt));
+                                       "connect to " + *connect_error, std::nullopt));
       co_return;
     }
 

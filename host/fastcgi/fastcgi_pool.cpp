@@ -426,8 +426,9 @@ void fastcgi_pool::release(const std::shared_ptr<instance>& inst, outcome how,
   run_actions_locked();
 }
 
-asio::awaitable<std::string> fastcgi_pool::connect(const instance& inst, socket& sock,
-                                                   clock::time_point deadline) {
+asio::awaitable<std::optional<std::string>> fastcgi_pool::connect(const instance& inst,
+                                                                  socket& sock,
+                                                                  clock::time_point deadline) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex, deadline);
   auto attempt = [&](const asio::generic::stream_protocol::endpoint& ep)
@@ -440,12 +441,14 @@ asio::awaitable<std::string> fastcgi_pool::connect(const instance& inst, socket&
   };
   if (!remote()) {
     auto ec = co_await attempt(asio::local::stream_protocol::endpoint(inst.socket_path));
-    co_return ec ? "instance pid " + std::to_string(inst.pid) + ": " + ec.message() : std::string();
+    if (!ec) co_return std::nullopt;
+    co_return "instance pid " + std::to_string(inst.pid) + ": " + ec.message();
   }
   const auto& to = *settings_.remote;
   if (!to.unix_path.empty()) {
     auto ec = co_await attempt(asio::local::stream_protocol::endpoint(to.unix_path));
-    co_return ec ? to.text + ": " + ec.message() : std::string();
+    if (!ec) co_return std::nullopt;
+    co_return to.text + ": " + ec.message();
   }
   asio::ip::tcp::resolver resolver(ex);
   auto [rec, found] = co_await resolver.async_resolve(to.host, std::to_string(to.port), nothrow);
@@ -457,7 +460,7 @@ asio::awaitable<std::string> fastcgi_pool::connect(const instance& inst, socket&
       addr_family_.store(entry.endpoint().protocol().family(), std::memory_order_relaxed);
       boost::system::error_code ignored;
       sock.set_option(asio::ip::tcp::no_delay(true), ignored);
-      co_return std::string();
+      co_return std::nullopt;
     }
     errors +=
         (errors.empty() ? "" : "; ") + entry.endpoint().address().to_string() + ": " + ec.message();

@@ -99,9 +99,9 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
 
   // A new connection to `inst` on `sock` (open on the caller's executor), by
   // `deadline`: its own socket, or the remote pool's address (a host name is
-  // resolved for each new connection). Empty on success, else what failed.
-  asio::awaitable<std::string> connect(const instance& inst, socket& sock,
-                                       std::chrono::steady_clock::time_point deadline);
+  // resolved for each new connection). nullopt on success, else what failed.
+  asio::awaitable<std::optional<std::string>> connect(
+      const instance& inst, socket& sock, std::chrono::steady_clock::time_point deadline);
 
   // True for a pool that connects to a FastCGI server it did not start.
   bool remote() const { return settings_.remote.has_value(); }

@@ -43,10 +43,10 @@ bool lease::take_kept(const asio::any_io_executor& here) {
   return reused_;
 }
 
-asio::awaitable<std::string> lease::connect(clock::time_point deadline) {
+asio::awaitable<std::optional<std::string>> lease::connect(clock::time_point deadline) {
   sock_ = std::make_unique<socket>(co_await asio::this_coro::executor);
-  std::string error = co_await pool_.connect(*inst_, *sock_, deadline);
-  if (!error.empty()) {
+  auto error = co_await pool_.connect(*inst_, *sock_, deadline);
+  if (error) {
     given_back_ = true;
     pool_.release(inst_, fastcgi_pool::outcome::refused, nullptr);
   }

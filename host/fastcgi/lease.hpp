@@ -39,10 +39,9 @@ class lease {
   // there is none: then connect(). No coroutine: the common path.
   bool take_kept(const asio::any_io_executor& here);
 
-  // A new connection on the caller's executor by `deadline`. Empty on
-  // success; else what failed, and the instance went back to the pool as
-  // refused.
-  asio::awaitable<std::string> connect(clock::time_point deadline);
+  // A new connection on the caller's executor by `deadline`: nullopt; or
+  // what failed, and the instance went back to the pool as refused.
+  asio::awaitable<std::optional<std::string>> connect(clock::time_point deadline);
 
   // True when the connection was kept from an earlier request.
   bool reused() const noexcept { return reused_; }

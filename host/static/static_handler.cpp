@@ -38,8 +38,8 @@ bool etag_matches(std::string_view header, std::string_view etag) {
 }
 
 // Why a file reached through a symlink may not be served under the name it
-// really has (request filtering, or a script handler's), or "".
-std::string real_name_refusal(int root_fd, int fd, const router& r) {
+// really has (request filtering, or a script handler's), or nullopt.
+std::optional<std::string> real_name_refusal(int root_fd, int fd, const router& r) {
   auto real = spawner::path_below(root_fd, fd);
   if (!real) return "reached through a symlink, and its own name cannot be told";
   if (auto refusal = filter_path(*real))
@@ -47,7 +47,7 @@ std::string real_name_refusal(int root_fd, int fd, const router& r) {
   if (const config::handler* h = r.script_handler_for(*real))
     return "reached through a symlink to " + *real + ": handler \"" + h->match +
            "\" runs it, so it is never served as a file";
-  return "";
+  return std::nullopt;
 }
 
 // Whether the client's copy is current (RFC 9110 §13.1.2, §13.1.3):
@@ -107,8 +107,8 @@ void look_up_index(int root_fd, const std::string& path, const std::vector<std::
     std::optional<spawner::file_info> st;
     if (file.get() < 0 || !(st = spawner::info_of(file.get(), ec)) || !st->is_regular()) continue;
     if (via_symlink) {
-      if (std::string no = real_name_refusal(root_fd, file.get(), r); !no.empty()) {
-        out.passed_over.push_back(name + " (" + no + ")");
+      if (auto no = real_name_refusal(root_fd, file.get(), r)) {
+        out.passed_over.push_back(name + " (" + *no + ")");
         continue;
       }
     }
@@ -171,21 +171,15 @@ static_lookup look_up_static(int root_fd, const std::string& path,
   if (!out.st.is_regular())
     return refused(std::move(out), http::status::forbidden, "not a regular file: " + path);
   if (via_symlink) {
-    if (std::string no = real_name_refusal(root_fd, out.fd.get(), r); !no.empty())
-      return refused(std::move(out), http::status::forbidden, path + ": " + no);
+    if (auto no = real_name_refusal(root_fd, out.fd.get(), r))
+      return refused(std::move(out), http::status::forbidden, path + ": " + *no);
   }
   out.what = static_lookup::outcome::file;
   return out;
 }
 
 static_handler::static_handler(const config::config& cfg, bool judge_accounts)
-    : cfg_(cfg),
-      router_(cfg),
-      root_(spawner::open_folder(cfg.document_root)),
-      judge_accounts_(judge_accounts) {
-  if (root_.get() < 0)
-    throw std::system_error(errno, std::generic_category(),
-                            "cannot open document root " + cfg.document_root.string());
+    : cfg_(cfg), router_(cfg), root_(open_document_root(cfg)), judge_accounts_(judge_accounts) {
   if (!judge_accounts_) return;
   // Each account's groups are read once, here (several names may share an
   // account): a request then costs no lookup in the account database.
