@@ -46,8 +46,8 @@ class check_list {
 bool print_identity_head(std::ostream& out, const try_request& tr) {
   out << "== identity\n";
   const auto self = spawner::current_account();
-  out << "process identity: " << (self.name.empty() ? "?" : self.name) << " uid "
-      << self.uid.value << "\n";
+  out << "process identity: " << (self.name.empty() ? "?" : self.name) << " uid " << self.uid.value
+      << "\n";
   out << "authenticated name: " << (tr.user ? *tr.user : "(none: anonymous)") << "\n";
   return spawner::can_switch_accounts();
 }
@@ -77,8 +77,7 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
           id ? "account exists: " + id->describe() + " groups " + groups_of(*id)
              : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
   } else {
-    check(true, "no account to judge: cgihost is not root, the file is read as uid " +
-                    own_uid());
+    check(true, "no account to judge: cgihost is not root, the file is read as uid " + own_uid());
   }
   spawner::unique_fd root(spawner::open_folder(cfg.document_root));
   if (root.get() < 0) {
@@ -154,8 +153,7 @@ std::optional<bool> explain_handler(const config::config& cfg, const route& r,
 std::optional<spawner::identity> explain_account(const config::config& cfg,
                                                  const identity_choice& choice, check_list& check) {
   if (!choice.account) {
-    check(true,
-          "no switch: cgihost is not root, the code runs as uid " + own_uid());
+    check(true, "no switch: cgihost is not root, the code runs as uid " + own_uid());
     return std::nullopt;
   }
   const auto& a = *choice.account;
@@ -266,9 +264,8 @@ int run_explain(const config::config& cfg, const try_request& tr) {
   const bool need_exec = h.module == config::module_kind::cgi && h.interpreter.empty();
   explain_script(cfg, r, choice, id, need_exec, check);
   out << "== verdict\n"
-      << (check.ok()
-              ? "would run as " + (id ? id->describe() : "uid " + own_uid())
-              : std::string("refused"))
+      << (check.ok() ? "would run as " + (id ? id->describe() : "uid " + own_uid())
+                     : std::string("refused"))
       << "\n";
   return check.ok() ? 0 : 1;
 }

@@ -9,6 +9,7 @@
 #include <csignal>
 
 #include "host/cgi/cgi_handler.hpp"
+#include "host/dispatch/refusal.hpp"
 #include "host/fastcgi/fastcgi_handler.hpp"
 #include "host/fastcgi/fastcgi_pool.hpp"
 #include "host/gateway/gateway.hpp"
@@ -28,7 +29,9 @@ class refusing_handler final : public handler {
  public:
   refusing_handler(http::status status, std::string reason)
       : status_(status), reason_(std::move(reason)) {}
-  asio::awaitable<void> handle(exchange& ex) override { co_await ex.send_error(status_, reason_); }
+  asio::awaitable<void> handle(exchange& ex) override {
+    co_await answer(ex, make_refusal(status_, "handler.unavailable", reason_));
+  }
 
  private:
   http::status status_;

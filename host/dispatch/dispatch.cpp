@@ -13,8 +13,8 @@ asio::awaitable<void> dispatcher::serve(exchange& ex) {
   auto& st = ex.state();
   st.route = router_.resolve(st.target.path);
   if (st.route.not_found) {
-    co_await ex.send_error(http::status::not_found,
-                           "no handler matches and [static] enabled = false");
+    co_await answer(ex, make_refusal(http::status::not_found, "route.none",
+                                     "no handler matches and [static] enabled = false"));
   } else {
     // With no authentication configured, every request is anonymous: no
     // coroutine for it per request.
@@ -26,7 +26,8 @@ asio::awaitable<void> dispatcher::serve(exchange& ex) {
       co_await run_route(ex);
   }
   if (!ex.head_sent())
-    co_await ex.send_error(http::status::internal_server_error, "handler sent no response");
+    co_await answer(ex, make_refusal(http::status::internal_server_error, "handler.no_response",
+                                     "handler sent no response"));
 }
 
 asio::awaitable<std::optional<refusal>> dispatcher::authenticate(exchange& ex) {
@@ -69,8 +70,8 @@ asio::awaitable<std::optional<refusal>> dispatcher::authenticate(exchange& ex) {
 asio::awaitable<void> dispatcher::run_route(exchange& ex) {
   const route& r = ex.route();
   if (r.not_found) {
-    co_await ex.send_error(http::status::not_found,
-                           "no handler matches and [static] enabled = false");
+    co_await answer(ex, make_refusal(http::status::not_found, "route.none",
+                                     "no handler matches and [static] enabled = false"));
     co_return;
   }
   if (!r.refused.empty()) {
@@ -93,20 +94,20 @@ asio::awaitable<void> dispatcher::redispatch(exchange& ex, std::string location)
   if (ex.head_sent()) {
     // Not reached by the modules (a redirect has no head of its own); the
     // exchange counts the response as cut.
-    co_await ex.send_error(http::status::bad_gateway,
-                           "local redirect to " + location + " after the response head");
+    co_await answer(ex, make_refusal(http::status::bad_gateway, "redirect.after_head",
+                                     "local redirect to " + location + " after the response head"));
     co_return;
   }
   if (++st.hops > 10) {
-    co_await ex.send_error(http::status::bad_gateway,
-                           "more than 10 local redirects, the last to " + location);
+    co_await answer(ex, make_refusal(http::status::bad_gateway, "redirect.too_many",
+                                     "more than 10 local redirects, the last to " + location));
     co_return;
   }
   auto normalized = protocol::normalize_target(location);
   if (!normalized) {
-    co_await ex.send_error(
-        http::status::bad_gateway,
-        "local redirect to \"" + location + "\" refused: " + normalized.error().message());
+    co_await answer(ex, make_refusal(http::status::bad_gateway, "redirect.refused",
+                                     "local redirect to \"" + location +
+                                         "\" refused: " + normalized.error().message()));
     co_return;
   }
   ex.on_redirect(location);

@@ -45,6 +45,7 @@ struct cgi_trace {
 };
 
 class dispatcher;
+struct refusal;
 
 // What the dispatch decided of a request before a handler runs it: set by the
 // front (head, target, id; the name when the front authenticated it, as `try
@@ -112,33 +113,6 @@ class exchange {
     if (!ec) co_await finish_body(ec);
   }
 
-  // Sends a complete error response (short HTML body naming the status) when
-  // no head was sent yet; `reason` goes to the error log, not to the client.
-  virtual asio::awaitable<void> send_error(http::status status, std::string_view reason) = 0;
-
-  // A complete error response with a page that shows `dev_detail` to the
-  // developer, in dev mode only; elsewhere the same as send_error.
-  virtual asio::awaitable<void> send_error(http::status status, std::string_view reason,
-                                           std::string_view dev_detail) = 0;
-
-  // A gateway's error (502, 503, 504) whose `phase` (e.g. "pool php, phase
-  // queue wait") the page shows to every client, so an administrator knows
-  // which limit to change; `reason` goes to the error log, `dev_detail` to the
-  // page in dev mode; a 503 carries `retry_after` (default 5 s).
-  virtual asio::awaitable<void> send_gateway_error(
-      http::status status, std::string_view phase, std::string_view reason,
-      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
-    (void)phase;
-    (void)retry_after;
-    co_await send_error(status, reason, dev_detail);
-  }
-
-  // 401 for a request whose anonymous identity may not run the code: with the
-  // Basic challenge when Basic is on (so the user can log in), else bare.
-  virtual asio::awaitable<void> send_unauthorized(std::string_view reason) {
-    co_await send_error(http::status::unauthorized, reason);
-  }
-
   virtual bool head_sent() const = 0;
 
   // The connection's two ends.
@@ -175,6 +149,38 @@ class exchange {
 
   // The account the request's code ran as, for the access log.
   virtual void set_identity(std::string who) = 0;
+
+ protected:
+  // The error answers. Only answer() (refusal.hpp) calls them: every error a
+  // request gets is a refusal, answered in that one place.
+  friend asio::awaitable<void> answer(exchange& ex, const refusal& no);
+
+  // Sends a complete error response (short HTML body naming the status) when
+  // no head was sent yet; `reason` goes to the error log, not to the client.
+  virtual asio::awaitable<void> send_error(http::status status, std::string_view reason) = 0;
+
+  // A complete error response with a page that shows `dev_detail` to the
+  // developer, in dev mode only; elsewhere the same as send_error.
+  virtual asio::awaitable<void> send_error(http::status status, std::string_view reason,
+                                           std::string_view dev_detail) = 0;
+
+  // A gateway's error (502, 503, 504) whose `phase` (e.g. "pool php, phase
+  // queue wait") the page shows to every client, so an administrator knows
+  // which limit to change; `reason` goes to the error log, `dev_detail` to the
+  // page in dev mode; a 503 carries `retry_after` (default 5 s).
+  virtual asio::awaitable<void> send_gateway_error(
+      http::status status, std::string_view phase, std::string_view reason,
+      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
+    (void)phase;
+    (void)retry_after;
+    co_await send_error(status, reason, dev_detail);
+  }
+
+  // 401 for a request whose anonymous identity may not run the code: with the
+  // Basic challenge when Basic is on (so the user can log in), else bare.
+  virtual asio::awaitable<void> send_unauthorized(std::string_view reason) {
+    co_await send_error(http::status::unauthorized, reason);
+  }
 
  private:
   request_state state_;

@@ -61,6 +61,11 @@ class memory_exchange : public exchange {
   asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) override;
   asio::awaitable<void> finish_body(error_code& ec) override;
   asio::awaitable<void> write_raw(asio::const_buffer data, error_code& ec) override;
+  // Never: a memory exchange's client does not leave (completes when cancelled).
+  asio::awaitable<bool> client_gone() override;
+
+ protected:
+  // Only answer() calls these (exchange.hpp).
   asio::awaitable<void> send_error(http::status status, std::string_view reason) override;
   asio::awaitable<void> send_error(http::status status, std::string_view reason,
                                    std::string_view dev_detail) override;
@@ -68,8 +73,6 @@ class memory_exchange : public exchange {
       http::status status, std::string_view phase, std::string_view reason,
       std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) override;
   asio::awaitable<void> send_unauthorized(std::string_view reason) override;
-  // Never: a memory exchange's client does not leave (completes when cancelled).
-  asio::awaitable<bool> client_gone() override;
 
  private:
   const config::config& cfg_;

@@ -83,6 +83,16 @@ class [[nodiscard]] checked {
   std::variant<T, refusal> v_;
 };
 
+// A refusal with just a status, a code and the log's reason.
+inline refusal make_refusal(boost::beast::http::status status, std::string code,
+                            std::string reason) {
+  refusal no;
+  no.status = status;
+  no.code = std::move(code);
+  no.reason = std::move(reason);
+  return no;
+}
+
 // The one place a refusal reaches the client: its module line to the log,
 // then the error page (with the challenge, the phase, Retry-After as it says).
 // Nothing is sent when a response head already went out (the exchange then

@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 
+#include "host/dispatch/refusal.hpp"
 #include "host/http/response_head.hpp"
 #include "host/http/session_exchange.hpp"
 
@@ -195,7 +196,8 @@ asio::awaitable<void> http_session::dispatch(session_exchange& ex) {
     failure = e.what();
   }
   if (!failure.empty() && !ex.head_sent())
-    co_await ex.send_error(http::status::internal_server_error, failure);
+    co_await answer(ex,
+                    make_refusal(http::status::internal_server_error, "handler.threw", failure));
 }
 
 asio::awaitable<bool> http_session::drain(session_exchange& ex) {

@@ -44,13 +44,6 @@ class session_exchange final : public exchange {
   asio::awaitable<void> write_last(asio::const_buffer data, error_code& ec) override;
   asio::awaitable<void> finish_body(error_code& ec) override;
   asio::awaitable<void> write_raw(asio::const_buffer data, error_code& ec) override;
-  asio::awaitable<void> send_error(http::status status, std::string_view reason) override;
-  asio::awaitable<void> send_error(http::status status, std::string_view reason,
-                                   std::string_view dev_detail) override;
-  asio::awaitable<void> send_gateway_error(
-      http::status status, std::string_view phase, std::string_view reason,
-      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) override;
-  asio::awaitable<void> send_unauthorized(std::string_view reason) override;
   asio::awaitable<bool> client_gone() override;
 
   // True when the response went out whole and the connection may carry another.
@@ -60,6 +53,16 @@ class session_exchange final : public exchange {
   // body will not come, so the connection cannot be reused.
   bool awaiting_continue() const;
   void log_access() const;
+
+ protected:
+  // Only answer() calls these (exchange.hpp).
+  asio::awaitable<void> send_error(http::status status, std::string_view reason) override;
+  asio::awaitable<void> send_error(http::status status, std::string_view reason,
+                                   std::string_view dev_detail) override;
+  asio::awaitable<void> send_gateway_error(
+      http::status status, std::string_view phase, std::string_view reason,
+      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) override;
+  asio::awaitable<void> send_unauthorized(std::string_view reason) override;
 
  private:
   // Where the response is: nothing sent; head sent, body going; ended whole;

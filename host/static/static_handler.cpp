@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "host/dispatch/checks.hpp"
+#include "host/dispatch/refusal.hpp"
 #include "host/dispatch/request_filter.hpp"
 #include "host/static/mime.hpp"
 #include "protocol/http_date.hpp"
@@ -240,15 +241,15 @@ std::optional<refusal> static_handler::check_read(const std::optional<std::strin
 asio::awaitable<void> static_handler::handle(exchange& ex) {
   const auto& req = ex.request();
   if (!req.is("GET") && !req.is_head()) {
-    co_await ex.send_error(http::status::method_not_allowed,
-                           "static files answer only GET and HEAD");
+    co_await answer(ex, make_refusal(http::status::method_not_allowed, "static.method",
+                                     "static files answer only GET and HEAD"));
     co_return;
   }
   const std::string& path = ex.target().path;
   static_lookup found = look_up_static(root_.get(), path, cfg_.static_files.index, router_,
                                        ex.route().handler != nullptr);
   if (found.what == static_lookup::outcome::refused) {
-    co_await ex.send_error(found.status, found.why);
+    co_await answer(ex, make_refusal(found.status, "static.lookup", found.why));
     co_return;
   }
   if (found.what == static_lookup::outcome::redirect) {
@@ -299,7 +300,9 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
       ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path,
                      offset, rec ? rec.message() : std::string("file shrank"));
       // Before the head: an honest 500. After: the session closes the connection.
-      if (first) co_await ex.send_error(http::status::internal_server_error, "read failed");
+      if (first)
+        co_await answer(
+            ex, make_refusal(http::status::internal_server_error, "static.read", "read failed"));
       co_return;
     }
     auto data = asio::buffer(buf.get(), n);

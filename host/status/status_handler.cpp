@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "host/dispatch/refusal.hpp"
+
 namespace cgihost::host {
 namespace {
 
@@ -181,13 +183,14 @@ std::string status_handler::prometheus() const {
 
 asio::awaitable<void> status_handler::handle(exchange& ex) {
   if (!config::address_in(ex.peer_address(), cfg_.status.allow)) {
-    co_await ex.send_error(http::status::forbidden, "status page refused to " + ex.peer_address() +
-                                                        ", not in [status] allow");
+    co_await answer(ex, make_refusal(http::status::forbidden, "status.address",
+                                     "status page refused to " + ex.peer_address() +
+                                         ", not in [status] allow"));
     co_return;
   }
   if (!ex.request().is("GET") && !ex.request().is_head()) {
-    co_await ex.send_error(http::status::method_not_allowed,
-                           "the status page answers GET and HEAD");
+    co_await answer(ex, make_refusal(http::status::method_not_allowed, "status.method",
+                                     "the status page answers GET and HEAD"));
     co_return;
   }
   const bool prom = ex.target().query == "format=prometheus";
@@ -199,8 +202,8 @@ asio::awaitable<void> status_handler::handle(exchange& ex) {
   head.set(http::field::cache_control, "no-store");
   head.set(http::field::content_length, std::to_string(body.size()));
   error_code ec;
-  co_await ex.write_response(
-      head, asio::buffer(ex.request().is_head() ? std::string_view{} : body), ec);
+  co_await ex.write_response(head, asio::buffer(ex.request().is_head() ? std::string_view{} : body),
+                             ec);
 }
 
 }  // namespace cgihost::host
