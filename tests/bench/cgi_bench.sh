@@ -5,14 +5,16 @@
 #   a raw spawn loop  -> posix_spawn + read + waitpid of the same program (the floor)
 # Prints requests/s and p99 for each, the ratios, and cgihost's RSS: idle, and
 # its growth during a 1 GiB upload and a 1 GiB download through a CGI.
-# Usage: [CGI_MAX_CHILDREN=N] tests/bench/cgi_bench.sh [SECONDS] [CONNECTIONS]
+# Usage: [CGI_MAX_CHILDREN=N] [CGIHOST_BIN=PATH] tests/bench/cgi_bench.sh [SECONDS] [CONNECTIONS]
 # (CGI_MAX_CHILDREN: cgihost's [cgi] max_children; default 0, no limit)
+# (CGIHOST_BIN: the cgihost binary to measure, absolute or relative to the repository;
+# default build/cgihost: two builds compared side by side)
 # Needs a build in build/ and scripts/setup.sh --bench (wrk, nginx, fcgiwrap).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
 conns=${2:-16}
-bin=build/cgihost
+bin=${CGIHOST_BIN:-build/cgihost}
 probe=build/tests/cgi_probe
 loop=build/tests/bench/spawn_loop
 for f in "$bin" "$probe" "$loop"; do

@@ -4,16 +4,18 @@
 #   nginx   -> php-fpm (pm = static, pm.max_children = WORKERS)
 #   nginx   -> php-cgi (PHP_FCGI_CHILDREN = WORKERS): php-cgi's headroom over php-fpm
 # Prints requests/s, p50 and p99 for both and their ratio, and cgihost's idle RSS.
-# Usage: tests/bench/php_bench.sh [SECONDS] [CONNECTIONS] [WORKERS] [ROUNDS]
+# Usage: [CGIHOST_BIN=PATH] tests/bench/php_bench.sh [SECONDS] [CONNECTIONS] [WORKERS] [ROUNDS]
 # Needs a build in build/ and scripts/setup.sh --bench (wrk, nginx, php8.2-fpm).
+# CGIHOST_BIN: the cgihost binary to measure (absolute, or relative to the repository)
+# (default build/cgihost): two builds compared side by side.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
 conns=${2:-32}
 workers=${3:-4}
 rounds=${4:-3}
-bin=build/cgihost
-[[ -x $bin ]] || { echo "build first: cmake --preset default && cmake --build --preset default" >&2; exit 2; }
+bin=${CGIHOST_BIN:-build/cgihost}
+[[ -x $bin ]] || { echo "build first: cmake --preset default && cmake --build --preset default ($bin missing)" >&2; exit 2; }
 source tests/bench/lib.sh
 need wrk nginx php-fpm8.2 php-cgi curl bc setpriv setsid
 work=$(mktemp -d /tmp/cgihost-phpbench-XXXXXX)

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Static files: cgihost and nginx side by side, in one run, on loopback.
 # Prints requests/s for each and the ratio cgihost/nginx per file size.
-# Usage: tests/bench/static_bench.sh [SECONDS] [CONNECTIONS]
+# Usage: [CGIHOST_BIN=PATH] tests/bench/static_bench.sh [SECONDS] [CONNECTIONS]
 # Needs: scripts/setup.sh --bench, and a build in build/.
+# CGIHOST_BIN: the cgihost binary to measure (absolute, or relative to the repository)
+# (default build/cgihost): two builds compared side by side.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
 conns=${2:-64}
-bin=build/cgihost
-[[ -x $bin ]] || { echo "build first: cmake --preset default && cmake --build --preset default" >&2; exit 2; }
+bin=${CGIHOST_BIN:-build/cgihost}
+[[ -x $bin ]] || { echo "build first: cmake --preset default && cmake --build --preset default ($bin missing)" >&2; exit 2; }
 source tests/bench/lib.sh
 need wrk nginx curl bc
 

@@ -23,8 +23,9 @@
 #include <thread>
 
 #include "protocol/basic_auth.hpp"
-#include "tests/host/test_client.hpp"
-#include "tests/host/test_server.hpp"
+#include "support/eventually.hpp"
+#include "support/test_client.hpp"
+#include "support/test_server.hpp"
 
 namespace cgihost::test {
 namespace {
@@ -548,11 +549,9 @@ TEST_F(AuthTest, TheUsersFileIsReloadedWhenItChanges) {
   start("anonymous = true");
   EXPECT_EQ(who(basic("dave", "secret"))->status, 401);
   write_users("alice:" + std::string(kBcrypt) + "\ndave:" + kYescrypt + "\n");
-  bool in = false;
-  for (int i = 0; i < 40 && !in; ++i) {  // bounded: the file is looked at once a second
-    in = who(basic("dave", "secret"))->status == 200;
-    if (!in) std::this_thread::sleep_for(100ms);
-  }
+  // The file is looked at once a second (bounded: 4 s).
+  const bool in =
+      eventually([&] { return who(basic("dave", "secret"))->status == 200; }, 4s, 100ms);
   EXPECT_TRUE(in) << server_->error_log();
   EXPECT_NE(server_->error_log().find("changed: 2 users"), std::string::npos)
       << server_->error_log();
@@ -784,12 +783,8 @@ TEST_F(IdentityTest, ImpersonatingPoolsRunEachAccountInItsOwnInstancesNeverMixed
             std::string::npos)
       << prom->body;
   // max_instances (2) bounds all accounts together; ended ones may still be on their way out.
-  bool within = false;
-  for (int i = 0; i < 500 && !within; ++i) {
-    within = children_of(server_->spawn_parent()).size() <= 2;
-    if (!within) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(within) << children_of(server_->spawn_parent()).size();
+  EXPECT_TRUE(eventually([&] { return children_of(server_->spawn_parent()).size() <= 2; }))
+      << children_of(server_->spawn_parent()).size();
 }
 
 TEST_F(IdentityTest, ImpersonatingPoolsShareMaxInstancesAcrossAccounts) {

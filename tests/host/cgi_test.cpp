@@ -15,8 +15,9 @@
 
 #include "config/load.hpp"
 #include "host/app/server.hpp"
-#include "tests/host/test_client.hpp"
-#include "tests/host/test_server.hpp"
+#include "support/eventually.hpp"
+#include "support/test_client.hpp"
+#include "support/test_server.hpp"
 
 namespace cgihost::test {
 namespace {
@@ -117,14 +118,14 @@ sleep 60;
     ::chmod((site_ / "site/escape.pl").c_str(), 0644);
   }
 
+  // The pid a script wrote to site/run/`file`, once it is there (bounded: 5 s); 0 if not.
   pid_t read_pid(const std::string& file) {
-    for (int i = 0; i < 500; ++i) {  // bounded: 5 s
+    pid_t pid = 0;
+    const bool there = eventually([&] {
       std::ifstream in(site_ / ("site/run/" + file));
-      pid_t pid = 0;
-      if (in >> pid && pid > 0) return pid;
-      std::this_thread::sleep_for(10ms);
-    }
-    return 0;
+      return in >> pid && pid > 0;
+    });
+    return there ? pid : 0;
   }
 
   temp_dir site_;
@@ -523,9 +524,7 @@ TEST_F(CgiTest, WithoutABrokerAGrandchildThatCalledSetsidEndsWithItsScript) {
   EXPECT_TRUE(pid_gone(grandchild)) << "pid " << grandchild << " outlived its script";
   // Reaped, not left a zombie; the log says so (bounded wait: 3 s).
   const std::string said = "[spawner] ended pid " + std::to_string(grandchild) + " (perl)";
-  for (int i = 0; i < 300 && log().find(said) == std::string::npos; ++i)
-    std::this_thread::sleep_for(10ms);
-  EXPECT_NE(log().find(said), std::string::npos) << log();
+  EXPECT_TRUE(eventually([&] { return log().find(said) != std::string::npos; }, 3s)) << log();
 }
 
 TEST_F(CgiTest, ManyConcurrentRequestsLeaveNoZombie) {
@@ -594,11 +593,13 @@ interpreter = ["/usr/bin/perl"]
       << log();
   held.clear();  // their clients leave: their children end
   std::optional<http_response> again;
-  for (int i = 0; i < 100; ++i) {  // bounded: until both are reaped
-    again = fetch(port_, "/hello.pl");
-    if (again && again->status == 200) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  // Asked again until both are reaped (bounded).
+  (void)eventually(
+      [&] {
+        again = fetch(port_, "/hello.pl");
+        return again && again->status == 200;
+      },
+      5s, 20ms);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200) << log();
   stop();
@@ -657,11 +658,10 @@ TEST_F(CgiTest, MaxChildrenLetsARequestWaitItsTurn) {
   ASSERT_GT(read_pid("first"), 0);
   connection second(port_);
   second.send("GET /hello.pl HTTP/1.1\r\nHost: t\r\n\r\n");
-  // While the first runs, the second does not start (bounded: 300 ms).
-  for (int i = 0; i < 30; ++i) {
-    ASSERT_EQ(children_of(server_->spawn_parent()).size(), 1u);
-    std::this_thread::sleep_for(10ms);
-  }
+  // While the first runs, the second does not start (looked at for 300 ms:
+  // nothing tells that the second request is waiting for its place).
+  ASSERT_TRUE(holds_for([&] { return children_of(server_->spawn_parent()).size() == 1u; }, 300ms))
+      << children_of(server_->spawn_parent()).size();
   auto a = first.read_response();
   ASSERT_TRUE(a);
   EXPECT_EQ(a->status, 200);
@@ -682,8 +682,8 @@ TEST_F(CgiTest, MaxChildrenAnswers503WhenNoPlaceComesWithinTheTimeout) {
   ::chmod((site_ / "site/stubborn.pl").c_str(), 0644);
   connection first(port_);
   first.send("GET /stubborn.pl HTTP/1.1\r\nHost: t\r\n\r\n");
-  for (int i = 0; i < 500 && children_of(server_->spawn_parent()).empty(); ++i)
-    std::this_thread::sleep_for(10ms);  // bounded: until the child runs
+  // Until the child runs (bounded).
+  ASSERT_TRUE(eventually([&] { return !children_of(server_->spawn_parent()).empty(); }));
   auto waited = fetch(port_, "/hello.pl");
   ASSERT_TRUE(waited);
   EXPECT_EQ(waited->status, 503);

@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <regex>
 
-#include "tests/host/test_client.hpp"
-#include "tests/host/test_server.hpp"
+#include "support/test_client.hpp"
+#include "support/test_server.hpp"
 
 namespace cgihost::test {
 namespace {

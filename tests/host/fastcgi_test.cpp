@@ -26,8 +26,9 @@
 #include "config/load.hpp"
 #include "host/app/server.hpp"
 #include "spawner/launch.hpp"
-#include "tests/host/test_client.hpp"
-#include "tests/host/test_server.hpp"
+#include "support/eventually.hpp"
+#include "support/test_client.hpp"
+#include "support/test_server.hpp"
 
 namespace cgihost::test {
 namespace {
@@ -125,16 +126,6 @@ grace_period = "5s"
   }
 
   std::string log() const { return server_ ? server_->error_log() : std::string(); }
-
-  // Waits (bounded: 5 s) until `pred` holds.
-  template <class Pred>
-  static bool eventually(Pred pred) {
-    for (int i = 0; i < 500; ++i) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return pred();
-  }
 
   temp_dir site_;
   std::unique_ptr<running_server> server_;
@@ -247,9 +238,8 @@ TEST_P(FastcgiTest, QueueOverflowIs503AndATimeoutIs504) {
   start("max_instances = 1\nqueue_length = 0\nrequest_timeout = \"1s\"");
   connection busy(port_);
   busy.send("GET " + u("sleep") + "?s=3 HTTP/1.1\r\nHost: t\r\n\r\n");
-  // The only instance is started by, and busy with, that request once it exists (bounded wait).
-  for (int i = 0; i < 500 && children_of(server_->spawn_parent()).empty(); ++i)
-    std::this_thread::sleep_for(10ms);
+  // The only instance is started by, and busy with, that request once it exists.
+  ASSERT_TRUE(eventually([&] { return !children_of(server_->spawn_parent()).empty(); }));
   ASSERT_EQ(children_of(server_->spawn_parent()).size(), 1u);
   auto overflow = fetch(port_, u("hello"));
   ASSERT_TRUE(overflow);
@@ -300,12 +290,7 @@ TEST_P(FastcgiTest, IdleInstancesEnd) {
   start("max_instances = 2\nidle_timeout = \"300ms\"");
   ASSERT_EQ(fetch(port_, u("hello"))->status, 200);
   ASSERT_EQ(children_of(server_->spawn_parent()).size(), 1u);
-  bool ended = false;
-  for (int i = 0; i < 300 && !ended; ++i) {  // bounded: 3 s
-    ended = children_of(server_->spawn_parent()).empty();
-    if (!ended) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(ended);
+  EXPECT_TRUE(eventually([&] { return children_of(server_->spawn_parent()).empty(); }, 3s));
   EXPECT_NE(log().find("(idle_timeout): ending it"), std::string::npos) << log();
 }
 
@@ -314,12 +299,15 @@ TEST_P(FastcgiTest, AClientThatLeavesAbortsItsRequestAndASilentInstanceIsKilled)
   {
     connection c(port_);
     c.send("GET " + u("sleep") + "?s=30 HTTP/1.1\r\nHost: t\r\n\r\n");
+    // The instance exists: the request is on its way to it, and nothing
+    // before the instance watches the client.
     ASSERT_TRUE(eventually([&] { return children_of(server_->spawn_parent()).size() == 1; }));
-    std::this_thread::sleep_for(
-        700ms);  // past the point where a bodyless request starts watching its client
-  }              // the client leaves
-  // ABORT_REQUEST, then a 2 s grace; the sleeping instance does not end the request and is killed.
-  ASSERT_TRUE(eventually([&] { return log().find("was killed") != std::string::npos; })) << log();
+  }  // the client leaves
+  // Seen once the bodyless request starts watching its client (after a short
+  // while: the handler's kWatchClientAfter); then ABORT_REQUEST and a 2 s
+  // grace, and the sleeping instance, which does not end the request, is killed.
+  ASSERT_TRUE(eventually([&] { return log().find("was killed") != std::string::npos; }, 10s))
+      << log();
   EXPECT_NE(log().find("the client left after"), std::string::npos);
   EXPECT_NE(log().find("ABORT_REQUEST sent"), std::string::npos);
   auto next = fetch(port_, u("hello"));

@@ -12,8 +12,8 @@
 
 #include "config/load.hpp"
 #include "host/app/server.hpp"
-#include "tests/host/test_client.hpp"
-#include "tests/host/test_server.hpp"
+#include "support/test_client.hpp"
+#include "support/test_server.hpp"
 
 namespace cgihost::test {
 namespace {

@@ -19,8 +19,8 @@
 #include "host/app/server.hpp"
 #include "host/dispatch/os_account.hpp"
 #include "spawner/broker.hpp"
-#include "tests/host/test_client.hpp"
-#include "tests/host/test_server.hpp"
+#include "support/test_client.hpp"
+#include "support/test_server.hpp"
 
 namespace cgihost::test {
 namespace {

@@ -19,6 +19,7 @@
 #include "spawner/child.hpp"
 #include "spawner/launch.hpp"
 #include "spawner/reaper.hpp"
+#include "support/eventually.hpp"
 
 namespace cgihost::spawner {
 namespace {
@@ -173,16 +174,16 @@ auto run_async(F f) {
 
 bool gone(pid_t pid, std::chrono::milliseconds within = 2000ms) {
   // Bounded: the reaper of an orphan (init) may take a moment.
-  for (int i = 0; i < within / 10ms; ++i) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string s;
-    if (!stat || !std::getline(stat, s)) return true;
-    auto close = s.rfind(')');
-    if (close != std::string::npos && s.size() > close + 2 && s[close + 2] == 'Z')
-      return true;  // only a zombie left
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
+  return test::eventually(
+      [pid] {
+        std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+        std::string s;
+        if (!stat || !std::getline(stat, s)) return true;
+        auto close = s.rfind(')');
+        // Only a zombie left counts as gone.
+        return close != std::string::npos && s.size() > close + 2 && s[close + 2] == 'Z';
+      },
+      within);
 }
 
 TEST(Child, WaitReportsTheExitCode) {
@@ -288,7 +289,7 @@ TEST(Subreaper, AGrandchildThatCalledSetsidEndsWithItsParent) {
     ASSERT_GT(grandchild, 1) << then;
     EXPECT_TRUE(gone(grandchild)) << then << ": pid " << grandchild << " still runs";
   }
-  for (int i = 0; i < 300 && reaper->ended() < expected; ++i) std::this_thread::sleep_for(10ms);
+  (void)test::eventually([&] { return reaper->ended() >= expected; }, 3s);
   EXPECT_GE(reaper->ended(), expected);  // all reaped, not left as zombies
 }
 

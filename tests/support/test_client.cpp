@@ -1,4 +1,4 @@
-#include "tests/host/test_client.hpp"
+#include "support/test_client.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

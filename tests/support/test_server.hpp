@@ -15,7 +15,8 @@
 
 #include "config/config.hpp"
 #include "host/app/server.hpp"
-#include "tests/host/test_client.hpp"
+#include "support/eventually.hpp"
+#include "support/test_client.hpp"
 
 namespace cgihost::test {
 

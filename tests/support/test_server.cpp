@@ -1,4 +1,4 @@
-#include "tests/host/test_server.hpp"
+#include "support/test_server.hpp"
 
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "config/load.hpp"
+#include "support/eventually.hpp"
 
 namespace cgihost::test {
 
@@ -85,11 +86,8 @@ void running_server::join() {
   server_.reset();
   if (broker_) {
     // Every child was reaped by the broker or is being: none may stay.
-    bool none = false;
-    for (int i = 0; i < 300 && !none; ++i) {
-      none = children_of(broker_->pid()).empty();
-      if (!none) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    const bool none =
+        eventually([&] { return children_of(broker_->pid()).empty(); }, std::chrono::seconds(3));
     EXPECT_TRUE(none) << children_of(broker_->pid()).size()
                       << " child process(es) of the broker left after the server ended";
     broker_.reset();
@@ -158,16 +156,15 @@ std::vector<std::pair<pid_t, char>> children_of(pid_t parent) {
 }
 
 bool pid_gone(pid_t pid) {
-  for (int i = 0; i < 300; ++i) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat;
-    if (!in || !std::getline(in, stat)) return true;
-    auto close = stat.rfind(')');
-    if (close != std::string::npos && stat.size() > close + 2 && stat[close + 2] == 'Z')
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
+  return eventually(
+      [pid] {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+        std::string stat;
+        if (!in || !std::getline(in, stat)) return true;
+        auto close = stat.rfind(')');
+        return close != std::string::npos && stat.size() > close + 2 && stat[close + 2] == 'Z';
+      },
+      std::chrono::seconds(3));
 }
 
 throwaway_account::throwaway_account(const std::string& base)
