@@ -247,6 +247,7 @@ void request_reader::start() {
   head_bytes_ = 0;
   pending_ = {};
   starved_ = false;
+  version_pending_ = false;
   why_ = {};
   error_ = {};
 }
@@ -260,6 +261,11 @@ void request_reader::commit(std::size_t n) { buffer_.commit(n); }
 
 request_reader::step request_reader::parse_head() {
   auto& p = *parser_;
+  if (version_pending_) {
+    if (!line_end_or_full()) return step::need_more;
+    version_pending_ = false;
+    return refuse(http::error::bad_version);
+  }
   while (!p.is_header_done()) {
     if (buffer_.size() == 0) return step::need_more;
     boost::system::error_code ec;
@@ -268,6 +274,10 @@ request_reader::step request_reader::parse_head() {
     head_bytes_ += used;
     if (ec == http::error::need_more || (!ec && used == 0)) {
       if (buffer_.size() >= max_buffer_) return refuse_full();
+      return step::need_more;
+    }
+    if (ec == http::error::bad_version && !line_end_or_full()) {
+      version_pending_ = true;
       return step::need_more;
     }
     if (ec) return refuse(ec);
@@ -316,7 +326,15 @@ request_reader::step request_reader::parse_body(void* data, std::size_t size, st
   return step::ready;
 }
 
-request_reader::step request_reader::end_of_input() { return refuse(http::error::partial_message); }
+request_reader::step request_reader::end_of_input() {
+  version_pending_ = false;
+  return refuse(http::error::partial_message);
+}
+
+bool request_reader::line_end_or_full() const {
+  std::string_view seen(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  return seen.find('\n') != std::string_view::npos || buffer_.size() >= max_buffer_;
+}
 
 // The buffer is full and the parser still needs more: which part of the
 // message does not fit decides the answer.

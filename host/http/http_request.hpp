@@ -140,6 +140,8 @@ class request_reader {
  private:
   step refuse(boost::system::error_code ec);
   step refuse_full();
+  // The request line's end is in the buffer, or the buffer is full.
+  bool line_end_or_full() const;
 
   const config::http_settings& limits_;
   std::uint64_t header_limit_;
@@ -149,6 +151,10 @@ class request_reader {
   std::size_t head_bytes_ = 0;
   boost::system::error_code pending_;  // an error found after body bytes that went out first
   bool starved_ = false;               // the last put in the body needed more bytes
+  // Beast refused the version before the request line's end arrived: 505 or
+  // 400 is decided once the line is whole (or the buffer full), so the answer
+  // does not depend on how the bytes were split.
+  bool version_pending_ = false;
   head_refusal why_;
   boost::system::error_code error_;
 };

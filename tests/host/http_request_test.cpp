@@ -158,6 +158,28 @@ TEST(HttpRequest, HeadLimitsAnswerTheSameWhateverTheSplit) {
   }
 }
 
+// A version Beast refuses is 505 only for a well-formed request line: the
+// answer waits for the line's end, so it never depends on the split (a
+// fuzzer found "HTTP/0.1" followed by junk answered 505 in pieces, 400 whole).
+TEST(HttpRequest, AnOtherVersionIs505OnlyForAWholeWellFormedLine) {
+  const auto limits = limits_of();
+  struct row {
+    std::string in;
+    unsigned status;
+  };
+  for (const auto& [in, status] : std::vector<row>{
+           {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+           {"GET / HTTP/0.9\r\n\r\n", 505},
+           {"GET / HTTP/0.1" + std::string(30, '\xff') + "2" + std::string(40, '\xff') +
+                "t/c<x>\r\n\r\n",
+            400},
+           {"GET / HTTP/3.0 x\r\nHost: t\r\n\r\n", 400},
+       }) {
+    for (std::size_t step = 1; step <= in.size(); ++step)
+      ASSERT_EQ(read_one(in, step, limits).status, status) << in << " in pieces of " << step;
+  }
+}
+
 // Finding 1: a field Beast cannot hold (value over 65533 bytes) is refused
 // as the parser meets it, in the head or in the trailers, never thrown.
 TEST(HttpRequest, FieldsBeastCannotHoldAreRefusedNotThrown) {
