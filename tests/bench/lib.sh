@@ -58,3 +58,29 @@ warm() { wrk -t2 -c"$conns" -d1s "$1" >/dev/null; }
 median() {
   printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
 }
+
+# cpu_ticks PID...: utime + stime of the processes (every thread), in clock ticks.
+cpu_ticks() {
+  local t=0 p
+  for p in "$@"; do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+
+# measure_cpu URL PID...: "requests/s p50 p99 cpu_us_per_request" (latencies in ms) with
+# wrk -t2 -c$conns -d${secs}s; the CPU is that of PIDs over the run, per request.
+measure_cpu() {
+  local url=$1 t0 t1 out
+  shift
+  t0=$(cpu_ticks "$@")
+  out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$url")
+  t1=$(cpu_ticks "$@")
+  awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /requests in/ {n=$1}
+    /Requests\/sec/ {rps=$2}
+    / 50%/ {p50=ms($2)}
+    / 99%/ {p99=ms($2)}
+    END {printf "%s %.2f %.2f %.1f\n", rps, p50, p99, n ? ticks / hz * 1e6 / n : 0}' <<<"$out"
+}

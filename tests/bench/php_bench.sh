@@ -104,7 +104,8 @@ PHP_FCGI_CHILDREN=$workers PHP_FCGI_MAX_REQUESTS=0 setsid setpriv --reuid=www-da
   php-cgi -b "$work/php-cgi/php-cgi.sock" &
 groups+=($!)
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-pids+=($!)
+ng_pid=$!
+pids+=($ng_pid)
 
 wait_ok "http://127.0.0.1:$cg_port/hello.php"
 wait_ok "http://127.0.0.1:$ng_port/hello.php"
@@ -117,12 +118,14 @@ idle=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$cg_pid/status")
 warm "http://127.0.0.1:$cg_port/hello.php"
 warm "http://127.0.0.1:$ng_port/hello.php"
 warm "http://127.0.0.1:$nc_port/hello.php"
-c_rps=(); c_p50=(); c_p99=(); f_rps=(); f_p50=(); f_p99=(); n_rps=(); n_p50=(); n_p99=()
+# The front ends' CPU per request: cgihost's process; nginx's master and workers.
+ng_all=("$ng_pid" $(ps -o pid= --ppid "$ng_pid"))
+c_rps=(); c_p50=(); c_p99=(); c_cpu=(); f_rps=(); f_p50=(); f_p99=(); f_cpu=(); n_rps=(); n_p50=(); n_p99=()
 for ((i = 0; i < rounds; i++)); do
-  read -r a b c < <(measure_ms "http://127.0.0.1:$cg_port/hello.php")
-  c_rps+=("$a"); c_p50+=("$b"); c_p99+=("$c")
-  read -r a b c < <(measure_ms "http://127.0.0.1:$ng_port/hello.php")
-  f_rps+=("$a"); f_p50+=("$b"); f_p99+=("$c")
+  read -r a b c d < <(measure_cpu "http://127.0.0.1:$cg_port/hello.php" "$cg_pid")
+  c_rps+=("$a"); c_p50+=("$b"); c_p99+=("$c"); c_cpu+=("$d")
+  read -r a b c d < <(measure_cpu "http://127.0.0.1:$ng_port/hello.php" "${ng_all[@]}")
+  f_rps+=("$a"); f_p50+=("$b"); f_p99+=("$c"); f_cpu+=("$d")
   read -r a b c < <(measure_ms "http://127.0.0.1:$nc_port/hello.php")
   n_rps+=("$a"); n_p50+=("$b"); n_p99+=("$c")
 done
@@ -134,5 +137,6 @@ printf '%-22s %12s %10s %10s\n' "nginx -> php-cgi" "$nr" "$(median "${n_p50[@]}"
 echo "cgihost / nginx+php-fpm = $(ratio "$cr" "$fr") ($workers PHP workers each)"
 echo "cgihost / nginx+php-cgi = $(ratio "$cr" "$nr"); nginx+php-cgi / nginx+php-fpm = $(ratio "$nr" "$fr") (php-cgi's own headroom)"
 echo "per round, cgihost: ${c_rps[*]} req/s; nginx+php-fpm: ${f_rps[*]} req/s"
+echo "front end CPU per request (utime+stime / requests): cgihost $(median "${c_cpu[@]}") us, nginx (with php-fpm) $(median "${f_cpu[@]}") us"
 echo "cgihost RSS with its pool running (PHP not counted): ${idle} KiB"
 echo "(wrk -t2 -c$conns -d${secs}s, median of $rounds alternating rounds after a 1 s warm-up, on $(nproc) cores; access logs off)"
