@@ -204,14 +204,16 @@ asio::awaitable<bool> http_session::drain(session_exchange& ex) {
   // Drop the rest of a body the handler did not read, within bounds, so the
   // next request on this connection starts at the right byte.
   if (reader_.parser().is_done()) co_return true;
-  if (ex.awaiting_continue()) co_return false;
+  // After a local redirect the exchange gives no more of the body; a body
+  // the client has not sent yet, nobody waits for: the connection closes.
+  if (ex.awaiting_continue() || ex.redirected()) co_return false;
   static constexpr std::size_t kDrainMax = 1024 * 1024;
   std::size_t drained = 0;
   char scratch[8192];
   while (!reader_.parser().is_done() && drained < kDrainMax) {
     error_code dec;
     std::size_t n = co_await ex.read_body(scratch, sizeof scratch, dec);
-    if (dec) co_return false;
+    if (dec || n == 0) co_return false;
     drained += n;
   }
   co_return reader_.parser().is_done();

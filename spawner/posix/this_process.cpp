@@ -9,17 +9,23 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 namespace cgihost::spawner {
 
 process_account current_account() {
   const uid_t self = ::geteuid();
+  // The account database is read once per thread and uid (the uid changes
+  // once, when root is dropped): callers ask on the request path.
+  thread_local std::optional<process_account> cached;
+  if (cached && cached->uid.value == self) return *cached;
   passwd pw{};
   passwd* found = nullptr;
   std::vector<char> buf(16384);
   process_account out{"", spawner::uid{self}};
   if (::getpwuid_r(self, &pw, buf.data(), buf.size(), &found) == 0 && found) out.name = pw.pw_name;
+  cached = out;
   return out;
 }
 
