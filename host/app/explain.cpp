@@ -181,6 +181,13 @@ void explain_script(const config::config& cfg, const route& r, const identity_ch
   }
   // Executability is judged for the account below; found here without it.
   auto found = find_script(root.get(), r.script_name, cfg, false);
+  // A folder URL ("/cgi-bin/"): the server refuses it unnamed (403); say
+  // what is there, as for any path that is not a regular file.
+  if (!found && found.error().code == "script.unnamed" && r.script_name.size() > 1) {
+    auto there =
+        find_script(root.get(), r.script_name.substr(0, r.script_name.size() - 1), cfg, false);
+    if (!there) found = std::move(there).error();
+  }
   std::string why;
   if (!found && found.error().code == "script.not_regular")
     why = " (not a regular file)";
