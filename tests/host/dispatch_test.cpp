@@ -57,9 +57,9 @@ class DispatchTest : public ::testing::Test {
   }
 
   // Runs `method target` with `fields` through the dispatch.
-  std::unique_ptr<memory_exchange> run(
-      const std::string& target, std::vector<std::pair<std::string, std::string>> fields = {},
-      const std::string& method = "GET") {
+  std::unique_ptr<memory_exchange> run(const std::string& target,
+                                       std::vector<std::pair<std::string, std::string>> fields = {},
+                                       const std::string& method = "GET") {
     if (cfg_.authentication.trusted_header || cfg_.authentication.basic)
       auth_.emplace(cfg_, std::make_shared<spdlog::logger>("auth", sink_));
     dispatcher d(cfg_, handlers_, auth_ ? &*auth_ : nullptr);
@@ -186,9 +186,7 @@ TEST_F(DispatchTest, AuthenticationRefusalsAreAnsweredBeforeAnyHandler) {
        403,
        "authenticated as \"mallory\" (X-Remote-User from trusted proxy 127.0.0.1), but "
        "[accounts] maps that name to no OS account"},
-      {{{"Authorization", "Basic a"}, {"Authorization", "Basic b"}},
-       400,
-       "2 Authorization fields"},
+      {{{"Authorization", "Basic a"}, {"Authorization", "Basic b"}}, 400, "2 Authorization fields"},
       {{{"X-Remote-User", "alice"}, {"X-Remote-User", "bob"}}, 400, "2 X-Remote-User fields"},
   };
   for (const auto& r : rows) {
