@@ -123,20 +123,13 @@ class cgi_run final : public gateway_voice {
   asio::awaitable<void> feed_stdin() {
     auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
     auto& pipe = child_.stdin_pipe();
-    std::uint64_t offset = 0;
+    body_source body(ex_, spool_);
     while (true) {
-      std::size_t n = 0;
-      if (spool_.is_open()) {
-        std::error_code rec;  // a failed read ends the body here, as its end would
-        n = spool_.read_at(offset, buf.get(), kBuffer, rec);
-        offset += n;
-      } else {
-        error_code ec;
-        n = co_await ex_.read_body(buf.get(), kBuffer, ec);
-        if (ec) {
-          body_error_ = ec;
-          break;
-        }
+      error_code ec;
+      const std::size_t n = co_await body.read(buf.get(), kBuffer, ec);
+      if (ec) {
+        body_error_ = ec;
+        break;
       }
       if (n == 0) break;
       auto [wec, wn] = co_await asio::async_write(pipe, asio::buffer(buf.get(), n), nothrow);

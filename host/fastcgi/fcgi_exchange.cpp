@@ -143,19 +143,12 @@ asio::awaitable<bool> fcgi_exchange::send_stdin() {
   }
   const std::size_t chunk = fcgi::kMaxContent - fcgi::kMaxContent % 8;
   auto buf = std::make_unique_for_overwrite<char[]>(chunk);
-  std::uint64_t offset = 0;
+  body_source body(ex_, spool_);
   std::string out;
   while (true) {
-    std::size_t got = 0;
-    if (spool_.is_open()) {
-      std::error_code rec;  // a failed read ends the body here, as its end would
-      got = spool_.read_at(offset, buf.get(), chunk, rec);
-      offset += got;
-    } else {
-      error_code rec;
-      got = co_await ex_.read_body(buf.get(), chunk, rec);
-      if (rec) co_return false;
-    }
+    error_code rec;
+    const std::size_t got = co_await body.read(buf.get(), chunk, rec);
+    if (rec) co_return false;
     out.clear();
     if (got == 0) {
       fcgi::append_stream_end(out, fcgi::record_type::stdin_stream, kFcgiRequestId);

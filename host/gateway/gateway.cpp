@@ -108,6 +108,15 @@ asio::awaitable<checked<std::uint64_t>> body_length_or_spool(exchange& ex,
   co_return total;
 }
 
+asio::awaitable<std::size_t> body_source::read(char* buf, std::size_t size, error_code& ec) {
+  ec = {};
+  if (!spool_.is_open()) co_return co_await ex_.read_body(buf, size, ec);
+  std::error_code rec;
+  const std::size_t n = spool_.read_at(offset_, buf, size, rec);
+  offset_ += n;
+  co_return n;
+}
+
 protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg,
                                            const std::string& script_path, std::uint64_t length,
                                            const std::optional<std::string>& user,

@@ -67,6 +67,23 @@ class gateway_buffer {
 asio::awaitable<checked<std::uint64_t>> body_length_or_spool(exchange& ex,
                                                              spawner::spool_file& spool);
 
+// The request body as a program is fed it: from the spool that holds it
+// (a chunked body, counted first), else from the client through the exchange.
+class body_source {
+ public:
+  // Keeps references to both.
+  body_source(exchange& ex, const spawner::spool_file& spool) : ex_(ex), spool_(spool) {}
+  // Up to `size` bytes into `buf`; 0 at the body's end. `ec` when the
+  // client's body failed (gone, too slow, refused); a spool that cannot be
+  // read ends the body there, as its end would.
+  asio::awaitable<std::size_t> read(char* buf, std::size_t size, error_code& ec);
+
+ private:
+  exchange& ex_;
+  const spawner::spool_file& spool_;
+  std::uint64_t offset_ = 0;
+};
+
 // The CGI variables of the request (the environment of a CGI child, the
 // PARAMS of a FastCGI request), from protocol/'s one builder.
 protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg,

@@ -225,18 +225,25 @@ child_process::~child_process() {
 void child_process::pump(int timeout_ms) {
   pollfd p[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
   if (::poll(p, 2, timeout_ms) <= 0) return;
-  char tmp[8192];
   for (int i = 0; i < 2; ++i) {
     if (p[i].revents & (POLLIN | POLLHUP)) {
-      ssize_t n = ::read(p[i].fd, tmp, sizeof tmp);
-      if (n > 0) (i == 0 ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
-      if (n == 0) {
-        ::close(p[i].fd);
-        (i == 0 ? out_fd_ : err_fd_) = -1;
-        return;
-      }
+      int& fd = i == 0 ? out_fd_ : err_fd_;
+      read_some(fd);
+      if (fd < 0) return;
     }
   }
+}
+
+void child_process::read_some(int& fd) {
+  char tmp[8192];
+  ssize_t n = ::read(fd, tmp, sizeof tmp);
+  if (n < 0 && errno == EINTR) return;
+  if (n > 0) {
+    (&fd == &out_fd_ ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
+    return;
+  }
+  ::close(fd);
+  fd = -1;
 }
 
 std::optional<std::string> child_process::wait_stderr_line(const std::string& needle,
@@ -253,17 +260,9 @@ std::optional<std::string> child_process::wait_stderr_line(const std::string& ne
     if (clock::now() >= deadline || (out_fd_ < 0 && err_fd_ < 0)) return std::nullopt;
     if (out_fd_ < 0 || err_fd_ < 0) {
       // One pipe closed: poll the other alone.
-      pollfd p{out_fd_ >= 0 ? out_fd_ : err_fd_, POLLIN, 0};
-      if (::poll(&p, 1, remaining_ms(deadline)) > 0) {
-        char tmp[8192];
-        ssize_t n = ::read(p.fd, tmp, sizeof tmp);
-        if (n > 0)
-          (p.fd == out_fd_ ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
-        else {
-          ::close(p.fd);
-          (p.fd == out_fd_ ? out_fd_ : err_fd_) = -1;
-        }
-      }
+      int& fd = out_fd_ >= 0 ? out_fd_ : err_fd_;
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, remaining_ms(deadline)) > 0) read_some(fd);
     } else {
       pump(remaining_ms(deadline));
     }
@@ -287,34 +286,18 @@ std::optional<int> child_process::wait_exit(std::chrono::milliseconds limit) {
     if (out_fd_ >= 0 && err_fd_ >= 0)
       pump(std::min(remaining_ms(deadline), 20));
     else {
-      pollfd p{out_fd_ >= 0 ? out_fd_ : err_fd_, POLLIN, 0};
+      int& fd = out_fd_ >= 0 ? out_fd_ : err_fd_;
+      pollfd p{fd, POLLIN, 0};
       ::poll(&p, p.fd >= 0 ? 1 : 0, std::min(remaining_ms(deadline), 20));
-      if (p.fd >= 0 && (p.revents & (POLLIN | POLLHUP))) {
-        char tmp[8192];
-        ssize_t n = ::read(p.fd, tmp, sizeof tmp);
-        if (n > 0)
-          (p.fd == out_fd_ ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
-        else {
-          ::close(p.fd);
-          (p.fd == out_fd_ ? out_fd_ : err_fd_) = -1;
-        }
-      }
+      if (p.fd >= 0 && (p.revents & (POLLIN | POLLHUP))) read_some(fd);
     }
   }
   // Collect what is left in the pipes.
   for (int i = 0; i < 100 && (out_fd_ >= 0 || err_fd_ >= 0); ++i) {
     for (int* fd : {&out_fd_, &err_fd_}) {
       if (*fd < 0) continue;
-      char tmp[8192];
       pollfd p{*fd, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      ssize_t n = ::read(*fd, tmp, sizeof tmp);
-      if (n > 0)
-        (fd == &out_fd_ ? out_ : err_).append(tmp, static_cast<std::size_t>(n));
-      else {
-        ::close(*fd);
-        *fd = -1;
-      }
+      if (::poll(&p, 1, 100) > 0) read_some(*fd);
     }
   }
   return status_;

@@ -77,6 +77,9 @@ class child_process {
 
  private:
   void pump(int timeout_ms);
+  // One read from `fd` (out_fd_ or err_fd_) into its buffer; at its end (or
+  // on an error) the pipe is closed and `fd` set to -1.
+  void read_some(int& fd);
   pid_t pid_ = -1;
   int out_fd_ = -1, err_fd_ = -1;
   std::string out_, err_;
