@@ -54,6 +54,9 @@ struct authentication_settings {
 
 struct cgi_settings {
   bool create_process_as_user = true;
+  // HTTP_AUTHORIZATION reaches CGI scripts (Apache CGIPassAuth); a location's
+  // own setting wins.
+  bool pass_authorization = false;
   duration timeout = std::chrono::minutes(15);
   // Resource limits of each CGI child (setrlimit); unset: inherited.
   std::optional<std::uint64_t> max_address_space;  // bytes, RLIMIT_AS
@@ -78,6 +81,9 @@ struct handler {
   std::vector<std::string> interpreter;  // cgi only; empty: the script is executed itself
   bool available = true;                 // false in dev mode when its program was not found
   std::string unavailable_reason;
+  // `methods = ["GET", "HEAD", "POST"]`: any other method is 405 with Allow
+  // (IIS verbs). Empty: any method. As written (methods are case-sensitive).
+  std::vector<std::string> methods;
 };
 
 struct pool {
@@ -93,6 +99,8 @@ struct pool {
   duration request_timeout = std::chrono::seconds(90);
   std::uint32_t queue_length = 1000;
   bool impersonate = false;
+  // HTTP_AUTHORIZATION reaches this pool's scripts; a location's own setting wins.
+  bool pass_authorization = false;
   std::map<std::string, std::string> env;
   // Resource limits of each instance (setrlimit), as [cgi]'s; unset: inherited.
   std::optional<std::uint64_t> max_address_space;  // bytes, RLIMIT_AS
@@ -101,10 +109,62 @@ struct pool {
   std::optional<std::uint64_t> max_processes;      // RLIMIT_NPROC (per account)
 };
 
+// A [[locations]] entry: settings for every request whose normalized path
+// begins with `prefix`. Every matching location applies, the shorter prefix
+// first, so a deeper one overrides what it sets (IIS <location> nesting).
 struct location {
   std::string prefix;
   std::optional<bool> create_process_as_user;
   std::optional<duration> timeout;
+  // A request under the prefix whose path names no existing file or folder
+  // runs this script (a URL path under document_root, checked at load):
+  // nginx try_files ... /index.php?$args.
+  std::optional<std::string> fallback;
+  // Everything under the prefix is 404, logged with the rule (nginx deny all).
+  bool deny = false;
+  // false: no handler runs under the prefix; a file a handler would run is
+  // 403, others are static files (wp-content/uploads/).
+  std::optional<bool> scripts;
+  // The prefix maps to this folder (absolute) instead of document_root, with
+  // the same beneath-the-root rules inside it (nginx alias, IIS virtual directory).
+  std::optional<std::filesystem::path> root;
+  // Every request under the prefix runs this program (absolute path);
+  // SCRIPT_NAME = the prefix without its trailing slash, PATH_INFO = the rest
+  // (Apache ScriptAlias).
+  std::optional<std::filesystem::path> script;
+  // Added to the environment of CGI children and to FastCGI PARAMS under the
+  // prefix (Apache SetEnv, nginx fastcgi_param).
+  std::map<std::string, std::string> env;
+  std::optional<bool> pass_authorization;
+  // The identity used under the prefix wherever the decision table says
+  // "process identity" (checked like identity.process).
+  std::optional<account> process_identity;
+};
+
+// A [[rewrites]] entry (IIS URL Rewrite, nginx rewrite ... last).
+struct rewrite {
+  std::string match;        // a PCRE2 expression against the normalized path (checked at load)
+  std::string to;           // "/lib/exe/fetch.php?media=$1": captures $1..$9
+  bool if_missing = false;  // only when the path names no existing file or folder
+  unsigned redirect = 0;    // 0: internal; else 301, 302, 307 or 308
+  std::string where;        // "FILE:LINE:COL" of the entry, for logs and explain
+};
+
+// [filtering] (IIS requestFiltering): what no request path may name.
+struct filtering_settings {
+  // Case-insensitive exact segment names refused anywhere in a path.
+  std::vector<std::string> hidden_segments;
+  // Endings of the last segment refused, case-insensitive (".bak", "~").
+  std::vector<std::string> denied_extensions = {"~", ".bak", ".swp", ".orig", ".old"};
+  // Segments beginning with a dot that are allowed (as a first segment only
+  // for ".well-known"); every other dot segment is 404. A list given replaces it.
+  std::vector<std::string> allow_dot_segments = {".well-known"};
+};
+
+// [proxy]: peers whose forwarded client, scheme and port are believed.
+struct proxy_settings {
+  std::vector<cidr> trusted;
+  bool trust_host = false;  // Forwarded: host= / X-Forwarded-Host give SERVER_NAME
 };
 
 struct static_settings {
@@ -165,6 +225,12 @@ struct config {
   std::vector<handler> handlers;
   std::map<std::string, pool> pools;
   std::vector<location> locations;
+  std::vector<rewrite> rewrites;  // in file order
+  filtering_settings filtering;
+  proxy_settings proxy;
+  // [errors]: status -> a URL path under document_root served as the body of
+  // cgihost's own answers with that status (checked to exist at load).
+  std::map<unsigned, std::string> error_pages;
   static_settings static_files;
   http_settings http;
   server_settings server;

@@ -2,6 +2,8 @@
 // Routing: which handler serves a normalized path, with which location
 // settings, and where the script name ends. Pure: no I/O.
 
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +25,15 @@ struct route {
   bool create_process_as_user = true;  // [cgi], then every matching location, shortest first
   config::duration cgi_timeout{};
   const config::location* location = nullptr;  // the longest matching location
+  // What the matching locations say, merged (the deeper one wins a key; env
+  // entries add up, the deeper one winning a name).
+  std::map<std::string, std::string> env;           // to CGI children and FastCGI PARAMS
+  std::optional<bool> pass_authorization;           // unset: the module's ([cgi], [pools.NAME])
+  std::optional<config::account> process_identity;  // unset: identity.process
+  // The folder the script or file was found beneath when it is not
+  // document_root (a location's `root`, the folder of its `script`): the
+  // DOCUMENT_ROOT scripts see. Empty: cfg.document_root.
+  std::string document_root;
 };
 
 class router {

@@ -31,7 +31,12 @@ class RouterTest : public ::testing::Test {
                      prefix("/cgi-bin/", config::module_kind::cgi),
                      ext(".pl", config::module_kind::cgi)};
     cfg_.cgi.timeout = 15min;
-    cfg_.locations = {{"/admin/", false, std::nullopt}, {"/admin/deep/", std::nullopt, 30s}};
+    config::location admin, deep;
+    admin.prefix = "/admin/";
+    admin.create_process_as_user = false;
+    deep.prefix = "/admin/deep/";
+    deep.timeout = 30s;
+    cfg_.locations = {admin, deep};
   }
   config::config cfg_;
 };
