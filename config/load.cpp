@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -250,6 +251,27 @@ class loader {
     return out;
   }
 
+  // get_strings, with `why` (a reason, or "" for a good one) asked of each
+  // non-empty string: every bad entry is reported, not only the first kind.
+  std::optional<std::vector<std::string>> get_checked_strings(
+      const toml::table& t, std::string_view key, const std::string& path, bool allow_empty,
+      const std::function<std::string(const std::string&)>& why) {
+    auto list = get_strings(t, key, path, allow_empty);
+    const toml::node* n = t.get(key);
+    if (!n || !n->is_array()) return list;
+    bool ok = true;
+    std::size_t i = 0;
+    for (const toml::node& e : *n->as_array()) {
+      auto ep = join(path, key) + "[" + std::to_string(i++) + "]";
+      if (!e.is_string() || e.as_string()->get().empty()) continue;
+      if (std::string reason = why(e.as_string()->get()); !reason.empty()) {
+        error(e, ep, reason);
+        ok = false;
+      }
+    }
+    return ok ? list : std::nullopt;
+  }
+
   const toml::table* get_table(const toml::table& t, std::string_view key,
                                const std::string& path) {
     const toml::node* n = t.get(key);
@@ -357,17 +379,13 @@ class loader {
   // An array of CIDR strings ("10.0.0.0/8"), each checked at its place.
   void read_cidrs(const toml::table& t, std::string_view key, const std::string& path,
                   std::vector<cidr>& into) {
-    auto list = get_strings(t, key, path, true);
+    auto list = get_checked_strings(t, key, path, true, [](const std::string& s) {
+      auto r = parse_cidr(s);
+      auto* msg = std::get_if<std::string>(&r);
+      return msg ? *msg : std::string();
+    });
     if (!list) return;
-    std::size_t i = 0;
-    for (const toml::node& e : *t.get(key)->as_array()) {
-      auto r = parse_cidr((*list)[i]);
-      if (auto* msg = std::get_if<std::string>(&r))
-        error(e, join(path, key) + "[" + std::to_string(i) + "]", *msg);
-      else
-        into.push_back(std::get<cidr>(r));
-      ++i;
-    }
+    for (const auto& s : *list) into.push_back(std::get<cidr>(parse_cidr(s)));
   }
 
   void read_listen(const toml::table& root, config& cfg) {
@@ -852,18 +870,12 @@ class loader {
 
   // `methods = ["GET", "HEAD"]`: HTTP method tokens, as written (case-sensitive).
   void read_methods(const toml::table& t, const std::string& p, std::vector<std::string>& into) {
-    auto list = get_strings(t, "methods", p, false);
-    if (!list) return;
-    bool ok = true;
-    for (std::size_t i = 0; i < list->size(); ++i) {
-      const std::string& m = (*list)[i];
-      if (!std::all_of(m.begin(), m.end(), is_token_char)) {
-        error(*t.get("methods")->as_array()->get(i), p + ".methods[" + std::to_string(i) + "]",
-              dq(m) + " is not an HTTP method (a token such as \"GET\")");
-        ok = false;
-      }
-    }
-    if (ok) into = *list;
+    auto list = get_checked_strings(t, "methods", p, false, [](const std::string& m) {
+      return std::all_of(m.begin(), m.end(), is_token_char)
+                 ? std::string()
+                 : dq(m) + " is not an HTTP method (a token such as \"GET\")";
+    });
+    if (list) into = *list;
   }
 
   void read_locations(const toml::table& root, config& cfg) {
@@ -1074,20 +1086,12 @@ class loader {
   // when `dot`); given, it replaces the default.
   void read_segments(const toml::table& t, std::string_view key, bool dot,
                      std::vector<std::string>& into) {
-    auto list = get_strings(t, key, "filtering", true);
-    if (!list) return;
-    bool ok = true;
-    for (std::size_t i = 0; i < list->size(); ++i) {
-      const std::string& s = (*list)[i];
-      std::string why = s.find('/') != std::string::npos ? "must not contain '/'"
-                        : dot && s.front() != '.'        ? "must begin with '.'"
-                                                         : "";
-      if (why.empty()) continue;
-      error(*t.get(key)->as_array()->get(i),
-            "filtering." + std::string(key) + "[" + std::to_string(i) + "]", dq(s) + " " + why);
-      ok = false;
-    }
-    if (ok) into = *list;
+    auto list = get_checked_strings(t, key, "filtering", true, [dot](const std::string& s) {
+      if (s.find('/') != std::string::npos) return dq(s) + " must not contain '/'";
+      if (dot && s.front() != '.') return dq(s) + " must begin with '.'";
+      return std::string();
+    });
+    if (list) into = *list;
   }
 
   void read_proxy(const toml::table& root, config& cfg) {

@@ -475,6 +475,175 @@ match = ""
       });
 }
 
+TEST_F(ConfigTest, FilteringListsReplaceTheDefaults) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->filtering.hidden_segments.empty());
+  EXPECT_EQ(r.value->filtering.denied_extensions,
+            (std::vector<std::string>{"~", ".bak", ".swp", ".orig", ".old"}));
+  EXPECT_EQ(r.value->filtering.allow_dot_segments, std::vector<std::string>{".well-known"});
+  r = load(std::string(kMinimal) + R"([filtering]
+hidden_segments = ["web.config", "App_Data", "node_modules", "vendor"]
+denied_extensions = [".bak", ".sql"]
+allow_dot_segments = []
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->filtering.hidden_segments,
+            (std::vector<std::string>{"web.config", "App_Data", "node_modules", "vendor"}));
+  EXPECT_EQ(r.value->filtering.denied_extensions, (std::vector<std::string>{".bak", ".sql"}));
+  EXPECT_TRUE(r.value->filtering.allow_dot_segments.empty());
+}
+
+TEST_F(ConfigTest, FilteringMistakesAreReportedAtTheirValue) {
+  const std::string text = std::string(kMinimal) + R"([filtering]
+hidden_segments = ["ok", "a/b", ""]
+denied_extensions = [".bak", "x/.y"]
+allow_dot_segments = [".well-known", "well-known", "./x"]
+hiden_segments = []
+[filtering.nested]
+)";
+  expect_errors(
+      text, {
+                {6, "\"a/b\"", "filtering.hidden_segments[1]: \"a/b\" must not contain '/'"},
+                {6, "\"\"", "filtering.hidden_segments[2]: must not be empty"},
+                {7, "\"x/.y\"", "filtering.denied_extensions[1]: \"x/.y\" must not contain '/'"},
+                {8, "\"well-known\"",
+                 "filtering.allow_dot_segments[1]: \"well-known\" must begin with '.'"},
+                {8, "\"./x\"", "filtering.allow_dot_segments[2]: \"./x\" must not contain"},
+                {9, "hiden_segments",
+                 "unknown key \"filtering.hiden_segments\"; did you mean "
+                 "\"hidden_segments\"?"},
+                {10, "nested", "unknown key \"filtering.nested\""},
+            });
+  expect_errors("filtering = [\".x\"]\n" + std::string(kMinimal),
+                {{1, "[", "filtering: expected a table, got an array"}});
+}
+
+TEST_F(ConfigTest, ProxyTrustedPeersAndHost) {
+  auto r = load(std::string(kMinimal) +
+                "[proxy]\ntrusted = [\"127.0.0.1/32\", \"10.0.0.0/8\", \"::1/128\"]\ntrust_host = "
+                "true\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  ASSERT_EQ(r.value->proxy.trusted.size(), 3u);
+  EXPECT_TRUE(address_in("10.1.2.3", r.value->proxy.trusted));
+  EXPECT_FALSE(address_in("192.168.0.1", r.value->proxy.trusted));
+  EXPECT_TRUE(r.value->proxy.trust_host);
+  r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->proxy.trusted.empty());
+  EXPECT_FALSE(r.value->proxy.trust_host);
+  expect_errors(std::string(kMinimal) + R"([proxy]
+trusted = ["10.0.0.0/33", 7]
+trust_host = "yes"
+)",
+                {{6, "\"10.0.0.0/33\"", "proxy.trusted[0]: "},
+                 {6, "7", "proxy.trusted[1]: expected a string, got an integer"},
+                 {7, "\"yes\"", "proxy.trust_host: expected a boolean"}});
+  expect_errors(std::string(kMinimal) + "[proxy]\ntrust_host = true\ntrusted_peers = []\n",
+                {{6, "true",
+                  "proxy.trust_host: needs trusted: the peers whose forwarded host is "
+                  "believed"},
+                 {7, "trusted_peers", "unknown key \"proxy.trusted_peers\""}});
+}
+
+TEST_F(ConfigTest, HandlerMethodsAreHttpTokensAsWritten) {
+  const std::string handler = "[[handlers]]\nmatch = \"*.pl\"\nmodule = \"cgi\"\nmethods = ";
+  auto r = load(std::string(kMinimal) + handler + "[\"GET\", \"HEAD\", \"POST\", \"PROPFIND\"]\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->handlers.at(0).methods,
+            (std::vector<std::string>{"GET", "HEAD", "POST", "PROPFIND"}));
+  r = load(std::string(kMinimal) + "[[handlers]]\nmatch = \"*.pl\"\nmodule = \"cgi\"\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->handlers.at(0).methods.empty());
+  expect_errors(std::string(kMinimal) + handler + "[]\n",
+                {{8, "[]", "handlers[0].methods: must not be empty"}});
+  expect_errors(std::string(kMinimal) + handler + "[\"GET\", \"BAD METHOD\", \"\", 1]\n",
+                {{8, "\"BAD METHOD\"",
+                  "handlers[0].methods[1]: \"BAD METHOD\" is not an HTTP method (a token such as "
+                  "\"GET\")"},
+                 {8, "\"\"", "handlers[0].methods[2]: must not be empty"},
+                 {8, "1]", "handlers[0].methods[3]: expected a string, got an integer"}});
+  expect_errors(std::string(kMinimal) + handler + "\"GET\"\n",
+                {{8, "\"GET\"", "handlers[0].methods: expected an array of strings"}});
+}
+
+TEST_F(ConfigTest, PassAuthorizationInCgiAndPools) {
+  auto r = load(std::string(kMinimal) + R"([cgi]
+pass_authorization = true
+[pools.php]
+command = ["/bin/sh"]
+pass_authorization = true
+[pools.fpm]
+address = "127.0.0.1:9000"
+pass_authorization = true
+[pools.other]
+command = ["/bin/sh"]
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->cgi.pass_authorization);
+  EXPECT_TRUE(r.value->pools.at("php").pass_authorization);
+  EXPECT_TRUE(r.value->pools.at("fpm").pass_authorization);
+  EXPECT_FALSE(r.value->pools.at("other").pass_authorization);
+  r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_FALSE(r.value->cgi.pass_authorization);
+  expect_errors(std::string(kMinimal) +
+                    "[cgi]\npass_authorization = 1\n[pools.php]\ncommand = "
+                    "[\"/bin/sh\"]\npass_authorization = \"yes\"\npass_authorisation = true\n",
+                {{6, "1", "cgi.pass_authorization: expected a boolean"},
+                 {9, "\"yes\"", "pools.php.pass_authorization: expected a boolean"},
+                 {10, "pass_authorisation",
+                  "unknown key \"pools.php.pass_authorisation\"; did you mean "
+                  "\"pass_authorization\"?"}});
+}
+
+TEST_F(ConfigTest, ErrorPagesNameFilesUnderTheDocumentRoot) {
+  fs::create_directories(dir_ / "site/errors");
+  write("site/errors/404.html", "not here");
+  write("site/errors/5xx.html", "broken");
+  auto r = load(std::string(kMinimal) + R"([errors]
+404 = "/errors/404.html"
+"503" = "/errors/5xx.html"
+599 = "/errors/5xx.html"
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->error_pages,
+            (std::map<unsigned, std::string>{
+                {404, "/errors/404.html"}, {503, "/errors/5xx.html"}, {599, "/errors/5xx.html"}}));
+  const std::string site = fs::canonical(dir_ / "site").string();
+  expect_errors(
+      std::string(kMinimal) + R"([errors]
+404 = "/errors/missing.html"
+500 = "errors/404.html"
+302 = "/errors/404.html"
+abc = "/errors/404.html"
+0404 = "/errors/404.html"
+600 = "/errors/404.html"
+403 = 1
+502 = "/errors/"
+503 = "/errors/../errors/404.html"
+504 = ""
+)",
+      {
+          {6, "\"/errors/missing.html\"",
+           "errors.404: \"/errors/missing.html\" names \"" + site +
+               "/errors/missing.html\", which does not exist"},
+          {7, "\"errors/404.html\"",
+           "errors.500: \"errors/404.html\" must be a plain URL path beginning with '/'"},
+          {8, "302",
+           "errors.\"302\": not an HTTP error status; use one from 400 to 599, e.g. 404 "
+           "= \"/errors/404.html\""},
+          {9, "abc", "errors.\"abc\": not an HTTP error status"},
+          {10, "0404", "errors.\"0404\": not an HTTP error status"},
+          {11, "600", "errors.\"600\": not an HTTP error status"},
+          {12, "1", "errors.403: expected a string such as \"/errors/404.html\""},
+          {13, "\"/errors/\"",
+           "errors.502: \"/errors/\" names \"" + site + "/errors/\", which is not a file"},
+          {14, "\"/errors/../", "errors.503: \"/errors/../errors/404.html\" must be a plain"},
+          {15, "\"\"", "errors.504: must not be empty"},
+      });
+}
+
 TEST_F(ConfigTest, SyntaxErrorIsOneDiagnosticAtItsPlace) {
   auto r = load("listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\n");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r);
