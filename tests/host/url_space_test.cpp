@@ -206,5 +206,91 @@ TEST_F(UrlSpaceTest, AScriptLocationRunsItsProgramForEverythingUnderIt) {
   EXPECT_EQ(body_of("/cgit/style.php"), "/cgit|/style.php|/cgit/style.php||" + program);
 }
 
+// `cgihost try` and `try --explain` say what the dispatch made of a URL.
+TEST(UrlSpaceTry, TryAndExplainShowRewritesDefaultDocumentsFallbacksAndRefusals) {
+  temp_dir dir;
+  const std::string script = "print \"Content-Type: text/plain\\n\\nran $ENV{SCRIPT_NAME}\\n\";\n";
+  for (const char* f : {"site/app/index.pl", "site/wp/index.pl", "site/fetch.pl"})
+    dir.write(f, script);
+  dir.write("site/none/x.bin", "x");
+  for (const char* f : {"", "/site", "/site/app", "/site/wp", "/site/none"})
+    ::chmod((dir.path() + f).c_str(), 0755);
+  for (const char* f : {"site/app/index.pl", "site/wp/index.pl", "site/fetch.pl"})
+    ::chmod((dir / f).c_str(), 0644);
+  dir.write("c.toml", for_this_user(R"(listen = ["127.0.0.1:8080"]
+document_root = "site"
+[identity]
+process = "www-data"
+[static]
+index = ["index.html", "index.pl"]
+[[handlers]]
+match = "*.pl"
+module = "cgi"
+interpreter = ["/usr/bin/perl"]
+[[locations]]
+prefix = "/wp/"
+fallback = "/wp/index.pl"
+[[locations]]
+prefix = "/data/"
+deny = true
+[[locations]]
+prefix = "/app/"
+scripts = false
+[[rewrites]]
+match = "^/_media/(.*)$"
+to = "/fetch.pl?media=$1"
+[[rewrites]]
+match = "^/old$"
+to = "/new"
+redirect = 302
+)"));
+  const std::string config = dir / "c.toml";
+  struct row {
+    std::vector<std::string> args;
+    int exit_code;
+    std::vector<std::string> wanted;
+  };
+  const std::vector<row> rows = {
+      {{"--explain", "/_media/a.png?w=1"},
+       0,
+       {"== rewrite\nrule " + config +
+            ":20:1 (match \"^/_media/(.*)$\"): rewritten to "
+            "/fetch.pl?media=a.png&w=1",
+        "script: /fetch.pl   PATH_INFO: \"\""}},
+      {{"/_media/a.png?w=1"},
+       0,
+       {"rewrite " + config + ":20:1: /_media/a.png?w=1 -> /fetch.pl?media=a.png&w=1\n",
+        "SCRIPT_NAME=/fetch.pl\n", "REQUEST_URI=/_media/a.png?w=1\n",
+        "QUERY_STRING=media=a.png&w=1\n"}},
+      {{"--explain", "/old"}, 0, {"302 redirect to /new\n== verdict\nredirect\n"}},
+      {{"--explain", "/wp/hello/"},
+       0,
+       {"== located\nfallback /wp/index.pl of [[locations]] \"/wp/\"\n",
+        "script: /wp/index.pl   PATH_INFO: \"\""}},
+      {{"/wp/hello/"}, 0, {"fallback /wp/index.pl", "ran /wp/index.pl"}},
+      {{"--explain", "/wp/"}, 0, {"== located\ndefault document index.pl of /wp/\n"}},
+      {{"--explain", "/none/"},
+       1,
+       {"folder without a default document: /none/; tried: index.html (missing), index.pl "
+        "(missing) -> 403"}},
+      {{"--explain", "/data/x"},
+       1,
+       {"a location refuses the path before any handler or the file system: location /data/ "
+        "deny = true -> 404"}},
+      {{"--explain", "/app/index.pl"},
+       1,
+       {"no handler runs here: location /app/ scripts = false: handler \"*.pl\" would run "
+        "/app/index.pl -> 403"}},
+  };
+  for (const auto& r : rows) {
+    std::vector<std::string> argv = {CGIHOST_BINARY, "try", "--config", config};
+    argv.insert(argv.end(), r.args.begin(), r.args.end());
+    auto got = run(argv);
+    EXPECT_EQ(got.exit_code, r.exit_code) << r.args.back() << "\n" << got.out << got.err;
+    for (const auto& want : r.wanted)
+      EXPECT_NE(got.out.find(want), std::string::npos) << want << "\n" << got.out;
+  }
+}
+
 }  // namespace
 }  // namespace cgihost::test
