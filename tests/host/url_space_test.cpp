@@ -206,6 +206,55 @@ TEST_F(UrlSpaceTest, AScriptLocationRunsItsProgramForEverythingUnderIt) {
   EXPECT_EQ(body_of("/cgit/style.php"), "/cgit|/style.php|/cgit/style.php||" + program);
 }
 
+// allow_symlinks_outside_root = true lets static files leave the root too
+// (Debian's wordpress links wp-content into /var/lib); a file reached so is
+// still judged by its own name.
+TEST(UrlSpaceSymlinks, StaticFilesFollowSymlinksOutOfTheRootWhenAllowed) {
+  temp_dir dir;
+  dir.write("site/index.html", "home\n");
+  dir.write("outside/content/pic.txt", "outside\n");
+  dir.write("outside/secret.php", "<?php $password = 1;");
+  dir.write("outside/.env", "password=1\n");
+  fs::create_directory_symlink(dir / "outside/content", dir / "site/content");
+  fs::create_symlink(dir / "outside/secret.php", dir / "site/secret.txt");
+  fs::create_symlink(dir / "outside/.env", dir / "site/env.txt");
+  const std::string base = R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[[handlers]]
+match = "*.php"
+module = "cgi"
+interpreter = ["/usr/bin/php-cgi"]
+)";
+  for (bool allowed : {false, true}) {
+    running_server server(std::string(allowed ? "allow_symlinks_outside_root = true\n" : "") + base,
+                          dir.path());
+    auto pic = fetch(server.port(), "/content/pic.txt");
+    ASSERT_TRUE(pic);
+    EXPECT_EQ(pic->status, allowed ? 200 : 404) << allowed;
+    EXPECT_EQ(pic->body.find("outside") != std::string::npos, allowed);
+    for (const char* target : {"/secret.txt", "/env.txt"}) {
+      auto r = fetch(server.port(), target);
+      ASSERT_TRUE(r) << target;
+      EXPECT_NE(r->status, 200) << target << " " << allowed;
+      EXPECT_EQ(r->body.find("password"), std::string::npos) << target;
+    }
+    server.stop();
+    if (allowed) {
+      EXPECT_NE(
+          server.error_log().find("/secret.txt: reached through a symlink to " +
+                                  (dir / "outside/secret.php") + ": handler \"*.php\" runs it"),
+          std::string::npos)
+          << server.error_log();
+      EXPECT_NE(server.error_log().find("/env.txt: reached through a symlink to " +
+                                        (dir / "outside/.env") + ": filter.dot_segment"),
+                std::string::npos)
+          << server.error_log();
+    }
+  }
+}
+
 // `cgihost try` and `try --explain` say what the dispatch made of a URL.
 TEST(UrlSpaceTry, TryAndExplainShowRewritesDefaultDocumentsFallbacksAndRefusals) {
   temp_dir dir;
