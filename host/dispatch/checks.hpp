@@ -18,8 +18,8 @@
 
 namespace cgihost::host {
 
-// The document root, opened once per module to open files beneath it
-// (spawner::open_folder). Throws std::system_error naming it when it cannot
+// The document root, opened to open files beneath it (spawner::open_folder;
+// the dispatch's site_roots holds the one every request uses). Throws std::system_error naming it when it cannot
 // be opened (at start-up: the program then says so and exits).
 spawner::unique_fd open_document_root(const config::config& cfg);
 
@@ -29,7 +29,7 @@ struct script_file {
   spawner::file_info st;  // owner, group and mode, for the account's access check
 };
 
-// The route's script `script_name` under the document root (`root_fd`),
+// The script `script_name` under the document root (`root_fd`),
 // whatever symlinks say (unless cfg.allow_symlinks_outside_root). Refusals:
 // 403 script.unnamed (a folder URL), script.outside_root (a symlink leaves
 // the root), script.forbidden (EACCES), script.not_regular,

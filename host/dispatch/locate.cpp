@@ -77,15 +77,19 @@ std::optional<refusal> locator::default_document(std::string_view path, route& r
 }
 
 std::optional<refusal> locator::locate(std::string_view path, route& r) const {
-  if (r.status || !r.refused.empty() || !r.forbidden.empty() || r.not_found) return std::nullopt;
+  if (r.status || !r.refused.empty() || !r.forbidden.empty()) return std::nullopt;
   r.root_fd = roots_.fd_for(r);
   if (!r.program.empty()) return std::nullopt;
   if (!path.empty() && path.back() == '/' && r.path_info.empty() && r.script_name == path) {
     bool found = false;
     if (kind_of(r, path, cfg_.allow_symlinks_outside_root, found) ==
             spawner::file_info::kind::folder &&
-        found)
-      return default_document(path, r);
+        found) {
+      // With [static] enabled = false a folder still runs its default
+      // document; without one it stays the 404 of a path nothing serves.
+      auto no = default_document(path, r);
+      return no && r.not_found ? std::nullopt : no;
+    }
   }
   const config::location* loc = fallback_of(cfg_, path);
   if (!loc || exists(path, r)) return std::nullopt;

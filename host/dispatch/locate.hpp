@@ -28,8 +28,9 @@ class locator {
   // its handler runs it, never the static module because it is an index),
   // else the 403 refusal index.none listing what was tried; for a path that
   // names no existing file or folder under a location with a `fallback`,
-  // the fallback script (PATH_INFO empty). A refused, forbidden or status
-  // route and a location's `script` are left as they are.
+  // the fallback script (PATH_INFO empty); both also where [static] enabled
+  // = false left the path to no handler (not_found). A refused, forbidden or
+  // status route and a location's `script` are left as they are.
   [[nodiscard]] std::optional<refusal> locate(std::string_view path, route& r) const;
 
   // Whether `path`, routed as `r`, names an existing file or folder: the

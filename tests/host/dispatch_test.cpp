@@ -291,6 +291,22 @@ TEST_F(LocateTest, AFolderWithoutADefaultDocumentIs403NamingWhatWasTried) {
       << ex2->error_reason();
 }
 
+TEST_F(LocateTest, WithStaticFilesOffAFolderStillRunsItsDefaultDocument) {
+  cfg_.static_files.enabled = false;
+  run("/app/");
+  EXPECT_EQ(script_seen_, "/app/index.pl||/app/|");
+  auto both = run("/both/");  // index.html would be static: index.pl instead
+  EXPECT_EQ(script_seen_, "/both/index.pl||/both/|");
+  auto empty = run("/empty/");
+  EXPECT_EQ(empty->status(), 404u);
+  config::location all;
+  all.prefix = "/";
+  all.fallback = "/index.pl";
+  cfg_.locations = {all};
+  run("/pretty/url");
+  EXPECT_EQ(script_seen_, "/index.pl||/pretty/url|");
+}
+
 TEST_F(LocateTest, AFolderWithoutItsSlashIsLeftToTheStaticRedirect) {
   run("/app");
   EXPECT_EQ(files_seen_, "/app||/app|");
