@@ -19,8 +19,8 @@
 namespace cgihost::host {
 
 // The document root, opened to open files beneath it (spawner::open_folder;
-// the dispatch's site_roots holds the one every request uses). Throws std::system_error naming it when it cannot
-// be opened (at start-up: the program then says so and exits).
+// the dispatch's site_roots holds the one every request uses). Throws
+// std::system_error naming it when it cannot be opened.
 spawner::unique_fd open_document_root(const config::config& cfg);
 
 // A script found under the document root.
