@@ -171,14 +171,117 @@ TEST_F(ConfigTest, SampleConfigIsValidAndReadAsWritten) {
   EXPECT_EQ(php.request_timeout, 90s);
   EXPECT_EQ(php.queue_length, 1000u);
   EXPECT_EQ(php.env.at("PHP_FCGI_MAX_REQUESTS"), "0");
-  ASSERT_EQ(c.locations.size(), 1u);
+  ASSERT_EQ(c.locations.size(), 4u);
   EXPECT_EQ(c.locations[0].create_process_as_user, false);
+  EXPECT_EQ(c.locations[0].env.at("APP_AREA"), "admin");
+  EXPECT_EQ(c.locations[0].process_identity->name, "nobody");
+  EXPECT_EQ(c.locations[1].fallback, "/hello.php");
+  EXPECT_EQ(c.locations[1].pass_authorization, true);
+  EXPECT_TRUE(c.locations[2].deny);
+  EXPECT_EQ(c.locations[3].scripts, false);
+  ASSERT_EQ(c.rewrites.size(), 3u);
+  EXPECT_EQ(c.rewrites[1].redirect, 301u);
+  EXPECT_TRUE(c.rewrites[2].if_missing);
+  EXPECT_EQ(c.handlers[2].methods, (std::vector<std::string>{"GET", "HEAD", "POST"}));
+  EXPECT_FALSE(c.cgi.pass_authorization);
+  EXPECT_FALSE(php.pass_authorization);
+  EXPECT_EQ(c.filtering.hidden_segments.size(), 4u);
+  EXPECT_EQ(c.filtering.denied_extensions.size(), 7u);
+  EXPECT_EQ(c.filtering.allow_dot_segments, std::vector<std::string>{".well-known"});
+  EXPECT_EQ(c.proxy.trusted.size(), 2u);
+  EXPECT_FALSE(c.proxy.trust_host);
+  EXPECT_EQ(c.error_pages, (std::map<unsigned, std::string>{{404, "/errors/404.html"},
+                                                            {503, "/errors/50x.html"}}));
   const pool& fpm = c.pools.at("fpm");
   ASSERT_TRUE(fpm.remote);
   EXPECT_EQ(fpm.remote->unix_path, "/run/php/php8.2-fpm.sock");
   EXPECT_EQ(fpm.max_connections, 16u);
   EXPECT_EQ(c.status.path, "/cgihost-status");
   EXPECT_EQ(c.status.allow.size(), 2u);
+}
+
+// samples/NAME.toml with its machine paths (`paths`: path in the sample ->
+// name under the scratch folder) moved into the scratch folder, where `files`
+// are created; loaded as if it were in samples/.
+load_result load_moved_sample(const std::string& name, const fs::path& dir,
+                              const std::map<std::string, std::string>& paths,
+                              const std::vector<std::string>& files) {
+  std::ifstream in(fs::path(CGIHOST_SOURCE_DIR) / "samples" / name, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_FALSE(text.empty()) << name;
+  for (const auto& [from, to] : paths) {
+    EXPECT_NE(text.find("\"" + from + "\""), std::string::npos) << from;
+    for (auto at = text.find("\"" + from); at != std::string::npos;
+         at = text.find("\"" + from, at + 1))
+      text.replace(at + 1, from.size(), (dir / to).string());
+    fs::create_directories(dir / to);
+  }
+  for (const auto& f : files) {
+    fs::create_directories((dir / f).parent_path());
+    std::ofstream(dir / f) << "<?php\n";
+  }
+  load_options o;
+  o.running_as_root = true;
+  o.current_user = lookup_system_account("root");
+  return load_string(text, name, fs::path(CGIHOST_SOURCE_DIR) / "samples", o);
+}
+
+TEST_F(ConfigTest, DokuWikiSampleIsValidAndReadAsWritten) {
+  auto r = load_moved_sample("dokuwiki.toml", dir_, {{"/usr/share/dokuwiki", "dokuwiki"}}, {});
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const config& c = *r.value;
+  EXPECT_EQ(c.static_files.index, (std::vector<std::string>{"doku.php", "index.html"}));
+  std::vector<std::string> denied;
+  for (const auto& l : c.locations)
+    if (l.deny) denied.push_back(l.prefix);
+  EXPECT_EQ(denied, (std::vector<std::string>{"/data/", "/conf/", "/bin/", "/inc/", "/vendor/"}));
+  ASSERT_EQ(c.rewrites.size(), 4u);
+  EXPECT_EQ(c.rewrites[0].match, "^/_media/(.*)");
+  EXPECT_EQ(c.rewrites[0].to, "/lib/exe/fetch.php?media=$1");
+  EXPECT_EQ(c.rewrites[1].match, "^/_detail/(.*)");
+  EXPECT_EQ(c.rewrites[1].to, "/lib/exe/detail.php?media=$1");
+  EXPECT_EQ(c.rewrites[2].match, "^/_export/([^/]+)/(.*)");
+  EXPECT_EQ(c.rewrites[2].to, "/doku.php?do=export_$1&id=$2");
+  EXPECT_EQ(c.rewrites[3].match, "^/(?!lib/)(.*)");
+  EXPECT_EQ(c.rewrites[3].to, "/doku.php?id=$1");
+  EXPECT_TRUE(c.rewrites[3].if_missing);
+  EXPECT_EQ(c.handlers.at(0).pool, "php");
+  // Where Debian's package is installed, the sample loads as it is.
+  if (fs::exists("/usr/share/dokuwiki/doku.php")) {
+    auto real = load_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/dokuwiki.toml", root_options());
+    EXPECT_TRUE(real.ok()) << dump(real);
+  }
+}
+
+TEST_F(ConfigTest, WordPressSampleIsValidAndReadAsWritten) {
+  auto r = load_moved_sample(
+      "wordpress.toml", dir_,
+      {{"/usr/share/wordpress", "wordpress"}, {"/var/lib/wordpress/wp-content", "wp-content"}},
+      {"wordpress/index.php"});
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const config& c = *r.value;
+  EXPECT_EQ(c.static_files.index, (std::vector<std::string>{"index.php", "index.html"}));
+  ASSERT_EQ(c.locations.size(), 3u);
+  EXPECT_EQ(c.locations[0].prefix, "/");
+  EXPECT_EQ(c.locations[0].fallback, "/index.php");
+  EXPECT_EQ(c.locations[1].root, fs::canonical(dir_ / "wp-content"));
+  EXPECT_EQ(c.locations[2].prefix, "/wp-content/uploads/");
+  EXPECT_EQ(c.locations[2].scripts, false);
+  EXPECT_TRUE(c.pools.at("php").pass_authorization);
+  EXPECT_TRUE(c.proxy.trusted.empty());
+  // Without index.php the fallback is a config error at its value.
+  fs::remove(dir_ / "wordpress/index.php");
+  auto missing = load_moved_sample(
+      "wordpress.toml", dir_,
+      {{"/usr/share/wordpress", "wordpress"}, {"/var/lib/wordpress/wp-content", "wp-content"}}, {});
+  ASSERT_EQ(missing.errors.size(), 1u) << dump(missing);
+  EXPECT_NE(missing.errors[0].message.find("locations[0].fallback: \"/index.php\" names"),
+            std::string::npos)
+      << dump(missing);
+  if (fs::exists("/usr/share/wordpress/index.php") && fs::is_directory("/var/lib/wordpress")) {
+    auto real = load_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/wordpress.toml", root_options());
+    EXPECT_TRUE(real.ok()) << dump(real);
+  }
 }
 
 TEST_F(ConfigTest, StatusNeedsAPlainPathAndValidAddresses) {
