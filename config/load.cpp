@@ -509,13 +509,8 @@ class loader {
       auto same = [&](const account& b) {
         return !b.name.empty() && (b.name == a.name || b.uid == a.uid);
       };
-      if (same(id.process)) return "identity.process";
-      if (same(id.anonymous)) return "identity.anonymous";
-      for (const auto& [user, mapped] : cfg.accounts)
-        if (same(mapped)) return "accounts." + dq(user);
-      for (std::size_t i = 0; i < cfg.locations.size(); ++i)
-        if (const auto& own = cfg.locations[i].process_identity; own && same(*own))
-          return "locations[" + std::to_string(i) + "].process_identity";
+      for (const auto& child : child_accounts(cfg))
+        if (same(*child.value)) return child.key;
       return {};
     };
     const toml::table* t = get_table(root, "identity", "");

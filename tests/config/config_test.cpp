@@ -409,6 +409,25 @@ process_identity = "nobody"
   EXPECT_FALSE(l[4].pass_authorization);
 }
 
+TEST_F(ConfigTest, ChildAccountsListEveryAccountAChildMayRunAsWithItsKey) {
+  auto r = load(std::string(kMinimal) + R"([accounts]
+"CORP\\bob" = "nobody"
+[[locations]]
+prefix = "/a/"
+[[locations]]
+prefix = "/b/"
+process_identity = "www-data"
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& a : child_accounts(*r.value)) got.emplace_back(a.key, a.value->name);
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{
+                     {"identity.process", "www-data"},
+                     {"identity.anonymous", "nobody"},
+                     {"accounts.\"CORP\\bob\"", "nobody"},
+                     {"locations[1].process_identity", "www-data"}}));
+}
+
 TEST_F(ConfigTest, LocationMistakesAreReportedAtTheirValue) {
   write("site/index.php", "<?php");
   fs::create_directory(dir_ / "site/sub");
