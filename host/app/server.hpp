@@ -51,9 +51,9 @@ struct handler_set final : handler_table {
 };
 
 // Builds the handlers a config names: static files, one per cgi or fastcgi
-// [[handlers]] entry, and the pools those name (watched on `pool_executor`).
-// Children start through `broker` when given. Throws std::system_error when
-// the document root cannot be opened.
+// [[handlers]] entry, the CGI one of program_handler() when a location has a
+// `script`, and the pools those name (watched on `pool_executor`). Children
+// start through `broker` when given.
 handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
                           std::shared_ptr<spdlog::logger> log, spawner::broker* broker = nullptr);
 
