@@ -1,5 +1,7 @@
 #include "host/dispatch/dispatch.hpp"
 
+#include "host/dispatch/methods.hpp"
+
 namespace cgihost::host {
 
 dispatcher::dispatcher(const config::config& cfg, handler_table& handlers, authenticator* auth)
@@ -10,6 +12,7 @@ asio::awaitable<void> exchange::redispatch(std::string location) {
 }
 
 asio::awaitable<void> dispatcher::serve(exchange& ex) {
+  resolve_client(ex, cfg_.proxy);
   auto& st = ex.state();
   st.route = router_.resolve(st.target.path);
   if (st.route.not_found) {
@@ -86,6 +89,7 @@ asio::awaitable<void> dispatcher::run_route(exchange& ex) {
     co_await answer(ex, no);
     co_return;
   }
+  if (auto no = check_method(r, ex.request().method)) co_return co_await answer(ex, *no);
   co_await handlers_.for_route(r).handle(ex);
 }
 
