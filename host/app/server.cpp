@@ -142,6 +142,7 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
 server::server(const config::config& cfg, logs logs, spawner::broker* broker)
     : cfg_(cfg),
       logs_(std::move(logs)),
+      error_pages_(error_pages::load(cfg)),
       contexts_([&] {
         unsigned n = cfg.server.threads ? cfg.server.threads
                                         : std::max(1u, std::thread::hardware_concurrency());
