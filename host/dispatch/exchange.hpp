@@ -59,6 +59,9 @@ struct request_state {
   std::string auth_type;            // "Basic", "Proxy"; empty when anonymous
   int hops = 0;                     // local redirects so far
   bool redirected = false;          // a local redirect's GET: it has no body
+  // A module saw the client leave before its response was complete: nothing
+  // more is sent (no "no response" 500), and the access log says 499.
+  bool client_left = false;
   // Holds what a redirected head views (its target), as long as the exchange.
   std::deque<std::string> storage;
 };
@@ -83,6 +86,8 @@ class exchange {
   // True after a local redirect: the request is a GET without a body.
   bool redirected() const { return state_.redirected; }
   request_state& state() { return state_; }
+  // A module saw the client leave before the response was complete.
+  bool client_left() const { return state_.client_left; }
 
   virtual const config::config& settings() const = 0;
   virtual spdlog::logger& log() const = 0;
