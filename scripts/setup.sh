@@ -14,6 +14,7 @@ packages=(
   libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcrypt-dev
+  libpcre2-dev
   clang libclang-rt-14-dev clang-format
   curl
   perl php8.2-cgi libfcgi-perl
