@@ -48,7 +48,7 @@ asio::awaitable<void> dispatcher::serve(exchange& ex) {
     else
       co_await run_route(ex);
   }
-  if (!ex.head_sent())
+  if (!ex.head_sent() && !st.client_left)
     co_await answer(ex, make_refusal(http::status::internal_server_error, "handler.no_response",
                                      "handler sent no response"));
 }
