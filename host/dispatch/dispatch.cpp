@@ -1,5 +1,7 @@
 #include "host/dispatch/dispatch.hpp"
 
+#include "host/dispatch/methods.hpp"
+
 namespace cgihost::host {
 
 dispatcher::dispatcher(const config::config& cfg, handler_table& handlers, authenticator* auth)
@@ -21,6 +23,7 @@ std::optional<refusal> dispatcher::settle(request_state& st) const {
 }
 
 asio::awaitable<void> dispatcher::serve(exchange& ex) {
+  resolve_client(ex, cfg_.proxy);
   auto& st = ex.state();
   std::string rewritten;
   if (!rewriter_.empty() && co_await rewrite(ex, rewritten)) co_return;
@@ -45,7 +48,7 @@ asio::awaitable<void> dispatcher::serve(exchange& ex) {
     else
       co_await run_route(ex);
   }
-  if (!ex.head_sent())
+  if (!ex.head_sent() && !st.client_left)
     co_await answer(ex, make_refusal(http::status::internal_server_error, "handler.no_response",
                                      "handler sent no response"));
 }
@@ -114,6 +117,7 @@ asio::awaitable<void> dispatcher::run_route(exchange& ex) {
     co_await answer(ex, no);
     co_return;
   }
+  if (auto no = check_method(r, ex.request().method)) co_return co_await answer(ex, *no);
   co_await handlers_.for_route(r).handle(ex);
 }
 

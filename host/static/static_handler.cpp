@@ -12,6 +12,8 @@
 #include "host/dispatch/request_filter.hpp"
 #include "host/static/mime.hpp"
 #include "protocol/http_date.hpp"
+#include "protocol/http_range.hpp"
+#include "protocol/text.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -71,6 +73,54 @@ bool not_modified(const request_head& req, std::string_view etag, std::int64_t m
     return since && mtime <= *since;
   }
   return false;
+}
+
+// Whether a Range applies (RFC 9110 §13.1.5 If-Range): without If-Range, or
+// with one that validates. An entity-tag needs the strong comparison, which
+// our weak ETags never pass: the whole file goes out. A date must equal
+// Last-Modified.
+bool if_range_holds(const request_head& req, std::int64_t mtime) {
+  auto if_range = req.fields.find("If-Range");
+  if (!if_range) return true;
+  const std::string_view v = protocol::trim(*if_range);
+  if (v.starts_with('"') || v.starts_with("W/")) return false;
+  auto date = protocol::parse_http_date(v);
+  return date && *date == mtime;
+}
+
+// `length` bytes of `fd` from `from`, after `head`: bounded memory whatever
+// the size, no zero-fill of the buffer.
+asio::awaitable<void> send_part(exchange& ex, int fd, http::response_header<>& head,
+                                std::uint64_t from, std::uint64_t length, const std::string& path) {
+  constexpr std::uint64_t kChunk = 64 * 1024;
+  const auto buf_size = static_cast<std::size_t>(std::min(kChunk, length));
+  auto buf = std::make_unique_for_overwrite<char[]>(buf_size);
+  const std::uint64_t end = from + length;
+  std::uint64_t offset = from;
+  bool first = true;
+  error_code ec;
+  while (offset < end) {
+    std::error_code rec;
+    const std::size_t n = spawner::read_at(fd, offset, buf.get(),
+                                           std::min<std::uint64_t>(buf_size, end - offset), rec);
+    if (n == 0) {
+      ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path,
+                     offset, rec ? rec.message() : std::string("file shrank"));
+      // Before the head: an honest 500. After: the session closes the connection.
+      if (first)
+        co_await answer(
+            ex, make_refusal(http::status::internal_server_error, "static.read", "read failed"));
+      co_return;
+    }
+    auto data = asio::buffer(buf.get(), n);
+    if (first)
+      co_await ex.write_response(head, data, ec);
+    else
+      co_await ex.write_body(data, ec);
+    if (ec) co_return;
+    first = false;
+    offset += n;
+  }
 }
 
 // A folder is addressed with its slash, so that relative links in its index work.
@@ -222,6 +272,52 @@ std::optional<refusal> static_handler::check_read(const std::optional<std::strin
                         "static file " + name + ": " + denied + " (" + c.why + ")");
 }
 
+asio::awaitable<void> static_handler::serve_file(exchange& ex, const static_lookup& found) const {
+  const auto& req = ex.request();
+  const spawner::file_info& st = found.st;
+  const std::string etag = make_etag(st);
+  http::response_header<> head;
+  head.set(http::field::last_modified, protocol::format_http_date(st.modified));
+  head.set(http::field::etag, etag);
+  error_code ec;
+  if (not_modified(req, etag, st.modified)) {
+    head.result(http::status::not_modified);
+    co_await ex.write_head(head, ec);
+    co_return;
+  }
+  head.set(http::field::accept_ranges, "bytes");
+  // RFC 9110 §14.2: GET is the one method with ranges; after the conditions above.
+  protocol::range_answer range;
+  if (req.is("GET") && if_range_holds(req, st.modified)) {
+    if (auto value = req.fields.find("Range")) range = protocol::answer_range(*value, st.size);
+  }
+  const std::string size = std::to_string(st.size);
+  if (range.what == protocol::range_answer::kind::unsatisfiable) {
+    head.result(http::status::range_not_satisfiable);
+    head.set(http::field::content_range, "bytes */" + size);
+    head.set(http::field::content_length, "0");
+    co_await ex.write_head(head, ec);
+    co_return;
+  }
+  std::uint64_t from = 0, length = st.size;
+  if (range.what == protocol::range_answer::kind::part) {
+    head.result(http::status::partial_content);
+    head.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
+                                             std::to_string(range.last) + "/" + size);
+    from = range.first;
+    length = range.length();
+  } else {
+    head.result(http::status::ok);
+  }
+  head.set(http::field::content_type, mime_type(found.served_name));
+  head.set(http::field::content_length, std::to_string(length));
+  if (req.is_head() || length == 0) {
+    co_await ex.write_head(head, ec);
+    co_return;
+  }
+  co_await send_part(ex, found.fd.get(), head, from, length, ex.target().path);
+}
+
 asio::awaitable<void> static_handler::handle(exchange& ex) {
   const auto& req = ex.request();
   if (!req.is("GET") && !req.is_head()) {
@@ -251,54 +347,7 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
       co_return;
     }
   }
-
-  const std::string etag = make_etag(st);
-  http::response_header<> head;
-  head.set(http::field::last_modified, protocol::format_http_date(st.modified));
-  head.set(http::field::etag, etag);
-  error_code ec;
-  if (not_modified(req, etag, st.modified)) {
-    head.result(http::status::not_modified);
-    co_await ex.write_head(head, ec);
-    co_return;
-  }
-  head.result(http::status::ok);
-  head.set(http::field::content_type, mime_type(found.served_name));
-  head.set(http::field::content_length, std::to_string(st.size));
-  const auto size = st.size;
-  if (req.is_head() || size == 0) {
-    co_await ex.write_head(head, ec);
-    co_return;
-  }
-
-  // Bounded memory whatever the file size; no zero-fill of the buffer.
-  constexpr std::uint64_t kChunk = 64 * 1024;
-  const auto buf_size = static_cast<std::size_t>(std::min(kChunk, size));
-  auto buf = std::make_unique_for_overwrite<char[]>(buf_size);
-  std::uint64_t offset = 0;
-  bool first = true;
-  while (offset < size) {
-    std::error_code rec;
-    const std::size_t n = spawner::read_at(found.fd.get(), offset, buf.get(),
-                                           std::min<std::uint64_t>(buf_size, size - offset), rec);
-    if (n == 0) {
-      ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path,
-                     offset, rec ? rec.message() : std::string("file shrank"));
-      // Before the head: an honest 500. After: the session closes the connection.
-      if (first)
-        co_await answer(
-            ex, make_refusal(http::status::internal_server_error, "static.read", "read failed"));
-      co_return;
-    }
-    auto data = asio::buffer(buf.get(), n);
-    if (first)
-      co_await ex.write_response(head, data, ec);
-    else
-      co_await ex.write_body(data, ec);
-    if (ec) co_return;
-    first = false;
-    offset += n;
-  }
+  co_await serve_file(ex, found);
 }
 
 }  // namespace cgihost::host

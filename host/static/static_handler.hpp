@@ -81,6 +81,10 @@ class static_handler final : public handler {
   // function of `st` and of the accounts resolved at construction.
   std::optional<refusal> check_read(const std::optional<std::string>& user,
                                     const spawner::file_info& st, const std::string& name) const;
+  // The file `found` names, once it may be read: 304 when the client's copy
+  // is current, else 200 with the whole file, or 206 with the one range it
+  // asked for (416 when that range is past the end).
+  asio::awaitable<void> serve_file(exchange& ex, const static_lookup& found) const;
 
   const config::config& cfg_;
   router router_;
