@@ -91,6 +91,9 @@ bool router::apply_program(std::string_view path, route& r) const {
     if (loc.script && under(path, loc.prefix) && (!with || loc.prefix.size() > with->prefix.size()))
       with = &loc;
   if (!with || r.scripts_off) return false;
+  // A deeper location that maps its prefix to a folder of its own wins (the
+  // stylesheets of a site a program serves: cgit's /cgit-css/).
+  if (r.root_location && r.root_location->prefix.size() > with->prefix.size()) return false;
   std::string_view prefix = with->prefix;
   if (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
   r.script_name = std::string(prefix == "/" ? "" : prefix);

@@ -229,6 +229,22 @@ TEST_F(RouterTest, AScriptLocationRunsItsProgramForEverythingUnderIt) {
   auto gitweb = router(cfg_).resolve("/gitweb/?p=x");
   EXPECT_EQ(gitweb.handler, &cfg_.handlers.back());  // its interpreter, if it has one
   EXPECT_EQ(r.resolve("/cgitx").program, "");
+  // A deeper location with a root of its own is not the program's.
+  config::location whole, css;
+  whole.prefix = "/";
+  whole.script = "/usr/lib/cgit/cgit.cgi";
+  css.prefix = "/cgit-css/";
+  css.root = "/usr/share/cgit";
+  cfg_.locations = {whole, css};
+  router site(cfg_);
+  auto sheet = site.resolve("/cgit-css/cgit.css");
+  EXPECT_EQ(sheet.program, "");
+  EXPECT_EQ(sheet.handler, nullptr);
+  EXPECT_EQ(sheet.root_location, &cfg_.locations[1]);
+  auto page = site.resolve("/demo/log/");
+  EXPECT_EQ(page.program, "/usr/lib/cgit/cgit.cgi");
+  EXPECT_EQ(page.script_name, "");
+  EXPECT_EQ(page.path_info, "/demo/log/");
 }
 
 TEST_F(RouterTest, LocationSettingsMergeDeeperWinning) {
