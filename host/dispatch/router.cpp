@@ -84,13 +84,17 @@ void router::apply_locations(std::string_view path, route& r) const {
 }
 
 // A location's `script` (the deepest that has one): the program runs for
-// everything under the prefix (Apache ScriptAlias).
+// everything under the prefix (Apache ScriptAlias), except under a deeper
+// location with a `root`.
 bool router::apply_program(std::string_view path, route& r) const {
   const config::location* with = nullptr;
   for (const auto& loc : cfg_.locations)
     if (loc.script && under(path, loc.prefix) && (!with || loc.prefix.size() > with->prefix.size()))
       with = &loc;
   if (!with || r.scripts_off) return false;
+  // A deeper location with a root of its own maps its prefix to files: cgit
+  // as the whole site ("/") with its CSS at /cgit-css/, gitweb's static/.
+  if (r.root_location && r.root_location->prefix.size() > with->prefix.size()) return false;
   std::string_view prefix = with->prefix;
   if (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
   r.script_name = std::string(prefix == "/" ? "" : prefix);
