@@ -222,7 +222,7 @@ class Scenario:
             ("WordPress's own 404 for a missing slug", self.missing),
             ("/wp-json/ and /wp-json/wp/v2/posts through the fallback", self.rest),
             ("a comment posted (wp-comments-post.php) shows", self.comment),
-            ("an uploaded .txt in wp-content/uploads/ is served", self.upload),
+            ("an uploaded .txt in wp-content/uploads/ is served (and a Range of it)", self.upload),
             ("wp-content/uploads/evil.php refused (403, scripts = false)", self.evil),
         ]:
             self.checks.run(name, fn)
@@ -305,6 +305,9 @@ class Scenario:
         url = "/" + os.path.relpath(stored[0], self.site)
         r = self.c.get(url)
         expect(r.status == 200 and r.body == body, f"GET {url}", r)
+        r = self.c.get(url, headers={"Range": "bytes=6-10"})
+        expect(r.status == 206 and r.body == b"notes", f"Range on {url}", r)
+        expect(r.header("Content-Range") == f"bytes 6-10/{len(body)}", "Content-Range", r)
 
     def evil(self):
         r = self.c.get("/wp-content/uploads/evil.php")
