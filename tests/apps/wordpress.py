@@ -186,7 +186,7 @@ def run(binary, checks):
         db = Mariadb(tmp)
         site = build_site(tmp, db.socket)
         srv = Cgihost(binary, tmp, site, CONFIG.format(php=PHP_CGI))
-        Scenario(checks, Client(srv.port), site).run()
+        Scenario(checks, Client(srv.port), site, db).run()
         proxy = Nginx(tmp, srv.port)
         behind_nginx(checks, proxy)
     finally:
@@ -207,14 +207,15 @@ def path_of(url):
 
 
 class Scenario:
-    def __init__(self, checks, client, site):
+    def __init__(self, checks, client, site, db):
         self.checks = checks
         self.c = client
         self.site = site
+        self.db = db
 
     def run(self):
         for name, fn in [
-            ("the installer (install.php?step=2)", self.install),
+            ("the installer (install.php?step=2); its loopback permalink probe passes", self.install),
             ("log in (wp-login.php, cookies) to the dashboard at /wp-admin/", self.login),
             ("pretty permalinks chosen in options-permalink.php", self.permalinks),
             ("home page at / (index.php as default document)", self.home),
@@ -237,6 +238,11 @@ class Scenario:
         }
         r = self.c.post_form("/wp-admin/install.php?step=2", fields)
         expect(r.status == 200 and "Success!" in r.text, "the install did not succeed", r)
+        # The installer probes pretty permalinks with a request to itself
+        # (through the fallback) and keeps them when the probe succeeds.
+        got = self.db.sql("SELECT option_value FROM wordpress.wp_options "
+                          "WHERE option_name = 'permalink_structure'").stdout.strip()
+        expect(got == "/%year%/%monthnum%/%day%/%postname%/", f"the installer's permalink probe chose {got!r}")
 
     def login(self):
         self.c.get("/wp-login.php")  # the test cookie
