@@ -4,7 +4,7 @@ behind `fallback = "/index.php"`, through a php-cgi pool, then behind nginx."""
 import json
 import os
 
-from harness import Cgihost, Client, Nginx, TempDir, expect, expect_status, require
+from harness import Cgihost, Client, Nginx, TempDir, expect, expect_status, require, wait_for
 
 PHP_CGI = "/usr/bin/php-cgi"
 
@@ -207,7 +207,9 @@ def behind_nginx(checks, proxy, srv):
         expect(s["HTTPS"] == "on" and s["REQUEST_SCHEME"] == "https", f"HTTPS {s['HTTPS']!r} scheme {s['REQUEST_SCHEME']!r}", r)
         expect(s["SERVER_PORT"] == "443", f"SERVER_PORT {s['SERVER_PORT']} (https's default)", r)
         expect(s["REQUEST_URI"] == "/env?via=nginx", f"REQUEST_URI {s['REQUEST_URI']}")
-        lines = [ln for ln in srv.access_log().splitlines() if "/env?via=nginx" in ln]
-        expect(lines and lines[-1].startswith("127.0.0.2 "), f"the access log shows {lines}")
+        # The access line is written once the response is out: wait for it.
+        line = wait_for("the access log line", lambda: [ln for ln in srv.access_log().splitlines()
+                                                        if "/env?via=nginx" in ln], timeout=5)
+        expect(line[-1].startswith("127.0.0.2 "), f"the access log shows {line}")
 
     checks.run("behind nginx: REMOTE_ADDR is the client's, HTTPS=on", forwarded)
