@@ -70,6 +70,15 @@ index = ["index.php", "index.html"]
 [[locations]]
 prefix = "/"
 fallback = "/index.php"
+
+[[rewrites]]
+match = "^/legacy/([0-9]+)$"
+to = "/index.php?legacy=$1"
+
+[[rewrites]]
+match = "^/old/(.*)$"
+to = "/hello/$1"
+redirect = 301
 """
 
 
@@ -175,6 +184,21 @@ def scenario(checks, c, root):
         expect_status(r, 404, "/.env (request filtering before the fallback)")
         expect("APP_KEY" not in r.text and "no route" not in r.text, "refused by cgihost, not the app", r)
 
+    def rewrites():
+        r = c.get("/legacy/42?x=1")
+        expect_status(r, 404, "a rewritten URL (the app has no route for /legacy/42)")
+        j = app_json(r, "rewritten")
+        s = j["server"]
+        expect(s["REQUEST_URI"] == "/legacy/42?x=1", f"REQUEST_URI {s['REQUEST_URI']} (the client's)")
+        expect(s["QUERY_STRING"] == "legacy=42&x=1", f"QUERY_STRING {s['QUERY_STRING']}")
+        expect(s["SCRIPT_NAME"] == "/index.php" and s["PATH_INFO"] in (None, ""), f"{s}")
+        r = c.get("/old/there?y=2")
+        expect_status(r, 301, "a redirect rule")
+        loc = r.header("Location", "")
+        expect(loc.endswith("/hello/there?y=2"), f"Location {loc}", r)
+        r = c.follow(r)
+        expect(r.status == 200 and app_json(r, "after the redirect")["args"] == ["there"], "followed", r)
+
     def untrusted_forwarded():
         c2 = Client(c.port, source="127.0.0.2")
         r = c2.get("/env", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
@@ -192,6 +216,7 @@ def scenario(checks, c, root):
         ("POST JSON (70 kB) arrives intact; 201 + Location", post_json),
         ("existing files and scripts are not sent to the fallback", existing_files),
         ("/.env refused (404) before the fallback", dotfile_refused),
+        ("[[rewrites]]: REQUEST_URI the client's, QUERY_STRING rewritten; a 301 rule", rewrites),
         ("X-Forwarded-* from an untrusted peer ignored", untrusted_forwarded),
     ]:
         checks.run(name, fn)
