@@ -6,7 +6,6 @@ refused by deny locations, and behind nginx."""
 
 import hashlib
 import os
-import re
 import shutil
 import struct
 import time
