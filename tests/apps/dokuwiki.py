@@ -37,6 +37,7 @@ CONFIG = """
 match = "*.php"
 module = "fastcgi"
 pool = "php"
+methods = ["GET", "HEAD", "POST"]
 
 [pools.php]
 command = ["{php}"]
@@ -183,6 +184,7 @@ class Scenario:
             ("log out", self.logout),
             ("userewrite = 2: /doku.php/page (PATH_INFO)", self.path_info),
             ("data/, conf/, bin/, inc/, vendor/ refused (404)", self.denied),
+            ("PUT refused with 405 and Allow (handler methods)", self.methods),
         ]:
             self.checks.run(name, fn)
 
@@ -289,6 +291,13 @@ class Scenario:
         r = self.c.get("/doku.php/wiki:syntax?do=export_raw")
         expect(r.status == 200 and "====== Formatting Syntax ======" in r.text, "export through PATH_INFO", r)
         write_local(self.site, 1)
+
+    def methods(self):
+        r = self.c.request("PUT", "/doku.php?id=start", body=b"x")
+        expect_status(r, 405, "PUT to doku.php (handler methods)")
+        expect(r.header("Allow", "").replace(" ", "") == "GET,HEAD,POST", f"Allow {r.header('Allow')}", r)
+        r = self.c.request("HEAD", "/wiki:syntax")
+        expect(r.status == 200 and r.body == b"", "HEAD through the rewrite", r)
 
     def denied(self):
         for path in [
