@@ -21,10 +21,10 @@ packages=(
   curl
   perl php8.2-cgi libfcgi-perl
   # The real applications of tests/apps (issue 13), each also behind nginx.
-  python3 nginx-light git
-  dokuwiki
-  wordpress mariadb-server php8.2-mysql
-  gitweb libcgi-pm-perl cgit
+  # Listed before the applications so that their alternatives (wordpress:
+  # apache2 | httpd, a mysql client, php-mysql) are met by these, not apache2.
+  python3 nginx-light git mariadb-server php8.2-mysql libcgi-pm-perl
+  dokuwiki wordpress gitweb cgit
 )
 
 for arg in "$@"; do

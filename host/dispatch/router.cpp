@@ -84,7 +84,8 @@ void router::apply_locations(std::string_view path, route& r) const {
 }
 
 // A location's `script` (the deepest that has one): the program runs for
-// everything under the prefix (Apache ScriptAlias).
+// everything under the prefix (Apache ScriptAlias), except under a deeper
+// location with a `root`.
 bool router::apply_program(std::string_view path, route& r) const {
   const config::location* with = nullptr;
   for (const auto& loc : cfg_.locations)

@@ -101,7 +101,7 @@ def scenario(checks, c, ids):
 
     def tree():
         r = get("/demo/tree/", "tree")
-        expect("/demo/tree/README.md" in hrefs(r.text) and "/demo/tree/src/" in hrefs(r.text), "tree", r)
+        expect("/demo/tree/README.md" in hrefs(r.text) and "/demo/tree/src" in hrefs(r.text), "tree", r)
         r = get("/demo/tree/src/hello.c", "blob (tree view of a file)")
         expect("puts" in r.text, "hello.c's text", r)
 

@@ -6,7 +6,6 @@ refused by deny locations, and behind nginx."""
 
 import hashlib
 import os
-import re
 import shutil
 import struct
 import time
@@ -38,6 +37,7 @@ CONFIG = """
 match = "*.php"
 module = "fastcgi"
 pool = "php"
+methods = ["GET", "HEAD", "POST"]
 
 [pools.php]
 command = ["{php}"]
@@ -184,6 +184,7 @@ class Scenario:
             ("log out", self.logout),
             ("userewrite = 2: /doku.php/page (PATH_INFO)", self.path_info),
             ("data/, conf/, bin/, inc/, vendor/ refused (404)", self.denied),
+            ("PUT refused with 405 and Allow (handler methods)", self.methods),
         ]:
             self.checks.run(name, fn)
 
@@ -271,7 +272,7 @@ class Scenario:
         expect(r.status == 200 and r.text.strip() == self.text.strip(), "/_export/raw/", r)
         expect(r.header("Content-Type", "").startswith("text/plain"), "export type", r)
         r = self.c.get("/no:such:page")
-        expect(r.status == 404 and "cgihost wiki" in r.text, "DokuWiki's own 404 for a missing page", r)
+        expect("does not exist yet" in r.text, "DokuWiki's own page for a missing page", r)
 
     def logout(self):
         out = [u for u in Forms(self.c.get("/start").text).links if "do=logout" in u]
@@ -290,6 +291,13 @@ class Scenario:
         r = self.c.get("/doku.php/wiki:syntax?do=export_raw")
         expect(r.status == 200 and "====== Formatting Syntax ======" in r.text, "export through PATH_INFO", r)
         write_local(self.site, 1)
+
+    def methods(self):
+        r = self.c.request("PUT", "/doku.php?id=start", body=b"x")
+        expect_status(r, 405, "PUT to doku.php (handler methods)")
+        expect(r.header("Allow", "").replace(" ", "") == "GET,HEAD,POST", f"Allow {r.header('Allow')}", r)
+        r = self.c.request("HEAD", "/wiki:syntax")
+        expect(r.status == 200 and r.body == b"", "HEAD through the rewrite", r)
 
     def denied(self):
         for path in [

@@ -4,7 +4,7 @@ behind `fallback = "/index.php"`, through a php-cgi pool, then behind nginx."""
 import json
 import os
 
-from harness import Cgihost, Client, Nginx, TempDir, expect, expect_status, require
+from harness import Cgihost, Client, Nginx, TempDir, expect, expect_status, require, wait_for
 
 PHP_CGI = "/usr/bin/php-cgi"
 
@@ -16,13 +16,14 @@ $routes = [
     ['GET', '#^/hello/([^/]+)$#', 'hello'],
     ['POST', '#^/api/items$#', 'create'],
     ['GET', '#^/env$#', 'env'],
+    ['GET', '#^/api/me$#', 'me'],
 ];
 $path = rawurldecode(parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH));
 $method = $_SERVER['REQUEST_METHOD'];
 $out = ['server' => [], 'get' => $_GET, 'post' => $_POST, 'body' => file_get_contents('php://input')];
 foreach (['REQUEST_URI', 'SCRIPT_NAME', 'SCRIPT_FILENAME', 'PATH_INFO', 'QUERY_STRING', 'REQUEST_METHOD',
           'CONTENT_TYPE', 'REMOTE_ADDR', 'HTTPS', 'REQUEST_SCHEME', 'SERVER_PORT',
-          'HTTP_X_FORWARDED_FOR'] as $k) {
+          'HTTP_X_FORWARDED_FOR', 'HTTP_AUTHORIZATION'] as $k) {
     $out['server'][$k] = $_SERVER[$k] ?? null;
 }
 header('Content-Type: application/json');
@@ -70,11 +71,29 @@ index = ["index.php", "index.html"]
 [[locations]]
 prefix = "/"
 fallback = "/index.php"
+
+# A second front controller for the API, which alone sees Authorization
+# (a location's settings follow the script that runs, as after nginx's
+# internal redirect: a fallback under "/" would not get them from "/api/").
+[[locations]]
+prefix = "/api/"
+fallback = "/api/index.php"
+pass_authorization = true
+
+[[rewrites]]
+match = "^/legacy/([0-9]+)$"
+to = "/index.php?legacy=$1"
+
+[[rewrites]]
+match = "^/old/(.*)$"
+to = "/hello/$1"
+redirect = 301
 """
 
 
 def site(tmp):
     tmp.write("site/index.php", INDEX_PHP)
+    tmp.write("site/api/index.php", INDEX_PHP)
     tmp.write("site/other.php", OTHER_PHP)
     tmp.write("site/assets/app.css", "body { color: teal }\n")
     tmp.write("site/docs/index.html", "<p>docs index</p>\n")
@@ -175,6 +194,30 @@ def scenario(checks, c, root):
         expect_status(r, 404, "/.env (request filtering before the fallback)")
         expect("APP_KEY" not in r.text and "no route" not in r.text, "refused by cgihost, not the app", r)
 
+    def rewrites():
+        r = c.get("/legacy/42?x=1")
+        expect_status(r, 404, "a rewritten URL (the app has no route for /legacy/42)")
+        j = app_json(r, "rewritten")
+        s = j["server"]
+        expect(s["REQUEST_URI"] == "/legacy/42?x=1", f"REQUEST_URI {s['REQUEST_URI']} (the client's)")
+        expect(s["QUERY_STRING"] == "legacy=42&x=1", f"QUERY_STRING {s['QUERY_STRING']}")
+        expect(s["SCRIPT_NAME"] == "/index.php" and s["PATH_INFO"] in (None, ""), f"{s}")
+        r = c.get("/old/there?y=2")
+        expect_status(r, 301, "a redirect rule")
+        loc = r.header("Location", "")
+        expect(loc.endswith("/hello/there?y=2"), f"Location {loc}", r)
+        r = c.follow(r)
+        expect(r.status == 200 and app_json(r, "after the redirect")["args"] == ["there"], "followed", r)
+
+    def authorization():
+        bearer = {"Authorization": "Bearer tok.en-42"}
+        r = c.get("/api/me", headers=bearer)
+        s = app_json(r, "GET /api/me")["server"]
+        expect(r.status == 200 and s["HTTP_AUTHORIZATION"] == "Bearer tok.en-42", f"{s}", r)
+        expect(s["SCRIPT_NAME"] == "/api/index.php", f"SCRIPT_NAME {s['SCRIPT_NAME']}", r)
+        s = app_json(c.get("/env", headers=bearer), "GET /env")["server"]
+        expect(s["HTTP_AUTHORIZATION"] is None, f"Authorization reached /env: {s['HTTP_AUTHORIZATION']!r}")
+
     def untrusted_forwarded():
         c2 = Client(c.port, source="127.0.0.2")
         r = c2.get("/env", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
@@ -192,6 +235,8 @@ def scenario(checks, c, root):
         ("POST JSON (70 kB) arrives intact; 201 + Location", post_json),
         ("existing files and scripts are not sent to the fallback", existing_files),
         ("/.env refused (404) before the fallback", dotfile_refused),
+        ("[[rewrites]]: REQUEST_URI the client's, QUERY_STRING rewritten; a 301 rule", rewrites),
+        ("a Bearer token reaches the API under pass_authorization, not elsewhere", authorization),
         ("X-Forwarded-* from an untrusted peer ignored", untrusted_forwarded),
     ]:
         checks.run(name, fn)
@@ -207,5 +252,9 @@ def behind_nginx(checks, proxy, srv):
         expect(s["HTTPS"] == "on" and s["REQUEST_SCHEME"] == "https", f"HTTPS {s['HTTPS']!r} scheme {s['REQUEST_SCHEME']!r}", r)
         expect(s["SERVER_PORT"] == "443", f"SERVER_PORT {s['SERVER_PORT']} (https's default)", r)
         expect(s["REQUEST_URI"] == "/env?via=nginx", f"REQUEST_URI {s['REQUEST_URI']}")
+        # The access line is written once the response is out: wait for it.
+        line = wait_for("the access log line", lambda: [ln for ln in srv.access_log().splitlines()
+                                                        if "/env?via=nginx" in ln], timeout=5)
+        expect(line[-1].startswith("127.0.0.2 "), f"the access log shows {line}")
 
     checks.run("behind nginx: REMOTE_ADDR is the client's, HTTPS=on", forwarded)

@@ -247,6 +247,29 @@ TEST_F(RouterTest, AScriptLocationRunsItsProgramForEverythingUnderIt) {
   EXPECT_EQ(page.path_info, "/demo/log/");
 }
 
+TEST_F(RouterTest, ADeeperRootStopsAShallowerScript) {
+  config::location site, css, deeper_script;
+  site.prefix = "/";
+  site.script = "/usr/lib/cgit/cgit.cgi";
+  css.prefix = "/cgit-css/";
+  css.root = "/usr/share/cgit";
+  deeper_script.prefix = "/cgit-css/run/";
+  deeper_script.script = "/srv/run.cgi";
+  cfg_.locations = {site, css, deeper_script};
+  router r(cfg_);
+  auto a = r.resolve("/cgit-css/cgit.css");
+  EXPECT_EQ(a.program, "");
+  EXPECT_EQ(a.module, config::module_kind::static_files);
+  EXPECT_EQ(a.root_location, &cfg_.locations[1]);
+  EXPECT_EQ(a.document_root, "/usr/share/cgit");
+  auto b = r.resolve("/repo/log/");
+  EXPECT_EQ(b.program, "/usr/lib/cgit/cgit.cgi");
+  EXPECT_EQ(b.path_info, "/repo/log/");
+  auto c = r.resolve("/cgit-css/run/x");  // a script deeper than the root runs again
+  EXPECT_EQ(c.program, "/srv/run.cgi");
+  EXPECT_EQ(c.root_location, nullptr);
+}
+
 TEST_F(RouterTest, LocationSettingsMergeDeeperWinning) {
   config::location outer, inner;
   outer.prefix = "/git/";
