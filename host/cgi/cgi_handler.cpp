@@ -424,7 +424,7 @@ asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepa
   // against the account database and the script's owner, group and mode.
   const auto user = ex.authenticated_user();
   const auto choice = choose_identity(cfg_, config::module_kind::cgi, r.create_process_as_user,
-                                      false, user, switch_identity_);
+                                      false, user, switch_identity_, process_identity_of(cfg_, r));
   p.why = choice.why;
   std::optional<spawner::identity> as;
   if (choice.refused_status || choice.account) {
