@@ -509,13 +509,8 @@ class loader {
       auto same = [&](const account& b) {
         return !b.name.empty() && (b.name == a.name || b.uid == a.uid);
       };
-      if (same(id.process)) return "identity.process";
-      if (same(id.anonymous)) return "identity.anonymous";
-      for (const auto& [user, mapped] : cfg.accounts)
-        if (same(mapped)) return "accounts." + dq(user);
-      for (std::size_t i = 0; i < cfg.locations.size(); ++i)
-        if (const auto& own = cfg.locations[i].process_identity; own && same(*own))
-          return "locations[" + std::to_string(i) + "].process_identity";
+      for (const auto& child : child_accounts(cfg))
+        if (same(*child.value)) return child.key;
       return {};
     };
     const toml::table* t = get_table(root, "identity", "");
@@ -673,6 +668,50 @@ class loader {
     if (auto v = get_int<std::uint64_t>(t, "max_processes", p, 1, 1 << 22)) processes = *v;
   }
 
+  // A pool's `address` (a FastCGI server that runs already: cgihost only
+  // connects to it) and the keys that go with it or against it.
+  void read_pool_address(const toml::table& pt, const std::string& p, pool& pl) {
+    if (const toml::node* a = pt.get("address")) {
+      if (!a->is_string()) {
+        wrong_type(*a, p + ".address", "a string");
+      } else if (auto parsed = parse_fastcgi_address(a->as_string()->get());
+                 std::holds_alternative<std::string>(parsed)) {
+        error(*a, p + ".address", std::get<std::string>(parsed));
+      } else {
+        pl.remote = std::get<fastcgi_address>(parsed);
+      }
+      for (const char* only :
+           {"command", "max_instances", "max_requests", "impersonate", "env", "max_address_space",
+            "max_cpu_time", "max_open_files", "max_processes"})
+        if (const toml::node* n = pt.get(only))
+          error(*n, p + "." + only,
+                std::string("only for pools that start their program (command); this pool "
+                            "connects to address"));
+      if (auto v = get_int<std::uint32_t>(pt, "max_connections", p, 1, 65536))
+        pl.max_connections = *v;
+    } else if (const toml::node* n = pt.get("max_connections")) {
+      error(*n, p + ".max_connections",
+            "only with address (a FastCGI server cgihost connects to); use max_instances");
+    }
+  }
+
+  void read_pool_env(const toml::table& pt, const std::string& p,
+                     std::map<std::string, std::string>& into) {
+    if (const toml::table* env = get_table(pt, "env", p)) {
+      for (auto&& [ek, ev] : *env) {
+        std::string var(ek.str());
+        std::string ep = p + ".env." + var;
+        if (var.empty() || var.find('=') != std::string::npos ||
+            var.find('\0') != std::string::npos)
+          error(ek.source(), ep + ": not a valid environment variable name");
+        else if (!ev.is_string())
+          wrong_type(ev, ep, "a string");
+        else
+          into.emplace(var, ev.as_string()->get());
+      }
+    }
+  }
+
   void read_pools(const toml::table& root, config& cfg) {
     const toml::table* t = get_table(root, "pools", "");
     if (!t) return;
@@ -696,29 +735,7 @@ class loader {
            "max_cpu_time", "max_open_files", "max_processes", "pass_authorization"});
       pool pl;
       pl.name = name;
-      if (const toml::node* a = pt.get("address")) {
-        // A FastCGI server that runs already: cgihost only connects to it.
-        if (!a->is_string()) {
-          wrong_type(*a, p + ".address", "a string");
-        } else if (auto parsed = parse_fastcgi_address(a->as_string()->get());
-                   std::holds_alternative<std::string>(parsed)) {
-          error(*a, p + ".address", std::get<std::string>(parsed));
-        } else {
-          pl.remote = std::get<fastcgi_address>(parsed);
-        }
-        for (const char* only :
-             {"command", "max_instances", "max_requests", "impersonate", "env", "max_address_space",
-              "max_cpu_time", "max_open_files", "max_processes"})
-          if (const toml::node* n = pt.get(only))
-            error(*n, p + "." + only,
-                  std::string("only for pools that start their program (command); this pool "
-                              "connects to address"));
-        if (auto v = get_int<std::uint32_t>(pt, "max_connections", p, 1, 65536))
-          pl.max_connections = *v;
-      } else if (const toml::node* n = pt.get("max_connections")) {
-        error(*n, p + ".max_connections",
-              "only with address (a FastCGI server cgihost connects to); use max_instances");
-      }
+      read_pool_address(pt, p, pl);
       if (pt.get("address")) {
         // Checked above; the rest of the keys apply to both kinds.
       } else if (!pt.get("command")) {
@@ -748,20 +765,63 @@ class loader {
       if (!pt.get("address"))
         read_limits(pt, p, pl.max_address_space, pl.max_cpu_seconds, pl.max_open_files,
                     pl.max_processes);
-      if (const toml::table* env = get_table(pt, "env", p)) {
-        for (auto&& [ek, ev] : *env) {
-          std::string var(ek.str());
-          std::string ep = p + ".env." + var;
-          if (var.empty() || var.find('=') != std::string::npos ||
-              var.find('\0') != std::string::npos)
-            error(ek.source(), ep + ": not a valid environment variable name");
-          else if (!ev.is_string())
-            wrong_type(ev, ep, "a string");
-          else
-            pl.env.emplace(var, ev.as_string()->get());
+      read_pool_env(pt, p, pl.env);
+      cfg.pools.emplace(name, std::move(pl));
+    }
+  }
+
+  // pool and interpreter, checked against the handler's module when its
+  // match and module are valid (`ok`).
+  void read_handler_module_keys(const toml::table& t, const std::string& p, const config& cfg,
+                                handler& h, bool ok) {
+    auto pool_name = get_string(t, "pool", p);
+    auto interp = get_strings(t, "interpreter", p, false);
+    if (!ok) return;
+    if (h.module == module_kind::fastcgi) {
+      if (!t.get("pool")) {
+        error(t.source(), p + ": module \"fastcgi\" needs pool, the name of a [pools.NAME] table");
+      } else if (pool_name) {
+        if (!cfg.pools.contains(*pool_name)) {
+          std::string msg = "pool " + dq(*pool_name) + " does not exist";
+          if (cfg.pools.empty())
+            msg += " (there is no [pools.NAME] table)";
+          else {
+            msg += "; pools are:";
+            for (auto& [pn, pv] : cfg.pools) msg += " " + pn;
+          }
+          error(*t.get("pool"), p + ".pool", msg);
+        } else if (auto u = unavailable_pools_.find(*pool_name); u != unavailable_pools_.end()) {
+          h.available = false;
+          h.unavailable_reason = "pool " + dq(*pool_name) + ": " + u->second;
+        }
+        h.pool = pool_name.value_or("");
+      }
+      if (t.get("interpreter"))
+        error(*t.get("interpreter"), p + ".interpreter",
+              "only a \"cgi\" handler takes an interpreter; a \"fastcgi\" one takes its program "
+              "from its pool");
+    }
+    if (h.module == module_kind::cgi) {
+      if (t.get("pool"))
+        error(*t.get("pool"), p + ".pool", "only a \"fastcgi\" handler takes a pool");
+      if (interp) {
+        h.interpreter = *interp;
+        if (auto found = find_program(h.interpreter[0], base_)) {
+          h.interpreter[0] = found->string();
+        } else if (!options_.dev_mode) {
+          error(*t.get("interpreter"), p + ".interpreter",
+                "program " + dq(h.interpreter[0]) + " not found or not executable");
+        } else {
+          h.available = false;
+          h.unavailable_reason = "interpreter " + dq(h.interpreter[0]) + " not found on PATH";
         }
       }
-      cfg.pools.emplace(name, std::move(pl));
+    }
+    if (h.module == module_kind::static_files) {
+      if (t.get("pool")) error(*t.get("pool"), p + ".pool", "a \"static\" handler takes no pool");
+      if (t.get("interpreter"))
+        error(*t.get("interpreter"), p + ".interpreter",
+              "a \"static\" handler takes no interpreter");
     }
   }
 
@@ -814,55 +874,7 @@ class loader {
           error(t.source(), p + ": missing module (\"fastcgi\", \"cgi\" or \"static\")");
         ok = false;
       }
-      auto pool_name = get_string(t, "pool", p);
-      auto interp = get_strings(t, "interpreter", p, false);
-      if (ok && h.module == module_kind::fastcgi) {
-        if (!t.get("pool")) {
-          error(t.source(),
-                p + ": module \"fastcgi\" needs pool, the name of a [pools.NAME] table");
-        } else if (pool_name) {
-          if (!cfg.pools.contains(*pool_name)) {
-            std::string msg = "pool " + dq(*pool_name) + " does not exist";
-            if (cfg.pools.empty())
-              msg += " (there is no [pools.NAME] table)";
-            else {
-              msg += "; pools are:";
-              for (auto& [pn, pv] : cfg.pools) msg += " " + pn;
-            }
-            error(*t.get("pool"), p + ".pool", msg);
-          } else if (auto u = unavailable_pools_.find(*pool_name); u != unavailable_pools_.end()) {
-            h.available = false;
-            h.unavailable_reason = "pool " + dq(*pool_name) + ": " + u->second;
-          }
-          h.pool = pool_name.value_or("");
-        }
-        if (t.get("interpreter"))
-          error(*t.get("interpreter"), p + ".interpreter",
-                "only a \"cgi\" handler takes an interpreter; a \"fastcgi\" one takes its program "
-                "from its pool");
-      }
-      if (ok && h.module == module_kind::cgi) {
-        if (t.get("pool"))
-          error(*t.get("pool"), p + ".pool", "only a \"fastcgi\" handler takes a pool");
-        if (interp) {
-          h.interpreter = *interp;
-          if (auto found = find_program(h.interpreter[0], base_)) {
-            h.interpreter[0] = found->string();
-          } else if (!options_.dev_mode) {
-            error(*t.get("interpreter"), p + ".interpreter",
-                  "program " + dq(h.interpreter[0]) + " not found or not executable");
-          } else {
-            h.available = false;
-            h.unavailable_reason = "interpreter " + dq(h.interpreter[0]) + " not found on PATH";
-          }
-        }
-      }
-      if (ok && h.module == module_kind::static_files) {
-        if (t.get("pool")) error(*t.get("pool"), p + ".pool", "a \"static\" handler takes no pool");
-        if (t.get("interpreter"))
-          error(*t.get("interpreter"), p + ".interpreter",
-                "a \"static\" handler takes no interpreter");
-      }
+      read_handler_module_keys(t, p, cfg, h, ok);
       read_methods(t, p, h.methods);
       if (ok) cfg.handlers.push_back(std::move(h));
     }

@@ -54,7 +54,8 @@ variables build_env(const request_view& r, const env_options& options) {
   std::string_view host_header;
   for (const auto& [n, val] : r.headers)
     if (iequals(n, "Host")) host_header = val;
-  set("SERVER_NAME", host_name(host_header).value_or(r.local_address));
+  set("SERVER_NAME",
+      !r.server_name.empty() ? r.server_name : host_name(host_header).value_or(r.local_address));
   set("SERVER_ADDR", r.local_address);
   set("SERVER_PORT", std::to_string(r.local_port));
   set("REQUEST_METHOD", r.method);
@@ -82,6 +83,7 @@ variables build_env(const request_view& r, const env_options& options) {
     set("LOGON_USER", r.remote_user);
   }
   if (r.tls) set("HTTPS", "on");
+  set("REQUEST_SCHEME", !r.scheme.empty() ? r.scheme : r.tls ? "https" : "http");
   // php-cgi with cgi.force_redirect (its default) refuses to run without it.
   set("REDIRECT_STATUS", "200");
 

@@ -24,6 +24,8 @@ struct request_view {
   std::string_view local_address;    // SERVER_NAME when there is no usable Host
   std::uint16_t local_port = 0;      // SERVER_PORT
   bool tls = false;                  // HTTPS=on
+  std::string_view scheme;           // REQUEST_SCHEME; empty: "https" with tls, else "http"
+  std::string_view server_name;      // SERVER_NAME when set (a trusted proxy's host)
   std::string_view script_name;      // decoded: SCRIPT_NAME
   std::string_view path_info;        // decoded: PATH_INFO
   std::string_view script_filename;  // the file run: SCRIPT_FILENAME

@@ -149,6 +149,13 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
                                          "\" is not built in this version"));
     }
   }
+  // A location's `script` that no handler's match takes runs as CGI,
+  // executing the program itself.
+  for (const auto& loc : cfg.locations) {
+    if (!loc.script || out.configured.contains(&program_handler())) continue;
+    out.configured.emplace(&program_handler(), std::make_unique<cgi_handler>(cfg, program_handler(),
+                                                                             broker, cgi_limit));
+  }
   if (cfg.status.path) out.status = std::make_unique<status_handler>(cfg, out.pools, out.families);
   return out;
 }
@@ -156,6 +163,7 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
 server::server(const config::config& cfg, logs logs, spawner::broker* broker)
     : cfg_(cfg),
       logs_(std::move(logs)),
+      error_pages_(error_pages::load(cfg)),
       contexts_([&] {
         unsigned n = cfg.server.threads ? cfg.server.threads
                                         : std::max(1u, std::thread::hardware_concurrency());

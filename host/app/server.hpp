@@ -54,9 +54,9 @@ struct handler_set final : handler_table {
 };
 
 // Builds the handlers a config names: static files, one per cgi or fastcgi
-// [[handlers]] entry, and the pools those name (watched on `pool_executor`).
-// Children start through `broker` when given. Throws std::system_error when
-// the document root cannot be opened.
+// [[handlers]] entry, the CGI one of program_handler() when a location has a
+// `script`, and the pools those name (watched on `pool_executor`). Children
+// start through `broker` when given.
 handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
                           std::shared_ptr<spdlog::logger> log, spawner::broker* broker = nullptr);
 
@@ -76,7 +76,8 @@ void run_context(asio::io_context& ctx, spdlog::logger& log);
 class server final : public session_host {
  public:
   // Keeps a reference to `cfg`, which must outlive the server. With `broker`
-  // (privilege separation), every child is started by it.
+  // (privilege separation), every child is started by it. Reads the pages of
+  // [errors] (error_pages::load): throws naming one that cannot be read.
   server(const config::config& cfg, logs logs, spawner::broker* broker = nullptr);
   ~server();
   server(const server&) = delete;
@@ -104,6 +105,7 @@ class server final : public session_host {
   // For sessions.
   const config::config& settings() const override { return cfg_; }
   const logs& log() const override { return logs_; }
+  const error_pages& custom_error_pages() const override { return error_pages_; }
   dispatcher& dispatch() override { return *dispatch_; }
   bool stopping() const override { return stopping_.load(std::memory_order_acquire); }
   void session_started(std::uint64_t id, const std::shared_ptr<http_session>& s);
@@ -116,6 +118,9 @@ class server final : public session_host {
 
   const config::config& cfg_;
   logs logs_;
+  // Read by the constructor, before root is dropped: the network process
+  // may not be able to read them after.
+  error_pages error_pages_;
   // Declared before the contexts: sessions still in a context when it is
   // destroyed (after a grace period ran out) unregister themselves here.
   std::mutex sessions_mutex_;

@@ -394,7 +394,6 @@ cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h,
                          spawner::broker* broker, std::shared_ptr<run_limit> limit,
                          std::shared_ptr<after_response> after)
     : cfg_(cfg), h_(h), broker_(broker), limit_(std::move(limit)), after_(std::move(after)) {
-  root_ = open_document_root(cfg);
   switch_identity_ = broker_ != nullptr || spawner::can_switch_accounts();
   pass_through_ = pass_through_environment();
   if (broker_) {
@@ -413,7 +412,7 @@ cgi_handler::~cgi_handler() = default;
 
 asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepared& p) {
   const route& r = ex.route();
-  auto script = find_script(root_.get(), r.script_name, cfg_, h_.interpreter.empty());
+  auto script = find_script(r, cfg_, h_.interpreter.empty());
   if (!script) co_return std::move(script).error();
   p.script_path = std::move(script->path);
   const std::string& script_path = p.script_path;

@@ -24,7 +24,7 @@ class after_response;
 
 class cgi_handler final : public handler {
  public:
-  // Keeps references to `cfg` and `h`. Opens the document root once.
+  // Keeps references to `cfg` and `h`.
   // Children start through `broker` when given (privilege separation: it may
   // switch accounts); without it, here, switching only when cgihost is root.
   // `limit`: [cgi] max_children, shared by every CGI handler (nullptr: none).
@@ -63,7 +63,6 @@ class cgi_handler final : public handler {
 
   const config::config& cfg_;
   const config::handler& h_;
-  spawner::unique_fd root_;
   spawner::broker* broker_;
   std::shared_ptr<run_limit> limit_;
   std::shared_ptr<after_response> after_;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "host/dispatch/forwarded.hpp"
 #include "host/dispatch/logging.hpp"
 #include "host/dispatch/request.hpp"
 #include "host/dispatch/router.hpp"
@@ -57,8 +58,11 @@ struct request_state {
   request_id id;
   std::optional<std::string> user;  // the authenticated name (mapped through [accounts])
   std::string auth_type;            // "Basic", "Proxy"; empty when anonymous
-  int hops = 0;                     // local redirects so far
-  bool redirected = false;          // a local redirect's GET: it has no body
+  // Who the client is (the peer, or what a trusted proxy said: forwarded.hpp);
+  // set at the top of the dispatch, empty before.
+  host::client client;
+  int hops = 0;             // local redirects so far
+  bool redirected = false;  // a local redirect's GET: it has no body
   // A module saw the client leave before its response was complete: nothing
   // more is sent (no "no response" 500), and the access log says 499.
   bool client_left = false;
@@ -85,6 +89,9 @@ class exchange {
   const std::string& auth_type() const { return state_.auth_type; }
   // True after a local redirect: the request is a GET without a body.
   bool redirected() const { return state_.redirected; }
+  // The client as scripts and the access log see it (forwarded.hpp): set by
+  // the dispatch; its address is empty before.
+  const host::client& client() const { return state_.client; }
   request_state& state() { return state_; }
   // A module saw the client leave before the response was complete.
   bool client_left() const { return state_.client_left; }
@@ -160,14 +167,16 @@ class exchange {
   // request gets is a refusal, answered in that one place.
   friend asio::awaitable<void> answer(exchange& ex, const refusal& no);
 
-  // Sends a complete error response (short HTML body naming the status) when
-  // no head was sent yet; `reason` goes to the error log, not to the client.
+  // Sends a complete error response when no head was sent yet: the page
+  // [errors] maps the status to, else a short HTML page naming it (HEAD: the
+  // head only); `reason` goes to the error log, not to the client.
   virtual asio::awaitable<void> send_error(http::status status, std::string_view reason) = 0;
 
   // A complete error response with a page that shows `dev_detail` to the
-  // developer, in dev mode only; elsewhere the same as send_error.
+  // developer, in dev mode only; elsewhere the same as send_error. A 405
+  // carries `allow` as its Allow field ("GET, HEAD" when empty).
   virtual asio::awaitable<void> send_error(http::status status, std::string_view reason,
-                                           std::string_view dev_detail) = 0;
+                                           std::string_view dev_detail, std::string_view allow) = 0;
 
   // A gateway's error (502, 503, 504) whose `phase` (e.g. "pool php, phase
   // queue wait") the page shows to every client, so an administrator knows
@@ -178,7 +187,7 @@ class exchange {
       std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
     (void)phase;
     (void)retry_after;
-    co_await send_error(status, reason, dev_detail);
+    co_await send_error(status, reason, dev_detail, {});
   }
 
   // 401 for a request whose anonymous identity may not run the code: with the

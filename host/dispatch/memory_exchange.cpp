@@ -16,6 +16,7 @@ memory_exchange::memory_exchange(const config::config& cfg, dispatcher& d, spdlo
     : exchange(&d),
       cfg_(cfg),
       log_(log),
+      pages_(error_pages::load(cfg)),
       method_(std::move(method)),
       target_text_(std::move(target_text)),
       fields_(std::move(fields)),
@@ -82,23 +83,37 @@ asio::awaitable<void> memory_exchange::write_raw(asio::const_buffer data, error_
 }
 
 asio::awaitable<void> memory_exchange::send_error(http::status status, std::string_view reason) {
-  co_await send_error(status, reason, {});
+  co_await send_error(status, reason, {}, {});
 }
 
 asio::awaitable<void> memory_exchange::send_error(http::status status, std::string_view reason,
-                                                  std::string_view) {
-  if (status_ == 0) status_ = static_cast<unsigned>(status);
+                                                  std::string_view dev_detail,
+                                                  std::string_view allow) {
   error_reason_ = std::string(reason);
-  co_return;
+  if (status_ != 0) co_return;
+  // The head and body a session would send (session_exchange::send_error_page).
+  const auto page =
+      pages_.render(status, cfg_.dev_mode ? dev_detail : std::string_view{}, error_phase_);
+  http::response_header<> head;
+  head.result(status);
+  head.set(http::field::content_type, page.content_type);
+  head.set(http::field::content_length, std::to_string(page.body.size()));
+  if (status == http::status::method_not_allowed)
+    head.set(http::field::allow, allow.empty() ? "GET, HEAD" : allow);
+  if (status == http::status::service_unavailable)
+    head.set(http::field::retry_after, std::to_string(retry_after_.count()));
+  error_code ec;
+  co_await write_head(head, ec);
+  if (!request().is_head()) co_await write_body(asio::buffer(page.body), ec);
+  finished_ = true;
 }
 
-asio::awaitable<void> memory_exchange::send_gateway_error(http::status status,
-                                                          std::string_view phase,
-                                                          std::string_view reason,
-                                                          std::string_view dev_detail,
-                                                          std::optional<std::chrono::seconds>) {
+asio::awaitable<void> memory_exchange::send_gateway_error(
+    http::status status, std::string_view phase, std::string_view reason,
+    std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
   error_phase_ = std::string(phase);
-  co_await send_error(status, reason, dev_detail);
+  retry_after_ = retry_after.value_or(std::chrono::seconds(5));
+  co_await send_error(status, reason, dev_detail, {});
 }
 
 asio::awaitable<void> memory_exchange::send_unauthorized(std::string_view reason) {

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "host/dispatch/error_pages.hpp"
 #include "host/dispatch/exchange.hpp"
 
 namespace cgihost::host {
@@ -20,7 +21,8 @@ class memory_exchange : public exchange {
   // The request `method` `target_text` (its normalized form `target`) with
   // `fields` and `body` (Content-Length is the caller's to add), from
   // 127.0.0.1 to the first listen address of `cfg`; `user` set as if the
-  // front had authenticated it. Keeps references to `cfg`, `log`.
+  // front had authenticated it. Keeps references to `cfg`, `log`. Reads the
+  // pages of [errors] (error_pages::load: throws when one cannot be read).
   memory_exchange(const config::config& cfg, dispatcher& d, spdlog::logger& log, std::string method,
                   std::string target_text, std::vector<std::pair<std::string, std::string>> fields,
                   protocol::normalized_target target, std::string body = {},
@@ -33,7 +35,8 @@ class memory_exchange : public exchange {
   const std::string& body() const { return response_body_; }
   std::uint64_t body_total() const { return body_total_; }
   // The log reason of an error answer; its phase (gateway errors); whether
-  // the 401 carried the Basic challenge.
+  // the 401 carried the Basic challenge. An error answer's head and body are
+  // what a session sends (the page of [errors], Allow, Retry-After).
   const std::string& error_reason() const { return error_reason_; }
   const std::string& error_phase() const { return error_phase_; }
   bool challenged() const { return challenged_; }
@@ -68,7 +71,7 @@ class memory_exchange : public exchange {
   // Only answer() calls these (exchange.hpp).
   asio::awaitable<void> send_error(http::status status, std::string_view reason) override;
   asio::awaitable<void> send_error(http::status status, std::string_view reason,
-                                   std::string_view dev_detail) override;
+                                   std::string_view dev_detail, std::string_view allow) override;
   asio::awaitable<void> send_gateway_error(
       http::status status, std::string_view phase, std::string_view reason,
       std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) override;
@@ -77,6 +80,7 @@ class memory_exchange : public exchange {
  private:
   const config::config& cfg_;
   spdlog::logger& log_;
+  error_pages pages_;
   std::string method_;
   std::string target_text_;
   std::vector<std::pair<std::string, std::string>> fields_;
@@ -92,6 +96,7 @@ class memory_exchange : public exchange {
   std::uint64_t body_total_ = 0;
   std::string error_reason_;
   std::string error_phase_;
+  std::chrono::seconds retry_after_{5};
   bool challenged_ = false;
   bool finished_ = false;
   std::vector<std::string> redirects_;

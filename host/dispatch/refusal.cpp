@@ -11,7 +11,7 @@ asio::awaitable<void> answer(exchange& ex, const refusal& no) {
   } else if (!no.phase.empty() || no.retry_after) {
     co_await ex.send_gateway_error(no.status, no.phase, no.reason, no.dev_detail, no.retry_after);
   } else {
-    co_await ex.send_error(no.status, no.reason, no.dev_detail);
+    co_await ex.send_error(no.status, no.reason, no.dev_detail, no.allow);
   }
 }
 

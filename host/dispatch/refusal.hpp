@@ -42,6 +42,9 @@ struct refusal {
   std::string phase;
   // The diagnosis the page shows in dev mode only.
   std::string dev_detail;
+  // The Allow field of a 405: the methods the resource takes ("GET, HEAD,
+  // POST"); empty: "GET, HEAD" (the static files, the status page).
+  std::string allow;
   // Retry-After of a 503 (5 s when not set).
   std::optional<std::chrono::seconds> retry_after;
   // A line the module logs before the answer, with its tag and request id

@@ -1,5 +1,6 @@
 #include "host/gateway/gateway.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -117,6 +118,52 @@ asio::awaitable<std::size_t> body_source::read(char* buf, std::size_t size, erro
   co_return n;
 }
 
+bool passes_authorization(const route& r, const config::config& cfg, std::string_view auth_type) {
+  // A location's own setting wins, even over cgihost's own Basic: only then
+  // does a password cgihost checked reach the script.
+  if (r.pass_authorization) return *r.pass_authorization;
+  if (auth_type == "Basic") return false;
+  if (r.module == config::module_kind::fastcgi && r.handler) {
+    auto pool = cfg.pools.find(r.handler->pool);
+    return pool != cfg.pools.end() && pool->second.pass_authorization;
+  }
+  return r.module == config::module_kind::cgi && cfg.cgi.pass_authorization;
+}
+
+void add_location_env(protocol::cgi::variables& vars, const route& r,
+                      const protocol::cgi::variables& pass_through, exchange& ex) {
+  for (const auto& [name, value] : r.env) {
+    auto same = [&](const auto& v) { return v.first == name; };
+    auto it = std::find_if(vars.begin(), vars.end(), same);
+    if (it == vars.end()) {
+      vars.emplace_back(name, value);
+    } else if (std::any_of(pass_through.begin(), pass_through.end(), same)) {
+      it->second = value;  // the host's PATH, LANG...: defaults a location may change
+    } else {
+      ex.log().debug("[gateway] rid={} env {} of the location not set: the request's own {} wins",
+                     ex.id().str(), name, name);
+    }
+  }
+}
+
+namespace {
+
+// The connection's and the client's part of the view (forwarded.hpp): the
+// peer's when the dispatch did not resolve a client (a handler run alone).
+void client_view(exchange& ex, protocol::cgi::request_view& view) {
+  const host::client& c = ex.client();
+  const bool resolved = !c.address.empty();
+  view.peer_address = resolved ? std::string_view(c.address) : ex.peer_address();
+  view.peer_port = resolved ? c.port : ex.peer_port();
+  view.local_address = ex.local_address();
+  view.local_port = resolved ? c.server_port : ex.local_port();
+  view.tls = c.https;
+  view.scheme = c.scheme;
+  view.server_name = c.server_name;
+}
+
+}  // namespace
+
 protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg,
                                            const std::string& script_path, std::uint64_t length,
                                            const std::optional<std::string>& user,
@@ -129,14 +176,11 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
   view.query = ex.target().query;
   view.version = req.version;
   view.headers.assign(req.fields.begin(), req.fields.end());
-  view.peer_address = ex.peer_address();
-  view.peer_port = ex.peer_port();
-  view.local_address = ex.local_address();
-  view.local_port = ex.local_port();
+  client_view(ex, view);
   view.script_name = r.script_name;
   view.path_info = r.path_info;
   view.script_filename = script_path;
-  std::string root = cfg.document_root.string();
+  std::string root = r.document_root.empty() ? cfg.document_root.string() : r.document_root;
   view.document_root = root;
   // RFC 3875 §4.1.2: CONTENT_LENGTH only when there is a body (or the method has one).
   if (length > 0 || req.is("POST") || req.is("PUT")) view.content_length = length;
@@ -149,9 +193,12 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
   view.auth_type = auth_type;
   protocol::cgi::env_options options;
   options.pass_through = pass_through;
+  options.pass_authorization = passes_authorization(r, cfg, auth_type);
   if (cfg.authentication.trusted_header)
     options.drop_headers.push_back(*cfg.authentication.trusted_header);
-  return protocol::cgi::build_env(view, options);
+  auto vars = protocol::cgi::build_env(view, options);
+  add_location_env(vars, r, pass_through, ex);
+  return vars;
 }
 
 protocol::cgi::variables pass_through_environment() {

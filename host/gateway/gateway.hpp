@@ -84,8 +84,26 @@ class body_source {
   std::uint64_t offset_ = 0;
 };
 
+// Whether HTTP_AUTHORIZATION reaches the script of route `r` (Apache
+// CGIPassAuth): the location's pass_authorization when it sets one; else
+// never for a request cgihost authenticated with Basic (`auth_type`), so
+// the password it checked stays with it; else the module's ([cgi], or the
+// handler's [pools.NAME]).
+bool passes_authorization(const route& r, const config::config& cfg, std::string_view auth_type);
+
+// Adds the location's env (r.env) to `vars`, the variables built for the
+// request: a name already there keeps the request's own value (REMOTE_USER,
+// SCRIPT_FILENAME, HTTP_*... are never replaced: a debug line says so),
+// except the host's defaults in `pass_through` (PATH, LANG...), which it
+// replaces.
+void add_location_env(protocol::cgi::variables& vars, const route& r,
+                      const protocol::cgi::variables& pass_through, exchange& ex);
+
 // The CGI variables of the request (the environment of a CGI child, the
-// PARAMS of a FastCGI request), from protocol/'s one builder.
+// PARAMS of a FastCGI request), from protocol/'s one builder: the client as
+// the dispatch resolved it (REMOTE_ADDR, HTTPS... of a trusted proxy's
+// client), DOCUMENT_ROOT the route's (a location's root) or document_root,
+// HTTP_AUTHORIZATION as passes_authorization says, then the location's env.
 protocol::cgi::variables request_variables(exchange& ex, const config::config& cfg,
                                            const std::string& script_path, std::uint64_t length,
                                            const std::optional<std::string>& user,

@@ -79,13 +79,14 @@ asio::awaitable<void> http_session::send_simple(http::status status, bool close,
   server_.log().error->log(code >= 500 ? spdlog::level::warn : spdlog::level::info,
                            "[http] rid={} {} from {}: {}", at.id.str(), code, peer_, reason);
   linger_ = linger_ || close;
-  std::string body = error_page(status);
+  const auto page = server_.custom_error_pages().render(status, {}, {});
+  const std::string& body = page.body;
   http::response_header<> msg;
   msg.version(11);
   msg.result(status);
   msg.set(http::field::server, "cgihost/" CGIHOST_VERSION);
   msg.set(http::field::date, current_http_date());
-  msg.set(http::field::content_type, "text/html; charset=utf-8");
+  msg.set(http::field::content_type, page.content_type);
   msg.set(http::field::content_length, std::to_string(body.size()));
   set_connection(msg, !close);
   const std::string head = serialize_head(msg);

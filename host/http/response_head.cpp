@@ -24,41 +24,6 @@ const std::string& current_http_date() {
   return cached;
 }
 
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-// A short page naming the status; in dev mode with the diagnosis below it.
-std::string error_page(http::status status, std::string_view dev_detail, std::string_view phase) {
-  std::string title = std::to_string(static_cast<unsigned>(status)) + " " +
-                      std::string(http::obsolete_reason(status));
-  std::string page = "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head><body><h1>" +
-                     title + "</h1>";
-  if (!phase.empty()) page += "\n<p>" + html_escape(phase) + "</p>";
-  if (!dev_detail.empty())
-    page += "\n<p>cgihost dev mode: why</p>\n<pre>" + html_escape(dev_detail) + "</pre>\n";
-  return page + "</body></html>\n";
-}
-
 // The response head as bytes: status line, fields, blank line.
 std::string serialize_head(const http::response_header<>& head) {
   std::string out;

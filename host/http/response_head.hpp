@@ -1,12 +1,14 @@
 #pragma once
-// The bytes of a response head and of cgihost's own error pages: pure
-// functions of their arguments (and of the clock, for the Date field).
+// The bytes of a response head: pure functions of their arguments (and of
+// the clock, for the Date field). The error pages' bodies: dispatch/error_pages.hpp.
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "host/dispatch/error_pages.hpp"
 
 namespace cgihost::host {
 
@@ -17,14 +19,6 @@ std::int64_t unix_now();
 
 // The Date field for now (RFC 9110 §6.6.1), formatted once per second per thread.
 const std::string& current_http_date();
-
-// `s` with < > & " as HTML entities.
-std::string html_escape(std::string_view s);
-
-// A short page naming the status; `phase` (a gateway's limit) under it for
-// every client, and in dev mode the diagnosis `dev_detail`.
-std::string error_page(http::status status, std::string_view dev_detail = {},
-                       std::string_view phase = {});
 
 // The response head as bytes: status line (the head's reason, else the
 // status's own), fields in order, blank line.

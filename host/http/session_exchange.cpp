@@ -219,23 +219,32 @@ asio::awaitable<void> session_exchange::write_raw(asio::const_buffer data, error
 }
 
 asio::awaitable<void> session_exchange::send_error(http::status status, std::string_view reason) {
-  co_await send_error_page(status, reason, {}, {}, std::nullopt);
+  co_await send_error_page(status, reason, {});
 }
 
 asio::awaitable<void> session_exchange::send_error(http::status status, std::string_view reason,
-                                                   std::string_view dev_detail) {
-  co_await send_error_page(status, reason, dev_detail, {}, std::nullopt);
+                                                   std::string_view dev_detail,
+                                                   std::string_view allow) {
+  error_answer extra;
+  extra.dev_detail = dev_detail;
+  extra.allow = allow;
+  co_await send_error_page(status, reason, extra);
 }
 
 asio::awaitable<void> session_exchange::send_gateway_error(
     http::status status, std::string_view phase, std::string_view reason,
     std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
-  co_await send_error_page(status, reason, dev_detail, phase, retry_after);
+  error_answer extra;
+  extra.dev_detail = dev_detail;
+  extra.phase = phase;
+  extra.retry_after = retry_after;
+  co_await send_error_page(status, reason, extra);
 }
 
-asio::awaitable<void> session_exchange::send_error_page(
-    http::status status, std::string_view reason, std::string_view dev_detail,
-    std::string_view phase, std::optional<std::chrono::seconds> retry_after) {
+asio::awaitable<void> session_exchange::send_error_page(http::status status,
+                                                        std::string_view reason,
+                                                        const error_answer& extra) {
+  std::string_view dev_detail = extra.dev_detail, phase = extra.phase;
   if (refused_) {
     // The request body was refused (read_body): that is the answer, not
     // the handler's view of the failed read.
@@ -253,34 +262,27 @@ asio::awaitable<void> session_exchange::send_error_page(
     phase_ = progress::failed;
     co_return;
   }
-  std::string body =
-      error_page(status, settings().dev_mode ? dev_detail : std::string_view{}, phase);
+  const auto page = s_.server_.custom_error_pages().render(
+      status, settings().dev_mode ? dev_detail : std::string_view{}, phase);
   http::response_header<> head;
   head.result(status);
-  head.set(http::field::content_type, "text/html; charset=utf-8");
-  head.set(http::field::content_length, std::to_string(body.size()));
-  if (status == http::status::method_not_allowed) head.set(http::field::allow, "GET, HEAD");
+  if (extra.challenge && status == http::status::unauthorized && settings().authentication.basic)
+    head.set(http::field::www_authenticate, s_.server_.dispatch().auth()->challenge());
+  head.set(http::field::content_type, page.content_type);
+  head.set(http::field::content_length, std::to_string(page.body.size()));
+  if (status == http::status::method_not_allowed)
+    head.set(http::field::allow, extra.allow.empty() ? "GET, HEAD" : extra.allow);
   if (status == http::status::service_unavailable)
-    head.set(http::field::retry_after, std::to_string(retry_after ? retry_after->count() : 5));
+    head.set(http::field::retry_after,
+             std::to_string(extra.retry_after ? extra.retry_after->count() : 5));
   error_code ec;
-  co_await write_response(head, asio::buffer(body), ec);
+  co_await write_response(head, asio::buffer(page.body), ec);
 }
 
 asio::awaitable<void> session_exchange::send_unauthorized(std::string_view reason) {
-  log().info("[http] rid={} 401 {} {}: {}", id().str(), request().method, target().path, reason);
-  if (head_sent()) {
-    phase_ = progress::failed;
-    co_return;
-  }
-  std::string body = error_page(http::status::unauthorized);
-  http::response_header<> head;
-  head.result(http::status::unauthorized);
-  if (settings().authentication.basic)
-    head.set(http::field::www_authenticate, s_.server_.dispatch().auth()->challenge());
-  head.set(http::field::content_type, "text/html; charset=utf-8");
-  head.set(http::field::content_length, std::to_string(body.size()));
-  error_code ec;
-  co_await write_response(head, asio::buffer(body), ec);
+  error_answer extra;
+  extra.challenge = true;
+  co_await send_error_page(http::status::unauthorized, reason, extra);
 }
 
 asio::awaitable<bool> session_exchange::client_gone() {
@@ -336,7 +338,8 @@ void session_exchange::log_access() const {
   if (!acc) return;
   const auto& req = s_.reader_.parser().get();
   access_record r;
-  r.peer = s_.peer_;
+  // The client's address: a trusted proxy's forwarded one (forwarded.hpp).
+  r.peer = client().address.empty() ? s_.peer_ : client().address;
   r.time = arrived_;
   r.request_line = request_line_of(req);
   // nginx's 499: the client closed the connection before the response was complete.

@@ -7,6 +7,7 @@
 
 #include "config/config.hpp"
 #include "host/dispatch/dispatch.hpp"
+#include "host/dispatch/error_pages.hpp"
 #include "host/dispatch/logging.hpp"
 
 namespace cgihost::host {
@@ -15,6 +16,8 @@ class session_host {
  public:
   virtual const config::config& settings() const = 0;
   virtual const logs& log() const = 0;
+  // The pages of [errors], read at start-up (error_pages::load).
+  virtual const error_pages& custom_error_pages() const = 0;
   // The one dispatch requests go through.
   virtual dispatcher& dispatch() = 0;
   // True once a graceful stop began: no new request is read.

@@ -74,6 +74,7 @@ TEST(BuildEnv, SetsEveryRfc3875AndIisVariable) {
       {"AUTH_USER", "alice"},
       {"LOGON_USER", "alice"},
       {"HTTPS", "on"},
+      {"REQUEST_SCHEME", "https"},
       {"REDIRECT_STATUS", "200"},
       {"CONTENT_LENGTH", "11"},
       {"CONTENT_TYPE", "application/x-www-form-urlencoded"},
@@ -83,6 +84,26 @@ TEST(BuildEnv, SetsEveryRfc3875AndIisVariable) {
       {"HTTP_X_CUSTOM_HEADER", "v"},
   };
   EXPECT_EQ(env, want);
+}
+
+TEST(BuildEnv, SchemeAndServerNameFromTheView) {
+  auto plain = sample();
+  plain.tls = false;
+  auto env = as_map(build_env(plain));
+  EXPECT_EQ(env.at("REQUEST_SCHEME"), "http");
+  EXPECT_FALSE(env.contains("HTTPS"));
+  EXPECT_EQ(env.at("SERVER_NAME"), "www.example.com");  // from Host
+
+  // A trusted proxy's client: its scheme and host win over the connection's.
+  auto proxied = sample();
+  proxied.scheme = "https";
+  proxied.server_name = "shop.example.org";
+  proxied.local_port = 443;
+  env = as_map(build_env(proxied));
+  EXPECT_EQ(env.at("REQUEST_SCHEME"), "https");
+  EXPECT_EQ(env.at("SERVER_NAME"), "shop.example.org");
+  EXPECT_EQ(env.at("SERVER_PORT"), "443");
+  EXPECT_EQ(env.at("HTTP_HOST"), "www.example.com:8080");  // the field itself is unchanged
 }
 
 TEST(BuildEnv, NeverPassesSpoofingOrSecretHeaders) {
