@@ -122,10 +122,12 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
       out.configured.emplace(
           &h, std::make_unique<cgi_handler>(cfg, h, broker, cgi_limit, out.cgi_after));
     } else if (h.module == config::module_kind::fastcgi && process &&
-               (cfg.pools.at(h.pool).impersonate || other_process_identity(cfg))) {
+               (cfg.pools.at(h.pool).impersonate ||
+                (!cfg.pools.at(h.pool).remote && other_process_identity(cfg)))) {
       // As root: a pool per account, for impersonate = true or a location's
-      // process_identity. (Without root there is one account to run as,
-      // cgihost's own, and the plain pool below is that.)
+      // process_identity (a remote server runs as its own account). (Without
+      // root there is one account to run as, cgihost's own, and the plain
+      // pool below is that.)
       auto& family = families[h.pool];
       if (!family) {
         family = std::make_shared<pool_family>(cfg.pools.at(h.pool), pool_executor, log,
