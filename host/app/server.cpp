@@ -66,12 +66,9 @@ handler& handler_set::for_route(const route& r) {
 }
 
 std::vector<spawner::identity> spawn_accounts(const config::config& cfg, std::string& error) {
-  std::vector<const config::account*> wanted{&cfg.identity.process, &cfg.identity.anonymous};
-  for (const auto& [name, account] : cfg.accounts) wanted.push_back(&account);
-  for (const auto& loc : cfg.locations)
-    if (loc.process_identity) wanted.push_back(&*loc.process_identity);
   std::vector<spawner::identity> out;
-  for (const auto* a : wanted) {
+  for (const auto& named : config::child_accounts(cfg)) {
+    const config::account* a = named.value;
     if (a->name.empty() || a->uid == 0 || a->gid == 0) continue;
     bool seen = false;
     for (const auto& id : out) seen = seen || id.name == a->name;
