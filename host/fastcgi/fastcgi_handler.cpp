@@ -42,6 +42,16 @@ refusal pool_refusal(exchange& ex, const std::string& pool_name, http::status st
   return no;
 }
 
+// A connection to the instance that could not be made (counted): 504 past
+// the deadline, else 503.
+refusal connect_refusal(exchange& ex, fastcgi_pool& pool, const std::string& error,
+                        bool timed_out) {
+  const auto status = timed_out ? http::status::gateway_timeout : http::status::service_unavailable;
+  pool.count_response(static_cast<unsigned>(status), timed_out);
+  return pool_refusal(ex, pool.settings().name, status, "connect", "connect to " + error,
+                      std::nullopt);
+}
+
 // A kept connection the instance closed meanwhile (it exited, or dropped
 // it), or a fresh one reset at once: nothing was answered, so another
 // instance gets the request.
@@ -244,11 +254,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
                       *connect_error);
         continue;
       }
-      const auto status =
-          timed_out ? http::status::gateway_timeout : http::status::service_unavailable;
-      pool.count_response(static_cast<unsigned>(status), timed_out);
-      co_await answer(ex, pool_refusal(ex, pool_name, status, "connect",
-                                       "connect to " + *connect_error, std::nullopt));
+      co_await answer(ex, connect_refusal(ex, pool, *connect_error, timed_out));
       co_return;
     }
 
