@@ -321,8 +321,8 @@ int run_explain(const config::config& cfg, const try_request& tr) {
   if (!impersonate) return 0;
   const config::handler& h = *r.handler;
   const bool can_switch = print_identity_head(out, tr);
-  auto choice =
-      choose_identity(cfg, h.module, r.create_process_as_user, *impersonate, tr.user, can_switch);
+  auto choice = choose_identity(cfg, h.module, r.create_process_as_user, *impersonate, tr.user,
+                                can_switch, process_identity_of(cfg, r));
   out << "decision: " << choice.why << "\n";
   out << "== checks\n";
   check_list check(out);

@@ -66,10 +66,9 @@ handler& handler_set::for_route(const route& r) {
 }
 
 std::vector<spawner::identity> spawn_accounts(const config::config& cfg, std::string& error) {
-  std::vector<const config::account*> wanted{&cfg.identity.process, &cfg.identity.anonymous};
-  for (const auto& [name, account] : cfg.accounts) wanted.push_back(&account);
   std::vector<spawner::identity> out;
-  for (const auto* a : wanted) {
+  for (const auto& named : config::child_accounts(cfg)) {
+    const config::account* a = named.value;
     if (a->name.empty() || a->uid == 0 || a->gid == 0) continue;
     bool seen = false;
     for (const auto& id : out) seen = seen || id.name == a->name;
@@ -82,6 +81,19 @@ std::vector<spawner::identity> spawn_accounts(const config::config& cfg, std::st
   }
   return out;
 }
+
+namespace {
+
+// Whether a location names a process identity other than identity.process:
+// then a pool with impersonate = false keeps a pool per account too.
+bool other_process_identity(const config::config& cfg) {
+  for (const auto& loc : cfg.locations)
+    if (loc.process_identity && loc.process_identity->name != cfg.identity.process.name)
+      return true;
+  return false;
+}
+
+}  // namespace
 
 handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
                           std::shared_ptr<spdlog::logger> log, spawner::broker* broker) {
@@ -106,10 +118,13 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
     } else if (h.module == config::module_kind::cgi) {
       out.configured.emplace(
           &h, std::make_unique<cgi_handler>(cfg, h, broker, cgi_limit, out.cgi_after));
-    } else if (h.module == config::module_kind::fastcgi && cfg.pools.at(h.pool).impersonate &&
-               process) {
-      // As root: a pool per account. (Without root there is one account to
-      // run as, cgihost's own, and the plain pool below is that.)
+    } else if (h.module == config::module_kind::fastcgi && process &&
+               (cfg.pools.at(h.pool).impersonate ||
+                (!cfg.pools.at(h.pool).remote && other_process_identity(cfg)))) {
+      // As root: a pool per account, for impersonate = true or a location's
+      // process_identity (a remote server runs as its own account). (Without
+      // root there is one account to run as, cgihost's own, and the plain
+      // pool below is that.)
       auto& family = families[h.pool];
       if (!family) {
         family = std::make_shared<pool_family>(cfg.pools.at(h.pool), pool_executor, log,

@@ -61,7 +61,8 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
                           std::shared_ptr<spdlog::logger> log, spawner::broker* broker = nullptr);
 
 // The accounts the spawn broker may start children as: identity.process,
-// identity.anonymous and every [accounts] value, resolved with their groups;
+// identity.anonymous, every [accounts] value and every [[locations]]
+// process_identity, resolved with their groups;
 // never root. Accounts whose groups cannot be read are left out, with `error`
 // naming them.
 std::vector<spawner::identity> spawn_accounts(const config::config& cfg, std::string& error);

@@ -423,7 +423,7 @@ asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepa
   // against the account database and the script's owner, group and mode.
   const auto user = ex.authenticated_user();
   const auto choice = choose_identity(cfg_, config::module_kind::cgi, r.create_process_as_user,
-                                      false, user, switch_identity_);
+                                      false, user, switch_identity_, process_identity_of(cfg_, r));
   p.why = choice.why;
   std::optional<spawner::identity> as;
   if (choice.refused_status || choice.account) {
@@ -555,8 +555,11 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   // Each spawn says who ran it and why (the "why did this run as X" question).
   ex.log().info(
       "[cgi] rid={} started {} pid {}: process identity {}, effective identity {}; {} ({:.1f}ms)",
-      rid, p.script_path, launched->pid, process_identity_, p.who, p.why,
-      ms(clock::now() - started));
+      rid, p.script_path, launched->pid,
+      r.process_identity && broker_
+          ? r.process_identity->name + " uid " + std::to_string(r.process_identity->uid)
+          : process_identity_,
+      p.who, p.why, ms(clock::now() - started));
   auto child = std::make_unique<spawner::child>(co_await asio::this_coro::executor, *launched);
   cgi_run run(ex, std::move(child), p.spool, r.script_name, p.nph, p.who, started,
               std::exchange(slot, nullptr), after_.get());

@@ -11,9 +11,28 @@ std::string describe(const config::account& a) {
 
 }  // namespace
 
+process_identity_source process_identity_of(const config::config& cfg, const route& r) {
+  process_identity_source out;
+  if (!r.process_identity) return out;
+  out.account = r.process_identity;
+  out.from = "a location";
+  const std::string path = r.script_name + r.path_info;
+  std::size_t deepest = 0;
+  for (const auto& loc : cfg.locations) {
+    if (!loc.process_identity || loc.process_identity->name != r.process_identity->name) continue;
+    const bool under = path.starts_with(loc.prefix) || path + "/" == loc.prefix;
+    if (under && loc.prefix.size() >= deepest) {
+      deepest = loc.prefix.size();
+      out.from = "location " + loc.prefix;
+    }
+  }
+  return out;
+}
+
 identity_choice choose_identity(const config::config& cfg, config::module_kind module,
                                 bool create_process_as_user, bool impersonate,
-                                const std::optional<std::string>& user, bool can_switch) {
+                                const std::optional<std::string>& user, bool can_switch,
+                                const process_identity_source& process) {
   identity_choice c;
   const bool cgi = module == config::module_kind::cgi;
   const bool file = module == config::module_kind::static_files;
@@ -24,7 +43,11 @@ identity_choice choose_identity(const config::config& cfg, config::module_kind m
           ? std::string("cgi create_process_as_user=") + (create_process_as_user ? "true" : "false")
           : std::string("fastcgi impersonate=") + (impersonate ? "true" : "false");
   const config::account* chosen = nullptr;
-  if (!per_request) {
+  if (!per_request && process.account) {
+    chosen = &*process.account;
+    c.why = setting + " -> the process identity: " + process.from +
+            " process_identity = " + chosen->name;
+  } else if (!per_request) {
     chosen = &cfg.identity.process;
     c.why = setting + " -> the process identity";
   } else if (user) {

@@ -3,10 +3,14 @@
 //
 //   handler  setting                       authenticated name   anonymous request
 //   CGI      create_process_as_user=true   its [accounts] entry identity.anonymous
-//   CGI      create_process_as_user=false  identity.process     identity.process
-//   FastCGI  impersonate=false             identity.process     identity.process
+//   CGI      create_process_as_user=false  process identity     process identity
+//   FastCGI  impersonate=false             process identity     process identity
 //   FastCGI  impersonate=true              its [accounts] entry identity.anonymous
 //   static   (always)                      its [accounts] entry identity.anonymous
+//
+// The process identity is identity.process, or under a [[locations]] prefix
+// that names one, that location's process_identity (IIS: each application
+// pool has its own identity).
 //
 // A static file runs no code: the account is the one whose right to read the
 // file is judged (IIS serves a static file with the request's token).
@@ -19,6 +23,7 @@
 
 #include "config/config.hpp"
 #include "host/dispatch/os_account.hpp"
+#include "host/dispatch/router.hpp"
 
 namespace cgihost::host {
 
@@ -34,12 +39,24 @@ struct identity_choice {
   bool anonymous = false;  // the anonymous account was chosen
 };
 
+// The process identity a location gives a request, and where it came from.
+struct process_identity_source {
+  std::optional<config::account> account;  // nullopt: identity.process
+  std::string from;                        // "location /app/"
+};
+
+// The process identity of route `r` (its merged process_identity), with the
+// deepest location under whose prefix the request is that names it.
+process_identity_source process_identity_of(const config::config& cfg, const route& r);
+
 // `user`: the authenticated name, nullopt for an anonymous request.
 // `create_process_as_user` counts for CGI, `impersonate` for FastCGI; static
 // files use neither.
 // `can_switch`: cgihost runs as root and may start children as other accounts.
+// `process`: the process identity where it is not identity.process (a location's).
 identity_choice choose_identity(const config::config& cfg, config::module_kind module,
                                 bool create_process_as_user, bool impersonate,
-                                const std::optional<std::string>& user, bool can_switch);
+                                const std::optional<std::string>& user, bool can_switch,
+                                const process_identity_source& process = {});
 
 }  // namespace cgihost::host

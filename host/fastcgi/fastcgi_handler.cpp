@@ -42,6 +42,16 @@ refusal pool_refusal(exchange& ex, const std::string& pool_name, http::status st
   return no;
 }
 
+// A connection to the instance that could not be made (counted): 504 past
+// the deadline, else 503.
+refusal connect_refusal(exchange& ex, fastcgi_pool& pool, const std::string& error,
+                        bool timed_out) {
+  const auto status = timed_out ? http::status::gateway_timeout : http::status::service_unavailable;
+  pool.count_response(static_cast<unsigned>(status), timed_out);
+  return pool_refusal(ex, pool.settings().name, status, "connect", "connect to " + error,
+                      std::nullopt);
+}
+
 // A kept connection the instance closed meanwhile (it exited, or dropped
 // it), or a fresh one reset at once: nothing was answered, so another
 // instance gets the request.
@@ -166,11 +176,14 @@ checked<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(const exchange&
     }
     return single_;
   }
-  // impersonate = true: an instance running as the request's account (the
-  // decision table), checked like a CGI spawn before any instance is lent.
+  // A pool per account: impersonate = true, an instance running as the
+  // request's account; impersonate = false, as the process identity, which a
+  // location may name (the decision table). Checked like a CGI spawn before
+  // any instance is lent.
   const auto& name = family_->settings().name;
-  auto choice = choose_identity(cfg_, config::module_kind::fastcgi, true, true,
-                                ex.authenticated_user(), true);
+  auto choice =
+      choose_identity(cfg_, config::module_kind::fastcgi, true, family_->settings().impersonate,
+                      ex.authenticated_user(), true, process_identity_of(cfg_, ex.route()));
   auto id =
       check_identity(cfg_, choice, st, false,
                      check_subject{"[pool " + name + "]", ex.id().str(), ex.route().script_name});
@@ -241,11 +254,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
                       *connect_error);
         continue;
       }
-      const auto status =
-          timed_out ? http::status::gateway_timeout : http::status::service_unavailable;
-      pool.count_response(static_cast<unsigned>(status), timed_out);
-      co_await answer(ex, pool_refusal(ex, pool_name, status, "connect",
-                                       "connect to " + *connect_error, std::nullopt));
+      co_await answer(ex, connect_refusal(ex, pool, *connect_error, timed_out));
       co_return;
     }
 

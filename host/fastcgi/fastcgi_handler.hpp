@@ -20,8 +20,9 @@ namespace cgihost::host {
 class fastcgi_handler final : public handler {
  public:
   // Keeps references to `cfg` and `h`; shares the pool with other handlers.
-  // With `family` (impersonate = true), each request goes to the pool of its
-  // own account instead of `pool`.
+  // With `family` (impersonate = true, or a location's process_identity
+  // naming another account), each request goes to the pool of the account
+  // the decision table gives it instead of `pool`.
   fastcgi_handler(const config::config& cfg, const config::handler& h,
                   std::shared_ptr<fastcgi_pool> pool,
                   std::shared_ptr<pool_family> family = nullptr);

@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -118,6 +119,8 @@ asio::awaitable<void> fcgi_exchange::send_stdin_then_watch() {
     client_left_ = true;
     co_return;
   }
+  auto state = co_await asio::this_coro::cancellation_state;
+  if (state.cancelled() != asio::cancellation_type::none) co_return;  // END_REQUEST came first
   bool gone = co_await ex_.client_gone();
   if (gone) client_left_ = true;
 }
@@ -148,6 +151,9 @@ asio::awaitable<bool> fcgi_exchange::send_stdin() {
   while (true) {
     error_code rec;
     const std::size_t got = co_await body.read(buf.get(), chunk, rec);
+    // Cancelled: END_REQUEST came first (the script answered without reading
+    // it all); the body's rest is the session's to drain, not a client that left.
+    if (rec == asio::error::operation_aborted) co_return true;
     if (rec) co_return false;
     out.clear();
     if (got == 0) {

@@ -24,8 +24,8 @@ std::shared_ptr<fastcgi_pool> pool_family::for_account(const spawner::identity& 
   if (!p) {
     p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_, broker_);
     p->join_family(weak_from_this());
-    log_->info("[pool {}] impersonate: a pool of instances running as {}", settings_.name,
-               as.describe());
+    log_->info("[pool {}] {}a pool of instances running as {}", settings_.name,
+               settings_.impersonate ? "impersonate: " : "", as.describe());
   }
   return p;
 }

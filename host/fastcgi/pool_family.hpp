@@ -29,7 +29,8 @@ namespace cgihost::host {
 namespace asio = boost::asio;
 class fastcgi_pool;
 
-// The pools of an `impersonate = true` [pools.NAME]: one per account, each
+// The pools of an `impersonate = true` [pools.NAME], or of one whose requests
+// a location's process_identity gives another account: one per account, each
 // started on first use and running as that account, so one user's code never
 // runs in another user's process. max_instances bounds them all together:
 // when it is reached, a request of an account without a free instance waits

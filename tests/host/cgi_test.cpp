@@ -823,6 +823,26 @@ TEST_F(CgiAfterResponseTest, AClientLeavingBeforeTheResponseIsLoggedAsLeaving) {
   EXPECT_EQ(log().find("handler sent no response"), std::string::npos) << log();
 }
 
+TEST_F(CgiAfterResponseTest, AClientLeavingMidResponseEndsTheChild) {
+  pid_t pid = 0;
+  {
+    connection c(port_);
+    c.send("GET /cgi-bin/probe?mode=trickle&pidfile=" + site_.path() +
+           "/site/run/midway HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(c.wait_bytes(1));  // the head and the first bytes went out
+    pid = read_pid("midway");
+    ASSERT_GT(pid, 0);
+  }
+  EXPECT_TRUE(pid_gone(pid)) << "child " << pid << " still runs after its client left";
+  EXPECT_TRUE(eventually([&] {
+    return log().find("the client went away; the child was ended") != std::string::npos;
+  })) << log();
+  EXPECT_TRUE(eventually([&] {
+    return server_->access_log().find("/cgi-bin/probe?mode=trickle") != std::string::npos;
+  }));
+  EXPECT_NE(server_->access_log().find("\" 499 "), std::string::npos) << server_->access_log();
+}
+
 // A script that answers before the request body has fully arrived: the
 // response is whole, and the body's rest is drained for the next request.
 TEST_F(CgiAfterResponseTest, AnAnswerBeforeTheWholeBodyIsNotAClientThatLeft) {

@@ -109,5 +109,103 @@ TEST(IdentityChoice, WithoutRootEverythingRunsAsCgihostItself) {
   EXPECT_NE(c.why.find("cgihost's own account"), std::string::npos) << c.why;
 }
 
+// A location's process_identity is the process identity under its prefix,
+// wherever the table says "process identity"; the why names the location.
+config::config with_location() {
+  auto cfg = table_config();
+  config::location app;
+  app.prefix = "/app/";
+  app.process_identity = config::account{"appuser", 1500, 1500, "/srv/app"};
+  config::location deeper;
+  deeper.prefix = "/app/admin/";
+  deeper.process_identity = config::account{"admin", 1600, 1600, "/srv/admin"};
+  cfg.locations = {app, deeper};
+  return cfg;
+}
+
+route routed(const config::config& cfg, const std::string& script, const std::string& name) {
+  route r;
+  r.script_name = script;
+  for (const auto& loc : cfg.locations)
+    if (loc.process_identity && loc.process_identity->name == name)
+      r.process_identity = loc.process_identity;
+  return r;
+}
+
+struct location_row {
+  config::module_kind module;
+  bool setting;  // create_process_as_user for CGI, impersonate for FastCGI
+  bool authenticated;
+  const char* script;
+  const char* location_account;  // the route's merged process_identity ("" none)
+  const char* account;
+  const char* why;
+};
+
+class LocationProcessIdentity : public ::testing::TestWithParam<location_row> {};
+
+TEST_P(LocationProcessIdentity, IsTheProcessIdentityUnderItsPrefix) {
+  const auto& w = GetParam();
+  auto cfg = with_location();
+  const route r = routed(cfg, w.script, w.location_account);
+  std::optional<std::string> user;
+  if (w.authenticated) user = "alice";
+  const bool cgi = w.module == config::module_kind::cgi;
+  auto c = choose_identity(cfg, w.module, cgi ? w.setting : true, cgi ? false : w.setting, user,
+                           true, process_identity_of(cfg, r));
+  ASSERT_EQ(c.refused_status, 0) << c.refusal;
+  ASSERT_TRUE(c.account);
+  EXPECT_EQ(c.account->name, w.account);
+  EXPECT_EQ(c.why, w.why);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, LocationProcessIdentity,
+    ::testing::Values(
+        location_row{module_kind::cgi, false, false, "/app/x.pl", "appuser", "appuser",
+                     "cgi create_process_as_user=false -> the process identity: location /app/ "
+                     "process_identity = appuser -> account appuser uid 1500 gid 1500"},
+        location_row{module_kind::fastcgi, false, true, "/app/index.php", "appuser", "appuser",
+                     "fastcgi impersonate=false -> the process identity: location /app/ "
+                     "process_identity = appuser -> account appuser uid 1500 gid 1500"},
+        location_row{module_kind::fastcgi, false, false, "/app/admin/i.php", "admin", "admin",
+                     "fastcgi impersonate=false -> the process identity: location /app/admin/ "
+                     "process_identity = admin -> account admin uid 1600 gid 1600"},
+        // Outside every such location: identity.process.
+        location_row{module_kind::fastcgi, false, false, "/other.php", "", "www-data",
+                     "fastcgi impersonate=false -> the process identity -> account www-data uid "
+                     "33 gid 33"},
+        // Where the table does not say "process identity", a location's changes nothing.
+        location_row{module_kind::cgi, true, true, "/app/x.pl", "appuser", "alice",
+                     "cgi create_process_as_user=true, authenticated alice -> account alice uid "
+                     "1001 gid 1001"},
+        location_row{module_kind::fastcgi, true, false, "/app/i.php", "appuser", "nobody",
+                     "fastcgi impersonate=true, anonymous -> identity.anonymous -> account nobody "
+                     "uid 65534 gid 65534"},
+        location_row{module_kind::static_files, false, false, "/app/a.css", "appuser", "nobody",
+                     "static file, anonymous -> identity.anonymous -> account nobody uid 65534 gid "
+                     "65534"}));
+
+TEST(IdentityChoice, ALocationsProcessIdentityHasTheSameChecks) {
+  auto cfg = with_location();
+  cfg.identity.min_uid = 1550;
+  const route r = routed(cfg, "/app/x.php", "appuser");
+  auto low = choose_identity(cfg, config::module_kind::fastcgi, true, false, std::nullopt, true,
+                             process_identity_of(cfg, r));
+  EXPECT_EQ(low.refused_status, 500);
+  EXPECT_EQ(low.refusal, "account appuser uid 1500 gid 1500 is below identity.min_uid 1550");
+  cfg.locations[0].process_identity = config::account{"toor", 0, 0, "/root"};
+  const route root = routed(cfg, "/app/x.php", "toor");
+  auto never = choose_identity(cfg, config::module_kind::cgi, false, false, std::nullopt, true,
+                               process_identity_of(cfg, root));
+  EXPECT_EQ(never.refused_status, 500);
+  EXPECT_NE(never.refusal.find("is root: children never run as root"), std::string::npos);
+  // Without root nothing switches; the why still says where the identity came from.
+  auto self = choose_identity(cfg, config::module_kind::cgi, false, false, std::nullopt, false,
+                              process_identity_of(cfg, root));
+  EXPECT_FALSE(self.account);
+  EXPECT_NE(self.why.find("location /app/ process_identity = toor"), std::string::npos) << self.why;
+}
+
 }  // namespace
 }  // namespace cgihost::host
