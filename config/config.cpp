@@ -14,4 +14,14 @@ const char* to_string(module_kind m) noexcept {
   return "?";
 }
 
+std::vector<named_account> child_accounts(const config& cfg) {
+  std::vector<named_account> out{{&cfg.identity.process, "identity.process"},
+                                 {&cfg.identity.anonymous, "identity.anonymous"}};
+  for (const auto& [user, a] : cfg.accounts) out.push_back({&a, "accounts.\"" + user + "\""});
+  for (std::size_t i = 0; i < cfg.locations.size(); ++i)
+    if (const auto& a = cfg.locations[i].process_identity)
+      out.push_back({&*a, "locations[" + std::to_string(i) + "].process_identity"});
+  return out;
+}
+
 }  // namespace cgihost::config

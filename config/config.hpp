@@ -238,4 +238,17 @@ struct config {
   status_settings status;
 };
 
+// An account the config names for children, with the key that names it.
+struct named_account {
+  const account* value;  // points into the config
+  std::string key;       // "identity.process", "accounts.\"bob\"", "locations[2].process_identity"
+};
+
+// Every account a child may run as, in this order: identity.process,
+// identity.anonymous, each [accounts] value, each [[locations]]
+// process_identity (repeats included; an unresolved account has an empty
+// name). The spawner's allowed accounts, check-config's users-file warnings
+// and the server account's checks all start from this list.
+std::vector<named_account> child_accounts(const config& cfg);
+
 }  // namespace cgihost::config

@@ -5,12 +5,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
 #include "config/htpasswd.hpp"
+#include "config/pattern.hpp"
 #include "protocol/uri_path.hpp"
 
 namespace cgihost::config {
@@ -248,6 +251,27 @@ class loader {
     return out;
   }
 
+  // get_strings, with `why` (a reason, or "" for a good one) asked of each
+  // non-empty string: every bad entry is reported, not only the first kind.
+  std::optional<std::vector<std::string>> get_checked_strings(
+      const toml::table& t, std::string_view key, const std::string& path, bool allow_empty,
+      const std::function<std::string(const std::string&)>& why) {
+    auto list = get_strings(t, key, path, allow_empty);
+    const toml::node* n = t.get(key);
+    if (!n || !n->is_array()) return list;
+    bool ok = true;
+    std::size_t i = 0;
+    for (const toml::node& e : *n->as_array()) {
+      auto ep = join(path, key) + "[" + std::to_string(i++) + "]";
+      if (!e.is_string() || e.as_string()->get().empty()) continue;
+      if (std::string reason = why(e.as_string()->get()); !reason.empty()) {
+        error(e, ep, reason);
+        ok = false;
+      }
+    }
+    return ok ? list : std::nullopt;
+  }
+
   const toml::table* get_table(const toml::table& t, std::string_view key,
                                const std::string& path) {
     const toml::node* n = t.get(key);
@@ -304,8 +328,8 @@ class loader {
   void read_root(const toml::table& root, config& cfg) {
     check_keys(root, "",
                {"listen", "document_root", "allow_symlinks_outside_root", "identity",
-                "authentication", "accounts", "cgi", "handlers", "pools", "locations", "static",
-                "http", "server", "log", "status"});
+                "authentication", "accounts", "cgi", "handlers", "pools", "locations", "rewrites",
+                "filtering", "proxy", "errors", "static", "http", "server", "log", "status"});
     read_listen(root, cfg);
     read_document_root(root, cfg);
     if (auto v = get_bool(root, "allow_symlinks_outside_root", ""))
@@ -313,11 +337,15 @@ class loader {
     read_identity(root, cfg);
     read_authentication(root, cfg);
     read_accounts(root, cfg);
+    read_locations(root, cfg);       // after document_root (fallback) and identity (min_uid)
     read_server_account(root, cfg);  // after every account a child may run as
     read_cgi(root, cfg);
     read_pools(root, cfg);  // before handlers, which name pools
     read_handlers(root, cfg);
-    read_locations(root, cfg);
+    read_rewrites(root, cfg);
+    read_filtering(root, cfg);
+    read_proxy(root, cfg);
+    read_errors(root, cfg);
     read_static(root, cfg);
     read_http(root, cfg);
     read_server(root, cfg);
@@ -342,20 +370,22 @@ class loader {
             "status: missing path, e.g. path = \"/cgihost-status\" (the status page is off without "
             "it)");
     }
-    if (const toml::node* n = t->get("allow")) {
-      if (auto list = get_strings(*t, "allow", "status", true)) {
-        cfg.status.allow.clear();
-        std::size_t i = 0;
-        for (const toml::node& e : *n->as_array()) {
-          auto r = parse_cidr((*list)[i]);
-          if (auto* msg = std::get_if<std::string>(&r))
-            error(e, "status.allow[" + std::to_string(i) + "]", *msg);
-          else
-            cfg.status.allow.push_back(std::get<cidr>(r));
-          ++i;
-        }
-      }
+    if (t->get("allow")) {
+      cfg.status.allow.clear();
+      read_cidrs(*t, "allow", "status", cfg.status.allow);
     }
+  }
+
+  // An array of CIDR strings ("10.0.0.0/8"), each checked at its place.
+  void read_cidrs(const toml::table& t, std::string_view key, const std::string& path,
+                  std::vector<cidr>& into) {
+    auto list = get_checked_strings(t, key, path, true, [](const std::string& s) {
+      auto r = parse_cidr(s);
+      auto* msg = std::get_if<std::string>(&r);
+      return msg ? *msg : std::string();
+    });
+    if (!list) return;
+    for (const auto& s : *list) into.push_back(std::get<cidr>(parse_cidr(s)));
   }
 
   void read_listen(const toml::table& root, config& cfg) {
@@ -479,10 +509,8 @@ class loader {
       auto same = [&](const account& b) {
         return !b.name.empty() && (b.name == a.name || b.uid == a.uid);
       };
-      if (same(id.process)) return "identity.process";
-      if (same(id.anonymous)) return "identity.anonymous";
-      for (const auto& [user, mapped] : cfg.accounts)
-        if (same(mapped)) return "accounts." + dq(user);
+      for (const auto& child : child_accounts(cfg))
+        if (same(*child.value)) return child.key;
       return {};
     };
     const toml::table* t = get_table(root, "identity", "");
@@ -563,19 +591,7 @@ class loader {
               dq(*v) + " is not a valid header name");
       a.trusted_header = *v;
     }
-    if (const toml::node* n = t->get("trusted_proxies")) {
-      if (auto list = get_strings(*t, "trusted_proxies", p, true)) {
-        std::size_t i = 0;
-        for (const toml::node& e : *n->as_array()) {
-          auto r = parse_cidr((*list)[i]);
-          if (auto* msg = std::get_if<std::string>(&r))
-            error(e, p + ".trusted_proxies[" + std::to_string(i) + "]", *msg);
-          else
-            a.trusted_proxies.push_back(std::get<cidr>(r));
-          ++i;
-        }
-      }
-    }
+    read_cidrs(*t, "trusted_proxies", p, a.trusted_proxies);
     if (a.trusted_header && !t->get("trusted_proxies"))
       error(*t->get("trusted_header"), p + ".trusted_header",
             "needs trusted_proxies: the peers whose " + dq(*a.trusted_header) +
@@ -623,8 +639,9 @@ class loader {
     if (!t) return;
     check_keys(*t, "cgi",
                {"create_process_as_user", "timeout", "max_address_space", "max_cpu_time",
-                "max_open_files", "max_processes", "max_children"});
+                "max_open_files", "max_processes", "max_children", "pass_authorization"});
     if (auto v = get_bool(*t, "create_process_as_user", "cgi")) cfg.cgi.create_process_as_user = *v;
+    if (auto v = get_bool(*t, "pass_authorization", "cgi")) cfg.cgi.pass_authorization = *v;
     if (auto v = get_duration(*t, "timeout", "cgi")) cfg.cgi.timeout = *v;
     read_limits(*t, "cgi", cfg.cgi.max_address_space, cfg.cgi.max_cpu_seconds,
                 cfg.cgi.max_open_files, cfg.cgi.max_processes);
@@ -651,6 +668,50 @@ class loader {
     if (auto v = get_int<std::uint64_t>(t, "max_processes", p, 1, 1 << 22)) processes = *v;
   }
 
+  // A pool's `address` (a FastCGI server that runs already: cgihost only
+  // connects to it) and the keys that go with it or against it.
+  void read_pool_address(const toml::table& pt, const std::string& p, pool& pl) {
+    if (const toml::node* a = pt.get("address")) {
+      if (!a->is_string()) {
+        wrong_type(*a, p + ".address", "a string");
+      } else if (auto parsed = parse_fastcgi_address(a->as_string()->get());
+                 std::holds_alternative<std::string>(parsed)) {
+        error(*a, p + ".address", std::get<std::string>(parsed));
+      } else {
+        pl.remote = std::get<fastcgi_address>(parsed);
+      }
+      for (const char* only :
+           {"command", "max_instances", "max_requests", "impersonate", "env", "max_address_space",
+            "max_cpu_time", "max_open_files", "max_processes"})
+        if (const toml::node* n = pt.get(only))
+          error(*n, p + "." + only,
+                std::string("only for pools that start their program (command); this pool "
+                            "connects to address"));
+      if (auto v = get_int<std::uint32_t>(pt, "max_connections", p, 1, 65536))
+        pl.max_connections = *v;
+    } else if (const toml::node* n = pt.get("max_connections")) {
+      error(*n, p + ".max_connections",
+            "only with address (a FastCGI server cgihost connects to); use max_instances");
+    }
+  }
+
+  void read_pool_env(const toml::table& pt, const std::string& p,
+                     std::map<std::string, std::string>& into) {
+    if (const toml::table* env = get_table(pt, "env", p)) {
+      for (auto&& [ek, ev] : *env) {
+        std::string var(ek.str());
+        std::string ep = p + ".env." + var;
+        if (var.empty() || var.find('=') != std::string::npos ||
+            var.find('\0') != std::string::npos)
+          error(ek.source(), ep + ": not a valid environment variable name");
+        else if (!ev.is_string())
+          wrong_type(ev, ep, "a string");
+        else
+          into.emplace(var, ev.as_string()->get());
+      }
+    }
+  }
+
   void read_pools(const toml::table& root, config& cfg) {
     const toml::table* t = get_table(root, "pools", "");
     if (!t) return;
@@ -667,35 +728,14 @@ class loader {
         error(key.source(), p + ": a pool name may hold only letters, digits, '-' and '_'");
       }
       const toml::table& pt = *node.as_table();
-      check_keys(pt, p,
-                 {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
-                  "queue_length", "impersonate", "env", "address", "max_connections",
-                  "max_address_space", "max_cpu_time", "max_open_files", "max_processes"});
+      check_keys(
+          pt, p,
+          {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
+           "queue_length", "impersonate", "env", "address", "max_connections", "max_address_space",
+           "max_cpu_time", "max_open_files", "max_processes", "pass_authorization"});
       pool pl;
       pl.name = name;
-      if (const toml::node* a = pt.get("address")) {
-        // A FastCGI server that runs already: cgihost only connects to it.
-        if (!a->is_string()) {
-          wrong_type(*a, p + ".address", "a string");
-        } else if (auto parsed = parse_fastcgi_address(a->as_string()->get());
-                   std::holds_alternative<std::string>(parsed)) {
-          error(*a, p + ".address", std::get<std::string>(parsed));
-        } else {
-          pl.remote = std::get<fastcgi_address>(parsed);
-        }
-        for (const char* only :
-             {"command", "max_instances", "max_requests", "impersonate", "env", "max_address_space",
-              "max_cpu_time", "max_open_files", "max_processes"})
-          if (const toml::node* n = pt.get(only))
-            error(*n, p + "." + only,
-                  std::string("only for pools that start their program (command); this pool "
-                              "connects to address"));
-        if (auto v = get_int<std::uint32_t>(pt, "max_connections", p, 1, 65536))
-          pl.max_connections = *v;
-      } else if (const toml::node* n = pt.get("max_connections")) {
-        error(*n, p + ".max_connections",
-              "only with address (a FastCGI server cgihost connects to); use max_instances");
-      }
+      read_pool_address(pt, p, pl);
       if (pt.get("address")) {
         // Checked above; the rest of the keys apply to both kinds.
       } else if (!pt.get("command")) {
@@ -721,23 +761,67 @@ class loader {
       if (auto v = get_int<std::uint32_t>(pt, "queue_length", p, 0, 1'000'000))
         pl.queue_length = *v;
       if (auto v = get_bool(pt, "impersonate", p)) pl.impersonate = *v;
+      if (auto v = get_bool(pt, "pass_authorization", p)) pl.pass_authorization = *v;
       if (!pt.get("address"))
         read_limits(pt, p, pl.max_address_space, pl.max_cpu_seconds, pl.max_open_files,
                     pl.max_processes);
-      if (const toml::table* env = get_table(pt, "env", p)) {
-        for (auto&& [ek, ev] : *env) {
-          std::string var(ek.str());
-          std::string ep = p + ".env." + var;
-          if (var.empty() || var.find('=') != std::string::npos ||
-              var.find('\0') != std::string::npos)
-            error(ek.source(), ep + ": not a valid environment variable name");
-          else if (!ev.is_string())
-            wrong_type(ev, ep, "a string");
-          else
-            pl.env.emplace(var, ev.as_string()->get());
+      read_pool_env(pt, p, pl.env);
+      cfg.pools.emplace(name, std::move(pl));
+    }
+  }
+
+  // pool and interpreter, checked against the handler's module when its
+  // match and module are valid (`ok`).
+  void read_handler_module_keys(const toml::table& t, const std::string& p, const config& cfg,
+                                handler& h, bool ok) {
+    auto pool_name = get_string(t, "pool", p);
+    auto interp = get_strings(t, "interpreter", p, false);
+    if (!ok) return;
+    if (h.module == module_kind::fastcgi) {
+      if (!t.get("pool")) {
+        error(t.source(), p + ": module \"fastcgi\" needs pool, the name of a [pools.NAME] table");
+      } else if (pool_name) {
+        if (!cfg.pools.contains(*pool_name)) {
+          std::string msg = "pool " + dq(*pool_name) + " does not exist";
+          if (cfg.pools.empty())
+            msg += " (there is no [pools.NAME] table)";
+          else {
+            msg += "; pools are:";
+            for (auto& [pn, pv] : cfg.pools) msg += " " + pn;
+          }
+          error(*t.get("pool"), p + ".pool", msg);
+        } else if (auto u = unavailable_pools_.find(*pool_name); u != unavailable_pools_.end()) {
+          h.available = false;
+          h.unavailable_reason = "pool " + dq(*pool_name) + ": " + u->second;
+        }
+        h.pool = pool_name.value_or("");
+      }
+      if (t.get("interpreter"))
+        error(*t.get("interpreter"), p + ".interpreter",
+              "only a \"cgi\" handler takes an interpreter; a \"fastcgi\" one takes its program "
+              "from its pool");
+    }
+    if (h.module == module_kind::cgi) {
+      if (t.get("pool"))
+        error(*t.get("pool"), p + ".pool", "only a \"fastcgi\" handler takes a pool");
+      if (interp) {
+        h.interpreter = *interp;
+        if (auto found = find_program(h.interpreter[0], base_)) {
+          h.interpreter[0] = found->string();
+        } else if (!options_.dev_mode) {
+          error(*t.get("interpreter"), p + ".interpreter",
+                "program " + dq(h.interpreter[0]) + " not found or not executable");
+        } else {
+          h.available = false;
+          h.unavailable_reason = "interpreter " + dq(h.interpreter[0]) + " not found on PATH";
         }
       }
-      cfg.pools.emplace(name, std::move(pl));
+    }
+    if (h.module == module_kind::static_files) {
+      if (t.get("pool")) error(*t.get("pool"), p + ".pool", "a \"static\" handler takes no pool");
+      if (t.get("interpreter"))
+        error(*t.get("interpreter"), p + ".interpreter",
+              "a \"static\" handler takes no interpreter");
     }
   }
 
@@ -750,7 +834,7 @@ class loader {
     for (const toml::node& e : *n->as_array()) {
       std::string p = "handlers[" + std::to_string(i++) + "]";
       const toml::table& t = *e.as_table();
-      check_keys(t, p, {"match", "module", "pool", "interpreter"});
+      check_keys(t, p, {"match", "module", "pool", "interpreter", "methods"});
       handler h;
       bool ok = true;
       if (auto m = get_string(t, "match", p)) {
@@ -790,57 +874,20 @@ class loader {
           error(t.source(), p + ": missing module (\"fastcgi\", \"cgi\" or \"static\")");
         ok = false;
       }
-      auto pool_name = get_string(t, "pool", p);
-      auto interp = get_strings(t, "interpreter", p, false);
-      if (ok && h.module == module_kind::fastcgi) {
-        if (!t.get("pool")) {
-          error(t.source(),
-                p + ": module \"fastcgi\" needs pool, the name of a [pools.NAME] table");
-        } else if (pool_name) {
-          if (!cfg.pools.contains(*pool_name)) {
-            std::string msg = "pool " + dq(*pool_name) + " does not exist";
-            if (cfg.pools.empty())
-              msg += " (there is no [pools.NAME] table)";
-            else {
-              msg += "; pools are:";
-              for (auto& [pn, pv] : cfg.pools) msg += " " + pn;
-            }
-            error(*t.get("pool"), p + ".pool", msg);
-          } else if (auto u = unavailable_pools_.find(*pool_name); u != unavailable_pools_.end()) {
-            h.available = false;
-            h.unavailable_reason = "pool " + dq(*pool_name) + ": " + u->second;
-          }
-          h.pool = pool_name.value_or("");
-        }
-        if (t.get("interpreter"))
-          error(*t.get("interpreter"), p + ".interpreter",
-                "only a \"cgi\" handler takes an interpreter; a \"fastcgi\" one takes its program "
-                "from its pool");
-      }
-      if (ok && h.module == module_kind::cgi) {
-        if (t.get("pool"))
-          error(*t.get("pool"), p + ".pool", "only a \"fastcgi\" handler takes a pool");
-        if (interp) {
-          h.interpreter = *interp;
-          if (auto found = find_program(h.interpreter[0], base_)) {
-            h.interpreter[0] = found->string();
-          } else if (!options_.dev_mode) {
-            error(*t.get("interpreter"), p + ".interpreter",
-                  "program " + dq(h.interpreter[0]) + " not found or not executable");
-          } else {
-            h.available = false;
-            h.unavailable_reason = "interpreter " + dq(h.interpreter[0]) + " not found on PATH";
-          }
-        }
-      }
-      if (ok && h.module == module_kind::static_files) {
-        if (t.get("pool")) error(*t.get("pool"), p + ".pool", "a \"static\" handler takes no pool");
-        if (t.get("interpreter"))
-          error(*t.get("interpreter"), p + ".interpreter",
-                "a \"static\" handler takes no interpreter");
-      }
+      read_handler_module_keys(t, p, cfg, h, ok);
+      read_methods(t, p, h.methods);
       if (ok) cfg.handlers.push_back(std::move(h));
     }
+  }
+
+  // `methods = ["GET", "HEAD"]`: HTTP method tokens, as written (case-sensitive).
+  void read_methods(const toml::table& t, const std::string& p, std::vector<std::string>& into) {
+    auto list = get_checked_strings(t, "methods", p, false, [](const std::string& m) {
+      return std::all_of(m.begin(), m.end(), is_token_char)
+                 ? std::string()
+                 : dq(m) + " is not an HTTP method (a token such as \"GET\")";
+    });
+    if (list) into = *list;
   }
 
   void read_locations(const toml::table& root, config& cfg) {
@@ -848,22 +895,253 @@ class loader {
     if (!n) return;
     if (!n->is_array_of_tables())
       return wrong_type(*n, "locations", "an array of tables ([[locations]])");
+    std::map<std::string, std::string> prefixes;  // prefix -> the entry that has it
     std::size_t i = 0;
     for (const toml::node& e : *n->as_array()) {
       std::string p = "locations[" + std::to_string(i++) + "]";
       const toml::table& t = *e.as_table();
-      check_keys(t, p, {"prefix", "create_process_as_user", "timeout"});
+      check_keys(t, p,
+                 {"prefix", "create_process_as_user", "timeout", "fallback", "deny", "scripts",
+                  "root", "script", "env", "pass_authorization", "process_identity"});
       location l;
       if (auto v = get_string(t, "prefix", p)) {
         if (v->front() != '/')
           error(*t.get("prefix"), p + ".prefix", dq(*v) + " must start with '/'");
+        else if (auto [it, fresh] = prefixes.emplace(*v, p); !fresh)
+          error(*t.get("prefix"), p + ".prefix",
+                dq(*v) + " is already the prefix of " + it->second);
         l.prefix = *v;
       } else if (!t.get("prefix")) {
         error(t.source(), p + ": missing prefix, e.g. prefix = \"/admin/\"");
       }
       l.create_process_as_user = get_bool(t, "create_process_as_user", p);
       l.timeout = get_duration(t, "timeout", p);
+      if (auto v = get_bool(t, "deny", p)) l.deny = *v;
+      l.scripts = get_bool(t, "scripts", p);
+      l.pass_authorization = get_bool(t, "pass_authorization", p);
+      read_location_targets(t, p, cfg, l);
+      read_location_env(t, p, l.env);
+      if (auto v = get_string(t, "process_identity", p))
+        l.process_identity =
+            resolve_account(*t.get("process_identity"), p + ".process_identity", *v);
+      check_location_contradictions(t, p, l);
       cfg.locations.push_back(std::move(l));
+    }
+  }
+
+  // fallback (a URL path of a file under document_root), root (a folder),
+  // script (a file): each must exist.
+  void read_location_targets(const toml::table& t, const std::string& p, const config& cfg,
+                             location& l) {
+    if (auto v = get_string(t, "fallback", p))
+      if (document_file(*t.get("fallback"), p + ".fallback", *v, cfg)) l.fallback = *v;
+    if (auto v = get_string(t, "root", p))
+      l.root = existing_absolute(*t.get("root"), p + ".root", *v, true);
+    if (auto v = get_string(t, "script", p))
+      l.script = existing_absolute(*t.get("script"), p + ".script", *v, false);
+  }
+
+  // A location's env: names as a shell takes them, string values.
+  void read_location_env(const toml::table& t, const std::string& p,
+                         std::map<std::string, std::string>& into) {
+    const toml::table* env = get_table(t, "env", p);
+    if (!env) return;
+    for (auto&& [key, value] : *env) {
+      std::string name(key.str());
+      std::string path = p + ".env." + name;
+      bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                   std::all_of(name.begin(), name.end(), [](char c) {
+                     return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                   });
+      if (!valid)
+        error(key.source(),
+              p + ".env: " + dq(name) +
+                  " is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+      else if (!value.is_string())
+        wrong_type(value, path, "a string");
+      else
+        into.emplace(name, value.as_string()->get());
+    }
+  }
+
+  // Keys that cannot hold together; reported at the one that loses.
+  void check_location_contradictions(const toml::table& t, const std::string& p,
+                                     const location& l) {
+    if (l.deny) {
+      for (const char* key : {"fallback", "root", "script"})
+        if (const toml::node* n = t.get(key))
+          error(*n, p + "." + key,
+                "contradicts deny = true: nothing under a denied prefix is served");
+      return;
+    }
+    if (!t.get("script")) return;
+    for (const char* key : {"fallback", "root"})
+      if (const toml::node* n = t.get(key))
+        error(*n, p + "." + key,
+              "contradicts script: every request under the prefix runs " +
+                  dq(t.get("script")->value_or(std::string())));
+  }
+
+  // An absolute path naming an existing folder (`folder`) or regular file. A
+  // folder is returned canonical, as document_root is.
+  std::optional<fs::path> existing_absolute(const toml::node& n, const std::string& path,
+                                            const std::string& v, bool folder) {
+    fs::path f(v);
+    if (!f.is_absolute()) return error(n, path, dq(v) + " must be an absolute path"), std::nullopt;
+    std::error_code ec;
+    auto st = fs::status(f, ec);
+    if (!fs::exists(st)) return error(n, path, dq(v) + " does not exist"), std::nullopt;
+    if (folder && !fs::is_directory(st))
+      return error(n, path, dq(v) + " is not a folder"), std::nullopt;
+    if (!folder && !fs::is_regular_file(st))
+      return error(n, path, dq(v) + " is not a regular file"), std::nullopt;
+    if (!folder) return f.lexically_normal();
+    fs::path c = fs::canonical(f, ec);
+    if (ec) return error(n, path, "cannot resolve " + dq(v) + ": " + ec.message()), std::nullopt;
+    return c;
+  }
+
+  // `url` is a plain URL path ("/index.php") naming a regular file under
+  // document_root. False after reporting why not.
+  bool document_file(const toml::node& n, const std::string& path, const std::string& url,
+                     const config& cfg) {
+    auto normalized = protocol::normalize_target(url);
+    if (url.front() != '/' || !normalized || normalized->path != url || normalized->has_query)
+      return error(n, path,
+                   dq(url) + " must be a plain URL path beginning with '/', such as " +
+                       "\"/index.php\""),
+             false;
+    if (cfg.document_root.empty()) return true;  // its own error is reported
+    fs::path file = cfg.document_root / url.substr(1);
+    std::error_code ec;
+    auto st = fs::status(file, ec);
+    if (!fs::exists(st))
+      return error(n, path, dq(url) + " names " + dq(file.string()) + ", which does not exist"),
+             false;
+    if (!fs::is_regular_file(st))
+      return error(n, path, dq(url) + " names " + dq(file.string()) + ", which is not a file"),
+             false;
+    return true;
+  }
+
+  void read_rewrites(const toml::table& root, config& cfg) {
+    const toml::node* n = root.get("rewrites");
+    if (!n) return;
+    if (!n->is_array_of_tables())
+      return wrong_type(*n, "rewrites", "an array of tables ([[rewrites]])");
+    std::size_t i = 0;
+    for (const toml::node& e : *n->as_array()) {
+      std::string p = "rewrites[" + std::to_string(i++) + "]";
+      const toml::table& t = *e.as_table();
+      check_keys(t, p, {"match", "to", "if_missing", "redirect"});
+      rewrite rw;
+      const auto& at = t.source().begin;
+      rw.where = file_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
+      std::optional<unsigned> captures;
+      if (auto v = get_string(t, "match", p)) {
+        std::string message;
+        std::size_t offset = 0;
+        if (auto compiled = pattern::compile(*v, message, offset))
+          captures = compiled->capture_count();
+        else
+          error(*t.get("match"), p + ".match",
+                "invalid regular expression at offset " + std::to_string(offset) + ": " + message);
+        rw.match = *v;
+      } else if (!t.get("match")) {
+        error(t.source(), p + ": missing match, e.g. match = \"^/_media/(.*)$\"");
+      }
+      if (auto v = get_string(t, "to", p)) {
+        check_rewrite_to(*t.get("to"), p + ".to", *v, captures);
+        rw.to = *v;
+      } else if (!t.get("to")) {
+        error(t.source(), p + ": missing to, e.g. to = \"/lib/exe/fetch.php?media=$1\"");
+      }
+      if (auto v = get_bool(t, "if_missing", p)) rw.if_missing = *v;
+      if (const toml::node* r = t.get("redirect")) {
+        std::int64_t code = r->value_or<std::int64_t>(0);
+        if (!r->is_integer())
+          wrong_type(*r, p + ".redirect", "an integer (301, 302, 307 or 308)");
+        else if (code != 301 && code != 302 && code != 307 && code != 308)
+          error(*r, p + ".redirect",
+                std::to_string(code) + " is not a redirect status; use 301, 302, 307 or 308");
+        else
+          rw.redirect = static_cast<unsigned>(code);
+      }
+      cfg.rewrites.push_back(std::move(rw));
+    }
+  }
+
+  // `to` begins with '/' and refers to no capture `match` lacks (`captures`:
+  // how many it has; unknown when match is wrong, reported already).
+  void check_rewrite_to(const toml::node& n, const std::string& path, const std::string& to,
+                        std::optional<unsigned> captures) {
+    if (to.front() != '/') return error(n, path, dq(to) + " must begin with '/'");
+    unsigned highest = highest_reference(to);
+    if (!captures || highest <= *captures) return;
+    error(n, path,
+          "refers to $" + std::to_string(highest) + ", but match has " +
+              (*captures == 0 ? std::string("no capturing group")
+                              : "only " + std::to_string(*captures) + " capturing group" +
+                                    (*captures == 1 ? "" : "s")));
+  }
+
+  void read_filtering(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "filtering", "");
+    if (!t) return;
+    check_keys(*t, "filtering", {"hidden_segments", "denied_extensions", "allow_dot_segments"});
+    read_segments(*t, "hidden_segments", false, cfg.filtering.hidden_segments);
+    read_segments(*t, "denied_extensions", false, cfg.filtering.denied_extensions);
+    read_segments(*t, "allow_dot_segments", true, cfg.filtering.allow_dot_segments);
+  }
+
+  // A [filtering] list: non-empty strings without '/' (beginning with '.'
+  // when `dot`); given, it replaces the default.
+  void read_segments(const toml::table& t, std::string_view key, bool dot,
+                     std::vector<std::string>& into) {
+    auto list = get_checked_strings(t, key, "filtering", true, [dot](const std::string& s) {
+      if (s.find('/') != std::string::npos) return dq(s) + " must not contain '/'";
+      if (dot && s.front() != '.') return dq(s) + " must begin with '.'";
+      return std::string();
+    });
+    if (list) into = *list;
+  }
+
+  void read_proxy(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "proxy", "");
+    if (!t) return;
+    check_keys(*t, "proxy", {"trusted", "trust_host"});
+    read_cidrs(*t, "trusted", "proxy", cfg.proxy.trusted);
+    if (auto v = get_bool(*t, "trust_host", "proxy")) cfg.proxy.trust_host = *v;
+    if (cfg.proxy.trust_host && !t->get("trusted"))
+      error(*t->get("trust_host"), "proxy.trust_host",
+            "needs trusted: the peers whose forwarded host is believed");
+  }
+
+  // [errors]: "404" = "/errors/404.html", statuses 400-599.
+  void read_errors(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "errors", "");
+    if (!t) return;
+    for (auto&& [key, node] : *t) {
+      std::string k(key.str());
+      unsigned status = 0;
+      auto [end, ec] = std::from_chars(k.data(), k.data() + k.size(), status);
+      if (k.size() != 3 || ec != std::errc{} || end != k.data() + k.size() || status < 400 ||
+          status > 599) {
+        error(key.source(), "errors." + dq(k) +
+                                ": not an HTTP error status; use one from 400 to 599, e.g. 404 = "
+                                "\"/errors/404.html\"");
+        continue;
+      }
+      std::string p = "errors." + k;
+      if (!node.is_string()) {
+        wrong_type(node, p, "a string such as \"/errors/404.html\"");
+        continue;
+      }
+      std::string url = node.as_string()->get();
+      if (url.empty())
+        error(node, p, "must not be empty");
+      else if (document_file(node, p, url, cfg))
+        cfg.error_pages.emplace(status, url);
     }
   }
 

@@ -86,6 +86,29 @@ bool is_local_path(std::string_view v) {
          v.find_first_of(" \t") == std::string_view::npos;
 }
 
+// RFC 3986 §4.1 relative-ref, for a Location that is neither of the above:
+// only URI characters (percent escapes complete), and no colon in the first
+// segment (it would read as a scheme).
+bool is_relative_reference(std::string_view v) {
+  if (v.empty()) return false;
+  auto hex = [](char c) {
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+  };
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    const bool alnum = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+    if (c == '%') {
+      if (i + 2 >= v.size() || !hex(v[i + 1]) || !hex(v[i + 2])) return false;
+      i += 2;
+    } else if (!alnum &&
+               std::string_view("-._~:/?#[]@!$&'()*+,;=").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  const auto colon = v.find(':');
+  return colon == std::string_view::npos || colon > v.find_first_of("/?#");
+}
+
 constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "transfer-encoding",
                                           "upgrade",    "te",         "trailer"};
 
@@ -260,8 +283,16 @@ void response_parser::line_done(std::string_view line, std::uint64_t off) {
     head_.reason = std::string(trim(value.substr(3)));
   } else if (iequals(name, "Location")) {
     if (!head_.location.empty()) return fail(response_error::location_repeated, line, off);
-    if (!is_local_path(value) && !is_absolute_uri(value))
-      return fail(response_error::bad_location, line, off);
+    if (!is_local_path(value) && !is_absolute_uri(value)) {
+      // RFC 9110 §10.2.2: a relative reference, allowed only as the client
+      // redirect of a 3xx or 201 Status, which may still come: decided at the
+      // end of the head.
+      if (!is_relative_reference(value)) return fail(response_error::bad_location, line, off);
+      head_.location_relative = true;
+      relative_line_ = std::string(line);
+      relative_offset_ = off;
+      relative_line_no_ = line_no_;
+    }
     head_.location = std::string(value);
   } else if (iequals(name, "Content-Length")) {
     if (value.empty() || value.size() > 19 ||
@@ -290,6 +321,12 @@ void response_parser::line_done(std::string_view line, std::uint64_t off) {
 
 void response_parser::end_of_head(std::uint64_t off) {
   if (!head_.location.empty()) {
+    const unsigned s = head_.status;
+    if (head_.location_relative && !(saw_status_ && ((s >= 300 && s < 400) || s == 201))) {
+      // RFC 3875 §6: without such a Status it is neither a local nor a client redirect.
+      line_no_ = relative_line_no_;
+      return fail(response_error::bad_location, relative_line_, relative_offset_);
+    }
     if (head_.location[0] == '/' && !saw_status_) {
       // RFC 3875 §6.2.2: a local redirect is the Location field alone.
       if (!head_.headers.empty() || head_.content_length) {

@@ -30,8 +30,10 @@ enum class response_error {
   no_content_type,     // cgi.document.no_content_type
   head_too_large,      // cgi.head.too_large
   too_many_lines,      // cgi.head.too_many_lines
-  bad_location,        // cgi.location.bad: neither an absolute path nor an absolute URI
-  location_repeated,   // cgi.location.repeated
+  // cgi.location.bad: neither an absolute path nor an absolute URI, nor a
+  // relative reference with a 3xx or 201 Status (RFC 9110 §10.2.2)
+  bad_location,
+  location_repeated,            // cgi.location.repeated
   local_redirect_with_headers,  // cgi.location.local_with_headers (RFC 3875 §6.2.2)
   content_length_conflict,      // cgi.content_length.conflict
   bad_content_length,           // cgi.content_length.bad
@@ -72,6 +74,8 @@ struct response_head {
   std::vector<std::pair<std::string, std::string>> headers;
   std::optional<std::uint64_t> content_length;
   std::string location;  // set for redirects
+  // A relative reference (RFC 9110 §10.2.2), passed on with a 3xx or 201 Status.
+  bool location_relative = false;
   // Hop-by-hop headers the child sent and that were removed (for the log).
   std::vector<std::string> dropped;
 };
@@ -117,6 +121,9 @@ class response_parser {
   std::uint32_t line_no_ = 0;  // 1-based number of the line being looked at
   bool saw_status_ = false;
   std::string content_type_;
+  std::string relative_line_;  // the Location line of a relative reference, for its rejection
+  std::uint64_t relative_offset_ = 0;
+  std::uint32_t relative_line_no_ = 0;
   response_head head_;
   rejection error_;
 };

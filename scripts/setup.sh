@@ -4,6 +4,8 @@
 # Idempotent: when everything is present it changes nothing and runs no apt.
 # Usage: scripts/setup.sh            (build and test dependencies)
 #        scripts/setup.sh --bench    (also the peers and load tools of tests/bench)
+# The services the packages bring (mariadb, nginx) are not started here: the
+# tests start their own, in their temp folders.
 set -euo pipefail
 
 packages=(
@@ -14,14 +16,20 @@ packages=(
   libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcrypt-dev
+  libpcre2-dev
   clang libclang-rt-14-dev clang-format
   curl
   perl php8.2-cgi libfcgi-perl
+  # The real applications of tests/apps (issue 13), each also behind nginx.
+  python3 nginx-light git
+  dokuwiki
+  wordpress mariadb-server php8.2-mysql
+  gitweb libcgi-pm-perl cgit
 )
 
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(wrk nginx-light php8.2-fpm fcgiwrap) ;;
+    --bench) packages+=(wrk php8.2-fpm fcgiwrap) ;;
     *) echo "setup: unknown option $arg (use --bench)" >&2; exit 2 ;;
   esac
 done

@@ -6,7 +6,10 @@
 
 #include "host/dispatch/checks.hpp"
 #include "host/dispatch/identity_choice.hpp"
+#include "host/dispatch/locate.hpp"
+#include "host/dispatch/rewrites.hpp"
 #include "host/dispatch/router.hpp"
+#include "host/dispatch/site_roots.hpp"
 #include "host/static/static_handler.hpp"
 #include "protocol/uri_path.hpp"
 #include "spawner/files.hpp"
@@ -55,8 +58,7 @@ bool print_identity_head(std::ostream& out, const try_request& tr) {
 // The static half of run_explain: the request's account, the file a
 // static request finds (an index for a folder) and whether that account may
 // read it, as static_handler judges them.
-int explain_static(const config::config& cfg, const try_request& tr, const std::string& path,
-                   bool through_static_handler) {
+int explain_static(const config::config& cfg, const try_request& tr, const route& r) {
   auto& out = std::cout;
   check_list check(out);
   const bool can_switch = print_identity_head(out, tr);
@@ -79,22 +81,22 @@ int explain_static(const config::config& cfg, const try_request& tr, const std::
   } else {
     check(true, "no account to judge: cgihost is not root, the file is read as uid " + own_uid());
   }
-  spawner::unique_fd root(spawner::open_folder(cfg.document_root));
-  if (root.get() < 0) {
-    check(false, "document_root " + cfg.document_root.string() + " opens: " + std::strerror(errno));
+  if (r.root_fd < 0) {
+    check(false, "the root folder opens");
     return 1;
   }
+  const std::string path = r.script_name + r.path_info;
   static_lookup found =
-      look_up_static(root.get(), path, cfg.static_files.index, router(cfg), through_static_handler);
-  if (found.what == static_lookup::outcome::file)  // else the failure says them
-    for (const auto& p : found.passed_over) out << "index name passed over: " << p << "\n";
+      look_up_static(r, path, router(cfg), cfg.allow_symlinks_outside_root, r.handler != nullptr);
   if (found.what == static_lookup::outcome::redirect) {
     out << "a folder named without its slash: 301 to " << path << "/\n== verdict\nredirect\n";
     return 0;
   }
   const bool is_file = found.what == static_lookup::outcome::file;
+  const std::string root = r.document_root.empty() ? cfg.document_root.string() : r.document_root;
   check(is_file,
-        "file inside document_root " + cfg.document_root.string() + ": " +
+        "file inside " + std::string(r.root_location ? "the location's root " : "document_root ") +
+            root + ": " +
             (is_file ? found.served_name : found.why + " -> " + status_text(found.status)));
   if (is_file && id) {
     std::string denied;
@@ -174,18 +176,14 @@ std::optional<spawner::identity> explain_account(const config::config& cfg,
 // The script's checks, as the modules run them (find_script, script_access).
 void explain_script(const config::config& cfg, const route& r, const identity_choice& choice,
                     const std::optional<spawner::identity>& id, bool need_exec, check_list& check) {
-  spawner::unique_fd root(spawner::open_folder(cfg.document_root));
-  if (root.get() < 0) {
-    check(false, "document_root " + cfg.document_root.string() + " opens: " + std::strerror(errno));
-    return;
-  }
   // Executability is judged for the account below; found here without it.
-  auto found = find_script(root.get(), r.script_name, cfg, false);
+  auto found = find_script(r, cfg, false);
   // A folder URL ("/cgi-bin/"): the server refuses it unnamed (403); say
   // what is there, as for any path that is not a regular file.
   if (!found && found.error().code == "script.unnamed" && r.script_name.size() > 1) {
-    auto there =
-        find_script(root.get(), r.script_name.substr(0, r.script_name.size() - 1), cfg, false);
+    route folder = r;
+    folder.script_name.pop_back();
+    auto there = find_script(folder, cfg, false);
     if (!there) found = std::move(there).error();
   }
   std::string why;
@@ -196,8 +194,12 @@ void explain_script(const config::config& cfg, const route& r, const identity_ch
           (cfg.allow_symlinks_outside_root
                ? ")"
                : "; symlinks may not leave the root: allow_symlinks_outside_root is off)");
-  check(found.has_value(),
-        "script inside document_root " + cfg.document_root.string() + ": " + r.script_name + why);
+  const std::string where =
+      !r.program.empty() ? "the location's script (named by the administrator): " + r.program
+      : r.root_location
+          ? "script inside the location's root " + r.document_root + ": " + r.script_name
+          : "script inside document_root " + cfg.document_root.string() + ": " + r.script_name;
+  check(found.has_value(), where + why);
   if (found && id) {
     auto no = script_access(cfg, choice, *id, found->st, need_exec, {});
     check(!no, std::string(need_exec ? "readable and executable" : "readable") + " by " + id->name +
@@ -210,7 +212,7 @@ void explain_script(const config::config& cfg, const route& r, const identity_ch
 // The part of the explanation that starts with "== route"; 0 or 1 when it is
 // complete (the status page, a refusal, a remote pool), else -1.
 int explain_route(const config::config& cfg, const try_request& tr, const route& r,
-                  const std::string& path, std::ostream& out) {
+                  std::ostream& out) {
   out << "== route\n";
   if (r.status) {
     out << "the [status] page: answered by cgihost itself to peers in [status] allow; no code "
@@ -218,8 +220,14 @@ int explain_route(const config::config& cfg, const try_request& tr, const route&
     return 0;
   }
   if (!r.refused.empty()) {
-    out << "request filtering refuses the path before any handler or the file system: " << r.refused
-        << " -> 404\n";
+    out << (r.refused_code == "location.deny"
+                ? "a location refuses the path before any handler or the file system: "
+                : "request filtering refuses the path before any handler or the file system: ")
+        << r.refused << " -> 404\n";
+    return 1;
+  }
+  if (!r.forbidden.empty()) {
+    out << "no handler runs here: " << r.forbidden << " -> 403\n";
     return 1;
   }
   if (r.not_found) {
@@ -230,8 +238,47 @@ int explain_route(const config::config& cfg, const try_request& tr, const route&
     out << (r.handler ? "handler \"" + r.handler->match + "\", module static"
                       : std::string("no handler matches"))
         << ": a static file, read by cgihost itself for the request's account; no code runs\n";
-    return explain_static(cfg, tr, path, r.handler != nullptr);
+    return explain_static(cfg, tr, r);
   }
+  return -1;
+}
+
+// "== rewrite": the first [[rewrites]] rule that takes `target`, applied to
+// it as the dispatch would. 0 or 1 when that answers the request (a
+// redirect, a URL that does not normalize), else -1.
+int explain_rewrite(const config::config& cfg, const router& rt, const locator& where,
+                    const site_roots& roots, protocol::normalized_target& target,
+                    std::ostream& out) {
+  if (cfg.rewrites.empty()) return -1;
+  std::optional<rewriter> rules;
+  try {
+    rules.emplace(cfg);
+  } catch (const std::exception& e) {
+    out << "== rewrite\n" << e.what() << "\n== verdict\nrefused\n";
+    return 1;
+  }
+  auto missing = [&] {
+    route r = rt.resolve(target.path);
+    r.root_fd = roots.fd_for(r);
+    return !where.exists(target.path, r);
+  };
+  auto done = rules->apply(target, missing);
+  if (!done.rule) return -1;
+  out << "== rewrite\nrule " << done.rule->where << " (match \"" << done.rule->match << "\"): ";
+  if (done.rule->redirect) {
+    out << done.rule->redirect << " redirect to " << done.target << "\n== verdict\nredirect\n";
+    return 0;
+  }
+  auto normalized = protocol::normalize_target(done.target);
+  if (!normalized) {
+    out << done.target << " is refused: " << normalized.error().message()
+        << " -> 500\n== verdict\nrefused\n";
+    return 1;
+  }
+  out << "rewritten to " << done.target
+      << " (REQUEST_URI stays the client's; SCRIPT_NAME, PATH_INFO and QUERY_STRING follow "
+         "the new URL)\n";
+  target = std::move(*normalized);
   return -1;
 }
 
@@ -251,11 +298,27 @@ int run_explain(const config::config& cfg, const try_request& tr) {
                         "\" (--user: authenticated, as by Basic or the trusted header)"
                   : " anonymous")
       << "\n";
-  const route r = router(cfg).resolve(target->path);
-  if (int done = explain_route(cfg, tr, r, target->path, out); done >= 0) return done;
-  const auto impersonate = explain_handler(cfg, r, target->path, out);
+  std::optional<site_roots> roots;
+  try {
+    roots.emplace(cfg);
+  } catch (const std::exception& e) {
+    out << "== checks\nFAIL  the root folders open: " << e.what() << "\n";
+    return 1;
+  }
+  const router rt(cfg);
+  const locator where(cfg, rt, *roots);
+  if (int done = explain_rewrite(cfg, rt, where, *roots, *target, out); done >= 0) return done;
+  route r = rt.resolve(target->path);
+  auto no_file = where.locate(target->path, r);
+  if (!r.chosen_by.empty()) out << "== located\n" << r.chosen_by << "\n";
+  if (no_file) {
+    out << "== located\n"
+        << no_file->reason << " -> " << status_text(no_file->status) << "\n== verdict\nrefused\n";
+    return 1;
+  }
+  if (int done = explain_route(cfg, tr, r, out); done >= 0) return done;
+  const auto impersonate = explain_handler(cfg, r, r.script_name, out);
   if (!impersonate) return 0;
-
   const config::handler& h = *r.handler;
   const bool can_switch = print_identity_head(out, tr);
   auto choice =

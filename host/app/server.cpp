@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 
+#include "host/cgi/after_response.hpp"
 #include "host/cgi/cgi_handler.hpp"
 #include "host/dispatch/refusal.hpp"
 #include "host/fastcgi/fastcgi_handler.hpp"
@@ -41,7 +42,7 @@ class refusing_handler final : public handler {
 }  // namespace
 
 void handler_set::stop(std::chrono::milliseconds grace, std::function<void()> done) {
-  const std::size_t parts = pools.size() + families.size();
+  const std::size_t parts = pools.size() + families.size() + (cgi_after ? 1 : 0);
   if (parts == 0) {
     if (done) done();
     return;
@@ -49,9 +50,11 @@ void handler_set::stop(std::chrono::milliseconds grace, std::function<void()> do
   auto one_done = after_all(parts, std::move(done));
   for (auto& p : pools) p->stop(grace, one_done);
   for (auto& f : families) f->stop(grace, one_done);
+  if (cgi_after) cgi_after->stop(grace, one_done);
 }
 
 void handler_set::kill_now() {
+  if (cgi_after) cgi_after->kill_now();
   for (auto& p : pools) p->kill_now();
   for (auto& f : families) f->kill_now();
 }
@@ -93,6 +96,7 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
   out.static_files = std::make_unique<static_handler>(cfg, can_switch);
   auto cgi_limit =
       cfg.cgi.max_children ? std::make_shared<run_limit>(cfg.cgi.max_children) : nullptr;
+  out.cgi_after = std::make_shared<after_response>();
   for (const auto& h : cfg.handlers) {
     if (h.module == config::module_kind::static_files) continue;
     if (!h.available) {
@@ -100,7 +104,8 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
           &h, std::make_unique<refusing_handler>(http::status::service_unavailable,
                                                  h.match + ": " + h.unavailable_reason));
     } else if (h.module == config::module_kind::cgi) {
-      out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h, broker, cgi_limit));
+      out.configured.emplace(
+          &h, std::make_unique<cgi_handler>(cfg, h, broker, cgi_limit, out.cgi_after));
     } else if (h.module == config::module_kind::fastcgi && cfg.pools.at(h.pool).impersonate &&
                process) {
       // As root: a pool per account. (Without root there is one account to
@@ -127,6 +132,13 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
                                      std::string("module \"") + config::to_string(h.module) +
                                          "\" is not built in this version"));
     }
+  }
+  // A location's `script` that no handler's match takes runs as CGI,
+  // executing the program itself.
+  for (const auto& loc : cfg.locations) {
+    if (!loc.script || out.configured.contains(&program_handler())) continue;
+    out.configured.emplace(&program_handler(), std::make_unique<cgi_handler>(cfg, program_handler(),
+                                                                             broker, cgi_limit));
   }
   if (cfg.status.path) out.status = std::make_unique<status_handler>(cfg, out.pools, out.families);
   return out;

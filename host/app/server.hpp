@@ -34,6 +34,7 @@ class http_session;
 
 class fastcgi_pool;
 class pool_family;
+class after_response;
 
 // The handlers of one config, by module; shared by all sessions.
 struct handler_set final : handler_table {
@@ -42,6 +43,8 @@ struct handler_set final : handler_table {
   std::map<const config::handler*, std::unique_ptr<handler>> configured;  // cgi/fastcgi entries
   std::vector<std::shared_ptr<fastcgi_pool>> pools;
   std::vector<std::shared_ptr<pool_family>> families;  // impersonate = true: a pool per account
+  // CGI children running on after their complete response.
+  std::shared_ptr<after_response> cgi_after;
   handler& for_route(const route& r) override;
   // Ends every pool's instances (TERM, KILL after `grace`), reaped on their executor.
   // `done` runs once every instance is reaped.
@@ -51,9 +54,9 @@ struct handler_set final : handler_table {
 };
 
 // Builds the handlers a config names: static files, one per cgi or fastcgi
-// [[handlers]] entry, and the pools those name (watched on `pool_executor`).
-// Children start through `broker` when given. Throws std::system_error when
-// the document root cannot be opened.
+// [[handlers]] entry, the CGI one of program_handler() when a location has a
+// `script`, and the pools those name (watched on `pool_executor`). Children
+// start through `broker` when given.
 handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
                           std::shared_ptr<spdlog::logger> log, spawner::broker* broker = nullptr);
 

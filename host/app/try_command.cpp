@@ -38,8 +38,13 @@ class try_exchange final : public memory_exchange {
     for (const auto& r : redirects()) out << "  local redirect -> " << r << "\n";
     out << "== route\n";
     const host::route& route_ = route();
+    if (!route_.chosen_by.empty()) out << route_.chosen_by << "\n";
     if (!route_.refused.empty())
-      out << "refused by request filtering: " << route_.refused;
+      out << (route_.refused_code == "location.deny" ? "refused by "
+                                                     : "refused by request filtering: ")
+          << route_.refused;
+    else if (!route_.forbidden.empty())
+      out << "refused: " << route_.forbidden;
     else if (route_.handler)
       out << "handler " << route_.handler->match << " (" << config::to_string(route_.module) << ")";
     else

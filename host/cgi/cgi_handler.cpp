@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <deque>
 
+#include "host/cgi/after_response.hpp"
 #include "host/dispatch/checks.hpp"
 #include "host/dispatch/identity_choice.hpp"
 #include "host/dispatch/refusal.hpp"
@@ -36,8 +37,12 @@ constexpr std::size_t kBuffer = kGatewayBuffer;
 constexpr auto kKillGrace = std::chrono::seconds(2);    // TERM -> KILL
 constexpr auto kStderrGrace = std::chrono::seconds(1);  // after exit, for the last stderr bytes
 constexpr auto kRejectedGrace = std::chrono::milliseconds(500);  // a rejected child's own exit
-constexpr std::size_t kStderrLines = 200;                        // logged per request, then counted
-constexpr std::size_t kStderrTail = 5;                           // kept for the 502 diagnosis
+// After the end of stdout, how long its exit status is awaited before the
+// child is left to run on: a child killed by a signal reports its exit with
+// the end of its output, so a cut body is told from a complete one.
+constexpr auto kExitMoment = std::chrono::milliseconds(50);
+constexpr std::size_t kStderrLines = 200;  // logged per request, then counted
+constexpr std::size_t kStderrTail = 5;     // kept for the 502 diagnosis
 
 double ms(clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -51,26 +56,35 @@ std::string fmt_ms(std::optional<clock::time_point> t, clock::time_point start) 
 // One CGI request in flight: the child, its three pipes and what they said.
 class cgi_run final : public gateway_voice {
  public:
-  // `slot`: a place under [cgi] max_children, given back once the child is reaped.
-  cgi_run(exchange& ex, spawner::child& child, const spawner::spool_file& spool, std::string script,
-          bool nph, std::string who, clock::time_point started, run_limit* slot)
-      : slot_(slot),
+  // `slot`: a place under [cgi] max_children, given back once the child is
+  // reaped. `after`: where a child that goes on after its complete response
+  // runs to its end (null: it is awaited here, as `cgihost try` wants).
+  cgi_run(exchange& ex, std::unique_ptr<spawner::child> child, const spawner::spool_file& spool,
+          std::string script, bool nph, std::string who, clock::time_point started,
+          std::shared_ptr<run_limit> slot, after_response* after)
+      : slot_(std::move(slot)),
+        after_(after),
         ex_(ex),
-        child_(child),
+        owned_(std::move(child)),
+        child_(*owned_),
         spool_(spool),
         script_(std::move(script)),
         relay_(ex, script_, nph),
         who_(std::move(who)),
         started_(started),
-        stderr_grace_(child.stdout_pipe().get_executor()),
+        stderr_grace_(child_.stdout_pipe().get_executor()),
         trace_(ex.trace()) {}
 
-  // Runs the exchange to its end: the child reaped, the response sent or failed.
+  // Runs the exchange to its end: the response sent or failed, and the child
+  // reaped, or left to run on after its complete response (after_response).
   asio::awaitable<void> run(std::chrono::milliseconds timeout) {
     asio::steady_timer timer(child_.stdout_pipe().get_executor(), timeout);
     // stderr is read beside everything else, so a chatty child never blocks.
     co_await (race(timer) && read_stderr());
-    give_back();  // reaped: before a local redirect runs another child
+    if (lingering_)
+      hand_off(timer.expiry());
+    else
+      give_back();  // reaped: before a local redirect runs another child
     co_await finish();
   }
   ~cgi_run() { give_back(); }
@@ -80,6 +94,20 @@ class cgi_run final : public gateway_voice {
   // exchange, the child is reaped (and ended first if it still runs).
   asio::awaitable<void> race(asio::steady_timer& timer) {
     co_await (main_flow() || feed_stdin() || timeout_flow(timer));
+    if (!child_.exited() && answered()) {
+      // The response is complete and the client no longer watched: the exit
+      // status, awaited briefly, tells a killed child's cut body from a whole one.
+      asio::steady_timer moment(child_.stdout_pipe().get_executor(), kExitMoment);
+      auto first = co_await (child_.wait() || moment.async_wait(asio::use_awaitable));
+      if (first.index() == 0) {
+        status_ = std::get<0>(first);
+      } else {
+        lingering_ = true;  // it goes on working: its stderr is read on by after_response
+        error_code ec;
+        child_.stderr_pipe().cancel(ec);
+        co_return;
+      }
+    }
     if (!child_.exited()) status_ = co_await child_.terminate(kKillGrace);
     if (!stderr_done_) {
       stderr_grace_.expires_after(kStderrGrace);
@@ -91,9 +119,12 @@ class cgi_run final : public gateway_voice {
     }
   }
 
-  // stdout to the client; then the child's exit.
+  // stdout to the client; then the child's exit, unless the response is
+  // complete at the end of stdout: then the race ends here (the client is no
+  // longer watched) and the child may run on after it.
   asio::awaitable<void> main_flow() {
     co_await read_stdout();
+    if (answered() && after_ && !trace_) co_return;
     if (relay_.client_failed()) {
       status_ = co_await child_.terminate(kKillGrace);
     } else if (relay_.rejected()) {
@@ -127,6 +158,12 @@ class cgi_run final : public gateway_voice {
     while (true) {
       error_code ec;
       const std::size_t n = co_await body.read(buf.get(), kBuffer, ec);
+      if (ec == asio::error::operation_aborted) {
+        // The race ended first (the response is complete, or failed): the
+        // body's rest is the session's to drain, not a client that left.
+        pipe.close(ec);
+        co_return;
+      }
       if (ec) {
         body_error_ = ec;
         break;
@@ -150,16 +187,16 @@ class cgi_run final : public gateway_voice {
   asio::awaitable<void> read_stderr() {
     auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
     // A line without an end is logged in pieces rather than held without bound.
-    stderr_lines lines(kBuffer);
     auto line = [this](std::string_view l, bool) { stderr_line(l); };
     while (true) {
       auto [ec, n] =
           co_await child_.stderr_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
       if (ec) break;
       if (trace_) keep(trace_->stderr_bytes, trace_->stderr_total, std::string_view(buf.get(), n));
-      lines.feed(std::string_view(buf.get(), n), line);
+      lines_.feed(std::string_view(buf.get(), n), line);
     }
-    if (!lines.empty()) stderr_line(lines.take_rest());
+    if (lingering_) co_return;  // read on by after_response, from where this stopped
+    if (!lines_.empty()) stderr_line(lines_.take_rest());
     if (stderr_lines_ > kStderrLines)
       ex_.log().warn("[cgi] rid={} {}: {} more stderr lines not logged", ex_.id().str(), script_,
                      stderr_lines_ - kStderrLines);
@@ -187,11 +224,47 @@ class cgi_run final : public gateway_voice {
     while (true) {
       auto [ec, n] =
           co_await child_.stdout_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
-      if (ec) break;  // EOF (or cancelled)
+      if (ec) {
+        // Cancelled: the client left or the time is up; the output did not end.
+        stdout_ended_ = ec != asio::error::operation_aborted;
+        break;
+      }
       if (trace_) keep(trace_->stdout_bytes, trace_->stdout_total, std::string_view(buf.get(), n));
       if (!co_await relay_.feed(std::string_view(buf.get(), n))) break;
     }
-    relay_.end();
+    if (stdout_ended_) relay_.end();
+  }
+
+  // The output ended and went to the client whole: nothing more is owed to it.
+  bool answered() const {
+    return stdout_ended_ && !timed_out_ && !client_failed_ && !relay_.rejected() &&
+           !relay_.client_failed() && !relay_.body_short() &&
+           (relay_.nph() || relay_.head_complete());
+  }
+
+  // The child goes on after its complete response: to after_response, with
+  // its place under max_children, its deadline and its stderr as read so far.
+  void hand_off(clock::time_point deadline) {
+    after_response::leftover l;
+    const auto pid = child_.pid();
+    l.log = &ex_.log();
+    l.rid = ex_.id().str();
+    l.script = script_;
+    l.answered = clock::now();
+    l.deadline = deadline;
+    l.lines = std::move(lines_);
+    l.stderr_count = stderr_lines_;
+    l.stderr_max = kStderrLines;
+    l.limit = std::exchange(slot_, nullptr);
+    auto executor = child_.stdout_pipe().get_executor();
+    l.child = std::move(owned_);
+    after_->adopt(executor, std::move(l));
+    ex_.log().debug("[cgi] rid={} {} pid {} goes on after its complete response", ex_.id().str(),
+                    script_, pid);
+  }
+
+  std::string exit_text() const {
+    return lingering_ ? std::string("still running after its response") : status_.describe();
   }
 
   // The diagnosis of a failed request: for the log on one line (sep "; "),
@@ -199,8 +272,8 @@ class cgi_run final : public gateway_voice {
   std::string diagnosis(std::string_view what, std::string_view sep = "\n") const {
     std::string d(what);
     d += std::string(sep) + "script: " + script_;
-    d += std::string(sep) +
-         "exit: " + (child_.exited() ? status_.describe() : std::string("still running"));
+    d += std::string(sep) + "exit: " +
+         (!lingering_ && child_.exited() ? status_.describe() : std::string("still running"));
     d += std::string(sep) + "identity: " + who_;
     d += std::string(sep) + "times: spawn " + fmt_ms(spawned_, started_) + ", first byte " +
          fmt_ms(relay_.first_byte(), started_) + ", headers " +
@@ -222,7 +295,7 @@ class cgi_run final : public gateway_voice {
 
   asio::awaitable<void> finish() {
     if (trace_) {
-      trace_->exit = status_.describe();
+      trace_->exit = exit_text();
       trace_->verdict = verdict();
     }
     exchange_facts facts;
@@ -271,13 +344,16 @@ class cgi_run final : public gateway_voice {
   void note(const host::verdict& v) override {
     const auto rid = ex_.id().str();
     if (v.what == host::verdict::kind::client_left) {
+      // Seen gone (not a refused body, which the session answers): nothing
+      // more is sent, and the access log says 499.
+      if (!body_error_) ex_.state().client_left = true;
       ex_.log().info("[cgi] rid={} {}: the client went away; the child was ended ({})", rid,
                      script_, status_.describe());
     } else if (v.why == host::verdict::cause::nph) {
-      ex_.log().debug("[cgi] rid={} {} nph done, {}", rid, script_, status_.describe());
+      ex_.log().debug("[cgi] rid={} {} nph done, {}", rid, script_, exit_text());
     } else if (v.what == host::verdict::kind::finish_body) {
       ex_.log().debug("[cgi] rid={} {} {} {} identity={} first_byte={} headers={}", rid, script_,
-                      relay_.head().status, status_.describe(), who_,
+                      relay_.head().status, exit_text(), who_,
                       fmt_ms(relay_.first_byte(), started_), fmt_ms(relay_.headers_at(), started_));
     }
   }
@@ -286,8 +362,11 @@ class cgi_run final : public gateway_voice {
     if (slot_) std::exchange(slot_, nullptr)->release();
   }
 
-  run_limit* slot_;
+  std::shared_ptr<run_limit> slot_;
+  after_response* after_;
   exchange& ex_;
+  // The child, until it is handed off (then child_ is not used again).
+  std::unique_ptr<spawner::child> owned_;
   spawner::child& child_;
   const spawner::spool_file& spool_;
   std::string script_;
@@ -297,7 +376,10 @@ class cgi_run final : public gateway_voice {
   asio::steady_timer stderr_grace_;
   bool stderr_done_ = false;
   bool timed_out_ = false;
-  bool client_failed_ = false;  // the client left while the child ran
+  bool client_failed_ = false;   // the client left while the child ran
+  bool stdout_ended_ = false;    // its stdout reached its end (not cancelled)
+  bool lingering_ = false;       // it runs on after its complete response
+  stderr_lines lines_{kBuffer};  // a line without an end is logged in pieces
   error_code body_error_;
   spawner::exit_status status_;
   std::optional<clock::time_point> spawned_ = clock::now();
@@ -309,9 +391,9 @@ class cgi_run final : public gateway_voice {
 }  // namespace
 
 cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h,
-                         spawner::broker* broker, std::shared_ptr<run_limit> limit)
-    : cfg_(cfg), h_(h), broker_(broker), limit_(std::move(limit)) {
-  root_ = open_document_root(cfg);
+                         spawner::broker* broker, std::shared_ptr<run_limit> limit,
+                         std::shared_ptr<after_response> after)
+    : cfg_(cfg), h_(h), broker_(broker), limit_(std::move(limit)), after_(std::move(after)) {
   switch_identity_ = broker_ != nullptr || spawner::can_switch_accounts();
   pass_through_ = pass_through_environment();
   if (broker_) {
@@ -330,7 +412,7 @@ cgi_handler::~cgi_handler() = default;
 
 asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepared& p) {
   const route& r = ex.route();
-  auto script = find_script(root_.get(), r.script_name, cfg_, h_.interpreter.empty());
+  auto script = find_script(r, cfg_, h_.interpreter.empty());
   if (!script) co_return std::move(script).error();
   p.script_path = std::move(script->path);
   const std::string& script_path = p.script_path;
@@ -446,7 +528,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   }
 
   // [cgi] max_children: wait for a child to end, within the request's timeout.
-  run_limit* slot = nullptr;
+  std::shared_ptr<run_limit> slot;
   if (limit_) {
     if (!co_await limit_->acquire(started + r.cgi_timeout)) {
       co_await answer(ex, cgi_unavailable(ex, "cgi.max_children", "queue wait",
@@ -456,10 +538,10 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
                                           ""));
       co_return;
     }
-    slot = limit_.get();
+    slot = limit_;
   }
   struct slot_guard {  // until cgi_run owns it
-    run_limit*& s;
+    std::shared_ptr<run_limit>& s;
     ~slot_guard() {
       if (s) s->release();
     }
@@ -475,9 +557,9 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
       "[cgi] rid={} started {} pid {}: process identity {}, effective identity {}; {} ({:.1f}ms)",
       rid, p.script_path, launched->pid, process_identity_, p.who, p.why,
       ms(clock::now() - started));
-  spawner::child child(co_await asio::this_coro::executor, *launched);
-  cgi_run run(ex, child, p.spool, r.script_name, p.nph, p.who, started,
-              std::exchange(slot, nullptr));
+  auto child = std::make_unique<spawner::child>(co_await asio::this_coro::executor, *launched);
+  cgi_run run(ex, std::move(child), p.spool, r.script_name, p.nph, p.who, started,
+              std::exchange(slot, nullptr), after_.get());
   co_await run.run(r.cgi_timeout);
 }
 

@@ -20,14 +20,20 @@
 
 namespace cgihost::host {
 
+class after_response;
+
 class cgi_handler final : public handler {
  public:
-  // Keeps references to `cfg` and `h`. Opens the document root once.
+  // Keeps references to `cfg` and `h`.
   // Children start through `broker` when given (privilege separation: it may
   // switch accounts); without it, here, switching only when cgihost is root.
   // `limit`: [cgi] max_children, shared by every CGI handler (nullptr: none).
+  // `after`: where children that go on after their complete response run to
+  // their end, shared by every CGI handler (nullptr: each is awaited in its
+  // exchange, and the next request on the connection waits for it).
   cgi_handler(const config::config& cfg, const config::handler& h,
-              spawner::broker* broker = nullptr, std::shared_ptr<run_limit> limit = nullptr);
+              spawner::broker* broker = nullptr, std::shared_ptr<run_limit> limit = nullptr,
+              std::shared_ptr<after_response> after = nullptr);
   ~cgi_handler() override;
   cgi_handler(const cgi_handler&) = delete;
   cgi_handler& operator=(const cgi_handler&) = delete;
@@ -57,9 +63,9 @@ class cgi_handler final : public handler {
 
   const config::config& cfg_;
   const config::handler& h_;
-  spawner::unique_fd root_;
   spawner::broker* broker_;
   std::shared_ptr<run_limit> limit_;
+  std::shared_ptr<after_response> after_;
   bool switch_identity_ = false;  // only root can run children as another account
   std::string process_identity_;  // cgihost's own account, for the spawn log line
   protocol::cgi::variables pass_through_;

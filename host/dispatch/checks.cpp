@@ -28,25 +28,28 @@ spawner::unique_fd open_document_root(const config::config& cfg) {
   return root;
 }
 
-checked<script_file> find_script(int root_fd, const std::string& script_name,
-                                 const config::config& cfg, bool need_exec) {
-  const std::string rel = script_name.size() > 1 ? script_name.substr(1) : "";
-  if (rel.empty() || rel.back() == '/')
-    return script_refusal(http::status::forbidden, "script.unnamed",
-                          "no script named in " + script_name, "no script named");
-  spawner::unique_fd script{
-      spawner::open_script(root_fd, rel.c_str(), cfg.allow_symlinks_outside_root)};
+namespace {
+
+// The script `name` (its URL path, for the log) opened as `rel` under
+// `root_fd` (an absolute `rel` is opened where it is: a location's `script`),
+// to be found at `path`.
+checked<script_file> open_checked(int root_fd, const std::string& rel, const std::string& name,
+                                  std::string path, bool may_leave, bool need_exec) {
+  if (rel.empty() || rel.back() == '/' || rel == ".")
+    return script_refusal(http::status::forbidden, "script.unnamed", "no script named in " + name,
+                          "no script named");
+  spawner::unique_fd script{spawner::open_script(root_fd, rel.c_str(), may_leave)};
   if (script.get() < 0) {
     const int err = errno;
     if (err == EXDEV)
       return script_refusal(http::status::forbidden, "script.outside_root",
-                            "script " + script_name +
+                            "script " + name +
                                 ": a symlink leads outside document_root "
                                 "(allow_symlinks_outside_root is off)",
                             std::strerror(err));
     return script_refusal(err == EACCES ? http::status::forbidden : http::status::not_found,
                           err == EACCES ? "script.forbidden" : "script.missing",
-                          "script " + script_name + ": " + std::strerror(err), std::strerror(err));
+                          "script " + name + ": " + std::strerror(err), std::strerror(err));
   }
   script_file found;
   std::error_code ec;
@@ -54,12 +57,35 @@ checked<script_file> find_script(int root_fd, const std::string& script_name,
   if (info) found.st = *info;
   if (!info || !found.st.is_regular())
     return script_refusal(http::status::forbidden, "script.not_regular",
-                          "script " + script_name + " is not a regular file", "not a regular file");
+                          "script " + name + " is not a regular file", "not a regular file");
   if (need_exec && !found.st.executable_by_someone())
     return script_refusal(http::status::forbidden, "script.not_executable",
-                          "script " + script_name + " is not executable", "not executable");
-  found.path = cfg.document_root.string() + script_name;
+                          "script " + name + " is not executable", "not executable");
+  found.path = std::move(path);
   return found;
+}
+
+}  // namespace
+
+checked<script_file> find_script(int root_fd, const std::string& script_name,
+                                 const config::config& cfg, bool need_exec) {
+  const std::string rel = script_name.size() > 1 ? script_name.substr(1) : "";
+  return open_checked(root_fd, rel, script_name, cfg.document_root.string() + script_name,
+                      cfg.allow_symlinks_outside_root, need_exec);
+}
+
+checked<script_file> find_script(const route& r, const config::config& cfg, bool need_exec) {
+  // Named by the administrator: it need not be beneath any root.
+  if (!r.program.empty())
+    return open_checked(spawner::no_handle, r.program, r.script_name, r.program, true, need_exec);
+  if (!r.script_name.empty() && r.script_name.back() == '/')
+    return script_refusal(http::status::forbidden, "script.unnamed",
+                          "no script named in " + r.script_name, "no script named");
+  const std::string rel = relative_to_root(r, r.script_name);
+  std::string root = r.document_root.empty() ? cfg.document_root.string() : r.document_root;
+  if (!root.empty() && root.back() == '/') root.pop_back();
+  return open_checked(r.root_fd, rel, r.script_name, root + "/" + (rel == "." ? "" : rel),
+                      cfg.allow_symlinks_outside_root, need_exec);
 }
 
 checked<spawner::identity> usable_account(const identity_choice& choice,

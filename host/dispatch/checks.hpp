@@ -38,6 +38,12 @@ struct script_file {
 checked<script_file> find_script(int root_fd, const std::string& script_name,
                                  const config::config& cfg, bool need_exec);
 
+// The route's script: a location's `script` program where it is (named by
+// the administrator, not beneath any root), else `r.script_name` beneath the
+// route's root (route::root_fd, set by the dispatch: a location's `root` or
+// document_root), found at that root's path. Refusals as above.
+checked<script_file> find_script(const route& r, const config::config& cfg, bool need_exec);
+
 // Where a check's log lines come from: the module's tag ("[cgi]", "[pool
 // php]"), the request id, the script's URL path.
 struct check_subject {

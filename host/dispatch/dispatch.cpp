@@ -5,16 +5,34 @@
 namespace cgihost::host {
 
 dispatcher::dispatcher(const config::config& cfg, handler_table& handlers, authenticator* auth)
-    : cfg_(cfg), router_(cfg), handlers_(handlers), auth_(auth) {}
+    : cfg_(cfg),
+      router_(cfg),
+      roots_(cfg),
+      locator_(cfg, router_, roots_),
+      rewriter_(cfg),
+      handlers_(handlers),
+      auth_(auth) {}
 
 asio::awaitable<void> exchange::redispatch(std::string location) {
   co_await dispatcher_->redispatch(*this, std::move(location));
 }
 
+std::optional<refusal> dispatcher::settle(request_state& st) const {
+  st.route = router_.resolve(st.target.path);
+  return locator_.locate(st.target.path, st.route);
+}
+
 asio::awaitable<void> dispatcher::serve(exchange& ex) {
   resolve_client(ex, cfg_.proxy);
   auto& st = ex.state();
-  st.route = router_.resolve(st.target.path);
+  std::string rewritten;
+  if (!rewriter_.empty() && co_await rewrite(ex, rewritten)) co_return;
+  auto no_file = settle(st);
+  if (!rewritten.empty())
+    st.route.chosen_by =
+        rewritten + (st.route.chosen_by.empty() ? "" : "; then " + st.route.chosen_by);
+  if (!st.route.chosen_by.empty())
+    ex.log().debug("[http] rid={} {}", ex.id().str(), st.route.chosen_by);
   if (st.route.not_found) {
     co_await answer(ex, make_refusal(http::status::not_found, "route.none",
                                      "no handler matches and [static] enabled = false"));
@@ -25,10 +43,12 @@ asio::awaitable<void> dispatcher::serve(exchange& ex) {
     if (!st.route.status && auth_ && auth_->active()) no = co_await authenticate(ex);
     if (no)
       co_await answer(ex, *no);
+    else if (no_file)
+      co_await answer(ex, *no_file);
     else
       co_await run_route(ex);
   }
-  if (!ex.head_sent())
+  if (!ex.head_sent() && !st.client_left)
     co_await answer(ex, make_refusal(http::status::internal_server_error, "handler.no_response",
                                      "handler sent no response"));
 }
@@ -81,7 +101,7 @@ asio::awaitable<void> dispatcher::run_route(exchange& ex) {
     // 404, so that nothing says whether it exists; the log line names the rule.
     refusal no;
     no.status = http::status::not_found;
-    no.code = "filter.refused";
+    no.code = r.refused_code.empty() ? "filter.refused" : r.refused_code;
     no.reason = "refused by " + r.refused;
     no.module_line = "[filter] rid=" + ex.id().str() + " 404 " + std::string(ex.request().method) +
                      " " + ex.target().path + ": " + r.refused;
@@ -89,8 +109,54 @@ asio::awaitable<void> dispatcher::run_route(exchange& ex) {
     co_await answer(ex, no);
     co_return;
   }
+  if (!r.forbidden.empty()) {
+    refusal no = make_refusal(http::status::forbidden, "location.scripts_off", r.forbidden);
+    no.module_line = "[filter] rid=" + ex.id().str() + " 403 " + std::string(ex.request().method) +
+                     " " + ex.target().path + ": " + r.forbidden;
+    no.module_level = spdlog::level::info;
+    co_await answer(ex, no);
+    co_return;
+  }
   if (auto no = check_method(r, ex.request().method)) co_return co_await answer(ex, *no);
   co_await handlers_.for_route(r).handle(ex);
+}
+
+asio::awaitable<bool> dispatcher::rewrite(exchange& ex, std::string& note) {
+  auto& st = ex.state();
+  auto missing = [&] {
+    route r = router_.resolve(st.target.path);
+    r.root_fd = roots_.fd_for(r);
+    return !locator_.exists(st.target.path, r);
+  };
+  auto out = rewriter_.apply(st.target, missing);
+  if (!out.rule) co_return false;
+  const config::rewrite& rule = *out.rule;
+  const std::string from = st.target.path + (st.target.has_query ? "?" + st.target.query : "");
+  if (rule.redirect) {
+    ex.log().debug("[rewrite] rid={} {} -> {} {} (rule {})", ex.id().str(), from, rule.redirect,
+                   out.target, rule.where);
+    http::response_header<> head;
+    head.result(static_cast<http::status>(rule.redirect));
+    head.set(http::field::location, out.target);
+    head.set(http::field::content_length, "0");
+    error_code ec;
+    co_await ex.write_head(head, ec);
+    co_return true;
+  }
+  auto normalized = protocol::normalize_target(out.target);
+  if (!normalized) {
+    refusal no = make_refusal(http::status::internal_server_error, "rewrite.bad_target",
+                              "rewrite rule " + rule.where + " made \"" + out.target + "\" of " +
+                                  from + ", which is refused: " + normalized.error().message());
+    no.module_line = "[rewrite] rid=" + ex.id().str() + " 500: " + no.reason;
+    co_await answer(ex, no);
+    co_return true;
+  }
+  ex.log().debug("[rewrite] rid={} {} -> {} (rule {})", ex.id().str(), from, out.target,
+                 rule.where);
+  note = "rewrite " + rule.where + ": " + from + " -> " + out.target;
+  st.target = std::move(*normalized);
+  co_return false;
 }
 
 asio::awaitable<void> dispatcher::redispatch(exchange& ex, std::string location) {
@@ -123,9 +189,12 @@ asio::awaitable<void> dispatcher::redispatch(exchange& ex, std::string location)
     st.head.fields.erase(name);
   st.redirected = true;
   st.target = std::move(*normalized);
-  st.route = router_.resolve(st.target.path);
+  auto no_file = settle(st);
   ex.log().debug("[http] rid={} local redirect to {}", ex.id().str(), location);
-  co_await run_route(ex);
+  if (no_file)
+    co_await answer(ex, *no_file);
+  else
+    co_await run_route(ex);
 }
 
 }  // namespace cgihost::host

@@ -63,6 +63,9 @@ struct request_state {
   host::client client;
   int hops = 0;             // local redirects so far
   bool redirected = false;  // a local redirect's GET: it has no body
+  // A module saw the client leave before its response was complete: nothing
+  // more is sent (no "no response" 500), and the access log says 499.
+  bool client_left = false;
   // Holds what a redirected head views (its target), as long as the exchange.
   std::deque<std::string> storage;
 };
@@ -90,6 +93,8 @@ class exchange {
   // the dispatch; its address is empty before.
   const host::client& client() const { return state_.client; }
   request_state& state() { return state_; }
+  // A module saw the client leave before the response was complete.
+  bool client_left() const { return state_.client_left; }
 
   virtual const config::config& settings() const = 0;
   virtual spdlog::logger& log() const = 0;

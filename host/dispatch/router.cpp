@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "host/dispatch/request_filter.hpp"
 #include "protocol/cgi_env.hpp"
 
 namespace cgihost::host {
@@ -16,22 +15,94 @@ bool apply(std::optional<protocol::cgi::script_split> split, route& r) {
   return true;
 }
 
-}  // namespace
-
-namespace {
-
 bool matches(const config::handler& h, std::string_view path) {
   return h.kind == config::handler::match_kind::extension
              ? protocol::cgi::split_by_extension(path, h.value).has_value()
              : protocol::cgi::split_by_prefix(path, h.value).has_value();
 }
 
+// Whether a location's prefix takes `path`: "/p/" takes "/p/..." and "/p".
+bool under(std::string_view path, std::string_view prefix) {
+  if (path.substr(0, prefix.size()) == prefix) return true;
+  return prefix.size() > 1 && prefix.back() == '/' && path == prefix.substr(0, prefix.size() - 1);
+}
+
 }  // namespace
+
+const config::handler& program_handler() {
+  static const config::handler h = [] {
+    config::handler p;
+    p.match = "[[locations]] script";
+    p.kind = config::handler::match_kind::prefix;
+    p.module = config::module_kind::cgi;
+    return p;
+  }();
+  return h;
+}
+
+std::string relative_to_root(const route& r, std::string_view url_path) {
+  std::string_view rel = url_path;
+  if (r.root_location && under(url_path, r.root_location->prefix))
+    rel = url_path.substr(std::min(url_path.size(), r.root_location->prefix.size()));
+  while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
+  return rel.empty() ? std::string(".") : std::string(rel);
+}
+
+router::router(const config::config& cfg) : cfg_(cfg), rules_(filter_rules::from(cfg.filtering)) {}
 
 const config::handler* router::script_handler_for(std::string_view path) const {
   for (const auto& h : cfg_.handlers)
     if (h.module != config::module_kind::static_files && matches(h, path)) return &h;
   return nullptr;
+}
+
+// Every location whose prefix takes `path` applies, the shorter first, so a
+// deeper one inherits what it does not set itself (IIS <location> nesting).
+void router::apply_locations(std::string_view path, route& r) const {
+  std::vector<const config::location*> matching;
+  for (const auto& loc : cfg_.locations)
+    if (under(path, loc.prefix)) matching.push_back(&loc);
+  std::stable_sort(matching.begin(), matching.end(),
+                   [](auto* a, auto* b) { return a->prefix.size() < b->prefix.size(); });
+  for (const auto* loc : matching) {
+    if (loc->create_process_as_user) r.create_process_as_user = *loc->create_process_as_user;
+    if (loc->timeout) r.cgi_timeout = *loc->timeout;
+    if (loc->pass_authorization) r.pass_authorization = loc->pass_authorization;
+    if (loc->process_identity) r.process_identity = loc->process_identity;
+    for (const auto& [name, value] : loc->env) r.env[name] = value;
+    if (loc->root) {
+      r.root_location = loc;
+      r.document_root = loc->root->string();
+    }
+    if (loc->scripts) r.scripts_off = *loc->scripts ? nullptr : loc;
+    if (loc->deny && r.refused.empty()) {
+      r.refused = "location " + loc->prefix + " deny = true";
+      r.refused_code = "location.deny";
+    }
+    r.location = loc;
+  }
+}
+
+// A location's `script` (the deepest that has one): the program runs for
+// everything under the prefix (Apache ScriptAlias).
+bool router::apply_program(std::string_view path, route& r) const {
+  const config::location* with = nullptr;
+  for (const auto& loc : cfg_.locations)
+    if (loc.script && under(path, loc.prefix) && (!with || loc.prefix.size() > with->prefix.size()))
+      with = &loc;
+  if (!with || r.scripts_off) return false;
+  std::string_view prefix = with->prefix;
+  if (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
+  r.script_name = std::string(prefix == "/" ? "" : prefix);
+  r.path_info = path.size() > prefix.size() ? std::string(path.substr(prefix.size())) : "";
+  if (prefix == "/") r.path_info = std::string(path);
+  r.program = with->script->string();
+  r.document_root = with->script->parent_path().string();
+  r.root_location = nullptr;
+  const config::handler* h = script_handler_for(with->script->filename().string());
+  r.handler = h ? h : &program_handler();
+  r.module = r.handler->module;
+  return true;
 }
 
 route router::resolve(std::string_view path) const {
@@ -41,36 +112,47 @@ route router::resolve(std::string_view path) const {
     r.script_name = std::string(path);
     return r;
   }
-  if (auto refusal = filter_path(path)) {
+  if (auto refusal = filter(path)) {
     r.refused = refusal->describe();
+    r.refused_code = std::string(rule_name(refusal->rule));
     r.script_name = std::string(path);
     return r;
   }
   r.create_process_as_user = cfg_.cgi.create_process_as_user;
   r.cgi_timeout = cfg_.cgi.timeout;
-  // Every location whose prefix matches applies, the shorter first, so a
-  // deeper one inherits what it does not set itself (IIS <location> nesting).
-  std::vector<const config::location*> matching;
-  for (const auto& loc : cfg_.locations)
-    if (path.substr(0, loc.prefix.size()) == loc.prefix) matching.push_back(&loc);
-  std::stable_sort(matching.begin(), matching.end(),
-                   [](auto* a, auto* b) { return a->prefix.size() < b->prefix.size(); });
-  for (const auto* loc : matching) {
-    if (loc->create_process_as_user) r.create_process_as_user = *loc->create_process_as_user;
-    if (loc->timeout) r.cgi_timeout = *loc->timeout;
-    r.location = loc;
+  apply_locations(path, r);
+  if (!r.refused.empty()) {
+    std::string why = std::move(r.refused), code = std::move(r.refused_code);
+    r = route{};
+    r.refused = std::move(why);
+    r.refused_code = std::move(code);
+    r.script_name = std::string(path);
+    return r;
   }
-  for (const auto& h : cfg_.handlers) {
-    bool hit = apply(h.kind == config::handler::match_kind::extension
-                         ? protocol::cgi::split_by_extension(path, h.value)
-                         : protocol::cgi::split_by_prefix(path, h.value),
-                     r);
-    if (hit) {
-      r.handler = &h;
-      r.module = h.module;
-      return r;
+  if (!apply_program(path, r)) {
+    for (const auto& h : cfg_.handlers) {
+      if (apply(h.kind == config::handler::match_kind::extension
+                    ? protocol::cgi::split_by_extension(path, h.value)
+                    : protocol::cgi::split_by_prefix(path, h.value),
+                r)) {
+        r.handler = &h;
+        r.module = h.module;
+        break;
+      }
     }
   }
+  if (r.handler && r.module != config::module_kind::static_files) {
+    if (r.scripts_off) {
+      r.forbidden = "location " + r.scripts_off->prefix + " scripts = false: handler \"" +
+                    r.handler->match + "\" would run " + std::string(path);
+      r.handler = nullptr;
+      r.module = config::module_kind::static_files;
+      r.script_name = std::string(path);
+      r.path_info.clear();
+    }
+    return r;
+  }
+  if (r.handler) return r;
   r.script_name = std::string(path);
   r.path_info.clear();
   r.module = config::module_kind::static_files;

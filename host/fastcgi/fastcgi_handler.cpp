@@ -139,7 +139,6 @@ fastcgi_handler::fastcgi_handler(const config::config& cfg, const config::handle
       single_(std::move(pool)),
       family_(std::move(family)),
       pass_through_(pass_through_environment()) {
-  root_ = open_document_root(cfg);
   // A remote server runs as an account of its own, unknown here.
   if (single_ && !single_->remote() && !cfg.identity.process.name.empty())
     instance_account_ = spawner::resolve_identity(os_account(cfg.identity.process));
@@ -192,7 +191,7 @@ checked<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(const exchange&
 }
 
 asio::awaitable<std::optional<refusal>> fastcgi_handler::prepare(exchange& ex, prepared& p) {
-  auto script = find_script(root_.get(), ex.route().script_name, cfg_, false);
+  auto script = find_script(ex.route(), cfg_, false);
   if (!script) co_return std::move(script).error();
   auto pool = pool_for(ex, script->st);
   if (!pool) co_return std::move(pool).error();

@@ -59,7 +59,6 @@ class fastcgi_handler final : public handler {
   // The account the one local pool's instances run as (identity.process):
   // it must be able to read a script before a request goes there.
   std::optional<spawner::identity> instance_account_;
-  spawner::unique_fd root_;
   protocol::cgi::variables pass_through_;
 };
 

@@ -64,6 +64,11 @@ asio::awaitable<void> response_relay::send_head(std::string_view first, error_co
   for (const auto& [name, value] : head_.headers) head.insert(name, value);
   if (head_.content_length)
     head.set(http::field::content_length, std::to_string(*head_.content_length));
+  if (head_.location_relative)
+    ex_.log().debug(
+        "[cgi] rid={} {} redirects to the relative reference \"{}\" with Status {}: "
+        "passed on as the client redirect (RFC 9110 §10.2.2)",
+        ex_.id().str(), script_, head_.location, head_.status);
   if (!head_.dropped.empty()) {
     std::string names;
     for (const auto& d : head_.dropped) names += (names.empty() ? "" : ", ") + d;

@@ -342,7 +342,8 @@ void session_exchange::log_access() const {
   r.peer = client().address.empty() ? s_.peer_ : client().address;
   r.time = arrived_;
   r.request_line = request_line_of(req);
-  r.status = status_;
+  // nginx's 499: the client closed the connection before the response was complete.
+  r.status = client_left() && !complete() ? 499 : status_;
   r.body_bytes = written_;
   r.referer = std::string(req[http::field::referer]);
   r.user_agent = std::string(req[http::field::user_agent]);

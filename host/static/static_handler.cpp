@@ -1,5 +1,7 @@
 #include "host/static/static_handler.hpp"
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +12,8 @@
 #include "host/dispatch/request_filter.hpp"
 #include "host/static/mime.hpp"
 #include "protocol/http_date.hpp"
+#include "protocol/http_range.hpp"
+#include "protocol/text.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -39,11 +43,20 @@ bool etag_matches(std::string_view header, std::string_view etag) {
 }
 
 // Why a file reached through a symlink may not be served under the name it
-// really has (request filtering, or a script handler's), or nullopt.
+// really has (request filtering, or a script handler's), or nullopt. A file
+// outside the root (allow_symlinks_outside_root) is judged by its own name.
 std::optional<std::string> real_name_refusal(int root_fd, int fd, const router& r) {
   auto real = spawner::path_below(root_fd, fd);
-  if (!real) return "reached through a symlink, and its own name cannot be told";
-  if (auto refusal = filter_path(*real))
+  std::string judged;
+  if (!real) {
+    spawner::unique_fd top(spawner::open_folder("/"));
+    real = spawner::path_below(top.get(), fd);
+    if (!real) return "reached through a symlink, and its own name cannot be told";
+    judged = real->substr(real->rfind('/'));
+  } else {
+    judged = *real;
+  }
+  if (auto refusal = r.filter(judged))
     return "reached through a symlink to " + *real + ": " + refusal->describe();
   if (const config::handler* h = r.script_handler_for(*real))
     return "reached through a symlink to " + *real + ": handler \"" + h->match +
@@ -60,6 +73,54 @@ bool not_modified(const request_head& req, std::string_view etag, std::int64_t m
     return since && mtime <= *since;
   }
   return false;
+}
+
+// Whether a Range applies (RFC 9110 §13.1.5 If-Range): without If-Range, or
+// with one that validates. An entity-tag needs the strong comparison, which
+// our weak ETags never pass: the whole file goes out. A date must equal
+// Last-Modified.
+bool if_range_holds(const request_head& req, std::int64_t mtime) {
+  auto if_range = req.fields.find("If-Range");
+  if (!if_range) return true;
+  const std::string_view v = protocol::trim(*if_range);
+  if (v.starts_with('"') || v.starts_with("W/")) return false;
+  auto date = protocol::parse_http_date(v);
+  return date && *date == mtime;
+}
+
+// `length` bytes of `fd` from `from`, after `head`: bounded memory whatever
+// the size, no zero-fill of the buffer.
+asio::awaitable<void> send_part(exchange& ex, int fd, http::response_header<>& head,
+                                std::uint64_t from, std::uint64_t length, const std::string& path) {
+  constexpr std::uint64_t kChunk = 64 * 1024;
+  const auto buf_size = static_cast<std::size_t>(std::min(kChunk, length));
+  auto buf = std::make_unique_for_overwrite<char[]>(buf_size);
+  const std::uint64_t end = from + length;
+  std::uint64_t offset = from;
+  bool first = true;
+  error_code ec;
+  while (offset < end) {
+    std::error_code rec;
+    const std::size_t n = spawner::read_at(fd, offset, buf.get(),
+                                           std::min<std::uint64_t>(buf_size, end - offset), rec);
+    if (n == 0) {
+      ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path,
+                     offset, rec ? rec.message() : std::string("file shrank"));
+      // Before the head: an honest 500. After: the session closes the connection.
+      if (first)
+        co_await answer(
+            ex, make_refusal(http::status::internal_server_error, "static.read", "read failed"));
+      co_return;
+    }
+    auto data = asio::buffer(buf.get(), n);
+    if (first)
+      co_await ex.write_response(head, data, ec);
+    else
+      co_await ex.write_body(data, ec);
+    if (ec) co_return;
+    first = false;
+    offset += n;
+  }
 }
 
 // A folder is addressed with its slash, so that relative links in its index work.
@@ -85,51 +146,21 @@ static_lookup refused(static_lookup&& out, http::status status, std::string why)
   return std::move(out);
 }
 
-// The folder `out.fd` (URL `path`, with its slash): its first index file that
-// is a regular file and that no script handler or filter rule takes.
-void look_up_index(int root_fd, const std::string& path, const std::vector<std::string>& index,
-                   const router& r, static_lookup& out) {
-  for (const auto& name : index) {
-    // Never read as a file: a name a script handler runs (index.php), or
-    // one request filtering refuses.
-    const std::string candidate = path + name;
-    if (auto refusal = filter_path(candidate)) {
-      out.passed_over.push_back(name + " (" + refusal->describe() + ")");
-      continue;
-    }
-    if (const config::handler* h = r.script_handler_for(candidate)) {
-      out.passed_over.push_back(name + " (handler \"" + h->match +
-                                "\" runs it, so it is never served as a file)");
-      continue;
-    }
-    bool via_symlink = false;
-    unique_fd file(spawner::open_beneath_noting_symlinks(out.fd.get(), name.c_str(), via_symlink));
-    std::error_code ec;
-    std::optional<spawner::file_info> st;
-    if (file.get() < 0 || !(st = spawner::info_of(file.get(), ec)) || !st->is_regular()) continue;
-    if (via_symlink) {
-      if (auto no = real_name_refusal(root_fd, file.get(), r)) {
-        out.passed_over.push_back(name + " (" + *no + ")");
-        continue;
-      }
-    }
-    out.fd = std::move(file);
-    out.st = *st;
-    out.served_name = candidate;
-    out.what = static_lookup::outcome::file;
-    return;
-  }
-  std::string why = "folder without an index file: " + path;
-  for (std::size_t i = 0; i < out.passed_over.size(); ++i)
-    why += (i ? ", " : "; passed over: ") + out.passed_over[i];
-  out = refused(std::move(out), http::status::forbidden, std::move(why));
+// Opens `rel` beneath `root_fd` for reading, noting symlinks; with
+// `may_leave` (allow_symlinks_outside_root) following one that leaves it.
+spawner::native_handle open_static(int root_fd, const std::string& rel, bool may_leave,
+                                   bool& via_symlink) {
+  auto fd = spawner::open_beneath_noting_symlinks(root_fd, rel.c_str(), via_symlink);
+  if (fd >= 0 || !may_leave || (errno != EXDEV && errno != ELOOP)) return fd;
+  via_symlink = true;
+  return spawner::open_script(root_fd, rel.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
+                              true);
 }
 
 }  // namespace
 
-static_lookup look_up_static(int root_fd, const std::string& path,
-                             const std::vector<std::string>& index, const router& r,
-                             bool through_static_handler) {
+static_lookup look_up_static(const route& rt, const std::string& path, const router& r,
+                             bool may_leave, bool through_static_handler) {
   static_lookup out;
   // Without a static handler in the way, the router already gave any path a
   // script handler matches to that handler.
@@ -139,9 +170,9 @@ static_lookup look_up_static(int root_fd, const std::string& path,
           std::move(out), http::status::forbidden,
           path + ": handler \"" + h->match + "\" runs it, so it is never served as a file");
   }
-  std::string relative = path.size() > 1 ? path.substr(1) : ".";
+  const std::string relative = relative_to_root(rt, path);
   bool via_symlink = false;
-  out.fd.reset(spawner::open_beneath_noting_symlinks(root_fd, relative.c_str(), via_symlink));
+  out.fd.reset(open_static(rt.root_fd, relative, may_leave, via_symlink));
   if (out.fd.get() < 0) {
     switch (errno) {
       case EACCES:
@@ -163,16 +194,19 @@ static_lookup look_up_static(int root_fd, const std::string& path,
   out.st = *st;
   out.served_name = path;
   if (out.st.is_folder()) {
-    if (path.back() != '/')
+    // The dispatch chose a folder URL's default document (locate.hpp); one
+    // that reaches here has none (any more).
+    if (path.back() != '/') {
       out.what = static_lookup::outcome::redirect;
-    else
-      look_up_index(root_fd, path, index, r, out);
-    return out;
+      return out;
+    }
+    return refused(std::move(out), http::status::forbidden,
+                   "folder without a default document: " + path);
   }
   if (!out.st.is_regular())
     return refused(std::move(out), http::status::forbidden, "not a regular file: " + path);
   if (via_symlink) {
-    if (auto no = real_name_refusal(root_fd, out.fd.get(), r))
+    if (auto no = real_name_refusal(rt.root_fd, out.fd.get(), r))
       return refused(std::move(out), http::status::forbidden, path + ": " + *no);
   }
   out.what = static_lookup::outcome::file;
@@ -180,7 +214,7 @@ static_lookup look_up_static(int root_fd, const std::string& path,
 }
 
 static_handler::static_handler(const config::config& cfg, bool judge_accounts)
-    : cfg_(cfg), router_(cfg), root_(open_document_root(cfg)), judge_accounts_(judge_accounts) {
+    : cfg_(cfg), router_(cfg), judge_accounts_(judge_accounts) {
   if (!judge_accounts_) return;
   // Each account's groups are read once, here (several names may share an
   // account): a request then costs no lookup in the account database.
@@ -238,6 +272,52 @@ std::optional<refusal> static_handler::check_read(const std::optional<std::strin
                         "static file " + name + ": " + denied + " (" + c.why + ")");
 }
 
+asio::awaitable<void> static_handler::serve_file(exchange& ex, const static_lookup& found) const {
+  const auto& req = ex.request();
+  const spawner::file_info& st = found.st;
+  const std::string etag = make_etag(st);
+  http::response_header<> head;
+  head.set(http::field::last_modified, protocol::format_http_date(st.modified));
+  head.set(http::field::etag, etag);
+  error_code ec;
+  if (not_modified(req, etag, st.modified)) {
+    head.result(http::status::not_modified);
+    co_await ex.write_head(head, ec);
+    co_return;
+  }
+  head.set(http::field::accept_ranges, "bytes");
+  // RFC 9110 §14.2: GET is the one method with ranges; after the conditions above.
+  protocol::range_answer range;
+  if (req.is("GET") && if_range_holds(req, st.modified)) {
+    if (auto value = req.fields.find("Range")) range = protocol::answer_range(*value, st.size);
+  }
+  const std::string size = std::to_string(st.size);
+  if (range.what == protocol::range_answer::kind::unsatisfiable) {
+    head.result(http::status::range_not_satisfiable);
+    head.set(http::field::content_range, "bytes */" + size);
+    head.set(http::field::content_length, "0");
+    co_await ex.write_head(head, ec);
+    co_return;
+  }
+  std::uint64_t from = 0, length = st.size;
+  if (range.what == protocol::range_answer::kind::part) {
+    head.result(http::status::partial_content);
+    head.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
+                                             std::to_string(range.last) + "/" + size);
+    from = range.first;
+    length = range.length();
+  } else {
+    head.result(http::status::ok);
+  }
+  head.set(http::field::content_type, mime_type(found.served_name));
+  head.set(http::field::content_length, std::to_string(length));
+  if (req.is_head() || length == 0) {
+    co_await ex.write_head(head, ec);
+    co_return;
+  }
+  co_await send_part(ex, found.fd.get(), head, from, length, ex.target().path);
+}
+
 asio::awaitable<void> static_handler::handle(exchange& ex) {
   const auto& req = ex.request();
   if (!req.is("GET") && !req.is_head()) {
@@ -245,8 +325,9 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
                                      "static files answer only GET and HEAD"));
     co_return;
   }
-  const std::string& path = ex.target().path;
-  static_lookup found = look_up_static(root_.get(), path, cfg_.static_files.index, router_,
+  // The whole path, or the default document the dispatch chose for it.
+  const std::string path = ex.route().script_name + ex.route().path_info;
+  static_lookup found = look_up_static(ex.route(), path, router_, cfg_.allow_symlinks_outside_root,
                                        ex.route().handler != nullptr);
   if (found.what == static_lookup::outcome::refused) {
     co_await answer(ex, make_refusal(found.status, "static.lookup", found.why));
@@ -266,54 +347,7 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
       co_return;
     }
   }
-
-  const std::string etag = make_etag(st);
-  http::response_header<> head;
-  head.set(http::field::last_modified, protocol::format_http_date(st.modified));
-  head.set(http::field::etag, etag);
-  error_code ec;
-  if (not_modified(req, etag, st.modified)) {
-    head.result(http::status::not_modified);
-    co_await ex.write_head(head, ec);
-    co_return;
-  }
-  head.result(http::status::ok);
-  head.set(http::field::content_type, mime_type(found.served_name));
-  head.set(http::field::content_length, std::to_string(st.size));
-  const auto size = st.size;
-  if (req.is_head() || size == 0) {
-    co_await ex.write_head(head, ec);
-    co_return;
-  }
-
-  // Bounded memory whatever the file size; no zero-fill of the buffer.
-  constexpr std::uint64_t kChunk = 64 * 1024;
-  const auto buf_size = static_cast<std::size_t>(std::min(kChunk, size));
-  auto buf = std::make_unique_for_overwrite<char[]>(buf_size);
-  std::uint64_t offset = 0;
-  bool first = true;
-  while (offset < size) {
-    std::error_code rec;
-    const std::size_t n = spawner::read_at(found.fd.get(), offset, buf.get(),
-                                           std::min<std::uint64_t>(buf_size, size - offset), rec);
-    if (n == 0) {
-      ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path,
-                     offset, rec ? rec.message() : std::string("file shrank"));
-      // Before the head: an honest 500. After: the session closes the connection.
-      if (first)
-        co_await answer(
-            ex, make_refusal(http::status::internal_server_error, "static.read", "read failed"));
-      co_return;
-    }
-    auto data = asio::buffer(buf.get(), n);
-    if (first)
-      co_await ex.write_response(head, data, ec);
-    else
-      co_await ex.write_body(data, ec);
-    if (ec) co_return;
-    first = false;
-    offset += n;
-  }
+  co_await serve_file(ex, found);
 }
 
 }  // namespace cgihost::host

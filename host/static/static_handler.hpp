@@ -22,7 +22,7 @@ namespace cgihost::host {
 
 using spawner::unique_fd;
 
-// What a static request names under the document root.
+// What a static request names under its root.
 struct static_lookup {
   enum class outcome {
     file,      // `fd` is open on it, `st` says what it is
@@ -32,31 +32,30 @@ struct static_lookup {
   outcome what = outcome::refused;
   unique_fd fd;
   spawner::file_info st;
-  std::string served_name;  // whose extension gives the type: the index file's for a folder
+  std::string served_name;  // whose extension gives the type
   http::status status = http::status::not_found;
   std::string why;
-  // Index names passed over, each with the reason: a script handler (or
-  // request filtering) takes that name, so it is never read as a file.
-  std::vector<std::string> passed_over;
 };
 
-// Finds the file for normalized `path` under `root_fd`, never leaving it: the
-// file itself, or for a folder the first of `index` that is a regular file.
-// Whatever a CGI or FastCGI handler of `r` matches is never read as a file:
-// an index name it matches is passed over as if it were missing (so is one
-// request filtering refuses); a path it matches (reached through an earlier
-// "static" handler, `through_static_handler`) is refused with 403, and so is
-// a file reached through a symlink whose target's own name either takes.
-// Opens without blocking (a FIFO is refused, not waited on). Used by the
-// handler and by `try --explain`.
-static_lookup look_up_static(int root_fd, const std::string& path,
-                             const std::vector<std::string>& index, const router& r,
-                             bool through_static_handler);
+// Finds the file for the URL `path` (routed as `rt`: the route's script name
+// and PATH_INFO, or the default document the dispatch chose) beneath the
+// route's root (`rt.root_fd`: document_root or a location's `root`), never
+// leaving it unless `may_leave` (allow_symlinks_outside_root) lets a symlink
+// lead out. A folder named without its slash is a redirect; with it, 403
+// (the dispatch chose a default document before: a folder that reaches here
+// has none). Whatever a CGI or FastCGI handler matches is never read as a
+// file: a path it matches (reached through an earlier "static" handler,
+// `through_static_handler`) is refused with 403, and so is a file reached
+// through a symlink whose target's own name either takes (or request
+// filtering refuses). Opens without blocking (a FIFO is refused, not waited
+// on). Used by the handler and by `try --explain`.
+static_lookup look_up_static(const route& rt, const std::string& path, const router& r,
+                             bool may_leave, bool through_static_handler);
 
 class static_handler final : public handler {
  public:
-  // Keeps a reference to `cfg`, which must outlive the handler. Opens the
-  // document root once; throws std::system_error if it cannot.
+  // Keeps a reference to `cfg`, which must outlive the handler. Files are
+  // looked up beneath the route's root (route::root_fd, the dispatch's).
   // `judge_accounts`: cgihost tells accounts apart (it runs as root, or with
   // the spawn broker). A file is then served only when the request's account
   // (identity.anonymous, or the authenticated name's [accounts] entry) may
@@ -82,10 +81,13 @@ class static_handler final : public handler {
   // function of `st` and of the accounts resolved at construction.
   std::optional<refusal> check_read(const std::optional<std::string>& user,
                                     const spawner::file_info& st, const std::string& name) const;
+  // The file `found` names, once it may be read: 304 when the client's copy
+  // is current, else 200 with the whole file, or 206 with the one range it
+  // asked for (416 when that range is past the end).
+  asio::awaitable<void> serve_file(exchange& ex, const static_lookup& found) const;
 
   const config::config& cfg_;
   router router_;
-  unique_fd root_;
   bool judge_accounts_;
   reader anonymous_;
   std::map<std::string, reader, std::less<>> users_;  // by authenticated name

@@ -56,6 +56,30 @@ class ConfigTest : public ::testing::Test {
     return s;
   }
 
+  // One expected diagnostic: on `line`, at the column where `at` begins,
+  // with `says` in its message.
+  struct want {
+    std::uint32_t line;
+    std::string at;
+    std::string says;
+  };
+
+  // `text` loads with exactly the `expected` diagnostics, in order.
+  void expect_errors(const std::string& text, const std::vector<want>& expected,
+                     load_options o = root_options()) {
+    auto r = load(text, o);
+    ASSERT_EQ(r.errors.size(), expected.size()) << dump(r);
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      const auto& d = r.errors[i];
+      const auto& w = expected[i];
+      EXPECT_EQ(d.file, "test.toml");
+      EXPECT_EQ(d.line, w.line) << d.to_string() << "\n  wanted: " << w.says;
+      EXPECT_EQ(d.column, col(text, w.line, w.at)) << d.to_string();
+      EXPECT_NE(d.message.find(w.says), std::string::npos)
+          << d.to_string() << "\n  wanted: " << w.says;
+    }
+  }
+
   fs::path dir_;
 };
 
@@ -147,14 +171,117 @@ TEST_F(ConfigTest, SampleConfigIsValidAndReadAsWritten) {
   EXPECT_EQ(php.request_timeout, 90s);
   EXPECT_EQ(php.queue_length, 1000u);
   EXPECT_EQ(php.env.at("PHP_FCGI_MAX_REQUESTS"), "0");
-  ASSERT_EQ(c.locations.size(), 1u);
+  ASSERT_EQ(c.locations.size(), 4u);
   EXPECT_EQ(c.locations[0].create_process_as_user, false);
+  EXPECT_EQ(c.locations[0].env.at("APP_AREA"), "admin");
+  EXPECT_EQ(c.locations[0].process_identity->name, "nobody");
+  EXPECT_EQ(c.locations[1].fallback, "/hello.php");
+  EXPECT_EQ(c.locations[1].pass_authorization, true);
+  EXPECT_TRUE(c.locations[2].deny);
+  EXPECT_EQ(c.locations[3].scripts, false);
+  ASSERT_EQ(c.rewrites.size(), 3u);
+  EXPECT_EQ(c.rewrites[1].redirect, 301u);
+  EXPECT_TRUE(c.rewrites[2].if_missing);
+  EXPECT_EQ(c.handlers[2].methods, (std::vector<std::string>{"GET", "HEAD", "POST"}));
+  EXPECT_FALSE(c.cgi.pass_authorization);
+  EXPECT_FALSE(php.pass_authorization);
+  EXPECT_EQ(c.filtering.hidden_segments.size(), 4u);
+  EXPECT_EQ(c.filtering.denied_extensions.size(), 7u);
+  EXPECT_EQ(c.filtering.allow_dot_segments, std::vector<std::string>{".well-known"});
+  EXPECT_EQ(c.proxy.trusted.size(), 2u);
+  EXPECT_FALSE(c.proxy.trust_host);
+  EXPECT_EQ(c.error_pages, (std::map<unsigned, std::string>{{404, "/errors/404.html"},
+                                                            {503, "/errors/50x.html"}}));
   const pool& fpm = c.pools.at("fpm");
   ASSERT_TRUE(fpm.remote);
   EXPECT_EQ(fpm.remote->unix_path, "/run/php/php8.2-fpm.sock");
   EXPECT_EQ(fpm.max_connections, 16u);
   EXPECT_EQ(c.status.path, "/cgihost-status");
   EXPECT_EQ(c.status.allow.size(), 2u);
+}
+
+// samples/NAME.toml with its machine paths (`paths`: path in the sample ->
+// name under the scratch folder) moved into the scratch folder, where `files`
+// are created; loaded as if it were in samples/.
+load_result load_moved_sample(const std::string& name, const fs::path& dir,
+                              const std::map<std::string, std::string>& paths,
+                              const std::vector<std::string>& files) {
+  std::ifstream in(fs::path(CGIHOST_SOURCE_DIR) / "samples" / name, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_FALSE(text.empty()) << name;
+  for (const auto& [from, to] : paths) {
+    EXPECT_NE(text.find("\"" + from + "\""), std::string::npos) << from;
+    for (auto at = text.find("\"" + from); at != std::string::npos;
+         at = text.find("\"" + from, at + 1))
+      text.replace(at + 1, from.size(), (dir / to).string());
+    fs::create_directories(dir / to);
+  }
+  for (const auto& f : files) {
+    fs::create_directories((dir / f).parent_path());
+    std::ofstream(dir / f) << "<?php\n";
+  }
+  load_options o;
+  o.running_as_root = true;
+  o.current_user = lookup_system_account("root");
+  return load_string(text, name, fs::path(CGIHOST_SOURCE_DIR) / "samples", o);
+}
+
+TEST_F(ConfigTest, DokuWikiSampleIsValidAndReadAsWritten) {
+  auto r = load_moved_sample("dokuwiki.toml", dir_, {{"/usr/share/dokuwiki", "dokuwiki"}}, {});
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const config& c = *r.value;
+  EXPECT_EQ(c.static_files.index, (std::vector<std::string>{"doku.php", "index.html"}));
+  std::vector<std::string> denied;
+  for (const auto& l : c.locations)
+    if (l.deny) denied.push_back(l.prefix);
+  EXPECT_EQ(denied, (std::vector<std::string>{"/data/", "/conf/", "/bin/", "/inc/", "/vendor/"}));
+  ASSERT_EQ(c.rewrites.size(), 4u);
+  EXPECT_EQ(c.rewrites[0].match, "^/_media/(.*)");
+  EXPECT_EQ(c.rewrites[0].to, "/lib/exe/fetch.php?media=$1");
+  EXPECT_EQ(c.rewrites[1].match, "^/_detail/(.*)");
+  EXPECT_EQ(c.rewrites[1].to, "/lib/exe/detail.php?media=$1");
+  EXPECT_EQ(c.rewrites[2].match, "^/_export/([^/]+)/(.*)");
+  EXPECT_EQ(c.rewrites[2].to, "/doku.php?do=export_$1&id=$2");
+  EXPECT_EQ(c.rewrites[3].match, "^/(?!lib/)(.*)");
+  EXPECT_EQ(c.rewrites[3].to, "/doku.php?id=$1");
+  EXPECT_TRUE(c.rewrites[3].if_missing);
+  EXPECT_EQ(c.handlers.at(0).pool, "php");
+  // Where Debian's package is installed, the sample loads as it is.
+  if (fs::exists("/usr/share/dokuwiki/doku.php")) {
+    auto real = load_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/dokuwiki.toml", root_options());
+    EXPECT_TRUE(real.ok()) << dump(real);
+  }
+}
+
+TEST_F(ConfigTest, WordPressSampleIsValidAndReadAsWritten) {
+  auto r = load_moved_sample(
+      "wordpress.toml", dir_,
+      {{"/usr/share/wordpress", "wordpress"}, {"/var/lib/wordpress/wp-content", "wp-content"}},
+      {"wordpress/index.php"});
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const config& c = *r.value;
+  EXPECT_EQ(c.static_files.index, (std::vector<std::string>{"index.php", "index.html"}));
+  ASSERT_EQ(c.locations.size(), 3u);
+  EXPECT_EQ(c.locations[0].prefix, "/");
+  EXPECT_EQ(c.locations[0].fallback, "/index.php");
+  EXPECT_EQ(c.locations[1].root, fs::canonical(dir_ / "wp-content"));
+  EXPECT_EQ(c.locations[2].prefix, "/wp-content/uploads/");
+  EXPECT_EQ(c.locations[2].scripts, false);
+  EXPECT_TRUE(c.pools.at("php").pass_authorization);
+  EXPECT_TRUE(c.proxy.trusted.empty());
+  // Without index.php the fallback is a config error at its value.
+  fs::remove(dir_ / "wordpress/index.php");
+  auto missing = load_moved_sample(
+      "wordpress.toml", dir_,
+      {{"/usr/share/wordpress", "wordpress"}, {"/var/lib/wordpress/wp-content", "wp-content"}}, {});
+  ASSERT_EQ(missing.errors.size(), 1u) << dump(missing);
+  EXPECT_NE(missing.errors[0].message.find("locations[0].fallback: \"/index.php\" names"),
+            std::string::npos)
+      << dump(missing);
+  if (fs::exists("/usr/share/wordpress/index.php") && fs::is_directory("/var/lib/wordpress")) {
+    auto real = load_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/wordpress.toml", root_options());
+    EXPECT_TRUE(real.ok()) << dump(real);
+  }
 }
 
 TEST_F(ConfigTest, StatusNeedsAPlainPathAndValidAddresses) {
@@ -207,44 +334,441 @@ max_requests = -1
 [http]
 max_header_count = "many"
 )";
+  expect_errors(
+      text,
+      {
+          {1, "\"localhost:80\"", "invalid listen address \"localhost:80\""},
+          {1, "\"[::1]:99999\"", "port 99999 out of range"},
+          {2, "documentroot", "unknown key \"documentroot\"; did you mean \"document_root\"?"},
+          {6, "\"no-such",
+           "identity.process: account \"no-such-user-xyz\" does not exist on this machine"},
+          {7, "\"root\"", "identity.anonymous: account \"root\" resolves to root"},
+          {11, "\"missing", "authentication.users_file: cannot read"},
+          {14, "\"15 minutes\"", "cgi.timeout: invalid duration \"15 minutes\""},
+          {15, "\"yes\"", "cgi.create_process_as_user: expected a boolean"},
+          {20, "\"phpp\"", "handlers[0].pool: pool \"phpp\" does not exist; pools are: php"},
+          {23, "\"cgi-bin\"", "handlers[1].match: \"cgi-bin\" is neither"},
+          {26, "[pools.php]", "pools.php: missing command"},
+          {27, "max_instance",
+           "unknown key \"pools.php.max_instance\"; did you mean \"max_instances\"?"},
+          {28, "-1", "pools.php.max_requests: -1 is out of range"},
+          {31, "\"many\"", "http.max_header_count: expected an integer, got a string"},
+      });
   auto r = load(text);
-  ASSERT_FALSE(r.ok());
-  struct want {
-    std::uint32_t line;
-    std::string at;
-    std::string says;
-  };
-  std::vector<want> expected = {
-      {1, "\"localhost:80\"", "invalid listen address \"localhost:80\""},
-      {1, "\"[::1]:99999\"", "port 99999 out of range"},
-      {2, "documentroot", "unknown key \"documentroot\"; did you mean \"document_root\"?"},
-      {6, "\"no-such",
-       "identity.process: account \"no-such-user-xyz\" does not exist on this machine"},
-      {7, "\"root\"", "identity.anonymous: account \"root\" resolves to root"},
-      {11, "\"missing", "authentication.users_file: cannot read"},
-      {14, "\"15 minutes\"", "cgi.timeout: invalid duration \"15 minutes\""},
-      {15, "\"yes\"", "cgi.create_process_as_user: expected a boolean"},
-      {20, "\"phpp\"", "handlers[0].pool: pool \"phpp\" does not exist; pools are: php"},
-      {23, "\"cgi-bin\"", "handlers[1].match: \"cgi-bin\" is neither"},
-      {26, "[pools.php]", "pools.php: missing command"},
-      {27, "max_instance",
-       "unknown key \"pools.php.max_instance\"; did you mean \"max_instances\"?"},
-      {28, "-1", "pools.php.max_requests: -1 is out of range"},
-      {31, "\"many\"", "http.max_header_count: expected an integer, got a string"},
-  };
-  ASSERT_EQ(r.errors.size(), expected.size()) << dump(r);
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    const auto& d = r.errors[i];
-    const auto& w = expected[i];
-    EXPECT_EQ(d.file, "test.toml");
-    EXPECT_EQ(d.line, w.line) << d.to_string();
-    EXPECT_EQ(d.column, col(text, w.line, w.at)) << d.to_string();
-    EXPECT_NE(d.message.find(w.says), std::string::npos)
-        << d.to_string() << "\n  wanted: " << w.says;
-  }
   static const std::regex kFormat(R"(^test\.toml:\d+:\d+: .+$)");
   for (const auto& d : r.errors)
     EXPECT_TRUE(std::regex_match(d.to_string(), kFormat)) << d.to_string();
+}
+
+// Issue 13's [[locations]] keys: what each holds when valid.
+TEST_F(ConfigTest, LocationsReadEveryKey) {
+  write("site/index.php", "<?php");
+  fs::create_directory(dir_ / "other");
+  write("prog.cgi", "#!/bin/sh\n");
+  const std::string text = std::string(kMinimal) + R"(
+[[locations]]
+prefix = "/"
+fallback = "/index.php"
+pass_authorization = true
+[[locations]]
+prefix = "/data/"
+deny = true
+[[locations]]
+prefix = "/uploads/"
+scripts = false
+[[locations]]
+prefix = "/css/"
+root = "OTHER/../other"
+[[locations]]
+prefix = "/git/"
+script = "SCRIPT"
+env = { GITWEB_CONFIG = "/etc/gitweb.conf", _X1 = "" }
+process_identity = "nobody"
+)";
+  std::string t = std::regex_replace(text, std::regex("OTHER"), (dir_ / "other").string());
+  t = std::regex_replace(t, std::regex("SCRIPT"), (dir_ / "prog.cgi").string());
+  auto r = load(t);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const auto& l = r.value->locations;
+  ASSERT_EQ(l.size(), 5u);
+  EXPECT_EQ(l[0].fallback, "/index.php");
+  EXPECT_EQ(l[0].pass_authorization, true);
+  EXPECT_FALSE(l[0].deny);
+  EXPECT_FALSE(l[0].scripts);
+  EXPECT_FALSE(l[0].root);
+  EXPECT_FALSE(l[0].process_identity);
+  EXPECT_TRUE(l[1].deny);
+  EXPECT_EQ(l[2].scripts, false);
+  EXPECT_EQ(l[3].root, fs::canonical(dir_ / "other"));
+  EXPECT_EQ(l[4].script, dir_ / "prog.cgi");
+  EXPECT_EQ(l[4].env, (std::map<std::string, std::string>{{"GITWEB_CONFIG", "/etc/gitweb.conf"},
+                                                          {"_X1", ""}}));
+  ASSERT_TRUE(l[4].process_identity);
+  EXPECT_EQ(l[4].process_identity->name, "nobody");
+  EXPECT_EQ(l[4].process_identity->uid, 65534u);
+  EXPECT_FALSE(l[4].pass_authorization);
+}
+
+TEST_F(ConfigTest, ChildAccountsListEveryAccountAChildMayRunAsWithItsKey) {
+  auto r = load(std::string(kMinimal) + R"([accounts]
+"CORP\\bob" = "nobody"
+[[locations]]
+prefix = "/a/"
+[[locations]]
+prefix = "/b/"
+process_identity = "www-data"
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& a : child_accounts(*r.value)) got.emplace_back(a.key, a.value->name);
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{
+                     {"identity.process", "www-data"},
+                     {"identity.anonymous", "nobody"},
+                     {"accounts.\"CORP\\bob\"", "nobody"},
+                     {"locations[1].process_identity", "www-data"}}));
+}
+
+TEST_F(ConfigTest, LocationMistakesAreReportedAtTheirValue) {
+  write("site/index.php", "<?php");
+  fs::create_directory(dir_ / "site/sub");
+  write("prog.cgi", "#!/bin/sh\n");
+  const std::string text = std::string(kMinimal) + R"([[locations]]
+prefix = "/a/"
+fallback = "/missing.php"
+root = "relative/dir"
+script = "/no/such/program"
+env = { 1BAD = "x", GOOD = 1, "A-B" = "y" }
+process_identity = "root"
+deny = "yes"
+scripts = 1
+pass_authorization = "no"
+[[locations]]
+prefix = "/c/"
+fallback = "index.php"
+root = "FILE"
+process_identity = "no-such-user-xyz"
+[[locations]]
+prefix = "/d/"
+script = "DIR"
+fallback = "/sub"
+[[locations]]
+prefix = "/e/"
+fallback = "/index.php?x=1"
+root = "/no/such/folder"
+)";
+  std::string t = std::regex_replace(text, std::regex("DIR"), dir_.string());
+  t = std::regex_replace(t, std::regex("FILE"), (dir_ / "prog.cgi").string());
+  const std::string site = fs::canonical(dir_ / "site").string();
+  expect_errors(
+      t,
+      {
+          {7, "\"/missing.php\"",
+           "locations[0].fallback: \"/missing.php\" names \"" + site +
+               "/missing.php\", which does not exist"},
+          {7, "\"/missing.php\"", "locations[0].fallback: contradicts script"},
+          {8, "\"relative/dir\"", "locations[0].root: \"relative/dir\" must be an absolute path"},
+          {8, "\"relative/dir\"", "locations[0].root: contradicts script"},
+          {9, "\"/no/such/program\"", "locations[0].script: \"/no/such/program\" does not exist"},
+          {10, "1BAD",
+           "locations[0].env: \"1BAD\" is not a valid environment variable name "
+           "([A-Za-z_][A-Za-z0-9_]*)"},
+          {10, "1, \"A-B", "locations[0].env.GOOD: expected a string, got an integer"},
+          {10, "\"A-B\"", "locations[0].env: \"A-B\" is not a valid environment variable"},
+          {11, "\"root\"", "locations[0].process_identity: account \"root\" resolves to root"},
+          {12, "\"yes\"", "locations[0].deny: expected a boolean"},
+          {13, "1", "locations[0].scripts: expected a boolean"},
+          {14, "\"no\"", "locations[0].pass_authorization: expected a boolean"},
+          {17, "\"index.php\"",
+           "locations[1].fallback: \"index.php\" must be a plain URL path beginning with '/'"},
+          {18, "\"", "locations[1].root: \"" + (dir_ / "prog.cgi").string() + "\" is not a folder"},
+          {19, "\"no-such-user-xyz\"",
+           "locations[1].process_identity: account \"no-such-user-xyz\" does not exist"},
+          {22, "\"", "locations[2].script: \"" + dir_.string() + "\" is not a regular file"},
+          {23, "\"/sub\"",
+           "locations[2].fallback: \"/sub\" names \"" + site + "/sub\", which is not a file"},
+          {23, "\"/sub\"", "locations[2].fallback: contradicts script"},
+          {26, "\"/index.php?x=1\"", "locations[3].fallback: \"/index.php?x=1\" must be a plain"},
+          {27, "\"/no/such/folder\"", "locations[3].root: \"/no/such/folder\" does not exist"},
+      });
+}
+
+TEST_F(ConfigTest, LocationContradictionsAndARepeatedPrefixAreErrors) {
+  write("site/index.php", "<?php");
+  write("prog.cgi", "#!/bin/sh\n");
+  const std::string text = std::string(kMinimal) + R"([[locations]]
+prefix = "/a/"
+[[locations]]
+prefix = "/a/"
+deny = true
+fallback = "/index.php"
+root = "DIR"
+script = "FILE"
+[[locations]]
+prefix = "/b/"
+script = "FILE"
+fallback = "/index.php"
+root = "DIR"
+deny = false
+)";
+  std::string t = std::regex_replace(text, std::regex("DIR"), dir_.string());
+  t = std::regex_replace(t, std::regex("FILE"), (dir_ / "prog.cgi").string());
+  expect_errors(
+      t, {
+             {8, "\"/a/\"", "locations[1].prefix: \"/a/\" is already the prefix of locations[0]"},
+             {10, "\"/index.php\"",
+              "locations[1].fallback: contradicts deny = true: nothing under a denied prefix is "
+              "served"},
+             {11, "\"", "locations[1].root: contradicts deny = true"},
+             {12, "\"", "locations[1].script: contradicts deny = true"},
+             {16, "\"/index.php\"",
+              "locations[2].fallback: contradicts script: every request under the prefix runs \"" +
+                  (dir_ / "prog.cgi").string() + "\""},
+             {17, "\"", "locations[2].root: contradicts script"},
+         });
+}
+
+TEST_F(ConfigTest, RewritesAreReadInFileOrderWithTheirPlace) {
+  const std::string text = std::string(kMinimal) + R"toml(
+[[rewrites]]
+match = "^/_media/(.*)"
+to = "/lib/exe/fetch.php?media=$1"
+
+  [[rewrites]]
+match = "^/(?!lib/)(.*)"
+to = "/doku.php?id=$1"
+if_missing = true
+[[rewrites]]
+match = "^/old/(.*)$"
+to = "/new/$1?"
+redirect = 308
+)toml";
+  auto r = load(text);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const auto& rw = r.value->rewrites;
+  ASSERT_EQ(rw.size(), 3u);
+  EXPECT_EQ(rw[0].match, "^/_media/(.*)");
+  EXPECT_EQ(rw[0].to, "/lib/exe/fetch.php?media=$1");
+  EXPECT_FALSE(rw[0].if_missing);
+  EXPECT_EQ(rw[0].redirect, 0u);
+  EXPECT_EQ(rw[0].where, "test.toml:6:1");
+  EXPECT_EQ(rw[1].match, "^/(?!lib/)(.*)");
+  EXPECT_TRUE(rw[1].if_missing);
+  EXPECT_EQ(rw[1].where, "test.toml:10:3");
+  EXPECT_EQ(rw[2].to, "/new/$1?");
+  EXPECT_EQ(rw[2].redirect, 308u);
+  EXPECT_EQ(rw[2].where, "test.toml:14:1");
+}
+
+TEST_F(ConfigTest, RewriteMistakesAreReportedAtTheirValue) {
+  const std::string text = std::string(kMinimal) + R"toml([[rewrites]]
+match = "^/(unclosed"
+to = "/x"
+[[rewrites]]
+match = "^/a/(.*)$"
+to = "/b?x=$2"
+redirect = 303
+[[rewrites]]
+to = "relative"
+if_missing = "yes"
+redirect = "301"
+[[rewrites]]
+match = "^/plain$"
+to = "/p?$1"
+iff_missing = true
+[[rewrites]]
+match = ""
+)toml";
+  expect_errors(
+      text,
+      {
+          {6, "\"^/(unclosed\"",
+           "rewrites[0].match: invalid regular expression at offset 11: missing closing "
+           "parenthesis"},
+          {10, "\"/b?x=$2\"", "rewrites[1].to: refers to $2, but match has only 1 capturing group"},
+          {11, "303",
+           "rewrites[1].redirect: 303 is not a redirect status; use 301, 302, 307 or "
+           "308"},
+          {12, "[[rewrites]]", "rewrites[2]: missing match"},
+          {13, "\"relative\"", "rewrites[2].to: \"relative\" must begin with '/'"},
+          {14, "\"yes\"", "rewrites[2].if_missing: expected a boolean"},
+          {15, "\"301\"", "rewrites[2].redirect: expected an integer"},
+          {18, "\"/p?$1\"",
+           "rewrites[3].to: refers to $1, but match has no capturing "
+           "group"},
+          {19, "iff_missing",
+           "unknown key \"rewrites[3].iff_missing\"; did you mean \"if_missing\"?"},
+          {20, "[[rewrites]]", "rewrites[4]: missing to"},
+          {21, "\"\"", "rewrites[4].match: must not be empty"},
+      });
+}
+
+TEST_F(ConfigTest, FilteringListsReplaceTheDefaults) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->filtering.hidden_segments.empty());
+  EXPECT_EQ(r.value->filtering.denied_extensions,
+            (std::vector<std::string>{"~", ".bak", ".swp", ".orig", ".old"}));
+  EXPECT_EQ(r.value->filtering.allow_dot_segments, std::vector<std::string>{".well-known"});
+  r = load(std::string(kMinimal) + R"([filtering]
+hidden_segments = ["web.config", "App_Data", "node_modules", "vendor"]
+denied_extensions = [".bak", ".sql"]
+allow_dot_segments = []
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->filtering.hidden_segments,
+            (std::vector<std::string>{"web.config", "App_Data", "node_modules", "vendor"}));
+  EXPECT_EQ(r.value->filtering.denied_extensions, (std::vector<std::string>{".bak", ".sql"}));
+  EXPECT_TRUE(r.value->filtering.allow_dot_segments.empty());
+}
+
+TEST_F(ConfigTest, FilteringMistakesAreReportedAtTheirValue) {
+  const std::string text = std::string(kMinimal) + R"([filtering]
+hidden_segments = ["ok", "a/b", ""]
+denied_extensions = [".bak", "x/.y"]
+allow_dot_segments = [".well-known", "well-known", "./x"]
+hiden_segments = []
+[filtering.nested]
+)";
+  expect_errors(
+      text, {
+                {6, "\"a/b\"", "filtering.hidden_segments[1]: \"a/b\" must not contain '/'"},
+                {6, "\"\"", "filtering.hidden_segments[2]: must not be empty"},
+                {7, "\"x/.y\"", "filtering.denied_extensions[1]: \"x/.y\" must not contain '/'"},
+                {8, "\"well-known\"",
+                 "filtering.allow_dot_segments[1]: \"well-known\" must begin with '.'"},
+                {8, "\"./x\"", "filtering.allow_dot_segments[2]: \"./x\" must not contain"},
+                {9, "hiden_segments",
+                 "unknown key \"filtering.hiden_segments\"; did you mean "
+                 "\"hidden_segments\"?"},
+                {10, "nested", "unknown key \"filtering.nested\""},
+            });
+  expect_errors("filtering = [\".x\"]\n" + std::string(kMinimal),
+                {{1, "[", "filtering: expected a table, got an array"}});
+}
+
+TEST_F(ConfigTest, ProxyTrustedPeersAndHost) {
+  auto r = load(std::string(kMinimal) +
+                "[proxy]\ntrusted = [\"127.0.0.1/32\", \"10.0.0.0/8\", \"::1/128\"]\ntrust_host = "
+                "true\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  ASSERT_EQ(r.value->proxy.trusted.size(), 3u);
+  EXPECT_TRUE(address_in("10.1.2.3", r.value->proxy.trusted));
+  EXPECT_FALSE(address_in("192.168.0.1", r.value->proxy.trusted));
+  EXPECT_TRUE(r.value->proxy.trust_host);
+  r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->proxy.trusted.empty());
+  EXPECT_FALSE(r.value->proxy.trust_host);
+  expect_errors(std::string(kMinimal) + R"([proxy]
+trusted = ["10.0.0.0/33", 7]
+trust_host = "yes"
+)",
+                {{6, "\"10.0.0.0/33\"", "proxy.trusted[0]: "},
+                 {6, "7", "proxy.trusted[1]: expected a string, got an integer"},
+                 {7, "\"yes\"", "proxy.trust_host: expected a boolean"}});
+  expect_errors(std::string(kMinimal) + "[proxy]\ntrust_host = true\ntrusted_peers = []\n",
+                {{6, "true",
+                  "proxy.trust_host: needs trusted: the peers whose forwarded host is "
+                  "believed"},
+                 {7, "trusted_peers", "unknown key \"proxy.trusted_peers\""}});
+}
+
+TEST_F(ConfigTest, HandlerMethodsAreHttpTokensAsWritten) {
+  const std::string handler = "[[handlers]]\nmatch = \"*.pl\"\nmodule = \"cgi\"\nmethods = ";
+  auto r = load(std::string(kMinimal) + handler + "[\"GET\", \"HEAD\", \"POST\", \"PROPFIND\"]\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->handlers.at(0).methods,
+            (std::vector<std::string>{"GET", "HEAD", "POST", "PROPFIND"}));
+  r = load(std::string(kMinimal) + "[[handlers]]\nmatch = \"*.pl\"\nmodule = \"cgi\"\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->handlers.at(0).methods.empty());
+  expect_errors(std::string(kMinimal) + handler + "[]\n",
+                {{8, "[]", "handlers[0].methods: must not be empty"}});
+  expect_errors(std::string(kMinimal) + handler + "[\"GET\", \"BAD METHOD\", \"\", 1]\n",
+                {{8, "\"BAD METHOD\"",
+                  "handlers[0].methods[1]: \"BAD METHOD\" is not an HTTP method (a token such as "
+                  "\"GET\")"},
+                 {8, "\"\"", "handlers[0].methods[2]: must not be empty"},
+                 {8, "1]", "handlers[0].methods[3]: expected a string, got an integer"}});
+  expect_errors(std::string(kMinimal) + handler + "\"GET\"\n",
+                {{8, "\"GET\"", "handlers[0].methods: expected an array of strings"}});
+}
+
+TEST_F(ConfigTest, PassAuthorizationInCgiAndPools) {
+  auto r = load(std::string(kMinimal) + R"([cgi]
+pass_authorization = true
+[pools.php]
+command = ["/bin/sh"]
+pass_authorization = true
+[pools.fpm]
+address = "127.0.0.1:9000"
+pass_authorization = true
+[pools.other]
+command = ["/bin/sh"]
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->cgi.pass_authorization);
+  EXPECT_TRUE(r.value->pools.at("php").pass_authorization);
+  EXPECT_TRUE(r.value->pools.at("fpm").pass_authorization);
+  EXPECT_FALSE(r.value->pools.at("other").pass_authorization);
+  r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_FALSE(r.value->cgi.pass_authorization);
+  expect_errors(std::string(kMinimal) +
+                    "[cgi]\npass_authorization = 1\n[pools.php]\ncommand = "
+                    "[\"/bin/sh\"]\npass_authorization = \"yes\"\npass_authorisation = true\n",
+                {{6, "1", "cgi.pass_authorization: expected a boolean"},
+                 {9, "\"yes\"", "pools.php.pass_authorization: expected a boolean"},
+                 {10, "pass_authorisation",
+                  "unknown key \"pools.php.pass_authorisation\"; did you mean "
+                  "\"pass_authorization\"?"}});
+}
+
+TEST_F(ConfigTest, ErrorPagesNameFilesUnderTheDocumentRoot) {
+  fs::create_directories(dir_ / "site/errors");
+  write("site/errors/404.html", "not here");
+  write("site/errors/5xx.html", "broken");
+  auto r = load(std::string(kMinimal) + R"([errors]
+404 = "/errors/404.html"
+"503" = "/errors/5xx.html"
+599 = "/errors/5xx.html"
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->error_pages,
+            (std::map<unsigned, std::string>{
+                {404, "/errors/404.html"}, {503, "/errors/5xx.html"}, {599, "/errors/5xx.html"}}));
+  const std::string site = fs::canonical(dir_ / "site").string();
+  expect_errors(
+      std::string(kMinimal) + R"([errors]
+404 = "/errors/missing.html"
+500 = "errors/404.html"
+302 = "/errors/404.html"
+abc = "/errors/404.html"
+0404 = "/errors/404.html"
+600 = "/errors/404.html"
+403 = 1
+502 = "/errors/"
+503 = "/errors/../errors/404.html"
+504 = ""
+)",
+      {
+          {6, "\"/errors/missing.html\"",
+           "errors.404: \"/errors/missing.html\" names \"" + site +
+               "/errors/missing.html\", which does not exist"},
+          {7, "\"errors/404.html\"",
+           "errors.500: \"errors/404.html\" must be a plain URL path beginning with '/'"},
+          {8, "302",
+           "errors.\"302\": not an HTTP error status; use one from 400 to 599, e.g. 404 "
+           "= \"/errors/404.html\""},
+          {9, "abc", "errors.\"abc\": not an HTTP error status"},
+          {10, "0404", "errors.\"0404\": not an HTTP error status"},
+          {11, "600", "errors.\"600\": not an HTTP error status"},
+          {12, "1", "errors.403: expected a string such as \"/errors/404.html\""},
+          {13, "\"/errors/\"",
+           "errors.502: \"/errors/\" names \"" + site + "/errors/\", which is not a file"},
+          {14, "\"/errors/../", "errors.503: \"/errors/../errors/404.html\" must be a plain"},
+          {15, "\"\"", "errors.504: must not be empty"},
+      });
 }
 
 TEST_F(ConfigTest, SyntaxErrorIsOneDiagnosticAtItsPlace) {
@@ -738,6 +1262,56 @@ TEST_F(ServerAccountTest, WithoutTheAccountCgihostAUidNoAccountOrGroupHasIsTheDe
       shared.value->identity.server_choice.find("(the account \"cgihost\" is accounts.\"bob\")"),
       std::string::npos)
       << shared.value->identity.server_choice;
+}
+
+// [[locations]] process_identity: checked as identity.process is.
+TEST_F(ServerAccountTest, AProcessIdentityIsCheckedAsIdentityProcessIs) {
+  const std::string loc = "[[locations]]\nprefix = \"/x/\"\nprocess_identity = ";
+  auto r = load(std::string(kHead) + loc + "\"alice\"\n", fake(kBase));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  ASSERT_TRUE(r.value->locations.at(0).process_identity);
+  EXPECT_EQ(*r.value->locations[0].process_identity, (account{"alice", 1001, 1001, ""}));
+  const std::string low =
+      "listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n[identity]\nprocess = "
+      "\"alice\"\nmin_uid = 1000\n" +
+      loc + "\"svc\"\n";
+  expect_errors(low,
+                {{8, "\"svc\"",
+                  "locations[0].process_identity: account \"svc\" has uid 998, below "
+                  "identity.min_uid (1000)"}},
+                fake(kBase));
+  const std::string same = std::string(kHead) + "server = \"alice\"\n" + loc + "\"alice\"\n";
+  expect_errors(same,
+                {{6, "\"alice\"",
+                  "identity.server: account \"alice\" (uid 1001) is also "
+                  "locations[0].process_identity: the network process must run as an account no "
+                  "child runs as"}},
+                fake(kBase));
+  load_options o = fake(kBase);
+  o.running_as_root = false;
+  o.current_user = account{"www-data", 33, 33, ""};
+  const std::string unprivileged =
+      "listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n" + loc + "\"alice\"\n";
+  expect_errors(unprivileged,
+                {{5, "\"alice\"",
+                  "locations[0].process_identity: account \"alice\" (uid 1001) needs cgihost to "
+                  "run as root"}},
+                o);
+}
+
+TEST_F(ServerAccountTest, TheDefaultServerAccountIsNoProcessIdentity) {
+  auto base = kBase;
+  base["cgihost"] = 997;
+  auto r = load(std::string(kHead) +
+                    "[[locations]]\nprefix = \"/x/\"\nprocess_identity = "
+                    "\"cgihost\"\n",
+                fake(base));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->identity.server->uid, 65519u);
+  EXPECT_NE(r.value->identity.server_choice.find(
+                "(the account \"cgihost\" is locations[0].process_identity)"),
+            std::string::npos)
+      << r.value->identity.server_choice;
 }
 
 }  // namespace

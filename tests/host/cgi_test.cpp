@@ -696,5 +696,150 @@ TEST_F(CgiTest, MaxChildrenAnswers503WhenNoPlaceComesWithinTheTimeout) {
   EXPECT_EQ(a->status, 504);
 }
 
+// Issue 13: a CGI program that finishes its response and goes on working
+// (a form mailer: closes stdout, then sends its mail) runs to its own end,
+// apart from the connection, as under Apache and fcgiwrap.
+class CgiAfterResponseTest : public CgiTest {
+ protected:
+  // site/mailer.pl?name=N&n=S: writes its pid to run/N.pid, answers "sent",
+  // closes stdout, sleeps S seconds, says so on stderr and writes run/N.done.
+  void write_mailer() {
+    site_.write("site/mailer.pl",
+                R"(my %q = map { split /=/, $_, 2 } split /&/, ($ENV{QUERY_STRING} // '');
+open(my $p, '>', "run/$q{name}.pid.tmp") or die "pid: $!";
+print $p "$$\n";
+close $p;
+rename("run/$q{name}.pid.tmp", "run/$q{name}.pid") or die "rename: $!";
+$| = 1;
+print "Content-Type: text/plain\n\nsent\n";
+close STDOUT;
+sleep($q{n});
+print STDERR "mail of $q{name} sent after the response\n";
+open(my $d, '>', "run/$q{name}.done") or die "done: $!";
+print $d "done\n";
+close $d;
+)");
+    ::chmod((site_ / "site/mailer.pl").c_str(), 0644);
+  }
+  bool done(const std::string& name) const {
+    return fs::exists(site_ / ("site/run/" + name + ".done"));
+  }
+};
+
+TEST_F(CgiAfterResponseTest, TheConnectionGoesOnAndTheChildIsNotKilled) {
+  write_mailer();
+  pid_t pid = 0;
+  {
+    connection c(port_);
+    const auto t0 = std::chrono::steady_clock::now();
+    c.send("GET /mailer.pl?name=keep&n=2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << log();
+    EXPECT_EQ(r->body, "sent\n");
+    // The next request on the connection does not wait for the child's end.
+    c.send("GET /hello.pl HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto next = c.read_response();
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s) << "the connection waited for the child";
+    pid = read_pid("keep.pid");
+    ASSERT_GT(pid, 0);
+    EXPECT_FALSE(done("keep")) << "the sleep of 2 s was not waited for";
+  }  // the client closes after its responses: the child goes on
+  EXPECT_TRUE(eventually([&] { return done("keep"); }, 6s)) << "the child was ended: " << log();
+  EXPECT_TRUE(pid_gone(pid));
+  // Its stderr is still logged, and its end.
+  EXPECT_TRUE(eventually([&] {
+    return log().find("mail of keep sent after the response") != std::string::npos &&
+           log().find("/mailer.pl ended") != std::string::npos;
+  })) << log();
+  EXPECT_EQ(log().find("the client went away"), std::string::npos) << log();
+}
+
+TEST_F(CgiAfterResponseTest, StillCountedUnderMaxChildrenUntilItEnds) {
+  stop();
+  start("10s", "", "max_children = 1");
+  write_mailer();
+  auto r = fetch(port_, "/mailer.pl?name=counted&n=1");  // the client closes at once
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "sent\n");
+  EXPECT_FALSE(done("counted"));
+  // The next child starts only once the first has ended.
+  auto next = fetch(port_, "/hello.pl");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200) << log();
+  EXPECT_TRUE(done("counted")) << "a second child ran beside the first: max_children = 1";
+  EXPECT_TRUE(pid_gone(read_pid("counted.pid")));
+}
+
+TEST_F(CgiAfterResponseTest, EndedAtItsTimeout) {
+  stop();
+  start("1s");
+  write_mailer();
+  auto r = fetch(port_, "/mailer.pl?name=late&n=30");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  pid_t pid = read_pid("late.pid");
+  ASSERT_GT(pid, 0);
+  EXPECT_TRUE(pid_gone(pid)) << log();
+  EXPECT_TRUE(eventually([&] {
+    return log().find("/mailer.pl did not end within its timeout") != std::string::npos;
+  })) << log();
+  EXPECT_FALSE(done("late"));
+}
+
+TEST_F(CgiAfterResponseTest, AGracefulStopEndsIt) {
+  write_mailer();
+  auto r = fetch(port_, "/mailer.pl?name=stopped&n=60");
+  ASSERT_TRUE(r);
+  pid_t pid = read_pid("stopped.pid");
+  ASSERT_GT(pid, 0);
+  stop();  // returns once it is reaped
+  EXPECT_TRUE(pid_gone(pid));
+  EXPECT_NE(log().find("still ran after its response when the server stopped"), std::string::npos)
+      << log();
+  EXPECT_FALSE(done("stopped"));
+}
+
+// A client that leaves before the response is complete still ends the child;
+// that is the client leaving (499), not the program's failure.
+TEST_F(CgiAfterResponseTest, AClientLeavingBeforeTheResponseIsLoggedAsLeaving) {
+  pid_t pid = 0;
+  {
+    connection c(port_);
+    c.send("GET /cgi-bin/probe?mode=sleep&n=60&pidfile=" + site_.path() +
+           "/site/run/left HTTP/1.1\r\nHost: t\r\n\r\n");
+    pid = read_pid("left");
+    ASSERT_GT(pid, 0);
+  }
+  EXPECT_TRUE(pid_gone(pid));
+  EXPECT_TRUE(eventually([&] {
+    return server_->access_log().find("/cgi-bin/probe?mode=sleep") != std::string::npos;
+  })) << server_->access_log();
+  EXPECT_NE(server_->access_log().find("\" 499 "), std::string::npos) << server_->access_log();
+  EXPECT_NE(log().find("the client went away; the child was ended"), std::string::npos) << log();
+  EXPECT_EQ(log().find("cgi.no_output"), std::string::npos) << log();
+  EXPECT_EQ(log().find("handler sent no response"), std::string::npos) << log();
+}
+
+// A script that answers before the request body has fully arrived: the
+// response is whole, and the body's rest is drained for the next request.
+TEST_F(CgiAfterResponseTest, AnAnswerBeforeTheWholeBodyIsNotAClientThatLeft) {
+  connection c(port_);
+  c.send("POST /hello.pl HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\n0123456789");
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << log();
+  EXPECT_EQ(r->status, 200) << log();
+  EXPECT_EQ(r->body.rfind("Hello from Perl", 0), 0u) << r->body;
+  c.send("abcdefghij");  // the rest of the body, then the next request
+  c.send("GET /hello.pl HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto next = c.read_response();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+  EXPECT_EQ(log().find("handler sent no response"), std::string::npos) << log();
+  EXPECT_EQ(log().find("the client went away"), std::string::npos) << log();
+}
+
 }  // namespace
 }  // namespace cgihost::test

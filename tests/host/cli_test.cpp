@@ -393,7 +393,7 @@ TEST(CliTry, AFilteredPathIsRefusedWithItsRule) {
       << explain.out;
   auto backup = run({kBinary, "try", "--config", site.config, "--explain", "/good.pl~"});
   EXPECT_EQ(backup.exit_code, 1) << backup.out;
-  EXPECT_NE(backup.out.find("filter.backup_name"), std::string::npos) << backup.out;
+  EXPECT_NE(backup.out.find("filter.denied_extension"), std::string::npos) << backup.out;
   auto tried = run({kBinary, "try", "--config", site.config, "/.env"});
   EXPECT_EQ(tried.exit_code, 0) << tried.out;  // a 404 is below 500
   EXPECT_NE(tried.out.find("refused by request filtering: filter.dot_segment"), std::string::npos)

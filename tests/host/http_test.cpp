@@ -240,14 +240,14 @@ TEST_F(HttpTest, DotfilesAndBackupsAreRefusedByTheFilter) {
            attempt{"/sub/../.env", "filter.dot_segment"},
            attempt{"/sub/.git/config", "filter.dot_segment"},
            attempt{"/.index.php.swp", "filter.dot_segment"},
-           attempt{"/index.php~", "filter.backup_name"},
-           attempt{"/index.php%7E", "filter.backup_name"},
-           attempt{"/index.php.bak", "filter.backup_name"},
-           attempt{"/INDEX.PHP.BAK", "filter.backup_name"},
-           attempt{"/index.php.swp", "filter.backup_name"},
-           attempt{"/x.orig", "filter.backup_name"},
-           attempt{"/x.old", "filter.backup_name"},
-           attempt{"/site.old/index.html", "filter.backup_name"},
+           attempt{"/index.php~", "filter.denied_extension"},
+           attempt{"/index.php%7E", "filter.denied_extension"},
+           attempt{"/index.php.bak", "filter.denied_extension"},
+           attempt{"/INDEX.PHP.BAK", "filter.denied_extension"},
+           attempt{"/index.php.swp", "filter.denied_extension"},
+           attempt{"/x.orig", "filter.denied_extension"},
+           attempt{"/x.old", "filter.denied_extension"},
+           attempt{"/site.old/", "filter.denied_extension"},
            attempt{"/hello.txt/.git", "filter.dot_segment"},
        }) {
     for (const char* method : {"GET", "HEAD"}) {
@@ -564,17 +564,21 @@ TEST_F(ShortGraceTest, StopEndsStuckResponsesAfterTheGracePeriod) {
       << error_log();
 }
 
-// An index name that a script handler matches is never read as a file: it is
-// passed over like a missing name (a later issue runs it through its handler).
+// A default document that a script handler matches runs through that
+// handler (IIS defaultDocument): its source is never served as a file.
 class IndexScriptTest : public HttpTest {
  protected:
   void SetUp() override {
-    site_.write("site/php-only/index.php", "<?php $db_password='hunter2'; ?>\n");
-    site_.write("site/both/index.php", "<?php $db_password='hunter2'; ?>\n");
+    const std::string script =
+        "<?php $db_password='hunter2'; echo 'ran ', $_SERVER['SCRIPT_NAME'], ' for ', "
+        "$_SERVER['REQUEST_URI']; ?>";
+    site_.write("site/php-only/index.php", script);
+    site_.write("site/both/index.php", script);
     site_.write("site/both/index.html", "<p>both</p>\n");
-    site_.write("site/upper/INDEX.PHP", "<?php $db_password='hunter2'; ?>\n");
-    site_.write("site/assets/app.php", "<?php $db_password='hunter2'; ?>\n");
+    site_.write("site/upper/INDEX.PHP", script);
+    site_.write("site/assets/app.php", script);
     site_.write("site/assets/app.css", "p {}\n");
+    site_.write("site/none/file.bin", "x");
     // Symlinks inside the root give a file another name: its own decides.
     site_.write("site/.env", "db_password=hunter2\n");
     fs::create_symlink("php-only/index.php", site_ / "site/source.txt");
@@ -582,8 +586,11 @@ class IndexScriptTest : public HttpTest {
     fs::create_directories(site_ / "site/linked");
     fs::create_symlink("../php-only/index.php", site_ / "site/linked/index.html");
     fs::create_directory_symlink("both", site_ / "site/both-link");
-    // index.php is tried first: it is passed over all the same. A "static"
-    // handler before the *.php one does not make PHP source a static file.
+    // php-cgi runs as the anonymous account: it must reach the scripts.
+    for (const char* dir : {"", "/site", "/site/php-only", "/site/both", "/site/upper"})
+      fs::permissions(site_.path() + dir, fs::perms(0755));
+    // A "static" handler before the *.php one does not make PHP source a
+    // static file.
     start(R"([static]
 index = ["index.php", "INDEX.PHP", "index.html"]
 [[handlers]]
@@ -597,9 +604,25 @@ interpreter = ["/usr/bin/php-cgi"]
   }
 };
 
-TEST_F(IndexScriptTest, AScriptIndexIsNeverServedAsAFile) {
-  for (const char* target : {"/php-only/", "/upper/", "/assets/app.php", "/assets/APP.PHP",
-                             "/source.txt", "/env.txt", "/linked/"}) {
+TEST_F(IndexScriptTest, AScriptIndexRunsAndItsSourceIsNeverServed) {
+  struct ran {
+    const char* target;
+    const char* body;
+  };
+  for (const auto& [target, body] : {
+           ran{"/php-only/", "ran /php-only/index.php for /php-only/"},
+           ran{"/php-only/?x=1", "ran /php-only/index.php for /php-only/?x=1"},
+           ran{"/upper/", "ran /upper/INDEX.PHP for /upper/"},
+           ran{"/both/", "ran /both/index.php for /both/"},  // the first name that exists
+           ran{"/both-link/", "ran /both-link/index.php for /both-link/"},
+       }) {
+    auto r = fetch(port_, target);
+    ASSERT_TRUE(r) << target;
+    EXPECT_EQ(r->status, 200) << target;
+    EXPECT_EQ(r->body, body) << target;
+  }
+  for (const char* target :
+       {"/assets/app.php", "/assets/APP.PHP", "/source.txt", "/env.txt", "/linked/", "/none/"}) {
     for (const char* method : {"GET", "HEAD"}) {
       auto r = fetch(port_, target, method);
       ASSERT_TRUE(r) << target;
@@ -612,19 +635,16 @@ TEST_F(IndexScriptTest, AScriptIndexIsNeverServedAsAFile) {
   ASSERT_TRUE(css);
   EXPECT_EQ(css->status, 200);
   EXPECT_EQ(css->body, "p {}\n");
-  for (const char* target : {"/both/", "/both-link/", "/both-link/index.html"}) {
-    auto both = fetch(port_, target);
-    ASSERT_TRUE(both) << target;
-    EXPECT_EQ(both->status, 200) << target;
-    EXPECT_EQ(both->body, "<p>both</p>\n") << target;
-  }
+  auto both = fetch(port_, "/both-link/index.html");
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->status, 200);
+  EXPECT_EQ(both->body, "<p>both</p>\n");
   auto root = fetch(port_, "/");
   ASSERT_TRUE(root);
   EXPECT_EQ(root->body, kIndex);
   stop();
-  EXPECT_NE(error_log().find("403 GET /php-only/: folder without an index file: /php-only/; "
-                             "passed over: index.php (handler \"*.php\" runs it, so it is never "
-                             "served as a file), INDEX.PHP (handler \"*.php\" runs it"),
+  EXPECT_NE(error_log().find("403 GET /none/: folder without a default document: /none/; tried: "
+                             "index.php (missing), INDEX.PHP (missing), index.html (missing)"),
             std::string::npos)
       << error_log();
   EXPECT_NE(error_log().find("403 GET /assets/app.php: /assets/app.php: handler \"*.php\" runs it, "

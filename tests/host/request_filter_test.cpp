@@ -27,7 +27,8 @@ TEST_P(FilterPath, RefusesByTheRuleItBreaks) {
 }
 
 constexpr auto dot = filter_rule::dot_segment;
-constexpr auto backup = filter_rule::backup_name;
+constexpr auto backup = filter_rule::denied_extension;
+constexpr auto hidden = filter_rule::hidden_segment;
 
 INSTANTIATE_TEST_SUITE_P(
     Defaults, FilterPath,
@@ -52,7 +53,8 @@ INSTANTIATE_TEST_SUITE_P(
         filter_case{"/INDEX.PHP.BAK", backup, "INDEX.PHP.BAK"},  // whatever the case
         filter_case{"/x.swp", backup, "x.swp"}, filter_case{"/x.orig", backup, "x.orig"},
         filter_case{"/x.old", backup, "x.old"}, filter_case{"/~", backup, "~"},
-        filter_case{"/site.old/index.html", backup, "site.old"},  // a folder too
+        filter_case{"/site.old/index.html", std::nullopt},  // only the last segment's ending
+        filter_case{"/site.old/", backup, "site.old"},      // the last segment: a folder
         filter_case{"/.well-known/x.bak", backup, "x.bak"}),
     [](const auto& p) {
       std::string name;
@@ -65,22 +67,70 @@ TEST(FilterPath, TheLogTextNamesTheRuleAndTheSegment) {
   EXPECT_EQ(filter_path("/a/.git/config")->describe(),
             "filter.dot_segment: segment \".git\" begins with a dot");
   EXPECT_EQ(filter_path("/index.php~")->describe(),
-            "filter.backup_name: segment \"index.php~\" ends with \"~\" (an editor's backup or "
-            "leftover)");
-  EXPECT_EQ(rule_name(filter_rule::backup_name), "filter.backup_name");
+            "filter.denied_extension: segment \"index.php~\" ends with \"~\" ([filtering] "
+            "denied_extensions)");
+  filter_rules rules = default_filter_rules();
+  rules.hidden_segments = {"node_modules"};
+  EXPECT_EQ(filter_path("/a/Node_Modules/x.js", rules)->describe(),
+            "filter.hidden_segment: segment \"Node_Modules\" is a hidden segment ([filtering] "
+            "hidden_segments)");
+  EXPECT_EQ(rule_name(filter_rule::dot_segment), "filter.dot_segment");
+  EXPECT_EQ(rule_name(filter_rule::hidden_segment), "filter.hidden_segment");
+  EXPECT_EQ(rule_name(filter_rule::denied_extension), "filter.denied_extension");
 }
 
-TEST(FilterPath, RulesCanBeTurnedOffOrExtended) {
-  filter_rules none;
-  none.hidden_segments = false;
-  none.backup_suffixes.clear();
-  EXPECT_FALSE(filter_path("/.git/config", none));
-  EXPECT_FALSE(filter_path("/index.php~", none));
-  filter_rules more;
-  more.allowed_hidden_roots.push_back(".public");
-  more.backup_suffixes.push_back(".tmp");
-  EXPECT_FALSE(filter_path("/.public/x", more));
-  EXPECT_EQ(filter_path("/x.TMP", more)->rule, filter_rule::backup_name);
+TEST(FilterPath, TheDefaultsAreFilteringSettingsDefaults) {
+  const auto& d = default_filter_rules();
+  config::filtering_settings s;
+  EXPECT_EQ(d.denied_extensions, s.denied_extensions);
+  EXPECT_EQ(d.allow_dot_segments, std::vector<std::string>{".well-known"});
+  EXPECT_TRUE(d.hidden_segments.empty());
+}
+
+TEST(FilterPath, RulesComeFromTheFilteringTable) {
+  config::filtering_settings s;
+  s.hidden_segments = {"web.config", "App_Data", "vendor"};
+  s.denied_extensions = {".inc", ".SQL"};
+  s.allow_dot_segments = {".well-known", ".public"};
+  const auto rules = filter_rules::from(s);
+  struct row {
+    const char* path;
+    std::optional<filter_rule> rule;
+    const char* segment;
+  };
+  for (const auto& [path, rule, segment] : std::vector<row>{
+           {"/web.config", hidden, "web.config"},
+           {"/sub/WEB.CONFIG", hidden, "WEB.CONFIG"},  // without regard to case
+           {"/app_data/db.mdf", hidden, "app_data"},
+           {"/lib/vendor/autoload.php", hidden, "vendor"},
+           {"/vendors/x", std::nullopt, ""},  // exact names only
+           {"/x.web.config", std::nullopt, ""},
+           {"/db.sql", backup, "db.sql"},
+           {"/conf/site.INC", backup, "site.INC"},
+           {"/x.inc/y", std::nullopt, ""},     // the last segment only
+           {"/index.php~", std::nullopt, ""},  // a list given replaces the defaults
+           {"/x.bak", std::nullopt, ""},
+           {"/.public/x", std::nullopt, ""},
+           {"/a/.public/x", std::nullopt, ""},        // a name other than .well-known: anywhere
+           {"/a/.well-known/x", dot, ".well-known"},  // RFC 8615: at the root only
+           {"/.well-known/x", std::nullopt, ""},
+           {"/.git/config", dot, ".git"},
+       }) {
+    auto refusal = filter_path(path, rules);
+    ASSERT_EQ(refusal.has_value(), rule.has_value()) << path;
+    if (!refusal) continue;
+    EXPECT_EQ(refusal->rule, *rule) << path;
+    EXPECT_EQ(refusal->segment, segment) << path;
+  }
+}
+
+TEST(FilterPath, NothingAllowedGivesEveryDotSegment404) {
+  config::filtering_settings s;
+  s.allow_dot_segments.clear();
+  s.denied_extensions.clear();
+  const auto rules = filter_rules::from(s);
+  EXPECT_EQ(filter_path("/.well-known/x", rules)->rule, dot);
+  EXPECT_FALSE(filter_path("/index.php~", rules));
 }
 
 }  // namespace
