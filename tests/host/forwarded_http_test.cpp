@@ -2,8 +2,8 @@
 // end: a real server on loopback, real perl and php-cgi printing what they
 // were given. The proxy is this test (127.0.0.1), trusted or not.
 //
-// The [proxy], [errors] and methods settings are set on the loaded config
-// (running_server's `adjust`) so these tests do not depend on the loader.
+// Most settings come from the TOML; a few are set on the loaded config
+// (running_server's `adjust`) where the TOML would need a table of its own.
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -58,7 +58,9 @@ class ForwardedHttpTest : public ::testing::Test {
     EXPECT_TRUE(children_of(::getpid()).empty());
   }
 
-  void start(const std::function<void(config::config&)>& adjust, const std::string& more = "") {
+  // `more`: top-level tables after the rest; `pl`: more keys of the *.pl handler.
+  void start(const std::function<void(config::config&)>& adjust, const std::string& more = "",
+             const std::string& pl = "") {
     server_ = std::make_unique<running_server>(R"(listen = ["127.0.0.1:0"]
 document_root = "site"
 [identity]
@@ -68,6 +70,7 @@ anonymous = "nobody"
 match = "*.pl"
 module = "cgi"
 interpreter = ["/usr/bin/perl"]
+)" + pl + R"(
 [[handlers]]
 match = "*.php"
 module = "fastcgi"
@@ -93,7 +96,7 @@ constexpr const char* kProxied =
     "X-Forwarded-For: 198.51.100.1, 203.0.113.9\r\nX-Forwarded-Proto: https\r\n";
 
 TEST_F(ForwardedHttpTest, ATrustedPeerForwardsTheClientAndTheScheme) {
-  start([](config::config& c) { c.proxy.trusted = {range("127.0.0.1/32")}; });
+  start({}, "[proxy]\ntrusted = [\"127.0.0.1/32\"]\n");
   for (const char* script : {"/env.pl", "/env.php"}) {
     auto e = env(script, kProxied);
     EXPECT_EQ(e["REMOTE_ADDR"], "203.0.113.9") << script;
@@ -120,10 +123,7 @@ TEST_F(ForwardedHttpTest, ATrustedPeerForwardsTheClientAndTheScheme) {
 }
 
 TEST_F(ForwardedHttpTest, TrustHostGivesServerName) {
-  start([](config::config& c) {
-    c.proxy.trusted = {range("127.0.0.1/32")};
-    c.proxy.trust_host = true;
-  });
+  start({}, "[proxy]\ntrusted = [\"127.0.0.1\"]\ntrust_host = true\n");
   auto e = env("/env.pl", "X-Forwarded-Host: shop.example:8443\r\nX-Forwarded-Proto: https\r\n");
   EXPECT_EQ(e["SERVER_NAME"], "shop.example");
   EXPECT_EQ(e["SERVER_PORT"], "8443");
@@ -131,10 +131,7 @@ TEST_F(ForwardedHttpTest, TrustHostGivesServerName) {
 }
 
 TEST_F(ForwardedHttpTest, AnUntrustedPeersFieldsAreIgnored) {
-  start([](config::config& c) {
-    c.proxy.trusted = {range("10.0.0.0/8"), range("::1/128")};
-    c.proxy.trust_host = true;
-  });
+  start({}, "[proxy]\ntrusted = [\"10.0.0.0/8\", \"::1/128\"]\ntrust_host = true\n");
   auto e = env("/env.pl", std::string(kProxied) +
                               "Forwarded: for=192.0.2.60;proto=https\r\n"
                               "X-Forwarded-Host: evil.example\r\nX-Forwarded-Port: 443\r\n");
@@ -173,7 +170,7 @@ TEST_F(ForwardedHttpTest, AuthorizationReachesScriptsOnlyWhenPassAuthorizationSa
   EXPECT_FALSE(env("/env.pl", kBearer).contains("HTTP_AUTHORIZATION"));
   EXPECT_FALSE(env("/env.php", kBearer).contains("HTTP_AUTHORIZATION"));
   server_.reset();
-  start([](config::config& c) { c.cgi.pass_authorization = true; });
+  start({}, "[cgi]\npass_authorization = true\n");
   EXPECT_EQ(env("/env.pl", kBearer)["HTTP_AUTHORIZATION"], "Bearer abc.def");
   EXPECT_FALSE(env("/env.php", kBearer).contains("HTTP_AUTHORIZATION"));  // the pool's says no
   server_.reset();
@@ -198,11 +195,47 @@ TEST_F(ForwardedHttpTest, CgihostsOwnBasicNeverPassesThePasswordOn) {
   }
 }
 
+TEST_F(ForwardedHttpTest, ALocationsEnvDocumentRootAndAuthorization) {
+  fs::create_directories(dir_ / "other");
+  fs::copy_file(dir_ / "site/env.pl", dir_ / "other/env.pl");
+  ::chmod((dir_ / "other").c_str(), 0755);
+  ::chmod((dir_ / "other/env.pl").c_str(), 0644);
+  start({},
+        "[cgi]\npass_authorization = true\n"
+        "[authentication]\nbasic = true\nusers_file = \"users.htpasswd\"\n"
+        "[accounts]\nalice = \"www-data\"\n"
+        "[[locations]]\nprefix = \"/other/\"\nroot = \"" +
+            dir_.path() +
+            "/other\"\n"
+            "pass_authorization = true\n"
+            "env = { APP_CONFIG = \"/etc/app.conf\", REMOTE_USER = \"mallory\" }\n");
+  auto e = env("/other/env.pl/x", kAlice);
+  EXPECT_EQ(e["APP_CONFIG"], "/etc/app.conf");
+  EXPECT_EQ(e["REMOTE_USER"], "alice");  // the request's own wins over env
+  EXPECT_EQ(e["DOCUMENT_ROOT"], dir_.path() + "/other");
+  EXPECT_EQ(e["PATH_TRANSLATED"], dir_.path() + "/other/x");
+  // The location asks for it explicitly: cgihost's own Basic passes on.
+  EXPECT_EQ(e["HTTP_AUTHORIZATION"], "Basic YWxpY2U6c2VjcmV0");
+  // Outside it: [cgi] says yes, but not a password cgihost checked.
+  e = env("/env.pl", kAlice);
+  EXPECT_FALSE(e.contains("HTTP_AUTHORIZATION"));
+  EXPECT_FALSE(e.contains("APP_CONFIG"));
+  EXPECT_EQ(e["DOCUMENT_ROOT"], dir_.path() + "/site");
+  // A location's false wins over [cgi]'s true (Basic off: a Bearer token is the script's).
+  server_.reset();
+  fs::create_directories(dir_ / "site/closed");
+  fs::copy_file(dir_ / "site/env.pl", dir_ / "site/closed/env.pl");
+  ::chmod((dir_ / "site/closed").c_str(), 0755);
+  ::chmod((dir_ / "site/closed/env.pl").c_str(), 0644);
+  start({},
+        "[cgi]\npass_authorization = true\n"
+        "[[locations]]\nprefix = \"/closed/\"\npass_authorization = false\n");
+  EXPECT_EQ(env("/env.pl", kBearer)["HTTP_AUTHORIZATION"], "Bearer abc.def");
+  EXPECT_FALSE(env("/closed/env.pl", kBearer).contains("HTTP_AUTHORIZATION"));
+}
+
 TEST_F(ForwardedHttpTest, AHandlersMethodsRefuseOthersWith405AndAllow) {
-  start([](config::config& c) {
-    for (auto& h : c.handlers)
-      if (h.match == "*.pl") h.methods = {"GET", "HEAD", "POST"};
-  });
+  start({}, "", "methods = [\"GET\", \"HEAD\", \"POST\"]\n");
   auto r = fetch(server_->port(), "/env.pl", "DELETE");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
@@ -217,7 +250,7 @@ TEST_F(ForwardedHttpTest, AHandlersMethodsRefuseOthersWith405AndAllow) {
 }
 
 TEST_F(ForwardedHttpTest, ACustomErrorPageIsTheBodyOfCgihostsOwn404) {
-  start([](config::config& c) { c.error_pages = {{404, "/errors/404.html"}}; });
+  start({}, "[errors]\n404 = \"/errors/404.html\"\n");
   auto r = fetch(server_->port(), "/missing.pl");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);

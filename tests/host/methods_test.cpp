@@ -15,6 +15,7 @@
 #include "host/dispatch/dispatch.hpp"
 #include "host/dispatch/memory_exchange.hpp"
 #include "host/gateway/gateway.hpp"
+#include "support/test_client.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -65,7 +66,7 @@ class MethodsTest : public ::testing::Test {
  protected:
   MethodsTest() : log_("methods", sink_) {
     log_.set_level(spdlog::level::debug);
-    cfg_.document_root = "/srv/site";
+    cfg_.document_root = root_.path();
     cfg_.handlers = {handler_for(".pl", config::module_kind::cgi, {"GET", "HEAD", "POST"}),
                      handler_for(".php", config::module_kind::fastcgi),
                      handler_for(".cgi", config::module_kind::cgi)};
@@ -114,6 +115,7 @@ class MethodsTest : public ::testing::Test {
     return all;
   }
 
+  test::temp_dir root_;
   config::config cfg_;
   table handlers_;
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_ =
@@ -270,7 +272,7 @@ TEST_F(MethodsTest, TheLocationsEnvAndDocumentRoot) {
       << logged();
   // Without a location root: document_root.
   run("/a.cgi");
-  EXPECT_EQ(handlers_.h.vars.at("DOCUMENT_ROOT"), "/srv/site");
+  EXPECT_EQ(handlers_.h.vars.at("DOCUMENT_ROOT"), root_.path());
 }
 
 }  // namespace
