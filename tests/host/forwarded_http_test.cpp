@@ -122,6 +122,15 @@ TEST_F(ForwardedHttpTest, ATrustedPeerForwardsTheClientAndTheScheme) {
   })) << server_->access_log();
 }
 
+TEST_F(ForwardedHttpTest, TheStatusPageChecksTheForwardedClient) {
+  start({}, "[proxy]\ntrusted = [\"127.0.0.1/32\"]\n[status]\npath = \"/status\"\n");
+  EXPECT_EQ(fetch(server_->port(), "/status")->status, 200);
+  // Through the proxy on loopback, a client from elsewhere is not loopback.
+  EXPECT_EQ(fetch(server_->port(), "/status", "GET", "X-Forwarded-For: 203.0.113.9\r\n")->status,
+            403);
+  EXPECT_NE(server_->error_log().find("status page refused to 203.0.113.9"), std::string::npos);
+}
+
 TEST_F(ForwardedHttpTest, TrustHostGivesServerName) {
   start({}, "[proxy]\ntrusted = [\"127.0.0.1\"]\ntrust_host = true\n");
   auto e = env("/env.pl", "X-Forwarded-Host: shop.example:8443\r\nX-Forwarded-Proto: https\r\n");
