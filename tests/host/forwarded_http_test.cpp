@@ -259,7 +259,9 @@ TEST_F(ForwardedHttpTest, AHandlersMethodsRefuseOthersWith405AndAllow) {
 }
 
 TEST_F(ForwardedHttpTest, ACustomErrorPageIsTheBodyOfCgihostsOwn404) {
-  start({}, "[errors]\n404 = \"/errors/404.html\"\n");
+  dir_.write("site/errors/400.txt", "bad request, our way\n");
+  ::chmod((dir_ / "site/errors/400.txt").c_str(), 0644);
+  start({}, "[errors]\n404 = \"/errors/404.html\"\n400 = \"/errors/400.txt\"\n");
   auto r = fetch(server_->port(), "/missing.pl");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
@@ -277,6 +279,14 @@ TEST_F(ForwardedHttpTest, ACustomErrorPageIsTheBodyOfCgihostsOwn404) {
   EXPECT_EQ(r->status, 404);
   EXPECT_EQ(r->header("content-length"), "21");
   EXPECT_EQ(r->body, "");
+  // A head refused before any dispatch: its page too.
+  connection bad(server_->port());
+  bad.send("GET /x HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n");
+  r = bad.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(r->body, "bad request, our way\n");
+  EXPECT_EQ(r->header("content-type"), "text/plain; charset=utf-8");
   // Another status keeps the built-in page.
   r = fetch(server_->port(), "/errors/404.html", "POST", "Content-Length: 0\r\n");
   EXPECT_EQ(r->status, 405);
