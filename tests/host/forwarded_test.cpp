@@ -152,6 +152,10 @@ TEST(Forwarded, Rfc7239Forwarded) {
   EXPECT_EQ(r.client.address, "2001:db8:cafe::17");
   EXPECT_EQ(r.client.port, 4711);
   EXPECT_FALSE(r.client.https);
+  // An IPv6 node some proxies send unquoted.
+  r = resolve({{"Forwarded", "for=[2001:db8::2];proto=https"}}, kLoopback);
+  EXPECT_EQ(r.client.address, "2001:db8::2");
+  EXPECT_TRUE(r.client.https);
   // Quoted IPv4, a quoted-pair inside.
   r = resolve({{"Forwarded", R"(for="198.51.100.\7")"}}, kLoopback);
   EXPECT_EQ(r.client.address, "198.51.100.7");
