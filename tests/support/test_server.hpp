@@ -28,7 +28,7 @@ class running_server {
   // `broker = false`: no spawn broker even as root (children start in this
   // process, as cgihost without root starts them).
   // `adjust`, when given, changes the loaded config before the server starts
-  // (for settings the loader does not read yet).
+  // (a setting in a table the test's TOML already closed, say).
   running_server(const std::string& toml, const std::string& base_dir, bool broker = true,
                  const std::function<void(config::config&)>& adjust = {});
   ~running_server();
