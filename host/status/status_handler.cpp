@@ -182,10 +182,11 @@ std::string status_handler::prometheus() const {
 }
 
 asio::awaitable<void> status_handler::handle(exchange& ex) {
-  if (!config::address_in(ex.peer_address(), cfg_.status.allow)) {
+  // The client's address: behind a trusted proxy on loopback, not the proxy's.
+  const std::string& who = ex.client().address.empty() ? ex.peer_address() : ex.client().address;
+  if (!config::address_in(who, cfg_.status.allow)) {
     co_await answer(ex, make_refusal(http::status::forbidden, "status.address",
-                                     "status page refused to " + ex.peer_address() +
-                                         ", not in [status] allow"));
+                                     "status page refused to " + who + ", not in [status] allow"));
     co_return;
   }
   if (!ex.request().is("GET") && !ex.request().is_head()) {

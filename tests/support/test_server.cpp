@@ -33,7 +33,8 @@ std::string for_this_user(std::string toml) {
   return toml;
 }
 
-running_server::running_server(const std::string& toml, const std::string& base_dir, bool broker) {
+running_server::running_server(const std::string& toml, const std::string& base_dir, bool broker,
+                               const std::function<void(config::config&)>& adjust) {
   // As `cgihost` does (main_cli): a child that exits before reading its body
   // makes the write to its stdin pipe fail with EPIPE, not end the process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -46,6 +47,7 @@ running_server::running_server(const std::string& toml, const std::string& base_
     return;
   }
   cfg_ = std::move(*r.value);
+  if (adjust) adjust(cfg_);
   error_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4000);
   access_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4000);
   host::logs lg;

@@ -8,6 +8,7 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,7 +27,10 @@ class running_server {
   // this process's user, binds and starts serving; fails the test on error.
   // `broker = false`: no spawn broker even as root (children start in this
   // process, as cgihost without root starts them).
-  running_server(const std::string& toml, const std::string& base_dir, bool broker = true);
+  // `adjust`, when given, changes the loaded config before the server starts
+  // (a setting in a table the test's TOML already closed, say).
+  running_server(const std::string& toml, const std::string& base_dir, bool broker = true,
+                 const std::function<void(config::config&)>& adjust = {});
   ~running_server();
   running_server(const running_server&) = delete;
   running_server& operator=(const running_server&) = delete;
