@@ -5,8 +5,9 @@
 #   a raw spawn loop  -> posix_spawn + read + waitpid of the same program (the floor)
 # Prints requests/s and p99 for each, the ratios, and cgihost's RSS: idle, and
 # its growth during a 1 GiB upload and a 1 GiB download through a CGI.
-# Usage: [CGI_MAX_CHILDREN=N] [CGIHOST_BIN=PATH] tests/bench/cgi_bench.sh [SECONDS] [CONNECTIONS]
+# Usage: [CGI_MAX_CHILDREN=N] [BENCH_PORT=N] [CGIHOST_BIN=PATH] tests/bench/cgi_bench.sh [SECONDS] [CONNECTIONS]
 # (CGI_MAX_CHILDREN: cgihost's [cgi] max_children; default 0, no limit)
+# (BENCH_PORT: the first of the ports it listens on; default 18580: two scripts can run at once)
 # (CGIHOST_BIN: the cgihost binary to measure, absolute or relative to the repository;
 # default build/cgihost: two builds compared side by side)
 # Needs a build in build/ and scripts/setup.sh --bench (wrk, nginx, fcgiwrap).
@@ -29,8 +30,9 @@ cp "$probe" "$work/site/cgi-bin/tiny"
 cp samples/site/hello.pl "$work/site/cgi-bin/hello.pl"
 chmod 755 "$work/site" "$work/site/cgi-bin" "$work/site/cgi-bin/tiny" "$work/site/cgi-bin/hello.pl"
 
-cg_port=18580
-ng_port=18581
+base=${BENCH_PORT:-18580}
+cg_port=$base
+ng_port=$((base + 1))
 cat > "$work/cgihost.toml" <<TOML
 listen = ["127.0.0.1:$cg_port"]
 document_root = "site"

@@ -4,8 +4,9 @@
 #   nginx   -> php-fpm (pm = static, pm.max_children = WORKERS)
 #   nginx   -> php-cgi (PHP_FCGI_CHILDREN = WORKERS): php-cgi's headroom over php-fpm
 # Prints requests/s, p50 and p99 for both and their ratio, and cgihost's idle RSS.
-# Usage: [CGIHOST_BIN=PATH] tests/bench/php_bench.sh [SECONDS] [CONNECTIONS] [WORKERS] [ROUNDS]
+# Usage: [BENCH_PORT=N] [CGIHOST_BIN=PATH] tests/bench/php_bench.sh [SECONDS] [CONNECTIONS] [WORKERS] [ROUNDS]
 # Needs a build in build/ and scripts/setup.sh --bench (wrk, nginx, php8.2-fpm).
+# BENCH_PORT: the first of the ports it listens on (default 18680; two scripts can run at once).
 # CGIHOST_BIN: the cgihost binary to measure (absolute, or relative to the repository)
 # (default build/cgihost): two builds compared side by side.
 set -euo pipefail
@@ -24,9 +25,10 @@ mkdir -p "$work/site" "$work/nginx/tmp"
 printf '<?php\necho "Hello, world\\n";\n' > "$work/site/hello.php"
 chmod 755 "$work/site"; chmod 644 "$work/site/hello.php"
 
-cg_port=18680
-ng_port=18681
-nc_port=18682  # nginx -> php-cgi: the headroom php-cgi itself has over php-fpm
+base=${BENCH_PORT:-18680}
+cg_port=$base
+ng_port=$((base + 1))
+nc_port=$((base + 2))  # nginx -> php-cgi: the headroom php-cgi itself has over php-fpm
 cat > "$work/cgihost.toml" <<TOML
 listen = ["127.0.0.1:$cg_port"]
 document_root = "site"

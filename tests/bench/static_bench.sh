@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Static files: cgihost and nginx side by side, in one run, on loopback.
 # Prints requests/s for each and the ratio cgihost/nginx per file size.
-# Usage: [CGIHOST_BIN=PATH] tests/bench/static_bench.sh [SECONDS] [CONNECTIONS]
+# Usage: [BENCH_PORT=N] [CGIHOST_BIN=PATH] tests/bench/static_bench.sh [SECONDS] [CONNECTIONS]
 # Needs: scripts/setup.sh --bench, and a build in build/.
+# BENCH_PORT: the first of the ports it listens on (default 18480; two scripts can run at once).
 # CGIHOST_BIN: the cgihost binary to measure (absolute, or relative to the repository)
 # (default build/cgihost): two builds compared side by side.
 set -euo pipefail
@@ -22,8 +23,9 @@ head -c 1024 /dev/urandom > "$work/site/1k.bin"
 head -c 102400 /dev/urandom > "$work/site/100k.bin"
 cp samples/site/index.html "$work/site/index.html"
 
-cg_port=18480
-ng_port=18481
+base=${BENCH_PORT:-18480}
+cg_port=$base
+ng_port=$((base + 1))
 cores=$(nproc)
 
 cat > "$work/cgihost.toml" <<TOML
