@@ -59,6 +59,15 @@ median() {
   printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
 }
 
+# cpu_ticks PID...: utime + stime of the processes (every thread), in clock ticks.
+cpu_ticks() {
+  local t=0 p
+  for p in "$@"; do
+    t=$((t + $(awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+
 # ---- CPU and context switches per request, per process group ----
 # A group function (passed by name to measure_groups) prints one line per
 # process: "GROUP m PID" for a member of GROUP, "GROUP r PID" for a process

@@ -5,7 +5,9 @@
 #   nginx   -> php-cgi (PHP_FCGI_CHILDREN = WORKERS): php-cgi's headroom over php-fpm
 # Prints requests/s, p50 and p99 for each, the CPU µs and context switches per request
 # of each process group (tests/bench/lib.sh), the ratios, and cgihost's idle RSS.
-# Usage: [BENCH_PORT=N] [CGIHOST_BIN=PATH] tests/bench/php_bench.sh [SECONDS] [CONNECTIONS] [WORKERS] [ROUNDS]
+# Usage: [COMPETITOR=1] [BENCH_PORT=N] [CGIHOST_BIN=PATH] tests/bench/php_bench.sh [SECONDS] [CONNECTIONS] [WORKERS] [ROUNDS] [competitor]
+# COMPETITOR=1 (or the word competitor): one CPU-bound busy loop runs beside both sides
+# during the measured rounds (started after the warm-up, stopped by its pid after them).
 # Needs a build in build/ and scripts/setup.sh --bench (wrk, nginx, php8.2-fpm).
 # BENCH_PORT: the first of the ports it listens on (default 18680; two scripts can run at once).
 # CGIHOST_BIN: the cgihost binary to measure (absolute, or relative to the repository)
@@ -16,6 +18,8 @@ secs=${1:-10}
 conns=${2:-32}
 workers=${3:-4}
 rounds=${4:-3}
+competitor=${COMPETITOR:-0}
+[[ ${5:-} == competitor ]] && competitor=1
 bin=${CGIHOST_BIN:-build/cgihost}
 [[ -x $bin ]] || { echo "build first: cmake --preset default && cmake --build --preset default ($bin missing)" >&2; exit 2; }
 source tests/bench/lib.sh
@@ -152,11 +156,25 @@ phpcgi_groups() {
   echo "php-cgi r $pc_pid"
   for p in $(descendants "$pc_pid"); do echo "php-cgi m $p"; done
 }
+# The competitor: a busy loop, bounded by timeout in case this script dies.
+if [[ $competitor == 1 ]]; then
+  timeout $((rounds * 3 * (secs + 5) + 30)) bash -c 'while :; do :; done' &
+  comp_pid=$!
+  pids+=($comp_pid)
+  comp_start=$(date +%s.%N)
+fi
 for ((i = 0; i < rounds; i++)); do
   measure_groups cg "http://127.0.0.1:$cg_port/hello.php" cg_groups
   measure_groups fpm "http://127.0.0.1:$ng_port/hello.php" fpm_groups
   measure_groups pc "http://127.0.0.1:$nc_port/hello.php" phpcgi_groups
 done
+if [[ $competitor == 1 ]]; then
+  comp_ticks=$(cpu_ticks $(ps -o pid= --ppid "$comp_pid"))
+  comp_share=$(echo "$comp_ticks / $(getconf CLK_TCK) / ($(date +%s.%N) - $comp_start) * 100" | bc -l)
+  kill -TERM "$comp_pid"
+  wait "$comp_pid" 2>/dev/null || true
+  printf 'with a CPU-bound competitor (one busy loop) running beside both: it had %.0f%% of a core\n' "$comp_share"
+fi
 report cg "cgihost -> php-cgi"
 report fpm "nginx -> php-fpm"
 report pc "nginx -> php-cgi"
@@ -170,4 +188,4 @@ echo "ratio p99     cgihost / nginx+php-fpm: $(ratio "$(med cg p99)" "$(med fpm 
 echo "ratio CPU/req front end, cgihost network process / nginx master+workers: $(ratio "$(med cg cpu:cgihost-net)" "$(med fpm cpu:nginx)")   (target <= 0.60)"
 echo "front end CPU per request (utime+stime / requests): cgihost $(med cg cpu:cgihost-net) us (+ spawner $(med cg cpu:cgihost-spawner) us), nginx (with php-fpm) $(med fpm cpu:nginx) us"
 echo "cgihost RSS with its pool running (PHP not counted): ${idle} KiB"
-echo "(wrk -t2 -c$conns -d${secs}s, median of $rounds alternating rounds after a 1 s warm-up, on $(nproc) cores; access logs off)"
+echo "(wrk -t2 -c$conns -d${secs}s, median of $rounds alternating rounds after a 1 s warm-up, on $(nproc) cores; access logs off$([[ $competitor == 1 ]] && echo "; one busy loop beside"))"
