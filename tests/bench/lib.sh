@@ -98,6 +98,14 @@ descendants() {
     }'
 }
 
+# ignores_sigchld PID: true when the process ignores SIGCHLD (its children are
+# reaped by the kernel, their CPU reaches no cutime).
+ignores_sigchld() {
+  local mask
+  mask=$(awk '$1 == "SigIgn:" {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
+  [[ -n $mask ]] && (((16#$mask >> 16) & 1))
+}
+
 # spawner_of PID: cgihost's spawner, the child of its network process named "cgihost spawner".
 spawner_of() { ps -o pid=,comm= --ppid "$1" | awk '$2 == "cgihost" && $3 == "spawner" {print $1}'; }
 
@@ -181,6 +189,16 @@ measure_groups() {
 
 # med CASE METRIC: the median of the metric over the rounds of the case.
 med() { median $(awk -v c="$1" -v m="$2" '$1 == c && $2 == m {print $3}' "$work/results"); }
+
+# med_sum CASE GROUP...: the median over the rounds of the groups' CPU µs per request added up.
+med_sum() {
+  local c=$1
+  shift
+  median $(awk -v c="$c" -v gs="$*" '
+    BEGIN { n = split(gs, g, " "); for (i = 1; i <= n; i++) want["cpu:" g[i]] = 1 }
+    $1 == c && ($2 in want) { k[$2]++; s[k[$2]] += $3 }
+    END { for (r = 1; r in s; r++) print s[r] }' "$work/results")
+}
 
 # total CASE METRIC: the sum over the rounds.
 total() { awk -v c="$1" -v m="$2" '$1 == c && $2 == m {s += $3} END {print s + 0}' "$work/results"; }
