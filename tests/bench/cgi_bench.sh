@@ -35,22 +35,7 @@ chmod 755 "$work/site" "$work/site/cgi-bin" "$work/site/cgi-bin/tiny" "$work/sit
 base=${BENCH_PORT:-18580}
 cg_port=$base
 ng_port=$((base + 1))
-cat > "$work/cgihost.toml" <<TOML
-listen = ["127.0.0.1:$cg_port"]
-document_root = "site"
-[identity]
-process = "www-data"
-[[handlers]]
-match = "/cgi-bin/*"
-module = "cgi"
-[cgi]
-max_children = ${CGI_MAX_CHILDREN:-0}
-[http]
-max_body_size = "2g"
-[log]
-level = "warn"
-access_log = "off"
-TOML
+cgihost_toml cgi "$cg_port" >"$work/cgihost.toml"
 
 # nginx's workers and fcgiwrap run as www-data, so nginx can use the socket.
 cat > "$work/nginx/nginx.conf" <<CONF

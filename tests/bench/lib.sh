@@ -12,6 +12,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# cgihost_toml MODE PORT: the cgihost configuration the benchmarks (and
+# profile.sh) run, serving site/ under the configuration's folder, access log off:
+#   static: files only; php: *.php through a php-cgi pool of $workers instances
+#   (default 4), never recycled; cgi: /cgi-bin/* as CGI, [cgi] max_children =
+#   $CGI_MAX_CHILDREN (default 0, no limit), bodies up to 2 GiB.
+cgihost_toml() {
+  cat <<TOML
+listen = ["127.0.0.1:$2"]
+document_root = "site"
+[identity]
+process = "www-data"
+TOML
+  case $1 in
+    php) printf '[[handlers]]\nmatch = "*.php"\nmodule = "fastcgi"\npool = "php"\n[pools.php]\ncommand = ["/usr/bin/php-cgi"]\nmax_instances = %s\nmax_requests = 0\n' "${workers:-4}" ;;
+    cgi) printf '[[handlers]]\nmatch = "/cgi-bin/*"\nmodule = "cgi"\n[cgi]\nmax_children = %s\n[http]\nmax_body_size = "2g"\n' "${CGI_MAX_CHILDREN:-0}" ;;
+    static) ;;
+    *) echo "cgihost_toml: unknown mode $1" >&2; return 2 ;;
+  esac
+  printf '[log]\nlevel = "warn"\naccess_log = "off"\n'
+}
+
 # need TOOL...: exits with a hint when one is missing.
 need() {
   for t in "$@"; do

@@ -34,23 +34,7 @@ base=${BENCH_PORT:-18680}
 cg_port=$base
 ng_port=$((base + 1))
 nc_port=$((base + 2))  # nginx -> php-cgi: the headroom php-cgi itself has over php-fpm
-cat > "$work/cgihost.toml" <<TOML
-listen = ["127.0.0.1:$cg_port"]
-document_root = "site"
-[identity]
-process = "www-data"
-[[handlers]]
-match = "*.php"
-module = "fastcgi"
-pool = "php"
-[pools.php]
-command = ["/usr/bin/php-cgi"]
-max_instances = $workers
-max_requests = 0
-[log]
-level = "warn"
-access_log = "off"
-TOML
+cgihost_toml php "$cg_port" >"$work/cgihost.toml"
 
 cat > "$work/fpm.conf" <<CONF
 [global]

@@ -38,15 +38,7 @@ ng_port=$((base + 1))
 nr_port=$((base + 2))  # nginx's `return 200`
 cores=$(nproc)
 
-cat > "$work/cgihost.toml" <<TOML
-listen = ["127.0.0.1:$cg_port"]
-document_root = "site"
-[identity]
-process = "www-data"
-[log]
-level = "warn"
-access_log = "off"
-TOML
+cgihost_toml static "$cg_port" >"$work/cgihost.toml"
 
 cat > "$work/nginx/nginx.conf" <<CONF
 worker_processes $cores;
