@@ -77,7 +77,7 @@ warm() { wrk -t2 -c"$conns" -d1s "$1" >/dev/null; }
 
 # median N...: the median of the numbers.
 median() {
-  printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+  printf '%s\n' "$@" | sort -g | awk -v OFMT=%.2f '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'
 }
 
 # cpu_ticks PID...: utime + stime of the processes (every thread), in clock ticks.
