@@ -101,8 +101,9 @@ cpu_ticks() {
 #     not a reaper of the group is not counted (reported as "uncounted");
 #   - children born and reaped within the run count through the reaper.
 # Context switches (voluntary + nonvoluntary, of every live thread) are counted
-# for the members alive at the end; a member's switches after the first sample
-# are lost when it exits (reported as "exited").
+# for the members alive at the end: no parent collects an exited child's, so
+# those of a member that exits are lost (the ones seen in the first sample are
+# reported as "exited"; children born and gone within the run are not seen).
 
 # descendants PID...: the pids below them (children, their children...), not themselves.
 descendants() {
