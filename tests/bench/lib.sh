@@ -12,6 +12,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# stop PID [SIGNAL]: signals a process this script started (TERM by default),
+# waits for it and takes it off the list cleanup stops.
+stop() {
+  local p kept=()
+  kill -"${2:-TERM}" "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  for p in "${pids[@]}"; do [[ $p == "$1" ]] || kept+=("$p"); done
+  pids=("${kept[@]}")
+}
+
 # cgihost_toml MODE PORT: the cgihost configuration the benchmarks (and
 # profile.sh) run, serving site/ under the configuration's folder, access log off:
 #   static: files only; php: *.php through a php-cgi pool of $workers instances

@@ -155,8 +155,7 @@ done
 if [[ $competitor == 1 ]]; then
   comp_ticks=$(cpu_ticks $(ps -o pid= --ppid "$comp_pid"))
   comp_share=$(echo "$comp_ticks / $(getconf CLK_TCK) / ($(date +%s.%N) - $comp_start) * 100" | bc -l)
-  kill -TERM "$comp_pid"
-  wait "$comp_pid" 2>/dev/null || true
+  stop "$comp_pid"
   printf 'with a CPU-bound competitor (one busy loop) running beside both: it had %.0f%% of a core\n' "$comp_share"
 fi
 report cg "cgihost -> php-cgi"

@@ -52,10 +52,7 @@ start_cgihost() {
   sp_pid=$(spawner_of "$cg_pid")
   warm "$url"
 }
-stop_cgihost() {
-  kill -TERM "$cg_pid"
-  wait "$cg_pid" 2>/dev/null || true
-}
+stop_cgihost() { stop "$cg_pid"; }
 cg_groups() {
   local p
   echo "network m $cg_pid"
@@ -76,13 +73,13 @@ strace_table() {
   for t in $(threads_of "$pid"); do args+=(-p "$t"); done
   timeout $((secs + 30)) strace -c -o "$work/strace.$pid" "${args[@]}" 2>/dev/null &
   s=$!
+  pids+=($s)
   for _ in $(seq 1 100); do  # until every thread has its tracer (bounded: 5 s)
     [[ $(awk '$1 == "TracerPid:" && $2 == 0' /proc/"$pid"/task/*/status | wc -l) == 0 ]] && break
     sleep 0.05
   done
   out=$(wrk -t2 -c"$conns" -d"${secs}s" "$url")
-  kill -INT "$s"
-  wait "$s" 2>/dev/null || true
+  stop "$s" INT
   n=$(requests_of "$out")
   awk -v n="$n" '
     /^-+/ {rule++; next}
@@ -104,11 +101,11 @@ perf_total() {
   for p in "$@"; do
     timeout $((secs + 30)) perf stat --no-inherit -e raw_syscalls:sys_enter -x, -o "$work/perf.$p" -p "$p" 2>/dev/null &
     perfs+=($!)
+    pids+=($!)
   done
   sleep 0.3
   out=$(wrk -t2 -c"$conns" -d"${secs}s" "$url")
-  for p in "${perfs[@]}"; do kill -INT "$p"; done
-  for p in "${perfs[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${perfs[@]}"; do stop "$p" INT; done
   n=$(requests_of "$out")
   for p in "$@"; do
     awk -F, -v n="$n" '$3 == "raw_syscalls:sys_enter" {s += $1} END {printf "%.2f ", s / n}' "$work/perf.$p"
