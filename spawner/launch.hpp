@@ -102,6 +102,12 @@ struct launch_error {
   bool process_limit() const noexcept;
 };
 
+// Declares that this process no longer changes any signal's disposition (the
+// spawn broker, once it has set its own): launch() then resets in each child
+// only the signals found not at SIG_DFL now (a few system calls instead of one
+// per signal). Call before the threads that launch exist.
+void freeze_signal_dispositions();
+
 // Starts the child. On success the child has already called execve (the
 // caller is suspended until then); on failure nothing is left running: a
 // child that failed before exec has been reaped.

@@ -109,6 +109,7 @@ class broker_process {
     // whenever a child exits. Without it (a kernel that refuses), such a
     // process is init's, as before.
     std::string error;
+    exits_reported_by_owners();  // each lane reaps its children at their exit
     reaper_ = subreaper::start(error);
     lanes_left_ = static_cast<int>(channels.size());
     for (std::size_t i = 1; i < channels.size(); ++i)
@@ -382,6 +383,7 @@ std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std:
     ::syscall(SYS_close_range, from, ~0u, 0u);
     for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
       ::signal(sig, SIG_IGN);
+    freeze_signal_dispositions();  // the broker sets no handler after this
     broker_process(allowed).run(theirs);
   }
   track_started(pid);

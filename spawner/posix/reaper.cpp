@@ -73,7 +73,9 @@ struct tracking {
   std::unordered_set<pid_t> started;
   int wake = -1;  // the running subreaper's eventfd, -1 when none
   std::weak_ptr<subreaper> running;
-  std::vector<int> incoming;  // pidfds of children started since its last look
+  std::vector<int> incoming;   // pidfds of children started since its last look
+  bool owners_report = false;  // exits_reported_by_owners(): no pidfd per child
+  std::uint64_t reported = 0;  // reaps reported since the start (owners_report)
 };
 
 tracking*& slot() {
@@ -171,7 +173,7 @@ void track_started(pid_t pid) {
   auto& s = state();
   std::lock_guard lock(s.mu);
   s.started.insert(pid);
-  if (s.wake >= 0) {
+  if (s.wake >= 0 && !s.owners_report) {
     int fd = pidfd_open(pid);
     if (fd >= 0) {
       s.incoming.push_back(fd);
@@ -184,6 +186,16 @@ void track_reaped(pid_t pid) {
   auto& s = state();
   std::lock_guard lock(s.mu);
   s.started.erase(pid);
+  if (s.owners_report && s.wake >= 0) {
+    ++s.reported;
+    wake_up(s.wake);
+  }
+}
+
+void exits_reported_by_owners() {
+  auto& s = state();
+  std::lock_guard lock(s.mu);
+  s.owners_report = true;
 }
 
 void reset_tracking_after_fork() {
@@ -257,6 +269,7 @@ struct subreaper::impl {
   void run() {
     std::vector<int> watched;
     bool pending = false;
+    std::uint64_t reported = 0;  // state().reported at the last look
     std::vector<pollfd> fds;
     while (!stop.load()) {
       fds.assign(1, pollfd{wake, POLLIN, 0});
@@ -284,6 +297,8 @@ struct subreaper::impl {
         std::lock_guard lock(s.mu);
         watched.insert(watched.end(), s.incoming.begin(), s.incoming.end());
         s.incoming.clear();
+        if (s.reported != reported) exited = true;  // an owner reaped one
+        reported = s.reported;
       }
       if (exited) pending = !sweep();
     }
