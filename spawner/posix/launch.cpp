@@ -36,7 +36,7 @@ struct child_args {
   bool new_process_group;
   bool die_with_parent;
   pid_t parent;
-  int stdio[3];      // the child's ends, moved to 0, 1, 2
+  int stdio[3];      // the child's ends, moved to 0, 1, 2 (stdin -1: /dev/null)
   bool blocking[3];  // and made blocking: our pipe ends are non-blocking, theirs must not be
   // The signals whose disposition is not SIG_DFL, when known (the dispositions
   // are frozen): only these need a reset; else (count < 0) every signal.
@@ -83,7 +83,12 @@ int child_main(void* p) {
   if (::sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) child_fail(a, launch_step::signals);
   if (a->new_process_group && ::setpgid(0, 0) != 0) child_fail(a, launch_step::process_group);
   for (int fd = 0; fd < 3; ++fd) {
-    if (a->stdio[fd] == fd) {
+    if (a->stdio[fd] < 0) {
+      // Opened in the child (the broker keeps no descriptor for it). Where it
+      // lands above 2 close_range closes it; on 1 or 2 their dup2 replaces it.
+      int null = ::open("/dev/null", O_RDONLY);
+      if (null < 0 || (null != fd && ::dup2(null, fd) < 0)) child_fail(a, launch_step::stdio);
+    } else if (a->stdio[fd] == fd) {
       int flags = ::fcntl(fd, F_GETFD);
       if (flags < 0 || ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) != 0)
         child_fail(a, launch_step::stdio);
@@ -274,12 +279,12 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
 
   // Our ends non-blocking from the start; the child makes its own blocking.
   constexpr int kFlags = O_CLOEXEC | O_NONBLOCK;
-  const bool stdin_pipe = spec.stdin_fd < 0;
+  const bool stdin_pipe = spec.stdin_fd < 0 && !spec.no_input;
   fd_pair in, out, err;
   if ((stdin_pipe && ::pipe2(in.fd, kFlags) != 0) || ::pipe2(out.fd, kFlags) != 0 ||
       ::pipe2(err.fd, kFlags) != 0)
     return fail(launch_step::pipes, errno);
-  const int stdio[3] = {stdin_pipe ? in.fd[0] : spec.stdin_fd, out.fd[1], err.fd[1]};
+  const int stdio[3] = {stdin_pipe ? in.fd[0] : spec.stdin_fd, out.fd[1], err.fd[1]};  // -1: null
   prepared p(spec, stdio, stdin_pipe);
 
   // No sweep of inherited processes may list this child before it is declared ours.
