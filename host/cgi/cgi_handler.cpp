@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <deque>
+#include <variant>
 
 #include "host/cgi/after_response.hpp"
 #include "host/dispatch/checks.hpp"
@@ -96,9 +97,12 @@ class cgi_run final : public gateway_voice {
     co_await (main_flow() || feed_stdin() || timeout_flow(timer));
     if (!child_.exited() && answered()) {
       // The response is complete and the client no longer watched: the exit
-      // status, awaited briefly, tells a killed child's cut body from a whole one.
+      // status (usually there already), awaited briefly, tells a killed
+      // child's cut body from a whole one.
+      auto now = child_.try_wait();
       asio::steady_timer moment(child_.stdout_pipe().get_executor(), kExitMoment);
-      auto first = co_await (child_.wait() || moment.async_wait(asio::use_awaitable));
+      auto first = now ? std::variant<spawner::exit_status, std::monostate>(*now)
+                       : co_await (child_.wait() || moment.async_wait(asio::use_awaitable));
       if (first.index() == 0) {
         status_ = std::get<0>(first);
       } else {

@@ -224,7 +224,9 @@ class broker_process {
     spec.as = std::move(as);
     if (request.has_stdin) spec.stdin_fd = fds[0];
     int status_pipe[2];
-    if (::pipe2(status_pipe, O_CLOEXEC) != 0)
+    // Non-blocking: cgihost looks for a status already there (child::try_wait);
+    // the one write of 4 bytes to an empty pipe never blocks here.
+    if (::pipe2(status_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
       return refuse(channel, fds, std::strerror(errno), errno, launch_step::pipes);
     launch_error lerr;
     auto child = spawner::launch(spec, lerr);
