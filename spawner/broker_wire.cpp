@@ -85,6 +85,7 @@ std::string encode_launch(const launch_request& r) {
   w.flag(r.spec.new_process_group);
   w.flag(r.spec.die_with_parent);
   w.flag(r.has_stdin);
+  w.flag(r.spec.no_input);
   return std::move(w.buf);
 }
 
@@ -103,6 +104,7 @@ std::optional<request> decode_launch(std::string_view message) {
   out.spec.new_process_group = r.flag();
   out.spec.die_with_parent = r.flag();
   out.has_stdin = r.flag();
+  out.spec.no_input = r.flag();
   if (!r.done()) return std::nullopt;
   return out;
 }

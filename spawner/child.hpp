@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -56,6 +57,10 @@ class child {
 
   // Completes when the child has exited; reaps it.
   asio::awaitable<exit_status> wait();
+  // Its exit status when it has exited and was reaped by now (its broker
+  // reported it already), without waiting; nullopt while it runs, or while
+  // a wait() is under way.
+  std::optional<exit_status> try_wait();
   bool exited() const noexcept { return exited_; }
 
   // Sends `sig` to the child's process group (or the child alone when it
@@ -79,9 +84,14 @@ class child {
   std::unique_ptr<handle> handle_;  // started here
   broker* via_ = nullptr;           // started by the broker
   std::uint64_t serial_ = 0;
-  pipe_reader status_pipe_;  // ... and its status comes here
+  // ... and its status comes here: read at once when it is there already
+  // (try_wait), registered with the reactor only for a wait() that must wait.
+  native_handle status_fd_ = no_handle;
+  pipe_reader status_pipe_;
   bool exited_ = false;
+  bool waiting_ = false;  // a wait() is under way
   exit_status status_;
+  void set_exited(int raw, bool known);
 };
 
 // Calls `ended` (on a thread of its own) if the process `pid`, a child of

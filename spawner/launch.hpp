@@ -49,13 +49,17 @@ struct launch_spec {
   // When set, this descriptor (e.g. a listening socket: FCGI_LISTENSOCK_FILENO)
   // becomes the child's fd 0 instead of a pipe; the caller keeps its own copy.
   native_handle stdin_fd = no_handle;
+  // No input (a request without a body): the child's fd 0 is /dev/null,
+  // where it reads its end at once, and no stdin pipe is made (ignored when
+  // stdin_fd is given).
+  bool no_input = false;
   // The child gets SIGKILL when the thread that started it ends (cgihost
   // killed included): for long-lived children such as FastCGI instances.
   bool die_with_parent = false;
 };
 
 // What the caller owns after a successful launch: the child's pid and our
-// ends of its stdin (-1 when launch_spec::stdin_fd was given), stdout and
+// ends of its stdin (-1 when launch_spec::stdin_fd or no_input was given), stdout and
 // stderr (non-blocking, close-on-exec).
 struct launched_child {
   process_id pid = -1;
@@ -101,6 +105,12 @@ struct launch_error {
   // refusal, unlike every other failure here.
   bool process_limit() const noexcept;
 };
+
+// Declares that this process no longer changes any signal's disposition (the
+// spawn broker, once it has set its own): launch() then resets in each child
+// only the signals found not at SIG_DFL now (a few system calls instead of one
+// per signal). Call before the threads that launch exist.
+void freeze_signal_dispositions();
 
 // Starts the child. On success the child has already called execve (the
 // caller is suspended until then); on failure nothing is left running: a

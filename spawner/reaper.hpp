@@ -85,6 +85,13 @@ void track_started(process_id pid);
 // `pid`, declared with track_started, was reaped by its owner.
 void track_reaped(process_id pid);
 
+// For a process whose children are each reaped by their owner as soon as they
+// exit (the spawn broker, which polls their pidfds): the subreaper then sweeps
+// when an owner reports a reap (track_reaped) instead of watching every child
+// with a pidfd of its own: one wake-up per child instead of two. Call before
+// the subreaper starts.
+void exits_reported_by_owners();
+
 // In a process just forked from one that used these (the spawn broker):
 // forgets the parent's children and locks, which were the parent's.
 void reset_tracking_after_fork();

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <deque>
+#include <variant>
 
 #include "host/cgi/after_response.hpp"
 #include "host/dispatch/checks.hpp"
@@ -96,9 +97,12 @@ class cgi_run final : public gateway_voice {
     co_await (main_flow() || feed_stdin() || timeout_flow(timer));
     if (!child_.exited() && answered()) {
       // The response is complete and the client no longer watched: the exit
-      // status, awaited briefly, tells a killed child's cut body from a whole one.
+      // status (usually there already), awaited briefly, tells a killed
+      // child's cut body from a whole one.
+      auto now = child_.try_wait();
       asio::steady_timer moment(child_.stdout_pipe().get_executor(), kExitMoment);
-      auto first = co_await (child_.wait() || moment.async_wait(asio::use_awaitable));
+      auto first = now ? std::variant<spawner::exit_status, std::monostate>(*now)
+                       : co_await (child_.wait() || moment.async_wait(asio::use_awaitable));
       if (first.index() == 0) {
         status_ = std::get<0>(first);
       } else {
@@ -152,10 +156,11 @@ class cgi_run final : public gateway_voice {
 
   // The request body to the child's stdin, then nothing until cancelled.
   asio::awaitable<void> feed_stdin() {
-    auto buf = std::make_unique_for_overwrite<char[]>(kBuffer);
     auto& pipe = child_.stdin_pipe();
+    // No pipe: the request has no body (launch_spec::no_input).
+    auto buf = pipe.is_open() ? std::make_unique_for_overwrite<char[]>(kBuffer) : nullptr;
     body_source body(ex_, spool_);
-    while (true) {
+    while (pipe.is_open()) {
       error_code ec;
       const std::size_t n = co_await body.read(buf.get(), kBuffer, ec);
       if (ec == asio::error::operation_aborted) {
@@ -442,6 +447,7 @@ asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepa
   if (!length) co_return std::move(length).error();
   cgi::variables vars = request_variables(ex, cfg_, script_path, *length, user, pass_through_);
   p.spec = launch_spec_of(script_path, std::move(as), vars);
+  p.spec.no_input = *length == 0;  // stdin at its end from the start: no pipe to feed
   if (cgi_trace* t = ex.trace()) {
     t->env = vars;
     t->program = p.spec.program;
@@ -552,14 +558,16 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
     co_await answer(ex, spawn_refusal(ex, cfg_, p.who, p.spec, lerr));
     co_return;
   }
-  // Each spawn says who ran it and why (the "why did this run as X" question).
-  ex.log().info(
-      "[cgi] rid={} started {} pid {}: process identity {}, effective identity {}; {} ({:.1f}ms)",
-      rid, p.script_path, launched->pid,
-      r.process_identity && broker_
-          ? r.process_identity->name + " uid " + std::to_string(r.process_identity->uid)
-          : process_identity_,
-      p.who, p.why, ms(clock::now() - started));
+  // Each spawn says who ran it and why (the "why did this run as X" question);
+  // its arguments are not even built when the level leaves it out.
+  if (ex.log().should_log(spdlog::level::info))
+    ex.log().info(
+        "[cgi] rid={} started {} pid {}: process identity {}, effective identity {}; {} ({:.1f}ms)",
+        rid, p.script_path, launched->pid,
+        r.process_identity && broker_
+            ? r.process_identity->name + " uid " + std::to_string(r.process_identity->uid)
+            : process_identity_,
+        p.who, p.why, ms(clock::now() - started));
   auto child = std::make_unique<spawner::child>(co_await asio::this_coro::executor, *launched);
   cgi_run run(ex, std::move(child), p.spool, r.script_name, p.nph, p.who, started,
               std::exchange(slot, nullptr), after_.get());

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "spawner/broker_wire.hpp"
@@ -47,23 +48,23 @@ bool send_msg(int sock, const std::string& data, const std::vector<int>& fds) {
   return n == static_cast<ssize_t>(data.size());
 }
 
-// 1: a message; 0: the other end closed; -1: error or `timeout_ms` (-1: none)
-// passed; -2: a message was read but dropped (too large, or too many descriptors).
+// 1: a message; 0: the other end closed; -1: error or `timeout_ms` passed
+// (-1: none; 0: the caller's poll said it is readable); -2: a message was read
+// but dropped (too large, or too many descriptors).
 int recv_msg(int sock, std::string& data, std::vector<int>& fds, int timeout_ms) {
-  pollfd p{sock, POLLIN, 0};
-  int r;
-  do r = ::poll(&p, 1, timeout_ms);
-  while (r < 0 && errno == EINTR);
-  if (r <= 0) return -1;
-  // The message's own size (SOCK_SEQPACKET keeps boundaries): no 1 MiB buffer
-  // per message; a reply is a few bytes, a request a few KiB.
-  ssize_t size;
-  do size = ::recv(sock, nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-  while (size < 0 && errno == EINTR);
-  if (size < 0 && errno != EAGAIN) return -1;
-  data.resize(
-      std::clamp<std::size_t>(size > 0 ? static_cast<std::size_t>(size) : 1, 1, kMaxMessage));
-  iovec iov{data.data(), data.size()};
+  if (timeout_ms > 0) {
+    pollfd p{sock, POLLIN, 0};
+    int r;
+    do r = ::poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0) return -1;
+  }
+  // Received into this thread's buffer, one byte larger than any message may
+  // be (SOCK_SEQPACKET keeps boundaries: a longer one is cut and MSG_TRUNC
+  // says so); pages are touched only as far as messages reach.
+  thread_local const std::unique_ptr<char[]> buffer =
+      std::make_unique_for_overwrite<char[]>(kMaxMessage + 1);
+  iovec iov{buffer.get(), kMaxMessage + 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
   msghdr m{};
   m.msg_iov = &iov;
@@ -71,7 +72,7 @@ int recv_msg(int sock, std::string& data, std::vector<int>& fds, int timeout_ms)
   m.msg_control = control;
   m.msg_controllen = sizeof control;
   ssize_t n;
-  do n = ::recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  do n = ::recvmsg(sock, &m, MSG_CMSG_CLOEXEC | (timeout_ms == 0 ? MSG_DONTWAIT : 0));
   while (n < 0 && errno == EINTR);
   fds.clear();
   for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
@@ -83,12 +84,13 @@ int recv_msg(int sock, std::string& data, std::vector<int>& fds, int timeout_ms)
       fds.push_back(fd);
     }
   }
-  if (n <= 0 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+  if (n <= 0 || static_cast<std::size_t>(n) > kMaxMessage ||
+      (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
     for (int fd : fds) ::close(fd);
     fds.clear();
     return n == 0 ? 0 : n < 0 ? -1 : -2;
   }
-  data.resize(static_cast<std::size_t>(n));
+  data.assign(buffer.get(), static_cast<std::size_t>(n));
   return 1;
 }
 
@@ -109,6 +111,7 @@ class broker_process {
     // whenever a child exits. Without it (a kernel that refuses), such a
     // process is init's, as before.
     std::string error;
+    exits_reported_by_owners();  // each lane reaps its children at their exit
     reaper_ = subreaper::start(error);
     lanes_left_ = static_cast<int>(channels.size());
     for (std::size_t i = 1; i < channels.size(); ++i)
@@ -221,7 +224,9 @@ class broker_process {
     spec.as = std::move(as);
     if (request.has_stdin) spec.stdin_fd = fds[0];
     int status_pipe[2];
-    if (::pipe2(status_pipe, O_CLOEXEC) != 0)
+    // Non-blocking: cgihost looks for a status already there (child::try_wait);
+    // the one write of 4 bytes to an empty pipe never blocks here.
+    if (::pipe2(status_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
       return refuse(channel, fds, std::strerror(errno), errno, launch_step::pipes);
     launch_error lerr;
     auto child = spawner::launch(spec, lerr);
@@ -382,6 +387,7 @@ std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std:
     ::syscall(SYS_close_range, from, ~0u, 0u);
     for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
       ::signal(sig, SIG_IGN);
+    freeze_signal_dispositions();  // the broker sets no handler after this
     broker_process(allowed).run(theirs);
   }
   track_started(pid);

@@ -23,6 +23,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
+#include <utility>
 
 namespace cgihost::spawner {
 namespace bp = boost::process::v2;
@@ -46,7 +47,7 @@ child::child(const asio::any_io_executor& ex, const launched_child& c)
       status_pipe_(ex) {
   if (c.stdin_fd >= 0) stdin_.assign(c.stdin_fd);
   if (via_)
-    status_pipe_.assign(c.status_fd);
+    status_fd_ = c.status_fd;
   else
     handle_ = std::make_unique<handle>(
         handle{bp::basic_process_handle<asio::any_io_executor>(ex, c.pid)});
@@ -63,6 +64,7 @@ child::~child() {
       track_reaped(pid_);
     }
   }
+  if (status_fd_ >= 0) ::close(status_fd_);
 }
 
 void child::signal_group(int sig) noexcept {
@@ -77,15 +79,30 @@ void child::signal_group(int sig) noexcept {
 void child::ask_group_to_end() noexcept { signal_group(SIGTERM); }
 void child::end_group_now() noexcept { signal_group(SIGKILL); }
 
+void child::set_exited(int raw, bool known) {
+  exited_ = true;
+  if (!via_) track_reaped(pid_);
+  if (!known) {
+    // Only when someone else reaped it, which must not happen; say so.
+    status_ = exit_status{false, 0, 0};
+  } else if (WIFEXITED(raw)) {
+    status_ = exit_status{true, WEXITSTATUS(raw), 0};
+  } else {
+    status_ = exit_status{false, 0, WIFSIGNALED(raw) ? WTERMSIG(raw) : 0};
+  }
+}
+
 asio::awaitable<exit_status> child::wait() {
   if (exited_) co_return status_;
   boost::system::error_code ec;
   int raw = 0;
+  waiting_ = true;
   if (via_) {
     // 4 bytes written at once by the broker. End of file without them: the
     // broker is gone, and cannot report; the child counts as killed (a
     // FastCGI instance dies with the broker; cgihost stops when it sees the
     // broker gone).
+    if (!status_pipe_.is_open()) status_pipe_.assign(std::exchange(status_fd_, no_handle));
     auto [rec, n] = co_await asio::async_read(status_pipe_, asio::buffer(&raw, sizeof raw),
                                               asio::as_tuple(asio::use_awaitable));
     ec = rec;
@@ -95,18 +112,35 @@ asio::awaitable<exit_status> child::wait() {
     ec = pec;
     raw = praw;
   }
+  waiting_ = false;
   if (ec == asio::error::operation_aborted) co_return exit_status{};  // cancelled: still running
-  exited_ = true;
-  if (!via_) track_reaped(pid_);
-  if (ec) {
-    // Only when someone else reaped it, which must not happen; say so.
-    status_ = exit_status{false, 0, 0};
-  } else if (WIFEXITED(raw)) {
-    status_ = exit_status{true, WEXITSTATUS(raw), 0};
-  } else {
-    status_ = exit_status{false, 0, WIFSIGNALED(raw) ? WTERMSIG(raw) : 0};
-  }
+  set_exited(raw, !ec);
   co_return status_;
+}
+
+std::optional<exit_status> child::try_wait() {
+  if (exited_) return status_;
+  if (waiting_ || pid_ <= 0) return std::nullopt;
+  int raw = 0;
+  if (via_) {
+    // The broker's status pipe is non-blocking: EAGAIN while it runs.
+    ssize_t n;
+    const int fd = status_pipe_.is_open() ? status_pipe_.native_handle() : status_fd_;
+    do n = ::read(fd, &raw, sizeof raw);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return std::nullopt;
+    if (n != static_cast<ssize_t>(sizeof raw)) raw = SIGKILL;  // the broker is gone: as wait()
+  } else {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG) != 0 ||
+        info.si_pid != pid_)
+      return std::nullopt;
+    raw = info.si_code == CLD_EXITED
+              ? (info.si_status & 0xff) << 8
+              : (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
+  }
+  set_exited(raw, true);
+  return status_;
 }
 
 asio::awaitable<exit_status> child::terminate(std::chrono::milliseconds grace) {

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -35,7 +36,12 @@ struct child_args {
   bool new_process_group;
   bool die_with_parent;
   pid_t parent;
-  int stdio[3];  // the child's ends, moved to 0, 1, 2
+  int stdio[3];      // the child's ends, moved to 0, 1, 2 (stdin -1: /dev/null)
+  bool blocking[3];  // and made blocking: our pipe ends are non-blocking, theirs must not be
+  // The signals whose disposition is not SIG_DFL, when known (the dispositions
+  // are frozen): only these need a reset; else (count < 0) every signal.
+  const int* reset_signals;
+  int reset_count;
   struct {
     int resource;
     rlim_t value;
@@ -45,6 +51,10 @@ struct child_args {
   volatile launch_step failed_step;
   volatile int failed_errno;
 };
+
+// freeze_signal_dispositions(): the signals not at SIG_DFL then; -1: not frozen.
+int frozen_signals[NSIG];
+std::atomic<int> frozen_count{-1};
 
 [[noreturn]] void child_fail(child_args* a, launch_step step) {
   a->failed_errno = errno;
@@ -60,22 +70,33 @@ int child_main(void* p) {
   // and a script expects SIGPIPE to end it as usual.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    ::sigaction(sig, &dfl, nullptr);  // EINVAL for the ones glibc reserves: ignore
+  if (a->reset_count >= 0) {
+    for (int i = 0; i < a->reset_count; ++i) ::sigaction(a->reset_signals[i], &dfl, nullptr);
+  } else {
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (sig == SIGKILL || sig == SIGSTOP) continue;
+      ::sigaction(sig, &dfl, nullptr);  // EINVAL for the ones glibc reserves: ignore
+    }
   }
   sigset_t empty;
   sigemptyset(&empty);
   if (::sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) child_fail(a, launch_step::signals);
   if (a->new_process_group && ::setpgid(0, 0) != 0) child_fail(a, launch_step::process_group);
   for (int fd = 0; fd < 3; ++fd) {
-    if (a->stdio[fd] == fd) {
+    if (a->stdio[fd] < 0) {
+      // Opened in the child (the broker keeps no descriptor for it). Where it
+      // lands above 2 close_range closes it; on 1 or 2 their dup2 replaces it.
+      int null = ::open("/dev/null", O_RDONLY);
+      if (null < 0 || (null != fd && ::dup2(null, fd) < 0)) child_fail(a, launch_step::stdio);
+    } else if (a->stdio[fd] == fd) {
       int flags = ::fcntl(fd, F_GETFD);
       if (flags < 0 || ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) != 0)
         child_fail(a, launch_step::stdio);
     } else if (::dup2(a->stdio[fd], fd) < 0) {
       child_fail(a, launch_step::stdio);
     }
+    // F_SETFL 0: a pipe end has no other status flag than O_NONBLOCK to keep.
+    if (a->blocking[fd] && ::fcntl(fd, F_SETFL, 0) != 0) child_fail(a, launch_step::stdio);
   }
   // Every other descriptor is closed, whatever the host had open.
   if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
@@ -154,7 +175,7 @@ struct prepared {
   std::vector<gid_t> groups;
   child_args a{};
 
-  prepared(const launch_spec& spec, const int stdio[3]) : env(child_env(spec)) {
+  prepared(const launch_spec& spec, const int stdio[3], bool stdin_is_pipe) : env(child_env(spec)) {
     argv = c_strings(spec.argv);
     envp = c_strings(env);
     a.program = spec.program.c_str();
@@ -171,8 +192,12 @@ struct prepared {
     }
     a.new_process_group = spec.new_process_group;
     a.die_with_parent = spec.die_with_parent;
-    a.parent = ::getpid();
+    if (spec.die_with_parent) a.parent = ::getpid();
     for (int i = 0; i < 3; ++i) a.stdio[i] = stdio[i];
+    a.blocking[0] = stdin_is_pipe;  // a caller's descriptor keeps its flags
+    a.blocking[1] = a.blocking[2] = true;
+    a.reset_count = frozen_count.load(std::memory_order_acquire);
+    a.reset_signals = frozen_signals;
     add_limit(RLIMIT_AS, spec.limits.address_space);
     add_limit(RLIMIT_CPU, spec.limits.cpu_seconds);
     add_limit(RLIMIT_NOFILE, spec.limits.open_files);
@@ -184,29 +209,63 @@ struct prepared {
   }
 };
 
-// Runs child_main in a vfork-style child on a stack of its own: the pid
+// The stack child_main runs on: one per thread, mapped at its first launch and
+// used again by each, which is safe because the thread is suspended until its
+// child has exec'd or exited (CLONE_VFORK), after which the child no longer
+// uses it. No mmap, munmap (a TLB shootdown on every core) or fresh page
+// faults per child.
+class child_stack {
+ public:
+  static constexpr std::size_t kSize = 64 * 1024;
+  char* get() {
+    if (!base_) {
+      void* p = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+      if (p == MAP_FAILED) return nullptr;
+      base_ = static_cast<char*>(p);
+    }
+    return base_;
+  }
+  ~child_stack() {
+    if (base_) ::munmap(base_, kSize);
+  }
+
+ private:
+  char* base_ = nullptr;
+};
+thread_local child_stack thread_stack;
+
+// Runs child_main in a vfork-style child on this thread's child stack: the pid
 // (the caller is suspended until the child's exec or _exit), or -1 with
 // errno when clone failed.
 pid_t clone_child(child_args& a) {
-  constexpr std::size_t kStack = 64 * 1024;
-  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return -1;
+  char* stack = thread_stack.get();
+  if (!stack) return -1;
   // Block every signal so that no handler of ours runs on the child's stack
   // before it has reset them; restored right after.
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid =
-      ::clone(child_main, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+  pid_t pid = ::clone(child_main, stack + child_stack::kSize, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
   int clone_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  ::munmap(stack, kStack);
   errno = clone_errno;
   return pid;
 }
 
 }  // namespace
+
+void freeze_signal_dispositions() {
+  int n = 0;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction now {};
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    // EINVAL for the ones glibc reserves: the child cannot reset them either.
+    if (::sigaction(sig, nullptr, &now) == 0 && now.sa_handler != SIG_DFL)
+      frozen_signals[n++] = sig;
+  }
+  frozen_count.store(n, std::memory_order_release);
+}
 
 std::optional<launched_child> launch(const launch_spec& spec, launch_error& error) {
   error = {};
@@ -218,12 +277,15 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
   if (spec.as && spec.as->is_root())
     return fail(launch_step::setuid, EPERM);  // never, whatever the caller says
 
+  // Our ends non-blocking from the start; the child makes its own blocking.
+  constexpr int kFlags = O_CLOEXEC | O_NONBLOCK;
+  const bool stdin_pipe = spec.stdin_fd < 0 && !spec.no_input;
   fd_pair in, out, err;
-  if (::pipe2(in.fd, O_CLOEXEC) != 0 || ::pipe2(out.fd, O_CLOEXEC) != 0 ||
-      ::pipe2(err.fd, O_CLOEXEC) != 0)
+  if ((stdin_pipe && ::pipe2(in.fd, kFlags) != 0) || ::pipe2(out.fd, kFlags) != 0 ||
+      ::pipe2(err.fd, kFlags) != 0)
     return fail(launch_step::pipes, errno);
-  const int stdio[3] = {spec.stdin_fd >= 0 ? spec.stdin_fd : in.fd[0], out.fd[1], err.fd[1]};
-  prepared p(spec, stdio);
+  const int stdio[3] = {stdin_pipe ? in.fd[0] : spec.stdin_fd, out.fd[1], err.fd[1]};  // -1: null
+  prepared p(spec, stdio, stdin_pipe);
 
   // No sweep of inherited processes may list this child before it is declared ours.
   auto hold = hold_sweeps();
@@ -239,11 +301,9 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
 
   launched_child c;
   c.pid = pid;
-  c.stdin_fd = spec.stdin_fd >= 0 ? -1 : in.release(1);
+  c.stdin_fd = stdin_pipe ? in.release(1) : -1;
   c.stdout_fd = out.release(0);
   c.stderr_fd = err.release(0);
-  for (int fd : {c.stdin_fd, c.stdout_fd, c.stderr_fd})
-    if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   return c;
 }
 

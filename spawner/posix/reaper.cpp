@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -73,7 +74,9 @@ struct tracking {
   std::unordered_set<pid_t> started;
   int wake = -1;  // the running subreaper's eventfd, -1 when none
   std::weak_ptr<subreaper> running;
-  std::vector<int> incoming;  // pidfds of children started since its last look
+  std::vector<int> incoming;   // pidfds of children started since its last look
+  bool owners_report = false;  // exits_reported_by_owners(): no pidfd per child
+  std::uint64_t reported = 0;  // reaps reported since the start (owners_report)
 };
 
 tracking*& slot() {
@@ -155,6 +158,106 @@ std::vector<pid_t> children_of_self() {
   return out;
 }
 
+// The same listing of /proc/self/task/*/children with the folder and each
+// thread's file kept open between sweeps: a sweep reads the folder and each
+// file again from offset 0 (a seq_file is made anew there), a handful of
+// system calls instead of an open, a read and a close per thread. A thread
+// is known by its folder's inode too, so a thread id used again is opened anew.
+class children_listing {
+ public:
+  children_listing() = default;
+  children_listing(const children_listing&) = delete;
+  children_listing& operator=(const children_listing&) = delete;
+  ~children_listing() { forget(); }
+
+  // Every child of this process into `out`; false when this way cannot tell
+  // (then children_of_self()).
+  bool list(std::vector<pid_t>& out) {
+    if (folder_ < 0) folder_ = ::open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    std::vector<thread> now;
+    if (folder_ < 0 || !threads(now)) return false;
+    std::vector<thread> kept;
+    for (auto& t : files_) {
+      bool alive = std::any_of(now.begin(), now.end(),
+                               [&](const thread& n) { return n.tid == t.tid && n.ino == t.ino; });
+      if (alive)
+        kept.push_back(t);
+      else
+        ::close(t.fd);
+    }
+    files_ = std::move(kept);
+    for (auto& n : now) {
+      auto it = std::find_if(files_.begin(), files_.end(),
+                             [&](const thread& t) { return t.tid == n.tid && t.ino == n.ino; });
+      if (it == files_.end()) {
+        const std::string name = std::to_string(n.tid);
+        n.fd = ::openat(folder_, (name + "/children").c_str(), O_RDONLY | O_CLOEXEC);
+        if (n.fd < 0) {
+          // The thread exists, its children file does not: no CONFIG_PROC_CHILDREN.
+          if (errno == ENOENT && ::faccessat(folder_, name.c_str(), F_OK, 0) == 0) return false;
+          continue;  // it ended meanwhile
+        }
+        files_.push_back(n);
+        it = files_.end() - 1;
+      }
+      if (!read_again(it->fd)) return false;
+      numbers(text_, out);
+    }
+    return true;
+  }
+
+  void forget() {
+    for (auto& t : files_) ::close(t.fd);
+    files_.clear();
+    if (folder_ >= 0) ::close(folder_);
+    folder_ = -1;
+  }
+
+ private:
+  struct thread {
+    pid_t tid = 0;
+    std::uint64_t ino = 0;
+    int fd = -1;
+  };
+
+  bool threads(std::vector<thread>& out) {
+    if (::lseek(folder_, 0, SEEK_SET) != 0) return false;
+    alignas(8) char buf[4096];
+    while (true) {
+      const long n = ::syscall(SYS_getdents64, folder_, buf, sizeof buf);
+      if (n < 0) return false;
+      if (n == 0) return true;
+      for (long at = 0; at < n;) {
+        // struct linux_dirent64: d_ino, d_off, d_reclen, d_type, d_name.
+        std::uint64_t ino;
+        unsigned short reclen;
+        std::memcpy(&ino, buf + at, sizeof ino);
+        std::memcpy(&reclen, buf + at + 16, sizeof reclen);
+        const char* name = buf + at + 19;
+        if (name[0] >= '0' && name[0] <= '9')
+          out.push_back({static_cast<pid_t>(std::atol(name)), ino, -1});
+        at += reclen;
+      }
+    }
+  }
+
+  bool read_again(int fd) {
+    text_.clear();
+    char buf[4096];
+    off_t at = 0;
+    ssize_t n;
+    while ((n = ::pread(fd, buf, sizeof buf, at)) > 0) {
+      text_.append(buf, static_cast<std::size_t>(n));
+      at += n;
+    }
+    return n == 0;
+  }
+
+  int folder_ = -1;
+  std::vector<thread> files_;
+  std::string text_;
+};
+
 std::string comm_of(pid_t pid) {
   std::string s;
   read_file(("/proc/" + std::to_string(pid) + "/comm").c_str(), s);
@@ -171,7 +274,7 @@ void track_started(pid_t pid) {
   auto& s = state();
   std::lock_guard lock(s.mu);
   s.started.insert(pid);
-  if (s.wake >= 0) {
+  if (s.wake >= 0 && !s.owners_report) {
     int fd = pidfd_open(pid);
     if (fd >= 0) {
       s.incoming.push_back(fd);
@@ -184,6 +287,16 @@ void track_reaped(pid_t pid) {
   auto& s = state();
   std::lock_guard lock(s.mu);
   s.started.erase(pid);
+  if (s.owners_report && s.wake >= 0) {
+    ++s.reported;
+    wake_up(s.wake);
+  }
+}
+
+void exits_reported_by_owners() {
+  auto& s = state();
+  std::lock_guard lock(s.mu);
+  s.owners_report = true;
 }
 
 void reset_tracking_after_fork() {
@@ -196,13 +309,18 @@ struct subreaper::impl {
   std::thread thread;
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> ended{0};
-  std::mutex sweep_mu;  // one sweep at a time
+  std::mutex sweep_mu;       // one sweep at a time
+  children_listing listing;  // used under sweep_mu
 
   // The children this process did not start: inherited orphans.
   std::vector<pid_t> inherited() {
     auto& s = state();
-    std::lock_guard listing(s.sweeps);  // no launch between its clone and its declaration
-    std::vector<pid_t> all = children_of_self();
+    std::lock_guard no_launch(s.sweeps);  // no launch between its clone and its declaration
+    std::vector<pid_t> all;
+    if (!listing.list(all)) {
+      listing.forget();
+      all = children_of_self();
+    }
     std::lock_guard lock(s.mu);
     std::vector<pid_t> out;
     for (pid_t p : all)
@@ -257,6 +375,7 @@ struct subreaper::impl {
   void run() {
     std::vector<int> watched;
     bool pending = false;
+    std::uint64_t reported = 0;  // state().reported at the last look
     std::vector<pollfd> fds;
     while (!stop.load()) {
       fds.assign(1, pollfd{wake, POLLIN, 0});
@@ -284,6 +403,8 @@ struct subreaper::impl {
         std::lock_guard lock(s.mu);
         watched.insert(watched.end(), s.incoming.begin(), s.incoming.end());
         s.incoming.clear();
+        if (s.reported != reported) exited = true;  // an owner reaped one
+        reported = s.reported;
       }
       if (exited) pending = !sweep();
     }

@@ -21,6 +21,7 @@ launch_spec sample_spec() {
   s.limits.processes = 0;  // set, and zero: not the same as unset
   s.new_process_group = false;
   s.die_with_parent = true;
+  s.no_input = true;
   return s;
 }
 
@@ -35,6 +36,7 @@ void expect_same(const launch_spec& a, const launch_spec& b) {
   EXPECT_EQ(a.limits.processes, b.limits.processes);
   EXPECT_EQ(a.new_process_group, b.new_process_group);
   EXPECT_EQ(a.die_with_parent, b.die_with_parent);
+  EXPECT_EQ(a.no_input, b.no_input);
 }
 
 TEST(BrokerWire, LaunchRequestRoundTrips) {

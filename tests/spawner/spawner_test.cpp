@@ -13,6 +13,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "spawner/broker.hpp"
@@ -114,6 +115,39 @@ TEST(Launch, SignalsAreResetForTheChild) {
   auto r = run(sh("grep -E '^SigIgn' /proc/$$/status"));
   std::signal(SIGPIPE, old);
   EXPECT_EQ(r.out, "SigIgn:\t0000000000000000\n");
+}
+
+TEST(Launch, NoInputGivesTheChildDevNullAndNoPipe) {
+  launch_spec s = sh("cat; readlink /proc/$$/fd/0");
+  s.no_input = true;
+  launch_error e;
+  auto c = launch(s, e);
+  ASSERT_TRUE(c) << e.message();
+  EXPECT_EQ(c->stdin_fd, no_handle);
+  EXPECT_EQ(read_all(c->stdout_fd), "/dev/null\n");  // cat read its end at once
+  ::close(c->stdout_fd);
+  ::close(c->stderr_fd);
+  int status = -1;
+  ::waitpid(c->pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(Launch, OurEndsAreNonBlockingTheChildsAreNot) {
+  launch_spec s = sh("for f in 0 1 2; do grep '^flags' /proc/$$/fdinfo/$f; done");
+  launch_error e;
+  auto c = launch(s, e);
+  ASSERT_TRUE(c) << e.message();
+  for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd})
+    EXPECT_TRUE(::fcntl(fd, F_GETFL) & O_NONBLOCK) << fd;
+  ::close(c->stdin_fd);
+  std::istringstream in(read_all(c->stdout_fd));
+  ::close(c->stdout_fd);
+  ::close(c->stderr_fd);
+  ::waitpid(c->pid, nullptr, 0);
+  int n = 0;
+  for (std::string word, octal; in >> word >> octal; ++n)
+    EXPECT_EQ(std::stoul(octal, nullptr, 8) & O_NONBLOCK, 0u) << "fd " << n << ": " << octal;
+  EXPECT_EQ(n, 3);
 }
 
 TEST(Launch, ResourceLimitsApply) {
@@ -485,6 +519,42 @@ TEST_F(BrokerTest, WhatAChildLeavesBehindEndsWithIt) {
     EXPECT_TRUE(gone(grandchild)) << then << ": pid " << grandchild << " still runs";
     for (int fd : {c->stdin_fd, c->stdout_fd, c->stderr_fd, c->status_fd}) ::close(fd);
   }
+}
+
+TEST_F(BrokerTest, ItsChildrenStartWithDefaultSignalsAndMayHaveNoInput) {
+  // The broker ignores SIGPIPE, SIGINT, SIGTERM, SIGHUP, ... (its dispositions
+  // are frozen): none of that reaches a child.
+  launch_spec s = sh("grep -E '^SigIgn' /proc/$$/status; readlink /proc/$$/fd/0");
+  s.as = *nobody_;
+  s.no_input = true;
+  launch_error e;
+  auto c = broker_->launch(s, e);
+  ASSERT_TRUE(c) << e.message();
+  EXPECT_EQ(c->stdin_fd, no_handle);
+  EXPECT_EQ(read_all(c->stdout_fd), "SigIgn:\t0000000000000000\n/dev/null\n");
+  for (int fd : {c->stdout_fd, c->stderr_fd}) ::close(fd);
+  EXPECT_TRUE(read_status(c->status_fd, 5000ms));
+  ::close(c->status_fd);
+}
+
+TEST_F(BrokerTest, TryWaitTakesAReportedExitWithoutWaiting) {
+  launch_spec s = sh("read x; exit 5");
+  s.as = *nobody_;
+  launch_error e;
+  auto c = broker_->launch(s, e);
+  ASSERT_TRUE(c) << e.message();
+  asio::io_context io;
+  child ch(io.get_executor(), *c);
+  EXPECT_FALSE(ch.try_wait());  // it waits for its input
+  boost::system::error_code ec;
+  ch.stdin_pipe().close(ec);
+  EXPECT_TRUE(test::eventually([&] { return ch.try_wait().has_value(); }));
+  auto status = ch.try_wait();
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->exited);
+  EXPECT_EQ(status->code, 5);
+  EXPECT_TRUE(ch.exited());
+  EXPECT_TRUE(gone(c->pid));
 }
 
 TEST_F(BrokerTest, ClosingTheChannelEndsItsChildrenAndTheBroker) {
