@@ -80,7 +80,7 @@ for i in "${!variants[@]}"; do
   d="$work/cg$i"
   mkdir -p "$d"
   site "$d/site"
-  pool_extra=""
+  pool_extra="max_instances = $workers"
   command='"/usr/bin/php-cgi"'
   case $name in
     plain) ;;
@@ -101,7 +101,6 @@ module = "fastcgi"
 pool = "php"
 [pools.php]
 command = [$command]
-max_instances = $workers
 max_requests = 500
 $pool_extra
 [log]
@@ -180,6 +179,10 @@ ng_pid=$!
 pids+=($ng_pid)
 
 page=/doku.php?id=start
+for i in "${!variants[@]}"; do
+  curl -fsS -o /dev/null "http://127.0.0.1:${cg_ports[$i]}/" 2>/dev/null || sleep 0.5
+  kill -0 "${cg_pids[$i]}" 2>/dev/null || { cat "$work/cg$i/cgihost.err" >&2; exit 1; }
+done
 for port in "${cg_ports[@]}" "$ng_port" "$nc_port"; do
   wait_ok "http://127.0.0.1:$port$page"
   curl -fsS "http://127.0.0.1:$port$page" | grep -q zebrafish || { echo "port $port: not the start page" >&2; exit 1; }
