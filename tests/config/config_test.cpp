@@ -1009,13 +1009,12 @@ env = { PHP_FCGI_CHILDREN = "8" }
 address = "127.0.0.1:9000"
 children = 4
 )";
-  // In the order of the pools' names.
-  expect_errors(text, {{18, "true", "pools.accounts.impersonate: not with children"},
+  expect_errors(text, {{8, "0", "pools.zero.children: 0 is out of range"},
+                       {11, "\"four\"", "pools.word.children: expected an integer"},
                        {14, "4", "pools.both.max_instances: not with children"},
+                       {18, "true", "pools.accounts.impersonate: not with children"},
                        {22, "4", "pools.env.children: env sets PHP_FCGI_CHILDREN too"},
-                       {26, "4", "pools.far.children: only for pools that start their program"},
-                       {11, "\"four\"", "pools.word.children"},
-                       {8, "0", "pools.zero.children"}});
+                       {26, "4", "pools.far.children: only for pools that start their program"}});
 }
 
 TEST_F(ConfigTest, PoolsTakeTheResourceLimitsOfCgiExceptRemoteOnes) {
