@@ -193,7 +193,8 @@ void fastcgi_pool::run_actions_locked() {
             instances_.erase(std::remove(instances_.begin(), instances_.end(), inst),
                              instances_.end());
             core_.exited(inst->number, "connection closed", clock::now());
-            end_unused_master_locked();
+            // idle_timeout or a stop (not a failed request, whose child php-cgi replaces).
+            if (a.how == pool_core::ending::graceful) end_unused_master_locked();
             if (core_.stopping() && all_gone_locked()) stopped_locked();
           }
           break;
@@ -502,16 +503,19 @@ void fastcgi_pool::release(const std::shared_ptr<instance>& inst, outcome how,
     if (inst->kept) inst->kept.reset();
     kept_on = 0;
   }
-  core_.released(inst->number, how, kept_on, clock::now(), yield);
-  run_actions_locked();
+  std::shared_ptr<instance> killed;
   if (shared() && how == outcome::timed_out && master_ && master_->pid == inst->pid) {
     // Which child holds the request cannot be told: the instance and all its
     // children are killed, and the next request starts a new one.
     log_->warn("[pool {}] a request timed out: killing instance pid {} and its children",
                settings_.name, master_->pid);
-    auto m = std::exchange(master_, nullptr);
-    m->child->end_group_now();
-    drop_slots_locked(m->pid, "killed", false);
+    killed = std::exchange(master_, nullptr);
+    killed->child->end_group_now();
+  }
+  core_.released(inst->number, how, kept_on, clock::now(), yield);
+  run_actions_locked();
+  if (killed) {
+    drop_slots_locked(killed->pid, "killed", false);
     run_actions_locked();
   }
 }
