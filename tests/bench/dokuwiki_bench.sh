@@ -195,7 +195,8 @@ cg_groups() {
   sp=$(spawner_of "$cur")
   echo "cgihost-net m $cur"
   for p in $sp; do echo "cgihost-spawner m $p"; echo "php-cgi r $p"; done
-  for p in $(descendants $sp); do echo "php-cgi m $p"; done
+  # A pool with children: its instance reaps them (their CPU is in its cutime).
+  for p in $(descendants $sp); do echo "php-cgi m $p"; echo "php-cgi r $p"; done
 }
 nginx_members() {
   local p

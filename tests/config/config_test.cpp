@@ -248,6 +248,7 @@ TEST_F(ConfigTest, DokuWikiSampleIsValidAndReadAsWritten) {
   EXPECT_EQ(c.rewrites[3].to, "/doku.php?id=$1");
   EXPECT_TRUE(c.rewrites[3].if_missing);
   EXPECT_EQ(c.handlers.at(0).pool, "php");
+  EXPECT_EQ(c.pools.at("php").children, 4u);
   // Where Debian's package is installed, the sample loads as it is.
   if (fs::exists("/usr/share/dokuwiki/doku.php")) {
     auto real = load_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/dokuwiki.toml", root_options());
