@@ -188,6 +188,9 @@ void fastcgi_pool::run_actions_locked() {
               inst->child->end_group_now();
             else
               inst->child->ask_group_to_end();
+          } else if (shared() && !a.close_kept) {
+            // A slot busy at a stop: it ends when its request is done (its
+            // child must live until then); pool_core ends it again then.
           } else {
             // A connection slot ends with its connection: nothing to reap.
             instances_.erase(std::remove(instances_.begin(), instances_.end(), inst),
