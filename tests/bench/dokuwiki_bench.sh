@@ -185,7 +185,7 @@ for i in "${!variants[@]}"; do
 done
 for port in "${cg_ports[@]}" "$ng_port" "$nc_port"; do
   wait_ok "http://127.0.0.1:$port$page"
-  curl -fsS "http://127.0.0.1:$port$page" | grep -q zebrafish || { echo "port $port: not the start page" >&2; exit 1; }
+  [[ $(curl -fsS "http://127.0.0.1:$port$page") == *zebrafish* ]] || { echo "port $port: not the start page" >&2; exit 1; }
   warm "http://127.0.0.1:$port$page"
 done
 
