@@ -94,6 +94,10 @@ struct pool {
   std::optional<fastcgi_address> remote;
   std::uint32_t max_connections = 8;
   std::uint32_t max_instances = 4;
+  // Set: one instance whose own process manager keeps this many children on
+  // its socket (PHP_FCGI_CHILDREN), sharing one OPcache; as many connections
+  // at once, none kept. 0: max_instances separate instances.
+  std::uint32_t children = 0;
   std::uint32_t max_requests = 500;
   duration idle_timeout = std::chrono::minutes(5);
   duration request_timeout = std::chrono::seconds(90);

@@ -682,7 +682,7 @@ class loader {
       }
       for (const char* only :
            {"command", "max_instances", "max_requests", "impersonate", "env", "max_address_space",
-            "max_cpu_time", "max_open_files", "max_processes"})
+            "max_cpu_time", "max_open_files", "max_processes", "children"})
         if (const toml::node* n = pt.get(only))
           error(*n, p + "." + only,
                 std::string("only for pools that start their program (command); this pool "
@@ -693,6 +693,24 @@ class loader {
       error(*n, p + ".max_connections",
             "only with address (a FastCGI server cgihost connects to); use max_instances");
     }
+  }
+
+  // `children = N`: one instance whose own process manager keeps N children
+  // (PHP_FCGI_CHILDREN), sharing one OPcache; N connections at once.
+  void read_pool_children(const toml::table& pt, const std::string& p, pool& pl) {
+    const toml::node* n = pt.get("children");
+    if (!n) return;
+    auto v = get_int<std::uint32_t>(pt, "children", p, 1, 4096);
+    if (!v) return;
+    pl.children = *v;
+    if (const toml::node* m = pt.get("max_instances"))
+      error(*m, p + ".max_instances",
+            "not with children: the pool runs one instance with children processes");
+    if (const toml::node* m = pt.get("impersonate"))
+      error(*m, p + ".impersonate",
+            "not with children (one instance per account is not supported)");
+    if (pl.env.contains("PHP_FCGI_CHILDREN"))
+      error(*n, p + ".children", "env sets PHP_FCGI_CHILDREN too: set only children");
   }
 
   void read_pool_env(const toml::table& pt, const std::string& p,
@@ -732,7 +750,7 @@ class loader {
           pt, p,
           {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
            "queue_length", "impersonate", "env", "address", "max_connections", "max_address_space",
-           "max_cpu_time", "max_open_files", "max_processes", "pass_authorization"});
+           "max_cpu_time", "max_open_files", "max_processes", "pass_authorization", "children"});
       pool pl;
       pl.name = name;
       read_pool_address(pt, p, pl);
@@ -766,6 +784,7 @@ class loader {
         read_limits(pt, p, pl.max_address_space, pl.max_cpu_seconds, pl.max_open_files,
                     pl.max_processes);
       read_pool_env(pt, p, pl.env);
+      if (!pt.get("address")) read_pool_children(pt, p, pl);
       cfg.pools.emplace(name, std::move(pl));
     }
   }

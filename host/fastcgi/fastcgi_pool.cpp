@@ -61,13 +61,20 @@ pool_limits limits_of(const config::pool& settings, std::uint32_t budget) {
     l.max_instances = settings.max_connections;
     l.budget = 0;
     l.rapid_fails = 0;
+  } else if (settings.children) {
+    // Connection slots to the one instance; its process manager recycles
+    // its children (PHP_FCGI_MAX_REQUESTS).
+    l.max_instances = settings.children;
+    l.budget = 0;
   }
   return l;
 }
 
 // The program's own request budget: it exits after that many; never send one more.
 std::uint32_t budget_of(const config::pool& settings, std::map<std::string, std::string>& env) {
-  if (!env.contains("PHP_FCGI_CHILDREN"))
+  if (settings.children)
+    env["PHP_FCGI_CHILDREN"] = std::to_string(settings.children);  // php-cgi's own manager
+  else if (!env.contains("PHP_FCGI_CHILDREN"))
     env["PHP_FCGI_CHILDREN"] = "0";  // cgihost is the process manager
   if (!env.contains("PHP_FCGI_MAX_REQUESTS"))
     env["PHP_FCGI_MAX_REQUESTS"] = std::to_string(settings.max_requests);
@@ -181,12 +188,17 @@ void fastcgi_pool::run_actions_locked() {
               inst->child->end_group_now();
             else
               inst->child->ask_group_to_end();
-          } else if (remote()) {
+          } else if (shared() && !a.close_kept) {
+            // A slot busy at a stop: it ends when its request is done (its
+            // child must live until then); pool_core ends it again then.
+          } else {
             // A connection slot ends with its connection: nothing to reap.
             instances_.erase(std::remove(instances_.begin(), instances_.end(), inst),
                              instances_.end());
             core_.exited(inst->number, "connection closed", clock::now());
-            if (core_.stopping() && instances_.empty()) stopped_locked();
+            // idle_timeout or a stop (not a failed request, whose child php-cgi replaces).
+            if (a.how == pool_core::ending::graceful) end_unused_master_locked();
+            if (core_.stopping() && all_gone_locked()) stopped_locked();
           }
           break;
         }
@@ -219,27 +231,81 @@ void fastcgi_pool::spawn_action_locked(pool_core::id number) {
   }
 }
 
+void fastcgi_pool::start_ticker_locked() {
+  if (std::exchange(ticker_started_, true)) return;
+  // Posted, never run inline: it takes mu_, which the caller holds.
+  asio::post(ex_, [self = shared_from_this()] {
+    asio::co_spawn(self->ex_, self->ticker(), asio::detached);
+  });
+}
+
 bool fastcgi_pool::spawn_locked(pool_core::id number, std::string& error) {
   auto inst = std::make_shared<instance>();
   inst->number = number;
   inst->started_at = std::chrono::system_clock::now();
-  if (remote()) {
+  if (remote() || shared()) {
+    if (shared() && !master_ && !start_master_locked(number, error)) return false;
+    if (master_) {
+      inst->socket_path = master_->socket_path;
+      inst->pid = master_->pid;
+    }
     instances_.push_back(inst);
-    if (!std::exchange(ticker_started_, true))
-      asio::post(ex_, [self = shared_from_this()] {
-        asio::co_spawn(self->ex_, self->ticker(), asio::detached);
-      });
+    start_ticker_locked();
     return true;
   }
+  if (!launch_locked(*inst, std::to_string(number), error)) return false;
+  instances_.push_back(inst);
+  log_->info("[pool {}] started instance {} pid {} ({} running)", settings_.name, inst->number,
+             inst->pid, instances_.size());
+  // Posted, never run inline: it takes mu_, which the caller holds.
+  asio::post(ex_, [self = shared_from_this(), inst] {
+    asio::co_spawn(self->ex_, self->watch(inst), asio::detached);
+  });
+  start_ticker_locked();
+  return true;
+}
+
+bool fastcgi_pool::start_master_locked(pool_core::id number, std::string& error) {
+  auto m = std::make_shared<instance>();
+  m->number = number;
+  m->master = true;
+  if (!launch_locked(*m, "m" + std::to_string(number), error)) return false;
+  master_ = m;
+  masters_.push_back(m);
+  log_->info("[pool {}] started instance pid {} with {} children", settings_.name, m->pid,
+             settings_.children);
+  asio::post(ex_, [self = shared_from_this(), m] {
+    asio::co_spawn(self->ex_, self->watch(m), asio::detached);
+  });
+  return true;
+}
+
+void fastcgi_pool::end_unused_master_locked() {
+  if (!master_ || !instances_.empty()) return;
+  // No slot left (idle_timeout, a stop): the instance and its children end.
+  master_->child->ask_group_to_end();
+  master_.reset();
+}
+
+void fastcgi_pool::drop_slots_locked(spawner::process_id pid, const std::string& how, bool crash) {
+  auto slots = instances_;
+  for (auto& slot : slots) {
+    if (slot->pid != pid) continue;
+    instances_.erase(std::remove(instances_.begin(), instances_.end(), slot), instances_.end());
+    core_.exited(slot->number, how, clock::now(), !std::exchange(crash, false));
+  }
+}
+
+bool fastcgi_pool::launch_locked(instance& inst, const std::string& name, std::string& error) {
   if (socket_dir_.empty()) {
     socket_dir_ = make_socket_dir(error);
     if (socket_dir_.empty()) return false;
   }
-  inst->socket_path = socket_dir_ + "/" + std::to_string(number) + ".sock";
+  inst.socket_path = socket_dir_ + "/" + name + ".sock";
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, inst->socket_path.c_str(), sizeof addr.sun_path - 1);
+  std::strncpy(addr.sun_path, inst.socket_path.c_str(), sizeof addr.sun_path - 1);
   if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::listen(fd, 128) != 0) {
     error = std::string("listening socket: ") + std::strerror(errno);
@@ -262,23 +328,13 @@ bool fastcgi_pool::spawn_locked(pool_core::id number, std::string& error) {
   auto launched = spawner::start_child(broker_, spec, lerr);
   ::close(fd);  // the instance has its own copy; we connect by path
   if (!launched) {
-    ::unlink(inst->socket_path.c_str());
+    ::unlink(inst.socket_path.c_str());
     error = lerr.message();
     return false;
   }
-  inst->pid = launched->pid;
-  inst->started_at = std::chrono::system_clock::now();
-  inst->child = std::make_unique<spawner::child>(ex_, *launched);
-  instances_.push_back(inst);
-  log_->info("[pool {}] started instance {} pid {} ({} running)", settings_.name, inst->number,
-             inst->pid, instances_.size());
-  // Posted, never run inline: both take mu_, which the caller holds.
-  bool start_ticker = !ticker_started_;
-  ticker_started_ = true;
-  asio::post(ex_, [self = shared_from_this(), inst, start_ticker] {
-    asio::co_spawn(self->ex_, self->watch(inst), asio::detached);
-    if (start_ticker) asio::co_spawn(self->ex_, self->ticker(), asio::detached);
-  });
+  inst.pid = launched->pid;
+  inst.started_at = std::chrono::system_clock::now();
+  inst.child = std::make_unique<spawner::child>(ex_, *launched);
   return true;
 }
 
@@ -305,6 +361,10 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
   co_await (drain(child.stdout_pipe(), "stdout") && drain(child.stderr_pipe(), "stderr"));
   spawner::exit_status status = co_await child.wait();
   std::lock_guard lock(mu_);
+  if (inst->master) {
+    master_exited_locked(inst, status);
+    co_return;
+  }
   std::uint32_t served = 0;
   bool expected = core_.stopping();
   for (auto& v : core_.instances()) {
@@ -330,6 +390,24 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
                clock::now());
   run_actions_locked();
   if (core_.stopping() && instances_.empty()) stopped_locked();
+}
+
+void fastcgi_pool::master_exited_locked(const std::shared_ptr<instance>& m,
+                                        const spawner::exit_status& status) {
+  masters_.erase(std::remove(masters_.begin(), masters_.end(), m), masters_.end());
+  // Asked to end: no longer the current one (no slot left, a timeout, a stop).
+  const bool expected = core_.stopping() || master_ != m;
+  if (master_ == m) master_.reset();
+  if (expected)
+    log_->info("[pool {}] instance pid {} ended ({})", settings_.name, m->pid, status.describe());
+  else
+    log_->warn("[pool {}] instance pid {} died ({}) with its {} children", settings_.name, m->pid,
+               status.describe(), settings_.children);
+  ::unlink(m->socket_path.c_str());
+  // Its slots go; a death counts as one crash.
+  drop_slots_locked(m->pid, "pid " + std::to_string(m->pid) + " " + status.describe(), !expected);
+  run_actions_locked();
+  if (core_.stopping() && all_gone_locked()) stopped_locked();
 }
 
 asio::awaitable<void> fastcgi_pool::ticker() {
@@ -422,8 +500,27 @@ void fastcgi_pool::release(const std::shared_ptr<instance>& inst, outcome how,
   // an account that waits for one (no account starves another).
   bool yield = false;
   if (auto family = family_.lock()) yield = family->should_yield(this, core_.instances().size());
+  if (shared()) {
+    // Never kept: the next connection may be accepted by any child, while
+    // this one's child may be at its last request (PHP_FCGI_MAX_REQUESTS).
+    if (inst->kept) inst->kept.reset();
+    kept_on = 0;
+  }
+  std::shared_ptr<instance> killed;
+  if (shared() && how == outcome::timed_out && master_ && master_->pid == inst->pid) {
+    // Which child holds the request cannot be told: the instance and all its
+    // children are killed, and the next request starts a new one.
+    log_->warn("[pool {}] a request timed out: killing instance pid {} and its children",
+               settings_.name, master_->pid);
+    killed = std::exchange(master_, nullptr);
+    killed->child->end_group_now();
+  }
   core_.released(inst->number, how, kept_on, clock::now(), yield);
   run_actions_locked();
+  if (killed) {
+    drop_slots_locked(killed->pid, "killed", false);
+    run_actions_locked();
+  }
 }
 
 asio::awaitable<std::optional<std::string>> fastcgi_pool::connect(const instance& inst,
@@ -520,8 +617,10 @@ void fastcgi_pool::stop(std::chrono::milliseconds grace, std::function<void()> d
     on_stopped_ = std::move(done);
     core_.stop();
     run_actions_locked();
+    end_unused_master_locked();
     live = instances_;
-    if (live.empty()) stopped_locked();
+    live.insert(live.end(), masters_.begin(), masters_.end());
+    if (all_gone_locked()) stopped_locked();
   }
   if (live.empty()) return;
   asio::co_spawn(
@@ -529,7 +628,7 @@ void fastcgi_pool::stop(std::chrono::milliseconds grace, std::function<void()> d
       [self = shared_from_this(), live = std::move(live), grace]() -> asio::awaitable<void> {
         {
           std::lock_guard lock(self->mu_);
-          if (self->instances_.empty()) co_return;
+          if (self->all_gone_locked()) co_return;
         }
         self->kill_timer_.expires_after(grace);
         auto [ec] = co_await self->kill_timer_.async_wait(nothrow);
@@ -537,6 +636,7 @@ void fastcgi_pool::stop(std::chrono::milliseconds grace, std::function<void()> d
         std::lock_guard lock(self->mu_);
         for (auto& inst : self->instances_)
           if (inst->child) inst->child->end_group_now();
+        for (auto& m : self->masters_) m->child->end_group_now();
       },
       asio::detached);
 }
@@ -560,9 +660,15 @@ void fastcgi_pool::kill_now() {
       inst->kept.reset();
     }
     inst->child.reset();  // SIGKILL to the group, then reaped
-    ::unlink(inst->socket_path.c_str());
+    if (!shared()) ::unlink(inst->socket_path.c_str());
   }
   instances_.clear();
+  for (auto& m : masters_) {
+    m->child.reset();  // the instance and its children: SIGKILL to the group
+    ::unlink(m->socket_path.c_str());
+  }
+  masters_.clear();
+  master_.reset();
 }
 
 std::function<void()> after_all(std::size_t parts, std::function<void()> done) {

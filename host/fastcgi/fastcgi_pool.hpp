@@ -52,8 +52,9 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   using refusal = pool_core::refusal;
   using outcome = pool_core::outcome;
 
-  // One running instance, or for a remote pool one connection slot. Lent to
-  // one request at a time.
+  // One running instance, or for a remote pool one connection slot, or for
+  // a pool with `children` one connection slot to its instance (the master,
+  // whose pid it shows). Lent to one request at a time.
   struct instance {
     pool_core::id number = 0;
     std::string socket_path;       // empty for a remote pool
@@ -63,6 +64,7 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
     // The connection kept open after the last request (FCGI_KEEP_CONN): only
     // whoever holds the instance uses it; the pool closes it when the instance ends.
     std::unique_ptr<socket> kept;
+    bool master = false;  // the one instance of a pool with `children`, never lent
   };
 
   // What the status page shows of a pool.
@@ -105,6 +107,9 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
 
   // True for a pool that connects to a FastCGI server it did not start.
   bool remote() const { return settings_.remote.has_value(); }
+  // True for a pool with `children`: one instance (php-cgi's own process
+  // manager) whose children share its OPcache; the pool lends connection slots.
+  bool shared() const { return settings_.children > 0; }
 
   // The protocol of its connections: Unix, or TCP for a remote HOST:PORT (the
   // family of the first address; a connection kept on another thread is moved
@@ -156,6 +161,17 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   void spawn_action_locked(pool_core::id number);
   // Under mu_: starts instance `number`; false and `error` on failure.
   bool spawn_locked(pool_core::id number, std::string& error);
+  // Under mu_: a listening socket named `name` and the program on it; false and `error` on failure.
+  bool launch_locked(instance& inst, const std::string& name, std::string& error);
+  // Under mu_: the instance of a pool with `children`, started for slot `number`.
+  bool start_master_locked(pool_core::id number, std::string& error);
+  // Under mu_: ends the master once no slot is left.
+  void end_unused_master_locked();
+  // Under mu_: forgets the slots of master `pid` (ended or dead); `crash`: count one crash.
+  void drop_slots_locked(spawner::process_id pid, const std::string& how, bool crash);
+  void master_exited_locked(const std::shared_ptr<instance>& m, const spawner::exit_status& status);
+  void start_ticker_locked();
+  bool all_gone_locked() const { return instances_.empty() && masters_.empty(); }
   std::shared_ptr<instance> find_locked(pool_core::id number);
   asio::awaitable<void> watch(std::shared_ptr<instance> inst);
   asio::awaitable<void> ticker();
@@ -174,6 +190,9 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   std::mutex mu_;
   pool_core core_;
   std::vector<std::shared_ptr<instance>> instances_;
+  // A pool with `children`: its current instance, and every one not yet reaped.
+  std::shared_ptr<instance> master_;
+  std::vector<std::shared_ptr<instance>> masters_;
   std::map<pool_core::id, std::shared_ptr<waiter>> waiters_;
   pool_core::id next_waiter_ = 1;
   bool ticker_started_ = false;

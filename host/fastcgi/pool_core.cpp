@@ -233,10 +233,10 @@ void pool_core::returned(id inst, time_point now) {
   if (auto* r = find(inst); r && r->st == state::busy) hand_over(*r, now);
 }
 
-void pool_core::exited(id inst, const std::string& how, time_point now) {
+void pool_core::exited(id inst, const std::string& how, time_point now, bool asked) {
   auto* r = find(inst);
   if (!r) return;
-  const bool expected = stopping_ || r->st == state::draining;
+  const bool expected = asked || stopping_ || r->st == state::draining;
   if (!expected && r->st == state::busy && r->serving_started) {
     // Lent: counted when its holder gives it back.
     r->exited = true;

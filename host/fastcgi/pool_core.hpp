@@ -132,8 +132,8 @@ class pool_core {
   // A lent instance comes back unused (its request left before using it).
   void returned(id inst, time_point now);
 
-  // The instance's process was reaped.
-  void exited(id inst, const std::string& how, time_point now);
+  // The instance's process was reaped. `asked`: the pool ended it (not a crash).
+  void exited(id inst, const std::string& how, time_point now, bool asked = false);
 
   // Ends instances idle past idle_timeout and spawns for queued requests when
   // a back-off or pause ran out. Call at least every second.

@@ -94,7 +94,8 @@ std::string status_handler::json() const {
     } else {
       o += ",\"command\":" + json_quote(set.command.empty() ? "" : set.command[0]) +
            ",\"identity\":" + json_quote(s.identity) +
-           ",\"max_instances\":" + std::to_string(set.max_instances) +
+           (set.children ? ",\"children\":" + std::to_string(set.children)
+                         : ",\"max_instances\":" + std::to_string(set.max_instances)) +
            ",\"max_requests\":" + std::to_string(set.max_requests);
     }
     o += ",\"queue_length\":" + std::to_string(s.queued) +

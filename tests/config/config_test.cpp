@@ -171,6 +171,8 @@ TEST_F(ConfigTest, SampleConfigIsValidAndReadAsWritten) {
   EXPECT_EQ(php.request_timeout, 90s);
   EXPECT_EQ(php.queue_length, 1000u);
   EXPECT_EQ(php.env.at("PHP_FCGI_MAX_REQUESTS"), "0");
+  EXPECT_EQ(php.children, 0u);
+  EXPECT_EQ(c.pools.at("app").children, 4u);
   ASSERT_EQ(c.locations.size(), 4u);
   EXPECT_EQ(c.locations[0].create_process_as_user, false);
   EXPECT_EQ(c.locations[0].env.at("APP_AREA"), "admin");
@@ -246,6 +248,7 @@ TEST_F(ConfigTest, DokuWikiSampleIsValidAndReadAsWritten) {
   EXPECT_EQ(c.rewrites[3].to, "/doku.php?id=$1");
   EXPECT_TRUE(c.rewrites[3].if_missing);
   EXPECT_EQ(c.handlers.at(0).pool, "php");
+  EXPECT_EQ(c.pools.at("php").children, 4u);
   // Where Debian's package is installed, the sample loads as it is.
   if (fs::exists("/usr/share/dokuwiki/doku.php")) {
     auto real = load_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/dokuwiki.toml", root_options());
@@ -966,6 +969,53 @@ max_connections = 4
   ASSERT_EQ(r.errors.size(), says.size()) << dump(r);
   for (std::size_t i = 0; i < says.size(); ++i)
     EXPECT_NE(r.errors[i].message.find(says[i]), std::string::npos) << r.errors[i].to_string();
+}
+
+TEST_F(ConfigTest, APoolWithChildrenRunsOneInstanceWithThatManyChildren) {
+  auto r = load(std::string(kMinimal) + R"(
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+children = 6
+max_requests = 500
+[pools.plain]
+command = ["/usr/bin/php-cgi"]
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->pools.at("php").children, 6u);
+  EXPECT_EQ(r.value->pools.at("php").max_requests, 500u);
+  EXPECT_EQ(r.value->pools.at("plain").children, 0u);
+}
+
+TEST_F(ConfigTest, ChildrenMistakesAreReportedAtTheirKey) {
+  const std::string text = std::string(kMinimal) + R"(
+[pools.zero]
+command = ["/usr/bin/php-cgi"]
+children = 0
+[pools.word]
+command = ["/usr/bin/php-cgi"]
+children = "four"
+[pools.both]
+command = ["/usr/bin/php-cgi"]
+max_instances = 4
+children = 4
+[pools.accounts]
+command = ["/usr/bin/php-cgi"]
+impersonate = true
+children = 4
+[pools.env]
+command = ["/usr/bin/php-cgi"]
+children = 4
+env = { PHP_FCGI_CHILDREN = "8" }
+[pools.far]
+address = "127.0.0.1:9000"
+children = 4
+)";
+  expect_errors(text, {{8, "0", "pools.zero.children: 0 is out of range"},
+                       {11, "\"four\"", "pools.word.children: expected an integer"},
+                       {14, "4", "pools.both.max_instances: not with children"},
+                       {18, "true", "pools.accounts.impersonate: not with children"},
+                       {22, "4", "pools.env.children: env sets PHP_FCGI_CHILDREN too"},
+                       {26, "4", "pools.far.children: only for pools that start their program"}});
 }
 
 TEST_F(ConfigTest, PoolsTakeTheResourceLimitsOfCgiExceptRemoteOnes) {

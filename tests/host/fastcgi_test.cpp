@@ -431,6 +431,125 @@ INSTANTIATE_TEST_SUITE_P(Programs, FastcgiTest,
                          ::testing::Values(backend{"php", "php"}, backend{"perl", "fpl"}),
                          backend_name);
 
+// `children = N`: one php-cgi whose own process manager keeps N children on
+// its socket (one OPcache), which cgihost lends as N connection slots.
+class FastcgiChildren : public FastcgiTest {
+ protected:
+  // The pids of the pool's processes: the instance (the spawner's one child)
+  // and its children.
+  std::pair<pid_t, std::set<pid_t>> processes() {
+    auto top = children_of(server_->spawn_parent());
+    if (top.size() != 1) return {0, {}};
+    std::set<pid_t> kids;
+    for (auto [pid, st] : children_of(top[0].first)) kids.insert(pid);
+    return {top[0].first, kids};
+  }
+};
+
+TEST_P(FastcgiChildren, OneInstanceItsChildrenServeAndAreRecycledByIt) {
+  start("children = 2\nmax_requests = 3", "[status]\npath = \"/cgihost-status\"\n");
+  std::set<std::string> answered;
+  for (int i = 0; i < 12; ++i) {
+    auto r = fetch(port_, u("hello"));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << log();
+    answered.insert(r->body.substr(6));
+  }
+  // 12 requests, 3 per child: at least 4 children answered, none of them the instance.
+  EXPECT_GE(answered.size(), 4u);
+  auto [master, kids] = processes();
+  ASSERT_NE(master, 0) << "not one instance under the spawner";
+  EXPECT_TRUE(eventually([&] { return processes().second.size() == 2; }, 3s));
+  EXPECT_FALSE(answered.contains(std::to_string(master)));
+  EXPECT_NE(log().find("started instance pid " + std::to_string(master) + " with 2 children"),
+            std::string::npos)
+      << log();
+  // Concurrent requests use both children.
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 6; ++t)
+    clients.emplace_back([&] {
+      for (int i = 0; i < 5; ++i)
+        if (auto r = fetch(port_, u("hello")); r && r->status == 200) ++ok;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 30) << log();
+  // Counted once each response is sent: the last one may still be on its way.
+  std::string page;
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto r = fetch(port_, "/cgihost-status");
+        page = r ? r->body : "";
+        return page.find("\"accepted\":42") != std::string::npos;
+      },
+      3s))
+      << page;
+  EXPECT_NE(page.find("\"pid\":" + std::to_string(master)), std::string::npos) << page;
+  EXPECT_NE(page.find("\"children\":2"), std::string::npos) << page;
+}
+
+TEST_P(FastcgiChildren, AGracefulStopEndsTheInstanceAndItsChildren) {
+  start("children = 3");
+  ASSERT_EQ(fetch(port_, u("hello"))->status, 200);
+  EXPECT_TRUE(eventually([&] { return processes().second.size() == 3; }, 3s));
+  stop();
+  EXPECT_NE(log().find("ended (exit 0)"), std::string::npos) << log();
+  EXPECT_EQ(log().find("signal 9"), std::string::npos) << log();
+  // TearDown: no process left.
+}
+
+TEST_P(FastcgiChildren, AStopCutShortKillsTheInstanceAndItsChildren) {
+  start("children = 2\nrequest_timeout = \"30s\"", "");
+  // A request still running when the grace period (5 s) ends: kill_now.
+  std::thread sleeper([&] { fetch(port_, u("sleep") + "?s=20"); });
+  EXPECT_TRUE(eventually([&] { return processes().second.size() == 2; }, 3s));
+  stop();
+  sleeper.join();
+  EXPECT_TRUE(children_of(::getpid()).empty());
+}
+
+TEST_P(FastcgiChildren, AnInstanceThatDiesIsNoticedAndReplaced) {
+  start("children = 2");
+  ASSERT_EQ(fetch(port_, u("hello"))->status, 200);
+  auto [master, kids] = processes();
+  ASSERT_NE(master, 0);
+  ASSERT_EQ(::kill(master, SIGKILL), 0);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return log().find("instance pid " + std::to_string(master) + " died") != std::string::npos;
+      },
+      3s))
+      << log();
+  auto r = fetch(port_, u("hello"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << log();
+  auto [again, kids2] = processes();
+  EXPECT_NE(again, 0);
+  EXPECT_NE(again, master);
+}
+
+TEST_P(FastcgiChildren, ATimedOutRequestKillsTheInstanceAndTheNextOneWorks) {
+  start("children = 2\nrequest_timeout = \"1s\"");
+  ASSERT_EQ(fetch(port_, u("hello"))->status, 200);
+  auto [master, kids] = processes();
+  auto slow = fetch(port_, u("sleep") + "?s=10");
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->status, 504) << log();
+  EXPECT_TRUE(eventually(
+      [&] {
+        return log().find("killing instance pid " + std::to_string(master)) != std::string::npos;
+      },
+      3s))
+      << log();
+  auto r = fetch(port_, u("hello"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << log();
+  EXPECT_NE(processes().first, master);
+}
+
+INSTANTIATE_TEST_SUITE_P(Programs, FastcgiChildren, ::testing::Values(backend{"php", "php"}),
+                         backend_name);
+
 // A program that exits at once: the pool stops spawning after repeated
 // failures and answers 503 naming the phase, instead of spinning.
 TEST(FastcgiFailures, AProgramThatKeepsDyingStopsSpawningWith503) {

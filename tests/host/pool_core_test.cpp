@@ -193,6 +193,28 @@ TEST_F(PoolCoreTest, AFailedRequestEndsTheInstanceWithSigkillAndACrashIsReplaced
   EXPECT_NE(c, b);
 }
 
+// A pool with children: the slots of an instance the pool killed go without
+// counting as crashes or delaying the next start, lent ones included.
+TEST_F(PoolCoreTest, SlotsOfAnInstanceThePoolEndedAreNoCrashAndNoBackOff) {
+  make({.max_instances = 2});
+  auto a = want(1);
+  auto b = want(2);
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  release(b);
+  core_->exited(a, "killed", now_, true);  // lent to request 1
+  core_->exited(b, "killed", now_, true);  // idle
+  run();
+  release(a, outcome::broken);  // its holder gives it back: already forgotten
+  EXPECT_EQ(core_->counts().crashes, 0u);
+  EXPECT_FALSE(core_->spawn_held_until(now_));
+  EXPECT_TRUE(core_->instances().empty());
+  auto c = want(3);
+  EXPECT_NE(c, 0u);
+  EXPECT_NE(c, a);
+  EXPECT_NE(c, b);
+}
+
 TEST_F(PoolCoreTest, FailedStartsBackOffExponentiallyWithJitter) {
   make({.backoff_first = 200ms, .backoff_max = 2s, .rapid_fails = 100});
   failing_launches_ = true;
