@@ -32,6 +32,15 @@ class alarm_clock final : public asio::execution_context::service {
     a.linked_ = false;
   }
 
+  // The last alarm was cleared: the timer stops waiting, so that an
+  // io_context with nothing else to do returns from run() (a stop) instead of
+  // waiting for a time nobody wants. Under load some alarm is nearly always set.
+  void cleared() {
+    if (head_ || !waiting_) return;
+    waiting_ = false;
+    timer_.cancel();
+  }
+
   // An alarm set for `at`: the timer waits for it when it is the earliest.
   void wants(clock::time_point at) {
     if (waiting_ && waiting_for_ <= at) return;
@@ -92,7 +101,9 @@ void alarm::set(clock::time_point at) {
 }
 
 void alarm::clear() {
-  if (linked_) clock_->unlink(*this);
+  if (!linked_) return;
+  clock_->unlink(*this);
+  clock_->cleared();
 }
 
 }  // namespace cgihost::host

@@ -75,5 +75,22 @@ TEST(AlarmClock, ARingMaySetAlarmsAndAnAlarmDestroyedWhileSetNeverRings) {
   EXPECT_EQ(gone, 0);
 }
 
+TEST(AlarmClock, WithEveryAlarmClearedTheContextHasNoWorkLeft) {
+  // A stop lets the io threads run out of work: a cleared alarm must not keep
+  // its clock's timer waiting for a time nobody wants any more.
+  asio::io_context ctx;
+  int rang = 0;
+  alarm a(ctx.get_executor(), [&] { ++rang; });
+  alarm b(ctx.get_executor(), [&] { ++rang; });
+  a.set_after(30s);
+  b.set_after(60s);
+  a.clear();
+  EXPECT_TRUE(b.is_set());
+  b.clear();
+  ctx.run_for(3s);
+  EXPECT_TRUE(ctx.stopped());  // ran out of work, did not time out
+  EXPECT_EQ(rang, 0);
+}
+
 }  // namespace
 }  // namespace cgihost::host
