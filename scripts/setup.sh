@@ -3,7 +3,7 @@
 # creates the system account cgihost when it does not exist.
 # Idempotent: when everything is present it changes nothing and runs no apt.
 # Usage: scripts/setup.sh            (build and test dependencies)
-#        scripts/setup.sh --bench    (also the peers and load tools of tests/bench)
+#        scripts/setup.sh --bench    (also the peers, load and profiling tools of tests/bench)
 # The services the packages bring (mariadb, nginx) are not started here: the
 # tests start their own, in their temp folders.
 set -euo pipefail
@@ -29,7 +29,7 @@ packages=(
 
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(wrk php8.2-fpm fcgiwrap) ;;
+    --bench) packages+=(wrk php8.2-fpm fcgiwrap strace linux-perf) ;;
     *) echo "setup: unknown option $arg (use --bench)" >&2; exit 2 ;;
   esac
 done

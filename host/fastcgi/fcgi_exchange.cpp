@@ -41,7 +41,11 @@ fcgi_exchange::fcgi_exchange(exchange& ex, lease& l, const spawner::spool_file& 
       empty_body_(empty_body),
       script_(std::move(script)),
       pool_(std::move(pool)),
-      relay_(ex, script_, false) {
+      relay_(ex, script_, false),
+      alarm_(sock_.get_executor(), [this] {
+        (alarm_watches_ ? rang_watch_ : rang_timeout_) = true;
+        read_cancel_.emit(asio::cancellation_type::terminal);
+      }) {
   decoder_.begin(kFcgiRequestId);
 }
 
@@ -65,21 +69,13 @@ asio::awaitable<void> fcgi_exchange::run(const std::string& head_records,
     // alarm cuts at the deadline or after kWatchClientAfter to start
     // watching the client.
     co_await send_stdin();
-    auto alarm = alarm_ = std::make_shared<alarm_state>();
-    alarm->cancel = &read_cancel_;
-    const bool watch_later = deadline > clock::now() + kWatchClientAfter;
-    timer.expires_at(watch_later ? clock::now() + kWatchClientAfter : deadline);
-    timer.async_wait([alarm, watch_later](error_code ec) {
-      if (ec || alarm->done) return;
-      (watch_later ? alarm->watch : alarm->timed_out) = true;
-      alarm->cancel->emit(asio::cancellation_type::terminal);
-    });
+    alarm_watches_ = deadline > clock::now() + kWatchClientAfter;
+    alarm_.set(alarm_watches_ ? clock::now() + kWatchClientAfter : deadline);
     cancellable_reads_ = true;
     co_await read_records();
     cancellable_reads_ = false;
-    alarm->done = true;
-    timer.cancel();
-    timed_out_ = alarm->timed_out;
+    alarm_.clear();
+    timed_out_ = rang_timeout_;
     if (end_.end_request || timed_out_ || !end_.failure.empty()) co_return;
     // A slow request: from now on the client is watched.
     timer.expires_at(deadline);
@@ -174,7 +170,7 @@ asio::awaitable<void> fcgi_exchange::read_records() {
   std::string batch;
   while (!end_.end_request) {
     // The alarm may ring between two reads, when there is no read to cancel.
-    if (cancellable_reads_ && (alarm_->watch || alarm_->timed_out)) co_return;
+    if (cancellable_reads_ && (rang_watch_ || rang_timeout_)) co_return;
     auto [ec, n] =
         cancellable_reads_
             ? co_await sock_.async_read_some(

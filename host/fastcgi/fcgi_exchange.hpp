@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "host/dispatch/alarm_clock.hpp"
 #include "host/dispatch/exchange.hpp"
 #include "host/fastcgi/lease.hpp"
 #include "host/gateway/gateway.hpp"
@@ -62,14 +63,6 @@ class fcgi_exchange {
   response_relay& relay() { return relay_; }
 
  private:
-  // What the alarm of run()'s plain path may touch, even after run() ended.
-  struct alarm_state {
-    bool done = false;
-    bool watch = false;
-    bool timed_out = false;
-    asio::cancellation_signal* cancel = nullptr;
-  };
-
   asio::awaitable<void> abort(asio::steady_timer& timer);
   asio::awaitable<void> wait_timeout(asio::steady_timer& timer);
   asio::awaitable<void> watch_client();
@@ -90,7 +83,12 @@ class fcgi_exchange {
   response_relay relay_;
   std::string head_;
   asio::cancellation_signal read_cancel_;
-  std::shared_ptr<alarm_state> alarm_;
+  // run()'s plain path: rings after kWatchClientAfter (then the client is
+  // watched) or at the deadline, and cuts the read.
+  alarm alarm_;
+  bool alarm_watches_ = false;  // what the alarm means when it rings
+  bool rang_watch_ = false;
+  bool rang_timeout_ = false;
   bool cancellable_reads_ = false;
   protocol::fcgi::client_decoder decoder_;
   gateway_buffer buf_;

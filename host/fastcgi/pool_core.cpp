@@ -142,14 +142,17 @@ void pool_core::hand_over(inst_rec& inst, time_point now) {
     return;
   }
   // Oldest first; but a request on the thread that holds the instance's
-  // connection goes before older ones elsewhere while they are still young:
-  // no cross-thread wake-up, no re-registered socket.
+  // connection goes before older ones elsewhere that arrived less than
+  // `fairness` before it: no cross-thread wake-up, no re-registered socket,
+  // and no request is overtaken by one that came later than that.
   auto pick = queue_.begin();
-  if (inst.kept_on && now - queue_.front().since < limits_.fairness) {
+  if (inst.kept_on) {
+    const auto oldest = queue_.front().since;
     auto stop =
         queue_.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(queue_.size(), 16));
-    auto same = std::find_if(queue_.begin(), stop,
-                             [&](const waiter_rec& w) { return w.where == inst.kept_on; });
+    auto same = std::find_if(queue_.begin(), stop, [&](const waiter_rec& w) {
+      return w.where == inst.kept_on && w.since - oldest < limits_.fairness;
+    });
     if (same != stop) pick = same;
   }
   action a;

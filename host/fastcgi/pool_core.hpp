@@ -35,7 +35,7 @@ struct pool_limits {
   std::chrono::milliseconds rapid_window = std::chrono::minutes(1);
   std::chrono::milliseconds breaker_pause = std::chrono::seconds(30);
   // A queued request is given a same-thread instance before older requests of
-  // other threads, unless the oldest has waited this long.
+  // other threads that arrived less than this before it.
   std::chrono::milliseconds fairness = std::chrono::milliseconds(1);
 };
 

@@ -141,18 +141,20 @@ asio::awaitable<std::optional<protocol::normalized_target>> http_session::read_h
   // The head must be complete within header_timeout, however slowly it
   // trickles in (slowloris). Our own timer cancels the read rather than the
   // stream's, which would close the socket before the 408 could be sent.
+  // Parsing happens here, in this coroutine, not inside a composed read
+  // operation: nothing the parser does can escape past run()'s handler.
+  auto step = reader_.parse_head();
+  if (step != request_reader::step::need_more) co_return co_await checked_target(step, at);
+  // The head is not all here yet (nearly always it is, and no timer is armed).
   stream_.expires_never();
   auto timed_out = std::make_shared<bool>(false);
-  asio::steady_timer deadline(stream_.get_executor(), limits.header_timeout);
+  asio::steady_timer deadline(stream_.get_executor(), at.started + limits.header_timeout);
   deadline.async_wait([timed_out, this](const error_code& tec) {
     if (tec) return;
     *timed_out = true;
     error_code cec;
     stream_.socket().cancel(cec);
   });
-  // Parsing happens here, in this coroutine, not inside a composed read
-  // operation: nothing the parser does can escape past run()'s handler.
-  auto step = reader_.parse_head();
   while (step == request_reader::step::need_more) {
     auto [ec, n] = co_await stream_.async_read_some(reader_.prepare(), nothrow);
     if (ec && *timed_out) {

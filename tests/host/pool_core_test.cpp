@@ -310,16 +310,18 @@ TEST_F(PoolCoreTest, AQueuedRequestThatTimesOutIsRefusedWith504) {
   EXPECT_EQ(core_->counts().queue_timeouts, 1u);
 }
 
-TEST_F(PoolCoreTest, AnInstanceGoesToARequestOnItsOwnThreadWhileOthersAreYoung) {
+TEST_F(PoolCoreTest, AnInstanceGoesToARequestOnItsOwnThreadThatCameSoonAfterTheOldest) {
   make({.max_instances = 1, .fairness = 5ms});
   auto a = want(1, 7);
   EXPECT_EQ(want(2, 8), 0u);  // oldest, other thread
-  EXPECT_EQ(want(3, 7), 0u);  // same thread as a's connection
+  now_ += 4ms;
+  EXPECT_EQ(want(3, 7), 0u);  // same thread as a's connection, 4 ms later
+  now_ += 10ms;               // however long the oldest has waited by now
   release(a, outcome::ok, 7);
   EXPECT_EQ(lent_[3], a);
-  // Once the oldest has waited past the fairness limit, it goes first.
+  // One that came `fairness` or more after the oldest does not overtake it.
+  now_ += 1ms;  // 15 ms after the oldest
   EXPECT_EQ(want(4, 7), 0u);
-  now_ += 5ms;
   release(a, outcome::ok, 7);
   EXPECT_EQ(lent_[2], a);
 }
