@@ -20,27 +20,43 @@ using clock = std::chrono::steady_clock;
 }  // namespace
 
 http_session::http_session(session_host& srv, asio::ip::tcp::socket socket, std::uint64_t id)
-    : server_(srv), stream_(std::move(socket)), reader_(srv.settings().http), id_(id) {
+    : server_(srv),
+      socket_(std::move(socket)),
+      deadline_(socket_.get_executor(), [this] { alarm_rang(); }),
+      reader_(srv.settings().http),
+      id_(id) {
   auto unmapped = [](asio::ip::address a) {
     if (a.is_v6() && a.to_v6().is_v4_mapped())
       return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
     return a;
   };
   error_code ec;
-  auto remote = stream_.socket().remote_endpoint(ec);
+  auto remote = socket_.remote_endpoint(ec);
   peer_ = ec ? "-" : unmapped(remote.address()).to_string();
   peer_port_ = ec ? 0 : remote.port();
-  auto local = stream_.socket().local_endpoint(ec);
+  auto local = socket_.local_endpoint(ec);
   local_ = ec ? "-" : unmapped(local.address()).to_string();
   local_port_ = ec ? 0 : local.port();
 }
 
 http_session::~http_session() { server_.session_ended(id_); }
 
+void http_session::alarm_rang() {
+  alarm_rang_ = true;
+  error_code ec;
+  if (close_on_alarm_)
+    socket_.close(ec);
+  else
+    socket_.cancel(ec);
+}
+
 void http_session::request_stop() {
-  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->stop_requested_ = true;
-    if (self->state_ == state::idle) self->stream_.cancel();
+    if (self->state_ == state::idle) {
+      error_code ec;
+      self->socket_.cancel(ec);
+    }
   });
 }
 
@@ -56,19 +72,19 @@ asio::awaitable<void> http_session::run() {
   // to a reset caused by unread data.
   // Only needed when input may be left unread; a clean close needs no wait.
   error_code ec;
-  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   bool unread =
       reader_.buffered() > 0 || (reader_.started() && !reader_.parser().is_done()) || linger_;
   if (!ec && unread) {
     char scratch[4096];
-    stream_.expires_after(server_.stopping() ? std::chrono::milliseconds(250)
-                                             : std::chrono::milliseconds(2000));
+    within(server_.stopping() ? std::chrono::milliseconds(250) : std::chrono::milliseconds(2000));
     for (int i = 0; i < 256; ++i) {
-      auto [rec, n] = co_await stream_.async_read_some(asio::buffer(scratch), nothrow);
+      auto [rec, n] = co_await socket_.async_read_some(asio::buffer(scratch), nothrow);
       if (rec) break;
     }
+    done_waiting();
   }
-  stream_.close();
+  socket_.close(ec);
 }
 
 asio::awaitable<void> http_session::send_simple(http::status status, bool close,
@@ -91,8 +107,9 @@ asio::awaitable<void> http_session::send_simple(http::status status, bool close,
   set_connection(msg, !close);
   const std::string head = serialize_head(msg);
   std::array<asio::const_buffer, 2> both{asio::buffer(head), asio::buffer(body)};
-  stream_.expires_after(cfg.http.send_timeout);
-  auto [ec, n] = co_await asio::async_write(stream_, both, nothrow);
+  within(cfg.http.send_timeout);
+  auto [ec, n] = co_await asio::async_write(socket_, both, nothrow);
+  done_waiting();
   if (auto& acc = server_.log().access) {
     access_record r;
     r.peer = peer_;
@@ -127,8 +144,9 @@ asio::awaitable<bool> http_session::await_request(bool first) {
   if (reader_.buffered() > 0) co_return true;  // pipelined: already here
   if (stop_requested_ || server_.stopping()) co_return false;
   const auto& limits = server_.settings().http;
-  stream_.expires_after(first ? limits.header_timeout : limits.keepalive_timeout);
-  auto [ec, n] = co_await stream_.async_read_some(reader_.prepare(), nothrow);
+  within(first ? limits.header_timeout : limits.keepalive_timeout);
+  auto [ec, n] = co_await socket_.async_read_some(reader_.prepare(), nothrow);
+  done_waiting();
   if (ec) co_return false;  // idle timeout, client gone, or stop
   reader_.commit(n);
   co_return true;
@@ -145,20 +163,12 @@ asio::awaitable<std::optional<protocol::normalized_target>> http_session::read_h
   // operation: nothing the parser does can escape past run()'s handler.
   auto step = reader_.parse_head();
   if (step != request_reader::step::need_more) co_return co_await checked_target(step, at);
-  // The head is not all here yet (nearly always it is, and no timer is armed).
-  stream_.expires_never();
-  auto timed_out = std::make_shared<bool>(false);
-  asio::steady_timer deadline(stream_.get_executor(), at.started + limits.header_timeout);
-  deadline.async_wait([timed_out, this](const error_code& tec) {
-    if (tec) return;
-    *timed_out = true;
-    error_code cec;
-    stream_.socket().cancel(cec);
-  });
+  // The head is not all here yet (nearly always it is, and no alarm is set).
+  alarm_rang_ = false;
+  within_until(at.started + limits.header_timeout);
   while (step == request_reader::step::need_more) {
-    auto [ec, n] = co_await stream_.async_read_some(reader_.prepare(), nothrow);
-    if (ec && *timed_out) {
-      deadline.cancel();
+    auto [ec, n] = co_await socket_.async_read_some(reader_.prepare(), nothrow);
+    if (ec && alarm_rang_) {
       co_await send_simple(http::status::request_timeout, true,
                            "request head not complete within http.header_timeout (" +
                                std::to_string(limits.header_timeout.count()) + " ms)",
@@ -169,11 +179,14 @@ asio::awaitable<std::optional<protocol::normalized_target>> http_session::read_h
       step = reader_.end_of_input();
       break;
     }
-    if (ec) co_return std::nullopt;  // client gone, reset, or stop
+    if (ec) {
+      done_waiting();
+      co_return std::nullopt;  // client gone, reset, or stop
+    }
     reader_.commit(n);
     step = reader_.parse_head();
   }
-  deadline.cancel();
+  done_waiting();
   co_return co_await checked_target(step, at);
 }
 

@@ -3,9 +3,9 @@
 // limit of [http] enforced and each violation answered with its status.
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <memory>
 
+#include "host/dispatch/alarm_clock.hpp"
 #include "host/dispatch/exchange.hpp"
 #include "host/http/http_request.hpp"
 #include "host/http/session_host.hpp"
@@ -27,7 +27,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // current response otherwise. Thread-safe.
   void request_stop();
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
 
  private:
   friend class session_exchange;
@@ -60,8 +60,26 @@ class http_session : public std::enable_shared_from_this<http_session> {
   asio::awaitable<void> send_simple(http::status status, bool close, std::string_view reason,
                                     const request_start& at, const std::string& request_line);
 
+  // The one deadline of the connection's current wait (idle, head, body,
+  // send): set before a wait, cleared after it. When it rings the socket is
+  // closed (every wait then fails), or for the head only cancelled, so that
+  // the 408 can still be sent.
+  void within(std::chrono::steady_clock::duration d, bool close = true) {
+    close_on_alarm_ = close;
+    deadline_.set_after(d);
+  }
+  void within_until(std::chrono::steady_clock::time_point at) {
+    close_on_alarm_ = false;
+    deadline_.set(at);
+  }
+  void done_waiting() { deadline_.clear(); }
+  void alarm_rang();
+
   session_host& server_;
-  boost::beast::tcp_stream stream_;
+  asio::ip::tcp::socket socket_;
+  alarm deadline_;
+  bool close_on_alarm_ = true;
+  bool alarm_rang_ = false;
   request_reader reader_;
   std::uint64_t id_;
   std::string peer_;

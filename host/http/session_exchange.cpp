@@ -72,8 +72,9 @@ asio::awaitable<std::size_t> session_exchange::read_body(void* data, std::size_t
   if (!continue_sent_ && expects_continue(reader.parser().get())) {
     continue_sent_ = true;
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    s_.stream_.expires_after(settings().http.send_timeout);
-    auto [wec, wn] = co_await asio::async_write(s_.stream_, asio::buffer(kContinue), nothrow);
+    s_.within(settings().http.send_timeout);
+    auto [wec, wn] = co_await asio::async_write(s_.socket_, asio::buffer(kContinue), nothrow);
+    s_.done_waiting();
     if (wec) {
       ec = wec;
       co_return 0;
@@ -84,8 +85,9 @@ asio::awaitable<std::size_t> session_exchange::read_body(void* data, std::size_t
     auto step = reader.parse_body(data, size, got);
     if (step == request_reader::step::ready) co_return got;
     if (step == request_reader::step::need_more) {
-      s_.stream_.expires_after(settings().http.body_timeout);
-      auto [rec, rn] = co_await s_.stream_.async_read_some(reader.prepare(), nothrow);
+      s_.within(settings().http.body_timeout);
+      auto [rec, rn] = co_await s_.socket_.async_read_some(reader.prepare(), nothrow);
+      s_.done_waiting();
       if (!rec) {
         reader.commit(rn);
         continue;
@@ -293,7 +295,7 @@ asio::awaitable<void> session_exchange::send_unauthorized(std::string_view reaso
 }
 
 asio::awaitable<bool> session_exchange::client_gone() {
-  auto& sock = s_.stream_.socket();
+  auto& sock = s_.socket_;
   if (s_.reader_.buffered() == 0) {
     auto [ec] = co_await sock.async_wait(asio::ip::tcp::socket::wait_read, nothrow);
     if (ec == asio::error::operation_aborted) co_return false;
@@ -309,7 +311,7 @@ asio::awaitable<bool> session_exchange::client_gone() {
     if ((pec && !waiting) || (!pec && n == 0)) co_return true;
   }
   // Bytes of a next request are waiting: the client is there. Wait until cancelled.
-  asio::steady_timer forever(s_.stream_.get_executor(), clock::time_point::max());
+  asio::steady_timer forever(s_.socket_.get_executor(), clock::time_point::max());
   co_await forever.async_wait(nothrow);
   co_return false;
 }
@@ -453,7 +455,7 @@ template <class Buffers>
 asio::awaitable<void> session_exchange::send(const Buffers& buffers, error_code& ec) {
   // What the socket takes at once goes without a timer or a trip through
   // the scheduler (nearly every response); only the rest is written async.
-  auto& sock = s_.stream_.socket();
+  auto& sock = s_.socket_;
   error_code wec;
   if (!sock.non_blocking()) sock.non_blocking(true, wec);  // kept with the connection
   std::size_t done = wec ? 0 : sock.write_some(buffers, wec);
@@ -461,8 +463,9 @@ asio::awaitable<void> session_exchange::send(const Buffers& buffers, error_code&
   if (!wec && done < asio::buffer_size(buffers)) {
     boost::beast::buffers_suffix<Buffers> rest(buffers);
     rest.consume(done);
-    s_.stream_.expires_after(settings().http.send_timeout);
-    std::tie(wec, std::ignore) = co_await asio::async_write(s_.stream_, rest, nothrow);
+    s_.within(settings().http.send_timeout);
+    std::tie(wec, std::ignore) = co_await asio::async_write(sock, rest, nothrow);
+    s_.done_waiting();
   }
   if (wec) {
     phase_ = progress::failed;
