@@ -2,14 +2,12 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <charconv>
 #include <cstdio>
-#include <optional>
 
 #ifdef __linux__
 #include <sys/sendfile.h>
@@ -378,7 +376,7 @@ asio::awaitable<file_read> session_exchange::write_file(http::response_header<>&
   if (!check_length(part.length, ec)) co_return file_read{};
   const std::string text = serialize_head(head);
   // MSG_MORE: the head leaves with the body's first bytes, not in a packet of its own.
-  auto& sock = s_.stream_.socket();
+  auto& sock = s_.socket_;
   error_code wec;
   if (!sock.non_blocking()) sock.non_blocking(true, wec);
   std::size_t done = wec ? 0 : sock.send(asio::buffer(text), MSG_MORE, wec);
@@ -401,11 +399,9 @@ asio::awaitable<file_read> session_exchange::write_file(http::response_header<>&
 asio::awaitable<file_read> session_exchange::send_file_body(file_part part, error_code& ec) {
   file_read result;
 #ifdef __linux__
-  using namespace asio::experimental::awaitable_operators;
   constexpr std::uint64_t kStep = 64 * 1024;  // as much as send() is given at once
-  auto& sock = s_.stream_.socket();
+  auto& sock = s_.socket_;
   const auto timeout = settings().http.send_timeout;
-  std::optional<asio::steady_timer> timer;
   auto deadline = clock::now() + timeout;
   std::uint64_t since_deadline = 0;
   auto offset = static_cast<off_t>(part.offset);
@@ -425,15 +421,14 @@ asio::awaitable<file_read> session_exchange::send_file_body(file_part part, erro
     const int err = n == 0 ? 0 : errno;
     if (err == EINTR) continue;
     if (err == EAGAIN) {
-      if (!timer) timer.emplace(sock.get_executor());
-      timer->expires_at(deadline);
-      auto waited = co_await (sock.async_wait(asio::ip::tcp::socket::wait_write, nothrow) ||
-                              timer->async_wait(nothrow));
-      error_code why = waited.index() == 0 ? std::get<0>(std::get<0>(waited))
-                                           : error_code(boost::beast::error::timeout);
+      // The session's one deadline: when it rings the socket is closed and the wait fails.
+      s_.within(deadline - clock::now());
+      auto [why] = co_await sock.async_wait(asio::ip::tcp::socket::wait_write, nothrow);
+      s_.done_waiting();
       if (!why) continue;
       ec = why;
-    } else if (err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ETIMEDOUT) {
+    } else if (!sock.is_open() || err == EPIPE || err == ECONNRESET || err == ENOTCONN ||
+               err == ETIMEDOUT) {
       ec = error_code(err, boost::system::system_category());
     } else {
       // The file's side: it shrank (0), or cannot be read.

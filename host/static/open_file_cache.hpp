@@ -5,10 +5,11 @@
 // `valid` after it was opened (beneath the root, as look_up_static opens).
 // Each reuse looks at the open file again (one fstat): a file changed in
 // place (size, modification time, owner, group, mode) is opened afresh, so
-// its bytes, its validators and the account's read check always agree with
-// the file as it is now. What the descriptor cannot tell — the name now
-// leading elsewhere (the file removed, renamed over, a folder on the way
-// replaced) — is seen at most `valid` late. Shared by the io threads.
+// its validators and the account's read check always judge the file as it
+// is now, and its bytes are read from it. What the descriptor cannot tell —
+// the name now leading elsewhere (the file removed, renamed over, a folder
+// on the way replaced) — is seen at most `valid` late. Shared by the io
+// threads.
 
 #include <chrono>
 #include <cstddef>
