@@ -14,6 +14,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "host/dispatch/request.hpp"
 #include "host/dispatch/router.hpp"
 #include "protocol/uri_path.hpp"
+#include "spawner/platform.hpp"
 
 namespace cgihost::host {
 
@@ -47,6 +49,24 @@ struct cgi_trace {
 
 class dispatcher;
 struct refusal;
+
+// A response body read from a file (exchange::write_file): `length` bytes of
+// the open file `file` from `offset`. The caller keeps `file` open until the
+// write completes.
+struct file_part {
+  spawner::native_handle file = spawner::no_handle;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+// How reading a file_part went. `failed` when the file could not be read
+// (`error` says why) or held fewer bytes than asked (`error` empty: it shrank),
+// at `offset`; the response is then not complete.
+struct file_read {
+  bool failed = false;
+  std::error_code error;
+  std::uint64_t offset = 0;
+};
 
 // What the dispatch decided of a request before a handler runs it: set by the
 // front (head, target, id; the name when the front authenticated it, as `try
@@ -124,6 +144,16 @@ class exchange {
     co_await write_body(data, ec);
     if (!ec) co_await finish_body(ec);
   }
+
+  // Sends the head and then `part` of a file as the body; the same rules as
+  // write_response (the head's Content-Length is `part.length`). `ec` is a
+  // failed send, as write_body's; the result says whether the file could be
+  // read. A failure to read before anything was sent leaves no head sent
+  // (the caller can still answer 500). The default reads the file in bounded
+  // chunks and writes them with write_response and write_body; an exchange
+  // may send it without copying (sendfile), with the same send timeout.
+  virtual asio::awaitable<file_read> write_file(http::response_header<>& head, file_part part,
+                                                error_code& ec);
 
   virtual bool head_sent() const = 0;
 

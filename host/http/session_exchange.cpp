@@ -9,6 +9,11 @@
 #include <charconv>
 #include <cstdio>
 
+#ifdef __linux__
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#endif
+
 #include "host/http/http_session.hpp"
 #include "host/http/response_head.hpp"
 #include "protocol/text.hpp"
@@ -354,6 +359,91 @@ void session_exchange::log_access() const {
   r.micros = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count());
   acc->info(format_access_line(r));
+}
+
+asio::awaitable<file_read> session_exchange::write_file(http::response_header<>& head,
+                                                        file_part part, error_code& ec) {
+#ifdef __linux__
+  constexpr std::uint64_t kSendfileMin = 16 * 1024;
+  if (part.length < kSendfileMin || head.find(http::field::content_length) == head.end())
+    co_return co_await exchange::write_file(head, part, ec);
+  ec = {};
+  prepare_head(head);
+  if (framing_ != framing::length) {
+    co_await send(std::array<asio::const_buffer, 1>{asio::buffer(serialize_head(head))}, ec);
+    co_return file_read{};
+  }
+  if (!check_length(part.length, ec)) co_return file_read{};
+  const std::string text = serialize_head(head);
+  // MSG_MORE: the head leaves with the body's first bytes, not in a packet of its own.
+  auto& sock = s_.socket_;
+  error_code wec;
+  if (!sock.non_blocking()) sock.non_blocking(true, wec);
+  std::size_t done = wec ? 0 : sock.send(asio::buffer(text), MSG_MORE, wec);
+  if (wec == asio::error::would_block || wec == asio::error::try_again) wec = {};
+  if (wec) {
+    phase_ = progress::failed;
+    ec = wec;
+    co_return file_read{};
+  }
+  if (done < text.size()) {
+    co_await send(std::array<asio::const_buffer, 1>{asio::buffer(text) + done}, ec);
+    if (ec) co_return file_read{};
+  }
+  co_return co_await send_file_body(part, ec);
+#else
+  co_return co_await exchange::write_file(head, part, ec);
+#endif
+}
+
+asio::awaitable<file_read> session_exchange::send_file_body(file_part part, error_code& ec) {
+  file_read result;
+#ifdef __linux__
+  constexpr std::uint64_t kStep = 64 * 1024;  // as much as send() is given at once
+  auto& sock = s_.socket_;
+  const auto timeout = settings().http.send_timeout;
+  auto deadline = clock::now() + timeout;
+  std::uint64_t since_deadline = 0;
+  auto offset = static_cast<off_t>(part.offset);
+  std::uint64_t left = part.length;
+  while (left > 0) {
+    const ssize_t n = ::sendfile(sock.native_handle(), part.file, &offset, left);
+    if (n > 0) {
+      left -= static_cast<std::uint64_t>(n);
+      written_ += static_cast<std::uint64_t>(n);
+      since_deadline += static_cast<std::uint64_t>(n);
+      if (since_deadline >= kStep) {
+        since_deadline = 0;
+        deadline = clock::now() + timeout;
+      }
+      continue;
+    }
+    const int err = n == 0 ? 0 : errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN) {
+      // The session's one deadline: when it rings the socket is closed and the wait fails.
+      s_.within(deadline - clock::now());
+      auto [why] = co_await sock.async_wait(asio::ip::tcp::socket::wait_write, nothrow);
+      s_.done_waiting();
+      if (!why) continue;
+      ec = why;
+    } else if (!sock.is_open() || err == EPIPE || err == ECONNRESET || err == ENOTCONN ||
+               err == ETIMEDOUT) {
+      ec = error_code(err, boost::system::system_category());
+    } else {
+      // The file's side: it shrank (0), or cannot be read.
+      result.failed = true;
+      if (err) result.error = std::error_code(err, std::generic_category());
+      result.offset = static_cast<std::uint64_t>(offset);
+    }
+    phase_ = progress::failed;
+    co_return result;
+  }
+#else
+  (void)part;
+  (void)ec;
+#endif
+  co_return result;
 }
 
 template <class Buffers>

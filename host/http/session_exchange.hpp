@@ -43,6 +43,11 @@ class session_exchange final : public exchange {
   asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) override;
   asio::awaitable<void> write_last(asio::const_buffer data, error_code& ec) override;
   asio::awaitable<void> finish_body(error_code& ec) override;
+  // A body of at least kSendfileMin bytes under Content-Length goes by
+  // sendfile(2), straight from the page cache; smaller ones as the default
+  // (one gather write of head and body).
+  asio::awaitable<file_read> write_file(http::response_header<>& head, file_part part,
+                                        error_code& ec) override;
   asio::awaitable<void> write_raw(asio::const_buffer data, error_code& ec) override;
   asio::awaitable<bool> client_gone() override;
 
@@ -89,6 +94,9 @@ class session_exchange final : public exchange {
   // The chunk framing around `n` bytes when the response is chunked; empty otherwise.
   asio::const_buffer chunk_prefix(std::size_t n, char (&buf)[24]) const;
   asio::const_buffer chunk_suffix() const;
+  // `part` after the head went out, by sendfile(2); waits for the socket
+  // within send_timeout for each 64 KiB, as send() does for each write.
+  asio::awaitable<file_read> send_file_body(file_part part, error_code& ec);
   // Never send more than the head announced: that would corrupt the next response.
   bool check_length(std::size_t more, error_code& ec);
 

@@ -3,7 +3,7 @@
 #include <fcntl.h>
 
 #include <cerrno>
-#include <cstdio>
+#include <charconv>
 #include <cstring>
 #include <memory>
 
@@ -18,12 +18,27 @@
 namespace cgihost::host {
 namespace {
 
+// How long an opened file is reused for its path (open_file_cache.hpp), and
+// how many are kept open at once.
+constexpr auto kOpenFileValid = std::chrono::seconds(1);
+constexpr std::size_t kOpenFileCapacity = 256;
+
 std::string make_etag(const spawner::file_info& st) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "W/\"%llx-%llx\"", static_cast<unsigned long long>(st.size),
-                static_cast<unsigned long long>(st.modified) * 1000000000ull +
-                    static_cast<unsigned long long>(st.modified_nanoseconds));
-  return buf;
+  char size[16], stamp[16];
+  char* size_end = std::to_chars(size, size + sizeof size, st.size, 16).ptr;
+  char* stamp_end =
+      std::to_chars(
+          stamp, stamp + sizeof stamp,
+          static_cast<std::uint64_t>(st.modified) * 1000000000ull + st.modified_nanoseconds, 16)
+          .ptr;
+  std::string etag;
+  etag.reserve(40);
+  etag += "W/\"";
+  etag.append(size, size_end);
+  etag += '-';
+  etag.append(stamp, stamp_end);
+  etag += '"';
+  return etag;
 }
 
 // If-None-Match (RFC 9110 §13.1.2): weak comparison against a list or "*".
@@ -86,41 +101,6 @@ bool if_range_holds(const request_head& req, std::int64_t mtime) {
   if (v.starts_with('"') || v.starts_with("W/")) return false;
   auto date = protocol::parse_http_date(v);
   return date && *date == mtime;
-}
-
-// `length` bytes of `fd` from `from`, after `head`: bounded memory whatever
-// the size, no zero-fill of the buffer.
-asio::awaitable<void> send_part(exchange& ex, int fd, http::response_header<>& head,
-                                std::uint64_t from, std::uint64_t length, const std::string& path) {
-  constexpr std::uint64_t kChunk = 64 * 1024;
-  const auto buf_size = static_cast<std::size_t>(std::min(kChunk, length));
-  auto buf = std::make_unique_for_overwrite<char[]>(buf_size);
-  const std::uint64_t end = from + length;
-  std::uint64_t offset = from;
-  bool first = true;
-  error_code ec;
-  while (offset < end) {
-    std::error_code rec;
-    const std::size_t n = spawner::read_at(fd, offset, buf.get(),
-                                           std::min<std::uint64_t>(buf_size, end - offset), rec);
-    if (n == 0) {
-      ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(), path,
-                     offset, rec ? rec.message() : std::string("file shrank"));
-      // Before the head: an honest 500. After: the session closes the connection.
-      if (first)
-        co_await answer(
-            ex, make_refusal(http::status::internal_server_error, "static.read", "read failed"));
-      co_return;
-    }
-    auto data = asio::buffer(buf.get(), n);
-    if (first)
-      co_await ex.write_response(head, data, ec);
-    else
-      co_await ex.write_body(data, ec);
-    if (ec) co_return;
-    first = false;
-    offset += n;
-  }
 }
 
 // A folder is addressed with its slash, so that relative links in its index work.
@@ -205,6 +185,7 @@ static_lookup look_up_static(const route& rt, const std::string& path, const rou
   }
   if (!out.st.is_regular())
     return refused(std::move(out), http::status::forbidden, "not a regular file: " + path);
+  out.via_symlink = via_symlink;
   if (via_symlink) {
     if (auto no = real_name_refusal(rt.root_fd, out.fd.get(), r))
       return refused(std::move(out), http::status::forbidden, path + ": " + *no);
@@ -214,7 +195,10 @@ static_lookup look_up_static(const route& rt, const std::string& path, const rou
 }
 
 static_handler::static_handler(const config::config& cfg, bool judge_accounts)
-    : cfg_(cfg), router_(cfg), judge_accounts_(judge_accounts) {
+    : cfg_(cfg),
+      router_(cfg),
+      judge_accounts_(judge_accounts),
+      files_(kOpenFileValid, kOpenFileCapacity) {
   if (!judge_accounts_) return;
   // Each account's groups are read once, here (several names may share an
   // account): a request then costs no lookup in the account database.
@@ -272,15 +256,15 @@ std::optional<refusal> static_handler::check_read(const std::optional<std::strin
                         "static file " + name + ": " + denied + " (" + c.why + ")");
 }
 
-asio::awaitable<void> static_handler::serve_file(exchange& ex, const static_lookup& found) const {
+asio::awaitable<void> static_handler::serve_file(exchange& ex, const open_file_cache::entry& file,
+                                                 const std::string& path) const {
   const auto& req = ex.request();
-  const spawner::file_info& st = found.st;
-  const std::string etag = make_etag(st);
+  const spawner::file_info& st = file.st;
   http::response_header<> head;
-  head.set(http::field::last_modified, protocol::format_http_date(st.modified));
-  head.set(http::field::etag, etag);
+  head.set(http::field::last_modified, file.last_modified);
+  head.set(http::field::etag, file.etag);
   error_code ec;
-  if (not_modified(req, etag, st.modified)) {
+  if (not_modified(req, file.etag, st.modified)) {
     head.result(http::status::not_modified);
     co_await ex.write_head(head, ec);
     co_return;
@@ -291,10 +275,9 @@ asio::awaitable<void> static_handler::serve_file(exchange& ex, const static_look
   if (req.is("GET") && if_range_holds(req, st.modified)) {
     if (auto value = req.fields.find("Range")) range = protocol::answer_range(*value, st.size);
   }
-  const std::string size = std::to_string(st.size);
   if (range.what == protocol::range_answer::kind::unsatisfiable) {
     head.result(http::status::range_not_satisfiable);
-    head.set(http::field::content_range, "bytes */" + size);
+    head.set(http::field::content_range, "bytes */" + std::to_string(st.size));
     head.set(http::field::content_length, "0");
     co_await ex.write_head(head, ec);
     co_return;
@@ -303,19 +286,61 @@ asio::awaitable<void> static_handler::serve_file(exchange& ex, const static_look
   if (range.what == protocol::range_answer::kind::part) {
     head.result(http::status::partial_content);
     head.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
-                                             std::to_string(range.last) + "/" + size);
+                                             std::to_string(range.last) + "/" +
+                                             std::to_string(st.size));
     from = range.first;
     length = range.length();
   } else {
     head.result(http::status::ok);
   }
-  head.set(http::field::content_type, mime_type(found.served_name));
+  head.set(http::field::content_type, mime_type(path));
   head.set(http::field::content_length, std::to_string(length));
   if (req.is_head() || length == 0) {
     co_await ex.write_head(head, ec);
     co_return;
   }
-  co_await send_part(ex, found.fd.get(), head, from, length, ex.target().path);
+  const file_read got = co_await ex.write_file(head, {file.fd.get(), from, length}, ec);
+  if (!got.failed) co_return;
+  ex.log().error("[static] rid={} read of {} failed at offset {}: {}", ex.id().str(),
+                 ex.target().path, got.offset,
+                 got.error ? got.error.message() : std::string("file shrank"));
+  // Before the head: an honest 500. After: the session closes the connection.
+  if (!ex.head_sent())
+    co_await answer(
+        ex, make_refusal(http::status::internal_server_error, "static.read", "read failed"));
+}
+
+asio::awaitable<std::shared_ptr<const open_file_cache::entry>> static_handler::open_file(
+    exchange& ex, const std::string& path) {
+  const route& rt = ex.route();
+  const bool through_static_handler = rt.handler != nullptr;
+  // What look_up_static refuses before it opens anything is asked again each time.
+  const bool may_keep = !through_static_handler || !router_.script_handler_for(path);
+  const std::string relative = may_keep ? relative_to_root(rt, path) : std::string();
+  if (may_keep) {
+    if (auto kept = files_.find(rt.root_fd, relative)) co_return kept;
+  }
+  static_lookup found =
+      look_up_static(rt, path, router_, cfg_.allow_symlinks_outside_root, through_static_handler);
+  if (found.what == static_lookup::outcome::refused) {
+    co_await answer(ex, make_refusal(found.status, "static.lookup", found.why));
+    co_return nullptr;
+  }
+  if (found.what == static_lookup::outcome::redirect) {
+    http::response_header<> head = folder_redirect(ex.target());
+    error_code ec;
+    co_await ex.write_head(head, ec);
+    co_return nullptr;
+  }
+  auto file = std::make_shared<open_file_cache::entry>();
+  file->fd = std::move(found.fd);
+  file->st = found.st;
+  file->etag = make_etag(found.st);
+  file->last_modified = protocol::format_http_date(found.st.modified);
+  // A file reached through a symlink was judged by its own name as well: that
+  // answer is not kept.
+  if (may_keep && !found.via_symlink) files_.put(rt.root_fd, relative, file);
+  co_return file;
 }
 
 asio::awaitable<void> static_handler::handle(exchange& ex) {
@@ -327,27 +352,16 @@ asio::awaitable<void> static_handler::handle(exchange& ex) {
   }
   // The whole path, or the default document the dispatch chose for it.
   const std::string path = ex.route().script_name + ex.route().path_info;
-  static_lookup found = look_up_static(ex.route(), path, router_, cfg_.allow_symlinks_outside_root,
-                                       ex.route().handler != nullptr);
-  if (found.what == static_lookup::outcome::refused) {
-    co_await answer(ex, make_refusal(found.status, "static.lookup", found.why));
-    co_return;
-  }
-  if (found.what == static_lookup::outcome::redirect) {
-    http::response_header<> head = folder_redirect(ex.target());
-    error_code ec;
-    co_await ex.write_head(head, ec);
-    co_return;
-  }
-  const spawner::file_info& st = found.st;
+  auto file = co_await open_file(ex, path);
+  if (!file) co_return;
   // Before anything of the file is said (not even 304 and its validators).
   if (judge_accounts_) {
-    if (auto no = check_read(ex.authenticated_user(), st, found.served_name)) {
+    if (auto no = check_read(ex.authenticated_user(), file->st, path)) {
       co_await answer(ex, *no);
       co_return;
     }
   }
-  co_await serve_file(ex, found);
+  co_await serve_file(ex, *file, path);
 }
 
 }  // namespace cgihost::host

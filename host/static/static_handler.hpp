@@ -15,6 +15,7 @@
 #include "host/dispatch/identity_choice.hpp"
 #include "host/dispatch/refusal.hpp"
 #include "host/dispatch/router.hpp"
+#include "host/static/open_file_cache.hpp"
 #include "spawner/files.hpp"
 #include "spawner/identity.hpp"
 
@@ -32,7 +33,8 @@ struct static_lookup {
   outcome what = outcome::refused;
   unique_fd fd;
   spawner::file_info st;
-  std::string served_name;  // whose extension gives the type
+  std::string served_name;   // whose extension gives the type
+  bool via_symlink = false;  // a symlink led to it: its own name was judged too
   http::status status = http::status::not_found;
   std::string why;
 };
@@ -81,16 +83,23 @@ class static_handler final : public handler {
   // function of `st` and of the accounts resolved at construction.
   std::optional<refusal> check_read(const std::optional<std::string>& user,
                                     const spawner::file_info& st, const std::string& name) const;
-  // The file `found` names, once it may be read: 304 when the client's copy
-  // is current, else 200 with the whole file, or 206 with the one range it
-  // asked for (416 when that range is past the end).
-  asio::awaitable<void> serve_file(exchange& ex, const static_lookup& found) const;
+  // The regular file the request names, open (from files_, or looked up and
+  // kept there); nullptr when `ex` was answered instead (refused, or a
+  // folder's redirect).
+  asio::awaitable<std::shared_ptr<const open_file_cache::entry>> open_file(exchange& ex,
+                                                                           const std::string& path);
+  // The open `file`, once it may be read: 304 when the client's copy is
+  // current, else 200 with the whole file, or 206 with the one range it
+  // asked for (416 when that range is past the end); `path` gives the type.
+  asio::awaitable<void> serve_file(exchange& ex, const open_file_cache::entry& file,
+                                   const std::string& path) const;
 
   const config::config& cfg_;
   router router_;
   bool judge_accounts_;
   reader anonymous_;
   std::map<std::string, reader, std::less<>> users_;  // by authenticated name
+  open_file_cache files_;
 };
 
 }  // namespace cgihost::host
