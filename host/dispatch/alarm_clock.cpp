@@ -14,7 +14,9 @@ class alarm_clock final : public asio::execution_context::service {
   static inline asio::execution_context::id id;
 
   explicit alarm_clock(asio::execution_context& ctx)
-      : service(ctx), timer_(static_cast<asio::io_context&>(ctx)) {}
+      : service(ctx),
+        ctx_(static_cast<asio::io_context&>(ctx).get_executor()),
+        timer_(static_cast<asio::io_context&>(ctx)) {}
 
   void link(alarm& a) {
     a.prev_ = nullptr;
@@ -30,15 +32,6 @@ class alarm_clock final : public asio::execution_context::service {
     if (head_ == &a) head_ = a.next_;
     a.prev_ = a.next_ = nullptr;
     a.linked_ = false;
-  }
-
-  // The last alarm was cleared: the timer stops waiting, so that an
-  // io_context with nothing else to do returns from run() (a stop) instead of
-  // waiting for a time nobody wants. Under load some alarm is nearly always set.
-  void cleared() {
-    if (head_ || !waiting_) return;
-    waiting_ = false;
-    timer_.cancel();
   }
 
   // An alarm set for `at`: the timer waits for it when it is the earliest.
@@ -59,10 +52,16 @@ class alarm_clock final : public asio::execution_context::service {
     waiting_for_ = at;
     timer_.expires_at(at);  // cancels the wait for a later time, if any
     timer_.async_wait([this, at](const boost::system::error_code& ec) {
+      ctx_.on_work_started();  // what the scheduler takes back when this handler ends
       if (ec || !waiting_ || waiting_for_ != at) return;  // replaced by an earlier wait
       waiting_ = false;
       ring_due();
     });
+    // The clock's wait is not work of its own: an io_context with nothing
+    // else to do returns from run() (a stop) instead of waiting for a time
+    // that every cleared alarm has given up. (Clearing never touches the
+    // timer: under load it stays armed, and a set costs no timer operation.)
+    ctx_.on_work_finished();
   }
 
   // Rings each alarm whose time came, one at a time (a ring may set or clear
@@ -84,6 +83,7 @@ class alarm_clock final : public asio::execution_context::service {
     return nullptr;
   }
 
+  asio::io_context::executor_type ctx_;
   asio::steady_timer timer_;
   alarm* head_ = nullptr;
   bool waiting_ = false;
@@ -101,9 +101,7 @@ void alarm::set(clock::time_point at) {
 }
 
 void alarm::clear() {
-  if (!linked_) return;
-  clock_->unlink(*this);
-  clock_->cleared();
+  if (linked_) clock_->unlink(*this);
 }
 
 }  // namespace cgihost::host
