@@ -41,7 +41,7 @@ methods = ["GET", "HEAD", "POST"]
 
 [pools.php]
 command = ["{php}"]
-max_instances = 2
+children = 2  # one php-cgi, its children sharing one OPcache (README: FastCGI pools)
 
 [static]
 index = ["doku.php", "index.html"]
