@@ -37,8 +37,7 @@ class alarm {
   void set_after(clock::duration d) { set(clock::now() + d); }
   // Will not ring (until set again).
   void clear();
-  bool is_set() const noexcept { return clock_ != nullptr && linked_; }
-  clock::time_point when() const noexcept { return at_; }
+  bool is_set() const noexcept { return linked_; }
 
  private:
   friend class alarm_clock;

@@ -64,8 +64,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // send): set before a wait, cleared after it. When it rings the socket is
   // closed (every wait then fails), or for the head only cancelled, so that
   // the 408 can still be sent.
-  void within(std::chrono::steady_clock::duration d, bool close = true) {
-    close_on_alarm_ = close;
+  void within(std::chrono::steady_clock::duration d) {
+    close_on_alarm_ = true;
     deadline_.set_after(d);
   }
   void within_until(std::chrono::steady_clock::time_point at) {
