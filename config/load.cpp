@@ -550,7 +550,14 @@ class loader {
     }
     if (auto v = get_string(*t, "users_file", p)) {
       a.users_file = resolve_path(*v);
+#if defined(_WIN32)
+      // crypt(3)'s hashes have no Windows implementation here.
+      error(*t->get("users_file"), "authentication.users_file",
+            "not on Windows (no crypt(3) for its hashes): let IIS authenticate and forward its "
+            "token (iis_token = true)");
+#else
       check_users_file(*t->get("users_file"), *a.users_file);
+#endif
     } else if (a.basic && !t->get("users_file")) {
       error(*t->get("basic"), p + ".basic",
             "basic = true needs users_file, the file of \"name:hash\" lines");

@@ -91,16 +91,21 @@ bool time_of_day(scanner& sc, unsigned& h, unsigned& mi, unsigned& s) {
 
 }  // namespace
 
+utc_fields utc_of(unix_seconds t) {
+  const std::int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+  const auto secs = static_cast<unsigned>(t - days * 86400);
+  const civil c = civil_from_days(days);
+  return {c.y, c.m, c.d, secs / 3600, secs / 60 % 60, secs % 60};
+}
+
 std::string format_http_date(unix_seconds t) {
-  std::int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-  std::int64_t secs = t - days * 86400;
-  civil c = civil_from_days(days);
+  const std::int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+  const utc_fields u = utc_of(t);
   auto weekday = static_cast<std::size_t>(((days % 7) + 11) % 7);  // 1970-01-01 was a Thursday
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02d:%02d:%02d GMT", kDays[weekday].data(),
-                c.d, kMonths[c.m - 1].data(), static_cast<long long>(c.y),
-                static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
-                static_cast<int>(secs % 60));
+  std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02u:%02u:%02u GMT", kDays[weekday].data(),
+                u.day, kMonths[u.month - 1].data(), static_cast<long long>(u.year), u.hour,
+                u.minute, u.second);
   return buf;
 }
 

@@ -1,8 +1,5 @@
 #include "host/dispatch/auth.hpp"
 
-#include <crypt.h>
-#include <string.h>
-
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -13,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "host/dispatch/password.hpp"
 #include "protocol/basic_auth.hpp"
 #include "protocol/text.hpp"
 
@@ -108,20 +106,7 @@ std::string authenticator::challenge() const {
 }
 
 bool authenticator::verify_password(const std::string& password, const std::string& hash) {
-  auto data = std::make_unique<crypt_data>();
-  std::memset(data.get(), 0, sizeof(crypt_data));
-  const char* out = ::crypt_r(password.c_str(), hash.c_str(), data.get());
-  bool same = false;
-  if (out != nullptr && out[0] != '*') {
-    // Constant time over the hash's length: no early exit on the first difference.
-    std::size_t n = std::strlen(out);
-    unsigned char diff = n == hash.size() ? 0 : 1;
-    for (std::size_t i = 0; i < hash.size(); ++i)
-      diff |= static_cast<unsigned char>(hash[i] ^ (i < n ? out[i] : 0));
-    same = diff == 0;
-  }
-  ::explicit_bzero(data.get(), sizeof(crypt_data));
-  return same;
+  return crypt_matches(password, hash);
 }
 
 std::shared_ptr<const authenticator::users> authenticator::current_users() {
@@ -249,7 +234,7 @@ void authenticator::finish(const std::string& peer, std::string_view key, bool f
     ++p.failures;
     p.last_failure = now;
   }
-  ::explicit_bzero(a->key.data(), a->key.size());
+  wipe(a->key.data(), a->key.size());
   p.in_flight.erase(a);
   if (p.in_flight.empty() && p.failures == 0 && p.next_turn <= now) peers_.erase(it);
 }
@@ -267,10 +252,10 @@ asio::awaitable<bool> authenticator::verify_off_thread(std::string password,
       bool match = verify_password(pw, std::string(plan.hashes[i]));
       if (plan.own == i) ok = match;
     }
-    ::explicit_bzero(pw.data(), pw.size());
+    wipe(pw.data(), pw.size());
     ch->try_send(boost::system::error_code{}, ok);
   });
-  ::explicit_bzero(password.data(), password.size());
+  wipe(password.data(), password.size());
   auto [ec, ok] = co_await ch->async_receive(nothrow);
   co_return !ec && ok;
 }
@@ -313,7 +298,7 @@ asio::awaitable<authenticator::outcome> authenticator::basic(std::string_view au
   auto plan = u->table.check_plan(user);
   const bool known = plan.own.has_value();
   bool ok = co_await verify_off_thread(parsed.credentials->password, u, std::move(plan));
-  ::explicit_bzero(parsed.credentials->password.data(), parsed.credentials->password.size());
+  wipe(parsed.credentials->password.data(), parsed.credentials->password.size());
   finish(peer, key, !ok);
   if (ok) {
     out.what = outcome::kind::authenticated;

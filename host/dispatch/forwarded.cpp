@@ -1,6 +1,10 @@
 #include "host/dispatch/forwarded.hpp"
 
+#if defined(_WIN32)
+#include <ws2tcpip.h>  // inet_pton, inet_ntop
+#else
 #include <arpa/inet.h>
+#endif
 
 #include <charconv>
 #include <optional>

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <random>
 
+#include "protocol/http_date.hpp"
+
 namespace cgihost::host {
 
 std::string request_id::str() const {
@@ -78,12 +80,10 @@ void append_escaped(std::string& out, std::string_view s) {
 std::string format_access_line(const access_record& r) {
   static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  std::time_t t = static_cast<std::time_t>(r.time);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
+  const protocol::utc_fields u = protocol::utc_of(static_cast<protocol::unix_seconds>(r.time));
   char when[40];
-  std::snprintf(when, sizeof when, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", tm.tm_mday,
-                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::snprintf(when, sizeof when, "[%02u/%s/%04lld:%02u:%02u:%02u +0000]", u.day,
+                kMonths[u.month - 1], static_cast<long long>(u.year), u.hour, u.minute, u.second);
   std::string line;
   line.reserve(256);
   line += r.peer;

@@ -1,11 +1,5 @@
 #include "host/fastcgi/fastcgi_pool.hpp"
 
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -21,7 +15,7 @@
 #include <functional>
 #include <utility>
 
-#include "host/fastcgi/socket_dir.hpp"
+#include "host/fastcgi/instance_socket.hpp"
 #include "host/gateway/stderr_lines.hpp"
 #include "protocol/cgi_response.hpp"
 #include "spawner/broker.hpp"
@@ -297,28 +291,16 @@ void fastcgi_pool::drop_slots_locked(spawner::process_id pid, const std::string&
 }
 
 bool fastcgi_pool::launch_locked(instance& inst, const std::string& name, std::string& error) {
-  if (socket_dir_.empty()) {
-    socket_dir_ = make_socket_dir(error);
-    if (socket_dir_.empty()) return false;
-  }
-  inst.socket_path = socket_dir_ + "/" + name + ".sock";
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, inst.socket_path.c_str(), sizeof addr.sun_path - 1);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(fd, 128) != 0) {
-    error = std::string("listening socket: ") + std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    return false;
-  }
+  auto listener = listen_for_instance(socket_dir_, name, error);
+  if (!listener) return false;
+  inst.socket_path = listener->address;
   spawner::launch_spec spec;
   spec.program = settings_.command[0];
   spec.argv = settings_.command;
   spec.env = env_;
   spec.working_dir = document_root_;
   spec.as = as_;
-  spec.stdin_fd = fd;  // FCGI_LISTENSOCK_FILENO
+  spec.stdin_fd = listener->listener;  // FCGI_LISTENSOCK_FILENO
   spec.die_with_parent = true;
   spec.limits.address_space = settings_.max_address_space;
   spec.limits.cpu_seconds = settings_.max_cpu_seconds;
@@ -326,9 +308,9 @@ bool fastcgi_pool::launch_locked(instance& inst, const std::string& name, std::s
   spec.limits.processes = settings_.max_processes;
   spawner::launch_error lerr;
   auto launched = spawner::start_child(broker_, spec, lerr);
-  ::close(fd);  // the instance has its own copy; we connect by path
+  close_listener(listener->listener);  // the instance has its own copy; we connect by address
   if (!launched) {
-    ::unlink(inst.socket_path.c_str());
+    forget_instance_socket(inst.socket_path);
     error = lerr.message();
     return false;
   }
@@ -383,7 +365,7 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
     inst->kept->close(ignored);
     inst->kept.reset();
   }
-  ::unlink(inst->socket_path.c_str());
+  forget_instance_socket(inst->socket_path);
   instances_.erase(std::remove(instances_.begin(), instances_.end(), inst), instances_.end());
   if (auto family = family_.lock()) family->give();
   core_.exited(inst->number, "pid " + std::to_string(inst->pid) + " " + status.describe(),
@@ -403,7 +385,7 @@ void fastcgi_pool::master_exited_locked(const std::shared_ptr<instance>& m,
   else
     log_->warn("[pool {}] instance pid {} died ({}) with its {} children", settings_.name, m->pid,
                status.describe(), settings_.children);
-  ::unlink(m->socket_path.c_str());
+  forget_instance_socket(m->socket_path);
   // Its slots go; a death counts as one crash.
   drop_slots_locked(m->pid, "pid " + std::to_string(m->pid) + " " + status.describe(), !expected);
   run_actions_locked();
@@ -537,15 +519,25 @@ asio::awaitable<std::optional<std::string>> fastcgi_pool::connect(const instance
     co_return std::get<0>(std::get<0>(r));
   };
   if (!remote()) {
-    auto ec = co_await attempt(asio::local::stream_protocol::endpoint(inst.socket_path));
-    if (!ec) co_return std::nullopt;
+    auto ec = co_await attempt(instance_endpoint(inst.socket_path));
+    if (!ec) {
+      if (instance_protocol().protocol() != 0) {  // Windows: loopback TCP
+        boost::system::error_code ignored;
+        sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+      }
+      co_return std::nullopt;
+    }
     co_return "instance pid " + std::to_string(inst.pid) + ": " + ec.message();
   }
   const auto& to = *settings_.remote;
   if (!to.unix_path.empty()) {
+#if defined(BOOST_ASIO_HAS_LOCAL_SOCKETS)
     auto ec = co_await attempt(asio::local::stream_protocol::endpoint(to.unix_path));
     if (!ec) co_return std::nullopt;
     co_return to.text + ": " + ec.message();
+#else
+    co_return to.text + ": Unix sockets are not available on this platform";
+#endif
   }
   asio::ip::tcp::resolver resolver(ex);
   auto [rec, found] = co_await resolver.async_resolve(to.host, std::to_string(to.port), nothrow);
@@ -660,12 +652,12 @@ void fastcgi_pool::kill_now() {
       inst->kept.reset();
     }
     inst->child.reset();  // SIGKILL to the group, then reaped
-    if (!shared()) ::unlink(inst->socket_path.c_str());
+    if (!shared()) forget_instance_socket(inst->socket_path);
   }
   instances_.clear();
   for (auto& m : masters_) {
     m->child.reset();  // the instance and its children: SIGKILL to the group
-    ::unlink(m->socket_path.c_str());
+    forget_instance_socket(m->socket_path);
   }
   masters_.clear();
   master_.reset();

@@ -9,14 +9,13 @@
 // Thread-safe: sessions on any thread acquire and release; instances are
 // watched (their exit, their stderr) on the pool's own executor.
 
-#include <netinet/in.h>
 #include <spdlog/logger.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/status.hpp>
 #include <chrono>
@@ -31,6 +30,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "host/fastcgi/instance_socket.hpp"
 #include "host/fastcgi/pool_core.hpp"
 #include "host/fastcgi/pool_family.hpp"
 #include "spawner/child.hpp"
@@ -115,9 +115,9 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   // family of the first address; a connection kept on another thread is moved
   // with the protocol it was opened with, which connect() records here).
   asio::generic::stream_protocol protocol() const {
-    return asio::generic::stream_protocol(
-        addr_family_.load(std::memory_order_relaxed),
-        addr_family_.load(std::memory_order_relaxed) == AF_UNIX ? 0 : IPPROTO_TCP);
+    const int family = addr_family_.load(std::memory_order_relaxed);
+    if (family == instance_protocol().family()) return instance_protocol();
+    return asio::generic::stream_protocol(family, asio::ip::tcp::v4().protocol());
   }
 
   // Gives an instance back after a request, with the connection it keeps for
@@ -200,7 +200,7 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   asio::steady_timer kill_timer_;  // a stop's TERM -> KILL grace; cancelled when all are reaped
   std::function<void()> on_stopped_;
   std::weak_ptr<pool_family> family_;
-  std::atomic<int> addr_family_{AF_UNIX};
+  std::atomic<int> addr_family_{instance_protocol().family()};
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> errors_5xx_{0};
   std::atomic<std::uint64_t> timeouts_{0};

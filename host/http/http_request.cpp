@@ -1,6 +1,10 @@
 #include "host/http/http_request.hpp"
 
+#if defined(_WIN32)
+#include <ws2tcpip.h>  // inet_pton, inet_ntop
+#else
 #include <arpa/inet.h>
+#endif
 
 #include <algorithm>
 #include <cctype>

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "host/dispatch/refusal.hpp"
+#include "protocol/http_date.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -21,11 +22,11 @@ const char* state_name(pool_core::state s) {
 }
 
 std::string rfc3339(std::chrono::system_clock::time_point t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  ::gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const protocol::utc_fields u = protocol::utc_of(
+      static_cast<protocol::unix_seconds>(std::chrono::system_clock::to_time_t(t)));
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02uZ", static_cast<long long>(u.year),
+                u.month, u.day, u.hour, u.minute, u.second);
   return buf;
 }
 

@@ -14,6 +14,21 @@ TEST(HttpDate, FormatsImfFixdate) {
   EXPECT_EQ(format_http_date(951782400), "Tue, 29 Feb 2000 00:00:00 GMT");
 }
 
+TEST(HttpDate, UtcFieldsAreTheCalendarsInUtc) {
+  const utc_fields u = utc_of(kExample);
+  EXPECT_EQ(u.year, 1994);
+  EXPECT_EQ(u.month, 11u);
+  EXPECT_EQ(u.day, 6u);
+  EXPECT_EQ(u.hour, 8u);
+  EXPECT_EQ(u.minute, 49u);
+  EXPECT_EQ(u.second, 37u);
+  const utc_fields before = utc_of(-1);
+  EXPECT_EQ(before.year, 1969);
+  EXPECT_EQ(before.month, 12u);
+  EXPECT_EQ(before.day, 31u);
+  EXPECT_EQ(before.second, 59u);
+}
+
 TEST(HttpDate, ParsesAllThreeForms) {
   EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), kExample);
   EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), kExample);

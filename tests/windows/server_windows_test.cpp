@@ -1,0 +1,181 @@
+// cgihost.exe as a Windows program: started as a real process (in a Job
+// Object, so that it and its children end with the test) with a config file,
+// and asked over loopback TCP. Runs under Wine in CI and on Windows as is.
+#include <winsock2.h>
+#include <ws2tcpip.h>
+// winsock2 before windows.h
+#include <windows.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "windows/test_paths.hpp"
+
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A port nothing listens on now (bound and released: the server takes it next).
+unsigned short free_port() {
+  SOCKET s = ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int len = sizeof a;
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::closesocket(s);
+  return ntohs(a.sin_port);
+}
+
+SOCKET connect_to(unsigned short port) {
+  SOCKET s = ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::closesocket(s);
+    return INVALID_SOCKET;
+  }
+  DWORD timeout_ms = 20000;
+  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms),
+               sizeof timeout_ms);
+  return s;
+}
+
+struct response {
+  int status = 0;
+  std::string head, body;
+};
+
+class ServerWindowsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    WSADATA wsa;
+    ::WSAStartup(MAKEWORD(2, 2), &wsa);
+  }
+
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cgihost-wserver-" + std::to_string(std::random_device{}()));
+    fs::create_directories(dir_ / "site" / "cgi-bin");
+    std::ofstream(dir_ / "site" / "hello.txt", std::ios::binary) << "hello from a file\n";
+  }
+
+  void TearDown() override {
+    if (job_) {
+      ::TerminateJobObject(job_, 1);
+      if (process_) ::WaitForSingleObject(process_, 10000);
+      ::CloseHandle(job_);
+    }
+    if (process_) ::CloseHandle(process_);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // Starts cgihost.exe serve with `extra` config after listen and
+  // document_root; returns once it answers (or fails the test).
+  void start(const std::string& extra = "") {
+    port_ = free_port();
+    const fs::path config = dir_ / "cgihost.toml";
+    std::ofstream(config, std::ios::binary)
+        << "listen = [\"127.0.0.1:" << port_ << "\"]\n"
+        << "document_root = '" << (dir_ / "site").string() << "'\n"
+        << extra;
+    const std::wstring exe = cgihost::test::native_path(CGIHOST_EXE);
+    std::wstring line = L"\"" + exe + L"\" serve -c \"" + config.wstring() + L"\"";
+    SECURITY_ATTRIBUTES sa{sizeof sa, nullptr, TRUE};
+    HANDLE log = ::CreateFileW((dir_ / "server.log").wstring().c_str(), GENERIC_WRITE,
+                               FILE_SHARE_READ | FILE_SHARE_WRITE, &sa, CREATE_ALWAYS,
+                               FILE_ATTRIBUTE_NORMAL, nullptr);
+    STARTUPINFOW si{};
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = nullptr;
+    si.hStdOutput = log;
+    si.hStdError = log;
+    PROCESS_INFORMATION pi{};
+    job_ = ::CreateJobObjectW(nullptr, nullptr);
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
+    limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    ::SetInformationJobObject(job_, JobObjectExtendedLimitInformation, &limits, sizeof limits);
+    const BOOL ok = ::CreateProcessW(exe.c_str(), line.data(), nullptr, nullptr, TRUE,
+                                     CREATE_SUSPENDED | CREATE_NO_WINDOW, nullptr,
+                                     dir_.wstring().c_str(), &si, &pi);
+    ::CloseHandle(log);
+    ASSERT_TRUE(ok) << "CreateProcessW: " << ::GetLastError();
+    process_ = pi.hProcess;
+    ::AssignProcessToJobObject(job_, process_);
+    ::ResumeThread(pi.hThread);
+    ::CloseHandle(pi.hThread);
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < until) {
+      if (::WaitForSingleObject(process_, 0) == WAIT_OBJECT_0) break;
+      SOCKET s = connect_to(port_);
+      if (s != INVALID_SOCKET) {
+        ::closesocket(s);
+        return;
+      }
+      std::this_thread::sleep_for(50ms);  // polling for the port: no event to wait on
+    }
+    FAIL() << "cgihost.exe did not answer on port " << port_ << "; its log:\n" << server_log();
+  }
+
+  std::string server_log() const {
+    std::ifstream in(dir_ / "server.log", std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  response get(const std::string& target) {
+    response r;
+    SOCKET s = connect_to(port_);
+    if (s == INVALID_SOCKET) return r;
+    const std::string req =
+        "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    ::send(s, req.data(), static_cast<int>(req.size()), 0);
+    std::string all;
+    char buf[16384];
+    int n;
+    while ((n = ::recv(s, buf, sizeof buf, 0)) > 0) all.append(buf, static_cast<std::size_t>(n));
+    ::closesocket(s);
+    const auto end = all.find("\r\n\r\n");
+    if (end == std::string::npos || all.size() < 12) return r;
+    r.head = all.substr(0, end);
+    r.body = all.substr(end + 4);
+    r.status = std::atoi(all.c_str() + 9);
+    return r;
+  }
+
+  fs::path dir_;
+  unsigned short port_ = 0;
+  HANDLE job_ = nullptr;
+  HANDLE process_ = nullptr;
+};
+
+TEST_F(ServerWindowsTest, AStaticFileIsServedAndAMissingOneIs404) {
+  start();
+  auto r = get("/hello.txt");
+  EXPECT_EQ(r.status, 200) << r.head << server_log();
+  EXPECT_EQ(r.body, "hello from a file\n");
+  EXPECT_NE(r.head.find("Content-Type: text/plain"), std::string::npos) << r.head;
+  EXPECT_EQ(get("/nothing-here.txt").status, 404);
+}
+
+TEST_F(ServerWindowsTest, IisSourceDisclosureFormsAreRefused) {
+  start();
+  for (const char* target : {"/hello.txt::$DATA", "/hello.txt.", "/hello.txt%20", "/HELLO~1.TXT",
+                             "/con", "/hello.txt%3A%3A%24DATA"}) {
+    auto r = get(target);
+    EXPECT_TRUE(r.status == 400 || r.status == 403 || r.status == 404)
+        << target << " answered " << r.status << ":\n" << r.body;
+    EXPECT_EQ(r.body.find("hello from a file"), std::string::npos) << target;
+  }
+}
+
+}  // namespace
