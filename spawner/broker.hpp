@@ -18,6 +18,13 @@
 //
 // `sig` below is a POSIX signal number (SIGTERM, SIGKILL); issue 15 turns
 // it into "end gracefully" / "end now" (a Job Object has no signals).
+//
+// Windows: the privileged spawner is to be a Windows service reached over a
+// named pipe (issue 15), and is not written yet. There broker::start()
+// returns nullptr with an error saying so, and cgihost runs without it:
+// every child as cgihost itself (can_switch_accounts() is false), as on POSIX
+// without root. start_child() with no broker is launch(); read_status() has
+// no status pipe to read and returns nullopt.
 
 #include <atomic>
 #include <chrono>

@@ -121,6 +121,15 @@ std::optional<request> decode_signal(std::string_view message) {
 
 bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
+// An absolute path of this platform: "/..."; Windows "X:\\..." or "X:/...".
+bool absolute(const std::string& path) {
+#if defined(_WIN32)
+  return path.size() >= 3 && path[1] == ':' && (path[2] == '\\' || path[2] == '/');
+#else
+  return path.starts_with('/');
+#endif
+}
+
 }  // namespace
 
 launch_request make_launch_request(const launch_spec& spec) {
@@ -198,9 +207,8 @@ std::optional<bool> decode_signal_reply(std::string_view message) {
 }
 
 bool well_formed(const launch_spec& spec) {
-  bool ok = !spec.argv.empty() && spec.program.starts_with('/') && !has_nul(spec.program) &&
-            !has_nul(spec.working_dir) &&
-            (spec.working_dir.empty() || spec.working_dir.starts_with('/'));
+  bool ok = !spec.argv.empty() && absolute(spec.program) && !has_nul(spec.program) &&
+            !has_nul(spec.working_dir) && (spec.working_dir.empty() || absolute(spec.working_dir));
   for (const auto& a : spec.argv) ok = ok && !has_nul(a);
   for (const auto& e : spec.env)
     ok = ok && !has_nul(e) && e.find('=') != std::string::npos && e[0] != '=';

@@ -34,6 +34,18 @@ const char* to_string(launch_step s) noexcept {
       return "prctl(PR_SET_NO_NEW_PRIVS)";
     case launch_step::exec:
       return "execve";
+    case launch_step::job:
+      return "job object";
+    case launch_step::handle_list:
+      return "inherited handle list";
+    case launch_step::command_line:
+      return "command line";
+    case launch_step::create_process:
+      return "CreateProcess";
+    case launch_step::assign_job:
+      return "AssignProcessToJobObject";
+    case launch_step::resume:
+      return "ResumeThread";
     case launch_step::broker:
       return "spawner process";
   }
@@ -48,6 +60,54 @@ std::string launch_error::message() const {
              ? " (the account has reached its process limit, RLIMIT_NPROC)"
              : " (the process limit of this account, RLIMIT_NPROC, or of the system is reached)";
   return m;
+}
+
+namespace {
+
+// CommandLineToArgvW's rules for every argument after the first.
+void append_quoted(std::string& out, const std::string& arg) {
+  if (!arg.empty() && arg.find_first_of(" \t\n\v\"") == std::string::npos) {
+    out += arg;
+    return;
+  }
+  out += '"';
+  std::size_t backslashes = 0;
+  for (char c : arg) {
+    if (c == '\\') {
+      ++backslashes;
+      continue;
+    }
+    // Backslashes are literal unless a quote follows them: then each is
+    // doubled, and the quote itself escaped.
+    out.append(c == '"' ? 2 * backslashes + 1 : backslashes, '\\');
+    backslashes = 0;
+    out += c;
+  }
+  // Before the closing quote, too.
+  out.append(2 * backslashes, '\\');
+  out += '"';
+}
+
+}  // namespace
+
+std::optional<std::string> windows_command_line(const std::vector<std::string>& argv) {
+  if (argv.empty()) return std::nullopt;
+  for (const auto& a : argv)
+    if (a.find('\0') != std::string::npos) return std::nullopt;
+  // argv[0] is read up to the next quote (when it starts with one) or space,
+  // backslashes literal: it can be quoted but never hold a quote.
+  const std::string& first = argv[0];
+  if (first.find('"') != std::string::npos) return std::nullopt;
+  std::string out;
+  if (first.empty() || first.find_first_of(" \t") != std::string::npos)
+    out = '"' + first + '"';
+  else
+    out = first;
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    out += ' ';
+    append_quoted(out, argv[i]);
+  }
+  return out;
 }
 
 bool launch_error::process_limit() const noexcept {

@@ -26,9 +26,11 @@
 // attribute it exactly; they are not used here (not delegated in
 // containers, absent on some hosts).
 //
-// Linux only (posix/reaper.cpp). Issue 15: on Windows a child's Job Object
-// (JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE) holds everything it starts, so there
-// the subreaper does nothing and the tracking calls are empty.
+// Linux (posix/reaper.cpp). Windows (windows/reaper.cpp) has no orphans to
+// sweep: a child's Job Object holds everything it starts, and ending the
+// child ends its job (JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE when the child
+// object goes). There start() gives a subreaper that sweeps nothing (ended()
+// stays 0, `on_ended` is never called), and the tracking calls do nothing.
 
 #include <cstdint>
 #include <functional>
