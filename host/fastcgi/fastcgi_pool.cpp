@@ -324,7 +324,7 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
   auto self = shared_from_this();
   auto& child = *inst->child;
   // Whatever the program writes outside FastCGI goes to the log.
-  auto drain = [&](asio::posix::stream_descriptor& pipe,
+  auto drain = [&](spawner::pipe_reader& pipe,
                    const char* name) -> asio::awaitable<void> {
     char buf[4096];
     // A line past 16 KiB without an end is dropped, not logged.
