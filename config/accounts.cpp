@@ -2,9 +2,11 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <vector>
 
 namespace cgihost::config {
@@ -53,6 +55,46 @@ bool system_id_in_use(std::uint32_t id) {
     buf.resize(buf.size() * 2);
   // An unreadable group database: count the id as taken rather than share it.
   return rc != 0 || found != nullptr;
+}
+
+account current_system_account() {
+  if (auto a = lookup_system_account_by_uid(::geteuid())) return *a;
+  return account{"uid" + std::to_string(::geteuid()), ::geteuid(), ::getegid(), ""};
+}
+
+bool running_with_privileges() { return ::geteuid() == 0; }
+
+namespace {
+
+bool executable_file(const std::filesystem::path& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+}
+
+}  // namespace
+
+std::optional<std::filesystem::path> find_program(const std::string& name,
+                                                  const std::filesystem::path& base) {
+  namespace fs = std::filesystem;
+  if (name.empty()) return std::nullopt;
+  if (name.find('/') != std::string::npos) {
+    fs::path p = fs::path(name).is_absolute() ? fs::path(name) : base / name;
+    if (executable_file(p)) return p.lexically_normal();
+    return std::nullopt;
+  }
+  const char* path_env = std::getenv("PATH");
+  std::string_view dirs = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    auto colon = dirs.find(':');
+    std::string_view dir = dirs.substr(0, colon);
+    if (!dir.empty()) {
+      fs::path p = fs::path(dir) / name;
+      if (executable_file(p)) return p;
+    }
+    if (colon == std::string_view::npos) break;
+    dirs.remove_prefix(colon + 1);
+  }
+  return std::nullopt;
 }
 
 }  // namespace cgihost::config

@@ -1,7 +1,11 @@
 #pragma once
-// Looking up OS accounts. Done once, at load; children get the resolved ids.
+// What loading a config asks of the operating system: accounts (looked up
+// once, at load; children get the resolved ids), who this process is, and
+// where a program is. accounts.cpp for POSIX, accounts_windows.cpp for
+// Windows.
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -20,5 +24,18 @@ std::optional<account> lookup_system_account_by_uid(std::uint32_t uid);
 
 // True when an account has `id` as its uid or a group has it as its gid.
 bool system_id_in_use(std::uint32_t id);
+
+// The account this process runs as (POSIX: named "uidN" when no account has
+// its uid).
+account current_system_account();
+
+// Whether this process may start children as other accounts (POSIX: root).
+bool running_with_privileges();
+
+// Resolves a program as starting it would: a name with a folder separator
+// relative to `base`, otherwise the first match on PATH (Windows: also with
+// each PATHEXT extension when the name has none).
+std::optional<std::filesystem::path> find_program(const std::string& name,
+                                                  const std::filesystem::path& base);
 
 }  // namespace cgihost::config

@@ -22,6 +22,10 @@ struct account {
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
   std::string home;
+  // Windows: the account's SID ("S-1-5-21-..."); uid and gid then hold its
+  // relative id (0 for LocalSystem and the Administrators group, which count
+  // as root). Empty on POSIX.
+  std::string sid{};
   bool operator==(const account&) const = default;
 };
 

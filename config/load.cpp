@@ -1,8 +1,6 @@
 #include "config/load.hpp"
 
-#include <sys/stat.h>
 #include <toml++/toml.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -54,35 +52,6 @@ std::string join(const std::string& path, std::string_view key) {
 bool is_token_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) ||
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool executable_file(const fs::path& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
-}
-
-// Resolves a program as exec would: a name with '/' relative to `base`,
-// otherwise the first executable match on PATH.
-std::optional<fs::path> find_program(const std::string& name, const fs::path& base) {
-  if (name.empty()) return std::nullopt;
-  if (name.find('/') != std::string::npos) {
-    fs::path p = fs::path(name).is_absolute() ? fs::path(name) : base / name;
-    if (executable_file(p)) return p.lexically_normal();
-    return std::nullopt;
-  }
-  const char* path_env = std::getenv("PATH");
-  std::string_view dirs = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
-  while (true) {
-    auto colon = dirs.find(':');
-    std::string_view dir = dirs.substr(0, colon);
-    if (!dir.empty()) {
-      fs::path p = fs::path(dir) / name;
-      if (executable_file(p)) return p;
-    }
-    if (colon == std::string_view::npos) break;
-    dirs.remove_prefix(colon + 1);
-  }
-  return std::nullopt;
 }
 
 class loader {
@@ -507,7 +476,8 @@ class loader {
     auto& id = cfg.identity;
     auto taken_by = [&](const account& a) -> std::string {
       auto same = [&](const account& b) {
-        return !b.name.empty() && (b.name == a.name || b.uid == a.uid);
+        return !b.name.empty() &&
+               (b.name == a.name || (a.sid.empty() ? b.uid == a.uid : b.sid == a.sid));
       };
       for (const auto& child : child_accounts(cfg))
         if (same(*child.value)) return child.key;
@@ -1286,10 +1256,8 @@ class loader {
 
 load_options system_load_options() {
   load_options o;
-  o.running_as_root = ::geteuid() == 0;
-  o.current_user = lookup_system_account_by_uid(::geteuid());
-  if (!o.current_user)
-    o.current_user = account{"uid" + std::to_string(::geteuid()), ::geteuid(), ::getegid(), ""};
+  o.running_as_root = running_with_privileges();
+  o.current_user = current_system_account();
   return o;
 }
 

@@ -1,6 +1,10 @@
 #include "config/values.hpp"
 
+#if defined(_WIN32)
+#include <ws2tcpip.h>  // inet_pton
+#else
 #include <arpa/inet.h>
+#endif
 
 #include <algorithm>
 #include <cctype>

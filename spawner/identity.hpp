@@ -4,11 +4,12 @@
 // applies it in the child before exec: supplementary groups, gid, uid, in
 // that order.
 //
-// The shape is POSIX's (uid, gid, groups). Issue 15: on Windows an identity
-// is a logon token (or the SID of an account), and may_access an AccessCheck
-// against the file's security descriptor instead of owner/group/mode.
+// The shape is POSIX's (uid, gid, groups). On Windows an account is its SID
+// and an identity carries a primary token (S4U or LogonUserW, or IIS's), and
+// may_access is an AccessCheck against the file's security descriptor.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -34,6 +35,7 @@ struct account {
   spawner::uid uid{0};
   spawner::gid gid{0};
   std::string home;
+  std::string sid{};  // Windows: the account's SID ("S-1-5-21-..."); empty on POSIX
   bool operator==(const account&) const = default;
 };
 
@@ -43,6 +45,12 @@ struct identity {
   spawner::gid gid{0};
   std::vector<spawner::gid> groups;  // supplementary groups, primary gid included
   std::string home;
+  // Windows: the account's SID, and a primary token of it (a HANDLE, closed
+  // when the last copy of this identity goes) that CreateProcessAsUserW
+  // starts the child with; null: the child runs as this process. Unused on
+  // POSIX.
+  std::string sid{};
+  std::shared_ptr<void> token{};
 
   // True when this identity would give a child root's powers.
   bool is_root() const noexcept;

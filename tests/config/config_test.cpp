@@ -1,9 +1,10 @@
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <regex>
 #include <set>
 
@@ -14,14 +15,30 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+// A test of POSIX accounts, paths or programs: skipped by the Windows build
+// (tests/config/config_windows_test.cpp has its own).
+#if defined(_WIN32)
+#define POSIX_ONLY() GTEST_SKIP() << "POSIX accounts, paths and programs"
+#else
+#define POSIX_ONLY() (void)0
+#endif
+
+void set_env(const char* name, const std::string& value) {
+#if defined(_WIN32)
+  ::_putenv_s(name, value.c_str());
+#else
+  ::setenv(name, value.c_str(), 1);
+#endif
+}
+
 // A scratch folder with a "site" document root, removed at the end.
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cgihost-config-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    fs::create_directory(dir_ / "site");
+    static unsigned counter = 0;
+    dir_ = fs::temp_directory_path() / ("cgihost-config-" + std::to_string(std::random_device{}()) +
+                                        "-" + std::to_string(++counter));
+    fs::create_directories(dir_ / "site");
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -36,7 +53,23 @@ class ConfigTest : public ::testing::Test {
   static load_options root_options() {
     load_options o;
     o.running_as_root = true;
+#if defined(_WIN32)
+    // The accounts of a Debian machine, which these tests name.
+    o.lookup = [](const std::string& name) -> std::optional<account> {
+      static const std::map<std::string, std::uint32_t> debian = {{"root", 0},
+                                                                  {"daemon", 1},
+                                                                  {"bin", 2},
+                                                                  {"www-data", 33},
+                                                                  { "nobody",
+                                                                    65534 }};
+      auto it = debian.find(name);
+      if (it == debian.end()) return std::nullopt;
+      return account{name, it->second, it->second == 65534 ? 65534u : it->second, "/"};
+    };
+    o.current_user = o.lookup("root");
+#else
     o.current_user = lookup_system_account("root");
+#endif
     return o;
   }
 
@@ -142,6 +175,7 @@ TEST_F(ConfigTest, AllowSymlinksOutsideRootIsABoolean) {
 }
 
 TEST_F(ConfigTest, SampleConfigIsValidAndReadAsWritten) {
+  POSIX_ONLY();
   auto r = load_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/cgihost.toml", root_options());
   ASSERT_TRUE(r.ok()) << dump(r);
   const config& c = *r.value;
@@ -229,6 +263,7 @@ load_result load_moved_sample(const std::string& name, const fs::path& dir,
 }
 
 TEST_F(ConfigTest, DokuWikiSampleIsValidAndReadAsWritten) {
+  POSIX_ONLY();
   auto r = load_moved_sample("dokuwiki.toml", dir_, {{"/usr/share/dokuwiki", "dokuwiki"}}, {});
   ASSERT_TRUE(r.ok()) << dump(r);
   const config& c = *r.value;
@@ -257,6 +292,7 @@ TEST_F(ConfigTest, DokuWikiSampleIsValidAndReadAsWritten) {
 }
 
 TEST_F(ConfigTest, WordPressSampleIsValidAndReadAsWritten) {
+  POSIX_ONLY();
   auto r = load_moved_sample(
       "wordpress.toml", dir_,
       {{"/usr/share/wordpress", "wordpress"}, {"/var/lib/wordpress/wp-content", "wp-content"}},
@@ -365,6 +401,7 @@ max_header_count = "many"
 
 // Issue 13's [[locations]] keys: what each holds when valid.
 TEST_F(ConfigTest, LocationsReadEveryKey) {
+  POSIX_ONLY();
   write("site/index.php", "<?php");
   fs::create_directory(dir_ / "other");
   write("prog.cgi", "#!/bin/sh\n");
@@ -432,6 +469,7 @@ process_identity = "www-data"
 }
 
 TEST_F(ConfigTest, LocationMistakesAreReportedAtTheirValue) {
+  POSIX_ONLY();
   write("site/index.php", "<?php");
   fs::create_directory(dir_ / "site/sub");
   write("prog.cgi", "#!/bin/sh\n");
@@ -496,6 +534,7 @@ root = "/no/such/folder"
 }
 
 TEST_F(ConfigTest, LocationContradictionsAndARepeatedPrefixAreErrors) {
+  POSIX_ONLY();
   write("site/index.php", "<?php");
   write("prog.cgi", "#!/bin/sh\n");
   const std::string text = std::string(kMinimal) + R"([[locations]]
@@ -563,6 +602,7 @@ redirect = 308
 }
 
 TEST_F(ConfigTest, RewriteMistakesAreReportedAtTheirValue) {
+  POSIX_ONLY();
   const std::string text = std::string(kMinimal) + R"toml([[rewrites]]
 match = "^/(unclosed"
 to = "/x"
@@ -698,6 +738,7 @@ TEST_F(ConfigTest, HandlerMethodsAreHttpTokensAsWritten) {
 }
 
 TEST_F(ConfigTest, PassAuthorizationInCgiAndPools) {
+  POSIX_ONLY();
   auto r = load(std::string(kMinimal) + R"([cgi]
 pass_authorization = true
 [pools.php]
@@ -728,6 +769,7 @@ command = ["/bin/sh"]
 }
 
 TEST_F(ConfigTest, ErrorPagesNameFilesUnderTheDocumentRoot) {
+  POSIX_ONLY();
   fs::create_directories(dir_ / "site/errors");
   write("site/errors/404.html", "not here");
   write("site/errors/5xx.html", "broken");
@@ -810,6 +852,7 @@ TEST_F(ConfigTest, RootWithoutProcessIdentityIsAnError) {
 }
 
 TEST_F(ConfigTest, WithoutRootChildrenDefaultToTheCurrentAccount) {
+  POSIX_ONLY();
   load_options o;
   o.running_as_root = false;
   o.current_user = lookup_system_account("www-data");
@@ -820,6 +863,7 @@ TEST_F(ConfigTest, WithoutRootChildrenDefaultToTheCurrentAccount) {
 }
 
 TEST_F(ConfigTest, WithoutRootAConfigNeedingOtherAccountsIsAnErrorSayingSo) {
+  POSIX_ONLY();
   load_options o;
   o.running_as_root = false;
   o.current_user = lookup_system_account("www-data");
@@ -940,6 +984,7 @@ address = "[::1]:9000"
 }
 
 TEST_F(ConfigTest, RemotePoolMistakesAreReportedAtTheirKey) {
+  POSIX_ONLY();
   const std::string text = std::string(kMinimal) + R"(
 [pools.both]
 address = "127.0.0.1:9000"
@@ -972,6 +1017,7 @@ max_connections = 4
 }
 
 TEST_F(ConfigTest, APoolWithChildrenRunsOneInstanceWithThatManyChildren) {
+  POSIX_ONLY();
   auto r = load(std::string(kMinimal) + R"(
 [pools.php]
 command = ["/usr/bin/php-cgi"]
@@ -987,6 +1033,7 @@ command = ["/usr/bin/php-cgi"]
 }
 
 TEST_F(ConfigTest, ChildrenMistakesAreReportedAtTheirKey) {
+  POSIX_ONLY();
   const std::string text = std::string(kMinimal) + R"(
 [pools.zero]
 command = ["/usr/bin/php-cgi"]
@@ -1019,6 +1066,7 @@ children = 4
 }
 
 TEST_F(ConfigTest, PoolsTakeTheResourceLimitsOfCgiExceptRemoteOnes) {
+  POSIX_ONLY();
   auto r = load(std::string(kMinimal) + R"(
 [pools.php]
 command = ["/usr/bin/php-cgi"]
@@ -1106,6 +1154,7 @@ TEST_F(ConfigTest, TrustedHeaderNeedsTrustedProxies) {
 }
 
 TEST_F(ConfigTest, HttpLimitsAndLogSettingsAreRead) {
+  POSIX_ONLY();
   const std::string text = std::string(kMinimal) + R"(
 [http]
 max_request_line = "4k"
@@ -1195,9 +1244,9 @@ TEST_F(ConfigTest, DevModeIsTheEmbeddedConfig) {
 TEST_F(ConfigTest, DevModeKeepsHandlersWhoseProgramIsMissingButMarksThem) {
   const char* saved = std::getenv("PATH");
   std::string old = saved ? saved : "";
-  ::setenv("PATH", (dir_ / "empty-bin").c_str(), 1);
+  set_env("PATH", (dir_ / "empty-bin").string());
   auto r = load_dev(dir_ / "site", std::nullopt, root_options());
-  ::setenv("PATH", old.c_str(), 1);
+  set_env("PATH", old);
   ASSERT_TRUE(r.ok()) << dump(r);
   EXPECT_FALSE(r.value->handlers[0].available);
   EXPECT_NE(r.value->handlers[0].unavailable_reason.find("\"php-cgi\" not found on PATH"),
