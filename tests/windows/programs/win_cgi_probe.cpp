@@ -2,6 +2,9 @@
 // tests/host/programs/cgi_probe.cpp: the test picks its behaviour with
 // QUERY_STRING: mode=NAME, and for some modes n=NUMBER; pidfile=PATH makes
 // it write its pid there first. Plain Win32 and the C++ standard library.
+// The modes of cgi_probe behave the same (no mode: tiny; an unknown one:
+// 400); "local" and "loop" redirect to /cgi-bin/probe.exe, "die" ends with
+// TerminateProcess (exit code 9) after a partial body.
 //
 // Windows-only modes:
 //   env         the environment block, one NAME=value a line, as received
@@ -251,6 +254,18 @@ const std::map<std::string, const char*>& fixed_outputs() {
       {"short", "Content-Type: text/plain\r\nContent-Length: 100\r\n\r\nshort"},
       {"long", "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nfive and more"},
       {"nph", "HTTP/1.1 299 Odd\r\nX-Raw: yes\r\n\r\nraw"},
+      {"local_dotfile", "Location: /.env\n\n"},
+      {"loop", "Location: /cgi-bin/probe.exe?mode=loop\n\n"},
+      {"interim", "Status: 100 Continue\r\n\r\n"},
+      {"upgrade",
+       "Status: 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"},
+      {"hints",
+       "Status: 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Type: "
+       "text/plain\r\n\r\nbody\n"},
+      {"fold", "Content-Type: text/plain\nX-Long: a\n  b\n\n"},
+      {"hopbyhop",
+       "Content-Type: text/plain\r\nConnection: keep-alive\r\nTransfer-Encoding: "
+       "chunked\r\n\r\nplain\n"},
   };
   return m;
 }
