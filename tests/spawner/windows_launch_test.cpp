@@ -49,6 +49,34 @@ bool running_under_wine() {
   return ::GetProcAddress(::GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != nullptr;
 }
 
+// Go's way: this test binary re-run as a helper (CGIHOST_TEST_HELPER set)
+// does the helper's work before main() and never runs the tests. `parent`:
+// it launches `win_child sleep` as cgihost would, prints the child's pid and
+// sleeps until it is killed.
+const bool kRanAsHelper = [] {
+  char mode[32] = "";
+  if (::GetEnvironmentVariableA("CGIHOST_TEST_HELPER", mode, sizeof mode) == 0) return false;
+  launch_spec spec;
+  spec.program = kChild;
+  spec.argv = {kChild, "sleep"};
+  launch_error error;
+  auto launched = launch(spec, error);
+  std::string line = launched ? std::to_string(launched->pid) : "failed " + error.message();
+  line += "\n";
+  DWORD n = 0;
+  ::WriteFile(::GetStdHandle(STD_OUTPUT_HANDLE), line.data(), static_cast<DWORD>(line.size()), &n,
+              nullptr);
+  if (launched) ::Sleep(INFINITE);
+  ::ExitProcess(3);
+}();
+
+// "SystemRoot=..." of this process: Winsock does not start without it.
+std::string system_root() {
+  char dir[MAX_PATH] = "";
+  ::GetEnvironmentVariableA("SystemRoot", dir, sizeof dir);
+  return std::string("SystemRoot=") + dir;
+}
+
 launch_spec spec_for(std::vector<std::string> args) {
   launch_spec spec;
   spec.program = kChild;
@@ -345,6 +373,41 @@ TEST(WindowsLaunch, ClosingTheJobEndsAGrandchildOfAChildThatExited) {
   ::CloseHandle(g);
 }
 
+TEST(WindowsLaunch, AChildEndsWhenItsStarterIsKilled) {
+  // cgihost killed (TerminateProcess: no destructor runs): its handles to
+  // its children's jobs close, and KILL_ON_JOB_CLOSE ends them.
+  wchar_t self[MAX_PATH];
+  ASSERT_GT(::GetModuleFileNameW(nullptr, self, MAX_PATH), 0u);
+  launch_spec spec;
+  spec.program = std::filesystem::path(self).string();
+  spec.argv = {spec.program};
+  spec.env = {"CGIHOST_TEST_HELPER=parent", system_root()};
+  launch_error error;
+  auto launched = launch(spec, error);
+  ASSERT_TRUE(launched) << error.message();
+  asio::io_context io;
+  child starter(io.get_executor(), *launched);
+  std::string line;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::streambuf buf;
+        co_await asio::async_read_until(starter.stdout_pipe(), buf, '\n', asio::use_awaitable);
+        std::getline(std::istream(&buf), line);
+      },
+      asio::detached);
+  io.run_for(20s);
+  ASSERT_FALSE(line.empty() || line.starts_with("failed")) << line;
+  HANDLE grandchild = ::OpenProcess(SYNCHRONIZE, FALSE, std::stoul(line));
+  ASSERT_NE(grandchild, nullptr);
+  EXPECT_EQ(::WaitForSingleObject(grandchild, 0), static_cast<DWORD>(WAIT_TIMEOUT));
+  // The starter alone, not its job (which holds the grandchild too).
+  ASSERT_TRUE(::TerminateProcess(launched->process, 1));
+  EXPECT_EQ(::WaitForSingleObject(grandchild, 10000), WAIT_OBJECT_0)
+      << "the child outlived the process that started it";
+  ::CloseHandle(grandchild);
+}
+
 TEST(WindowsLaunch, TerminateEndsAtOnceAndTryWaitSeesIt) {
   exit_status st;
   run_with_child(spec_for({"sleep"}), [&](child& c) -> asio::awaitable<void> {
@@ -419,7 +482,7 @@ TEST(WindowsLaunch, AListeningSocketAsStdin) {
   asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
   auto spec = spec_for({"accept"});
   spec.stdin_fd = reinterpret_cast<native_handle>(static_cast<SOCKET>(acceptor.native_handle()));
-  spec.env = {"SYSTEMROOT=C:\\Windows"};  // Winsock's start needs it
+  spec.env = {system_root()};
   launch_error error;
   auto launched = launch(spec, error);
   ASSERT_TRUE(launched) << error.message();
