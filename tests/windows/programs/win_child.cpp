@@ -14,6 +14,11 @@
 //   sleep             sleeps until ended
 //   spawn N           starts N `win_child sleep`, prints "started K error E"
 //   alloc MB          commits MB MiB, prints "ok" or "failed E"
+//   spin MS           runs on the CPU for MS ms of wall time, then exits 0
+//   accept            accepts one connection on its stdin (a listening
+//                     socket, FCGI_LISTENSOCK's model), writes "hello" to it
+#include <winsock2.h>
+// After winsock2:
 #include <windows.h>
 
 #include <cstdint>
@@ -117,6 +122,24 @@ int alloc(unsigned long long mib) {
   return 0;
 }
 
+int spin(unsigned long long ms) {
+  const auto end = ::GetTickCount64() + ms;
+  volatile unsigned long long n = 0;
+  while (::GetTickCount64() < end) n = n + 1;
+  return 0;
+}
+
+int accept_one() {
+  WSADATA wsa;
+  if (::WSAStartup(MAKEWORD(2, 2), &wsa) != 0) return 5;
+  auto listener = reinterpret_cast<SOCKET>(::GetStdHandle(STD_INPUT_HANDLE));
+  SOCKET s = ::accept(listener, nullptr, nullptr);
+  if (s == INVALID_SOCKET) return 6;
+  ::send(s, "hello", 5, 0);
+  ::closesocket(s);
+  return 0;
+}
+
 int handle(const char* hex) {
   HANDLE h = reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(std::strtoull(hex, nullptr, 16)));
   DWORD flags = 0;
@@ -162,5 +185,7 @@ int main(int argc, char** argv) {
   if (mode == "sleep") ::Sleep(INFINITE);
   if (mode == "spawn") return spawn(std::atoi(arg));
   if (mode == "alloc") return alloc(std::strtoull(arg, nullptr, 10));
+  if (mode == "spin") return spin(std::strtoull(arg, nullptr, 10));
+  if (mode == "accept") return accept_one();
   return 2;
 }
