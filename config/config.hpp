@@ -54,6 +54,10 @@ struct authentication_settings {
   std::string realm = "cgihost";
   std::optional<std::string> trusted_header;
   std::vector<cidr> trusted_proxies;
+  // Windows only: the X-IIS-WindowsAuthToken header of a loopback peer (IIS's
+  // HttpPlatformHandler with forwardWindowsAuthToken="true") names the token of
+  // the user IIS authenticated. Always false elsewhere (a config error).
+  bool iis_token = false;
 };
 
 struct cgi_settings {

@@ -540,7 +540,8 @@ class loader {
     if (!t) return;
     const std::string p = "authentication";
     check_keys(*t, p,
-               {"anonymous", "basic", "users_file", "realm", "trusted_header", "trusted_proxies"});
+               {"anonymous", "basic", "users_file", "realm", "trusted_header", "trusted_proxies",
+                "iis_token"});
     if (auto v = get_bool(*t, "anonymous", p)) a.anonymous = *v;
     if (auto v = get_bool(*t, "basic", p)) a.basic = *v;
     if (auto v = get_string(*t, "realm", p)) {
@@ -566,9 +567,29 @@ class loader {
       error(*t->get("trusted_header"), p + ".trusted_header",
             "needs trusted_proxies: the peers whose " + dq(*a.trusted_header) +
                 " header is believed");
-    if (!a.anonymous && !a.basic && !a.trusted_header)
-      error(t->source(),
-            p + ": anonymous, basic and trusted_header are all off: no request could be served");
+    read_iis_token(*t, a);
+#ifdef _WIN32
+    constexpr const char* ways = "anonymous, basic, trusted_header and iis_token are";
+#else
+    constexpr const char* ways = "anonymous, basic and trusted_header are";
+#endif
+    if (!a.anonymous && !a.basic && !a.trusted_header && !a.iis_token)
+      error(t->source(), p + ": " + ways + " all off: no request could be served");
+  }
+
+  // `iis_token = true`: believe X-IIS-WindowsAuthToken from a loopback peer.
+  // Only Windows has the handle IIS duplicates into this process.
+  void read_iis_token(const toml::table& t, authentication_settings& a) {
+    auto v = get_bool(t, "iis_token", "authentication");
+    if (!v) return;
+#ifdef _WIN32
+    a.iis_token = *v;
+#else
+    (void)a;
+    if (*v)
+      error(*t.get("iis_token"), "authentication.iis_token",
+            "only on Windows, where IIS's HttpPlatformHandler forwards a token handle");
+#endif
   }
 
   void check_users_file(const toml::node& n, const fs::path& file) {

@@ -10,8 +10,11 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <variant>
+#include <vector>
 
 #include "config/load.hpp"
+#include "config/values.hpp"
 #include "host/app/explain.hpp"
 #include "host/app/server.hpp"
 #include "host/app/try_command.hpp"
@@ -237,6 +240,28 @@ std::string one_line(std::string s) {
   return s;
 }
 
+// CLI11's check of one --listen value: the config's `listen` syntax; "" when good.
+std::string listen_address_error(const std::string& value) {
+  auto r = config::parse_endpoint(value);
+  const auto* msg = std::get_if<std::string>(&r);
+  return msg ? *msg : std::string();
+}
+
+// `serve --listen`'s addresses, each once (port 0 aside, as in the config's
+// listen); an error text when one is given twice.
+std::variant<std::vector<config::endpoint>, std::string> listen_override(
+    const std::vector<std::string>& values) {
+  std::vector<config::endpoint> out;
+  std::set<std::string> seen;
+  for (const auto& v : values) {
+    auto ep = std::get<config::endpoint>(config::parse_endpoint(v));  // checked by CLI11
+    if (ep.port != 0 && !seen.insert(ep.to_string()).second)
+      return ep.to_string() + " is given twice";
+    out.push_back(std::move(ep));
+  }
+  return out;
+}
+
 // The command line as parsed.
 struct command_line {
   CLI::App app{"cgihost: a FastCGI process manager and CGI host", "cgihost"};
@@ -245,6 +270,7 @@ struct command_line {
   CLI::App* check = nullptr;
   CLI::App* tryc = nullptr;
   std::string serve_config, check_config, try_config;
+  std::vector<std::string> serve_listen;  // replaces the config's listen when given
   std::string dev_dir = ".";
   std::string dev_listen;
   try_request try_req;
@@ -257,6 +283,11 @@ void define_commands(command_line& c) {
   c.app.require_subcommand(1);
   c.serve = c.app.add_subcommand("serve", "Run with a config file");
   c.serve->add_option("-c,--config", c.serve_config, "The TOML config file")->required();
+  c.serve
+      ->add_option("--listen", c.serve_listen,
+                   "HOST:PORT to listen on instead of the config's listen (repeatable), e.g. "
+                   "127.0.0.1:%HTTP_PLATFORM_PORT% under IIS's HttpPlatformHandler")
+      ->check(CLI::Validator(listen_address_error, "HOST:PORT", "listen address"));
   c.dev = c.app.add_subcommand("dev", "Serve DIR with the embedded dev config, no config file");
   c.dev->add_option("DIR", c.dev_dir, "Document root (default: the current folder)");
   c.dev->add_option("--listen", c.dev_listen, "HOST:PORT to listen on (default: 127.0.0.1:8080)");
@@ -354,6 +385,20 @@ int dev_command(const command_line& c, const config::load_options& options) {
   return run_server(*r.value);
 }
 
+int serve_command(const command_line& c, const config::load_options& options) {
+  auto listen = listen_override(c.serve_listen);
+  if (const auto* msg = std::get_if<std::string>(&listen)) {
+    std::cerr << "cgihost: --listen: " << *msg << " (see cgihost --help)\n";
+    return 2;
+  }
+  auto r = config::load_file(c.serve_config, options);
+  if (!r.ok()) return print_diagnostics(r.errors);
+  // HttpPlatformHandler's port (arguments="serve ... --listen
+  // 127.0.0.1:%HTTP_PLATFORM_PORT%", expanded by IIS) replaces the config's.
+  if (!c.serve_listen.empty()) r.value->listen = std::get<std::vector<config::endpoint>>(listen);
+  return run_server(*r.value);
+}
+
 }  // namespace
 
 int main_cli(int argc, char** argv) {
@@ -364,11 +409,7 @@ int main_cli(int argc, char** argv) {
   auto options = config::system_load_options();
   if (*c.check) return check_config_command(c.check_config, options);
   if (*c.tryc) return try_command(c, options);
-  if (*c.serve) {
-    auto r = config::load_file(c.serve_config, options);
-    if (!r.ok()) return print_diagnostics(r.errors);
-    return run_server(*r.value);
-  }
+  if (*c.serve) return serve_command(c, options);
   return dev_command(c, options);
 }
 

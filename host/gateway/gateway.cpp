@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "protocol/iis_token.hpp"
+
 namespace cgihost::host {
 
 namespace {
@@ -196,6 +198,9 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
   options.pass_authorization = passes_authorization(r, cfg, auth_type);
   if (cfg.authentication.trusted_header)
     options.drop_headers.push_back(*cfg.authentication.trusted_header);
+  // A token handle IIS forwarded is cgihost's to use and close, never a
+  // script's (on every platform, whether iis_token is on or not).
+  options.drop_headers.emplace_back(protocol::iis::token_header);
   auto vars = protocol::cgi::build_env(view, options);
   add_location_env(vars, r, pass_through, ex);
   return vars;

@@ -215,6 +215,166 @@ TEST(Cli, FastcgiInstancesEndWithCgihostEvenWhenItIsKilled) {
   EXPECT_TRUE(socket_dirs_of(next.pid()).empty());
 }
 
+// A loopback port bound by this process (not listening): no one else can
+// bind it while this lives, and a connection to it is refused.
+class held_port {
+ public:
+  held_port() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+      port_ = ntohs(a.sin_port);
+  }
+  ~held_port() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  held_port(const held_port&) = delete;
+  held_port& operator=(const held_port&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+bool accepts_connections(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A static site whose config listens on `config_port`.
+void write_static_site(const temp_dir& dir, std::uint16_t config_port) {
+  dir.write("site/index.html", "served by --listen\n");
+  dir.write("c.toml", for_this_user("listen = [\"127.0.0.1:" + std::to_string(config_port) +
+                                    R"("]
+document_root = "site"
+[identity]
+process = "www-data"
+)"));
+}
+
+TEST(CliServeListen, ReplacesTheConfigsListenAddresses) {
+  // The config's port is taken (by us): had cgihost used it, it would have
+  // failed with "cannot listen on".
+  held_port config_port;
+  ASSERT_NE(config_port.port(), 0);
+  temp_dir dir;
+  write_static_site(dir, config_port.port());
+  child_process p(
+      {kBinary, "serve", "-c", dir / "c.toml", "--listen", "127.0.0.1:0", "--listen", "[::1]:0"});
+  auto v4 = p.wait_stderr_line("listening on http://127.0.0.1:", 10s);
+  ASSERT_TRUE(v4) << p.err();
+  auto v6 = p.wait_stderr_line("listening on http://[::1]:", 10s);
+  ASSERT_TRUE(v6) << p.err();
+  const auto port = port_from_line(*v4);
+  EXPECT_NE(port, config_port.port());
+  auto r = fetch(port, "/index.html");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "served by --listen\n");
+  connection c6(port_from_line(*v6), true);
+  c6.send("GET /index.html HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+  auto r6 = c6.read_response();
+  ASSERT_TRUE(r6);
+  EXPECT_EQ(r6->status, 200);
+  EXPECT_FALSE(accepts_connections(config_port.port()));
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
+  EXPECT_EQ(p.err().find("127.0.0.1:" + std::to_string(config_port.port())), std::string::npos)
+      << p.err();
+}
+
+TEST(CliServeListen, WithoutItTheConfigsListenCounts) {
+  held_port config_port;
+  ASSERT_NE(config_port.port(), 0);
+  temp_dir dir;
+  write_static_site(dir, config_port.port());
+  auto r = run({kBinary, "serve", "-c", dir / "c.toml"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot listen on 127.0.0.1:" + std::to_string(config_port.port())),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(CliServeListen, ABadValueIsAUsageErrorNamingTheOption) {
+  temp_dir dir;
+  write_static_site(dir, 8080);
+  const std::string config = dir / "c.toml";
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"--listen", "nowhere"},
+       "cgihost: --listen: invalid listen address \"nowhere\" (use HOST:PORT with a numeric "
+       "address, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\") (see cgihost --help)\n"},
+      // IIS did not expand it: started by hand with the web.config's arguments.
+      {{"--listen", "127.0.0.1:%HTTP_PLATFORM_PORT%"},
+       "cgihost: --listen: invalid listen address \"127.0.0.1:%HTTP_PLATFORM_PORT%\""},
+      {{"--listen=127.0.0.1:70000"},
+       "cgihost: --listen: port 70000 out of range in \"127.0.0.1:70000\""},
+      {{"--listen", "localhost:8080"}, "cgihost: --listen: invalid listen address"},
+      {{"--listen", "127.0.0.1:8081", "--listen", "127.0.0.1:8081"},
+       "cgihost: --listen: 127.0.0.1:8081 is given twice (see cgihost --help)\n"},
+      {{"--listen"}, "cgihost: --listen: "},
+  };
+  for (const auto& [args, message] : cases) {
+    std::vector<std::string> argv{kBinary, "serve", "-c", config};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run(argv);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << r.err;
+    EXPECT_EQ(r.err.rfind(message, 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+}
+
+TEST(CliServeListen, TheConfigIsStillCheckedAndOtherCommandsHaveNoListen) {
+  temp_dir dir;
+  dir.write("c.toml", "listen = [\"127.0.0.1:0\"]\ndocument_root = \"nope\"\n");
+  auto r = run({kBinary, "serve", "-c", dir / "c.toml", "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(":2:17: document_root:"), std::string::npos) << r.err;
+  for (const char* cmd : {"check-config", "try"}) {
+    auto other = run({kBinary, cmd, "-c", dir / "c.toml", "--listen", "127.0.0.1:0", "/"});
+    EXPECT_EQ(other.exit_code, 2) << cmd << ": " << other.err;
+    EXPECT_NE(other.err.find("--listen"), std::string::npos) << other.err;
+  }
+}
+
+TEST(CliIisToken, IsAConfigErrorAtItsLineOffWindows) {
+  temp_dir dir;
+  dir.write("site/index.html", "x");
+  dir.write("c.toml", for_this_user(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[authentication]
+iis_token = true
+)"));
+  auto r = run({kBinary, "check-config", "-c", dir / "c.toml"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, (dir / "c.toml") +
+                       ":6:13: authentication.iis_token: only on Windows, where IIS's "
+                       "HttpPlatformHandler forwards a token handle\n");
+  dir.write("off.toml", for_this_user(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[authentication]
+iis_token = false
+)"));
+  auto off = run({kBinary, "check-config", "-c", dir / "off.toml"});
+  EXPECT_EQ(off.exit_code, 0) << off.err;
+  EXPECT_EQ(off.out, "ok\n");
+}
+
 // A config over a scratch site with a good and a broken Perl script.
 struct try_site {
   temp_dir dir;
