@@ -5,8 +5,11 @@
 // that order.
 //
 // The shape is POSIX's (uid, gid, groups). On Windows an account is its SID
-// and an identity carries a primary token (S4U or LogonUserW, or IIS's), and
-// may_access is an AccessCheck against the file's security descriptor.
+// (uid and gid: its last sub-authority, 0 for LocalSystem and the
+// Administrators, as config/ gives them) and an identity carries a primary
+// token (S4U or LogonUserW, or IIS's) or none (the child runs as this
+// process), and may_access is an AccessCheck against the file's security
+// descriptor (posix/identity.cpp, windows/identity.cpp).
 
 #include <cstdint>
 #include <memory>
@@ -51,39 +54,67 @@ struct identity {
   // POSIX.
   std::string sid{};
   std::shared_ptr<void> token{};
+  // Windows: the account's name as the system spells it ("DOMAIN\user"),
+  // for describe(); `name` stays as the config gave it. Empty on POSIX.
+  std::string system_name{};
 
-  // True when this identity would give a child root's powers.
+  // True when this identity would give a child root's powers. Windows:
+  // LocalSystem (S-1-5-18), the Administrators (S-1-5-32-544), or a token
+  // with the Administrators group enabled.
   bool is_root() const noexcept;
   // "alice uid 1001 gid 1001" ("uid N gid N" without a name), for log lines
-  // that say who ran what.
+  // that say who ran what. Windows: "DOMAIN\user S-1-5-21-...".
   std::string describe() const;
 };
 
 // The account named `name` in the account database now; nullopt when there
-// is none.
+// is none. Windows: LookupAccountNameW (a user, or a built-in service
+// account such as LocalService; never a group), `name` as given.
 std::optional<account> lookup_account(const std::string& name);
 
 // The identity of an account with its supplementary groups from the group
-// database (getgrouplist). nullopt when the groups cannot be read.
+// database (getgrouplist). nullopt when the groups cannot be read. Windows:
+// the account's SID, its system_name (DOMAIN\user), no groups and no token
+// (the privileged spawner obtains one: logon_s4u); nullopt when the account
+// has no SID.
 std::optional<identity> resolve_identity(const account& account);
 
 // The same, checked against the account database now: nullopt, with `why`,
-// when the account is gone or its uid/gid changed since the config was loaded.
+// when the account is gone or its uid/gid (Windows: its SID) changed since
+// the config was loaded.
 std::optional<identity> resolve_identity_now(const account& account, std::string& why);
 
+#if !defined(_WIN32)
 // Whether `id` may read (and with `need_exec` also execute) a file of this
 // owner, group and mode, judged as the kernel does: the owner bits when it
 // owns the file, else the group bits when one of its groups is the file's,
-// else the other bits. `why` says what failed, for the log.
+// else the other bits. `why` says what failed, for the log. (POSIX only.)
 bool may_access(const identity& id, std::uint32_t owner, std::uint32_t group, std::uint32_t mode,
                 bool need_exec, std::string& why);
+#endif
 
-// may_access for an open file (info_of).
+// may_access for an open file (info_of). Windows: AccessCheck of the
+// identity's token (this process's when it has none) against the file's
+// security descriptor (file_info::security) for FILE_GENERIC_READ, and with
+// `need_exec` FILE_GENERIC_EXECUTE; `why` names the account, the rights and
+// the reason.
 bool may_access(const identity& id, const file_info& file, bool need_exec, std::string& why);
 
 // may_access for the file at `path` (symlinks followed). False with `ec`
 // (and `why` untouched) when the file cannot be looked at.
 bool may_access_path(const identity& id, const char* path, bool need_exec, std::string& why,
                      std::error_code& ec);
+
+#if defined(_WIN32)
+// A primary token of `account` without its password, as IIS obtains its
+// anonymous user's: an S4U logon (LsaLogonUser with MsV1_0S4ULogon, logon
+// type Batch), closed when the last copy goes. A process may start a child
+// with it only when the logon was made by a caller holding SeTcbPrivilege
+// (the privileged spawner, a LocalSystem service); without it Windows gives
+// an identification token, which is refused here. Null, with `error` (the
+// step and the system's text), on failure. Wine fakes logons: its result
+// means nothing there.
+std::shared_ptr<void> logon_s4u(const account& account, std::string& error);
+#endif
 
 }  // namespace cgihost::spawner

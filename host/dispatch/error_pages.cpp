@@ -1,7 +1,5 @@
 #include "host/dispatch/error_pages.hpp"
 
-#include <fcntl.h>
-
 #include <boost/beast/http/status.hpp>
 #include <cerrno>
 #include <stdexcept>
@@ -74,8 +72,7 @@ namespace {
 std::string read_page(spawner::native_handle root, unsigned status, const std::string& url_path) {
   std::string relative = url_path;
   while (!relative.empty() && relative.front() == '/') relative.erase(0, 1);
-  spawner::unique_fd fd(
-      spawner::open_beneath(root, relative.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  spawner::unique_fd fd(spawner::open_beneath(root, relative.c_str(), spawner::open_for::read));
   if (fd.get() == spawner::no_handle)
     unreadable(status, url_path, std::generic_category().message(errno));
   std::error_code ec;

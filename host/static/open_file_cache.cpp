@@ -11,7 +11,7 @@ namespace {
 bool same_file(const spawner::file_info& a, const spawner::file_info& b) {
   return a.what == b.what && a.size == b.size && a.modified == b.modified &&
          a.modified_nanoseconds == b.modified_nanoseconds && a.owner == b.owner &&
-         a.group == b.group && a.mode == b.mode;
+         a.group == b.group && a.mode == b.mode && a.security == b.security;
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 #include "host/static/static_handler.hpp"
 
-#include <fcntl.h>
-
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -133,8 +131,7 @@ spawner::native_handle open_static(int root_fd, const std::string& rel, bool may
   auto fd = spawner::open_beneath_noting_symlinks(root_fd, rel.c_str(), via_symlink);
   if (fd >= 0 || !may_leave || (errno != EXDEV && errno != ELOOP)) return fd;
   via_symlink = true;
-  return spawner::open_script(root_fd, rel.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
-                              true);
+  return spawner::open_script(root_fd, rel.c_str(), spawner::open_for::read, true);
 }
 
 }  // namespace

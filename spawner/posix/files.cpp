@@ -29,6 +29,10 @@ std::optional<std::string> fd_target(int fd) {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
+int flags_for(open_for mode) {
+  return mode == open_for::read ? O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY : O_PATH | O_CLOEXEC;
+}
+
 }  // namespace
 
 void unique_fd::reset(int fd) noexcept {
@@ -65,16 +69,17 @@ std::error_code can_read_folder(const std::filesystem::path& path) {
   return std::error_code(errno, std::generic_category());
 }
 
-int open_script(int root_fd, const char* relative, int flags, bool may_leave) {
-  if (!may_leave) return open_beneath(root_fd, relative, flags);
-  return ::openat(root_fd, relative, flags);
+int open_script(int root_fd, const char* relative, open_for mode, bool may_leave) {
+  if (!may_leave) return open_beneath(root_fd, relative, mode);
+  return ::openat(root_fd, relative, flags_for(mode));
 }
 
 int open_script(int root_fd, const char* relative, bool may_leave) {
-  return open_script(root_fd, relative, O_PATH | O_CLOEXEC, may_leave);
+  return open_script(root_fd, relative, open_for::look, may_leave);
 }
 
-int open_beneath(int dir_fd, const char* relative, int flags) {
+int open_beneath(int dir_fd, const char* relative, open_for mode) {
+  const int flags = flags_for(mode);
   long fd = openat2(dir_fd, relative, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
   if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
   // Kernels before 5.6: refuse symlinks altogether rather than risk leaving the root.
@@ -82,14 +87,14 @@ int open_beneath(int dir_fd, const char* relative, int flags) {
 }
 
 int open_beneath_noting_symlinks(int dir_fd, const char* relative, bool& via_symlink) {
-  constexpr int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  const int flags = flags_for(open_for::read);
   long fd = openat2(dir_fd, relative, flags,
                     RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS);
   via_symlink = false;
   if (fd >= 0) return static_cast<int>(fd);
   if (errno != ELOOP && errno != ENOSYS) return -1;
   via_symlink = true;  // ENOSYS (before 5.6): cannot tell, so look
-  return open_beneath(dir_fd, relative, flags);
+  return open_beneath(dir_fd, relative, open_for::read);
 }
 
 std::optional<std::string> path_below(int root_fd, int fd) {

@@ -72,8 +72,8 @@ TEST_F(SeamFiles, OpenBeneathNotingSymlinks) {
 }
 
 TEST_F(SeamFiles, PathBelow) {
-  unique_fd a(open_beneath(root_fd_.get(), "a.txt", O_RDONLY | O_CLOEXEC));
-  unique_fd link(open_beneath(root_fd_.get(), "link", O_RDONLY | O_CLOEXEC));
+  unique_fd a(open_beneath(root_fd_.get(), "a.txt", open_for::read));
+  unique_fd link(open_beneath(root_fd_.get(), "link", open_for::read));
   unique_fd outside(::open((base_ / "outside.txt").c_str(), O_RDONLY | O_CLOEXEC));
   unique_fd slash(open_folder("/"));
   ASSERT_GE(a.get(), 0);
@@ -111,8 +111,8 @@ TEST_F(SeamFiles, CanReadFolder) {
 }
 
 TEST_F(SeamFiles, InfoOf) {
-  unique_fd a(open_beneath(root_fd_.get(), "a.txt", O_RDONLY | O_CLOEXEC));
-  unique_fd sub(open_beneath(root_fd_.get(), "sub", O_PATH | O_CLOEXEC));
+  unique_fd a(open_beneath(root_fd_.get(), "a.txt", open_for::read));
+  unique_fd sub(open_beneath(root_fd_.get(), "sub", open_for::look));
   ASSERT_EQ(::chmod((root_ / "a.txt").c_str(), 0754), 0);
   struct stat st {};
   ASSERT_EQ(::fstat(a.get(), &st), 0);

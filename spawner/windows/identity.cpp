@@ -1,0 +1,349 @@
+// spawner/identity.hpp for Windows: accounts are SIDs (LookupAccountNameW,
+// as config/ finds them), an identity carries a primary token or none, and
+// may_access is AccessCheck against the file's security descriptor.
+#include "spawner/identity.hpp"
+
+#include <aclapi.h>
+#include <ntsecapi.h>
+#include <sddl.h>
+#include <windows.h>
+
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "spawner/files.hpp"
+#include "spawner/windows/win32_util.hpp"
+
+namespace cgihost::spawner {
+namespace {
+
+using win32::narrow;
+using win32::wide;
+
+constexpr const char* kLocalSystem = "S-1-5-18";
+constexpr const char* kAdministrators = "S-1-5-32-544";
+
+std::string sid_text(PSID sid) {
+  wchar_t* text = nullptr;
+  if (!ConvertSidToStringSidW(sid, &text)) return {};
+  std::string out = narrow(text);
+  LocalFree(text);
+  return out;
+}
+
+// The SID of `text` ("S-1-5-..."), freed when the pointer goes.
+std::shared_ptr<void> sid_of(const std::string& text) {
+  PSID sid = nullptr;
+  if (text.empty() || !ConvertStringSidToSidW(wide(text).c_str(), &sid)) return nullptr;
+  return std::shared_ptr<void>(sid, [](void* p) { LocalFree(p); });
+}
+
+// "DOMAIN\user" of a SID, or "" when the system cannot name it.
+std::string qualified_name(PSID sid) {
+  wchar_t name[256], domain[256];
+  DWORD nn = 256, dn = 256;
+  SID_NAME_USE use{};
+  if (!LookupAccountSidW(nullptr, sid, name, &nn, domain, &dn, &use)) return {};
+  return narrow(dn ? std::wstring(domain) + L"\\" + name : std::wstring(name));
+}
+
+// A handle closed when the last copy goes.
+std::shared_ptr<void> owned(HANDLE h) {
+  return std::shared_ptr<void>(h, [](void* p) { CloseHandle(p); });
+}
+
+// An identification-level copy of `token` (this process's when null), which
+// AccessCheck needs; null with GetLastError on failure.
+std::shared_ptr<void> token_to_check(HANDLE token) {
+  HANDLE own = nullptr;
+  if (!token) {
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY | TOKEN_DUPLICATE, &own)) return {};
+    token = own;
+  }
+  HANDLE dup = nullptr;
+  const BOOL ok = DuplicateToken(token, SecurityIdentification, &dup);
+  const DWORD error = GetLastError();
+  if (own) CloseHandle(own);
+  if (!ok) {
+    SetLastError(error);
+    return {};
+  }
+  return owned(dup);
+}
+
+// Whether the group `sid_text` is in `token` and enabled (a deny-only group,
+// as UAC leaves Administrators in a filtered token, gives no powers).
+bool token_has_enabled_group(HANDLE token, const char* group) {
+  DWORD size = 0;
+  GetTokenInformation(token, TokenGroups, nullptr, 0, &size);
+  if (size == 0) return false;
+  std::vector<unsigned char> buf(size);
+  if (!GetTokenInformation(token, TokenGroups, buf.data(), size, &size)) return false;
+  const auto* groups = reinterpret_cast<const TOKEN_GROUPS*>(buf.data());
+  for (DWORD i = 0; i < groups->GroupCount; ++i)
+    if ((groups->Groups[i].Attributes & SE_GROUP_ENABLED) &&
+        sid_text(groups->Groups[i].Sid) == group)
+      return true;
+  return false;
+}
+
+}  // namespace
+
+bool identity::is_root() const noexcept {
+  if (sid == kLocalSystem || sid == kAdministrators) return true;
+  return token && token_has_enabled_group(token.get(), kAdministrators);
+}
+
+std::string identity::describe() const {
+  const std::string& shown = system_name.empty() ? name : system_name;
+  if (shown.empty() && sid.empty()) return "this process";
+  if (shown.empty() || sid.empty()) return shown.empty() ? sid : shown;
+  return shown + " " + sid;
+}
+
+std::optional<account> lookup_account(const std::string& name) {
+  const std::wstring w = wide(name);
+  DWORD sid_size = 0, domain_size = 0;
+  SID_NAME_USE use{};
+  LookupAccountNameW(nullptr, w.c_str(), nullptr, &sid_size, nullptr, &domain_size, &use);
+  if (name.empty() || sid_size == 0) return std::nullopt;
+  std::vector<BYTE> sid(sid_size);
+  std::wstring domain(domain_size, L'\0');
+  if (!LookupAccountNameW(nullptr, w.c_str(), sid.data(), &sid_size, domain.data(), &domain_size,
+                          &use))
+    return std::nullopt;
+  // A user, or a built-in service account such as IUSR or LocalService
+  // (which Windows files as well-known groups); never a group of people.
+  if (use != SidTypeUser && use != SidTypeWellKnownGroup) return std::nullopt;
+  account a;
+  a.name = name;
+  a.sid = sid_text(sid.data());
+  const UCHAR n = *GetSidSubAuthorityCount(sid.data());
+  const std::uint32_t rid = n > 0 ? *GetSidSubAuthority(sid.data(), n - 1) : 0;
+  const bool root = a.sid == kLocalSystem || a.sid == kAdministrators;
+  a.uid = spawner::uid{root ? 0 : rid};
+  a.gid = spawner::gid{root ? 0 : rid};
+  return a;
+}
+
+std::optional<identity> resolve_identity(const account& account) {
+  std::string sid = account.sid;
+  if (sid.empty()) {
+    auto found = lookup_account(account.name);
+    if (!found) return std::nullopt;
+    sid = found->sid;
+  }
+  auto binary = sid_of(sid);
+  if (!binary) return std::nullopt;
+  identity id{account.name, account.uid, account.gid, {}, account.home, sid, nullptr};
+  id.system_name = qualified_name(binary.get());
+  return id;
+}
+
+std::optional<identity> resolve_identity_now(const account& account, std::string& why) {
+  auto now = lookup_account(account.name);
+  if (!now) {
+    why = "account " + account.name + " does not exist (any more)";
+    return std::nullopt;
+  }
+  if (!account.sid.empty() && now->sid != account.sid) {
+    why = "account " + account.name + " is now " + now->sid + ", not " + account.sid +
+          " as when the config was loaded";
+    return std::nullopt;
+  }
+  auto id = resolve_identity(*now);
+  if (!id) why = "the SID of account " + account.name + " cannot be read";
+  return id;
+}
+
+namespace {
+
+// The descriptor's owner and DACL in SDDL, for a refusal's log line.
+std::string sddl_of(PSECURITY_DESCRIPTOR sd) {
+  wchar_t* text = nullptr;
+  if (!ConvertSecurityDescriptorToStringSecurityDescriptorW(
+          sd, SDDL_REVISION_1, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &text,
+          nullptr))
+    return "?";
+  std::string out = narrow(text);
+  LocalFree(text);
+  return out;
+}
+
+std::string who(const identity& id) {
+  if (id.token) return id.describe();
+  if (id.sid.empty()) return "this process";
+  return id.describe() + " (no token: judged as this process)";
+}
+
+}  // namespace
+
+bool may_access(const identity& id, const file_info& file, bool need_exec, std::string& why) {
+  const char* rights = need_exec ? "read and execute" : "read";
+  if (file.security.empty()) {
+    why = who(id) + " may not " + rights + " it: its security descriptor could not be read";
+    return false;
+  }
+  auto token = token_to_check(id.token.get());
+  if (!token) {
+    why = "no token of " + who(id) + " to check with: " + win32::message_of(GetLastError());
+    return false;
+  }
+  auto* sd = const_cast<unsigned char*>(file.security.data());
+  GENERIC_MAPPING mapping{FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_GENERIC_EXECUTE,
+                          FILE_ALL_ACCESS};
+  const DWORD desired = FILE_GENERIC_READ | (need_exec ? FILE_GENERIC_EXECUTE : 0);
+  alignas(PRIVILEGE_SET) unsigned char privileges[256];
+  DWORD privileges_size = sizeof privileges, granted = 0;
+  BOOL status = FALSE;
+  if (!AccessCheck(sd, token.get(), desired, &mapping, reinterpret_cast<PRIVILEGE_SET*>(privileges),
+                   &privileges_size, &granted, &status)) {
+    why = "AccessCheck for " + who(id) + " failed: " + win32::message_of(GetLastError());
+    return false;
+  }
+  if (status) return true;
+  char rights_hex[16];
+  std::snprintf(rights_hex, sizeof rights_hex, "0x%lx", static_cast<unsigned long>(desired));
+  why = who(id) + " may not " + rights + " it (rights " + rights_hex +
+        "; its owner and DACL: " + sddl_of(sd) + ")";
+  return false;
+}
+
+bool may_access_path(const identity& id, const char* path, bool need_exec, std::string& why,
+                     std::error_code& ec) {
+  unique_fd file(CreateFileW(wide(path).c_str(), READ_CONTROL | FILE_READ_ATTRIBUTES,
+                             FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                             OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, nullptr));
+  if (file.get() == no_handle) {
+    ec = win32::error_of(GetLastError());
+    return false;
+  }
+  auto info = info_of(file.get(), ec);
+  if (!info) return false;
+  return may_access(id, *info, need_exec, why);
+}
+
+namespace {
+
+// A counted LSA string of a literal.
+LSA_STRING lsa_string(const char* text) {
+  LSA_STRING s;
+  s.Buffer = const_cast<char*>(text);
+  s.Length = static_cast<USHORT>(std::strlen(text));
+  s.MaximumLength = s.Length;
+  return s;
+}
+
+std::string nt_error(const char* step, NTSTATUS status) {
+  return std::string(step) + ": " + win32::message_of(LsaNtStatusToWinError(status));
+}
+
+// MSV1_0_S4U_LOGON with its two strings after it, in one buffer (LSA wants
+// them contiguous).
+std::vector<unsigned char> s4u_request(const std::wstring& user, const std::wstring& domain) {
+  std::vector<unsigned char> buf(sizeof(MSV1_0_S4U_LOGON) +
+                                 (user.size() + domain.size()) * sizeof(wchar_t));
+  auto* logon = reinterpret_cast<MSV1_0_S4U_LOGON*>(buf.data());
+  logon->MessageType = MsV1_0S4ULogon;
+  logon->Flags = 0;
+  auto* text = reinterpret_cast<wchar_t*>(buf.data() + sizeof(MSV1_0_S4U_LOGON));
+  std::memcpy(text, user.data(), user.size() * sizeof(wchar_t));
+  logon->UserPrincipalName.Buffer = text;
+  logon->UserPrincipalName.Length = logon->UserPrincipalName.MaximumLength =
+      static_cast<USHORT>(user.size() * sizeof(wchar_t));
+  std::memcpy(text + user.size(), domain.data(), domain.size() * sizeof(wchar_t));
+  logon->DomainName.Buffer = text + user.size();
+  logon->DomainName.Length = logon->DomainName.MaximumLength =
+      static_cast<USHORT>(domain.size() * sizeof(wchar_t));
+  return buf;
+}
+
+// The user and domain names LSA wants for `account` (LookupAccountSidW of
+// its SID: the computer's name as the domain of a local account).
+bool logon_names(const account& account, std::wstring& user, std::wstring& domain,
+                 std::string& error) {
+  auto sid =
+      sid_of(account.sid.empty() ? lookup_account(account.name).value_or(spawner::account{}).sid
+                                 : account.sid);
+  if (!sid) {
+    error = "account " + account.name + " has no SID";
+    return false;
+  }
+  wchar_t name[256], dom[256];
+  DWORD nn = 256, dn = 256;
+  SID_NAME_USE use{};
+  if (!LookupAccountSidW(nullptr, sid.get(), name, &nn, dom, &dn, &use)) {
+    error = "LookupAccountSidW: " + win32::message_of(GetLastError());
+    return false;
+  }
+  user.assign(name, nn);
+  domain.assign(dom, dn);
+  return true;
+}
+
+// LsaLogonUser of an S4U request through `lsa`: the token, or null with `error`.
+HANDLE s4u_logon(HANDLE lsa, std::vector<unsigned char>& request, std::string& error) {
+  LSA_STRING package = lsa_string(MSV1_0_PACKAGE_NAME), origin = lsa_string("cgihost");
+  ULONG package_id = 0;
+  NTSTATUS st = LsaLookupAuthenticationPackage(lsa, &package, &package_id);
+  if (st != 0) {
+    error = nt_error("LsaLookupAuthenticationPackage", st);
+    return nullptr;
+  }
+  TOKEN_SOURCE source{};
+  std::memcpy(source.SourceName, "cgihost", 7);
+  AllocateLocallyUniqueId(&source.SourceIdentifier);
+  void* profile = nullptr;
+  ULONG profile_size = 0;
+  LUID logon_id{};
+  HANDLE token = nullptr;
+  QUOTA_LIMITS quotas{};
+  NTSTATUS sub = 0;
+  st = LsaLogonUser(lsa, &origin, Network, package_id, request.data(),
+                    static_cast<ULONG>(request.size()), nullptr, &source, &profile, &profile_size,
+                    &logon_id, &token, &quotas, &sub);
+  if (profile) LsaFreeReturnBuffer(profile);
+  if (st != 0) {
+    error = nt_error("LsaLogonUser (S4U)", st);
+    return nullptr;
+  }
+  return token;
+}
+
+}  // namespace
+
+std::shared_ptr<void> logon_s4u(const account& account, std::string& error) {
+  std::wstring user, domain;
+  if (!logon_names(account, user, domain, error)) return nullptr;
+  auto request = s4u_request(user, domain);
+  HANDLE lsa = nullptr;
+  LSA_OPERATIONAL_MODE mode = 0;
+  LSA_STRING name = lsa_string("cgihost");
+  // A trusted connection needs SeTcbPrivilege; without it, an untrusted one.
+  NTSTATUS st = LsaRegisterLogonProcess(&name, &lsa, &mode);
+  if (st != 0) st = LsaConnectUntrusted(&lsa);
+  if (st != 0) {
+    error = nt_error("LsaConnectUntrusted", st);
+    return nullptr;
+  }
+  HANDLE token = s4u_logon(lsa, request, error);
+  LsaDeregisterLogonProcess(lsa);
+  if (!token) return nullptr;
+  // A network logon's token is an impersonation token: CreateProcessAsUserW
+  // needs a primary one. Without SeTcbPrivilege it is only an
+  // identification token, which cannot be made primary.
+  HANDLE primary = nullptr;
+  const BOOL ok = DuplicateTokenEx(token, TOKEN_ALL_ACCESS, nullptr, SecurityImpersonation,
+                                   TokenPrimary, &primary);
+  const DWORD dup_error = GetLastError();
+  CloseHandle(token);
+  if (!ok) {
+    error = "DuplicateTokenEx (primary): " + win32::message_of(dup_error) +
+            " (an S4U logon without SeTcbPrivilege gives an identification token only)";
+    return nullptr;
+  }
+  return owned(primary);
+}
+
+}  // namespace cgihost::spawner
