@@ -52,7 +52,7 @@ void warn_unreadable_after_drop(const config::config& cfg, const spawner::identi
   const auto& file = cfg.authentication.users_file;
   std::string why;
   std::error_code ec;
-  if (file && !spawner::may_access_path(as, file->c_str(), false, why, ec) && !ec)
+  if (file && !spawner::may_access_path(as, file->string().c_str(), false, why, ec) && !ec)
     lg.error->warn(
         "users file {}: read at the start, but a change will not be read until a restart: {}",
         file->string(), why);
@@ -74,7 +74,7 @@ std::vector<std::string> users_file_warnings(const config::config& cfg) {
     auto id = spawner::resolve_identity(os_account(*a));
     std::string why;
     std::error_code ec;  // a file that cannot be looked at: no warning
-    if (id && spawner::may_access_path(*id, file->c_str(), false, why, ec))
+    if (id && spawner::may_access_path(*id, file->string().c_str(), false, why, ec))
       out.push_back("users file " + file->string() + " is readable by " + a->name + " (" + key +
                     "): scripts running as it can read every password hash; let only the "
                     "network process's account read it (e.g. owner root, group of that "

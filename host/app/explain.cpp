@@ -81,7 +81,7 @@ int explain_static(const config::config& cfg, const try_request& tr, const route
   } else {
     check(true, "no account to judge: cgihost is not root, the file is read as uid " + own_uid());
   }
-  if (r.root_fd < 0) {
+  if (r.root_fd == spawner::no_handle) {
     check(false, "the root folder opens");
     return 1;
   }

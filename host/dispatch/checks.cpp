@@ -22,7 +22,7 @@ refusal script_refusal(http::status status, std::string code, std::string reason
 
 spawner::unique_fd open_document_root(const config::config& cfg) {
   spawner::unique_fd root(spawner::open_folder(cfg.document_root));
-  if (root.get() < 0)
+  if (root.get() == spawner::no_handle)
     throw std::system_error(errno, std::generic_category(),
                             "cannot open document root " + cfg.document_root.string());
   return root;
@@ -33,13 +33,14 @@ namespace {
 // The script `name` (its URL path, for the log) opened as `rel` under
 // `root_fd` (an absolute `rel` is opened where it is: a location's `script`),
 // to be found at `path`.
-checked<script_file> open_checked(int root_fd, const std::string& rel, const std::string& name,
-                                  std::string path, bool may_leave, bool need_exec) {
+checked<script_file> open_checked(spawner::native_handle root_fd, const std::string& rel,
+                                  const std::string& name, std::string path, bool may_leave,
+                                  bool need_exec) {
   if (rel.empty() || rel.back() == '/' || rel == ".")
     return script_refusal(http::status::forbidden, "script.unnamed", "no script named in " + name,
                           "no script named");
   spawner::unique_fd script{spawner::open_script(root_fd, rel.c_str(), may_leave)};
-  if (script.get() < 0) {
+  if (script.get() == spawner::no_handle) {
     const int err = errno;
     if (err == EXDEV)
       return script_refusal(http::status::forbidden, "script.outside_root",
@@ -67,7 +68,7 @@ checked<script_file> open_checked(int root_fd, const std::string& rel, const std
 
 }  // namespace
 
-checked<script_file> find_script(int root_fd, const std::string& script_name,
+checked<script_file> find_script(spawner::native_handle root_fd, const std::string& script_name,
                                  const config::config& cfg, bool need_exec) {
   const std::string rel = script_name.size() > 1 ? script_name.substr(1) : "";
   return open_checked(root_fd, rel, script_name, cfg.document_root.string() + script_name,

@@ -35,7 +35,7 @@ struct script_file {
 // the root), script.forbidden (EACCES), script.not_regular,
 // script.not_executable (with `need_exec`: no execute bit at all); 404
 // script.missing. `detail` of a refusal is the bare cause, for explain.
-checked<script_file> find_script(int root_fd, const std::string& script_name,
+checked<script_file> find_script(spawner::native_handle root_fd, const std::string& script_name,
                                  const config::config& cfg, bool need_exec);
 
 // The route's script: a location's `script` program where it is (named by

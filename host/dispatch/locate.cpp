@@ -14,7 +14,7 @@ spawner::file_info::kind kind_of(const route& r, std::string_view url_path, bool
   found = false;
   const std::string rel = relative_to_root(r, url_path);
   spawner::unique_fd fd(spawner::open_script(r.root_fd, rel.c_str(), may_leave));
-  if (fd.get() < 0) return spawner::file_info::kind::other;
+  if (fd.get() == spawner::no_handle) return spawner::file_info::kind::other;
   std::error_code ec;
   auto info = spawner::info_of(fd.get(), ec);
   if (!info) return spawner::file_info::kind::other;

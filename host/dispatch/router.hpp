@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "host/dispatch/request_filter.hpp"
+#include "spawner/platform.hpp"
 
 namespace cgihost::host {
 
@@ -55,7 +56,7 @@ struct route {
   // The folder files are looked up beneath, opened once by the dispatch
   // (site_roots.hpp) for this route's root; -1 until the dispatch located it.
   // Borrowed: valid as long as the dispatcher.
-  int root_fd = -1;
+  spawner::native_handle root_fd = spawner::no_handle;
   // How the dispatch got here when the path alone did not say it, for `try`
   // and the debug log: "default document index.php of /folder/", "fallback
   // /index.php of [[locations]] \"/\"", "rewrite FILE:LINE:COL: /a -> /b".

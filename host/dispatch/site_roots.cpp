@@ -8,7 +8,7 @@ namespace {
 
 spawner::unique_fd open_root(const std::filesystem::path& path, const std::string& what) {
   spawner::unique_fd fd(spawner::open_folder(path));
-  if (fd.get() < 0)
+  if (fd.get() == spawner::no_handle)
     throw std::system_error(errno, std::generic_category(),
                             "cannot open " + what + " " + path.string());
   return fd;
@@ -23,10 +23,10 @@ site_roots::site_roots(const config::config& cfg) {
       roots_.emplace(&loc, open_root(*loc.root, "root of [[locations]] \"" + loc.prefix + "\""));
 }
 
-int site_roots::fd_for(const route& r) const {
+spawner::native_handle site_roots::fd_for(const route& r) const {
   if (!r.root_location) return document_root_.get();
   auto it = roots_.find(r.root_location);
-  return it == roots_.end() ? -1 : it->second.get();
+  return it == roots_.end() ? spawner::no_handle : it->second.get();
 }
 
 }  // namespace cgihost::host

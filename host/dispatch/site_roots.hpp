@@ -22,9 +22,9 @@ class site_roots {
   site_roots& operator=(const site_roots&) = delete;
 
   // The folder `r`'s files are looked up beneath: its root location's, else
-  // document_root; -1 when that is not open.
-  int fd_for(const route& r) const;
-  int document_root() const { return document_root_.get(); }
+  // document_root; no_handle when that is not open.
+  spawner::native_handle fd_for(const route& r) const;
+  spawner::native_handle document_root() const { return document_root_.get(); }
 
  private:
   spawner::unique_fd document_root_;

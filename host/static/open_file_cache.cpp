@@ -20,7 +20,7 @@ open_file_cache::open_file_cache(clock::duration valid, std::size_t capacity)
     : valid_(valid), capacity_(capacity) {}
 
 std::size_t open_file_cache::key_hash::operator()(const key_view& k) const noexcept {
-  return std::hash<std::string_view>{}(k.relative) ^ static_cast<std::size_t>(k.root);
+  return std::hash<std::string_view>{}(k.relative) ^ std::hash<spawner::native_handle>{}(k.root);
 }
 
 std::shared_ptr<const open_file_cache::entry> open_file_cache::find(spawner::native_handle root,

@@ -58,7 +58,8 @@ bool etag_matches(std::string_view header, std::string_view etag) {
 // Why a file reached through a symlink may not be served under the name it
 // really has (request filtering, or a script handler's), or nullopt. A file
 // outside the root (allow_symlinks_outside_root) is judged by its own name.
-std::optional<std::string> real_name_refusal(int root_fd, int fd, const router& r) {
+std::optional<std::string> real_name_refusal(spawner::native_handle root_fd,
+                                             spawner::native_handle fd, const router& r) {
   auto real = spawner::path_below(root_fd, fd);
   std::string judged;
   if (!real) {
@@ -126,10 +127,10 @@ static_lookup refused(static_lookup&& out, http::status status, std::string why)
 
 // Opens `rel` beneath `root_fd` for reading, noting symlinks; with
 // `may_leave` (allow_symlinks_outside_root) following one that leaves it.
-spawner::native_handle open_static(int root_fd, const std::string& rel, bool may_leave,
-                                   bool& via_symlink) {
+spawner::native_handle open_static(spawner::native_handle root_fd, const std::string& rel,
+                                   bool may_leave, bool& via_symlink) {
   auto fd = spawner::open_beneath_noting_symlinks(root_fd, rel.c_str(), via_symlink);
-  if (fd >= 0 || !may_leave || (errno != EXDEV && errno != ELOOP)) return fd;
+  if (fd != spawner::no_handle || !may_leave || (errno != EXDEV && errno != ELOOP)) return fd;
   via_symlink = true;
   return spawner::open_script(root_fd, rel.c_str(), spawner::open_for::read, true);
 }
@@ -150,7 +151,7 @@ static_lookup look_up_static(const route& rt, const std::string& path, const rou
   const std::string relative = relative_to_root(rt, path);
   bool via_symlink = false;
   out.fd.reset(open_static(rt.root_fd, relative, may_leave, via_symlink));
-  if (out.fd.get() < 0) {
+  if (out.fd.get() == spawner::no_handle) {
     switch (errno) {
       case EACCES:
       case EPERM:

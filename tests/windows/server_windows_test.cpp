@@ -4,9 +4,8 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 // winsock2 before windows.h
-#include <windows.h>
-
 #include <gtest/gtest.h>
+#include <windows.h>
 
 #include <chrono>
 #include <filesystem>
@@ -55,6 +54,21 @@ struct response {
   std::string head, body;
 };
 
+// A chunked body's data (the server frames a CGI body of unknown length so).
+std::string dechunk(const std::string& in) {
+  std::string out;
+  std::size_t at = 0;
+  while (at < in.size()) {
+    const auto eol = in.find("\r\n", at);
+    if (eol == std::string::npos) break;
+    const std::size_t n = std::stoul(in.substr(at, eol - at), nullptr, 16);
+    if (n == 0) break;
+    out += in.substr(eol + 2, n);
+    at = eol + 2 + n + 2;
+  }
+  return out;
+}
+
 class ServerWindowsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -63,7 +77,8 @@ class ServerWindowsTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("cgihost-wserver-" + std::to_string(std::random_device{}()));
+    dir_ =
+        fs::temp_directory_path() / ("cgihost-wserver-" + std::to_string(std::random_device{}()));
     fs::create_directories(dir_ / "site" / "cgi-bin");
     std::ofstream(dir_ / "site" / "hello.txt", std::ios::binary) << "hello from a file\n";
   }
@@ -148,6 +163,7 @@ class ServerWindowsTest : public ::testing::Test {
     if (end == std::string::npos || all.size() < 12) return r;
     r.head = all.substr(0, end);
     r.body = all.substr(end + 4);
+    if (r.head.find("Transfer-Encoding: chunked") != std::string::npos) r.body = dechunk(r.body);
     r.status = std::atoi(all.c_str() + 9);
     return r;
   }
@@ -173,8 +189,66 @@ TEST_F(ServerWindowsTest, IisSourceDisclosureFormsAreRefused) {
                              "/con", "/hello.txt%3A%3A%24DATA"}) {
     auto r = get(target);
     EXPECT_TRUE(r.status == 400 || r.status == 403 || r.status == 404)
-        << target << " answered " << r.status << ":\n" << r.body;
+        << target << " answered " << r.status << ":\n"
+        << r.body;
     EXPECT_EQ(r.body.find("hello from a file"), std::string::npos) << target;
+  }
+}
+
+// The CGI probe (tests/windows/programs/win_cgi_probe.cpp) as
+// /cgi-bin/probe.exe, run by the CGI module.
+class CgiWindowsTest : public ServerWindowsTest {
+ protected:
+  void SetUp() override {
+    ServerWindowsTest::SetUp();
+    for (const char* name : {"probe.exe", "nph-probe.exe"})
+      fs::copy_file(cgihost::test::native_path(CGIHOST_PROGRAM_win_cgi_probe),
+                    dir_ / "site" / "cgi-bin" / name);
+    start(
+        "[[handlers]]\nmatch = \"/cgi-bin/*\"\nmodule = \"cgi\"\n"
+        "[cgi]\ntimeout = \"3s\"\n");
+  }
+};
+
+TEST_F(CgiWindowsTest, AProgramGetsTheCgiEnvironmentAndItsFolder) {
+  auto r = get("/cgi-bin/probe.exe?mode=env");
+  ASSERT_EQ(r.status, 200) << r.head << r.body << server_log();
+  for (const char* line :
+       {"GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET", "QUERY_STRING=mode=env",
+        "SCRIPT_NAME=/cgi-bin/probe.exe", "SERVER_PROTOCOL=HTTP/1.1"})
+    EXPECT_NE(r.body.find(line), std::string::npos) << line << " missing:\n" << r.body;
+  auto cwd = get("/cgi-bin/probe.exe?mode=cwd");
+  ASSERT_EQ(cwd.status, 200);
+  EXPECT_NE(cwd.body.find("cgi-bin"), std::string::npos) << cwd.body;
+}
+
+TEST_F(CgiWindowsTest, MalformedHeadersAre502AndNphPassesThrough) {
+  EXPECT_EQ(get("/cgi-bin/probe.exe?mode=nocolon").status, 502);
+  EXPECT_EQ(get("/cgi-bin/probe.exe?mode=silent").status, 502);
+  auto status = get("/cgi-bin/probe.exe?mode=status");
+  EXPECT_EQ(status.status, 404);
+  EXPECT_EQ(status.body, "missing\n");
+  EXPECT_NE(server_log().find("header line without a colon"), std::string::npos)
+      << "the 502's cause is logged:\n"
+      << server_log();
+  // nph-: the program's own status line and head reach the client unparsed.
+  auto nph = get("/cgi-bin/nph-probe.exe?mode=nph");
+  EXPECT_EQ(nph.status, 299) << nph.head;
+  EXPECT_NE(nph.head.find("X-Raw: yes"), std::string::npos) << nph.head;
+  EXPECT_EQ(nph.body, "raw");
+}
+
+TEST_F(CgiWindowsTest, ATimeoutEndsTheWholeJobGrandchildIncluded) {
+  auto r = get("/cgi-bin/probe.exe?mode=grandchild&then=sleep&n=30");
+  EXPECT_TRUE(r.status == 504 || r.status == 200) << r.status << r.body;
+  const auto at = r.body.find("grandchild ");
+  ASSERT_NE(at, std::string::npos) << r.body;
+  const DWORD pid = static_cast<DWORD>(std::stoul(r.body.substr(at + 11)));
+  HANDLE h = ::OpenProcess(SYNCHRONIZE, FALSE, pid);
+  if (h) {
+    EXPECT_EQ(::WaitForSingleObject(h, 10000), WAIT_OBJECT_0)
+        << "grandchild " << pid << " lives on";
+    ::CloseHandle(h);
   }
 }
 
