@@ -208,11 +208,25 @@ protocol::cgi::variables request_variables(exchange& ex, const config::config& c
 
 protocol::cgi::variables pass_through_environment() {
   protocol::cgi::variables out;
+#if defined(_WIN32)
+  // What a Windows program needs to start at all (Winsock needs SystemRoot)
+  // and what IIS's CGI and FastCGI modules pass: the system's folders and
+  // PATH, never the operator's own profile.
+  for (const char* name : {"SystemRoot", "SystemDrive", "windir", "ComSpec", "PATHEXT", "OS",
+                           "NUMBER_OF_PROCESSORS", "PROCESSOR_ARCHITECTURE", "ProgramData",
+                           "ProgramFiles", "TEMP", "TMP", "TZ"}) {
+    if (const char* v = std::getenv(name)) out.emplace_back(name, v);
+  }
+  const char* root = std::getenv("SystemRoot");
+  const std::string r = root ? root : "C:\\Windows";
+  out.emplace_back("PATH", r + "\\system32;" + r + ";" + r + "\\System32\\Wbem");
+#else
   // A fixed, system-wide PATH, not whatever the operator's shell had.
   out.emplace_back("PATH", "/usr/local/bin:/usr/bin:/bin");
   for (const char* name : {"LANG", "LC_ALL", "TZ"}) {
     if (const char* v = std::getenv(name)) out.emplace_back(name, v);
   }
+#endif
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -250,6 +251,48 @@ TEST_F(CgiWindowsTest, ATimeoutEndsTheWholeJobGrandchildIncluded) {
         << "grandchild " << pid << " lives on";
     ::CloseHandle(h);
   }
+}
+
+// A pool of the FastCGI responder (tests/windows/programs/win_fcgi_responder.cpp),
+// started the way IIS starts php-cgi.exe: a listening socket as its
+// standard input.
+class FastCgiWindowsTest : public ServerWindowsTest {
+ protected:
+  void SetUp() override {
+    ServerWindowsTest::SetUp();
+    std::ofstream(dir_ / "site" / "x.php") << "<?php // run by the pool\n";
+    start("[[handlers]]\nmatch = \"*.php\"\nmodule = \"fastcgi\"\npool = \"resp\"\n"
+          "[pools.resp]\ncommand = ['" +
+          fs::path(cgihost::test::native_path(CGIHOST_PROGRAM_win_fcgi_responder)).string() +
+          "']\nmax_instances = 2\nmax_requests = 3\nrequest_timeout = \"5s\"\n");
+  }
+
+  static std::string field(const std::string& body, const std::string& name) {
+    const auto at = body.find(name + "=");
+    if (at == std::string::npos) return {};
+    const auto end = body.find('\n', at);
+    return body.substr(at + name.size() + 1, end - at - name.size() - 1);
+  }
+};
+
+TEST_F(FastCgiWindowsTest, ARequestReachesThePoolWithItsParams) {
+  auto r = get("/x.php?a=1");
+  ASSERT_EQ(r.status, 200) << r.head << r.body << server_log();
+  EXPECT_EQ(field(r.body, "REQUEST_METHOD"), "GET") << r.body;
+  EXPECT_EQ(field(r.body, "QUERY_STRING"), "a=1") << r.body;
+  EXPECT_NE(field(r.body, "SCRIPT_FILENAME").find("x.php"), std::string::npos) << r.body;
+}
+
+TEST_F(FastCgiWindowsTest, InstancesAreRecycledAfterMaxRequestsAndACrashIs502) {
+  std::set<std::string> pids;
+  for (int i = 0; i < 7; ++i) {
+    auto r = get("/x.php?n=" + std::to_string(i));
+    ASSERT_EQ(r.status, 200) << i << ": " << r.body << server_log();
+    pids.insert(field(r.body, "PID"));
+  }
+  EXPECT_GE(pids.size(), 3u) << "7 requests, 3 per instance";
+  EXPECT_EQ(get("/x.php?crash=1").status, 502);
+  EXPECT_EQ(get("/x.php?after=crash").status, 200) << server_log();
 }
 
 }  // namespace
