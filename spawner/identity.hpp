@@ -115,6 +115,14 @@ bool may_access_path(const identity& id, const char* path, bool need_exec, std::
 // step and the system's text), on failure. Wine fakes logons: its result
 // means nothing there.
 std::shared_ptr<void> logon_s4u(const account& account, std::string& error);
+
+// A primary token of `account` from its password (LogonUserW, IIS's
+// ClearText logon: LOGON32_LOGON_NETWORK_CLEARTEXT), for an account whose
+// password the config keeps DPAPI-protected; the token is checked to be the
+// account's. Null, with `error`, on failure (a wrong password:
+// ERROR_LOGON_FAILURE, 1326).
+std::shared_ptr<void> logon_with_password(const account& account, const std::string& password,
+                                          std::string& error);
 #endif
 
 }  // namespace cgihost::spawner
