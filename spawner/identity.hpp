@@ -59,8 +59,8 @@ struct identity {
   std::string system_name{};
 
   // True when this identity would give a child root's powers. Windows:
-  // LocalSystem (S-1-5-18), the Administrators (S-1-5-32-544), or a token
-  // with the Administrators group enabled.
+  // LocalSystem (S-1-5-18) or the Administrators (S-1-5-32-544) as its SID,
+  // or a token of LocalSystem or with the Administrators group enabled.
   bool is_root() const noexcept;
   // "alice uid 1001 gid 1001" ("uid N gid N" without a name), for log lines
   // that say who ran what. Windows: "DOMAIN\user S-1-5-21-...".

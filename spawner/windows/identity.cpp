@@ -88,11 +88,23 @@ bool token_has_enabled_group(HANDLE token, const char* group) {
   return false;
 }
 
+// The SID of a token's user, or "" when it is no token.
+std::string token_user(HANDLE token) {
+  DWORD size = 0;
+  GetTokenInformation(token, TokenUser, nullptr, 0, &size);
+  if (size == 0) return {};
+  std::vector<unsigned char> buf(size);
+  if (!GetTokenInformation(token, TokenUser, buf.data(), size, &size)) return {};
+  return sid_text(reinterpret_cast<const TOKEN_USER*>(buf.data())->User.Sid);
+}
+
 }  // namespace
 
 bool identity::is_root() const noexcept {
   if (sid == kLocalSystem || sid == kAdministrators) return true;
-  return token && token_has_enabled_group(token.get(), kAdministrators);
+  if (!token) return false;
+  return token_user(token.get()) == kLocalSystem ||
+         token_has_enabled_group(token.get(), kAdministrators);
 }
 
 std::string identity::describe() const {
@@ -281,16 +293,6 @@ bool logon_names(const account& account, std::wstring& user, std::wstring& domai
   user.assign(name, nn);
   domain.assign(dom, dn);
   return true;
-}
-
-// The SID of a token's user, or "" when it is no token.
-std::string token_user(HANDLE token) {
-  DWORD size = 0;
-  GetTokenInformation(token, TokenUser, nullptr, 0, &size);
-  if (size == 0) return {};
-  std::vector<unsigned char> buf(size);
-  if (!GetTokenInformation(token, TokenUser, buf.data(), size, &size)) return {};
-  return sid_text(reinterpret_cast<const TOKEN_USER*>(buf.data())->User.Sid);
 }
 
 // A logon's `token` (closed here) as a primary token of the account `sid`,
