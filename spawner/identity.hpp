@@ -59,8 +59,8 @@ struct identity {
   std::string system_name{};
 
   // True when this identity would give a child root's powers. Windows:
-  // LocalSystem (S-1-5-18), the Administrators (S-1-5-32-544), or a token
-  // with the Administrators group enabled.
+  // LocalSystem (S-1-5-18) or the Administrators (S-1-5-32-544) as its SID,
+  // or a token of LocalSystem or with the Administrators group enabled.
   bool is_root() const noexcept;
   // "alice uid 1001 gid 1001" ("uid N gid N" without a name), for log lines
   // that say who ran what. Windows: "DOMAIN\user S-1-5-21-...".
@@ -115,6 +115,14 @@ bool may_access_path(const identity& id, const char* path, bool need_exec, std::
 // step and the system's text), on failure. Wine fakes logons: its result
 // means nothing there.
 std::shared_ptr<void> logon_s4u(const account& account, std::string& error);
+
+// A primary token of `account` from its password (LogonUserW, IIS's
+// ClearText logon: LOGON32_LOGON_NETWORK_CLEARTEXT), for an account whose
+// password the config keeps DPAPI-protected; the token is checked to be the
+// account's. Null, with `error`, on failure (a wrong password:
+// ERROR_LOGON_FAILURE, 1326).
+std::shared_ptr<void> logon_with_password(const account& account, const std::string& password,
+                                          std::string& error);
 #endif
 
 }  // namespace cgihost::spawner

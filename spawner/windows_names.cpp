@@ -1,5 +1,6 @@
 #include "spawner/windows_names.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -75,6 +76,60 @@ std::optional<std::string> windows_path_refusal(std::string_view relative) {
     if (slash == std::string_view::npos) return std::nullopt;
     relative.remove_prefix(slash + 1);
   }
+}
+
+namespace {
+
+// Adds the `separator`-separated components of `text` to `out`; ".." climbs
+// when `may_climb` and there is a component to climb from, else escapes.
+void add_components(std::string_view text, char separator, bool may_climb, beneath_path& out) {
+  while (true) {
+    const auto cut = text.find(separator);
+    const std::string_view part = text.substr(0, cut);
+    if (part == "..") {
+      if (!may_climb || out.parts.empty())
+        out.escapes = true;
+      else
+        out.parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      if (windows_name_refusal(part) || part.find('/') != std::string_view::npos)
+        out.refused = true;
+      out.parts.emplace_back(part);
+    }
+    if (cut == std::string_view::npos) break;
+    text.remove_prefix(cut + 1);
+  }
+}
+
+}  // namespace
+
+beneath_path split_beneath(std::string_view relative) {
+  beneath_path out;
+  if (relative.empty()) {
+    out.refused = true;  // as openat2 with "": ENOENT
+    return out;
+  }
+  if (relative.front() == '/' || relative.front() == '\\') {
+    out.escapes = true;
+    return out;
+  }
+  add_components(relative, '/', false, out);
+  out.folder = relative.back() == '/';
+  return out;
+}
+
+beneath_path splice_link(const beneath_path& path, std::size_t link_at, std::string_view target) {
+  beneath_path out;
+  out.folder = path.folder;
+  if (target.empty() || target.front() == '\\' || target.front() == '/') {
+    out.escapes = true;
+    return out;
+  }
+  const std::size_t before = std::min(link_at, path.parts.size());
+  out.parts.assign(path.parts.begin(), path.parts.begin() + static_cast<std::ptrdiff_t>(before));
+  add_components(target, '\\', true, out);
+  for (std::size_t i = before + 1; i < path.parts.size(); ++i) out.parts.push_back(path.parts[i]);
+  return out;
 }
 
 }  // namespace cgihost::spawner

@@ -17,9 +17,11 @@
 // from the one asked for (case included) as `via_symlink`, so that the static
 // handler judges the real name.
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cgihost::spawner {
 
@@ -41,5 +43,24 @@ bool may_be_short_name(std::string_view component);
 // ('/'-separated): nullopt, or "COMPONENT: reason" for the first refused one.
 // An absolute path ("/a", "C:/a", "//host/share") is refused too.
 std::optional<std::string> windows_path_refusal(std::string_view relative);
+
+// A relative path beneath a root as the names the Windows walk opens one by
+// one (spawner/windows/files.cpp).
+struct beneath_path {
+  std::vector<std::string> parts;  // never "", "." or ".."
+  bool folder = false;             // it ended in '/': a folder is asked for
+  bool escapes = false;            // absolute, or ".." (a request's own are refused outright; a
+                                   // link's may climb, but never above the root)
+  bool refused = false;            // a name windows_name_refusal refuses (or "" as the whole path)
+};
+
+// The components of a request's relative path ('/'-separated).
+beneath_path split_beneath(std::string_view relative);
+
+// Where a relative symbolic link leads: the components of `path` before the
+// link (its component `link_at`), the link's `target` as Windows stores it
+// ('\'-separated; one starting with '\' is relative to the drive's root
+// and escapes), then the components after the link.
+beneath_path splice_link(const beneath_path& path, std::size_t link_at, std::string_view target);
 
 }  // namespace cgihost::spawner

@@ -99,55 +99,6 @@ std::optional<std::wstring> below(const std::wstring& root, const std::wstring& 
   return file.substr(cut);
 }
 
-// A relative path split into its components. `escapes` when ".." would
-// climb above its start or it is absolute; `refused` when a component is a
-// name windows_names.hpp refuses. "." and empty components drop out, a
-// trailing '/' asks for a folder.
-struct components {
-  std::vector<std::wstring> parts;
-  bool folder = false;
-  bool escapes = false;
-  bool refused = false;
-};
-
-// Adds the `separator`-separated components of `text` to `out`.
-void add_components(std::wstring_view text, wchar_t separator, components& out) {
-  while (true) {
-    const auto cut = text.find(separator);
-    const std::wstring part(text.substr(0, cut));
-    if (part == L"..") {
-      if (out.parts.empty()) out.escapes = true;
-      if (!out.parts.empty()) out.parts.pop_back();
-    } else if (!part.empty() && part != L".") {
-      if (windows_name_refusal(narrow(part))) out.refused = true;
-      out.parts.push_back(part);
-    }
-    if (cut == std::wstring_view::npos) break;
-    text.remove_prefix(cut + 1);
-  }
-}
-
-components split(std::string_view relative) {
-  components out;
-  if (relative.empty()) {
-    out.refused = true;  // as openat2 with "": ENOENT
-    return out;
-  }
-  if (relative.front() == '/' || relative.front() == '\\') {
-    out.escapes = true;
-    return out;
-  }
-  for (std::string_view rest = relative;;) {  // ".." in the request itself is refused outright
-    const auto cut = rest.find('/');
-    if (rest.substr(0, cut) == "..") out.escapes = true;
-    if (cut == std::string_view::npos) break;
-    rest.remove_prefix(cut + 1);
-  }
-  add_components(wide(relative), L'/', out);
-  out.folder = relative.back() == '/';
-  return out;
-}
-
 // The reparse data of an open reparse point (FSCTL_GET_REPARSE_POINT): the
 // relative target of a symbolic link ("sub\b.txt"), or nullopt for anything
 // that names another place (a junction, a mount point, an absolute link).
@@ -177,11 +128,12 @@ std::optional<std::wstring> relative_link_target(HANDLE h) {
 
 // Whether the component `asked` that opened `h` is the file's own name and
 // not its 8.3 short name (only a name of that shape needs the question).
-bool own_name(HANDLE h, const std::wstring& asked) {
-  if (!may_be_short_name(narrow(asked))) return true;
+bool own_name(HANDLE h, const std::string& asked) {
+  if (!may_be_short_name(asked)) return true;
   const std::wstring real = final_path(h);
   const auto slash = real.rfind(L'\\');
-  return slash != std::wstring::npos && iequal(std::wstring_view(real).substr(slash + 1), asked);
+  return slash != std::wstring::npos &&
+         iequal(std::wstring_view(real).substr(slash + 1), wide(asked));
 }
 
 // One walk from `root` along `path`: the final handle; or the link to follow
@@ -191,7 +143,7 @@ struct step_result {
   native_handle handle = no_handle;
   bool is_link = false;
   std::size_t link_at = 0;
-  std::wstring target;
+  std::string target;
 };
 
 step_result step_failed(DWORD error) {
@@ -204,15 +156,16 @@ step_result step_errno(int e) {
   return {};
 }
 
-step_result walk_once(HANDLE root, const components& path, open_for mode) {
+step_result walk_once(HANDLE root, const beneath_path& path, open_for mode) {
   step_result out;
   unique_fd dir;
   HANDLE at = root;
   for (std::size_t i = 0; i < path.parts.size(); ++i) {
     const bool last = i + 1 == path.parts.size();
     const ACCESS_MASK access = last ? access_for(mode) : FILE_TRAVERSE | FILE_READ_ATTRIBUTES;
+    const std::wstring name = wide(path.parts[i]);
     HANDLE h;
-    NTSTATUS st = open_relative(at, path.parts[i], access, false, h);
+    NTSTATUS st = open_relative(at, name, access, false, h);
     if (!NT_SUCCESS(st)) return step_failed(RtlNtStatusToDosError(st));
     unique_fd next(h);
     FILE_ATTRIBUTE_TAG_INFO tag{};
@@ -224,13 +177,13 @@ step_result walk_once(HANDLE root, const components& path, open_for mode) {
       if (!target) return step_errno(EXDEV);
       out.is_link = true;
       out.link_at = i;
-      out.target = std::move(*target);
+      out.target = narrow(*target);
       return out;
     }
     if (tag.FileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) {
       // Not a name surrogate (deduplicated, cloud files): data, not a way
       // elsewhere; opened through its filter.
-      st = open_relative(at, path.parts[i], access, true, h);
+      st = open_relative(at, name, access, true, h);
       if (!NT_SUCCESS(st)) return step_failed(RtlNtStatusToDosError(st));
       next.reset(h);
     }
@@ -244,7 +197,7 @@ step_result walk_once(HANDLE root, const components& path, open_for mode) {
     dir = std::move(next);
     at = dir.get();
   }
-  HANDLE h;  // no components: the root itself ("." or "sub/..")
+  HANDLE h;  // no components: the root itself (".")
   const NTSTATUS st = open_relative(root, L"", access_for(mode), false, h);
   if (!NT_SUCCESS(st)) return step_failed(RtlNtStatusToDosError(st));
   out.handle = h;
@@ -252,22 +205,16 @@ step_result walk_once(HANDLE root, const components& path, open_for mode) {
 }
 
 // The walk with its links followed; `via_link` when one was.
-native_handle walk(HANDLE root, components path, open_for mode, bool& via_link) {
+native_handle walk(HANDLE root, beneath_path path, open_for mode, bool& via_link) {
   via_link = false;
   for (int links = 0;; ++links) {
     step_result r = walk_once(root, path, mode);
     if (!r.is_link) return r.handle;
     if (links == kMaxLinks) return fail_errno(ELOOP);
     via_link = true;
-    components next;
-    next.folder = path.folder;
-    next.parts.assign(path.parts.begin(), path.parts.begin() + static_cast<long>(r.link_at));
-    add_components(r.target, L'\\', next);
-    for (std::size_t i = r.link_at + 1; i < path.parts.size(); ++i)
-      next.parts.push_back(path.parts[i]);
-    if (next.escapes) return fail_errno(EXDEV);
-    if (next.refused) return fail_errno(ENOENT);
-    path = std::move(next);
+    path = splice_link(path, r.link_at, r.target);
+    if (path.escapes) return fail_errno(EXDEV);
+    if (path.refused) return fail_errno(ENOENT);
   }
 }
 
@@ -275,7 +222,7 @@ native_handle walk(HANDLE root, components path, open_for mode, bool& via_link) 
 // asked for (a link followed, or only another case).
 native_handle open_noting(HANDLE root, const char* relative, open_for mode, bool& renamed) {
   renamed = false;
-  const components path = split(relative ? relative : "");
+  const beneath_path path = split_beneath(relative ? relative : "");
   if (path.escapes) return fail_errno(EXDEV);
   if (path.refused) return fail_errno(ENOENT);
   bool via_link = false;
@@ -284,7 +231,7 @@ native_handle open_noting(HANDLE root, const char* relative, open_for mode, bool
   const std::wstring root_path = final_path(root), file_path = final_path(file.get());
   if (root_path.empty() || file_path.empty()) return fail_errno(EXDEV);  // cannot be shown
   std::wstring asked;
-  for (const auto& part : path.parts) asked += (asked.empty() ? L"" : L"\\") + part;
+  for (const auto& part : path.parts) asked += (asked.empty() ? L"" : L"\\") + wide(part);
   if (asked.empty()) {
     if (file_path != root_path) return fail_errno(EXDEV);
   } else {
@@ -405,12 +352,12 @@ native_handle open_script(native_handle root_fd, const char* relative, open_for 
   if (!may_leave) return open_beneath(root_fd, relative, mode);
   // allow_symlinks_outside_root: the names are still judged, the links
   // followed wherever they go (CreateFileW on the root's real path).
-  const components path = split(relative ? relative : "");
+  const beneath_path path = split_beneath(relative ? relative : "");
   if (path.escapes) return fail_errno(EXDEV);
   if (path.refused) return fail_errno(ENOENT);
   std::wstring full = final_path(root_fd);
   if (full.empty()) return fail_with(GetLastError());
-  for (const auto& part : path.parts) full += (full.back() == L'\\' ? L"" : L"\\") + part;
+  for (const auto& part : path.parts) full += (full.back() == L'\\' ? L"" : L"\\") + wide(part);
   HANDLE h = CreateFileW(full.c_str(), access_for(mode), kShareAll, nullptr, OPEN_EXISTING,
                          FILE_FLAG_BACKUP_SEMANTICS, nullptr);
   if (h == INVALID_HANDLE_VALUE) return fail_with(GetLastError());

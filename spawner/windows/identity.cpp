@@ -88,11 +88,23 @@ bool token_has_enabled_group(HANDLE token, const char* group) {
   return false;
 }
 
+// The SID of a token's user, or "" when it is no token.
+std::string token_user(HANDLE token) {
+  DWORD size = 0;
+  GetTokenInformation(token, TokenUser, nullptr, 0, &size);
+  if (size == 0) return {};
+  std::vector<unsigned char> buf(size);
+  if (!GetTokenInformation(token, TokenUser, buf.data(), size, &size)) return {};
+  return sid_text(reinterpret_cast<const TOKEN_USER*>(buf.data())->User.Sid);
+}
+
 }  // namespace
 
 bool identity::is_root() const noexcept {
   if (sid == kLocalSystem || sid == kAdministrators) return true;
-  return token && token_has_enabled_group(token.get(), kAdministrators);
+  if (!token) return false;
+  return token_user(token.get()) == kLocalSystem ||
+         token_has_enabled_group(token.get(), kAdministrators);
 }
 
 std::string identity::describe() const {
@@ -259,13 +271,14 @@ std::vector<unsigned char> s4u_request(const std::wstring& user, const std::wstr
   return buf;
 }
 
-// The user and domain names LSA wants for `account` (LookupAccountSidW of
-// its SID: the computer's name as the domain of a local account).
+// The user and domain names a logon wants for `account` (LookupAccountSidW
+// of its SID: the computer's name as the domain of a local account), and
+// its SID.
 bool logon_names(const account& account, std::wstring& user, std::wstring& domain,
-                 std::string& error) {
-  auto sid =
-      sid_of(account.sid.empty() ? lookup_account(account.name).value_or(spawner::account{}).sid
-                                 : account.sid);
+                 std::string& sid_text_out, std::string& error) {
+  sid_text_out = account.sid.empty() ? lookup_account(account.name).value_or(spawner::account{}).sid
+                                     : account.sid;
+  auto sid = sid_of(sid_text_out);
   if (!sid) {
     error = "account " + account.name + " has no SID";
     return false;
@@ -280,6 +293,29 @@ bool logon_names(const account& account, std::wstring& user, std::wstring& domai
   user.assign(name, nn);
   domain.assign(dom, dn);
   return true;
+}
+
+// A logon's `token` (closed here) as a primary token of the account `sid`,
+// or null with `error`. Checked, not believed: Wine's logons "succeed" with
+// a handle that is no token.
+std::shared_ptr<void> primary_of(HANDLE token, const std::string& sid, const std::string& step,
+                                 std::string& error) {
+  HANDLE primary = nullptr;
+  const BOOL ok = DuplicateTokenEx(token, TOKEN_ALL_ACCESS, nullptr, SecurityImpersonation,
+                                   TokenPrimary, &primary);
+  const DWORD dup_error = GetLastError();
+  CloseHandle(token);
+  if (!ok) {
+    error = step + " gave no token a process can run with: DuplicateTokenEx: " +
+            win32::message_of(dup_error);
+    return nullptr;
+  }
+  auto out = owned(primary);
+  if (const std::string user = token_user(primary); user != sid) {
+    error = step + " gave a token of " + (user.empty() ? "no account" : user) + ", not of " + sid;
+    return nullptr;
+  }
+  return out;
 }
 
 // LsaLogonUser of an S4U request through `lsa`: the token, or null with `error`.
@@ -315,7 +351,8 @@ HANDLE s4u_logon(HANDLE lsa, std::vector<unsigned char>& request, std::string& e
 
 std::shared_ptr<void> logon_s4u(const account& account, std::string& error) {
   std::wstring user, domain;
-  if (!logon_names(account, user, domain, error)) return nullptr;
+  std::string sid;
+  if (!logon_names(account, user, domain, sid, error)) return nullptr;
   auto request = s4u_request(user, domain);
   HANDLE lsa = nullptr;
   LSA_OPERATIONAL_MODE mode = 0;
@@ -333,17 +370,27 @@ std::shared_ptr<void> logon_s4u(const account& account, std::string& error) {
   // A network logon's token is an impersonation token: CreateProcessAsUserW
   // needs a primary one. Without SeTcbPrivilege it is only an
   // identification token, which cannot be made primary.
-  HANDLE primary = nullptr;
-  const BOOL ok = DuplicateTokenEx(token, TOKEN_ALL_ACCESS, nullptr, SecurityImpersonation,
-                                   TokenPrimary, &primary);
-  const DWORD dup_error = GetLastError();
-  CloseHandle(token);
+  return primary_of(token, sid,
+                    "the S4U logon (an identification token only without SeTcbPrivilege)", error);
+}
+
+std::shared_ptr<void> logon_with_password(const account& account, const std::string& password,
+                                          std::string& error) {
+  std::wstring user, domain;
+  std::string sid;
+  if (!logon_names(account, user, domain, sid, error)) return nullptr;
+  std::wstring secret = wide(password);
+  HANDLE token = nullptr;
+  // IIS's default logon method for its anonymous user (ClearText).
+  const BOOL ok = LogonUserW(user.c_str(), domain.c_str(), secret.c_str(),
+                             LOGON32_LOGON_NETWORK_CLEARTEXT, LOGON32_PROVIDER_DEFAULT, &token);
+  const DWORD logon_error = GetLastError();
+  SecureZeroMemory(secret.data(), secret.size() * sizeof(wchar_t));
   if (!ok) {
-    error = "DuplicateTokenEx (primary): " + win32::message_of(dup_error) +
-            " (an S4U logon without SeTcbPrivilege gives an identification token only)";
+    error = "LogonUserW: " + win32::message_of(logon_error);
     return nullptr;
   }
-  return owned(primary);
+  return primary_of(token, sid, "LogonUserW", error);
 }
 
 }  // namespace cgihost::spawner

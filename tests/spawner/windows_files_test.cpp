@@ -144,6 +144,15 @@ TEST_F(WindowsBeneath, RefusesShortNames) {
   // ... and beneath a root it is no name at all.
   EXPECT_EQ(open_error(win32::narrow(name).c_str()), ENOENT) << win32::narrow(name);
   EXPECT_EQ(open_error("LongFileName.php"), 0);
+  // A folder's short name on the way, too.
+  ASSERT_TRUE(CreateDirectoryW((root_ + L"\\LongFolderName").c_str(), nullptr));
+  write_file(root_ + L"\\LongFolderName\\x.txt", "x");
+  GetShortPathNameW((root_ + L"\\LongFolderName").c_str(), short_path, MAX_PATH);
+  const std::wstring folder = std::wstring(short_path).substr(full.rfind(L'\\') + 1);
+  ASSERT_NE(folder, L"LongFolderName");
+  EXPECT_EQ(open_error((win32::narrow(folder) + "/x.txt").c_str()), ENOENT)
+      << win32::narrow(folder);
+  EXPECT_EQ(open_error("LongFolderName/x.txt"), 0);
 }
 
 // NTFS is case-insensitive: /A.TXT is a.txt, as IIS serves it; but the name

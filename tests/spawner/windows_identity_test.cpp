@@ -170,6 +170,23 @@ TEST(WindowsIdentity, MayAccessPathDenied) {
   DeleteFileW(file);
 }
 
+// Wine's LogonUserW "succeeds" with a handle that is no token: the result
+// is checked, not believed. On Windows a wrong password fails the logon.
+TEST(WindowsIdentity, PasswordLogonIsCheckedNotBelieved) {
+  auto me = lookup_account(user_name());
+  ASSERT_TRUE(me);
+  std::string error;
+  EXPECT_FALSE(logon_with_password(*me, "not-the-password-cgihost", error));
+  if (win32::under_wine())
+    EXPECT_EQ(error.rfind("LogonUserW gave no token a process can run with", 0), 0u) << error;
+  else
+    EXPECT_NE(error.find("LogonUserW: "), std::string::npos) << error;
+  error.clear();
+  EXPECT_FALSE(logon_with_password(spawner::account{"no-such-account-cgihost", uid{1}, gid{1}, ""},
+                                   "x", error));
+  EXPECT_EQ(error, "account no-such-account-cgihost has no SID");
+}
+
 TEST(WindowsIdentity, S4uLogon) {
   std::string error;
   EXPECT_FALSE(logon_s4u(spawner::account{"no-such-account-cgihost", uid{1}, gid{1}, ""}, error));

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace cgihost::spawner {
 namespace {
@@ -98,6 +99,60 @@ TEST(WindowsNames, PathsAreJudgedComponentByComponent) {
             std::optional<std::string>("/etc/passwd: an absolute path"));
   EXPECT_TRUE(windows_path_refusal("\\\\host\\share"));
   EXPECT_TRUE(windows_path_refusal("C:/Windows/win.ini"));
+}
+
+using parts = std::vector<std::string>;
+
+TEST(WindowsNames, SplitBeneath) {
+  EXPECT_EQ(split_beneath("sub/./b.txt").parts, (parts{"sub", "b.txt"}));
+  EXPECT_EQ(split_beneath("sub//b.txt").parts, (parts{"sub", "b.txt"}));
+  EXPECT_TRUE(split_beneath("sub/").folder);
+  EXPECT_FALSE(split_beneath("sub").folder);
+  EXPECT_TRUE(split_beneath(".").parts.empty());
+  EXPECT_TRUE(split_beneath("sub/../a.txt").escapes);  // a request's ".." never climbs
+  EXPECT_TRUE(split_beneath("../a.txt").escapes);
+  EXPECT_TRUE(split_beneath("/a.txt").escapes);
+  EXPECT_TRUE(split_beneath("\\a.txt").escapes);
+  EXPECT_TRUE(split_beneath("").refused);
+  EXPECT_TRUE(split_beneath("a.php::$DATA").refused);
+  EXPECT_TRUE(split_beneath("sub\\b.txt").refused);
+  EXPECT_FALSE(split_beneath("sub/b.txt").refused || split_beneath("sub/b.txt").escapes);
+}
+
+// A relative symbolic link's target spliced into the path, as the walk
+// follows it: never above the root, never a refused name.
+TEST(WindowsNames, SpliceLink) {
+  const beneath_path in_sub = split_beneath("sub/in/x.txt");
+  struct row {
+    const char* target;
+    parts expect;
+    bool escapes, refused;
+  };
+  const row rows[] = {
+      {"b", {"sub", "b", "x.txt"}, false, false},
+      {"d\\e", {"sub", "d", "e", "x.txt"}, false, false},
+      {".\\d\\.\\e", {"sub", "d", "e", "x.txt"}, false, false},
+      {"..\\other", {"other", "x.txt"}, false, false},  // climbs, stays beneath
+      {"..\\..\\outside", {}, true, false},             // above the root
+      {"..\\..\\root\\sub", {}, true, false},           // even when it comes back
+      {"\\Windows", {}, true, false},                   // relative to the drive's root
+      {"", {}, true, false},
+      {"C:\\Windows", {}, false, true},  // a drive
+      {"a.php::$DATA", {}, false, true},
+      {"a.php.", {}, false, true},
+      {"NUL", {}, false, true},
+      {"d/e", {}, false, true},  // '/' is no separator in a reparse target
+  };
+  for (const auto& r : rows) {
+    const beneath_path out = splice_link(in_sub, 1, r.target);
+    EXPECT_EQ(out.escapes, r.escapes) << r.target;
+    EXPECT_EQ(out.refused, r.refused) << r.target;
+    if (!r.escapes && !r.refused) {
+      EXPECT_EQ(out.parts, r.expect) << r.target;
+    }
+  }
+  EXPECT_EQ(splice_link(split_beneath("in"), 0, "sub\\b.txt").parts, (parts{"sub", "b.txt"}));
+  EXPECT_TRUE(splice_link(split_beneath("sub/"), 0, "d").folder);
 }
 
 }  // namespace
