@@ -3,6 +3,8 @@
 // IIS URL Rewrite uses by default; the rules nginx and Apache sites carry
 // (anchors, groups, classes, quantifiers, alternation) mean the same in both.
 // Not in ECMAScript: lookbehind, named groups, possessive quantifiers, \A \z.
+// Case is ignored, as IIS URL Rewrite's rules do by default (ignoreCase) and
+// as Windows file names do.
 #include <regex>
 
 #include "config/pattern.hpp"
@@ -18,7 +20,7 @@ std::optional<pattern> pattern::compile(std::string_view expr, std::string& erro
   pattern p;
   try {
     auto c = std::make_shared<code>();
-    c->re = std::regex(expr.begin(), expr.end(), std::regex::ECMAScript);
+    c->re = std::regex(expr.begin(), expr.end(), std::regex::ECMAScript | std::regex::icase);
     p.captures_ = static_cast<unsigned>(c->re.mark_count());
     p.code_ = std::move(c);
   } catch (const std::regex_error& e) {

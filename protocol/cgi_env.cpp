@@ -140,8 +140,10 @@ std::optional<script_split> split_by_extension(std::string_view path, std::strin
   return std::nullopt;
 }
 
-std::optional<script_split> split_by_prefix(std::string_view path, std::string_view prefix) {
-  if (path.substr(0, prefix.size()) != prefix) return std::nullopt;
+std::optional<script_split> split_by_prefix(std::string_view path, std::string_view prefix,
+                                            bool ignore_case) {
+  const std::string_view head = path.substr(0, prefix.size());
+  if (ignore_case ? !iequals(head, prefix) : head != prefix) return std::nullopt;
   std::size_t end = path.find('/', prefix.size());
   if (end == std::string_view::npos) return script_split{std::string(path), {}};
   return script_split{std::string(path.substr(0, end)), std::string(path.substr(end))};

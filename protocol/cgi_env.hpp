@@ -68,7 +68,8 @@ struct script_split {
 // case-insensitive, longer than the extension) is the script.
 std::optional<script_split> split_by_extension(std::string_view path, std::string_view ext);
 // "/prefix/*" handlers: the first segment after `prefix` ("/cgi-bin/") is the script.
-std::optional<script_split> split_by_prefix(std::string_view path, std::string_view prefix);
+std::optional<script_split> split_by_prefix(std::string_view path, std::string_view prefix,
+                                            bool ignore_case = false);
 
 // "NAME=value" strings for execve.
 std::vector<std::string> to_envp(const variables& vars);

@@ -4,9 +4,25 @@
 #include <vector>
 
 #include "protocol/cgi_env.hpp"
+#include "protocol/text.hpp"
 
 namespace cgihost::host {
 namespace {
+
+// URL paths name files: on Windows, whose file names ignore case, a prefix
+// matches whatever the case (as IIS matches <location> paths and handler
+// paths), so that /ADMIN/ is not /admin/'s way around its rules. Extensions
+// ignore case on every platform.
+#if defined(_WIN32)
+constexpr bool kPathsIgnoreCase = true;
+#else
+constexpr bool kPathsIgnoreCase = false;
+#endif
+
+bool same_prefix(std::string_view path, std::string_view prefix) {
+  const std::string_view head = path.substr(0, prefix.size());
+  return kPathsIgnoreCase ? protocol::iequals(head, prefix) : head == prefix;
+}
 
 bool apply(std::optional<protocol::cgi::script_split> split, route& r) {
   if (!split) return false;
@@ -18,13 +34,14 @@ bool apply(std::optional<protocol::cgi::script_split> split, route& r) {
 bool matches(const config::handler& h, std::string_view path) {
   return h.kind == config::handler::match_kind::extension
              ? protocol::cgi::split_by_extension(path, h.value).has_value()
-             : protocol::cgi::split_by_prefix(path, h.value).has_value();
+             : protocol::cgi::split_by_prefix(path, h.value, kPathsIgnoreCase).has_value();
 }
 
 // Whether a location's prefix takes `path`: "/p/" takes "/p/..." and "/p".
 bool under(std::string_view path, std::string_view prefix) {
-  if (path.substr(0, prefix.size()) == prefix) return true;
-  return prefix.size() > 1 && prefix.back() == '/' && path == prefix.substr(0, prefix.size() - 1);
+  if (same_prefix(path, prefix)) return true;
+  return prefix.size() > 1 && prefix.back() == '/' && path.size() == prefix.size() - 1 &&
+         same_prefix(path, prefix.substr(0, prefix.size() - 1));
 }
 
 }  // namespace
@@ -137,7 +154,7 @@ route router::resolve(std::string_view path) const {
     for (const auto& h : cfg_.handlers) {
       if (apply(h.kind == config::handler::match_kind::extension
                     ? protocol::cgi::split_by_extension(path, h.value)
-                    : protocol::cgi::split_by_prefix(path, h.value),
+                    : protocol::cgi::split_by_prefix(path, h.value, kPathsIgnoreCase),
                 r)) {
         r.handler = &h;
         r.module = h.module;

@@ -205,9 +205,12 @@ class CgiWindowsTest : public ServerWindowsTest {
     for (const char* name : {"probe.exe", "nph-probe.exe"})
       fs::copy_file(cgihost::test::native_path(CGIHOST_PROGRAM_win_cgi_probe),
                     dir_ / "site" / "cgi-bin" / name);
+    fs::create_directories(dir_ / "site" / "secret");
+    std::ofstream(dir_ / "site" / "secret" / "key.txt") << "the key\n";
     start(
         "[[handlers]]\nmatch = \"/cgi-bin/*\"\nmodule = \"cgi\"\n"
-        "[cgi]\ntimeout = \"3s\"\n");
+        "[cgi]\ntimeout = \"3s\"\n"
+        "[[locations]]\nprefix = \"/secret/\"\ndeny = true\n");
   }
 };
 
@@ -221,6 +224,19 @@ TEST_F(CgiWindowsTest, AProgramGetsTheCgiEnvironmentAndItsFolder) {
   auto cwd = get("/cgi-bin/probe.exe?mode=cwd");
   ASSERT_EQ(cwd.status, 200);
   EXPECT_NE(cwd.body.find("cgi-bin"), std::string::npos) << cwd.body;
+}
+
+TEST_F(CgiWindowsTest, PathsIgnoreCaseAsWindowsFileNamesDo) {
+  // /CGI-BIN/ is /cgi-bin/: the program runs, its bytes are never sent.
+  auto r = get("/CGI-BIN/PROBE.EXE?mode=tiny");
+  EXPECT_EQ(r.status, 200) << r.head;
+  EXPECT_EQ(r.body, "hello\n");
+  // A denied location stays denied whatever the case.
+  for (const char* target : {"/secret/key.txt", "/SECRET/key.txt", "/Secret/KEY.TXT"}) {
+    auto d = get(target);
+    EXPECT_EQ(d.status, 404) << target;
+    EXPECT_EQ(d.body.find("the key"), std::string::npos) << target;
+  }
 }
 
 TEST_F(CgiWindowsTest, MalformedHeadersAre502AndNphPassesThrough) {
@@ -261,10 +277,11 @@ class FastCgiWindowsTest : public ServerWindowsTest {
   void SetUp() override {
     ServerWindowsTest::SetUp();
     std::ofstream(dir_ / "site" / "x.php") << "<?php // run by the pool\n";
-    start("[[handlers]]\nmatch = \"*.php\"\nmodule = \"fastcgi\"\npool = \"resp\"\n"
-          "[pools.resp]\ncommand = ['" +
-          fs::path(cgihost::test::native_path(CGIHOST_PROGRAM_win_fcgi_responder)).string() +
-          "']\nmax_instances = 2\nmax_requests = 3\nrequest_timeout = \"5s\"\n");
+    start(
+        "[[handlers]]\nmatch = \"*.php\"\nmodule = \"fastcgi\"\npool = \"resp\"\n"
+        "[pools.resp]\ncommand = ['" +
+        fs::path(cgihost::test::native_path(CGIHOST_PROGRAM_win_fcgi_responder)).string() +
+        "']\nmax_instances = 2\nmax_requests = 3\nrequest_timeout = \"5s\"\n");
   }
 
   static std::string field(const std::string& body, const std::string& name) {
