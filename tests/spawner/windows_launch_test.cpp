@@ -162,6 +162,17 @@ TEST(WindowsLaunch, ExitCode) {
   EXPECT_EQ(r.status.describe(), "exit 7");
 }
 
+TEST(WindowsLaunch, ACrashIsItsExceptionCodeAndNoDialog) {
+  // JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION: no error report waits on it.
+  if (running_under_wine())
+    GTEST_SKIP() << "Wine starts its debugger (winedbg) on an unhandled exception, whatever the "
+                    "job says";
+  auto r = run(spec_for({"crash"}));
+  EXPECT_TRUE(r.status.exited);
+  EXPECT_EQ(static_cast<unsigned>(r.status.code), 0xC0000005u);  // STATUS_ACCESS_VIOLATION
+  EXPECT_EQ(r.status.describe(), "exit 0xC0000005");
+}
+
 TEST(WindowsLaunch, StdoutAndStderrReadToTheirEnds) {
   // More than a pipe's buffer (64 KiB): the child blocks until it is read.
   auto r = run(spec_for({"out-err", "300000"}));
