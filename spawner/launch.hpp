@@ -85,6 +85,14 @@ struct launch_spec {
   // Windows: every child has it, from its job (KILL_ON_JOB_CLOSE: when
   // cgihost ends, its handle to the job closes), whatever this says.
   bool die_with_parent = false;
+#if defined(_WIN32)
+      // Handles the child inherits beside its standard ones, under the same
+      // values (FastCGI's shutdown event, named in _FCGI_SHUTDOWN_EVENT_). Each
+      // must be inheritable (made so, or duplicated with bInheritHandle TRUE);
+      // no other child inherits it. The caller keeps and closes them.
+      std::vector <native_handle>
+          inherit;
+#endif
 };
 
 // What the caller owns after a successful launch: the child's pid and our

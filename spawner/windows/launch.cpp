@@ -175,9 +175,12 @@ class handle_list {
   ~handle_list() {
     if (list_) ::DeleteProcThreadAttributeList(list_);
   }
-  bool make(std::initializer_list<HANDLE> handles) {
-    for (HANDLE h : handles)
+  bool make(std::initializer_list<HANDLE> standard, const std::vector<native_handle>& more) {
+    auto add = [this](HANDLE h) {
       if (std::find(handles_.begin(), handles_.end(), h) == handles_.end()) handles_.push_back(h);
+    };
+    for (HANDLE h : standard) add(h);
+    for (HANDLE h : more) add(h);
     SIZE_T size = 0;
     ::InitializeProcThreadAttributeList(nullptr, 1, 0, &size);
     buffer_ = std::make_unique<char[]>(size);
@@ -289,7 +292,7 @@ std::optional<launched_child> launch(const launch_spec& spec, launch_error& erro
   if (!widen_spec(spec, w, error) || !make_job(spec.limits, job, error) ||
       !make_stdio(spec, io, error))
     return std::nullopt;
-  if (!list.make({io.in.get(), io.out.get(), io.err.get()})) {
+  if (!list.make({io.in.get(), io.out.get(), io.err.get()}, spec.inherit)) {
     fail(error, launch_step::handle_list);
     return std::nullopt;
   }

@@ -173,6 +173,23 @@ TEST(Launch, AMissingProgramIsAnErrorWithItsStep) {
   EXPECT_EQ(e.step, launch_step::chdir);
 }
 
+// Pure, so checked here too; tests/spawner/windows_launch_test.cpp splits
+// them back with CommandLineToArgvW and a real child's C runtime under Wine.
+TEST(Launch, WindowsCommandLinesQuoteAsCommandLineToArgvWSplits) {
+  auto line = [](std::vector<std::string> argv) {
+    return windows_command_line(argv).value_or("?");
+  };
+  EXPECT_EQ(line({"a.exe", "plain", "two words", ""}), "a.exe plain \"two words\" \"\"");
+  EXPECT_EQ(line({"a.exe", "say \"hi\""}), "a.exe \"say \\\"hi\\\"\"");
+  // Backslashes are doubled only before a quote, the closing one included.
+  EXPECT_EQ(line({"a.exe", "C:\\dir\\", "C:\\a b\\"}), "a.exe C:\\dir\\ \"C:\\a b\\\\\"");
+  EXPECT_EQ(line({"C:\\Program Files\\x.exe", "tab\there"}),
+            "\"C:\\Program Files\\x.exe\" \"tab\there\"");
+  EXPECT_FALSE(windows_command_line({}));
+  EXPECT_FALSE(windows_command_line({"a\"b.exe"}));  // argv[0] cannot hold a quote
+  EXPECT_FALSE(windows_command_line({"a.exe", std::string("nul\0here", 8)}));
+}
+
 TEST(Launch, NeverRunsAChildAsRoot) {
   launch_spec s = sh("id -u");
   s.as = identity{"root", uid{0}, gid{0}, {}, "/root"};

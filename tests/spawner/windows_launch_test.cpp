@@ -44,6 +44,7 @@ std::string windows_path(std::string linux_path) {
 }
 
 const std::string kChild = windows_path(CGIHOST_PROGRAM_win_child);
+const std::string kResponder = windows_path(CGIHOST_PROGRAM_win_fcgi_responder);
 
 bool running_under_wine() {
   return ::GetProcAddress(::GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != nullptr;
@@ -160,6 +161,17 @@ TEST(WindowsLaunch, ExitCode) {
   EXPECT_EQ(r.status.code, 7);
   EXPECT_FALSE(r.status.killed_by_signal());
   EXPECT_EQ(r.status.describe(), "exit 7");
+}
+
+TEST(WindowsLaunch, ACrashIsItsExceptionCodeAndNoDialog) {
+  // JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION: no error report waits on it.
+  if (running_under_wine())
+    GTEST_SKIP() << "Wine starts its debugger (winedbg) on an unhandled exception, whatever the "
+                    "job says";
+  auto r = run(spec_for({"crash"}));
+  EXPECT_TRUE(r.status.exited);
+  EXPECT_EQ(static_cast<unsigned>(r.status.code), 0xC0000005u);  // STATUS_ACCESS_VIOLATION
+  EXPECT_EQ(r.status.describe(), "exit 0xC0000005");
 }
 
 TEST(WindowsLaunch, StdoutAndStderrReadToTheirEnds) {
@@ -499,6 +511,89 @@ TEST(WindowsLaunch, AListeningSocketAsStdin) {
   io.run_for(20s);
   EXPECT_EQ(st.describe(), "exit 0");
   EXPECT_TRUE(acceptor.is_open());  // ours is still ours
+}
+
+TEST(WindowsLaunch, AnInheritedShutdownEventEndsAFastCgiResponder) {
+  // IIS's way of ending php-cgi.exe: an event it inherits, named in
+  // _FCGI_SHUTDOWN_EVENT_ (launch_spec::inherit), on a listening socket.
+  SECURITY_ATTRIBUTES inherit{sizeof inherit, nullptr, TRUE};
+  HANDLE event = ::CreateEventW(&inherit, TRUE, FALSE, nullptr);
+  ASSERT_NE(event, nullptr);
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  launch_spec spec;
+  spec.program = kResponder;
+  spec.argv = {kResponder};
+  spec.stdin_fd = reinterpret_cast<native_handle>(static_cast<SOCKET>(acceptor.native_handle()));
+  spec.env = {system_root(),
+              "_FCGI_SHUTDOWN_EVENT_=" + std::to_string(reinterpret_cast<std::uintptr_t>(event))};
+  spec.inherit = {event};
+  launch_error error;
+  auto launched = launch(spec, error);
+  ASSERT_TRUE(launched) << error.message();
+  child c(io.get_executor(), *launched);
+  EXPECT_EQ(::WaitForSingleObject(launched->process, 300), static_cast<DWORD>(WAIT_TIMEOUT))
+      << "it ended before it was asked to";
+  ::SetEvent(event);
+  exit_status st;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { st = co_await c.wait(); }, asio::detached);
+  io.run_for(20s);
+  EXPECT_EQ(st.describe(), "exit 0");
+  ::CloseHandle(event);
+}
+
+// Reads exactly `n` bytes from a synchronous handle.
+bool read_exactly(HANDLE h, char* into, DWORD n) {
+  while (n > 0) {
+    DWORD got = 0;
+    if (!::ReadFile(h, into, n, &got, nullptr) || got == 0) return false;
+    into += got;
+    n -= got;
+  }
+  return true;
+}
+
+TEST(WindowsLaunch, ANamedPipeServerAsStdinServesAFastCgiRequest) {
+  // libfcgi's Windows convention: a pipe instance in listening state as
+  // standard input; the responder connects it, and we are its client.
+  const std::wstring name =
+      L"\\\\.\\pipe\\cgihost-launch-test-" + std::to_wstring(::GetCurrentProcessId());
+  HANDLE server = ::CreateNamedPipeW(name.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                                     PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536,
+                                     65536, 0, nullptr);
+  ASSERT_NE(server, INVALID_HANDLE_VALUE);
+  launch_spec spec;
+  spec.program = kResponder;
+  spec.argv = {kResponder};
+  spec.stdin_fd = server;
+  spec.env = {system_root()};
+  launch_error error;
+  auto launched = launch(spec, error);
+  ASSERT_TRUE(launched) << error.message();
+  asio::io_context io;
+  child c(io.get_executor(), *launched);
+  HANDLE client = ::CreateFileW(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr,
+                                OPEN_EXISTING, 0, nullptr);
+  ASSERT_NE(client, INVALID_HANDLE_VALUE);
+  // BEGIN_REQUEST (responder, no keep-conn), empty PARAMS, empty STDIN.
+  const char request[] = {1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+                          1, 4, 0, 1, 0, 0, 0, 0, 1, 5, 0, 1, 0, 0, 0, 0};
+  DWORD n = 0;
+  ASSERT_TRUE(::WriteFile(client, request, sizeof request, &n, nullptr));
+  std::string out;
+  for (char head[8]; read_exactly(client, head, 8);) {
+    const DWORD length =
+        (static_cast<unsigned char>(head[4]) << 8) | static_cast<unsigned char>(head[5]);
+    std::string body(length + static_cast<unsigned char>(head[6]), '\0');
+    if (!read_exactly(client, body.data(), static_cast<DWORD>(body.size()))) break;
+    if (head[1] == 6) out += body.substr(0, length);  // STDOUT
+    if (head[1] == 3) break;                          // END_REQUEST
+  }
+  ::CloseHandle(client);
+  EXPECT_NE(out.find("PID=" + std::to_string(launched->pid)), std::string::npos) << out;
+  c.end_group_now();
+  ::CloseHandle(server);
 }
 
 TEST(WindowsLaunch, AsUserWithAPrimaryToken) {

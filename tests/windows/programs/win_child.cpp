@@ -15,6 +15,7 @@
 //   spawn N           starts N `win_child sleep`, prints "started K error E"
 //   alloc MB          commits MB MiB, prints "ok" or "failed E"
 //   spin MS           runs on the CPU for MS ms of wall time, then exits 0
+//   crash             dereferences a null pointer (an unhandled exception)
 //   accept            accepts one connection on its stdin (a listening
 //                     socket, FCGI_LISTENSOCK's model), writes "hello" to it
 #include <winsock2.h>
@@ -187,5 +188,9 @@ int main(int argc, char** argv) {
   if (mode == "alloc") return alloc(std::strtoull(arg, nullptr, 10));
   if (mode == "spin") return spin(std::strtoull(arg, nullptr, 10));
   if (mode == "accept") return accept_one();
+  if (mode == "crash") {
+    volatile int* nowhere = nullptr;
+    *nowhere = 1;
+  }
   return 2;
 }
