@@ -123,6 +123,18 @@ std::shared_ptr<void> logon_s4u(const account& account, std::string& error);
 // ERROR_LOGON_FAILURE, 1326).
 std::shared_ptr<void> logon_with_password(const account& account, const std::string& password,
                                           std::string& error);
+
+// The identity of the token IIS forwarded for one request (HttpPlatformHandler
+// with forwardWindowsAuthToken="true": X-IIS-WindowsAuthToken names `handle`,
+// a token handle IIS duplicated into this process). Checks that the handle is
+// a token (GetTokenInformation), makes a primary token of it
+// (DuplicateTokenEx) and names its user (TokenUser, LookupAccountSidW:
+// system_name and name "DOMAIN\user", sid, uid and gid its relative id). The
+// handle IIS gave is closed here, on every path, success or not: the caller
+// owns only the identity's own primary token (closed when its last copy
+// goes). nullopt, with `error` naming the step and the system's text, when
+// the value is no token handle of this process.
+std::optional<identity> adopt_forwarded_token(std::uint64_t handle, std::string& error);
 #endif
 
 }  // namespace cgihost::spawner

@@ -427,8 +427,9 @@ asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepa
   // Who runs it (the decision table in identity_choice.hpp), checked now
   // against the account database and the script's owner, group and mode.
   const auto user = ex.authenticated_user();
-  const auto choice = choose_identity(cfg_, config::module_kind::cgi, r.create_process_as_user,
-                                      false, user, switch_identity_, process_identity_of(cfg_, r));
+  const auto choice =
+      choose_identity(cfg_, config::module_kind::cgi, r.create_process_as_user, false, user,
+                      switch_identity_, process_identity_of(cfg_, r), ex.state().token_identity);
   p.why = choice.why;
   std::optional<spawner::identity> as;
   if (choice.refused_status || choice.account) {
@@ -436,6 +437,7 @@ asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepa
                              check_subject{"[cgi]", ex.id().str(), r.script_name});
     if (!id) co_return std::move(id).error();
     as = std::move(*id);
+    if (choice.token) as->token = choice.token->token;  // the token IIS forwarded
     p.who = as->describe();
   } else {
     p.who = "uid " + std::to_string(spawner::current_account().uid.value) +

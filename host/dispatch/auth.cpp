@@ -10,8 +10,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "host/dispatch/iis_token.hpp"
 #include "host/dispatch/password.hpp"
 #include "protocol/basic_auth.hpp"
+#include "protocol/iis_token.hpp"
 #include "protocol/text.hpp"
 
 namespace cgihost::host {
@@ -311,6 +313,39 @@ asio::awaitable<authenticator::outcome> authenticator::basic(std::string_view au
   co_return out;
 }
 
+std::optional<authenticator::outcome> authenticator::iis_token(const request_head& req,
+                                                               const std::string& peer) {
+  // The connection's own peer decides: only IIS on this machine can have
+  // duplicated a handle into this process.
+  const auto d = decide_iis_token(req.fields, is_loopback_address(peer));
+  using kind = iis_token_decision::kind;
+  if (d.what == kind::no_token) return std::nullopt;
+  if (d.what != kind::token) {
+    log_->warn("[auth] {}", iis_token_warning(d, peer));
+    return std::nullopt;
+  }
+  outcome out;
+#if defined(_WIN32)
+  std::string error;
+  if (auto id = spawner::adopt_forwarded_token(d.handle, error)) {
+    out.what = outcome::kind::authenticated;
+    out.user = id->system_name;
+    // IIS's Windows authentication reports the Negotiate provider (its
+    // default, first in <providers>); the token does not tell which
+    // package authenticated the user, so "Negotiate" stands for both.
+    out.auth_type = "Negotiate";
+    out.reason = std::string(protocol::iis::token_header) + " from " + peer;
+    out.token_identity = std::move(id);
+    return out;
+  }
+  out.reason = std::string(protocol::iis::token_header) + " from " + peer + ": " + error;
+#else
+  out.reason = "a forwarded token is Windows only";
+#endif
+  out.what = outcome::kind::unauthorized;
+  return out;
+}
+
 asio::awaitable<authenticator::outcome> authenticator::authenticate(const request_head& req,
                                                                     const std::string& peer) {
   const auto& a = cfg_.authentication;
@@ -322,6 +357,8 @@ asio::awaitable<authenticator::outcome> authenticator::authenticate(const reques
     out.reason = std::to_string(n) + " Authorization fields";
     co_return out;
   }
+  if (a.iis_token)
+    if (auto by_iis = iis_token(req, peer)) co_return std::move(*by_iis);
   if (a.trusted_header) {
     auto it = req.fields.find(*a.trusted_header);
     if (it && !config::address_in(peer, a.trusted_proxies)) {

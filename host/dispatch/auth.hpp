@@ -2,7 +2,9 @@
 // Authentication: who a request is. HTTP Basic against the users file
 // (bcrypt, sha512-crypt, yescrypt verified by libxcrypt's crypt_r, off the io
 // threads, compared in constant time), or a trusted reverse proxy's header
-// (believed only from [authentication] trusted_proxies), else anonymous.
+// (believed only from [authentication] trusted_proxies), or (Windows, with
+// iis_token = true) the token IIS's HttpPlatformHandler forwards in
+// X-IIS-WindowsAuthToken from a loopback peer, else anonymous.
 // Basic attempts from one address are spaced: each waits its turn before it
 // is checked (throttle_policy); the users file is reloaded when it changes.
 // Thread-safe: one per server.
@@ -25,6 +27,7 @@
 #include "config/config.hpp"
 #include "config/htpasswd.hpp"
 #include "host/dispatch/request.hpp"
+#include "spawner/identity.hpp"
 
 namespace cgihost::host {
 
@@ -96,11 +99,16 @@ class authenticator {
       forbidden,      // 403: no way in (anonymous off and no challenge possible)
       bad_request,    // 400: ambiguous credentials (two Authorization fields; from a
                       // trusted proxy, the header twice, a comma or a control character)
+      unauthorized,   // 401 without a challenge: IIS forwarded a token handle that is
+                      // none (IIS's 401.1, a logon that failed), `reason` says why
     };
     kind what = kind::anonymous;
     std::string user;
-    std::string auth_type;  // "Basic", or "Proxy" for the trusted header
+    std::string auth_type;  // "Basic", "Proxy" for the trusted header, "Negotiate" for IIS's token
     std::string reason;     // for the error log
+    // Windows, iis_token: the forwarded token's user with a primary token of
+    // it (the handle IIS gave is closed already); `user` is its DOMAIN\user.
+    std::optional<spawner::identity> token_identity;
   };
 
   // Keeps a reference to `cfg`. Reads the users file when Basic is on.
@@ -116,10 +124,10 @@ class authenticator {
   asio::awaitable<outcome> authenticate(const request_head& req, const std::string& peer);
 
   // False when every request is anonymous whatever it sends (no Basic, no
-  // trusted header, anonymous access on): authenticate() would say so.
+  // trusted header, no iis_token, anonymous access on): authenticate() would say so.
   bool active() const {
     const auto& a = cfg_.authentication;
-    return a.basic || a.trusted_header.has_value() || !a.anonymous;
+    return a.basic || a.trusted_header.has_value() || a.iis_token || !a.anonymous;
   }
 
   // The WWW-Authenticate value: Basic realm="...".
@@ -149,6 +157,9 @@ class authenticator {
   asio::awaitable<bool> verify_off_thread(std::string password, std::shared_ptr<const users> u,
                                           user_table::plan plan);
   asio::awaitable<outcome> basic(std::string_view authorization, const std::string& peer);
+  // iis_token: the outcome of X-IIS-WindowsAuthToken, or nullopt when the
+  // request is to be judged without it (no header; or one ignored, logged).
+  std::optional<outcome> iis_token(const request_head& req, const std::string& peer);
 
   const config::config& cfg_;
   std::shared_ptr<spdlog::logger> log_;

@@ -61,7 +61,9 @@ asio::awaitable<std::optional<refusal>> dispatcher::authenticate(exchange& ex) {
     case kind::anonymous:
       co_return std::nullopt;
     case kind::authenticated:
-      if (!cfg_.accounts.contains(a.user)) {
+      // A token IIS forwarded is its own user's identity (IIS starts CGI
+      // with it); every other name must be mapped.
+      if (!a.token_identity && !cfg_.accounts.contains(a.user)) {
         no.status = http::status::forbidden;
         no.code = "auth.no_account";
         no.reason = "authenticated as \"" + a.user + "\" (" + a.reason +
@@ -71,6 +73,9 @@ asio::awaitable<std::optional<refusal>> dispatcher::authenticate(exchange& ex) {
       ex.log().debug("[auth] rid={} {} authenticated by {}", ex.id().str(), a.user, a.reason);
       ex.state().user = std::move(a.user);
       ex.state().auth_type = std::move(a.auth_type);
+      if (a.token_identity)
+        ex.state().token_identity =
+            std::make_shared<const spawner::identity>(std::move(*a.token_identity));
       co_return std::nullopt;
     case kind::challenge:
       no.status = http::status::unauthorized;
@@ -84,6 +89,10 @@ asio::awaitable<std::optional<refusal>> dispatcher::authenticate(exchange& ex) {
     case kind::bad_request:
       no.status = http::status::bad_request;
       no.code = "auth.bad_request";
+      break;
+    case kind::unauthorized:
+      no.status = http::status::unauthorized;
+      no.code = "auth.unauthorized";
       break;
   }
   no.reason = std::move(a.reason);

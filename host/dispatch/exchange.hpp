@@ -12,6 +12,7 @@
 #include <boost/system/error_code.hpp>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -24,6 +25,7 @@
 #include "host/dispatch/request.hpp"
 #include "host/dispatch/router.hpp"
 #include "protocol/uri_path.hpp"
+#include "spawner/identity.hpp"
 #include "spawner/platform.hpp"
 
 namespace cgihost::host {
@@ -77,7 +79,11 @@ struct request_state {
   host::route route;
   request_id id;
   std::optional<std::string> user;  // the authenticated name (mapped through [accounts])
-  std::string auth_type;            // "Basic", "Proxy"; empty when anonymous
+  std::string auth_type;            // "Basic", "Proxy", "Negotiate"; empty when anonymous
+  // Windows, iis_token: the forwarded token's user and a primary token of it
+  // (closed when the request ends); `user` is then its DOMAIN\user, in no
+  // [accounts] mapping.
+  std::shared_ptr<const spawner::identity> token_identity;
   // Who the client is (the peer, or what a trusted proxy said: forwarded.hpp);
   // set at the top of the dispatch, empty before.
   host::client client;

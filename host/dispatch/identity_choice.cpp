@@ -32,7 +32,8 @@ process_identity_source process_identity_of(const config::config& cfg, const rou
 identity_choice choose_identity(const config::config& cfg, config::module_kind module,
                                 bool create_process_as_user, bool impersonate,
                                 const std::optional<std::string>& user, bool can_switch,
-                                const process_identity_source& process) {
+                                const process_identity_source& process,
+                                std::shared_ptr<const spawner::identity> token) {
   identity_choice c;
   const bool cgi = module == config::module_kind::cgi;
   const bool file = module == config::module_kind::static_files;
@@ -43,7 +44,13 @@ identity_choice choose_identity(const config::config& cfg, config::module_kind m
           ? std::string("cgi create_process_as_user=") + (create_process_as_user ? "true" : "false")
           : std::string("fastcgi impersonate=") + (impersonate ? "true" : "false");
   const config::account* chosen = nullptr;
-  if (!per_request && process.account) {
+  config::account token_user;
+  if (per_request && user && token) {
+    token_user = config::account{token->name, token->uid.value, token->gid.value, "", token->sid};
+    chosen = &token_user;
+    c.token = std::move(token);
+    c.why = setting + ", authenticated " + *user + " by the token IIS forwarded (its own user)";
+  } else if (!per_request && process.account) {
     chosen = &*process.account;
     c.why = setting + " -> the process identity: " + process.from +
             " process_identity = " + chosen->name;

@@ -8,6 +8,9 @@
 //   FastCGI  impersonate=true              its [accounts] entry identity.anonymous
 //   static   (always)                      its [accounts] entry identity.anonymous
 //
+// A name from the token IIS forwarded (Windows, iis_token) stands for its
+// token's own user: "its [accounts] entry" is then that user, unmapped.
+//
 // The process identity is identity.process, or under a [[locations]] prefix
 // that names one, that location's process_identity (IIS: each application
 // pool has its own identity).
@@ -18,6 +21,7 @@
 // Pure: a function of the config and the request's facts, so the table is
 // unit-tested and `cgihost try --explain` prints the same reasoning.
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -37,6 +41,9 @@ struct identity_choice {
   int refused_status = 0;
   std::string refusal;
   bool anonymous = false;  // the anonymous account was chosen
+  // Windows, iis_token: the token IIS forwarded was chosen (`account` is its
+  // user); a child started for the request runs with its primary token.
+  std::shared_ptr<const spawner::identity> token;
 };
 
 // The process identity a location gives a request, and where it came from.
@@ -54,9 +61,13 @@ process_identity_source process_identity_of(const config::config& cfg, const rou
 // files use neither.
 // `can_switch`: cgihost runs as root and may start children as other accounts.
 // `process`: the process identity where it is not identity.process (a location's).
+// `token`: the identity of the token IIS forwarded (Windows, iis_token), whose
+// name `user` is: where the table says "its [accounts] entry" the token's own
+// user is taken instead (IIS starts CGI with the user's token), unmapped.
 identity_choice choose_identity(const config::config& cfg, config::module_kind module,
                                 bool create_process_as_user, bool impersonate,
                                 const std::optional<std::string>& user, bool can_switch,
-                                const process_identity_source& process = {});
+                                const process_identity_source& process = {},
+                                std::shared_ptr<const spawner::identity> token = nullptr);
 
 }  // namespace cgihost::host

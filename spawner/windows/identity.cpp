@@ -8,8 +8,11 @@
 #include <sddl.h>
 #include <windows.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include "spawner/files.hpp"
@@ -48,9 +51,28 @@ std::string qualified_name(PSID sid) {
   return narrow(dn ? std::wstring(domain) + L"\\" + name : std::wstring(name));
 }
 
+// The token handles this file made that are open now (owned()): a value a
+// request names in X-IIS-WindowsAuthToken that is one of them is cgihost's
+// own, never IIS's, and is neither used nor closed.
+std::mutex own_tokens_mu;
+std::set<HANDLE> own_tokens;
+
+bool is_own_token(HANDLE h) {
+  std::lock_guard lock(own_tokens_mu);
+  return own_tokens.contains(h);
+}
+
 // A handle closed when the last copy goes.
 std::shared_ptr<void> owned(HANDLE h) {
-  return std::shared_ptr<void>(h, [](void* p) { CloseHandle(p); });
+  {
+    std::lock_guard lock(own_tokens_mu);
+    own_tokens.insert(h);
+  }
+  return std::shared_ptr<void>(h, [](void* p) {
+    std::lock_guard lock(own_tokens_mu);
+    own_tokens.erase(p);
+    CloseHandle(p);
+  });
 }
 
 // An identification-level copy of `token` (this process's when null), which
@@ -391,6 +413,95 @@ std::shared_ptr<void> logon_with_password(const account& account, const std::str
     return nullptr;
   }
   return primary_of(token, sid, "LogonUserW", error);
+}
+
+namespace {
+
+// Whether the value names a token of this process: the token's user SID
+// (TokenUser) in `user`, or false with `error`. A handle of another kind, or
+// no handle at all, fails with ERROR_INVALID_HANDLE (an object type
+// mismatch); a token opened without TOKEN_QUERY with ERROR_ACCESS_DENIED.
+bool token_user_of(HANDLE h, std::vector<unsigned char>& user, DWORD& error) {
+  DWORD size = 0;
+  if (!GetTokenInformation(h, TokenUser, nullptr, 0, &size) && size == 0) {
+    error = GetLastError();
+    return false;
+  }
+  user.resize(size);
+  if (!GetTokenInformation(h, TokenUser, user.data(), size, &size)) {
+    error = GetLastError();
+    return false;
+  }
+  return true;
+}
+
+// The identity of a primary token whose user is `sid`: named as the system
+// names it, uid and gid its relative id.
+std::optional<identity> identity_of_token(std::shared_ptr<void> token, PSID sid,
+                                          const std::string& named, std::string& error) {
+  identity id;
+  id.token = std::move(token);
+  id.sid = sid_text(sid);
+  id.system_name = qualified_name(sid);
+  if (id.system_name.empty()) {
+    error = named + ": the token's user " + id.sid +
+            " has no name (LookupAccountSidW: " + win32::message_of(GetLastError()) + "); closed";
+    return std::nullopt;
+  }
+  id.name = id.system_name;
+  const UCHAR n = *GetSidSubAuthorityCount(sid);
+  const std::uint32_t rid = n > 0 ? *GetSidSubAuthority(sid, n - 1) : 0;
+  const bool root = id.sid == kLocalSystem || id.sid == kAdministrators;
+  id.uid = spawner::uid{root ? 0 : rid};
+  id.gid = spawner::gid{root ? 0 : rid};
+  return id;
+}
+
+}  // namespace
+
+std::optional<identity> adopt_forwarded_token(std::uint64_t handle, std::string& error) {
+  HANDLE given = reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(handle));
+  const std::string named = "handle 0x" + [&] {
+    char hex[20];
+    std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(handle));
+    return std::string(hex);
+  }();
+  // One of cgihost's own tokens (another request's, a logon's): never IIS's.
+  if (is_own_token(given)) {
+    error = named + " is a token cgihost holds itself, not one IIS forwarded: left open";
+    return std::nullopt;
+  }
+  std::vector<unsigned char> user;
+  DWORD query_error = 0;
+  if (!token_user_of(given, user, query_error) && query_error != ERROR_ACCESS_DENIED) {
+    // Not a token, or no handle: not IIS's, and closing it could close a
+    // handle cgihost itself uses (its socket, a file).
+    error = named + " is no token handle of this process (GetTokenInformation: " +
+            win32::message_of(query_error) + "): left as it is";
+    return std::nullopt;
+  }
+  // A token IIS gave for this request: closed here whatever comes next.
+  HANDLE primary = nullptr;
+  BOOL dup = FALSE;
+  DWORD dup_error = 0;
+  if (query_error == 0) {
+    dup = DuplicateTokenEx(given, TOKEN_ALL_ACCESS, nullptr, SecurityImpersonation, TokenPrimary,
+                           &primary);
+    dup_error = GetLastError();
+  }
+  CloseHandle(given);
+  if (query_error != 0) {
+    error = named + " is a token this process may not query (GetTokenInformation: " +
+            win32::message_of(query_error) + "); closed";
+    return std::nullopt;
+  }
+  if (!dup) {
+    error = named + ": no primary token of it (DuplicateTokenEx: " + win32::message_of(dup_error) +
+            "); closed";
+    return std::nullopt;
+  }
+  return identity_of_token(
+      owned(primary), reinterpret_cast<const TOKEN_USER*>(user.data())->User.Sid, named, error);
 }
 
 }  // namespace cgihost::spawner

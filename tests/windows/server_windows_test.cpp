@@ -8,12 +8,15 @@
 #include <windows.h>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "windows/test_paths.hpp"
 
@@ -148,12 +151,13 @@ class ServerWindowsTest : public ::testing::Test {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
-  response get(const std::string& target) {
+  // GET `target` with `fields` ("Name: value\r\n" lines) added to the head.
+  response get(const std::string& target, const std::string& fields = "") {
     response r;
     SOCKET s = connect_to(port_);
     if (s == INVALID_SOCKET) return r;
     const std::string req =
-        "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n" + fields + "Connection: close\r\n\r\n";
     ::send(s, req.data(), static_cast<int>(req.size()), 0);
     std::string all;
     char buf[16384];
@@ -310,6 +314,175 @@ TEST_F(FastCgiWindowsTest, InstancesAreRecycledAfterMaxRequestsAndACrashIs502) {
   EXPECT_GE(pids.size(), 3u) << "7 requests, 3 per instance";
   EXPECT_EQ(get("/x.php?crash=1").status, 502);
   EXPECT_EQ(get("/x.php?after=crash").status, 200) << server_log();
+}
+
+// [authentication] iis_token = true: the test plays IIS's HttpPlatformHandler,
+// duplicating a token of its own into cgihost.exe and naming the handle in
+// X-IIS-WindowsAuthToken from 127.0.0.1. (A peer that is not loopback cannot
+// be made here: that refusal is decide_iis_token's, unit-tested.)
+class IisTokenWindowsTest : public ServerWindowsTest {
+ protected:
+  void SetUp() override {
+    ServerWindowsTest::SetUp();
+    fs::copy_file(cgihost::test::native_path(CGIHOST_PROGRAM_win_cgi_probe),
+                  dir_ / "site" / "cgi-bin" / "probe.exe");
+    start(
+        "[[handlers]]\nmatch = \"/cgi-bin/*\"\nmodule = \"cgi\"\n"
+        "[authentication]\niis_token = true\n");
+    ASSERT_TRUE(::OpenProcessToken(::GetCurrentProcess(), TOKEN_ALL_ACCESS, &own_token_))
+        << ::GetLastError();
+  }
+
+  void TearDown() override {
+    if (own_token_) ::CloseHandle(own_token_);
+    ServerWindowsTest::TearDown();
+  }
+
+  // A token of this test's user, a fresh object (its own TokenId).
+  HANDLE fresh_token() const {
+    HANDLE t = nullptr;
+    EXPECT_TRUE(::DuplicateTokenEx(own_token_, TOKEN_ALL_ACCESS, nullptr, SecurityImpersonation,
+                                   TokenPrimary, &t))
+        << ::GetLastError();
+    return t;
+  }
+
+  // `h` duplicated into cgihost.exe, as IIS does: the value there.
+  std::uintptr_t into_server(HANDLE h) const {
+    HANDLE there = nullptr;
+    EXPECT_TRUE(::DuplicateHandle(::GetCurrentProcess(), h, process_, &there, 0, FALSE,
+                                  DUPLICATE_SAME_ACCESS))
+        << ::GetLastError();
+    return reinterpret_cast<std::uintptr_t>(there);
+  }
+
+  static LUID token_id(HANDLE token) {
+    TOKEN_STATISTICS st{};
+    DWORD size = 0;
+    if (!::GetTokenInformation(token, TokenStatistics, &st, sizeof st, &size)) return LUID{};
+    return st.TokenId;
+  }
+
+  // Whether cgihost.exe still holds `value` as a handle of the object `ours`
+  // names (the same token: its TokenId; any other object: open at all). A
+  // closed value that cgihost reused for another object does not count.
+  bool server_holds(std::uintptr_t value, HANDLE ours) const {
+    HANDLE here = nullptr;
+    if (!::DuplicateHandle(process_, reinterpret_cast<HANDLE>(value), ::GetCurrentProcess(), &here,
+                           0, FALSE, DUPLICATE_SAME_ACCESS))
+      return false;
+    bool same = true;
+    const LUID want = token_id(ours);
+    if (want.LowPart || want.HighPart) {
+      const LUID got = token_id(here);
+      same = got.LowPart == want.LowPart && got.HighPart == want.HighPart;
+    }
+    ::CloseHandle(here);
+    return same;
+  }
+
+  // Closes `value` in cgihost.exe (what cgihost left open, for the test's cleanup).
+  void close_in_server(std::uintptr_t value) const {
+    ::DuplicateHandle(process_, reinterpret_cast<HANDLE>(value), nullptr, nullptr, 0, FALSE,
+                      DUPLICATE_CLOSE_SOURCE);
+  }
+
+  static std::string hex(std::uintptr_t v) {
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
+    return buf;
+  }
+
+  response env_with_token(const std::string& value) {
+    return get("/cgi-bin/probe.exe?mode=env", "X-IIS-WindowsAuthToken: " + value + "\r\n");
+  }
+
+  // DOMAIN\user of this test's token, as LookupAccountSidW names it.
+  std::string own_user() const {
+    std::vector<unsigned char> buf(512);
+    DWORD size = 0;
+    if (!::GetTokenInformation(own_token_, TokenUser, buf.data(), 512, &size)) return {};
+    char name[256], domain[256];
+    DWORD nn = 256, dn = 256;
+    SID_NAME_USE use{};
+    if (!::LookupAccountSidA(nullptr, reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid, name,
+                             &nn, domain, &dn, &use))
+      return {};
+    return dn ? std::string(domain) + "\\" + name : std::string(name);
+  }
+
+  HANDLE own_token_ = nullptr;
+};
+
+TEST_F(IisTokenWindowsTest, TheHandleCheckTellsAnOpenHandleFromAClosedOne) {
+  // The control for the tests below: under Wine as on Windows, a value
+  // cgihost.exe holds is seen, and once closed it is not.
+  HANDLE t = fresh_token();
+  const auto value = into_server(t);
+  EXPECT_TRUE(server_holds(value, t));
+  close_in_server(value);
+  EXPECT_FALSE(server_holds(value, t));
+  ::CloseHandle(t);
+}
+
+TEST_F(IisTokenWindowsTest, TheTokensUserIsRemoteUserAndTheHandleIsClosed) {
+  const std::string user = own_user();
+  ASSERT_FALSE(user.empty());
+  HANDLE t = fresh_token();
+  const auto value = into_server(t);
+  auto r = env_with_token(hex(value));
+  ASSERT_EQ(r.status, 200) << r.head << r.body << server_log();
+  EXPECT_NE(r.body.find("REMOTE_USER=" + user + "\n"), std::string::npos) << user << " expected:\n"
+                                                                          << r.body;
+  EXPECT_NE(r.body.find("AUTH_TYPE=Negotiate\n"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("WINDOWSAUTHTOKEN"), std::string::npos) << r.body;
+  EXPECT_FALSE(server_holds(value, t)) << "cgihost.exe left IIS's handle open";
+  ::CloseHandle(t);
+  // Without the header the same request is anonymous.
+  auto anon = get("/cgi-bin/probe.exe?mode=env");
+  ASSERT_EQ(anon.status, 200) << anon.body;
+  EXPECT_EQ(anon.body.find("REMOTE_USER=" + user), std::string::npos) << anon.body;
+}
+
+TEST_F(IisTokenWindowsTest, AHandleThatIsNoTokenIs401AndLeftAsItIs) {
+  // An event, not a token: 401 with the reason in the log. cgihost closes
+  // only tokens (a value naming one of its own handles, its socket say,
+  // must not make it close that), so the event stays: the test closes it.
+  HANDLE ev = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  const auto value = into_server(ev);
+  auto r = env_with_token(hex(value));
+  EXPECT_EQ(r.status, 401) << r.head << r.body;
+  EXPECT_EQ(r.body.find("REMOTE_USER="), std::string::npos) << r.body;
+  EXPECT_TRUE(server_holds(value, ev));
+  close_in_server(value);
+  ::CloseHandle(ev);
+  // "4" (whatever cgihost holds there, if anything) and a value no handle has.
+  EXPECT_EQ(env_with_token("4").status, 401);
+  EXPECT_EQ(env_with_token("fff0").status, 401);
+  // Malformed ("-1", not hex): ignored with a warning, the request anonymous.
+  auto bad = env_with_token("nothex");
+  EXPECT_EQ(bad.status, 200) << bad.body;
+  EXPECT_EQ(bad.body.find("REMOTE_USER="), std::string::npos) << bad.body;
+  // cgihost still serves.
+  EXPECT_EQ(get("/cgi-bin/probe.exe?mode=tiny").status, 200);
+  const std::string log = server_log();
+  EXPECT_NE(log.find("is no token handle of this process"), std::string::npos) << log;
+  EXPECT_NE(log.find("X-IIS-WindowsAuthToken from 127.0.0.1 ignored"), std::string::npos) << log;
+}
+
+TEST_F(IisTokenWindowsTest, FiftyRequestsWithTokensLeaveNoHandleBehind) {
+  const std::string user = own_user();
+  for (int i = 0; i < 50; ++i) {
+    HANDLE t = fresh_token();
+    const auto value = into_server(t);
+    auto r = env_with_token(hex(value));
+    ASSERT_EQ(r.status, 200) << i << ": " << r.body << server_log();
+    EXPECT_NE(r.body.find("REMOTE_USER=" + user + "\n"), std::string::npos) << i;
+    const bool held = server_holds(value, t);
+    if (held) close_in_server(value);
+    ::CloseHandle(t);
+    ASSERT_FALSE(held) << "request " << i << " left handle 0x" << hex(value) << " open";
+  }
 }
 
 }  // namespace
