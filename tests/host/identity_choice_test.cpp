@@ -207,5 +207,38 @@ TEST(IdentityChoice, ALocationsProcessIdentityHasTheSameChecks) {
   EXPECT_NE(self.why.find("location /app/ process_identity = toor"), std::string::npos) << self.why;
 }
 
+// A name from the token IIS forwarded (Windows, iis_token) is its token's own
+// user, in no [accounts] mapping; the process identity stays where the
+// table says so, and root stays refused.
+TEST(IdentityChoice, AnIisTokenIsItsOwnUserWithoutAnAccountsMapping) {
+  auto cfg = table_config();
+  auto token = std::make_shared<spawner::identity>();
+  token->name = "CORP\\bob";
+  token->uid = spawner::uid{1107};
+  token->gid = spawner::gid{1107};
+  token->sid = "S-1-5-21-1-2-3-1107";
+  const std::optional<std::string> user = "CORP\\bob";
+  auto c = choose_identity(cfg, config::module_kind::cgi, true, false, user, true, {}, token);
+  ASSERT_EQ(c.refused_status, 0) << c.refusal;
+  ASSERT_TRUE(c.account);
+  EXPECT_EQ(c.account->name, "CORP\\bob");
+  EXPECT_EQ(c.account->sid, token->sid);
+  EXPECT_EQ(c.token, token);
+  EXPECT_NE(c.why.find("by the token IIS forwarded"), std::string::npos) << c.why;
+  // create_process_as_user = false: the process identity, not the token.
+  auto p = choose_identity(cfg, config::module_kind::cgi, false, false, user, true, {}, token);
+  ASSERT_TRUE(p.account);
+  EXPECT_EQ(p.account->name, "www-data");
+  EXPECT_FALSE(p.token);
+  // Without the right to switch, cgihost runs it as itself, and says so.
+  auto self = choose_identity(cfg, config::module_kind::cgi, true, false, user, false, {}, token);
+  EXPECT_FALSE(self.account);
+  EXPECT_NE(self.why.find("cannot switch"), std::string::npos) << self.why;
+  // A token of an administrator (uid 0 here) is never used.
+  token->uid = spawner::uid{0};
+  auto root = choose_identity(cfg, config::module_kind::cgi, true, false, user, true, {}, token);
+  EXPECT_EQ(root.refused_status, 500);
+}
+
 }  // namespace
 }  // namespace cgihost::host
