@@ -383,8 +383,10 @@ class IisTokenWindowsTest : public ServerWindowsTest {
 
   // Closes `value` in cgihost.exe (what cgihost left open, for the test's cleanup).
   void close_in_server(std::uintptr_t value) const {
-    ::DuplicateHandle(process_, reinterpret_cast<HANDLE>(value), nullptr, nullptr, 0, FALSE,
-                      DUPLICATE_CLOSE_SOURCE);
+    HANDLE here = nullptr;
+    if (::DuplicateHandle(process_, reinterpret_cast<HANDLE>(value), ::GetCurrentProcess(), &here,
+                          0, FALSE, DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE))
+      ::CloseHandle(here);
   }
 
   static std::string hex(std::uintptr_t v) {
