@@ -440,6 +440,12 @@ TEST_F(IisTokenWindowsTest, TheTokensUserIsRemoteUserAndTheHandleIsClosed) {
   EXPECT_EQ(r.body.find("WINDOWSAUTHTOKEN"), std::string::npos) << r.body;
   EXPECT_FALSE(server_holds(value, t)) << "cgihost.exe left IIS's handle open";
   ::CloseHandle(t);
+  // Without the privileged service it cannot start the child as that user:
+  // it runs it as itself, and its log says so.
+  const std::string log = server_log();
+  EXPECT_NE(log.find("authenticated " + user + " by the token IIS forwarded"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("cannot switch"), std::string::npos) << log;
   // Without the header the same request is anonymous.
   auto anon = get("/cgi-bin/probe.exe?mode=env");
   ASSERT_EQ(anon.status, 200) << anon.body;
