@@ -86,12 +86,11 @@ struct launch_spec {
   // cgihost ends, its handle to the job closes), whatever this says.
   bool die_with_parent = false;
 #if defined(_WIN32)
-      // Handles the child inherits beside its standard ones, under the same
-      // values (FastCGI's shutdown event, named in _FCGI_SHUTDOWN_EVENT_). Each
-      // must be inheritable (made so, or duplicated with bInheritHandle TRUE);
-      // no other child inherits it. The caller keeps and closes them.
-      std::vector <native_handle>
-          inherit;
+  // Handles the child inherits beside its standard ones, under the same
+  // values (FastCGI's shutdown event, named in _FCGI_SHUTDOWN_EVENT_). Each
+  // must be inheritable (made so, or duplicated with bInheritHandle TRUE);
+  // no other child inherits it. The caller keeps and closes them.
+  std::vector<native_handle> inherit;
 #endif
 };
 
