@@ -74,7 +74,9 @@ struct launch_spec {
   // becomes the child's fd 0 instead of a pipe; the caller keeps its own copy.
   // Windows: a HANDLE (a listening socket, or a named pipe server handle in
   // listening state: libfcgi's convention) that becomes the child's standard
-  // input; the child inherits a duplicate, the caller keeps this one.
+  // input; the child inherits a duplicate, the caller keeps this one. Its
+  // standard output and error are then INVALID_HANDLE_VALUE (no pipes):
+  // php-cgi.exe and libfcgi take their stdin for a listener only so.
   native_handle stdin_fd = no_handle;
   // No input (a request without a body): the child's fd 0 is /dev/null
   // (Windows: the NUL device), where it reads its end at once, and no stdin
@@ -86,12 +88,11 @@ struct launch_spec {
   // cgihost ends, its handle to the job closes), whatever this says.
   bool die_with_parent = false;
 #if defined(_WIN32)
-      // Handles the child inherits beside its standard ones, under the same
-      // values (FastCGI's shutdown event, named in _FCGI_SHUTDOWN_EVENT_). Each
-      // must be inheritable (made so, or duplicated with bInheritHandle TRUE);
-      // no other child inherits it. The caller keeps and closes them.
-      std::vector <native_handle>
-          inherit;
+  // Handles the child inherits beside its standard ones, under the same
+  // values (FastCGI's shutdown event, named in _FCGI_SHUTDOWN_EVENT_). Each
+  // must be inheritable (made so, or duplicated with bInheritHandle TRUE);
+  // no other child inherits it. The caller keeps and closes them.
+  std::vector<native_handle> inherit;
 #endif
 };
 

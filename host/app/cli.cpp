@@ -117,7 +117,17 @@ struct separation {
 // Not root: nothing to split, an empty separation.
 std::optional<separation> start_separation(const config::config& cfg, const logs& lg) {
   separation out;
-  if (!spawner::can_switch_accounts()) return out;
+  if (!spawner::can_switch_accounts()) {
+#if defined(_WIN32)
+    const char* why = "the privileged spawner service is not built yet on Windows";
+#else
+    const char* why = "cgihost is not root";
+#endif
+    const auto me = spawner::current_account();
+    lg.error->info("every child runs as this process's account, {} ({})",
+                   me.name.empty() ? "uid " + std::to_string(me.uid.value) : me.name, why);
+    return out;
+  }
   std::string error;
   auto accounts = spawn_accounts(cfg, error);
   if (!error.empty()) {

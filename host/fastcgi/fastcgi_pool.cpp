@@ -324,8 +324,7 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
   auto self = shared_from_this();
   auto& child = *inst->child;
   // Whatever the program writes outside FastCGI goes to the log.
-  auto drain = [&](spawner::pipe_reader& pipe,
-                   const char* name) -> asio::awaitable<void> {
+  auto drain = [&](spawner::pipe_reader& pipe, const char* name) -> asio::awaitable<void> {
     char buf[4096];
     // A line past 16 KiB without an end is dropped, not logged.
     stderr_lines lines(16 * 1024 + 1);

@@ -212,9 +212,9 @@ protocol::cgi::variables pass_through_environment() {
   // What a Windows program needs to start at all (Winsock needs SystemRoot)
   // and what IIS's CGI and FastCGI modules pass: the system's folders and
   // PATH, never the operator's own profile.
-  for (const char* name : {"SystemRoot", "SystemDrive", "windir", "ComSpec", "PATHEXT", "OS",
-                           "NUMBER_OF_PROCESSORS", "PROCESSOR_ARCHITECTURE", "ProgramData",
-                           "ProgramFiles", "TEMP", "TMP", "TZ"}) {
+  for (const char* name :
+       {"SystemRoot", "SystemDrive", "windir", "ComSpec", "PATHEXT", "OS", "NUMBER_OF_PROCESSORS",
+        "PROCESSOR_ARCHITECTURE", "ProgramData", "ProgramFiles", "TEMP", "TMP", "TZ"}) {
     if (const char* v = std::getenv(name)) out.emplace_back(name, v);
   }
   const char* root = std::getenv("SystemRoot");

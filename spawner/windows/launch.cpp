@@ -113,7 +113,11 @@ struct child_stdio {
 };
 
 bool make_stdio(const launch_spec& spec, child_stdio& io, launch_error& error) {
-  if (!make_pipe(true, io.our_out, io.out) || !make_pipe(true, io.our_err, io.err))
+  // A FastCGI program (php-cgi.exe, libfcgi) takes its standard input for
+  // a listener only when its standard output and error are
+  // INVALID_HANDLE_VALUE, as IIS and mod_fcgid start it: none are made then.
+  if (spec.stdin_fd == no_handle &&
+      (!make_pipe(true, io.our_out, io.out) || !make_pipe(true, io.our_err, io.err)))
     return fail(error, launch_step::pipes);
   const HANDLE self = ::GetCurrentProcess();
   if (spec.stdin_fd != no_handle) {
@@ -177,6 +181,7 @@ class handle_list {
   }
   bool make(std::initializer_list<HANDLE> standard, const std::vector<native_handle>& more) {
     auto add = [this](HANDLE h) {
+      if (h == nullptr || h == INVALID_HANDLE_VALUE) return;  // a standard handle not given
       if (std::find(handles_.begin(), handles_.end(), h) == handles_.end()) handles_.push_back(h);
     };
     for (HANDLE h : standard) add(h);
@@ -256,8 +261,8 @@ bool create_suspended(const launch_spec& spec, wide_spec& w, child_stdio& io, ha
   si.StartupInfo.cb = sizeof si;
   si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
   si.StartupInfo.hStdInput = io.in.get();
-  si.StartupInfo.hStdOutput = io.out.get();
-  si.StartupInfo.hStdError = io.err.get();
+  si.StartupInfo.hStdOutput = io.out.valid() ? io.out.get() : INVALID_HANDLE_VALUE;
+  si.StartupInfo.hStdError = io.err.valid() ? io.err.get() : INVALID_HANDLE_VALUE;
   si.lpAttributeList = list.get();
   const DWORD flags = EXTENDED_STARTUPINFO_PRESENT | CREATE_NO_WINDOW | CREATE_UNICODE_ENVIRONMENT |
                       CREATE_SUSPENDED;

@@ -341,6 +341,7 @@ allow = ["127.0.0.1/33", "10.0.0.0/8"]
 
 // One config with one mistake of each kind; every one is reported at its place.
 TEST_F(ConfigTest, ReportsEveryProblemWithLineAndColumn) {
+  POSIX_ONLY();  // a users file (crypt(3)) is refused on Windows
   const std::string text = R"(listen = ["127.0.0.1:8080", "localhost:80", "[::1]:99999"]
 documentroot = "site"
 document_root = "site"
@@ -898,6 +899,7 @@ TEST_F(ConfigTest, AccountsMappingToRootOrNothingAreErrors) {
 }
 
 TEST_F(ConfigTest, UsersFileWithUnsupportedHashesIsReportedInThatFile) {
+  POSIX_ONLY();  // a users file (crypt(3)) is refused on Windows
   write("users.htpasswd",
         "# comment\n"
         "alice:$2y$05$abcdefghijklmnopqrstuuNTFdXo1mJXfJ9xLzkGhUY/cJhl8a7m6\n"

@@ -77,6 +77,20 @@ TEST_F(ConfigWindowsTest, WindowsPathsInLiteralStringsLoad) {
   EXPECT_TRUE(fs::equivalent(ok.value->pools.at("php").command[0], dir_ / "php-cgi.exe"));
 }
 
+TEST_F(ConfigWindowsTest, AUsersFileIsRefusedAtItsPlace) {
+  std::ofstream(dir_ / "users") << "alice:$2y$05$abcdefghijklmnopqrstuu\n";
+  const std::string text = "listen = [\"127.0.0.1:8080\"]\ndocument_root = '" +
+                           (dir_ / "site").string() +
+                           "'\n[authentication]\nbasic = true\nusers_file = 'users'\n";
+  load_options o;
+  o.current_user = current_system_account();
+  auto r = load_string(text, "win.toml", dir_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors[0].line, 5u) << r.errors[0].to_string();
+  EXPECT_NE(r.errors[0].message.find("not on Windows"), std::string::npos)
+      << r.errors[0].to_string();
+}
+
 TEST_F(ConfigWindowsTest, RewritesAreEcmaScript) {
   std::string error;
   std::size_t offset = 0;

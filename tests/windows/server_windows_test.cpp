@@ -186,6 +186,9 @@ TEST_F(ServerWindowsTest, AStaticFileIsServedAndAMissingOneIs404) {
   EXPECT_EQ(r.body, "hello from a file\n");
   EXPECT_NE(r.head.find("Content-Type: text/plain"), std::string::npos) << r.head;
   EXPECT_EQ(get("/nothing-here.txt").status, 404);
+  EXPECT_NE(server_log().find("every child runs as this process's account"), std::string::npos)
+      << "without the privileged service cgihost says who its children run as:\n"
+      << server_log();
 }
 
 TEST_F(ServerWindowsTest, IisSourceDisclosureFormsAreRefused) {

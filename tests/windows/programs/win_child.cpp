@@ -14,7 +14,7 @@
 //   sleep             sleeps until ended
 //   spawn N           starts N `win_child sleep`, prints "started K error E"
 //   alloc MB          commits MB MiB, prints "ok" or "failed E"
-//   spin MS           runs on the CPU for MS ms of wall time, then exits 0
+//   spin MS           runs on the CPU until it had MS ms of user time, then exits 0
 //   crash             dereferences a null pointer (an unhandled exception)
 //   accept            accepts one connection on its stdin (a listening
 //                     socket, FCGI_LISTENSOCK's model), writes "hello" to it
@@ -123,10 +123,18 @@ int alloc(unsigned long long mib) {
   return 0;
 }
 
+// Until this process has had `ms` ms of user time (at most 20 s of wall time).
 int spin(unsigned long long ms) {
-  const auto end = ::GetTickCount64() + ms;
+  const auto give_up = ::GetTickCount64() + 20000;
   volatile unsigned long long n = 0;
-  while (::GetTickCount64() < end) n = n + 1;
+  FILETIME created, exited, kernel, user;
+  do {
+    for (int i = 0; i < 1000000; ++i) n = n + 1;
+    ::GetProcessTimes(::GetCurrentProcess(), &created, &exited, &kernel, &user);
+  } while ((static_cast<unsigned long long>(user.dwHighDateTime) << 32 | user.dwLowDateTime) /
+                   10000 <
+               ms &&
+           ::GetTickCount64() < give_up);
   return 0;
 }
 

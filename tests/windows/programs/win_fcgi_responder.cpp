@@ -2,7 +2,8 @@
 // FastCgiModule (and mod_fcgid) start php-cgi.exe. Plain Win32, Winsock and
 // the C++ standard library.
 //
-// Where it listens:
+// Where it listens (as php-cgi.exe, only when its standard output and error
+// are INVALID_HANDLE_VALUE; otherwise it exits 3):
 //   - standard input is a named pipe's server end (the libfcgi / php-cgi
 //     Windows convention): ConnectNamedPipe on it, serve that connection,
 //     DisconnectNamedPipe, wait for the next. One pipe instance, one client
@@ -579,6 +580,19 @@ int main(int argc, char** argv) {
   if (in == nullptr || in == INVALID_HANDLE_VALUE) {
     log("no standard input and no -b HOST:PORT: nothing to serve");
     return 1;
+  }
+  // As php-cgi.exe and libfcgi decide (fcgi_init, OS_LibInit): standard
+  // input is a listener only when standard output and error are
+  // INVALID_HANDLE_VALUE; otherwise they would run as a CGI program. (Wine
+  // hands a child NULL where its parent gave INVALID_HANDLE_VALUE, so NULL
+  // counts as closed too: what matters is that no pipe was given.)
+  auto closed = [](DWORD which) {
+    HANDLE h = GetStdHandle(which);
+    return h == nullptr || h == INVALID_HANDLE_VALUE;
+  };
+  if (!closed(STD_OUTPUT_HANDLE) || !closed(STD_ERROR_HANDLE)) {
+    log("standard output or error is open: not started as a FastCGI server (php-cgi's rule)");
+    return 3;
   }
   if (is_pipe_server(in)) serve_pipe(in);
   // Else a listening socket, or nothing to serve (accept says which). A
