@@ -42,6 +42,11 @@ struct identity_settings {
   // and check-config.
   std::optional<account> server;
   std::string server_choice;
+  // Windows only (`[identity] spawner_service`): the privileged spawner
+  // service children start through, reached at \\.\pipe\<name>-spawner;
+  // `server` is then required (the front end's account, the only one the
+  // service admits). Unset: children run as cgihost itself.
+  std::optional<std::string> spawner_service;
   // suEXEC's AP_UID_MIN / AP_GID_MIN: no account below them is ever used.
   std::optional<std::uint32_t> min_uid;
   std::optional<std::uint32_t> min_gid;

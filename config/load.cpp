@@ -418,7 +418,8 @@ class loader {
     std::optional<account> process, anonymous;
     bool anonymous_given = false;
     if (t) {
-      check_keys(*t, "identity", {"process", "anonymous", "server", "min_uid", "min_gid"});
+      check_keys(*t, "identity",
+                 {"process", "anonymous", "server", "min_uid", "min_gid", "spawner_service"});
       // Read first: every account named afterwards is checked against them (suEXEC's AP_UID_MIN).
       if (auto v = get_int<std::uint32_t>(*t, "min_uid", "identity", 1, 1u << 31))
         cfg.identity.min_uid = min_uid_ = *v;
@@ -474,6 +475,7 @@ class loader {
   // no account or group has. Without root there is nothing to switch to.
   void read_server_account(const toml::table& root, config& cfg) {
     auto& id = cfg.identity;
+    read_spawner_service(root, cfg);
     auto taken_by = [&](const account& a) -> std::string {
       auto same = [&](const account& b) {
         return !b.name.empty() &&
@@ -494,7 +496,7 @@ class loader {
       if (a->uid == 0 || a->gid == 0)
         return error(*n, path,
                      "account " + dq(*name) + " is root; the network process never keeps root");
-      if (!options_.running_as_root)
+      if (!options_.running_as_root && !id.spawner_service)
         return error(*n, path,
                      "account " + dq(*name) +
                          " needs cgihost to run as root; without root the "
@@ -507,6 +509,10 @@ class loader {
       id.server_choice = "[identity] server";
       return;
     }
+    if (id.spawner_service)
+      return error(*t->get("spawner_service"), "identity.spawner_service",
+                   "needs [identity] server: the account the front end (cgihost serve) runs as, "
+                   "e.g. server = 'IIS AppPool\\cgihost', the only one the service admits");
     if (!options_.running_as_root) return;
     constexpr const char* kDefault = "cgihost";
     std::string refused;
@@ -582,6 +588,29 @@ class loader {
 #endif
     if (!a.anonymous && !a.basic && !a.trusted_header && !a.iis_token)
       error(t->source(), p + ": " + ways + " all off: no request could be served");
+  }
+
+  // `[identity] spawner_service = "NAME"`: children start through the
+  // privileged spawner service NAME (Windows only: \\.\pipe\NAME-spawner).
+  void read_spawner_service(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "identity", "");
+    if (!t || !t->get("spawner_service")) return;
+    auto v = get_string(*t, "spawner_service", "identity");
+    if (!v) return;
+    const toml::node& n = *t->get("spawner_service");
+#ifdef _WIN32
+    const bool ok = !v->empty() && v->size() <= 200 &&
+                    v->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-.") == std::string::npos;
+    if (!ok)
+      return error(n, "identity.spawner_service",
+                   dq(*v) + " is no service name: letters, digits, '_', '-' and '.' only");
+    cfg.identity.spawner_service = *v;
+#else
+    (void)cfg;
+    error(n, "identity.spawner_service",
+          "only on Windows, where the privileged spawner is a service (cgihost service install)");
+#endif
   }
 
   // `iis_token = true`: believe X-IIS-WindowsAuthToken from a loopback peer.

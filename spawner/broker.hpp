@@ -19,12 +19,23 @@
 // `sig` below is a POSIX signal number (SIGTERM, SIGKILL); issue 15 turns
 // it into "end gracefully" / "end now" (a Job Object has no signals).
 //
-// Windows: the privileged spawner is to be a Windows service reached over a
-// named pipe (issue 15), and is not written yet. There broker::start()
-// returns nullptr with an error saying so, and cgihost runs without it:
-// every child as cgihost itself (can_switch_accounts() is false), as on POSIX
-// without root. start_child() with no broker is launch(); read_status() has
-// no status pipe to read and returns nullopt.
+// Windows (windows/broker.cpp, windows/service.cpp): the privileged spawner
+// is a Windows service of its own, `cgihost service run`, running as
+// LocalSystem; this process (the unprivileged front end, under IIS's app pool
+// identity) is its client over the named pipe \\.\pipe\NAME-spawner, one
+// pipe connection per lane, message mode. Nothing is forked: start(name)
+// connects; pid() is the service's (GetNamedPipeServerProcessId). The service
+// reads the config itself, admits only the [identity] server account's
+// processes, duplicates the handles a request names out of the client
+// process, and duplicates the child's pipe ends, its process (SYNCHRONIZE |
+// PROCESS_QUERY_LIMITED_INFORMATION) and its Job Object (JOB_OBJECT_TERMINATE
+// | JOB_OBJECT_QUERY) into it, then closes its own copies: the child's life
+// is tied to the front end by KILL_ON_JOB_CLOSE (front end gone -> its job
+// handles close -> every child ends), POSIX's "channel closes -> the broker
+// kills its children". The child is then an ordinary launched_child (its
+// `process` and `job` set, `via` null): signal_group() and read_status() are
+// not used there (false, nullopt). Without the service (no
+// `[identity] spawner_service`) cgihost runs every child as itself.
 
 #include <atomic>
 #include <chrono>
@@ -50,9 +61,20 @@ class broker {
   // broker thread each; cgihost gives one per io thread).
   static std::unique_ptr<broker> start(const std::vector<identity>& allowed, std::string& error,
                                        unsigned lanes = 1);
+#if defined(_WIN32)
+  // Windows: connects `lanes` clients to the spawner service `service`
+  // (\\.\pipe\<service>-spawner). nullptr and `error` (naming the pipe and
+  // the system's reason) when it is not there or refuses us. The allowed
+  // accounts are the service's to compute, from the config it reads itself.
+  static std::unique_ptr<broker> start(const std::string& service, std::string& error,
+                                       unsigned lanes = 1);
+  // The pipe of the spawner service `service`: \\.\pipe\<service>-spawner.
+  static std::string pipe_name(const std::string& service);
+#endif
 
   // Closes the channel: the broker kills the children it started and exits;
-  // it is reaped here.
+  // it is reaped here. Windows: closes the pipe connections (the service goes
+  // on serving others).
   ~broker();
   broker(const broker&) = delete;
   broker& operator=(const broker&) = delete;

@@ -26,6 +26,10 @@ struct writer {
     flag(v.has_value());
     u64(v.value_or(0));
   }
+  void u64s(const std::vector<std::uint64_t>& v) {
+    u64(v.size());
+    for (auto x : v) u64(x);
+  }
 };
 
 // Reads a message of `type`: `ok` turns false at the first thing missing
@@ -63,6 +67,13 @@ struct reader {
     for (std::uint64_t i = 0; i < n && ok; ++i) v.push_back(str());
     return v;
   }
+  std::vector<std::uint64_t> u64s() {
+    auto n = u64();
+    std::vector<std::uint64_t> v;
+    if (!ok || n > kMaxItems) return ok = false, v;
+    for (std::uint64_t i = 0; i < n && ok; ++i) v.push_back(u64());
+    return v;
+  }
   std::optional<std::uint64_t> limit() {
     bool set = flag();
     auto v = u64();
@@ -86,6 +97,9 @@ std::string encode_launch(const launch_request& r) {
   w.flag(r.spec.die_with_parent);
   w.flag(r.has_stdin);
   w.flag(r.spec.no_input);
+  w.u64(r.stdin_handle);
+  w.u64s(r.inherit);
+  w.u64(r.token);
   return std::move(w.buf);
 }
 
@@ -105,6 +119,9 @@ std::optional<request> decode_launch(std::string_view message) {
   out.spec.die_with_parent = r.flag();
   out.has_stdin = r.flag();
   out.spec.no_input = r.flag();
+  out.stdin_handle = r.u64();
+  out.inherit = r.u64s();
+  out.token = r.u64();
   if (!r.done()) return std::nullopt;
   return out;
 }
@@ -139,6 +156,15 @@ launch_request make_launch_request(const launch_spec& spec) {
   r.spec.stdin_fd = no_handle;
   r.account = spec.as ? spec.as->name : std::string();
   r.has_stdin = spec.stdin_fd != no_handle;
+#if defined(_WIN32)
+  auto value = [](const void* h) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h));
+  };
+  if (r.has_stdin) r.stdin_handle = value(spec.stdin_fd);
+  for (native_handle h : spec.inherit) r.inherit.push_back(value(h));
+  if (spec.as && spec.as->token) r.token = value(spec.as->token.get());
+  r.spec.inherit.clear();
+#endif
   return r;
 }
 
@@ -158,6 +184,9 @@ std::string encode(const launch_reply& r) {
     w.u64(static_cast<std::uint64_t>(s->pid));
     w.u64(s->serial);
     w.flag(s->has_stdin);
+    for (auto h :
+         {s->stdin_handle, s->stdout_handle, s->stderr_handle, s->process_handle, s->job_handle})
+      w.u64(h);
     return std::move(w.buf);
   }
   const auto& f = std::get<launch_failed>(r);
@@ -186,6 +215,9 @@ std::optional<launch_reply> decode_launch_reply(std::string_view message) {
     s.pid = static_cast<process_id>(r.u64());
     s.serial = r.u64();
     s.has_stdin = r.flag();
+    for (auto* h :
+         {&s.stdin_handle, &s.stdout_handle, &s.stderr_handle, &s.process_handle, &s.job_handle})
+      *h = r.u64();
     if (!r.done()) return std::nullopt;
     return s;
   }
@@ -194,7 +226,7 @@ std::optional<launch_reply> decode_launch_reply(std::string_view message) {
   auto step = r.u64();
   f.error = static_cast<int>(r.u64());
   f.detail = r.str();
-  if (!r.done() || step > static_cast<std::uint64_t>(launch_step::broker)) return std::nullopt;
+  if (!r.done() || step > static_cast<std::uint64_t>(launch_step::logon)) return std::nullopt;
   f.step = static_cast<launch_step>(step);
   return f;
 }

@@ -5,10 +5,9 @@
 // the descriptors that travel beside them) is the platform's (posix/broker.cpp).
 //
 // A message is a type byte, then fixed-size numbers (8 bytes, host order:
-// both ends are the same binary on the same machine) and length-prefixed
-// strings. A decoder refuses (nullopt) a message of another type, one cut
-// short, one with bytes left over, one over kMaxMessage, and lists over
-// kMaxItems.
+// both ends are the same binary on the same machine), length-prefixed
+// strings and length-prefixed lists of numbers. A decoder refuses (nullopt) a message of another
+// type, one cut short, one with bytes left over, one over kMaxMessage, and lists over kMaxItems.
 
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "spawner/launch.hpp"
 
@@ -29,10 +29,21 @@ inline constexpr std::size_t kMaxItems = 4096;     // entries of argv, of env
 // identity itself is not sent: the broker resolves the name against the
 // accounts it was given. `has_stdin`: one descriptor travels with it, the
 // child's fd 0 (launch_spec::stdin_fd).
+//
+// Windows (the spawner service, reached over a named pipe): no descriptor
+// travels beside a message. The handles are values in the sender's process,
+// which the service duplicates out of it (the process it finds at the pipe's
+// other end, never one it is told of): the child's standard input
+// (`stdin_handle`, with `has_stdin`), the handles it inherits
+// (launch_spec::inherit), and a token IIS forwarded (`token`, 0: none; the
+// service then logs on as `account` itself). All 0 and empty on POSIX.
 struct launch_request {
-  launch_spec spec;  // `as` and `stdin_fd` are not sent
+  launch_spec spec;  // `as`, `stdin_fd` and `inherit` are not sent as such
   std::string account;
   bool has_stdin = false;
+  std::uint64_t stdin_handle = 0;
+  std::vector<std::uint64_t> inherit;
+  std::uint64_t token = 0;
 };
 // Signal `sig` to the process group of the child `pid` started as `serial`.
 struct signal_request {
@@ -44,12 +55,25 @@ using request = std::variant<launch_request, signal_request>;
 
 // The child runs; its descriptors travel with the reply: stdin (when
 // `has_stdin`), stdout, stderr, then the status pipe.
+//
+// Windows: the service has duplicated the child's handles INTO the
+// requester's process; these are their values there (0: none): our ends of
+// its pipes, its process (SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION
+// only) and its Job Object (JOB_OBJECT_TERMINATE | JOB_OBJECT_QUERY only).
+// There is no status pipe: the exit is the process handle's.
 struct launch_started {
   process_id pid = 0;
   std::uint64_t serial = 0;
   bool has_stdin = false;
+  std::uint64_t stdin_handle = 0;
+  std::uint64_t stdout_handle = 0;
+  std::uint64_t stderr_handle = 0;
+  std::uint64_t process_handle = 0;
+  std::uint64_t job_handle = 0;
 };
-// It does not: refused by the broker (step `broker`), or a failed step.
+// It does not: refused by the broker (step `broker`), a failed logon (step
+// `logon`, Windows: the account and the system's reason in `detail`), or a
+// failed step.
 struct launch_failed {
   launch_step step = launch_step::broker;
   int error = 0;       // errno of the step
@@ -58,7 +82,9 @@ struct launch_failed {
 using launch_reply = std::variant<launch_started, launch_failed>;
 
 // The request for `spec`, as account `account`; `spec.stdin_fd >= 0` says a
-// descriptor goes with it.
+// descriptor goes with it. Windows: the values of `spec.stdin_fd`,
+// `spec.inherit` and the token of `spec.as` (one IIS forwarded: the front end
+// holds no other) in this process.
 launch_request make_launch_request(const launch_spec& spec);
 
 std::string encode(const request& r);

@@ -48,6 +48,8 @@ const char* to_string(launch_step s) noexcept {
       return "ResumeThread";
     case launch_step::broker:
       return "spawner process";
+    case launch_step::logon:
+      return "logon";
   }
   return "?";
 }

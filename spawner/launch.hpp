@@ -147,7 +147,10 @@ enum class launch_step : std::uint8_t {
   create_process,
   assign_job,
   resume,
-  broker  // the spawn broker refused, or is gone
+  broker,  // the spawn broker refused, or is gone
+  // Windows: the privileged spawner service could not obtain a token of the
+  // account (an S4U logon, or a password logon, failed): IIS's 401.1.
+  logon
 };
 const char* to_string(launch_step s) noexcept;
 

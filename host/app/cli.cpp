@@ -17,6 +17,7 @@
 #include "config/values.hpp"
 #include "host/app/explain.hpp"
 #include "host/app/server.hpp"
+#include "host/app/service_command.hpp"
 #include "host/app/try_command.hpp"
 #include "host/dispatch/logging.hpp"
 #include "host/dispatch/os_account.hpp"
@@ -112,14 +113,51 @@ struct separation {
   std::optional<spawner::identity> drop_to;
 };
 
+// A lane per io thread: each may have a spawn under way.
+unsigned spawner_lanes(const config::config& cfg) {
+  return cfg.server.threads ? cfg.server.threads
+                            : std::max(1u, std::thread::hardware_concurrency());
+}
+
+#if defined(_WIN32)
+// Windows: the privileged spawner is a service of its own ([identity]
+// spawner_service); this process, unprivileged already (nothing to drop),
+// connects to its pipe. nullopt after logging why it cannot.
+std::optional<separation> connect_spawner_service(const config::config& cfg, const logs& lg) {
+  separation out;
+  const std::string& name = *cfg.identity.spawner_service;
+  std::string error;
+  out.broker = spawner::broker::start(name, error, spawner_lanes(cfg));
+  if (!out.broker) {
+    lg.error->critical(
+        "cannot start: the spawner service {} does not answer on {}: {}; install and start it "
+        "(cgihost service install -c CONFIG --name {}, then sc start {})",
+        name, spawner::broker::pipe_name(name), error, name, name);
+    return std::nullopt;
+  }
+  std::string names;
+  for (const auto& id : spawn_accounts(cfg, error))
+    if (!id.is_root()) names += (names.empty() ? "" : ", ") + id.describe();
+  if (cfg.authentication.iis_token)
+    names += std::string(names.empty() ? "" : ", ") + "the users of the tokens IIS forwards";
+  lg.error->info("spawner service {} (pid {}) starts children as: {}", name, out.broker->pid(),
+                 names.empty() ? std::string("(no account)") : names);
+  return out;
+}
+#endif
+
 // Splits the spawner off (now, while there is one thread) to start children
 // as the accounts this config names; nullopt after logging why it cannot.
-// Not root: nothing to split, an empty separation.
+// Not root: nothing to split, an empty separation. Windows: connects to the
+// spawner service when the config names one.
 std::optional<separation> start_separation(const config::config& cfg, const logs& lg) {
   separation out;
+#if defined(_WIN32)
+  if (cfg.identity.spawner_service) return connect_spawner_service(cfg, lg);
+#endif
   if (!spawner::can_switch_accounts()) {
 #if defined(_WIN32)
-    const char* why = "the privileged spawner service is not built yet on Windows";
+    const char* why = "no [identity] spawner_service: no privileged spawner service to ask";
 #else
     const char* why = "cgihost is not root";
 #endif
@@ -143,10 +181,7 @@ std::optional<separation> start_separation(const config::config& cfg, const logs
     lg.error->critical("cannot start: {}", error);
     return std::nullopt;
   }
-  // A lane per io thread: each may have a spawn under way.
-  const unsigned lanes =
-      cfg.server.threads ? cfg.server.threads : std::max(1u, std::thread::hardware_concurrency());
-  out.broker = spawner::broker::start(accounts, error, lanes);
+  out.broker = spawner::broker::start(accounts, error, spawner_lanes(cfg));
   if (!out.broker) {
     lg.error->critical("cannot start the spawner process: {}", error);
     return std::nullopt;
@@ -286,7 +321,33 @@ struct command_line {
   try_request try_req;
   std::string try_user, try_data;
   bool try_explain = false;
+  CLI::App* service = nullptr;  // Windows only
+  service_args svc;
 };
+
+#if defined(_WIN32)
+void define_service_commands(command_line& c) {
+  c.service = c.app.add_subcommand(
+      "service", "The privileged spawner as a Windows service (install, uninstall, run)");
+  c.service->require_subcommand(1);
+  auto* install = c.service->add_subcommand(
+      "install", "Install the service (LocalSystem, automatic start) for a config file");
+  auto* uninstall = c.service->add_subcommand("uninstall", "Stop and remove the service");
+  auto* run = c.service->add_subcommand("run", "The service's body (the service manager runs it)");
+  for (auto* sub : {install, run})
+    sub->add_option("-c,--config", c.svc.config, "The TOML config file")->required();
+  for (auto* sub : {install, uninstall, run})
+    sub->add_option("--name", c.svc.name, "The service's name (default cgihost)")
+        ->check([](const std::string& v) {
+          return !v.empty() && v.find_first_not_of(
+                                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"
+                                   "UVWXYZ0123456789_-.") == std::string::npos
+                     ? std::string()
+                     : std::string("letters, digits, '_', '-' and '.' only");
+        });
+  run->add_flag("--console", c.svc.console, "Run in the foreground (Ctrl-C stops it)");
+}
+#endif
 
 void define_commands(command_line& c) {
   c.app.set_version_flag("--version", "cgihost " CGIHOST_VERSION);
@@ -318,6 +379,9 @@ void define_commands(command_line& c) {
   t->add_option("--data", c.try_data, "The request body; @FILE reads FILE");
   t->add_option("URL", c.try_req.url, "A path like /cgi-bin/x.cgi?a=1 or a full http://host/path")
       ->required();
+#if defined(_WIN32)
+  define_service_commands(c);
+#endif
 }
 
 // Parses the command line; an exit code when there is nothing more to do
@@ -325,7 +389,12 @@ void define_commands(command_line& c) {
 std::optional<int> parse(command_line& c, int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-') {
     const std::string_view cmd = argv[1];
-    if (cmd != "serve" && cmd != "dev" && cmd != "check-config" && cmd != "try") {
+#if defined(_WIN32)
+    const bool service = cmd == "service";
+#else
+    const bool service = false;  // the Windows build's alone
+#endif
+    if (cmd != "serve" && cmd != "dev" && cmd != "check-config" && cmd != "try" && !service) {
       std::cerr << "cgihost: unknown command \"" << cmd
                 << "\" (use serve, dev, check-config or try; see cgihost --help)\n";
       return 2;
@@ -420,6 +489,13 @@ int main_cli(int argc, char** argv) {
   if (*c.check) return check_config_command(c.check_config, options);
   if (*c.tryc) return try_command(c, options);
   if (*c.serve) return serve_command(c, options);
+#if defined(_WIN32)
+  if (*c.service) {
+    for (const char* action : {"install", "uninstall", "run"})
+      if (*c.service->get_subcommand(action)) c.svc.action = action;
+    return service_command(c.svc, options);
+  }
+#endif
   return dev_command(c, options);
 }
 

@@ -4,6 +4,10 @@
 //   cgihost dev [DIR] [--listen HOST:PORT]
 //   cgihost check-config --config FILE | -c FILE
 //   cgihost try --config FILE [--user NAME] [--method M] [--header 'K: V']... [--data @FILE] URL
+//   cgihost service install -c FILE [--name NAME] | uninstall [--name NAME]
+//                 | run -c FILE [--name NAME] [--console]   (Windows build only:
+//                   the privileged spawner service, service_command.hpp; elsewhere
+//                   `service` is an unknown command, exit 2)
 //   cgihost --help | --version
 // Exit codes: 0 success (and after a graceful stop), 1 invalid config or
 // start-up failure, 2 usage error (one line on stderr saying why); try: 0

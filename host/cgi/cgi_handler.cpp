@@ -499,10 +499,23 @@ refusal cgi_unavailable(exchange& ex, const std::string& code, const std::string
   return no;
 }
 
-// A failed spawn: 503 for a process limit (soon over), else 502.
+// A failed spawn: 401 when the account's logon failed (IIS's 401.1: the
+// spawner service could not log it on), 503 for a process limit (soon over),
+// else 502.
 refusal spawn_refusal(exchange& ex, const config::config& cfg, const std::string& who,
                       const spawner::launch_spec& spec, const spawner::launch_error& lerr) {
   refusal no;
+  if (lerr.step == spawner::launch_step::logon) {
+    const std::string what = "cgi.logon_failed: cannot run " + spec.program + " as " + who +
+                             ": the spawner service's " + lerr.message();
+    no.status = http::status::unauthorized;
+    no.code = "cgi.logon_failed";
+    no.reason = what;
+    no.dev_detail = what;
+    no.module_line = "[cgi] rid=" + ex.id().str() + " 401 " + what;
+    if (cgi_trace* t = ex.trace()) t->verdict = "401 Unauthorized: " + what;
+    return no;
+  }
   if (lerr.process_limit()) {
     // Not the script's fault and soon over (a process of the account ends):
     // 503 with Retry-After, naming the limit to change.

@@ -1,29 +1,153 @@
-// The spawn broker on Windows: not available yet (the privileged spawner is
-// to be a Windows service reached over a named pipe, issue 15). start()
-// says so and gives none; cgihost then starts every child itself, as itself.
-// See broker.hpp.
+// The spawn broker on Windows, the front end's side: a client of the
+// spawner service's named pipe (windows/service.cpp is the other side).
+// One pipe connection per lane, message mode, synchronous: a request and its
+// reply hold one lane, as on POSIX. See broker.hpp.
 #include "spawner/broker.hpp"
+
+#include <windows.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+#include "spawner/broker_wire.hpp"
+#include "spawner/windows/pipe_message.hpp"
+#include "spawner/windows/win32_util.hpp"
 
 namespace cgihost::spawner {
 namespace {
 
-constexpr const char* kNotAvailable =
-    "the privileged spawner is not available on Windows yet: children run as this process";
+using wire::kMaxMessage;
 
-}  // namespace
-
-std::unique_ptr<broker> broker::start(const std::vector<identity>& /*allowed*/, std::string& error,
-                                      unsigned /*lanes*/) {
-  error = kNotAvailable;
+// A client end of `pipe`, in message read mode; null with `error`.
+HANDLE connect_lane(const std::wstring& pipe, const std::string& shown, std::string& error) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    HANDLE h = ::CreateFileW(pipe.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
+                             SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
+    if (h != INVALID_HANDLE_VALUE) {
+      DWORD mode = PIPE_READMODE_MESSAGE;
+      if (::SetNamedPipeHandleState(h, &mode, nullptr, nullptr)) return h;
+      error = shown + ": SetNamedPipeHandleState: " + win32::message_of(::GetLastError());
+      ::CloseHandle(h);
+      return nullptr;
+    }
+    const DWORD e = ::GetLastError();
+    // Every instance busy: the service makes the next one as soon as one is
+    // taken; wait for it (bounded) rather than fail.
+    if (e != ERROR_PIPE_BUSY || !::WaitNamedPipeW(pipe.c_str(), 2000)) {
+      if (e != ERROR_PIPE_BUSY || ::GetLastError() != ERROR_SEM_TIMEOUT) {
+        error = shown + ": " + win32::message_of(e);
+        return nullptr;
+      }
+    }
+  }
+  error = shown + ": every pipe instance stays busy";
   return nullptr;
 }
 
-broker::~broker() = default;
+native_handle ours(std::uint64_t value) {
+  return value == 0 ? no_handle : reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value));
+}
 
-std::optional<launched_child> broker::launch(const launch_spec& /*spec*/, launch_error& error) {
-  error = launch_error{std::make_error_code(std::errc::operation_not_supported),
-                       launch_step::broker, kNotAvailable};
-  return std::nullopt;
+void close_values(const wire::launch_started& s) {
+  for (auto v : {s.stdin_handle, s.stdout_handle, s.stderr_handle, s.process_handle, s.job_handle})
+    if (v != 0) ::CloseHandle(ours(v));
+}
+
+}  // namespace
+
+std::string broker::pipe_name(const std::string& service) {
+  return "\\\\.\\pipe\\" + service + "-spawner";
+}
+
+std::unique_ptr<broker> broker::start(const std::vector<identity>& /*allowed*/, std::string& error,
+                                      unsigned /*lanes*/) {
+  error =
+      "no spawner service named: on Windows the privileged spawner is a service "
+      "([identity] spawner_service)";
+  return nullptr;
+}
+
+std::unique_ptr<broker> broker::start(const std::string& service, std::string& error,
+                                      unsigned lanes) {
+  lanes = std::clamp(lanes, 1u, 64u);
+  const std::string shown = pipe_name(service);
+  const std::wstring pipe = win32::wide(shown);
+  auto b = std::unique_ptr<broker>(new broker());
+  for (unsigned i = 0; i < lanes; ++i) {
+    HANDLE h = connect_lane(pipe, shown, error);
+    if (!h) return nullptr;  // ~broker closes the lanes made so far
+    b->lanes_.push_back(std::make_unique<lane>());
+    b->lanes_.back()->fd = h;
+  }
+  ULONG pid = 0;
+  if (!::GetNamedPipeServerProcessId(b->lanes_.front()->fd, &pid)) {
+    error = shown + ": GetNamedPipeServerProcessId: " + win32::message_of(::GetLastError());
+    return nullptr;
+  }
+  b->pid_ = pid;
+  return b;
+}
+
+broker::~broker() {
+  for (auto& l : lanes_)
+    if (l->fd != no_handle) ::CloseHandle(l->fd);
+}
+
+std::unique_lock<std::mutex> broker::free_lane(native_handle& fd) {
+  const std::size_t first = next_.fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    auto& l = *lanes_[(first + i) % lanes_.size()];
+    std::unique_lock lock(l.mu, std::try_to_lock);
+    if (lock.owns_lock()) {
+      fd = l.fd;
+      return lock;
+    }
+  }
+  auto& l = *lanes_[first % lanes_.size()];
+  fd = l.fd;
+  return std::unique_lock(l.mu);
+}
+
+std::optional<launched_child> broker::launch(const launch_spec& spec, launch_error& error) {
+  error = {};
+  auto fail = [&](launch_step step, std::error_code code, std::string detail) {
+    error.step = step;
+    error.code = code;
+    error.detail = std::move(detail);
+    return std::nullopt;
+  };
+  const std::string request = wire::encode(wire::make_launch_request(spec));
+  if (request.size() > kMaxMessage)
+    return fail(launch_step::broker, std::make_error_code(std::errc::argument_list_too_long),
+                "spawn request larger than 1 MiB (argv and environment)");
+  native_handle pipe = no_handle;
+  auto lock = free_lane(pipe);
+  std::string message;
+  if (!win32::write_message(pipe, request) || win32::read_message(pipe, message) != 1)
+    return fail(launch_step::broker, std::make_error_code(std::errc::broken_pipe),
+                "the spawner service is gone (no answer on its pipe)");
+  auto reply = wire::decode_launch_reply(message);
+  if (!reply)
+    return fail(launch_step::broker, std::make_error_code(std::errc::protocol_error),
+                "malformed answer from the spawner service");
+  if (auto* failed = std::get_if<wire::launch_failed>(&*reply))
+    return fail(failed->step, win32::error_of(static_cast<DWORD>(failed->error)), failed->detail);
+  const auto& started = std::get<wire::launch_started>(*reply);
+  if (started.process_handle == 0 || started.job_handle == 0) {
+    close_values(started);
+    return fail(launch_step::broker, std::make_error_code(std::errc::protocol_error),
+                "the spawner service answered without the child's process or job");
+  }
+  launched_child c;
+  c.pid = started.pid;
+  c.serial = started.serial;
+  c.stdin_fd = ours(started.stdin_handle);
+  c.stdout_fd = ours(started.stdout_handle);
+  c.stderr_fd = ours(started.stderr_handle);
+  c.process = ours(started.process_handle);
+  c.job = ours(started.job_handle);
+  return c;  // via stays null: the child is ours to wait for and end (its job)
 }
 
 bool broker::signal_group(process_id, std::uint64_t, int) { return false; }

@@ -375,6 +375,34 @@ iis_token = false
   EXPECT_EQ(off.out, "ok\n");
 }
 
+TEST(CliSpawnerService, IsAConfigErrorAtItsLineOffWindows) {
+  temp_dir dir;
+  dir.write("site/index.html", "x");
+  dir.write("c.toml", for_this_user(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+spawner_service = "cgihost"
+)"));
+  auto r = run({kBinary, "check-config", "-c", dir / "c.toml"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, (dir / "c.toml") +
+                       ":5:19: identity.spawner_service: only on Windows, where the privileged "
+                       "spawner is a service (cgihost service install)\n");
+}
+
+// `cgihost service ...` (install, uninstall, run) exists only in the Windows
+// build: elsewhere it is an unknown command, a usage error.
+TEST(CliSpawnerService, TheServiceCommandIsUnknownOffWindows) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{kBinary, "service", "install", "-c", "x.toml"},
+        std::vector<std::string>{kBinary, "service"}}) {
+    auto r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("unknown command \"service\""), std::string::npos) << r.err;
+  }
+}
+
 // A config over a scratch site with a good and a broken Perl script.
 struct try_site {
   temp_dir dir;

@@ -62,6 +62,39 @@ TEST(BrokerWire, LaunchRequestWithoutAccountOrStdin) {
   EXPECT_FALSE(l.has_stdin);
 }
 
+// Windows' request: handle values in the front end for the service to
+// duplicate out of it, and a forwarded token's value.
+TEST(BrokerWire, HandleValuesAndATokenRoundTrip) {
+  launch_request r = make_launch_request(sample_spec());
+  r.account = "DOMAIN\\alice";
+  r.has_stdin = true;
+  r.stdin_handle = 0x1a4;
+  r.inherit = {0x2c8, 0xffffffffffffff00ull};
+  r.token = 0x3e0;
+  auto decoded = decode_request(encode(r));
+  ASSERT_TRUE(decoded);
+  auto& l = std::get<launch_request>(*decoded);
+  expect_same(l.spec, r.spec);
+  EXPECT_EQ(l.account, "DOMAIN\\alice");
+  EXPECT_EQ(l.stdin_handle, 0x1a4u);
+  EXPECT_EQ(l.inherit, r.inherit);
+  EXPECT_EQ(l.token, 0x3e0u);
+  // POSIX: nothing of it (descriptors travel as SCM_RIGHTS).
+  auto plain =
+      std::get<launch_request>(*decode_request(encode(make_launch_request(sample_spec()))));
+  EXPECT_EQ(plain.stdin_handle, 0u);
+  EXPECT_TRUE(plain.inherit.empty());
+  EXPECT_EQ(plain.token, 0u);
+}
+
+TEST(BrokerWire, TooManyInheritedHandlesAreRefused) {
+  launch_request r = make_launch_request(sample_spec());
+  r.inherit.assign(kMaxItems, 8);
+  EXPECT_TRUE(decode_request(encode(r)));
+  r.inherit.push_back(8);
+  EXPECT_FALSE(decode_request(encode(r)));
+}
+
 TEST(BrokerWire, SignalRequestRoundTrips) {
   auto decoded = decode_request(encode(signal_request{4242, 17, 15}));
   ASSERT_TRUE(decoded);
@@ -78,6 +111,28 @@ TEST(BrokerWire, RepliesRoundTrip) {
   EXPECT_EQ(s.pid, 99);
   EXPECT_EQ(s.serial, 3u);
   EXPECT_TRUE(s.has_stdin);
+  EXPECT_EQ(s.stdout_handle, 0u);
+
+  // Windows: the handles the service duplicated into the front end.
+  launch_started w{4100, 0, true, 0x10, 0x14, 0x18, 0x1c, 0x20};
+  auto ws = decode_launch_reply(encode(launch_reply{w}));
+  ASSERT_TRUE(ws);
+  auto& got = std::get<launch_started>(*ws);
+  EXPECT_EQ(got.pid, w.pid);
+  EXPECT_EQ(got.stdin_handle, 0x10u);
+  EXPECT_EQ(got.stdout_handle, 0x14u);
+  EXPECT_EQ(got.stderr_handle, 0x18u);
+  EXPECT_EQ(got.process_handle, 0x1cu);
+  EXPECT_EQ(got.job_handle, 0x20u);
+
+  // A failed logon (Windows' service) is told apart from a refusal.
+  auto logon = decode_launch_reply(
+      encode(launch_reply{launch_failed{launch_step::logon, 1326,
+                                        "S4U logon of alice: The user name or password is "
+                                        "incorrect. (1326)"}}));
+  ASSERT_TRUE(logon);
+  EXPECT_EQ(std::get<launch_failed>(*logon).step, launch_step::logon);
+  EXPECT_EQ(std::get<launch_failed>(*logon).error, 1326);
 
   auto failed = decode_launch_reply(
       encode(launch_reply{launch_failed{launch_step::setgid, 1, "account \"x\" is not allowed"}}));
@@ -96,6 +151,13 @@ TEST(BrokerWire, TruncatedOrPaddedMessagesAreRefused) {
   launch_spec spec = sample_spec();
   spec.as = identity{"alice", uid{1001}, gid{1001}, {}, ""};
   const std::string launch = encode(make_launch_request(spec));
+  launch_request with_handles = make_launch_request(spec);
+  with_handles.stdin_handle = 4;
+  with_handles.inherit = {8, 12};
+  with_handles.token = 16;
+  const std::string launch_windows = encode(with_handles);
+  const std::string started_windows =
+      encode(launch_reply{launch_started{1, 0, true, 1, 2, 3, 4, 5}});
   const std::string signal = encode(signal_request{1, 2, 9});
   const std::string started = encode(launch_reply{launch_started{1, 2, false}});
   const std::string failed = encode(launch_reply{launch_failed{launch_step::exec, 2, "x"}});
@@ -106,6 +168,8 @@ TEST(BrokerWire, TruncatedOrPaddedMessagesAreRefused) {
   };
   const std::vector<kind> kinds{
       {&launch, [](std::string_view m) { return decode_request(m).has_value(); }},
+      {&launch_windows, [](std::string_view m) { return decode_request(m).has_value(); }},
+      {&started_windows, [](std::string_view m) { return decode_launch_reply(m).has_value(); }},
       {&signal, [](std::string_view m) { return decode_request(m).has_value(); }},
       {&started, [](std::string_view m) { return decode_launch_reply(m).has_value(); }},
       {&failed, [](std::string_view m) { return decode_launch_reply(m).has_value(); }},
@@ -131,7 +195,9 @@ TEST(BrokerWire, OtherTypesAreRefused) {
   EXPECT_FALSE(decode_request(""));
   // A launch_step beyond the last one.
   std::string failed = encode(launch_reply{launch_failed{launch_step::broker, 1, ""}});
-  failed[1] = static_cast<char>(static_cast<int>(launch_step::broker) + 1);
+  failed[1] = static_cast<char>(static_cast<int>(launch_step::logon));
+  EXPECT_TRUE(decode_launch_reply(failed));
+  failed[1] = static_cast<char>(static_cast<int>(launch_step::logon) + 1);
   EXPECT_FALSE(decode_launch_reply(failed));
 }
 

@@ -1,0 +1,22 @@
+#pragma once
+// One message of a message-mode named pipe, read or written whole: the
+// spawner service's channel (broker.cpp, service.cpp). Works on handles
+// opened with or without FILE_FLAG_OVERLAPPED (each call waits for its own
+// completion). Inside spawner/ only.
+
+#include <windows.h>
+
+#include <string>
+
+namespace cgihost::spawner::win32 {
+
+// Writes `data` as one message; false when the pipe is broken or the write
+// came up short.
+bool write_message(HANDLE pipe, const std::string& data);
+
+// Reads one message into `data`: 1 a message; 0 the other end closed; -1
+// another error; -2 a message over wire::kMaxMessage (read to its end and
+// dropped). `stop`, when given, is an event that abandons the read (-1).
+int read_message(HANDLE pipe, std::string& data, HANDLE stop = nullptr);
+
+}  // namespace cgihost::spawner::win32

@@ -1,0 +1,429 @@
+// The spawner service's pipe server. See service.hpp.
+#include "spawner/windows/service.hpp"
+
+#include <windows.h>
+// After <windows.h>:
+#include <aclapi.h>
+#include <sddl.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <variant>
+
+#include "spawner/broker_wire.hpp"
+#include "spawner/launch.hpp"
+#include "spawner/windows/pipe_message.hpp"
+#include "spawner/windows/win32_util.hpp"
+
+namespace cgihost::spawner::service {
+namespace {
+
+constexpr DWORD kBuffer = 64 * 1024;
+
+struct closer {
+  void operator()(void* h) const {
+    if (h && h != INVALID_HANDLE_VALUE) ::CloseHandle(h);
+  }
+};
+using unique_handle = std::unique_ptr<void, closer>;
+
+std::shared_ptr<void> shared_handle(HANDLE h) { return std::shared_ptr<void>(h, closer{}); }
+
+std::string sid_string(PSID sid) {
+  wchar_t* text = nullptr;
+  if (!::ConvertSidToStringSidW(sid, &text)) return {};
+  std::string out = win32::narrow(text);
+  ::LocalFree(text);
+  return out;
+}
+
+std::string account_name(PSID sid) {
+  wchar_t name[256], domain[256];
+  DWORD nn = 256, dn = 256;
+  SID_NAME_USE use{};
+  if (!::LookupAccountSidW(nullptr, sid, name, &nn, domain, &dn, &use)) return sid_string(sid);
+  return (dn ? win32::narrow(std::wstring_view(domain, dn)) + "\\" : std::string()) +
+         win32::narrow(std::wstring_view(name, nn));
+}
+
+// A token's user SID as text ("" when it cannot be read), and its name.
+std::string token_user(HANDLE token, std::string* name = nullptr) {
+  DWORD size = 0;
+  ::GetTokenInformation(token, TokenUser, nullptr, 0, &size);
+  std::vector<unsigned char> buf(size);
+  if (size == 0 || !::GetTokenInformation(token, TokenUser, buf.data(), size, &size)) return {};
+  PSID sid = reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid;
+  if (name) *name = account_name(sid);
+  return sid_string(sid);
+}
+
+bool administrators_enabled(HANDLE token) {
+  DWORD size = 0;
+  ::GetTokenInformation(token, TokenGroups, nullptr, 0, &size);
+  std::vector<unsigned char> buf(size);
+  if (size == 0 || !::GetTokenInformation(token, TokenGroups, buf.data(), size, &size))
+    return true;  // cannot tell: taken for the worst
+  const auto* groups = reinterpret_cast<TOKEN_GROUPS*>(buf.data());
+  for (DWORD i = 0; i < groups->GroupCount; ++i)
+    if ((groups->Groups[i].Attributes & SE_GROUP_ENABLED) &&
+        sid_string(groups->Groups[i].Sid) == "S-1-5-32-544")
+      return true;
+  return false;
+}
+
+std::string hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// ---- the pipe's security: the server account reads and writes; this
+// service's own account only makes more instances.
+struct pipe_security {
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  SECURITY_ATTRIBUTES sa{sizeof sa, nullptr, FALSE};
+  ~pipe_security() {
+    if (sd) ::LocalFree(sd);
+  }
+  bool make(const std::string& server_sid, std::string& error) {
+    HANDLE token = nullptr;
+    std::string self;
+    if (::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &token)) {
+      self = token_user(token);
+      ::CloseHandle(token);
+    }
+    // GRGW: FILE_GENERIC_READ | FILE_GENERIC_WRITE; 0x4: FILE_CREATE_PIPE_INSTANCE.
+    const std::string sddl = "D:P(A;;GRGW;;;" + server_sid + ")" +
+                             (self.empty() ? std::string() : "(A;;0x4;;;" + self + ")");
+    if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(win32::wide(sddl).c_str(),
+                                                                SDDL_REVISION_1, &sd, nullptr)) {
+      error = "the pipe's DACL " + sddl + ": " + win32::message_of(::GetLastError());
+      return false;
+    }
+    sa.lpSecurityDescriptor = sd;
+    return true;
+  }
+};
+
+// Lets the server account wait for this process (the front end watches the
+// service's pid, as POSIX's cgihost watches its broker): SYNCHRONIZE and
+// PROCESS_QUERY_LIMITED_INFORMATION on this process, nothing more.
+void allow_watch_by(const std::string& server_sid, const settings& s) {
+  PSID sid = nullptr;
+  if (!::ConvertStringSidToSidW(win32::wide(server_sid).c_str(), &sid)) return;
+  PACL old_dacl = nullptr, new_dacl = nullptr;
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  DWORD r = ::GetSecurityInfo(::GetCurrentProcess(), SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION,
+                              nullptr, nullptr, &old_dacl, nullptr, &sd);
+  if (r == ERROR_SUCCESS) {
+    EXPLICIT_ACCESSW ea{};
+    ea.grfAccessPermissions = SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION;
+    ea.grfAccessMode = GRANT_ACCESS;
+    ea.Trustee.TrusteeForm = TRUSTEE_IS_SID;
+    ea.Trustee.ptstrName = static_cast<LPWSTR>(sid);
+    r = ::SetEntriesInAclW(1, &ea, old_dacl, &new_dacl);
+  }
+  if (r == ERROR_SUCCESS)
+    r = ::SetSecurityInfo(::GetCurrentProcess(), SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION,
+                          nullptr, nullptr, new_dacl, nullptr);
+  if (r != ERROR_SUCCESS)
+    s.log(level::warn, "the front end may not see this service end (its process DACL: " +
+                           win32::message_of(r) + ")");
+  if (new_dacl) ::LocalFree(new_dacl);
+  if (sd) ::LocalFree(sd);
+  ::LocalFree(sid);
+}
+
+// ---- one connection
+class connection {
+ public:
+  connection(std::shared_ptr<const settings> s, HANDLE pipe) : keep_(std::move(s)), pipe_(pipe) {}
+
+  void run() {
+    if (!admit()) return;
+    std::string message;
+    while (true) {
+      const int r = win32::read_message(pipe_.get(), message);
+      if (r == 0 || r == -1) return;
+      std::string reply = r == -2 ? refusal("malformed request (over 1 MiB)") : answer(message);
+      if (!win32::write_message(pipe_.get(), reply)) return;
+    }
+  }
+
+ private:
+  // The second gate: the process at the other end runs as the server account.
+  bool admit() {
+    ULONG pid = 0;
+    if (!::GetNamedPipeClientProcessId(pipe_.get(), &pid)) {
+      s_.log(level::warn, "a pipe client whose process cannot be known was closed: " +
+                              win32::message_of(::GetLastError()));
+      return false;
+    }
+    client_.reset(
+        ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_DUP_HANDLE, FALSE, pid));
+    HANDLE token = nullptr;
+    std::string sid, name = "an account that cannot be read";
+    if (client_ && ::OpenProcessToken(client_.get(), TOKEN_QUERY, &token)) {
+      sid = token_user(token, &name);
+      ::CloseHandle(token);
+    }
+    if (!client_ || sid != s_.server_sid) {
+      s_.log(level::warn, "refused a pipe client: pid " + std::to_string(pid) + " runs as " + name +
+                              (sid.empty() ? "" : " (" + sid + ")") +
+                              ", not as the [identity] server account " + s_.server_name);
+      return false;
+    }
+    pid_ = pid;
+    return true;
+  }
+
+  static std::string refusal(const std::string& why, DWORD error = ERROR_ACCESS_DENIED,
+                             launch_step step = launch_step::broker) {
+    return wire::encode(
+        wire::launch_reply{wire::launch_failed{step, static_cast<int>(error), why}});
+  }
+
+  std::string answer(const std::string& message) {
+    auto request = wire::decode_request(message);
+    if (!request) return refusal("malformed request", ERROR_INVALID_PARAMETER);
+    if (std::holds_alternative<wire::signal_request>(*request))
+      return wire::encode_signal_reply(false);  // Windows ends a child through its job
+    return launch_for(std::get<wire::launch_request>(*request));
+  }
+
+  std::string launch_for(wire::launch_request& r);
+  std::optional<identity> forwarded(std::uint64_t value, std::string& why);
+  std::optional<identity> allowed(const std::string& name, std::string& why, bool& logon_failed);
+  unique_handle from_client(std::uint64_t value, std::string& why);
+  std::uint64_t to_client(HANDLE h, DWORD access, bool close_source);
+  std::string started_reply(const launched_child& c);
+
+  std::shared_ptr<const settings> keep_;  // the settings outlive serve() for this thread
+  const settings& s_ = *keep_;
+  unique_handle pipe_;
+  unique_handle client_;
+  ULONG pid_ = 0;
+};
+
+// A handle of the client duplicated into this process (inheritable: it is
+// for a child), or null with `why`.
+unique_handle connection::from_client(std::uint64_t value, std::string& why) {
+  HANDLE out = nullptr;
+  if (!::DuplicateHandle(client_.get(),
+                         reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value)),
+                         ::GetCurrentProcess(), &out, 0, TRUE, DUPLICATE_SAME_ACCESS)) {
+    why = "handle " + hex(value) + " of the front end (pid " + std::to_string(pid_) +
+          "): DuplicateHandle: " + win32::message_of(::GetLastError());
+    return nullptr;
+  }
+  return unique_handle(out);
+}
+
+// `h` duplicated into the client with `access` (0: the same); its value
+// there, or 0.
+std::uint64_t connection::to_client(HANDLE h, DWORD access, bool close_source) {
+  HANDLE out = nullptr;
+  const DWORD options =
+      (access == 0 ? DUPLICATE_SAME_ACCESS : 0) | (close_source ? DUPLICATE_CLOSE_SOURCE : 0);
+  if (!::DuplicateHandle(::GetCurrentProcess(), h, client_.get(), &out, access, FALSE, options))
+    return 0;
+  return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(out));
+}
+
+// The token IIS forwarded to the front end, duplicated out of it and made a
+// primary token: its identity, or nullopt with `why`.
+std::optional<identity> connection::forwarded(std::uint64_t value, std::string& why) {
+  HANDLE given = nullptr;
+  if (!::DuplicateHandle(client_.get(),
+                         reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value)),
+                         ::GetCurrentProcess(), &given, TOKEN_QUERY | TOKEN_DUPLICATE, FALSE, 0)) {
+    why = "the forwarded token " + hex(value) +
+          " is no token of the front end: " + win32::message_of(::GetLastError());
+    return std::nullopt;
+  }
+  unique_handle token(given);
+  identity id;
+  id.sid = token_user(token.get(), &id.system_name);
+  id.name = id.system_name;
+  if (id.sid.empty()) {
+    why = "the forwarded token " + hex(value) + " is no token (TokenUser cannot be read)";
+    return std::nullopt;
+  }
+  if (id.sid == "S-1-5-18" || id.sid == "S-1-5-19" || id.sid == "S-1-5-20" ||
+      administrators_enabled(token.get())) {
+    why = "the forwarded token is " + id.system_name + " (" + id.sid +
+          "): never LocalSystem, LocalService, NetworkService or the Administrators";
+    return std::nullopt;
+  }
+  HANDLE primary = nullptr;
+  if (!::DuplicateTokenEx(token.get(), TOKEN_ALL_ACCESS, nullptr, SecurityImpersonation,
+                          TokenPrimary, &primary)) {
+    why = "the forwarded token: DuplicateTokenEx: " + win32::message_of(::GetLastError());
+    return std::nullopt;
+  }
+  id.token = shared_handle(primary);
+  return id;
+}
+
+// The allowed account `name` with its token (logged on now, or cached).
+std::optional<identity> connection::allowed(const std::string& name, std::string& why,
+                                            bool& logon_failed) {
+  for (const auto& a : s_.allowed) {
+    if (a.name != name) continue;
+    identity id = a;
+    id.token = account_token(a, why);
+    logon_failed = !id.token;
+    if (logon_failed) return std::nullopt;
+    return id;
+  }
+  why = name.empty() ? std::string("a spawn request without an account (never as LocalSystem)")
+                     : "account \"" + name + "\" is not one the config allows";
+  return std::nullopt;
+}
+
+std::string connection::launch_for(wire::launch_request& r) {
+  if (!wire::well_formed(r.spec) || (r.has_stdin != (r.stdin_handle != 0)))
+    return refusal("malformed spawn request", ERROR_INVALID_PARAMETER);
+  std::string why;
+  bool logon_failed = false;
+  auto as = r.token ? forwarded(r.token, why) : allowed(r.account, why, logon_failed);
+  if (!as)
+    return logon_failed ? refusal("logon of " + r.account + ": " + why, ERROR_LOGON_FAILURE,
+                                  launch_step::logon)
+                        : refusal(why);
+  std::vector<unique_handle> in;  // closed once the child has its own
+  launch_spec spec = std::move(r.spec);
+  spec.as = std::move(as);
+  if (r.has_stdin) {
+    in.push_back(from_client(r.stdin_handle, why));
+    spec.stdin_fd = in.back().get();
+  }
+  for (auto v : r.inherit) {
+    in.push_back(from_client(v, why));
+    spec.inherit.push_back(in.back().get());
+  }
+  for (const auto& h : in)
+    if (!h) return refusal(why, ERROR_INVALID_HANDLE);
+  launch_error lerr;
+  auto child = spawner::launch(spec, lerr);
+  if (!child) {
+    const bool win32_code = lerr.code.category() == std::system_category();
+    return refusal(lerr.detail.empty() ? lerr.code.message() : lerr.detail,
+                   win32_code ? static_cast<DWORD>(lerr.code.value()) : ERROR_GEN_FAILURE,
+                   lerr.step);
+  }
+  s_.log(level::info, "started pid " + std::to_string(child->pid) + " for the front end (pid " +
+                          std::to_string(pid_) + ") as " + spec.as->describe() + ": " +
+                          spec.program);
+  return started_reply(*child);
+}
+
+// The child's handles moved into the client (ours closed on every path):
+// the reply saying so, or a refusal (the child then ends with its job).
+std::string connection::started_reply(const launched_child& c) {
+  wire::launch_started out;
+  out.pid = c.pid;
+  out.has_stdin = c.stdin_fd != no_handle;
+  if (out.has_stdin) out.stdin_handle = to_client(c.stdin_fd, 0, true);
+  out.stdout_handle = c.stdout_fd != no_handle ? to_client(c.stdout_fd, 0, true) : 0;
+  out.stderr_handle = c.stderr_fd != no_handle ? to_client(c.stderr_fd, 0, true) : 0;
+  out.process_handle = to_client(c.process, SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, false);
+  out.job_handle = to_client(c.job, JOB_OBJECT_TERMINATE | JOB_OBJECT_QUERY, false);
+  ::CloseHandle(c.process);
+  const bool moved = out.process_handle != 0 && out.job_handle != 0;
+  if (!moved) ::TerminateJobObject(c.job, 137);
+  ::CloseHandle(c.job);  // from now on the front end's handle holds the job
+  if (!moved)
+    return refusal("the child's handles could not be given to the front end (pid " +
+                       std::to_string(pid_) + ")",
+                   ERROR_INVALID_HANDLE);
+  return wire::encode(wire::launch_reply{out});
+}
+
+HANDLE new_instance(const std::wstring& pipe, bool first, pipe_security& sec) {
+  return ::CreateNamedPipeW(
+      pipe.c_str(),
+      PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0),
+      PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+      PIPE_UNLIMITED_INSTANCES, kBuffer, kBuffer, 0, &sec.sa);
+}
+
+// Waits for a client on `pipe`: 1 connected, 0 stopped, -1 failed.
+int await_client(HANDLE pipe, HANDLE stop) {
+  OVERLAPPED ov{};
+  unique_handle event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+  ov.hEvent = event.get();
+  if (::ConnectNamedPipe(pipe, &ov)) return 1;
+  const DWORD e = ::GetLastError();
+  if (e == ERROR_PIPE_CONNECTED) return 1;
+  if (e != ERROR_IO_PENDING) return -1;
+  HANDLE both[2] = {ov.hEvent, stop};
+  if (::WaitForMultipleObjects(2, both, FALSE, INFINITE) != WAIT_OBJECT_0) {
+    ::CancelIoEx(pipe, &ov);
+    DWORD ignored;
+    ::GetOverlappedResult(pipe, &ov, &ignored, TRUE);
+    return 0;
+  }
+  DWORD ignored;
+  return ::GetOverlappedResult(pipe, &ov, &ignored, FALSE) ? 1 : -1;
+}
+
+std::mutex tokens_mu;
+std::map<std::string, std::shared_ptr<void>> tokens;  // by SID: each account's first success
+
+}  // namespace
+
+std::shared_ptr<void> account_token(const identity& account, std::string& error) {
+  {
+    std::lock_guard lock(tokens_mu);
+    if (auto it = tokens.find(account.sid); it != tokens.end()) return it->second;
+  }
+  auto token = logon_s4u(
+      spawner::account{account.name, account.uid, account.gid, account.home, account.sid}, error);
+  if (!token) return nullptr;
+  std::lock_guard lock(tokens_mu);
+  return tokens.emplace(account.sid, token).first->second;
+}
+
+bool serve(const settings& s, native_handle stop, std::string& error) {
+  const std::string shown = "\\\\.\\pipe\\" + s.name + "-spawner";
+  const std::wstring pipe = win32::wide(shown);
+  pipe_security sec;
+  if (!sec.make(s.server_sid, error)) return false;
+  HANDLE next = new_instance(pipe, true, sec);
+  if (next == INVALID_HANDLE_VALUE) {
+    error = shown + ": " + win32::message_of(::GetLastError()) +
+            " (is another service, or another program, using this name?)";
+    return false;
+  }
+  allow_watch_by(s.server_sid, s);
+  if (s.ready) s.ready();
+  auto shared = std::make_shared<const settings>(s);
+  std::string names;
+  for (const auto& a : s.allowed) names += (names.empty() ? "" : ", ") + a.describe();
+  s.log(level::info,
+        "spawner service " + s.name + " (pid " + std::to_string(::GetCurrentProcessId()) +
+            ") listens on " + shown + " for " + s.server_name +
+            "; children may run as: " + (names.empty() ? std::string("(no account)") : names) +
+            ", or as a token IIS forwarded");
+  while (true) {
+    const int r = await_client(next, stop);
+    if (r == 0) {
+      ::CloseHandle(next);
+      return true;
+    }
+    if (r == 1)
+      std::thread([shared, next] { connection(shared, next).run(); }).detach();
+    else
+      ::CloseHandle(next);
+    while ((next = new_instance(pipe, false, sec)) == INVALID_HANDLE_VALUE) {
+      s.log(level::error, shown + ": another instance: " + win32::message_of(::GetLastError()));
+      if (::WaitForSingleObject(stop, 1000) == WAIT_OBJECT_0) return true;
+    }
+  }
+}
+
+}  // namespace cgihost::spawner::service

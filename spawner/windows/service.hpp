@@ -1,0 +1,61 @@
+#pragma once
+// The privileged spawner on Windows: the body of `cgihost service run`, a
+// LocalSystem service that starts children for the unprivileged front end
+// (cgihost serve under IIS's app pool identity), reached over the named pipe
+// \\.\pipe\<name>-spawner (windows/broker.cpp is the client). The front end's
+// messages are broker_wire.hpp's.
+//
+// Who may ask, twice checked: the pipe's DACL admits only the server
+// account's SID (and the service's own account, to make more instances of
+// it: FILE_CREATE_PIPE_INSTANCE alone); remote clients are rejected; the first
+// instance is made with FILE_FLAG_FIRST_PIPE_INSTANCE (nobody squats the
+// name first). Then each connection's client process
+// (GetNamedPipeClientProcessId) must run as the server account, else it is
+// closed with a log line naming its pid and account.
+//
+// What it starts: a request names an account, which must be one of
+// `allowed` (never LocalSystem nor the Administrators), logged on here (S4U,
+// cached per account after its first success), or carries a token IIS
+// forwarded, as a handle value in the client process: duplicated out of it
+// (never a handle the service is merely told of), refused when it is
+// LocalSystem's, LocalService's or NetworkService's or has the Administrators
+// group enabled. The child's standard input and inherited handles are
+// duplicated in from the client the same way, and closed once it runs. The
+// child's pipe ends, its process (SYNCHRONIZE |
+// PROCESS_QUERY_LIMITED_INFORMATION) and its Job Object (JOB_OBJECT_TERMINATE
+// | JOB_OBJECT_QUERY) are duplicated into the client, and the service's own
+// copies of the process and the job closed: KILL_ON_JOB_CLOSE then ends
+// every child when its front end ends.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "spawner/identity.hpp"
+#include "spawner/platform.hpp"
+
+namespace cgihost::spawner::service {
+
+enum class level { info, warn, error };
+
+struct settings {
+  std::string name;               // the pipe is \\.\pipe\<name>-spawner
+  std::string server_name;        // [identity] server, for log lines
+  std::string server_sid;         // the only account whose processes may connect
+  std::vector<identity> allowed;  // accounts children may run as (root ones dropped)
+  std::function<void(level, const std::string&)> log;  // any thread
+  std::function<void()> ready;  // called once the pipe exists (clients may come); may be empty
+};
+
+// Listens on the pipe and serves every client, a thread each, until `stop`
+// (an event) is signalled; the threads of connections still open end with
+// the process. False, with `error`, when the pipe cannot be made (its name is
+// taken: another service, or a squatter).
+bool serve(const settings& s, native_handle stop, std::string& error);
+
+// The token a child of `account` runs with: an S4U logon. The one place the
+// service obtains an account's token (a password logon could replace it).
+std::shared_ptr<void> account_token(const identity& account, std::string& error);
+
+}  // namespace cgihost::spawner::service
