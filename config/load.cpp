@@ -262,9 +262,10 @@ class loader {
                 std::to_string(a->gid) + "); children never run as root");
       return std::nullopt;
     }
-    // Without root, every child runs as cgihost itself: a config that needs
-    // another account cannot be honoured, and says so instead of pretending.
-    if (!options_.running_as_root && options_.current_user &&
+    // Without root (and without a spawner service), every child runs as
+    // cgihost itself: a config that needs another account cannot be
+    // honoured, and says so instead of pretending.
+    if (!options_.running_as_root && !spawner_service_ && options_.current_user &&
         a->uid != options_.current_user->uid) {
       error(n, path,
             "account " + dq(name) + " (uid " + std::to_string(a->uid) +
@@ -303,6 +304,7 @@ class loader {
     read_document_root(root, cfg);
     if (auto v = get_bool(root, "allow_symlinks_outside_root", ""))
       cfg.allow_symlinks_outside_root = *v;
+    read_spawner_service(root, cfg);  // first: with it, accounts other than ours are usable
     read_identity(root, cfg);
     read_authentication(root, cfg);
     read_accounts(root, cfg);
@@ -475,7 +477,6 @@ class loader {
   // no account or group has. Without root there is nothing to switch to.
   void read_server_account(const toml::table& root, config& cfg) {
     auto& id = cfg.identity;
-    read_spawner_service(root, cfg);
     auto taken_by = [&](const account& a) -> std::string {
       auto same = [&](const account& b) {
         return !b.name.empty() &&
@@ -600,12 +601,14 @@ class loader {
     const toml::node& n = *t->get("spawner_service");
 #ifdef _WIN32
     const bool ok = !v->empty() && v->size() <= 200 &&
-                    v->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                         "0123456789_-.") == std::string::npos;
+                    v->find_first_not_of(
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789_-.") == std::string::npos;
     if (!ok)
       return error(n, "identity.spawner_service",
                    dq(*v) + " is no service name: letters, digits, '_', '-' and '.' only");
     cfg.identity.spawner_service = *v;
+    spawner_service_ = true;
 #else
     (void)cfg;
     error(n, "identity.spawner_service",
@@ -1286,6 +1289,7 @@ class loader {
   std::vector<diagnostic> errors_;
   std::map<std::string, std::string> unavailable_pools_;
   std::optional<std::uint32_t> min_uid_, min_gid_;
+  bool spawner_service_ = false;  // [identity] spawner_service: children need not run as us
 };
 
 }  // namespace

@@ -130,9 +130,9 @@ std::optional<separation> connect_spawner_service(const config::config& cfg, con
   out.broker = spawner::broker::start(name, error, spawner_lanes(cfg));
   if (!out.broker) {
     lg.error->critical(
-        "cannot start: the spawner service {} does not answer on {}: {}; install and start it "
+        "cannot start: the spawner service {} does not answer: {}; install and start it "
         "(cgihost service install -c CONFIG --name {}, then sc start {})",
-        name, spawner::broker::pipe_name(name), error, name, name);
+        name, error, name, name);
     return std::nullopt;
   }
   std::string names;
