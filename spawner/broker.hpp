@@ -12,9 +12,9 @@
 //
 // Wire: SOCK_SEQPACKET pairs ("lanes"), each served by a broker thread;
 // a request and its reply hold one lane. The messages are broker_wire.hpp's;
-// descriptors travel as SCM_RIGHTS (posix/broker.cpp). Issue 15 gives the
-// Windows channel (named pipes, with the handles passed by DuplicateHandle,
-// is the likely shape); the messages stay as they are.
+// descriptors travel as SCM_RIGHTS (posix/broker.cpp). Windows: a
+// message-mode named pipe connection per lane, the handles passed by
+// DuplicateHandle (below); the same messages.
 //
 // `sig` below is a POSIX signal number (SIGTERM, SIGKILL); issue 15 turns
 // it into "end gracefully" / "end now" (a Job Object has no signals).
@@ -23,8 +23,9 @@
 // is a Windows service of its own, `cgihost service run`, running as
 // LocalSystem; this process (the unprivileged front end, under IIS's app pool
 // identity) is its client over the named pipe \\.\pipe\NAME-spawner, one
-// pipe connection per lane, message mode. Nothing is forked: start(name)
-// connects; pid() is the service's (GetNamedPipeServerProcessId). The service
+// pipe connection per lane, message mode. Nothing is forked: connect(name)
+// connects (start() with accounts says it is not available there); pid() is
+// the service's (GetNamedPipeServerProcessId). The service
 // reads the config itself, admits only the [identity] server account's
 // processes, duplicates the handles a request names out of the client
 // process, and duplicates the child's pipe ends, its process (SYNCHRONIZE |
@@ -66,8 +67,8 @@ class broker {
   // (\\.\pipe\<service>-spawner). nullptr and `error` (naming the pipe and
   // the system's reason) when it is not there or refuses us. The allowed
   // accounts are the service's to compute, from the config it reads itself.
-  static std::unique_ptr<broker> start(const std::string& service, std::string& error,
-                                       unsigned lanes = 1);
+  static std::unique_ptr<broker> connect(const std::string& service, std::string& error,
+                                         unsigned lanes = 1);
   // The pipe of the spawner service `service`: \\.\pipe\<service>-spawner.
   static std::string pipe_name(const std::string& service);
 #endif

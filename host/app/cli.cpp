@@ -127,7 +127,7 @@ std::optional<separation> connect_spawner_service(const config::config& cfg, con
   separation out;
   const std::string& name = *cfg.identity.spawner_service;
   std::string error;
-  out.broker = spawner::broker::start(name, error, spawner_lanes(cfg));
+  out.broker = spawner::broker::connect(name, error, spawner_lanes(cfg));
   if (!out.broker) {
     lg.error->critical(
         "cannot start: the spawner service {} does not answer: {}; install and start it "

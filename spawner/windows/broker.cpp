@@ -63,13 +63,13 @@ std::string broker::pipe_name(const std::string& service) {
 std::unique_ptr<broker> broker::start(const std::vector<identity>& /*allowed*/, std::string& error,
                                       unsigned /*lanes*/) {
   error =
-      "no spawner service named: on Windows the privileged spawner is a service "
-      "([identity] spawner_service)";
+      "not available on Windows: the privileged spawner is a service of its own "
+      "([identity] spawner_service, broker::connect)";
   return nullptr;
 }
 
-std::unique_ptr<broker> broker::start(const std::string& service, std::string& error,
-                                      unsigned lanes) {
+std::unique_ptr<broker> broker::connect(const std::string& service, std::string& error,
+                                        unsigned lanes) {
   lanes = std::clamp(lanes, 1u, 64u);
   const std::string shown = pipe_name(service);
   const std::wstring pipe = win32::wide(shown);

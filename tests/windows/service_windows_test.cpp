@@ -427,6 +427,20 @@ TEST_F(ServiceWindowsTest, KillingTheFrontEndEndsItsChildren) {
   EXPECT_FALSE(service_.exited()) << "the service serves on";
 }
 
+// The service ended under the front end: it stops (exit 1), as cgihost does
+// on POSIX when its spawner process ends.
+TEST_F(ServiceWindowsTest, TheFrontEndStopsWhenTheServiceEnds) {
+  const auto config = write_config(me_, name_);
+  ASSERT_TRUE(start_service(config)) << logs();
+  ASSERT_TRUE(start_front(config)) << logs();
+  ::TerminateJobObject(service_.job, 1);
+  EXPECT_EQ(front_.exit_code(20000), 1u) << logs();
+  EXPECT_NE(front_log().find("the spawner process (pid " + std::to_string(service_.pid) +
+                             ") ended: no child can start any more"),
+            std::string::npos)
+      << logs();
+}
+
 // (4) spawner_service names a service that is not there: a start-up error.
 TEST_F(ServiceWindowsTest, NoServiceIsAStartUpError) {
   const auto config = write_config(me_, name_);
