@@ -91,6 +91,41 @@ TEST_F(ConfigWindowsTest, AUsersFileIsRefusedAtItsPlace) {
       << r.errors[0].to_string();
 }
 
+// [identity] spawner_service: children start through the service, so other
+// accounts than cgihost's own are usable; [identity] server (the front end's
+// account) is then required; the name must be one a pipe can carry.
+TEST_F(ConfigWindowsTest, ASpawnerServiceNeedsTheServerAccountAndAPlainName) {
+  const account me = current_system_account();
+  const std::string head = "listen = [\"127.0.0.1:8080\"]\ndocument_root = '" +
+                           (dir_ / "site").string() +
+                           "'\n[identity]\nprocess = 'NT AUTHORITY\\LOCAL SERVICE'\n"
+                           "anonymous = 'NT AUTHORITY\\LOCAL SERVICE'\n";
+  load_options o;
+  o.current_user = me;
+  auto ok = load_string(head + "server = '" + me.name + "'\nspawner_service = \"cgihost\"\n",
+                        "win.toml", dir_, o);
+  ASSERT_TRUE(ok.ok()) << ok.errors[0].to_string();
+  EXPECT_EQ(ok.value->identity.spawner_service, std::optional<std::string>("cgihost"));
+  EXPECT_EQ(ok.value->identity.server->sid, me.sid);
+  EXPECT_EQ(ok.value->identity.process.sid, "S-1-5-19");
+
+  auto no_server = load_string(head + "spawner_service = \"cgihost\"\n", "win.toml", dir_, o);
+  ASSERT_FALSE(no_server.ok());
+  EXPECT_EQ(no_server.errors[0].line, 6u) << no_server.errors[0].to_string();
+  EXPECT_NE(no_server.errors[0].message.find("needs [identity] server"), std::string::npos)
+      << no_server.errors[0].to_string();
+
+  auto bad = load_string(head + "server = '" + me.name + "'\nspawner_service = \"a\\\\b\"\n",
+                         "win.toml", dir_, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.errors[0].message.find("is no service name"), std::string::npos)
+      << bad.errors[0].to_string();
+
+  // Without it, an account other than cgihost's own cannot be honoured.
+  auto without = load_string(head, "win.toml", dir_, o);
+  EXPECT_FALSE(without.ok());
+}
+
 TEST_F(ConfigWindowsTest, RewritesAreEcmaScript) {
   std::string error;
   std::size_t offset = 0;
