@@ -86,6 +86,9 @@ class broker {
   // returned descriptors are ours, `status_fd` included. A refusal comes back
   // as a launch_error with step `broker`, code EPERM and the reason in
   // `detail`; a failed step in the child as launch() would report it.
+  // Windows: `spec.as`'s token (one IIS forwarded), `spec.stdin_fd` and
+  // `spec.inherit` go as handle values for the service to duplicate; codes
+  // are Win32's; a failed logon of the account has step `logon` (a 401).
   std::optional<launched_child> launch(const launch_spec& spec, launch_error& error);
 
   // Sends `sig` to the process group of the child `pid` started as `serial`;
