@@ -10,8 +10,11 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
+#include <vector>
 
 #include "spawner/broker_wire.hpp"
 #include "spawner/launch.hpp"
@@ -135,6 +138,22 @@ void allow_watch_by(const std::string& server_sid, const settings& s) {
   if (new_dacl) ::LocalFree(new_dacl);
   if (sd) ::LocalFree(sd);
   ::LocalFree(sid);
+}
+
+// FastCGI's shutdown event is named to the child by its handle value, in
+// decimal (_FCGI_SHUTDOWN_EVENT_, as php-cgi and libfcgi read it). The child
+// inherits this service's duplicate, whose value is not the front end's:
+// the variable is given the value the child will see. No other variable is
+// touched (a request's CONTENT_LENGTH may hold any number).
+void renumber_shutdown_event(launch_spec& spec, const std::vector<std::uint64_t>& theirs) {
+  constexpr std::string_view kName = "_FCGI_SHUTDOWN_EVENT_=";
+  for (auto& e : spec.env) {
+    if (!e.starts_with(kName)) continue;
+    const std::string value = e.substr(kName.size());
+    for (std::size_t i = 0; i < theirs.size() && i < spec.inherit.size(); ++i)
+      if (value == std::to_string(theirs[i]))
+        e = std::string(kName) + std::to_string(reinterpret_cast<std::uintptr_t>(spec.inherit[i]));
+  }
 }
 
 // ---- one connection
@@ -307,6 +326,7 @@ std::string connection::launch_for(wire::launch_request& r) {
   }
   for (const auto& h : in)
     if (!h) return refusal(why, ERROR_INVALID_HANDLE);
+  renumber_shutdown_event(spec, r.inherit);
   launch_error lerr;
   auto child = spawner::launch(spec, lerr);
   if (!child) {

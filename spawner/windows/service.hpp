@@ -20,7 +20,9 @@
 // (never a handle the service is merely told of), refused when it is
 // LocalSystem's, LocalService's or NetworkService's or has the Administrators
 // group enabled. The child's standard input and inherited handles are
-// duplicated in from the client the same way, and closed once it runs. The
+// duplicated in from the client the same way, and closed once it runs; an
+// inherited handle named in _FCGI_SHUTDOWN_EVENT_ (its value in decimal, as
+// php-cgi reads it) is renamed there to the value the child inherits. The
 // child's pipe ends, its process (SYNCHRONIZE |
 // PROCESS_QUERY_LIMITED_INFORMATION) and its Job Object (JOB_OBJECT_TERMINATE
 // | JOB_OBJECT_QUERY) are duplicated into the client, and the service's own
