@@ -191,5 +191,24 @@ TEST_F(WindowsServiceTest, AnAccountTheConfigDoesNotNameIsRefused) {
   EXPECT_NE(error.detail.find("malformed"), std::string::npos) << error.detail;
 }
 
+// FILE_FLAG_FIRST_PIPE_INSTANCE: a second server for a name in use (another
+// service, or a squatter that came first) does not start.
+TEST_F(WindowsServiceTest, ATakenPipeNameIsAnError) {
+  service::settings s;
+  s.name = name_;
+  s.server_sid = own_sid();
+  s.log = [](service::level, const std::string&) {};
+  HANDLE stop = ::CreateEventW(nullptr, TRUE, TRUE, nullptr);
+  std::string error;
+  const bool served = service::serve(s, stop, error);
+  ::CloseHandle(stop);
+  if (served && ::GetProcAddress(::GetModuleHandleW(L"ntdll.dll"), "wine_get_version"))
+    GTEST_SKIP() << "Wine makes a first instance of a pipe name in use "
+                    "(FILE_FLAG_FIRST_PIPE_INSTANCE is not enforced there)";
+  EXPECT_FALSE(served);
+  EXPECT_NE(error.find("\\\\.\\pipe\\" + name_ + "-spawner: "), std::string::npos) << error;
+  EXPECT_NE(error.find("another service"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace cgihost::spawner
