@@ -44,7 +44,13 @@ struct identity_settings {
   std::string server_choice;
   // suEXEC's AP_UID_MIN / AP_GID_MIN: no account below them is ever used.
   std::optional<std::uint32_t> min_uid;
-  std::optional<std::uint32_t> min_gid;
+  std::optional<std::uint32_t>
+      min_gid;  // Windows only (`[identity] logon_password_file`, relative to the config's
+  // folder): the DPAPI-protected passwords of accounts that log on with
+  // LogonUserW (`cgihost password set`); an account without one there, or
+  // every account when unset, logs on by S4U without a password. Unset
+  // elsewhere (a config error).
+  std::optional<std::filesystem::path> logon_password_file;
 };
 
 struct authentication_settings {

@@ -418,7 +418,9 @@ class loader {
     std::optional<account> process, anonymous;
     bool anonymous_given = false;
     if (t) {
-      check_keys(*t, "identity", {"process", "anonymous", "server", "min_uid", "min_gid"});
+      check_keys(*t, "identity",
+                 {"process", "anonymous", "server", "min_uid", "min_gid", "logon_password_file"});
+      read_logon_password_file(*t, cfg.identity);
       // Read first: every account named afterwards is checked against them (suEXEC's AP_UID_MIN).
       if (auto v = get_int<std::uint32_t>(*t, "min_uid", "identity", 1, 1u << 31))
         cfg.identity.min_uid = min_uid_ = *v;
@@ -465,6 +467,24 @@ class loader {
     }
     if (process) cfg.identity.process = *process;
     if (anonymous) cfg.identity.anonymous = *anonymous;
+  }
+
+  // `logon_password_file`: where `cgihost password` keeps the accounts'
+  // DPAPI-protected passwords. Only Windows logs on with a password; the file
+  // need not exist yet (`cgihost password set` creates it).
+  void read_logon_password_file(const toml::table& t, identity_settings& id) {
+    auto v = get_string(t, "logon_password_file", "identity");
+    if (!v) return;
+    if (v->empty())
+      return error(*t.get("logon_password_file"), "identity.logon_password_file",
+                   "empty: name a file, or leave the key out to log on by S4U only");
+#ifdef _WIN32
+    id.logon_password_file = resolve_path(*v);
+#else
+    (void)id;
+    error(*t.get("logon_password_file"), "identity.logon_password_file",
+          "only on Windows, where accounts log on with LogonUserW and DPAPI keeps the passwords");
+#endif
   }
 
   // The network process's own account (`[identity] server`): named, it may

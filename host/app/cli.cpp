@@ -16,6 +16,7 @@
 #include "config/load.hpp"
 #include "config/values.hpp"
 #include "host/app/explain.hpp"
+#include "host/app/password_command.hpp"
 #include "host/app/server.hpp"
 #include "host/app/try_command.hpp"
 #include "host/dispatch/logging.hpp"
@@ -286,6 +287,7 @@ struct command_line {
   try_request try_req;
   std::string try_user, try_data;
   bool try_explain = false;
+  password_args password;
 };
 
 void define_commands(command_line& c) {
@@ -318,6 +320,7 @@ void define_commands(command_line& c) {
   t->add_option("--data", c.try_data, "The request body; @FILE reads FILE");
   t->add_option("URL", c.try_req.url, "A path like /cgi-bin/x.cgi?a=1 or a full http://host/path")
       ->required();
+  define_password_command(c.app, c.password);
 }
 
 // Parses the command line; an exit code when there is nothing more to do
@@ -325,9 +328,10 @@ void define_commands(command_line& c) {
 std::optional<int> parse(command_line& c, int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-') {
     const std::string_view cmd = argv[1];
-    if (cmd != "serve" && cmd != "dev" && cmd != "check-config" && cmd != "try") {
+    if (cmd != "serve" && cmd != "dev" && cmd != "check-config" && cmd != "try" &&
+        cmd != "password") {
       std::cerr << "cgihost: unknown command \"" << cmd
-                << "\" (use serve, dev, check-config or try; see cgihost --help)\n";
+                << "\" (use serve, dev, check-config, try or password; see cgihost --help)\n";
       return 2;
     }
   }
@@ -419,6 +423,7 @@ int main_cli(int argc, char** argv) {
   auto options = config::system_load_options();
   if (*c.check) return check_config_command(c.check_config, options);
   if (*c.tryc) return try_command(c, options);
+  if (password_chosen(c.password)) return run_password_command(c.password, options);
   if (*c.serve) return serve_command(c, options);
   return dev_command(c, options);
 }

@@ -4,6 +4,7 @@
 //   cgihost dev [DIR] [--listen HOST:PORT]
 //   cgihost check-config --config FILE | -c FILE
 //   cgihost try --config FILE [--user NAME] [--method M] [--header 'K: V']... [--data @FILE] URL
+//   cgihost password set|remove -c FILE ACCOUNT | password list -c FILE   (Windows only)
 //   cgihost --help | --version
 // Exit codes: 0 success (and after a graceful stop), 1 invalid config or
 // start-up failure, 2 usage error (one line on stderr saying why); try: 0

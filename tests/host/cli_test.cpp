@@ -375,6 +375,27 @@ iis_token = false
   EXPECT_EQ(off.out, "ok\n");
 }
 
+// `cgihost password` keeps DPAPI-protected logon passwords: Windows only
+// (tests/spawner/windows_password_test.cpp runs it under Wine).
+TEST(CliPassword, IsWindowsOnly) {
+  temp_dir dir;
+  dir.write("site/index.html", "x");
+  dir.write("c.toml", "listen = [\"127.0.0.1:0\"]\ndocument_root = \"site\"\n");
+  for (std::vector<std::string> action :
+       {std::vector<std::string>{"set", "-c", dir / "c.toml", "www-data"},
+        std::vector<std::string>{"remove", "-c", dir / "c.toml", "www-data"},
+        std::vector<std::string>{"list", "-c", dir / "c.toml"}}) {
+    std::vector<std::string> argv{kBinary, "password"};
+    argv.insert(argv.end(), action.begin(), action.end());
+    auto r = run(argv);
+    EXPECT_EQ(r.exit_code, 1) << action[0];
+    EXPECT_EQ(r.err.rfind("cgihost: password: Windows only: ", 0), 0u) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  auto usage = run({kBinary, "password", "set", "-c", dir / "c.toml"});
+  EXPECT_EQ(usage.exit_code, 2) << "ACCOUNT is required: " << usage.err;
+}
+
 // A config over a scratch site with a good and a broken Perl script.
 struct try_site {
   temp_dir dir;
