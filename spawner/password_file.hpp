@@ -15,10 +15,13 @@
 // CRYPTPROTECT_LOCAL_MACHINE | CRYPTPROTECT_UI_FORBIDDEN (the LocalSystem
 // service decrypts what an administrator wrote) and the case-folded account
 // name as the entropy, so a blob copied to another account's line does not
-// decrypt. The file's DACL grants only SYSTEM and the Administrators: a
-// machine-wide DPAPI blob is readable by any process of the machine that can
-// read the file, so a file that grants anyone else read access is refused,
-// as ssh refuses a private key others may read.
+// decrypt. The file is owned by the Administrators and its protected DACL
+// grants only SYSTEM and the Administrators: a machine-wide DPAPI blob
+// decrypts for any process of the machine that can read the file, so a file
+// that lets anyone else read it is refused (an ACE granting them a read
+// right, or their owning it: an owner may change the DACL), as ssh refuses a
+// private key others may read. As ssh does, the file's owner may be the
+// account reading it.
 
 #include <filesystem>
 #include <optional>
@@ -45,9 +48,9 @@ std::optional<std::vector<password_entry>> parse_password_file(std::string_view 
 // comment that says what the file is.
 std::string format_password_file(const std::vector<password_entry>& entries);
 
-// Whether two account names are the same for the file. Here: ASCII letters
-// without regard to case (Windows: fold_account_name, which folds every
-// letter).
+// Whether two account names are the same, ASCII letters compared without
+// regard to case: what parse_password_file calls a second entry. (Windows
+// code matches names by fold_account_name, which folds every letter.)
 bool same_account_name(std::string_view a, std::string_view b);
 
 #if defined(_WIN32)

@@ -7,8 +7,7 @@
 #include <sddl.h>
 #include <windows.h>
 
-#include <fstream>
-#include <sstream>
+#include <vector>
 
 #include "spawner/windows/win32_util.hpp"
 
@@ -19,8 +18,10 @@ using win32::message_of;
 using win32::narrow;
 using win32::wide;
 
-// Full access for SYSTEM and the Administrators, nothing inherited (P).
-constexpr const wchar_t* kFileSddl = L"D:P(A;;FA;;;SY)(A;;FA;;;BA)";
+// Owned by the Administrators, full access for SYSTEM and the
+// Administrators, nothing inherited (P). Setting that owner needs an
+// elevated administrator.
+constexpr const wchar_t* kFileSddl = L"O:BAD:P(A;;FA;;;SY)(A;;FA;;;BA)";
 
 // A security descriptor freed with LocalFree.
 struct local_sd {
@@ -45,9 +46,30 @@ std::string sid_string(PSID sid) {
 
 bool is_sid(PSID sid, WELL_KNOWN_SID_TYPE type) { return IsWellKnownSid(sid, type); }
 
-// Who else the DACL lets read the file: "" when no one but SYSTEM and the
-// Administrators, else the first other account it grants a read right.
-std::string other_reader(PACL dacl) {
+// Whether `sid` is this process's user (the account running `cgihost
+// password`, or the LocalSystem service).
+bool is_own_user(PSID sid) {
+  HANDLE token = nullptr;
+  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return false;
+  DWORD size = 0;
+  GetTokenInformation(token, TokenUser, nullptr, 0, &size);
+  std::vector<unsigned char> buf(size ? size : 1);
+  const bool got = GetTokenInformation(token, TokenUser, buf.data(), size, &size);
+  CloseHandle(token);
+  return got && EqualSid(reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid, sid);
+}
+
+// Who may read the file besides SYSTEM and the Administrators: "" when no
+// one, else the first other account. Its owner counts (an owner may always
+// rewrite the DACL): an owner other than those two is allowed only when it
+// is this process's user, as ssh allows a key's owner to read it.
+std::string other_reader(PSID owner, PACL dacl) {
+  auto trusted = [](PSID sid) {
+    return is_sid(sid, WinLocalSystemSid) || is_sid(sid, WinBuiltinAdministratorsSid);
+  };
+  const bool own = owner && !trusted(owner) && is_own_user(owner);
+  if (owner && !trusted(owner) && !own)
+    return sid_string(owner) + " (its owner, who may change its DACL)";
   if (!dacl) return "everyone (the file has no DACL)";
   constexpr DWORD reading = FILE_READ_DATA | GENERIC_READ | GENERIC_ALL | MAXIMUM_ALLOWED;
   for (DWORD i = 0; i < dacl->AceCount; ++i) {
@@ -60,7 +82,7 @@ std::string other_reader(PACL dacl) {
     auto* allowed = reinterpret_cast<ACCESS_ALLOWED_ACE*>(ace);
     PSID sid = &allowed->SidStart;
     if (!(allowed->Mask & reading)) continue;
-    if (is_sid(sid, WinLocalSystemSid) || is_sid(sid, WinBuiltinAdministratorsSid)) continue;
+    if (trusted(sid) || (own && EqualSid(sid, owner))) continue;
     return sid_string(sid);
   }
   return {};
@@ -78,15 +100,17 @@ std::optional<std::string> read_guarded(const std::filesystem::path& file, bool&
     return std::nullopt;
   }
   PACL dacl = nullptr;
+  PSID owner = nullptr;
   local_sd sd;
-  const DWORD got = GetSecurityInfo(h, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr, nullptr,
-                                    &dacl, nullptr, &sd.sd);
+  const DWORD got =
+      GetSecurityInfo(h, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+                      &owner, nullptr, &dacl, nullptr, &sd.sd);
   std::string text;
   if (got == ERROR_SUCCESS) {
-    if (const std::string other = other_reader(dacl); !other.empty()) {
+    if (const std::string other = other_reader(owner, dacl); !other.empty()) {
       CloseHandle(h);
-      error = file.string() + ": refused: its DACL lets " + other +
-              " read it, and a machine's DPAPI blobs decrypt for any process of the machine; "
+      error = file.string() + ": refused: " + other +
+              " may read it, and a machine's DPAPI blobs decrypt for any process of the machine; "
               "let only SYSTEM and the Administrators read it (remove the file and set the "
               "passwords again: `cgihost password set` writes it so)";
       return std::nullopt;
@@ -143,7 +167,11 @@ bool write_password_file(const std::filesystem::path& file,
   HANDLE h = CreateFileW(temp.wstring().c_str(), GENERIC_WRITE, 0, &sa, CREATE_NEW,
                          FILE_ATTRIBUTE_NORMAL, nullptr);
   if (h == INVALID_HANDLE_VALUE) {
-    error = temp.string() + ": " + message_of(GetLastError());
+    const DWORD e = GetLastError();
+    error = temp.string() + ": " + message_of(e) +
+            (e == ERROR_INVALID_OWNER || e == ERROR_ACCESS_DENIED
+                 ? " (run it as an administrator, from an elevated prompt)"
+                 : "");
     return false;
   }
   const std::string text = format_password_file(entries);
