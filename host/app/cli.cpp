@@ -293,6 +293,8 @@ struct command_line {
 void define_commands(command_line& c) {
   c.app.set_version_flag("--version", "cgihost " CGIHOST_VERSION);
   c.app.require_subcommand(1);
+  // A URL path ("/cgi-bin/x.exe") is no Windows-style option.
+  c.app.allow_windows_style_options(false);
   c.serve = c.app.add_subcommand("serve", "Run with a config file");
   c.serve->add_option("-c,--config", c.serve_config, "The TOML config file")->required();
   c.serve

@@ -107,41 +107,51 @@ void explain_start(const config::config& cfg, const std::optional<spawner::ident
   out << "rlimits: " << (limits.empty() ? "none set: inherited" : limits) << "\n";
 }
 
-// Windows: where the account's token comes from (spawner::account_token), as
-// a check: the password file must be readable and only by SYSTEM and the
-// Administrators when the config names one. A failing logon is a 401 (IIS's
-// 401.1). POSIX: nothing (the child switches by setuid).
-template <class Check>
-void explain_token(const config::config& cfg, const config::account& a, Check& check) {
-  if (!kWindows) return;
+// Windows: where the account's token comes from (spawner::account_token):
+// its words in `words`, false when the logon could not be tried (a password
+// file that cannot be read, or that others may read: a 401, IIS's 401.1).
+bool token_source(const config::config& cfg, const config::account& a, std::string& words) {
   const auto& file = cfg.identity.logon_password_file;
+  const std::string s4u =
+      "token: an S4U logon of " + a.name + " (LsaLogonUser, MsV1_0S4ULogon; no password ";
   if (!file) {
-    check(true, "token: an S4U logon of " + a.name +
-                    " (LsaLogonUser, MsV1_0S4ULogon; no logon_password_file: no password), made "
-                    "primary");
-    return;
+    words = s4u + "file: logon_password_file is not set), made primary";
+    return true;
   }
 #if defined(_WIN32)
   std::string error;
   auto entries = spawner::read_password_file(*file, error);
   if (!entries) {
-    check(false, "token: the logon password file: " + error + " -> 401");
-    return;
+    words = "token: the logon password file: " + error + " -> 401";
+    return false;
   }
   const std::string folded = spawner::fold_account_name(a.name);
   for (const auto& e : *entries)
     if (spawner::fold_account_name(e.account) == folded) {
-      check(true, "token: LogonUserW of " + a.name + " with the password stored in " +
-                      file->string() +
-                      " (DPAPI; IIS's ClearText logon, LOGON32_LOGON_NETWORK_CLEARTEXT), made "
-                      "primary");
-      return;
+      words = "token: LogonUserW of " + a.name + " with the password the password file " +
+              file->string() +
+              " keeps (DPAPI; IIS's ClearText logon, LOGON32_LOGON_NETWORK_CLEARTEXT), made "
+              "primary";
+      return true;
     }
-  check(true, "token: an S4U logon of " + a.name +
-                  " (LsaLogonUser, MsV1_0S4ULogon; no password "
-                  "stored for it in " +
-                  file->string() + "), made primary");
 #endif
+  words = s4u + "stored for it in " + file->string() + "), made primary";
+  return true;
+}
+
+// Windows without the privileged spawner service: who the service would run
+// the request as, and with which token.
+void explain_with_service(const config::config& cfg, const route& r, bool impersonate,
+                          const try_request& tr, std::ostream& out) {
+  if (!kWindows) return;
+  auto would = choose_identity(cfg, r.handler->module, r.create_process_as_user, impersonate,
+                               tr.user, true, process_identity_of(cfg, r));
+  if (!would.account) return;
+  std::string words;
+  token_source(cfg, *would.account, words);
+  out << "== with the privileged spawner service\n"
+      << "it would run as " << account_words(*would.account) << " (" << would.why << "); " << words
+      << "; CreateProcessAsUserW\n";
 }
 
 std::string status_text(http::status s) { return std::to_string(static_cast<unsigned>(s)); }
@@ -304,7 +314,11 @@ std::optional<spawner::identity> explain_account(const config::config& cfg,
           std::string("at or above identity.min_uid/min_gid") +
               (kWindows ? " (the SID's relative id)" : "") +
               (choice.refusal.empty() ? std::string() : ": " + choice.refusal));
-  explain_token(cfg, a, check);
+  if (kWindows) {
+    std::string words;
+    const bool ok = token_source(cfg, a, words);
+    check(ok, words);
+  }
   return id;
 }
 
@@ -468,6 +482,7 @@ int run_explain(const config::config& cfg, const try_request& tr) {
   const auto id = explain_account(cfg, choice, check);
   const bool need_exec = h.module == config::module_kind::cgi && h.interpreter.empty();
   explain_script(cfg, r, choice, id, need_exec, check);
+  if (!can_switch) explain_with_service(cfg, r, *impersonate, tr, out);
   if (h.module == config::module_kind::cgi) explain_start(cfg, id, out);
   out << "== verdict\n"
       << (check.ok() ? "would run as " + (id ? id->describe() : self_words())

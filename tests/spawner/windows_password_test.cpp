@@ -136,7 +136,7 @@ TEST_F(WindowsPasswordTest, ABlobDecryptsOnlyForItsAccount) {
   EXPECT_FALSE(unprotect_password("Alice", damaged, password, error));
 }
 
-TEST_F(WindowsPasswordTest, WrittenAtomicallyWithADaclForSystemAndAdministratorsOnly) {
+TEST_F(WindowsPasswordTest, WrittenAtomicallyLeavingNoTemporaryFile) {
   std::string error;
   const std::vector<password_entry> entries{{"alice", {1, 2, 3}}, {"bob", {4}}};
   ASSERT_TRUE(write_password_file(file_, entries, error)) << error;
@@ -147,6 +147,11 @@ TEST_F(WindowsPasswordTest, WrittenAtomicallyWithADaclForSystemAndAdministrators
   std::size_t files = 0;
   for (const auto& e : fs::directory_iterator(dir_)) files += e.is_regular_file();
   EXPECT_EQ(files, 1u) << "no temporary file is left behind";
+}
+
+TEST_F(WindowsPasswordTest, WrittenWithADaclForSystemAndAdministratorsOnly) {
+  std::string error;
+  ASSERT_TRUE(write_password_file(file_, {{"alice", {1}}}, error)) << error;
   const std::string dacl = dacl_of(file_);
   ASSERT_FALSE(dacl.empty()) << "GetNamedSecurityInfoW gave no DACL";
   EXPECT_EQ(dacl.find(";;;WD)"), std::string::npos) << "Everyone may not read it: " << dacl;
@@ -220,27 +225,35 @@ TEST_F(WindowsPasswordTest, AccountTokenNamesTheAccountAndTheWayTried) {
 
 TEST_F(WindowsPasswordTest, UnderWineLogonUserWIsASemiStub) {
   if (!win32::under_wine()) GTEST_SKIP() << "checks what Wine does; Windows refuses the logon";
-  // Why logon_with_password checks the token's user: Wine 8's LogonUserW
-  // "succeeds" for any name and any password, with a token of this
-  // process's own user, never of the account named.
+  // Wine's LogonUserW "succeeds" for any name and any password, with the
+  // handle 0xdeadbeef, which is no token (GetTokenInformation:
+  // ERROR_INVALID_HANDLE); Windows gives ERROR_LOGON_FAILURE.
   HANDLE token = nullptr;
   const BOOL ok = LogonUserW(L"cgihost-no-such-user", L".", L"wrong",
                              LOGON32_LOGON_NETWORK_CLEARTEXT, LOGON32_PROVIDER_DEFAULT, &token);
-  ASSERT_TRUE(ok) << "Wine's semi-stub; Windows gives ERROR_LOGON_FAILURE";
+  EXPECT_TRUE(ok);
   unsigned char buf[256];
   DWORD size = 0;
-  ASSERT_TRUE(GetTokenInformation(token, TokenUser, buf, sizeof buf, &size));
-  wchar_t* text = nullptr;
-  ASSERT_TRUE(ConvertSidToStringSidW(reinterpret_cast<TOKEN_USER*>(buf)->User.Sid, &text));
-  const std::string user = win32::narrow(text);
-  LocalFree(text);
-  CloseHandle(token);
+  EXPECT_FALSE(GetTokenInformation(token, TokenUser, buf, sizeof buf, &size));
+  EXPECT_EQ(GetLastError(), static_cast<DWORD>(ERROR_INVALID_HANDLE));
+  // So logon_with_password checks what it got, and account_token with a
+  // stored password for an account that exists fails there, named.
   wchar_t name[256];
   DWORD n = 256;
   ASSERT_TRUE(GetUserNameW(name, &n));
   auto me = lookup_account(win32::narrow(name));
   ASSERT_TRUE(me);
-  EXPECT_EQ(user, me->sid) << "a token of this process's user, whatever name was given";
+  std::string error;
+  auto blob = protect_password(me->name, "any", error);
+  ASSERT_TRUE(blob) << error;
+  ASSERT_TRUE(write_password_file(file_, {{me->name, *blob}}, error)) << error;
+  error.clear();
+  EXPECT_FALSE(account_token(*me, file_, error));
+  EXPECT_NE(error.find("account " + me->name + ": the logon with its stored password"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("LogonUserW gave no token a process can run with"), std::string::npos)
+      << error;
 }
 #endif
 
