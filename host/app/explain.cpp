@@ -128,10 +128,8 @@ bool token_source(const config::config& cfg, const config::account& a, std::stri
   const std::string folded = spawner::fold_account_name(a.name);
   for (const auto& e : *entries)
     if (spawner::fold_account_name(e.account) == folded) {
-      words = "token: LogonUserW of " + a.name + " with the password the password file " +
-              file->string() +
-              " keeps (DPAPI; IIS's ClearText logon, LOGON32_LOGON_NETWORK_CLEARTEXT), made "
-              "primary";
+      words = "token: LogonUserW of " + a.name + " with its password from " + file->string() +
+              " (DPAPI; IIS's ClearText logon, LOGON32_LOGON_NETWORK_CLEARTEXT), made primary";
       return true;
     }
 #endif
@@ -147,10 +145,14 @@ void explain_with_service(const config::config& cfg, const route& r, bool impers
   auto would = choose_identity(cfg, r.handler->module, r.create_process_as_user, impersonate,
                                tr.user, true, process_identity_of(cfg, r));
   if (!would.account) return;
+  out << "== with the privileged spawner service\n";
+  if (would.refused_status) {
+    out << "it would refuse: " << would.refusal << " -> " << would.refused_status << "\n";
+    return;
+  }
   std::string words;
   token_source(cfg, *would.account, words);
-  out << "== with the privileged spawner service\n"
-      << "it would run as " << account_words(*would.account) << " (" << would.why << "); " << words
+  out << "it would run as " << account_words(*would.account) << " (" << would.why << "); " << words
       << "; CreateProcessAsUserW\n";
 }
 
