@@ -219,7 +219,8 @@ int explain_static(const config::config& cfg, const try_request& tr, const route
     std::string why;
     id = spawner::resolve_identity_now(os_account(*choice.account), why);
     check(id.has_value(),
-          id ? "account exists: " + id->describe() + " groups " + groups_of(*id)
+          id ? "account exists: " + id->describe() +
+                   (kWindows ? std::string() : " groups " + groups_of(*id))
              : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
   } else {
     check(true, without_switch("no account to judge: ", ", the file is read as "));
