@@ -726,7 +726,8 @@ class loader {
     else
       error(*n, p + ".transport",
             "must be \"pipe\" (a named pipe, as IIS starts php-cgi.exe) or \"tcp\" (a loopback "
-            "port), not " + dq(*v));
+            "port), not " +
+                dq(*v));
 #else
     (void)pl;
     error(*n, p + ".transport",
@@ -768,12 +769,11 @@ class loader {
         error(key.source(), p + ": a pool name may hold only letters, digits, '-' and '_'");
       }
       const toml::table& pt = *node.as_table();
-      check_keys(
-          pt, p,
-          {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
-           "queue_length", "impersonate", "env", "address", "max_connections", "max_address_space",
-           "max_cpu_time", "max_open_files", "max_processes", "pass_authorization", "children",
-           "transport"});
+      check_keys(pt, p,
+                 {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
+                  "queue_length", "impersonate", "env", "address", "max_connections",
+                  "max_address_space", "max_cpu_time", "max_open_files", "max_processes",
+                  "pass_authorization", "children", "transport"});
       pool pl;
       pl.name = name;
       read_pool_address(pt, p, pl);

@@ -105,9 +105,7 @@ class instance_conn {
   std::optional<pipe> pipe_;
 };
 
-inline asio::generic::stream_protocol::socket& socket_of(instance_conn& c) {
-  return c.as_socket();
-}
+inline asio::generic::stream_protocol::socket& socket_of(instance_conn& c) { return c.as_socket(); }
 // As on POSIX. A pipe has no write that does not wait: 0, and the caller's
 // async_write sends it all.
 std::size_t write_now(instance_conn& c, asio::const_buffer b, boost::system::error_code& ec);

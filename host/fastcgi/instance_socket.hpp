@@ -61,9 +61,8 @@ bool signal_shutdown(spawner::native_handle shutdown_event);
 // `address` before `deadline` rings: a socket's connect, or on Windows the
 // pipe's CreateFileW, tried again while the instance is between two
 // connections (ERROR_PIPE_BUSY), on a timer, never blocking the thread.
-boost::asio::awaitable<boost::system::error_code> connect_instance(instance_conn& conn,
-                                                                   const std::string& address,
-                                                                   boost::asio::steady_timer& deadline);
+boost::asio::awaitable<boost::system::error_code> connect_instance(
+    instance_conn& conn, const std::string& address, boost::asio::steady_timer& deadline);
 
 // The endpoint to connect to an instance at `address`, and its protocol.
 boost::asio::generic::stream_protocol::endpoint instance_endpoint(const std::string& address);

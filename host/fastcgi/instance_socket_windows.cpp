@@ -196,8 +196,8 @@ asio::awaitable<boost::system::error_code> connect_instance(instance_conn& conn,
   auto& s = conn.as_socket();
   boost::system::error_code ec;
   if (s.is_open()) s.close(ec);
-  auto r =
-      co_await (s.async_connect(instance_endpoint(address), nothrow) || deadline.async_wait(nothrow));
+  auto r = co_await (s.async_connect(instance_endpoint(address), nothrow) ||
+                     deadline.async_wait(nothrow));
   if (r.index() == 1) co_return asio::error::timed_out;
   ec = std::get<0>(std::get<0>(r));
   if (!ec) {

@@ -437,8 +437,9 @@ std::string stdin_pipe_name() {
 std::string stdin_dacl() {
   PACL dacl = nullptr;
   PSECURITY_DESCRIPTOR sd = nullptr;
-  const DWORD err = GetSecurityInfo(GetStdHandle(STD_INPUT_HANDLE), SE_KERNEL_OBJECT,
-                                    DACL_SECURITY_INFORMATION, nullptr, nullptr, &dacl, nullptr, &sd);
+  const DWORD err =
+      GetSecurityInfo(GetStdHandle(STD_INPUT_HANDLE), SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION,
+                      nullptr, nullptr, &dacl, nullptr, &sd);
   if (err != ERROR_SUCCESS) return "DACL=error " + std::to_string(err) + "\n";
   std::string out = dacl ? "DACL=present\n" : "DACL=none\n";
   for (DWORD i = 0; dacl && i < dacl->AceCount; ++i) {
