@@ -44,6 +44,9 @@ inline std::size_t write_now(instance_conn& c, asio::const_buffer b,
   return done;
 }
 
+// False: a kept connection to an instance cgihost started is used as is.
+inline constexpr bool is_pipe(const instance_conn&) { return false; }
+
 // A kept connection the server has not closed (nothing to read, no EOF).
 inline bool still_open(instance_conn& c) {
   char byte;
@@ -79,6 +82,7 @@ class instance_conn {
   socket& as_socket() noexcept { return socket_; }
   // The pipe, when this is one (else nullptr).
   pipe* as_pipe() noexcept { return pipe_ ? &*pipe_ : nullptr; }
+  bool is_pipe() const noexcept { return pipe_.has_value(); }
   // Makes this the client end `h` of a named pipe (opened overlapped); ours
   // to close from now on, even when `ec` says it could not be registered.
   void assign_pipe(pipe::native_handle_type h, boost::system::error_code& ec);
@@ -106,6 +110,9 @@ class instance_conn {
 };
 
 inline asio::generic::stream_protocol::socket& socket_of(instance_conn& c) { return c.as_socket(); }
+// A pipe's kept connection is checked before it is used (still_open): the
+// instance may have disconnected it (php-cgi.exe without FCGI_KEEP_CONN).
+inline bool is_pipe(const instance_conn& c) { return c.is_pipe(); }
 // As on POSIX. A pipe has no write that does not wait: 0, and the caller's
 // async_write sends it all.
 std::size_t write_now(instance_conn& c, asio::const_buffer b, boost::system::error_code& ec);

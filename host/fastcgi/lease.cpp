@@ -19,7 +19,8 @@ bool may_retry(http::verb method, std::uint64_t length, bool spooled) {
 
 bool lease::take_kept(const asio::any_io_executor& here) {
   sock_ = std::move(inst_->kept);
-  if (sock_ && pool_.remote() && !still_open(*sock_)) sock_.reset();  // the server closed it
+  // A remote server or an instance's pipe may have closed it meanwhile.
+  if (sock_ && (pool_.remote() || is_pipe(*sock_)) && !still_open(*sock_)) sock_.reset();
   if (sock_ && home_of(sock_->get_executor()) != home_of(here))
     move_conn(sock_, here, pool_.protocol());
   reused_ = sock_ != nullptr;

@@ -430,6 +430,21 @@ TEST_P(FastCgiPipeWindowsTest, TheInstancesStandardInputIsANamedPipeNoOneElseCan
   EXPECT_EQ(field(again.body, "PID"), pid);
 }
 
+TEST_P(FastCgiPipeWindowsTest, AKeptPipeTheInstanceDisconnectedIsOpenedAgain) {
+  auto r = get("/x.php?close=1");
+  ASSERT_EQ(r.status, 200) << r.body << server_log();
+  const std::string pid = field(r.body, "PID");
+  // cgihost kept its end; the instance disconnected the pipe and waits in
+  // ConnectNamedPipe again. The kept end is found broken (PeekNamedPipe) and
+  // a new connection made to the same instance.
+  for (int i = 0; i < 2; ++i) {
+    auto next = get("/x.php?n=" + std::to_string(i));
+    ASSERT_EQ(next.status, 200) << next.body << server_log();
+    EXPECT_EQ(field(next.body, "PID"), pid) << server_log();
+  }
+  EXPECT_EQ(server_log().find("closed its kept connection"), std::string::npos) << server_log();
+}
+
 TEST_P(FastCgiPipeWindowsTest, ThePipesDaclAdmitsOnlyThisUserAndSystem) {
   auto r = get("/x.php?dacl=1");
   ASSERT_EQ(r.status, 200) << r.body << server_log();

@@ -37,6 +37,7 @@
 //   echo=1      the body is the request's stdin instead
 //   big=N       N KiB of 'x' after the lines (several STDOUT records)
 //   params=1    every param, NAME=value, after the lines
+//   close=1     the connection is closed after the answer, FCGI_KEEP_CONN or not
 //   pipe=1      PIPE_NAME=<standard input's pipe name, as GetFileInformationByHandleEx
 //               gives it>, after the lines
 //   dacl=1      DACL=present|none|error N and one ACE=<allowed SID> line per
@@ -557,7 +558,7 @@ void serve_connection(channel& c) {
     for (const auto& [n, v] : r.params_in_order) r.params[n] = v;
     begin_request();
     const bool ok = answer(c, r);
-    if (!ok || !r.keep_conn) {
+    if (!ok || !r.keep_conn || query_value(param(r, "QUERY_STRING"), "close") == "1") {
       c.close();
       end_request();
       return;
