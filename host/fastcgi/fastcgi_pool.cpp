@@ -325,10 +325,7 @@ bool fastcgi_pool::launch_locked(instance& inst, const std::string& name, std::s
   spec.program = settings_.command[0];
   spec.argv = settings_.command;
   spec.env = env_;
-  if (!listener->shutdown_env.empty()) {
-    spec.env.push_back(listener->shutdown_env);  // _FCGI_SHUTDOWN_EVENT_
-    spec.inherit.push_back(listener->shutdown_event);
-  }
+  give_shutdown_event(*listener, spec);
   spec.working_dir = document_root_;
   spec.as = as_;
   spec.stdin_fd = listener->listener;  // FCGI_LISTENSOCK_FILENO

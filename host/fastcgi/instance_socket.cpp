@@ -37,6 +37,8 @@ std::optional<instance_socket> listen_for_instance(std::string& folder, const st
   return out;
 }
 
+void give_shutdown_event(const instance_socket&, spawner::launch_spec&) {}
+
 void close_listener(const instance_socket& s) {
   if (s.listener >= 0) ::close(s.listener);
 }

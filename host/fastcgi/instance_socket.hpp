@@ -23,6 +23,7 @@
 
 #include "config/config.hpp"
 #include "host/fastcgi/instance_conn.hpp"
+#include "spawner/launch.hpp"
 #include "spawner/platform.hpp"
 
 namespace cgihost::host {
@@ -43,6 +44,10 @@ struct instance_socket {
 // nullopt and `error` on failure.
 std::optional<instance_socket> listen_for_instance(std::string& folder, const std::string& name,
                                                    const config::pool& pool, std::string& error);
+
+// Windows: gives the instance its shutdown event (inherited, and named in
+// its environment as _FCGI_SHUTDOWN_EVENT_). POSIX: nothing.
+void give_shutdown_event(const instance_socket& s, spawner::launch_spec& spec);
 
 // Closes our copy of the listener once the instance has its own.
 void close_listener(const instance_socket& s);

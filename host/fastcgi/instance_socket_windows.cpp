@@ -171,6 +171,12 @@ std::optional<instance_socket> listen_for_instance(std::string&, const std::stri
   return out;
 }
 
+void give_shutdown_event(const instance_socket& s, spawner::launch_spec& spec) {
+  if (s.shutdown_event == spawner::no_handle) return;
+  spec.env.push_back(s.shutdown_env);
+  spec.inherit.push_back(s.shutdown_event);
+}
+
 void close_listener(const instance_socket& s) {
   if (s.listener == spawner::no_handle) return;
   if (is_pipe_name(s.address))

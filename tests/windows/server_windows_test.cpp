@@ -292,10 +292,15 @@ class FastCgiWindowsTest : public ServerWindowsTest,
         "[pools.resp]\ncommand = ['" +
         fs::path(cgihost::test::native_path(CGIHOST_PROGRAM_win_fcgi_responder)).string() +
         "']\ntransport = \"" + GetParam() +
-        "\"\nmax_instances = 2\nmax_requests = 3\nrequest_timeout = \"5s\"\n"
+        "\"\nmax_instances = 2\nmax_requests = 3\nrequest_timeout = \"5s\"\n" + more_pool_keys() +
         "[pools.resp.env]\nPHP_FCGI_MAX_REQUESTS = \"0\"\nWIN_FCGI_RESPONDER_MARKER = '" +
-        marker().string() + "'\n");
+        marker().string() + "'\n" + more_env());
   }
+
+  // Keys a derived fixture adds to the pool ("key = value\n" lines).
+  virtual std::string more_pool_keys() const { return ""; }
+  // Variables a derived fixture adds to the instances' environment.
+  virtual std::string more_env() const { return ""; }
 
   fs::path marker() const { return dir_ / "marker.txt"; }
 
@@ -402,6 +407,52 @@ TEST_P(FastCgiWindowsTest, ManyRequestsLeaveNoHandleBehind) {
   DWORD after = 0;
   EXPECT_TRUE(eventually([&] { return (after = handles_of(process_)) <= before + 8; }))
       << "handles: " << before << " before 60 requests (20 instances), " << after << " after";
+}
+
+// An instance idle past idle_timeout is ended by its event too.
+class FastCgiIdleWindowsTest : public FastCgiWindowsTest {
+ protected:
+  std::string more_pool_keys() const override { return "idle_timeout = \"1s\"\n"; }
+};
+INSTANTIATE_TEST_SUITE_P(Transports, FastCgiIdleWindowsTest, ::testing::Values("pipe", "tcp"),
+                         [](const auto& p) { return p.param; });
+
+TEST_P(FastCgiIdleWindowsTest, AnIdleInstanceIsEndedByItsShutdownEvent) {
+  auto r = get("/x.php");
+  ASSERT_EQ(r.status, 200) << r.body << server_log();
+  const std::string pid = field(r.body, "PID");
+  EXPECT_TRUE(eventually([&] { return ended_by_event().contains(pid); }))
+      << "pid " << pid << " not ended by _FCGI_SHUTDOWN_EVENT_; log:\n"
+      << server_log();
+  EXPECT_EQ(server_log().find("did not exit within"), std::string::npos) << server_log();
+  auto next = get("/x.php");
+  ASSERT_EQ(next.status, 200) << server_log();
+  EXPECT_NE(field(next.body, "PID"), pid);
+}
+
+// A program that does not watch the event is ended with its job after the grace.
+class FastCgiDeafWindowsTest : public FastCgiWindowsTest {
+ protected:
+  std::string more_env() const override { return "WIN_FCGI_RESPONDER_IGNORE_SHUTDOWN = \"1\"\n"; }
+};
+INSTANTIATE_TEST_SUITE_P(Pipe, FastCgiDeafWindowsTest, ::testing::Values("pipe"),
+                         [](const auto& p) { return p.param; });
+
+TEST_P(FastCgiDeafWindowsTest, AnInstanceDeafToItsEventIsEndedAfterTheGrace) {
+  std::string pid;
+  for (int i = 0; i < 3; ++i) {
+    auto r = get("/x.php?n=" + std::to_string(i));
+    ASSERT_EQ(r.status, 200) << r.body << server_log();
+    pid = field(r.body, "PID");
+  }
+  EXPECT_TRUE(eventually(
+      [&] { return server_log().find("pid " + pid + " ended") != std::string::npos; }, 15s))
+      << server_log();
+  EXPECT_NE(server_log().find("pid " + pid + " did not exit within 3s of its shutdown event"),
+            std::string::npos)
+      << server_log();
+  EXPECT_FALSE(ended_by_event().contains(pid));
+  EXPECT_EQ(get("/x.php").status, 200) << server_log();
 }
 
 // The pipe transport only.

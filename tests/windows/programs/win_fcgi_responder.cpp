@@ -23,6 +23,8 @@
 //                             event; when it is signalled the process exits
 //                             (0) at once when idle, else after the request
 //                             in progress
+//   WIN_FCGI_RESPONDER_IGNORE_SHUTDOWN=1  the event is not watched (a
+//                             program that does not know it)
 //   WIN_FCGI_RESPONDER_MARKER=F  a line "shutdown event: pid N" is appended
 //                             to file F when the event ends the process, so
 //                             a test tells that from its job being ended
@@ -135,6 +137,8 @@ DWORD WINAPI wait_for_shutdown(LPVOID event) {
 }
 
 void watch_shutdown_event() {
+  if (const char* deaf = std::getenv("WIN_FCGI_RESPONDER_IGNORE_SHUTDOWN"); deaf && *deaf == '1')
+    return;
   const char* v = std::getenv("_FCGI_SHUTDOWN_EVENT_");
   if (!v || !*v) return;
   const auto handle = static_cast<std::uintptr_t>(std::strtoull(v, nullptr, 10));
