@@ -496,6 +496,22 @@ TEST_P(FastCgiPipeWindowsTest, AKeptPipeTheInstanceDisconnectedIsOpenedAgain) {
   EXPECT_EQ(server_log().find("closed its kept connection"), std::string::npos) << server_log();
 }
 
+TEST_P(FastCgiPipeWindowsTest, ABusyPipeIsTriedAgainUntilTheInstanceListens) {
+  // The instance disconnects and waits 700 ms before ConnectNamedPipe: in
+  // between, CreateFileW gets ERROR_PIPE_BUSY, and cgihost tries again on a
+  // timer (the request's deadline is 5 s) instead of failing.
+  auto r = get("/x.php?close=1&pause=700");
+  ASSERT_EQ(r.status, 200) << r.body << server_log();
+  const std::string pid = field(r.body, "PID");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto next = get("/x.php?n=1");
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(next.status, 200) << next.body << server_log();
+  EXPECT_EQ(field(next.body, "PID"), pid) << server_log();
+  EXPECT_GE(waited, 300ms) << "the pipe was never busy: nothing was tried again";
+  EXPECT_EQ(server_log().find("trying again"), std::string::npos) << server_log();
+}
+
 TEST_P(FastCgiPipeWindowsTest, ThePipesDaclAdmitsOnlyThisUserAndSystem) {
   auto r = get("/x.php?dacl=1");
   ASSERT_EQ(r.status, 200) << r.body << server_log();

@@ -40,6 +40,8 @@
 //   big=N       N KiB of 'x' after the lines (several STDOUT records)
 //   params=1    every param, NAME=value, after the lines
 //   close=1     the connection is closed after the answer, FCGI_KEEP_CONN or not
+//   pause=N     (a pipe) N ms between DisconnectNamedPipe and the next
+//               ConnectNamedPipe: a client's CreateFileW sees ERROR_PIPE_BUSY
 //   pipe=1      PIPE_NAME=<standard input's pipe name, as GetFileInformationByHandleEx
 //               gives it>, after the lines
 //   dacl=1      DACL=present|none|error N and one ACE=<allowed SID> line per
@@ -109,6 +111,7 @@ struct lifecycle {
   unsigned long max_requests = 0;  // 0: no limit
 };
 lifecycle life;
+std::atomic<long> pause_after_disconnect_ms{0};
 
 // The marker a test reads: this process ended by its shutdown event.
 void mark_shutdown() {
@@ -492,6 +495,7 @@ bool answer(channel& c, const request& r) {
   }
   if (const long s = std::atol(query_value(qs, "sleep").c_str()); s > 0)
     Sleep(static_cast<DWORD>(s) * 1000);
+  pause_after_disconnect_ms = std::atol(query_value(qs, "pause").c_str());
   unsigned long number = 0;
   {
     std::lock_guard lock(life.mu);
@@ -590,6 +594,8 @@ bool is_pipe_server(HANDLE h) {
     }
     serve_connection(pipe);
     pipe.close();
+    if (const long ms = pause_after_disconnect_ms.exchange(0); ms > 0)
+      Sleep(static_cast<DWORD>(ms));
   }
 }
 
