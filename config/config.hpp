@@ -100,6 +100,12 @@ struct handler {
   std::vector<std::string> methods;
 };
 
+// How cgihost reaches an instance it started (Windows; POSIX: always a Unix
+// socket in socket_dir). pipe: a named pipe's server end as the instance's
+// standard input, as IIS's FastCgiModule starts php-cgi.exe; tcp: a loopback
+// TCP listener as its standard input.
+enum class pool_transport { pipe, tcp };
+
 struct pool {
   std::string name;
   std::vector<std::string> command;
@@ -112,6 +118,8 @@ struct pool {
   // its socket (PHP_FCGI_CHILDREN), sharing one OPcache; as many connections
   // at once, none kept. 0: max_instances separate instances.
   std::uint32_t children = 0;
+  // `transport` (Windows only; a config error elsewhere).
+  pool_transport transport = pool_transport::pipe;
   std::uint32_t max_requests = 500;
   duration idle_timeout = std::chrono::minutes(5);
   duration request_timeout = std::chrono::seconds(90);

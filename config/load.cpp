@@ -700,7 +700,7 @@ class loader {
       }
       for (const char* only :
            {"command", "max_instances", "max_requests", "impersonate", "env", "max_address_space",
-            "max_cpu_time", "max_open_files", "max_processes", "children"})
+            "max_cpu_time", "max_open_files", "max_processes", "children", "transport"})
         if (const toml::node* n = pt.get(only))
           error(*n, p + "." + only,
                 std::string("only for pools that start their program (command); this pool "
@@ -729,6 +729,31 @@ class loader {
             "not with children (one instance per account is not supported)");
     if (pl.env.contains("PHP_FCGI_CHILDREN"))
       error(*n, p + ".children", "env sets PHP_FCGI_CHILDREN too: set only children");
+  }
+
+  // `transport = "pipe" | "tcp"`: how cgihost reaches the instances it starts.
+  // Only Windows has a choice (POSIX: a Unix socket).
+  void read_pool_transport(const toml::table& pt, const std::string& p, pool& pl) {
+    const toml::node* n = pt.get("transport");
+    if (!n) return;
+    auto v = get_string(pt, "transport", p);
+    if (!v) return;
+#ifdef _WIN32
+    if (*v == "pipe")
+      pl.transport = pool_transport::pipe;
+    else if (*v == "tcp")
+      pl.transport = pool_transport::tcp;
+    else
+      error(*n, p + ".transport",
+            "must be \"pipe\" (a named pipe, as IIS starts php-cgi.exe) or \"tcp\" (a loopback "
+            "port), not " +
+                dq(*v));
+#else
+    (void)pl;
+    error(*n, p + ".transport",
+          "only on Windows, where an instance gets a named pipe or a loopback TCP listener; here "
+          "it always gets a Unix socket");
+#endif
   }
 
   void read_pool_env(const toml::table& pt, const std::string& p,
@@ -764,11 +789,11 @@ class loader {
         error(key.source(), p + ": a pool name may hold only letters, digits, '-' and '_'");
       }
       const toml::table& pt = *node.as_table();
-      check_keys(
-          pt, p,
-          {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
-           "queue_length", "impersonate", "env", "address", "max_connections", "max_address_space",
-           "max_cpu_time", "max_open_files", "max_processes", "pass_authorization", "children"});
+      check_keys(pt, p,
+                 {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
+                  "queue_length", "impersonate", "env", "address", "max_connections",
+                  "max_address_space", "max_cpu_time", "max_open_files", "max_processes",
+                  "pass_authorization", "children", "transport"});
       pool pl;
       pl.name = name;
       read_pool_address(pt, p, pl);
@@ -803,6 +828,7 @@ class loader {
                     pl.max_processes);
       read_pool_env(pt, p, pl.env);
       if (!pt.get("address")) read_pool_children(pt, p, pl);
+      if (!pt.get("address")) read_pool_transport(pt, p, pl);
       cfg.pools.emplace(name, std::move(pl));
     }
   }

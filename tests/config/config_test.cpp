@@ -1034,6 +1034,23 @@ command = ["/usr/bin/php-cgi"]
   EXPECT_EQ(r.value->pools.at("plain").children, 0u);
 }
 
+// transport chooses between a named pipe and a loopback port on Windows
+// (config_windows_test.cpp); here an instance always gets a Unix socket, and
+// the key is an error at its line.
+TEST_F(ConfigTest, PoolTransportIsAnErrorOffWindows) {
+  POSIX_ONLY();
+  const std::string text = std::string(kMinimal) + R"(
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+transport = "pipe"
+[pools.remote]
+address = "127.0.0.1:9000"
+transport = "tcp"
+)";
+  expect_errors(text, {{8, "\"pipe\"", "pools.php.transport: only on Windows"},
+                       {11, "\"tcp\"", "pools.remote.transport: only for pools that start"}});
+}
+
 TEST_F(ConfigTest, ChildrenMistakesAreReportedAtTheirKey) {
   POSIX_ONLY();
   const std::string text = std::string(kMinimal) + R"(
