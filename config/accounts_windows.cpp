@@ -7,26 +7,20 @@
 #include <vector>
 
 #include "config/accounts.hpp"
+#include "protocol/utf16.hpp"
 
 namespace cgihost::config {
 namespace {
 
+// protocol/utf16.hpp's lenient conversions (wchar_t is UTF-16 here): an
+// ill-formed name becomes one with U+FFFD in it, which names no account.
 std::wstring wide(const std::string& s) {
-  if (s.empty()) return {};
-  const int n = MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), nullptr, 0);
-  std::wstring w(static_cast<std::size_t>(n), L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), w.data(), n);
-  return w;
+  const std::u16string w = protocol::utf8_to_utf16_lossy(s);
+  return std::wstring(w.begin(), w.end());
 }
 
 std::string narrow(const std::wstring& w) {
-  if (w.empty()) return {};
-  const int n = WideCharToMultiByte(CP_UTF8, 0, w.data(), static_cast<int>(w.size()), nullptr, 0,
-                                    nullptr, nullptr);
-  std::string s(static_cast<std::size_t>(n), '\0');
-  WideCharToMultiByte(CP_UTF8, 0, w.data(), static_cast<int>(w.size()), s.data(), n, nullptr,
-                      nullptr);
-  return s;
+  return protocol::utf16_to_utf8_lossy(std::u16string(w.begin(), w.end()));
 }
 
 std::string sid_text(PSID sid) {

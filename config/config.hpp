@@ -49,7 +49,13 @@ struct identity_settings {
   std::optional<std::string> spawner_service;
   // suEXEC's AP_UID_MIN / AP_GID_MIN: no account below them is ever used.
   std::optional<std::uint32_t> min_uid;
-  std::optional<std::uint32_t> min_gid;
+  std::optional<std::uint32_t>
+      min_gid;  // Windows only (`[identity] logon_password_file`, relative to the config's
+  // folder): the DPAPI-protected passwords of accounts that log on with
+  // LogonUserW (`cgihost password set`); an account without one there, or
+  // every account when unset, logs on by S4U without a password. Unset
+  // elsewhere (a config error).
+  std::optional<std::filesystem::path> logon_password_file;
 };
 
 struct authentication_settings {
@@ -99,6 +105,12 @@ struct handler {
   std::vector<std::string> methods;
 };
 
+// How cgihost reaches an instance it started (Windows; POSIX: always a Unix
+// socket in socket_dir). pipe: a named pipe's server end as the instance's
+// standard input, as IIS's FastCgiModule starts php-cgi.exe; tcp: a loopback
+// TCP listener as its standard input.
+enum class pool_transport { pipe, tcp };
+
 struct pool {
   std::string name;
   std::vector<std::string> command;
@@ -111,6 +123,8 @@ struct pool {
   // its socket (PHP_FCGI_CHILDREN), sharing one OPcache; as many connections
   // at once, none kept. 0: max_instances separate instances.
   std::uint32_t children = 0;
+  // `transport` (Windows only; a config error elsewhere).
+  pool_transport transport = pool_transport::pipe;
   std::uint32_t max_requests = 500;
   duration idle_timeout = std::chrono::minutes(5);
   duration request_timeout = std::chrono::seconds(90);

@@ -421,7 +421,9 @@ class loader {
     bool anonymous_given = false;
     if (t) {
       check_keys(*t, "identity",
-                 {"process", "anonymous", "server", "min_uid", "min_gid", "spawner_service"});
+                 {"process", "anonymous", "server", "min_uid", "min_gid", "spawner_service",
+                  "logon_password_file"});
+      read_logon_password_file(*t, cfg.identity);
       // Read first: every account named afterwards is checked against them (suEXEC's AP_UID_MIN).
       if (auto v = get_int<std::uint32_t>(*t, "min_uid", "identity", 1, 1u << 31))
         cfg.identity.min_uid = min_uid_ = *v;
@@ -468,6 +470,24 @@ class loader {
     }
     if (process) cfg.identity.process = *process;
     if (anonymous) cfg.identity.anonymous = *anonymous;
+  }
+
+  // `logon_password_file`: where `cgihost password` keeps the accounts'
+  // DPAPI-protected passwords. Only Windows logs on with a password; the file
+  // need not exist yet (`cgihost password set` creates it).
+  void read_logon_password_file(const toml::table& t, identity_settings& id) {
+    auto v = get_string(t, "logon_password_file", "identity");
+    if (!v) return;
+    if (v->empty())
+      return error(*t.get("logon_password_file"), "identity.logon_password_file",
+                   "empty: name a file, or leave the key out to log on by S4U only");
+#ifdef _WIN32
+    id.logon_password_file = resolve_path(*v);
+#else
+    (void)id;
+    error(*t.get("logon_password_file"), "identity.logon_password_file",
+          "only on Windows, where accounts log on with LogonUserW and DPAPI keeps the passwords");
+#endif
   }
 
   // The network process's own account (`[identity] server`): named, it may
@@ -712,7 +732,7 @@ class loader {
       }
       for (const char* only :
            {"command", "max_instances", "max_requests", "impersonate", "env", "max_address_space",
-            "max_cpu_time", "max_open_files", "max_processes", "children"})
+            "max_cpu_time", "max_open_files", "max_processes", "children", "transport"})
         if (const toml::node* n = pt.get(only))
           error(*n, p + "." + only,
                 std::string("only for pools that start their program (command); this pool "
@@ -741,6 +761,31 @@ class loader {
             "not with children (one instance per account is not supported)");
     if (pl.env.contains("PHP_FCGI_CHILDREN"))
       error(*n, p + ".children", "env sets PHP_FCGI_CHILDREN too: set only children");
+  }
+
+  // `transport = "pipe" | "tcp"`: how cgihost reaches the instances it starts.
+  // Only Windows has a choice (POSIX: a Unix socket).
+  void read_pool_transport(const toml::table& pt, const std::string& p, pool& pl) {
+    const toml::node* n = pt.get("transport");
+    if (!n) return;
+    auto v = get_string(pt, "transport", p);
+    if (!v) return;
+#ifdef _WIN32
+    if (*v == "pipe")
+      pl.transport = pool_transport::pipe;
+    else if (*v == "tcp")
+      pl.transport = pool_transport::tcp;
+    else
+      error(*n, p + ".transport",
+            "must be \"pipe\" (a named pipe, as IIS starts php-cgi.exe) or \"tcp\" (a loopback "
+            "port), not " +
+                dq(*v));
+#else
+    (void)pl;
+    error(*n, p + ".transport",
+          "only on Windows, where an instance gets a named pipe or a loopback TCP listener; here "
+          "it always gets a Unix socket");
+#endif
   }
 
   void read_pool_env(const toml::table& pt, const std::string& p,
@@ -776,11 +821,11 @@ class loader {
         error(key.source(), p + ": a pool name may hold only letters, digits, '-' and '_'");
       }
       const toml::table& pt = *node.as_table();
-      check_keys(
-          pt, p,
-          {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
-           "queue_length", "impersonate", "env", "address", "max_connections", "max_address_space",
-           "max_cpu_time", "max_open_files", "max_processes", "pass_authorization", "children"});
+      check_keys(pt, p,
+                 {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
+                  "queue_length", "impersonate", "env", "address", "max_connections",
+                  "max_address_space", "max_cpu_time", "max_open_files", "max_processes",
+                  "pass_authorization", "children", "transport"});
       pool pl;
       pl.name = name;
       read_pool_address(pt, p, pl);
@@ -815,6 +860,7 @@ class loader {
                     pl.max_processes);
       read_pool_env(pt, p, pl.env);
       if (!pt.get("address")) read_pool_children(pt, p, pl);
+      if (!pt.get("address")) read_pool_transport(pt, p, pl);
       cfg.pools.emplace(name, std::move(pl));
     }
   }

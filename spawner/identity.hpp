@@ -12,6 +12,7 @@
 // descriptor (posix/identity.cpp, windows/identity.cpp).
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -123,6 +124,22 @@ std::shared_ptr<void> logon_s4u(const account& account, std::string& error);
 // ERROR_LOGON_FAILURE, 1326).
 std::shared_ptr<void> logon_with_password(const account& account, const std::string& password,
                                           std::string& error);
+
+// The primary token a child of `account` runs with, obtained as IIS obtains
+// its anonymous user's: when `password_file` (`[identity]
+// logon_password_file`; empty: none) holds a password for the account
+// (spawner/password_file.hpp: its DACL checked, the DPAPI blob decrypted
+// with the account's name as entropy), logon_with_password with it — IIS's
+// default anonymous logonMethod, ClearText (LOGON32_LOGON_NETWORK_CLEARTEXT),
+// made a primary token — and the password wiped (SecureZeroMemory) right
+// after; else logon_s4u. Null, with `error` naming the account, the way
+// tried and Windows' reason, on failure (a file that cannot be read or is
+// readable by others, a blob that does not decrypt, a refused logon): the
+// caller answers 401 and logs it (IIS's 401.1). The privileged spawner calls
+// this; Wine fakes logons (LogonUserW "succeeds" with a handle that is no
+// token, which this refuses).
+std::shared_ptr<void> account_token(const account& account,
+                                    const std::filesystem::path& password_file, std::string& error);
 
 // The identity of the token IIS forwarded for one request (HttpPlatformHandler
 // with forwardWindowsAuthToken="true": X-IIS-WindowsAuthToken names `handle`,

@@ -16,6 +16,7 @@
 #include "config/load.hpp"
 #include "config/values.hpp"
 #include "host/app/explain.hpp"
+#include "host/app/password_command.hpp"
 #include "host/app/server.hpp"
 #include "host/app/service_command.hpp"
 #include "host/app/try_command.hpp"
@@ -323,6 +324,7 @@ struct command_line {
   bool try_explain = false;
   CLI::App* service = nullptr;  // Windows only
   service_args svc;
+  password_args password;
 };
 
 #if defined(_WIN32)
@@ -352,6 +354,8 @@ void define_service_commands(command_line& c) {
 void define_commands(command_line& c) {
   c.app.set_version_flag("--version", "cgihost " CGIHOST_VERSION);
   c.app.require_subcommand(1);
+  // A URL path ("/cgi-bin/x.exe") is no Windows-style option.
+  c.app.allow_windows_style_options(false);
   c.serve = c.app.add_subcommand("serve", "Run with a config file");
   c.serve->add_option("-c,--config", c.serve_config, "The TOML config file")->required();
   c.serve
@@ -382,6 +386,7 @@ void define_commands(command_line& c) {
 #if defined(_WIN32)
   define_service_commands(c);
 #endif
+  define_password_command(c.app, c.password);
 }
 
 // Parses the command line; an exit code when there is nothing more to do
@@ -394,9 +399,10 @@ std::optional<int> parse(command_line& c, int argc, char** argv) {
 #else
     const bool service = false;  // the Windows build's alone
 #endif
-    if (cmd != "serve" && cmd != "dev" && cmd != "check-config" && cmd != "try" && !service) {
+    if (cmd != "serve" && cmd != "dev" && cmd != "check-config" && cmd != "try" &&
+        cmd != "password" && !service) {
       std::cerr << "cgihost: unknown command \"" << cmd
-                << "\" (use serve, dev, check-config or try; see cgihost --help)\n";
+                << "\" (use serve, dev, check-config, try or password; see cgihost --help)\n";
       return 2;
     }
   }
@@ -488,6 +494,7 @@ int main_cli(int argc, char** argv) {
   auto options = config::system_load_options();
   if (*c.check) return check_config_command(c.check_config, options);
   if (*c.tryc) return try_command(c, options);
+  if (password_chosen(c.password)) return run_password_command(c.password, options);
   if (*c.serve) return serve_command(c, options);
 #if defined(_WIN32)
   if (*c.service) {

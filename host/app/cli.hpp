@@ -4,6 +4,7 @@
 //   cgihost dev [DIR] [--listen HOST:PORT]
 //   cgihost check-config --config FILE | -c FILE
 //   cgihost try --config FILE [--user NAME] [--method M] [--header 'K: V']... [--data @FILE] URL
+//   cgihost password set|remove -c FILE ACCOUNT | password list -c FILE   (Windows only)
 //   cgihost service install -c FILE [--name NAME] | uninstall [--name NAME]
 //                 | run -c FILE [--name NAME] [--console]   (Windows build only:
 //                   the privileged spawner service, service_command.hpp; elsewhere

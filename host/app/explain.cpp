@@ -11,9 +11,11 @@
 #include "host/dispatch/router.hpp"
 #include "host/dispatch/site_roots.hpp"
 #include "host/static/static_handler.hpp"
+#include "protocol/text.hpp"
 #include "protocol/uri_path.hpp"
 #include "spawner/files.hpp"
 #include "spawner/identity.hpp"
+#include "spawner/password_file.hpp"
 #include "spawner/this_process.hpp"
 
 namespace cgihost::host {
@@ -25,7 +27,134 @@ std::string groups_of(const spawner::identity& id) {
   return s;
 }
 
-std::string own_uid() { return std::to_string(spawner::current_account().uid.value); }
+// ---- the platform's words --------------------------------------------------
+// Who an account is, how a child becomes it and what limits it: POSIX says
+// uid/gid, setgroups/setgid/setuid and rlimits; Windows says DOMAIN\name and
+// SID, a token and CreateProcessAsUserW, and Job Object limits.
+#if defined(_WIN32)
+constexpr bool kWindows = true;
+#else
+constexpr bool kWindows = false;
+#endif
+
+// This process, as the platform names it: "uid 1000", or "DOMAIN\name S-1-5-...".
+std::string self_words() {
+  const auto self = spawner::current_account();
+  if (!kWindows) return "uid " + std::to_string(self.uid.value);
+  return (self.name.empty() ? "?" : self.name) + (self.sid.empty() ? "" : " " + self.sid);
+}
+
+// Why no child changes account here.
+const char* no_switch_reason() {
+  return kWindows ? "no privileged spawner service (a LocalSystem service) starts children as "
+                    "other accounts"
+                  : "cgihost is not root";
+}
+
+// "<lead><why no switch><middle><this process>".
+std::string without_switch(std::string_view lead, std::string_view middle) {
+  std::string out(lead);
+  out.append(no_switch_reason()).append(middle).append(self_words());
+  return out;
+}
+
+// An account the config names: "alice uid 1001 gid 1001", or "alice S-1-5-...".
+std::string account_words(const config::account& a) {
+  if (kWindows) return a.name + (a.sid.empty() ? "" : " " + a.sid);
+  return a.name + " uid " + std::to_string(a.uid) + " gid " + std::to_string(a.gid);
+}
+
+// Whether a URL path is beneath a location's prefix: without regard to case
+// on Windows, as the router matches them (NTFS names ignore case).
+bool under_prefix(const std::string& path, const std::string& prefix) {
+  if (path.size() < prefix.size()) return false;
+  const std::string_view head(path.data(), prefix.size());
+  return kWindows ? protocol::iequals(head, prefix) : head == prefix;
+}
+
+// How a CGI child is started, and with which limits ([cgi]).
+void explain_start(const config::config& cfg, const std::optional<spawner::identity>& id,
+                   std::ostream& out) {
+  const auto& c = cfg.cgi;
+  std::string limits;
+  auto add = [&](const std::optional<std::uint64_t>& v, const char* name, const char* unit) {
+    if (v)
+      limits += (limits.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(*v) + unit;
+  };
+  out << "== start\n";
+  if (kWindows) {
+    out << "start: "
+        << (id ? "CreateProcessAsUserW with the account's primary token"
+               : "CreateProcessW as this process")
+        << ", suspended, in a Job Object of its own (KILL_ON_JOB_CLOSE: a timeout or a client "
+           "that leaves ends the whole job), then resumed\n";
+    add(c.max_address_space, "JOB_OBJECT_LIMIT_PROCESS_MEMORY", " bytes");
+    add(c.max_cpu_seconds, "JOB_OBJECT_LIMIT_PROCESS_TIME", " s");
+    add(c.max_processes, "JOB_OBJECT_LIMIT_ACTIVE_PROCESS", "");
+    out << "job limits: " << (limits.empty() ? "none set" : limits)
+        << (c.max_open_files ? " (max_open_files: Windows has no such job limit, not applied)" : "")
+        << "\n";
+    return;
+  }
+  out << "start: "
+      << (id ? "in the child setgroups, setgid, setuid to " + id->name + ", then exec"
+             : std::string("exec as this process"))
+      << "\n";
+  add(c.max_address_space, "RLIMIT_AS", " bytes");
+  add(c.max_cpu_seconds, "RLIMIT_CPU", " s");
+  add(c.max_open_files, "RLIMIT_NOFILE", "");
+  add(c.max_processes, "RLIMIT_NPROC", "");
+  out << "rlimits: " << (limits.empty() ? "none set: inherited" : limits) << "\n";
+}
+
+// Windows: where the account's token comes from (spawner::account_token):
+// its words in `words`, false when the logon could not be tried (a password
+// file that cannot be read, or that others may read: a 401, IIS's 401.1).
+bool token_source(const config::config& cfg, const config::account& a, std::string& words) {
+  const auto& file = cfg.identity.logon_password_file;
+  const std::string s4u =
+      "token: an S4U logon of " + a.name + " (LsaLogonUser, MsV1_0S4ULogon; no password ";
+  if (!file) {
+    words = s4u + "file: logon_password_file is not set), made primary";
+    return true;
+  }
+#if defined(_WIN32)
+  std::string error;
+  auto entries = spawner::read_password_file(*file, error);
+  if (!entries) {
+    words = "token: the logon password file: " + error + " -> 401";
+    return false;
+  }
+  const std::string folded = spawner::fold_account_name(a.name);
+  for (const auto& e : *entries)
+    if (spawner::fold_account_name(e.account) == folded) {
+      words = "token: LogonUserW of " + a.name + " with its password from " + file->string() +
+              " (DPAPI; IIS's ClearText logon, LOGON32_LOGON_NETWORK_CLEARTEXT), made primary";
+      return true;
+    }
+#endif
+  words = s4u + "stored for it in " + file->string() + "), made primary";
+  return true;
+}
+
+// Windows without the privileged spawner service: who the service would run
+// the request as, and with which token.
+void explain_with_service(const config::config& cfg, const route& r, bool impersonate,
+                          const try_request& tr, std::ostream& out) {
+  if (!kWindows) return;
+  auto would = choose_identity(cfg, r.handler->module, r.create_process_as_user, impersonate,
+                               tr.user, true, process_identity_of(cfg, r));
+  if (!would.account) return;
+  out << "== with the privileged spawner service\n";
+  if (would.refused_status) {
+    out << "it would refuse: " << would.refusal << " -> " << would.refused_status << "\n";
+    return;
+  }
+  std::string words;
+  token_source(cfg, *would.account, words);
+  out << "it would run as " << account_words(*would.account) << " (" << would.why << "); " << words
+      << "; CreateProcessAsUserW\n";
+}
 
 std::string status_text(http::status s) { return std::to_string(static_cast<unsigned>(s)); }
 
@@ -46,13 +175,27 @@ class check_list {
 
 // The "== identity" head both explanations start with: who this process is
 // and the authenticated name. True when this process may switch accounts.
-bool print_identity_head(std::ostream& out, const try_request& tr) {
+bool print_identity_head(std::ostream& out, const config::config& cfg, const try_request& tr) {
   out << "== identity\n";
   const auto self = spawner::current_account();
-  out << "process identity: " << (self.name.empty() ? "?" : self.name) << " uid " << self.uid.value
-      << "\n";
+  out << "process identity: " << (self.name.empty() ? "?" : self.name);
+  if (kWindows)
+    out << (self.sid.empty() ? "" : " " + self.sid) << "\n";
+  else
+    out << " uid " << self.uid.value << "\n";
   out << "authenticated name: " << (tr.user ? *tr.user : "(none: anonymous)") << "\n";
-  return spawner::can_switch_accounts();
+  if (kWindows && cfg.authentication.iis_token)
+    out << "iis_token = true: a request IIS authenticated runs with the token IIS forwarded "
+           "(X-IIS-WindowsAuthToken, made primary by DuplicateTokenEx); --user stands for a "
+           "name mapped through [accounts] instead\n";
+  const bool can_switch = spawner::can_switch_accounts();
+  if (kWindows)
+    out << (can_switch ? "the privileged spawner service starts children with each account's "
+                         "token (CreateProcessAsUserW)"
+                       : "no privileged spawner service: every child runs as this process "
+                         "(CreateProcessW)")
+        << "\n";
+  return can_switch;
 }
 
 // The static half of run_explain: the request's account, the file a
@@ -61,7 +204,7 @@ bool print_identity_head(std::ostream& out, const try_request& tr) {
 int explain_static(const config::config& cfg, const try_request& tr, const route& r) {
   auto& out = std::cout;
   check_list check(out);
-  const bool can_switch = print_identity_head(out, tr);
+  const bool can_switch = print_identity_head(out, cfg, tr);
   auto choice =
       choose_identity(cfg, config::module_kind::static_files, false, false, tr.user, can_switch);
   out << "decision: " << choice.why << "\n";
@@ -76,10 +219,11 @@ int explain_static(const config::config& cfg, const try_request& tr, const route
     std::string why;
     id = spawner::resolve_identity_now(os_account(*choice.account), why);
     check(id.has_value(),
-          id ? "account exists: " + id->describe() + " groups " + groups_of(*id)
+          id ? "account exists: " + id->describe() +
+                   (kWindows ? std::string() : " groups " + groups_of(*id))
              : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
   } else {
-    check(true, "no account to judge: cgihost is not root, the file is read as uid " + own_uid());
+    check(true, without_switch("no account to judge: ", ", the file is read as "));
   }
   if (r.root_fd == spawner::no_handle) {
     check(false, "the root folder opens");
@@ -131,7 +275,7 @@ std::optional<bool> explain_handler(const config::config& cfg, const route& r,
     // The deepest location that sets it wins, as the router applies them.
     const config::location* source = nullptr;
     for (const auto& loc : cfg.locations)
-      if (path.rfind(loc.prefix, 0) == 0 && loc.create_process_as_user &&
+      if (under_prefix(path, loc.prefix) && loc.create_process_as_user &&
           (!source || loc.prefix.size() > source->prefix.size()))
         source = &loc;
     std::string from =
@@ -155,21 +299,29 @@ std::optional<bool> explain_handler(const config::config& cfg, const route& r,
 std::optional<spawner::identity> explain_account(const config::config& cfg,
                                                  const identity_choice& choice, check_list& check) {
   if (!choice.account) {
-    check(true, "no switch: cgihost is not root, the code runs as uid " + own_uid());
+    check(true, without_switch("no switch: ", ", the code runs as "));
     return std::nullopt;
   }
   const auto& a = *choice.account;
   std::string why;
   auto id = spawner::resolve_identity_now(os_account(a), why);
-  check(id.has_value(), id ? "account exists: " + a.name + " uid " + std::to_string(a.uid) +
-                                 " gid " + std::to_string(a.gid) + " groups " + groups_of(*id)
+  check(id.has_value(), id ? "account exists: " + (kWindows ? id->describe() : account_words(a)) +
+                                 (kWindows ? std::string() : " groups " + groups_of(*id))
                            : "account exists: " + why + (choice.anonymous ? " -> 401" : " -> 500"));
   check(a.uid != 0 && a.gid != 0,
-        "not root (uid " + std::to_string(a.uid) + ", gid " + std::to_string(a.gid) + ")");
+        kWindows
+            ? "not LocalSystem nor the Administrators (" + account_words(a) + ")"
+            : "not root (uid " + std::to_string(a.uid) + ", gid " + std::to_string(a.gid) + ")");
   if (cfg.identity.min_uid || cfg.identity.min_gid)
     check(choice.refused_status == 0,
-          "at or above identity.min_uid/min_gid" +
+          std::string("at or above identity.min_uid/min_gid") +
+              (kWindows ? " (the SID's relative id)" : "") +
               (choice.refusal.empty() ? std::string() : ": " + choice.refusal));
+  if (kWindows) {
+    std::string words;
+    const bool ok = token_source(cfg, a, words);
+    check(ok, words);
+  }
   return id;
 }
 
@@ -320,7 +472,7 @@ int run_explain(const config::config& cfg, const try_request& tr) {
   const auto impersonate = explain_handler(cfg, r, r.script_name, out);
   if (!impersonate) return 0;
   const config::handler& h = *r.handler;
-  const bool can_switch = print_identity_head(out, tr);
+  const bool can_switch = print_identity_head(out, cfg, tr);
   auto choice = choose_identity(cfg, h.module, r.create_process_as_user, *impersonate, tr.user,
                                 can_switch, process_identity_of(cfg, r));
   out << "decision: " << choice.why << "\n";
@@ -333,8 +485,10 @@ int run_explain(const config::config& cfg, const try_request& tr) {
   const auto id = explain_account(cfg, choice, check);
   const bool need_exec = h.module == config::module_kind::cgi && h.interpreter.empty();
   explain_script(cfg, r, choice, id, need_exec, check);
+  if (!can_switch) explain_with_service(cfg, r, *impersonate, tr, out);
+  if (h.module == config::module_kind::cgi) explain_start(cfg, id, out);
   out << "== verdict\n"
-      << (check.ok() ? "would run as " + (id ? id->describe() : "uid " + own_uid())
+      << (check.ok() ? "would run as " + (id ? id->describe() : self_words())
                      : std::string("refused"))
       << "\n";
   return check.ok() ? 0 : 1;

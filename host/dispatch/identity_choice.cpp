@@ -5,7 +5,9 @@
 namespace cgihost::host {
 namespace {
 
+// Windows names an account by its SID (config/ gives one there only).
 std::string describe(const config::account& a) {
+  if (!a.sid.empty()) return "account " + a.name + " " + a.sid;
   return "account " + a.name + " uid " + std::to_string(a.uid) + " gid " + std::to_string(a.gid);
 }
 
@@ -74,8 +76,11 @@ identity_choice choose_identity(const config::config& cfg, config::module_kind m
     c.why = setting + ", anonymous -> identity.anonymous";
   }
   if (!can_switch) {
-    c.why += " -> cgihost's own account uid " +
-             std::to_string(spawner::current_account().uid.value) + " (not root: it cannot switch)";
+    const auto self = spawner::current_account();
+    c.why += self.sid.empty() ? " -> cgihost's own account uid " + std::to_string(self.uid.value) +
+                                    " (not root: it cannot switch)"
+                              : " -> cgihost's own account " + self.name + " " + self.sid +
+                                    " (no privileged spawner service: it cannot switch)";
     return c;
   }
   c.why += " -> " + describe(*chosen);

@@ -181,7 +181,7 @@ void fastcgi_pool::run_actions_locked() {
             if (a.how == pool_core::ending::now)
               inst->child->end_group_now();
             else
-              inst->child->ask_group_to_end();
+              ask_to_end_locked(inst);
           } else if (shared() && !a.close_kept) {
             // A slot busy at a stop: it ends when its request is done (its
             // child must live until then); pool_core ends it again then.
@@ -277,8 +277,34 @@ bool fastcgi_pool::start_master_locked(pool_core::id number, std::string& error)
 void fastcgi_pool::end_unused_master_locked() {
   if (!master_ || !instances_.empty()) return;
   // No slot left (idle_timeout, a stop): the instance and its children end.
-  master_->child->ask_group_to_end();
+  ask_to_end_locked(master_);
   master_.reset();
+}
+
+void fastcgi_pool::ask_to_end_locked(const std::shared_ptr<instance>& inst) {
+  if (!inst->child) return;
+  if (!signal_shutdown(inst->shutdown_event)) {
+    inst->child->ask_group_to_end();
+    return;
+  }
+  if (inst->end_timer) return;  // asked already
+  // The program saw the event (or will, about once a second); if it has not
+  // exited by the end of the grace, its job is ended. watch() cancels the
+  // timer at its exit.
+  inst->end_timer = std::make_unique<asio::steady_timer>(ex_, kShutdownGrace);
+  inst->end_timer->async_wait([self = shared_from_this(), inst](boost::system::error_code ec) {
+    if (ec) return;
+    std::lock_guard lock(self->mu_);
+    if (!inst->child || inst->child->exited()) return;
+    self->log_->warn("[pool {}] pid {} did not exit within {}s of its shutdown event: ending it",
+                     self->settings_.name, inst->pid, kShutdownGrace.count());
+    inst->child->end_group_now();
+  });
+}
+
+void fastcgi_pool::forget_locked(instance& inst) {
+  if (inst.end_timer) inst.end_timer->cancel();
+  forget_instance_socket(inst.socket_path, std::exchange(inst.shutdown_event, spawner::no_handle));
 }
 
 void fastcgi_pool::drop_slots_locked(spawner::process_id pid, const std::string& how, bool crash) {
@@ -291,13 +317,15 @@ void fastcgi_pool::drop_slots_locked(spawner::process_id pid, const std::string&
 }
 
 bool fastcgi_pool::launch_locked(instance& inst, const std::string& name, std::string& error) {
-  auto listener = listen_for_instance(socket_dir_, name, error);
+  auto listener = listen_for_instance(socket_dir_, name, settings_, error);
   if (!listener) return false;
   inst.socket_path = listener->address;
+  inst.shutdown_event = listener->shutdown_event;
   spawner::launch_spec spec;
   spec.program = settings_.command[0];
   spec.argv = settings_.command;
   spec.env = env_;
+  give_shutdown_event(*listener, spec);
   spec.working_dir = document_root_;
   spec.as = as_;
   spec.stdin_fd = listener->listener;  // FCGI_LISTENSOCK_FILENO
@@ -308,9 +336,9 @@ bool fastcgi_pool::launch_locked(instance& inst, const std::string& name, std::s
   spec.limits.processes = settings_.max_processes;
   spawner::launch_error lerr;
   auto launched = spawner::start_child(broker_, spec, lerr);
-  close_listener(listener->listener);  // the instance has its own copy; we connect by address
+  close_listener(*listener);  // the instance has its own copy; we connect by address
   if (!launched) {
-    forget_instance_socket(inst.socket_path);
+    forget_locked(inst);
     error = lerr.message();
     return false;
   }
@@ -364,7 +392,7 @@ asio::awaitable<void> fastcgi_pool::watch(std::shared_ptr<instance> inst) {
     inst->kept->close(ignored);
     inst->kept.reset();
   }
-  forget_instance_socket(inst->socket_path);
+  forget_locked(*inst);
   instances_.erase(std::remove(instances_.begin(), instances_.end(), inst), instances_.end());
   if (auto family = family_.lock()) family->give();
   core_.exited(inst->number, "pid " + std::to_string(inst->pid) + " " + status.describe(),
@@ -384,7 +412,7 @@ void fastcgi_pool::master_exited_locked(const std::shared_ptr<instance>& m,
   else
     log_->warn("[pool {}] instance pid {} died ({}) with its {} children", settings_.name, m->pid,
                status.describe(), settings_.children);
-  forget_instance_socket(m->socket_path);
+  forget_locked(*m);
   // Its slots go; a death counts as one crash.
   drop_slots_locked(m->pid, "pid " + std::to_string(m->pid) + " " + status.describe(), !expected);
   run_actions_locked();
@@ -509,25 +537,20 @@ asio::awaitable<std::optional<std::string>> fastcgi_pool::connect(const instance
                                                                   clock::time_point deadline) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex, deadline);
+  if (!remote()) {
+    auto ec = co_await connect_instance(sock, inst.socket_path, timer);
+    if (!ec) co_return std::nullopt;
+    co_return "instance pid " + std::to_string(inst.pid) + ": " + ec.message();
+  }
+  auto& s = socket_of(sock);
   auto attempt = [&](const asio::generic::stream_protocol::endpoint& ep)
       -> asio::awaitable<boost::system::error_code> {
     boost::system::error_code ec;
-    if (sock.is_open()) sock.close(ec);
-    auto r = co_await (sock.async_connect(ep, nothrow) || timer.async_wait(nothrow));
+    if (s.is_open()) s.close(ec);
+    auto r = co_await (s.async_connect(ep, nothrow) || timer.async_wait(nothrow));
     if (r.index() == 1) co_return asio::error::timed_out;
     co_return std::get<0>(std::get<0>(r));
   };
-  if (!remote()) {
-    auto ec = co_await attempt(instance_endpoint(inst.socket_path));
-    if (!ec) {
-      if (instance_protocol().protocol() != 0) {  // Windows: loopback TCP
-        boost::system::error_code ignored;
-        sock.set_option(asio::ip::tcp::no_delay(true), ignored);
-      }
-      co_return std::nullopt;
-    }
-    co_return "instance pid " + std::to_string(inst.pid) + ": " + ec.message();
-  }
   const auto& to = *settings_.remote;
   if (!to.unix_path.empty()) {
 #if defined(BOOST_ASIO_HAS_LOCAL_SOCKETS)
@@ -547,7 +570,7 @@ asio::awaitable<std::optional<std::string>> fastcgi_pool::connect(const instance
     if (!ec) {
       addr_family_.store(entry.endpoint().protocol().family(), std::memory_order_relaxed);
       boost::system::error_code ignored;
-      sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+      s.set_option(asio::ip::tcp::no_delay(true), ignored);
       co_return std::nullopt;
     }
     errors +=
@@ -651,12 +674,12 @@ void fastcgi_pool::kill_now() {
       inst->kept.reset();
     }
     inst->child.reset();  // SIGKILL to the group, then reaped
-    if (!shared()) forget_instance_socket(inst->socket_path);
+    if (!shared()) forget_locked(*inst);
   }
   instances_.clear();
   for (auto& m : masters_) {
     m->child.reset();  // the instance and its children: SIGKILL to the group
-    forget_instance_socket(m->socket_path);
+    forget_locked(*m);
   }
   masters_.clear();
   master_.reset();

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "host/fastcgi/instance_conn.hpp"
 #include "host/fastcgi/instance_socket.hpp"
 #include "host/fastcgi/pool_core.hpp"
 #include "host/fastcgi/pool_family.hpp"
@@ -42,13 +43,19 @@ namespace asio = boost::asio;
 
 class pool_family;
 
+// How long an instance asked to end by its shutdown event (Windows) has to
+// exit before its job is ended: php-cgi.exe looks at the event about once a
+// second while it waits for a connection.
+inline constexpr auto kShutdownGrace = std::chrono::seconds(3);
+
 // The io_context an executor runs on, as pool_core knows it.
 pool_core::home home_of(const asio::any_io_executor& ex);
 
 class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
  public:
-  // Unix or TCP: a remote pool may be either.
-  using socket = asio::generic::stream_protocol::socket;
+  // Unix or TCP: a remote pool may be either; on Windows also a named pipe
+  // (instance_conn.hpp).
+  using socket = instance_conn;
   using refusal = pool_core::refusal;
   using outcome = pool_core::outcome;
 
@@ -65,6 +72,10 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
     // whoever holds the instance uses it; the pool closes it when the instance ends.
     std::unique_ptr<socket> kept;
     bool master = false;  // the one instance of a pool with `children`, never lent
+    // Windows: the event that asks it to end (_FCGI_SHUTDOWN_EVENT_), and the
+    // grace after it was set, at whose end its job is ended.
+    spawner::native_handle shutdown_event = spawner::no_handle;
+    std::unique_ptr<asio::steady_timer> end_timer;
   };
 
   // What the status page shows of a pool.
@@ -165,6 +176,11 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   bool launch_locked(instance& inst, const std::string& name, std::string& error);
   // Under mu_: the instance of a pool with `children`, started for slot `number`.
   bool start_master_locked(pool_core::id number, std::string& error);
+  // Under mu_: asks `inst` to end (SIGTERM; Windows: its shutdown event, then
+  // its job after kShutdownGrace).
+  void ask_to_end_locked(const std::shared_ptr<instance>& inst);
+  // Under mu_: what is left of `inst` once it is reaped (its address, its event).
+  void forget_locked(instance& inst);
   // Under mu_: ends the master once no slot is left.
   void end_unused_master_locked();
   // Under mu_: forgets the slots of master `pid` (ended or dead); `crash`: count one crash.

@@ -1,7 +1,5 @@
 #include "host/fastcgi/fcgi_exchange.hpp"
 
-#include <unistd.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -129,10 +127,7 @@ asio::awaitable<bool> fcgi_exchange::send_stdin() {
   // Nearly always the records fit the socket buffer: written at once, with no
   // round trip through the scheduler; async only for what is left.
   error_code ec;
-  std::size_t done = 0;
-  if (!sock_.non_blocking()) sock_.non_blocking(true, ec);  // kept with the connection
-  if (!ec) done = sock_.write_some(asio::buffer(head_), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+  const std::size_t done = write_now(sock_, asio::buffer(head_), ec);
   if (!ec && done < head_.size())
     std::tie(ec, std::ignore) = co_await asio::async_write(
         sock_, asio::buffer(head_.data() + done, head_.size() - done), nothrow);

@@ -1,23 +1,12 @@
 #include "host/fastcgi/lease.hpp"
 
 #include <boost/asio/this_coro.hpp>
-#include <cerrno>
 
 namespace cgihost::host {
 namespace {
 
 namespace http = boost::beast::http;
 using error_code = boost::system::error_code;
-
-// A kept connection the server has not closed (nothing to read, no EOF).
-bool still_open(fastcgi_pool::socket& sock) {
-  char c;
-  error_code ec;
-  if (!sock.non_blocking()) sock.non_blocking(true, ec);  // kept with the connection
-  if (ec) return false;
-  sock.receive(asio::buffer(&c, 1), asio::socket_base::message_peek, ec);
-  return ec == asio::error::would_block || ec == asio::error::try_again;
-}
 
 }  // namespace
 
@@ -30,15 +19,10 @@ bool may_retry(http::verb method, std::uint64_t length, bool spooled) {
 
 bool lease::take_kept(const asio::any_io_executor& here) {
   sock_ = std::move(inst_->kept);
-  if (sock_ && pool_.remote() && !still_open(*sock_)) sock_.reset();  // the server closed it
-  error_code ec;
-  if (sock_ && home_of(sock_->get_executor()) != home_of(here)) {
-    auto proto = pool_.protocol();
-    int fd = sock_->release(ec);
-    sock_ = std::make_unique<socket>(here);
-    if (!ec) sock_->assign(proto, fd, ec);
-    if (ec) sock_.reset();
-  }
+  // A remote server or an instance's pipe may have closed it meanwhile.
+  if (sock_ && (pool_.remote() || is_pipe(*sock_)) && !still_open(*sock_)) sock_.reset();
+  if (sock_ && home_of(sock_->get_executor()) != home_of(here))
+    move_conn(sock_, here, pool_.protocol());
   reused_ = sock_ != nullptr;
   return reused_;
 }

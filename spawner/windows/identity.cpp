@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "spawner/files.hpp"
+#include "spawner/password_file.hpp"
 #include "spawner/windows/win32_util.hpp"
 
 namespace cgihost::spawner {
@@ -403,7 +404,10 @@ std::shared_ptr<void> logon_with_password(const account& account, const std::str
   if (!logon_names(account, user, domain, sid, error)) return nullptr;
   std::wstring secret = wide(password);
   HANDLE token = nullptr;
-  // IIS's default logon method for its anonymous user (ClearText).
+  // IIS's default logonMethod for its anonymous user, ClearText (3): the
+  // name and password stay with the logon session, so the child may reach
+  // other servers as the account. A network logon gives an impersonation
+  // token: primary_of makes it primary.
   const BOOL ok = LogonUserW(user.c_str(), domain.c_str(), secret.c_str(),
                              LOGON32_LOGON_NETWORK_CLEARTEXT, LOGON32_PROVIDER_DEFAULT, &token);
   const DWORD logon_error = GetLastError();
@@ -413,6 +417,39 @@ std::shared_ptr<void> logon_with_password(const account& account, const std::str
     return nullptr;
   }
   return primary_of(token, sid, "LogonUserW", error);
+}
+
+std::shared_ptr<void> account_token(const account& account,
+                                    const std::filesystem::path& password_file,
+                                    std::string& error) {
+  std::string why;
+  if (!password_file.empty()) {
+    auto entries = read_password_file(password_file, why);
+    if (!entries) {
+      error = "account " + account.name + ": the logon password file: " + why;
+      return nullptr;
+    }
+    const std::string folded = fold_account_name(account.name);
+    for (const auto& e : *entries) {
+      if (fold_account_name(e.account) != folded) continue;
+      std::string password;
+      if (!unprotect_password(account.name, e.blob, password, why)) {
+        error = "account " + account.name + ": " + why;
+        return nullptr;
+      }
+      auto token = logon_with_password(account, password, why);
+      wipe_secret(password);
+      if (!token)
+        error =
+            "account " + account.name +
+            ": the logon with its stored password (LogonUserW, network cleartext) failed: " + why;
+      return token;
+    }
+  }
+  auto token = logon_s4u(account, why);
+  if (!token)
+    error = "account " + account.name + ": the S4U logon (no password stored) failed: " + why;
+  return token;
 }
 
 namespace {

@@ -293,7 +293,7 @@ std::optional<identity> connection::allowed(const std::string& name, std::string
   for (const auto& a : s_.allowed) {
     if (a.name != name) continue;
     identity id = a;
-    id.token = account_token(a, why);
+    id.token = account_token(a, s_.password_file, why);
     logon_failed = !id.token;
     if (logon_failed) return std::nullopt;
     return id;
@@ -396,13 +396,16 @@ std::map<std::string, std::shared_ptr<void>> tokens;  // by SID: each account's 
 
 }  // namespace
 
-std::shared_ptr<void> account_token(const identity& account, std::string& error) {
+std::shared_ptr<void> account_token(const identity& account,
+                                    const std::filesystem::path& password_file,
+                                    std::string& error) {
   {
     std::lock_guard lock(tokens_mu);
     if (auto it = tokens.find(account.sid); it != tokens.end()) return it->second;
   }
-  auto token = logon_s4u(
-      spawner::account{account.name, account.uid, account.gid, account.home, account.sid}, error);
+  auto token = spawner::account_token(
+      spawner::account{account.name, account.uid, account.gid, account.home, account.sid},
+      password_file, error);
   if (!token) return nullptr;
   std::lock_guard lock(tokens_mu);
   return tokens.emplace(account.sid, token).first->second;

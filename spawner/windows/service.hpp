@@ -29,6 +29,7 @@
 // copies of the process and the job closed: KILL_ON_JOB_CLOSE then ends
 // every child when its front end ends.
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,6 +47,9 @@ struct settings {
   std::string server_name;        // [identity] server, for log lines
   std::string server_sid;         // the only account whose processes may connect
   std::vector<identity> allowed;  // accounts children may run as (root ones dropped)
+  // [identity] logon_password_file (empty: none): an account with a stored
+  // password logs on with it, every other by S4U (spawner::account_token).
+  std::filesystem::path password_file;
   std::function<void(level, const std::string&)> log;  // any thread
   std::function<void()> ready;  // called once the pipe exists (clients may come); may be empty
 };
@@ -56,8 +60,11 @@ struct settings {
 // taken: another service, or a squatter).
 bool serve(const settings& s, native_handle stop, std::string& error);
 
-// The token a child of `account` runs with: an S4U logon. The one place the
-// service obtains an account's token (a password logon could replace it).
-std::shared_ptr<void> account_token(const identity& account, std::string& error);
+// The token a child of `account` runs with: spawner::account_token (a
+// password from `password_file` when it has one for the account, else an S4U
+// logon), cached per account after its first success. The one place the
+// service obtains an account's token.
+std::shared_ptr<void> account_token(const identity& account,
+                                    const std::filesystem::path& password_file, std::string& error);
 
 }  // namespace cgihost::spawner::service

@@ -2,24 +2,17 @@
 
 #include <cerrno>
 
+#include "protocol/utf16.hpp"
+
 namespace cgihost::spawner::win32 {
 
-std::wstring wide(std::string_view s) {
-  if (s.empty()) return {};
-  const int n = MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), nullptr, 0);
-  std::wstring w(static_cast<std::size_t>(n), L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), w.data(), n);
-  return w;
+std::wstring wide(std::string_view utf8) {
+  const std::u16string w = protocol::utf8_to_utf16_lossy(utf8);
+  return std::wstring(w.begin(), w.end());
 }
 
-std::string narrow(std::wstring_view w) {
-  if (w.empty()) return {};
-  const int n = WideCharToMultiByte(CP_UTF8, 0, w.data(), static_cast<int>(w.size()), nullptr, 0,
-                                    nullptr, nullptr);
-  std::string s(static_cast<std::size_t>(n), '\0');
-  WideCharToMultiByte(CP_UTF8, 0, w.data(), static_cast<int>(w.size()), s.data(), n, nullptr,
-                      nullptr);
-  return s;
+std::string narrow(std::wstring_view utf16) {
+  return protocol::utf16_to_utf8_lossy(std::u16string(utf16.begin(), utf16.end()));
 }
 
 int errno_of(DWORD error) {

@@ -1,6 +1,7 @@
 #pragma once
-// What windows/files.cpp and windows/identity.cpp share: UTF-8 <-> UTF-16,
-// Win32 errors as errno values and as text. Inside spawner/ only.
+// What the files of spawner/windows/ share: UTF-8 <-> UTF-16 (protocol/
+// utf16.hpp's, for wchar_t), Win32 errors as errno values and as text.
+// Inside spawner/ only.
 
 #include <windows.h>
 
@@ -10,6 +11,9 @@
 
 namespace cgihost::spawner::win32 {
 
+// protocol/utf16.hpp's lenient conversions for the wide API (wchar_t is
+// UTF-16 here): an ill-formed part becomes U+FFFD, as MultiByteToWideChar
+// does.
 std::wstring wide(std::string_view utf8);
 std::string narrow(std::wstring_view utf16);
 

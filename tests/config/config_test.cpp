@@ -1034,6 +1034,23 @@ command = ["/usr/bin/php-cgi"]
   EXPECT_EQ(r.value->pools.at("plain").children, 0u);
 }
 
+// transport chooses between a named pipe and a loopback port on Windows
+// (config_windows_test.cpp); here an instance always gets a Unix socket, and
+// the key is an error at its line.
+TEST_F(ConfigTest, PoolTransportIsAnErrorOffWindows) {
+  POSIX_ONLY();
+  const std::string text = std::string(kMinimal) + R"(
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+transport = "pipe"
+[pools.remote]
+address = "127.0.0.1:9000"
+transport = "tcp"
+)";
+  expect_errors(text, {{8, "\"pipe\"", "pools.php.transport: only on Windows"},
+                       {11, "\"tcp\"", "pools.remote.transport: only for pools that start"}});
+}
+
 TEST_F(ConfigTest, ChildrenMistakesAreReportedAtTheirKey) {
   POSIX_ONLY();
   const std::string text = std::string(kMinimal) + R"(
@@ -1413,6 +1430,34 @@ TEST_F(ServerAccountTest, TheDefaultServerAccountIsNoProcessIdentity) {
                 "(the account \"cgihost\" is locations[0].process_identity)"),
             std::string::npos)
       << r.value->identity.server_choice;
+}
+
+// [identity] logon_password_file: where `cgihost password` keeps DPAPI blobs,
+// relative to the config's folder; only Windows logs on with passwords.
+TEST_F(ConfigTest, LogonPasswordFileIsWindowsOnlyAndRelativeToTheConfig) {
+  const std::string head =
+      "listen = [\"127.0.0.1:8080\"]\ndocument_root = \"site\"\n[identity]\nprocess = "
+      "\"www-data\"\n";
+  auto r = load(head + "logon_password_file = \"cgihost.passwords\"\n");
+#if defined(_WIN32)
+  ASSERT_TRUE(r.ok()) << r.errors[0].to_string();
+  ASSERT_TRUE(r.value->identity.logon_password_file);
+  EXPECT_EQ(*r.value->identity.logon_password_file, dir_ / "cgihost.passwords");
+#else
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].to_string(),
+            "test.toml:5:23: identity.logon_password_file: only on Windows, where accounts log "
+            "on with LogonUserW and DPAPI keeps the passwords");
+#endif
+  auto empty = load(head + "logon_password_file = \"\"\n");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.errors[0].line, 5u);
+  EXPECT_NE(empty.errors[0].message.find("empty"), std::string::npos)
+      << empty.errors[0].to_string();
+  auto absent = load(head);
+  ASSERT_TRUE(absent.ok()) << absent.errors[0].to_string();
+  EXPECT_FALSE(absent.value->identity.logon_password_file) << "absent: S4U only";
 }
 
 }  // namespace

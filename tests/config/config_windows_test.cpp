@@ -128,6 +128,38 @@ TEST_F(ConfigWindowsTest, ASpawnerServiceNeedsTheServerAccountAndAPlainName) {
   EXPECT_FALSE(without.ok());
 }
 
+// transport: a named pipe by default (IIS's choice), or a loopback TCP port.
+TEST_F(ConfigWindowsTest, PoolTransportIsAPipeByDefaultOrTcp) {
+  const std::string head = "listen = [\"127.0.0.1:8080\"]\ndocument_root = '" +
+                           (dir_ / "site").string() + "'\n[pools.php]\ncommand = ['" +
+                           (dir_ / "php-cgi").string() + "']\n";
+  load_options o;
+  o.current_user = current_system_account();
+  auto r = load_string(head, "win.toml", dir_, o);
+  ASSERT_TRUE(r.ok()) << r.errors[0].to_string();
+  EXPECT_EQ(r.value->pools.at("php").transport, pool_transport::pipe);
+  r = load_string(head + "transport = \"tcp\"\n", "win.toml", dir_, o);
+  ASSERT_TRUE(r.ok()) << r.errors[0].to_string();
+  EXPECT_EQ(r.value->pools.at("php").transport, pool_transport::tcp);
+  r = load_string(head + "transport = \"pipe\"\n", "win.toml", dir_, o);
+  ASSERT_TRUE(r.ok()) << r.errors[0].to_string();
+  EXPECT_EQ(r.value->pools.at("php").transport, pool_transport::pipe);
+
+  r = load_string(head + "transport = \"unix\"\n", "win.toml", dir_, o);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].line, 5u) << r.errors[0].to_string();
+  EXPECT_NE(r.errors[0].message.find("pools.php.transport: must be \"pipe\""), std::string::npos)
+      << r.errors[0].to_string();
+  // A pool that connects to a running server starts nothing to give a pipe.
+  r = load_string(head.substr(0, head.find("[pools.php]")) +
+                      "[pools.fpm]\naddress = \"127.0.0.1:9000\"\ntransport = \"tcp\"\n",
+                  "win.toml", dir_, o);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].line, 5u) << r.errors[0].to_string();
+  EXPECT_NE(r.errors[0].message.find("only for pools that start their program"), std::string::npos)
+      << r.errors[0].to_string();
+}
+
 TEST_F(ConfigWindowsTest, RewritesAreEcmaScript) {
   std::string error;
   std::size_t offset = 0;

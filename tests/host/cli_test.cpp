@@ -403,6 +403,56 @@ TEST(CliSpawnerService, TheServiceCommandIsUnknownOffWindows) {
   }
 }
 
+// `cgihost password` keeps DPAPI-protected logon passwords: Windows only
+// (tests/spawner/windows_password_test.cpp runs it under Wine).
+TEST(CliPassword, IsWindowsOnly) {
+  temp_dir dir;
+  dir.write("site/index.html", "x");
+  dir.write("c.toml", "listen = [\"127.0.0.1:0\"]\ndocument_root = \"site\"\n");
+  for (std::vector<std::string> action :
+       {std::vector<std::string>{"set", "-c", dir / "c.toml", "www-data"},
+        std::vector<std::string>{"remove", "-c", dir / "c.toml", "www-data"},
+        std::vector<std::string>{"list", "-c", dir / "c.toml"}}) {
+    std::vector<std::string> argv{kBinary, "password"};
+    argv.insert(argv.end(), action.begin(), action.end());
+    auto r = run(argv);
+    EXPECT_EQ(r.exit_code, 1) << action[0];
+    EXPECT_EQ(r.err.rfind("cgihost: password: Windows only: ", 0), 0u) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  auto usage = run({kBinary, "password", "set", "-c", dir / "c.toml"});
+  EXPECT_EQ(usage.exit_code, 2) << "ACCOUNT is required: " << usage.err;
+}
+
+// try --explain says how a CGI child starts and with which limits, in POSIX
+// words (tests/windows/cli_windows_test.cpp checks the Windows ones).
+TEST(CliExplain, SaysHowACgiChildStartsAndItsRlimits) {
+  if (::geteuid() != 0) GTEST_SKIP() << "switching accounts needs root";
+  temp_dir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  dir.write("site/cgi-bin/a.pl",
+            "#!/usr/bin/perl\nprint \"Content-Type: text/plain\\n\\nhi\\n\";\n");
+  ::chmod((dir / "site/cgi-bin/a.pl").c_str(), 0755);
+  dir.write("c.toml", R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+anonymous = "nobody"
+[cgi]
+max_processes = 4
+max_address_space = 268435456
+[[handlers]]
+match = "/cgi-bin/*"
+module = "cgi"
+)");
+  auto r = run({kBinary, "try", "-c", dir / "c.toml", "--explain", "/cgi-bin/a.pl"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("== start\nstart: in the child setgroups, setgid, setuid to nobody, then "
+                       "exec\nrlimits: RLIMIT_AS 268435456 bytes, RLIMIT_NPROC 4\n"),
+            std::string::npos)
+      << r.out;
+}
+
 // A config over a scratch site with a good and a broken Perl script.
 struct try_site {
   temp_dir dir;

@@ -277,9 +277,12 @@ TEST_F(CgiWindowsTest, ATimeoutEndsTheWholeJobGrandchildIncluded) {
 }
 
 // A pool of the FastCGI responder (tests/windows/programs/win_fcgi_responder.cpp),
-// started the way IIS starts php-cgi.exe: a listening socket as its
-// standard input.
-class FastCgiWindowsTest : public ServerWindowsTest {
+// started the way IIS starts php-cgi.exe, on each transport: a named pipe's
+// server end ("pipe", the default) or a listening socket ("tcp") as its
+// standard input, and _FCGI_SHUTDOWN_EVENT_. The responder's own request
+// limit is off: cgihost recycles it after max_requests, by the event.
+class FastCgiWindowsTest : public ServerWindowsTest,
+                           public ::testing::WithParamInterface<std::string> {
  protected:
   void SetUp() override {
     ServerWindowsTest::SetUp();
@@ -288,7 +291,37 @@ class FastCgiWindowsTest : public ServerWindowsTest {
         "[[handlers]]\nmatch = \"*.php\"\nmodule = \"fastcgi\"\npool = \"resp\"\n"
         "[pools.resp]\ncommand = ['" +
         fs::path(cgihost::test::native_path(CGIHOST_PROGRAM_win_fcgi_responder)).string() +
-        "']\nmax_instances = 2\nmax_requests = 3\nrequest_timeout = \"5s\"\n");
+        "']\ntransport = \"" + GetParam() +
+        "\"\nmax_instances = 2\nmax_requests = 3\nrequest_timeout = \"5s\"\n" + more_pool_keys() +
+        "[pools.resp.env]\nPHP_FCGI_MAX_REQUESTS = \"0\"\nWIN_FCGI_RESPONDER_MARKER = '" +
+        marker().string() + "'\n" + more_env());
+  }
+
+  // Keys a derived fixture adds to the pool ("key = value\n" lines).
+  virtual std::string more_pool_keys() const { return ""; }
+  // Variables a derived fixture adds to the instances' environment.
+  virtual std::string more_env() const { return ""; }
+
+  fs::path marker() const { return dir_ / "marker.txt"; }
+
+  // The pids the responder wrote as ended by their shutdown event.
+  std::set<std::string> ended_by_event() const {
+    std::set<std::string> pids;
+    std::ifstream in(marker(), std::ios::binary);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("shutdown event: pid ", 0) == 0) pids.insert(line.substr(20));
+    return pids;
+  }
+
+  // Polls `done` until it holds or `limit` passes (no event to wait on).
+  template <class F>
+  static bool eventually(F done, std::chrono::milliseconds limit = 10s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
   }
 
   static std::string field(const std::string& body, const std::string& name) {
@@ -299,7 +332,10 @@ class FastCgiWindowsTest : public ServerWindowsTest {
   }
 };
 
-TEST_F(FastCgiWindowsTest, ARequestReachesThePoolWithItsParams) {
+INSTANTIATE_TEST_SUITE_P(Transports, FastCgiWindowsTest, ::testing::Values("pipe", "tcp"),
+                         [](const auto& p) { return p.param; });
+
+TEST_P(FastCgiWindowsTest, ARequestReachesThePoolWithItsParams) {
   auto r = get("/x.php?a=1");
   ASSERT_EQ(r.status, 200) << r.head << r.body << server_log();
   EXPECT_EQ(field(r.body, "REQUEST_METHOD"), "GET") << r.body;
@@ -307,7 +343,7 @@ TEST_F(FastCgiWindowsTest, ARequestReachesThePoolWithItsParams) {
   EXPECT_NE(field(r.body, "SCRIPT_FILENAME").find("x.php"), std::string::npos) << r.body;
 }
 
-TEST_F(FastCgiWindowsTest, InstancesAreRecycledAfterMaxRequestsAndACrashIs502) {
+TEST_P(FastCgiWindowsTest, InstancesAreRecycledAfterMaxRequestsAndACrashIs502) {
   std::set<std::string> pids;
   for (int i = 0; i < 7; ++i) {
     auto r = get("/x.php?n=" + std::to_string(i));
@@ -317,6 +353,178 @@ TEST_F(FastCgiWindowsTest, InstancesAreRecycledAfterMaxRequestsAndACrashIs502) {
   EXPECT_GE(pids.size(), 3u) << "7 requests, 3 per instance";
   EXPECT_EQ(get("/x.php?crash=1").status, 502);
   EXPECT_EQ(get("/x.php?after=crash").status, 200) << server_log();
+  EXPECT_EQ(get("/x.php?again=1").status, 200) << server_log();
+}
+
+TEST_P(FastCgiWindowsTest, ARecycledInstanceIsEndedByItsShutdownEventNotItsJob) {
+  std::string first;
+  for (int i = 0; i < 3; ++i) {
+    auto r = get("/x.php?n=" + std::to_string(i));
+    ASSERT_EQ(r.status, 200) << r.body << server_log();
+    if (i == 0) first = field(r.body, "PID");
+    ASSERT_EQ(field(r.body, "PID"), first) << "an idle instance serves the next request";
+  }
+  // Its third request was its last: cgihost sets its event, and it exits.
+  EXPECT_TRUE(eventually([&] { return ended_by_event().contains(first); }))
+      << "pid " << first << " not ended by _FCGI_SHUTDOWN_EVENT_; log:\n"
+      << server_log();
+  EXPECT_TRUE(eventually([&] {
+    return server_log().find("pid " + first + " ended") != std::string::npos;
+  })) << server_log();
+  auto next = get("/x.php?n=3");
+  ASSERT_EQ(next.status, 200) << server_log();
+  EXPECT_NE(field(next.body, "PID"), first);
+  EXPECT_EQ(server_log().find("did not exit within"), std::string::npos) << server_log();
+}
+
+// How many handles cgihost.exe holds: GetProcessHandleCount, or where that
+// says 0 (Wine) the handle values below 64 Ki that can be duplicated out of it.
+DWORD handles_of(HANDLE process) {
+  DWORD n = 0;
+  if (::GetProcessHandleCount(process, &n) && n != 0) return n;
+  for (std::uintptr_t v = 4; v < 0x10000; v += 4) {
+    HANDLE here = nullptr;
+    if (::DuplicateHandle(process, reinterpret_cast<HANDLE>(v), ::GetCurrentProcess(), &here, 0,
+                          FALSE, DUPLICATE_SAME_ACCESS)) {
+      ++n;
+      ::CloseHandle(here);
+    }
+  }
+  return n;
+}
+
+TEST_P(FastCgiWindowsTest, ManyRequestsLeaveNoHandleBehind) {
+  // Instances come and go (max_requests = 3): each one's pipe or socket,
+  // event and process handles must go with it.
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(get("/x.php?warm=" + std::to_string(i)).status, 200);
+  const DWORD before = handles_of(process_);
+  ASSERT_GT(before, 0u);
+  for (int i = 0; i < 60; ++i) {
+    auto r = get("/x.php?i=" + std::to_string(i));
+    ASSERT_EQ(r.status, 200) << i << ": " << r.body << server_log();
+  }
+  // Let the last recycled instance be reaped.
+  DWORD after = 0;
+  EXPECT_TRUE(eventually([&] { return (after = handles_of(process_)) <= before + 8; }))
+      << "handles: " << before << " before 60 requests (20 instances), " << after << " after";
+}
+
+// An instance idle past idle_timeout is ended by its event too.
+class FastCgiIdleWindowsTest : public FastCgiWindowsTest {
+ protected:
+  std::string more_pool_keys() const override { return "idle_timeout = \"1s\"\n"; }
+};
+INSTANTIATE_TEST_SUITE_P(Transports, FastCgiIdleWindowsTest, ::testing::Values("pipe", "tcp"),
+                         [](const auto& p) { return p.param; });
+
+TEST_P(FastCgiIdleWindowsTest, AnIdleInstanceIsEndedByItsShutdownEvent) {
+  auto r = get("/x.php");
+  ASSERT_EQ(r.status, 200) << r.body << server_log();
+  const std::string pid = field(r.body, "PID");
+  EXPECT_TRUE(eventually([&] { return ended_by_event().contains(pid); }))
+      << "pid " << pid << " not ended by _FCGI_SHUTDOWN_EVENT_; log:\n"
+      << server_log();
+  EXPECT_EQ(server_log().find("did not exit within"), std::string::npos) << server_log();
+  auto next = get("/x.php");
+  ASSERT_EQ(next.status, 200) << server_log();
+  EXPECT_NE(field(next.body, "PID"), pid);
+}
+
+// A program that does not watch the event is ended with its job after the grace.
+class FastCgiDeafWindowsTest : public FastCgiWindowsTest {
+ protected:
+  std::string more_env() const override { return "WIN_FCGI_RESPONDER_IGNORE_SHUTDOWN = \"1\"\n"; }
+};
+INSTANTIATE_TEST_SUITE_P(Pipe, FastCgiDeafWindowsTest, ::testing::Values("pipe"),
+                         [](const auto& p) { return p.param; });
+
+TEST_P(FastCgiDeafWindowsTest, AnInstanceDeafToItsEventIsEndedAfterTheGrace) {
+  std::string pid;
+  for (int i = 0; i < 3; ++i) {
+    auto r = get("/x.php?n=" + std::to_string(i));
+    ASSERT_EQ(r.status, 200) << r.body << server_log();
+    pid = field(r.body, "PID");
+  }
+  EXPECT_TRUE(eventually(
+      [&] { return server_log().find("pid " + pid + " ended") != std::string::npos; }, 15s))
+      << server_log();
+  EXPECT_NE(server_log().find("pid " + pid + " did not exit within 3s of its shutdown event"),
+            std::string::npos)
+      << server_log();
+  EXPECT_FALSE(ended_by_event().contains(pid));
+  EXPECT_EQ(get("/x.php").status, 200) << server_log();
+}
+
+// The pipe transport only.
+class FastCgiPipeWindowsTest : public FastCgiWindowsTest {};
+INSTANTIATE_TEST_SUITE_P(Pipe, FastCgiPipeWindowsTest, ::testing::Values("pipe"),
+                         [](const auto& p) { return p.param; });
+
+TEST_P(FastCgiPipeWindowsTest, TheInstancesStandardInputIsANamedPipeNoOneElseCanOpen) {
+  auto r = get("/x.php?pipe=1");
+  ASSERT_EQ(r.status, 200) << r.body << server_log();
+  const std::string name = field(r.body, "PIPE_NAME");
+  ASSERT_EQ(name.rfind("\\cgihost-", 0), 0u) << r.body;
+  const std::string pid = field(r.body, "PID");
+  // The instance serves cgihost's connection (kept for the next request):
+  // the pipe's one instance is taken.
+  const std::wstring path = L"\\\\.\\pipe" + std::wstring(name.begin(), name.end());
+  HANDLE h = ::CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, 0,
+                           nullptr);
+  const DWORD err = ::GetLastError();
+  if (h != INVALID_HANDLE_VALUE) ::CloseHandle(h);
+  EXPECT_EQ(h, INVALID_HANDLE_VALUE) << "another client opened " << name;
+  EXPECT_TRUE(err == ERROR_PIPE_BUSY || err == ERROR_ACCESS_DENIED) << "error " << err;
+  // And the instance goes on serving.
+  auto again = get("/x.php?pipe=1");
+  ASSERT_EQ(again.status, 200) << server_log();
+  EXPECT_EQ(field(again.body, "PID"), pid);
+}
+
+TEST_P(FastCgiPipeWindowsTest, AKeptPipeTheInstanceDisconnectedIsOpenedAgain) {
+  auto r = get("/x.php?close=1");
+  ASSERT_EQ(r.status, 200) << r.body << server_log();
+  const std::string pid = field(r.body, "PID");
+  // cgihost kept its end; the instance disconnected the pipe and waits in
+  // ConnectNamedPipe again. The kept end is found broken (PeekNamedPipe) and
+  // a new connection made to the same instance.
+  for (int i = 0; i < 2; ++i) {
+    auto next = get("/x.php?n=" + std::to_string(i));
+    ASSERT_EQ(next.status, 200) << next.body << server_log();
+    EXPECT_EQ(field(next.body, "PID"), pid) << server_log();
+  }
+  EXPECT_EQ(server_log().find("closed its kept connection"), std::string::npos) << server_log();
+}
+
+TEST_P(FastCgiPipeWindowsTest, ABusyPipeIsTriedAgainUntilTheInstanceListens) {
+  // The instance disconnects and waits 700 ms before ConnectNamedPipe: in
+  // between, CreateFileW gets ERROR_PIPE_BUSY, and cgihost tries again on a
+  // timer (the request's deadline is 5 s) instead of failing.
+  auto r = get("/x.php?close=1&pause=700");
+  ASSERT_EQ(r.status, 200) << r.body << server_log();
+  const std::string pid = field(r.body, "PID");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto next = get("/x.php?n=1");
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(next.status, 200) << next.body << server_log();
+  EXPECT_EQ(field(next.body, "PID"), pid) << server_log();
+  EXPECT_GE(waited, 300ms) << "the pipe was never busy: nothing was tried again";
+  EXPECT_EQ(server_log().find("trying again"), std::string::npos) << server_log();
+}
+
+TEST_P(FastCgiPipeWindowsTest, ThePipesDaclAdmitsOnlyThisUserAndSystem) {
+  auto r = get("/x.php?dacl=1");
+  ASSERT_EQ(r.status, 200) << r.body << server_log();
+  const std::string dacl = field(r.body, "DACL");
+  if (dacl != "present" || r.body.find("ACE=") == std::string::npos)
+    GTEST_SKIP() << "the pipe's security descriptor as read back here has no DACL entries "
+                    "(DACL="
+                 << dacl << "): Wine does not keep named pipes' DACLs";
+  EXPECT_EQ(r.body.find("ACE=S-1-1-0\n"), std::string::npos) << "Everyone:\n" << r.body;
+  EXPECT_NE(r.body.find("ACE=S-1-5-18\n"), std::string::npos) << "SYSTEM:\n" << r.body;
+  std::size_t aces = 0;
+  for (std::size_t at = 0; (at = r.body.find("ACE=", at)) != std::string::npos; ++at) ++aces;
+  EXPECT_EQ(aces, 2u) << "SYSTEM and cgihost's user only:\n" << r.body;
 }
 
 // [authentication] iis_token = true: the test plays IIS's HttpPlatformHandler,

@@ -23,6 +23,11 @@
 //                             event; when it is signalled the process exits
 //                             (0) at once when idle, else after the request
 //                             in progress
+//   WIN_FCGI_RESPONDER_IGNORE_SHUTDOWN=1  the event is not watched (a
+//                             program that does not know it)
+//   WIN_FCGI_RESPONDER_MARKER=F  a line "shutdown event: pid N" is appended
+//                             to file F when the event ends the process, so
+//                             a test tells that from its job being ended
 //
 // Each request is answered with a CGI response whose body is, one a line:
 //   SCRIPT_FILENAME=..., REQUEST_METHOD=..., QUERY_STRING=..., STDIN_LENGTH=N,
@@ -34,6 +39,13 @@
 //   echo=1      the body is the request's stdin instead
 //   big=N       N KiB of 'x' after the lines (several STDOUT records)
 //   params=1    every param, NAME=value, after the lines
+//   close=1     the connection is closed after the answer, FCGI_KEEP_CONN or not
+//   pause=N     (a pipe) N ms between DisconnectNamedPipe and the next
+//               ConnectNamedPipe: a client's CreateFileW sees ERROR_PIPE_BUSY
+//   pipe=1      PIPE_NAME=<standard input's pipe name, as GetFileInformationByHandleEx
+//               gives it>, after the lines
+//   dacl=1      DACL=present|none|error N and one ACE=<allowed SID> line per
+//               ACE of standard input's DACL (GetSecurityInfo), after the lines
 // Records: STDOUT padded to a multiple of 8, an empty STDOUT, END_REQUEST
 // (REQUEST_COMPLETE); the connection stays open when the web server set
 // FCGI_KEEP_CONN; FCGI_GET_VALUES answered (one connection, no multiplexing);
@@ -48,6 +60,9 @@
 #include <ws2tcpip.h>
 // after winsock2
 #include <windows.h>
+// after windows.h
+#include <aclapi.h>
+#include <sddl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -96,6 +111,20 @@ struct lifecycle {
   unsigned long max_requests = 0;  // 0: no limit
 };
 lifecycle life;
+std::atomic<long> pause_after_disconnect_ms{0};
+
+// The marker a test reads: this process ended by its shutdown event.
+void mark_shutdown() {
+  const char* file = std::getenv("WIN_FCGI_RESPONDER_MARKER");
+  if (!file || !*file) return;
+  HANDLE h = CreateFileA(file, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr,
+                         OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
+  if (h == INVALID_HANDLE_VALUE) return;
+  const std::string line = "shutdown event: pid " + std::to_string(GetCurrentProcessId()) + "\n";
+  DWORD n = 0;
+  WriteFile(h, line.data(), static_cast<DWORD>(line.size()), &n, nullptr);
+  CloseHandle(h);
+}
 
 DWORD WINAPI wait_for_shutdown(LPVOID event) {
   WaitForSingleObject(static_cast<HANDLE>(event), INFINITE);
@@ -103,6 +132,7 @@ DWORD WINAPI wait_for_shutdown(LPVOID event) {
   life.shutting_down = true;
   if (!life.busy) {
     log("shutdown event signalled: exiting");
+    mark_shutdown();
     ExitProcess(0);
   }
   log("shutdown event signalled: exiting after the request in progress");
@@ -110,6 +140,8 @@ DWORD WINAPI wait_for_shutdown(LPVOID event) {
 }
 
 void watch_shutdown_event() {
+  if (const char* deaf = std::getenv("WIN_FCGI_RESPONDER_IGNORE_SHUTDOWN"); deaf && *deaf == '1')
+    return;
   const char* v = std::getenv("_FCGI_SHUTDOWN_EVENT_");
   if (!v || !*v) return;
   const auto handle = static_cast<std::uintptr_t>(std::strtoull(v, nullptr, 10));
@@ -132,7 +164,10 @@ void end_request() {
   std::lock_guard lock(life.mu);
   life.busy = false;
   ++life.served;
-  if (life.shutting_down) ExitProcess(0);
+  if (life.shutting_down) {
+    mark_shutdown();
+    ExitProcess(0);
+  }
   if (life.max_requests && life.served >= life.max_requests) {
     log("PHP_FCGI_MAX_REQUESTS reached: exiting");
     ExitProcess(0);
@@ -394,6 +429,41 @@ std::string param(const request& r, const char* name) {
   return it == r.params.end() ? std::string() : it->second;
 }
 
+// The name of standard input's pipe ("\\cgihost-..."), or "error N".
+std::string stdin_pipe_name() {
+  alignas(FILE_NAME_INFO) char buf[1024];
+  if (!GetFileInformationByHandleEx(GetStdHandle(STD_INPUT_HANDLE), FileNameInfo, buf, sizeof buf))
+    return "error " + std::to_string(GetLastError());
+  const auto* info = reinterpret_cast<const FILE_NAME_INFO*>(buf);
+  std::string name;
+  for (DWORD i = 0; i < info->FileNameLength / sizeof(wchar_t); ++i)
+    name += static_cast<char>(info->FileName[i]);
+  return name;
+}
+
+// DACL=... and the allowed ACEs' SIDs of standard input's security descriptor.
+std::string stdin_dacl() {
+  PACL dacl = nullptr;
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  const DWORD err =
+      GetSecurityInfo(GetStdHandle(STD_INPUT_HANDLE), SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION,
+                      nullptr, nullptr, &dacl, nullptr, &sd);
+  if (err != ERROR_SUCCESS) return "DACL=error " + std::to_string(err) + "\n";
+  std::string out = dacl ? "DACL=present\n" : "DACL=none\n";
+  for (DWORD i = 0; dacl && i < dacl->AceCount; ++i) {
+    void* ace = nullptr;
+    if (!GetAce(dacl, i, &ace)) continue;
+    if (static_cast<ACE_HEADER*>(ace)->AceType != ACCESS_ALLOWED_ACE_TYPE) continue;
+    char* sid = nullptr;
+    if (ConvertSidToStringSidA(&static_cast<ACCESS_ALLOWED_ACE*>(ace)->SidStart, &sid)) {
+      out += "ACE=" + std::string(sid) + "\n";
+      LocalFree(sid);
+    }
+  }
+  LocalFree(sd);
+  return out;
+}
+
 std::string response_for(const request& r, unsigned long number) {
   const std::string qs = param(r, "QUERY_STRING");
   std::string head = "Content-Type: text/plain\r\n";
@@ -407,6 +477,8 @@ std::string response_for(const request& r, unsigned long number) {
                      "REQUEST_NUMBER=" + std::to_string(number) + "\n";
   if (query_value(qs, "params") == "1")
     for (const auto& [n, v] : r.params_in_order) body += n + "=" + v + "\n";
+  if (query_value(qs, "pipe") == "1") body += "PIPE_NAME=" + stdin_pipe_name() + "\n";
+  if (query_value(qs, "dacl") == "1") body += stdin_dacl();
   if (const long kib = std::atol(query_value(qs, "big").c_str()); kib > 0)
     body += std::string(static_cast<std::size_t>(kib) * 1024, 'x');
   return head + "\r\n" + body;
@@ -423,6 +495,7 @@ bool answer(channel& c, const request& r) {
   }
   if (const long s = std::atol(query_value(qs, "sleep").c_str()); s > 0)
     Sleep(static_cast<DWORD>(s) * 1000);
+  pause_after_disconnect_ms = std::atol(query_value(qs, "pause").c_str());
   unsigned long number = 0;
   {
     std::lock_guard lock(life.mu);
@@ -493,7 +566,7 @@ void serve_connection(channel& c) {
     for (const auto& [n, v] : r.params_in_order) r.params[n] = v;
     begin_request();
     const bool ok = answer(c, r);
-    if (!ok || !r.keep_conn) {
+    if (!ok || !r.keep_conn || query_value(param(r, "QUERY_STRING"), "close") == "1") {
       c.close();
       end_request();
       return;
@@ -521,6 +594,8 @@ bool is_pipe_server(HANDLE h) {
     }
     serve_connection(pipe);
     pipe.close();
+    if (const long ms = pause_after_disconnect_ms.exchange(0); ms > 0)
+      Sleep(static_cast<DWORD>(ms));
   }
 }
 
