@@ -221,7 +221,7 @@ void fastcgi_pool::spawn_action_locked(pool_core::id number) {
   } else {
     if (family) family->give();
     log_->error("[pool {}] cannot start {}: {}", settings_.name, settings_.command[0], error);
-    core_.start_failed(number, error, clock::now());
+    core_.start_failed(number, error, clock::now(), std::exchange(last_start_logon_, false));
   }
 }
 
@@ -340,6 +340,7 @@ bool fastcgi_pool::launch_locked(instance& inst, const std::string& name, std::s
   if (!launched) {
     forget_locked(inst);
     error = lerr.message();
+    last_start_logon_ = lerr.step == spawner::launch_step::logon;
     return false;
   }
   inst.pid = launched->pid;

@@ -206,6 +206,7 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   std::mutex mu_;
   pool_core core_;
   std::vector<std::shared_ptr<instance>> instances_;
+  bool last_start_logon_ = false;  // launch_locked's last failure was a logon (under mu_)
   // A pool with `children`: its current instance, and every one not yet reaped.
   std::shared_ptr<instance> master_;
   std::vector<std::shared_ptr<instance>> masters_;

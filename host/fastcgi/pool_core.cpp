@@ -122,12 +122,14 @@ void pool_core::started(id inst, time_point now) {
   auto* r = find(inst);
   if (!r) return;
   ++totals_.started;
+  logon_failed_ = false;
   hand_over(*r, now);
 }
 
-void pool_core::start_failed(id inst, const std::string& reason, time_point now) {
+void pool_core::start_failed(id inst, const std::string& reason, time_point now, bool logon) {
   forget(inst);
   ++totals_.start_failures;
+  logon_failed_ = logon;
   failed("cannot start: " + reason, true, now);
 }
 
@@ -304,6 +306,7 @@ void pool_core::failed(const std::string& what, bool at_start, time_point now) {
 }
 
 pool_core::refusal pool_core::held_refusal(time_point now) const {
+  if (logon_failed_) return {http::status::unauthorized, "logon", last_failure_, std::nullopt};
   if (paused_until_ > now)
     return {http::status::service_unavailable, "spawn",
             "the pool stopped starting instances for " +

@@ -114,7 +114,10 @@ class pool_core {
 
   // The outcome of a spawn action.
   void started(id inst, time_point now);
-  void start_failed(id inst, const std::string& reason, time_point now);
+  // `logon`: the account's logon failed (the spawner service could not log
+  // it on: IIS's 401.1). Requests that need an instance then get 401 with the
+  // reason, until a start succeeds, instead of 503.
+  void start_failed(id inst, const std::string& reason, time_point now, bool logon = false);
 
   // How a request on an instance ended: `ok`; `timed_out` (we gave up on it);
   // `broken` (its connection failed before END_REQUEST: it likely crashed);
@@ -206,6 +209,7 @@ class pool_core {
   time_point paused_until_{};
   std::deque<time_point> recent_failures_;
   std::string last_failure_;
+  bool logon_failed_ = false;  // the last failed start was a logon (401, not 503)
   std::uint64_t jitter_state_ = 0x9e3779b97f4a7c15ULL;
   totals totals_;
 };

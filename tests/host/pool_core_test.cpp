@@ -30,7 +30,9 @@ class PoolCoreTest : public ::testing::Test {
         switch (a.what) {
           case kind::spawn:
             ++spawns_;
-            if (failing_launches_) {
+            if (failing_logons_) {
+              core_->start_failed(a.inst, "logon of IUSR: no such user", now_, true);
+            } else if (failing_launches_) {
               core_->start_failed(a.inst, "execve: No such file or directory", now_);
             } else {
               running_.insert(a.inst);
@@ -82,6 +84,7 @@ class PoolCoreTest : public ::testing::Test {
   std::optional<pool_core> core_;
   pool_core::time_point now_ = pool_core::time_point(std::chrono::hours(1000));
   bool failing_launches_ = false;
+  bool failing_logons_ = false;
   int spawns_ = 0;
   std::set<pool_core::id> running_;
   std::map<pool_core::id, pool_core::id> lent_;
@@ -89,6 +92,33 @@ class PoolCoreTest : public ::testing::Test {
   std::map<pool_core::id, pool_core::ending> ended_;
   std::vector<std::string> logs_;
 };
+
+// A start that failed at the account's logon (the spawner service could not
+// log it on: IIS's 401.1) answers 401 with the reason, the queued request and
+// the ones during the back-off alike; a later start that succeeds ends it, and
+// other failures stay 503.
+TEST_F(PoolCoreTest, AFailedLogonIs401UntilAStartSucceeds) {
+  make({.max_instances = 1});
+  failing_logons_ = true;
+  EXPECT_EQ(want(1), 0u);
+  ASSERT_TRUE(refused_.contains(1));
+  EXPECT_EQ(refused_[1].status, boost::beast::http::status::unauthorized);
+  EXPECT_EQ(refused_[1].phase, "logon");
+  EXPECT_NE(refused_[1].reason.find("logon of IUSR: no such user"), std::string::npos)
+      << refused_[1].reason;
+  EXPECT_EQ(want(2), 0u);  // in the back-off: the same answer, no new logon
+  EXPECT_EQ(refused_[2].status, boost::beast::http::status::unauthorized);
+  EXPECT_EQ(spawns_, 1);
+
+  failing_logons_ = false;
+  failing_launches_ = true;
+  now_ += 11s;
+  EXPECT_EQ(want(3), 0u);
+  EXPECT_EQ(refused_[3].status, boost::beast::http::status::service_unavailable);
+  failing_launches_ = false;
+  now_ += 11s;
+  EXPECT_NE(want(4), 0u);
+}
 
 TEST_F(PoolCoreTest, SpawnsOnDemandUpToMaxInstancesThenQueues) {
   make({.max_instances = 2, .queue_length = 1});

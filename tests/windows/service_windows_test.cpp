@@ -215,6 +215,11 @@ class ServiceWindowsTest : public ::testing::Test {
         << "spawner_service = \"" << service << "\"\n"
         << "[authentication]\niis_token = true\n"
         << "[[handlers]]\nmatch = \"/cgi-bin/*\"\nmodule = \"cgi\"\n"
+        << "[[handlers]]\nmatch = \"*.php\"\nmodule = \"fastcgi\"\npool = \"resp\"\n"
+        << "[pools.resp]\ncommand = ['"
+        << fs::path(cgihost::test::native_path(CGIHOST_PROGRAM_win_fcgi_responder)).string()
+        << "']\n"
+        << "max_instances = 1\n"
         << "[cgi]\ntimeout = \"60s\"\n";
     return config;
   }
@@ -344,6 +349,25 @@ TEST_F(ServiceWindowsTest, AnAccountsLogonFailureIs401WithTheReason) {
   EXPECT_EQ(r.status, 401) << r.head << r.body << logs();
   EXPECT_NE(front_log().find("cgi.logon_failed"), std::string::npos) << logs();
   EXPECT_NE(front_log().find("LOCAL SERVICE"), std::string::npos) << logs();
+}
+
+// (1b') The same for a pool: its instance runs as the process identity
+// (LocalService), whose logon fails under Wine: 401 with the reason (the
+// pool's phase "logon"), not 503.
+TEST_F(ServiceWindowsTest, APoolInstancesLogonFailureIs401WithTheReason) {
+  const auto config = write_config(me_, name_);
+  ASSERT_TRUE(start_service(config)) << logs();
+  ASSERT_TRUE(start_front(config)) << logs();
+  std::ofstream(dir_ / "site" / "x.php") << "";
+  auto r = get("/x.php");
+  if (r.status == 200)
+    GTEST_SKIP() << "the S4U logon of LocalService succeeded here (a real LocalSystem service): "
+                    "nothing failed to show";
+  EXPECT_EQ(r.status, 401) << r.head << r.body << logs();
+  EXPECT_NE(front_log().find("phase logon"), std::string::npos) << logs();
+  EXPECT_NE(front_log().find("LOCAL SERVICE"), std::string::npos) << logs();
+  auto again = get("/x.php");  // in the back-off: the same answer
+  EXPECT_EQ(again.status, 401) << again.head << logs();
 }
 
 // (1c) A forwarded token with the Administrators group enabled is never used.
