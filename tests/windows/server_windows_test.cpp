@@ -18,60 +18,16 @@
 #include <thread>
 #include <vector>
 
+#include "windows/http_client.hpp"
 #include "windows/test_paths.hpp"
 
 namespace {
 namespace fs = std::filesystem;
+using cgihost::test::connect_to;
+using cgihost::test::free_port;
+using cgihost::test::http_get;
+using cgihost::test::response;
 using namespace std::chrono_literals;
-
-// A port nothing listens on now (bound and released: the server takes it next).
-unsigned short free_port() {
-  SOCKET s = ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int len = sizeof a;
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::closesocket(s);
-  return ntohs(a.sin_port);
-}
-
-SOCKET connect_to(unsigned short port) {
-  SOCKET s = ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::closesocket(s);
-    return INVALID_SOCKET;
-  }
-  DWORD timeout_ms = 20000;
-  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, reinterpret_cast<const char*>(&timeout_ms),
-               sizeof timeout_ms);
-  return s;
-}
-
-struct response {
-  int status = 0;
-  std::string head, body;
-};
-
-// A chunked body's data (the server frames a CGI body of unknown length so).
-std::string dechunk(const std::string& in) {
-  std::string out;
-  std::size_t at = 0;
-  while (at < in.size()) {
-    const auto eol = in.find("\r\n", at);
-    if (eol == std::string::npos) break;
-    const std::size_t n = std::stoul(in.substr(at, eol - at), nullptr, 16);
-    if (n == 0) break;
-    out += in.substr(eol + 2, n);
-    at = eol + 2 + n + 2;
-  }
-  return out;
-}
 
 class ServerWindowsTest : public ::testing::Test {
  protected:
@@ -153,24 +109,7 @@ class ServerWindowsTest : public ::testing::Test {
 
   // GET `target` with `fields` ("Name: value\r\n" lines) added to the head.
   response get(const std::string& target, const std::string& fields = "") {
-    response r;
-    SOCKET s = connect_to(port_);
-    if (s == INVALID_SOCKET) return r;
-    const std::string req =
-        "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n" + fields + "Connection: close\r\n\r\n";
-    ::send(s, req.data(), static_cast<int>(req.size()), 0);
-    std::string all;
-    char buf[16384];
-    int n;
-    while ((n = ::recv(s, buf, sizeof buf, 0)) > 0) all.append(buf, static_cast<std::size_t>(n));
-    ::closesocket(s);
-    const auto end = all.find("\r\n\r\n");
-    if (end == std::string::npos || all.size() < 12) return r;
-    r.head = all.substr(0, end);
-    r.body = all.substr(end + 4);
-    if (r.head.find("Transfer-Encoding: chunked") != std::string::npos) r.body = dechunk(r.body);
-    r.status = std::atoi(all.c_str() + 9);
-    return r;
+    return http_get(port_, target, fields);
   }
 
   fs::path dir_;
