@@ -88,6 +88,14 @@ class user_table {
   std::vector<std::string> dummies_;  // one hash per setting, same order
 };
 
+// The connection's other numbers: the peer's port and our (listener's)
+// end. Windows' iis_token check looks the peer's process up by them.
+struct connection_ends {
+  std::uint16_t peer_port = 0;
+  std::string local_address;
+  std::uint16_t local_port = 0;
+};
+
 class authenticator {
  public:
   using clock = std::chrono::steady_clock;
@@ -118,14 +126,6 @@ class authenticator {
   ~authenticator();
   authenticator(const authenticator&) = delete;
   authenticator& operator=(const authenticator&) = delete;
-
-  // The connection's other numbers: the peer's port and our (listener's)
-  // end. Windows' iis_token check looks the peer's process up by them.
-  struct connection_ends {
-    std::uint16_t peer_port = 0;
-    std::string local_address;
-    std::uint16_t local_port = 0;
-  };
 
   // Decides who the request is; `peer` is the numeric client address. A Basic
   // attempt completes only after its turn (throttle_policy), waited on a
