@@ -116,6 +116,7 @@ class broker {
   process_id pid_ = -1;
   // Windows: the pipe's name (to connect a closed lane again) and the reply wait.
   std::string pipe_;
+  std::string server_account_;
   std::chrono::milliseconds reply_timeout_{60000};
   std::vector<std::unique_ptr<lane>> lanes_;
   std::atomic<std::size_t> next_{0};

@@ -152,29 +152,38 @@ std::unique_ptr<broker> broker::start(const std::vector<identity>& /*allowed*/, 
   return nullptr;
 }
 
+// A lane to `pipe` whose server runs as `account` (unchecked when empty):
+// the server's pid in `pid`; null with `error`.
+HANDLE broker_lane(const std::string& shown, const std::string& account, ULONG& pid,
+                   std::string& error) {
+  HANDLE h = connect_lane(win32::wide(shown), shown, error);
+  if (!h) return nullptr;
+  if (!::GetNamedPipeServerProcessId(h, &pid)) {
+    error = shown + ": GetNamedPipeServerProcessId: " + win32::message_of(::GetLastError());
+  } else if (!account.empty() && !served_by(pid, account, error)) {
+    error = shown + ": " + error;
+  } else {
+    return h;
+  }
+  ::CloseHandle(h);
+  return nullptr;
+}
+
 std::unique_ptr<broker> broker::connect(const std::string& service, std::string& error,
                                         unsigned lanes, const std::string& server_account) {
   lanes = std::clamp(lanes, 1u, 64u);
-  const std::string shown = pipe_name(service);
-  const std::wstring pipe = win32::wide(shown);
   auto b = std::unique_ptr<broker>(new broker());
-  b->pipe_ = shown;
+  b->pipe_ = pipe_name(service);
+  b->server_account_ = server_account;
+  // Each lane's server is checked before anything is sent on it.
   for (unsigned i = 0; i < lanes; ++i) {
-    HANDLE h = connect_lane(pipe, shown, error);
+    ULONG pid = 0;
+    HANDLE h = broker_lane(b->pipe_, server_account, pid, error);
     if (!h) return nullptr;  // ~broker closes the lanes made so far
     b->lanes_.push_back(std::make_unique<lane>());
     b->lanes_.back()->fd = h;
+    if (i == 0) b->pid_ = pid;
   }
-  ULONG pid = 0;
-  if (!::GetNamedPipeServerProcessId(b->lanes_.front()->fd, &pid)) {
-    error = shown + ": GetNamedPipeServerProcessId: " + win32::message_of(::GetLastError());
-    return nullptr;
-  }
-  if (!server_account.empty() && !served_by(pid, server_account, error)) {
-    error = shown + ": " + error;
-    return nullptr;
-  }
-  b->pid_ = pid;
   return b;
 }
 
@@ -218,10 +227,12 @@ std::optional<launched_child> broker::launch(const launch_spec& spec, launch_err
   auto lock = free_lane(pipe, &l);
   std::string message, why;
   if (pipe == no_handle) {  // closed after a reply that did not come: connect again
-    pipe = l->fd = connect_lane(win32::wide(pipe_), pipe_, why);
-    if (!pipe)
+    ULONG pid = 0;
+    HANDLE h = broker_lane(pipe_, server_account_, pid, why);
+    if (!h)
       return fail(launch_step::broker, std::make_error_code(std::errc::broken_pipe),
                   "the spawner service cannot be reached again: " + why);
+    pipe = l->fd = h;
   }
   const int got =
       win32::write_message(pipe, request) ? read_reply(pipe, message, reply_timeout_) : 0;
