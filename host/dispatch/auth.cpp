@@ -367,6 +367,7 @@ std::optional<authenticator::outcome> authenticator::iis_token(const request_hea
   }
   out.reason = std::string(protocol::iis::token_header) + " from " + peer + ": " + error;
 #else
+  (void)ends;
   out.reason = "a forwarded token is Windows only";
 #endif
   out.what = outcome::kind::unauthorized;
