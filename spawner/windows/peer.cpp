@@ -149,6 +149,11 @@ std::optional<tcp_connection_owner> tcp_peer_owner(const std::string& peer_addre
             std::to_string(peer_port) + " (not in the TCP table)";
     return std::nullopt;
   }
+  if (*pid == 0) {  // Wine's table has the row but no owner: nobody is believed
+    why = "the TCP table names no owner process for the connection from " + peer_address + ":" +
+          std::to_string(peer_port) + " (pid 0)";
+    return std::nullopt;
+  }
   tcp_connection_owner out;
   out.pid = *pid;
   out.account = account_of(*pid, why);

@@ -31,7 +31,8 @@ struct pipe_instance {
   ~pipe_instance() {
     if (h != INVALID_HANDLE_VALUE) ::CloseHandle(h);
   }
-  // Whether a client has connected to this instance.
+  // Whether a client has connected to this instance (and maybe gone again:
+  // ERROR_NO_DATA).
   bool connected() const {
     OVERLAPPED ov{};
     ov.hEvent = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
@@ -41,7 +42,7 @@ struct pipe_instance {
     DWORD n = 0;
     if (!ok && e == ERROR_IO_PENDING) ::GetOverlappedResult(h, &ov, &n, TRUE);
     ::CloseHandle(ov.hEvent);
-    return ok || e == ERROR_PIPE_CONNECTED;
+    return ok || e == ERROR_PIPE_CONNECTED || e == ERROR_NO_DATA;
   }
 };
 
