@@ -603,25 +603,6 @@ TEST_F(IisTokenWindowsTest, TheTokensUserIsRemoteUserAndTheHandleIsClosed) {
   EXPECT_EQ(anon.body.find("REMOTE_USER=" + user), std::string::npos) << anon.body;
 }
 
-// Where the sender's process cannot be found (Wine: owner pid 0 in the TCP
-// table), the header is ignored, never believed: the request is anonymous,
-// IIS's handle is not touched, and the log says why.
-TEST_F(IisTokenWindowsTest, WithoutTheSendersProcessTheTokenIsIgnored) {
-  if (!cgihost::test::wine_hides_tcp_owners())
-    GTEST_SKIP() << "Windows names the connection's owner: the token is checked and used";
-  HANDLE t = fresh_token();
-  const auto value = into_server(t);
-  auto r = env_with_token(hex(value));
-  ASSERT_EQ(r.status, 200) << r.head << r.body << server_log();
-  EXPECT_EQ(r.body.find("REMOTE_USER="), std::string::npos) << r.body;
-  EXPECT_TRUE(server_holds(value, t)) << "an ignored header's handle is left alone";
-  close_in_server(value);
-  ::CloseHandle(t);
-  const std::string log = server_log();
-  EXPECT_NE(log.find("X-IIS-WindowsAuthToken from 127.0.0.1:"), std::string::npos) << log;
-  EXPECT_NE(log.find("the TCP table names no owner process"), std::string::npos) << log;
-}
-
 TEST_F(IisTokenWindowsTest, AHandleThatIsNoTokenIs401AndLeftAsItIs) {
   CGIHOST_SKIP_IIS_TOKEN_UNDER_WINE();
   // An event, not a token: 401 with the reason in the log. cgihost closes
