@@ -88,8 +88,8 @@ void expect_owner_is_this_process(int family) {
   std::string why;
   auto owner = tcp_peer_owner(c.address, c.client_port, c.address, c.listen_port, why);
   if (!owner && why.find("(pid 0)") != std::string::npos)
-    GTEST_SKIP() << "Wine's GetExtendedTcpTable lists the connection with owner pid 0: no owner "
-                    "is found, so the IIS token check fails closed there ("
+    GTEST_SKIP() << "Wine's GetExtendedTcpTable lists this process's own connection with owner "
+                    "pid 0 (a connection from another process has its pid: the IIS token tests) ("
                  << why << ")";
   ASSERT_TRUE(owner.has_value()) << why;
   EXPECT_EQ(owner->pid, ::GetCurrentProcessId()) << "the TCP table's owner pid";

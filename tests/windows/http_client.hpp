@@ -85,16 +85,4 @@ inline response http_get(unsigned short port, const std::string& target,
   return r;
 }
 
-// Wine's GetExtendedTcpTable lists connections with owner pid 0, so
-// cgihost.exe cannot tell which process sent X-IIS-WindowsAuthToken and
-// ignores it there (fails closed): a test that needs the token believed is
-// skipped under Wine with this reason.
-inline bool wine_hides_tcp_owners() {
-  return ::GetProcAddress(::GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != nullptr;
-}
-#define CGIHOST_SKIP_IIS_TOKEN_UNDER_WINE()                                                \
-  if (::cgihost::test::wine_hides_tcp_owners())                                            \
-  GTEST_SKIP() << "Wine's TCP table has no owner pids: cgihost.exe cannot check that the " \
-                  "token's sender runs as its own user, so it ignores the token (fails closed)"
-
 }  // namespace cgihost::test

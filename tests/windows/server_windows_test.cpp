@@ -578,7 +578,6 @@ TEST_F(IisTokenWindowsTest, TheHandleCheckTellsAnOpenHandleFromAClosedOne) {
 }
 
 TEST_F(IisTokenWindowsTest, TheTokensUserIsRemoteUserAndTheHandleIsClosed) {
-  CGIHOST_SKIP_IIS_TOKEN_UNDER_WINE();
   const std::string user = own_user();
   ASSERT_FALSE(user.empty());
   HANDLE t = fresh_token();
@@ -604,7 +603,6 @@ TEST_F(IisTokenWindowsTest, TheTokensUserIsRemoteUserAndTheHandleIsClosed) {
 }
 
 TEST_F(IisTokenWindowsTest, AHandleThatIsNoTokenIs401AndLeftAsItIs) {
-  CGIHOST_SKIP_IIS_TOKEN_UNDER_WINE();
   // An event, not a token: 401 with the reason in the log. cgihost closes
   // only tokens (a value naming one of its own handles, its socket say,
   // must not make it close that), so the event stays: the test closes it.
@@ -631,7 +629,6 @@ TEST_F(IisTokenWindowsTest, AHandleThatIsNoTokenIs401AndLeftAsItIs) {
 }
 
 TEST_F(IisTokenWindowsTest, FiftyRequestsWithTokensLeaveNoHandleBehind) {
-  CGIHOST_SKIP_IIS_TOKEN_UNDER_WINE();
   const std::string user = own_user();
   for (int i = 0; i < 50; ++i) {
     HANDLE t = fresh_token();

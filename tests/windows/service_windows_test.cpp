@@ -275,7 +275,6 @@ class ServiceWindowsTest : public ::testing::Test {
 // (1) A CGI request runs through the service: the child is the service's,
 // and both logs say who started it.
 TEST_F(ServiceWindowsTest, ACgiRequestRunsThroughTheService) {
-  CGIHOST_SKIP_IIS_TOKEN_UNDER_WINE();
   const auto config = write_config(me_, name_);
   ASSERT_TRUE(start_service(config)) << logs();
   ASSERT_TRUE(start_front(config)) << logs();
@@ -334,7 +333,6 @@ TEST_F(ServiceWindowsTest, APoolInstancesLogonFailureIs401WithTheReason) {
 
 // (1c) A forwarded token with the Administrators group enabled is never used.
 TEST_F(ServiceWindowsTest, AnAdministratorsTokenIsRefused) {
-  CGIHOST_SKIP_IIS_TOKEN_UNDER_WINE();
   HANDLE own = nullptr, there = nullptr;
   ASSERT_TRUE(::OpenProcessToken(::GetCurrentProcess(), TOKEN_ALL_ACCESS, &own));
   SID_IDENTIFIER_AUTHORITY nt = SECURITY_NT_AUTHORITY;
@@ -392,7 +390,6 @@ TEST_F(ServiceWindowsTest, APipeClientOfAnotherAccountIsRefused) {
 
 // (3) The front end killed: what it started through the service ends.
 TEST_F(ServiceWindowsTest, KillingTheFrontEndEndsItsChildren) {
-  CGIHOST_SKIP_IIS_TOKEN_UNDER_WINE();
   const auto config = write_config(me_, name_);
   ASSERT_TRUE(start_service(config)) << logs();
   ASSERT_TRUE(start_front(config)) << logs();
