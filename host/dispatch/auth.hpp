@@ -130,8 +130,12 @@ class authenticator {
   // Decides who the request is; `peer` is the numeric client address. A Basic
   // attempt completes only after its turn (throttle_policy), waited on a
   // timer of the caller's executor.
+  // (No default argument: GCC frees a coroutine's defaulted class argument twice.)
   asio::awaitable<outcome> authenticate(const request_head& req, const std::string& peer,
-                                        connection_ends ends = {});
+                                        connection_ends ends);
+  asio::awaitable<outcome> authenticate(const request_head& req, const std::string& peer) {
+    return authenticate(req, peer, connection_ends{});
+  }
 
   // False when every request is anonymous whatever it sends (no Basic, no
   // trusted header, no iis_token, anonymous access on): authenticate() would say so.
