@@ -314,11 +314,13 @@ asio::awaitable<authenticator::outcome> authenticator::basic(std::string_view au
   co_return out;
 }
 
-bool authenticator::peer_is_our_user(const std::string& peer, const connection_ends& ends) {
+bool authenticator::peer_is_our_user(const std::string& peer, const connection_ends* given) {
   const std::string name(protocol::iis::token_header);
-  std::string why;
-  auto owner =
-      spawner::tcp_peer_owner(peer, ends.peer_port, ends.local_address, ends.local_port, why);
+  std::string why = "the connection's ends are not known";
+  const connection_ends ends = given ? *given : connection_ends{};
+  auto owner = given ? spawner::tcp_peer_owner(peer, ends.peer_port, ends.local_address,
+                                               ends.local_port, why)
+                     : std::nullopt;
   if (!owner) {
     log_->warn("[auth] {} from {}:{} ignored: {}; the request is anonymous", name, peer,
                ends.peer_port, why);
@@ -337,7 +339,7 @@ bool authenticator::peer_is_our_user(const std::string& peer, const connection_e
 
 std::optional<authenticator::outcome> authenticator::iis_token(const request_head& req,
                                                                const std::string& peer,
-                                                               const connection_ends& ends) {
+                                                               const connection_ends* ends) {
   // The connection's own peer decides: only IIS on this machine can have
   // duplicated a handle into this process.
   const auto d = decide_iis_token(req.fields, is_loopback_address(peer));
@@ -376,7 +378,7 @@ std::optional<authenticator::outcome> authenticator::iis_token(const request_hea
 
 asio::awaitable<authenticator::outcome> authenticator::authenticate(const request_head& req,
                                                                     const std::string& peer,
-                                                                    connection_ends ends) {
+                                                                    const connection_ends* ends) {
   const auto& a = cfg_.authentication;
   outcome out;
   // Credentials must say one thing: with two, which one counts would depend

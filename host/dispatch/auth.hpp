@@ -130,12 +130,11 @@ class authenticator {
   // Decides who the request is; `peer` is the numeric client address. A Basic
   // attempt completes only after its turn (throttle_policy), waited on a
   // timer of the caller's executor.
-  // (No default argument: GCC frees a coroutine's defaulted class argument twice.)
+  // `ends` (may be null: not known) must outlive the coroutine. A pointer, not
+  // a class by value: GCC 12 destroys a coroutine's by-value class argument
+  // built from a temporary twice (free(): invalid pointer).
   asio::awaitable<outcome> authenticate(const request_head& req, const std::string& peer,
-                                        connection_ends ends);
-  asio::awaitable<outcome> authenticate(const request_head& req, const std::string& peer) {
-    return authenticate(req, peer, connection_ends{});
-  }
+                                        const connection_ends* ends = nullptr);
 
   // False when every request is anonymous whatever it sends (no Basic, no
   // trusted header, no iis_token, anonymous access on): authenticate() would say so.
@@ -174,10 +173,10 @@ class authenticator {
   // iis_token: the outcome of X-IIS-WindowsAuthToken, or nullopt when the
   // request is to be judged without it (no header; or one ignored, logged).
   std::optional<outcome> iis_token(const request_head& req, const std::string& peer,
-                                   const connection_ends& ends);
+                                   const connection_ends* ends);
   // Windows: whether the process owning the connection runs as this
   // process's user (IIS's w3wp of our app pool); false is logged.
-  bool peer_is_our_user(const std::string& peer, const connection_ends& ends);
+  bool peer_is_our_user(const std::string& peer, const connection_ends* ends);
 
   const config::config& cfg_;
   std::shared_ptr<spdlog::logger> log_;
