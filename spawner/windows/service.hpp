@@ -50,6 +50,7 @@ struct settings {
   // [identity] logon_password_file (empty: none): an account with a stored
   // password logs on with it, every other by S4U (spawner::account_token).
   std::filesystem::path password_file;
+  bool iis_token = false;  // [authentication] iis_token: off, a forwarded token is refused
   std::function<void(level, const std::string&)> log;  // any thread
   std::function<void()> ready;  // called once the pipe exists (clients may come); may be empty
 };
@@ -62,9 +63,21 @@ bool serve(const settings& s, native_handle stop, std::string& error);
 
 // The token a child of `account` runs with: spawner::account_token (a
 // password from `password_file` when it has one for the account, else an S4U
-// logon), cached per account after its first success. The one place the
-// service obtains an account's token.
+// logon), refused as token_refusal says (never cached then). Cached by the
+// account's SID and the password file's last write: a success for good, a
+// failure for 30 s (a wrong stored password is not retried on every
+// request: anonymous clients cannot lock the account out). The one place
+// the service obtains an account's token.
 std::shared_ptr<void> account_token(const identity& account,
-                                    const std::filesystem::path& password_file, std::string& error);
+                                    const std::filesystem::path& password_file, std::string& error,
+                                    const std::string& server_sid);
+
+// Why a child must never run with `token` (a forwarded token, or an account
+// logon's), "" when it may: its user is no domain or local user (S-1-5-21-*;
+// the server account itself excepted, see service.cpp); it has Administrators,
+// Account, Server, Print or Backup Operators enabled (deny-only is fine); it
+// holds SeDebug, SeTcb, SeBackup, SeRestore, SeTakeOwnership, SeLoadDriver,
+// SeImpersonate, SeAssignPrimaryToken or SeCreateToken at all.
+std::string token_refusal(void* token, const std::string& server_sid);
 
 }  // namespace cgihost::spawner::service

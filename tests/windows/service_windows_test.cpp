@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <windows.h>
 // After <windows.h>:
+#include <sddl.h>
 #include <tlhelp32.h>
 
 #include <chrono>
@@ -232,8 +233,11 @@ class ServiceWindowsTest : public ::testing::Test {
     return http_get(port_, target, fields);
   }
 
-  // A token of the test's user with the Administrators group deny-only,
-  // duplicated into the front end as IIS does: the value there.
+  // A token of the test's user made a realistic user's (the service refuses
+  // an administrator's or a privileged one): the Administrators group
+  // deny-only, no privilege but SeChangeNotify (DISABLE_MAX_PRIVILEGE),
+  // Medium integrity where Wine allows it; duplicated into the front end as
+  // IIS does: the value there.
   std::uintptr_t token_into_front() {
     HANDLE own = nullptr, filtered = nullptr, there = nullptr;
     EXPECT_TRUE(::OpenProcessToken(::GetCurrentProcess(), TOKEN_ALL_ACCESS, &own));
@@ -242,8 +246,16 @@ class ServiceWindowsTest : public ::testing::Test {
     ::AllocateAndInitializeSid(&nt, 2, SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS, 0, 0,
                                0, 0, 0, 0, &admins);
     SID_AND_ATTRIBUTES deny{admins, 0};
-    EXPECT_TRUE(::CreateRestrictedToken(own, 0, 1, &deny, 0, nullptr, 0, nullptr, &filtered))
+    EXPECT_TRUE(::CreateRestrictedToken(own, DISABLE_MAX_PRIVILEGE, 1, &deny, 0, nullptr, 0,
+                                        nullptr, &filtered))
         << ::GetLastError();
+    PSID medium = nullptr;
+    if (filtered && ::ConvertStringSidToSidW(L"S-1-16-8192", &medium)) {
+      TOKEN_MANDATORY_LABEL label{{medium, SE_GROUP_INTEGRITY}};
+      ::SetTokenInformation(filtered, TokenIntegrityLevel, &label,
+                            sizeof label + ::GetLengthSid(medium));
+      ::LocalFree(medium);
+    }
     EXPECT_TRUE(::DuplicateHandle(::GetCurrentProcess(), filtered, front_.process, &there, 0, FALSE,
                                   DUPLICATE_SAME_ACCESS))
         << ::GetLastError();
