@@ -6,20 +6,22 @@
 // messages are broker_wire.hpp's.
 //
 // Who may ask, twice checked: the pipe's DACL admits only the server
-// account's SID (and the service's own account, to make more instances of
-// it: FILE_CREATE_PIPE_INSTANCE alone); remote clients are rejected; the first
+// account's SID (read and write, 0x12019b: never FILE_CREATE_PIPE_INSTANCE)
+// and the service's own account (to make more instances of it:
+// FILE_CREATE_PIPE_INSTANCE alone); remote clients are rejected; the first
 // instance is made with FILE_FLAG_FIRST_PIPE_INSTANCE (nobody squats the
-// name first). Then each connection's client process
+// name first), and a failed instance is closed only once its replacement
+// exists (the name is never free). Then each connection's client process
 // (GetNamedPipeClientProcessId) must run as the server account, else it is
 // closed with a log line naming its pid and account.
 //
 // What it starts: a request names an account, which must be one of
-// `allowed` (never LocalSystem nor the Administrators), logged on here (S4U,
-// cached per account after its first success), or carries a token IIS
-// forwarded, as a handle value in the client process: duplicated out of it
-// (never a handle the service is merely told of), refused when it is
-// LocalSystem's, LocalService's or NetworkService's or has the Administrators
-// group enabled. The child's standard input and inherited handles are
+// `allowed`, logged on here (account_token), or carries a token IIS
+// forwarded (only with [authentication] iis_token on), as a handle value in
+// the client process: duplicated out of it (never a handle the service is
+// merely told of; never a pseudo-handle). Either token passes token_refusal
+// (no system or service account, no administrator, no master's privilege)
+// or the request is refused with a log line. The child's standard input and inherited handles are
 // duplicated in from the client the same way, and closed once it runs; an
 // inherited handle named in _FCGI_SHUTDOWN_EVENT_ (its value in decimal, as
 // php-cgi reads it) is renamed there to the value the child inherits. The

@@ -265,10 +265,13 @@ TEST(TokenRefusalTest, AdministratorsAndPowerfulPrivilegesAreRefused) {
               integrity_of(realistic.get()).c_str());
   EXPECT_EQ(service::token_refusal(realistic.get(), me), "");
   const std::string priv = service::token_refusal(privileged.get(), me);
-  if (is_wine() || !priv.empty()) EXPECT_NE(priv.find(" holds Se"), std::string::npos) << priv;
+  if (is_wine() || !priv.empty()) {
+    EXPECT_NE(priv.find(" holds Se"), std::string::npos) << priv;
+  }
   const std::string admin = service::token_refusal(own.get(), me);
-  if (is_wine() || !admin.empty())
+  if (is_wine() || !admin.empty()) {
     EXPECT_NE(admin.find("S-1-5-32-544"), std::string::npos) << admin;
+  }
 }
 
 TEST_F(WindowsServiceTest, AForwardedTokenWithPowerfulPrivilegesIsRefused) {
