@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <windows.h>
 // After <windows.h>:
+#include <aclapi.h>
 #include <sddl.h>
 
 #include <atomic>
@@ -308,6 +309,37 @@ TEST_F(WindowsServiceTest, APseudoHandleIsRefused) {
             std::string::npos)
       << error.detail;
   EXPECT_EQ(log().find("started pid"), std::string::npos) << log();
+}
+
+// The server account reads and writes the pipe but never makes an instance
+// of it (FILE_CREATE_PIPE_INSTANCE, 0x4, is FILE_APPEND_DATA, part of
+// FILE_GENERIC_WRITE): its ACE is 0x12019b. (Here the service's own account,
+// which alone has 0x4, is the same user.)
+TEST_F(WindowsServiceTest, ThePipesDaclLetsTheServerAccountMakeNoInstance) {
+  const std::wstring pipe =
+      L"\\\\.\\pipe\\" + std::wstring(name_.begin(), name_.end()) + L"-spawner";
+  HANDLE h = ::CreateFileW(pipe.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, 0,
+                           nullptr);
+  ASSERT_NE(h, INVALID_HANDLE_VALUE) << ::GetLastError();
+  PACL dacl = nullptr;
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  const DWORD r = ::GetSecurityInfo(h, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION, nullptr,
+                                    nullptr, &dacl, nullptr, &sd);
+  ::CloseHandle(h);
+  if (r != ERROR_SUCCESS || !dacl) {
+    if (sd) ::LocalFree(sd);
+    GTEST_SKIP() << "the pipe's DACL cannot be read here (" << r << ")";
+  }
+  bool read_write = false;
+  for (DWORD i = 0; i < dacl->AceCount; ++i) {
+    ACCESS_ALLOWED_ACE* ace = nullptr;
+    if (!::GetAce(dacl, i, reinterpret_cast<void**>(&ace))) continue;
+    if (ace->Mask == 0x12019b) read_write = true;
+    EXPECT_FALSE((ace->Mask & FILE_READ_DATA) && (ace->Mask & FILE_CREATE_PIPE_INSTANCE))
+        << std::hex << ace->Mask;
+  }
+  EXPECT_TRUE(read_write);
+  ::LocalFree(sd);
 }
 
 class WindowsServiceWithoutIisTokenTest : public WindowsServiceTest {
