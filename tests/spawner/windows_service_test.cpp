@@ -56,6 +56,25 @@ std::string own_sid() {
   return out;
 }
 
+// `own`'s privileges but SeChangeNotify, to delete (Wine's
+// DISABLE_MAX_PRIVILEGE deletes none: they are named one by one).
+std::vector<LUID_AND_ATTRIBUTES> privileges_but_change_notify(HANDLE own) {
+  DWORD size = 0;
+  ::GetTokenInformation(own, TokenPrivileges, nullptr, 0, &size);
+  std::vector<unsigned char> buf(size ? size : 1);
+  std::vector<LUID_AND_ATTRIBUTES> out;
+  LUID notify{};
+  ::LookupPrivilegeValueW(nullptr, L"SeChangeNotifyPrivilege", &notify);
+  if (size && ::GetTokenInformation(own, TokenPrivileges, buf.data(), size, &size)) {
+    const auto* p = reinterpret_cast<const TOKEN_PRIVILEGES*>(buf.data());
+    for (DWORD i = 0; i < p->PrivilegeCount; ++i)
+      if (p->Privileges[i].Luid.LowPart != notify.LowPart ||
+          p->Privileges[i].Luid.HighPart != notify.HighPart)
+        out.push_back({p->Privileges[i].Luid, 0});
+  }
+  return out;
+}
+
 // This process's token made a realistic user's, as a primary token: the
 // Administrators group deny-only (a UAC-filtered token), no privileges but
 // SeChangeNotify (DISABLE_MAX_PRIVILEGE) when `strip_privileges`, and Medium
@@ -68,8 +87,10 @@ std::shared_ptr<void> filtered_token(bool strip_privileges = true) {
   ::AllocateAndInitializeSid(&nt, 2, SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS, 0, 0, 0,
                              0, 0, 0, &admins);
   SID_AND_ATTRIBUTES deny{admins, 0};
-  ::CreateRestrictedToken(own, strip_privileges ? DISABLE_MAX_PRIVILEGE : 0, 1, &deny, 0, nullptr,
-                          0, nullptr, &out);
+  auto strip = privileges_but_change_notify(own);
+  if (!strip_privileges) strip.clear();
+  ::CreateRestrictedToken(own, strip_privileges ? DISABLE_MAX_PRIVILEGE : 0, 1, &deny,
+                          static_cast<DWORD>(strip.size()), strip.data(), 0, nullptr, &out);
   ::FreeSid(admins);
   ::CloseHandle(own);
   PSID medium = nullptr;
@@ -318,8 +339,13 @@ TEST_F(WindowsServiceTest, APseudoHandleIsRefused) {
 TEST_F(WindowsServiceTest, ThePipesDaclLetsTheServerAccountMakeNoInstance) {
   const std::wstring pipe =
       L"\\\\.\\pipe\\" + std::wstring(name_.begin(), name_.end()) + L"-spawner";
-  HANDLE h = ::CreateFileW(pipe.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, 0,
-                           nullptr);
+  HANDLE h = INVALID_HANDLE_VALUE;
+  for (int i = 0; i < 10 && h == INVALID_HANDLE_VALUE; ++i) {
+    h = ::CreateFileW(pipe.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, 0,
+                      nullptr);
+    if (h == INVALID_HANDLE_VALUE && ::GetLastError() == ERROR_PIPE_BUSY)
+      ::WaitNamedPipeW(pipe.c_str(), 1000);  // the next instance is being made
+  }
   ASSERT_NE(h, INVALID_HANDLE_VALUE) << ::GetLastError();
   PACL dacl = nullptr;
   PSECURITY_DESCRIPTOR sd = nullptr;

@@ -32,6 +32,26 @@
 #include "windows/test_paths.hpp"
 
 namespace {
+
+// `own`'s privileges but SeChangeNotify, to delete (Wine's
+// DISABLE_MAX_PRIVILEGE deletes none: they are named one by one).
+std::vector<LUID_AND_ATTRIBUTES> privileges_but_change_notify(HANDLE own) {
+  DWORD size = 0;
+  ::GetTokenInformation(own, TokenPrivileges, nullptr, 0, &size);
+  std::vector<unsigned char> buf(size ? size : 1);
+  std::vector<LUID_AND_ATTRIBUTES> out;
+  LUID notify{};
+  ::LookupPrivilegeValueW(nullptr, L"SeChangeNotifyPrivilege", &notify);
+  if (size && ::GetTokenInformation(own, TokenPrivileges, buf.data(), size, &size)) {
+    const auto* p = reinterpret_cast<const TOKEN_PRIVILEGES*>(buf.data());
+    for (DWORD i = 0; i < p->PrivilegeCount; ++i)
+      if (p->Privileges[i].Luid.LowPart != notify.LowPart ||
+          p->Privileges[i].Luid.HighPart != notify.HighPart)
+        out.push_back({p->Privileges[i].Luid, 0});
+  }
+  return out;
+}
+
 namespace fs = std::filesystem;
 using cgihost::test::connect_to;
 using cgihost::test::free_port;
@@ -246,8 +266,10 @@ class ServiceWindowsTest : public ::testing::Test {
     ::AllocateAndInitializeSid(&nt, 2, SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS, 0, 0,
                                0, 0, 0, 0, &admins);
     SID_AND_ATTRIBUTES deny{admins, 0};
-    EXPECT_TRUE(::CreateRestrictedToken(own, DISABLE_MAX_PRIVILEGE, 1, &deny, 0, nullptr, 0,
-                                        nullptr, &filtered))
+    auto strip = privileges_but_change_notify(own);
+    EXPECT_TRUE(::CreateRestrictedToken(own, DISABLE_MAX_PRIVILEGE, 1, &deny,
+                                        static_cast<DWORD>(strip.size()), strip.data(), 0, nullptr,
+                                        &filtered))
         << ::GetLastError();
     PSID medium = nullptr;
     if (filtered && ::ConvertStringSidToSidW(L"S-1-16-8192", &medium)) {
