@@ -16,7 +16,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -258,23 +257,6 @@ TEST_F(WindowsServiceTest, ATakenPipeNameIsAnError) {
   EXPECT_NE(error.find("another service"), std::string::npos) << error;
 }
 
-// What Wine gives for the integrity of the tests' tokens (a diagnostic).
-std::string integrity_of(HANDLE token) {
-  DWORD size = 0;
-  ::GetTokenInformation(token, TokenIntegrityLevel, nullptr, 0, &size);
-  std::vector<unsigned char> buf(size ? size : 1);
-  wchar_t* text = nullptr;
-  std::string out = "?";
-  if (size && ::GetTokenInformation(token, TokenIntegrityLevel, buf.data(), size, &size) &&
-      ::ConvertSidToStringSidW(reinterpret_cast<TOKEN_MANDATORY_LABEL*>(buf.data())->Label.Sid,
-                               &text)) {
-    out.clear();
-    for (const wchar_t* p = text; *p; ++p) out += static_cast<char>(*p);
-    ::LocalFree(text);
-  }
-  return out;
-}
-
 // One filter for forwarded and logged-on tokens: an enabled administrators'
 // group or a master's privilege is refused; a UAC-filtered user's token is not.
 TEST(TokenRefusalTest, AdministratorsAndPowerfulPrivilegesAreRefused) {
@@ -283,8 +265,6 @@ TEST(TokenRefusalTest, AdministratorsAndPowerfulPrivilegesAreRefused) {
   auto realistic = filtered_token();
   auto privileged = filtered_token(false);
   ASSERT_TRUE(own && realistic && privileged);
-  std::printf("integrity: own %s, filtered %s\n", integrity_of(own.get()).c_str(),
-              integrity_of(realistic.get()).c_str());
   EXPECT_EQ(service::token_refusal(realistic.get(), me), "");
   const std::string priv = service::token_refusal(privileged.get(), me);
   if (is_wine() || !priv.empty()) {
