@@ -117,7 +117,7 @@ std::string powerful_privilege(HANDLE token) {
 }  // namespace
 
 // Why a child must not run with `token` ("" when it may). See service.hpp.
-std::string token_refusal(HANDLE token, const std::string& server_sid) {
+std::string token_refusal(HANDLE token, const std::string& server_sid, bool forwarded) {
   std::string name;
   const std::string sid = token_user(token, &name);
   if (sid.empty()) return "its user cannot be read (TokenUser)";
@@ -126,8 +126,11 @@ std::string token_refusal(HANDLE token, const std::string& server_sid) {
   // pool identity is S-1-5-82-*): the only process that can present one
   // already runs as that account. The Wine tests depend on it, since Wine
   // has one user.
-  if (!sid.starts_with("S-1-5-21-") && sid != server_sid)
+  if (forwarded && !sid.starts_with("S-1-5-21-") && sid != server_sid)
     return who + " is no domain or local user (never a system or service account)";
+  // An account the config names is the administrator's choice (IIS's
+  // anonymous IUSR is S-1-5-17), but never LocalSystem.
+  if (sid == "S-1-5-18") return who + " is LocalSystem";
   if (const auto g = powerful_group(token); !g.empty())
     return who + (g == "?" ? " has groups that cannot be read"
                            : " has the group " + g + " enabled (an administrator's)");
@@ -530,7 +533,7 @@ std::shared_ptr<void> account_token(const identity& account,
     failures[key] = {error, std::chrono::steady_clock::now() + std::chrono::seconds(30)};
     return nullptr;
   }
-  if (const auto bad = token_refusal(token.get(), server_sid); !bad.empty()) {
+  if (const auto bad = token_refusal(token.get(), server_sid, false); !bad.empty()) {
     error = "account " + account.name + ": " + std::string(kRefusedToken) + bad;
     return nullptr;  // not cached: the account may change
   }

@@ -75,11 +75,13 @@ std::shared_ptr<void> account_token(const identity& account,
                                     const std::string& server_sid);
 
 // Why a child must never run with `token` (a forwarded token, or an account
-// logon's), "" when it may: its user is no domain or local user (S-1-5-21-*;
-// the server account itself excepted, see service.cpp); it has Administrators,
+// logon's), "" when it may: a forwarded token's user is no domain or local
+// user (S-1-5-21-*; the server account itself excepted, see service.cpp) —
+// an account the config names may be a built-in one such as IUSR
+// (S-1-5-17), never LocalSystem; it has Administrators,
 // Account, Server, Print or Backup Operators enabled (deny-only is fine); it
 // holds SeDebug, SeTcb, SeBackup, SeRestore, SeTakeOwnership, SeLoadDriver,
 // SeImpersonate, SeAssignPrimaryToken or SeCreateToken at all.
-std::string token_refusal(void* token, const std::string& server_sid);
+std::string token_refusal(void* token, const std::string& server_sid, bool forwarded = true);
 
 }  // namespace cgihost::spawner::service
