@@ -200,8 +200,8 @@ TEST_F(WindowsPasswordTest, TheRightToChangeTheDaclCountsAsRead) {
     GTEST_SKIP() << "Wine keeps no DACL it is given (it maps it to a Unix mode)";
   std::string error;
   ASSERT_TRUE(write_password_file(file_, {{"alice", {1}}}, error)) << error;
-  for (const wchar_t* sddl : {L"D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;WD;;;WD)",
-                              L"D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;WO;;;WD)"}) {
+  for (const wchar_t* sddl :
+       {L"D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;WD;;;WD)", L"D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;WO;;;WD)"}) {
     ASSERT_TRUE(set_dacl(file_, sddl));
     error.clear();
     EXPECT_FALSE(read_password_file(file_, error));
