@@ -88,6 +88,7 @@ std::optional<spawner::service::settings> settings_of(const config::config& cfg,
   s.server_name = cfg.identity.server->name;
   s.server_sid = cfg.identity.server->sid;
   s.password_file = cfg.identity.logon_password_file.value_or(std::filesystem::path{});
+  s.iis_token = cfg.authentication.iis_token;
   for (auto& a : accounts)
     if (!a.is_root()) s.allowed.push_back(std::move(a));
   auto log = lg.error;

@@ -119,6 +119,11 @@ class exchange {
   // the dispatch; its address is empty before.
   const host::client& client() const { return state_.client; }
   request_state& state() { return state_; }
+  // The token IIS forwarded for this request, as an identity (iis_token);
+  // null without one.
+  const std::shared_ptr<const spawner::identity>& token_identity() const {
+    return state_.token_identity;
+  }
   // A module saw the client leave before the response was complete.
   bool client_left() const { return state_.client_left; }
 

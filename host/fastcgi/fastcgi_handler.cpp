@@ -181,9 +181,9 @@ checked<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(const exchange&
   // location may name (the decision table). Checked like a CGI spawn before
   // any instance is lent.
   const auto& name = family_->settings().name;
-  auto choice =
-      choose_identity(cfg_, config::module_kind::fastcgi, true, family_->settings().impersonate,
-                      ex.authenticated_user(), true, process_identity_of(cfg_, ex.route()));
+  auto choice = choose_identity(cfg_, config::module_kind::fastcgi, true,
+                                family_->settings().impersonate, ex.authenticated_user(), true,
+                                process_identity_of(cfg_, ex.route()), ex.token_identity());
   auto id =
       check_identity(cfg_, choice, st, false,
                      check_subject{"[pool " + name + "]", ex.id().str(), ex.route().script_name});

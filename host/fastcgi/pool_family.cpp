@@ -20,7 +20,7 @@ pool_family::pool_family(const config::pool& settings, asio::any_io_executor ex,
 std::shared_ptr<fastcgi_pool> pool_family::for_account(const spawner::identity& as) {
   std::lock_guard lock(mu_);
   if (stopped_) return nullptr;
-  auto& p = by_uid_[as.uid.value];
+  auto& p = by_account_[as.sid.empty() ? std::to_string(as.uid.value) : as.sid];
   if (!p) {
     p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_, broker_);
     p->join_family(weak_from_this());
@@ -33,7 +33,7 @@ std::shared_ptr<fastcgi_pool> pool_family::for_account(const spawner::identity& 
 std::vector<std::shared_ptr<fastcgi_pool>> pool_family::pools() {
   std::lock_guard lock(mu_);
   std::vector<std::shared_ptr<fastcgi_pool>> v;
-  for (auto& [uid, p] : by_uid_) v.push_back(p);
+  for (auto& [account, p] : by_account_) v.push_back(p);
   return v;
 }
 
@@ -42,7 +42,7 @@ void pool_family::stop(std::chrono::milliseconds grace, std::function<void()> do
   {
     std::lock_guard lock(mu_);
     stopped_ = true;
-    for (auto& [uid, p] : by_uid_) all.push_back(p);
+    for (auto& [account, p] : by_account_) all.push_back(p);
   }
   stop_all(all, grace, std::move(done));
 }

@@ -72,7 +72,9 @@ class pool_family : public std::enable_shared_from_this<pool_family> {
   spawner::broker* broker_;
   std::mutex mu_;
   bool stopped_ = false;
-  std::map<std::uint32_t, std::shared_ptr<fastcgi_pool>> by_uid_;
+  // By account: its uid (POSIX), its SID (Windows: relative ids repeat
+  // across domains).
+  std::map<std::string, std::shared_ptr<fastcgi_pool>> by_account_;
   std::atomic<std::uint32_t> live_{0};
   std::set<const fastcgi_pool*> waiting_;  // pools with a request waiting for room
 };

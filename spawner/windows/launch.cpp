@@ -268,6 +268,12 @@ bool create_suspended(const launch_spec& spec, wide_spec& w, child_stdio& io, ha
                       CREATE_SUSPENDED;
   const wchar_t* cwd = w.working_dir.empty() ? nullptr : w.working_dir.c_str();
   HANDLE token = spec.as && spec.as->token ? static_cast<HANDLE>(spec.as->token.get()) : nullptr;
+  // A child of another account does not inherit our window station (the
+  // service's Service-0x0-3e7$, which it may not open: user32 would fail to
+  // start in it): an empty name makes Windows connect it to the window
+  // station of its own logon session, made on first use.
+  wchar_t no_desktop[] = L"";
+  if (token) si.StartupInfo.lpDesktop = no_desktop;
   ::SetLastError(ERROR_SUCCESS);
   BOOL ok = token ? ::CreateProcessAsUserW(token, w.program.c_str(), w.command_line.data(), nullptr,
                                            nullptr, TRUE, flags, w.environment.data(), cwd,

@@ -71,7 +71,9 @@ std::string other_reader(PSID owner, PACL dacl) {
   if (owner && !trusted(owner) && !own)
     return sid_string(owner) + " (its owner, who may change its DACL)";
   if (!dacl) return "everyone (the file has no DACL)";
-  constexpr DWORD reading = FILE_READ_DATA | GENERIC_READ | GENERIC_ALL | MAXIMUM_ALLOWED;
+  // Reading, or a right that grants itself reading (WRITE_DAC, WRITE_OWNER).
+  constexpr DWORD reading =
+      FILE_READ_DATA | GENERIC_READ | GENERIC_ALL | MAXIMUM_ALLOWED | WRITE_DAC | WRITE_OWNER;
   for (DWORD i = 0; i < dacl->AceCount; ++i) {
     ACE_HEADER* ace = nullptr;
     if (!GetAce(dacl, i, reinterpret_cast<void**>(&ace))) return "? (an ACE that cannot be read)";

@@ -6,6 +6,7 @@
 #include <aclapi.h>
 #include <sddl.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -25,6 +26,8 @@ namespace cgihost::spawner::service {
 namespace {
 
 constexpr DWORD kBuffer = 64 * 1024;
+// In an account logon's error when the token was refused (not a logon failure).
+constexpr std::string_view kRefusedToken = "its token is refused: ";
 
 struct closer {
   void operator()(void* h) const {
@@ -63,19 +66,83 @@ std::string token_user(HANDLE token, std::string* name = nullptr) {
   return sid_string(sid);
 }
 
-bool administrators_enabled(HANDLE token) {
+// A token's information of `cls`, or an empty buffer when it cannot be read.
+std::vector<unsigned char> token_info(HANDLE token, TOKEN_INFORMATION_CLASS cls) {
   DWORD size = 0;
-  ::GetTokenInformation(token, TokenGroups, nullptr, 0, &size);
+  ::GetTokenInformation(token, cls, nullptr, 0, &size);
   std::vector<unsigned char> buf(size);
-  if (size == 0 || !::GetTokenInformation(token, TokenGroups, buf.data(), size, &size))
-    return true;  // cannot tell: taken for the worst
-  const auto* groups = reinterpret_cast<TOKEN_GROUPS*>(buf.data());
-  for (DWORD i = 0; i < groups->GroupCount; ++i)
-    if ((groups->Groups[i].Attributes & SE_GROUP_ENABLED) &&
-        sid_string(groups->Groups[i].Sid) == "S-1-5-32-544")
-      return true;
-  return false;
+  if (size == 0 || !::GetTokenInformation(token, cls, buf.data(), size, &size)) buf.clear();
+  return buf;
 }
+
+// The first enabled group of the token among those that administer the
+// machine (deny-only is fine: a UAC-filtered token), "" when none; "?" when
+// the groups cannot be read (taken for the worst).
+std::string powerful_group(HANDLE token) {
+  static const char* const kGroups[] = {"S-1-5-32-544", "S-1-5-32-548", "S-1-5-32-549",
+                                        "S-1-5-32-550", "S-1-5-32-551"};
+  const auto buf = token_info(token, TokenGroups);
+  if (buf.empty()) return "?";
+  const auto* groups = reinterpret_cast<const TOKEN_GROUPS*>(buf.data());
+  for (DWORD i = 0; i < groups->GroupCount; ++i) {
+    if (!(groups->Groups[i].Attributes & SE_GROUP_ENABLED)) continue;
+    const std::string sid = sid_string(groups->Groups[i].Sid);
+    for (const char* g : kGroups)
+      if (sid == g) return sid;
+  }
+  return {};
+}
+
+// The first privilege the token holds (enabled or not) that makes its
+// holder the machine's master, "" when none; "?" when they cannot be read.
+std::string powerful_privilege(HANDLE token) {
+  static const wchar_t* const kPrivileges[] = {
+      SE_DEBUG_NAME,          SE_TCB_NAME,         SE_BACKUP_NAME,      SE_RESTORE_NAME,
+      SE_TAKE_OWNERSHIP_NAME, SE_LOAD_DRIVER_NAME, SE_IMPERSONATE_NAME, SE_ASSIGNPRIMARYTOKEN_NAME,
+      SE_CREATE_TOKEN_NAME};
+  const auto buf = token_info(token, TokenPrivileges);
+  if (buf.empty()) return "?";
+  const auto* privs = reinterpret_cast<const TOKEN_PRIVILEGES*>(buf.data());
+  for (const wchar_t* name : kPrivileges) {
+    LUID luid{};
+    if (!::LookupPrivilegeValueW(nullptr, name, &luid)) continue;
+    for (DWORD i = 0; i < privs->PrivilegeCount; ++i)
+      if (privs->Privileges[i].Luid.LowPart == luid.LowPart &&
+          privs->Privileges[i].Luid.HighPart == luid.HighPart)
+        return win32::narrow(name);
+  }
+  return {};
+}
+
+}  // namespace
+
+// Why a child must not run with `token` ("" when it may). See service.hpp.
+std::string token_refusal(HANDLE token, const std::string& server_sid, bool forwarded) {
+  std::string name;
+  const std::string sid = token_user(token, &name);
+  if (sid.empty()) return "its user cannot be read (TokenUser)";
+  const std::string who = name + " (" + sid + ")";
+  // The server account's own token stays accepted whatever its SID (an app
+  // pool identity is S-1-5-82-*): the only process that can present one
+  // already runs as that account. The Wine tests depend on it, since Wine
+  // has one user.
+  if (forwarded && !sid.starts_with("S-1-5-21-") && sid != server_sid)
+    return who + " is no domain or local user (never a system or service account)";
+  // An account the config names is the administrator's choice (IIS's
+  // anonymous IUSR is S-1-5-17), but never LocalSystem.
+  if (sid == "S-1-5-18") return who + " is LocalSystem";
+  if (const auto g = powerful_group(token); !g.empty())
+    return who + (g == "?" ? " has groups that cannot be read"
+                           : " has the group " + g + " enabled (an administrator's)");
+  if (const auto p = powerful_privilege(token); !p.empty())
+    return who + (p == "?" ? " has privileges that cannot be read" : " holds " + p);
+  // No rule on the integrity level (above Medium: refused) yet: Wine reports
+  // High for every token of its one user, a restricted one too, and ignores
+  // SetTokenInformation(TokenIntegrityLevel), so no test could show it.
+  return {};
+}
+
+namespace {
 
 std::string hex(std::uint64_t v) {
   char buf[24];
@@ -98,8 +165,11 @@ struct pipe_security {
       self = token_user(token);
       ::CloseHandle(token);
     }
-    // GRGW: FILE_GENERIC_READ | FILE_GENERIC_WRITE; 0x4: FILE_CREATE_PIPE_INSTANCE.
-    const std::string sddl = "D:P(A;;GRGW;;;" + server_sid + ")" +
+    // 0x12019b: FILE_GENERIC_READ | FILE_GENERIC_WRITE without 0x4
+    // (FILE_APPEND_DATA, which on a pipe is FILE_CREATE_PIPE_INSTANCE: the
+    // server account must not make rogue instances); 0x4 alone for this
+    // service's own account.
+    const std::string sddl = "D:P(A;;0x12019b;;;" + server_sid + ")" +
                              (self.empty() ? std::string() : "(A;;0x4;;;" + self + ")");
     if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(win32::wide(sddl).c_str(),
                                                                 SDDL_REVISION_1, &sd, nullptr)) {
@@ -230,6 +300,10 @@ class connection {
 // A handle of the client duplicated into this process (inheritable: it is
 // for a child), or null with `why`.
 unique_handle connection::from_client(std::uint64_t value, std::string& why) {
+  if (value == 0 || value >= 0xFFFFFFFFFFFFFFF0ull) {  // none, or a pseudo-handle
+    why = "handle " + hex(value) + " of the front end is no handle it may pass";
+    return nullptr;
+  }
   HANDLE out = nullptr;
   if (!::DuplicateHandle(client_.get(),
                          reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value)),
@@ -255,6 +329,10 @@ std::uint64_t connection::to_client(HANDLE h, DWORD access, bool close_source) {
 // The token IIS forwarded to the front end, duplicated out of it and made a
 // primary token: its identity, or nullopt with `why`.
 std::optional<identity> connection::forwarded(std::uint64_t value, std::string& why) {
+  if (!s_.iis_token) {
+    why = "a forwarded token, but [authentication] iis_token is off";
+    return std::nullopt;
+  }
   HANDLE given = nullptr;
   if (!::DuplicateHandle(client_.get(),
                          reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value)),
@@ -271,10 +349,8 @@ std::optional<identity> connection::forwarded(std::uint64_t value, std::string& 
     why = "the forwarded token " + hex(value) + " is no token (TokenUser cannot be read)";
     return std::nullopt;
   }
-  if (id.sid == "S-1-5-18" || id.sid == "S-1-5-19" || id.sid == "S-1-5-20" ||
-      administrators_enabled(token.get())) {
-    why = "the forwarded token is " + id.system_name + " (" + id.sid +
-          "): never LocalSystem, LocalService, NetworkService or the Administrators";
+  if (const auto bad = token_refusal(token.get(), s_.server_sid); !bad.empty()) {
+    why = "the forwarded token is refused: " + bad;
     return std::nullopt;
   }
   HANDLE primary = nullptr;
@@ -293,9 +369,9 @@ std::optional<identity> connection::allowed(const std::string& name, std::string
   for (const auto& a : s_.allowed) {
     if (a.name != name) continue;
     identity id = a;
-    id.token = account_token(a, s_.password_file, why);
-    logon_failed = !id.token;
-    if (logon_failed) return std::nullopt;
+    id.token = account_token(a, s_.password_file, why, s_.server_sid);
+    logon_failed = !id.token && why.find(kRefusedToken) == std::string::npos;
+    if (!id.token) return std::nullopt;
     return id;
   }
   why = name.empty() ? std::string("a spawn request without an account (never as LocalSystem)")
@@ -309,10 +385,13 @@ std::string connection::launch_for(wire::launch_request& r) {
   std::string why;
   bool logon_failed = false;
   auto as = r.token ? forwarded(r.token, why) : allowed(r.account, why, logon_failed);
-  if (!as)
+  if (!as) {
+    s_.log(level::warn,
+           "refused a spawn request of the front end (pid " + std::to_string(pid_) + "): " + why);
     return logon_failed ? refusal("logon of " + r.account + ": " + why, ERROR_LOGON_FAILURE,
                                   launch_step::logon)
                         : refusal(why);
+  }
   std::vector<unique_handle> in;  // closed once the child has its own
   launch_spec spec = std::move(r.spec);
   spec.as = std::move(as);
@@ -353,8 +432,18 @@ std::string connection::started_reply(const launched_child& c) {
   out.process_handle = to_client(c.process, SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, false);
   out.job_handle = to_client(c.job, JOB_OBJECT_TERMINATE | JOB_OBJECT_QUERY, false);
   ::CloseHandle(c.process);
-  const bool moved = out.process_handle != 0 && out.job_handle != 0;
-  if (!moved) ::TerminateJobObject(c.job, 137);
+  const bool moved = out.process_handle != 0 && out.job_handle != 0 &&
+                     (!out.has_stdin || out.stdin_handle != 0) &&
+                     (c.stdout_fd == no_handle || out.stdout_handle != 0) &&
+                     (c.stderr_fd == no_handle || out.stderr_handle != 0);
+  if (!moved) {
+    ::TerminateJobObject(c.job, 137);
+    for (auto v : {out.stdin_handle, out.stdout_handle, out.stderr_handle, out.process_handle,
+                   out.job_handle})
+      if (v != 0)  // closes the client's copy
+        ::DuplicateHandle(client_.get(), reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)),
+                          nullptr, nullptr, 0, FALSE, DUPLICATE_CLOSE_SOURCE);
+  }
   ::CloseHandle(c.job);  // from now on the front end's handle holds the job
   if (!moved)
     return refusal("the child's handles could not be given to the front end (pid " +
@@ -371,44 +460,84 @@ HANDLE new_instance(const std::wstring& pipe, bool first, pipe_security& sec) {
       PIPE_UNLIMITED_INSTANCES, kBuffer, kBuffer, 0, &sec.sa);
 }
 
-// Waits for a client on `pipe`: 1 connected, 0 stopped, -1 failed.
-int await_client(HANDLE pipe, HANDLE stop) {
+// Waits for a client on `pipe`: 1 connected, 0 stopped, -1 this instance
+// failed, -2 the wait itself failed (`error` says why).
+int await_client(HANDLE pipe, HANDLE stop, std::string& error) {
   OVERLAPPED ov{};
   unique_handle event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+  if (!event) {
+    error = "CreateEventW: " + win32::message_of(::GetLastError());
+    return -2;
+  }
   ov.hEvent = event.get();
   if (::ConnectNamedPipe(pipe, &ov)) return 1;
   const DWORD e = ::GetLastError();
   if (e == ERROR_PIPE_CONNECTED) return 1;
   if (e != ERROR_IO_PENDING) return -1;
   HANDLE both[2] = {ov.hEvent, stop};
-  if (::WaitForMultipleObjects(2, both, FALSE, INFINITE) != WAIT_OBJECT_0) {
+  const DWORD w = ::WaitForMultipleObjects(2, both, FALSE, INFINITE);
+  if (w != WAIT_OBJECT_0) {
+    const DWORD wait_error = ::GetLastError();
     ::CancelIoEx(pipe, &ov);
     DWORD ignored;
     ::GetOverlappedResult(pipe, &ov, &ignored, TRUE);
-    return 0;
+    if (w == WAIT_OBJECT_0 + 1) return 0;
+    error = "WaitForMultipleObjects: " +
+            (w == WAIT_FAILED ? win32::message_of(wait_error) : "result " + std::to_string(w));
+    return -2;
   }
   DWORD ignored;
   return ::GetOverlappedResult(pipe, &ov, &ignored, FALSE) ? 1 : -1;
 }
 
+// The logon caches' key: the account's SID and the password file's last
+// write (a changed file takes effect without a restart).
+std::string cache_key(const identity& account, const std::filesystem::path& password_file) {
+  std::error_code ec;
+  const auto written = password_file.empty() ? std::filesystem::file_time_type{}
+                                             : std::filesystem::last_write_time(password_file, ec);
+  return account.sid + "|" + std::to_string(written.time_since_epoch().count());
+}
+
+struct failed_logon {
+  std::string error;
+  std::chrono::steady_clock::time_point until;
+};
+
 std::mutex tokens_mu;
-std::map<std::string, std::shared_ptr<void>> tokens;  // by SID: each account's first success
+std::map<std::string, std::shared_ptr<void>> tokens;  // each account's first success, for good
+std::map<std::string, failed_logon> failures;         // each account's failure, for 30 s
 
 }  // namespace
 
 std::shared_ptr<void> account_token(const identity& account,
-                                    const std::filesystem::path& password_file,
-                                    std::string& error) {
+                                    const std::filesystem::path& password_file, std::string& error,
+                                    const std::string& server_sid) {
+  const std::string key = cache_key(account, password_file);
   {
     std::lock_guard lock(tokens_mu);
-    if (auto it = tokens.find(account.sid); it != tokens.end()) return it->second;
+    if (auto it = tokens.find(key); it != tokens.end()) return it->second;
+    if (auto it = failures.find(key); it != failures.end()) {
+      if (std::chrono::steady_clock::now() < it->second.until) {
+        error = it->second.error + " (a failure of the last 30 s, not retried yet)";
+        return nullptr;
+      }
+      failures.erase(it);
+    }
   }
   auto token = spawner::account_token(
       spawner::account{account.name, account.uid, account.gid, account.home, account.sid},
       password_file, error);
-  if (!token) return nullptr;
   std::lock_guard lock(tokens_mu);
-  return tokens.emplace(account.sid, token).first->second;
+  if (!token) {
+    failures[key] = {error, std::chrono::steady_clock::now() + std::chrono::seconds(30)};
+    return nullptr;
+  }
+  if (const auto bad = token_refusal(token.get(), server_sid, false); !bad.empty()) {
+    error = "account " + account.name + ": " + std::string(kRefusedToken) + bad;
+    return nullptr;  // not cached: the account may change
+  }
+  return tokens.emplace(key, token).first->second;
 }
 
 bool serve(const settings& s, native_handle stop, std::string& error) {
@@ -433,19 +562,27 @@ bool serve(const settings& s, native_handle stop, std::string& error) {
             "; children may run as: " + (names.empty() ? std::string("(no account)") : names) +
             ", or as a token IIS forwarded");
   while (true) {
-    const int r = await_client(next, stop);
-    if (r == 0) {
+    std::string why;
+    const int r = await_client(next, stop, why);
+    if (r == 0 || r == -2) {
       ::CloseHandle(next);
-      return true;
+      if (r == 0) return true;
+      error = shown + ": waiting for a client: " + why;
+      s.log(level::error, error + "; the service stops serving");
+      return false;
     }
-    if (r == 1)
-      std::thread([shared, next] { connection(shared, next).run(); }).detach();
-    else
-      ::CloseHandle(next);
+    if (r == 1) std::thread([shared, next] { connection(shared, next).run(); }).detach();
+    // A failed instance is closed only once its replacement exists: the
+    // name is never free for another server to take.
+    const HANDLE failed = r == 1 ? nullptr : next;
     while ((next = new_instance(pipe, false, sec)) == INVALID_HANDLE_VALUE) {
       s.log(level::error, shown + ": another instance: " + win32::message_of(::GetLastError()));
-      if (::WaitForSingleObject(stop, 1000) == WAIT_OBJECT_0) return true;
+      if (::WaitForSingleObject(stop, 1000) == WAIT_OBJECT_0) {
+        if (failed) ::CloseHandle(failed);
+        return true;
+      }
     }
+    if (failed) ::CloseHandle(failed);
   }
 }
 

@@ -6,20 +6,22 @@
 // messages are broker_wire.hpp's.
 //
 // Who may ask, twice checked: the pipe's DACL admits only the server
-// account's SID (and the service's own account, to make more instances of
-// it: FILE_CREATE_PIPE_INSTANCE alone); remote clients are rejected; the first
+// account's SID (read and write, 0x12019b: never FILE_CREATE_PIPE_INSTANCE)
+// and the service's own account (to make more instances of it:
+// FILE_CREATE_PIPE_INSTANCE alone); remote clients are rejected; the first
 // instance is made with FILE_FLAG_FIRST_PIPE_INSTANCE (nobody squats the
-// name first). Then each connection's client process
+// name first), and a failed instance is closed only once its replacement
+// exists (the name is never free). Then each connection's client process
 // (GetNamedPipeClientProcessId) must run as the server account, else it is
 // closed with a log line naming its pid and account.
 //
 // What it starts: a request names an account, which must be one of
-// `allowed` (never LocalSystem nor the Administrators), logged on here (S4U,
-// cached per account after its first success), or carries a token IIS
-// forwarded, as a handle value in the client process: duplicated out of it
-// (never a handle the service is merely told of), refused when it is
-// LocalSystem's, LocalService's or NetworkService's or has the Administrators
-// group enabled. The child's standard input and inherited handles are
+// `allowed`, logged on here (account_token), or carries a token IIS
+// forwarded (only with [authentication] iis_token on), as a handle value in
+// the client process: duplicated out of it (never a handle the service is
+// merely told of; never a pseudo-handle). Either token passes token_refusal
+// (no system or service account, no administrator, no master's privilege)
+// or the request is refused with a log line. The child's standard input and inherited handles are
 // duplicated in from the client the same way, and closed once it runs; an
 // inherited handle named in _FCGI_SHUTDOWN_EVENT_ (its value in decimal, as
 // php-cgi reads it) is renamed there to the value the child inherits. The
@@ -50,6 +52,7 @@ struct settings {
   // [identity] logon_password_file (empty: none): an account with a stored
   // password logs on with it, every other by S4U (spawner::account_token).
   std::filesystem::path password_file;
+  bool iis_token = false;  // [authentication] iis_token: off, a forwarded token is refused
   std::function<void(level, const std::string&)> log;  // any thread
   std::function<void()> ready;  // called once the pipe exists (clients may come); may be empty
 };
@@ -62,9 +65,23 @@ bool serve(const settings& s, native_handle stop, std::string& error);
 
 // The token a child of `account` runs with: spawner::account_token (a
 // password from `password_file` when it has one for the account, else an S4U
-// logon), cached per account after its first success. The one place the
-// service obtains an account's token.
+// logon), refused as token_refusal says (never cached then). Cached by the
+// account's SID and the password file's last write: a success for good, a
+// failure for 30 s (a wrong stored password is not retried on every
+// request: anonymous clients cannot lock the account out). The one place
+// the service obtains an account's token.
 std::shared_ptr<void> account_token(const identity& account,
-                                    const std::filesystem::path& password_file, std::string& error);
+                                    const std::filesystem::path& password_file, std::string& error,
+                                    const std::string& server_sid);
+
+// Why a child must never run with `token` (a forwarded token, or an account
+// logon's), "" when it may: a forwarded token's user is no domain or local
+// user (S-1-5-21-*; the server account itself excepted, see service.cpp) —
+// an account the config names may be a built-in one such as IUSR
+// (S-1-5-17), never LocalSystem; it has Administrators,
+// Account, Server, Print or Backup Operators enabled (deny-only is fine); it
+// holds SeDebug, SeTcb, SeBackup, SeRestore, SeTakeOwnership, SeLoadDriver,
+// SeImpersonate, SeAssignPrimaryToken or SeCreateToken at all.
+std::string token_refusal(void* token, const std::string& server_sid, bool forwarded = true);
 
 }  // namespace cgihost::spawner::service

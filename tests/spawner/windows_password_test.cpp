@@ -193,6 +193,22 @@ TEST_F(WindowsPasswordTest, WriteAccessForOthersIsNoRead) {
   EXPECT_TRUE(read_password_file(file_, error)) << error;
 }
 
+// WRITE_DAC or WRITE_OWNER lets its holder grant itself read access: refused
+// like read access.
+TEST_F(WindowsPasswordTest, TheRightToChangeTheDaclCountsAsRead) {
+  if (win32::under_wine())
+    GTEST_SKIP() << "Wine keeps no DACL it is given (it maps it to a Unix mode)";
+  std::string error;
+  ASSERT_TRUE(write_password_file(file_, {{"alice", {1}}}, error)) << error;
+  for (const wchar_t* sddl :
+       {L"D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;WD;;;WD)", L"D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;WO;;;WD)"}) {
+    ASSERT_TRUE(set_dacl(file_, sddl));
+    error.clear();
+    EXPECT_FALSE(read_password_file(file_, error));
+    EXPECT_NE(error.find("S-1-1-0"), std::string::npos) << error;
+  }
+}
+
 // account_token: the stored password when there is one, else S4U. Wine
 // fakes both logons (its LogonUserW returns TRUE with the handle 0xdeadbeef,
 // which is no token; its LSA has no S4U), so here every way must fail with

@@ -10,11 +10,14 @@
 #include <gtest/gtest.h>
 #include <windows.h>
 // After <windows.h>:
+#include <aclapi.h>
 #include <sddl.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -52,9 +55,30 @@ std::string own_sid() {
   return out;
 }
 
-// This process's token with the Administrators group deny-only (the service
-// refuses a token with it enabled), as a primary token.
-std::shared_ptr<void> filtered_token() {
+// `own`'s privileges but SeChangeNotify, to delete (Wine's
+// DISABLE_MAX_PRIVILEGE deletes none: they are named one by one).
+std::vector<LUID_AND_ATTRIBUTES> privileges_but_change_notify(HANDLE own) {
+  DWORD size = 0;
+  ::GetTokenInformation(own, TokenPrivileges, nullptr, 0, &size);
+  std::vector<unsigned char> buf(size ? size : 1);
+  std::vector<LUID_AND_ATTRIBUTES> out;
+  LUID notify{};
+  ::LookupPrivilegeValueW(nullptr, L"SeChangeNotifyPrivilege", &notify);
+  if (size && ::GetTokenInformation(own, TokenPrivileges, buf.data(), size, &size)) {
+    const auto* p = reinterpret_cast<const TOKEN_PRIVILEGES*>(buf.data());
+    for (DWORD i = 0; i < p->PrivilegeCount; ++i)
+      if (p->Privileges[i].Luid.LowPart != notify.LowPart ||
+          p->Privileges[i].Luid.HighPart != notify.HighPart)
+        out.push_back({p->Privileges[i].Luid, 0});
+  }
+  return out;
+}
+
+// This process's token made a realistic user's, as a primary token: the
+// Administrators group deny-only (a UAC-filtered token), no privileges but
+// SeChangeNotify (DISABLE_MAX_PRIVILEGE) when `strip_privileges`, and Medium
+// integrity where SetTokenInformation allows it.
+std::shared_ptr<void> filtered_token(bool strip_privileges = true) {
   HANDLE own = nullptr, out = nullptr;
   ::OpenProcessToken(::GetCurrentProcess(), TOKEN_ALL_ACCESS, &own);
   SID_IDENTIFIER_AUTHORITY nt = SECURITY_NT_AUTHORITY;
@@ -62,10 +86,29 @@ std::shared_ptr<void> filtered_token() {
   ::AllocateAndInitializeSid(&nt, 2, SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS, 0, 0, 0,
                              0, 0, 0, &admins);
   SID_AND_ATTRIBUTES deny{admins, 0};
-  ::CreateRestrictedToken(own, 0, 1, &deny, 0, nullptr, 0, nullptr, &out);
+  auto strip = privileges_but_change_notify(own);
+  if (!strip_privileges) strip.clear();
+  ::CreateRestrictedToken(own, strip_privileges ? DISABLE_MAX_PRIVILEGE : 0, 1, &deny,
+                          static_cast<DWORD>(strip.size()), strip.data(), 0, nullptr, &out);
   ::FreeSid(admins);
   ::CloseHandle(own);
+  PSID medium = nullptr;
+  if (out && ::ConvertStringSidToSidW(L"S-1-16-8192", &medium)) {
+    TOKEN_MANDATORY_LABEL label{{medium, SE_GROUP_INTEGRITY}};
+    ::SetTokenInformation(out, TokenIntegrityLevel, &label, sizeof label + ::GetLengthSid(medium));
+    ::LocalFree(medium);
+  }
   return out ? std::shared_ptr<void>(out, ::CloseHandle) : nullptr;
+}
+
+std::shared_ptr<void> own_token() {
+  HANDLE own = nullptr;
+  ::OpenProcessToken(::GetCurrentProcess(), TOKEN_ALL_ACCESS, &own);
+  return own ? std::shared_ptr<void>(own, ::CloseHandle) : nullptr;
+}
+
+bool is_wine() {
+  return ::GetProcAddress(::GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != nullptr;
 }
 
 // All of an overlapped pipe's bytes until its writers are gone.
@@ -86,6 +129,9 @@ std::string read_to_end(HANDLE pipe) {
 
 class WindowsServiceTest : public ::testing::Test {
  protected:
+  // [authentication] iis_token of the service under test.
+  virtual bool iis_token() const { return true; }
+
   void SetUp() override {
     name_ = "cgihost-unit-" + std::to_string(std::random_device{}());
     stop_ = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
@@ -93,6 +139,7 @@ class WindowsServiceTest : public ::testing::Test {
     s.name = name_;
     s.server_name = "this test";
     s.server_sid = own_sid();
+    s.iis_token = iis_token();
     s.log = [this](service::level, const std::string& line) {
       std::lock_guard lock(mu_);
       log_ += line + "\n";
@@ -208,6 +255,152 @@ TEST_F(WindowsServiceTest, ATakenPipeNameIsAnError) {
   EXPECT_FALSE(served);
   EXPECT_NE(error.find("\\\\.\\pipe\\" + name_ + "-spawner: "), std::string::npos) << error;
   EXPECT_NE(error.find("another service"), std::string::npos) << error;
+}
+
+// One filter for forwarded and logged-on tokens: an enabled administrators'
+// group or a master's privilege is refused; a UAC-filtered user's token is not.
+TEST(TokenRefusalTest, AdministratorsAndPowerfulPrivilegesAreRefused) {
+  const std::string me = own_sid();
+  auto own = own_token();
+  auto realistic = filtered_token();
+  auto privileged = filtered_token(false);
+  ASSERT_TRUE(own && realistic && privileged);
+  EXPECT_EQ(service::token_refusal(realistic.get(), me), "");
+  const std::string priv = service::token_refusal(privileged.get(), me);
+  if (is_wine() || !priv.empty()) {
+    EXPECT_NE(priv.find(" holds Se"), std::string::npos) << priv;
+  }
+  const std::string admin = service::token_refusal(own.get(), me);
+  if (is_wine() || !admin.empty()) {
+    EXPECT_NE(admin.find("S-1-5-32-544"), std::string::npos) << admin;
+  }
+}
+
+TEST_F(WindowsServiceTest, AForwardedTokenWithPowerfulPrivilegesIsRefused) {
+  launch_spec spec;
+  spec.program = windows_path(CGIHOST_PROGRAM_win_child);
+  spec.argv = {spec.program, "exit", "0"};
+  spec.as = identity{};
+  spec.as->name = "forwarded";
+  spec.as->token = filtered_token(false);
+  if (service::token_refusal(spec.as->token.get(), own_sid()).empty())
+    GTEST_SKIP() << "this test's user holds no such privilege";
+  launch_error error;
+  EXPECT_FALSE(broker_->launch(spec, error));
+  EXPECT_EQ(error.step, launch_step::broker);
+  EXPECT_NE(error.detail.find("the forwarded token is refused: "), std::string::npos)
+      << error.detail;
+  EXPECT_NE(log().find("refused a spawn request"), std::string::npos) << log();
+  EXPECT_EQ(log().find("started pid"), std::string::npos) << log();
+}
+
+// A pseudo-handle (the front end's own process, -1) is never duplicated out
+// of the front end as a child's handle.
+TEST_F(WindowsServiceTest, APseudoHandleIsRefused) {
+  launch_spec spec;
+  spec.program = windows_path(CGIHOST_PROGRAM_win_child);
+  spec.argv = {spec.program, "exit", "0"};
+  spec.as = identity{};
+  spec.as->name = "forwarded";
+  spec.as->token = filtered_token();
+  spec.inherit = {::GetCurrentProcess()};
+  launch_error error;
+  EXPECT_FALSE(broker_->launch(spec, error));
+  EXPECT_NE(error.detail.find("0xffffffffffffffff of the front end is no handle it may pass"),
+            std::string::npos)
+      << error.detail;
+  EXPECT_EQ(log().find("started pid"), std::string::npos) << log();
+}
+
+// The server account reads and writes the pipe but never makes an instance
+// of it (FILE_CREATE_PIPE_INSTANCE, 0x4, is FILE_APPEND_DATA, part of
+// FILE_GENERIC_WRITE): its ACE is 0x12019b. (Here the service's own account,
+// which alone has 0x4, is the same user.)
+TEST_F(WindowsServiceTest, ThePipesDaclLetsTheServerAccountMakeNoInstance) {
+  const std::wstring pipe =
+      L"\\\\.\\pipe\\" + std::wstring(name_.begin(), name_.end()) + L"-spawner";
+  HANDLE h = INVALID_HANDLE_VALUE;
+  for (int i = 0; i < 10 && h == INVALID_HANDLE_VALUE; ++i) {
+    h = ::CreateFileW(pipe.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, 0,
+                      nullptr);
+    if (h == INVALID_HANDLE_VALUE && ::GetLastError() == ERROR_PIPE_BUSY)
+      ::WaitNamedPipeW(pipe.c_str(), 1000);  // the next instance is being made
+  }
+  ASSERT_NE(h, INVALID_HANDLE_VALUE) << ::GetLastError();
+  PACL dacl = nullptr;
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  const DWORD r = ::GetSecurityInfo(h, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION, nullptr,
+                                    nullptr, &dacl, nullptr, &sd);
+  ::CloseHandle(h);
+  if (r != ERROR_SUCCESS || !dacl) {
+    if (sd) ::LocalFree(sd);
+    GTEST_SKIP() << "the pipe's DACL cannot be read here (" << r << ")";
+  }
+  bool read_write = false;
+  for (DWORD i = 0; i < dacl->AceCount; ++i) {
+    ACCESS_ALLOWED_ACE* ace = nullptr;
+    if (!::GetAce(dacl, i, reinterpret_cast<void**>(&ace))) continue;
+    if (ace->Mask == 0x12019b) read_write = true;
+    EXPECT_FALSE((ace->Mask & FILE_READ_DATA) && (ace->Mask & FILE_CREATE_PIPE_INSTANCE))
+        << std::hex << ace->Mask;
+  }
+  EXPECT_TRUE(read_write);
+  ::LocalFree(sd);
+}
+
+class WindowsServiceWithoutIisTokenTest : public WindowsServiceTest {
+ protected:
+  bool iis_token() const override { return false; }
+};
+
+TEST_F(WindowsServiceWithoutIisTokenTest, AForwardedTokenIsRefused) {
+  launch_spec spec;
+  spec.program = windows_path(CGIHOST_PROGRAM_win_child);
+  spec.argv = {spec.program, "exit", "0"};
+  spec.as = identity{};
+  spec.as->name = "forwarded";
+  spec.as->token = filtered_token();
+  launch_error error;
+  EXPECT_FALSE(broker_->launch(spec, error));
+  EXPECT_EQ(error.step, launch_step::broker);
+  EXPECT_NE(error.detail.find("[authentication] iis_token is off"), std::string::npos)
+      << error.detail;
+  EXPECT_NE(log().find("iis_token is off"), std::string::npos) << log();
+  EXPECT_EQ(log().find("started pid"), std::string::npos) << log();
+}
+
+// A wait that fails is an error with a log line, not a quiet stop.
+TEST(WindowsServiceServeTest, AFailedWaitIsAnErrorNotAStop) {
+  service::settings s;
+  s.name = "cgihost-unit-" + std::to_string(std::random_device{}());
+  s.server_sid = own_sid();
+  std::string logged;
+  s.log = [&logged](service::level, const std::string& line) { logged += line + "\n"; };
+  std::string error;
+  // No such handle: WaitForMultipleObjects fails at once.
+  EXPECT_FALSE(service::serve(s, reinterpret_cast<HANDLE>(std::uintptr_t{0x7ff0}), error));
+  EXPECT_NE(error.find("waiting for a client: "), std::string::npos) << error;
+  EXPECT_NE(logged.find("the service stops serving"), std::string::npos) << logged;
+}
+
+// A failed logon is cached for 30 s (the same error, not retried), keyed by
+// the password file's last write too: a changed file is tried at once.
+TEST(ServiceAccountTokenTest, AFailureIsCachedUntilThePasswordFileChanges) {
+  const auto n = std::to_string(std::random_device{}() % 100000);
+  identity a;
+  a.name = "cgihost-no-such-user-" + n;
+  a.sid = "S-1-5-21-1-2-3-" + n;
+  const auto file = std::filesystem::temp_directory_path() / ("cgihost-pw-" + n + ".txt");
+  std::ofstream(file) << "";
+  std::string first, second, third;
+  EXPECT_FALSE(service::account_token(a, file, first, own_sid()));
+  EXPECT_FALSE(service::account_token(a, file, second, own_sid()));
+  EXPECT_EQ(first.find("not retried yet"), std::string::npos) << first;
+  EXPECT_NE(second.find("not retried yet"), std::string::npos) << second;
+  std::filesystem::last_write_time(file, std::filesystem::last_write_time(file) + 1min);
+  EXPECT_FALSE(service::account_token(a, file, third, own_sid()));
+  EXPECT_EQ(third.find("not retried yet"), std::string::npos) << third;
+  std::filesystem::remove(file);
 }
 
 }  // namespace

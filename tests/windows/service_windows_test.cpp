@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <windows.h>
 // After <windows.h>:
+#include <sddl.h>
 #include <tlhelp32.h>
 
 #include <chrono>
@@ -31,6 +32,26 @@
 #include "windows/test_paths.hpp"
 
 namespace {
+
+// `own`'s privileges but SeChangeNotify, to delete (Wine's
+// DISABLE_MAX_PRIVILEGE deletes none: they are named one by one).
+std::vector<LUID_AND_ATTRIBUTES> privileges_but_change_notify(HANDLE own) {
+  DWORD size = 0;
+  ::GetTokenInformation(own, TokenPrivileges, nullptr, 0, &size);
+  std::vector<unsigned char> buf(size ? size : 1);
+  std::vector<LUID_AND_ATTRIBUTES> out;
+  LUID notify{};
+  ::LookupPrivilegeValueW(nullptr, L"SeChangeNotifyPrivilege", &notify);
+  if (size && ::GetTokenInformation(own, TokenPrivileges, buf.data(), size, &size)) {
+    const auto* p = reinterpret_cast<const TOKEN_PRIVILEGES*>(buf.data());
+    for (DWORD i = 0; i < p->PrivilegeCount; ++i)
+      if (p->Privileges[i].Luid.LowPart != notify.LowPart ||
+          p->Privileges[i].Luid.HighPart != notify.HighPart)
+        out.push_back({p->Privileges[i].Luid, 0});
+  }
+  return out;
+}
+
 namespace fs = std::filesystem;
 using cgihost::test::connect_to;
 using cgihost::test::free_port;
@@ -237,8 +258,11 @@ class ServiceWindowsTest : public ::testing::Test {
     return http_get(port_, target, fields);
   }
 
-  // A token of the test's user with the Administrators group deny-only,
-  // duplicated into the front end as IIS does: the value there.
+  // A token of the test's user made a realistic user's (the service refuses
+  // an administrator's or a privileged one): the Administrators group
+  // deny-only, no privilege but SeChangeNotify (DISABLE_MAX_PRIVILEGE),
+  // Medium integrity where Wine allows it; duplicated into the front end as
+  // IIS does: the value there.
   std::uintptr_t token_into_front() {
     HANDLE own = nullptr, filtered = nullptr, there = nullptr;
     EXPECT_TRUE(::OpenProcessToken(::GetCurrentProcess(), TOKEN_ALL_ACCESS, &own));
@@ -247,8 +271,18 @@ class ServiceWindowsTest : public ::testing::Test {
     ::AllocateAndInitializeSid(&nt, 2, SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS, 0, 0,
                                0, 0, 0, 0, &admins);
     SID_AND_ATTRIBUTES deny{admins, 0};
-    EXPECT_TRUE(::CreateRestrictedToken(own, 0, 1, &deny, 0, nullptr, 0, nullptr, &filtered))
+    auto strip = privileges_but_change_notify(own);
+    EXPECT_TRUE(::CreateRestrictedToken(own, DISABLE_MAX_PRIVILEGE, 1, &deny,
+                                        static_cast<DWORD>(strip.size()), strip.data(), 0, nullptr,
+                                        &filtered))
         << ::GetLastError();
+    PSID medium = nullptr;
+    if (filtered && ::ConvertStringSidToSidW(L"S-1-16-8192", &medium)) {
+      TOKEN_MANDATORY_LABEL label{{medium, SE_GROUP_INTEGRITY}};
+      ::SetTokenInformation(filtered, TokenIntegrityLevel, &label,
+                            sizeof label + ::GetLengthSid(medium));
+      ::LocalFree(medium);
+    }
     EXPECT_TRUE(::DuplicateHandle(::GetCurrentProcess(), filtered, front_.process, &there, 0, FALSE,
                                   DUPLICATE_SAME_ACCESS))
         << ::GetLastError();
