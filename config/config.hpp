@@ -47,6 +47,11 @@ struct identity_settings {
   // `server` is then required (the front end's account, the only one the
   // service admits). Unset: children run as cgihost itself.
   std::optional<std::string> spawner_service;
+  // Windows only (`[identity] spawner_service_account`): the account the
+  // spawner service's process must run as; a pipe served by another is
+  // refused at start-up (any local user can serve a pipe of that name while
+  // the service is stopped). LocalSystem (S-1-5-18) by default.
+  std::string spawner_service_account = "NT AUTHORITY\\SYSTEM";
   // suEXEC's AP_UID_MIN / AP_GID_MIN: no account below them is ever used.
   std::optional<std::uint32_t> min_uid;
   std::optional<std::uint32_t>

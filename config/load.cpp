@@ -305,6 +305,7 @@ class loader {
     if (auto v = get_bool(root, "allow_symlinks_outside_root", ""))
       cfg.allow_symlinks_outside_root = *v;
     read_spawner_service(root, cfg);  // first: with it, accounts other than ours are usable
+    read_spawner_service_account(root, cfg);
     read_identity(root, cfg);
     read_authentication(root, cfg);
     read_accounts(root, cfg);
@@ -422,7 +423,7 @@ class loader {
     if (t) {
       check_keys(*t, "identity",
                  {"process", "anonymous", "server", "min_uid", "min_gid", "spawner_service",
-                  "logon_password_file"});
+                  "spawner_service_account", "logon_password_file"});
       read_logon_password_file(*t, cfg.identity);
       // Read first: every account named afterwards is checked against them (suEXEC's AP_UID_MIN).
       if (auto v = get_int<std::uint32_t>(*t, "min_uid", "identity", 1, 1u << 31))
@@ -632,6 +633,26 @@ class loader {
 #else
     (void)cfg;
     error(n, "identity.spawner_service",
+          "only on Windows, where the privileged spawner is a service (cgihost service install)");
+#endif
+  }
+
+  // `[identity] spawner_service_account = "DOMAIN\\name"`: who the spawner
+  // service's process must run as (Windows only; LocalSystem by default).
+  void read_spawner_service_account(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "identity", "");
+    if (!t || !t->get("spawner_service_account")) return;
+    auto v = get_string(*t, "spawner_service_account", "identity");
+    if (!v) return;
+    const toml::node& n = *t->get("spawner_service_account");
+#ifdef _WIN32
+    if (v->empty() || v->size() > 256)
+      return error(n, "identity.spawner_service_account",
+                   "an account name (DOMAIN\\name) is expected, not " + dq(*v));
+    cfg.identity.spawner_service_account = *v;
+#else
+    (void)cfg;
+    error(n, "identity.spawner_service_account",
           "only on Windows, where the privileged spawner is a service (cgihost service install)");
 #endif
   }

@@ -67,8 +67,19 @@ class broker {
   // (\\.\pipe\<service>-spawner). nullptr and `error` (naming the pipe and
   // the system's reason) when it is not there or refuses us. The allowed
   // accounts are the service's to compute, from the config it reads itself.
+  // `server_account` ([identity] spawner_service_account, "NT AUTHORITY\\SYSTEM"
+  // by default): the account the pipe's server process must run as
+  // (GetNamedPipeServerProcessId, its token's user), else nullptr and an
+  // `error` naming its pid and account: with the service stopped any local
+  // user could serve that pipe and receive our requests. Empty: not checked
+  // (tests of the wire only).
   static std::unique_ptr<broker> connect(const std::string& service, std::string& error,
-                                         unsigned lanes = 1);
+                                         unsigned lanes = 1,
+                                         const std::string& server_account = {});
+  // How long launch() waits for the service's reply (60 s by default: a
+  // logon may reach a domain controller). Past it the launch fails with step
+  // `broker` and that lane is closed; its next use connects it again.
+  void set_reply_timeout(std::chrono::milliseconds t) { reply_timeout_ = t; }
   // The pipe of the spawner service `service`: \\.\pipe\<service>-spawner.
   static std::string pipe_name(const std::string& service);
 #endif
@@ -101,8 +112,12 @@ class broker {
     std::mutex mu;  // one request and its reply at a time
   };
   broker() = default;
-  std::unique_lock<std::mutex> free_lane(native_handle& fd);
+  std::unique_lock<std::mutex> free_lane(native_handle& fd, lane** which = nullptr);
   process_id pid_ = -1;
+  // Windows: the pipe's name (to connect a closed lane again) and the reply wait.
+  std::string pipe_;
+  std::string server_account_;
+  std::chrono::milliseconds reply_timeout_{60000};
   std::vector<std::unique_ptr<lane>> lanes_;
   std::atomic<std::size_t> next_{0};
 };

@@ -128,7 +128,8 @@ std::optional<separation> connect_spawner_service(const config::config& cfg, con
   separation out;
   const std::string& name = *cfg.identity.spawner_service;
   std::string error;
-  out.broker = spawner::broker::connect(name, error, spawner_lanes(cfg));
+  out.broker = spawner::broker::connect(name, error, spawner_lanes(cfg),
+                                        cfg.identity.spawner_service_account);
   if (!out.broker) {
     lg.error->critical(
         "cannot start: the spawner service {} does not answer: {}; install and start it "

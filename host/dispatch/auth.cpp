@@ -15,6 +15,7 @@
 #include "protocol/basic_auth.hpp"
 #include "protocol/iis_token.hpp"
 #include "protocol/text.hpp"
+#include "spawner/peer.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -313,8 +314,32 @@ asio::awaitable<authenticator::outcome> authenticator::basic(std::string_view au
   co_return out;
 }
 
+bool authenticator::peer_is_our_user(const std::string& peer, const connection_ends* given) {
+  const std::string name(protocol::iis::token_header);
+  std::string why = "the connection's ends are not known";
+  const connection_ends ends = given ? *given : connection_ends{};
+  auto owner = given ? spawner::tcp_peer_owner(peer, ends.peer_port, ends.local_address,
+                                               ends.local_port, why)
+                     : std::nullopt;
+  if (!owner) {
+    log_->warn("[auth] {} from {}:{} ignored: {}; the request is anonymous", name, peer,
+               ends.peer_port, why);
+    return false;
+  }
+  const auto self = spawner::current_account();
+  if (!owner->account.sid.empty() && owner->account.sid == self.sid) return true;
+  const std::string who =
+      owner->account.name.empty() ? "an unknown account (" + why + ")" : owner->account.name;
+  log_->warn(
+      "[auth] {} from {}:{} ignored: the connection belongs to pid {} running as {}, not "
+      "as this process's user {} (IIS's app pool); the request is anonymous",
+      name, peer, ends.peer_port, owner->pid, who, self.name);
+  return false;
+}
+
 std::optional<authenticator::outcome> authenticator::iis_token(const request_head& req,
-                                                               const std::string& peer) {
+                                                               const std::string& peer,
+                                                               const connection_ends* ends) {
   // The connection's own peer decides: only IIS on this machine can have
   // duplicated a handle into this process.
   const auto d = decide_iis_token(req.fields, is_loopback_address(peer));
@@ -324,8 +349,12 @@ std::optional<authenticator::outcome> authenticator::iis_token(const request_hea
     log_->warn("[auth] {}", iis_token_warning(d, peer));
     return std::nullopt;
   }
+  // Any local process may name a handle value (they are small multiples
+  // of 4): only one running as our own user, IIS's worker process of the
+  // app pool that started us, may have it used.
   outcome out;
 #if defined(_WIN32)
+  if (!peer_is_our_user(peer, ends)) return std::nullopt;
   std::string error;
   if (auto id = spawner::adopt_forwarded_token(d.handle, error)) {
     out.what = outcome::kind::authenticated;
@@ -340,6 +369,7 @@ std::optional<authenticator::outcome> authenticator::iis_token(const request_hea
   }
   out.reason = std::string(protocol::iis::token_header) + " from " + peer + ": " + error;
 #else
+  (void)ends;
   out.reason = "a forwarded token is Windows only";
 #endif
   out.what = outcome::kind::unauthorized;
@@ -347,7 +377,8 @@ std::optional<authenticator::outcome> authenticator::iis_token(const request_hea
 }
 
 asio::awaitable<authenticator::outcome> authenticator::authenticate(const request_head& req,
-                                                                    const std::string& peer) {
+                                                                    const std::string& peer,
+                                                                    const connection_ends* ends) {
   const auto& a = cfg_.authentication;
   outcome out;
   // Credentials must say one thing: with two, which one counts would depend
@@ -358,7 +389,7 @@ asio::awaitable<authenticator::outcome> authenticator::authenticate(const reques
     co_return out;
   }
   if (a.iis_token)
-    if (auto by_iis = iis_token(req, peer)) co_return std::move(*by_iis);
+    if (auto by_iis = iis_token(req, peer, ends)) co_return std::move(*by_iis);
   if (a.trusted_header) {
     auto it = req.fields.find(*a.trusted_header);
     if (it && !config::address_in(peer, a.trusted_proxies)) {

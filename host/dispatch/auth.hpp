@@ -14,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -87,6 +88,14 @@ class user_table {
   std::vector<std::string> dummies_;  // one hash per setting, same order
 };
 
+// The connection's other numbers: the peer's port and our (listener's)
+// end. Windows' iis_token check looks the peer's process up by them.
+struct connection_ends {
+  std::uint16_t peer_port = 0;
+  std::string local_address;
+  std::uint16_t local_port = 0;
+};
+
 class authenticator {
  public:
   using clock = std::chrono::steady_clock;
@@ -121,7 +130,11 @@ class authenticator {
   // Decides who the request is; `peer` is the numeric client address. A Basic
   // attempt completes only after its turn (throttle_policy), waited on a
   // timer of the caller's executor.
-  asio::awaitable<outcome> authenticate(const request_head& req, const std::string& peer);
+  // `ends` (may be null: not known) must outlive the coroutine. A pointer, not
+  // a class by value: GCC 12 destroys a coroutine's by-value class argument
+  // built from a temporary twice (free(): invalid pointer).
+  asio::awaitable<outcome> authenticate(const request_head& req, const std::string& peer,
+                                        const connection_ends* ends = nullptr);
 
   // False when every request is anonymous whatever it sends (no Basic, no
   // trusted header, no iis_token, anonymous access on): authenticate() would say so.
@@ -159,7 +172,11 @@ class authenticator {
   asio::awaitable<outcome> basic(std::string_view authorization, const std::string& peer);
   // iis_token: the outcome of X-IIS-WindowsAuthToken, or nullopt when the
   // request is to be judged without it (no header; or one ignored, logged).
-  std::optional<outcome> iis_token(const request_head& req, const std::string& peer);
+  std::optional<outcome> iis_token(const request_head& req, const std::string& peer,
+                                   const connection_ends* ends);
+  // Windows: whether the process owning the connection runs as this
+  // process's user (IIS's w3wp of our app pool); false is logged.
+  bool peer_is_our_user(const std::string& peer, const connection_ends* ends);
 
   const config::config& cfg_;
   std::shared_ptr<spdlog::logger> log_;

@@ -54,7 +54,8 @@ asio::awaitable<void> dispatcher::serve(exchange& ex) {
 }
 
 asio::awaitable<std::optional<refusal>> dispatcher::authenticate(exchange& ex) {
-  auto a = co_await auth_->authenticate(ex.request(), ex.peer_address());
+  const connection_ends ends{ex.peer_port(), ex.local_address(), ex.local_port()};
+  auto a = co_await auth_->authenticate(ex.request(), ex.peer_address(), &ends);
   using kind = authenticator::outcome::kind;
   refusal no;
   switch (a.what) {

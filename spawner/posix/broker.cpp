@@ -411,7 +411,7 @@ broker::~broker() {
   }
 }
 
-std::unique_lock<std::mutex> broker::free_lane(native_handle& fd) {
+std::unique_lock<std::mutex> broker::free_lane(native_handle& fd, lane** /*which*/) {
   // A lane nobody uses, else wait for one in turn.
   const std::size_t first = next_.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < lanes_.size(); ++i) {

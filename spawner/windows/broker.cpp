@@ -7,8 +7,11 @@
 #include <windows.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "spawner/broker_wire.hpp"
 #include "spawner/windows/pipe_message.hpp"
@@ -22,8 +25,10 @@ using wire::kMaxMessage;
 // A client end of `pipe`, in message read mode; null with `error`.
 HANDLE connect_lane(const std::wstring& pipe, const std::string& shown, std::string& error) {
   for (int attempt = 0; attempt < 50; ++attempt) {
+    // Overlapped: the reply's read waits a bounded time (launch()).
     HANDLE h = ::CreateFileW(pipe.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
-                             SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
+                             FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+                             nullptr);
     if (h != INVALID_HANDLE_VALUE) {
       DWORD mode = PIPE_READMODE_MESSAGE;
       if (::SetNamedPipeHandleState(h, &mode, nullptr, nullptr)) return h;
@@ -43,6 +48,85 @@ HANDLE connect_lane(const std::wstring& pipe, const std::string& shown, std::str
   }
   error = shown + ": every pipe instance stays busy";
   return nullptr;
+}
+
+// The token user of process `pid` as a SID (bytes) and its DOMAIN\\name;
+// false with `error`.
+bool process_user(DWORD pid, std::vector<char>& sid, std::string& name, std::string& error) {
+  HANDLE process = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+  HANDLE token = nullptr;
+  if (!process || !::OpenProcessToken(process, TOKEN_QUERY, &token)) {
+    error = "its token cannot be read: " + win32::message_of(::GetLastError());
+    if (process) ::CloseHandle(process);
+    return false;
+  }
+  ::CloseHandle(process);
+  DWORD size = 0;
+  ::GetTokenInformation(token, TokenUser, nullptr, 0, &size);
+  std::vector<char> buf(size);
+  const bool ok = size != 0 && ::GetTokenInformation(token, TokenUser, buf.data(), size, &size);
+  ::CloseHandle(token);
+  if (!ok) {
+    error = "its token's user cannot be read: " + win32::message_of(::GetLastError());
+    return false;
+  }
+  PSID s = reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid;
+  sid.assign(static_cast<char*>(s), static_cast<char*>(s) + ::GetLengthSid(s));
+  wchar_t n[256], d[256];
+  DWORD nn = 256, dn = 256;
+  SID_NAME_USE use;
+  name = ::LookupAccountSidW(nullptr, s, n, &nn, d, &dn, &use)
+             ? (dn != 0 ? win32::narrow(d) + "\\" : std::string()) + win32::narrow(n)
+             : std::string("an account without a name");
+  return true;
+}
+
+// Whether the process serving `pipe` (pid `pid`) runs as `account`; false
+// with `error` naming the pid and its account.
+bool served_by(DWORD pid, const std::string& account, std::string& error) {
+  BYTE want[SECURITY_MAX_SID_SIZE];
+  DWORD want_size = sizeof want;
+  wchar_t domain[256];
+  DWORD dn = 256;
+  SID_NAME_USE use;
+  if (!::LookupAccountNameW(nullptr, win32::wide(account).c_str(), want, &want_size, domain, &dn,
+                            &use)) {
+    error = "[identity] spawner_service_account \"" + account +
+            "\" names no account: " + win32::message_of(::GetLastError());
+    return false;
+  }
+  std::vector<char> sid;
+  std::string name, why;
+  if (!process_user(pid, sid, name, why)) {
+    error = "served by pid " + std::to_string(pid) + ", not the spawner service: " + why;
+    return false;
+  }
+  if (::EqualSid(want, sid.data())) return true;
+  error = "served by pid " + std::to_string(pid) + " running as " + name + ", not as " + account +
+          " ([identity] spawner_service_account): refused, it is not the spawner service";
+  return false;
+}
+
+std::string shown_duration(std::chrono::milliseconds d) {
+  return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + " s"
+                               : std::to_string(d.count()) + " ms";
+}
+
+// read_message with a bound: -3 when `timeout` passed first (the read is
+// cancelled; the lane's state is then unknown).
+int read_reply(HANDLE pipe, std::string& message, std::chrono::milliseconds timeout) {
+  HANDLE timer = ::CreateWaitableTimerW(nullptr, TRUE, nullptr);
+  if (!timer) return -1;
+  LARGE_INTEGER due;
+  due.QuadPart = -static_cast<LONGLONG>(timeout.count()) * 10000;  // relative, 100 ns units
+  if (!::SetWaitableTimer(timer, &due, 0, nullptr, nullptr, FALSE)) {
+    ::CloseHandle(timer);
+    return -1;
+  }
+  int got = win32::read_message(pipe, message, timer);
+  if (got == -1 && ::WaitForSingleObject(timer, 0) == WAIT_OBJECT_0) got = -3;
+  ::CloseHandle(timer);
+  return got;
 }
 
 native_handle ours(std::uint64_t value) {
@@ -68,24 +152,38 @@ std::unique_ptr<broker> broker::start(const std::vector<identity>& /*allowed*/, 
   return nullptr;
 }
 
+// A lane to `pipe` whose server runs as `account` (unchecked when empty):
+// the server's pid in `pid`; null with `error`.
+HANDLE broker_lane(const std::string& shown, const std::string& account, ULONG& pid,
+                   std::string& error) {
+  HANDLE h = connect_lane(win32::wide(shown), shown, error);
+  if (!h) return nullptr;
+  if (!::GetNamedPipeServerProcessId(h, &pid)) {
+    error = shown + ": GetNamedPipeServerProcessId: " + win32::message_of(::GetLastError());
+  } else if (!account.empty() && !served_by(pid, account, error)) {
+    error = shown + ": " + error;
+  } else {
+    return h;
+  }
+  ::CloseHandle(h);
+  return nullptr;
+}
+
 std::unique_ptr<broker> broker::connect(const std::string& service, std::string& error,
-                                        unsigned lanes) {
+                                        unsigned lanes, const std::string& server_account) {
   lanes = std::clamp(lanes, 1u, 64u);
-  const std::string shown = pipe_name(service);
-  const std::wstring pipe = win32::wide(shown);
   auto b = std::unique_ptr<broker>(new broker());
+  b->pipe_ = pipe_name(service);
+  b->server_account_ = server_account;
+  // Each lane's server is checked before anything is sent on it.
   for (unsigned i = 0; i < lanes; ++i) {
-    HANDLE h = connect_lane(pipe, shown, error);
+    ULONG pid = 0;
+    HANDLE h = broker_lane(b->pipe_, server_account, pid, error);
     if (!h) return nullptr;  // ~broker closes the lanes made so far
     b->lanes_.push_back(std::make_unique<lane>());
     b->lanes_.back()->fd = h;
+    if (i == 0) b->pid_ = pid;
   }
-  ULONG pid = 0;
-  if (!::GetNamedPipeServerProcessId(b->lanes_.front()->fd, &pid)) {
-    error = shown + ": GetNamedPipeServerProcessId: " + win32::message_of(::GetLastError());
-    return nullptr;
-  }
-  b->pid_ = pid;
   return b;
 }
 
@@ -94,19 +192,22 @@ broker::~broker() {
     if (l->fd != no_handle) ::CloseHandle(l->fd);
 }
 
-std::unique_lock<std::mutex> broker::free_lane(native_handle& fd) {
+std::unique_lock<std::mutex> broker::free_lane(native_handle& fd, lane** which) {
   const std::size_t first = next_.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
     auto& l = *lanes_[(first + i) % lanes_.size()];
     std::unique_lock lock(l.mu, std::try_to_lock);
     if (lock.owns_lock()) {
       fd = l.fd;
+      if (which) *which = &l;
       return lock;
     }
   }
   auto& l = *lanes_[first % lanes_.size()];
-  fd = l.fd;
-  return std::unique_lock(l.mu);
+  std::unique_lock lock(l.mu);
+  fd = l.fd;  // read under the lock: a timed-out lane is replaced under it
+  if (which) *which = &l;
+  return lock;
 }
 
 std::optional<launched_child> broker::launch(const launch_spec& spec, launch_error& error) {
@@ -122,9 +223,29 @@ std::optional<launched_child> broker::launch(const launch_spec& spec, launch_err
     return fail(launch_step::broker, std::make_error_code(std::errc::argument_list_too_long),
                 "spawn request larger than 1 MiB (argv and environment)");
   native_handle pipe = no_handle;
-  auto lock = free_lane(pipe);
-  std::string message;
-  if (!win32::write_message(pipe, request) || win32::read_message(pipe, message) != 1)
+  lane* l = nullptr;
+  auto lock = free_lane(pipe, &l);
+  std::string message, why;
+  if (pipe == no_handle) {  // closed after a reply that did not come: connect again
+    ULONG pid = 0;
+    HANDLE h = broker_lane(pipe_, server_account_, pid, why);
+    if (!h)
+      return fail(launch_step::broker, std::make_error_code(std::errc::broken_pipe),
+                  "the spawner service cannot be reached again: " + why);
+    pipe = l->fd = h;
+  }
+  const int got =
+      win32::write_message(pipe, request) ? read_reply(pipe, message, reply_timeout_) : 0;
+  if (got == -3) {
+    // The service is wedged: this lane's reply may still come, or never;
+    // either way the lane cannot be used again.
+    ::CloseHandle(pipe);
+    l->fd = no_handle;
+    return fail(launch_step::broker, std::make_error_code(std::errc::timed_out),
+                "the spawner service did not answer within " + shown_duration(reply_timeout_) +
+                    ": its pipe connection is closed");
+  }
+  if (got != 1)
     return fail(launch_step::broker, std::make_error_code(std::errc::broken_pipe),
                 "the spawner service is gone (no answer on its pipe)");
   auto reply = wire::decode_launch_reply(message);

@@ -1432,6 +1432,32 @@ TEST_F(ServerAccountTest, TheDefaultServerAccountIsNoProcessIdentity) {
       << r.value->identity.server_choice;
 }
 
+// [identity] spawner_service_account: the account the spawner service's
+// process must run as (the front end refuses a pipe served by another);
+// LocalSystem by default; Windows only, an error at its line elsewhere.
+TEST_F(ConfigTest, SpawnerServiceAccountIsWindowsOnlyAndLocalSystemByDefault) {
+  const std::string head =
+      "listen = [\"127.0.0.1:8080\"]\ndocument_root = \"site\"\n[identity]\nprocess = "
+      "\"www-data\"\n";
+  auto absent = load(head);
+  ASSERT_TRUE(absent.ok()) << absent.errors[0].to_string();
+  EXPECT_EQ(absent.value->identity.spawner_service_account, "NT AUTHORITY\\SYSTEM");
+  auto r = load(head + "spawner_service_account = 'HOST\\svc'\n");
+#if defined(_WIN32)
+  ASSERT_TRUE(r.ok()) << r.errors[0].to_string();
+  EXPECT_EQ(r.value->identity.spawner_service_account, "HOST\\svc");
+  auto empty = load(head + "spawner_service_account = ''\n");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.errors[0].line, 5u) << empty.errors[0].to_string();
+#else
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].to_string(),
+            "test.toml:5:27: identity.spawner_service_account: only on Windows, where the "
+            "privileged spawner is a service (cgihost service install)");
+#endif
+}
+
 // [identity] logon_password_file: where `cgihost password` keeps DPAPI blobs,
 // relative to the config's folder; only Windows logs on with passwords.
 TEST_F(ConfigTest, LogonPasswordFileIsWindowsOnlyAndRelativeToTheConfig) {

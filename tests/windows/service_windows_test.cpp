@@ -196,8 +196,12 @@ class ServiceWindowsTest : public ::testing::Test {
   }
 
   // A config with the CGI module on /cgi-bin/, children as LocalService
-  // unless a token comes, the front end's account `server`.
-  fs::path write_config(const std::string& server, const std::string& service) {
+  // unless a token comes, the front end's account `server`. The service's
+  // process runs as `service_account` (under Wine every process runs as the
+  // test's user, so that is the default here; a real install has LocalSystem).
+  fs::path write_config(const std::string& server, const std::string& service,
+                        std::string service_account = {}) {
+    if (service_account.empty()) service_account = me_;
     port_ = free_port();
     const fs::path config = dir_ / "cgihost.toml";
     std::ofstream(config, std::ios::binary)
@@ -206,6 +210,7 @@ class ServiceWindowsTest : public ::testing::Test {
         << "[identity]\nserver = '" << server << "'\n"
         << "process = 'NT AUTHORITY\\LOCAL SERVICE'\nanonymous = 'NT AUTHORITY\\LOCAL SERVICE'\n"
         << "spawner_service = \"" << service << "\"\n"
+        << "spawner_service_account = '" << service_account << "'\n"
         << "[authentication]\niis_token = true\n"
         << "[[handlers]]\nmatch = \"/cgi-bin/*\"\nmodule = \"cgi\"\n"
         << "[[handlers]]\nmatch = \"*.php\"\nmodule = \"fastcgi\"\npool = \"resp\"\n"
@@ -469,6 +474,28 @@ TEST_F(ServiceWindowsTest, NoServiceIsAStartUpError) {
             std::string::npos)
       << log;
   EXPECT_NE(log.find("install and start it"), std::string::npos) << log;
+}
+
+// (4b) With the service stopped, any local user may serve its pipe: the front
+// end refuses a pipe whose server runs as another account than
+// [identity] spawner_service_account, before sending it anything.
+TEST_F(ServiceWindowsTest, APipeServedByAnotherAccountIsRefusedAtStartUp) {
+  // This test serves the pipe: it runs as me_, not as LocalSystem.
+  HANDLE server =
+      ::CreateNamedPipeW(pipe().c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                         PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 4, 65536, 65536, 0, nullptr);
+  ASSERT_NE(server, INVALID_HANDLE_VALUE) << ::GetLastError();
+  const auto config = write_config(me_, name_, "NT AUTHORITY\\SYSTEM");
+  const std::wstring line = L"\"" + exe() + L"\" serve -c \"" + config.wstring() + L"\"";
+  ASSERT_TRUE(front_.start(line, dir_ / "front.log", dir_));
+  const DWORD code = front_.exit_code(30000);
+  ::CloseHandle(server);
+  EXPECT_EQ(code, 1u) << front_log();
+  const std::string log = front_log();
+  EXPECT_NE(log.find("served by pid " + std::to_string(::GetCurrentProcessId()) + " running as " +
+                     me_ + ", not as NT AUTHORITY\\SYSTEM ([identity] spawner_service_account)"),
+            std::string::npos)
+      << log;
 }
 
 // (5) Installed, started, stopped and removed through the service manager
