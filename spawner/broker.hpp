@@ -79,6 +79,9 @@ class broker {
   // How long launch() waits for the service's reply (60 s by default: a
   // logon may reach a domain controller). Past it the launch fails with step
   // `broker` and that lane is closed; its next use connects it again.
+  // A reply already in the lane then is taken and the handles it names
+  // closed (win32::drop_late_reply); one written later finds the lane
+  // closed, and the service takes its handles back and ends the child's job.
   void set_reply_timeout(std::chrono::milliseconds t) { reply_timeout_ = t; }
   // The pipe of the spawner service `service`: \\.\pipe\<service>-spawner.
   static std::string pipe_name(const std::string& service);

@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "spawner/broker_wire.hpp"
+#include "spawner/windows/late_reply.hpp"
 #include "spawner/windows/pipe_message.hpp"
 #include "spawner/windows/win32_util.hpp"
 
@@ -133,12 +135,23 @@ native_handle ours(std::uint64_t value) {
   return value == 0 ? no_handle : reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value));
 }
 
-void close_values(const wire::launch_started& s) {
+int close_values(const wire::launch_started& s) {
+  int closed = 0;
   for (auto v : {s.stdin_handle, s.stdout_handle, s.stderr_handle, s.process_handle, s.job_handle})
-    if (v != 0) ::CloseHandle(ours(v));
+    if (v != 0 && ::CloseHandle(ours(v))) ++closed;
+  return closed;
 }
 
 }  // namespace
+
+int win32::drop_late_reply(HANDLE pipe) {
+  std::string message;
+  if (win32::take_message(pipe, message) != 1) return 0;
+  const auto reply = wire::decode_launch_reply(message);
+  if (!reply) return 0;
+  const auto* started = std::get_if<wire::launch_started>(&*reply);
+  return started ? close_values(*started) : 0;
+}
 
 std::string broker::pipe_name(const std::string& service) {
   return "\\\\.\\pipe\\" + service + "-spawner";
@@ -238,7 +251,10 @@ std::optional<launched_child> broker::launch(const launch_spec& spec, launch_err
       win32::write_message(pipe, request) ? read_reply(pipe, message, reply_timeout_) : 0;
   if (got == -3) {
     // The service is wedged: this lane's reply may still come, or never;
-    // either way the lane cannot be used again.
+    // either way the lane cannot be used again. A reply already there is
+    // taken and its handles closed; one written later finds the lane
+    // closed, and the service takes its handles back.
+    win32::drop_late_reply(pipe);
     ::CloseHandle(pipe);
     l->fd = no_handle;
     return fail(launch_step::broker, std::make_error_code(std::errc::timed_out),

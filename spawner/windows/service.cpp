@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -238,7 +239,10 @@ class connection {
       const int r = win32::read_message(pipe_.get(), message);
       if (r == 0 || r == -1) return;
       std::string reply = r == -2 ? refusal("malformed request (over 1 MiB)") : answer(message);
-      if (!win32::write_message(pipe_.get(), reply)) return;
+      if (s_.replying) s_.replying();
+      const bool sent = win32::write_message(pipe_.get(), reply);
+      if (started_) settle(sent);
+      if (!sent) return;
     }
   }
 
@@ -289,12 +293,22 @@ class connection {
   unique_handle from_client(std::uint64_t value, std::string& why);
   std::uint64_t to_client(HANDLE h, DWORD access, bool close_source);
   std::string started_reply(const launched_child& c);
+  void take_back(const wire::launch_started& out);
+  void settle(bool sent);
+
+  // A child whose reply is being written: its handles in the client and
+  // this service's copy of its job, held until the reply is written.
+  struct started {
+    wire::launch_started out;
+    unique_handle job;
+  };
 
   std::shared_ptr<const settings> keep_;  // the settings outlive serve() for this thread
   const settings& s_ = *keep_;
   unique_handle pipe_;
   unique_handle client_;
   ULONG pid_ = 0;
+  std::optional<started> started_;
 };
 
 // A handle of the client duplicated into this process (inheritable: it is
@@ -420,8 +434,9 @@ std::string connection::launch_for(wire::launch_request& r) {
   return started_reply(*child);
 }
 
-// The child's handles moved into the client (ours closed on every path):
-// the reply saying so, or a refusal (the child then ends with its job).
+// The child's handles moved into the client (ours closed on every path but
+// the job's, kept until the reply is written: settle): the reply saying so,
+// or a refusal (the child then ends with its job).
 std::string connection::started_reply(const launched_child& c) {
   wire::launch_started out;
   out.pid = c.pid;
@@ -432,24 +447,46 @@ std::string connection::started_reply(const launched_child& c) {
   out.process_handle = to_client(c.process, SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, false);
   out.job_handle = to_client(c.job, JOB_OBJECT_TERMINATE | JOB_OBJECT_QUERY, false);
   ::CloseHandle(c.process);
+  unique_handle job(c.job);
   const bool moved = out.process_handle != 0 && out.job_handle != 0 &&
                      (!out.has_stdin || out.stdin_handle != 0) &&
                      (c.stdout_fd == no_handle || out.stdout_handle != 0) &&
                      (c.stderr_fd == no_handle || out.stderr_handle != 0);
   if (!moved) {
-    ::TerminateJobObject(c.job, 137);
-    for (auto v : {out.stdin_handle, out.stdout_handle, out.stderr_handle, out.process_handle,
-                   out.job_handle})
-      if (v != 0)  // closes the client's copy
-        ::DuplicateHandle(client_.get(), reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)),
-                          nullptr, nullptr, 0, FALSE, DUPLICATE_CLOSE_SOURCE);
-  }
-  ::CloseHandle(c.job);  // from now on the front end's handle holds the job
-  if (!moved)
+    ::TerminateJobObject(job.get(), 137);
+    take_back(out);
     return refusal("the child's handles could not be given to the front end (pid " +
                        std::to_string(pid_) + ")",
                    ERROR_INVALID_HANDLE);
+  }
+  started_ = started{out, std::move(job)};
   return wire::encode(wire::launch_reply{out});
+}
+
+// Closes the client's copies of the child's handles (DUPLICATE_CLOSE_SOURCE
+// from the client): a reply it never read named them, so nothing there
+// would ever close them.
+void connection::take_back(const wire::launch_started& out) {
+  for (auto v :
+       {out.stdin_handle, out.stdout_handle, out.stderr_handle, out.process_handle, out.job_handle})
+    if (v != 0)
+      ::DuplicateHandle(client_.get(), reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)),
+                        nullptr, nullptr, 0, FALSE, DUPLICATE_CLOSE_SOURCE);
+}
+
+// After a launch_started reply: written (`sent`), the front end's job handle
+// alone holds the job; not written (the front end gave up waiting and closed
+// its lane, or is gone), the child ends with its job and the handles it was
+// given in the front end are closed there.
+void connection::settle(bool sent) {
+  started s = std::move(*started_);
+  started_.reset();
+  if (sent) return;  // s.job closes: from now on the front end's handle holds the job
+  ::TerminateJobObject(s.job.get(), 137);
+  take_back(s.out);
+  s_.log(level::warn, "the front end (pid " + std::to_string(pid_) +
+                          ") did not take the reply for pid " + std::to_string(s.out.pid) +
+                          " (it gave up waiting): its job is ended and its handles there closed");
 }
 
 HANDLE new_instance(const std::wstring& pipe, bool first, pipe_security& sec) {

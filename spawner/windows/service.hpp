@@ -28,8 +28,11 @@
 // child's pipe ends, its process (SYNCHRONIZE |
 // PROCESS_QUERY_LIMITED_INFORMATION) and its Job Object (JOB_OBJECT_TERMINATE
 // | JOB_OBJECT_QUERY) are duplicated into the client, and the service's own
-// copies of the process and the job closed: KILL_ON_JOB_CLOSE then ends
-// every child when its front end ends.
+// copies of the process and the job closed (the job's once the reply is
+// written): KILL_ON_JOB_CLOSE then ends every child when its front end
+// ends. A reply that cannot be written (the front end gave up waiting and
+// closed that connection) has its handles in the client closed there
+// (DUPLICATE_CLOSE_SOURCE) and its child's job ended, with a warning.
 
 #include <filesystem>
 #include <functional>
@@ -55,6 +58,10 @@ struct settings {
   bool iis_token = false;  // [authentication] iis_token: off, a forwarded token is refused
   std::function<void(level, const std::string&)> log;  // any thread
   std::function<void()> ready;  // called once the pipe exists (clients may come); may be empty
+  // Called before each reply is written, on the connection's thread; may be
+  // empty. Tests make the service slow with it (a reply the front end no
+  // longer waits for).
+  std::function<void()> replying;
 };
 
 // Listens on the pipe and serves every client, a thread each, until `stop`

@@ -21,13 +21,18 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "spawner/broker.hpp"
+#include "spawner/broker_wire.hpp"
 #include "spawner/launch.hpp"
+#include "spawner/windows/late_reply.hpp"
+#include "spawner/windows/pipe_message.hpp"
 #include "spawner/windows/service.hpp"
+#include "support/eventually.hpp"
 
 namespace cgihost::spawner {
 namespace {
@@ -145,6 +150,10 @@ class WindowsServiceTest : public ::testing::Test {
       log_ += line + "\n";
     };
     s.ready = [this] { ready_ = true; };
+    release_ = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    s.replying = [this] {
+      if (slow_) ::WaitForSingleObject(release_, 10000);
+    };
     thread_ = std::thread([this, s] {
       std::string error;
       if (!service::serve(s, stop_, error)) {
@@ -161,10 +170,12 @@ class WindowsServiceTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    ::SetEvent(release_);
     broker_.reset();
     ::SetEvent(stop_);
     thread_.join();
     ::CloseHandle(stop_);
+    ::CloseHandle(release_);
   }
 
   std::string log() {
@@ -178,8 +189,111 @@ class WindowsServiceTest : public ::testing::Test {
   std::mutex mu_;
   std::string log_;
   std::atomic<bool> ready_{false};
+  // With slow_, the service writes no reply before release_ is set.
+  std::atomic<bool> slow_{false};
+  HANDLE release_ = nullptr;
   std::unique_ptr<broker> broker_;
 };
+
+// The handle values open in this process now (GetHandleInformation; Wine's
+// GetProcessHandleCount says 0).
+std::set<std::uintptr_t> open_handles() {
+  std::set<std::uintptr_t> out;
+  DWORD flags = 0;
+  for (std::uintptr_t v = 4; v < 0x10000; v += 4)
+    if (::GetHandleInformation(reinterpret_cast<HANDLE>(v), &flags)) out.insert(v);
+  return out;
+}
+
+// The number after the last `prefix` in `text`, or 0.
+unsigned long number_after(const std::string& text, const std::string& prefix) {
+  const auto at = text.rfind(prefix);
+  return at == std::string::npos ? 0 : std::stoul(text.substr(at + prefix.size()));
+}
+
+launch_spec forwarded_spec(std::vector<std::string> args) {
+  launch_spec spec;
+  spec.program = windows_path(CGIHOST_PROGRAM_win_child);
+  spec.argv = {spec.program};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.as = identity{};
+  spec.as->name = "forwarded";
+  spec.as->token = filtered_token();
+  return spec;
+}
+
+// The front end gave up waiting (its reply timeout) and closed its lane
+// before the service replied: the service, whose reply then cannot be
+// written, takes back the handles it gave the front end
+// (DUPLICATE_CLOSE_SOURCE) and ends the child's job.
+TEST_F(WindowsServiceTest, AReplyTheFrontEndNoLongerWaitsForLeavesNoHandleNorChild) {
+  launch_error error;
+  auto warm = broker_->launch(forwarded_spec({"exit", "0"}), error);  // first-use handles
+  ASSERT_TRUE(warm) << error.message() << "\n" << log();
+  ::WaitForSingleObject(warm->process, 10000);
+  for (HANDLE h : {warm->process, warm->job, warm->stdout_fd, warm->stderr_fd, warm->stdin_fd})
+    if (h != no_handle && h != nullptr) ::CloseHandle(h);
+  broker_->set_reply_timeout(300ms);
+  slow_ = true;
+  const auto before = open_handles();
+  EXPECT_FALSE(broker_->launch(forwarded_spec({"sleep"}), error));
+  EXPECT_EQ(error.code, std::make_error_code(std::errc::timed_out)) << error.message();
+  std::vector<std::uintptr_t> fresh;  // the child's handles given to this process, among others
+  for (auto v : open_handles())
+    if (!before.contains(v)) fresh.push_back(v);
+  EXPECT_GE(fresh.size(), 4u);  // stdout, stderr, process, job
+  const auto pid = number_after(log(), "started pid ");
+  ASSERT_NE(pid, 0u) << log();
+  HANDLE child = ::OpenProcess(SYNCHRONIZE, FALSE, static_cast<DWORD>(pid));
+  ASSERT_NE(child, nullptr) << ::GetLastError();
+  ::SetEvent(release_);
+  EXPECT_EQ(::WaitForSingleObject(child, 10000), WAIT_OBJECT_0);
+  ::CloseHandle(child);
+  EXPECT_TRUE(test::eventually([&] {
+    return log().find("did not take the reply for pid " + std::to_string(pid)) != std::string::npos;
+  })) << log();
+  DWORD flags = 0;
+  for (auto v : fresh)
+    EXPECT_TRUE(test::eventually([&] {
+      return !::GetHandleInformation(reinterpret_cast<HANDLE>(v), &flags);
+    })) << "handle "
+        << v << " is still open";
+}
+
+// The front end's side: a reply already in the pipe when it gave up is taken
+// without waiting and the handles it names are closed; an empty pipe or a
+// refusal closes nothing (and does not wait).
+TEST(LateReplyTest, AReplyInThePipeHasItsHandlesClosed) {
+  const std::wstring name = L"\\\\.\\pipe\\cgihost-late-" + std::to_wstring(std::random_device{}());
+  HANDLE server = ::CreateNamedPipeW(name.c_str(), PIPE_ACCESS_DUPLEX,
+                                     PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT, 1, 4096,
+                                     4096, 0, nullptr);
+  ASSERT_NE(server, INVALID_HANDLE_VALUE) << ::GetLastError();
+  HANDLE client = ::CreateFileW(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr,
+                                OPEN_EXISTING, FILE_FLAG_OVERLAPPED, nullptr);
+  ASSERT_NE(client, INVALID_HANDLE_VALUE) << ::GetLastError();
+  DWORD mode = PIPE_READMODE_MESSAGE;
+  ASSERT_TRUE(::SetNamedPipeHandleState(client, &mode, nullptr, nullptr)) << ::GetLastError();
+  EXPECT_EQ(win32::drop_late_reply(client), 0);  // nothing there: no wait
+  auto value = [](HANDLE h) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h));
+  };
+  wire::launch_started started;
+  std::vector<HANDLE> given;
+  for (auto* v : {&started.stdout_handle, &started.process_handle, &started.job_handle}) {
+    given.push_back(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    *v = value(given.back());
+  }
+  const std::string refused = wire::encode(wire::launch_reply{wire::launch_failed{}});
+  ASSERT_TRUE(win32::write_message(server, refused));
+  EXPECT_EQ(win32::drop_late_reply(client), 0);
+  ASSERT_TRUE(win32::write_message(server, wire::encode(wire::launch_reply{started})));
+  EXPECT_EQ(win32::drop_late_reply(client), 3);
+  DWORD flags = 0;
+  for (HANDLE h : given) EXPECT_FALSE(::GetHandleInformation(h, &flags)) << h;
+  ::CloseHandle(client);
+  ::CloseHandle(server);
+}
 
 TEST_F(WindowsServiceTest, AChildStartsWithItsTokenAndEventAndComesBackWithLeastAccess) {
   const std::string child = windows_path(CGIHOST_PROGRAM_win_child);
