@@ -241,7 +241,7 @@ class connection {
       std::string reply = r == -2 ? refusal("malformed request (over 1 MiB)") : answer(message);
       if (s_.replying) s_.replying();
       const bool sent = win32::write_message(pipe_.get(), reply);
-      if (started_) settle(sent);
+      if (handed_) settle(sent);
       if (!sent) return;
     }
   }
@@ -280,6 +280,7 @@ class connection {
   }
 
   std::string answer(const std::string& message) {
+    if (auto token = wire::decode_token_request(message)) return token_for(token->account);
     auto request = wire::decode_request(message);
     if (!request) return refusal("malformed request", ERROR_INVALID_PARAMETER);
     if (std::holds_alternative<wire::signal_request>(*request))
@@ -293,14 +294,17 @@ class connection {
   unique_handle from_client(std::uint64_t value, std::string& why);
   std::uint64_t to_client(HANDLE h, DWORD access, bool close_source);
   std::string started_reply(const launched_child& c);
-  void take_back(const wire::launch_started& out);
+  std::string token_for(const std::string& account);
+  void take_back(const std::vector<std::uint64_t>& values);
   void settle(bool sent);
 
-  // A child whose reply is being written: its handles in the client and
-  // this service's copy of its job, held until the reply is written.
-  struct started {
-    wire::launch_started out;
+  // What the reply being written gives the client: handles already in it
+  // (their values there), and a child's job, this service's copy held until
+  // the reply is written.
+  struct handed {
+    std::vector<std::uint64_t> values;
     unique_handle job;
+    std::string what;  // "pid N", "a token of ACCOUNT"
   };
 
   std::shared_ptr<const settings> keep_;  // the settings outlive serve() for this thread
@@ -308,7 +312,7 @@ class connection {
   unique_handle pipe_;
   unique_handle client_;
   ULONG pid_ = 0;
-  std::optional<started> started_;
+  std::optional<handed> handed_;
 };
 
 // A handle of the client duplicated into this process (inheritable: it is
@@ -383,7 +387,13 @@ std::optional<identity> connection::allowed(const std::string& name, std::string
   for (const auto& a : s_.allowed) {
     if (a.name != name) continue;
     identity id = a;
-    id.token = account_token(a, s_.password_file, why, s_.server_sid);
+    id.token = s_.logon ? s_.logon(a, why) : account_token(a, s_.password_file, why, s_.server_sid);
+    if (id.token && s_.logon) {
+      if (auto bad = token_refusal(id.token.get(), s_.server_sid, false); !bad.empty()) {
+        why = "account " + a.name + ": " + std::string(kRefusedToken) + bad;
+        id.token.reset();
+      }
+    }
     logon_failed = !id.token && why.find(kRefusedToken) == std::string::npos;
     if (!id.token) return std::nullopt;
     return id;
@@ -452,41 +462,73 @@ std::string connection::started_reply(const launched_child& c) {
                      (!out.has_stdin || out.stdin_handle != 0) &&
                      (c.stdout_fd == no_handle || out.stdout_handle != 0) &&
                      (c.stderr_fd == no_handle || out.stderr_handle != 0);
+  const std::vector<std::uint64_t> values{out.stdin_handle, out.stdout_handle, out.stderr_handle,
+                                          out.process_handle, out.job_handle};
   if (!moved) {
     ::TerminateJobObject(job.get(), 137);
-    take_back(out);
+    take_back(values);
     return refusal("the child's handles could not be given to the front end (pid " +
                        std::to_string(pid_) + ")",
                    ERROR_INVALID_HANDLE);
   }
-  started_ = started{out, std::move(job)};
+  handed_ = handed{values, std::move(job), "pid " + std::to_string(out.pid)};
   return wire::encode(wire::launch_reply{out});
+}
+
+// An identification-level token of the allowed account `account`
+// (SecurityIdentification: AccessCheck only), given to the client with
+// TOKEN_QUERY: the reply naming it, or a refusal (step `logon` when the
+// account's logon failed).
+std::string connection::token_for(const std::string& account) {
+  std::string why;
+  bool logon_failed = false;
+  auto as = allowed(account, why, logon_failed);
+  if (!as) {
+    s_.log(level::warn,
+           "refused a token request of the front end (pid " + std::to_string(pid_) + "): " + why);
+    return logon_failed ? refusal("logon of " + account + ": " + why, ERROR_LOGON_FAILURE,
+                                  launch_step::logon)
+                        : refusal(why);
+  }
+  HANDLE ident = nullptr;
+  if (!::DuplicateTokenEx(as->token.get(), TOKEN_QUERY, nullptr, SecurityIdentification,
+                          TokenImpersonation, &ident)) {
+    const DWORD e = ::GetLastError();
+    return refusal("the token of " + account + ": DuplicateTokenEx: " + win32::message_of(e), e);
+  }
+  const std::uint64_t value = to_client(ident, TOKEN_QUERY, true);  // ours closed
+  if (value == 0)
+    return refusal("the token of " + account + " could not be given to the front end (pid " +
+                       std::to_string(pid_) + ")",
+                   ERROR_INVALID_HANDLE);
+  handed_ = handed{{value}, nullptr, "a token of " + account};
+  return wire::encode(wire::token_reply{wire::token_granted{value}});
 }
 
 // Closes the client's copies of the child's handles (DUPLICATE_CLOSE_SOURCE
 // from the client): a reply it never read named them, so nothing there
 // would ever close them.
-void connection::take_back(const wire::launch_started& out) {
-  for (auto v :
-       {out.stdin_handle, out.stdout_handle, out.stderr_handle, out.process_handle, out.job_handle})
+void connection::take_back(const std::vector<std::uint64_t>& values) {
+  for (auto v : values)
     if (v != 0)
       ::DuplicateHandle(client_.get(), reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)),
                         nullptr, nullptr, 0, FALSE, DUPLICATE_CLOSE_SOURCE);
 }
 
-// After a launch_started reply: written (`sent`), the front end's job handle
-// alone holds the job; not written (the front end gave up waiting and closed
-// its lane, or is gone), the child ends with its job and the handles it was
-// given in the front end are closed there.
+// After a reply that hands handles over: written (`sent`), the front end's
+// job handle alone holds a child's job; not written (the front end gave up
+// waiting and closed its lane, or is gone), the child ends with its job and
+// the handles given to the front end are closed there.
 void connection::settle(bool sent) {
-  started s = std::move(*started_);
-  started_.reset();
-  if (sent) return;  // s.job closes: from now on the front end's handle holds the job
-  ::TerminateJobObject(s.job.get(), 137);
-  take_back(s.out);
-  s_.log(level::warn, "the front end (pid " + std::to_string(pid_) +
-                          ") did not take the reply for pid " + std::to_string(s.out.pid) +
-                          " (it gave up waiting): its job is ended and its handles there closed");
+  handed h = std::move(*handed_);
+  handed_.reset();
+  if (sent) return;  // h.job closes: from now on the front end's handle holds the job
+  if (h.job) ::TerminateJobObject(h.job.get(), 137);
+  take_back(h.values);
+  s_.log(level::warn,
+         "the front end (pid " + std::to_string(pid_) + ") did not take the reply for " + h.what +
+             " (it gave up waiting): " +
+             (h.job ? "its job is ended and its handles there closed" : "its handle there closed"));
 }
 
 HANDLE new_instance(const std::wstring& pipe, bool first, pipe_security& sec) {

@@ -15,6 +15,12 @@
 // (GetNamedPipeClientProcessId) must run as the server account, else it is
 // closed with a log line naming its pid and account.
 //
+// Tokens for access checks: a token request names an allowed account; it is
+// logged on as for a launch (account_token: the same caches, token_refusal)
+// and an identification-level copy (SecurityIdentification, TOKEN_QUERY) is
+// duplicated into the client, for AccessCheck there; a failed logon is a
+// refusal with step `logon`.
+//
 // What it starts: a request names an account, which must be one of
 // `allowed`, logged on here (account_token), or carries a token IIS
 // forwarded (only with [authentication] iis_token on), as a handle value in
@@ -62,6 +68,10 @@ struct settings {
   // empty. Tests make the service slow with it (a reply the front end no
   // longer waits for).
   std::function<void()> replying;
+  // How an allowed account's token is obtained (null with `error`: its logon
+  // failed); token_refusal still applies. Empty: account_token, the one way
+  // outside tests (Wine's logons fail: tests give their own token).
+  std::function<std::shared_ptr<void>(const identity&, std::string& error)> logon;
 };
 
 // Listens on the pipe and serves every client, a thread each, until `stop`

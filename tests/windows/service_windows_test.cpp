@@ -30,27 +30,9 @@
 
 #include "windows/http_client.hpp"
 #include "windows/test_paths.hpp"
+#include "windows/test_tokens.hpp"
 
 namespace {
-
-// `own`'s privileges but SeChangeNotify, to delete (Wine's
-// DISABLE_MAX_PRIVILEGE deletes none: they are named one by one).
-std::vector<LUID_AND_ATTRIBUTES> privileges_but_change_notify(HANDLE own) {
-  DWORD size = 0;
-  ::GetTokenInformation(own, TokenPrivileges, nullptr, 0, &size);
-  std::vector<unsigned char> buf(size ? size : 1);
-  std::vector<LUID_AND_ATTRIBUTES> out;
-  LUID notify{};
-  ::LookupPrivilegeValueW(nullptr, L"SeChangeNotifyPrivilege", &notify);
-  if (size && ::GetTokenInformation(own, TokenPrivileges, buf.data(), size, &size)) {
-    const auto* p = reinterpret_cast<const TOKEN_PRIVILEGES*>(buf.data());
-    for (DWORD i = 0; i < p->PrivilegeCount; ++i)
-      if (p->Privileges[i].Luid.LowPart != notify.LowPart ||
-          p->Privileges[i].Luid.HighPart != notify.HighPart)
-        out.push_back({p->Privileges[i].Luid, 0});
-  }
-  return out;
-}
 
 namespace fs = std::filesystem;
 using cgihost::test::connect_to;
@@ -264,31 +246,12 @@ class ServiceWindowsTest : public ::testing::Test {
   // Medium integrity where Wine allows it; duplicated into the front end as
   // IIS does: the value there.
   std::uintptr_t token_into_front() {
-    HANDLE own = nullptr, filtered = nullptr, there = nullptr;
-    EXPECT_TRUE(::OpenProcessToken(::GetCurrentProcess(), TOKEN_ALL_ACCESS, &own));
-    SID_IDENTIFIER_AUTHORITY nt = SECURITY_NT_AUTHORITY;
-    PSID admins = nullptr;
-    ::AllocateAndInitializeSid(&nt, 2, SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS, 0, 0,
-                               0, 0, 0, 0, &admins);
-    SID_AND_ATTRIBUTES deny{admins, 0};
-    auto strip = privileges_but_change_notify(own);
-    EXPECT_TRUE(::CreateRestrictedToken(own, DISABLE_MAX_PRIVILEGE, 1, &deny,
-                                        static_cast<DWORD>(strip.size()), strip.data(), 0, nullptr,
-                                        &filtered))
-        << ::GetLastError();
-    PSID medium = nullptr;
-    if (filtered && ::ConvertStringSidToSidW(L"S-1-16-8192", &medium)) {
-      TOKEN_MANDATORY_LABEL label{{medium, SE_GROUP_INTEGRITY}};
-      ::SetTokenInformation(filtered, TokenIntegrityLevel, &label,
-                            sizeof label + ::GetLengthSid(medium));
-      ::LocalFree(medium);
-    }
+    HANDLE filtered = cgihost::test::new_filtered_token(), there = nullptr;
+    EXPECT_TRUE(filtered) << ::GetLastError();
     EXPECT_TRUE(::DuplicateHandle(::GetCurrentProcess(), filtered, front_.process, &there, 0, FALSE,
                                   DUPLICATE_SAME_ACCESS))
         << ::GetLastError();
-    ::FreeSid(admins);
     ::CloseHandle(filtered);
-    ::CloseHandle(own);
     return reinterpret_cast<std::uintptr_t>(there);
   }
 
@@ -342,13 +305,21 @@ TEST_F(ServiceWindowsTest, AnAccountsLogonFailureIs401WithTheReason) {
     GTEST_SKIP() << "the S4U logon of LocalService succeeded here (a real LocalSystem service): "
                     "nothing failed to show";
   EXPECT_EQ(r.status, 401) << r.head << r.body << logs();
-  EXPECT_NE(front_log().find("cgi.logon_failed"), std::string::npos) << logs();
+  // The script's access check, before any spawn, asks the service for the
+  // account's token: its logon failed (never judged as the front end).
+  EXPECT_NE(front_log().find("401 access.logon_failed"), std::string::npos) << logs();
   EXPECT_NE(front_log().find("LOCAL SERVICE"), std::string::npos) << logs();
+  EXPECT_NE(service_log().find("refused a token request"), std::string::npos) << logs();
+  // A static file the front end's account may read: the same, not served.
+  std::ofstream(dir_ / "site" / "x.txt") << "x";
+  auto file = get("/x.txt");
+  EXPECT_EQ(file.status, 401) << file.head << file.body << logs();
+  EXPECT_NE(front_log().find("static file /x.txt: no token of"), std::string::npos) << logs();
 }
 
 // (1b') The same for a pool: its instance runs as the process identity
 // (LocalService), whose logon fails under Wine: 401 with the reason (the
-// pool's phase "logon"), not 503.
+// script's access check for the account), not 503.
 TEST_F(ServiceWindowsTest, APoolInstancesLogonFailureIs401WithTheReason) {
   const auto config = write_config(me_, name_);
   ASSERT_TRUE(start_service(config)) << logs();
@@ -359,9 +330,10 @@ TEST_F(ServiceWindowsTest, APoolInstancesLogonFailureIs401WithTheReason) {
     GTEST_SKIP() << "the S4U logon of LocalService succeeded here (a real LocalSystem service): "
                     "nothing failed to show";
   EXPECT_EQ(r.status, 401) << r.head << r.body << logs();
-  EXPECT_NE(front_log().find("phase logon"), std::string::npos) << logs();
+  EXPECT_NE(front_log().find("[pool resp] rid="), std::string::npos) << logs();
+  EXPECT_NE(front_log().find("401 access.logon_failed"), std::string::npos) << logs();
   EXPECT_NE(front_log().find("LOCAL SERVICE"), std::string::npos) << logs();
-  auto again = get("/x.php");  // in the back-off: the same answer
+  auto again = get("/x.php");  // the service's failed logon, kept 30 s: the same answer
   EXPECT_EQ(again.status, 401) << again.head << logs();
 }
 
