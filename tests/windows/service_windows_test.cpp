@@ -495,6 +495,22 @@ class ServiceManagerTest : public ServiceWindowsTest {
     return st.dwCurrentState;
   }
 
+  // `cgihost service install` for `config`: its exit code, output in `out`.
+  DWORD install(const fs::path& config, std::string& out) {
+    return run_cgihost(L"service install -c \"" + config.wstring() + L"\" --name " + wide(name_),
+                       out);
+  }
+
+  // `cgihost service uninstall`, then whether the service is gone.
+  bool uninstall(std::string& out) {
+    const DWORD removed = run_cgihost(L"service uninstall --name " + wide(name_), out);
+    SC_HANDLE again = ::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
+    SC_HANDLE gone = ::OpenServiceW(again, wide(name_).c_str(), SERVICE_QUERY_STATUS);
+    if (gone) ::CloseServiceHandle(gone);
+    ::CloseServiceHandle(again);
+    return removed == 0 && gone == nullptr;
+  }
+
   // Stops the service; one that will not stop is ended by its pid (it runs
   // outside the test's jobs).
   static bool stop_service(SC_HANDLE svc) {
@@ -515,9 +531,7 @@ class ServiceManagerTest : public ServiceWindowsTest {
 TEST_F(ServiceManagerTest, InstallStartStopUninstall) {
   const auto config = write_config(me_, name_);
   std::string out;
-  const DWORD installed =
-      run_cgihost(L"service install -c \"" + config.wstring() + L"\" --name " + wide(name_), out);
-  ASSERT_EQ(installed, 0u) << out;
+  ASSERT_EQ(install(config, out), 0u) << out;
   EXPECT_NE(out.find("installed service " + name_), std::string::npos) << out;
   SC_HANDLE scm = ::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
   ASSERT_NE(scm, nullptr) << ::GetLastError();
@@ -544,16 +558,40 @@ TEST_F(ServiceManagerTest, InstallStartStopUninstall) {
   }
   ::CloseServiceHandle(svc);
   ::CloseServiceHandle(scm);
-  const DWORD removed = run_cgihost(L"service uninstall --name " + wide(name_), out);
-  EXPECT_EQ(removed, 0u) << out;
-  SC_HANDLE again = ::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
-  SC_HANDLE gone = ::OpenServiceW(again, wide(name_).c_str(), SERVICE_QUERY_STATUS);
-  EXPECT_EQ(gone, nullptr) << "the service is still installed";
-  if (gone) ::CloseServiceHandle(gone);
-  ::CloseServiceHandle(again);
+  EXPECT_TRUE(uninstall(out)) << "the service is still installed: " << out;
   ASSERT_TRUE(started) << "StartServiceW: " << start_error;
   EXPECT_TRUE(pipe_up) << "the started service made no pipe";
   EXPECT_TRUE(stopped) << "the service did not stop when asked";
+}
+
+// Under the service manager no console shows why the service stops: a
+// config that no longer loads stops it with its code 1 (its errors go to the
+// event log too, which Wine only stubs: not read back here).
+TEST_F(ServiceManagerTest, AConfigThatNoLongerLoadsStopsItWithCode1) {
+  const auto config = write_config(me_, name_);
+  std::string out;
+  ASSERT_EQ(install(config, out), 0u) << out;
+  std::ofstream(config, std::ios::binary) << "listen = [\n";  // cut short
+  SC_HANDLE scm = ::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
+  SC_HANDLE svc =
+      ::OpenServiceW(scm, wide(name_).c_str(), SERVICE_START | SERVICE_STOP | SERVICE_QUERY_STATUS);
+  const bool started = svc && ::StartServiceW(svc, 0, nullptr) != FALSE;
+  SERVICE_STATUS_PROCESS st{};
+  DWORD size = 0;
+  const bool ended =
+      started && eventually([&] {
+        return ::QueryServiceStatusEx(svc, SC_STATUS_PROCESS_INFO, reinterpret_cast<BYTE*>(&st),
+                                      sizeof st, &size) &&
+               st.dwCurrentState == SERVICE_STOPPED;
+      });
+  if (svc && !ended) stop_service(svc);
+  if (svc) ::CloseServiceHandle(svc);
+  ::CloseServiceHandle(scm);
+  EXPECT_TRUE(uninstall(out)) << out;
+  ASSERT_TRUE(started) << ::GetLastError();
+  ASSERT_TRUE(ended) << "the service runs on with a config that does not load";
+  EXPECT_EQ(st.dwWin32ExitCode, static_cast<DWORD>(ERROR_SERVICE_SPECIFIC_ERROR));
+  EXPECT_EQ(st.dwServiceSpecificExitCode, 1u);
 }
 
 }  // namespace
