@@ -41,6 +41,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -79,9 +80,19 @@ class broker {
   // How long launch() waits for the service's reply (60 s by default: a
   // logon may reach a domain controller). Past it the launch fails with step
   // `broker` and that lane is closed; its next use connects it again.
+  // A reply already in the lane then is taken and the handles it names
+  // closed (win32::drop_late_reply); one written later finds the lane
+  // closed, and the service takes its handles back and ends the child's job.
   void set_reply_timeout(std::chrono::milliseconds t) { reply_timeout_ = t; }
   // The pipe of the spawner service `service`: \\.\pipe\<service>-spawner.
   static std::string pipe_name(const std::string& service);
+  // An identification-level token of `id` (an account the config names,
+  // asked for by name: wire::token_request), for may_access: kept per SID
+  // for 30 s. Null with `why` when the service refuses or cannot be reached;
+  // `logon_failed` when it refused because the account's logon failed.
+  // While a broker is connected, may_access asks it for every identity
+  // without a token (set_access_token_source, identity.hpp).
+  std::shared_ptr<void> access_token(const identity& id, std::string& why, bool& logon_failed);
 #endif
 
   // Closes the channel: the broker kills the children it started and exits;
@@ -113,6 +124,18 @@ class broker {
   };
   broker() = default;
   std::unique_lock<std::mutex> free_lane(native_handle& fd, lane** which = nullptr);
+#if defined(_WIN32)
+  // `request` sent on a free lane and its reply read (a lane closed before
+  // is connected again; a reply that does not come in time closes the lane):
+  // true and `reply`, or false with `error` (step `broker`).
+  bool exchange(const std::string& request, std::string& reply, launch_error& error);
+  struct kept_token {
+    std::shared_ptr<void> token;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::mutex tokens_mu_;
+  std::map<std::string, kept_token> tokens_;  // access_token's, by SID
+#endif
   process_id pid_ = -1;
   // Windows: the pipe's name (to connect a closed lane again) and the reply wait.
   std::string pipe_;

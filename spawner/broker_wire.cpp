@@ -7,7 +7,8 @@ namespace cgihost::spawner::wire {
 namespace {
 
 // Type bytes: requests, then replies.
-constexpr char kLaunch = 'L', kSignal = 'S', kStarted = 'C', kFailed = 'F', kSignalled = 'A';
+constexpr char kLaunch = 'L', kSignal = 'S', kToken = 'T', kStarted = 'C', kFailed = 'F',
+               kSignalled = 'A', kGranted = 'G';
 
 struct writer {
   std::string buf;
@@ -206,6 +207,42 @@ std::string encode_signal_reply(bool sent) {
 std::optional<request> decode_request(std::string_view message) {
   if (!message.empty() && message[0] == kSignal) return decode_signal(message);
   return decode_launch(message);
+}
+
+std::string encode(const token_request& r) {
+  writer w(kToken);
+  w.str(r.account);
+  return std::move(w.buf);
+}
+
+std::string encode(const token_reply& r) {
+  if (const auto* g = std::get_if<token_granted>(&r)) {
+    writer w(kGranted);
+    w.u64(g->token_handle);
+    return std::move(w.buf);
+  }
+  return encode(launch_reply{std::get<launch_failed>(r)});
+}
+
+std::optional<token_request> decode_token_request(std::string_view message) {
+  reader r(message, kToken);
+  token_request out;
+  out.account = r.str();
+  if (!r.done()) return std::nullopt;
+  return out;
+}
+
+std::optional<token_reply> decode_token_reply(std::string_view message) {
+  if (!message.empty() && message[0] == kGranted) {
+    reader r(message, kGranted);
+    token_granted g;
+    g.token_handle = r.u64();
+    if (!r.done() || g.token_handle == 0) return std::nullopt;
+    return g;
+  }
+  auto failed = decode_launch_reply(message);
+  if (!failed || !std::holds_alternative<launch_failed>(*failed)) return std::nullopt;
+  return std::get<launch_failed>(*failed);
 }
 
 std::optional<launch_reply> decode_launch_reply(std::string_view message) {

@@ -95,6 +95,30 @@ std::optional<request> decode_request(std::string_view message);
 std::optional<launch_reply> decode_launch_reply(std::string_view message);
 std::optional<bool> decode_signal_reply(std::string_view message);
 
+// Windows only (the spawner service; the POSIX broker has no such message,
+// and decode_request refuses it): a token of `account`, one the config
+// allows, at identification level (SecurityIdentification: for AccessCheck,
+// never for impersonation or a process), so that the front end judges a
+// file as that account (may_access) without holding a token that could run
+// anything. Obtained as a launch's (the same logon, caches and
+// token_refusal).
+struct token_request {
+  std::string account;
+};
+// The token, duplicated INTO the requester's process with TOKEN_QUERY only:
+// its value there.
+struct token_granted {
+  std::uint64_t token_handle = 0;
+};
+// Or why not: a launch_failed (step `logon` when the account's logon failed,
+// else `broker`).
+using token_reply = std::variant<token_granted, launch_failed>;
+
+std::string encode(const token_request& r);
+std::string encode(const token_reply& r);
+std::optional<token_request> decode_token_request(std::string_view message);
+std::optional<token_reply> decode_token_reply(std::string_view message);
+
 // What execve and chdir get must be what was asked: an absolute program,
 // argv not empty, no NUL cutting a string short, an absolute working folder
 // (or none), "NAME=value" environment entries.

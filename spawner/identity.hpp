@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -101,6 +102,31 @@ bool may_access(const identity& id, std::uint32_t owner, std::uint32_t group, st
 // the reason.
 bool may_access(const identity& id, const file_info& file, bool need_exec, std::string& why);
 
+// Why may_access said no.
+enum class access_denial {
+  denied,        // the file's rights say no (or cannot be read)
+  no_token,      // Windows, with the spawner service: no token of the account to
+                 // judge with (the service refused it, or cannot be reached)
+  logon_failed,  // the same because the account's logon failed (a 401, as a
+                 // failed spawn's)
+};
+
+// may_access, saying why not in `denial` too. Windows: an identity with a
+// SID and no token, while the spawner service is connected
+// (set_access_token_source), is judged with the identification token the
+// service gives of it, never as this process; none obtainable is a refusal
+// (no_token, logon_failed) with the reason in `why`.
+#if defined(_WIN32)
+bool may_access(const identity& id, const file_info& file, bool need_exec, std::string& why,
+                access_denial& denial);
+#else
+inline bool may_access(const identity& id, const file_info& file, bool need_exec, std::string& why,
+                       access_denial& denial) {
+  denial = access_denial::denied;
+  return may_access(id, file, need_exec, why);
+}
+#endif
+
 // may_access for the file at `path` (symlinks followed). False with `ec`
 // (and `why` untouched) when the file cannot be looked at.
 bool may_access_path(const identity& id, const char* path, bool need_exec, std::string& why,
@@ -152,6 +178,19 @@ std::shared_ptr<void> account_token(const account& account,
 // goes). nullopt, with `error` naming the step and the system's text, when
 // the value is no token handle of this process.
 std::optional<identity> adopt_forwarded_token(std::uint64_t handle, std::string& error);
+
+// Where may_access finds a token of an identity that has none (an account
+// the config names, whose token only the spawner service can obtain): an
+// identification token, or null with `why` and `logon_failed`.
+// broker::connect sets its broker as the source for as long as it lives
+// (`owner`: the broker; clearing names it, so a later broker's stays).
+// Without a source such an identity is judged as this process, which is
+// what its children then run as. A call runs under a shared lock: clearing
+// waits for calls under way.
+using access_token_source =
+    std::function<std::shared_ptr<void>(const identity& id, std::string& why, bool& logon_failed)>;
+void set_access_token_source(const void* owner, access_token_source source);
+void clear_access_token_source(const void* owner);
 #endif
 
 }  // namespace cgihost::spawner

@@ -11,6 +11,7 @@
 
 #include "host/app/server.hpp"
 #include "host/dispatch/logging.hpp"
+#include "spawner/windows/event_log.hpp"
 #include "spawner/windows/service.hpp"
 
 namespace cgihost::host {
@@ -62,25 +63,39 @@ void report(DWORD state, DWORD exit_code = NO_ERROR) {
   ::SetServiceStatus(g_run->status, &st);
 }
 
+using events_ptr = std::shared_ptr<const spawner::service::event_log>;
+
+// A line of the service to its error log and, under the service manager
+// (`events` set), its warnings and errors to the event log too.
+void say(const logs& lg, const events_ptr& events, spawner::service::level l,
+         const std::string& text) {
+  const auto at = l == spawner::service::level::info   ? spdlog::level::info
+                  : l == spawner::service::level::warn ? spdlog::level::warn
+                                                       : spdlog::level::critical;
+  if (lg.error) lg.error->log(at, "{}", text);
+  if (events) events->report(l, text);
+}
+
 // The config's settings for the service; nullopt after logging why not.
 std::optional<spawner::service::settings> settings_of(const config::config& cfg,
-                                                      const std::string& name, const logs& lg) {
+                                                      const std::string& name, const logs& lg,
+                                                      const events_ptr& events) {
+  using spawner::service::level;
   if (!cfg.identity.server || cfg.identity.server->sid.empty()) {
-    lg.error->critical(
-        "cannot start the spawner service {}: the config names no [identity] server (the front "
-        "end's account, e.g. 'IIS AppPool\\cgihost'), the only account it admits",
-        name);
+    say(lg, events, level::error,
+        "cannot start the spawner service " + name +
+            ": the config names no [identity] server (the front end's account, e.g. 'IIS "
+            "AppPool\\cgihost'), the only account it admits");
     return std::nullopt;
   }
   if (cfg.identity.spawner_service && *cfg.identity.spawner_service != name)
-    lg.error->warn(
-        "the config's [identity] spawner_service is \"{}\", this service is \"{}\": the front end "
-        "looks for another pipe",
-        *cfg.identity.spawner_service, name);
+    say(lg, events, level::warn,
+        "the config's [identity] spawner_service is \"" + *cfg.identity.spawner_service +
+            "\", this service is \"" + name + "\": the front end looks for another pipe");
   std::string error;
   auto accounts = spawn_accounts(cfg, error);
   if (!error.empty()) {
-    lg.error->critical("cannot start the spawner service {}: {}", name, error);
+    say(lg, events, level::error, "cannot start the spawner service " + name + ": " + error);
     return std::nullopt;
   }
   spawner::service::settings s;
@@ -92,21 +107,33 @@ std::optional<spawner::service::settings> settings_of(const config::config& cfg,
   for (auto& a : accounts)
     if (!a.is_root()) s.allowed.push_back(std::move(a));
   auto log = lg.error;
-  s.log = [log](spawner::service::level l, const std::string& text) {
+  s.log = [log, events](spawner::service::level l, const std::string& text) {
     const auto at = l == spawner::service::level::info   ? spdlog::level::info
                     : l == spawner::service::level::warn ? spdlog::level::warn
                                                          : spdlog::level::err;
     log->log(at, "[spawner service] {}", text);
+    if (events) events->report(l, text);
   };
   return s;
 }
 
 // The service's body: reads and checks the config, serves the pipe until
-// `state.stop`. 0 after a stop, 1 when it cannot start.
+// `state.stop`. 0 after a stop, 1 when it cannot start. Under the service
+// manager (no console shows why it stops) its warnings and errors, the
+// config's errors among them, go to the event log too (source: its name).
 int run_body(run_state& state) {
+  using spawner::service::level;
+  events_ptr events;
+  if (!state.args.console)
+    events = std::make_shared<const spawner::service::event_log>(state.args.name);
   auto r = config::load_file(state.args.config, state.options);
   if (!r.ok()) {
-    for (const auto& d : r.errors) std::cerr << d.to_string() << '\n';
+    std::string all;
+    for (const auto& d : r.errors) {
+      std::cerr << d.to_string() << '\n';
+      all += "\n" + d.to_string();
+    }
+    say({}, events, level::error, "cannot start: the config does not load:" + all);
     return 1;
   }
   logs lg;
@@ -114,14 +141,16 @@ int run_body(run_state& state) {
     lg = open_logs(r.value->log);
   } catch (const std::exception& e) {
     std::cerr << "cgihost: cannot open log: " << e.what() << '\n';
+    say({}, events, level::error, std::string("cannot start: cannot open log: ") + e.what());
     return 1;
   }
-  auto s = settings_of(*r.value, state.args.name, lg);
+  auto s = settings_of(*r.value, state.args.name, lg, events);
   if (!s) return 1;
   s->ready = [] { report(SERVICE_RUNNING); };
   std::string error;
   if (!spawner::service::serve(*s, state.stop, error)) {
-    lg.error->critical("cannot start the spawner service {}: {}", state.args.name, error);
+    say(lg, events, level::error,
+        "cannot start the spawner service " + state.args.name + ": " + error);
     return 1;
   }
   lg.error->info("[spawner service] {} stopped", state.args.name);

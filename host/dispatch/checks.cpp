@@ -123,7 +123,12 @@ std::optional<refusal> script_access(const config::config& cfg, const identity_c
                                      const spawner::identity& id, const spawner::file_info& st,
                                      bool need_exec, const check_subject& subject) {
   std::string denied;
-  if (spawner::may_access(id, st, need_exec, denied)) return std::nullopt;
+  spawner::access_denial denial{};
+  if (spawner::may_access(id, st, need_exec, denied, denial)) return std::nullopt;
+  if (denial != spawner::access_denial::denied)
+    return no_token_refusal(
+        denial, subject.tag, subject.rid,
+        "script " + subject.script_name + ": " + denied + " (" + choice.why + ")");
   refusal no =
       access_refusal(cfg, choice.anonymous,
                      "script " + subject.script_name + ": " + denied + " (" + choice.why + ")");
@@ -136,8 +141,23 @@ checked<spawner::identity> check_identity(const config::config& cfg, const ident
                                           const check_subject& subject) {
   auto id = usable_account(choice, subject);
   if (!id) return std::move(id).error();
+  // The token IIS forwarded is the one to judge with (and to run with).
+  if (choice.token) id->token = choice.token->token;
   if (auto no = script_access(cfg, choice, *id, st, need_exec, subject)) return std::move(*no);
   return id;
+}
+
+refusal no_token_refusal(spawner::access_denial denial, const std::string& tag,
+                         const std::string& rid, std::string what) {
+  refusal no;
+  const bool logon = denial == spawner::access_denial::logon_failed;
+  no.status = logon ? http::status::unauthorized : http::status::internal_server_error;
+  no.code = logon ? "access.logon_failed" : "access.no_token";
+  if (!tag.empty())
+    no.module_line = tag + " rid=" + rid + (logon ? " 401 " : " 500 ") + no.code + ": " + what;
+  no.dev_detail = what;
+  no.reason = std::move(what);
+  return no;
 }
 
 refusal access_refusal(const config::config& cfg, bool anonymous, std::string what) {

@@ -67,7 +67,8 @@ std::optional<refusal> script_access(const config::config& cfg, const identity_c
                                      const spawner::identity& id, const spawner::file_info& st,
                                      bool need_exec, const check_subject& subject);
 
-// usable_account, then script_access.
+// usable_account, then script_access; the identity carries the token IIS
+// forwarded when `choice` has one (judged and run with it).
 checked<spawner::identity> check_identity(const config::config& cfg, const identity_choice& choice,
                                           const spawner::file_info& st, bool need_exec,
                                           const check_subject& subject);
@@ -77,5 +78,14 @@ checked<spawner::identity> check_identity(const config::config& cfg, const ident
 // the challenge for an anonymous request when Basic is on (logging in may
 // help), else 403. Scripts and static files are refused alike.
 refusal access_refusal(const config::config& cfg, bool anonymous, std::string what);
+
+// The refusal for a file whose check had no token of the account to judge
+// with (Windows with the spawner service, spawner::access_denial): 401
+// access.logon_failed when the account's logon failed (IIS's 401.1, as a
+// failed spawn's), else 500 access.no_token; never judged as this process.
+// `what` (the file, who and why) goes to the log; `tag` and `rid` make the
+// module's line (none when `tag` is empty).
+refusal no_token_refusal(spawner::access_denial denial, const std::string& tag,
+                         const std::string& rid, std::string what);
 
 }  // namespace cgihost::host

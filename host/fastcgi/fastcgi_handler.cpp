@@ -163,9 +163,13 @@ checked<std::shared_ptr<fastcgi_pool>> fastcgi_handler::pool_for(const exchange&
     // must be able to read the script (else the interpreter would answer a
     // vague 404 or 500); logging in would not change that: 403.
     std::string denied;
-    if (instance_account_ && !spawner::may_access(*instance_account_, st, false, denied)) {
+    spawner::access_denial denial{};
+    if (instance_account_ && !spawner::may_access(*instance_account_, st, false, denied, denial)) {
       const std::string what = "script " + ex.route().script_name + ": " + denied +
                                " (fastcgi impersonate=false -> the process identity)";
+      if (denial != spawner::access_denial::denied)
+        return no_token_refusal(denial, "[pool " + single_->settings().name + "]", ex.id().str(),
+                                what);
       refusal no;
       no.status = http::status::forbidden;
       no.code = "fastcgi.process_identity_denied";

@@ -249,9 +249,12 @@ std::optional<refusal> static_handler::check_read(const std::optional<std::strin
     return no;
   }
   std::string denied;
-  if (spawner::may_access(*rd->id, st, false, denied)) return std::nullopt;
-  return access_refusal(cfg_, c.anonymous,
-                        "static file " + name + ": " + denied + " (" + c.why + ")");
+  spawner::access_denial denial{};
+  if (spawner::may_access(*rd->id, st, false, denied, denial)) return std::nullopt;
+  std::string what = "static file " + name + ": " + denied + " (" + c.why + ")";
+  if (denial != spawner::access_denial::denied)
+    return no_token_refusal(denial, {}, {}, std::move(what));
+  return access_refusal(cfg_, c.anonymous, std::move(what));
 }
 
 asio::awaitable<void> static_handler::serve_file(exchange& ex, const open_file_cache::entry& file,

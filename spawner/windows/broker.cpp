@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "spawner/broker_wire.hpp"
+#include "spawner/windows/late_reply.hpp"
 #include "spawner/windows/pipe_message.hpp"
 #include "spawner/windows/win32_util.hpp"
 
@@ -133,12 +135,27 @@ native_handle ours(std::uint64_t value) {
   return value == 0 ? no_handle : reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value));
 }
 
-void close_values(const wire::launch_started& s) {
+int close_values(const wire::launch_started& s) {
+  int closed = 0;
   for (auto v : {s.stdin_handle, s.stdout_handle, s.stderr_handle, s.process_handle, s.job_handle})
-    if (v != 0) ::CloseHandle(ours(v));
+    if (v != 0 && ::CloseHandle(ours(v))) ++closed;
+  return closed;
 }
 
 }  // namespace
+
+int win32::drop_late_reply(HANDLE pipe) {
+  std::string message;
+  if (win32::take_message(pipe, message) != 1) return 0;
+  if (const auto token = wire::decode_token_reply(message)) {
+    const auto* granted = std::get_if<wire::token_granted>(&*token);
+    return granted && ::CloseHandle(ours(granted->token_handle)) ? 1 : 0;
+  }
+  const auto reply = wire::decode_launch_reply(message);
+  if (!reply) return 0;
+  const auto* started = std::get_if<wire::launch_started>(&*reply);
+  return started ? close_values(*started) : 0;
+}
 
 std::string broker::pipe_name(const std::string& service) {
   return "\\\\.\\pipe\\" + service + "-spawner";
@@ -184,10 +201,15 @@ std::unique_ptr<broker> broker::connect(const std::string& service, std::string&
     b->lanes_.back()->fd = h;
     if (i == 0) b->pid_ = pid;
   }
+  set_access_token_source(
+      b.get(), [raw = b.get()](const identity& id, std::string& why, bool& logon_failed) {
+        return raw->access_token(id, why, logon_failed);
+      });
   return b;
 }
 
 broker::~broker() {
+  clear_access_token_source(this);
   for (auto& l : lanes_)
     if (l->fd != no_handle) ::CloseHandle(l->fd);
 }
@@ -210,6 +232,44 @@ std::unique_lock<std::mutex> broker::free_lane(native_handle& fd, lane** which) 
   return lock;
 }
 
+bool broker::exchange(const std::string& request, std::string& reply, launch_error& error) {
+  auto fail = [&](std::error_code code, std::string detail) {
+    error.step = launch_step::broker;
+    error.code = code;
+    error.detail = std::move(detail);
+    return false;
+  };
+  native_handle pipe = no_handle;
+  lane* l = nullptr;
+  auto lock = free_lane(pipe, &l);
+  std::string why;
+  if (pipe == no_handle) {  // closed after a reply that did not come: connect again
+    ULONG pid = 0;
+    HANDLE h = broker_lane(pipe_, server_account_, pid, why);
+    if (!h)
+      return fail(std::make_error_code(std::errc::broken_pipe),
+                  "the spawner service cannot be reached again: " + why);
+    pipe = l->fd = h;
+  }
+  const int got = win32::write_message(pipe, request) ? read_reply(pipe, reply, reply_timeout_) : 0;
+  if (got == -3) {
+    // The service is wedged: this lane's reply may still come, or never;
+    // either way the lane cannot be used again. A reply already there is
+    // taken and its handles closed; one written later finds the lane
+    // closed, and the service takes its handles back.
+    win32::drop_late_reply(pipe);
+    ::CloseHandle(pipe);
+    l->fd = no_handle;
+    return fail(std::make_error_code(std::errc::timed_out),
+                "the spawner service did not answer within " + shown_duration(reply_timeout_) +
+                    ": its pipe connection is closed");
+  }
+  if (got != 1)
+    return fail(std::make_error_code(std::errc::broken_pipe),
+                "the spawner service is gone (no answer on its pipe)");
+  return true;
+}
+
 std::optional<launched_child> broker::launch(const launch_spec& spec, launch_error& error) {
   error = {};
   auto fail = [&](launch_step step, std::error_code code, std::string detail) {
@@ -222,32 +282,8 @@ std::optional<launched_child> broker::launch(const launch_spec& spec, launch_err
   if (request.size() > kMaxMessage)
     return fail(launch_step::broker, std::make_error_code(std::errc::argument_list_too_long),
                 "spawn request larger than 1 MiB (argv and environment)");
-  native_handle pipe = no_handle;
-  lane* l = nullptr;
-  auto lock = free_lane(pipe, &l);
-  std::string message, why;
-  if (pipe == no_handle) {  // closed after a reply that did not come: connect again
-    ULONG pid = 0;
-    HANDLE h = broker_lane(pipe_, server_account_, pid, why);
-    if (!h)
-      return fail(launch_step::broker, std::make_error_code(std::errc::broken_pipe),
-                  "the spawner service cannot be reached again: " + why);
-    pipe = l->fd = h;
-  }
-  const int got =
-      win32::write_message(pipe, request) ? read_reply(pipe, message, reply_timeout_) : 0;
-  if (got == -3) {
-    // The service is wedged: this lane's reply may still come, or never;
-    // either way the lane cannot be used again.
-    ::CloseHandle(pipe);
-    l->fd = no_handle;
-    return fail(launch_step::broker, std::make_error_code(std::errc::timed_out),
-                "the spawner service did not answer within " + shown_duration(reply_timeout_) +
-                    ": its pipe connection is closed");
-  }
-  if (got != 1)
-    return fail(launch_step::broker, std::make_error_code(std::errc::broken_pipe),
-                "the spawner service is gone (no answer on its pipe)");
+  std::string message;
+  if (!exchange(request, message, error)) return std::nullopt;
   auto reply = wire::decode_launch_reply(message);
   if (!reply)
     return fail(launch_step::broker, std::make_error_code(std::errc::protocol_error),
@@ -269,6 +305,40 @@ std::optional<launched_child> broker::launch(const launch_spec& spec, launch_err
   c.process = ours(started.process_handle);
   c.job = ours(started.job_handle);
   return c;  // via stays null: the child is ours to wait for and end (its job)
+}
+
+std::shared_ptr<void> broker::access_token(const identity& id, std::string& why,
+                                           bool& logon_failed) {
+  logon_failed = false;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(tokens_mu_);
+    if (auto it = tokens_.find(id.sid); it != tokens_.end()) {
+      if (now < it->second.until) return it->second.token;
+      tokens_.erase(it);
+    }
+  }
+  std::string message;
+  launch_error error;
+  if (!exchange(wire::encode(wire::token_request{id.name}), message, error)) {
+    why = error.detail;
+    return nullptr;
+  }
+  auto reply = wire::decode_token_reply(message);
+  if (!reply) {
+    why = "malformed answer from the spawner service";
+    return nullptr;
+  }
+  if (auto* failed = std::get_if<wire::launch_failed>(&*reply)) {
+    logon_failed = failed->step == launch_step::logon;
+    why = "the spawner service: " + failed->detail;
+    return nullptr;
+  }
+  std::shared_ptr<void> token(ours(std::get<wire::token_granted>(*reply).token_handle),
+                              [](void* h) { ::CloseHandle(h); });
+  std::lock_guard lock(tokens_mu_);
+  tokens_[id.sid] = {token, now + std::chrono::seconds(30)};
+  return token;
 }
 
 bool broker::signal_group(process_id, std::uint64_t, int) { return false; }

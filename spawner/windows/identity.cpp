@@ -13,6 +13,7 @@
 #include <cstring>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <vector>
 
 #include "spawner/files.hpp"
@@ -206,25 +207,77 @@ std::string sddl_of(PSECURITY_DESCRIPTOR sd) {
   return out;
 }
 
-std::string who(const identity& id) {
+std::string who(const identity& id, bool from_service = false) {
   if (id.token) return id.describe();
   if (id.sid.empty()) return "this process";
-  return id.describe() + " (no token: judged as this process)";
+  return id.describe() + (from_service ? " (the spawner service's identification token)"
+                                       : " (no token: judged as this process)");
+}
+
+std::shared_mutex source_mu;
+const void* source_owner = nullptr;
+access_token_source token_source;
+
+// The token to judge `id` with: its own, or the source's (an identity with a
+// SID and no token, while a source is set), or this process's; null with
+// `why` and `denial` when the source has none.
+std::shared_ptr<void> judging_token(const identity& id, bool& from_service, std::string& why,
+                                    access_denial& denial) {
+  from_service = false;
+  if (!id.token && !id.sid.empty()) {
+    std::shared_lock lock(source_mu);
+    if (token_source) {
+      bool logon_failed = false;
+      std::string reason;
+      auto token = token_source(id, reason, logon_failed);
+      if (!token) {
+        denial = logon_failed ? access_denial::logon_failed : access_denial::no_token;
+        why = "no token of " + id.describe() +
+              " to check with (never judged as this process): " + reason;
+      }
+      from_service = true;
+      return token;
+    }
+  }
+  auto token = token_to_check(id.token.get());
+  if (!token) {
+    denial = access_denial::no_token;
+    why = "no token of " + who(id) + " to check with: " + win32::message_of(GetLastError());
+  }
+  return token;
 }
 
 }  // namespace
 
+void set_access_token_source(const void* owner, access_token_source s) {
+  std::unique_lock lock(source_mu);
+  source_owner = owner;
+  token_source = std::move(s);
+}
+
+void clear_access_token_source(const void* owner) {
+  std::unique_lock lock(source_mu);
+  if (source_owner != owner) return;
+  source_owner = nullptr;
+  token_source = nullptr;
+}
+
 bool may_access(const identity& id, const file_info& file, bool need_exec, std::string& why) {
+  access_denial ignored;
+  return may_access(id, file, need_exec, why, ignored);
+}
+
+bool may_access(const identity& id, const file_info& file, bool need_exec, std::string& why,
+                access_denial& denial) {
+  denial = access_denial::denied;
   const char* rights = need_exec ? "read and execute" : "read";
   if (file.security.empty()) {
     why = who(id) + " may not " + rights + " it: its security descriptor could not be read";
     return false;
   }
-  auto token = token_to_check(id.token.get());
-  if (!token) {
-    why = "no token of " + who(id) + " to check with: " + win32::message_of(GetLastError());
-    return false;
-  }
+  bool from_service = false;
+  auto token = judging_token(id, from_service, why, denial);
+  if (!token) return false;
   auto* sd = const_cast<unsigned char*>(file.security.data());
   GENERIC_MAPPING mapping{FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_GENERIC_EXECUTE,
                           FILE_ALL_ACCESS};
@@ -234,13 +287,14 @@ bool may_access(const identity& id, const file_info& file, bool need_exec, std::
   BOOL status = FALSE;
   if (!AccessCheck(sd, token.get(), desired, &mapping, reinterpret_cast<PRIVILEGE_SET*>(privileges),
                    &privileges_size, &granted, &status)) {
-    why = "AccessCheck for " + who(id) + " failed: " + win32::message_of(GetLastError());
+    why = "AccessCheck for " + who(id, from_service) +
+          " failed: " + win32::message_of(GetLastError());
     return false;
   }
   if (status) return true;
   char rights_hex[16];
   std::snprintf(rights_hex, sizeof rights_hex, "0x%lx", static_cast<unsigned long>(desired));
-  why = who(id) + " may not " + rights + " it (rights " + rights_hex +
+  why = who(id, from_service) + " may not " + rights + " it (rights " + rights_hex +
         "; its owner and DACL: " + sddl_of(sd) + ")";
   return false;
 }

@@ -26,8 +26,10 @@ struct call {
       HANDLE both[2] = {ov.hEvent, stop};
       if (::WaitForMultipleObjects(2, both, FALSE, INFINITE) != WAIT_OBJECT_0) {
         ::CancelIoEx(h, &ov);
-        ::GetOverlappedResult(h, &ov, &moved, TRUE);
-        ::SetLastError(ERROR_OPERATION_ABORTED);
+        // A read that completed before the cancel took its bytes out of the
+        // pipe: they are returned, never dropped (a reply may name handles).
+        if (::GetOverlappedResult(h, &ov, &moved, TRUE)) return true;
+        if (::GetLastError() != ERROR_MORE_DATA) ::SetLastError(ERROR_OPERATION_ABORTED);
         return false;
       }
     }
@@ -66,6 +68,16 @@ int read_message(HANDLE pipe, std::string& data, HANDLE stop) {
     }
     if (done) return too_large ? -2 : 1;
   }
+}
+
+int take_message(HANDLE pipe, std::string& data) {
+  DWORD available = 0;
+  if (!::PeekNamedPipe(pipe, nullptr, 0, nullptr, &available, nullptr)) {
+    const DWORD e = ::GetLastError();
+    return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED ? 0 : -1;
+  }
+  if (available == 0) return 0;
+  return read_message(pipe, data);
 }
 
 }  // namespace cgihost::spawner::win32

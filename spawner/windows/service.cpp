@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -238,7 +239,10 @@ class connection {
       const int r = win32::read_message(pipe_.get(), message);
       if (r == 0 || r == -1) return;
       std::string reply = r == -2 ? refusal("malformed request (over 1 MiB)") : answer(message);
-      if (!win32::write_message(pipe_.get(), reply)) return;
+      if (s_.replying) s_.replying();
+      const bool sent = win32::write_message(pipe_.get(), reply);
+      if (handed_) settle(sent);
+      if (!sent) return;
     }
   }
 
@@ -276,6 +280,7 @@ class connection {
   }
 
   std::string answer(const std::string& message) {
+    if (auto token = wire::decode_token_request(message)) return token_for(token->account);
     auto request = wire::decode_request(message);
     if (!request) return refusal("malformed request", ERROR_INVALID_PARAMETER);
     if (std::holds_alternative<wire::signal_request>(*request))
@@ -289,12 +294,25 @@ class connection {
   unique_handle from_client(std::uint64_t value, std::string& why);
   std::uint64_t to_client(HANDLE h, DWORD access, bool close_source);
   std::string started_reply(const launched_child& c);
+  std::string token_for(const std::string& account);
+  void take_back(const std::vector<std::uint64_t>& values);
+  void settle(bool sent);
+
+  // What the reply being written gives the client: handles already in it
+  // (their values there), and a child's job, this service's copy held until
+  // the reply is written.
+  struct handed {
+    std::vector<std::uint64_t> values;
+    unique_handle job;
+    std::string what;  // "pid N", "a token of ACCOUNT"
+  };
 
   std::shared_ptr<const settings> keep_;  // the settings outlive serve() for this thread
   const settings& s_ = *keep_;
   unique_handle pipe_;
   unique_handle client_;
   ULONG pid_ = 0;
+  std::optional<handed> handed_;
 };
 
 // A handle of the client duplicated into this process (inheritable: it is
@@ -369,7 +387,13 @@ std::optional<identity> connection::allowed(const std::string& name, std::string
   for (const auto& a : s_.allowed) {
     if (a.name != name) continue;
     identity id = a;
-    id.token = account_token(a, s_.password_file, why, s_.server_sid);
+    id.token = s_.logon ? s_.logon(a, why) : account_token(a, s_.password_file, why, s_.server_sid);
+    if (id.token && s_.logon) {
+      if (auto bad = token_refusal(id.token.get(), s_.server_sid, false); !bad.empty()) {
+        why = "account " + a.name + ": " + std::string(kRefusedToken) + bad;
+        id.token.reset();
+      }
+    }
     logon_failed = !id.token && why.find(kRefusedToken) == std::string::npos;
     if (!id.token) return std::nullopt;
     return id;
@@ -420,8 +444,9 @@ std::string connection::launch_for(wire::launch_request& r) {
   return started_reply(*child);
 }
 
-// The child's handles moved into the client (ours closed on every path):
-// the reply saying so, or a refusal (the child then ends with its job).
+// The child's handles moved into the client (ours closed on every path but
+// the job's, kept until the reply is written: settle): the reply saying so,
+// or a refusal (the child then ends with its job).
 std::string connection::started_reply(const launched_child& c) {
   wire::launch_started out;
   out.pid = c.pid;
@@ -432,24 +457,78 @@ std::string connection::started_reply(const launched_child& c) {
   out.process_handle = to_client(c.process, SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, false);
   out.job_handle = to_client(c.job, JOB_OBJECT_TERMINATE | JOB_OBJECT_QUERY, false);
   ::CloseHandle(c.process);
+  unique_handle job(c.job);
   const bool moved = out.process_handle != 0 && out.job_handle != 0 &&
                      (!out.has_stdin || out.stdin_handle != 0) &&
                      (c.stdout_fd == no_handle || out.stdout_handle != 0) &&
                      (c.stderr_fd == no_handle || out.stderr_handle != 0);
+  const std::vector<std::uint64_t> values{out.stdin_handle, out.stdout_handle, out.stderr_handle,
+                                          out.process_handle, out.job_handle};
   if (!moved) {
-    ::TerminateJobObject(c.job, 137);
-    for (auto v : {out.stdin_handle, out.stdout_handle, out.stderr_handle, out.process_handle,
-                   out.job_handle})
-      if (v != 0)  // closes the client's copy
-        ::DuplicateHandle(client_.get(), reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)),
-                          nullptr, nullptr, 0, FALSE, DUPLICATE_CLOSE_SOURCE);
-  }
-  ::CloseHandle(c.job);  // from now on the front end's handle holds the job
-  if (!moved)
+    ::TerminateJobObject(job.get(), 137);
+    take_back(values);
     return refusal("the child's handles could not be given to the front end (pid " +
                        std::to_string(pid_) + ")",
                    ERROR_INVALID_HANDLE);
+  }
+  handed_ = handed{values, std::move(job), "pid " + std::to_string(out.pid)};
   return wire::encode(wire::launch_reply{out});
+}
+
+// An identification-level token of the allowed account `account`
+// (SecurityIdentification: AccessCheck only), given to the client with
+// TOKEN_QUERY: the reply naming it, or a refusal (step `logon` when the
+// account's logon failed).
+std::string connection::token_for(const std::string& account) {
+  std::string why;
+  bool logon_failed = false;
+  auto as = allowed(account, why, logon_failed);
+  if (!as) {
+    s_.log(level::warn,
+           "refused a token request of the front end (pid " + std::to_string(pid_) + "): " + why);
+    return logon_failed ? refusal("logon of " + account + ": " + why, ERROR_LOGON_FAILURE,
+                                  launch_step::logon)
+                        : refusal(why);
+  }
+  HANDLE ident = nullptr;
+  if (!::DuplicateTokenEx(as->token.get(), TOKEN_QUERY, nullptr, SecurityIdentification,
+                          TokenImpersonation, &ident)) {
+    const DWORD e = ::GetLastError();
+    return refusal("the token of " + account + ": DuplicateTokenEx: " + win32::message_of(e), e);
+  }
+  const std::uint64_t value = to_client(ident, TOKEN_QUERY, true);  // ours closed
+  if (value == 0)
+    return refusal("the token of " + account + " could not be given to the front end (pid " +
+                       std::to_string(pid_) + ")",
+                   ERROR_INVALID_HANDLE);
+  handed_ = handed{{value}, nullptr, "a token of " + account};
+  return wire::encode(wire::token_reply{wire::token_granted{value}});
+}
+
+// Closes the client's copies of the child's handles (DUPLICATE_CLOSE_SOURCE
+// from the client): a reply it never read named them, so nothing there
+// would ever close them.
+void connection::take_back(const std::vector<std::uint64_t>& values) {
+  for (auto v : values)
+    if (v != 0)
+      ::DuplicateHandle(client_.get(), reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)),
+                        nullptr, nullptr, 0, FALSE, DUPLICATE_CLOSE_SOURCE);
+}
+
+// After a reply that hands handles over: written (`sent`), the front end's
+// job handle alone holds a child's job; not written (the front end gave up
+// waiting and closed its lane, or is gone), the child ends with its job and
+// the handles given to the front end are closed there.
+void connection::settle(bool sent) {
+  handed h = std::move(*handed_);
+  handed_.reset();
+  if (sent) return;  // h.job closes: from now on the front end's handle holds the job
+  if (h.job) ::TerminateJobObject(h.job.get(), 137);
+  take_back(h.values);
+  s_.log(level::warn,
+         "the front end (pid " + std::to_string(pid_) + ") did not take the reply for " + h.what +
+             " (it gave up waiting): " +
+             (h.job ? "its job is ended and its handles there closed" : "its handle there closed"));
 }
 
 HANDLE new_instance(const std::wstring& pipe, bool first, pipe_security& sec) {

@@ -15,6 +15,12 @@
 // (GetNamedPipeClientProcessId) must run as the server account, else it is
 // closed with a log line naming its pid and account.
 //
+// Tokens for access checks: a token request names an allowed account; it is
+// logged on as for a launch (account_token: the same caches, token_refusal)
+// and an identification-level copy (SecurityIdentification, TOKEN_QUERY) is
+// duplicated into the client, for AccessCheck there; a failed logon is a
+// refusal with step `logon`.
+//
 // What it starts: a request names an account, which must be one of
 // `allowed`, logged on here (account_token), or carries a token IIS
 // forwarded (only with [authentication] iis_token on), as a handle value in
@@ -28,8 +34,11 @@
 // child's pipe ends, its process (SYNCHRONIZE |
 // PROCESS_QUERY_LIMITED_INFORMATION) and its Job Object (JOB_OBJECT_TERMINATE
 // | JOB_OBJECT_QUERY) are duplicated into the client, and the service's own
-// copies of the process and the job closed: KILL_ON_JOB_CLOSE then ends
-// every child when its front end ends.
+// copies of the process and the job closed (the job's once the reply is
+// written): KILL_ON_JOB_CLOSE then ends every child when its front end
+// ends. A reply that cannot be written (the front end gave up waiting and
+// closed that connection) has its handles in the client closed there
+// (DUPLICATE_CLOSE_SOURCE) and its child's job ended, with a warning.
 
 #include <filesystem>
 #include <functional>
@@ -55,6 +64,14 @@ struct settings {
   bool iis_token = false;  // [authentication] iis_token: off, a forwarded token is refused
   std::function<void(level, const std::string&)> log;  // any thread
   std::function<void()> ready;  // called once the pipe exists (clients may come); may be empty
+  // Called before each reply is written, on the connection's thread; may be
+  // empty. Tests make the service slow with it (a reply the front end no
+  // longer waits for).
+  std::function<void()> replying;
+  // How an allowed account's token is obtained (null with `error`: its logon
+  // failed); token_refusal still applies. Empty: account_token, the one way
+  // outside tests (Wine's logons fail: tests give their own token).
+  std::function<std::shared_ptr<void>(const identity&, std::string& error)> logon;
 };
 
 // Listens on the pipe and serves every client, a thread each, until `stop`

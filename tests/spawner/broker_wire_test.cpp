@@ -242,5 +242,33 @@ TEST(BrokerWire, WellFormed) {
   }
 }
 
+// The spawner service's token request (Windows) and its two replies; the
+// launch decoder refuses a token request (the POSIX broker knows none).
+TEST(BrokerWire, TokenRequestsAndRepliesRoundTrip) {
+  auto request = decode_token_request(encode(token_request{"NT AUTHORITY\\IUSR"}));
+  ASSERT_TRUE(request);
+  EXPECT_EQ(request->account, "NT AUTHORITY\\IUSR");
+  EXPECT_FALSE(decode_request(encode(token_request{"x"})));
+  auto granted = decode_token_reply(encode(token_reply{token_granted{0x1a4}}));
+  ASSERT_TRUE(granted);
+  ASSERT_TRUE(std::holds_alternative<token_granted>(*granted));
+  EXPECT_EQ(std::get<token_granted>(*granted).token_handle, 0x1a4u);
+  auto failed = decode_token_reply(
+      encode(token_reply{launch_failed{launch_step::logon, 1326, "logon of IUSR: no"}}));
+  ASSERT_TRUE(failed);
+  ASSERT_TRUE(std::holds_alternative<launch_failed>(*failed));
+  EXPECT_EQ(std::get<launch_failed>(*failed).step, launch_step::logon);
+  EXPECT_EQ(std::get<launch_failed>(*failed).detail, "logon of IUSR: no");
+  // No handle, a launch's reply, bytes left over, cut short: refused.
+  EXPECT_FALSE(decode_token_reply(encode(token_reply{token_granted{0}})));
+  launch_started started;
+  started.process_handle = 4;
+  EXPECT_FALSE(decode_token_reply(encode(launch_reply{started})));
+  const std::string whole = encode(token_reply{token_granted{8}});
+  EXPECT_FALSE(decode_token_reply(whole + "x"));
+  EXPECT_FALSE(decode_token_reply(whole.substr(0, whole.size() - 1)));
+  EXPECT_FALSE(decode_token_request(encode(token_request{"x"}) + "y"));
+}
+
 }  // namespace
 }  // namespace cgihost::spawner::wire

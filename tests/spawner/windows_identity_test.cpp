@@ -13,6 +13,7 @@
 #include "spawner/files.hpp"
 #include "spawner/identity.hpp"
 #include "spawner/windows/win32_util.hpp"
+#include "spawner/windows_security.hpp"
 
 namespace cgihost::spawner {
 namespace {
@@ -21,20 +22,6 @@ std::string user_name() {
   wchar_t name[256];
   DWORD n = 256;
   return GetUserNameW(name, &n) ? win32::narrow(name) : std::string();
-}
-
-// A file_info whose security descriptor is the SDDL `sddl`.
-file_info with_security(const wchar_t* sddl) {
-  PSECURITY_DESCRIPTOR sd = nullptr;
-  ULONG size = 0;
-  file_info out;
-  out.what = file_info::kind::regular;
-  if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &sd, &size))
-    return out;
-  const auto* bytes = static_cast<const unsigned char*>(sd);
-  out.security.assign(bytes, bytes + size);
-  LocalFree(sd);
-  return out;
 }
 
 // A primary token of this process.

@@ -19,6 +19,7 @@
 
 #include "spawner/identity.hpp"
 #include "spawner/windows/win32_util.hpp"
+#include "windows/test_dacl.hpp"
 #endif
 
 namespace cgihost::spawner {
@@ -68,6 +69,7 @@ TEST(PasswordFile, NamesCompareWithoutCase) {
 
 #if defined(_WIN32)
 namespace fs = std::filesystem;
+using test::dacl_of;
 
 // A scratch folder, removed at the end.
 class WindowsPasswordTest : public ::testing::Test {
@@ -80,23 +82,6 @@ class WindowsPasswordTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // The file's DACL as SDDL, or "" when the system keeps none (GetNamedSecurityInfoW).
-  static std::string dacl_of(const fs::path& file) {
-    PSECURITY_DESCRIPTOR sd = nullptr;
-    PACL dacl = nullptr;
-    if (GetNamedSecurityInfoW(file.wstring().c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION,
-                              nullptr, nullptr, &dacl, nullptr, &sd) != ERROR_SUCCESS)
-      return {};
-    wchar_t* text = nullptr;
-    std::string out;
-    if (ConvertSecurityDescriptorToStringSecurityDescriptorW(
-            sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &text, nullptr)) {
-      out = win32::narrow(text);
-      LocalFree(text);
-    }
-    LocalFree(sd);
-    return out;
-  }
-
   // Gives the file the DACL `sddl` (SetNamedSecurityInfoW); false when
   // this system keeps none.
   static bool set_dacl(const fs::path& file, const wchar_t* sddl) {

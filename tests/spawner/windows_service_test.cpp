@@ -21,94 +21,33 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "spawner/broker.hpp"
+#include "spawner/broker_wire.hpp"
 #include "spawner/launch.hpp"
+#include "spawner/windows/late_reply.hpp"
+#include "spawner/windows/pipe_message.hpp"
 #include "spawner/windows/service.hpp"
+#include "spawner/windows_security.hpp"
+#include "support/eventually.hpp"
+#include "windows/test_tokens.hpp"
 
 namespace cgihost::spawner {
 namespace {
 using namespace std::chrono_literals;
+using test::filtered_token;
+using test::is_wine;
+using test::own_sid;
+using test::own_token;
 
 std::string windows_path(std::string linux_path) {
   for (char& c : linux_path)
     if (c == '/') c = '\\';
   return "Z:" + linux_path;
-}
-
-std::string own_sid() {
-  HANDLE token = nullptr;
-  ::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &token);
-  std::vector<unsigned char> buf(512);
-  DWORD size = 0;
-  std::string out;
-  wchar_t* text = nullptr;
-  if (::GetTokenInformation(token, TokenUser, buf.data(), 512, &size) &&
-      ::ConvertSidToStringSidW(reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid, &text)) {
-    for (const wchar_t* p = text; *p; ++p) out += static_cast<char>(*p);
-    ::LocalFree(text);
-  }
-  ::CloseHandle(token);
-  return out;
-}
-
-// `own`'s privileges but SeChangeNotify, to delete (Wine's
-// DISABLE_MAX_PRIVILEGE deletes none: they are named one by one).
-std::vector<LUID_AND_ATTRIBUTES> privileges_but_change_notify(HANDLE own) {
-  DWORD size = 0;
-  ::GetTokenInformation(own, TokenPrivileges, nullptr, 0, &size);
-  std::vector<unsigned char> buf(size ? size : 1);
-  std::vector<LUID_AND_ATTRIBUTES> out;
-  LUID notify{};
-  ::LookupPrivilegeValueW(nullptr, L"SeChangeNotifyPrivilege", &notify);
-  if (size && ::GetTokenInformation(own, TokenPrivileges, buf.data(), size, &size)) {
-    const auto* p = reinterpret_cast<const TOKEN_PRIVILEGES*>(buf.data());
-    for (DWORD i = 0; i < p->PrivilegeCount; ++i)
-      if (p->Privileges[i].Luid.LowPart != notify.LowPart ||
-          p->Privileges[i].Luid.HighPart != notify.HighPart)
-        out.push_back({p->Privileges[i].Luid, 0});
-  }
-  return out;
-}
-
-// This process's token made a realistic user's, as a primary token: the
-// Administrators group deny-only (a UAC-filtered token), no privileges but
-// SeChangeNotify (DISABLE_MAX_PRIVILEGE) when `strip_privileges`, and Medium
-// integrity where SetTokenInformation allows it.
-std::shared_ptr<void> filtered_token(bool strip_privileges = true) {
-  HANDLE own = nullptr, out = nullptr;
-  ::OpenProcessToken(::GetCurrentProcess(), TOKEN_ALL_ACCESS, &own);
-  SID_IDENTIFIER_AUTHORITY nt = SECURITY_NT_AUTHORITY;
-  PSID admins = nullptr;
-  ::AllocateAndInitializeSid(&nt, 2, SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS, 0, 0, 0,
-                             0, 0, 0, &admins);
-  SID_AND_ATTRIBUTES deny{admins, 0};
-  auto strip = privileges_but_change_notify(own);
-  if (!strip_privileges) strip.clear();
-  ::CreateRestrictedToken(own, strip_privileges ? DISABLE_MAX_PRIVILEGE : 0, 1, &deny,
-                          static_cast<DWORD>(strip.size()), strip.data(), 0, nullptr, &out);
-  ::FreeSid(admins);
-  ::CloseHandle(own);
-  PSID medium = nullptr;
-  if (out && ::ConvertStringSidToSidW(L"S-1-16-8192", &medium)) {
-    TOKEN_MANDATORY_LABEL label{{medium, SE_GROUP_INTEGRITY}};
-    ::SetTokenInformation(out, TokenIntegrityLevel, &label, sizeof label + ::GetLengthSid(medium));
-    ::LocalFree(medium);
-  }
-  return out ? std::shared_ptr<void>(out, ::CloseHandle) : nullptr;
-}
-
-std::shared_ptr<void> own_token() {
-  HANDLE own = nullptr;
-  ::OpenProcessToken(::GetCurrentProcess(), TOKEN_ALL_ACCESS, &own);
-  return own ? std::shared_ptr<void>(own, ::CloseHandle) : nullptr;
-}
-
-bool is_wine() {
-  return ::GetProcAddress(::GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != nullptr;
 }
 
 // All of an overlapped pipe's bytes until its writers are gone.
@@ -145,6 +84,19 @@ class WindowsServiceTest : public ::testing::Test {
       log_ += line + "\n";
     };
     s.ready = [this] { ready_ = true; };
+    // Two accounts the config allows: "tester" (this user: its logon gives
+    // a realistic token of it, Wine's own logons give none) and "failing"
+    // (its logon fails).
+    s.allowed = {account("tester", own_sid()), account("failing", "S-1-5-21-1-2-3-4242")};
+    s.logon = [](const identity& a, std::string& error) -> std::shared_ptr<void> {
+      if (a.name == "tester") return filtered_token();
+      error = "LogonUserW: the user name or password is incorrect (a test's)";
+      return nullptr;
+    };
+    release_ = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    s.replying = [this] {
+      if (slow_) ::WaitForSingleObject(release_, 10000);
+    };
     thread_ = std::thread([this, s] {
       std::string error;
       if (!service::serve(s, stop_, error)) {
@@ -161,15 +113,36 @@ class WindowsServiceTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    ::SetEvent(release_);
     broker_.reset();
     ::SetEvent(stop_);
     thread_.join();
     ::CloseHandle(stop_);
+    ::CloseHandle(release_);
   }
 
   std::string log() {
     std::lock_guard lock(mu_);
     return log_;
+  }
+
+  // `spec` is refused by the service: step `broker`, `detail` in the
+  // reason, nothing started.
+  void expect_refused(const launch_spec& spec, const std::string& detail) {
+    launch_error error;
+    EXPECT_FALSE(broker_->launch(spec, error));
+    EXPECT_EQ(error.step, launch_step::broker);
+    EXPECT_NE(error.detail.find(detail), std::string::npos) << error.detail;
+    EXPECT_EQ(log().find("started pid"), std::string::npos) << log();
+  }
+
+  // An account as the front end and the service know it: its config name
+  // and SID, no token.
+  static identity account(const std::string& name, const std::string& sid) {
+    identity id;
+    id.name = name;
+    id.sid = sid;
+    return id;
   }
 
   std::string name_;
@@ -178,8 +151,178 @@ class WindowsServiceTest : public ::testing::Test {
   std::mutex mu_;
   std::string log_;
   std::atomic<bool> ready_{false};
+  // With slow_, the service writes no reply before release_ is set.
+  std::atomic<bool> slow_{false};
+  HANDLE release_ = nullptr;
   std::unique_ptr<broker> broker_;
 };
+
+// The handle values open in this process now (GetHandleInformation; Wine's
+// GetProcessHandleCount says 0).
+std::set<std::uintptr_t> open_handles() {
+  std::set<std::uintptr_t> out;
+  DWORD flags = 0;
+  for (std::uintptr_t v = 4; v < 0x10000; v += 4)
+    if (::GetHandleInformation(reinterpret_cast<HANDLE>(v), &flags)) out.insert(v);
+  return out;
+}
+
+// The number after the last `prefix` in `text`, or 0.
+unsigned long number_after(const std::string& text, const std::string& prefix) {
+  const auto at = text.rfind(prefix);
+  return at == std::string::npos ? 0 : std::stoul(text.substr(at + prefix.size()));
+}
+
+launch_spec forwarded_spec(std::vector<std::string> args) {
+  launch_spec spec;
+  spec.program = windows_path(CGIHOST_PROGRAM_win_child);
+  spec.argv = {spec.program};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.as = identity{};
+  spec.as->name = "forwarded";
+  spec.as->token = filtered_token();
+  return spec;
+}
+
+// The front end gave up waiting (its reply timeout) and closed its lane
+// before the service replied: the service, whose reply then cannot be
+// written, takes back the handles it gave the front end
+// (DUPLICATE_CLOSE_SOURCE) and ends the child's job.
+TEST_F(WindowsServiceTest, AReplyTheFrontEndNoLongerWaitsForLeavesNoHandleNorChild) {
+  launch_error error;
+  auto warm = broker_->launch(forwarded_spec({"exit", "0"}), error);  // first-use handles
+  ASSERT_TRUE(warm) << error.message() << "\n" << log();
+  ::WaitForSingleObject(warm->process, 10000);
+  for (HANDLE h : {warm->process, warm->job, warm->stdout_fd, warm->stderr_fd, warm->stdin_fd})
+    if (h != no_handle && h != nullptr) ::CloseHandle(h);
+  broker_->set_reply_timeout(300ms);
+  slow_ = true;
+  const auto before = open_handles();
+  EXPECT_FALSE(broker_->launch(forwarded_spec({"sleep"}), error));
+  EXPECT_EQ(error.code, std::make_error_code(std::errc::timed_out)) << error.message();
+  std::vector<std::uintptr_t> fresh;  // the child's handles given to this process, among others
+  for (auto v : open_handles())
+    if (!before.contains(v)) fresh.push_back(v);
+  EXPECT_GE(fresh.size(), 4u);  // stdout, stderr, process, job
+  const auto pid = number_after(log(), "started pid ");
+  ASSERT_NE(pid, 0u) << log();
+  HANDLE child = ::OpenProcess(SYNCHRONIZE, FALSE, static_cast<DWORD>(pid));
+  ASSERT_NE(child, nullptr) << ::GetLastError();
+  ::SetEvent(release_);
+  EXPECT_EQ(::WaitForSingleObject(child, 10000), WAIT_OBJECT_0);
+  ::CloseHandle(child);
+  EXPECT_TRUE(test::eventually([&] {
+    return log().find("did not take the reply for pid " + std::to_string(pid)) != std::string::npos;
+  })) << log();
+  DWORD flags = 0;
+  for (auto v : fresh)
+    EXPECT_TRUE(test::eventually([&] {
+      return !::GetHandleInformation(reinterpret_cast<HANDLE>(v), &flags);
+    })) << "handle "
+        << v << " is still open";
+}
+
+// The front end's access checks (may_access) as an account the config
+// names: the service logs it on as for a launch and gives back an
+// identification-level token (AccessCheck only), kept 30 s.
+TEST_F(WindowsServiceTest, AnAllowedAccountsTokenComesBackAtIdentificationLevel) {
+  std::string why;
+  bool logon_failed = true;
+  auto token = broker_->access_token(account("tester", own_sid()), why, logon_failed);
+  ASSERT_TRUE(token) << why << "\n" << log();
+  EXPECT_FALSE(logon_failed);
+  SECURITY_IMPERSONATION_LEVEL level{};
+  TOKEN_TYPE type{};
+  DWORD size = 0;
+  ASSERT_TRUE(::GetTokenInformation(token.get(), TokenType, &type, sizeof type, &size))
+      << ::GetLastError();
+  EXPECT_EQ(type, TokenImpersonation);
+  ASSERT_TRUE(
+      ::GetTokenInformation(token.get(), TokenImpersonationLevel, &level, sizeof level, &size))
+      << ::GetLastError();
+  EXPECT_EQ(level, SecurityIdentification);
+  // TOKEN_QUERY only: nothing can be made of it.
+  HANDLE dup = nullptr;
+  EXPECT_FALSE(::DuplicateTokenEx(token.get(), TOKEN_ALL_ACCESS, nullptr, SecurityImpersonation,
+                                  TokenPrimary, &dup));
+  if (dup) ::CloseHandle(dup);
+  auto again = broker_->access_token(account("tester", own_sid()), why, logon_failed);
+  EXPECT_EQ(again.get(), token.get());  // kept, not asked for again
+}
+
+TEST_F(WindowsServiceTest, NoTokenForAnAccountTheConfigDoesNotNameOrWhoseLogonFails) {
+  std::string why;
+  bool logon_failed = true;
+  EXPECT_FALSE(
+      broker_->access_token(account("nobody-configured", "S-1-5-21-9-9-9-9"), why, logon_failed));
+  EXPECT_FALSE(logon_failed);
+  EXPECT_NE(why.find("not one the config allows"), std::string::npos) << why;
+  EXPECT_NE(log().find("refused a token request"), std::string::npos) << log();
+  EXPECT_FALSE(broker_->access_token(account("failing", "S-1-5-21-1-2-3-4242"), why, logon_failed));
+  EXPECT_TRUE(logon_failed);
+  EXPECT_NE(why.find("the user name or password is incorrect (a test's)"), std::string::npos)
+      << why;
+}
+
+// Only the Administrators may read the file: this process (Wine's user is
+// one) may; the account, whose token from the service has them deny-only,
+// may not. Without the service the account is judged as this process.
+TEST_F(WindowsServiceTest, MayAccessJudgesAnAccountWithTheServicesToken) {
+  const file_info file = with_security(L"O:BAG:BAD:P(A;;FA;;;BA)");
+  std::string why;
+  access_denial denial{};
+  if (!may_access(identity{}, file, false, why))
+    GTEST_SKIP() << "this test's user is no administrator: " << why;
+  EXPECT_FALSE(may_access(account("tester", own_sid()), file, false, why, denial));
+  EXPECT_EQ(denial, access_denial::denied);
+  EXPECT_NE(why.find("the spawner service's identification token) may not read it"),
+            std::string::npos)
+      << why;
+  EXPECT_FALSE(may_access(account("failing", "S-1-5-21-1-2-3-4242"), file, false, why, denial));
+  EXPECT_EQ(denial, access_denial::logon_failed);
+  EXPECT_NE(why.find("never judged as this process"), std::string::npos) << why;
+  EXPECT_NE(why.find("(a test's)"), std::string::npos) << why;
+  EXPECT_FALSE(
+      may_access(account("nobody-configured", "S-1-5-21-9-9-9-9"), file, false, why, denial));
+  EXPECT_EQ(denial, access_denial::no_token);
+  broker_.reset();  // no service connected
+  EXPECT_TRUE(may_access(account("tester", own_sid()), file, false, why, denial)) << why;
+}
+
+// The front end's side: a reply already in the pipe when it gave up is taken
+// without waiting and the handles it names are closed; an empty pipe or a
+// refusal closes nothing (and does not wait).
+TEST(LateReplyTest, AReplyInThePipeHasItsHandlesClosed) {
+  const std::wstring name = L"\\\\.\\pipe\\cgihost-late-" + std::to_wstring(std::random_device{}());
+  HANDLE server = ::CreateNamedPipeW(name.c_str(), PIPE_ACCESS_DUPLEX,
+                                     PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT, 1, 4096,
+                                     4096, 0, nullptr);
+  ASSERT_NE(server, INVALID_HANDLE_VALUE) << ::GetLastError();
+  HANDLE client = ::CreateFileW(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr,
+                                OPEN_EXISTING, FILE_FLAG_OVERLAPPED, nullptr);
+  ASSERT_NE(client, INVALID_HANDLE_VALUE) << ::GetLastError();
+  DWORD mode = PIPE_READMODE_MESSAGE;
+  ASSERT_TRUE(::SetNamedPipeHandleState(client, &mode, nullptr, nullptr)) << ::GetLastError();
+  EXPECT_EQ(win32::drop_late_reply(client), 0);  // nothing there: no wait
+  auto value = [](HANDLE h) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h));
+  };
+  wire::launch_started started;
+  std::vector<HANDLE> given;
+  for (auto* v : {&started.stdout_handle, &started.process_handle, &started.job_handle}) {
+    given.push_back(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    *v = value(given.back());
+  }
+  const std::string refused = wire::encode(wire::launch_reply{wire::launch_failed{}});
+  ASSERT_TRUE(win32::write_message(server, refused));
+  EXPECT_EQ(win32::drop_late_reply(client), 0);
+  ASSERT_TRUE(win32::write_message(server, wire::encode(wire::launch_reply{started})));
+  EXPECT_EQ(win32::drop_late_reply(client), 3);
+  DWORD flags = 0;
+  for (HANDLE h : given) EXPECT_FALSE(::GetHandleInformation(h, &flags)) << h;
+  ::CloseHandle(client);
+  ::CloseHandle(server);
+}
 
 TEST_F(WindowsServiceTest, AChildStartsWithItsTokenAndEventAndComesBackWithLeastAccess) {
   const std::string child = windows_path(CGIHOST_PROGRAM_win_child);
@@ -222,20 +365,14 @@ TEST_F(WindowsServiceTest, AChildStartsWithItsTokenAndEventAndComesBackWithLeast
 }
 
 TEST_F(WindowsServiceTest, AnAccountTheConfigDoesNotNameIsRefused) {
-  launch_spec spec;
-  spec.program = windows_path(CGIHOST_PROGRAM_win_child);
-  spec.argv = {spec.program, "exit", "0"};
+  launch_spec spec = forwarded_spec({"exit", "0"});
   spec.as = identity{};
   spec.as->name = "nobody-configured";
-  launch_error error;
-  EXPECT_FALSE(broker_->launch(spec, error));
-  EXPECT_EQ(error.step, launch_step::broker);
-  EXPECT_NE(error.detail.find("not one the config allows"), std::string::npos) << error.detail;
+  expect_refused(spec, "not one the config allows");
   // A malformed request: a relative program.
   spec.program = "win_child.exe";
   spec.as.reset();
-  EXPECT_FALSE(broker_->launch(spec, error));
-  EXPECT_NE(error.detail.find("malformed"), std::string::npos) << error.detail;
+  expect_refused(spec, "malformed");
 }
 
 // FILE_FLAG_FIRST_PIPE_INSTANCE: a second server for a name in use (another
@@ -277,39 +414,20 @@ TEST(TokenRefusalTest, AdministratorsAndPowerfulPrivilegesAreRefused) {
 }
 
 TEST_F(WindowsServiceTest, AForwardedTokenWithPowerfulPrivilegesIsRefused) {
-  launch_spec spec;
-  spec.program = windows_path(CGIHOST_PROGRAM_win_child);
-  spec.argv = {spec.program, "exit", "0"};
-  spec.as = identity{};
-  spec.as->name = "forwarded";
+  launch_spec spec = forwarded_spec({"exit", "0"});
   spec.as->token = filtered_token(false);
   if (service::token_refusal(spec.as->token.get(), own_sid()).empty())
     GTEST_SKIP() << "this test's user holds no such privilege";
-  launch_error error;
-  EXPECT_FALSE(broker_->launch(spec, error));
-  EXPECT_EQ(error.step, launch_step::broker);
-  EXPECT_NE(error.detail.find("the forwarded token is refused: "), std::string::npos)
-      << error.detail;
+  expect_refused(spec, "the forwarded token is refused: ");
   EXPECT_NE(log().find("refused a spawn request"), std::string::npos) << log();
-  EXPECT_EQ(log().find("started pid"), std::string::npos) << log();
 }
 
 // A pseudo-handle (the front end's own process, -1) is never duplicated out
 // of the front end as a child's handle.
 TEST_F(WindowsServiceTest, APseudoHandleIsRefused) {
-  launch_spec spec;
-  spec.program = windows_path(CGIHOST_PROGRAM_win_child);
-  spec.argv = {spec.program, "exit", "0"};
-  spec.as = identity{};
-  spec.as->name = "forwarded";
-  spec.as->token = filtered_token();
+  launch_spec spec = forwarded_spec({"exit", "0"});
   spec.inherit = {::GetCurrentProcess()};
-  launch_error error;
-  EXPECT_FALSE(broker_->launch(spec, error));
-  EXPECT_NE(error.detail.find("0xffffffffffffffff of the front end is no handle it may pass"),
-            std::string::npos)
-      << error.detail;
-  EXPECT_EQ(log().find("started pid"), std::string::npos) << log();
+  expect_refused(spec, "0xffffffffffffffff of the front end is no handle it may pass");
 }
 
 // The server account reads and writes the pipe but never makes an instance
@@ -354,19 +472,8 @@ class WindowsServiceWithoutIisTokenTest : public WindowsServiceTest {
 };
 
 TEST_F(WindowsServiceWithoutIisTokenTest, AForwardedTokenIsRefused) {
-  launch_spec spec;
-  spec.program = windows_path(CGIHOST_PROGRAM_win_child);
-  spec.argv = {spec.program, "exit", "0"};
-  spec.as = identity{};
-  spec.as->name = "forwarded";
-  spec.as->token = filtered_token();
-  launch_error error;
-  EXPECT_FALSE(broker_->launch(spec, error));
-  EXPECT_EQ(error.step, launch_step::broker);
-  EXPECT_NE(error.detail.find("[authentication] iis_token is off"), std::string::npos)
-      << error.detail;
+  expect_refused(forwarded_spec({"exit", "0"}), "[authentication] iis_token is off");
   EXPECT_NE(log().find("iis_token is off"), std::string::npos) << log();
-  EXPECT_EQ(log().find("started pid"), std::string::npos) << log();
 }
 
 // A wait that fails is an error with a log line, not a quiet stop.

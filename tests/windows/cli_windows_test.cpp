@@ -13,10 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "windows/test_dacl.hpp"
 #include "windows/test_paths.hpp"
 
 namespace {
 namespace fs = std::filesystem;
+using cgihost::test::dacl_of;
 
 struct run_result {
   int exit_code = -1;
@@ -127,24 +129,6 @@ class CliWindowsTest : public ::testing::Test {
   std::string user_;
   int runs_ = 0;
 };
-
-// The file's DACL as SDDL, or "" when the system keeps none.
-std::string dacl_of(const fs::path& file) {
-  PSECURITY_DESCRIPTOR sd = nullptr;
-  PACL dacl = nullptr;
-  if (GetNamedSecurityInfoW(file.wstring().c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION,
-                            nullptr, nullptr, &dacl, nullptr, &sd) != ERROR_SUCCESS)
-    return {};
-  wchar_t* text = nullptr;
-  std::string out;
-  if (ConvertSecurityDescriptorToStringSecurityDescriptorW(
-          sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &text, nullptr)) {
-    for (const wchar_t* c = text; *c; ++c) out += static_cast<char>(*c);
-    LocalFree(text);
-  }
-  LocalFree(sd);
-  return out;
-}
 
 TEST_F(CliWindowsTest, PasswordSetListRemoveRoundTrip) {
   write_config("logon_password_file = \"cgihost.passwords\"\n");

@@ -30,27 +30,9 @@
 
 #include "windows/http_client.hpp"
 #include "windows/test_paths.hpp"
+#include "windows/test_tokens.hpp"
 
 namespace {
-
-// `own`'s privileges but SeChangeNotify, to delete (Wine's
-// DISABLE_MAX_PRIVILEGE deletes none: they are named one by one).
-std::vector<LUID_AND_ATTRIBUTES> privileges_but_change_notify(HANDLE own) {
-  DWORD size = 0;
-  ::GetTokenInformation(own, TokenPrivileges, nullptr, 0, &size);
-  std::vector<unsigned char> buf(size ? size : 1);
-  std::vector<LUID_AND_ATTRIBUTES> out;
-  LUID notify{};
-  ::LookupPrivilegeValueW(nullptr, L"SeChangeNotifyPrivilege", &notify);
-  if (size && ::GetTokenInformation(own, TokenPrivileges, buf.data(), size, &size)) {
-    const auto* p = reinterpret_cast<const TOKEN_PRIVILEGES*>(buf.data());
-    for (DWORD i = 0; i < p->PrivilegeCount; ++i)
-      if (p->Privileges[i].Luid.LowPart != notify.LowPart ||
-          p->Privileges[i].Luid.HighPart != notify.HighPart)
-        out.push_back({p->Privileges[i].Luid, 0});
-  }
-  return out;
-}
 
 namespace fs = std::filesystem;
 using cgihost::test::connect_to;
@@ -264,31 +246,12 @@ class ServiceWindowsTest : public ::testing::Test {
   // Medium integrity where Wine allows it; duplicated into the front end as
   // IIS does: the value there.
   std::uintptr_t token_into_front() {
-    HANDLE own = nullptr, filtered = nullptr, there = nullptr;
-    EXPECT_TRUE(::OpenProcessToken(::GetCurrentProcess(), TOKEN_ALL_ACCESS, &own));
-    SID_IDENTIFIER_AUTHORITY nt = SECURITY_NT_AUTHORITY;
-    PSID admins = nullptr;
-    ::AllocateAndInitializeSid(&nt, 2, SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS, 0, 0,
-                               0, 0, 0, 0, &admins);
-    SID_AND_ATTRIBUTES deny{admins, 0};
-    auto strip = privileges_but_change_notify(own);
-    EXPECT_TRUE(::CreateRestrictedToken(own, DISABLE_MAX_PRIVILEGE, 1, &deny,
-                                        static_cast<DWORD>(strip.size()), strip.data(), 0, nullptr,
-                                        &filtered))
-        << ::GetLastError();
-    PSID medium = nullptr;
-    if (filtered && ::ConvertStringSidToSidW(L"S-1-16-8192", &medium)) {
-      TOKEN_MANDATORY_LABEL label{{medium, SE_GROUP_INTEGRITY}};
-      ::SetTokenInformation(filtered, TokenIntegrityLevel, &label,
-                            sizeof label + ::GetLengthSid(medium));
-      ::LocalFree(medium);
-    }
+    HANDLE filtered = cgihost::test::new_filtered_token(), there = nullptr;
+    EXPECT_TRUE(filtered) << ::GetLastError();
     EXPECT_TRUE(::DuplicateHandle(::GetCurrentProcess(), filtered, front_.process, &there, 0, FALSE,
                                   DUPLICATE_SAME_ACCESS))
         << ::GetLastError();
-    ::FreeSid(admins);
     ::CloseHandle(filtered);
-    ::CloseHandle(own);
     return reinterpret_cast<std::uintptr_t>(there);
   }
 
@@ -342,13 +305,21 @@ TEST_F(ServiceWindowsTest, AnAccountsLogonFailureIs401WithTheReason) {
     GTEST_SKIP() << "the S4U logon of LocalService succeeded here (a real LocalSystem service): "
                     "nothing failed to show";
   EXPECT_EQ(r.status, 401) << r.head << r.body << logs();
-  EXPECT_NE(front_log().find("cgi.logon_failed"), std::string::npos) << logs();
+  // The script's access check, before any spawn, asks the service for the
+  // account's token: its logon failed (never judged as the front end).
+  EXPECT_NE(front_log().find("401 access.logon_failed"), std::string::npos) << logs();
   EXPECT_NE(front_log().find("LOCAL SERVICE"), std::string::npos) << logs();
+  EXPECT_NE(service_log().find("refused a token request"), std::string::npos) << logs();
+  // A static file the front end's account may read: the same, not served.
+  std::ofstream(dir_ / "site" / "x.txt") << "x";
+  auto file = get("/x.txt");
+  EXPECT_EQ(file.status, 401) << file.head << file.body << logs();
+  EXPECT_NE(front_log().find("static file /x.txt: no token of"), std::string::npos) << logs();
 }
 
 // (1b') The same for a pool: its instance runs as the process identity
 // (LocalService), whose logon fails under Wine: 401 with the reason (the
-// pool's phase "logon"), not 503.
+// script's access check for the account), not 503.
 TEST_F(ServiceWindowsTest, APoolInstancesLogonFailureIs401WithTheReason) {
   const auto config = write_config(me_, name_);
   ASSERT_TRUE(start_service(config)) << logs();
@@ -359,9 +330,10 @@ TEST_F(ServiceWindowsTest, APoolInstancesLogonFailureIs401WithTheReason) {
     GTEST_SKIP() << "the S4U logon of LocalService succeeded here (a real LocalSystem service): "
                     "nothing failed to show";
   EXPECT_EQ(r.status, 401) << r.head << r.body << logs();
-  EXPECT_NE(front_log().find("phase logon"), std::string::npos) << logs();
+  EXPECT_NE(front_log().find("[pool resp] rid="), std::string::npos) << logs();
+  EXPECT_NE(front_log().find("401 access.logon_failed"), std::string::npos) << logs();
   EXPECT_NE(front_log().find("LOCAL SERVICE"), std::string::npos) << logs();
-  auto again = get("/x.php");  // in the back-off: the same answer
+  auto again = get("/x.php");  // the service's failed logon, kept 30 s: the same answer
   EXPECT_EQ(again.status, 401) << again.head << logs();
 }
 
@@ -523,6 +495,22 @@ class ServiceManagerTest : public ServiceWindowsTest {
     return st.dwCurrentState;
   }
 
+  // `cgihost service install` for `config`: its exit code, output in `out`.
+  DWORD install(const fs::path& config, std::string& out) {
+    return run_cgihost(L"service install -c \"" + config.wstring() + L"\" --name " + wide(name_),
+                       out);
+  }
+
+  // `cgihost service uninstall`, then whether the service is gone.
+  bool uninstall(std::string& out) {
+    const DWORD removed = run_cgihost(L"service uninstall --name " + wide(name_), out);
+    SC_HANDLE again = ::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
+    SC_HANDLE gone = ::OpenServiceW(again, wide(name_).c_str(), SERVICE_QUERY_STATUS);
+    if (gone) ::CloseServiceHandle(gone);
+    ::CloseServiceHandle(again);
+    return removed == 0 && gone == nullptr;
+  }
+
   // Stops the service; one that will not stop is ended by its pid (it runs
   // outside the test's jobs).
   static bool stop_service(SC_HANDLE svc) {
@@ -543,9 +531,7 @@ class ServiceManagerTest : public ServiceWindowsTest {
 TEST_F(ServiceManagerTest, InstallStartStopUninstall) {
   const auto config = write_config(me_, name_);
   std::string out;
-  const DWORD installed =
-      run_cgihost(L"service install -c \"" + config.wstring() + L"\" --name " + wide(name_), out);
-  ASSERT_EQ(installed, 0u) << out;
+  ASSERT_EQ(install(config, out), 0u) << out;
   EXPECT_NE(out.find("installed service " + name_), std::string::npos) << out;
   SC_HANDLE scm = ::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
   ASSERT_NE(scm, nullptr) << ::GetLastError();
@@ -572,16 +558,40 @@ TEST_F(ServiceManagerTest, InstallStartStopUninstall) {
   }
   ::CloseServiceHandle(svc);
   ::CloseServiceHandle(scm);
-  const DWORD removed = run_cgihost(L"service uninstall --name " + wide(name_), out);
-  EXPECT_EQ(removed, 0u) << out;
-  SC_HANDLE again = ::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
-  SC_HANDLE gone = ::OpenServiceW(again, wide(name_).c_str(), SERVICE_QUERY_STATUS);
-  EXPECT_EQ(gone, nullptr) << "the service is still installed";
-  if (gone) ::CloseServiceHandle(gone);
-  ::CloseServiceHandle(again);
+  EXPECT_TRUE(uninstall(out)) << "the service is still installed: " << out;
   ASSERT_TRUE(started) << "StartServiceW: " << start_error;
   EXPECT_TRUE(pipe_up) << "the started service made no pipe";
   EXPECT_TRUE(stopped) << "the service did not stop when asked";
+}
+
+// Under the service manager no console shows why the service stops: a
+// config that no longer loads stops it with its code 1 (its errors go to the
+// event log too, which Wine only stubs: not read back here).
+TEST_F(ServiceManagerTest, AConfigThatNoLongerLoadsStopsItWithCode1) {
+  const auto config = write_config(me_, name_);
+  std::string out;
+  ASSERT_EQ(install(config, out), 0u) << out;
+  std::ofstream(config, std::ios::binary) << "listen = [\n";  // cut short
+  SC_HANDLE scm = ::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
+  SC_HANDLE svc =
+      ::OpenServiceW(scm, wide(name_).c_str(), SERVICE_START | SERVICE_STOP | SERVICE_QUERY_STATUS);
+  const bool started = svc && ::StartServiceW(svc, 0, nullptr) != FALSE;
+  SERVICE_STATUS_PROCESS st{};
+  DWORD size = 0;
+  const bool ended =
+      started && eventually([&] {
+        return ::QueryServiceStatusEx(svc, SC_STATUS_PROCESS_INFO, reinterpret_cast<BYTE*>(&st),
+                                      sizeof st, &size) &&
+               st.dwCurrentState == SERVICE_STOPPED;
+      });
+  if (svc && !ended) stop_service(svc);
+  if (svc) ::CloseServiceHandle(svc);
+  ::CloseServiceHandle(scm);
+  EXPECT_TRUE(uninstall(out)) << out;
+  ASSERT_TRUE(started) << ::GetLastError();
+  ASSERT_TRUE(ended) << "the service runs on with a config that does not load";
+  EXPECT_EQ(st.dwWin32ExitCode, static_cast<DWORD>(ERROR_SERVICE_SPECIFIC_ERROR));
+  EXPECT_EQ(st.dwServiceSpecificExitCode, 1u);
 }
 
 }  // namespace
