@@ -153,7 +153,10 @@ void explain_with_service(const config::config& cfg, const route& r, bool impers
   std::string words;
   token_source(cfg, *would.account, words);
   out << "it would run as " << account_words(*would.account) << " (" << would.why << "); " << words
-      << "; CreateProcessAsUserW\n";
+      << "; CreateProcessAsUserW\n"
+      << "files would be judged with an identification token of " << would.account->name
+      << " from the service (its logon failing: 401 access.logon_failed); try itself, with no "
+         "service, judges them as this process\n";
 }
 
 std::string status_text(http::status s) { return std::to_string(static_cast<unsigned>(s)); }
