@@ -226,6 +226,9 @@ TEST_F(CliWindowsTest, TryExplainSpeaksWindows) {
       << r.out;
   EXPECT_NE(r.out.find("token: an S4U logon of " + user_), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("CreateProcessAsUserW"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("judged with an identification token of " + user_ + " from the service"),
+            std::string::npos)
+      << r.out;
 
   // With a stored password the token comes from LogonUserW.
   std::string text = read_all(dir_ / "c.toml");
