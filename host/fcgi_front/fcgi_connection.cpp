@@ -1,5 +1,6 @@
 #include "host/fcgi_front/fcgi_connection.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -39,8 +40,13 @@ fcgi_connection::~fcgi_connection() { server_.session_ended(id_); }
 void fcgi_connection::request_stop() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->stop_requested_ = true;
+    self->drop_unstarted();
     if (self->requests_.empty()) self->close();
   });
+}
+
+void fcgi_connection::drop_unstarted() {
+  std::erase_if(requests_, [](const auto& r) { return !r.second->started(); });
 }
 
 void fcgi_connection::close() {
@@ -61,6 +67,7 @@ asio::awaitable<void> fcgi_connection::run() {
   // still running is aborted (its CGI child ended, its pool request
   // aborted); each ends on its own coroutine, holding this connection.
   reader_done_ = true;
+  drop_unstarted();
   for (auto& [id, req] : requests_) req->abort();
   room_.cancel();
   if (requests_.empty()) close();
@@ -74,13 +81,24 @@ asio::awaitable<void> fcgi_connection::read_records() {
   while (!closing_) {
     std::size_t n = 0;
     error_code ec;
-    if (requests_.empty()) {
-      // Idle: the first request within header_timeout, later ones within keepalive_timeout.
-      asio::steady_timer idle(socket_.get_executor(),
-                              first ? limits.header_timeout : limits.keepalive_timeout);
-      auto r =
-          co_await (socket_.async_read_some(asio::buffer(in), nothrow) || idle.async_wait(nothrow));
-      if (r.index() == 1) co_return;
+    const bool idle = requests_.empty();
+    const bool awaiting_params = std::any_of(requests_.begin(), requests_.end(),
+                                             [](const auto& r) { return !r.second->started(); });
+    if (idle || awaiting_params) {
+      // Idle: the first request within header_timeout, later ones within
+      // keepalive_timeout; a begun request's PARAMS within header_timeout.
+      asio::steady_timer limit(socket_.get_executor(),
+                               first || !idle ? limits.header_timeout : limits.keepalive_timeout);
+      auto r = co_await (socket_.async_read_some(asio::buffer(in), nothrow) ||
+                         limit.async_wait(nothrow));
+      if (r.index() == 1) {
+        if (awaiting_params)
+          server_.log().error->info(
+              "[fastcgi] connection from {} closed: PARAMS not complete within "
+              "http.header_timeout",
+              peer_.address);
+        co_return;
+      }
       std::tie(ec, n) = std::get<0>(r);
     } else {
       std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(in), nothrow);

@@ -59,6 +59,8 @@ class fcgi_connection : public std::enable_shared_from_this<fcgi_connection> {
   asio::awaitable<void> send(std::string bytes, error_code& ec);
   void end_request_now(std::uint16_t id, protocol::fcgi::protocol_status why);
   void close();
+  // Requests whose PARAMS never came: nothing runs for them; forgotten.
+  void drop_unstarted();
 
   session_host& server_;
   stream_socket socket_;

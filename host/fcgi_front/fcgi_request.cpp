@@ -138,8 +138,10 @@ void fcgi_request::complete_client(host::client& c) const {
 }
 
 void fcgi_request::stdin_data(std::string_view d) {
-  if (stdin_pos_ == stdin_.size()) {
-    stdin_.clear();
+  // What the handler took goes before more is held: the buffer stays
+  // about as large as the window, however long the body.
+  if (stdin_pos_ > 0) {
+    stdin_.erase(0, stdin_pos_);
     stdin_pos_ = 0;
   }
   stdin_.append(d);

@@ -261,8 +261,12 @@ TEST_F(FcgiFrontTest, GetValuesIsAnsweredTruthfully) {
       {"FCGI_MPXS_CONNS", "1"}};
   EXPECT_EQ(*v, want);
   // The per-connection limit it implies holds: one request past it is overloaded.
+  // (BEGIN_REQUEST alone: requests whose PARAMS have not come yet stay open.)
+  std::string begins;
   for (unsigned i = 1; i <= host::fcgi_connection::kMaxRequestsPerConnection; ++i)
-    ASSERT_TRUE(c.begin(static_cast<std::uint16_t>(i), {}));
+    fcgi::append_begin_request(begins, static_cast<std::uint16_t>(i), fcgi::role::responder,
+                               fcgi::kKeepConn);
+  ASSERT_TRUE(c.send(begins));
   const auto past =
       static_cast<std::uint16_t>(host::fcgi_connection::kMaxRequestsPerConnection + 1);
   ASSERT_TRUE(c.begin(past, nginx_params("/static.txt", root_)));
@@ -424,6 +428,115 @@ TEST_F(FcgiFrontTest, HttpOverAUnixSocket) {
   ::close(fd);
   EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
   EXPECT_NE(got.find("\r\n\r\nstatic file\n"), std::string::npos) << got;
+}
+
+TEST_F(FcgiFrontTest, NphScriptStatusLineBecomesAStatusField) {
+  start("", "[[handlers]]\nmatch = \"/cgi-bin/*\"\nmodule = \"cgi\"\n");
+  fs::create_directories(dir_ / "site/cgi-bin");
+  fs::copy_file(CGI_PROBE, dir_ / "site/cgi-bin/nph-probe");
+  ::chmod((dir_ / "site/cgi-bin").c_str(), 0755);
+  ::chmod((dir_ / "site/cgi-bin/nph-probe").c_str(), 0755);
+  auto c = client();
+  ASSERT_TRUE(c.request(1, nginx_params("/cgi-bin/nph-probe?mode=nph", root_)));
+  auto a = c.wait(1);
+  ASSERT_TRUE(a) << log();
+  // The web server writes the status line; the script's fields pass unparsed.
+  EXPECT_EQ(a->out, "Status: 299 Odd\r\nX-Raw: yes\r\n\r\nraw");
+  EXPECT_EQ(a->http_status(), 299u);
+}
+
+TEST_F(FcgiFrontTest, MalformedScriptHeadIsA502WithTheReasonLogged) {
+  start();
+  dir_.write("site/bad.pl", "print \"Content-Type: text/plain\\nthis is not a header\\n\\nx\";\n");
+  ::chmod((dir_ / "site/bad.pl").c_str(), 0644);
+  auto c = client();
+  ASSERT_TRUE(c.request(1, nginx_params("/bad.pl", root_)));
+  auto a = c.wait(1);
+  ASSERT_TRUE(a) << log();
+  EXPECT_EQ(a->http_status(), 502u) << a->out;
+  EXPECT_EQ(a->status, fcgi::protocol_status::request_complete);
+  EXPECT_NE(log().find("[fastcgi] rid="), std::string::npos) << log();
+  EXPECT_NE(log().find("502 GET /bad.pl"), std::string::npos) << log();
+}
+
+TEST_F(FcgiFrontTest, GracefulStopLetsARunningRequestFinish) {
+  start("", "[[handlers]]\nmatch = \"/cgi-bin/*\"\nmodule = \"cgi\"\n");
+  fs::create_directories(dir_ / "site/cgi-bin");
+  fs::copy_file(CGI_PROBE, dir_ / "site/cgi-bin/probe");
+  ::chmod((dir_ / "site/cgi-bin").c_str(), 0755);
+  ::chmod((dir_ / "site/cgi-bin/probe").c_str(), 0755);
+  auto c = client();
+  ASSERT_TRUE(c.request(1, nginx_params("/cgi-bin/probe?mode=sleep&n=1", root_)));
+  ASSERT_TRUE(eventually([&] { return !children_of(server_->spawn_parent()).empty(); }, 5s));
+  server_->server().stop();
+  auto a = c.wait(1, 10s);
+  ASSERT_TRUE(a) << log();
+  EXPECT_EQ(a->body(), "woke\n");
+  EXPECT_TRUE(c.closed_within(5s)) << "then the connection closes";
+  server_->join();
+}
+
+// 10 MiB in and 20 MiB out through a `cgihost serve` child: its peak memory
+// does not grow with them (STDIN is held a window at a time, STDOUT sent as it comes).
+TEST(FcgiFrontMemory, BigBodiesInAndOutWithFlatRss) {
+  temp_dir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  fs::create_directories(dir / "site/cgi-bin");
+  ::chmod((dir / "site").c_str(), 0755);
+  ::chmod((dir / "site/cgi-bin").c_str(), 0755);
+  fs::copy_file(CGI_PROBE, dir / "site/cgi-bin/probe");
+  ::chmod((dir / "site/cgi-bin/probe").c_str(), 0755);
+  dir.write("c.toml", for_this_user(R"(document_root = "site"
+[identity]
+process = "www-data"
+[[handlers]]
+match = "/cgi-bin/*"
+module = "cgi"
+[server]
+threads = 1
+[fastcgi]
+listen = ["127.0.0.1:0"]
+)"));
+  child_process p({CGIHOST_BINARY, "serve", "--config", dir / "c.toml"});
+  auto line = p.wait_stderr_line("listening for FastCGI on 127.0.0.1:", 10s);
+  ASSERT_TRUE(line) << p.err();
+  const auto port =
+      static_cast<std::uint16_t>(std::stoul(line->substr(line->find("127.0.0.1:") + 10)));
+  const std::string root = fs::canonical(dir / "site").string();
+  auto hwm = [&] {
+    std::ifstream in("/proc/" + std::to_string(p.pid()) + "/status");
+    for (std::string l; std::getline(in, l);)
+      if (l.rfind("VmHWM:", 0) == 0) return std::stol(l.substr(6));
+    return -1L;
+  };
+  auto c = fcgi_client::tcp(port);
+  ASSERT_TRUE(c.request(1, nginx_params("/cgi-bin/probe?mode=tiny", root)));
+  ASSERT_TRUE(c.wait(1));
+  const long before = hwm();
+  ASSERT_GT(before, 0);
+  const std::string in(10 << 20, 'x');
+  ASSERT_TRUE(c.request(
+      2,
+      nginx_params("/cgi-bin/probe?mode=sink", root,
+                   {{"REQUEST_METHOD", "POST"}, {"CONTENT_LENGTH", std::to_string(in.size())}}),
+      in));
+  auto sunk = c.wait(2, 60s);
+  ASSERT_TRUE(sunk);
+  EXPECT_EQ(sunk->body(), "read " + std::to_string(in.size()) + "\n");
+  ASSERT_TRUE(c.request(3, nginx_params("/cgi-bin/probe?mode=big&n=20", root)));
+  auto big = c.wait(3, 60s);
+  ASSERT_TRUE(big);
+  const std::string body = big->body();
+  ASSERT_EQ(body.size(), 20u << 20);
+  bool intact = true;
+  for (std::size_t i = 0; i < body.size() && intact; ++i)
+    intact = body[i] == static_cast<char>('a' + (i % (1 << 20)) % 26);
+  EXPECT_TRUE(intact);
+  const long after = hwm();
+  EXPECT_LT(after - before, 4 * 1024)
+      << "VmHWM grew from " << before << " KiB to " << after << " KiB for 10 MiB in and 20 MiB out";
+  p.signal(SIGTERM);
+  EXPECT_TRUE(p.wait_exit(10s));
 }
 
 }  // namespace
