@@ -208,7 +208,7 @@ bool server::bind_one(const config::endpoint& ep, bool fastcgi, std::string& err
   listener l;
   l.fastcgi = fastcgi;
   if (ep.is_unix()) {
-#ifdef BOOST_ASIO_HAS_LOCAL_SOCKETS
+#ifdef CGIHOST_UNIX_LISTENERS
     auto acc = bind_unix_socket(control_, ep.unix_path,
                                 fastcgi ? cfg_.fastcgi.socket : cfg_.http.socket, l.file, error);
     if (!acc) return false;
@@ -266,7 +266,7 @@ std::vector<asio::ip::tcp::endpoint> server::bound_fastcgi() const {
 
 std::vector<std::string> server::bound_unix() const {
   std::vector<std::string> out;
-#ifdef BOOST_ASIO_HAS_LOCAL_SOCKETS
+#ifdef CGIHOST_UNIX_LISTENERS
   for (const auto& l : listeners_)
     if (l.local) out.push_back("unix:" + l.file.path);
 #endif
@@ -381,7 +381,7 @@ void server::close_listeners() {
   for (auto& l : listeners_) {
     error_code ec;
     if (l.tcp) l.tcp->close(ec);
-#ifdef BOOST_ASIO_HAS_LOCAL_SOCKETS
+#ifdef CGIHOST_UNIX_LISTENERS
     if (l.local) {
       l.local->close(ec);
       l.file.remove();
@@ -450,7 +450,7 @@ asio::awaitable<void> server::accept_loop(listener& l) {
         socket.emplace(std::move(s));
       }
     }
-#ifdef BOOST_ASIO_HAS_LOCAL_SOCKETS
+#ifdef CGIHOST_UNIX_LISTENERS
     else {
       auto [aec, s] = co_await l.local->async_accept(ctx.get_executor(), nothrow);
       ec = aec;

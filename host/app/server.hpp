@@ -124,7 +124,7 @@ class server final : public session_host {
   struct listener {
     bool fastcgi = false;
     std::unique_ptr<asio::ip::tcp::acceptor> tcp;
-#ifdef BOOST_ASIO_HAS_LOCAL_SOCKETS
+#ifdef CGIHOST_UNIX_LISTENERS
     std::unique_ptr<asio::local::stream_protocol::acceptor> local;
     unix_socket_file file;
 #endif

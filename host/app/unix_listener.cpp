@@ -1,6 +1,6 @@
 #include "host/app/unix_listener.hpp"
 
-#ifdef BOOST_ASIO_HAS_LOCAL_SOCKETS
+#ifdef CGIHOST_UNIX_LISTENERS
 
 #include <sys/socket.h>
 #include <sys/stat.h>

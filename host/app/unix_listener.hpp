@@ -12,7 +12,12 @@
 
 #include "config/config.hpp"
 
-#ifdef BOOST_ASIO_HAS_LOCAL_SOCKETS
+// Unix-socket listeners: POSIX only (Windows's AF_UNIX has no owner, group or mode to set).
+#if defined(BOOST_ASIO_HAS_LOCAL_SOCKETS) && !defined(_WIN32)
+#define CGIHOST_UNIX_LISTENERS 1
+#endif
+
+#ifdef CGIHOST_UNIX_LISTENERS
 
 namespace cgihost::host {
 
