@@ -221,12 +221,15 @@ asio::awaitable<void> fcgi_connection::serve(std::uint16_t id, fcgi::name_values
     co_await answer(req, *no);
   else
     co_await dispatch(req);
-  error_code ec;
-  co_await req.finish(ec);
-  req.log_access();
-  const bool keep = req.keep_conn();
+  // The id is free before END_REQUEST leaves: the web server may send its
+  // next BEGIN_REQUEST with it (nginx does) as soon as it has read ours.
+  std::unique_ptr<fcgi_request> done = std::move(requests_.at(id));
   ended(id);
-  if ((!keep || stop_requested_ || server_.stopping() || reader_done_) && requests_.empty())
+  error_code ec;
+  co_await done->finish(ec);
+  done->log_access();
+  if ((!done->keep_conn() || stop_requested_ || server_.stopping() || reader_done_) &&
+      requests_.empty())
     close();
 }
 
