@@ -78,7 +78,11 @@ std::optional<refusal> fcgi_request::take_params(const fcgi::name_values& params
   st.target = std::move(*target);
   std::vector<std::filesystem::path> roots{settings().document_root};
   for (const auto& loc : settings().locations)
-    if (loc.root) roots.push_back(std::filesystem::weakly_canonical(*loc.root));
+    if (loc.root) {
+      std::error_code ec;
+      auto r = std::filesystem::weakly_canonical(*loc.root, ec);
+      roots.push_back(ec ? *loc.root : r);
+    }
   if (auto outside = outside_roots(p_, roots))
     return make_refusal(http::status::forbidden, "fastcgi.outside_root",
                         "the web server's " + *outside + " is outside document_root \"" +

@@ -181,6 +181,24 @@ TEST_F(FcgiFrontTest, TrustedRemoteUserIsMappedThroughAccounts) {
   EXPECT_NE(log().find("\"eve\" (REMOTE_USER from the web server)"), std::string::npos) << log();
 }
 
+// With anonymous requests off, the web server's user is enough: cgihost does
+// not challenge a request the web server authenticated.
+TEST_F(FcgiFrontTest, TrustedRemoteUserNeedsNoLoginOfOurOwn) {
+  start("trust_remote_user = true",
+        "[accounts]\n\"bob\" = \"nobody\"\n[authentication]\nanonymous = false\n"
+        "trusted_header = \"X-Remote-User\"\ntrusted_proxies = [\"10.9.9.9\"]\n");
+  auto c = client();
+  ASSERT_TRUE(c.request(1, nginx_params("/env.pl", root_, {{"REMOTE_USER", "bob"}})));
+  auto a = c.wait(1);
+  ASSERT_TRUE(a) << log();
+  EXPECT_EQ(a->http_status(), 200u) << a->out;
+  EXPECT_NE(a->body().find("REMOTE_USER=bob\n"), std::string::npos) << a->body();
+  ASSERT_TRUE(c.request(2, nginx_params("/env.pl", root_)));
+  auto anon = c.wait(2);
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->http_status(), 403u) << "no user: cgihost's own rules refuse it";
+}
+
 TEST_F(FcgiFrontTest, ScriptFilenameOrDocumentRootOutsideTheRootIsRefused) {
   start();
   auto c = client();
