@@ -59,8 +59,12 @@ pm.max_children = $workers
 pm.max_requests = 0
 CONF
 
-# One server block per upstream, the same FastCGI settings for each.
-server_block() { # PORT UPSTREAM
+# One server block per upstream, the same FastCGI settings for each; kept
+# connections (fastcgi_keep_conn, upstream keepalive) only to cgihost, which
+# serves any number of requests per connection at once: a php-fpm worker
+# bound to an idle kept connection serves nobody else (and fcgiwrap does not
+# keep connections).
+server_block() { # PORT UPSTREAM KEEP_CONN
   cat <<CONF
   server {
     listen 127.0.0.1:$1;
@@ -68,7 +72,7 @@ server_block() { # PORT UPSTREAM
     location / {
       include /etc/nginx/fastcgi_params;
       fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-      fastcgi_keep_conn on;
+      fastcgi_keep_conn $3;
       fastcgi_pass $2;
     }
   }
@@ -87,10 +91,10 @@ http {
   fastcgi_temp_path $work/nginx/tmp;
   upstream cgihost { server unix:$work/cgihost.sock; keepalive 32; }
   upstream fcgiwrap { server unix:$work/fcgiwrap.sock; }
-  upstream fpm { server unix:$work/fpm.sock; keepalive 32; }
-$(server_block "$ngc_port" cgihost)
-$(server_block "$ngw_port" fcgiwrap)
-$(server_block "$ngf_port" fpm)
+  upstream fpm { server unix:$work/fpm.sock; }
+$(server_block "$ngc_port" cgihost on)
+$(server_block "$ngw_port" fcgiwrap off)
+$(server_block "$ngf_port" fpm off)
 }
 CONF
 
