@@ -261,9 +261,19 @@ asio::awaitable<void> fcgi_connection::send(std::string bytes, error_code& ec) {
     ec = asio::error::not_connected;
     co_return;
   }
+  // What the socket takes at once goes without a timer (nearly every
+  // response); only the rest waits, within http.send_timeout.
+  error_code wec;
+  if (!socket_.non_blocking()) socket_.non_blocking(true, wec);
+  std::size_t done = wec ? 0 : socket_.write_some(asio::buffer(bytes), wec);
+  if (wec == asio::error::would_block || wec == asio::error::try_again) wec = {};
+  if (wec || done == bytes.size()) {
+    ec = wec;
+    co_return;
+  }
   writing_ = true;
   asio::steady_timer limit(socket_.get_executor(), server_.settings().http.send_timeout);
-  auto r = co_await (asio::async_write(socket_, asio::buffer(bytes), nothrow) ||
+  auto r = co_await (asio::async_write(socket_, asio::buffer(bytes) + done, nothrow) ||
                      limit.async_wait(nothrow));
   writing_ = false;
   writer_free_.cancel();

@@ -1,5 +1,6 @@
 #include "host/fcgi_front/fcgi_params.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <system_error>
 
@@ -167,11 +168,15 @@ std::optional<std::string> outside_roots(const fcgi_params& p, const std::vector
        {std::pair<const char*, const std::string*>{"SCRIPT_FILENAME", &p.script_filename},
         {"DOCUMENT_ROOT", &p.document_root}}) {
     if (value->empty()) continue;
-    const bool absolute = !value->empty() && value->front() == '/';
-    const fs::path where = resolved(*value);
-    bool inside = false;
-    for (const auto& r : roots) inside = inside || (absolute && beneath(where, r));
-    if (!inside) return std::string(name) + " \"" + *value + "\"";
+    if (value->front() != '/') return std::string(name) + " \"" + *value + "\"";
+    // As written first (no system call), then as the file system resolves
+    // it: a web server's root may be a symlink to ours.
+    auto inside = [&](const fs::path& where) {
+      return std::any_of(roots.begin(), roots.end(),
+                         [&](const fs::path& r) { return beneath(where, r); });
+    };
+    if (!inside(fs::path(*value).lexically_normal()) && !inside(resolved(*value)))
+      return std::string(name) + " \"" + *value + "\"";
   }
   return std::nullopt;
 }
