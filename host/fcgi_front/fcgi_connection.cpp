@@ -33,7 +33,12 @@ fcgi_connection::fcgi_connection(session_host& srv, stream_socket socket, std::u
       local_(local_end(socket_)),
       decoder_(limits_for(srv.settings())),
       room_(socket_.get_executor(), clock::time_point::max()),
-      writer_free_(socket_.get_executor(), clock::time_point::max()) {}
+      writer_free_(socket_.get_executor(), clock::time_point::max()),
+      idle_(socket_.get_executor(), [this] {
+        idle_rang_ = true;
+        error_code ec;
+        socket_.cancel(ec);
+      }) {}
 
 fcgi_connection::~fcgi_connection() { server_.session_ended(id_); }
 
@@ -74,35 +79,25 @@ asio::awaitable<void> fcgi_connection::run() {
 }
 
 asio::awaitable<void> fcgi_connection::read_records() {
-  using namespace asio::experimental::awaitable_operators;
   const auto& limits = server_.settings().http;
   std::string in(64 * 1024, '\0');
   bool first = true;
   while (!closing_) {
-    std::size_t n = 0;
-    error_code ec;
     const bool idle = requests_.empty();
     const bool awaiting_params = std::any_of(requests_.begin(), requests_.end(),
                                              [](const auto& r) { return !r.second->started(); });
-    if (idle || awaiting_params) {
-      // Idle: the first request within header_timeout, later ones within
-      // keepalive_timeout; a begun request's PARAMS within header_timeout.
-      asio::steady_timer limit(socket_.get_executor(),
-                               first || !idle ? limits.header_timeout : limits.keepalive_timeout);
-      auto r = co_await (socket_.async_read_some(asio::buffer(in), nothrow) ||
-                         limit.async_wait(nothrow));
-      if (r.index() == 1) {
-        if (awaiting_params)
-          server_.log().error->info(
-              "[fastcgi] connection from {} closed: PARAMS not complete within "
-              "http.header_timeout",
-              peer_.address);
-        co_return;
-      }
-      std::tie(ec, n) = std::get<0>(r);
-    } else {
-      std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(in), nothrow);
-    }
+    // Idle: the first request within header_timeout, later ones within
+    // keepalive_timeout; a begun request's PARAMS within header_timeout.
+    // The alarm costs no timer operation (alarm_clock.hpp).
+    if (idle || awaiting_params)
+      idle_.set_after(first || !idle ? limits.header_timeout : limits.keepalive_timeout);
+    idle_rang_ = false;
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in), nothrow);
+    idle_.clear();
+    if (ec && idle_rang_ && awaiting_params)
+      server_.log().error->info(
+          "[fastcgi] connection from {} closed: PARAMS not complete within http.header_timeout",
+          peer_.address);
     if (ec) co_return;
     first = false;
     std::string_view rest(in.data(), n);

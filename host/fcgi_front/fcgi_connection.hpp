@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "host/dispatch/alarm_clock.hpp"
 #include "host/fcgi_front/fcgi_request.hpp"
 #include "host/http/http_session.hpp"
 #include "host/http/session_host.hpp"
@@ -71,6 +72,8 @@ class fcgi_connection : public std::enable_shared_from_this<fcgi_connection> {
   std::set<std::uint16_t> ended_;  // answered: their late records are dropped
   asio::steady_timer room_;        // cancelled when a request takes STDIN or ends
   asio::steady_timer writer_free_;
+  alarm idle_;  // the idle or PARAMS deadline of the current read: cancels it
+  bool idle_rang_ = false;
   bool writing_ = false;
   bool stop_requested_ = false;
   bool closing_ = false;

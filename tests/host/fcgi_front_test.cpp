@@ -241,6 +241,23 @@ TEST_F(FcgiFrontTest, WithoutKeepConnTheConnectionClosesAfterTheRequest) {
   EXPECT_TRUE(c.closed_within(5s));
 }
 
+TEST_F(FcgiFrontTest, IdleConnectionsAndLateParamsAreClosed) {
+  start("", "[http]\nkeepalive_timeout = \"300ms\"\nheader_timeout = \"300ms\"\n");
+  auto c = client();
+  ASSERT_TRUE(c.request(1, nginx_params("/static.txt", root_)));
+  ASSERT_TRUE(c.wait(1));
+  EXPECT_TRUE(c.closed_within(5s)) << "idle past keepalive_timeout";
+  auto d = client();
+  std::string begin;
+  fcgi::append_begin_request(begin, 1, fcgi::role::responder, fcgi::kKeepConn);
+  ASSERT_TRUE(d.send(begin));
+  EXPECT_TRUE(d.closed_within(5s)) << "PARAMS never came";
+  EXPECT_TRUE(eventually([&] {
+    return log().find("closed: PARAMS not complete within http.header_timeout") !=
+           std::string::npos;
+  })) << log();
+}
+
 TEST_F(FcgiFrontTest, InterleavedRequestsOnOneConnection) {
   start();
   auto c = client();
