@@ -44,6 +44,18 @@ std::optional<account> lookup_system_account_by_uid(std::uint32_t uid) {
   });
 }
 
+std::optional<std::uint32_t> lookup_system_group(const std::string& name) {
+  group gr{};
+  group* found = nullptr;
+  std::vector<char> buf(16384);
+  int rc;
+  while ((rc = getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found)) == ERANGE &&
+         buf.size() < (1u << 22))
+    buf.resize(buf.size() * 2);
+  if (rc != 0 || found == nullptr) return std::nullopt;
+  return static_cast<std::uint32_t>(gr.gr_gid);
+}
+
 bool system_id_in_use(std::uint32_t id) {
   if (lookup_system_account_by_uid(id)) return true;
   group gr{};

@@ -22,6 +22,9 @@ std::optional<account> lookup_system_account(const std::string& name);
 // The account with that uid, or nullopt.
 std::optional<account> lookup_system_account_by_uid(std::uint32_t uid);
 
+// The gid of the group of that name, or nullopt (always on Windows: no Unix sockets' groups).
+std::optional<std::uint32_t> lookup_system_group(const std::string& name);
+
 // True when an account has `id` as its uid or a group has it as its gid.
 bool system_id_in_use(std::uint32_t id);
 

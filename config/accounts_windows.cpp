@@ -50,6 +50,11 @@ account from_sid(const std::string& name, PSID sid) {
 
 }  // namespace
 
+std::optional<std::uint32_t> lookup_system_group(const std::string& name) {
+  (void)name;
+  return std::nullopt;
+}
+
 std::optional<account> lookup_system_account(const std::string& name) {
   const std::wstring w = wide(name);
   DWORD sid_size = 0, domain_size = 0;

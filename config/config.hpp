@@ -208,6 +208,27 @@ struct static_settings {
   std::vector<std::string> index = {"index.html"};
 };
 
+// Who owns a listening Unix socket and who may connect to it
+// (socket_owner, socket_group, socket_mode): applied before the first accept.
+struct socket_settings {
+  std::optional<std::uint32_t> owner_uid;  // unset: the account cgihost runs as
+  std::optional<std::uint32_t> group_gid;  // unset: that account's group
+  std::uint32_t mode = 0660;
+};
+
+// [fastcgi]: cgihost as a FastCGI server (the responder) behind a web server.
+struct fastcgi_front_settings {
+  std::vector<endpoint> listen;  // "unix:/path" or "HOST:PORT"; empty: no FastCGI listener
+  socket_settings socket;
+  // The peers a TCP listener accepts (FCGI_WEB_SERVER_ADDRS); a Unix socket
+  // is guarded by its mode.
+  std::vector<cidr> allowed_clients = {std::get<cidr>(parse_cidr("127.0.0.0/8")),
+                                       std::get<cidr>(parse_cidr("::1/128"))};
+  // REMOTE_USER (and AUTH_TYPE) from the web server is the authenticated
+  // name; false: the request is anonymous and neither reaches the script.
+  bool trust_remote_user = false;
+};
+
 // Limits and timeouts of the HTTP front end.
 struct http_settings {
   // The largest values config::load accepts for the two head limits.
@@ -222,6 +243,7 @@ struct http_settings {
   duration body_timeout = std::chrono::seconds(30);       // no body byte for this long
   duration send_timeout = std::chrono::seconds(60);       // one write stalled this long
   std::uint32_t max_keepalive_requests = 1000;
+  socket_settings socket;  // for a `listen = "unix:/..."`
 };
 
 struct server_settings {
@@ -248,7 +270,7 @@ struct status_settings {
 struct config {
   std::filesystem::path source;  // the config file, or "<dev>"
   bool dev_mode = false;
-  std::vector<endpoint> listen;
+  std::vector<endpoint> listen;         // HTTP; may be empty when [fastcgi] listens
   std::filesystem::path document_root;  // absolute
   // Whether a CGI or FastCGI script may be reached through a symlink that
   // leaves document_root (off: such a script is never run; static files
@@ -269,6 +291,7 @@ struct config {
   std::map<unsigned, std::string> error_pages;
   static_settings static_files;
   http_settings http;
+  fastcgi_front_settings fastcgi;
   server_settings server;
   log_settings log;
   status_settings status;

@@ -296,10 +296,13 @@ class loader {
 
   // ---- sections ------------------------------------------------------------
   void read_root(const toml::table& root, config& cfg) {
-    check_keys(root, "",
-               {"listen", "document_root", "allow_symlinks_outside_root", "identity",
-                "authentication", "accounts", "cgi", "handlers", "pools", "locations", "rewrites",
-                "filtering", "proxy", "errors", "static", "http", "server", "log", "status"});
+    check_keys(root, "", {"listen",    "document_root",  "allow_symlinks_outside_root",
+                          "identity",  "authentication", "accounts",
+                          "cgi",       "handlers",       "pools",
+                          "locations", "rewrites",       "filtering",
+                          "proxy",     "errors",         "static",
+                          "http",      "fastcgi",        "server",
+                          "log",       "status"});
     read_listen(root, cfg);
     read_document_root(root, cfg);
     if (auto v = get_bool(root, "allow_symlinks_outside_root", ""))
@@ -320,6 +323,7 @@ class loader {
     read_errors(root, cfg);
     read_static(root, cfg);
     read_http(root, cfg);
+    read_fastcgi(root, cfg);
     read_server(root, cfg);
     read_log(root, cfg);
     read_status(root, cfg);
@@ -362,40 +366,107 @@ class loader {
 
   void read_listen(const toml::table& root, config& cfg) {
     const toml::node* n = root.get("listen");
-    if (!n)
-      return error_at(
-          1, 1,
-          "listen: missing; give one or more \"HOST:PORT\", e.g. listen = [\"127.0.0.1:8080\"]");
+    if (!n) {
+      // A FastCGI-only server needs no HTTP listener.
+      const toml::table* f = root.get("fastcgi") ? root.get("fastcgi")->as_table() : nullptr;
+      if (!f || !f->get("listen"))
+        error_at(1, 1,
+                 "listen: missing; give one or more \"HOST:PORT\" or \"unix:/path\", e.g. "
+                 "listen = [\"127.0.0.1:8080\"]");
+      return;
+    }
+    read_listen_list(*n, "listen", cfg.listen);
+  }
+
+  // A listen list: a string or an array of "HOST:PORT" / "unix:/path", each
+  // checked at its place; an address already listed (here or in `seen_`) is
+  // an error.
+  void read_listen_list(const toml::node& n, const std::string& path, std::vector<endpoint>& out) {
     std::vector<std::pair<const toml::node*, std::string>> items;
-    if (n->is_string()) {
-      items.emplace_back(n, n->as_string()->get());
-    } else if (n->is_array()) {
+    if (n.is_string()) {
+      items.emplace_back(&n, n.as_string()->get());
+    } else if (n.is_array()) {
       std::size_t i = 0;
-      for (const toml::node& e : *n->as_array()) {
+      for (const toml::node& e : *n.as_array()) {
         if (!e.is_string())
-          wrong_type(e, "listen[" + std::to_string(i) + "]", "a string \"HOST:PORT\"");
+          wrong_type(e, path + "[" + std::to_string(i) + "]", "a string \"HOST:PORT\"");
         else
           items.emplace_back(&e, e.as_string()->get());
         ++i;
       }
-      if (n->as_array()->empty()) error(*n, "listen", "must name at least one address");
+      if (n.as_array()->empty()) error(n, path, "must name at least one address");
     } else {
-      return wrong_type(*n, "listen", "an array of \"HOST:PORT\" strings");
+      return wrong_type(n, path, "an array of \"HOST:PORT\" or \"unix:/path\" strings");
     }
-    std::set<std::string> seen;
     for (auto& [node, text] : items) {
-      auto r = parse_endpoint(text);
+      auto r = parse_listen(text);
       if (auto* msg = std::get_if<std::string>(&r)) {
-        error(*node, "listen", *msg);
+        error(*node, path, *msg);
         continue;
       }
       auto ep = std::get<endpoint>(r);
-      if (ep.port != 0 && !seen.insert(ep.to_string()).second) {
-        error(*node, "listen", ep.to_string() + " is listed twice");
+#ifdef _WIN32
+      if (ep.is_unix()) {
+        error(*node, path, "unix: listeners are not supported on Windows");
         continue;
       }
-      cfg.listen.push_back(ep);
+#endif
+      if ((ep.is_unix() || ep.port != 0) && !listen_seen_.insert(ep.to_string()).second) {
+        error(*node, path, ep.to_string() + " is listed twice");
+        continue;
+      }
+      out.push_back(ep);
     }
+  }
+
+  // socket_owner, socket_group, socket_mode of `t` (at `path`) into `s`.
+  void read_socket_settings(const toml::table& t, const std::string& path, socket_settings& s) {
+    if (auto v = get_string(t, "socket_owner", path)) {
+      const toml::node& n = *t.get("socket_owner");
+#ifdef _WIN32
+      error(n, path + ".socket_owner", "not on Windows (no unix: listeners)");
+#endif
+      if (auto a = options_.lookup(*v))
+        s.owner_uid = a->uid;
+      else
+        error(n, path + ".socket_owner", "account " + dq(*v) + " does not exist on this machine");
+    }
+    if (auto v = get_string(t, "socket_group", path)) {
+      if (auto g = options_.group_lookup(*v))
+        s.group_gid = *g;
+      else
+        error(*t.get("socket_group"), path + ".socket_group",
+              "group " + dq(*v) + " does not exist on this machine");
+    }
+    if (auto v = get_string(t, "socket_mode", path)) {
+      auto r = parse_socket_mode(*v);
+      if (auto* msg = std::get_if<std::string>(&r))
+        error(*t.get("socket_mode"), path + ".socket_mode", *msg);
+      else
+        s.mode = std::get<std::uint32_t>(r);
+    }
+  }
+
+  void read_fastcgi(const toml::table& root, config& cfg) {
+    const toml::table* t = get_table(root, "fastcgi", "");
+    if (!t) return;
+    const std::string p = "fastcgi";
+    auto& f = cfg.fastcgi;
+    check_keys(*t, p,
+               {"listen", "socket_owner", "socket_group", "socket_mode", "allowed_clients",
+                "trust_remote_user"});
+    if (const toml::node* n = t->get("listen"))
+      read_listen_list(*n, p + ".listen", f.listen);
+    else
+      error(t->source(),
+            "fastcgi: missing listen, e.g. listen = [\"unix:/run/cgihost/fcgi.sock\"] (no "
+            "FastCGI listener without it)");
+    read_socket_settings(*t, p, f.socket);
+    if (t->get("allowed_clients")) {
+      f.allowed_clients.clear();
+      read_cidrs(*t, "allowed_clients", p, f.allowed_clients);
+    }
+    if (auto v = get_bool(*t, "trust_remote_user", p)) f.trust_remote_user = *v;
   }
 
   void read_document_root(const toml::table& root, config& cfg) {
@@ -1283,7 +1354,8 @@ class loader {
     check_keys(*t, p,
                {"max_request_line", "max_header_bytes", "max_header_count", "max_body_size",
                 "header_timeout", "keepalive_timeout", "body_timeout", "send_timeout",
-                "max_keepalive_requests"});
+                "max_keepalive_requests", "socket_owner", "socket_group", "socket_mode"});
+    read_socket_settings(*t, p, h.socket);
     // The head is held whole while it is parsed (and a trailer section up to
     // max_header_bytes too): these caps bound a connection's read buffer.
     if (auto v = get_size(*t, "max_request_line", p, 64, http_settings::kMaxRequestLineCap))
@@ -1356,7 +1428,8 @@ class loader {
   std::vector<diagnostic> errors_;
   std::map<std::string, std::string> unavailable_pools_;
   std::optional<std::uint32_t> min_uid_, min_gid_;
-  bool spawner_service_ = false;  // [identity] spawner_service: children need not run as us
+  bool spawner_service_ = false;       // [identity] spawner_service: children need not run as us
+  std::set<std::string> listen_seen_;  // every listen address, HTTP and FastCGI
 };
 
 }  // namespace

@@ -18,6 +18,8 @@ namespace cgihost::config {
 struct load_options {
   bool running_as_root = false;  // children never run as root: see identity rules
   account_lookup lookup = lookup_system_account;
+  std::function<std::optional<std::uint32_t>(const std::string&)> group_lookup =
+      lookup_system_group;
   std::optional<account> current_user;  // the account cgihost itself runs as
   // Whether a uid or gid is taken on this machine (an account or a group has
   // it): the default network-process uid is one that is not.

@@ -81,6 +81,7 @@ std::variant<std::uint64_t, std::string> parse_size(std::string_view s) {
 }
 
 std::string endpoint::to_string() const {
+  if (is_unix()) return "unix:" + unix_path;
   return v6 ? "[" + address + "]:" + std::to_string(port) : address + ":" + std::to_string(port);
 }
 
@@ -122,6 +123,33 @@ std::variant<endpoint, std::string> parse_endpoint(std::string_view s) {
   ep.address = h;
   ep.port = static_cast<std::uint16_t>(p);
   return ep;
+}
+
+std::variant<endpoint, std::string> parse_listen(std::string_view s) {
+  if (!s.starts_with("unix:")) return parse_endpoint(s);
+  auto path = s.substr(5);
+  if (path.empty() || path.front() != '/')
+    return "invalid listen address " + dq(s) +
+           " (unix: needs an absolute path, e.g. \"unix:/run/cgihost/fcgi.sock\")";
+  if (path.size() >= 108) return "socket path too long in " + dq(s) + " (at most 107 bytes)";
+  if (path.find('\0') != std::string_view::npos || path.back() == '/')
+    return "invalid listen address " + dq(s);
+  endpoint ep;
+  ep.unix_path = std::string(path);
+  return ep;
+}
+
+std::variant<std::uint32_t, std::string> parse_socket_mode(std::string_view s) {
+  const std::string bad =
+      "invalid socket mode " + dq(s) + " (octal permission bits, e.g. \"0660\")";
+  if (s.empty() || s.size() > 4) return bad;
+  std::uint32_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '7') return bad;
+    v = v * 8 + static_cast<std::uint32_t>(c - '0');
+  }
+  if (v > 0777) return bad;
+  return v;
 }
 
 std::variant<fastcgi_address, std::string> parse_fastcgi_address(std::string_view s) {

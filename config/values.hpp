@@ -19,15 +19,23 @@ std::variant<std::chrono::milliseconds, std::string> parse_duration(std::string_
 // Bytes: a plain number, or with a binary suffix "k", "m", "g" (also "KiB", "MiB", "GiB").
 std::variant<std::uint64_t, std::string> parse_size(std::string_view s);
 
-// A numeric IP address and port: "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80".
+// A numeric IP address and port: "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80";
+// or, from parse_listen only, a Unix socket "unix:/run/cgihost/http.sock".
 struct endpoint {
   std::string address;  // the address alone, without brackets
   std::uint16_t port = 0;
   bool v6 = false;
-  std::string to_string() const;  // "127.0.0.1:8080" / "[::1]:8080"
+  std::string unix_path;          // set for "unix:/path" (then address and port are empty)
+  std::string to_string() const;  // "127.0.0.1:8080" / "[::1]:8080" / "unix:/path"
+  bool is_unix() const { return !unix_path.empty(); }
   bool operator==(const endpoint&) const = default;
 };
 std::variant<endpoint, std::string> parse_endpoint(std::string_view s);
+// A listener's address: "unix:/absolute/path" (at most 107 bytes) or what
+// parse_endpoint takes.
+std::variant<endpoint, std::string> parse_listen(std::string_view s);
+// A Unix socket's permission bits as written: "0660", "660", "0600" (octal, at most 0777).
+std::variant<std::uint32_t, std::string> parse_socket_mode(std::string_view s);
 
 // Where a FastCGI server listens: "unix:/run/php/php-fpm.sock" (an absolute
 // path), or "HOST:PORT" with a numeric address ("127.0.0.1:9000",

@@ -239,6 +239,14 @@ int serve_until_stopped(const config::config& cfg, const logs& lg, server& srv,
     lg.error->info("listening on http://{}:{}/ (document root {})", addr, ep.port(),
                    cfg.document_root.string());
   }
+  for (const auto& ep : srv.bound_fastcgi()) {
+    std::string addr =
+        ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+    lg.error->info("listening for FastCGI on {}:{} (document root {})", addr, ep.port(),
+                   cfg.document_root.string());
+  }
+  for (const auto& path : srv.bound_unix())
+    lg.error->info("listening on {} (document root {})", path, cfg.document_root.string());
   // The spawner must outlive us: if it ends first (killed, out of memory),
   // nothing can start any more; say so and stop, exit 1, for a supervisor
   // to start cgihost again.

@@ -13,6 +13,7 @@
 #include "host/dispatch/refusal.hpp"
 #include "host/fastcgi/fastcgi_handler.hpp"
 #include "host/fastcgi/fastcgi_pool.hpp"
+#include "host/fcgi_front/fcgi_connection.hpp"
 #include "host/gateway/gateway.hpp"
 #include "host/http/http_session.hpp"
 #include "host/static/static_handler.hpp"
@@ -191,40 +192,84 @@ server::server(const config::config& cfg, logs logs, spawner::broker* broker)
 
 server::~server() {
   destroying_.store(true, std::memory_order_release);
+  close_listeners();
   handlers_.kill_now();  // instances a cut-short stop left running die and are reaped here
 }
 
 bool server::bind(std::string& error) {
-  for (const auto& ep : cfg_.listen) {
-    error_code ec;
-    auto addr = asio::ip::make_address(ep.address, ec);
-    if (ec) {
-      error = "cannot listen on " + ep.to_string() + ": " + ec.message();
-      return false;
-    }
-    auto acc = std::make_unique<asio::ip::tcp::acceptor>(control_);
-    asio::ip::tcp::endpoint endpoint(addr, ep.port);
-    acc->open(endpoint.protocol(), ec);
-    if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec && addr.is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
-    if (!ec) acc->bind(endpoint, ec);
-    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      error = "cannot listen on " + ep.to_string() + ": " + ec.message();
-      return false;
-    }
-    acceptors_.push_back(std::move(acc));
+  for (const auto& ep : cfg_.listen)
+    if (!bind_one(ep, false, error)) return false;
+  for (const auto& ep : cfg_.fastcgi.listen)
+    if (!bind_one(ep, true, error)) return false;
+  return true;
+}
+
+bool server::bind_one(const config::endpoint& ep, bool fastcgi, std::string& error) {
+  listener l;
+  l.fastcgi = fastcgi;
+  if (ep.is_unix()) {
+#ifdef CGIHOST_UNIX_LISTENERS
+    auto acc = bind_unix_socket(control_, ep.unix_path,
+                                fastcgi ? cfg_.fastcgi.socket : cfg_.http.socket, l.file, error);
+    if (!acc) return false;
+    l.local = std::make_unique<asio::local::stream_protocol::acceptor>(std::move(*acc));
+    listeners_.push_back(std::move(l));
+    return true;
+#else
+    error = "cannot listen on " + ep.to_string() + ": no Unix sockets here";
+    return false;
+#endif
   }
+  error_code ec;
+  auto addr = asio::ip::make_address(ep.address, ec);
+  if (ec) {
+    error = "cannot listen on " + ep.to_string() + ": " + ec.message();
+    return false;
+  }
+  auto acc = std::make_unique<asio::ip::tcp::acceptor>(control_);
+  asio::ip::tcp::endpoint endpoint(addr, ep.port);
+  acc->open(endpoint.protocol(), ec);
+  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && addr.is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acc->bind(endpoint, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    error = "cannot listen on " + ep.to_string() + ": " + ec.message();
+    return false;
+  }
+  l.tcp = std::move(acc);
+  listeners_.push_back(std::move(l));
   return true;
 }
 
 std::vector<asio::ip::tcp::endpoint> server::bound() const {
   std::vector<asio::ip::tcp::endpoint> out;
-  for (const auto& a : acceptors_) {
+  for (const auto& l : listeners_) {
+    if (!l.tcp || l.fastcgi) continue;
     error_code ec;
-    auto ep = a->local_endpoint(ec);
+    auto ep = l.tcp->local_endpoint(ec);
     if (!ec) out.push_back(ep);
   }
+  return out;
+}
+
+std::vector<asio::ip::tcp::endpoint> server::bound_fastcgi() const {
+  std::vector<asio::ip::tcp::endpoint> out;
+  for (const auto& l : listeners_) {
+    if (!l.tcp || !l.fastcgi) continue;
+    error_code ec;
+    auto ep = l.tcp->local_endpoint(ec);
+    if (!ec) out.push_back(ep);
+  }
+  return out;
+}
+
+std::vector<std::string> server::bound_unix() const {
+  std::vector<std::string> out;
+#ifdef CGIHOST_UNIX_LISTENERS
+  for (const auto& l : listeners_)
+    if (l.local) out.push_back("unix:" + l.file.path);
+#endif
   return out;
 }
 
@@ -253,9 +298,7 @@ void server::run(bool handle_signals) {
       do_stop();
     });
   }
-  for (auto& acc : acceptors_) {
-    asio::co_spawn(control_, accept_loop(*acc), asio::detached);
-  }
+  for (auto& l : listeners_) asio::co_spawn(control_, accept_loop(l), asio::detached);
   std::vector<std::thread> threads;
   threads.reserve(contexts_.size() - 1);
   for (std::size_t i = 1; i < contexts_.size(); ++i)
@@ -288,24 +331,22 @@ void server::do_stop() {
   if (stop_started_) return;
   stop_started_ = true;
   stopping_.store(true, std::memory_order_release);
-  for (auto& acc : acceptors_) {
-    error_code ec;
-    acc->close(ec);
-  }
+  close_listeners();
   if (signals_) {
     error_code ec;
     signals_->cancel(ec);
   }
-  std::vector<std::shared_ptr<http_session>> live;
+  std::vector<std::function<void()>> live;
   {
     std::lock_guard lock(sessions_mutex_);
-    for (auto& [id, weak] : sessions_)
-      if (auto s = weak.lock()) live.push_back(std::move(s));
+    for (auto& [id, c] : sessions_) live.push_back(c.stop);
   }
   logs_.error->info("stopping: listeners closed, {} connection(s) open, grace period {} ms",
                     live.size(), cfg_.server.grace_period.count());
-  for (auto& s : live) s->request_stop();
-  live.clear();  // a session must not outlive its last owner here
+  // Each holds its connection only while it runs: a connection must not
+  // outlive its last owner under the lock.
+  for (auto& stop : live) stop();
+  live.clear();
   std::lock_guard lock(sessions_mutex_);
   if (sessions_.empty()) return release();
   grace_timer_.expires_after(cfg_.server.grace_period);
@@ -322,14 +363,12 @@ void server::do_stop() {
   });
 }
 
-void server::session_started(std::uint64_t id, const std::shared_ptr<http_session>& s) {
-  std::lock_guard lock(sessions_mutex_);
-  sessions_.emplace(id, s);
-}
-
 void server::session_ended(std::uint64_t id) {
   std::lock_guard lock(sessions_mutex_);
-  sessions_.erase(id);
+  if (auto it = sessions_.find(id); it != sessions_.end()) {
+    fastcgi_connections_ -= it->second.fastcgi ? 1 : 0;
+    sessions_.erase(it);
+  }
   if (sessions_.empty() && stopping() && !destroying_.load(std::memory_order_acquire)) {
     asio::post(control_, [this] {
       grace_timer_.cancel();
@@ -338,11 +377,86 @@ void server::session_ended(std::uint64_t id) {
   }
 }
 
-asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor) {
+void server::close_listeners() {
+  for (auto& l : listeners_) {
+    error_code ec;
+    if (l.tcp) l.tcp->close(ec);
+#ifdef CGIHOST_UNIX_LISTENERS
+    if (l.local) {
+      l.local->close(ec);
+      l.file.remove();
+    }
+#endif
+  }
+}
+
+bool server::admit_fastcgi(const asio::ip::tcp::endpoint& peer, const error_code& ec) {
+  auto a = peer.address();
+  if (!ec && a.is_v6() && a.to_v6().is_v4_mapped())
+    a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  const std::string who = ec ? std::string("-") : a.to_string();
+  if (ec || !config::address_in(who, cfg_.fastcgi.allowed_clients)) {
+    logs_.error->warn("[fastcgi] connection from {} refused: not in fastcgi.allowed_clients", who);
+    return false;
+  }
+  std::lock_guard lock(sessions_mutex_);
+  if (fastcgi_connections_ >= fcgi_connection::kMaxConnections) {
+    logs_.error->warn(
+        "[fastcgi] connection from {} refused: {} FastCGI connections open (FCGI_MAX_CONNS)", who,
+        fastcgi_connections_);
+    return false;
+  }
+  return true;
+}
+
+void server::start_connection(asio::generic::stream_protocol::socket socket, bool fastcgi) {
+  auto id = next_session_.fetch_add(1, std::memory_order_relaxed);
+  auto ex = socket.get_executor();
+  auto spawn = [&](auto conn) {
+    {
+      std::lock_guard lock(sessions_mutex_);
+      std::weak_ptr weak = conn;
+      sessions_.emplace(id, live_connection{[weak] {
+                                              if (auto c = weak.lock()) c->request_stop();
+                                            },
+                                            fastcgi});
+      fastcgi_connections_ += fastcgi ? 1 : 0;
+    }
+    asio::co_spawn(
+        ex, [c = std::move(conn)]() -> asio::awaitable<void> { co_await c->run(); },
+        asio::detached);
+  };
+  if (fastcgi)
+    spawn(std::make_shared<fcgi_connection>(*this, std::move(socket), id));
+  else
+    spawn(std::make_shared<http_session>(*this, std::move(socket), id));
+}
+
+asio::awaitable<void> server::accept_loop(listener& l) {
   asio::steady_timer backoff(control_);
   while (!stopping()) {
     auto& ctx = *contexts_[next_context_++ % contexts_.size()];
-    auto [ec, socket] = co_await acceptor.async_accept(ctx.get_executor(), nothrow);
+    error_code ec;
+    std::optional<asio::generic::stream_protocol::socket> socket;
+    if (l.tcp) {
+      auto [aec, s] = co_await l.tcp->async_accept(ctx.get_executor(), nothrow);
+      ec = aec;
+      if (!ec) {
+        error_code oec;
+        s.set_option(asio::ip::tcp::no_delay(true), oec);
+        error_code pec;
+        auto peer = s.remote_endpoint(pec);
+        if (l.fastcgi && !admit_fastcgi(peer, pec)) continue;  // closed as `s` goes
+        socket.emplace(std::move(s));
+      }
+    }
+#ifdef CGIHOST_UNIX_LISTENERS
+    else {
+      auto [aec, s] = co_await l.local->async_accept(ctx.get_executor(), nothrow);
+      ec = aec;
+      if (!ec) socket.emplace(std::move(s));
+    }
+#endif
     if (stopping() || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // EMFILE and friends: wait a little instead of spinning on the error.
@@ -351,16 +465,7 @@ asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor) {
       co_await backoff.async_wait(nothrow);
       continue;
     }
-    error_code oec;
-    socket.set_option(asio::ip::tcp::no_delay(true), oec);
-    auto id = next_session_.fetch_add(1, std::memory_order_relaxed);
-    auto session =
-        std::make_shared<http_session>(*this, asio::ip::tcp::socket(std::move(socket)), id);
-    session_started(id, session);
-    auto ex = session->executor();
-    asio::co_spawn(
-        ex, [s = std::move(session)]() -> asio::awaitable<void> { co_await s->run(); },
-        asio::detached);
+    start_connection(std::move(*socket), l.fastcgi);
   }
 }
 

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "host/app/unix_listener.hpp"
 #include "host/dispatch/auth.hpp"
 #include "host/dispatch/dispatch.hpp"
 #include "host/dispatch/exchange.hpp"
@@ -83,11 +86,17 @@ class server final : public session_host {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  // Binds every listen address. On failure, the error names the address.
+  // Binds every listen address, HTTP's and [fastcgi]'s (a Unix socket with
+  // its owner, group and mode; unix_listener.hpp). On failure, the error
+  // names the address.
   [[nodiscard]] bool bind(std::string& error);
 
-  // The addresses actually bound (port 0 in the config becomes the real port).
+  // The HTTP TCP addresses actually bound (port 0 in the config becomes the real port).
   std::vector<asio::ip::tcp::endpoint> bound() const;
+  // The same for the [fastcgi] TCP listeners.
+  std::vector<asio::ip::tcp::endpoint> bound_fastcgi() const;
+  // Every Unix socket listened on, HTTP's and FastCGI's ("unix:/path").
+  std::vector<std::string> bound_unix() const;
 
   // SIGTERM and SIGINT no longer end the process: they are kept until run()
   // starts the graceful stop for them. Call before saying the server listens.
@@ -108,11 +117,31 @@ class server final : public session_host {
   const error_pages& custom_error_pages() const override { return error_pages_; }
   dispatcher& dispatch() override { return *dispatch_; }
   bool stopping() const override { return stopping_.load(std::memory_order_acquire); }
-  void session_started(std::uint64_t id, const std::shared_ptr<http_session>& s);
   void session_ended(std::uint64_t id) override;
 
  private:
-  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor);
+  // One listening socket: TCP or (POSIX) Unix, for HTTP or FastCGI.
+  struct listener {
+    bool fastcgi = false;
+    std::unique_ptr<asio::ip::tcp::acceptor> tcp;
+#ifdef CGIHOST_UNIX_LISTENERS
+    std::unique_ptr<asio::local::stream_protocol::acceptor> local;
+    unix_socket_file file;
+#endif
+  };
+  // A live connection: how to ask it to stop, and whether it is FastCGI's.
+  struct live_connection {
+    std::function<void()> stop;
+    bool fastcgi = false;
+  };
+  bool bind_one(const config::endpoint& ep, bool fastcgi, std::string& error);
+  asio::awaitable<void> accept_loop(listener& l);
+  // Starts a session (HTTP) or a FastCGI connection on an accepted socket.
+  void start_connection(asio::generic::stream_protocol::socket socket, bool fastcgi);
+  // A FastCGI TCP peer outside [fastcgi] allowed_clients, or past the
+  // connection limit: closed, with a log line. True when it may stay.
+  bool admit_fastcgi(const asio::ip::tcp::endpoint& peer, const error_code& ec);
+  void close_listeners();
   void do_stop();  // on the control strand
   void release();  // on the control strand: let every context finish
 
@@ -124,7 +153,8 @@ class server final : public session_host {
   // Declared before the contexts: sessions still in a context when it is
   // destroyed (after a grace period ran out) unregister themselves here.
   std::mutex sessions_mutex_;
-  std::map<std::uint64_t, std::weak_ptr<http_session>> sessions_;
+  std::map<std::uint64_t, live_connection> sessions_;
+  std::size_t fastcgi_connections_ = 0;  // under sessions_mutex_
   std::atomic<std::uint64_t> next_session_{1};
   std::atomic<bool> destroying_{false};
   // One io_context per thread, each run by exactly one thread: a connection
@@ -141,7 +171,7 @@ class server final : public session_host {
   handler_set handlers_;
   std::unique_ptr<authenticator> auth_;
   std::unique_ptr<dispatcher> dispatch_;
-  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<listener> listeners_;
   std::optional<asio::signal_set> signals_;
   asio::steady_timer grace_timer_;
   std::atomic<bool> stopping_{false};

@@ -40,7 +40,9 @@ asio::awaitable<void> dispatcher::serve(exchange& ex) {
     // With no authentication configured, every request is anonymous: no
     // coroutine for it per request.
     std::optional<refusal> no;
-    if (!st.route.status && auth_ && auth_->active()) no = co_await authenticate(ex);
+    // A name the front authenticated (a web server's REMOTE_USER under
+    // [fastcgi] trust_remote_user) is not asked again.
+    if (!st.route.status && auth_ && auth_->active() && !st.user) no = co_await authenticate(ex);
     if (no)
       co_await answer(ex, *no);
     else if (no_file)

@@ -203,6 +203,11 @@ class exchange {
   // The account the request's code ran as, for the access log.
   virtual void set_identity(std::string who) = 0;
 
+  // What the front knows of the client beyond the connection's ends, applied
+  // to the client the dispatch resolved from the peer (not to one a trusted
+  // proxy's fields named): a FastCGI web server's HTTPS and SERVER_NAME.
+  virtual void complete_client(host::client& c) const { (void)c; }
+
  protected:
   // The error answers. Only answer() (refusal.hpp) calls them: every error a
   // request gets is a refusal, answered in that one place.

@@ -395,6 +395,7 @@ void resolve_client(exchange& ex, const config::proxy_settings& proxy) {
                           proxy);
   for (const auto& w : r.warnings)
     ex.log().warn("[proxy] rid={} from {}: {}", ex.id().str(), ex.peer_address(), w);
+  if (!r.client.forwarded) ex.complete_client(r.client);
   ex.state().client = std::move(r.client);
 }
 

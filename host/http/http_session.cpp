@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <cstring>
 
 #include "host/dispatch/refusal.hpp"
 #include "host/http/response_head.hpp"
@@ -19,24 +20,49 @@ using clock = std::chrono::steady_clock;
 
 }  // namespace
 
-http_session::http_session(session_host& srv, asio::ip::tcp::socket socket, std::uint64_t id)
+connection_end describe_end(const stream_socket::endpoint_type& ep) {
+  connection_end out;
+  const int family = ep.protocol().family();
+  if (family == AF_INET || family == AF_INET6) {
+    asio::ip::tcp::endpoint ip;
+    if (ep.size() > ip.capacity()) return out;
+    std::memcpy(ip.data(), ep.data(), ep.size());
+    ip.resize(ep.size());
+    auto a = ip.address();
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+      a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+    out.address = a.to_string();
+    out.port = ip.port();
+  } else {
+    out.address = "unix:";
+  }
+  return out;
+}
+
+connection_end peer_end(const stream_socket& s) {
+  error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  return ec ? connection_end{} : describe_end(ep);
+}
+
+connection_end local_end(const stream_socket& s) {
+  error_code ec;
+  auto ep = s.local_endpoint(ec);
+  return ec ? connection_end{} : describe_end(ep);
+}
+
+http_session::http_session(session_host& srv, stream_socket socket, std::uint64_t id)
     : server_(srv),
       socket_(std::move(socket)),
       deadline_(socket_.get_executor(), [this] { alarm_rang(); }),
       reader_(srv.settings().http),
       id_(id) {
-  auto unmapped = [](asio::ip::address a) {
-    if (a.is_v6() && a.to_v6().is_v4_mapped())
-      return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
-    return a;
-  };
-  error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
-  peer_ = ec ? "-" : unmapped(remote.address()).to_string();
-  peer_port_ = ec ? 0 : remote.port();
-  auto local = socket_.local_endpoint(ec);
-  local_ = ec ? "-" : unmapped(local.address()).to_string();
-  local_port_ = ec ? 0 : local.port();
+  auto peer = peer_end(socket_);
+  peer_ = std::move(peer.address);
+  peer_port_ = peer.port;
+  auto local = local_end(socket_);
+  local_ = std::move(local.address);
+  local_port_ = local.port;
 }
 
 http_session::~http_session() { server_.session_ended(id_); }
@@ -72,7 +98,7 @@ asio::awaitable<void> http_session::run() {
   // to a reset caused by unread data.
   // Only needed when input may be left unread; a clean close needs no wait.
   error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  socket_.shutdown(asio::socket_base::shutdown_send, ec);
   bool unread =
       reader_.buffered() > 0 || (reader_.started() && !reader_.parser().is_done()) || linger_;
   if (!ec && unread) {

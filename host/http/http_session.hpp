@@ -2,8 +2,10 @@
 // One client connection: HTTP/1.x keep-alive and pipelining, with every
 // limit of [http] enforced and each violation answered with its status.
 
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <string>
 
 #include "host/dispatch/alarm_clock.hpp"
 #include "host/dispatch/exchange.hpp"
@@ -14,9 +16,23 @@ namespace cgihost::host {
 
 class session_exchange;
 
+// A front's connection: a TCP or a Unix-domain stream socket.
+using stream_socket = asio::generic::stream_protocol::socket;
+
+// One end of a connection as logs and scripts see it: the numeric address
+// (IPv4-mapped IPv6 unmapped) and port; "unix:" and 0 for a Unix socket (as
+// nginx's $remote_addr); "-" when it cannot be read.
+struct connection_end {
+  std::string address = "-";
+  std::uint16_t port = 0;
+};
+connection_end describe_end(const stream_socket::endpoint_type& ep);
+connection_end peer_end(const stream_socket& s);
+connection_end local_end(const stream_socket& s);
+
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(session_host& srv, asio::ip::tcp::socket socket, std::uint64_t id);
+  http_session(session_host& srv, stream_socket socket, std::uint64_t id);
   ~http_session();
 
   // Serves requests until the client leaves, a limit closes the connection,
@@ -31,6 +47,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
  private:
   friend class session_exchange;
+
   enum class state { idle, reading_head, busy };
 
   // When a request's first byte arrived, and its id.
@@ -76,7 +93,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void alarm_rang();
 
   session_host& server_;
-  asio::ip::tcp::socket socket_;
+  stream_socket socket_;
   alarm deadline_;
   bool close_on_alarm_ = true;
   bool alarm_rang_ = false;

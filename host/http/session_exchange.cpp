@@ -295,7 +295,7 @@ asio::awaitable<void> session_exchange::send_unauthorized(std::string_view reaso
 asio::awaitable<bool> session_exchange::client_gone() {
   auto& sock = s_.socket_;
   if (s_.reader_.buffered() == 0) {
-    auto [ec] = co_await sock.async_wait(asio::ip::tcp::socket::wait_read, nothrow);
+    auto [ec] = co_await sock.async_wait(asio::socket_base::wait_read, nothrow);
     if (ec == asio::error::operation_aborted) co_return false;
     // Readable: the client closed (EOF, or an error), or bytes of a next
     // request came. The socket is non-blocking (send() made it so).
@@ -423,7 +423,7 @@ asio::awaitable<file_read> session_exchange::send_file_body(file_part part, erro
     if (err == EAGAIN) {
       // The session's one deadline: when it rings the socket is closed and the wait fails.
       s_.within(deadline - clock::now());
-      auto [why] = co_await sock.async_wait(asio::ip::tcp::socket::wait_write, nothrow);
+      auto [why] = co_await sock.async_wait(asio::socket_base::wait_write, nothrow);
       s_.done_waiting();
       if (!why) continue;
       ec = why;

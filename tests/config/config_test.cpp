@@ -180,6 +180,10 @@ TEST_F(ConfigTest, SampleConfigIsValidAndReadAsWritten) {
   ASSERT_TRUE(r.ok()) << dump(r);
   const config& c = *r.value;
   EXPECT_EQ(c.listen.size(), 2u);
+  ASSERT_EQ(c.fastcgi.listen.size(), 2u);
+  EXPECT_EQ(c.fastcgi.listen[0].to_string(), "unix:/run/cgihost/fcgi.sock");
+  EXPECT_EQ(c.fastcgi.socket.mode, 0660u);
+  EXPECT_FALSE(c.fastcgi.trust_remote_user);
   EXPECT_EQ(c.identity.process.name, "www-data");
   EXPECT_TRUE(c.authentication.basic);
   ASSERT_TRUE(c.authentication.trusted_header);
@@ -1484,6 +1488,105 @@ TEST_F(ConfigTest, LogonPasswordFileIsWindowsOnlyAndRelativeToTheConfig) {
   auto absent = load(head);
   ASSERT_TRUE(absent.ok()) << absent.errors[0].to_string();
   EXPECT_FALSE(absent.value->identity.logon_password_file) << "absent: S4U only";
+}
+
+// [fastcgi]: the FastCGI listener's addresses, Unix-socket ownership, the
+// peers it accepts and whether REMOTE_USER is believed.
+TEST_F(ConfigTest, FastCgiListenerReadsEveryKeyWithDefaults) {
+  POSIX_ONLY();
+  auto r = load(std::string(kMinimal) + R"([fastcgi]
+listen = ["unix:/run/cgihost/fcgi.sock", "127.0.0.1:9000"]
+socket_owner = "www-data"
+socket_group = "nogroup"
+socket_mode = "0600"
+allowed_clients = ["127.0.0.1", "10.0.0.0/8"]
+trust_remote_user = true
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  const auto& f = r.value->fastcgi;
+  ASSERT_EQ(f.listen.size(), 2u);
+  EXPECT_TRUE(f.listen[0].is_unix());
+  EXPECT_EQ(f.listen[0].unix_path, "/run/cgihost/fcgi.sock");
+  EXPECT_EQ(f.listen[1].to_string(), "127.0.0.1:9000");
+  ASSERT_TRUE(f.socket.owner_uid);
+  EXPECT_EQ(*f.socket.owner_uid, lookup_system_account("www-data")->uid);
+  ASSERT_TRUE(f.socket.group_gid);
+  EXPECT_EQ(*f.socket.group_gid, *lookup_system_group("nogroup"));
+  EXPECT_EQ(f.socket.mode, 0600u);
+  ASSERT_EQ(f.allowed_clients.size(), 2u);
+  EXPECT_TRUE(f.trust_remote_user);
+
+  auto d = load(std::string(kMinimal) + "[fastcgi]\nlisten = \"127.0.0.1:9000\"\n");
+  ASSERT_TRUE(d.ok()) << dump(d);
+  EXPECT_EQ(d.value->fastcgi.socket.mode, 0660u);
+  EXPECT_FALSE(d.value->fastcgi.socket.owner_uid);
+  EXPECT_FALSE(d.value->fastcgi.trust_remote_user);
+  EXPECT_TRUE(address_in("127.0.0.1", d.value->fastcgi.allowed_clients));
+  EXPECT_TRUE(address_in("::1", d.value->fastcgi.allowed_clients));
+  EXPECT_FALSE(address_in("10.1.2.3", d.value->fastcgi.allowed_clients));
+  EXPECT_TRUE(load(kMinimal).value->fastcgi.listen.empty()) << "no [fastcgi]: no listener";
+}
+
+TEST_F(ConfigTest, FastCgiOnlyServerNeedsNoHttpListen) {
+  POSIX_ONLY();
+  auto r = load(
+      "document_root = \"site\"\n[identity]\nprocess = \"www-data\"\n"
+      "[fastcgi]\nlisten = [\"unix:/tmp/x.sock\"]\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->listen.empty());
+  auto none = load("document_root = \"site\"\n[identity]\nprocess = \"www-data\"\n");
+  ASSERT_EQ(none.errors.size(), 1u);
+  EXPECT_EQ(none.errors[0].to_string().rfind("test.toml:1:1: listen: missing", 0), 0u)
+      << none.errors[0].to_string();
+}
+
+TEST_F(ConfigTest, UnixListenersAndSocketKeysUnderHttp) {
+  POSIX_ONLY();
+  auto r = load(R"(listen = ["unix:/run/cgihost/http.sock", "127.0.0.1:8080"]
+document_root = "site"
+[identity]
+process = "www-data"
+[http]
+socket_group = "nogroup"
+socket_mode = "660"
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  ASSERT_EQ(r.value->listen.size(), 2u);
+  EXPECT_EQ(r.value->listen[0].to_string(), "unix:/run/cgihost/http.sock");
+  EXPECT_EQ(r.value->http.socket.mode, 0660u);
+  EXPECT_TRUE(r.value->http.socket.group_gid);
+}
+
+TEST_F(ConfigTest, FastCgiMistakesAreReportedAtTheirValue) {
+  POSIX_ONLY();
+  const std::string text = R"(listen = ["unix:/run/a.sock"]
+document_root = "site"
+[identity]
+process = "www-data"
+[http]
+socket_mode = "0999"
+[fastcgi]
+listen = ["unix:relative.sock", "unix:/run/a.sock", "localhost:9000"]
+socket_owner = "no-such-account-here"
+socket_group = "no-such-group-here"
+socket_mode = 660
+allowed_clients = ["10.0.0.0/33"]
+trust_remote_user = "yes"
+listen_backlog = 5
+)";
+  expect_errors(text, {{6, "\"0999\"", "http.socket_mode: invalid socket mode \"0999\""},
+                       {8, "\"unix:relative", "fastcgi.listen: invalid listen address"},
+                       {8, "\"unix:/run/a.sock\"", "unix:/run/a.sock is listed twice"},
+                       {8, "\"localhost", "fastcgi.listen: invalid listen address"},
+                       {9, "\"no-such-account", "fastcgi.socket_owner: account"},
+                       {10, "\"no-such-group", "fastcgi.socket_group: group"},
+                       {11, "660", "fastcgi.socket_mode: expected a string"},
+                       {12, "\"10.0", "fastcgi.allowed_clients[0]"},
+                       {13, "\"yes\"", "fastcgi.trust_remote_user: expected a boolean"},
+                       {14, "listen_backlog", "unknown key \"fastcgi.listen_backlog\""}});
+  auto missing = load(std::string(kMinimal) + "[fastcgi]\ntrust_remote_user = true\n");
+  ASSERT_EQ(missing.errors.size(), 1u) << dump(missing);
+  EXPECT_NE(missing.errors[0].message.find("fastcgi: missing listen"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,122 @@
+#pragma once
+// One FastCGI request as the exchange a handler answers: its head from
+// PARAMS (fcgi_params.hpp), its body from STDIN records (held at most
+// fcgi_connection::kStdinWindow at a time), its response as CGI output in
+// STDOUT records (a Status line and the fields; the web server makes the
+// HTTP response of it), its access log line.
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "host/dispatch/dispatch.hpp"
+#include "host/dispatch/exchange.hpp"
+#include "host/dispatch/refusal.hpp"
+#include "host/fcgi_front/fcgi_params.hpp"
+
+namespace cgihost::host {
+
+class fcgi_connection;
+
+class fcgi_request final : public exchange {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  fcgi_request(fcgi_connection& c, std::uint16_t fcgi_id, bool keep_conn);
+
+  // The head from the PARAMS stream; a refusal to answer instead of
+  // dispatching (400, 403, 413, 431), or nullopt.
+  std::optional<refusal> take_params(const protocol::fcgi::name_values& params);
+
+  // The reader's side.
+  void stdin_data(std::string_view d);
+  void stdin_end();
+  // ABORT_REQUEST, or the connection ended: the body fails and client_gone() completes.
+  void abort();
+  std::size_t held() const { return stdin_.size() - stdin_pos_; }
+  bool keep_conn() const { return keep_conn_; }
+  bool aborted() const { return aborted_; }
+  bool started() const { return started_; }
+  void mark_started() { started_ = true; }
+  std::uint16_t fcgi_id() const { return fcgi_id_; }
+
+  // The end of STDOUT and END_REQUEST (request_complete).
+  asio::awaitable<void> finish(error_code& ec);
+  void log_access() const;
+
+  const config::config& settings() const override;
+  spdlog::logger& log() const override;
+  bool head_sent() const override { return head_sent_; }
+  const std::string& peer_address() const override { return peer_address_; }
+  std::uint16_t peer_port() const override { return peer_port_; }
+  const std::string& local_address() const override { return local_address_; }
+  std::uint16_t local_port() const override { return local_port_; }
+  void set_identity(std::string who) override { identity_ = std::move(who); }
+  void complete_client(host::client& c) const override;
+
+  std::optional<std::uint64_t> body_length() const override;
+  asio::awaitable<std::size_t> read_body(void* data, std::size_t size, error_code& ec) override;
+  asio::awaitable<void> write_head(http::response_header<>& head, error_code& ec) override;
+  asio::awaitable<void> write_response(http::response_header<>& head, asio::const_buffer first,
+                                       error_code& ec) override;
+  asio::awaitable<void> write_body(asio::const_buffer data, error_code& ec) override;
+  asio::awaitable<void> finish_body(error_code& ec) override;
+  asio::awaitable<void> write_raw(asio::const_buffer data, error_code& ec) override;
+  asio::awaitable<bool> client_gone() override;
+
+ protected:
+  asio::awaitable<void> send_error(http::status status, std::string_view reason) override;
+  asio::awaitable<void> send_error(http::status status, std::string_view reason,
+                                   std::string_view dev_detail, std::string_view allow) override;
+  asio::awaitable<void> send_gateway_error(
+      http::status status, std::string_view phase, std::string_view reason,
+      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) override;
+  asio::awaitable<void> send_unauthorized(std::string_view reason) override;
+
+ private:
+  struct error_answer {
+    std::string_view dev_detail, phase, allow;
+    std::optional<std::chrono::seconds> retry_after;
+    bool challenge = false;
+  };
+  asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
+                                        const error_answer& extra);
+  std::optional<refusal> check_head();
+  std::optional<refusal> check_user();
+  // `data` as STDOUT records.
+  asio::awaitable<void> send_stdout(std::string_view data, error_code& ec);
+  // The nph output's status line as a Status field, once it is whole.
+  asio::awaitable<void> raw_status_line(error_code& ec);
+
+  fcgi_connection& c_;
+  std::uint16_t fcgi_id_;
+  bool keep_conn_;
+  clock::time_point started_at_;
+  std::int64_t arrived_;
+  fcgi_params p_;
+  std::string peer_address_, local_address_;
+  std::uint16_t peer_port_ = 0, local_port_ = 0;
+  std::string request_line_;
+  std::string identity_;
+  std::string stdin_;
+  std::size_t stdin_pos_ = 0;
+  std::uint64_t body_read_ = 0;
+  bool stdin_ended_ = false;
+  bool aborted_ = false;
+  bool started_ = false;
+  asio::steady_timer body_wake_;  // cancelled on STDIN bytes, its end, or an abort
+  asio::steady_timer gone_wake_;  // cancelled on an abort
+  bool head_sent_ = false;
+  bool body_allowed_ = true;  // false for HEAD and bodyless statuses
+  bool finished_ = false;
+  bool failed_ = false;
+  bool raw_ = false;
+  std::string raw_line_;  // nph: the status line until its end
+  unsigned status_ = 0;
+  std::optional<std::uint64_t> expected_;
+  std::uint64_t written_ = 0;
+};
+
+}  // namespace cgihost::host
