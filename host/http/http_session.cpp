@@ -24,10 +24,13 @@ connection_end describe_end(const stream_socket::endpoint_type& ep) {
   connection_end out;
   const int family = ep.protocol().family();
   if (family == AF_INET || family == AF_INET6) {
+    // The address's own size, not ep.size(): on Windows an accepted socket's
+    // cached peer, moved into a generic socket, reports sockaddr_storage's.
+    const std::size_t size = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
     asio::ip::tcp::endpoint ip;
-    if (ep.size() > ip.capacity()) return out;
-    std::memcpy(ip.data(), ep.data(), ep.size());
-    ip.resize(ep.size());
+    if (ep.size() < size) return out;
+    std::memcpy(ip.data(), ep.data(), size);
+    ip.resize(size);
     auto a = ip.address();
     if (a.is_v6() && a.to_v6().is_v4_mapped())
       a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());

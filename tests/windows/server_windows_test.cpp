@@ -165,8 +165,12 @@ TEST_F(CgiWindowsTest, AProgramGetsTheCgiEnvironmentAndItsFolder) {
   ASSERT_EQ(r.status, 200) << r.head << r.body << server_log();
   for (const char* line :
        {"GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET", "QUERY_STRING=mode=env",
-        "SCRIPT_NAME=/cgi-bin/probe.exe", "SERVER_PROTOCOL=HTTP/1.1"})
+        "SCRIPT_NAME=/cgi-bin/probe.exe", "SERVER_PROTOCOL=HTTP/1.1", "REMOTE_ADDR=127.0.0.1\n",
+        "SERVER_ADDR=127.0.0.1\n"})
     EXPECT_NE(r.body.find(line), std::string::npos) << line << " missing:\n" << r.body;
+  // The client's port, never 0 (a generic socket's cached peer once lost it).
+  EXPECT_EQ(r.body.find("REMOTE_PORT=0\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("REMOTE_PORT="), std::string::npos) << r.body;
   auto cwd = get("/cgi-bin/probe.exe?mode=cwd");
   ASSERT_EQ(cwd.status, 200);
   EXPECT_NE(cwd.body.find("cgi-bin"), std::string::npos) << cwd.body;
