@@ -25,6 +25,9 @@ packages=(
   # apache2 | httpd, a mysql client, php-mysql) are met by these, not apache2.
   python3 nginx-light git mariadb-server php8.2-mysql libcgi-pm-perl
   dokuwiki wordpress gitweb cgit
+  # Apache's httpd and its loadable modules (mod_proxy_fcgi) for the Apache
+  # sample's test (issue 16); apache2-bin alone starts no service.
+  apache2-bin
   # The Windows build (issue 15): cross-built with mingw-w64's posix thread
   # model (std::thread and std::mutex), its tests run under Wine.
   g++-mingw-w64-x86-64-posix wine64
