@@ -89,7 +89,9 @@ asio::awaitable<void> fcgi_connection::read_records() {
     // Idle: the first request within header_timeout, later ones within
     // keepalive_timeout; a begun request's PARAMS within header_timeout.
     // The alarm costs no timer operation (alarm_clock.hpp).
-    if (idle || awaiting_params)
+    if (lingering_)
+      idle_.set_after(kLinger);
+    else if (idle || awaiting_params)
       idle_.set_after(first || !idle ? limits.header_timeout : limits.keepalive_timeout);
     idle_rang_ = false;
     auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in), nothrow);
@@ -108,6 +110,10 @@ asio::awaitable<void> fcgi_connection::read_records() {
       rest.remove_prefix(used);
       if (perr == fcgi::error::unknown_request_id && ended_.contains(ev.request_id))
         continue;  // a record of a request we answered, sent before our END_REQUEST reached it
+      if (lingering_) {
+        if (perr) co_return;  // what the web server still sends is read and dropped
+        continue;
+      }
       if (perr) {
         server_.log().error->warn("[fastcgi] connection from {} closed: malformed record: {}",
                                   peer_.address, perr.message());
@@ -225,7 +231,20 @@ asio::awaitable<void> fcgi_connection::serve(std::uint16_t id, fcgi::name_values
   done->log_access();
   if ((!done->keep_conn() || stop_requested_ || server_.stopping() || reader_done_) &&
       requests_.empty())
-    close();
+    linger_close();
+}
+
+// Our side is done; the web server may still be sending (Apache writes the
+// empty STDIN after a response that came before it, and answers 503 when
+// that write breaks): the sending side is shut down and what comes is read
+// and dropped until it closes, or for kLinger at most.
+void fcgi_connection::linger_close() {
+  if (reader_done_ || closing_) return close();
+  lingering_ = true;
+  error_code ec;
+  socket_.shutdown(stream_socket::shutdown_send, ec);
+  if (ec) return close();
+  idle_.set_after(kLinger);
 }
 
 asio::awaitable<void> fcgi_connection::dispatch(fcgi_request& req) {

@@ -6,6 +6,7 @@
 // END_REQUEST.
 
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -31,6 +32,9 @@ class fcgi_connection : public std::enable_shared_from_this<fcgi_connection> {
   static constexpr unsigned kMaxRequests = kMaxConnections * kMaxRequestsPerConnection;
   // STDIN bytes held for one request before reading stops until its handler takes them.
   static constexpr std::size_t kStdinWindow = 256 * 1024;
+  // How long a finished connection reads what the web server still sends
+  // before it is closed (linger_close).
+  static constexpr std::chrono::seconds kLinger{2};
 
   fcgi_connection(session_host& srv, stream_socket socket, std::uint64_t id);
   ~fcgi_connection();
@@ -60,6 +64,7 @@ class fcgi_connection : public std::enable_shared_from_this<fcgi_connection> {
   asio::awaitable<void> send(std::string bytes, error_code& ec);
   void end_request_now(std::uint16_t id, protocol::fcgi::protocol_status why);
   void close();
+  void linger_close();
   // Requests whose PARAMS never came: nothing runs for them; forgotten.
   void drop_unstarted();
 
@@ -77,6 +82,7 @@ class fcgi_connection : public std::enable_shared_from_this<fcgi_connection> {
   bool writing_ = false;
   bool stop_requested_ = false;
   bool closing_ = false;
+  bool lingering_ = false;    // our side is shut down: records are read and dropped
   bool reader_done_ = false;  // no more records will be read
 };
 

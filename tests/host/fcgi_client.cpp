@@ -164,6 +164,8 @@ bool fcgi_client::closed_within(std::chrono::milliseconds timeout) {
   }
 }
 
+void fcgi_client::shutdown_send() { ::shutdown(fd_, SHUT_WR); }
+
 fcgi::name_values nginx_params(const std::string& uri, const std::string& document_root,
                                const fcgi::name_values& extra) {
   const auto q = uri.find('?');

@@ -57,6 +57,8 @@ class fcgi_client {
   // True when the server closed the connection within `timeout` (what it
   // sent first is read and dropped).
   bool closed_within(std::chrono::milliseconds timeout);
+  // Ends our sending side (the web server is done sending), keeps reading.
+  void shutdown_send();
 
  private:
   explicit fcgi_client(int fd) : fd_(fd) {}

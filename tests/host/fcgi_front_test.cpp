@@ -241,6 +241,25 @@ TEST_F(FcgiFrontTest, WithoutKeepConnTheConnectionClosesAfterTheRequest) {
   EXPECT_TRUE(c.closed_within(5s));
 }
 
+// Apache writes the empty STDIN after reading a response that came before
+// it; closing at once made that write break (Apache then answers 503). The
+// finished connection reads and drops what still comes, then closes when the
+// web server does.
+TEST_F(FcgiFrontTest, WhatTheWebServerSendsAfterTheAnswerIsReadUntilItCloses) {
+  start();
+  auto c = client();
+  ASSERT_TRUE(c.begin(1, nginx_params("/missing.html", root_), false));
+  auto a = c.wait(1);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->http_status(), 404u);
+  std::string empty_stdin;
+  fcgi::append_stream_end(empty_stdin, fcgi::record_type::stdin_stream, 1);
+  EXPECT_TRUE(holds_for([&] { return c.send(empty_stdin); }, 300ms))
+      << "a write after the answer broke: the connection was closed under it";
+  c.shutdown_send();
+  EXPECT_TRUE(c.closed_within(5s));
+}
+
 TEST_F(FcgiFrontTest, IdleConnectionsAndLateParamsAreClosed) {
   start("", "[http]\nkeepalive_timeout = \"300ms\"\nheader_timeout = \"300ms\"\n");
   auto c = client();
