@@ -587,8 +587,14 @@ listen = ["127.0.0.1:0"]
     intact = body[i] == static_cast<char>('a' + (i % (1 << 20)) % 26);
   EXPECT_TRUE(intact);
   const long after = hwm();
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's quarantine keeps what is freed (256 MiB by default): the peak says
+  // nothing of cgihost's buffers there; the plain build measures it.
+  (void)after;
+#else
   EXPECT_LT(after - before, 4 * 1024)
       << "VmHWM grew from " << before << " KiB to " << after << " KiB for 10 MiB in and 20 MiB out";
+#endif
   p.signal(SIGTERM);
   EXPECT_TRUE(p.wait_exit(10s));
 }
