@@ -232,21 +232,32 @@ std::unique_ptr<server> bound_server(const config::config& cfg, const logs& lg,
 
 // Serves until stopped; 1 when the spawner process ended first.
 int serve_until_stopped(const config::config& cfg, const logs& lg, server& srv,
-                        spawner::broker* broker) {
+                        spawner::broker* broker, const sd_notify& notify) {
+  std::string where;  // for systemd's STATUS=
+  auto said = [&](const std::string& what) { where += (where.empty() ? "" : ", ") + what; };
   for (const auto& ep : srv.bound()) {
     std::string addr =
         ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
     lg.error->info("listening on http://{}:{}/ (document root {})", addr, ep.port(),
                    cfg.document_root.string());
+    said("http://" + addr + ":" + std::to_string(ep.port()) + "/");
   }
   for (const auto& ep : srv.bound_fastcgi()) {
     std::string addr =
         ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
     lg.error->info("listening for FastCGI on {}:{} (document root {})", addr, ep.port(),
                    cfg.document_root.string());
+    said("FastCGI " + addr + ":" + std::to_string(ep.port()));
   }
-  for (const auto& path : srv.bound_unix())
+  for (const auto& path : srv.bound_unix()) {
     lg.error->info("listening on {} (document root {})", path, cfg.document_root.string());
+    said(path);
+  }
+  srv.set_notify(&notify);
+  if (notify.enabled() && !notify.send("READY=1\nSTATUS=listening on " + where +
+                                       "\nMAINPID=" + std::to_string(spawner::this_process_id())))
+    lg.error->warn("cannot tell systemd that cgihost is ready (NOTIFY_SOCKET {})",
+                   notify.socket_name());
   // The spawner must outlive us: if it ends first (killed, out of memory),
   // nothing can start any more; say so and stop, exit 1, for a supervisor
   // to start cgihost again.
@@ -274,6 +285,10 @@ int run_server(const config::config& cfg) {
     std::cerr << "cgihost: cannot open log: " << e.what() << '\n';
     return 1;
   }
+  // Connected while still root (Type=notify under systemd); no child sees it.
+  std::string notify_error;
+  const sd_notify notify = sd_notify::from_environment(notify_error);
+  if (!notify_error.empty()) lg.error->warn("{}: systemd will not hear from cgihost", notify_error);
   if (cfg.dev_mode && spawner::can_switch_accounts()) {
     lg.error->warn("dev mode started as root: children will run as {} (uid {}), never as root",
                    cfg.identity.process.name, cfg.identity.process.uid);
@@ -285,7 +300,7 @@ int run_server(const config::config& cfg) {
   auto srv = bound_server(cfg, lg, sep->broker.get());
   if (!srv) return 1;
   if (sep->drop_to && !drop_root(cfg, *sep->drop_to, lg)) return 1;
-  return serve_until_stopped(cfg, lg, *srv, sep->broker.get());
+  return serve_until_stopped(cfg, lg, *srv, sep->broker.get(), notify);
 }
 
 std::string one_line(std::string s) {

@@ -172,7 +172,8 @@ server::server(const config::config& cfg, logs logs, spawner::broker* broker)
         return v;
       }()),
       control_(asio::make_strand(*contexts_[0])),
-      grace_timer_(control_) {
+      grace_timer_(control_),
+      watchdog_timer_(control_) {
   for (auto& c : contexts_) work_.push_back(asio::make_work_guard(*c));
   if (!broker) {
     // The broker is the reaper of orphans when there is one; else this process.
@@ -299,6 +300,8 @@ void server::run(bool handle_signals) {
     });
   }
   for (auto& l : listeners_) asio::co_spawn(control_, accept_loop(l), asio::detached);
+  if (notify_ && notify_->watchdog())
+    asio::co_spawn(control_, watchdog(*notify_->watchdog() / 2), asio::detached);
   std::vector<std::thread> threads;
   threads.reserve(contexts_.size() - 1);
   for (std::size_t i = 1; i < contexts_.size(); ++i)
@@ -312,7 +315,23 @@ void server::catch_signals() {
   if (!signals_) signals_.emplace(control_, SIGTERM, SIGINT);
 }
 
+asio::awaitable<void> server::watchdog(std::chrono::microseconds every) {
+  // Each round posts a no-op to every io context; the next ping goes only
+  // when all of them ran it (a thread stuck in a handler stops the pings,
+  // and systemd restarts cgihost).
+  auto answered = std::make_shared<std::atomic<std::size_t>>(contexts_.size());
+  while (true) {
+    if (answered->load() == contexts_.size()) notify_->send("WATCHDOG=1");
+    answered->store(0);
+    for (auto& c : contexts_) asio::post(*c, [answered] { answered->fetch_add(1); });
+    watchdog_timer_.expires_after(every);
+    auto [ec] = co_await watchdog_timer_.async_wait(nothrow);
+    if (ec) co_return;
+  }
+}
+
 void server::release() {
+  watchdog_timer_.cancel();
   // The io threads keep running until every FastCGI instance is reaped: an
   // instance dies with the thread that started it (PR_SET_PDEATHSIG), and
   // must be allowed its own graceful end first.
@@ -343,6 +362,10 @@ void server::do_stop() {
   }
   logs_.error->info("stopping: listeners closed, {} connection(s) open, grace period {} ms",
                     live.size(), cfg_.server.grace_period.count());
+  if (notify_)
+    notify_->send("STOPPING=1\nSTATUS=stopping: " + std::to_string(live.size()) +
+                  " connection(s) open, grace period " +
+                  std::to_string(cfg_.server.grace_period.count()) + " ms");
   // Each holds its connection only while it runs: a connection must not
   // outlive its last owner under the lock.
   for (auto& stop : live) stop();

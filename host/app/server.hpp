@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "host/app/sd_notify.hpp"
 #include "host/app/unix_listener.hpp"
 #include "host/dispatch/auth.hpp"
 #include "host/dispatch/dispatch.hpp"
@@ -111,6 +112,11 @@ class server final : public session_host {
   // in flight finish within server.grace_period, then run() returns. Thread-safe.
   void stop();
 
+  // systemd's notifications (sd_notify.hpp), which must outlive the server:
+  // STOPPING=1 when the graceful stop begins and, with a watchdog, WATCHDOG=1
+  // every half interval while every io thread answers. Before run().
+  void set_notify(const sd_notify* n) { notify_ = n; }
+
   // For sessions.
   const config::config& settings() const override { return cfg_; }
   const logs& log() const override { return logs_; }
@@ -144,6 +150,9 @@ class server final : public session_host {
   void close_listeners();
   void do_stop();  // on the control strand
   void release();  // on the control strand: let every context finish
+  // WATCHDOG=1 every `every`, as long as every io context ran what the
+  // previous round posted to it.
+  asio::awaitable<void> watchdog(std::chrono::microseconds every);
 
   const config::config& cfg_;
   logs logs_;
@@ -174,6 +183,8 @@ class server final : public session_host {
   std::vector<listener> listeners_;
   std::optional<asio::signal_set> signals_;
   asio::steady_timer grace_timer_;
+  const sd_notify* notify_ = nullptr;
+  asio::steady_timer watchdog_timer_;
   std::atomic<bool> stopping_{false};
   bool stop_started_ = false;  // control strand only
 };

@@ -1,12 +1,18 @@
 #include "host/dispatch/logging.hpp"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <random>
+
+#ifndef _WIN32
+#include <sys/stat.h>
+#endif
 
 #include "protocol/http_date.hpp"
 
@@ -28,6 +34,49 @@ request_id request_id::next() noexcept {
   return request_id{base + counter.fetch_add(1, std::memory_order_relaxed) * 0x9E3779B97F4A7C15ull};
 }
 
+namespace {
+
+// "<N>": the syslog priority of the line's level (sd-daemon(3)), which the
+// journal takes from the start of each line on a stream it reads.
+class syslog_priority final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& m, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    // trace, debug, info, warn, err, critical, off
+    static constexpr char kPriority[] = {'7', '7', '6', '4', '3', '2', '6'};
+    dest.push_back('<');
+    dest.push_back(kPriority[static_cast<int>(m.level) % 7]);
+    dest.push_back('>');
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<syslog_priority>();
+  }
+};
+
+}  // namespace
+
+bool stderr_is_journal() {
+#ifdef _WIN32
+  return false;
+#else
+  // systemd sets JOURNAL_STREAM to "DEVICE:INODE" of the stream it connected
+  // to stderr; a stderr redirected elsewhere since is not the journal.
+  const char* env = std::getenv("JOURNAL_STREAM");
+  struct stat st {};
+  if (!env || ::fstat(2, &st) != 0) return false;
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) == env;
+#endif
+}
+
+std::unique_ptr<spdlog::formatter> error_log_formatter(bool journal) {
+  auto f = std::make_unique<spdlog::pattern_formatter>();
+  if (journal)
+    f->add_flag<syslog_priority>('*').set_pattern("%*[%l] %v");
+  else
+    f->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z [%l] %v");
+  return f;
+}
+
 logs open_logs(const config::log_settings& s) {
   logs out;
   spdlog::sink_ptr err_sink;
@@ -36,7 +85,7 @@ logs open_logs(const config::log_settings& s) {
   else
     err_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.error_log);
   out.error = std::make_shared<spdlog::logger>("cgihost", err_sink);
-  out.error->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z [%l] %v");
+  out.error->set_formatter(error_log_formatter(s.error_log == "stderr" && stderr_is_journal()));
   out.error->set_level(spdlog::level::from_str(s.level));
   out.error->flush_on(spdlog::level::trace);
 

@@ -1,6 +1,7 @@
 #pragma once
 // The error log (spdlog) and the access log (Combined Log Format).
 
+#include <spdlog/formatter.h>
 #include <spdlog/logger.h>
 
 #include <memory>
@@ -22,7 +23,18 @@ struct logs {
   std::shared_ptr<spdlog::logger> access;  // null when access_log = "off"
 };
 
-// Opens the logs a config names. Throws spdlog::spdlog_ex when a file cannot be opened.
+// Whether stderr is the systemd journal's stream ($JOURNAL_STREAM names its
+// device and inode).
+bool stderr_is_journal();
+
+// The error log's line format: a timestamp and the level; for the journal
+// (which stamps lines itself) a syslog priority prefix ("<3>") instead of
+// the timestamp.
+std::unique_ptr<spdlog::formatter> error_log_formatter(bool journal);
+
+// Opens the logs a config names; an error log on stderr that is the journal
+// takes error_log_formatter(true). Throws spdlog::spdlog_ex when a file
+// cannot be opened.
 logs open_logs(const config::log_settings& settings);
 
 // What the access log records of one exchange.

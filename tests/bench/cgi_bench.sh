@@ -80,29 +80,10 @@ wait_ok "http://127.0.0.1:$ng_port/cgi-bin/tiny"
 # network process and spawner; nginx's master and workers, fcgiwrap's
 # processes; the CGI children, counted once reaped (through their parent's
 # cutime+cstime: the spawner, or an fcgiwrap process that waits for them).
-cg_groups() {
-  local sp p
-  sp=$(spawner_of "$cg_pid")
-  echo "cgihost-net m $cg_pid"
-  for p in $sp; do echo "cgihost-spawner m $p"; echo "cgi-children r $p"; done
-  for p in $(descendants $sp); do echo "cgi-children m $p"; done
-}
-# fcgiwrap's workers ignore SIGCHLD: their children are reaped by the kernel and
-# their CPU reaches no parent's cutime, so nginx's side has no cgi-children group.
+cg_groups() { cgihost_members cgi-children; }
 fw_groups() {
-  local p
-  for p in "$ng_pid" $(descendants "$ng_pid"); do echo "nginx m $p"; done
-  for p in "$fw_pid" $(descendants "$fw_pid"); do
-    if [[ $p == "$fw_pid" ]]; then
-      echo "fcgiwrap m $p"
-      echo "fcgiwrap r $p"  # fcgiwrap's master reaps its workers
-    elif [[ $(ps -o comm= -p "$p") == fcgiwrap ]]; then
-      echo "fcgiwrap m $p"
-      ignores_sigchld "$p" || echo "cgi-children r $p"
-    elif ! ignores_sigchld "$(ps -o ppid= -p "$p" | tr -d " ")"; then
-      echo "cgi-children m $p"
-    fi
-  done
+  nginx_members
+  fcgiwrap_members
 }
 warm "http://127.0.0.1:$cg_port/cgi-bin/tiny"
 warm "http://127.0.0.1:$ng_port/cgi-bin/tiny"

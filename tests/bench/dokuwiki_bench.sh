@@ -190,24 +190,10 @@ for port in "${cg_ports[@]}" "$ng_port" "$nc_port"; do
 done
 
 # The process groups (lib.sh's measure_groups), of the side being measured ($cur).
-cg_groups() {
-  local sp p
-  sp=$(spawner_of "$cur")
-  echo "cgihost-net m $cur"
-  for p in $sp; do echo "cgihost-spawner m $p"; echo "php-cgi r $p"; done
-  # A pool with children: its instance reaps them (their CPU is in its cutime).
-  for p in $(descendants $sp); do echo "php-cgi m $p"; echo "php-cgi r $p"; done
-}
-nginx_members() {
-  local p
-  for p in "$ng_pid" $(descendants "$ng_pid"); do echo "nginx m $p"; done
-}
+cg_groups() { cgihost_members php-cgi "$cur"; }
 fpm_groups() {
-  local p
   nginx_members
-  echo "php-fpm m $fpm_pid"
-  echo "php-fpm r $fpm_pid"
-  for p in $(descendants "$fpm_pid"); do echo "php-fpm m $p"; done
+  fpm_members
 }
 pc_groups() {
   local p

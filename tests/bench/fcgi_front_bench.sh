@@ -129,44 +129,43 @@ url() {
 }
 for c in $cases; do warm "$(url "$c")"; done
 : >"$work/results"
-# The processes whose CPU a PHP case costs, besides nginx's: cgihost with its
-# spawner and php-cgi instances, or php-fpm's master and workers (long-lived:
-# their utime+stime says it all).
-backend_of() {
-  case $1 in
-    cg_php) echo "$cg_pid" ;;
-    fpm_php) echo "$fpm_pid" ;;
-  esac
+# The process groups whose CPU and context switches are counted per request
+# (lib.sh's measure_groups): nginx in every case; cgihost's network process,
+# its spawner and what the spawner starts (the CGI children, reaped by the
+# spawner; the php-cgi instances); fcgiwrap and its CGI children; php-fpm.
+cg_c_groups() {
+  nginx_members
+  cgihost_members cgi-children
 }
-ticks_of() { # PID...: utime+stime of them and their descendants
-  local all=() p
-  for p in "$@"; do all+=("$p" $(descendants "$p")); done
-  cpu_ticks "${all[@]}"
+fw_c_groups() {
+  nginx_members
+  fcgiwrap_members
 }
-hz=$(getconf CLK_TCK)
+cg_php_groups() {
+  nginx_members
+  cgihost_members php-cgi
+}
+fpm_php_groups() {
+  nginx_members
+  fpm_members
+}
 for ((i = 0; i < rounds; i++)); do
-  for c in $cases; do
-    b=$(backend_of "$c")
-    if [[ -n $b ]]; then n0=$(ticks_of "$ng_pid"); b0=$(ticks_of "$b"); fi
-    read -r rps p50 p99 < <(measure_ms "$(url "$c")")
-    printf '%s rps %s\n%s p50 %s\n%s p99 %s\n' "$c" "$rps" "$c" "$p50" "$c" "$p99" >>"$work/results"
-    if [[ -n $b ]]; then
-      n1=$(ticks_of "$ng_pid"); b1=$(ticks_of "$b")
-      reqs=$(echo "$rps * $secs" | bc -l)
-      printf '%s cpu_nginx %s\n%s cpu_backend %s\n' \
-        "$c" "$(echo "($n1 - $n0) * 1000000 / $hz / $reqs" | bc -l)" \
-        "$c" "$(echo "($b1 - $b0) * 1000000 / $hz / $reqs" | bc -l)" >>"$work/results"
-    fi
-  done
+  for c in $cases; do measure_groups "$c" "$(url "$c")" "${c}_groups"; done
 done
-show() { printf '%-40s req/s %10s   p50 %7s ms   p99 %7s ms\n' "$2" "$(med "$1" rps)" "$(med "$1" p50)" "$(med "$1" p99)"; }
-show cg_c "nginx -> cgihost (FastCGI) -> C CGI"
-show fw_c "nginx -> fcgiwrap -> C CGI"
-show cg_php "nginx -> cgihost (FastCGI) -> php-cgi x$workers"
-show fpm_php "nginx -> php-fpm x$workers"
+report cg_c "nginx -> cgihost -> C CGI"
+report fw_c "nginx -> fcgiwrap -> C CGI"
+if ! grep -q '^fw_c cpu:cgi-children ' "$work/results"; then
+  echo "    (fcgiwrap's CGI children not counted: fcgiwrap ignores SIGCHLD, so their CPU reaches no parent)"
+fi
+report cg_php "nginx -> cgihost -> php-cgi x$workers"
+report fpm_php "nginx -> php-fpm x$workers"
+c_cpu=$(med_sum cg_c cgihost-net cgihost-spawner)
+f_cpu=$(med_sum fw_c fcgiwrap)
+p_cpu=$(med_sum cg_php cgihost-net cgihost-spawner php-cgi)
+q_cpu=$(med_sum fpm_php php-fpm)
 echo
 echo "C:   cgihost / fcgiwrap req/s = $(ratio "$(med cg_c rps)" "$(med fw_c rps)") (target >= 1.30), p99 = $(ratio "$(med cg_c p99)" "$(med fw_c p99)") (target <= 1.00)"
+echo "C:   CPU us per request of the FastCGI server (the CGI program's own aside): cgihost (network + spawner) $c_cpu, fcgiwrap $f_cpu: ratio $(ratio "$c_cpu" "$f_cpu"); nginx $(med cg_c cpu:nginx) and $(med fw_c cpu:nginx)"
 echo "PHP: cgihost / php-fpm req/s = $(ratio "$(med cg_php rps)" "$(med fpm_php rps)"), p99 = $(ratio "$(med cg_php p99)" "$(med fpm_php p99)")"
-printf 'PHP: CPU us per request: nginx %.0f + cgihost and php-cgi %.0f, against nginx %.0f + php-fpm %.0f\n' \
-  "$(med cg_php cpu_nginx)" "$(med cg_php cpu_backend)" "$(med fpm_php cpu_nginx)" "$(med fpm_php cpu_backend)"
+echo "PHP: CPU us per request: nginx $(med cg_php cpu:nginx) + cgihost and php-cgi $p_cpu, against nginx $(med fpm_php cpu:nginx) + php-fpm $q_cpu"
 echo "(wrk -t2 -c$conns -d${secs}s, median of $rounds alternating rounds after a 1 s warm-up, on $(nproc) cores; fcgiwrap -c 2; access logs off)"

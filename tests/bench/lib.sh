@@ -253,3 +253,50 @@ report() {
       "$(med "$case" "ctx:$g")" "$(med "$case" "procs:$g")" "$note"
   done
 }
+
+# ---- Group functions for measure_groups, shared by the scripts ----
+# nginx_members: nginx's master ($ng_pid) and its workers, as "nginx".
+nginx_members() {
+  local p
+  for p in "$ng_pid" $(descendants "$ng_pid"); do echo "nginx m $p"; done
+}
+
+# cgihost_members CHILDREN [PID]: cgihost's network process (PID, default
+# $cg_pid) as "cgihost-net", its spawner as "cgihost-spawner", and what the
+# spawner starts (CGI children, pool instances) as CHILDREN, counted once
+# reaped through the spawner's cutime+cstime. A pool with `children = N`
+# reaps its own children: each instance is also a reaper of CHILDREN.
+cgihost_members() {
+  local sp p
+  sp=$(spawner_of "${2:-$cg_pid}")
+  echo "cgihost-net m ${2:-$cg_pid}"
+  for p in $sp; do echo "cgihost-spawner m $p"; echo "$1 r $p"; done
+  for p in $(descendants $sp); do echo "$1 m $p"; echo "$1 r $p"; done
+}
+
+# fcgiwrap_members: fcgiwrap's master ($fw_pid) and workers as "fcgiwrap",
+# their CGI children as "cgi-children" when a parent waits for them. Its
+# workers ignore SIGCHLD: their children are reaped by the kernel and their
+# CPU reaches no parent's cutime, so then there is no cgi-children group.
+fcgiwrap_members() {
+  local p
+  for p in "$fw_pid" $(descendants "$fw_pid"); do
+    if [[ $p == "$fw_pid" ]]; then
+      echo "fcgiwrap m $p"
+      echo "fcgiwrap r $p"  # fcgiwrap's master reaps its workers
+    elif [[ $(ps -o comm= -p "$p") == fcgiwrap ]]; then
+      echo "fcgiwrap m $p"
+      ignores_sigchld "$p" || echo "cgi-children r $p"
+    elif ! ignores_sigchld "$(ps -o ppid= -p "$p" | tr -d " ")"; then
+      echo "cgi-children m $p"
+    fi
+  done
+}
+
+# fpm_members: php-fpm's master ($fpm_pid) and children, as "php-fpm".
+fpm_members() {
+  local p
+  echo "php-fpm m $fpm_pid"
+  echo "php-fpm r $fpm_pid"
+  for p in $(descendants "$fpm_pid"); do echo "php-fpm m $p"; done
+}

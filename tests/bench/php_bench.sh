@@ -115,23 +115,10 @@ warm "http://127.0.0.1:$nc_port/hello.php"
 # (lib.sh's measure_groups): cgihost's network process, its spawner and the
 # php-cgi instances under it; nginx's master and workers, php-fpm's master and
 # children; php-cgi's own master and children.
-cg_groups() {
-  local sp p
-  sp=$(spawner_of "$cg_pid")
-  echo "cgihost-net m $cg_pid"
-  for p in $sp; do echo "cgihost-spawner m $p"; echo "php-cgi r $p"; done
-  for p in $(descendants $sp); do echo "php-cgi m $p"; done
-}
-nginx_members() {
-  local p
-  for p in "$ng_pid" $(descendants "$ng_pid"); do echo "nginx m $p"; done
-}
+cg_groups() { cgihost_members php-cgi; }
 fpm_groups() {
-  local p
   nginx_members
-  echo "php-fpm m $fpm_pid"
-  echo "php-fpm r $fpm_pid"
-  for p in $(descendants "$fpm_pid"); do echo "php-fpm m $p"; done
+  fpm_members
 }
 phpcgi_groups() {
   local p
