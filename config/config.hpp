@@ -261,6 +261,10 @@ struct log_settings {
 // (loopback when not given).
 struct status_settings {
   std::optional<std::string> path;
+  // A health check for load balancers (php-fpm's ping.path): GET or HEAD of
+  // it answers 200 with ping_response as text/plain, to any peer.
+  std::optional<std::string> ping_path;
+  std::string ping_response = "pong";
   std::vector<cidr> allow = loopback_only();
   static std::vector<cidr> loopback_only() {
     return {std::get<cidr>(parse_cidr("127.0.0.0/8")), std::get<cidr>(parse_cidr("::1/128"))};

@@ -332,24 +332,42 @@ class loader {
   void read_status(const toml::table& root, config& cfg) {
     const toml::table* t = get_table(root, "status", "");
     if (!t) return;
-    check_keys(*t, "status", {"path", "allow"});
-    if (auto v = get_string(*t, "path", "status")) {
-      auto normalized = protocol::normalize_target(*v);
-      if (v->empty() || v->front() != '/' || !normalized || normalized->path != *v ||
-          normalized->has_query)
-        error(*t->get("path"), "status.path",
-              "must be a plain absolute path such as \"/cgihost-status\"");
-      else
-        cfg.status.path = *v;
-    } else if (!t->get("path")) {
+    check_keys(*t, "status", {"path", "allow", "ping_path", "ping_response"});
+    cfg.status.path = status_path(*t, "path");
+    cfg.status.ping_path = status_path(*t, "ping_path");
+    if (!t->get("path") && !t->get("ping_path"))
       error(t->source(),
             "status: missing path, e.g. path = \"/cgihost-status\" (the status page is off without "
             "it)");
+    if (cfg.status.path && cfg.status.ping_path && *cfg.status.path == *cfg.status.ping_path)
+      error(*t->get("ping_path"), "status.ping_path", "must differ from status.path");
+    if (auto v = get_string(*t, "ping_response", "status")) {
+      if (v->empty() || v->find_first_of("\r\n") != std::string::npos)
+        error(*t->get("ping_response"), "status.ping_response",
+              "must be one line of text, such as \"pong\"");
+      else
+        cfg.status.ping_response = *v;
     }
     if (t->get("allow")) {
       cfg.status.allow.clear();
       read_cidrs(*t, "allow", "status", cfg.status.allow);
     }
+  }
+
+  // [status] path or ping_path: a plain absolute path, or nullopt (an error
+  // at its place when it is not one).
+  std::optional<std::string> status_path(const toml::table& t, const char* key) {
+    auto v = get_string(t, key, "status");
+    if (!v) return std::nullopt;
+    auto normalized = protocol::normalize_target(*v);
+    if (v->empty() || v->front() != '/' || !normalized || normalized->path != *v ||
+        normalized->has_query) {
+      error(*t.get(key), "status." + std::string(key),
+            "must be a plain absolute path such as \"" +
+                std::string(std::string_view(key) == "path" ? "/cgihost-status" : "/ping") + "\"");
+      return std::nullopt;
+    }
+    return v;
   }
 
   // An array of CIDR strings ("10.0.0.0/8"), each checked at its place.

@@ -128,7 +128,8 @@ bool router::apply_program(std::string_view path, route& r) const {
 
 route router::resolve(std::string_view path) const {
   route r;
-  if (cfg_.status.path && path == *cfg_.status.path) {
+  if ((cfg_.status.path && path == *cfg_.status.path) ||
+      (cfg_.status.ping_path && path == *cfg_.status.ping_path)) {
     r.status = true;
     r.script_name = std::string(path);
     return r;

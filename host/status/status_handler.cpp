@@ -184,6 +184,10 @@ std::string status_handler::prometheus() const {
 }
 
 asio::awaitable<void> status_handler::handle(exchange& ex) {
+  if (cfg_.status.ping_path && ex.target().path == *cfg_.status.ping_path) {
+    co_await ping(ex);
+    co_return;
+  }
   // The client's address: behind a trusted proxy on loopback, not the proxy's.
   const std::string& who = ex.client().address.empty() ? ex.peer_address() : ex.client().address;
   if (!config::address_in(who, cfg_.status.allow)) {
@@ -202,6 +206,25 @@ asio::awaitable<void> status_handler::handle(exchange& ex) {
   head.result(http::status::ok);
   head.set(http::field::content_type,
            prom ? "text/plain; version=0.0.4; charset=utf-8" : "application/json");
+  head.set(http::field::cache_control, "no-store");
+  head.set(http::field::content_length, std::to_string(body.size()));
+  error_code ec;
+  co_await ex.write_response(head, asio::buffer(ex.request().is_head() ? std::string_view{} : body),
+                             ec);
+}
+
+// The load balancer's health check: anyone may ask; it says only that
+// cgihost answers.
+asio::awaitable<void> status_handler::ping(exchange& ex) {
+  if (!ex.request().is("GET") && !ex.request().is_head()) {
+    co_await answer(ex, make_refusal(http::status::method_not_allowed, "status.method",
+                                     "the ping path answers GET and HEAD"));
+    co_return;
+  }
+  const std::string body = cfg_.status.ping_response + "\n";
+  http::response_header<> head;
+  head.result(http::status::ok);
+  head.set(http::field::content_type, "text/plain; charset=utf-8");
   head.set(http::field::cache_control, "no-store");
   head.set(http::field::content_length, std::to_string(body.size()));
   error_code ec;

@@ -2,7 +2,7 @@
 // The status page ([status] path): per pool its instances (pid, identity,
 // state, requests served, started at), queue length, and totals, as JSON, or
 // as Prometheus text with ?format=prometheus. Only peers in [status] allow
-// get it; others get 403.
+// get it; others get 403. [status] ping_path answers ping_response to anyone.
 
 #include <chrono>
 #include <memory>
@@ -27,6 +27,8 @@ class status_handler final : public handler {
   std::string prometheus() const;
 
  private:
+  asio::awaitable<void> ping(exchange& ex);
+
   const config::config& cfg_;
   // Every pool now: the plain ones, then each account's of the impersonating ones.
   std::vector<std::shared_ptr<fastcgi_pool>> all_pools() const;

@@ -343,6 +343,25 @@ allow = ["127.0.0.1/33", "10.0.0.0/8"]
   EXPECT_NE(off.errors[0].message.find("status: missing path"), std::string::npos);
 }
 
+TEST_F(ConfigTest, StatusPingPathAloneOrBesideThePage) {
+  auto alone = load(std::string(kMinimal) + "[status]\nping_path = \"/ping\"\n");
+  ASSERT_TRUE(alone.ok()) << dump(alone);
+  EXPECT_EQ(alone.value->status.ping_path, "/ping");
+  EXPECT_EQ(alone.value->status.ping_response, "pong");
+  EXPECT_FALSE(alone.value->status.path);
+  auto bad = load(std::string(kMinimal) +
+                  "[status]\npath = \"/s\"\nping_path = \"ping\"\nping_response = \"a\\nb\"\n");
+  ASSERT_EQ(bad.errors.size(), 2u) << dump(bad);
+  EXPECT_NE(bad.errors[0].message.find("status.ping_path: must be a plain absolute path"),
+            std::string::npos)
+      << dump(bad);
+  EXPECT_NE(bad.errors[1].message.find("status.ping_response: must be one line"), std::string::npos)
+      << dump(bad);
+  auto same = load(std::string(kMinimal) + "[status]\npath = \"/s\"\nping_path = \"/s\"\n");
+  ASSERT_EQ(same.errors.size(), 1u) << dump(same);
+  EXPECT_NE(same.errors[0].message.find("must differ from status.path"), std::string::npos);
+}
+
 // One config with one mistake of each kind; every one is reported at its place.
 TEST_F(ConfigTest, ReportsEveryProblemWithLineAndColumn) {
   POSIX_ONLY();  // a users file (crypt(3)) is refused on Windows

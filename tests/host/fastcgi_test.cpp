@@ -835,5 +835,49 @@ process = "www-data"
   off.stop();
 }
 
+// [status] ping_path: a load balancer's health check, answered to any peer
+// (the status page beside it stays refused to peers outside allow), GET and
+// HEAD only; without the status page's own path too.
+TEST(StatusPage, PingPathAnswersAnyPeer) {
+  temp_dir site;
+  ::chmod(site.path().c_str(), 0755);
+  site.write("site/index.html", "hi");
+  running_server both(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[status]
+path = "/cgihost-status"
+allow = ["10.0.0.0/8"]
+ping_path = "/ping"
+ping_response = "ok from cgihost"
+)",
+                      site.path());
+  auto pong = fetch(both.port(), "/ping");
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->status, 200);
+  EXPECT_EQ(pong->body, "ok from cgihost\n");
+  EXPECT_EQ(pong->header("content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(pong->header("cache-control"), "no-store");
+  EXPECT_EQ(fetch(both.port(), "/cgihost-status")->status, 403);
+  EXPECT_EQ(fetch(both.port(), "/ping", "POST")->status, 405);
+  EXPECT_EQ(fetch(both.port(), "/ping/x")->status, 404);
+  both.stop();
+  running_server ping_only(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[status]
+ping_path = "/healthz"
+)",
+                           site.path());
+  auto plain = fetch(ping_only.port(), "/healthz");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 200);
+  EXPECT_EQ(plain->body, "pong\n");
+  EXPECT_EQ(fetch(ping_only.port(), "/cgihost-status")->status, 404);
+  ping_only.stop();
+}
+
 }  // namespace
 }  // namespace cgihost::test
