@@ -403,35 +403,6 @@ asio::awaitable<void> fcgi_request::finish(error_code& ec) {
   co_await c_.send(std::move(out), ec);
 }
 
-asio::awaitable<void> fcgi_request::send_error(http::status status, std::string_view reason) {
-  co_await send_error_page(status, reason, {});
-}
-
-asio::awaitable<void> fcgi_request::send_error(http::status status, std::string_view reason,
-                                               std::string_view dev_detail,
-                                               std::string_view allow) {
-  error_answer extra;
-  extra.dev_detail = dev_detail;
-  extra.allow = allow;
-  co_await send_error_page(status, reason, extra);
-}
-
-asio::awaitable<void> fcgi_request::send_gateway_error(
-    http::status status, std::string_view phase, std::string_view reason,
-    std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
-  error_answer extra;
-  extra.dev_detail = dev_detail;
-  extra.phase = phase;
-  extra.retry_after = retry_after;
-  co_await send_error_page(status, reason, extra);
-}
-
-asio::awaitable<void> fcgi_request::send_unauthorized(std::string_view reason) {
-  error_answer extra;
-  extra.challenge = true;
-  co_await send_error_page(http::status::unauthorized, reason, extra);
-}
-
 asio::awaitable<void> fcgi_request::send_error_page(http::status status, std::string_view reason,
                                                     const error_answer& extra) {
   const auto code = static_cast<unsigned>(status);

@@ -74,22 +74,10 @@ class fcgi_request final : public exchange {
   asio::awaitable<bool> client_gone() override;
 
  protected:
-  asio::awaitable<void> send_error(http::status status, std::string_view reason) override;
-  asio::awaitable<void> send_error(http::status status, std::string_view reason,
-                                   std::string_view dev_detail, std::string_view allow) override;
-  asio::awaitable<void> send_gateway_error(
-      http::status status, std::string_view phase, std::string_view reason,
-      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) override;
-  asio::awaitable<void> send_unauthorized(std::string_view reason) override;
+  asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
+                                        const error_answer& extra) override;
 
  private:
-  struct error_answer {
-    std::string_view dev_detail, phase, allow;
-    std::optional<std::chrono::seconds> retry_after;
-    bool challenge = false;
-  };
-  asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
-                                        const error_answer& extra);
   std::uint64_t spilled() const { return spill_in_ - spill_out_; }
   void spill(std::string_view d);
   // Up to `size` bytes of what is held in memory, else of the file.
