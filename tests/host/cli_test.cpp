@@ -15,6 +15,7 @@
 
 #include "support/test_client.hpp"
 #include "support/test_server.hpp"
+#include "support/upstream_support.hpp"
 
 namespace cgihost::test {
 namespace {
@@ -241,17 +242,6 @@ class held_port {
   std::uint16_t port_ = 0;
 };
 
-bool accepts_connections(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // A static site whose config listens on `config_port`.
 void write_static_site(const temp_dir& dir, std::uint16_t config_port) {
   dir.write("site/index.html", "served by --listen\n");
@@ -287,7 +277,7 @@ TEST(CliServeListen, ReplacesTheConfigsListenAddresses) {
   auto r6 = c6.read_response();
   ASSERT_TRUE(r6);
   EXPECT_EQ(r6->status, 200);
-  EXPECT_FALSE(accepts_connections(config_port.port()));
+  EXPECT_FALSE(accepts(config_port.port()));
   ASSERT_TRUE(p.signal(SIGTERM));
   EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
   EXPECT_EQ(p.err().find("127.0.0.1:" + std::to_string(config_port.port())), std::string::npos)
