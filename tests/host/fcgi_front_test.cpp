@@ -572,20 +572,29 @@ TEST_F(FcgiFrontTest, StaleSocketIsReplacedALiveOneRefused) {
 TEST_F(FcgiFrontTest, HttpOverAUnixSocket) {
   const std::string http_sock = dir_ / "http.sock";
   start("", "", "\"unix:" + http_sock + "\"");
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::strncpy(sa.sun_path, http_sock.c_str(), sizeof sa.sun_path - 1);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  const std::string req = "GET /static.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
-  std::string got;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
+  const std::string got = unix_socket_exchange(
+      http_sock, "GET /static.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
   EXPECT_NE(got.find("\r\n\r\nstatic file\n"), std::string::npos) << got;
+}
+
+// nginx's proxy_pass http://unix:... sends X-Forwarded-For over the HTTP Unix
+// socket: believed only with "unix:" in [proxy] trusted.
+TEST_F(FcgiFrontTest, ForwardedForOverTheHttpUnixSocketNeedsUnixTrusted) {
+  const std::string http_sock = dir_ / "http.sock";
+  for (bool trusted : {false, true}) {
+    start("", trusted ? "[proxy]\ntrusted = [\"10.0.0.0/8\", \"unix:\"]\n" : "",
+          "\"unix:" + http_sock + "\"");
+    const std::string got =
+        unix_socket_exchange(http_sock,
+                             "GET /env.pl HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9\r\n"
+                             "X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
+    EXPECT_EQ(got.find("REMOTE_ADDR=203.0.113.9\n") != std::string::npos, trusted) << got;
+    EXPECT_EQ(got.find("HTTPS=on\n") != std::string::npos, trusted) << got;
+    server_->stop();
+    server_.reset();
+  }
 }
 
 TEST_F(FcgiFrontTest, NphScriptStatusLineBecomesAStatusField) {
