@@ -284,6 +284,23 @@ TEST(CliServeListen, ReplacesTheConfigsListenAddresses) {
       << p.err();
 }
 
+TEST(CliServeListen, TakesAUnixSocketAsTheConfigsListenDoes) {
+  held_port config_port;
+  ASSERT_NE(config_port.port(), 0);
+  temp_dir dir;
+  write_static_site(dir, config_port.port());
+  const std::string sock = dir / "http.sock";
+  child_process p({kBinary, "serve", "-c", dir / "c.toml", "--listen", "unix:" + sock});
+  ASSERT_TRUE(p.wait_stderr_line("listening on unix:" + sock, 10s)) << p.err();
+  const std::string got = unix_socket_exchange(
+      sock, "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("\r\n\r\nserved by --listen\n"), std::string::npos) << got;
+  EXPECT_FALSE(accepts(config_port.port()));
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
+}
+
 TEST(CliServeListen, WithoutItTheConfigsListenCounts) {
   held_port config_port;
   ASSERT_NE(config_port.port(), 0);
@@ -312,6 +329,11 @@ TEST(CliServeListen, ABadValueIsAUsageErrorNamingTheOption) {
       {{"--listen", "localhost:8080"}, "cgihost: --listen: invalid listen address"},
       {{"--listen", "127.0.0.1:8081", "--listen", "127.0.0.1:8081"},
        "cgihost: --listen: 127.0.0.1:8081 is given twice (see cgihost --help)\n"},
+      {{"--listen", "unix:/run/x.sock", "--listen", "unix:/run/x.sock"},
+       "cgihost: --listen: unix:/run/x.sock is given twice (see cgihost --help)\n"},
+      {{"--listen", "unix:relative.sock"},
+       "cgihost: --listen: invalid listen address \"unix:relative.sock\" (unix: needs an "
+       "absolute path"},
       {{"--listen"}, "cgihost: --listen: "},
   };
   for (const auto& [args, message] : cases) {
