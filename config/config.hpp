@@ -200,6 +200,9 @@ struct filtering_settings {
 // [proxy]: peers whose forwarded client, scheme and port are believed.
 struct proxy_settings {
   std::vector<cidr> trusted;
+  // "unix:" in `trusted`: a peer on one of our Unix-socket listeners (its
+  // address is "unix:", which no range can name).
+  bool trusted_unix = false;
   bool trust_host = false;  // Forwarded: host= / X-Forwarded-Host give SERVER_NAME
 };
 

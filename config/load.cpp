@@ -370,16 +370,24 @@ class loader {
     return v;
   }
 
-  // An array of CIDR strings ("10.0.0.0/8"), each checked at its place.
+  // An array of CIDR strings ("10.0.0.0/8"), each checked at its place; with
+  // `unix_peers`, also "unix:", which sets it.
   void read_cidrs(const toml::table& t, std::string_view key, const std::string& path,
-                  std::vector<cidr>& into) {
-    auto list = get_checked_strings(t, key, path, true, [](const std::string& s) {
+                  std::vector<cidr>& into, bool* unix_peers = nullptr) {
+    auto list = get_checked_strings(t, key, path, true, [unix_peers](const std::string& s) {
+      if (unix_peers && s == "unix:") return std::string();
       auto r = parse_cidr(s);
       auto* msg = std::get_if<std::string>(&r);
+      if (msg && unix_peers) return *msg + "; or \"unix:\": a peer on a Unix-socket listener";
       return msg ? *msg : std::string();
     });
     if (!list) return;
-    for (const auto& s : *list) into.push_back(std::get<cidr>(parse_cidr(s)));
+    for (const auto& s : *list) {
+      if (unix_peers && s == "unix:")
+        *unix_peers = true;
+      else
+        into.push_back(std::get<cidr>(parse_cidr(s)));
+    }
   }
 
   void read_listen(const toml::table& root, config& cfg) {
@@ -1315,7 +1323,7 @@ class loader {
     const toml::table* t = get_table(root, "proxy", "");
     if (!t) return;
     check_keys(*t, "proxy", {"trusted", "trust_host"});
-    read_cidrs(*t, "trusted", "proxy", cfg.proxy.trusted);
+    read_cidrs(*t, "trusted", "proxy", cfg.proxy.trusted, &cfg.proxy.trusted_unix);
     if (auto v = get_bool(*t, "trust_host", "proxy")) cfg.proxy.trust_host = *v;
     if (cfg.proxy.trust_host && !t->get("trusted"))
       error(*t->get("trust_host"), "proxy.trust_host",

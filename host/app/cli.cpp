@@ -312,20 +312,20 @@ std::string one_line(std::string s) {
 
 // CLI11's check of one --listen value: the config's `listen` syntax; "" when good.
 std::string listen_address_error(const std::string& value) {
-  auto r = config::parse_endpoint(value);
+  auto r = config::parse_listen(value);
   const auto* msg = std::get_if<std::string>(&r);
   return msg ? *msg : std::string();
 }
 
-// `serve --listen`'s addresses, each once (port 0 aside, as in the config's
-// listen); an error text when one is given twice.
+// `serve --listen`'s addresses ("HOST:PORT" or "unix:/path"), each once (port
+// 0 aside, as in the config's listen); an error text when one is given twice.
 std::variant<std::vector<config::endpoint>, std::string> listen_override(
     const std::vector<std::string>& values) {
   std::vector<config::endpoint> out;
   std::set<std::string> seen;
   for (const auto& v : values) {
-    auto ep = std::get<config::endpoint>(config::parse_endpoint(v));  // checked by CLI11
-    if (ep.port != 0 && !seen.insert(ep.to_string()).second)
+    auto ep = std::get<config::endpoint>(config::parse_listen(v));  // checked by CLI11
+    if ((ep.port != 0 || ep.is_unix()) && !seen.insert(ep.to_string()).second)
       return ep.to_string() + " is given twice";
     out.push_back(std::move(ep));
   }
@@ -384,8 +384,9 @@ void define_commands(command_line& c) {
   c.serve->add_option("-c,--config", c.serve_config, "The TOML config file")->required();
   c.serve
       ->add_option("--listen", c.serve_listen,
-                   "HOST:PORT to listen on instead of the config's listen (repeatable), e.g. "
-                   "127.0.0.1:%HTTP_PLATFORM_PORT% under IIS's HttpPlatformHandler")
+                   "HOST:PORT or unix:/path to listen on instead of the config's listen "
+                   "(repeatable), e.g. 127.0.0.1:%HTTP_PLATFORM_PORT% under IIS's "
+                   "HttpPlatformHandler")
       ->check(CLI::Validator(listen_address_error, "HOST:PORT", "listen address"));
   c.dev = c.app.add_subcommand("dev", "Serve DIR with the embedded dev config, no config file");
   c.dev->add_option("DIR", c.dev_dir, "Document root (default: the current folder)");

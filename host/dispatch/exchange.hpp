@@ -213,34 +213,59 @@ class exchange {
   // request gets is a refusal, answered in that one place.
   friend asio::awaitable<void> answer(exchange& ex, const refusal& no);
 
+  // What an error answer carries beyond its status and the reason for the
+  // error log: the fields of its kind (Allow, Retry-After, WWW-Authenticate)
+  // and what its page shows. Views: they live as long as the call.
+  struct error_answer {
+    std::string_view dev_detail, phase, allow;
+    std::optional<std::chrono::seconds> retry_after;
+    bool challenge = false;
+  };
+
   // Sends a complete error response when no head was sent yet: the page
   // [errors] maps the status to, else a short HTML page naming it (HEAD: the
   // head only); `reason` goes to the error log, not to the client.
-  virtual asio::awaitable<void> send_error(http::status status, std::string_view reason) = 0;
+  asio::awaitable<void> send_error(http::status status, std::string_view reason) {
+    co_await send_error_page(status, reason, {});
+  }
 
   // A complete error response with a page that shows `dev_detail` to the
   // developer, in dev mode only; elsewhere the same as send_error. A 405
   // carries `allow` as its Allow field ("GET, HEAD" when empty).
-  virtual asio::awaitable<void> send_error(http::status status, std::string_view reason,
-                                           std::string_view dev_detail, std::string_view allow) = 0;
+  asio::awaitable<void> send_error(http::status status, std::string_view reason,
+                                   std::string_view dev_detail, std::string_view allow) {
+    error_answer extra;
+    extra.dev_detail = dev_detail;
+    extra.allow = allow;
+    co_await send_error_page(status, reason, extra);
+  }
 
   // A gateway's error (502, 503, 504) whose `phase` (e.g. "pool php, phase
   // queue wait") the page shows to every client, so an administrator knows
   // which limit to change; `reason` goes to the error log, `dev_detail` to the
   // page in dev mode; a 503 carries `retry_after` (default 5 s).
-  virtual asio::awaitable<void> send_gateway_error(
-      http::status status, std::string_view phase, std::string_view reason,
-      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
-    (void)phase;
-    (void)retry_after;
-    co_await send_error(status, reason, dev_detail, {});
+  asio::awaitable<void> send_gateway_error(http::status status, std::string_view phase,
+                                           std::string_view reason, std::string_view dev_detail,
+                                           std::optional<std::chrono::seconds> retry_after) {
+    error_answer extra;
+    extra.dev_detail = dev_detail;
+    extra.phase = phase;
+    extra.retry_after = retry_after;
+    co_await send_error_page(status, reason, extra);
   }
 
   // 401 for a request whose anonymous identity may not run the code: with the
   // Basic challenge when Basic is on (so the user can log in), else bare.
-  virtual asio::awaitable<void> send_unauthorized(std::string_view reason) {
-    co_await send_error(http::status::unauthorized, reason);
+  asio::awaitable<void> send_unauthorized(std::string_view reason) {
+    error_answer extra;
+    extra.challenge = true;
+    co_await send_error_page(http::status::unauthorized, reason, extra);
   }
+
+  // The one error answer each front writes, in its own framing: the log line,
+  // then (no head sent yet) the page with the fields `extra` asks for.
+  virtual asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
+                                                const error_answer& extra) = 0;
 
  private:
   request_state state_;

@@ -378,7 +378,10 @@ forwarded_result resolve_client(const header_list& fields, std::string_view peer
   c.address = std::string(peer_address);
   c.port = peer_port;
   c.server_port = local_port;
-  if (proxy.trusted.empty() || !config::address_in(c.address, proxy.trusted)) return out;
+  // "unix:" is the address of every peer on a Unix-socket listener.
+  const bool trusted = (proxy.trusted_unix && c.address == "unix:") ||
+                       (!proxy.trusted.empty() && config::address_in(c.address, proxy.trusted));
+  if (!trusted) return out;
   said s;
   if (any_x_forwarded(fields)) {
     s = from_x_forwarded(fields, proxy, out.warnings);

@@ -37,7 +37,8 @@ struct forwarded_result {
 // The client of a request that came over a connection from `peer_address`
 // (numeric, as the session prints it) port `peer_port` to our `local_port`.
 //
-// From a peer outside `proxy.trusted` (or with no trusted ranges) every
+// From a peer outside `proxy.trusted` (or with no trusted ranges; a peer on
+// a Unix-socket listener, "unix:", is trusted only with `trusted_unix`) every
 // forwarding field is ignored: the client is the peer, over http, on
 // local_port. From a trusted peer:
 // - The X-Forwarded-* fields are read when the peer sent any of

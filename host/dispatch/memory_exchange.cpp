@@ -82,43 +82,28 @@ asio::awaitable<void> memory_exchange::write_raw(asio::const_buffer data, error_
   co_await write_body(data, ec);
 }
 
-asio::awaitable<void> memory_exchange::send_error(http::status status, std::string_view reason) {
-  co_await send_error(status, reason, {}, {});
-}
-
-asio::awaitable<void> memory_exchange::send_error(http::status status, std::string_view reason,
-                                                  std::string_view dev_detail,
-                                                  std::string_view allow) {
+asio::awaitable<void> memory_exchange::send_error_page(http::status status, std::string_view reason,
+                                                       const error_answer& extra) {
   error_reason_ = std::string(reason);
+  if (extra.challenge) challenged_ = status_ == 0 && cfg_.authentication.basic;
+  error_phase_ = std::string(extra.phase);
+  retry_after_ = extra.retry_after.value_or(std::chrono::seconds(5));
   if (status_ != 0) co_return;
   // The head and body a session would send (session_exchange::send_error_page).
   const auto page =
-      pages_.render(status, cfg_.dev_mode ? dev_detail : std::string_view{}, error_phase_);
+      pages_.render(status, cfg_.dev_mode ? extra.dev_detail : std::string_view{}, error_phase_);
   http::response_header<> head;
   head.result(status);
   head.set(http::field::content_type, page.content_type);
   head.set(http::field::content_length, std::to_string(page.body.size()));
   if (status == http::status::method_not_allowed)
-    head.set(http::field::allow, allow.empty() ? "GET, HEAD" : allow);
+    head.set(http::field::allow, extra.allow.empty() ? "GET, HEAD" : extra.allow);
   if (status == http::status::service_unavailable)
     head.set(http::field::retry_after, std::to_string(retry_after_.count()));
   error_code ec;
   co_await write_head(head, ec);
   if (!request().is_head()) co_await write_body(asio::buffer(page.body), ec);
   finished_ = true;
-}
-
-asio::awaitable<void> memory_exchange::send_gateway_error(
-    http::status status, std::string_view phase, std::string_view reason,
-    std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
-  error_phase_ = std::string(phase);
-  retry_after_ = retry_after.value_or(std::chrono::seconds(5));
-  co_await send_error(status, reason, dev_detail, {});
-}
-
-asio::awaitable<void> memory_exchange::send_unauthorized(std::string_view reason) {
-  challenged_ = status_ == 0 && cfg_.authentication.basic;
-  co_await send_error(http::status::unauthorized, reason);
 }
 
 asio::awaitable<bool> memory_exchange::client_gone() {

@@ -68,14 +68,9 @@ class memory_exchange : public exchange {
   asio::awaitable<bool> client_gone() override;
 
  protected:
-  // Only answer() calls these (exchange.hpp).
-  asio::awaitable<void> send_error(http::status status, std::string_view reason) override;
-  asio::awaitable<void> send_error(http::status status, std::string_view reason,
-                                   std::string_view dev_detail, std::string_view allow) override;
-  asio::awaitable<void> send_gateway_error(
-      http::status status, std::string_view phase, std::string_view reason,
-      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) override;
-  asio::awaitable<void> send_unauthorized(std::string_view reason) override;
+  // Only answer() reaches it, through exchange's send_* (exchange.hpp).
+  asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
+                                        const error_answer& extra) override;
 
  private:
   const config::config& cfg_;

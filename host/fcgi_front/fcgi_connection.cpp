@@ -161,7 +161,7 @@ asio::awaitable<bool> fcgi_connection::on_event(fcgi::server_event& ev) {
       break;
     case kind::stdin_data:
       if (req) {
-        req->stdin_data(ev.data);
+        req->stdin_data(ev.data, requests_.size() > 1);
         co_await hold_back(*req);
       }
       break;
@@ -189,12 +189,16 @@ void fcgi_connection::begin(const fcgi::server_event& ev) {
 }
 
 // Back-pressure: while a request holds kStdinWindow bytes its handler has not
-// taken, no more records are read (TCP's window then stops the web server).
+// taken, no more records are read (TCP's window then stops the web server),
+// as long as it is the only request on the connection. With others live, its
+// handler may wait for theirs (a pool's queue, a script that reads late): the
+// reader goes on and the request's excess STDIN goes to a temporary file
+// (fcgi_request::stdin_data), as nginx does with request bodies.
 asio::awaitable<void> fcgi_connection::hold_back(fcgi_request& req) {
   const std::uint16_t id = req.fcgi_id();
-  while (!closing_) {
+  while (!closing_ && requests_.size() == 1) {
     auto it = requests_.find(id);
-    if (it == requests_.end() || it->second->held() < kStdinWindow || it->second->aborted())
+    if (it == requests_.end() || it->second->pending() < kStdinWindow || it->second->aborted())
       co_return;
     co_await room_.async_wait(nothrow);
   }

@@ -30,7 +30,9 @@ class fcgi_connection : public std::enable_shared_from_this<fcgi_connection> {
   static constexpr unsigned kMaxConnections = 1024;
   static constexpr unsigned kMaxRequestsPerConnection = 64;
   static constexpr unsigned kMaxRequests = kMaxConnections * kMaxRequestsPerConnection;
-  // STDIN bytes held for one request before reading stops until its handler takes them.
+  // STDIN bytes held in memory for one request. Past them, reading stops
+  // until its handler takes some while it is alone on the connection; with
+  // other requests live the rest goes to a temporary file (hold_back).
   static constexpr std::size_t kStdinWindow = 256 * 1024;
   // How long a finished connection reads what the web server still sends
   // before it is closed (linger_close).

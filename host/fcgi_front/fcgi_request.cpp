@@ -141,15 +141,58 @@ void fcgi_request::complete_client(host::client& c) const {
   if (!p_.server_name.empty()) c.server_name = p_.server_name;
 }
 
-void fcgi_request::stdin_data(std::string_view d) {
+void fcgi_request::stdin_data(std::string_view d, bool may_spill) {
   // What the handler took goes before more is held: the buffer stays
   // about as large as the window, however long the body.
   if (stdin_pos_ > 0) {
     stdin_.erase(0, stdin_pos_);
     stdin_pos_ = 0;
   }
-  stdin_.append(d);
+  constexpr std::size_t window = fcgi_connection::kStdinWindow;
+  if (spilled() == 0 && (!may_spill || held() + d.size() <= window)) {
+    stdin_.append(d);
+  } else {
+    const std::size_t room = spilled() == 0 && held() < window ? window - held() : 0;
+    stdin_.append(d.substr(0, std::min(room, d.size())));
+    spill(d.substr(std::min(room, d.size())));
+  }
   body_wake_.cancel();
+}
+
+// nginx's client_body_temp_path, for one request among others on the
+// connection: the file is unnamed (spawner::spool_file), gone with it.
+void fcgi_request::spill(std::string_view d) {
+  if (d.empty() || spill_error_) return;
+  const std::uint64_t cap = p_.content_length.value_or(settings().http.max_body_size);
+  const std::uint64_t stored = body_read_ + pending();
+  if (stored + d.size() > cap) {
+    // Past CONTENT_LENGTH (itself within http.max_body_size): read_body
+    // fails with body_limit once it reaches them.
+    spill_over_limit_ = true;
+    d = d.substr(0, stored < cap ? cap - stored : 0);
+    if (d.empty()) return;
+  }
+  if (!spill_.is_open()) {
+    spill_ = spawner::spool_file::create(spill_error_);
+    if (spill_error_) {
+      log().error("[fastcgi] rid={} no temporary file for STDIN: {}", id().str(),
+                  spill_error_.message());
+      return;
+    }
+    if (spilled_total_ == 0)
+      log().debug(
+          "[fastcgi] rid={} spills STDIN past {} KiB to a temporary file: other "
+          "requests are live on the connection",
+          id().str(), fcgi_connection::kStdinWindow / 1024);
+  }
+  spill_error_ = spill_.write_at(spill_in_, d.data(), d.size());
+  if (spill_error_) {
+    log().error("[fastcgi] rid={} writing STDIN to its temporary file failed: {}", id().str(),
+                spill_error_.message());
+    return;
+  }
+  spill_in_ += d.size();
+  spilled_total_ += d.size();
 }
 
 void fcgi_request::stdin_end() {
@@ -168,6 +211,38 @@ std::optional<std::uint64_t> fcgi_request::body_length() const {
   return p_.content_length.value_or(0);
 }
 
+std::size_t fcgi_request::take_stdin(void* data, std::size_t size, error_code& ec) {
+  std::size_t n = 0;
+  if (held() > 0) {
+    n = std::min(size, held());
+    std::memcpy(data, stdin_.data() + stdin_pos_, n);
+    stdin_pos_ += n;
+  } else {
+    std::error_code fec;
+    n = spill_.read_at(spill_out_, static_cast<char*>(data),
+                       static_cast<std::size_t>(std::min<std::uint64_t>(size, spilled())), fec);
+    if (fec || n == 0) {
+      log().error("[fastcgi] rid={} reading STDIN from its temporary file failed: {}", id().str(),
+                  fec ? fec.message() : "short file");
+      ec = fec ? error_code(fec) : error_code(asio::error::eof);
+      return 0;
+    }
+    spill_out_ += n;
+    if (spilled() == 0) {
+      // All taken: the file goes; the next bytes are held in memory again.
+      spill_ = spawner::spool_file();
+      spill_in_ = spill_out_ = 0;
+    }
+  }
+  body_read_ += n;
+  c_.room_.cancel();
+  if (p_.content_length && body_read_ > *p_.content_length) {
+    ec = http::error::body_limit;
+    return 0;
+  }
+  return n;
+}
+
 asio::awaitable<std::size_t> fcgi_request::read_body(void* data, std::size_t size, error_code& ec) {
   using namespace asio::experimental::awaitable_operators;
   ec = {};
@@ -177,17 +252,14 @@ asio::awaitable<std::size_t> fcgi_request::read_body(void* data, std::size_t siz
       ec = asio::error::connection_aborted;
       co_return 0;
     }
-    if (held() > 0) {
-      const std::size_t n = std::min(size, held());
-      std::memcpy(data, stdin_.data() + stdin_pos_, n);
-      stdin_pos_ += n;
-      body_read_ += n;
-      c_.room_.cancel();
-      if (p_.content_length && body_read_ > *p_.content_length) {
-        ec = http::error::body_limit;
-        co_return 0;
-      }
-      co_return n;
+    if (pending() > 0) co_return take_stdin(data, size, ec);
+    if (spill_error_) {
+      ec = spill_error_;
+      co_return 0;
+    }
+    if (spill_over_limit_) {
+      ec = http::error::body_limit;
+      co_return 0;
     }
     if (stdin_ended_) {
       if (p_.content_length && body_read_ < *p_.content_length) ec = http::error::partial_message;
@@ -329,35 +401,6 @@ asio::awaitable<void> fcgi_request::finish(error_code& ec) {
   fcgi::append_stream_end(out, fcgi::record_type::stdout_stream, fcgi_id_);
   fcgi::append_end_request(out, fcgi_id_, 0, fcgi::protocol_status::request_complete);
   co_await c_.send(std::move(out), ec);
-}
-
-asio::awaitable<void> fcgi_request::send_error(http::status status, std::string_view reason) {
-  co_await send_error_page(status, reason, {});
-}
-
-asio::awaitable<void> fcgi_request::send_error(http::status status, std::string_view reason,
-                                               std::string_view dev_detail,
-                                               std::string_view allow) {
-  error_answer extra;
-  extra.dev_detail = dev_detail;
-  extra.allow = allow;
-  co_await send_error_page(status, reason, extra);
-}
-
-asio::awaitable<void> fcgi_request::send_gateway_error(
-    http::status status, std::string_view phase, std::string_view reason,
-    std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
-  error_answer extra;
-  extra.dev_detail = dev_detail;
-  extra.phase = phase;
-  extra.retry_after = retry_after;
-  co_await send_error_page(status, reason, extra);
-}
-
-asio::awaitable<void> fcgi_request::send_unauthorized(std::string_view reason) {
-  error_answer extra;
-  extra.challenge = true;
-  co_await send_error_page(http::status::unauthorized, reason, extra);
 }
 
 asio::awaitable<void> fcgi_request::send_error_page(http::status status, std::string_view reason,

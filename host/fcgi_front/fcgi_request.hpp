@@ -1,9 +1,10 @@
 #pragma once
 // One FastCGI request as the exchange a handler answers: its head from
 // PARAMS (fcgi_params.hpp), its body from STDIN records (held at most
-// fcgi_connection::kStdinWindow at a time), its response as CGI output in
-// STDOUT records (a Status line and the fields; the web server makes the
-// HTTP response of it), its access log line.
+// fcgi_connection::kStdinWindow at a time in memory; past that, while other
+// requests are live on the connection, in a temporary file), its response
+// as CGI output in STDOUT records (a Status line and the fields; the web
+// server makes the HTTP response of it), its access log line.
 
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "host/dispatch/exchange.hpp"
 #include "host/dispatch/refusal.hpp"
 #include "host/fcgi_front/fcgi_params.hpp"
+#include "spawner/files.hpp"
 
 namespace cgihost::host {
 
@@ -30,12 +32,17 @@ class fcgi_request final : public exchange {
   // dispatching (400, 403, 413, 431), or nullopt.
   std::optional<refusal> take_params(const protocol::fcgi::name_values& params);
 
-  // The reader's side.
-  void stdin_data(std::string_view d);
+  // The reader's side. With `may_spill` (other requests are live on the
+  // connection) the bytes past kStdinWindow go to a temporary file instead
+  // of holding the reader back; once some are there, the next ones follow
+  // them, so that read_body hands them over in order.
+  void stdin_data(std::string_view d, bool may_spill);
   void stdin_end();
   // ABORT_REQUEST, or the connection ended: the body fails and client_gone() completes.
   void abort();
   std::size_t held() const { return stdin_.size() - stdin_pos_; }
+  // STDIN bytes the handler has not taken, in memory and in the file.
+  std::uint64_t pending() const { return held() + spilled(); }
   bool keep_conn() const { return keep_conn_; }
   bool aborted() const { return aborted_; }
   bool started() const { return started_; }
@@ -67,22 +74,14 @@ class fcgi_request final : public exchange {
   asio::awaitable<bool> client_gone() override;
 
  protected:
-  asio::awaitable<void> send_error(http::status status, std::string_view reason) override;
-  asio::awaitable<void> send_error(http::status status, std::string_view reason,
-                                   std::string_view dev_detail, std::string_view allow) override;
-  asio::awaitable<void> send_gateway_error(
-      http::status status, std::string_view phase, std::string_view reason,
-      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) override;
-  asio::awaitable<void> send_unauthorized(std::string_view reason) override;
+  asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
+                                        const error_answer& extra) override;
 
  private:
-  struct error_answer {
-    std::string_view dev_detail, phase, allow;
-    std::optional<std::chrono::seconds> retry_after;
-    bool challenge = false;
-  };
-  asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
-                                        const error_answer& extra);
+  std::uint64_t spilled() const { return spill_in_ - spill_out_; }
+  void spill(std::string_view d);
+  // Up to `size` bytes of what is held in memory, else of the file.
+  std::size_t take_stdin(void* data, std::size_t size, error_code& ec);
   std::optional<refusal> check_head();
   std::optional<refusal> check_user();
   // `data` as STDOUT records.
@@ -103,6 +102,11 @@ class fcgi_request final : public exchange {
   std::string stdin_;
   std::size_t stdin_pos_ = 0;
   std::uint64_t body_read_ = 0;
+  spawner::spool_file spill_;  // open while it holds bytes not yet taken
+  std::uint64_t spill_in_ = 0, spill_out_ = 0;
+  std::uint64_t spilled_total_ = 0;
+  std::error_code spill_error_;
+  bool spill_over_limit_ = false;  // bytes past CONTENT_LENGTH were dropped
   bool stdin_ended_ = false;
   bool aborted_ = false;
   bool started_ = false;

@@ -225,29 +225,6 @@ asio::awaitable<void> session_exchange::write_raw(asio::const_buffer data, error
   if (!ec) written_ += data.size();
 }
 
-asio::awaitable<void> session_exchange::send_error(http::status status, std::string_view reason) {
-  co_await send_error_page(status, reason, {});
-}
-
-asio::awaitable<void> session_exchange::send_error(http::status status, std::string_view reason,
-                                                   std::string_view dev_detail,
-                                                   std::string_view allow) {
-  error_answer extra;
-  extra.dev_detail = dev_detail;
-  extra.allow = allow;
-  co_await send_error_page(status, reason, extra);
-}
-
-asio::awaitable<void> session_exchange::send_gateway_error(
-    http::status status, std::string_view phase, std::string_view reason,
-    std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) {
-  error_answer extra;
-  extra.dev_detail = dev_detail;
-  extra.phase = phase;
-  extra.retry_after = retry_after;
-  co_await send_error_page(status, reason, extra);
-}
-
 asio::awaitable<void> session_exchange::send_error_page(http::status status,
                                                         std::string_view reason,
                                                         const error_answer& extra) {
@@ -284,12 +261,6 @@ asio::awaitable<void> session_exchange::send_error_page(http::status status,
              std::to_string(extra.retry_after ? extra.retry_after->count() : 5));
   error_code ec;
   co_await write_response(head, asio::buffer(page.body), ec);
-}
-
-asio::awaitable<void> session_exchange::send_unauthorized(std::string_view reason) {
-  error_answer extra;
-  extra.challenge = true;
-  co_await send_error_page(http::status::unauthorized, reason, extra);
 }
 
 asio::awaitable<bool> session_exchange::client_gone() {

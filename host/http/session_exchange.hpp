@@ -60,14 +60,9 @@ class session_exchange final : public exchange {
   void log_access() const;
 
  protected:
-  // Only answer() calls these (exchange.hpp).
-  asio::awaitable<void> send_error(http::status status, std::string_view reason) override;
-  asio::awaitable<void> send_error(http::status status, std::string_view reason,
-                                   std::string_view dev_detail, std::string_view allow) override;
-  asio::awaitable<void> send_gateway_error(
-      http::status status, std::string_view phase, std::string_view reason,
-      std::string_view dev_detail, std::optional<std::chrono::seconds> retry_after) override;
-  asio::awaitable<void> send_unauthorized(std::string_view reason) override;
+  // Only answer() reaches it, through exchange's send_* (exchange.hpp).
+  asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
+                                        const error_answer& extra) override;
 
  private:
   // Where the response is: nothing sent; head sent, body going; ended whole;
@@ -78,15 +73,6 @@ class session_exchange final : public exchange {
   // bytes passed on as they are.
   enum class framing { length, chunked, until_close, none, raw };
 
-  // What the send_* answers share; `extra` sets the fields of its kind
-  // (Allow, Retry-After, WWW-Authenticate).
-  struct error_answer {
-    std::string_view dev_detail, phase, allow;
-    std::optional<std::chrono::seconds> retry_after;
-    bool challenge = false;
-  };
-  asio::awaitable<void> send_error_page(http::status status, std::string_view reason,
-                                        const error_answer& extra);
   // Fills Server, Date, Connection and the framing fields; decides keep-alive.
   void prepare_head(http::response_header<>& head);
   template <class Buffers>

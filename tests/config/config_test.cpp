@@ -740,6 +740,32 @@ trust_host = "yes"
                  {7, "trusted_peers", "unknown key \"proxy.trusted_peers\""}});
 }
 
+// "unix:" names the peers on our Unix-socket listeners, in [proxy] trusted only.
+TEST_F(ConfigTest, ProxyTrustedUnixPeers) {
+  auto r = load(std::string(kMinimal) + "[proxy]\ntrusted = [\"unix:\", \"10.0.0.0/8\"]\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->proxy.trusted_unix);
+  ASSERT_EQ(r.value->proxy.trusted.size(), 1u);
+  EXPECT_TRUE(address_in("10.1.2.3", r.value->proxy.trusted));
+  r = load(std::string(kMinimal) + "[proxy]\ntrusted = [\"unix:\"]\ntrust_host = true\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.value->proxy.trusted_unix);
+  EXPECT_TRUE(r.value->proxy.trusted.empty());
+  r = load(std::string(kMinimal) + "[proxy]\ntrusted = [\"127.0.0.1\"]\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_FALSE(r.value->proxy.trusted_unix);
+  expect_errors(std::string(kMinimal) + R"([proxy]
+trusted = ["unix:/run/nginx.sock", "unix", "localhost"]
+[status]
+path = "/status"
+allow = ["unix:"]
+)",
+                {{6, "\"unix:/run/nginx.sock\"", "proxy.trusted[0]: "},
+                 {6, "\"unix\"", "or \"unix:\": a peer on a Unix-socket listener"},
+                 {6, "\"localhost\"", "proxy.trusted[2]: "},
+                 {9, "\"unix:\"", "status.allow[0]: invalid address range"}});
+}
+
 TEST_F(ConfigTest, HandlerMethodsAreHttpTokensAsWritten) {
   const std::string handler = "[[handlers]]\nmatch = \"*.pl\"\nmodule = \"cgi\"\nmethods = ";
   auto r = load(std::string(kMinimal) + handler + "[\"GET\", \"HEAD\", \"POST\", \"PROPFIND\"]\n");

@@ -15,6 +15,7 @@
 
 #include "support/test_client.hpp"
 #include "support/test_server.hpp"
+#include "support/upstream_support.hpp"
 
 namespace cgihost::test {
 namespace {
@@ -241,17 +242,6 @@ class held_port {
   std::uint16_t port_ = 0;
 };
 
-bool accepts_connections(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // A static site whose config listens on `config_port`.
 void write_static_site(const temp_dir& dir, std::uint16_t config_port) {
   dir.write("site/index.html", "served by --listen\n");
@@ -287,11 +277,28 @@ TEST(CliServeListen, ReplacesTheConfigsListenAddresses) {
   auto r6 = c6.read_response();
   ASSERT_TRUE(r6);
   EXPECT_EQ(r6->status, 200);
-  EXPECT_FALSE(accepts_connections(config_port.port()));
+  EXPECT_FALSE(accepts(config_port.port()));
   ASSERT_TRUE(p.signal(SIGTERM));
   EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
   EXPECT_EQ(p.err().find("127.0.0.1:" + std::to_string(config_port.port())), std::string::npos)
       << p.err();
+}
+
+TEST(CliServeListen, TakesAUnixSocketAsTheConfigsListenDoes) {
+  held_port config_port;
+  ASSERT_NE(config_port.port(), 0);
+  temp_dir dir;
+  write_static_site(dir, config_port.port());
+  const std::string sock = dir / "http.sock";
+  child_process p({kBinary, "serve", "-c", dir / "c.toml", "--listen", "unix:" + sock});
+  ASSERT_TRUE(p.wait_stderr_line("listening on unix:" + sock, 10s)) << p.err();
+  const std::string got = unix_socket_exchange(
+      sock, "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("\r\n\r\nserved by --listen\n"), std::string::npos) << got;
+  EXPECT_FALSE(accepts(config_port.port()));
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
 }
 
 TEST(CliServeListen, WithoutItTheConfigsListenCounts) {
@@ -322,6 +329,11 @@ TEST(CliServeListen, ABadValueIsAUsageErrorNamingTheOption) {
       {{"--listen", "localhost:8080"}, "cgihost: --listen: invalid listen address"},
       {{"--listen", "127.0.0.1:8081", "--listen", "127.0.0.1:8081"},
        "cgihost: --listen: 127.0.0.1:8081 is given twice (see cgihost --help)\n"},
+      {{"--listen", "unix:/run/x.sock", "--listen", "unix:/run/x.sock"},
+       "cgihost: --listen: unix:/run/x.sock is given twice (see cgihost --help)\n"},
+      {{"--listen", "unix:relative.sock"},
+       "cgihost: --listen: invalid listen address \"unix:relative.sock\" (unix: needs an "
+       "absolute path"},
       {{"--listen"}, "cgihost: --listen: "},
   };
   for (const auto& [args, message] : cases) {

@@ -6,18 +6,15 @@
 // reaches the script through trust_remote_user.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "support/eventually.hpp"
 #include "support/test_client.hpp"
 #include "support/test_server.hpp"
+#include "support/upstream_support.hpp"
 
 namespace cgihost::test {
 namespace {
@@ -26,46 +23,6 @@ using namespace std::chrono_literals;
 
 const char* const kApache = "/usr/sbin/apache2";
 const char* const kModules = "/usr/lib/apache2/modules";
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
-    s.replace(at, from.size(), to);
-}
-
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
-
-bool accepts(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-  ::close(fd);
-  return ok;
-}
-
-std::string field(const http_response& r, const std::string& name) {
-  auto it = r.headers.find(name);
-  return it == r.headers.end() ? std::string() : it->second;
-}
 
 // One POST to echo.pl on a fresh connection.
 std::optional<http_response> post_echo(std::uint16_t port, const std::string& body) {
@@ -98,34 +55,7 @@ class FcgiApacheTest : public ::testing::TestWithParam<bool> {
     if (::geteuid() != 0) GTEST_SKIP() << "Apache's workers run as www-data: needs root";
     if (!fs::exists(kApache))
       GTEST_SKIP() << "no " << kApache << " (Debian's apache2-bin: scripts/setup.sh)";
-    ::chmod(dir_.path().c_str(), 0755);
-    fs::copy(fs::path(CGIHOST_SOURCE_DIR) / "samples/site", dir_ / "site",
-             fs::copy_options::recursive);
-    fs::create_directories(dir_ / "site/private");
-    fs::copy_file(dir_ / "site/env.pl", dir_ / "site/private/env.pl");
-    for (const auto& e : fs::recursive_directory_iterator(dir_ / "site"))
-      ::chmod(e.path().c_str(), e.is_directory() ? 0755 : 0644);
-    ::chmod((dir_ / "site").c_str(), 0755);
-    server_ = std::make_unique<running_server>(R"(listen = ["127.0.0.1:0"]
-document_root = "site"
-[identity]
-process = "www-data"
-[[handlers]]
-match = "*.pl"
-module = "cgi"
-interpreter = ["/usr/bin/perl"]
-[accounts]
-"alice" = "nobody"
-[server]
-threads = 2
-grace_period = "2s"
-[fastcgi]
-listen = ["127.0.0.1:0", "unix:)" + dir_ / "fcgi.sock" +
-                                                   R"("]
-socket_group = "www-data"
-trust_remote_user = true
-)",
-                                               dir_.path());
+    server_ = start_behind_web_server(dir_);
     start_apache(GetParam());
   }
 
@@ -144,12 +74,9 @@ trust_remote_user = true
   void start_apache(bool tcp) {
     const std::string d = dir_ / "apache";
     fs::create_directories(d);
-    std::string site =
-        read_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/apache/cgihost-fastcgi.conf");
     port_ = free_port();
-    replace_all(site, "127.0.0.1:8080", "127.0.0.1:" + std::to_string(port_));
-    replace_all(site, "/srv/www/site", fs::canonical(dir_ / "site").string());
-    replace_all(site, "/etc/apache2/cgihost.htpasswd", d + "/htpasswd");
+    std::string site = sample_config("apache/cgihost-fastcgi.conf", dir_, port_,
+                                     "/etc/apache2/cgihost.htpasswd", d + "/htpasswd");
     const std::string backend =
         tcp ? "fcgi://127.0.0.1:" + std::to_string(server_->server().bound_fastcgi().at(0).port()) +
                   "/"
@@ -161,8 +88,7 @@ trust_remote_user = true
     dir_.write("apache/httpd.conf", httpd_conf(d));
     apache_ = std::make_unique<child_process>(
         std::vector<std::string>{kApache, "-f", d + "/httpd.conf", "-DFOREGROUND"});
-    ASSERT_TRUE(eventually([&] { return accepts(port_); }, 10s))
-        << read_file(d + "/error.log") << apache_->err();
+    ASSERT_TRUE(accepts_within(port_, 10s)) << read_file(d + "/error.log") << apache_->err();
   }
 
   std::string error_log() const { return read_file(dir_ / "apache/error.log"); }
@@ -174,22 +100,7 @@ trust_remote_user = true
 };
 
 TEST_P(FcgiApacheTest, AnswersAsCgihostsOwnHttpListenerDoes) {
-  const std::pair<const char*, int> rows[] = {{"/", 200},
-                                              {"/index.html", 200},
-                                              {"/hello.pl", 200},
-                                              {"/missing.html", 404},
-                                              {"/broken-no-colon.pl", 502},
-                                              {"/redirect-client.pl", 302}};
-  for (const auto& [path, status] : rows) {
-    auto direct = fetch(server_->port(), path);
-    auto via = fetch(port_, path);
-    ASSERT_TRUE(direct && via) << path;
-    EXPECT_EQ(direct->status, status) << path;
-    EXPECT_EQ(via->status, direct->status) << path << "\n" << error_log();
-    EXPECT_EQ(via->body, direct->body) << path;
-    EXPECT_EQ(field(*via, "content-type"), field(*direct, "content-type")) << path;
-    EXPECT_EQ(field(*via, "location"), field(*direct, "location")) << path;
-  }
+  expect_same_answers(server_->port(), port_, [&] { return error_log(); });
   std::string body(100'000, 'x');
   for (std::size_t i = 0; i < body.size(); i += 7) body[i] = static_cast<char>('a' + i % 26);
   auto direct = post_echo(server_->port(), body);

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace cgihost::test {
@@ -65,6 +66,20 @@ bool fcgi_client::send(const std::string& bytes) {
     done += static_cast<std::size_t>(n);
   }
   return true;
+}
+
+std::size_t fcgi_client::send_until_stalled(const std::string& bytes,
+                                            std::chrono::milliseconds quiet) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    pollfd p{fd_, POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(quiet.count())) <= 0) break;
+    ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
 }
 
 bool fcgi_client::begin(std::uint16_t id, const fcgi::name_values& params, bool keep,

@@ -39,6 +39,9 @@ class fcgi_client {
   bool connected() const { return fd_ >= 0; }
 
   bool send(const std::string& bytes);
+  // Sends `bytes` until done or until the server takes nothing for `quiet`
+  // (it stopped reading): how many bytes went.
+  std::size_t send_until_stalled(const std::string& bytes, std::chrono::milliseconds quiet);
   // BEGIN_REQUEST (with FCGI_KEEP_CONN when `keep`) and the whole PARAMS stream.
   bool begin(std::uint16_t id, const fcgi::name_values& params, bool keep = true,
              fcgi::role r = fcgi::role::responder);

@@ -2,6 +2,7 @@
 // sends) against the listener of a real cgihost, with real perl CGI scripts
 // and a real php-cgi pool.
 
+#include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -304,6 +305,107 @@ TEST_F(FcgiFrontTest, InterleavedRequestsOnOneConnection) {
   EXPECT_EQ(b->body(), two);
 }
 
+// A script that takes its body only once the test writes a line to the FIFO
+// run/go, then echoes it; `release_late()` writes that line.
+class FcgiFrontLateReader : public FcgiFrontTest {
+ protected:
+  void SetUp() override {
+    FcgiFrontTest::SetUp();
+    dir_.write(
+        "site/late.pl",
+        "open(my $go, '<', 'run/go') or die \"run/go: $!\"; my $line = <$go>; close $go;\n"
+        "binmode STDIN; binmode STDOUT;\n"
+        "my $len = $ENV{CONTENT_LENGTH} || 0; my $body = '';\n"
+        "while (length($body) < $len) {\n"
+        "  my $n = read(STDIN, $body, $len - length($body), length($body)); last unless $n;\n"
+        "}\n"
+        "print \"Content-Type: application/octet-stream\\r\\n\\r\\n\"; print $body;\n");
+    ::chmod((dir_ / "site/late.pl").c_str(), 0644);
+    ASSERT_EQ(::mkfifo(fifo().c_str(), 0666), 0);
+    ::chmod(fifo().c_str(), 0666);
+  }
+
+  std::string fifo() const { return dir_ / "site/run/go"; }
+
+  bool release_late() {
+    int fd = -1;
+    if (!eventually([&] { return (fd = ::open(fifo().c_str(), O_WRONLY | O_NONBLOCK)) >= 0; }, 20s))
+      return false;
+    const bool ok = ::write(fd, "go\n", 3) == 3;
+    ::close(fd);
+    return ok;
+  }
+
+  fcgi::name_values post(const std::string& script, std::size_t length) {
+    return nginx_params(script, root_,
+                        {{"REQUEST_METHOD", "POST"},
+                         {"CONTENT_LENGTH", std::to_string(length)},
+                         {"CONTENT_TYPE", "application/octet-stream"}});
+  }
+
+  static std::string pattern(std::size_t n) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + (i >> 12)) % 251);
+    return s;
+  }
+
+  static std::string stdin_records(std::uint16_t id, const std::string& body) {
+    std::string out;
+    fcgi::append_stream(out, fcgi::record_type::stdin_stream, id, body);
+    return out;
+  }
+};
+
+// Request 1's script takes nothing until request 2 is answered: with today's
+// back-pressure alone the reader would stop on 1's STDIN and never see 2's.
+TEST_F(FcgiFrontLateReader, HeldRequestSpillsItsStdinWhileAnotherIsLive) {
+  start("", "[log]\nlevel = \"debug\"\n");
+  auto c = fcgi_client::local(sock());
+  ASSERT_TRUE(c.connected());
+  const std::string body = pattern(8 << 20);
+  ASSERT_TRUE(c.begin(1, post("/late.pl", body.size())));
+  ASSERT_TRUE(c.begin(2, post("/echo.pl", 3)));
+  const std::string records = stdin_records(1, body);
+  ASSERT_EQ(c.send_until_stalled(records, 5s), records.size())
+      << "cgihost stopped reading on request 1's STDIN while request 2 was live\n"
+      << log();
+  ASSERT_TRUE(c.stdin_data(2, "bee", true));
+  auto b = c.wait(2, 10s);
+  ASSERT_TRUE(b) << log();
+  EXPECT_EQ(b->body(), "bee");
+  EXPECT_NE(log().find("spills STDIN past 256 KiB to a temporary file"), std::string::npos)
+      << log();
+  ASSERT_TRUE(release_late());
+  ASSERT_TRUE(c.stdin_data(1, "", true));
+  auto a = c.wait(1, 60s);
+  ASSERT_TRUE(a) << log();
+  EXPECT_EQ(a->http_status(), 200u) << a->head();
+  EXPECT_EQ(a->body().size(), body.size());
+  EXPECT_TRUE(a->body() == body) << "request 1's body came back changed";
+}
+
+// Alone on its connection, a request whose handler takes nothing stops the
+// reader at its window (nothing goes to disk); the body then arrives whole.
+TEST_F(FcgiFrontLateReader, ALoneRequestHoldsTheReaderBack) {
+  start("", "[log]\nlevel = \"debug\"\n");
+  auto c = fcgi_client::local(sock());
+  ASSERT_TRUE(c.connected());
+  const std::string body = pattern(10 << 20);
+  ASSERT_TRUE(c.begin(1, post("/late.pl", body.size())));
+  std::string records = stdin_records(1, body);
+  fcgi::append_stream_end(records, fcgi::record_type::stdin_stream, 1);
+  const std::size_t sent = c.send_until_stalled(records, 1s);
+  EXPECT_LT(sent, 2u << 20) << "cgihost read on while the script took nothing";
+  EXPECT_EQ(log().find("spills STDIN"), std::string::npos) << log();
+  ASSERT_TRUE(release_late());
+  ASSERT_TRUE(c.send(records.substr(sent)));
+  auto a = c.wait(1, 60s);
+  ASSERT_TRUE(a) << log();
+  EXPECT_EQ(a->body().size(), body.size());
+  EXPECT_TRUE(a->body() == body) << "the body came back changed";
+  EXPECT_EQ(log().find("spills STDIN"), std::string::npos) << log();
+}
+
 TEST_F(FcgiFrontTest, GetValuesIsAnsweredTruthfully) {
   start();
   auto c = client();
@@ -377,7 +479,9 @@ TEST_F(FcgiFrontTest, AbortRequestEndsTheCgiChild) {
 TEST_F(FcgiFrontTest, MalformedRecordsCloseTheConnectionWithALogLine) {
   start();
   auto c = client();
-  ASSERT_TRUE(c.send(std::string("\x02\x01\x00\x01\x00\x08\x00\x00", 8) + std::string(8, '\0')));
+  std::string bad("\x02\x01\x00\x01\x00\x08\x00\x00", 8);  // a version 2 header
+  bad.append(8, '\0');
+  ASSERT_TRUE(c.send(bad));
   EXPECT_TRUE(c.closed_within(5s));
   EXPECT_TRUE(eventually([&] {
     return log().find("closed: malformed record") != std::string::npos;
@@ -468,20 +572,29 @@ TEST_F(FcgiFrontTest, StaleSocketIsReplacedALiveOneRefused) {
 TEST_F(FcgiFrontTest, HttpOverAUnixSocket) {
   const std::string http_sock = dir_ / "http.sock";
   start("", "", "\"unix:" + http_sock + "\"");
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::strncpy(sa.sun_path, http_sock.c_str(), sizeof sa.sun_path - 1);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  const std::string req = "GET /static.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
-  std::string got;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
+  const std::string got = unix_socket_exchange(
+      http_sock, "GET /static.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
   EXPECT_NE(got.find("\r\n\r\nstatic file\n"), std::string::npos) << got;
+}
+
+// nginx's proxy_pass http://unix:... sends X-Forwarded-For over the HTTP Unix
+// socket: believed only with "unix:" in [proxy] trusted.
+TEST_F(FcgiFrontTest, ForwardedForOverTheHttpUnixSocketNeedsUnixTrusted) {
+  const std::string http_sock = dir_ / "http.sock";
+  for (bool trusted : {false, true}) {
+    start("", trusted ? "[proxy]\ntrusted = [\"10.0.0.0/8\", \"unix:\"]\n" : "",
+          "\"unix:" + http_sock + "\"");
+    const std::string got =
+        unix_socket_exchange(http_sock,
+                             "GET /env.pl HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9\r\n"
+                             "X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
+    EXPECT_EQ(got.find("REMOTE_ADDR=203.0.113.9\n") != std::string::npos, trusted) << got;
+    EXPECT_EQ(got.find("HTTPS=on\n") != std::string::npos, trusted) << got;
+    server_->stop();
+    server_.reset();
+  }
 }
 
 TEST_F(FcgiFrontTest, NphScriptStatusLineBecomesAStatusField) {

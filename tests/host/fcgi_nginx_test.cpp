@@ -5,18 +5,15 @@
 // reaches the script through trust_remote_user.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "support/eventually.hpp"
 #include "support/test_client.hpp"
 #include "support/test_server.hpp"
+#include "support/upstream_support.hpp"
 
 namespace cgihost::test {
 namespace {
@@ -25,79 +22,12 @@ using namespace std::chrono_literals;
 
 const char* const kNginx = "/usr/sbin/nginx";
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
-    s.replace(at, from.size(), to);
-}
-
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
-
-bool accepts(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-  ::close(fd);
-  return ok;
-}
-
-std::string field(const http_response& r, const std::string& name) {
-  auto it = r.headers.find(name);
-  return it == r.headers.end() ? std::string() : it->second;
-}
-
 class FcgiNginxTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "nginx's workers run as www-data: needs root";
     if (!fs::exists(kNginx)) GTEST_SKIP() << "no nginx";
-    ::chmod(dir_.path().c_str(), 0755);
-    fs::copy(fs::path(CGIHOST_SOURCE_DIR) / "samples/site", dir_ / "site",
-             fs::copy_options::recursive);
-    fs::create_directories(dir_ / "site/private");
-    fs::copy_file(dir_ / "site/env.pl", dir_ / "site/private/env.pl");
-    for (const auto& e : fs::recursive_directory_iterator(dir_ / "site"))
-      ::chmod(e.path().c_str(), e.is_directory() ? 0755 : 0644);
-    ::chmod((dir_ / "site").c_str(), 0755);
-    server_ = std::make_unique<running_server>(R"(listen = ["127.0.0.1:0"]
-document_root = "site"
-[identity]
-process = "www-data"
-[[handlers]]
-match = "*.pl"
-module = "cgi"
-interpreter = ["/usr/bin/perl"]
-[accounts]
-"alice" = "nobody"
-[server]
-threads = 2
-grace_period = "2s"
-[fastcgi]
-listen = ["127.0.0.1:0", "unix:)" + dir_ / "fcgi.sock" +
-                                                   R"("]
-socket_group = "www-data"
-trust_remote_user = true
-)",
-                                               dir_.path());
+    server_ = start_behind_web_server(dir_);
     start_nginx(GetParam());
   }
 
@@ -115,12 +45,9 @@ trust_remote_user = true
   void start_nginx(bool tcp) {
     const std::string d = dir_ / "nginx";
     fs::create_directories(d);
-    std::string site =
-        read_file(fs::path(CGIHOST_SOURCE_DIR) / "samples/nginx/cgihost-fastcgi.conf");
     port_ = free_port();
-    replace_all(site, "127.0.0.1:8080", "127.0.0.1:" + std::to_string(port_));
-    replace_all(site, "/srv/www/site", fs::canonical(dir_ / "site").string());
-    replace_all(site, "/etc/nginx/cgihost.htpasswd", d + "/htpasswd");
+    std::string site = sample_config("nginx/cgihost-fastcgi.conf", dir_, port_,
+                                     "/etc/nginx/cgihost.htpasswd", d + "/htpasswd");
     const std::string upstream =
         tcp ? "127.0.0.1:" + std::to_string(server_->server().bound_fastcgi().at(0).port())
             : "unix:" + dir_ / "fcgi.sock";
@@ -139,7 +66,7 @@ trust_remote_user = true
                                        d + "/site.conf;\n}\n");
     nginx_ = std::make_unique<child_process>(std::vector<std::string>{
         kNginx, "-p", d + "/", "-c", d + "/nginx.conf", "-e", d + "/error.log"});
-    ASSERT_TRUE(eventually([&] { return accepts(port_); }, 10s)) << read_file(d + "/error.log");
+    ASSERT_TRUE(accepts_within(port_, 10s)) << read_file(d + "/error.log");
   }
 
   temp_dir dir_;
@@ -149,22 +76,7 @@ trust_remote_user = true
 };
 
 TEST_P(FcgiNginxTest, AnswersAsCgihostsOwnHttpListenerDoes) {
-  const std::pair<const char*, int> rows[] = {{"/", 200},
-                                              {"/index.html", 200},
-                                              {"/hello.pl", 200},
-                                              {"/missing.html", 404},
-                                              {"/broken-no-colon.pl", 502},
-                                              {"/redirect-client.pl", 302}};
-  for (const auto& [path, status] : rows) {
-    auto direct = fetch(server_->port(), path);
-    auto via = fetch(port_, path);
-    ASSERT_TRUE(direct && via) << path;
-    EXPECT_EQ(direct->status, status) << path;
-    EXPECT_EQ(via->status, direct->status) << path;
-    EXPECT_EQ(via->body, direct->body) << path;
-    EXPECT_EQ(field(*via, "content-type"), field(*direct, "content-type")) << path;
-    EXPECT_EQ(field(*via, "location"), field(*direct, "location")) << path;
-  }
+  expect_same_answers(server_->port(), port_);
 }
 
 TEST_P(FcgiNginxTest, ScriptSeesNginxsClientAndItsAuthenticatedUser) {

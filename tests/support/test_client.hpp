@@ -50,6 +50,11 @@ class connection {
   std::string buf_;
 };
 
+// `request` sent on a fresh connection to the Unix socket `path`, then what
+// the server sends until it closes the connection (each read within 20 s);
+// "" when nothing could connect.
+std::string unix_socket_exchange(const std::string& path, const std::string& request);
+
 // One request, one response, on a fresh connection.
 std::optional<http_response> fetch(std::uint16_t port, const std::string& target,
                                    const std::string& method = "GET",
