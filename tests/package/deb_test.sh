@@ -163,8 +163,8 @@ if command -v systemd-analyze >/dev/null; then
 fi
 if command -v logrotate >/dev/null; then
   # --debug: parse and show, rotate nothing.
-  if logrotate --debug /etc/logrotate.d/cgihost >"$work/logrotate.log" 2>&1 &&
-    ! grep -qi 'error' "$work/logrotate.log"; then
+  if logrotate --debug --state "$work/logrotate.state" /etc/logrotate.d/cgihost \
+    >"$work/logrotate.log" 2>&1 && ! grep -q '^error' "$work/logrotate.log"; then
     pass "logrotate --debug /etc/logrotate.d/cgihost"
   else
     cat "$work/logrotate.log"
