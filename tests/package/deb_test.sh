@@ -75,7 +75,8 @@ fi
 
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Depends: $depends"
-if [[ $depends =~ (^|[ ,])libc6([ ,(]|$) ]]; then pass "Depends names libc6"; else fail "Depends lacks libc6"; fi
+libc6='(^|[ ,])libc6( |,|$)'
+if [[ $depends =~ $libc6 ]]; then pass "Depends names libc6"; else fail "Depends lacks libc6"; fi
 [[ $(dpkg-deb -f "$deb" Version) == "$version" ]] && pass "Version $version" ||
   fail "Version is $(dpkg-deb -f "$deb" Version), not $version"
 
