@@ -126,8 +126,8 @@ fi
 # dpkg refuses to run while another dpkg or apt holds its lock: try again
 # for a minute.
 dpkg_retry() {
-  local i
-  for i in $(seq 60); do
+
+  for _ in $(seq 60); do
     if "$@" >"$work/dpkg.log" 2>&1; then return 0; fi
     grep -q 'lock' "$work/dpkg.log" || break
     sleep 1
@@ -142,9 +142,9 @@ dpkg_retry() {
 # and runs a CGI program as nobody, and stops with SIGTERM, exit 0.
 serve_pid=""
 serve_check() {
-  local caps port i
+  local caps port
   caps=$(sed -n 's/^CapabilityBoundingSet=//p' /lib/systemd/system/cgihost.service |
-    tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+    tr '[:upper:]' '[:lower:]' | sed 's/cap_/+/g; s/ /,/g')
   chmod 0755 "$work"
   printf '%s\n' '#!/usr/bin/perl' 'print "Content-Type: text/plain\r\n\r\nuid=$<";' >"$work/id.pl"
   chmod 0755 "$work/id.pl"
@@ -156,7 +156,7 @@ serve_check() {
   setpriv --no-new-privs --bounding-set "-all,$caps" \
     /usr/sbin/cgihost serve -c "$work/serve.toml" &
   serve_pid=$!
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     grep -q 'listening on' "$work/error.log" 2>/dev/null && break
     kill -0 "$serve_pid" 2>/dev/null || break
     sleep 0.1
