@@ -126,7 +126,6 @@ fi
 # dpkg refuses to run while another dpkg or apt holds its lock: try again
 # for a minute.
 dpkg_retry() {
-
   for _ in $(seq 60); do
     if "$@" >"$work/dpkg.log" 2>&1; then return 0; fi
     grep -q 'lock' "$work/dpkg.log" || break
