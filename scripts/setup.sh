@@ -31,6 +31,10 @@ packages=(
   # The Windows build (issue 15): cross-built with mingw-w64's posix thread
   # model (std::thread and std::mutex), its tests run under Wine.
   g++-mingw-w64-x86-64-posix wine64
+  # The Debian package (issue 17): dpkg-shlibdeps (dpkg-dev) computes its
+  # Depends, CPack finds the binaries to look at with file, lintian checks
+  # the .deb, and the package test parses the logrotate snippet with logrotate.
+  dpkg-dev file lintian logrotate
 )
 
 for arg in "$@"; do
