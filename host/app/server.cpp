@@ -156,7 +156,8 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
     out.configured.emplace(&program_handler(), std::make_unique<cgi_handler>(cfg, program_handler(),
                                                                              broker, cgi_limit));
   }
-  if (cfg.status.path || cfg.status.ping_path) out.status = std::make_unique<status_handler>(cfg, out.pools, out.families);
+  if (cfg.status.path || cfg.status.ping_path)
+    out.status = std::make_unique<status_handler>(cfg, out.pools, out.families);
   return out;
 }
 
