@@ -12,18 +12,6 @@
 #endif
 
 namespace cgihost::host {
-namespace {
-
-std::optional<unsigned long long> number(const char* s) {
-  if (!s || !*s) return std::nullopt;
-  unsigned long long v = 0;
-  const char* end = s + std::strlen(s);
-  auto r = std::from_chars(s, end, v);
-  if (r.ec != std::errc{} || r.ptr != end) return std::nullopt;
-  return v;
-}
-
-}  // namespace
 
 sd_notify::sd_notify(sd_notify&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
@@ -46,6 +34,19 @@ sd_notify sd_notify::from_environment(std::string&) { return {}; }
 bool sd_notify::send(std::string_view) const { return false; }
 
 #else
+
+namespace {
+
+std::optional<unsigned long long> number(const char* s) {
+  if (!s || !*s) return std::nullopt;
+  unsigned long long v = 0;
+  const char* end = s + std::strlen(s);
+  auto r = std::from_chars(s, end, v);
+  if (r.ec != std::errc{} || r.ptr != end) return std::nullopt;
+  return v;
+}
+
+}  // namespace
 
 sd_notify::~sd_notify() {
   if (fd_ >= 0) ::close(fd_);

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # cgihost as a FastCGI server behind nginx, side by side in one run, on loopback:
-#   nginx -> cgihost ([fastcgi], Unix socket) -> the compiled C CGI (cgi_probe, 6-byte body)
+#   nginx -> cgihost ([fastcgi], Unix socket) -> a compiled C CGI (tiny_cgi: libc only, 6-byte body)
 #   nginx -> fcgiwrap (Unix socket)           -> the same program
 #   nginx -> cgihost ([fastcgi], Unix socket) -> php-cgi pool of WORKERS instances
 #   nginx -> php-fpm (pm = static, WORKERS)   -> the same PHP script
 # Alternating rounds; prints the median requests/s, p50 and p99 (ms) of each and the ratios.
-# Usage: [BENCH_PORT=N] [WORKERS=N] [CGIHOST_BIN=PATH] tests/bench/fcgi_front_bench.sh [SECONDS] [CONNECTIONS] [ROUNDS]
+# Usage: [BENCH_PORT=N] [WORKERS=N] [CGI_MAX_CHILDREN=N] [CGIHOST_BIN=PATH] tests/bench/fcgi_front_bench.sh [SECONDS] [CONNECTIONS] [ROUNDS]
 # (BENCH_PORT: the first of the 4 ports it listens on; default 18680)
 # Needs a build in build/, root (the workers run as www-data), and scripts/setup.sh --bench
 # (wrk, nginx, fcgiwrap, php-fpm8.2).
@@ -15,8 +15,12 @@ secs=${1:-10}
 conns=${2:-16}
 rounds=${3:-3}
 workers=${WORKERS:-4}
+# cgihost's [cgi] max_children, fcgiwrap's -c: CGI children at once. Two per
+# core by default (fcgiwrap -c 2 runs one per core); CGI_MAX_CHILDREN=0 for
+# no limit (more children at once than cores widens the tail: p99).
+export CGI_MAX_CHILDREN=${CGI_MAX_CHILDREN:-$((2 * $(nproc)))}
 bin=${CGIHOST_BIN:-build/cgihost}
-probe=build/tests/cgi_probe
+probe=build/tests/bench/tiny_cgi
 for f in "$bin" "$probe"; do
   [[ -x $f ]] || { echo "build first: cmake --preset default && cmake --build --preset default ($f missing)" >&2; exit 2; }
 done
@@ -168,4 +172,4 @@ echo "C:   cgihost / fcgiwrap req/s = $(ratio "$(med cg_c rps)" "$(med fw_c rps)
 echo "C:   CPU us per request of the FastCGI server (the CGI program's own aside): cgihost (network + spawner) $c_cpu, fcgiwrap $f_cpu: ratio $(ratio "$c_cpu" "$f_cpu"); nginx $(med cg_c cpu:nginx) and $(med fw_c cpu:nginx)"
 echo "PHP: cgihost / php-fpm req/s = $(ratio "$(med cg_php rps)" "$(med fpm_php rps)"), p99 = $(ratio "$(med cg_php p99)" "$(med fpm_php p99)")"
 echo "PHP: CPU us per request: nginx $(med cg_php cpu:nginx) + cgihost and php-cgi $p_cpu, against nginx $(med fpm_php cpu:nginx) + php-fpm $q_cpu"
-echo "(wrk -t2 -c$conns -d${secs}s, median of $rounds alternating rounds after a 1 s warm-up, on $(nproc) cores; fcgiwrap -c 2; access logs off)"
+echo "(wrk -t2 -c$conns -d${secs}s, median of $rounds alternating rounds after a 1 s warm-up, on $(nproc) cores; fcgiwrap -c 2, cgihost max_children $CGI_MAX_CHILDREN; access logs off)"
