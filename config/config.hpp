@@ -143,6 +143,8 @@ struct pool {
   std::optional<std::uint64_t> max_cpu_seconds;    // RLIMIT_CPU
   std::optional<std::uint64_t> max_open_files;     // RLIMIT_NOFILE
   std::optional<std::uint64_t> max_processes;      // RLIMIT_NPROC (per account)
+  // A reload keeps a pool whose settings compare equal (its instances go on).
+  bool operator==(const pool&) const = default;
 };
 
 // A [[locations]] entry: settings for every request whose normalized path
@@ -252,6 +254,9 @@ struct http_settings {
 struct server_settings {
   std::uint32_t threads = 0;  // 0: one per core
   duration grace_period = std::chrono::seconds(10);
+  // Written at start (the network process's pid: the one SIGHUP reloads),
+  // removed at exit; `cgihost reload -c FILE` reads it.
+  std::optional<std::filesystem::path> pid_file;
 };
 
 struct log_settings {

@@ -1408,9 +1408,15 @@ class loader {
   void read_server(const toml::table& root, config& cfg) {
     const toml::table* t = get_table(root, "server", "");
     if (!t) return;
-    check_keys(*t, "server", {"threads", "grace_period"});
+    check_keys(*t, "server", {"threads", "grace_period", "pid_file"});
     if (auto v = get_int<std::uint32_t>(*t, "threads", "server", 0, 256)) cfg.server.threads = *v;
     if (auto v = get_duration(*t, "grace_period", "server")) cfg.server.grace_period = *v;
+    if (auto v = get_string(*t, "pid_file", "server")) {
+      if (v->empty())
+        error(*t->get("pid_file"), "server.pid_file", "must not be empty");
+      else
+        cfg.server.pid_file = resolve_path(*v);
+    }
   }
 
   void read_log(const toml::table& root, config& cfg) {

@@ -41,6 +41,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -61,8 +62,17 @@ class broker {
   // are dropped). Call before any thread exists. nullptr and `error` on failure.
   // `lanes`: how many spawns may be under way at once (a channel and a
   // broker thread each; cgihost gives one per io thread).
+  // `reread` (run in the broker, as root, on a reload request): reads the
+  // config file again and gives the accounts it names (root ones dropped
+  // here too) and the text it read, or nullopt and why (every diagnostic).
+  struct reread_result {
+    std::optional<std::vector<identity>> accounts;
+    std::string text;
+    std::string error;
+  };
+  using reread_fn = std::function<reread_result()>;
   static std::unique_ptr<broker> start(const std::vector<identity>& allowed, std::string& error,
-                                       unsigned lanes = 1);
+                                       unsigned lanes = 1, reread_fn reread = {});
 #if defined(_WIN32)
   // Windows: connects `lanes` clients to the spawner service `service`
   // (\\.\pipe\<service>-spawner). nullptr and `error` (naming the pipe and
@@ -116,6 +126,12 @@ class broker {
   // Sends `sig` to the process group of the child `pid` started as `serial`;
   // false when the broker did not start it or has reaped it already.
   bool signal_group(process_id pid, std::uint64_t serial, int sig);
+
+  // Asks the broker to read its config file again (wire::reload_request):
+  // true and the text it read and now serves accounts for, or false and
+  // `error` (the diagnostics, or why it could not be asked). Windows: the
+  // spawner service reads its config at its own start: false.
+  bool reload(std::string& text, std::string& error);
 
  private:
   struct lane {

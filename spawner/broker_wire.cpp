@@ -8,7 +8,7 @@ namespace {
 
 // Type bytes: requests, then replies.
 constexpr char kLaunch = 'L', kSignal = 'S', kToken = 'T', kStarted = 'C', kFailed = 'F',
-               kSignalled = 'A', kGranted = 'G';
+               kSignalled = 'A', kGranted = 'G', kReload = 'H', kReloaded = 'D';
 
 struct writer {
   std::string buf;
@@ -266,6 +266,32 @@ std::optional<launch_reply> decode_launch_reply(std::string_view message) {
   if (!r.done() || step > static_cast<std::uint64_t>(launch_step::logon)) return std::nullopt;
   f.step = static_cast<launch_step>(step);
   return f;
+}
+
+std::string encode(const reload_request&) { return std::string(1, kReload); }
+
+std::string encode(const reload_reply& r) {
+  writer w(kReloaded);
+  w.flag(r.ok);
+  w.str(r.text);
+  w.str(r.error);
+  return std::move(w.buf);
+}
+
+std::optional<reload_request> decode_reload_request(std::string_view message) {
+  reader r(message, kReload);
+  if (!r.done()) return std::nullopt;
+  return reload_request{};
+}
+
+std::optional<reload_reply> decode_reload_reply(std::string_view message) {
+  reader r(message, kReloaded);
+  reload_reply out;
+  out.ok = r.flag();
+  out.text = r.str();
+  out.error = r.str();
+  if (!r.done()) return std::nullopt;
+  return out;
 }
 
 std::optional<bool> decode_signal_reply(std::string_view message) {

@@ -119,6 +119,24 @@ std::string encode(const token_reply& r);
 std::optional<token_request> decode_token_request(std::string_view message);
 std::optional<token_reply> decode_token_reply(std::string_view message);
 
+// A reload (SIGHUP): the broker reads the config file it was started for
+// again, itself, and from then on allows the accounts that file names (and,
+// until the next reload, those of the config before it, whose requests may
+// still be under way). Nothing travels with it: the network side cannot
+// name accounts or files.
+struct reload_request {};
+// The outcome: the text the broker read and accepted (the network side
+// serves with the same bytes), or why not (every diagnostic, one per line).
+struct reload_reply {
+  bool ok = false;
+  std::string text;   // when ok
+  std::string error;  // when not
+};
+std::string encode(const reload_request& r);
+std::string encode(const reload_reply& r);
+std::optional<reload_request> decode_reload_request(std::string_view message);
+std::optional<reload_reply> decode_reload_reply(std::string_view message);
+
 // What execve and chdir get must be what was asked: an absolute program,
 // argv not empty, no NUL cutting a string short, an absolute working folder
 // (or none), "NAME=value" environment entries.

@@ -3,12 +3,15 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -114,6 +117,126 @@ struct separation {
   std::optional<spawner::identity> drop_to;
 };
 
+// Where a reload reads the config again: the file `serve -c` named, with the
+// options of the start (as root, when it started as root), `serve --listen`'s
+// addresses in place of its listen. No file (dev mode): nothing to reload.
+struct config_origin {
+  std::filesystem::path file;
+  config::load_options options;
+  std::optional<std::vector<config::endpoint>> listen;
+};
+
+std::string joined(const std::vector<config::diagnostic>& errors) {
+  std::string out;
+  for (const auto& d : errors) out += (out.empty() ? "" : "\n") + d.to_string();
+  return out;
+}
+
+// `text` (the origin file's, read again) loaded as the start loaded it.
+config::load_result load_again(const config_origin& o, std::string_view text) {
+  auto r = config::load_string(text, o.file.string(), o.file.parent_path(), o.options);
+  if (r.ok() && o.listen) r.value->listen = *o.listen;
+  return r;
+}
+
+bool read_whole(const std::filesystem::path& file, std::string& text, std::string& error) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    error = file.string() + ":1:1: cannot read config: " +
+            std::error_code(errno, std::generic_category()).message();
+    return false;
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  text = s.str();
+  return true;
+}
+
+// What the spawner does on a reload request, as root: reads the file itself
+// and names the accounts it allows from then on.
+spawner::broker::reread_fn spawner_reread(const config_origin& origin) {
+  if (origin.file.empty()) return {};
+  return [origin]() {
+    spawner::broker::reread_result out;
+    if (!read_whole(origin.file, out.text, out.error)) return out;
+    auto r = load_again(origin, out.text);
+    if (!r.ok()) {
+      out.error = joined(r.errors);
+      return out;
+    }
+    std::string error;
+    auto accounts = spawn_accounts(*r.value, error);
+    if (!error.empty()) {
+      out.error = error;
+      return out;
+    }
+    out.accounts = std::move(accounts);
+    return out;
+  };
+}
+
+// The network side of a reload: the text the spawner read and accepted (with
+// privilege separation: the same bytes, so both serve one config), loaded here.
+server::config_source network_reread(const config_origin& origin, spawner::broker* broker) {
+  return [&origin, broker](std::string& errors) -> std::shared_ptr<const config::config> {
+    if (origin.file.empty()) {
+      errors = "no config file to read again (dev mode)";
+      return nullptr;
+    }
+    std::string text;
+    if (broker ? !broker->reload(text, errors) : !read_whole(origin.file, text, errors))
+      return nullptr;
+    auto r = load_again(origin, text);
+    if (!r.ok()) {
+      errors = joined(r.errors);
+      return nullptr;
+    }
+    return std::make_shared<const config::config>(std::move(*r.value));
+  };
+}
+
+// [server] pid_file: this process's pid, written (replaced whole) once the
+// listeners are bound, removed at exit when it still names us (after root is
+// dropped that may be refused: then it stays, naming a pid that is gone).
+class pid_file {
+ public:
+  pid_file(const std::optional<std::filesystem::path>& path, const logs& lg) {
+    if (!path) return;
+    const auto pid = std::to_string(spawner::this_process_id());
+    auto tmp = *path;
+    tmp += ".new";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << pid << '\n';
+    out.close();
+    std::error_code ec;
+    if (out) std::filesystem::rename(tmp, *path, ec);
+    if (!out || ec) {
+      lg.error->critical("cannot write server.pid_file {}: {}", path->string(),
+                         ec ? ec.message() : std::strerror(errno));
+      std::filesystem::remove(tmp, ec);
+      ok_ = false;
+      return;
+    }
+    path_ = *path;
+    pid_ = pid;
+  }
+  ~pid_file() {
+    if (path_.empty()) return;
+    std::ifstream in(path_);
+    std::string got;
+    std::error_code ec;
+    if (in >> got && got == pid_) std::filesystem::remove(path_, ec);
+  }
+  pid_file(const pid_file&) = delete;
+  pid_file& operator=(const pid_file&) = delete;
+  bool written() const { return ok_; }
+
+ private:
+  std::filesystem::path path_;
+  std::string pid_;
+  bool ok_ = true;
+};
+
 // A lane per io thread: each may have a spawn under way.
 unsigned spawner_lanes(const config::config& cfg) {
   return cfg.server.threads ? cfg.server.threads
@@ -152,7 +275,8 @@ std::optional<separation> connect_spawner_service(const config::config& cfg, con
 // as the accounts this config names; nullopt after logging why it cannot.
 // Not root: nothing to split, an empty separation. Windows: connects to the
 // spawner service when the config names one.
-std::optional<separation> start_separation(const config::config& cfg, const logs& lg) {
+std::optional<separation> start_separation(const config::config& cfg, const logs& lg,
+                                           const config_origin& origin) {
   separation out;
 #if defined(_WIN32)
   if (cfg.identity.spawner_service) return connect_spawner_service(cfg, lg);
@@ -183,7 +307,7 @@ std::optional<separation> start_separation(const config::config& cfg, const logs
     lg.error->critical("cannot start: {}", error);
     return std::nullopt;
   }
-  out.broker = spawner::broker::start(accounts, error, spawner_lanes(cfg));
+  out.broker = spawner::broker::start(accounts, error, spawner_lanes(cfg), spawner_reread(origin));
   if (!out.broker) {
     lg.error->critical("cannot start the spawner process: {}", error);
     return std::nullopt;
@@ -277,7 +401,7 @@ int serve_until_stopped(const config::config& cfg, const logs& lg, server& srv,
   return spawner_died ? 1 : 0;
 }
 
-int run_server(const config::config& cfg) {
+int run_server(const config::config& cfg, const config_origin& origin) {
   logs lg;
   try {
     lg = open_logs(cfg.log);
@@ -295,10 +419,13 @@ int run_server(const config::config& cfg) {
   }
   for (const auto& h : cfg.handlers)
     if (!h.available) lg.error->warn("{} is disabled: {}", h.match, h.unavailable_reason);
-  auto sep = start_separation(cfg, lg);
+  auto sep = start_separation(cfg, lg, origin);
   if (!sep) return 1;
   auto srv = bound_server(cfg, lg, sep->broker.get());
   if (!srv) return 1;
+  srv->set_config_source(network_reread(origin, sep->broker.get()));
+  pid_file pid(cfg.server.pid_file, lg);
+  if (!pid.written()) return 1;
   if (sep->drop_to && !drop_root(cfg, *sep->drop_to, lg)) return 1;
   return serve_until_stopped(cfg, lg, *srv, sep->broker.get(), notify);
 }
@@ -340,6 +467,8 @@ struct command_line {
   CLI::App* check = nullptr;
   CLI::App* tryc = nullptr;
   std::string serve_config, check_config, try_config;
+  CLI::App* reload = nullptr;  // POSIX only
+  std::string reload_config, reload_pid_file;
   std::vector<std::string> serve_listen;  // replaces the config's listen when given
   std::string dev_dir = ".";
   std::string dev_listen;
@@ -391,6 +520,17 @@ void define_commands(command_line& c) {
   c.dev = c.app.add_subcommand("dev", "Serve DIR with the embedded dev config, no config file");
   c.dev->add_option("DIR", c.dev_dir, "Document root (default: the current folder)");
   c.dev->add_option("--listen", c.dev_listen, "HOST:PORT to listen on (default: 127.0.0.1:8080)");
+#ifndef _WIN32
+  c.reload = c.app.add_subcommand(
+      "reload",
+      "Ask a running cgihost to reload its config (SIGHUP to the pid in [server] pid_file)");
+  auto* rc = c.reload->add_option("-c,--config", c.reload_config,
+                                  "The TOML config file the running cgihost serves");
+  auto* rp = c.reload->add_option("--pid-file", c.reload_pid_file,
+                                  "The pid file to read instead of the config's pid_file");
+  rc->excludes(rp);
+  c.reload->require_option(1);
+#endif
   c.check =
       c.app.add_subcommand("check-config", "Validate a config file: print ok, or every problem");
   c.check->add_option("-c,--config", c.check_config, "The TOML config file")->required();
@@ -420,14 +560,17 @@ std::optional<int> parse(command_line& c, int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-') {
     const std::string_view cmd = argv[1];
 #if defined(_WIN32)
-    const bool service = cmd == "service";
+    const bool service = cmd == "service";  // the Windows build's alone
+    const bool reload = false;              // POSIX only (a signal)
 #else
-    const bool service = false;  // the Windows build's alone
+    const bool service = false;
+    const bool reload = cmd == "reload";
 #endif
     if (cmd != "serve" && cmd != "dev" && cmd != "check-config" && cmd != "try" &&
-        cmd != "password" && !service) {
+        cmd != "password" && !service && !reload) {
       std::cerr << "cgihost: unknown command \"" << cmd
-                << "\" (use serve, dev, check-config, try or password; see cgihost --help)\n";
+                << "\" (use serve, dev, check-config, try, reload or password; see cgihost "
+                   "--help)\n";
       return 2;
     }
   }
@@ -475,6 +618,47 @@ int try_command(command_line& c, const config::load_options& options) {
   }
 }
 
+#ifndef _WIN32
+// `cgihost reload`: SIGHUP to the pid a pid file names. With -c, the file is
+// the config's [server] pid_file, and a config that does not load is
+// reported here and nothing is sent.
+int reload_command(const command_line& c, const config::load_options& options) {
+  std::filesystem::path file = c.reload_pid_file;
+  if (file.empty()) {
+    auto r = config::load_file(c.reload_config, options);
+    if (!r.ok()) return print_diagnostics(r.errors);
+    if (!r.value->server.pid_file) {
+      std::cerr << "cgihost: reload: " << c.reload_config
+                << " names no [server] pid_file (give --pid-file PATH)\n";
+      return 1;
+    }
+    file = *r.value->server.pid_file;
+  }
+  std::ifstream in(file);
+  std::string text;
+  if (!(in >> text)) {
+    std::cerr << "cgihost: reload: cannot read pid file " << file.string() << ": "
+              << (in.eof() ? std::string("empty") : std::strerror(errno)) << '\n';
+    return 1;
+  }
+  long pid = 0;
+  const bool digits = text.find_first_not_of("0123456789") == std::string::npos &&
+                      text.size() <= 9 && (pid = std::stol(text)) > 1;
+  if (!digits) {
+    std::cerr << "cgihost: reload: pid file " << file.string() << " holds no pid: \"" << text
+              << "\"\n";
+    return 1;
+  }
+  if (::kill(static_cast<pid_t>(pid), SIGHUP) != 0) {
+    std::cerr << "cgihost: reload: cannot signal pid " << pid << " (from " << file.string()
+              << "): " << std::strerror(errno) << '\n';
+    return 1;
+  }
+  std::cout << "asked cgihost (pid " << pid << ") to reload its config\n";
+  return 0;
+}
+#endif
+
 int dev_command(const command_line& c, const config::load_options& options) {
   std::error_code ec;
   if (!std::filesystem::is_directory(c.dev_dir, ec)) {
@@ -492,7 +676,7 @@ int dev_command(const command_line& c, const config::load_options& options) {
     }
     return print_diagnostics(r.errors);
   }
-  return run_server(*r.value);
+  return run_server(*r.value, config_origin{{}, options, {}});
 }
 
 int serve_command(const command_line& c, const config::load_options& options) {
@@ -505,8 +689,12 @@ int serve_command(const command_line& c, const config::load_options& options) {
   if (!r.ok()) return print_diagnostics(r.errors);
   // HttpPlatformHandler's port (arguments="serve ... --listen
   // 127.0.0.1:%HTTP_PLATFORM_PORT%", expanded by IIS) replaces the config's.
-  if (!c.serve_listen.empty()) r.value->listen = std::get<std::vector<config::endpoint>>(listen);
-  return run_server(*r.value);
+  config_origin origin{std::filesystem::absolute(c.serve_config), options, std::nullopt};
+  if (!c.serve_listen.empty()) {
+    r.value->listen = std::get<std::vector<config::endpoint>>(listen);
+    origin.listen = r.value->listen;
+  }
+  return run_server(*r.value, origin);
 }
 
 }  // namespace
@@ -518,6 +706,9 @@ int main_cli(int argc, char** argv) {
   spawner::ignore_broken_pipes();
   auto options = config::system_load_options();
   if (*c.check) return check_config_command(c.check_config, options);
+#ifndef _WIN32
+  if (*c.reload) return reload_command(c, options);
+#endif
   if (*c.tryc) return try_command(c, options);
   if (password_chosen(c.password)) return run_password_command(c.password, options);
   if (*c.serve) return serve_command(c, options);

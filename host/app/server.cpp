@@ -60,6 +60,22 @@ void handler_set::kill_now() {
   for (auto& f : families) f->kill_now();
 }
 
+void handler_set::retire_unshared(const handler_set& next) {
+  for (auto& p : pools)
+    if (std::find(next.pools.begin(), next.pools.end(), p) == next.pools.end()) p->retire();
+  for (auto& f : families)
+    if (std::find(next.families.begin(), next.families.end(), f) == next.families.end())
+      f->retire();
+}
+
+bool handler_set::done_retiring() const {
+  for (const auto& p : pools)
+    if (!p->done_retiring()) return false;
+  for (const auto& f : families)
+    if (!f->done_retiring()) return false;
+  return true;
+}
+
 handler& handler_set::for_route(const route& r) {
   if (r.status && status) return *status;
   if (r.handler == nullptr || r.module == config::module_kind::static_files) return *static_files;
@@ -94,13 +110,35 @@ bool other_process_identity(const config::config& cfg) {
   return false;
 }
 
+// Whether a reload may keep the previous config's pools: their instances
+// run in the same folder as the same process identity.
+bool same_pool_ground(const config::config& a, const config::config& b) {
+  const auto& x = a.identity.process;
+  const auto& y = b.identity.process;
+  return a.document_root == b.document_root && x.name == y.name && x.uid == y.uid &&
+         x.gid == y.gid && x.sid == y.sid;
+}
+
+// The pool or family of the previous config whose settings are `settings`, if
+// it may be kept.
+template <class T>
+std::shared_ptr<T> kept(const std::vector<std::shared_ptr<T>>& previous,
+                        const config::pool& settings) {
+  for (const auto& p : previous)
+    if (p->settings() == settings) return p;
+  return nullptr;
+}
+
 }  // namespace
 
 handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
-                          std::shared_ptr<spdlog::logger> log, spawner::broker* broker) {
+                          std::shared_ptr<spdlog::logger> log, spawner::broker* broker,
+                          const handler_origin& origin) {
   handler_set out;
   std::map<std::string, std::shared_ptr<fastcgi_pool>> pools;
   std::map<std::string, std::shared_ptr<pool_family>> families;
+  const bool may_keep =
+      origin.previous && origin.previous_cfg && same_pool_ground(*origin.previous_cfg, cfg);
   std::optional<spawner::identity> process;
   const bool can_switch = broker || spawner::can_switch_accounts();
   if (can_switch && !cfg.identity.process.name.empty())
@@ -109,6 +147,11 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
   out.static_files = std::make_unique<static_handler>(cfg, can_switch);
   auto cgi_limit =
       cfg.cgi.max_children ? std::make_shared<run_limit>(cfg.cgi.max_children) : nullptr;
+  // The same max_children: CGI children of the previous config count against it too.
+  if (origin.previous && origin.previous_cfg &&
+      origin.previous_cfg->cgi.max_children == cfg.cgi.max_children)
+    cgi_limit = origin.previous->cgi_limit;
+  out.cgi_limit = cgi_limit;
   out.cgi_after = std::make_shared<after_response>();
   for (const auto& h : cfg.handlers) {
     if (h.module == config::module_kind::static_files) continue;
@@ -127,7 +170,11 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
       // root there is one account to run as, cgihost's own, and the plain
       // pool below is that.)
       auto& family = families[h.pool];
-      if (!family) {
+      if (!family && may_keep) family = kept(origin.previous->families, cfg.pools.at(h.pool));
+      if (family) {
+        if (std::find(out.families.begin(), out.families.end(), family) == out.families.end())
+          out.families.push_back(family);
+      } else {
         family = std::make_shared<pool_family>(cfg.pools.at(h.pool), pool_executor, log,
                                                cfg.document_root.string(),
                                                pass_through_environment(), broker);
@@ -136,7 +183,11 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
       out.configured.emplace(&h, std::make_unique<fastcgi_handler>(cfg, h, nullptr, family));
     } else if (h.module == config::module_kind::fastcgi) {
       auto& pool = pools[h.pool];
-      if (!pool) {
+      if (!pool && may_keep) pool = kept(origin.previous->pools, cfg.pools.at(h.pool));
+      if (pool) {
+        if (std::find(out.pools.begin(), out.pools.end(), pool) == out.pools.end())
+          out.pools.push_back(pool);
+      } else {
         pool = fastcgi_pool::create(cfg.pools.at(h.pool), pool_executor, log, process,
                                     cfg.document_root.string(), pass_through_environment(), broker);
         out.pools.push_back(pool);
@@ -157,17 +208,20 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
                                                                              broker, cgi_limit));
   }
   if (cfg.status.path || cfg.status.ping_path)
-    out.status = std::make_unique<status_handler>(cfg, out.pools, out.families);
+    out.status = std::make_unique<status_handler>(cfg, out.pools, out.families, origin.facts);
   return out;
 }
 
 server::server(const config::config& cfg, logs logs, spawner::broker* broker)
-    : cfg_(cfg),
-      logs_(std::move(logs)),
-      error_pages_(error_pages::load(cfg)),
+    : server(std::shared_ptr<const config::config>(&cfg, [](const config::config*) {}),
+             std::move(logs), broker) {}
+
+server::server(std::shared_ptr<const config::config> cfg, logs logs, spawner::broker* broker)
+    : logs_(std::move(logs)),
+      broker_(broker),
       contexts_([&] {
-        unsigned n = cfg.server.threads ? cfg.server.threads
-                                        : std::max(1u, std::thread::hardware_concurrency());
+        unsigned n = cfg->server.threads ? cfg->server.threads
+                                         : std::max(1u, std::thread::hardware_concurrency());
         std::vector<std::unique_ptr<asio::io_context>> v;
         for (unsigned i = 0; i < n; ++i) v.push_back(std::make_unique<asio::io_context>(1));
         return v;
@@ -187,46 +241,117 @@ server::server(const config::config& cfg, logs logs, spawner::broker* broker)
     if (!reaper_)
       logs_.error->warn("[spawner] {}: processes that children leave behind are not ended", error);
   }
-  handlers_ = make_handlers(cfg, contexts_[0]->get_executor(), logs_.error, broker);
-  auth_ = std::make_unique<authenticator>(cfg, logs_.error);
-  dispatch_ = std::make_unique<dispatcher>(cfg, handlers_, auth_.get());
+  gen_ = make_generation(std::move(cfg), nullptr);
 }
 
 server::~server() {
   destroying_.store(true, std::memory_order_release);
+  if (reload_thread_.joinable()) reload_thread_.join();
   close_listeners();
-  handlers_.kill_now();  // instances a cut-short stop left running die and are reaped here
+  // Instances a cut-short stop left running die and are reaped here.
+  for (auto& g : live_generations()) g->handlers.kill_now();
+}
+
+std::shared_ptr<generation> server::make_generation(std::shared_ptr<const config::config> cfg,
+                                                    const generation* previous) {
+  auto g = std::make_shared<generation>();
+  g->number = previous ? previous->number + 1 : 1;
+  // Read before root is dropped at start: the network process may not be
+  // able to read them after (a reload then fails naming the page).
+  g->pages = error_pages::load(*cfg);
+  handler_origin origin;
+  origin.facts = facts_;
+  if (previous) {
+    origin.previous = &previous->handlers;
+    origin.previous_cfg = previous->cfg.get();
+  }
+  g->handlers = make_handlers(*cfg, contexts_[0]->get_executor(), logs_.error, broker_, origin);
+  g->auth = std::make_unique<authenticator>(*cfg, logs_.error);
+  g->dispatch = std::make_unique<dispatcher>(*cfg, g->handlers, g->auth.get());
+  g->cfg = std::move(cfg);
+  g->view.emplace(served{*g->cfg, g->pages, *g->dispatch});
+  return g;
+}
+
+std::shared_ptr<generation> server::current_generation() const {
+  std::lock_guard lock(gen_mutex_);
+  return gen_;
+}
+
+std::shared_ptr<const served> server::current() const {
+  auto g = current_generation();
+  return std::shared_ptr<const served>(g, &*g->view);
+}
+
+std::vector<std::shared_ptr<generation>> server::live_generations() {
+  std::vector<std::shared_ptr<generation>> out{current_generation()};
+  for (auto& w : old_)
+    if (auto g = w.lock()) out.push_back(std::move(g));
+  return out;
 }
 
 bool server::bind(std::string& error) {
-  for (const auto& ep : cfg_.listen)
-    if (!bind_one(ep, false, error)) return false;
-  for (const auto& ep : cfg_.fastcgi.listen)
-    if (!bind_one(ep, true, error)) return false;
+  std::vector<std::shared_ptr<listener>> added;
+  if (!bind_new(*current_generation()->cfg, added, error)) return false;
+  listeners_.insert(listeners_.end(), added.begin(), added.end());
   return true;
 }
 
-bool server::bind_one(const config::endpoint& ep, bool fastcgi, std::string& error) {
-  listener l;
-  l.fastcgi = fastcgi;
+namespace {
+
+std::string listener_key(const config::endpoint& ep, bool fastcgi) {
+  return (fastcgi ? "fastcgi " : "http ") + ep.to_string();
+}
+
+}  // namespace
+
+bool server::bind_new(const config::config& next, std::vector<std::shared_ptr<listener>>& added,
+                      std::string& error) {
+  // An address listened on already keeps its socket (with port 0: the port it got).
+  auto have = [&](const std::string& key) {
+    for (const auto& l : listeners_)
+      if (l->key == key) return true;
+    return false;
+  };
+  for (bool fastcgi : {false, true}) {
+    for (const auto& ep : fastcgi ? next.fastcgi.listen : next.listen) {
+      if (have(listener_key(ep, fastcgi))) continue;
+      auto l = bind_one(next, ep, fastcgi, error);
+      if (!l) {
+        for (auto& a : added) close_listener(*a);
+        added.clear();
+        return false;
+      }
+      added.push_back(std::move(l));
+    }
+  }
+  return true;
+}
+
+std::shared_ptr<server::listener> server::bind_one(const config::config& cfg,
+                                                   const config::endpoint& ep, bool fastcgi,
+                                                   std::string& error) {
+  auto l = std::make_shared<listener>();
+  l->fastcgi = fastcgi;
+  l->key = listener_key(ep, fastcgi);
   if (ep.is_unix()) {
 #ifdef CGIHOST_UNIX_LISTENERS
     auto acc = bind_unix_socket(control_, ep.unix_path,
-                                fastcgi ? cfg_.fastcgi.socket : cfg_.http.socket, l.file, error);
-    if (!acc) return false;
-    l.local = std::make_unique<asio::local::stream_protocol::acceptor>(std::move(*acc));
-    listeners_.push_back(std::move(l));
-    return true;
+                                fastcgi ? cfg.fastcgi.socket : cfg.http.socket, l->file, error);
+    if (!acc) return nullptr;
+    l->local = std::make_unique<asio::local::stream_protocol::acceptor>(std::move(*acc));
+    return l;
 #else
+    (void)cfg;
     error = "cannot listen on " + ep.to_string() + ": no Unix sockets here";
-    return false;
+    return nullptr;
 #endif
   }
   error_code ec;
   auto addr = asio::ip::make_address(ep.address, ec);
   if (ec) {
     error = "cannot listen on " + ep.to_string() + ": " + ec.message();
-    return false;
+    return nullptr;
   }
   auto acc = std::make_unique<asio::ip::tcp::acceptor>(control_);
   asio::ip::tcp::endpoint endpoint(addr, ep.port);
@@ -237,19 +362,18 @@ bool server::bind_one(const config::endpoint& ep, bool fastcgi, std::string& err
   if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     error = "cannot listen on " + ep.to_string() + ": " + ec.message();
-    return false;
+    return nullptr;
   }
-  l.tcp = std::move(acc);
-  listeners_.push_back(std::move(l));
-  return true;
+  l->tcp = std::move(acc);
+  return l;
 }
 
 std::vector<asio::ip::tcp::endpoint> server::bound() const {
   std::vector<asio::ip::tcp::endpoint> out;
   for (const auto& l : listeners_) {
-    if (!l.tcp || l.fastcgi) continue;
+    if (!l->tcp || l->fastcgi) continue;
     error_code ec;
-    auto ep = l.tcp->local_endpoint(ec);
+    auto ep = l->tcp->local_endpoint(ec);
     if (!ec) out.push_back(ep);
   }
   return out;
@@ -258,9 +382,9 @@ std::vector<asio::ip::tcp::endpoint> server::bound() const {
 std::vector<asio::ip::tcp::endpoint> server::bound_fastcgi() const {
   std::vector<asio::ip::tcp::endpoint> out;
   for (const auto& l : listeners_) {
-    if (!l.tcp || !l.fastcgi) continue;
+    if (!l->tcp || !l->fastcgi) continue;
     error_code ec;
-    auto ep = l.tcp->local_endpoint(ec);
+    auto ep = l->tcp->local_endpoint(ec);
     if (!ec) out.push_back(ep);
   }
   return out;
@@ -270,7 +394,7 @@ std::vector<std::string> server::bound_unix() const {
   std::vector<std::string> out;
 #ifdef CGIHOST_UNIX_LISTENERS
   for (const auto& l : listeners_)
-    if (l.local) out.push_back("unix:" + l.file.path);
+    if (l->local) out.push_back("unix:" + l->file.path);
 #endif
   return out;
 }
@@ -301,6 +425,7 @@ void server::run(bool handle_signals) {
     });
   }
   for (auto& l : listeners_) asio::co_spawn(control_, accept_loop(l), asio::detached);
+  if (handle_signals && config_source_) on_hangup();
   if (notify_ && notify_->watchdog())
     asio::co_spawn(control_, watchdog(*notify_->watchdog() / 2), asio::detached);
   std::vector<std::thread> threads;
@@ -336,11 +461,13 @@ void server::release() {
   // The io threads keep running until every FastCGI instance is reaped: an
   // instance dies with the thread that started it (PR_SET_PDEATHSIG), and
   // must be allowed its own graceful end first.
-  handlers_.stop(std::chrono::seconds(2), [this] {
+  auto gens = live_generations();
+  auto all_done = after_all(gens.size(), [this] {
     asio::post(control_, [this] {
       for (auto& w : work_) w.reset();
     });
   });
+  for (auto& g : gens) g->handlers.stop(std::chrono::seconds(2), all_done);
 }
 
 void server::stop() {
@@ -356,24 +483,28 @@ void server::do_stop() {
     error_code ec;
     signals_->cancel(ec);
   }
+  if (hangup_) {
+    error_code ec;
+    hangup_->cancel(ec);
+  }
   std::vector<std::function<void()>> live;
   {
     std::lock_guard lock(sessions_mutex_);
     for (auto& [id, c] : sessions_) live.push_back(c.stop);
   }
+  const auto grace = current_generation()->cfg->server.grace_period;
   logs_.error->info("stopping: listeners closed, {} connection(s) open, grace period {} ms",
-                    live.size(), cfg_.server.grace_period.count());
+                    live.size(), grace.count());
   if (notify_)
     notify_->send("STOPPING=1\nSTATUS=stopping: " + std::to_string(live.size()) +
-                  " connection(s) open, grace period " +
-                  std::to_string(cfg_.server.grace_period.count()) + " ms");
+                  " connection(s) open, grace period " + std::to_string(grace.count()) + " ms");
   // Each holds its connection only while it runs: a connection must not
   // outlive its last owner under the lock.
   for (auto& stop : live) stop();
   live.clear();
   std::lock_guard lock(sessions_mutex_);
   if (sessions_.empty()) return release();
-  grace_timer_.expires_after(cfg_.server.grace_period);
+  grace_timer_.expires_after(grace);
   grace_timer_.async_wait([this](const error_code& ec) {
     if (ec) return;
     std::size_t left = 0;
@@ -401,17 +532,19 @@ void server::session_ended(std::uint64_t id) {
   }
 }
 
-void server::close_listeners() {
-  for (auto& l : listeners_) {
-    error_code ec;
-    if (l.tcp) l.tcp->close(ec);
+void server::close_listener(listener& l) {
+  error_code ec;
+  if (l.tcp) l.tcp->close(ec);
 #ifdef CGIHOST_UNIX_LISTENERS
-    if (l.local) {
-      l.local->close(ec);
-      l.file.remove();
-    }
-#endif
+  if (l.local) {
+    l.local->close(ec);
+    l.file.remove();
   }
+#endif
+}
+
+void server::close_listeners() {
+  for (auto& l : listeners_) close_listener(*l);
 }
 
 bool server::admit_fastcgi(const asio::ip::tcp::endpoint& peer, const error_code& ec) {
@@ -419,7 +552,7 @@ bool server::admit_fastcgi(const asio::ip::tcp::endpoint& peer, const error_code
   if (!ec && a.is_v6() && a.to_v6().is_v4_mapped())
     a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
   const std::string who = ec ? std::string("-") : a.to_string();
-  if (ec || !config::address_in(who, cfg_.fastcgi.allowed_clients)) {
+  if (ec || !config::address_in(who, current_generation()->cfg->fastcgi.allowed_clients)) {
     logs_.error->warn("[fastcgi] connection from {} refused: not in fastcgi.allowed_clients", who);
     return false;
   }
@@ -456,9 +589,10 @@ void server::start_connection(asio::generic::stream_protocol::socket socket, boo
     spawn(std::make_shared<http_session>(*this, std::move(socket), id));
 }
 
-asio::awaitable<void> server::accept_loop(listener& l) {
+asio::awaitable<void> server::accept_loop(std::shared_ptr<listener> held) {
+  listener& l = *held;
   asio::steady_timer backoff(control_);
-  while (!stopping()) {
+  while (!stopping() && !l.closed) {
     auto& ctx = *contexts_[next_context_++ % contexts_.size()];
     error_code ec;
     std::optional<asio::generic::stream_protocol::socket> socket;
@@ -481,7 +615,7 @@ asio::awaitable<void> server::accept_loop(listener& l) {
       if (!ec) socket.emplace(std::move(s));
     }
 #endif
-    if (stopping() || ec == asio::error::operation_aborted) co_return;
+    if (stopping() || l.closed || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // EMFILE and friends: wait a little instead of spinning on the error.
       logs_.error->warn("accept failed: {}", ec.message());
@@ -491,6 +625,144 @@ asio::awaitable<void> server::accept_loop(listener& l) {
     }
     start_connection(std::move(*socket), l.fastcgi);
   }
+}
+
+// ---- reload
+
+namespace {
+
+// CLOCK_MONOTONIC in microseconds, as systemd's MONOTONIC_USEC= wants it.
+std::uint64_t monotonic_usec() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+}  // namespace
+
+void server::on_hangup() {
+#ifndef _WIN32
+  if (!hangup_) hangup_.emplace(control_, SIGHUP);
+  hangup_->async_wait([this](const error_code& ec, int) {
+    if (ec) return;
+    logs_.error->info("received SIGHUP, reloading the config");
+    reload();
+    on_hangup();
+  });
+#endif
+}
+
+void server::reload() {
+  asio::post(control_, [this] {
+    if (stop_started_ || !config_source_) return;
+    if (reloading_) {
+      reload_again_ = true;  // read once more when this one is done: the file may have changed
+      return;
+    }
+    reloading_ = true;
+    if (notify_)
+      notify_->send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_usec()) +
+                    "\nSTATUS=reloading the config");
+    if (reload_thread_.joinable()) reload_thread_.join();
+    // Read on a thread of its own: a config load reads files and the account
+    // database, and asks the spawner; the io threads go on serving.
+    reload_thread_ = std::thread([this] {
+      std::string errors;
+      auto next = config_source_(errors);
+      asio::post(control_, [this, next = std::move(next), errors = std::move(errors)]() mutable {
+        reloading_ = false;
+        if (stop_started_) return;
+        std::string why = errors;
+        if (next && apply(std::move(next), why)) {
+          if (notify_)
+            notify_->send("READY=1\nSTATUS=reloaded: generation " +
+                          std::to_string(facts_->generation.load()));
+        } else {
+          reload_failed(why.empty() ? "the config could not be read" : why);
+        }
+        if (std::exchange(reload_again_, false)) reload();
+      });
+    });
+  });
+}
+
+void server::reload_failed(const std::string& why) {
+  facts_->reload_failures.fetch_add(1);
+  {
+    std::lock_guard lock(facts_->mu);
+    facts_->last_reload_error = why;
+  }
+  logs_.error->error("reload failed, the running config stays (generation {}): {}",
+                     facts_->generation.load(), why);
+  if (notify_)
+    notify_->send("READY=1\nSTATUS=reload failed, the running config stays: " +
+                  why.substr(0, why.find('\n')));
+}
+
+bool server::apply(std::shared_ptr<const config::config> next, std::string& error) {
+  auto previous = current_generation();
+  std::vector<std::shared_ptr<listener>> added;
+  if (!bind_new(*next, added, error)) return false;
+  std::shared_ptr<generation> g;
+  try {
+    g = make_generation(std::move(next), previous.get());
+  } catch (const std::exception& e) {
+    for (auto& l : added) close_listener(*l);
+    error = e.what();
+    return false;
+  }
+  if (previous->cfg->server.threads != g->cfg->server.threads)
+    logs_.error->warn("reload: server.threads applies at the next start, not at a reload");
+  {
+    std::lock_guard lock(gen_mutex_);
+    gen_ = g;
+  }
+  // Requests from now on are the new generation's; the old one ends as its
+  // requests end, and its pools that the new one does not share end as their
+  // instances become free.
+  previous->handlers.retire_unshared(g->handlers);
+  std::erase_if(old_, [](const std::weak_ptr<generation>& w) { return w.expired(); });
+  old_.push_back(previous);
+  // Listeners: the ones the new config no longer names close (their
+  // connections go on); the new ones start accepting.
+  std::size_t closed = 0, kept = 0;
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    bool wanted = false;
+    for (bool fastcgi : {false, true})
+      for (const auto& ep : fastcgi ? g->cfg->fastcgi.listen : g->cfg->listen)
+        wanted = wanted || listener_key(ep, fastcgi) == (*it)->key;
+    if (wanted) {
+      ++kept;
+      ++it;
+      continue;
+    }
+    (*it)->closed = true;
+    close_listener(**it);
+    it = listeners_.erase(it);
+    ++closed;
+  }
+  for (auto& l : added) {
+    listeners_.push_back(l);
+    asio::co_spawn(control_, accept_loop(l), asio::detached);
+  }
+  facts_->generation.store(g->number);
+  facts_->reloads.fetch_add(1);
+  {
+    std::lock_guard lock(facts_->mu);
+    facts_->last_reload_error.clear();
+  }
+  std::size_t pools_kept = 0;
+  for (const auto& p : g->handlers.pools)
+    pools_kept += std::count(previous->handlers.pools.begin(), previous->handlers.pools.end(), p);
+  for (const auto& f : g->handlers.families)
+    pools_kept +=
+        std::count(previous->handlers.families.begin(), previous->handlers.families.end(), f);
+  logs_.error->info(
+      "reloaded the config: generation {}; listeners: {} kept, {} opened, {} closed; pools: {} "
+      "kept, {} new",
+      g->number, kept, added.size(), closed, pools_kept,
+      g->handlers.pools.size() + g->handlers.families.size() - pools_kept);
+  return true;
 }
 
 }  // namespace cgihost::host

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,7 @@
 #include "host/dispatch/logging.hpp"
 #include "host/dispatch/router.hpp"
 #include "host/http/session_host.hpp"
+#include "host/status/status_handler.hpp"
 #include "spawner/broker.hpp"
 #include "spawner/reaper.hpp"
 
@@ -39,6 +41,7 @@ class http_session;
 class fastcgi_pool;
 class pool_family;
 class after_response;
+class run_limit;
 
 // The handlers of one config, by module; shared by all sessions.
 struct handler_set final : handler_table {
@@ -49,12 +52,28 @@ struct handler_set final : handler_table {
   std::vector<std::shared_ptr<pool_family>> families;  // impersonate = true: a pool per account
   // CGI children running on after their complete response.
   std::shared_ptr<after_response> cgi_after;
+  std::shared_ptr<run_limit> cgi_limit;  // [cgi] max_children's, when set
   handler& for_route(const route& r) override;
   // Ends every pool's instances (TERM, KILL after `grace`), reaped on their executor.
   // `done` runs once every instance is reaped.
   void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
   // Kills and reaps every instance now (the io threads no longer run).
   void kill_now();
+  // A reload replaced this set: its pools that `next` does not share end as
+  // their instances become free (fastcgi_pool::retire). True when none of them
+  // has an instance left.
+  void retire_unshared(const handler_set& next);
+  bool done_retiring() const;
+};
+
+// What make_handlers may take from elsewhere: the handlers of the config a
+// reload replaces, whose pools it keeps where a pool's settings (and the
+// document root and process identity its instances run with) are the same;
+// the server's facts for the status page.
+struct handler_origin {
+  const handler_set* previous = nullptr;
+  const config::config* previous_cfg = nullptr;
+  std::shared_ptr<const server_facts> facts;
 };
 
 // Builds the handlers a config names: static files, one per cgi or fastcgi
@@ -62,7 +81,21 @@ struct handler_set final : handler_table {
 // `script`, and the pools those name (watched on `pool_executor`). Children
 // start through `broker` when given.
 handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_executor,
-                          std::shared_ptr<spdlog::logger> log, spawner::broker* broker = nullptr);
+                          std::shared_ptr<spdlog::logger> log, spawner::broker* broker = nullptr,
+                          const handler_origin& origin = {});
+
+// One config and everything built from it: what requests see (`view`), the
+// pages of [errors], the handlers, the authenticator and the dispatch. The
+// server makes one at start and one per reload; requests hold theirs.
+struct generation {
+  std::uint64_t number = 1;
+  std::shared_ptr<const config::config> cfg;
+  error_pages pages;
+  handler_set handlers;
+  std::unique_ptr<authenticator> auth;
+  std::unique_ptr<dispatcher> dispatch;
+  std::optional<served> view;
+};
 
 // The accounts the spawn broker may start children as: identity.process,
 // identity.anonymous, every [accounts] value and every [[locations]]
@@ -83,6 +116,7 @@ class server final : public session_host {
   // (privilege separation), every child is started by it. Reads the pages of
   // [errors] (error_pages::load): throws naming one that cannot be read.
   server(const config::config& cfg, logs logs, spawner::broker* broker = nullptr);
+  server(std::shared_ptr<const config::config> cfg, logs logs, spawner::broker* broker = nullptr);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -117,11 +151,26 @@ class server final : public session_host {
   // every half interval while every io thread answers. Before run().
   void set_notify(const sd_notify* n) { notify_ = n; }
 
+  // Reads the next config for a reload (SIGHUP): the config, or nullptr with
+  // every diagnostic in `errors`. Called on a thread of its own; before run().
+  using config_source = std::function<std::shared_ptr<const config::config>(std::string& errors)>;
+  void set_config_source(config_source source) { config_source_ = std::move(source); }
+  // Reloads as SIGHUP does: reads the config through the source, and serves
+  // new requests with it. Thread-safe; returns at once.
+  void reload();
+  // Serves new requests with `next` (loaded and valid): listeners and pools
+  // are diffed (see README "Reload"). False with `error` when a new listener
+  // cannot be bound or a page of [errors] read: then nothing changed. On the
+  // control strand, or before run().
+  bool apply(std::shared_ptr<const config::config> next, std::string& error);
+  // The reload counters and the generation in use.
+  const server_facts& facts() const { return *facts_; }
+
+  // The config new requests begin under (tests: valid until the next reload).
+  const config::config& settings() const { return *current_generation()->cfg; }
   // For sessions.
-  const config::config& settings() const override { return cfg_; }
+  std::shared_ptr<const served> current() const override;
   const logs& log() const override { return logs_; }
-  const error_pages& custom_error_pages() const override { return error_pages_; }
-  dispatcher& dispatch() override { return *dispatch_; }
   bool stopping() const override { return stopping_.load(std::memory_order_acquire); }
   void session_ended(std::uint64_t id) override;
 
@@ -129,6 +178,8 @@ class server final : public session_host {
   // One listening socket: TCP or (POSIX) Unix, for HTTP or FastCGI.
   struct listener {
     bool fastcgi = false;
+    std::string key;      // "http " or "fastcgi " and the address as configured
+    bool closed = false;  // a reload removed it (control strand)
     std::unique_ptr<asio::ip::tcp::acceptor> tcp;
 #ifdef CGIHOST_UNIX_LISTENERS
     std::unique_ptr<asio::local::stream_protocol::acceptor> local;
@@ -140,13 +191,26 @@ class server final : public session_host {
     std::function<void()> stop;
     bool fastcgi = false;
   };
-  bool bind_one(const config::endpoint& ep, bool fastcgi, std::string& error);
-  asio::awaitable<void> accept_loop(listener& l);
+  std::shared_ptr<listener> bind_one(const config::config& cfg, const config::endpoint& ep,
+                                     bool fastcgi, std::string& error);
+  asio::awaitable<void> accept_loop(std::shared_ptr<listener> l);
+  std::shared_ptr<generation> current_generation() const;
+  std::shared_ptr<generation> make_generation(std::shared_ptr<const config::config> cfg,
+                                              const generation* previous);
+  // Binds what `next` listens on and `listeners_` does not; false and nothing
+  // kept on failure.
+  bool bind_new(const config::config& next, std::vector<std::shared_ptr<listener>>& added,
+                std::string& error);
+  void reload_failed(const std::string& why);
+  void on_hangup();  // re-arms the SIGHUP wait
+  // Every generation still held (the current one first): their pools end at the stop.
+  std::vector<std::shared_ptr<generation>> live_generations();
   // Starts a session (HTTP) or a FastCGI connection on an accepted socket.
   void start_connection(asio::generic::stream_protocol::socket socket, bool fastcgi);
   // A FastCGI TCP peer outside [fastcgi] allowed_clients, or past the
   // connection limit: closed, with a log line. True when it may stay.
   bool admit_fastcgi(const asio::ip::tcp::endpoint& peer, const error_code& ec);
+  void close_listener(listener& l);
   void close_listeners();
   void do_stop();  // on the control strand
   void release();  // on the control strand: let every context finish
@@ -154,11 +218,9 @@ class server final : public session_host {
   // previous round posted to it.
   asio::awaitable<void> watchdog(std::chrono::microseconds every);
 
-  const config::config& cfg_;
   logs logs_;
-  // Read by the constructor, before root is dropped: the network process
-  // may not be able to read them after.
-  error_pages error_pages_;
+  spawner::broker* broker_;
+  std::shared_ptr<server_facts> facts_ = std::make_shared<server_facts>();
   // Declared before the contexts: sessions still in a context when it is
   // destroyed (after a grace period ran out) unregister themselves here.
   std::mutex sessions_mutex_;
@@ -177,11 +239,17 @@ class server final : public session_host {
   // with a last sweep.
   std::shared_ptr<spawner::subreaper> reaper_;
   // After the contexts: destroyed before them, so no io object outlives its context.
-  handler_set handlers_;
-  std::unique_ptr<authenticator> auth_;
-  std::unique_ptr<dispatcher> dispatch_;
-  std::vector<listener> listeners_;
+  mutable std::mutex gen_mutex_;
+  std::shared_ptr<generation> gen_;  // under gen_mutex_
+  // Generations a reload replaced, while something holds them (control strand).
+  std::vector<std::weak_ptr<generation>> old_;
+  std::list<std::shared_ptr<listener>> listeners_;  // control strand
   std::optional<asio::signal_set> signals_;
+  std::optional<asio::signal_set> hangup_;
+  config_source config_source_;
+  std::thread reload_thread_;
+  bool reloading_ = false;     // control strand: a reload is being read
+  bool reload_again_ = false;  // control strand: SIGHUP came meanwhile
   asio::steady_timer grace_timer_;
   const sd_notify* notify_ = nullptr;
   asio::steady_timer watchdog_timer_;

@@ -430,6 +430,10 @@ asio::awaitable<void> fastcgi_pool::ticker() {
     {
       std::lock_guard lock(mu_);
       if (core_.stopping()) co_return;
+      if (core_.retired() && all_gone_locked() && core_.queued() == 0) {
+        ticker_started_ = false;  // a late request of the old config starts it again
+        co_return;
+      }
       auto now = clock::now();
       core_.tick(now);
       run_actions_locked();
@@ -654,6 +658,18 @@ void fastcgi_pool::stop(std::chrono::milliseconds grace, std::function<void()> d
         for (auto& m : self->masters_) m->child->end_group_now();
       },
       asio::detached);
+}
+
+void fastcgi_pool::retire() {
+  std::lock_guard lock(mu_);
+  core_.retire();
+  run_actions_locked();
+  end_unused_master_locked();
+}
+
+bool fastcgi_pool::done_retiring() {
+  std::lock_guard lock(mu_);
+  return core_.retired() && all_gone_locked() && core_.queued() == 0;
 }
 
 void fastcgi_pool::stopped_locked() {

@@ -143,6 +143,11 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   // threads no longer run (a stop whose grace period ran out).
   void kill_now();
 
+  // A reload replaced this pool (pool_core::retire): its instances end as
+  // they become free, and it is done once none is left and none is queued.
+  void retire();
+  bool done_retiring();
+
   const config::pool& settings() const { return settings_; }
   std::size_t instance_count();
   snapshot status();
@@ -194,7 +199,7 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   // Under mu_, once stopping and every instance is reaped.
   void stopped_locked();
 
-  const config::pool& settings_;
+  const config::pool settings_;  // a copy: the pool may outlive its config (reload)
   asio::any_io_executor ex_;
   std::shared_ptr<spdlog::logger> log_;
   std::optional<spawner::identity> as_;

@@ -134,7 +134,7 @@ void pool_core::start_failed(id inst, const std::string& reason, time_point now,
 }
 
 void pool_core::hand_over(inst_rec& inst, time_point now) {
-  if (stopping_) {
+  if (stopping_ || (retired_ && queue_.empty())) {
     end(inst, ending::graceful, true);
     return;
   }
@@ -365,6 +365,13 @@ void pool_core::stop() {
     // A busy one finishes its request first; its holder keeps the connection until then.
     end(r, ending::graceful, r.st == state::idle);
   }
+}
+
+void pool_core::retire() {
+  if (retired_ || stopping_) return;
+  retired_ = true;
+  for (auto& r : instances_)
+    if (r.st == state::idle) end(r, ending::graceful, true);
 }
 
 std::vector<pool_core::instance_view> pool_core::instances() const {

@@ -154,9 +154,16 @@ class pool_core {
   // SIGTERM and end when given back).
   void stop();
 
+  // A reload replaced this pool (its settings changed): idle instances end
+  // now, busy ones once given back after their request, unless a queued
+  // request (one that began under the old config) takes them; nothing starts
+  // but for such queued requests. Nothing is refused or cut short.
+  void retire();
+
   std::vector<action> take_actions() { return std::exchange(actions_, {}); }
 
   bool stopping() const { return stopping_; }
+  bool retired() const { return retired_; }
   bool empty() const { return instances_.empty(); }
   std::size_t queued() const { return queue_.size(); }
   std::vector<instance_view> instances() const;
@@ -203,6 +210,7 @@ class pool_core {
   std::vector<action> actions_;
   id next_inst_ = 1;
   bool stopping_ = false;
+  bool retired_ = false;
   // Failures: back-off after failed starts in a row, the pause after too many.
   std::uint32_t failed_in_row_ = 0;
   time_point backoff_until_{};

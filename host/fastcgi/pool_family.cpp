@@ -24,6 +24,7 @@ std::shared_ptr<fastcgi_pool> pool_family::for_account(const spawner::identity& 
   if (!p) {
     p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_, broker_);
     p->join_family(weak_from_this());
+    if (retired_) p->retire();
     log_->info("[pool {}] {}a pool of instances running as {}", settings_.name,
                settings_.impersonate ? "impersonate: " : "", as.describe());
   }
@@ -88,6 +89,20 @@ void pool_family::make_room(const fastcgi_pool* asking) {
     for (auto& p : self->pools())
       if (p.get() != asking && p->end_one_idle()) return;
   });
+}
+
+void pool_family::retire() {
+  {
+    std::lock_guard lock(mu_);
+    retired_ = true;
+  }
+  for (auto& p : pools()) p->retire();
+}
+
+bool pool_family::done_retiring() {
+  for (auto& p : pools())
+    if (!p->done_retiring()) return false;
+  return true;
 }
 
 void pool_family::kill_now() {

@@ -62,9 +62,12 @@ class pool_family : public std::enable_shared_from_this<pool_family> {
   // Stops every account's pool; `done` once all of them are reaped.
   void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
   void kill_now();
+  // Retires every account's pool (fastcgi_pool::retire) and those made later.
+  void retire();
+  bool done_retiring();
 
  private:
-  const config::pool& settings_;
+  const config::pool settings_;  // a copy: the pool may outlive its config (reload)
   asio::any_io_executor ex_;
   std::shared_ptr<spdlog::logger> log_;
   std::string document_root_;
@@ -72,6 +75,7 @@ class pool_family : public std::enable_shared_from_this<pool_family> {
   spawner::broker* broker_;
   std::mutex mu_;
   bool stopped_ = false;
+  bool retired_ = false;
   // By account: its uid (POSIX), its SID (Windows: relative ids repeat
   // across domains).
   std::map<std::string, std::shared_ptr<fastcgi_pool>> by_account_;

@@ -31,7 +31,7 @@ fcgi_connection::fcgi_connection(session_host& srv, stream_socket socket, std::u
       id_(id),
       peer_(peer_end(socket_)),
       local_(local_end(socket_)),
-      decoder_(limits_for(srv.settings())),
+      decoder_(limits_for(srv.current()->settings)),
       room_(socket_.get_executor(), clock::time_point::max()),
       writer_free_(socket_.get_executor(), clock::time_point::max()),
       idle_(socket_.get_executor(), [this] {
@@ -79,7 +79,8 @@ asio::awaitable<void> fcgi_connection::run() {
 }
 
 asio::awaitable<void> fcgi_connection::read_records() {
-  const auto& limits = server_.settings().http;
+  const auto current = server_.current();
+  const auto& limits = current->settings.http;
   std::string in(64 * 1024, '\0');
   bool first = true;
   while (!closing_) {
@@ -254,7 +255,7 @@ void fcgi_connection::linger_close() {
 asio::awaitable<void> fcgi_connection::dispatch(fcgi_request& req) {
   std::string failure;
   try {
-    co_await server_.dispatch().serve(req);
+    co_await req.served_by().dispatch.serve(req);
   } catch (const std::exception& e) {
     server_.log().error->error("[fastcgi] rid={} handler failed: {}", req.id().str(), e.what());
     failure = e.what();
@@ -290,7 +291,7 @@ asio::awaitable<void> fcgi_connection::send(std::string bytes, error_code& ec) {
     co_return;
   }
   writing_ = true;
-  asio::steady_timer limit(socket_.get_executor(), server_.settings().http.send_timeout);
+  asio::steady_timer limit(socket_.get_executor(), server_.current()->settings.http.send_timeout);
   auto r = co_await (asio::async_write(socket_, asio::buffer(bytes) + done, nothrow) ||
                      limit.async_wait(nothrow));
   writing_ = false;

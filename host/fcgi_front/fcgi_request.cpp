@@ -44,6 +44,7 @@ std::string cgi_head(const http::response_header<>& head) {
 
 fcgi_request::fcgi_request(fcgi_connection& c, std::uint16_t fcgi_id, bool keep_conn)
     : c_(c),
+      gen_(c.server_.current()),
       fcgi_id_(fcgi_id),
       keep_conn_(keep_conn),
       started_at_(clock::now()),
@@ -53,7 +54,7 @@ fcgi_request::fcgi_request(fcgi_connection& c, std::uint16_t fcgi_id, bool keep_
   state().id = request_id::next();
 }
 
-const config::config& fcgi_request::settings() const { return c_.server_.settings(); }
+const config::config& fcgi_request::settings() const { return gen_->settings; }
 spdlog::logger& fcgi_request::log() const { return *c_.server_.log().error; }
 
 std::optional<refusal> fcgi_request::take_params(const fcgi::name_values& params) {
@@ -415,12 +416,12 @@ asio::awaitable<void> fcgi_request::send_error_page(http::status status, std::st
     failed_ = true;
     co_return;
   }
-  const auto page = c_.server_.custom_error_pages().render(
+  const auto page = gen_->pages.render(
       status, settings().dev_mode ? extra.dev_detail : std::string_view{}, extra.phase);
   http::response_header<> head;
   head.result(status);
   if (extra.challenge && status == http::status::unauthorized && settings().authentication.basic)
-    head.set(http::field::www_authenticate, c_.server_.dispatch().auth()->challenge());
+    head.set(http::field::www_authenticate, gen_->dispatch.auth()->challenge());
   head.set(http::field::content_type, page.content_type);
   head.set(http::field::content_length, std::to_string(page.body.size()));
   if (status == http::status::method_not_allowed)

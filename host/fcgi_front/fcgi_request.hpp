@@ -16,6 +16,7 @@
 #include "host/dispatch/exchange.hpp"
 #include "host/dispatch/refusal.hpp"
 #include "host/fcgi_front/fcgi_params.hpp"
+#include "host/http/session_host.hpp"
 #include "spawner/files.hpp"
 
 namespace cgihost::host {
@@ -54,6 +55,7 @@ class fcgi_request final : public exchange {
   void log_access() const;
 
   const config::config& settings() const override;
+  const served& served_by() const { return *gen_; }
   spdlog::logger& log() const override;
   bool head_sent() const override { return head_sent_; }
   const std::string& peer_address() const override { return peer_address_; }
@@ -90,6 +92,8 @@ class fcgi_request final : public exchange {
   asio::awaitable<void> raw_status_line(error_code& ec);
 
   fcgi_connection& c_;
+  // The config the request began under, held until it ends.
+  std::shared_ptr<const served> gen_;
   std::uint16_t fcgi_id_;
   bool keep_conn_;
   clock::time_point started_at_;

@@ -56,9 +56,11 @@ connection_end local_end(const stream_socket& s) {
 
 http_session::http_session(session_host& srv, stream_socket socket, std::uint64_t id)
     : server_(srv),
+      accepted_under_(srv.current()),
+      gen_(accepted_under_),
       socket_(std::move(socket)),
       deadline_(socket_.get_executor(), [this] { alarm_rang(); }),
-      reader_(srv.settings().http),
+      reader_(accepted_under_->settings.http),
       id_(id) {
   auto peer = peer_end(socket_);
   peer_ = std::move(peer.address);
@@ -119,12 +121,12 @@ asio::awaitable<void> http_session::run() {
 asio::awaitable<void> http_session::send_simple(http::status status, bool close,
                                                 std::string_view reason, const request_start& at,
                                                 const std::string& request_line) {
-  const auto& cfg = server_.settings();
+  const auto& cfg = gen_->settings;
   auto code = static_cast<unsigned>(status);
   server_.log().error->log(code >= 500 ? spdlog::level::warn : spdlog::level::info,
                            "[http] rid={} {} from {}: {}", at.id.str(), code, peer_, reason);
   linger_ = linger_ || close;
-  const auto page = server_.custom_error_pages().render(status, {}, {});
+  const auto page = gen_->pages.render(status, {}, {});
   const std::string& body = page.body;
   http::response_header<> msg;
   msg.version(11);
@@ -157,12 +159,13 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
   state_ = state::idle;
   if (!co_await await_request(first)) co_return false;
   state_ = state::reading_head;
+  gen_ = server_.current();  // a reload since the last request applies from this one
   request_start at{clock::now(), unix_now(), request_id::next()};
   ++requests_;
   auto target = co_await read_head(at);
   if (!target) co_return false;
   state_ = state::busy;
-  session_exchange ex(*this, server_.dispatch(), std::move(*target), at.id, at.started, at.arrived);
+  session_exchange ex(*this, gen_, std::move(*target), at.id, at.started, at.arrived);
   co_await dispatch(ex);
   ex.log_access();
   if (!ex.complete() || !ex.keep_alive()) co_return false;
@@ -172,7 +175,7 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
 asio::awaitable<bool> http_session::await_request(bool first) {
   if (reader_.buffered() > 0) co_return true;  // pipelined: already here
   if (stop_requested_ || server_.stopping()) co_return false;
-  const auto& limits = server_.settings().http;
+  const auto& limits = server_.current()->settings.http;
   within(first ? limits.header_timeout : limits.keepalive_timeout);
   auto [ec, n] = co_await socket_.async_read_some(reader_.prepare(), nothrow);
   done_waiting();
@@ -183,7 +186,7 @@ asio::awaitable<bool> http_session::await_request(bool first) {
 
 asio::awaitable<std::optional<protocol::normalized_target>> http_session::read_head(
     const request_start& at) {
-  const auto& limits = server_.settings().http;
+  const auto& limits = gen_->settings.http;
   reader_.start();
   // The head must be complete within header_timeout, however slowly it
   // trickles in (slowloris). Our own timer cancels the read rather than the
@@ -235,7 +238,7 @@ asio::awaitable<std::optional<protocol::normalized_target>> http_session::checke
 asio::awaitable<void> http_session::dispatch(session_exchange& ex) {
   std::string failure;
   try {
-    co_await server_.dispatch().serve(ex);
+    co_await ex.served_by().dispatch.serve(ex);
   } catch (const std::exception& e) {
     server_.log().error->error("[http] rid={} handler failed: {}", ex.id().str(), e.what());
     failure = e.what();

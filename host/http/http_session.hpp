@@ -93,6 +93,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void alarm_rang();
 
   session_host& server_;
+  // The config the connection was accepted under: its head limits (reader_).
+  std::shared_ptr<const served> accepted_under_;
+  // The config of the request being read or served (refreshed per request).
+  std::shared_ptr<const served> gen_;
   stream_socket socket_;
   alarm deadline_;
   bool close_on_alarm_ = true;

@@ -29,10 +29,10 @@ bool expects_continue(const http::request_header<>& req) {
 
 }  // namespace
 
-session_exchange::session_exchange(http_session& s, dispatcher& d,
+session_exchange::session_exchange(http_session& s, std::shared_ptr<const served> gen,
                                    protocol::normalized_target target, request_id id,
                                    clock::time_point started, std::int64_t arrived)
-    : exchange(&d), s_(s), started_(started), arrived_(arrived) {
+    : exchange(&gen->dispatch), s_(s), gen_(std::move(gen)), started_(started), arrived_(arrived) {
   const auto& req = s_.reader_.parser().get();
   auto& st = state();
   st.head.method = req.method_string();
@@ -44,7 +44,7 @@ session_exchange::session_exchange(http_session& s, dispatcher& d,
   st.id = id;
 }
 
-const config::config& session_exchange::settings() const { return s_.server_.settings(); }
+const config::config& session_exchange::settings() const { return gen_->settings; }
 spdlog::logger& session_exchange::log() const { return *s_.server_.log().error; }
 const std::string& session_exchange::peer_address() const { return s_.peer_; }
 std::uint16_t session_exchange::peer_port() const { return s_.peer_port_; }
@@ -246,12 +246,12 @@ asio::awaitable<void> session_exchange::send_error_page(http::status status,
     phase_ = progress::failed;
     co_return;
   }
-  const auto page = s_.server_.custom_error_pages().render(
-      status, settings().dev_mode ? dev_detail : std::string_view{}, phase);
+  const auto page =
+      gen_->pages.render(status, settings().dev_mode ? dev_detail : std::string_view{}, phase);
   http::response_header<> head;
   head.result(status);
   if (extra.challenge && status == http::status::unauthorized && settings().authentication.basic)
-    head.set(http::field::www_authenticate, s_.server_.dispatch().auth()->challenge());
+    head.set(http::field::www_authenticate, gen_->dispatch.auth()->challenge());
   head.set(http::field::content_type, page.content_type);
   head.set(http::field::content_length, std::to_string(page.body.size()));
   if (status == http::status::method_not_allowed)

@@ -13,6 +13,7 @@
 #include "host/dispatch/dispatch.hpp"
 #include "host/dispatch/exchange.hpp"
 #include "host/http/http_request.hpp"
+#include "host/http/session_host.hpp"
 
 namespace cgihost::host {
 
@@ -22,11 +23,14 @@ class session_exchange final : public exchange {
  public:
   using clock = std::chrono::steady_clock;
 
-  // The request the session's parser holds, whose target is `target`.
-  session_exchange(http_session& s, dispatcher& d, protocol::normalized_target target,
-                   request_id id, clock::time_point started, std::int64_t arrived);
+  // The request the session's parser holds, whose target is `target`,
+  // served under `gen` (held until the exchange ends).
+  session_exchange(http_session& s, std::shared_ptr<const served> gen,
+                   protocol::normalized_target target, request_id id, clock::time_point started,
+                   std::int64_t arrived);
 
   const config::config& settings() const override;
+  const served& served_by() const { return *gen_; }
   spdlog::logger& log() const override;
   bool head_sent() const override { return phase_ != progress::before_head; }
   const std::string& peer_address() const override;
@@ -87,6 +91,7 @@ class session_exchange final : public exchange {
   bool check_length(std::size_t more, error_code& ec);
 
   http_session& s_;
+  std::shared_ptr<const served> gen_;
   clock::time_point started_;
   std::int64_t arrived_;
   std::string identity_;

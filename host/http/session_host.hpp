@@ -4,6 +4,7 @@
 // Implemented by host/app's server; a test may implement it alone.
 
 #include <cstdint>
+#include <memory>
 
 #include "config/config.hpp"
 #include "host/dispatch/dispatch.hpp"
@@ -12,14 +13,21 @@
 
 namespace cgihost::host {
 
+// One config as requests see it, with what was built from it: the pages of
+// [errors] (error_pages::load) and the dispatch requests go through. A
+// reload makes a new one; each request holds the one it began under until
+// it ends, so it finishes under the config it started with.
+struct served {
+  const config::config& settings;
+  const error_pages& pages;
+  dispatcher& dispatch;
+};
+
 class session_host {
  public:
-  virtual const config::config& settings() const = 0;
+  // What a request beginning now is served with.
+  virtual std::shared_ptr<const served> current() const = 0;
   virtual const logs& log() const = 0;
-  // The pages of [errors], read at start-up (error_pages::load).
-  virtual const error_pages& custom_error_pages() const = 0;
-  // The one dispatch requests go through.
-  virtual dispatcher& dispatch() = 0;
   // True once a graceful stop began: no new request is read.
   virtual bool stopping() const = 0;
   // The session `id` ended (called from its destructor, on any thread).

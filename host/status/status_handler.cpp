@@ -66,8 +66,12 @@ std::uint64_t restarts(const fastcgi_pool::snapshot& s) {
 
 status_handler::status_handler(const config::config& cfg,
                                std::vector<std::shared_ptr<fastcgi_pool>> pools,
-                               std::vector<std::shared_ptr<pool_family>> families)
-    : cfg_(cfg), pools_(std::move(pools)), families_(std::move(families)) {}
+                               std::vector<std::shared_ptr<pool_family>> families,
+                               std::shared_ptr<const server_facts> facts)
+    : cfg_(cfg),
+      pools_(std::move(pools)),
+      families_(std::move(families)),
+      facts_(facts ? std::move(facts) : std::make_shared<server_facts>()) {}
 
 std::vector<std::shared_ptr<fastcgi_pool>> status_handler::all_pools() const {
   auto all = pools_;
@@ -78,10 +82,20 @@ std::vector<std::shared_ptr<fastcgi_pool>> status_handler::all_pools() const {
 
 std::string status_handler::json() const {
   auto now = std::chrono::system_clock::now();
+  const auto started = facts_->started;
+  std::string last_error;
+  {
+    std::lock_guard lock(facts_->mu);
+    last_error = facts_->last_reload_error;
+  }
   std::string o =
       "{\"version\":" + json_quote(CGIHOST_VERSION) +
-      ",\"started_at\":" + json_quote(rfc3339(started_)) + ",\"uptime_seconds\":" +
-      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - started_).count()) +
+      ",\"started_at\":" + json_quote(rfc3339(started)) + ",\"uptime_seconds\":" +
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - started).count()) +
+      ",\"generation\":" + std::to_string(facts_->generation.load()) +
+      ",\"reloads\":" + std::to_string(facts_->reloads.load()) +
+      ",\"reload_failures\":" + std::to_string(facts_->reload_failures.load()) +
+      ",\"last_reload\":" + json_quote(last_error.empty() ? "ok" : "failed: " + last_error) +
       ",\"pools\":[";
   bool first_pool = true;
   for (const auto& p : all_pools()) {
@@ -180,6 +194,19 @@ std::string status_handler::prometheus() const {
              o += head + ",instance=\"" + std::to_string(i.number) + "\",pid=\"" +
                   std::to_string(i.pid) + "\"} " + std::to_string(i.served) + "\n";
          });
+  auto server_metric = [&](const char* name, const char* type, const char* help,
+                           std::uint64_t value) {
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+         name + " " + std::to_string(value) + "\n";
+  };
+  server_metric("cgihost_config_generation", "gauge",
+                "The config in use: 1 at start, one more per successful reload.",
+                facts_->generation.load());
+  server_metric("cgihost_reloads_total", "counter", "Successful config reloads.",
+                facts_->reloads.load());
+  server_metric("cgihost_reload_failures_total", "counter",
+                "Reloads refused (the config did not load, or a listener could not be bound).",
+                facts_->reload_failures.load());
   return o;
 }
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <thread>
+#include <utility>
 
 #include "spawner/broker_wire.hpp"
 #include "spawner/reaper.hpp"
@@ -100,9 +101,9 @@ int recv_msg(int sock, std::string& data, std::vector<int>& fds, int timeout_ms)
 // Signals may come on any lane: the children are in one map.
 class broker_process {
  public:
-  explicit broker_process(const std::vector<identity>& allowed) {
-    for (const auto& id : allowed)
-      if (!id.is_root()) allowed_.emplace(id.name, id);
+  broker_process(const std::vector<identity>& allowed, broker::reread_fn reread)
+      : reread_(std::move(reread)) {
+    allowed_ = accounts_of(allowed);
   }
 
   [[noreturn]] void run(const std::vector<int>& channels) {
@@ -152,7 +153,44 @@ class broker_process {
     }
   }
 
+  static std::map<std::string, identity> accounts_of(const std::vector<identity>& ids) {
+    std::map<std::string, identity> out;
+    for (const auto& id : ids)
+      if (!id.is_root()) out.emplace(id.name, id);
+    return out;
+  }
+
+  // A reload: the config file read again here; its accounts become the
+  // allowed ones, and those of the config before stay allowed until the next
+  // reload (requests that began under it may still start children).
+  void reload(int channel) {
+    wire::reload_reply reply;
+    if (!reread_) {
+      reply.error = "the spawner was started without a config file to read again";
+    } else {
+      auto got = reread_();
+      if (got.accounts) {
+        std::lock_guard lock(allowed_mu_);
+        previous_ = std::exchange(allowed_, accounts_of(*got.accounts));
+        reply.ok = true;
+        reply.text = std::move(got.text);
+      } else {
+        reply.error = std::move(got.error);
+      }
+    }
+    if (reply.text.size() + reply.error.size() > kMaxMessage - 64) {
+      reply = {};
+      reply.error = "the config file is over 1 MiB";
+    }
+    send_msg(channel, wire::encode(reply), {});
+  }
+
   void handle(int channel, std::size_t index, const std::string& data, std::vector<int>& fds) {
+    if (wire::decode_reload_request(data)) {
+      for (int fd : fds) ::close(fd);
+      fds.clear();
+      return reload(channel);
+    }
     auto request = wire::decode_request(data);
     if (!request)
       return refuse(
@@ -196,8 +234,13 @@ class broker_process {
       err = EINVAL;
       return std::nullopt;
     }
-    auto allowed = allowed_.find(request.account);
-    if (allowed == allowed_.end()) {
+    std::optional<identity> found;
+    {
+      std::lock_guard lock(allowed_mu_);
+      for (const auto* set : {&allowed_, &previous_})
+        if (auto it = set->find(request.account); !found && it != set->end()) found = it->second;
+    }
+    if (!found) {
       why = request.account.empty()
                 ? std::string("a spawn request without an account (never as root)")
                 : "account \"" + request.account + "\" is not one the config allows";
@@ -205,7 +248,7 @@ class broker_process {
     }
     // As the account is now: gone or renumbered is refused; its groups are
     // read again, as a logon reads them (membership may have changed).
-    const identity& was = allowed->second;
+    const identity& was = *found;
     auto now = resolve_identity_now(account{was.name, was.uid, was.gid, was.home}, why);
     if (!now || now->is_root()) {
       if (why.empty()) why = "root";
@@ -331,7 +374,10 @@ class broker_process {
     }
   }
 
-  std::map<std::string, identity> allowed_;  // read-only once the lanes run
+  broker::reread_fn reread_;
+  mutable std::mutex allowed_mu_;
+  std::map<std::string, identity> allowed_;   // under allowed_mu_
+  std::map<std::string, identity> previous_;  // under allowed_mu_: before the last reload
   std::mutex mu_;
   std::map<pid_t, started> children_;
   std::atomic<std::uint64_t> serial_{0};
@@ -342,7 +388,7 @@ class broker_process {
 }  // namespace
 
 std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std::string& error,
-                                      unsigned lanes) {
+                                      unsigned lanes, reread_fn reread) {
   lanes = std::clamp(lanes, 1u, 64u);
   std::vector<int> ours, theirs;
   auto close_all = [&] {
@@ -388,7 +434,7 @@ std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std:
     for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
       ::signal(sig, SIG_IGN);
     freeze_signal_dispositions();  // the broker sets no handler after this
-    broker_process(allowed).run(theirs);
+    broker_process(allowed, std::move(reread)).run(theirs);
   }
   track_started(pid);
   for (int fd : theirs) ::close(fd);
@@ -478,6 +524,31 @@ bool broker::signal_group(process_id pid, std::uint64_t serial, int sig) {
     return false;
   for (int fd : got) ::close(fd);
   return wire::decode_signal_reply(message).value_or(false);
+}
+
+bool broker::reload(std::string& text, std::string& error) {
+  int channel = -1;
+  auto lock = free_lane(channel);
+  std::string message;
+  std::vector<int> got;
+  if (!send_msg(channel, wire::encode(wire::reload_request{}), {}) ||
+      recv_msg(channel, message, got, -1) != 1) {
+    error = "the spawner process did not answer";
+    return false;
+  }
+  for (int fd : got) ::close(fd);
+  auto reply =
+      wire::decode_reload_request(message) ? std::nullopt : wire::decode_reload_reply(message);
+  if (!reply) {
+    error = "the spawner process answered with a malformed reply";
+    return false;
+  }
+  if (!reply->ok) {
+    error = reply->error;
+    return false;
+  }
+  text = std::move(reply->text);
+  return true;
 }
 
 std::optional<launched_child> start_child(broker* via, const launch_spec& spec,

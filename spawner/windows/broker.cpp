@@ -162,7 +162,7 @@ std::string broker::pipe_name(const std::string& service) {
 }
 
 std::unique_ptr<broker> broker::start(const std::vector<identity>& /*allowed*/, std::string& error,
-                                      unsigned /*lanes*/) {
+                                      unsigned /*lanes*/, reread_fn /*reread*/) {
   error =
       "not available on Windows: the privileged spawner is a service of its own "
       "([identity] spawner_service, broker::connect)";
@@ -342,6 +342,13 @@ std::shared_ptr<void> broker::access_token(const identity& id, std::string& why,
 }
 
 bool broker::signal_group(process_id, std::uint64_t, int) { return false; }
+
+bool broker::reload(std::string&, std::string& error) {
+  error =
+      "the spawner service reads its config at its own start: restart it (net stop / net start) "
+      "to change the accounts it serves";
+  return false;
+}
 
 std::optional<launched_child> start_child(broker* via, const launch_spec& spec,
                                           launch_error& error) {
