@@ -61,8 +61,11 @@ class broker {
   // are dropped). Call before any thread exists. nullptr and `error` on failure.
   // `lanes`: how many spawns may be under way at once (a channel and a
   // broker thread each; cgihost gives one per io thread).
+  // `log_files`: the paths of cgihost's log files, which the broker (root)
+  // opens again on a reopen_logs(); it opens no other path.
   static std::unique_ptr<broker> start(const std::vector<identity>& allowed, std::string& error,
-                                       unsigned lanes = 1);
+                                       unsigned lanes = 1,
+                                       const std::vector<std::string>& log_files = {});
 #if defined(_WIN32)
   // Windows: connects `lanes` clients to the spawner service `service`
   // (\\.\pipe\<service>-spawner). nullptr and `error` (naming the pipe and
@@ -116,6 +119,20 @@ class broker {
   // Sends `sig` to the process group of the child `pid` started as `serial`;
   // false when the broker did not start it or has reaped it already.
   bool signal_group(process_id pid, std::uint64_t serial, int sig);
+
+  // A log file the broker opened again: its path and our descriptor of it
+  // (O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode 0640 when created),
+  // or no_handle and the errno of its open.
+  struct reopened_file {
+    std::string path;
+    native_handle fd = no_handle;
+    int error = 0;
+  };
+  // Asks the broker to open the log files given to start() again (logrotate
+  // renamed them), one entry per file, in their order; nullopt with `error`
+  // when the broker does not answer, or refuses (Windows: the spawner
+  // service does not reopen logs).
+  std::optional<std::vector<reopened_file>> reopen_logs(std::string& error);
 
  private:
   struct lane {

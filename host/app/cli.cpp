@@ -183,7 +183,7 @@ std::optional<separation> start_separation(const config::config& cfg, const logs
     lg.error->critical("cannot start: {}", error);
     return std::nullopt;
   }
-  out.broker = spawner::broker::start(accounts, error, spawner_lanes(cfg));
+  out.broker = spawner::broker::start(accounts, error, spawner_lanes(cfg), log_file_paths(cfg.log));
   if (!out.broker) {
     lg.error->critical("cannot start the spawner process: {}", error);
     return std::nullopt;
@@ -299,6 +299,12 @@ int run_server(const config::config& cfg) {
   if (!sep) return 1;
   auto srv = bound_server(cfg, lg, sep->broker.get());
   if (!srv) return 1;
+#ifndef _WIN32
+  srv->set_on_reopen([&lg, broker = sep->broker.get()] {
+    lg.error->info("received SIGUSR1, reopening the log files");
+    reopen_logs(lg, broker);
+  });
+#endif
   if (sep->drop_to && !drop_root(cfg, *sep->drop_to, lg)) return 1;
   return serve_until_stopped(cfg, lg, *srv, sep->broker.get(), notify);
 }

@@ -300,6 +300,7 @@ void server::run(bool handle_signals) {
       do_stop();
     });
   }
+  if (handle_signals) wait_reopen_signal();
   for (auto& l : listeners_) asio::co_spawn(control_, accept_loop(l), asio::detached);
   if (notify_ && notify_->watchdog())
     asio::co_spawn(control_, watchdog(*notify_->watchdog() / 2), asio::detached);
@@ -314,6 +315,19 @@ void server::run(bool handle_signals) {
 void server::catch_signals() {
   // From now on SIGTERM/SIGINT are kept for run(), not fatal.
   if (!signals_) signals_.emplace(control_, SIGTERM, SIGINT);
+#ifndef _WIN32
+  // SIGUSR1 would end the process: it is caught from now on too.
+  if (!reopen_signal_) reopen_signal_.emplace(control_, SIGUSR1);
+#endif
+}
+
+void server::wait_reopen_signal() {
+  if (!reopen_signal_) return;
+  reopen_signal_->async_wait([this](const error_code& ec, int) {
+    if (ec || stop_started_) return;  // on the control strand, as do_stop
+    if (on_reopen_) on_reopen_();
+    wait_reopen_signal();
+  });
 }
 
 asio::awaitable<void> server::watchdog(std::chrono::microseconds every) {
@@ -355,6 +369,10 @@ void server::do_stop() {
   if (signals_) {
     error_code ec;
     signals_->cancel(ec);
+  }
+  if (reopen_signal_) {
+    error_code ec;
+    reopen_signal_->cancel(ec);
   }
   std::vector<std::function<void()>> live;
   {

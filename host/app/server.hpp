@@ -117,6 +117,11 @@ class server final : public session_host {
   // every half interval while every io thread answers. Before run().
   void set_notify(const sd_notify* n) { notify_ = n; }
 
+  // POSIX: what SIGUSR1 does (logrotate's postrotate: open the log files
+  // again), run on the control strand, once per signal, while run(true)
+  // serves. Before run(); without it SIGUSR1 is ignored.
+  void set_on_reopen(std::function<void()> f) { on_reopen_ = std::move(f); }
+
   // For sessions.
   const config::config& settings() const override { return cfg_; }
   const logs& log() const override { return logs_; }
@@ -182,6 +187,9 @@ class server final : public session_host {
   std::unique_ptr<dispatcher> dispatch_;
   std::vector<listener> listeners_;
   std::optional<asio::signal_set> signals_;
+  std::optional<asio::signal_set> reopen_signal_;  // SIGUSR1
+  std::function<void()> on_reopen_;
+  void wait_reopen_signal();
   asio::steady_timer grace_timer_;
   const sd_notify* notify_ = nullptr;
   asio::steady_timer watchdog_timer_;

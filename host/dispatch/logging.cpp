@@ -1,7 +1,9 @@
 #include "host/dispatch/logging.hpp"
 
 #include <spdlog/pattern_formatter.h>
+#ifdef _WIN32
 #include <spdlog/sinks/basic_file_sink.h>
+#endif
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <atomic>
@@ -77,13 +79,36 @@ std::unique_ptr<spdlog::formatter> error_log_formatter(bool journal) {
   return f;
 }
 
+namespace {
+
+// A sink for the log file `path`: one reopen_logs can open again (POSIX),
+// kept in `file`.
+template <class Kept>
+spdlog::sink_ptr file_sink(const std::string& path, Kept& file) {
+#ifdef _WIN32
+  (void)file;
+  return std::make_shared<spdlog::sinks::basic_file_sink_mt>(path);
+#else
+  file = std::make_shared<fd_sink>(path);
+  return file;
+#endif
+}
+
+}  // namespace
+
 logs open_logs(const config::log_settings& s) {
   logs out;
+#ifdef _WIN32
+  int error_file = 0, access_file = 0;  // nothing to reopen
+#else
+  auto& error_file = out.error_file;
+  auto& access_file = out.access_file;
+#endif
   spdlog::sink_ptr err_sink;
   if (s.error_log == "stderr")
     err_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   else
-    err_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.error_log);
+    err_sink = file_sink(s.error_log, error_file);
   out.error = std::make_shared<spdlog::logger>("cgihost", err_sink);
   out.error->set_formatter(error_log_formatter(s.error_log == "stderr" && stderr_is_journal()));
   out.error->set_level(spdlog::level::from_str(s.level));
@@ -94,12 +119,19 @@ logs open_logs(const config::log_settings& s) {
     if (s.access_log == "stdout")
       acc_sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
     else
-      acc_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.access_log);
+      acc_sink = file_sink(s.access_log, access_file);
     out.access = std::make_shared<spdlog::logger>("access", acc_sink);
     out.access->set_pattern("%v");
     out.access->set_level(spdlog::level::info);
     out.access->flush_on(spdlog::level::info);
   }
+  return out;
+}
+
+std::vector<std::string> log_file_paths(const config::log_settings& s) {
+  std::vector<std::string> out;
+  if (s.error_log != "stderr") out.push_back(s.error_log);
+  if (s.access_log != "stdout" && s.access_log != "off") out.push_back(s.access_log);
   return out;
 }
 

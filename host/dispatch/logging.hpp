@@ -6,8 +6,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
+#include "host/dispatch/log_files.hpp"
 
 namespace cgihost::host {
 
@@ -21,6 +23,11 @@ struct request_id {
 struct logs {
   std::shared_ptr<spdlog::logger> error;   // never null
   std::shared_ptr<spdlog::logger> access;  // null when access_log = "off"
+#ifndef _WIN32
+  // The sinks of the logs that go to files (null: stderr, stdout, off, or
+  // not opened by open_logs), which reopen_logs opens again.
+  std::shared_ptr<fd_sink> error_file, access_file;
+#endif
 };
 
 // Whether stderr is the systemd journal's stream ($JOURNAL_STREAM names its
@@ -34,8 +41,12 @@ std::unique_ptr<spdlog::formatter> error_log_formatter(bool journal);
 
 // Opens the logs a config names; an error log on stderr that is the journal
 // takes error_log_formatter(true). Throws spdlog::spdlog_ex when a file
-// cannot be opened.
+// cannot be opened. POSIX: a file is an fd_sink (reopen_logs).
 logs open_logs(const config::log_settings& settings);
+
+// The log files `settings` names, error log first ("stderr", "stdout" and
+// "off" are not files): what the spawn broker may open again (reopen_logs).
+std::vector<std::string> log_file_paths(const config::log_settings& settings);
 
 // What the access log records of one exchange.
 struct access_record {

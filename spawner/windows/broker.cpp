@@ -162,7 +162,8 @@ std::string broker::pipe_name(const std::string& service) {
 }
 
 std::unique_ptr<broker> broker::start(const std::vector<identity>& /*allowed*/, std::string& error,
-                                      unsigned /*lanes*/) {
+                                      unsigned /*lanes*/,
+                                      const std::vector<std::string>& /*log_files*/) {
   error =
       "not available on Windows: the privileged spawner is a service of its own "
       "([identity] spawner_service, broker::connect)";
@@ -342,6 +343,11 @@ std::shared_ptr<void> broker::access_token(const identity& id, std::string& why,
 }
 
 bool broker::signal_group(process_id, std::uint64_t, int) { return false; }
+
+std::optional<std::vector<broker::reopened_file>> broker::reopen_logs(std::string& error) {
+  error = "the spawner service does not reopen log files";
+  return std::nullopt;
+}
 
 std::optional<launched_child> start_child(broker* via, const launch_spec& spec,
                                           launch_error& error) {
