@@ -260,9 +260,10 @@ struct server_settings {
 };
 
 struct log_settings {
-  std::string error_log = "stderr";   // "stderr" or a file path
-  std::string level = "info";         // trace debug info warn error critical off
-  std::string access_log = "stdout";  // "stdout", "off" or a file path
+  std::string error_log = "stderr";        // "stderr" or a file path
+  std::string level = "info";              // trace debug info warn error critical off
+  std::string access_log = "stdout";       // "stdout", "off" or a file path
+  std::string access_format = "combined";  // "combined" or "json"
 };
 
 // The status page: off unless `path` is set; answers only peers in `allow`

@@ -1422,7 +1422,7 @@ class loader {
   void read_log(const toml::table& root, config& cfg) {
     const toml::table* t = get_table(root, "log", "");
     if (!t) return;
-    check_keys(*t, "log", {"error_log", "level", "access_log"});
+    check_keys(*t, "log", {"error_log", "level", "access_log", "access_format"});
     if (auto v = get_string(*t, "error_log", "log")) {
       cfg.log.error_log = *v == "stderr" ? *v : resolve_path(*v).string();
       if (*v != "stderr")
@@ -1441,6 +1441,13 @@ class loader {
       cfg.log.access_log = (*v == "stdout" || *v == "off") ? *v : resolve_path(*v).string();
       if (*v != "stdout" && *v != "off")
         check_log_folder(*t->get("access_log"), "log.access_log", cfg.log.access_log);
+    }
+    if (auto v = get_string(*t, "access_format", "log")) {
+      if (*v == "combined" || *v == "json")
+        cfg.log.access_format = *v;
+      else
+        error(*t->get("access_format"), "log.access_format",
+              dq(*v) + " is not an access log format; use \"combined\" or \"json\"");
     }
   }
 

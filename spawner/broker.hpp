@@ -71,8 +71,13 @@ class broker {
     std::string error;
   };
   using reread_fn = std::function<reread_result()>;
+
+  // `log_files`: the paths of cgihost's log files, which the broker (root)
+  // opens again on a reopen_logs(); it opens no other path.
   static std::unique_ptr<broker> start(const std::vector<identity>& allowed, std::string& error,
-                                       unsigned lanes = 1, reread_fn reread = {});
+                                       unsigned lanes = 1,
+                                       const std::vector<std::string>& log_files = {},
+                                       reread_fn reread = {});
 #if defined(_WIN32)
   // Windows: connects `lanes` clients to the spawner service `service`
   // (\\.\pipe\<service>-spawner). nullptr and `error` (naming the pipe and
@@ -132,6 +137,20 @@ class broker {
   // `error` (the diagnostics, or why it could not be asked). Windows: the
   // spawner service reads its config at its own start: false.
   bool reload(std::string& text, std::string& error);
+
+  // A log file the broker opened again: its path and our descriptor of it
+  // (O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode 0640 when created),
+  // or no_handle and the errno of its open.
+  struct reopened_file {
+    std::string path;
+    native_handle fd = no_handle;
+    int error = 0;
+  };
+  // Asks the broker to open the log files given to start() again (logrotate
+  // renamed them), one entry per file, in their order; nullopt with `error`
+  // when the broker does not answer, or refuses (Windows: the spawner
+  // service does not reopen logs).
+  std::optional<std::vector<reopened_file>> reopen_logs(std::string& error);
 
  private:
   struct lane {

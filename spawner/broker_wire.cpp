@@ -1,14 +1,16 @@
 #include "spawner/broker_wire.hpp"
 
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 namespace cgihost::spawner::wire {
 namespace {
 
 // Type bytes: requests, then replies.
-constexpr char kLaunch = 'L', kSignal = 'S', kToken = 'T', kStarted = 'C', kFailed = 'F',
-               kSignalled = 'A', kGranted = 'G', kReload = 'H', kReloaded = 'D';
+constexpr char kLaunch = 'L', kSignal = 'S', kToken = 'T', kReopen = 'O', kStarted = 'C',
+               kFailed = 'F', kSignalled = 'A', kGranted = 'G', kReopened = 'N', kReload = 'H',
+               kReloaded = 'D';
 
 struct writer {
   std::string buf;
@@ -171,6 +173,7 @@ launch_request make_launch_request(const launch_spec& spec) {
 
 std::string encode(const request& r) {
   if (const auto* l = std::get_if<launch_request>(&r)) return encode_launch(*l);
+  if (std::holds_alternative<reopen_request>(r)) return std::string(1, kReopen);
   const auto& s = std::get<signal_request>(r);
   writer w(kSignal);
   w.u64(static_cast<std::uint64_t>(s.pid));
@@ -206,7 +209,38 @@ std::string encode_signal_reply(bool sent) {
 
 std::optional<request> decode_request(std::string_view message) {
   if (!message.empty() && message[0] == kSignal) return decode_signal(message);
+  if (!message.empty() && message[0] == kReopen) {
+    if (!reader(message, kReopen).done()) return std::nullopt;
+    return reopen_request{};
+  }
   return decode_launch(message);
+}
+
+std::string encode_reopen_reply(const std::vector<reopened_log>& files) {
+  writer w(kReopened);
+  w.u64(files.size());
+  for (const auto& f : files) {
+    w.str(f.path);
+    w.u64(static_cast<std::uint64_t>(f.error));
+  }
+  return std::move(w.buf);
+}
+
+std::optional<std::vector<reopened_log>> decode_reopen_reply(std::string_view message) {
+  reader r(message, kReopened);
+  std::vector<reopened_log> out;
+  auto n = r.u64();
+  if (n > kMaxItems) return std::nullopt;
+  for (std::uint64_t i = 0; i < n && r.ok; ++i) {
+    reopened_log f;
+    f.path = r.str();
+    auto error = r.u64();
+    if (error > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) return std::nullopt;
+    f.error = static_cast<int>(error);
+    out.push_back(std::move(f));
+  }
+  if (!r.done()) return std::nullopt;
+  return out;
 }
 
 std::string encode(const token_request& r) {

@@ -51,7 +51,12 @@ struct signal_request {
   std::uint64_t serial = 0;
   int sig = 0;
 };
-using request = std::variant<launch_request, signal_request>;
+// Open the log files the broker was given at its start again (logrotate
+// renamed them): nothing is named here, the broker opens only those paths.
+// Answered with encode_reopen_reply; the POSIX broker only (the Windows
+// spawner service refuses it with a launch_failed).
+struct reopen_request {};
+using request = std::variant<launch_request, signal_request, reopen_request>;
 
 // The child runs; its descriptors travel with the reply: stdin (when
 // `has_stdin`), stdout, stderr, then the status pipe.
@@ -90,6 +95,17 @@ launch_request make_launch_request(const launch_spec& spec);
 std::string encode(const request& r);
 std::string encode(const launch_reply& r);
 std::string encode_signal_reply(bool sent);
+
+// One log file of a reopen: its path and 0, its descriptor travelling with
+// the reply (the descriptors in the order of the files that have error 0),
+// or the errno of its open.
+struct reopened_log {
+  std::string path;
+  int error = 0;
+  bool operator==(const reopened_log&) const = default;
+};
+std::string encode_reopen_reply(const std::vector<reopened_log>& files);
+std::optional<std::vector<reopened_log>> decode_reopen_reply(std::string_view message);
 
 std::optional<request> decode_request(std::string_view message);
 std::optional<launch_reply> decode_launch_reply(std::string_view message);

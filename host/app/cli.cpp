@@ -307,7 +307,8 @@ std::optional<separation> start_separation(const config::config& cfg, const logs
     lg.error->critical("cannot start: {}", error);
     return std::nullopt;
   }
-  out.broker = spawner::broker::start(accounts, error, spawner_lanes(cfg), spawner_reread(origin));
+  out.broker = spawner::broker::start(accounts, error, spawner_lanes(cfg),
+                                      log_file_paths(cfg.log), spawner_reread(origin));
   if (!out.broker) {
     lg.error->critical("cannot start the spawner process: {}", error);
     return std::nullopt;
@@ -426,6 +427,12 @@ int run_server(const config::config& cfg, const config_origin& origin) {
   srv->set_config_source(network_reread(origin, sep->broker.get()));
   pid_file pid(cfg.server.pid_file, lg);
   if (!pid.written()) return 1;
+#ifndef _WIN32
+  srv->set_on_reopen([&lg, broker = sep->broker.get()] {
+    lg.error->info("received SIGUSR1, reopening the log files");
+    reopen_logs(lg, broker);
+  });
+#endif
   if (sep->drop_to && !drop_root(cfg, *sep->drop_to, lg)) return 1;
   return serve_until_stopped(cfg, lg, *srv, sep->broker.get(), notify);
 }

@@ -424,6 +424,7 @@ void server::run(bool handle_signals) {
       do_stop();
     });
   }
+  if (handle_signals) wait_reopen_signal();
   for (auto& l : listeners_) asio::co_spawn(control_, accept_loop(l), asio::detached);
   if (handle_signals && config_source_) on_hangup();
   if (notify_ && notify_->watchdog())
@@ -439,6 +440,19 @@ void server::run(bool handle_signals) {
 void server::catch_signals() {
   // From now on SIGTERM/SIGINT are kept for run(), not fatal.
   if (!signals_) signals_.emplace(control_, SIGTERM, SIGINT);
+#ifndef _WIN32
+  // SIGUSR1 would end the process: it is caught from now on too.
+  if (!reopen_signal_) reopen_signal_.emplace(control_, SIGUSR1);
+#endif
+}
+
+void server::wait_reopen_signal() {
+  if (!reopen_signal_) return;
+  reopen_signal_->async_wait([this](const error_code& ec, int) {
+    if (ec || stop_started_) return;  // on the control strand, as do_stop
+    if (on_reopen_) on_reopen_();
+    wait_reopen_signal();
+  });
 }
 
 asio::awaitable<void> server::watchdog(std::chrono::microseconds every) {
@@ -486,6 +500,10 @@ void server::do_stop() {
   if (hangup_) {
     error_code ec;
     hangup_->cancel(ec);
+  }
+  if (reopen_signal_) {
+    error_code ec;
+    reopen_signal_->cancel(ec);
   }
   std::vector<std::function<void()>> live;
   {

@@ -168,6 +168,12 @@ class server final : public session_host {
 
   // The config new requests begin under (tests: valid until the next reload).
   const config::config& settings() const { return *current_generation()->cfg; }
+
+  // POSIX: what SIGUSR1 does (logrotate's postrotate: open the log files
+  // again), run on the control strand, once per signal, while run(true)
+  // serves. Before run(); without it SIGUSR1 is ignored.
+  void set_on_reopen(std::function<void()> f) { on_reopen_ = std::move(f); }
+
   // For sessions.
   std::shared_ptr<const served> current() const override;
   const logs& log() const override { return logs_; }
@@ -250,6 +256,9 @@ class server final : public session_host {
   std::thread reload_thread_;
   bool reloading_ = false;     // control strand: a reload is being read
   bool reload_again_ = false;  // control strand: SIGHUP came meanwhile
+  std::optional<asio::signal_set> reopen_signal_;  // SIGUSR1
+  std::function<void()> on_reopen_;
+  void wait_reopen_signal();
   asio::steady_timer grace_timer_;
   const sd_notify* notify_ = nullptr;
   asio::steady_timer watchdog_timer_;

@@ -444,6 +444,7 @@ asio::awaitable<std::optional<refusal>> cgi_handler::prepare(exchange& ex, prepa
             " (cgihost's own account: it is not root and cannot switch)";
   }
   ex.set_identity(as ? as->name : std::to_string(spawner::current_account().uid.value));
+  ex.state().run.account = as ? as->name : spawner::current_account().name;
 
   auto length = co_await body_length_or_spool(ex, p.spool);
   if (!length) co_return std::move(length).error();
@@ -561,6 +562,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
     }
     slot = limit_;
   }
+  ex.state().run.slot_at = clock::now();
   struct slot_guard {  // until cgi_run owns it
     std::shared_ptr<run_limit>& s;
     ~slot_guard() {
@@ -583,6 +585,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
             ? r.process_identity->name + " uid " + std::to_string(r.process_identity->uid)
             : process_identity_,
         p.who, p.why, ms(clock::now() - started));
+  ex.state().run.pid = launched->pid;
   auto child = std::make_unique<spawner::child>(co_await asio::this_coro::executor, *launched);
   cgi_run run(ex, std::move(child), p.spool, r.script_name, p.nph, p.who, started,
               std::exchange(slot, nullptr), after_.get());

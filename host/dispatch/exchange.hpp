@@ -94,6 +94,8 @@ struct request_state {
   bool client_left = false;
   // Holds what a redirected head views (its target), as long as the exchange.
   std::deque<std::string> storage;
+  // What ran it, for the access log's json lines: set by the module.
+  run_notes run;
 };
 
 // One request as a handler sees it, and the ways to answer it. Owned by the
@@ -119,6 +121,8 @@ class exchange {
   // the dispatch; its address is empty before.
   const host::client& client() const { return state_.client; }
   request_state& state() { return state_; }
+  // What ran it (the module's notes), for the access log.
+  const run_notes& run() const { return state_.run; }
   // The token IIS forwarded for this request, as an identity (iis_token);
   // null without one.
   const std::shared_ptr<const spawner::identity>& token_identity() const {

@@ -12,6 +12,7 @@
 #include "host/gateway/verdict.hpp"
 #include "protocol/fcgi.hpp"
 #include "spawner/identity.hpp"
+#include "spawner/this_process.hpp"
 
 namespace cgihost::host {
 namespace {
@@ -50,6 +51,18 @@ refusal connect_refusal(exchange& ex, fastcgi_pool& pool, const std::string& err
   pool.count_response(static_cast<unsigned>(status), timed_out);
   return pool_refusal(ex, pool.settings().name, status, "connect", "connect to " + error,
                       std::nullopt);
+}
+
+// For the access log: the request went to instance `pid` of `pool` (0: a
+// remote pool's), which runs as the pool's account, now.
+void note_run(exchange& ex, const fastcgi_pool& pool, spawner::process_id pid) {
+  auto& notes = ex.state().run;
+  notes.pool = pool.settings().name;
+  notes.pid = pool.remote() ? 0 : static_cast<std::int64_t>(pid);
+  notes.account = pool.remote()    ? std::string()
+                  : pool.account() ? pool.account()->name
+                                   : spawner::current_account().name;
+  notes.slot_at = std::chrono::steady_clock::now();
 }
 
 // A kept connection the instance closed meanwhile (it exited, or dropped
@@ -247,6 +260,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     }
     ex.set_identity(pool.remote() ? pool_name + "@" + pool.settings().remote->text
                                   : pool_name + ":" + std::to_string(inst->pid));
+    note_run(ex, pool, inst->pid);
     lease l(pool, std::move(inst));
     std::optional<std::string> connect_error;
     if (!l.take_kept(co_await asio::this_coro::executor))

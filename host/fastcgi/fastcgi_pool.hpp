@@ -149,6 +149,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   bool done_retiring();
 
   const config::pool& settings() const { return settings_; }
+  // The account its instances run as (nullopt: cgihost's own).
+  const std::optional<spawner::identity>& account() const { return as_; }
   std::size_t instance_count();
   snapshot status();
 

@@ -449,9 +449,12 @@ void fcgi_request::log_access() const {
   r.user_agent = std::string(request().fields["User-Agent"]);
   r.id = id();
   r.identity = identity_;
+  r.run = run();
+  r.started = started_at_;
+  r.ended = clock::now();
   r.micros = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_at_).count());
-  acc->info(format_access_line(r));
+      std::chrono::duration_cast<std::chrono::microseconds>(r.ended - started_at_).count());
+  acc->info(format_access(c_.server_.log(), r));
 }
 
 }  // namespace cgihost::host

@@ -7,6 +7,7 @@ asio::awaitable<bool> response_relay::feed(std::string_view data, bool last) {
   if (!first_byte_) first_byte_ = clock::now();
   error_code ec;
   if (nph_) {
+    if (!ex_.state().run.head_at) ex_.state().run.head_at = clock::now();
     co_await ex_.write_raw(asio::buffer(data.data(), data.size()), ec);
     if (ec) client_failed_ = true;
     co_return !ec;
@@ -75,6 +76,7 @@ asio::awaitable<void> response_relay::send_head(std::string_view first, error_co
     ex_.log().info("[cgi] rid={} {} sent hop-by-hop headers, removed: {}", ex_.id().str(), script_,
                    names);
   }
+  ex_.state().run.head_at = clock::now();
   co_await ex_.write_response(head, asio::buffer(first.data(), first.size()), ec);
 }
 

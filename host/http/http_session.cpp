@@ -149,9 +149,11 @@ asio::awaitable<void> http_session::send_simple(http::status status, bool close,
     r.status = code;
     r.body_bytes = ec ? 0 : body.size();
     r.id = at.id;
+    r.started = at.started;
+    r.ended = clock::now();
     r.micros = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - at.started).count());
-    acc->info(format_access_line(r));
+        std::chrono::duration_cast<std::chrono::microseconds>(r.ended - at.started).count());
+    acc->info(format_access(server_.log(), r));
   }
 }
 

@@ -327,9 +327,12 @@ void session_exchange::log_access() const {
   r.user_agent = std::string(req[http::field::user_agent]);
   r.id = id();
   r.identity = identity_;
+  r.run = run();
+  r.started = started_;
+  r.ended = clock::now();
   r.micros = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count());
-  acc->info(format_access_line(r));
+      std::chrono::duration_cast<std::chrono::microseconds>(r.ended - started_).count());
+  acc->info(format_access(s_.server_.log(), r));
 }
 
 asio::awaitable<file_read> session_exchange::write_file(http::response_header<>& head,

@@ -101,8 +101,9 @@ int recv_msg(int sock, std::string& data, std::vector<int>& fds, int timeout_ms)
 // Signals may come on any lane: the children are in one map.
 class broker_process {
  public:
-  broker_process(const std::vector<identity>& allowed, broker::reread_fn reread)
-      : reread_(std::move(reread)) {
+  broker_process(const std::vector<identity>& allowed, std::vector<std::string> log_files,
+                 broker::reread_fn reread)
+      : reread_(std::move(reread)), log_files_(std::move(log_files)) {
     allowed_ = accounts_of(allowed);
   }
 
@@ -198,6 +199,11 @@ class broker_process {
           !data.empty() && data[0] == 'L' ? "malformed spawn request" : "malformed request");
     if (auto* launch = std::get_if<wire::launch_request>(&*request))
       return launch_for(channel, index, *launch, fds);
+    if (std::holds_alternative<wire::reopen_request>(*request)) {
+      for (int fd : fds) ::close(fd);
+      fds.clear();
+      return reopen_logs(channel);
+    }
     const auto& s = std::get<wire::signal_request>(*request);
     for (int fd : fds) ::close(fd);
     fds.clear();
@@ -211,6 +217,20 @@ class broker_process {
       sent = ours && (::kill(-s.pid, s.sig) == 0 || ::kill(s.pid, s.sig) == 0);
     }
     send_msg(channel, wire::encode_signal_reply(sent), {});
+  }
+
+  // Opens the log files given at the start again (only those: the request
+  // names none), as cgihost first opened them, and sends the descriptors.
+  void reopen_logs(int channel) const {
+    std::vector<wire::reopened_log> files;
+    std::vector<int> out;
+    for (const auto& path : log_files_) {
+      int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+      files.push_back({path, fd < 0 ? errno : 0});
+      if (fd >= 0) out.push_back(fd);
+    }
+    send_msg(channel, wire::encode_reopen_reply(files), out);
+    for (int fd : out) ::close(fd);
   }
 
   static void refuse(int channel, std::vector<int>& fds, const std::string& why, int err = EPERM,
@@ -378,6 +398,7 @@ class broker_process {
   mutable std::mutex allowed_mu_;
   std::map<std::string, identity> allowed_;   // under allowed_mu_
   std::map<std::string, identity> previous_;  // under allowed_mu_: before the last reload
+  const std::vector<std::string> log_files_;
   std::mutex mu_;
   std::map<pid_t, started> children_;
   std::atomic<std::uint64_t> serial_{0};
@@ -388,7 +409,8 @@ class broker_process {
 }  // namespace
 
 std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std::string& error,
-                                      unsigned lanes, reread_fn reread) {
+                                      unsigned lanes, const std::vector<std::string>& log_files,
+                                      reread_fn reread) {
   lanes = std::clamp(lanes, 1u, 64u);
   std::vector<int> ours, theirs;
   auto close_all = [&] {
@@ -434,7 +456,7 @@ std::unique_ptr<broker> broker::start(const std::vector<identity>& allowed, std:
     for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
       ::signal(sig, SIG_IGN);
     freeze_signal_dispositions();  // the broker sets no handler after this
-    broker_process(allowed, std::move(reread)).run(theirs);
+    broker_process(allowed, log_files, std::move(reread)).run(theirs);
   }
   track_started(pid);
   for (int fd : theirs) ::close(fd);
@@ -549,6 +571,32 @@ bool broker::reload(std::string& text, std::string& error) {
   }
   text = std::move(reply->text);
   return true;
+}
+
+std::optional<std::vector<broker::reopened_file>> broker::reopen_logs(std::string& error) {
+  int channel = -1;
+  auto lock = free_lane(channel);
+  std::string message;
+  std::vector<int> got;
+  if (!send_msg(channel, wire::encode(wire::reopen_request{}), {}) ||
+      recv_msg(channel, message, got, -1) != 1) {
+    error = "the spawner process is gone (no answer on its channel)";
+    return std::nullopt;
+  }
+  auto files = wire::decode_reopen_reply(message);
+  const auto opened = files ? static_cast<std::size_t>(std::count_if(
+                                  files->begin(), files->end(), [](auto& f) { return !f.error; }))
+                            : 0;
+  if (!files || opened != got.size()) {
+    for (int fd : got) ::close(fd);
+    error = "the spawner process answered a reopen with a malformed message";
+    return std::nullopt;
+  }
+  std::vector<reopened_file> out;
+  std::size_t next = 0;
+  for (auto& f : *files)
+    out.push_back({std::move(f.path), f.error ? no_handle : got[next++], f.error});
+  return out;
 }
 
 std::optional<launched_child> start_child(broker* via, const launch_spec& spec,

@@ -162,7 +162,9 @@ std::string broker::pipe_name(const std::string& service) {
 }
 
 std::unique_ptr<broker> broker::start(const std::vector<identity>& /*allowed*/, std::string& error,
-                                      unsigned /*lanes*/, reread_fn /*reread*/) {
+                                      unsigned /*lanes*/,
+                                      const std::vector<std::string>& /*log_files*/,
+                                      reread_fn /*reread*/) {
   error =
       "not available on Windows: the privileged spawner is a service of its own "
       "([identity] spawner_service, broker::connect)";
@@ -348,6 +350,11 @@ bool broker::reload(std::string&, std::string& error) {
       "the spawner service reads its config at its own start: restart it (net stop / net start) "
       "to change the accounts it serves";
   return false;
+}
+
+std::optional<std::vector<broker::reopened_file>> broker::reopen_logs(std::string& error) {
+  error = "the spawner service does not reopen log files";
+  return std::nullopt;
 }
 
 std::optional<launched_child> start_child(broker* via, const launch_spec& spec,

@@ -285,6 +285,8 @@ class connection {
     if (!request) return refusal("malformed request", ERROR_INVALID_PARAMETER);
     if (std::holds_alternative<wire::signal_request>(*request))
       return wire::encode_signal_reply(false);  // Windows ends a child through its job
+    if (std::holds_alternative<wire::reopen_request>(*request))
+      return refusal("log reopening is not supported by the spawner service", ERROR_NOT_SUPPORTED);
     return launch_for(std::get<wire::launch_request>(*request));
   }
 

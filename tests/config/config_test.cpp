@@ -142,6 +142,24 @@ TEST_F(ConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_FALSE(c.allow_symlinks_outside_root);
 }
 
+TEST_F(ConfigTest, AccessFormatIsCombinedOrJson) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->log.access_format, "combined");
+  r = load(std::string(kMinimal) + "[log]\naccess_format = \"json\"\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->log.access_format, "json");
+  r = load(std::string(kMinimal) + "[log]\naccess_format = \"JSON\"\n");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_EQ(r.errors[0].to_string(),
+            "test.toml:6:17: log.access_format: \"JSON\" is not an access log format; use "
+            "\"combined\" or \"json\"");
+  r = load(std::string(kMinimal) + "[log]\naccess_format = 1\n");
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+  EXPECT_NE(r.errors[0].to_string().find("test.toml:6:17: log.access_format"), std::string::npos)
+      << dump(r);
+}
+
 TEST_F(ConfigTest, CgiMaxChildrenIsACountAndZeroMeansNoLimit) {
   const std::string head =
       "listen = [\"127.0.0.1:80\"]\ndocument_root = \"site\"\n[identity]\nprocess = "

@@ -123,6 +123,34 @@ TEST_F(FcgiFrontTest, CgiScriptOverTcpAndUnixSocket) {
       << "REMOTE_ADDR is the client in the access log";
 }
 
+// access_format = "json" on the FastCGI front: the web server's client, the
+// pool and the instance that answered.
+TEST_F(FcgiFrontTest, JsonAccessLinesNameThePoolAndTheInstance) {
+  start("", "[log]\naccess_format = \"json\"\n");
+  auto c = client();
+  ASSERT_TRUE(c.request(1, nginx_params("/pid.php", root_)));
+  auto a = c.wait(1);
+  ASSERT_TRUE(a) << log();
+  EXPECT_EQ(a->http_status(), 200u) << a->out;
+  std::string line;
+  ASSERT_TRUE(eventually([&] {
+    const std::string all = server_->access_log();
+    const auto at = all.find("\"uri\":\"/pid.php\"");
+    if (at == std::string::npos) return false;
+    const auto from = all.rfind('\n', at);
+    line = all.substr(from == std::string::npos ? 0 : from + 1);
+    line = line.substr(0, line.find('\n'));
+    return true;
+  })) << server_->access_log();
+  EXPECT_EQ(line.front(), '{') << line;
+  EXPECT_EQ(line.back(), '}') << line;
+  EXPECT_NE(line.find("\"remote\":\"192.0.2.7\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"status\":200,"), std::string::npos) << line;
+  EXPECT_NE(line.find("\"pool\":\"php\",\"pid\":" + a->body() + ","), std::string::npos) << line;
+  EXPECT_NE(line.find("\"ms\":{\"total\":"), std::string::npos) << line;
+  EXPECT_EQ(line.find("\"run\":null"), std::string::npos) << line;
+}
+
 TEST_F(FcgiFrontTest, PhpPoolRequestAndStaticFile) {
   start();
   auto c = client();

@@ -104,6 +104,26 @@ TEST(BrokerWire, SignalRequestRoundTrips) {
   EXPECT_EQ(s.sig, 15);
 }
 
+TEST(BrokerWire, ReopenRequestRoundTripsAndNamesNoPath) {
+  const std::string m = encode(reopen_request{});
+  EXPECT_EQ(m.size(), 1u);  // the broker opens only the paths it was given at its start
+  auto decoded = decode_request(m);
+  ASSERT_TRUE(decoded);
+  EXPECT_TRUE(std::holds_alternative<reopen_request>(*decoded));
+  EXPECT_FALSE(decode_request(m + "/etc/shadow"));
+}
+
+TEST(BrokerWire, ReopenRepliesRoundTrip) {
+  const std::vector<reopened_log> files{{"/var/log/cgihost/error.log", 0},
+                                        {"/var/log/cgihost/access.log", 2}};
+  EXPECT_EQ(decode_reopen_reply(encode_reopen_reply(files)), files);
+  EXPECT_EQ(decode_reopen_reply(encode_reopen_reply({})), std::vector<reopened_log>{});
+  // Not another reply, nor a negative errno.
+  EXPECT_FALSE(decode_reopen_reply(encode_signal_reply(true)));
+  EXPECT_FALSE(decode_launch_reply(encode_reopen_reply(files)));
+  EXPECT_FALSE(decode_reopen_reply(encode_reopen_reply({{"/x", -1}})));
+}
+
 TEST(BrokerWire, RepliesRoundTrip) {
   auto started = decode_launch_reply(encode(launch_reply{launch_started{99, 3, true}}));
   ASSERT_TRUE(started);
@@ -162,6 +182,8 @@ TEST(BrokerWire, TruncatedOrPaddedMessagesAreRefused) {
   const std::string started = encode(launch_reply{launch_started{1, 2, false}});
   const std::string failed = encode(launch_reply{launch_failed{launch_step::exec, 2, "x"}});
   const std::string signalled = encode_signal_reply(true);
+  const std::string reopen = encode(reopen_request{});
+  const std::string reopened = encode_reopen_reply({{"/var/log/a.log", 0}, {"/b", 13}});
   struct kind {
     const std::string* message;
     bool (*decodes)(std::string_view);
@@ -174,6 +196,8 @@ TEST(BrokerWire, TruncatedOrPaddedMessagesAreRefused) {
       {&started, [](std::string_view m) { return decode_launch_reply(m).has_value(); }},
       {&failed, [](std::string_view m) { return decode_launch_reply(m).has_value(); }},
       {&signalled, [](std::string_view m) { return decode_signal_reply(m).has_value(); }},
+      {&reopen, [](std::string_view m) { return decode_request(m).has_value(); }},
+      {&reopened, [](std::string_view m) { return decode_reopen_reply(m).has_value(); }},
   };
   for (const auto& k : kinds) {
     const std::string& m = *k.message;

@@ -55,6 +55,7 @@ running_server::running_server(const std::string& toml, const std::string& base_
   lg.error->set_level(spdlog::level::debug);
   lg.access = std::make_shared<spdlog::logger>("test-access", access_sink_);
   lg.access->set_pattern("%v");
+  lg.access_json = cfg_.log.access_format == "json";
   if (::geteuid() == 0 && broker) {
     std::string err;
     auto accounts = host::spawn_accounts(cfg_, err);
