@@ -50,8 +50,9 @@ struct handler_set final : handler_table {
   // CGI children running on after their complete response.
   std::shared_ptr<after_response> cgi_after;
   handler& for_route(const route& r) override;
-  // Ends every pool's instances (TERM, KILL after `grace`), reaped on their executor.
-  // `done` runs once every instance is reaped.
+  // Ends every pool's instances (TERM, KILL after the pool's stop_grace),
+  // reaped on their executor; CGI children running after their response get
+  // `grace` to end by themselves. `done` runs once every child is reaped.
   void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
   // Kills and reaps every instance now (the io threads no longer run).
   void kill_now();
