@@ -108,6 +108,10 @@ struct cgi_settings {
   // ("waiting for the head", "streaming the body"; after the head, the
   // connection is closed). 0: none.
   duration activity_timeout{0};
+  // `slow_request_log` (php-fpm request_slowlog_timeout): a request still
+  // running this long after it arrived gets one warning line (pid, account,
+  // method and URI, elapsed, phase). 0: none.
+  duration slow_request_log{0};
 };
 
 enum class module_kind { fastcgi, cgi, static_files };
@@ -192,6 +196,9 @@ struct pool {
   // FastCGI record, or a write of the request to it, is activity); the
   // instance is killed. 0: none.
   duration activity_timeout{0};
+  // `slow_request_log`: as in [cgi], for this pool's requests; noticed once
+  // the request has an instance (counted from its arrival).
+  duration slow_request_log{0};
 };
 
 // A [[locations]] entry: settings for every request whose normalized path

@@ -809,7 +809,7 @@ class loader {
     check_keys(*t, "cgi",
                {"create_process_as_user", "timeout", "max_address_space", "max_cpu_time",
                 "max_open_files", "max_processes", "max_children", "pass_authorization",
-                "stop_grace", "stderr_mode", "activity_timeout"});
+                "stop_grace", "stderr_mode", "activity_timeout", "slow_request_log"});
     if (auto v = get_bool(*t, "create_process_as_user", "cgi")) cfg.cgi.create_process_as_user = *v;
     if (auto v = get_bool(*t, "pass_authorization", "cgi")) cfg.cgi.pass_authorization = *v;
     if (auto v = get_duration(*t, "timeout", "cgi")) cfg.cgi.timeout = *v;
@@ -820,6 +820,7 @@ class loader {
     if (auto v = get_stop_grace(*t, "cgi")) cfg.cgi.stop_grace = *v;
     if (auto v = get_stderr_mode(*t, "cgi")) cfg.cgi.stderr_mode = *v;
     if (auto v = get_duration(*t, "activity_timeout", "cgi")) cfg.cgi.activity_timeout = *v;
+    if (auto v = get_duration(*t, "slow_request_log", "cgi")) cfg.cgi.slow_request_log = *v;
   }
 
   // `stderr_mode = "log" | "log_and_500" | "ignore"` of [cgi] and [pools.NAME].
@@ -1010,7 +1011,8 @@ class loader {
                   "rapid_fails_per_minute",
                   "min_instances",
                   "stderr_mode",
-                  "activity_timeout"});
+                  "activity_timeout",
+                  "slow_request_log"});
       pool pl;
       pl.name = name;
       read_pool_address(pt, p, pl);
@@ -1045,6 +1047,7 @@ class loader {
       if (!pt.get("address")) read_min_instances(pt, p, pl);
       if (auto v = get_stderr_mode(pt, p)) pl.stderr_mode = *v;
       if (auto v = get_duration(pt, "activity_timeout", p)) pl.activity_timeout = *v;
+      if (auto v = get_duration(pt, "slow_request_log", p)) pl.slow_request_log = *v;
       if (auto v = get_int<std::uint32_t>(pt, "queue_length", p, 0, 1'000'000))
         pl.queue_length = *v;
       if (auto v = get_bool(pt, "impersonate", p)) pl.impersonate = *v;

@@ -66,6 +66,7 @@ class cgi_run final : public gateway_voice {
       : slot_(std::move(slot)),
         stop_grace_(settings.stop_grace),
         activity_timeout_(settings.activity_timeout),
+        slow_log_(settings.slow_request_log),
         stderr_mode_(settings.stderr_mode),
         after_(after),
         ex_(ex),
@@ -157,28 +158,48 @@ class cgi_run final : public gateway_voice {
     child_.end_group_now();
   }
 
-  // [cgi] activity_timeout: no byte to or from the child for that long ends
-  // it as the timeout does (TERM, KILL after stop_grace), naming the phase.
-  // Without one, waits until cancelled.
+  // What the request is doing, for the slow-request and activity lines.
+  std::string phase() const {
+    if (stdout_ended_) return "waiting for its exit";
+    return ex_.head_sent() ? "streaming the body" : "waiting for the head";
+  }
+
+  // [cgi] slow_request_log: one line once the request runs past it. [cgi]
+  // activity_timeout: no byte to or from the child for that long ends it as
+  // the timeout does (TERM, KILL after stop_grace), naming the phase.
+  // Otherwise waits until cancelled.
   asio::awaitable<void> activity_flow() {
     asio::steady_timer t(child_.stdout_pipe().get_executor());
-    if (activity_timeout_.count() == 0) {
-      t.expires_at(clock::time_point::max());
-      co_await t.async_wait(nothrow);
-      co_return;
-    }
+    auto slow_at = slow_log_.count() ? started_ + slow_log_ : clock::time_point::max();
     while (true) {
-      t.expires_at(last_activity_ + activity_timeout_);
+      auto at = slow_at;
+      if (activity_timeout_.count()) at = std::min(at, last_activity_ + activity_timeout_);
+      t.expires_at(at);
       auto [ec] = co_await t.async_wait(nothrow);
       if (ec) co_return;
-      if (clock::now() - last_activity_ >= activity_timeout_) break;
+      const auto now = clock::now();
+      if (now >= slow_at) {
+        slow_at = clock::time_point::max();
+        log_slow(now);
+      }
+      if (activity_timeout_.count() && now - last_activity_ >= activity_timeout_) break;
     }
     timed_out_ = true;
-    inactive_phase_ = ex_.head_sent() ? "streaming the body" : "waiting for the head";
+    inactive_phase_ = phase();
     child_.ask_group_to_end();
     t.expires_after(stop_grace_);
     co_await t.async_wait(nothrow);
     child_.end_group_now();
+  }
+
+  void log_slow(clock::time_point now) {
+    const auto& rq = ex_.request();
+    ex_.log().warn(
+        "[cgi] rid={} slow request: pid {} account {} {} {} running for {} ms "
+        "(slow_request_log {} ms), phase {}",
+        ex_.id().str(), child_.pid(), who_, rq.method, rq.target,
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count(),
+        slow_log_.count(), phase());
   }
 
   // The request body to the child's stdin, then nothing until cancelled.
@@ -432,6 +453,7 @@ class cgi_run final : public gateway_voice {
   std::shared_ptr<run_limit> slot_;
   std::chrono::milliseconds stop_grace_;
   std::chrono::milliseconds activity_timeout_;  // 0: none
+  std::chrono::milliseconds slow_log_;          // slow_request_log; 0: none
   clock::time_point last_activity_ = clock::now();
   std::string inactive_phase_;  // set when activity_timeout ended it
   config::stderr_handling stderr_mode_;

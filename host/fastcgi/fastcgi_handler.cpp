@@ -282,7 +282,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     }
 
     // exchange
-    fcgi_exchange run(ex, l, p.spool, p.length == 0, ex.route().script_name, pool_name);
+    fcgi_exchange run(ex, l, p.spool, p.length == 0, ex.route().script_name, pool_name, started);
     co_await run.run(p.head_records, deadline);
     const fcgi_end end = run.end();
     // Unless END_REQUEST already gave it back, keeping the connection.

@@ -140,6 +140,8 @@ fastcgi_pool::~fastcgi_pool() {
   if (!socket_dir_.empty()) std::filesystem::remove_all(socket_dir_, ec);
 }
 
+std::string fastcgi_pool::account_name() const { return as_ ? as_->name : own_account_name(); }
+
 std::size_t fastcgi_pool::instance_count() {
   std::lock_guard lock(mu_);
   return instances_.size();
@@ -612,7 +614,7 @@ void fastcgi_pool::count_response(unsigned status, bool timed_out) {
 fastcgi_pool::snapshot fastcgi_pool::status() {
   snapshot s;
   s.name = settings_.name;
-  s.identity = as_ ? as_->name : own_account_name();
+  s.identity = account_name();
   s.accepted = accepted_.load(std::memory_order_relaxed);
   s.errors_5xx = errors_5xx_.load(std::memory_order_relaxed);
   s.timeouts = timeouts_.load(std::memory_order_relaxed);

@@ -141,6 +141,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   void kill_now();
 
   const config::pool& settings() const { return settings_; }
+  // The account its instances run as, by name (cgihost's own by default).
+  std::string account_name() const;
   std::size_t instance_count();
   snapshot status();
 

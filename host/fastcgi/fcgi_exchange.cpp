@@ -31,7 +31,8 @@ fastcgi_pool::outcome outcome_of(const fcgi_end& end) {
 }
 
 fcgi_exchange::fcgi_exchange(exchange& ex, lease& l, const spawner::spool_file& spool,
-                             bool empty_body, std::string script, std::string pool)
+                             bool empty_body, std::string script, std::string pool,
+                             clock::time_point arrived)
     : ex_(ex),
       lease_(l),
       sock_(l.sock()),
@@ -41,6 +42,10 @@ fcgi_exchange::fcgi_exchange(exchange& ex, lease& l, const spawner::spool_file& 
       pool_(std::move(pool)),
       relay_(ex, script_, false),
       activity_timeout_(l.pool().settings().activity_timeout),
+      arrived_(arrived),
+      slow_at_(l.pool().settings().slow_request_log.count()
+                   ? arrived + l.pool().settings().slow_request_log
+                   : clock::time_point::max()),
       alarm_(sock_.get_executor(), [this] {
         (alarm_watches_ ? rang_watch_ : rang_timeout_) = true;
         read_cancel_.emit(asio::cancellation_type::terminal);
@@ -72,6 +77,7 @@ asio::awaitable<void> fcgi_exchange::run(const std::string& head_records,
     auto watch_at = clock::now() + kWatchClientAfter;
     if (activity_timeout_.count())
       watch_at = std::min(watch_at, last_activity_ + activity_timeout_);
+    watch_at = std::min(watch_at, slow_at_);
     alarm_watches_ = deadline > watch_at;
     alarm_.set(alarm_watches_ ? watch_at : deadline);
     cancellable_reads_ = true;
@@ -104,12 +110,16 @@ asio::awaitable<void> fcgi_exchange::abort(asio::steady_timer& timer) {
 asio::awaitable<void> fcgi_exchange::wait_deadline_or_idle(asio::steady_timer& timer) {
   const auto deadline = timer.expiry();
   while (true) {
-    auto at = deadline;
+    auto at = std::min(deadline, slow_at_);
     if (activity_timeout_.count()) at = std::min(at, last_activity_ + activity_timeout_);
     timer.expires_at(at);
     auto [ec] = co_await timer.async_wait(nothrow);
     if (ec) co_return;
     const auto now = clock::now();
+    if (now >= slow_at_) {
+      slow_at_ = clock::time_point::max();
+      log_slow(now);
+    }
     if (now >= deadline) {
       timed_out_ = true;
       co_return;
@@ -261,6 +271,17 @@ void fcgi_exchange::on_stderr(std::string_view data) {
   // log_and_500: the first STDERR bytes are judged once the STDOUT before them is relayed.
   if (m == mode::log_and_500 && !std::exchange(stderr_seen_, true)) stderr_check_ = true;
   stderr_.feed(data, [this](std::string_view line, bool) { log_stderr(line); });
+}
+
+void fcgi_exchange::log_slow(clock::time_point now) {
+  const auto& rq = ex_.request();
+  ex_.log().warn(
+      "[pool {}] rid={} slow request: pid {} account {} {} {} running for {} ms "
+      "(slow_request_log {} ms), phase {}",
+      pool_, ex_.id().str(), lease_.instance().pid, lease_.pool().account_name(), rq.method,
+      rq.target, std::chrono::duration_cast<std::chrono::milliseconds>(now - arrived_).count(),
+      lease_.pool().settings().slow_request_log.count(),
+      ex_.head_sent() ? "streaming the body" : "waiting for the head");
 }
 
 void fcgi_exchange::stderr_verdict() {

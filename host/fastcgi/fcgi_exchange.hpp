@@ -50,8 +50,9 @@ class fcgi_exchange {
   // body at all. `script` and `pool` name the request in log lines. The
   // instance goes back through `l` (keep()) the moment END_REQUEST ends a
   // clean exchange: our STDIN sent whole, nothing after END_REQUEST.
+  // `arrived`: when the request came (slow_request_log counts from it).
   fcgi_exchange(exchange& ex, lease& l, const spawner::spool_file& spool, bool empty_body,
-                std::string script, std::string pool);
+                std::string script, std::string pool, clock::time_point arrived = clock::now());
 
   // Sends the request and relays the answer until END_REQUEST, the deadline,
   // a failure, or the client leaving (then ABORT_REQUEST, and a short wait
@@ -81,6 +82,8 @@ class fcgi_exchange {
   void log_stderr(std::string_view line);
   // log_and_500: a 500 when no response went out yet, else a log line.
   void stderr_verdict();
+  // slow_request_log: the one line of a request still running.
+  void log_slow(clock::time_point now);
 
   exchange& ex_;
   lease& lease_;
@@ -93,6 +96,8 @@ class fcgi_exchange {
   std::string head_;
   std::chrono::milliseconds activity_timeout_;  // the pool's; 0: none
   clock::time_point last_activity_ = clock::now();
+  clock::time_point arrived_;
+  clock::time_point slow_at_;  // when slow_request_log is due; max once logged or without one
   asio::cancellation_signal read_cancel_;
   // run()'s plain path: rings after kWatchClientAfter (then the client is
   // watched) or at the deadline, and cuts the read.

@@ -933,6 +933,12 @@ activity_timeout = "1m"
   r = load(kMinimal);
   ASSERT_TRUE(r.ok()) << dump(r);
   EXPECT_EQ(r.value->cgi.activity_timeout, 0ms);
+  expect_errors(
+      std::string(kMinimal) + "[pools.php]\ncommand = [\"/bin/sh\"]\nslow_request_log = 5\n",
+      {{7, "5", "pools.php.slow_request_log: expected a duration string"}});
+  r = load(std::string(kMinimal) + "[cgi]\nslow_request_log = \"5s\"\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->cgi.slow_request_log, 5s);
   expect_errors(std::string(kMinimal) + "[cgi]\nactivity_timeout = \"soon\"\n",
                 {{6, "\"soon\"", "cgi.activity_timeout: invalid duration"}});
 }

@@ -696,6 +696,28 @@ TEST_F(CgiTest, ActivityTimeoutEndsASilentChildNamingThePhase) {
   EXPECT_EQ(idle, 2u) << log();
 }
 
+// [cgi] slow_request_log: one line for a request still running past it
+// (pid, account, URI, elapsed, phase), none for a quick one.
+TEST_F(CgiTest, SlowRequestLogNamesAChildOnceItRunsPastIt) {
+  stop();
+  start("10s", "", "slow_request_log = \"300ms\"");
+  auto r = probe("mode=sleep&n=1&pidfile=" + site_.path() + "/site/run/slow");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(probe("mode=tiny")->status, 200);
+  const std::string l = log();
+  const auto at = l.find("slow request: pid ");
+  ASSERT_NE(at, std::string::npos) << l;
+  EXPECT_EQ(l.find("slow request:", at + 1), std::string::npos) << "once per request\n" << l;
+  const std::string line = l.substr(at, l.find('\n', at) - at);
+  EXPECT_NE(line.find("slow request: pid " + std::to_string(read_pid("slow")) + " account "),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(" GET /cgi-bin/probe?mode=sleep&n=1"), std::string::npos) << line;
+  EXPECT_NE(line.find("(slow_request_log 300 ms), phase waiting for the head"), std::string::npos)
+      << line;
+}
+
 // [cgi] stop_grace: a child that ignores SIGTERM at its timeout is killed
 // once stop_grace has passed, not before.
 TEST_F(CgiTest, AChildDeafToSigtermIsKilledAfterStopGrace) {

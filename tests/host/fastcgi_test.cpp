@@ -387,6 +387,25 @@ TEST_P(FastcgiTest, ActivityTimeoutEndsASilentRequestNamingThePhase) {
   EXPECT_EQ(ok->status, 200);
 }
 
+// slow_request_log: one line for a request still running past it, none for
+// a quick one.
+TEST_P(FastcgiTest, SlowRequestLogNamesARequestOnceItRunsPastIt) {
+  start("slow_request_log = \"300ms\"");
+  auto r = fetch(port_, u("sleep") + "?s=1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(fetch(port_, u("hello"))->status, 200);
+  const std::string l = log();
+  const auto at = l.find("slow request: pid ");
+  ASSERT_NE(at, std::string::npos) << l;
+  EXPECT_EQ(l.find("slow request:", at + 1), std::string::npos) << "once per request\n" << l;
+  const std::string line = l.substr(at, l.find('\n', at) - at);
+  EXPECT_NE(line.find(" GET " + u("sleep") + "?s=1 running for "), std::string::npos) << line;
+  EXPECT_NE(line.find("(slow_request_log 300 ms), phase waiting for the head"), std::string::npos)
+      << line;
+  EXPECT_NE(line.find("account "), std::string::npos) << line;
+}
+
 // max_instances = 0: one instance per core, which the status page shows and
 // the pool keeps to.
 TEST_P(FastcgiTest, MaxInstancesZeroIsOnePerCore) {
