@@ -14,6 +14,18 @@ const char* to_string(module_kind m) noexcept {
   return "?";
 }
 
+const char* to_string(stderr_handling m) noexcept {
+  switch (m) {
+    case stderr_handling::log:
+      return "log";
+    case stderr_handling::log_and_500:
+      return "log_and_500";
+    case stderr_handling::ignore:
+      return "ignore";
+  }
+  return "?";
+}
+
 std::vector<named_account> child_accounts(const config& cfg) {
   std::vector<named_account> out{{&cfg.identity.process, "identity.process"},
                                  {&cfg.identity.anonymous, "identity.anonymous"}};

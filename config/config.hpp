@@ -76,6 +76,14 @@ struct authentication_settings {
   bool iis_token = false;
 };
 
+// `stderr_mode` (IIS stderrMode): what a script's stderr does. log: each line
+// goes to the error log; log_and_500: logged, and a request whose script
+// wrote to stderr before its response head went out gets 500
+// (ReturnStdErrIn500, without the text); ignore: discarded, not logged
+// (IgnoreAndReturn200).
+enum class stderr_handling { log, log_and_500, ignore };
+const char* to_string(stderr_handling m) noexcept;
+
 struct cgi_settings {
   bool create_process_as_user = true;
   // HTTP_AUTHORIZATION reaches CGI scripts (Apache CGIPassAuth); a location's
@@ -90,6 +98,20 @@ struct cgi_settings {
   // How many CGI children may run at once (all handlers together); further
   // requests wait for one to end, within their timeout. 0: no limit.
   std::uint32_t max_children = 0;
+  // `stop_grace` (IIS signalBeforeTerminateSeconds): a child being ended
+  // (timeout, client gone, server stop) gets SIGTERM, then SIGKILL this long
+  // after (Windows: its job is ended at once).
+  duration stop_grace = std::chrono::seconds(2);
+  stderr_handling stderr_mode = stderr_handling::log;
+  // `activity_timeout` (IIS activityTimeout): no byte from the child (nor
+  // of the request body to it) for this long ends it, 504 naming the phase
+  // ("waiting for the head", "streaming the body"; after the head, the
+  // connection is closed). 0: none.
+  duration activity_timeout{0};
+  // `slow_request_log` (php-fpm request_slowlog_timeout): a request still
+  // running this long after it arrived gets one warning line (pid, account,
+  // method and URI, elapsed, phase). 0: none.
+  duration slow_request_log{0};
 };
 
 enum class module_kind { fastcgi, cgi, static_files };
@@ -116,6 +138,14 @@ struct handler {
 // TCP listener as its standard input.
 enum class pool_transport { pipe, tcp };
 
+// A pool's default stop_grace: php-cgi.exe looks at its shutdown event about
+// once a second while it waits for a connection, so Windows gives it longer.
+#ifdef _WIN32
+inline constexpr duration kDefaultPoolStopGrace = std::chrono::seconds(3);
+#else
+inline constexpr duration kDefaultPoolStopGrace = std::chrono::seconds(2);
+#endif
+
 struct pool {
   std::string name;
   std::vector<std::string> command;
@@ -123,7 +153,15 @@ struct pool {
   // cgihost connects, at most max_connections at once, and starts nothing.
   std::optional<fastcgi_address> remote;
   std::uint32_t max_connections = 8;
+  // `max_instances = 0` (IIS: as many as the machine suits) is resolved at
+  // load to one per core (std::thread::hardware_concurrency(), at least 1);
+  // `max_instances_per_core` says it was written so.
   std::uint32_t max_instances = 4;
+  bool max_instances_per_core = false;
+  // `min_instances` (php-fpm pm.start_servers): started with the pool and
+  // kept even when idle (idle_timeout does not end them); at most
+  // max_instances. Not with address, children or impersonate.
+  std::uint32_t min_instances = 0;
   // Set: one instance whose own process manager keeps this many children on
   // its socket (PHP_FCGI_CHILDREN), sharing one OPcache; as many connections
   // at once, none kept. 0: max_instances separate instances.
@@ -143,6 +181,24 @@ struct pool {
   std::optional<std::uint64_t> max_cpu_seconds;    // RLIMIT_CPU
   std::optional<std::uint64_t> max_open_files;     // RLIMIT_NOFILE
   std::optional<std::uint64_t> max_processes;      // RLIMIT_NPROC (per account)
+  // `stop_grace`: an instance asked to end (idle_timeout, max_requests, a
+  // stop, an aborted request) gets SIGTERM, then SIGKILL to its group this
+  // long after; Windows: its shutdown event, then its job is ended.
+  duration stop_grace = kDefaultPoolStopGrace;
+  // `rapid_fails_per_minute` (IIS rapidFailsPerMinute): this many failures
+  // (failed starts and crashes) within a minute stop starting instances for
+  // 30 s (503 with Retry-After). 0: never paused.
+  std::uint32_t rapid_fails_per_minute = 10;
+  // `stderr_mode`: for the FCGI_STDERR records of its requests (an
+  // instance's own stderr pipe, outside any request, is always logged).
+  stderr_handling stderr_mode = stderr_handling::log;
+  // `activity_timeout`: as in [cgi], for a request on an instance (any
+  // FastCGI record, or a write of the request to it, is activity); the
+  // instance is killed. 0: none.
+  duration activity_timeout{0};
+  // `slow_request_log`: as in [cgi], for this pool's requests; noticed once
+  // the request has an instance (counted from its arrival).
+  duration slow_request_log{0};
   // A reload keeps a pool whose settings compare equal (its instances go on).
   bool operator==(const pool&) const = default;
 };

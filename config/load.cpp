@@ -9,6 +9,7 @@
 #include <functional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "config/htpasswd.hpp"
 #include "config/pattern.hpp"
@@ -807,7 +808,8 @@ class loader {
     if (!t) return;
     check_keys(*t, "cgi",
                {"create_process_as_user", "timeout", "max_address_space", "max_cpu_time",
-                "max_open_files", "max_processes", "max_children", "pass_authorization"});
+                "max_open_files", "max_processes", "max_children", "pass_authorization",
+                "stop_grace", "stderr_mode", "activity_timeout", "slow_request_log"});
     if (auto v = get_bool(*t, "create_process_as_user", "cgi")) cfg.cgi.create_process_as_user = *v;
     if (auto v = get_bool(*t, "pass_authorization", "cgi")) cfg.cgi.pass_authorization = *v;
     if (auto v = get_duration(*t, "timeout", "cgi")) cfg.cgi.timeout = *v;
@@ -815,6 +817,32 @@ class loader {
                 cfg.cgi.max_open_files, cfg.cgi.max_processes);
     if (auto v = get_int<std::uint32_t>(*t, "max_children", "cgi", 0, 1 << 20))
       cfg.cgi.max_children = *v;
+    if (auto v = get_stop_grace(*t, "cgi")) cfg.cgi.stop_grace = *v;
+    if (auto v = get_stderr_mode(*t, "cgi")) cfg.cgi.stderr_mode = *v;
+    if (auto v = get_duration(*t, "activity_timeout", "cgi")) cfg.cgi.activity_timeout = *v;
+    if (auto v = get_duration(*t, "slow_request_log", "cgi")) cfg.cgi.slow_request_log = *v;
+  }
+
+  // `stderr_mode = "log" | "log_and_500" | "ignore"` of [cgi] and [pools.NAME].
+  std::optional<stderr_handling> get_stderr_mode(const toml::table& t, const std::string& p) {
+    auto v = get_string(t, "stderr_mode", p);
+    if (!v) return std::nullopt;
+    for (auto m : {stderr_handling::log, stderr_handling::log_and_500, stderr_handling::ignore})
+      if (*v == to_string(m)) return m;
+    error(*t.get("stderr_mode"), p + ".stderr_mode",
+          "must be \"log\", \"log_and_500\" or \"ignore\", not " + dq(*v));
+    return std::nullopt;
+  }
+
+  // `stop_grace`, the TERM -> KILL wait of [cgi] and [pools.NAME].
+  std::optional<duration> get_stop_grace(const toml::table& t, const std::string& p) {
+    auto v = get_duration(t, "stop_grace", p);
+    if (v && *v > std::chrono::minutes(10)) {
+      error(*t.get("stop_grace"), p + ".stop_grace",
+            "must be at most 10m (the wait between SIGTERM and SIGKILL)");
+      return std::nullopt;
+    }
+    return v;
   }
 
   // The resource limits of children, the same keys in [cgi] and [pools.NAME].
@@ -850,7 +878,8 @@ class loader {
       }
       for (const char* only :
            {"command", "max_instances", "max_requests", "impersonate", "env", "max_address_space",
-            "max_cpu_time", "max_open_files", "max_processes", "children", "transport"})
+            "max_cpu_time", "max_open_files", "max_processes", "children", "transport",
+            "rapid_fails_per_minute", "min_instances"})
         if (const toml::node* n = pt.get(only))
           error(*n, p + "." + only,
                 std::string("only for pools that start their program (command); this pool "
@@ -861,6 +890,27 @@ class loader {
       error(*n, p + ".max_connections",
             "only with address (a FastCGI server cgihost connects to); use max_instances");
     }
+  }
+
+  // `min_instances`: at most max_instances (as resolved: 0 is one per core);
+  // not with children or impersonate.
+  void read_min_instances(const toml::table& pt, const std::string& p, pool& pl) {
+    const toml::node* n = pt.get("min_instances");
+    if (!n) return;
+    auto v = get_int<std::uint32_t>(pt, "min_instances", p, 0, 4096);
+    if (!v) return;
+    if (pt.get("children"))
+      error(*n, p + ".min_instances", "not with children: the pool runs one instance");
+    else if (pt.get("impersonate") && pt.get("impersonate")->value_or(false))
+      error(*n, p + ".min_instances",
+            "not with impersonate = true (instances start per account, on demand)");
+    else if (*v > pl.max_instances)
+      error(*n, p + ".min_instances",
+            "min_instances (" + std::to_string(*v) + ") must be at most max_instances (" +
+                std::to_string(pl.max_instances) +
+                (pl.max_instances_per_core ? ", one per core" : "") + ")");
+    else
+      pl.min_instances = *v;
   }
 
   // `children = N`: one instance whose own process manager keeps N children
@@ -940,10 +990,29 @@ class loader {
       }
       const toml::table& pt = *node.as_table();
       check_keys(pt, p,
-                 {"command", "max_instances", "max_requests", "idle_timeout", "request_timeout",
-                  "queue_length", "impersonate", "env", "address", "max_connections",
-                  "max_address_space", "max_cpu_time", "max_open_files", "max_processes",
-                  "pass_authorization", "children", "transport"});
+                 {"command",
+                  "max_instances",
+                  "max_requests",
+                  "idle_timeout",
+                  "request_timeout",
+                  "queue_length",
+                  "impersonate",
+                  "env",
+                  "address",
+                  "max_connections",
+                  "max_address_space",
+                  "max_cpu_time",
+                  "max_open_files",
+                  "max_processes",
+                  "pass_authorization",
+                  "children",
+                  "transport",
+                  "stop_grace",
+                  "rapid_fails_per_minute",
+                  "min_instances",
+                  "stderr_mode",
+                  "activity_timeout",
+                  "slow_request_log"});
       pool pl;
       pl.name = name;
       read_pool_address(pt, p, pl);
@@ -964,11 +1033,21 @@ class loader {
           unavailable_pools_[name] = "program " + dq(pl.command[0]) + " not found on PATH";
         }
       }
-      if (auto v = get_int<std::uint32_t>(pt, "max_instances", p, 1, 4096)) pl.max_instances = *v;
+      if (auto v = get_int<std::uint32_t>(pt, "max_instances", p, 0, 4096)) {
+        pl.max_instances = *v ? *v : std::max(1u, std::thread::hardware_concurrency());
+        pl.max_instances_per_core = *v == 0;
+      }
       if (auto v = get_int<std::uint32_t>(pt, "max_requests", p, 0, 100'000'000))
         pl.max_requests = *v;
       if (auto v = get_duration(pt, "idle_timeout", p)) pl.idle_timeout = *v;
       if (auto v = get_duration(pt, "request_timeout", p)) pl.request_timeout = *v;
+      if (auto v = get_stop_grace(pt, p)) pl.stop_grace = *v;
+      if (auto v = get_int<std::uint32_t>(pt, "rapid_fails_per_minute", p, 0, 1'000'000))
+        pl.rapid_fails_per_minute = *v;
+      if (!pt.get("address")) read_min_instances(pt, p, pl);
+      if (auto v = get_stderr_mode(pt, p)) pl.stderr_mode = *v;
+      if (auto v = get_duration(pt, "activity_timeout", p)) pl.activity_timeout = *v;
+      if (auto v = get_duration(pt, "slow_request_log", p)) pl.slow_request_log = *v;
       if (auto v = get_int<std::uint32_t>(pt, "queue_length", p, 0, 1'000'000))
         pl.queue_length = *v;
       if (auto v = get_bool(pt, "impersonate", p)) pl.impersonate = *v;

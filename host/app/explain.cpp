@@ -295,6 +295,12 @@ std::optional<bool> explain_handler(const config::config& cfg, const route& r,
         << ": the code runs in that server, under its own accounts; no check here\n";
     return std::nullopt;
   }
+  if (pool.children)
+    out << "children = " << pool.children << " ([pools." << h.pool << "])\n";
+  else
+    out << "max_instances = " << pool.max_instances
+        << (pool.max_instances_per_core ? " (0 in the config: one per core)" : "") << " ([pools."
+        << h.pool << "])\n";
   return pool.impersonate;
 }
 

@@ -49,8 +49,8 @@ void handler_set::stop(std::chrono::milliseconds grace, std::function<void()> do
     return;
   }
   auto one_done = after_all(parts, std::move(done));
-  for (auto& p : pools) p->stop(grace, one_done);
-  for (auto& f : families) f->stop(grace, one_done);
+  for (auto& p : pools) p->stop(one_done);
+  for (auto& f : families) f->stop(one_done);
   if (cgi_after) cgi_after->stop(grace, one_done);
 }
 

@@ -54,8 +54,9 @@ struct handler_set final : handler_table {
   std::shared_ptr<after_response> cgi_after;
   std::shared_ptr<run_limit> cgi_limit;  // [cgi] max_children's, when set
   handler& for_route(const route& r) override;
-  // Ends every pool's instances (TERM, KILL after `grace`), reaped on their executor.
-  // `done` runs once every instance is reaped.
+  // Ends every pool's instances (TERM, KILL after the pool's stop_grace),
+  // reaped on their executor; CGI children running after their response get
+  // `grace` to end by themselves. `done` runs once every child is reaped.
   void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
   // Kills and reaps every instance now (the io threads no longer run).
   void kill_now();

@@ -16,7 +16,6 @@ namespace {
 
 using namespace asio::experimental::awaitable_operators;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-constexpr auto kKillGrace = std::chrono::seconds(2);    // TERM -> KILL
 constexpr auto kStderrGrace = std::chrono::seconds(1);  // after exit, for the last stderr bytes
 
 }  // namespace
@@ -81,7 +80,7 @@ asio::awaitable<void> after_response::wait_for_end(entry& e) {
     auto [ec] = std::get<1>(first);
     if (ec == asio::error::operation_aborted) continue;  // a stop brought the deadline nearer
     e.timed_out = true;
-    e.status = co_await child.terminate(kKillGrace);
+    e.status = co_await child.terminate(e.c.stop_grace);
   }
   if (!e.stderr_done) {
     e.stderr_grace.expires_after(kStderrGrace);
@@ -97,6 +96,7 @@ asio::awaitable<void> after_response::read_stderr(entry& e) {
   auto& c = e.c;
   auto buf = std::make_unique_for_overwrite<char[]>(kGatewayBuffer);
   auto line = [&c](std::string_view l, bool) {
+    if (c.ignore_stderr) return;
     if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
     if (++c.stderr_count <= c.stderr_max)
       c.log->warn("[cgi] rid={} {} stderr: {}", c.rid, c.script,

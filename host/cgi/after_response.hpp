@@ -39,11 +39,13 @@ class after_response : public std::enable_shared_from_this<after_response> {
     stderr_lines lines;          // an unfinished stderr line, continued
     std::size_t stderr_count = 0;
     std::size_t stderr_max = 0;  // lines logged per request, then counted
+    std::chrono::milliseconds stop_grace = std::chrono::seconds(2);  // TERM -> KILL
+    bool ignore_stderr = false;  // stderr_mode = "ignore": read, not logged
   };
 
   // Runs `c` to its end on `ex` (the io thread of the exchange it came
-  // from): its exit awaited until its deadline (then TERM, KILL after a grace
-  // period, to its whole group), its stderr read and logged, one line when it
+  // from): its exit awaited until its deadline (then TERM, KILL after its
+  // stop_grace, to its whole group), its stderr read and logged, one line when it
   // ends; its place under max_children given back once it is reaped.
   void adopt(const asio::any_io_executor& ex, leftover c);
 

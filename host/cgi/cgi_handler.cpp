@@ -35,7 +35,6 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 using clock = std::chrono::steady_clock;
 
 constexpr std::size_t kBuffer = kGatewayBuffer;
-constexpr auto kKillGrace = std::chrono::seconds(2);    // TERM -> KILL
 constexpr auto kStderrGrace = std::chrono::seconds(1);  // after exit, for the last stderr bytes
 constexpr auto kRejectedGrace = std::chrono::milliseconds(500);  // a rejected child's own exit
 // After the end of stdout, how long its exit status is awaited before the
@@ -58,12 +57,17 @@ std::string fmt_ms(std::optional<clock::time_point> t, clock::time_point start) 
 class cgi_run final : public gateway_voice {
  public:
   // `slot`: a place under [cgi] max_children, given back once the child is
-  // reaped. `after`: where a child that goes on after its complete response
-  // runs to its end (null: it is awaited here, as `cgihost try` wants).
+  // reaped. `settings`: [cgi] (stop_grace, stderr_mode). `after`: where a child that goes on after
+  // its complete response runs to its end (null: it is awaited here, as `cgihost try` wants).
   cgi_run(exchange& ex, std::unique_ptr<spawner::child> child, const spawner::spool_file& spool,
           std::string script, bool nph, std::string who, clock::time_point started,
-          std::shared_ptr<run_limit> slot, after_response* after)
+          std::shared_ptr<run_limit> slot, const config::cgi_settings& settings,
+          after_response* after)
       : slot_(std::move(slot)),
+        stop_grace_(settings.stop_grace),
+        activity_timeout_(settings.activity_timeout),
+        slow_log_(settings.slow_request_log),
+        stderr_mode_(settings.stderr_mode),
         after_(after),
         ex_(ex),
         owned_(std::move(child)),
@@ -94,7 +98,7 @@ class cgi_run final : public gateway_voice {
   // The response, the request body and the timeout race; whichever ends the
   // exchange, the child is reaped (and ended first if it still runs).
   asio::awaitable<void> race(asio::steady_timer& timer) {
-    co_await (main_flow() || feed_stdin() || timeout_flow(timer));
+    co_await (main_flow() || feed_stdin() || timeout_flow(timer) || activity_flow());
     if (!child_.exited() && answered()) {
       // The response is complete and the client no longer watched: the exit
       // status (usually there already), awaited briefly, tells a killed
@@ -112,7 +116,7 @@ class cgi_run final : public gateway_voice {
         co_return;
       }
     }
-    if (!child_.exited()) status_ = co_await child_.terminate(kKillGrace);
+    if (!child_.exited()) status_ = co_await child_.terminate(stop_grace_);
     if (!stderr_done_) {
       stderr_grace_.expires_after(kStderrGrace);
       co_await stderr_grace_.async_wait(nothrow);
@@ -130,13 +134,13 @@ class cgi_run final : public gateway_voice {
     co_await read_stdout();
     if (answered() && after_ && !trace_) co_return;
     if (relay_.client_failed()) {
-      status_ = co_await child_.terminate(kKillGrace);
-    } else if (relay_.rejected()) {
+      status_ = co_await child_.terminate(stop_grace_);
+    } else if (relay_.rejected() || relay_.stderr_refused()) {
       // Its output is no longer read: a moment to exit by itself (so the log
       // shows its own exit status), then it is ended.
       asio::steady_timer moment(child_.stdout_pipe().get_executor(), kRejectedGrace);
       auto first = co_await (child_.wait() || moment.async_wait(asio::use_awaitable));
-      status_ = first.index() == 0 ? std::get<0>(first) : co_await child_.terminate(kKillGrace);
+      status_ = first.index() == 0 ? std::get<0>(first) : co_await child_.terminate(stop_grace_);
     } else {
       status_ = co_await child_.wait();
     }
@@ -149,9 +153,53 @@ class cgi_run final : public gateway_voice {
     // TERM, then KILL after the grace period, to the whole group; the reaping
     // is done once, after this expression.
     child_.ask_group_to_end();
-    timer.expires_after(kKillGrace);
+    timer.expires_after(stop_grace_);
     co_await timer.async_wait(nothrow);
     child_.end_group_now();
+  }
+
+  // What the request is doing, for the slow-request and activity lines.
+  std::string phase() const {
+    if (stdout_ended_) return "waiting for its exit";
+    return ex_.head_sent() ? "streaming the body" : "waiting for the head";
+  }
+
+  // [cgi] slow_request_log: one line once the request runs past it. [cgi]
+  // activity_timeout: no byte to or from the child for that long ends it as
+  // the timeout does (TERM, KILL after stop_grace), naming the phase.
+  // Otherwise waits until cancelled.
+  asio::awaitable<void> activity_flow() {
+    asio::steady_timer t(child_.stdout_pipe().get_executor());
+    auto slow_at = slow_log_.count() ? started_ + slow_log_ : clock::time_point::max();
+    while (true) {
+      auto at = slow_at;
+      if (activity_timeout_.count()) at = std::min(at, last_activity_ + activity_timeout_);
+      t.expires_at(at);
+      auto [ec] = co_await t.async_wait(nothrow);
+      if (ec) co_return;
+      const auto now = clock::now();
+      if (now >= slow_at) {
+        slow_at = clock::time_point::max();
+        log_slow(now);
+      }
+      if (activity_timeout_.count() && now - last_activity_ >= activity_timeout_) break;
+    }
+    timed_out_ = true;
+    inactive_phase_ = phase();
+    child_.ask_group_to_end();
+    t.expires_after(stop_grace_);
+    co_await t.async_wait(nothrow);
+    child_.end_group_now();
+  }
+
+  void log_slow(clock::time_point now) {
+    const auto& rq = ex_.request();
+    ex_.log().warn(
+        "[cgi] rid={} slow request: pid {} account {} {} {} running for {} ms "
+        "(slow_request_log {} ms), phase {}",
+        ex_.id().str(), child_.pid(), who_, rq.method, rq.target,
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count(),
+        slow_log_.count(), phase());
   }
 
   // The request body to the child's stdin, then nothing until cancelled.
@@ -176,6 +224,7 @@ class cgi_run final : public gateway_voice {
       if (n == 0) break;
       auto [wec, wn] = co_await asio::async_write(pipe, asio::buffer(buf.get(), n), nothrow);
       if (wec) break;  // the child stopped reading (EPIPE): it has what it wanted
+      last_activity_ = clock::now();
     }
     error_code ec;
     pipe.close(ec);
@@ -197,7 +246,12 @@ class cgi_run final : public gateway_voice {
       auto [ec, n] =
           co_await child_.stderr_pipe().async_read_some(asio::buffer(buf.get(), kBuffer), nothrow);
       if (ec) break;
+      last_activity_ = clock::now();
       if (trace_) keep(trace_->stderr_bytes, trace_->stderr_total, std::string_view(buf.get(), n));
+      if (stderr_mode_ == config::stderr_handling::ignore) continue;
+      if (stderr_mode_ == config::stderr_handling::log_and_500 &&
+          !std::exchange(stderr_seen_, true))
+        stderr_before_head();
       lines_.feed(std::string_view(buf.get(), n), line);
     }
     if (lingering_) co_return;  // read on by after_response, from where this stopped
@@ -207,6 +261,16 @@ class cgi_run final : public gateway_voice {
                      stderr_lines_ - kStderrLines);
     stderr_done_ = true;
     stderr_grace_.cancel();
+  }
+
+  // stderr_mode = "log_and_500": the first stderr bytes make the answer a
+  // 500, unless the response had begun (then it stands, and the log says so).
+  void stderr_before_head() {
+    if (relay_.refuse_for_stderr()) return;
+    ex_.log().warn(
+        "[cgi] rid={} {} wrote to stderr after its response began: the response stands "
+        "(stderr_mode = \"log_and_500\")",
+        ex_.id().str(), script_);
   }
 
   static void keep(std::string& into, std::uint64_t& total, std::string_view bytes) {
@@ -234,6 +298,7 @@ class cgi_run final : public gateway_voice {
         stdout_ended_ = ec != asio::error::operation_aborted;
         break;
       }
+      last_activity_ = clock::now();
       if (trace_) keep(trace_->stdout_bytes, trace_->stdout_total, std::string_view(buf.get(), n));
       if (!co_await relay_.feed(std::string_view(buf.get(), n))) break;
     }
@@ -243,7 +308,7 @@ class cgi_run final : public gateway_voice {
   // The output ended and went to the client whole: nothing more is owed to it.
   bool answered() const {
     return stdout_ended_ && !timed_out_ && !client_failed_ && !relay_.rejected() &&
-           !relay_.client_failed() && !relay_.body_short() &&
+           !relay_.stderr_refused() && !relay_.client_failed() && !relay_.body_short() &&
            (relay_.nph() || relay_.head_complete());
   }
 
@@ -260,7 +325,9 @@ class cgi_run final : public gateway_voice {
     l.lines = std::move(lines_);
     l.stderr_count = stderr_lines_;
     l.stderr_max = kStderrLines;
+    l.ignore_stderr = stderr_mode_ == config::stderr_handling::ignore;
     l.limit = std::exchange(slot_, nullptr);
+    l.stop_grace = stop_grace_;
     auto executor = child_.stdout_pipe().get_executor();
     l.child = std::move(owned_);
     after_->adopt(executor, std::move(l));
@@ -291,6 +358,9 @@ class cgi_run final : public gateway_voice {
   }
 
   std::string verdict() const {
+    if (timed_out_ && !inactive_phase_.empty())
+      return "504 Gateway Timeout: the program wrote nothing for activity_timeout while " +
+             inactive_phase_;
     if (timed_out_) return "504 Gateway Timeout: the program did not finish within its timeout";
     std::string v = relay_.verdict();
     if (relay_.head_complete() && status_.killed_by_signal())
@@ -324,11 +394,24 @@ class cgi_run final : public gateway_voice {
     no.status = v.status;
     if (v.why == host::verdict::cause::timed_out) {
       const std::string what =
-          "the CGI program did not finish within its timeout; its process group was ended";
-      no.code = "cgi.timeout";
+          inactive_phase_.empty()
+              ? "the CGI program did not finish within its timeout; its process group was ended"
+              : "the CGI program wrote nothing for activity_timeout (" +
+                    std::to_string(activity_timeout_.count()) + " ms) while " + inactive_phase_ +
+                    "; its process group was ended";
+      no.code = inactive_phase_.empty() ? "cgi.timeout" : "cgi.activity_timeout";
+      if (!inactive_phase_.empty()) no.phase = "cgi, phase " + inactive_phase_;
       no.reason = what;
       no.dev_detail = diagnosis(what);
       no.module_line = head + "504 " + diagnosis(what, "; ");
+      no.module_level = spdlog::level::warn;
+    } else if (v.why == host::verdict::cause::stderr_written) {
+      const std::string what =
+          "the CGI program wrote to stderr before its response (stderr_mode = \"log_and_500\")";
+      no.code = "cgi.stderr";
+      no.reason = what;
+      no.dev_detail = diagnosis(what);
+      no.module_line = head + "500 " + diagnosis(what, "; ");
       no.module_level = spdlog::level::warn;
     } else if (v.why == host::verdict::cause::rejected) {
       const std::string what = relay_.rejection_text();
@@ -368,6 +451,13 @@ class cgi_run final : public gateway_voice {
   }
 
   std::shared_ptr<run_limit> slot_;
+  std::chrono::milliseconds stop_grace_;
+  std::chrono::milliseconds activity_timeout_;  // 0: none
+  std::chrono::milliseconds slow_log_;          // slow_request_log; 0: none
+  clock::time_point last_activity_ = clock::now();
+  std::string inactive_phase_;  // set when activity_timeout ended it
+  config::stderr_handling stderr_mode_;
+  bool stderr_seen_ = false;
   after_response* after_;
   exchange& ex_;
   // The child, until it is handed off (then child_ is not used again).
@@ -588,7 +678,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   ex.state().run.pid = launched->pid;
   auto child = std::make_unique<spawner::child>(co_await asio::this_coro::executor, *launched);
   cgi_run run(ex, std::move(child), p.spool, r.script_name, p.nph, p.who, started,
-              std::exchange(slot, nullptr), after_.get());
+              std::exchange(slot, nullptr), cfg_.cgi, after_.get());
   co_await run.run(r.cgi_timeout);
 }
 

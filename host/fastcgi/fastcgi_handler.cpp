@@ -88,7 +88,18 @@ class fastcgi_voice final : public gateway_voice {
     const std::string head = "[pool " + name + "] rid=" + ex_.id().str() + " ";
     refusal no;
     no.status = v.status;
-    if (v.why == verdict::cause::timed_out) {
+    if (v.why == verdict::cause::timed_out && !end_.inactive_phase.empty()) {
+      const std::string& phase = end_.inactive_phase;
+      const std::string what = "no output for activity_timeout (" +
+                               std::to_string(pool_.settings().activity_timeout.count()) +
+                               " ms) while " + phase + "; the instance was killed";
+      no.code = "fastcgi.activity_timeout";
+      no.reason = what;
+      no.phase = "pool " + name + ", phase " + phase;
+      no.dev_detail = diagnosis(what, "\n");
+      no.module_line = head + "504 phase " + phase + ": " + diagnosis(what, "; ");
+      no.module_level = spdlog::level::warn;
+    } else if (v.why == verdict::cause::timed_out) {
       const std::string phase = relay_.headers_at() ? "body idle" : "response headers";
       const std::string what = "no END_REQUEST within request_timeout (" +
                                std::to_string(pool_.settings().request_timeout.count()) +
@@ -98,6 +109,14 @@ class fastcgi_voice final : public gateway_voice {
       no.phase = "pool " + name + ", phase " + phase;
       no.dev_detail = diagnosis(what, "\n");
       no.module_line = head + "504 phase " + phase + ": " + diagnosis(what, "; ");
+      no.module_level = spdlog::level::warn;
+    } else if (v.why == verdict::cause::stderr_written) {
+      const std::string what =
+          "the application wrote to STDERR before its response (stderr_mode = \"log_and_500\")";
+      no.code = "fastcgi.stderr";
+      no.reason = "pool " + name + ": " + what;
+      no.dev_detail = diagnosis(what, "\n");
+      no.module_line = head + "500 " + diagnosis(what, "; ");
       no.module_level = spdlog::level::warn;
     } else if (v.why == verdict::cause::rejected) {
       const std::string what = relay_.rejection_text();
@@ -120,10 +139,10 @@ class fastcgi_voice final : public gateway_voice {
     if (v.why != verdict::cause::aborted) return;
     ex_.log().info("[pool {}] rid={} the client left after {} ms: ABORT_REQUEST sent; {}",
                    pool_.settings().name, ex_.id().str(), ms_since(started_),
-                   end_.end_request
-                       ? "the instance ended the request"
-                       : "the instance did not end the request within " +
-                             std::to_string(kAbortGrace.count()) + " s and was killed");
+                   end_.end_request ? "the instance ended the request"
+                                    : "the instance did not end the request within " +
+                                          std::to_string(pool_.settings().stop_grace.count()) +
+                                          " ms (stop_grace) and was killed");
   }
 
  private:
@@ -277,7 +296,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
     }
 
     // exchange
-    fcgi_exchange run(ex, l, p.spool, p.length == 0, ex.route().script_name, pool_name);
+    fcgi_exchange run(ex, l, p.spool, p.length == 0, ex.route().script_name, pool_name, started);
     co_await run.run(p.head_records, deadline);
     const fcgi_end end = run.end();
     // Unless END_REQUEST already gave it back, keeping the connection.

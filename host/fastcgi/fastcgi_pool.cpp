@@ -46,9 +46,11 @@ namespace {
 pool_limits limits_of(const config::pool& settings, std::uint32_t budget) {
   pool_limits l;
   l.max_instances = settings.max_instances;
+  l.min_instances = settings.min_instances;
   l.budget = budget;
   l.idle_timeout = settings.idle_timeout;
   l.queue_length = settings.queue_length;
+  l.rapid_fails = settings.rapid_fails_per_minute;
   if (settings.remote) {
     // Connection slots to a server that manages its own processes: no
     // budget, and a failing server is retried by every request, not paused.
@@ -100,17 +102,21 @@ const std::string& own_account_name() {
 std::shared_ptr<fastcgi_pool> fastcgi_pool::create(
     const config::pool& settings, asio::any_io_executor ex, std::shared_ptr<spdlog::logger> log,
     std::optional<spawner::identity> as, std::string document_root,
-    std::vector<std::pair<std::string, std::string>> base_env, spawner::broker* broker) {
-  return std::shared_ptr<fastcgi_pool>(new fastcgi_pool(settings, std::move(ex), std::move(log),
-                                                        std::move(as), std::move(document_root),
-                                                        std::move(base_env), broker));
+    std::vector<std::pair<std::string, std::string>> base_env, spawner::broker* broker,
+    bool in_family) {
+  auto pool = std::shared_ptr<fastcgi_pool>(
+      new fastcgi_pool(settings, std::move(ex), std::move(log), std::move(as),
+                       std::move(document_root), std::move(base_env), broker, in_family));
+  // min_instances start once the pool's executor runs (after root is dropped).
+  if (settings.min_instances && !in_family) asio::post(pool->ex_, [pool] { pool->poke(); });
+  return pool;
 }
 
 fastcgi_pool::fastcgi_pool(const config::pool& settings, asio::any_io_executor ex,
                            std::shared_ptr<spdlog::logger> log, std::optional<spawner::identity> as,
                            std::string document_root,
                            std::vector<std::pair<std::string, std::string>> base_env,
-                           spawner::broker* broker)
+                           spawner::broker* broker, bool in_family)
     : settings_(settings),
       ex_(std::move(ex)),
       log_(std::move(log)),
@@ -121,7 +127,9 @@ fastcgi_pool::fastcgi_pool(const config::pool& settings, asio::any_io_executor e
       tick_timer_(ex_),
       kill_timer_(ex_) {
   auto env = env_of(settings, base_env);
-  core_ = pool_core(settings.name, limits_of(settings, budget_of(settings, env)));
+  auto limits = limits_of(settings, budget_of(settings, env));
+  if (in_family) limits.min_instances = 0;
+  core_ = pool_core(settings.name, limits);
   for (const auto& [k, v] : env) env_.push_back(k + "=" + v);
   // The socket folder is made at the first start, by the account that will
   // connect to it (after privilege separation dropped root, not root).
@@ -131,6 +139,8 @@ fastcgi_pool::~fastcgi_pool() {
   std::error_code ec;
   if (!socket_dir_.empty()) std::filesystem::remove_all(socket_dir_, ec);
 }
+
+std::string fastcgi_pool::account_name() const { return as_ ? as_->name : own_account_name(); }
 
 std::size_t fastcgi_pool::instance_count() {
   std::lock_guard lock(mu_);
@@ -282,22 +292,21 @@ void fastcgi_pool::end_unused_master_locked() {
 }
 
 void fastcgi_pool::ask_to_end_locked(const std::shared_ptr<instance>& inst) {
-  if (!inst->child) return;
-  if (!signal_shutdown(inst->shutdown_event)) {
-    inst->child->ask_group_to_end();
-    return;
-  }
-  if (inst->end_timer) return;  // asked already
-  // The program saw the event (or will, about once a second); if it has not
-  // exited by the end of the grace, its job is ended. watch() cancels the
-  // timer at its exit.
-  inst->end_timer = std::make_unique<asio::steady_timer>(ex_, kShutdownGrace);
+  if (!inst->child || inst->end_timer) return;  // none, or asked already
+  // POSIX: SIGTERM to its group. Windows: its shutdown event, which the
+  // program sees about once a second (without one, its job ends at once).
+  if (!signal_shutdown(inst->shutdown_event)) inst->child->ask_group_to_end();
+  // Not gone by the end of stop_grace: its group is ended (IIS
+  // signalBeforeTerminateSeconds). watch() cancels the timer at its exit.
+  inst->end_timer = std::make_unique<asio::steady_timer>(ex_, settings_.stop_grace);
   inst->end_timer->async_wait([self = shared_from_this(), inst](boost::system::error_code ec) {
     if (ec) return;
     std::lock_guard lock(self->mu_);
     if (!inst->child || inst->child->exited()) return;
-    self->log_->warn("[pool {}] pid {} did not exit within {}s of its shutdown event: ending it",
-                     self->settings_.name, inst->pid, kShutdownGrace.count());
+    self->log_->warn(
+        "[pool {}] pid {} did not exit within {} ms of being asked to end "
+        "(stop_grace): killing it",
+        self->settings_.name, inst->pid, self->settings_.stop_grace.count());
     inst->child->end_group_now();
   });
 }
@@ -609,7 +618,7 @@ void fastcgi_pool::count_response(unsigned status, bool timed_out) {
 fastcgi_pool::snapshot fastcgi_pool::status() {
   snapshot s;
   s.name = settings_.name;
-  s.identity = as_ ? as_->name : own_account_name();
+  s.identity = account_name();
   s.accepted = accepted_.load(std::memory_order_relaxed);
   s.errors_5xx = errors_5xx_.load(std::memory_order_relaxed);
   s.timeouts = timeouts_.load(std::memory_order_relaxed);
@@ -624,7 +633,7 @@ fastcgi_pool::snapshot fastcgi_pool::status() {
   return s;
 }
 
-void fastcgi_pool::stop(std::chrono::milliseconds grace, std::function<void()> done) {
+void fastcgi_pool::stop(std::function<void()> done) {
   asio::post(ex_, [self = shared_from_this()] { self->tick_timer_.cancel(); });
   std::vector<std::shared_ptr<instance>> live;
   {
@@ -644,12 +653,12 @@ void fastcgi_pool::stop(std::chrono::milliseconds grace, std::function<void()> d
   if (live.empty()) return;
   asio::co_spawn(
       ex_,
-      [self = shared_from_this(), live = std::move(live), grace]() -> asio::awaitable<void> {
+      [self = shared_from_this(), live = std::move(live)]() -> asio::awaitable<void> {
         {
           std::lock_guard lock(self->mu_);
           if (self->all_gone_locked()) co_return;
         }
-        self->kill_timer_.expires_after(grace);
+        self->kill_timer_.expires_after(self->settings_.stop_grace);
         auto [ec] = co_await self->kill_timer_.async_wait(nothrow);
         if (ec) co_return;  // every instance ended within the grace period
         std::lock_guard lock(self->mu_);
@@ -710,14 +719,13 @@ std::function<void()> after_all(std::size_t parts, std::function<void()> done) {
   };
 }
 
-void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
-              std::chrono::milliseconds grace, std::function<void()> done) {
+void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools, std::function<void()> done) {
   if (pools.empty()) {
     if (done) done();
     return;
   }
   auto one_done = after_all(pools.size(), std::move(done));
-  for (auto& p : pools) p->stop(grace, one_done);
+  for (auto& p : pools) p->stop(one_done);
 }
 
 }  // namespace cgihost::host

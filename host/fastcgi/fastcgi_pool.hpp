@@ -43,11 +43,6 @@ namespace asio = boost::asio;
 
 class pool_family;
 
-// How long an instance asked to end by its shutdown event (Windows) has to
-// exit before its job is ended: php-cgi.exe looks at the event about once a
-// second while it waits for a connection.
-inline constexpr auto kShutdownGrace = std::chrono::seconds(3);
-
 // The io_context an executor runs on, as pool_core knows it.
 pool_core::home home_of(const asio::any_io_executor& ex);
 
@@ -72,8 +67,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
     // whoever holds the instance uses it; the pool closes it when the instance ends.
     std::unique_ptr<socket> kept;
     bool master = false;  // the one instance of a pool with `children`, never lent
-    // Windows: the event that asks it to end (_FCGI_SHUTDOWN_EVENT_), and the
-    // grace after it was set, at whose end its job is ended.
+    // Windows: the event that asks it to end (_FCGI_SHUTDOWN_EVENT_). Set once
+    // it was asked to end: the stop_grace at whose end its group is ended.
     spawner::native_handle shutdown_event = spawner::no_handle;
     std::unique_ptr<asio::steady_timer> end_timer;
   };
@@ -99,10 +94,12 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
 
   // `ex`: where instances are watched. `as`: the identity instances run as
   // (nullopt: cgihost's own). `document_root`: their working directory.
+  // Outside a family (`in_family` false), min_instances start once `ex` runs.
   static std::shared_ptr<fastcgi_pool> create(
       const config::pool& settings, asio::any_io_executor ex, std::shared_ptr<spdlog::logger> log,
       std::optional<spawner::identity> as, std::string document_root,
-      std::vector<std::pair<std::string, std::string>> base_env, spawner::broker* broker = nullptr);
+      std::vector<std::pair<std::string, std::string>> base_env, spawner::broker* broker = nullptr,
+      bool in_family = false);
   ~fastcgi_pool();
 
   // An instance for one request, or why not. Waits in the queue (until
@@ -135,9 +132,9 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   // the next one (nullptr: none). Anything but `ok` ends the instance.
   void release(const std::shared_ptr<instance>& inst, outcome how, std::unique_ptr<socket> kept);
 
-  // Ends every instance (TERM, then KILL after `grace`); the watchers reap
+  // Ends every instance (TERM, then KILL after stop_grace); the watchers reap
   // them. `done` runs on the pool's executor once all are reaped.
-  void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
+  void stop(std::function<void()> done = {});
 
   // Kills and reaps every instance now, synchronously: for when the io
   // threads no longer run (a stop whose grace period ran out).
@@ -151,6 +148,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   const config::pool& settings() const { return settings_; }
   // The account its instances run as (nullopt: cgihost's own).
   const std::optional<spawner::identity>& account() const { return as_; }
+  // The account its instances run as, by name (cgihost's own by default).
+  std::string account_name() const;
   std::size_t instance_count();
   snapshot status();
 
@@ -170,7 +169,7 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   fastcgi_pool(const config::pool& settings, asio::any_io_executor ex,
                std::shared_ptr<spdlog::logger> log, std::optional<spawner::identity> as,
                std::string document_root, std::vector<std::pair<std::string, std::string>> base_env,
-               spawner::broker* broker);
+               spawner::broker* broker, bool in_family);
 
   // Under mu_: carries out what the core decided, until it decides nothing more.
   void run_actions_locked();
@@ -183,8 +182,8 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   bool launch_locked(instance& inst, const std::string& name, std::string& error);
   // Under mu_: the instance of a pool with `children`, started for slot `number`.
   bool start_master_locked(pool_core::id number, std::string& error);
-  // Under mu_: asks `inst` to end (SIGTERM; Windows: its shutdown event, then
-  // its job after kShutdownGrace).
+  // Under mu_: asks `inst` to end (SIGTERM; Windows: its shutdown event), then
+  // ends its group (SIGKILL; Windows: its job) after stop_grace.
   void ask_to_end_locked(const std::shared_ptr<instance>& inst);
   // Under mu_: what is left of `inst` once it is reaped (its address, its event).
   void forget_locked(instance& inst);
@@ -236,7 +235,6 @@ std::function<void()> after_all(std::size_t parts, std::function<void()> done);
 
 // Stops every pool of `pools`; `done` runs once all of them are reaped (at
 // once when there are none).
-void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools,
-              std::chrono::milliseconds grace, std::function<void()> done);
+void stop_all(const std::vector<std::shared_ptr<fastcgi_pool>>& pools, std::function<void()> done);
 
 }  // namespace cgihost::host

@@ -31,7 +31,8 @@ fastcgi_pool::outcome outcome_of(const fcgi_end& end) {
 }
 
 fcgi_exchange::fcgi_exchange(exchange& ex, lease& l, const spawner::spool_file& spool,
-                             bool empty_body, std::string script, std::string pool)
+                             bool empty_body, std::string script, std::string pool,
+                             clock::time_point arrived)
     : ex_(ex),
       lease_(l),
       sock_(l.sock()),
@@ -40,6 +41,11 @@ fcgi_exchange::fcgi_exchange(exchange& ex, lease& l, const spawner::spool_file& 
       script_(std::move(script)),
       pool_(std::move(pool)),
       relay_(ex, script_, false),
+      activity_timeout_(l.pool().settings().activity_timeout),
+      arrived_(arrived),
+      slow_at_(l.pool().settings().slow_request_log.count()
+                   ? arrived + l.pool().settings().slow_request_log
+                   : clock::time_point::max()),
       alarm_(sock_.get_executor(), [this] {
         (alarm_watches_ ? rang_watch_ : rang_timeout_) = true;
         read_cancel_.emit(asio::cancellation_type::terminal);
@@ -67,8 +73,13 @@ asio::awaitable<void> fcgi_exchange::run(const std::string& head_records,
     // alarm cuts at the deadline or after kWatchClientAfter to start
     // watching the client.
     co_await send_stdin();
-    alarm_watches_ = deadline > clock::now() + kWatchClientAfter;
-    alarm_.set(alarm_watches_ ? clock::now() + kWatchClientAfter : deadline);
+    // activity_timeout is watched on the slow path: reached sooner than it.
+    auto watch_at = clock::now() + kWatchClientAfter;
+    if (activity_timeout_.count())
+      watch_at = std::min(watch_at, last_activity_ + activity_timeout_);
+    watch_at = std::min(watch_at, slow_at_);
+    alarm_watches_ = deadline > watch_at;
+    alarm_.set(alarm_watches_ ? watch_at : deadline);
     cancellable_reads_ = true;
     co_await read_records();
     cancellable_reads_ = false;
@@ -77,9 +88,9 @@ asio::awaitable<void> fcgi_exchange::run(const std::string& head_records,
     if (end_.end_request || timed_out_ || !end_.failure.empty()) co_return;
     // A slow request: from now on the client is watched.
     timer.expires_at(deadline);
-    co_await ((read_records() || watch_client()) || wait_timeout(timer));
+    co_await ((read_records() || watch_client()) || wait_deadline_or_idle(timer));
   } else {
-    co_await ((read_records() || send_stdin_then_watch()) || wait_timeout(timer));
+    co_await ((read_records() || send_stdin_then_watch()) || wait_deadline_or_idle(timer));
   }
   if (!client_left_ || end_.end_request || timed_out_ || !end_.failure.empty()) co_return;
   co_await abort(timer);
@@ -91,8 +102,34 @@ asio::awaitable<void> fcgi_exchange::abort(asio::steady_timer& timer) {
   fcgi::append_abort_request(abort, kFcgiRequestId);
   auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(abort), nothrow);
   if (ec) co_return;
-  timer.expires_after(kAbortGrace);
+  // After ABORT_REQUEST, the pool's stop_grace before the instance is killed.
+  timer.expires_after(lease_.pool().settings().stop_grace);
   co_await (read_records() || wait_timeout(timer));
+}
+
+asio::awaitable<void> fcgi_exchange::wait_deadline_or_idle(asio::steady_timer& timer) {
+  const auto deadline = timer.expiry();
+  while (true) {
+    auto at = std::min(deadline, slow_at_);
+    if (activity_timeout_.count()) at = std::min(at, last_activity_ + activity_timeout_);
+    timer.expires_at(at);
+    auto [ec] = co_await timer.async_wait(nothrow);
+    if (ec) co_return;
+    const auto now = clock::now();
+    if (now >= slow_at_) {
+      slow_at_ = clock::time_point::max();
+      log_slow(now);
+    }
+    if (now >= deadline) {
+      timed_out_ = true;
+      co_return;
+    }
+    if (activity_timeout_.count() && now - last_activity_ >= activity_timeout_) {
+      timed_out_ = true;
+      end_.inactive_phase = ex_.head_sent() ? "streaming the body" : "waiting for the head";
+      co_return;
+    }
+  }
 }
 
 asio::awaitable<void> fcgi_exchange::wait_timeout(asio::steady_timer& timer) {
@@ -154,6 +191,7 @@ asio::awaitable<bool> fcgi_exchange::send_stdin() {
                           std::string_view(buf.get(), got));
     }
     auto [wec, wn] = co_await asio::async_write(sock_, asio::buffer(out), nothrow);
+    last_activity_ = clock::now();
     if (!wec && got == 0) stdin_done_ = true;
     if (wec || got == 0) co_return true;
   }
@@ -179,17 +217,23 @@ asio::awaitable<void> fcgi_exchange::read_records() {
       break;
     }
     end_.got_bytes = true;
-    // STDOUT of one read goes on in one piece, with the end when END_REQUEST came with it.
-    batch.clear();
-    if (!take_records(std::string_view(buf_.data(), n), batch)) co_return;
-    if (!batch.empty() && want_stdout_)
-      want_stdout_ = co_await relay_.feed(batch, end_.end_request && clean_end_);
+    last_activity_ = clock::now();
+    // STDOUT of one read goes on in one piece, with the end when END_REQUEST
+    // came with it; cut where a STDERR record needs a decision on what went before.
+    std::string_view in(buf_.data(), n);
+    do {
+      batch.clear();
+      if (!take_records(in, batch)) co_return;
+      if (!batch.empty() && want_stdout_)
+        want_stdout_ = co_await relay_.feed(batch, end_.end_request && clean_end_);
+      if (std::exchange(stderr_check_, false)) stderr_verdict();
+    } while (!in.empty() && !end_.end_request);
   }
-  if (!stderr_.empty()) log_stderr(stderr_.take_rest());
+  if (!stderr_.empty()) log_stderr(stderr_.take_rest());  // empty under stderr_mode = "ignore"
   if (!relay_.client_failed() && !client_left_) relay_.end();
 }
 
-bool fcgi_exchange::take_records(std::string_view in, std::string& batch) {
+bool fcgi_exchange::take_records(std::string_view& in, std::string& batch) {
   while (!in.empty() && !end_.end_request) {
     fcgi::client_event ev;
     std::error_code pec;
@@ -204,7 +248,8 @@ bool fcgi_exchange::take_records(std::string_view in, std::string& batch) {
         if (want_stdout_ && !client_left_) batch.append(ev.data);
         break;
       case fcgi::client_event::kind::stderr_data:
-        stderr_.feed(ev.data, [this](std::string_view line, bool) { log_stderr(line); });
+        on_stderr(ev.data);
+        if (stderr_check_) return true;  // the STDOUT before it goes to the relay first
         break;
       case fcgi::client_event::kind::end_request:
         end_.end_request = true;
@@ -217,6 +262,35 @@ bool fcgi_exchange::take_records(std::string_view in, std::string& batch) {
     }
   }
   return true;
+}
+
+void fcgi_exchange::on_stderr(std::string_view data) {
+  using mode = config::stderr_handling;
+  const mode m = lease_.pool().settings().stderr_mode;
+  if (m == mode::ignore || data.empty()) return;
+  // log_and_500: the first STDERR bytes are judged once the STDOUT before them is relayed.
+  if (m == mode::log_and_500 && !std::exchange(stderr_seen_, true)) stderr_check_ = true;
+  stderr_.feed(data, [this](std::string_view line, bool) { log_stderr(line); });
+}
+
+void fcgi_exchange::log_slow(clock::time_point now) {
+  const auto& rq = ex_.request();
+  ex_.log().warn(
+      "[pool {}] rid={} slow request: pid {} account {} {} {} running for {} ms "
+      "(slow_request_log {} ms), phase {}",
+      pool_, ex_.id().str(), lease_.instance().pid, lease_.pool().account_name(), rq.method,
+      rq.target, std::chrono::duration_cast<std::chrono::milliseconds>(now - arrived_).count(),
+      lease_.pool().settings().slow_request_log.count(),
+      ex_.head_sent() ? "streaming the body" : "waiting for the head");
+}
+
+void fcgi_exchange::stderr_verdict() {
+  // Nothing went to the client yet: the answer is a 500. Else the response stands.
+  if (relay_.refuse_for_stderr()) return;
+  ex_.log().warn(
+      "[pool {}] rid={} {} wrote to stderr after its response began: the response stands "
+      "(stderr_mode = \"log_and_500\")",
+      pool_, ex_.id().str(), script_);
 }
 
 void fcgi_exchange::log_stderr(std::string_view line) {

@@ -24,8 +24,6 @@ namespace cgihost::host {
 
 inline constexpr std::uint16_t kFcgiRequestId = 1;  // one request per connection: php-cgi
                                                     // does not multiplex
-// After ABORT_REQUEST, before the instance is killed.
-inline constexpr auto kAbortGrace = std::chrono::seconds(2);
 
 // How a FastCGI exchange ended: the facts the verdict, the pool's outcome and
 // the log lines are made of.
@@ -35,6 +33,8 @@ struct fcgi_end {
   bool got_bytes = false;    // anything came from the instance
   bool reset = false;        // the connection was reset or refused (not an orderly end)
   std::string failure;       // for `broken`: what failed
+  // Set when activity_timeout ended it: "waiting for the head" or "streaming the body".
+  std::string inactive_phase;
 };
 
 // The pool's outcome of an exchange: ok once END_REQUEST came; a timeout or
@@ -50,8 +50,9 @@ class fcgi_exchange {
   // body at all. `script` and `pool` name the request in log lines. The
   // instance goes back through `l` (keep()) the moment END_REQUEST ends a
   // clean exchange: our STDIN sent whole, nothing after END_REQUEST.
+  // `arrived`: when the request came (slow_request_log counts from it).
   fcgi_exchange(exchange& ex, lease& l, const spawner::spool_file& spool, bool empty_body,
-                std::string script, std::string pool);
+                std::string script, std::string pool, clock::time_point arrived = clock::now());
 
   // Sends the request and relays the answer until END_REQUEST, the deadline,
   // a failure, or the client leaving (then ABORT_REQUEST, and a short wait
@@ -65,13 +66,24 @@ class fcgi_exchange {
  private:
   asio::awaitable<void> abort(asio::steady_timer& timer);
   asio::awaitable<void> wait_timeout(asio::steady_timer& timer);
+  // Until `timer`'s expiry (the deadline) or activity_timeout without a byte
+  // either way; both time the exchange out.
+  asio::awaitable<void> wait_deadline_or_idle(asio::steady_timer& timer);
   asio::awaitable<void> watch_client();
   asio::awaitable<void> send_stdin_then_watch();
   asio::awaitable<bool> send_stdin();
   asio::awaitable<void> read_records();
-  // One read's records; false once the reading stops (a protocol error).
-  bool take_records(std::string_view in, std::string& batch);
+  // One read's records, from `in` (advanced past what was taken); false once
+  // the reading stops (a protocol error). Stops early after the first STDERR
+  // record under stderr_mode = "log_and_500" (stderr_check_ is then set).
+  bool take_records(std::string_view& in, std::string& batch);
+  // STDERR bytes, as the pool's stderr_mode says.
+  void on_stderr(std::string_view data);
   void log_stderr(std::string_view line);
+  // log_and_500: a 500 when no response went out yet, else a log line.
+  void stderr_verdict();
+  // slow_request_log: the one line of a request still running.
+  void log_slow(clock::time_point now);
 
   exchange& ex_;
   lease& lease_;
@@ -82,6 +94,10 @@ class fcgi_exchange {
   std::string pool_;
   response_relay relay_;
   std::string head_;
+  std::chrono::milliseconds activity_timeout_;  // the pool's; 0: none
+  clock::time_point last_activity_ = clock::now();
+  clock::time_point arrived_;
+  clock::time_point slow_at_;  // when slow_request_log is due; max once logged or without one
   asio::cancellation_signal read_cancel_;
   // run()'s plain path: rings after kWatchClientAfter (then the client is
   // watched) or at the deadline, and cuts the read.
@@ -103,6 +119,8 @@ class fcgi_exchange {
   bool clean_end_ = false;
   fcgi_end end_;  // the facts as they come (its `how` is made by end())
   std::size_t stderr_lines_ = 0;
+  bool stderr_seen_ = false;
+  bool stderr_check_ = false;  // the first STDERR came: judged after the STDOUT before it
 };
 
 }  // namespace cgihost::host

@@ -47,6 +47,7 @@ class lease {
   bool reused() const noexcept { return reused_; }
   socket& sock() noexcept { return *sock_; }
   const fastcgi_pool::instance& instance() const noexcept { return *inst_; }
+  fastcgi_pool& pool() const noexcept { return pool_; }
 
   // Gives the instance back with the connection kept for the next request:
   // this one ended cleanly on both sides. The socket is not touched after it.

@@ -296,7 +296,7 @@ void pool_core::failed(const std::string& what, bool at_start, time_point now) {
       paused_until_ <= now) {
     paused_until_ = now + limits_.breaker_pause;
     log(4, std::to_string(recent_failures_.size()) + " failures within " +
-               std::to_string(ms(limits_.rapid_window) / 1000) + " s (rapid_fails " +
+               std::to_string(ms(limits_.rapid_window) / 1000) + " s (rapid_fails_per_minute " +
                std::to_string(limits_.rapid_fails) + "): no new instance for " +
                std::to_string(ms(limits_.breaker_pause) / 1000) +
                " s; requests that need one get 503. Last: " + what);
@@ -333,6 +333,7 @@ void pool_core::refuse_all(const refusal& why) {
 void pool_core::tick(time_point now) {
   if (stopping_) return;
   for (auto& r : instances_) {
+    if (live() <= limits_.min_instances) break;  // the warm ones stay
     if (r.st == state::idle && now - r.idle_since >= limits_.idle_timeout) {
       log(2, "instance " + std::to_string(r.number) + " idle for " +
                  std::to_string(ms(now - r.idle_since)) + " ms (idle_timeout): ending it");
@@ -340,6 +341,8 @@ void pool_core::tick(time_point now) {
     }
   }
   spawn_for_queue(now);
+  // A retired pool keeps none warm: its instances end as they become free.
+  while (!retired_ && live() < limits_.min_instances && may_spawn(now)) spawn(now);
 }
 
 void pool_core::spawn_deferred(id inst) { forget(inst); }

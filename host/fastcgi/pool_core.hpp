@@ -20,6 +20,9 @@ namespace cgihost::host {
 
 struct pool_limits {
   std::uint32_t max_instances = 4;
+  // Kept running even when idle (php-fpm pm.start_servers): started by
+  // tick() and never ended by idle_timeout; at most max_instances.
+  std::uint32_t min_instances = 0;
   std::uint32_t budget = 0;  // requests one instance serves before it is recycled; 0: no limit
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(5);
   std::uint32_t queue_length = 1000;
@@ -138,8 +141,9 @@ class pool_core {
   // The instance's process was reaped. `asked`: the pool ended it (not a crash).
   void exited(id inst, const std::string& how, time_point now, bool asked = false);
 
-  // Ends instances idle past idle_timeout and spawns for queued requests when
-  // a back-off or pause ran out. Call at least every second.
+  // Ends instances idle past idle_timeout (keeping min_instances), spawns for
+  // queued requests when a back-off or pause ran out, and up to
+  // min_instances. Call at least every second, and once at the start.
   void tick(time_point now);
 
   // A spawn action that could not be carried out for lack of room shared with

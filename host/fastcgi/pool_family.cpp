@@ -22,7 +22,9 @@ std::shared_ptr<fastcgi_pool> pool_family::for_account(const spawner::identity& 
   if (stopped_) return nullptr;
   auto& p = by_account_[as.sid.empty() ? std::to_string(as.uid.value) : as.sid];
   if (!p) {
-    p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_, broker_);
+    // No min_instances here: every start shares the family's max_instances.
+    p = fastcgi_pool::create(settings_, ex_, log_, as, document_root_, base_env_, broker_,
+                             /*in_family=*/true);
     p->join_family(weak_from_this());
     if (retired_) p->retire();
     log_->info("[pool {}] {}a pool of instances running as {}", settings_.name,
@@ -38,14 +40,14 @@ std::vector<std::shared_ptr<fastcgi_pool>> pool_family::pools() {
   return v;
 }
 
-void pool_family::stop(std::chrono::milliseconds grace, std::function<void()> done) {
+void pool_family::stop(std::function<void()> done) {
   std::vector<std::shared_ptr<fastcgi_pool>> all;
   {
     std::lock_guard lock(mu_);
     stopped_ = true;
     for (auto& [account, p] : by_account_) all.push_back(p);
   }
-  stop_all(all, grace, std::move(done));
+  stop_all(all, std::move(done));
 }
 
 void pool_family::served(const fastcgi_pool* pool) {

@@ -60,7 +60,7 @@ class pool_family : public std::enable_shared_from_this<pool_family> {
   // instead of keeping it: another pool waits and this one has more than its share.
   bool should_yield(const fastcgi_pool* pool, std::size_t its_instances);
   // Stops every account's pool; `done` once all of them are reaped.
-  void stop(std::chrono::milliseconds grace, std::function<void()> done = {});
+  void stop(std::function<void()> done = {});
   void kill_now();
   // Retires every account's pool (fastcgi_pool::retire) and those made later.
   void retire();

@@ -3,7 +3,17 @@
 namespace cgihost::host {
 namespace cgi = protocol::cgi;
 
+bool response_relay::refuse_for_stderr() {
+  if (stderr_refused_) return true;
+  const bool begun =
+      nph_ ? first_byte_.has_value() : parser_.current() != cgi::response_parser::state::need_more;
+  if (begun || rejected_) return false;
+  stderr_refused_ = true;
+  return true;
+}
+
 asio::awaitable<bool> response_relay::feed(std::string_view data, bool last) {
+  if (stderr_refused_) co_return false;
   if (!first_byte_) first_byte_ = clock::now();
   error_code ec;
   if (nph_) {
@@ -47,7 +57,7 @@ asio::awaitable<bool> response_relay::feed(std::string_view data, bool last) {
 }
 
 void response_relay::end() {
-  if (ended_ || nph_ || rejected_ || client_failed_) return;
+  if (ended_ || nph_ || rejected_ || client_failed_ || stderr_refused_) return;
   ended_ = true;
   if (parser_.current() == cgi::response_parser::state::need_more) {
     parser_.finish();
@@ -88,6 +98,9 @@ std::string response_relay::rejection_text() const {
 }
 
 std::string response_relay::verdict() const {
+  if (stderr_refused_)
+    return "500 Internal Server Error: the program wrote to stderr before its response "
+           "(stderr_mode = \"log_and_500\")";
   if (rejected_) return "502 Bad Gateway: " + rejection_text();
   if (nph_) return "nph: the output went to the client unparsed";
   if (!head_complete()) return "no response head";

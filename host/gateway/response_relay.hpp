@@ -28,6 +28,12 @@ class response_relay {
   // then gets one, and the end goes out with the last bytes.
   asio::awaitable<bool> feed(std::string_view data, bool last = false);
 
+  // stderr_mode = "log_and_500": the application wrote to stderr. True when
+  // nothing went to the client yet: nothing will (feed() wants no more), and
+  // the exchange answers 500; false when the response had begun.
+  bool refuse_for_stderr();
+  bool stderr_refused() const noexcept { return stderr_refused_; }
+
   // True when a `last` feed already ended the response.
   bool finished() const noexcept { return finished_; }
 
@@ -67,6 +73,7 @@ class response_relay {
   bool body_short_ = false;
   bool ended_ = false;
   bool finished_ = false;
+  bool stderr_refused_ = false;
   std::optional<clock::time_point> first_byte_, headers_;
 };
 

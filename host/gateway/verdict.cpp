@@ -16,6 +16,8 @@ verdict classify(const exchange_facts& f) {
   if (f.how == ending::broken && f.may_retry && !f.got_bytes) return {kind::retry};
   if (f.how == ending::client_left) return {kind::client_left, cause::aborted, status::ok, 499};
   if (f.how == ending::timed_out) return failed(cause::timed_out, status::gateway_timeout, true);
+  if (f.stderr_refused)
+    return {kind::refuse, cause::stderr_written, status::internal_server_error, 500};
   // A refused head never went out: always an error page.
   if (f.rejected) return {kind::refuse, cause::rejected, status::bad_gateway, 502};
   if (f.client_failed) return {kind::client_left, cause::client_failed, status::ok, 499};
@@ -29,6 +31,7 @@ verdict classify(const exchange_facts& f) {
 
 void relay_facts(const response_relay& relay, const exchange& ex, exchange_facts& f) {
   f.rejected = relay.rejected();
+  f.stderr_refused = relay.stderr_refused();
   f.client_failed = f.client_failed || relay.client_failed();
   f.nph = relay.nph();
   f.local_redirect = relay.head().kind == protocol::cgi::response_kind::local_redirect;

@@ -31,9 +31,10 @@ struct exchange_facts {
   bool got_bytes = true;
   bool may_retry = false;  // first attempt, and a request safe to send again
   // The relay's state.
-  bool rejected = false;       // the output's head was refused by the strict parser
-  bool client_failed = false;  // a write to the client failed, or the client left meanwhile
-  bool nph = false;            // the output went to the client unparsed
+  bool rejected = false;        // the output's head was refused by the strict parser
+  bool stderr_refused = false;  // stderr_mode = "log_and_500": stderr came before any output went
+  bool client_failed = false;   // a write to the client failed, or the client left meanwhile
+  bool nph = false;             // the output went to the client unparsed
   bool local_redirect = false;
   bool body_short = false;  // the body ended before its Content-Length
   bool finished = false;    // the relay already ended the response
@@ -56,14 +57,15 @@ struct verdict {
   // Why, for refuse, cut and client_left (the module's words depend on it).
   enum class cause {
     none,
-    nph,            // ok: the nph output went out as it came
-    aborted,        // client_left: the exchange saw it and aborted the request
-    client_failed,  // client_left: a write to it failed, or it left while the program ran
-    timed_out,      // 504
-    rejected,       // 502: the output was refused
-    broken,         // 502: the connection or the protocol failed
-    body_short,     // 502: the body ended before its Content-Length
-    killed,         // 502: the program was killed after its head
+    nph,             // ok: the nph output went out as it came
+    aborted,         // client_left: the exchange saw it and aborted the request
+    client_failed,   // client_left: a write to it failed, or it left while the program ran
+    timed_out,       // 504
+    rejected,        // 502: the output was refused
+    broken,          // 502: the connection or the protocol failed
+    body_short,      // 502: the body ended before its Content-Length
+    killed,          // 502: the program was killed after its head
+    stderr_written,  // 500: stderr_mode = "log_and_500" and the program wrote to stderr
   };
   kind what = kind::ok;
   cause why = cause::none;

@@ -7,6 +7,7 @@
 #include <random>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "config/load.hpp"
 
@@ -834,6 +835,130 @@ command = ["/bin/sh"]
                  {10, "pass_authorisation",
                   "unknown key \"pools.php.pass_authorisation\"; did you mean "
                   "\"pass_authorization\"?"}});
+}
+
+TEST_F(ConfigTest, StopGraceInCgiAndPoolsIsADurationWithTodaysDefaults) {
+  POSIX_ONLY();
+  auto r = load(std::string(kMinimal) + R"([cgi]
+stop_grace = "300ms"
+[pools.php]
+command = ["/bin/sh"]
+stop_grace = "5s"
+[pools.other]
+command = ["/bin/sh"]
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->cgi.stop_grace, 300ms);
+  EXPECT_EQ(r.value->pools.at("php").stop_grace, 5s);
+  EXPECT_EQ(r.value->pools.at("other").stop_grace, 2s);
+  r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->cgi.stop_grace, 2s);
+  expect_errors(std::string(kMinimal) +
+                    "[cgi]\nstop_grace = 2\n[pools.php]\ncommand = "
+                    "[\"/bin/sh\"]\nstop_grace = \"2 seconds\"\n[pools.b]\ncommand = "
+                    "[\"/bin/sh\"]\nstop_grace = \"11m\"\n",
+                {{6, "2", "cgi.stop_grace: expected a duration string"},
+                 {9, "\"2 seconds\"", "pools.php.stop_grace: invalid duration"},
+                 {12, "\"11m\"", "pools.b.stop_grace: must be at most 10m"}});
+}
+
+TEST_F(ConfigTest, RapidFailsPerMinuteIsACountWithZeroForNever) {
+  POSIX_ONLY();
+  const std::string pool = std::string(kMinimal) + "[pools.php]\ncommand = [\"/bin/sh\"]\n";
+  auto r = load(pool);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->pools.at("php").rapid_fails_per_minute, 10u);
+  r = load(pool + "rapid_fails_per_minute = 0\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->pools.at("php").rapid_fails_per_minute, 0u);
+  expect_errors(pool + "rapid_fails_per_minute = -1\n",
+                {{7, "-1", "pools.php.rapid_fails_per_minute: -1 is out of range"}});
+  expect_errors(std::string(kMinimal) +
+                    "[pools.fpm]\naddress = \"127.0.0.1:9000\"\nrapid_fails_per_minute = 5\n",
+                {{7, "5", "pools.fpm.rapid_fails_per_minute: only for pools that start"}});
+}
+
+TEST_F(ConfigTest, MaxInstancesZeroIsResolvedToOnePerCore) {
+  POSIX_ONLY();
+  const std::string pool = std::string(kMinimal) + "[pools.php]\ncommand = [\"/bin/sh\"]\n";
+  auto r = load(pool + "max_instances = 0\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->pools.at("php").max_instances,
+            std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_TRUE(r.value->pools.at("php").max_instances_per_core);
+  r = load(pool + "max_instances = 3\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->pools.at("php").max_instances, 3u);
+  EXPECT_FALSE(r.value->pools.at("php").max_instances_per_core);
+  expect_errors(pool + "max_instances = -1\n",
+                {{7, "-1", "pools.php.max_instances: -1 is out of range (0 to 4096)"}});
+}
+
+TEST_F(ConfigTest, MinInstancesIsAtMostMaxInstances) {
+  POSIX_ONLY();
+  const std::string pool = std::string(kMinimal) + "[pools.php]\ncommand = [\"/bin/sh\"]\n";
+  auto r = load(pool + "min_instances = 2\nmax_instances = 2\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->pools.at("php").min_instances, 2u);
+  r = load(pool);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->pools.at("php").min_instances, 0u);
+  expect_errors(pool + "min_instances = 5\nmax_instances = 4\n",
+                {{7, "5",
+                  "pools.php.min_instances: min_instances (5) must be at most "
+                  "max_instances (4)"}});
+  expect_errors(pool + "min_instances = 1\nchildren = 2\n",
+                {{7, "1", "pools.php.min_instances: not with children"}});
+  expect_errors(pool + "min_instances = 1\nimpersonate = true\n",
+                {{7, "1", "pools.php.min_instances: not with impersonate = true"}});
+  expect_errors(pool + "min_instances = \"2\"\n",
+                {{7, "\"2\"", "pools.php.min_instances: expected an integer"}});
+}
+
+TEST_F(ConfigTest, StderrModeIsOneOfThreeWordsInCgiAndPools) {
+  POSIX_ONLY();
+  auto r = load(std::string(kMinimal) + R"([cgi]
+stderr_mode = "ignore"
+[pools.php]
+command = ["/bin/sh"]
+stderr_mode = "log_and_500"
+[pools.other]
+command = ["/bin/sh"]
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->cgi.stderr_mode, stderr_handling::ignore);
+  EXPECT_EQ(r.value->pools.at("php").stderr_mode, stderr_handling::log_and_500);
+  EXPECT_EQ(r.value->pools.at("other").stderr_mode, stderr_handling::log);
+  expect_errors(std::string(kMinimal) +
+                    "[cgi]\nstderr_mode = \"Log\"\n[pools.php]\ncommand = "
+                    "[\"/bin/sh\"]\nstderr_mode = 500\n",
+                {{6, "\"Log\"", "cgi.stderr_mode: must be \"log\", \"log_and_500\" or \"ignore\""},
+                 {9, "500", "pools.php.stderr_mode: expected a string"}});
+}
+
+TEST_F(ConfigTest, ActivityTimeoutIsADurationOffByDefault) {
+  POSIX_ONLY();
+  auto r = load(std::string(kMinimal) + R"([cgi]
+activity_timeout = "30s"
+[pools.php]
+command = ["/bin/sh"]
+activity_timeout = "1m"
+)");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->cgi.activity_timeout, 30s);
+  EXPECT_EQ(r.value->pools.at("php").activity_timeout, 1min);
+  r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->cgi.activity_timeout, 0ms);
+  expect_errors(
+      std::string(kMinimal) + "[pools.php]\ncommand = [\"/bin/sh\"]\nslow_request_log = 5\n",
+      {{7, "5", "pools.php.slow_request_log: expected a duration string"}});
+  r = load(std::string(kMinimal) + "[cgi]\nslow_request_log = \"5s\"\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.value->cgi.slow_request_log, 5s);
+  expect_errors(std::string(kMinimal) + "[cgi]\nactivity_timeout = \"soon\"\n",
+                {{6, "\"soon\"", "cgi.activity_timeout: invalid duration"}});
 }
 
 TEST_F(ConfigTest, ErrorPagesNameFilesUnderTheDocumentRoot) {

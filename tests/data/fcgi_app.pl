@@ -9,6 +9,10 @@ use warnings;
 use FCGI;
 use POSIX ();
 
+# FCGI_APP_IGNORE_TERM=1 in its environment: SIGTERM is ignored (the pool
+# must end it with SIGKILL after stop_grace).
+$SIG{TERM} = 'IGNORE' if $ENV{FCGI_APP_IGNORE_TERM};
+
 my %env;
 my $request = FCGI::Request(\*STDIN, \*STDOUT, \*STDERR, \%env, 0);
 my $budget = $ENV{PHP_FCGI_MAX_REQUESTS} // 0;
@@ -36,6 +40,25 @@ while ($request->Accept() >= 0) {
     }
     binmode STDOUT;
     print "Content-Type: application/octet-stream\r\n\r\n", $body;
+  } elsif ($name eq 'warn') {
+    # A STDERR record before any STDOUT.
+    print STDERR "warned by the script\n";
+    $request->Flush();
+    print "Content-Type: text/plain\r\n\r\nok";
+  } elsif ($name eq 'warn_late') {
+    # The response begins, then a STDERR record, then the rest.
+    print "Content-Type: text/plain\r\n\r\npart1 ";
+    $request->Flush();
+    select(undef, undef, undef, 0.2);
+    print STDERR "late warning\n";
+    $request->Flush();
+    print "part2";
+  } elsif ($name eq 'pause') {
+    # The head and a first piece, then $q{s} seconds of silence, then the rest.
+    print "Content-Type: text/plain\r\n\r\npart1 ";
+    $request->Flush();
+    sleep($q{s} // 5);
+    print "part2";
   } elsif ($name eq 'sleep') {
     sleep($q{s} // 5);
     print "Content-Type: text/plain\r\n\r\nwoke";

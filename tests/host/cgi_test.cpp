@@ -620,6 +620,121 @@ TEST_F(CgiTimeoutTest, TimeoutIs504AndTheGroupIsGone) {
   EXPECT_NE(log().find("did not finish within its timeout"), std::string::npos);
 }
 
+// [cgi] stderr_mode = "log_and_500": stderr before the response makes it a
+// 500 (the line logged, never sent); after the response began, it stands.
+TEST_F(CgiTest, StderrModeLogAnd500) {
+  stop();
+  start("10s", "", "stderr_mode = \"log_and_500\"");
+  auto first = probe("mode=stderr_first");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 500) << first->body;
+  EXPECT_EQ(first->body.find("warned"), std::string::npos);
+  EXPECT_NE(log().find("stderr: warned by the probe"), std::string::npos) << log();
+  EXPECT_NE(log().find("500 the CGI program wrote to stderr before its response"),
+            std::string::npos)
+      << log();
+  auto late = probe("mode=stderr_late");
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->status, 200);
+  EXPECT_EQ(late->body, "part1 part2\n");
+  EXPECT_NE(log().find("wrote to stderr after its response began: the response stands"),
+            std::string::npos)
+      << log();
+}
+
+// [cgi] stderr_mode = "ignore": stderr is read and dropped, not logged.
+TEST_F(CgiTest, StderrModeIgnore) {
+  stop();
+  start("10s", "", "stderr_mode = \"ignore\"");
+  auto r = probe("mode=stderr&n=3");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  auto first = probe("mode=stderr_first");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(log().find("of stderr"), std::string::npos) << log();
+  EXPECT_EQ(log().find("warned by the probe"), std::string::npos) << log();
+}
+
+// [cgi] activity_timeout: a child silent for that long is ended: 504 naming
+// the phase before the head, a closed connection after it; one that keeps
+// writing runs on to its timeout.
+TEST_F(CgiTest, ActivityTimeoutEndsASilentChildNamingThePhase) {
+  stop();
+  start("1500ms", "", "activity_timeout = \"400ms\"");
+  auto r = probe("mode=sleep&n=5");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  EXPECT_NE(log().find("wrote nothing for activity_timeout (400 ms) while waiting for the head"),
+            std::string::npos)
+      << log();
+  {
+    connection c(port_);
+    c.send("GET /cgi-bin/probe?mode=pause&n=5 HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::string got;
+    EXPECT_TRUE(c.wait_closed(4s, &got)) << got;
+    EXPECT_NE(got.find(" 200 "), std::string::npos) << got;
+    EXPECT_NE(got.find("part1"), std::string::npos) << got;
+    EXPECT_EQ(got.find("part2"), std::string::npos) << got;
+  }
+  EXPECT_TRUE(eventually([&] {
+    return log().find("while streaming the body") != std::string::npos;
+  })) << log();
+  // trickle writes every 10 ms: only the 1.5 s timeout ends it.
+  {
+    connection c(port_);
+    c.send("GET /cgi-bin/probe?mode=trickle HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_TRUE(c.wait_closed(5s));
+  }
+  EXPECT_TRUE(eventually([&] {
+    return log().find("did not finish within its timeout") != std::string::npos;
+  })) << log();
+  std::size_t idle = 0;
+  for (std::size_t at = 0;
+       (at = log().find("504 the CGI program wrote nothing for", at)) != std::string::npos; ++at)
+    ++idle;
+  EXPECT_EQ(idle, 2u) << log();
+}
+
+// [cgi] slow_request_log: one line for a request still running past it
+// (pid, account, URI, elapsed, phase), none for a quick one.
+TEST_F(CgiTest, SlowRequestLogNamesAChildOnceItRunsPastIt) {
+  stop();
+  start("10s", "", "slow_request_log = \"300ms\"");
+  auto r = probe("mode=sleep&n=1&pidfile=" + site_.path() + "/site/run/slow");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(probe("mode=tiny")->status, 200);
+  const std::string l = log();
+  const auto at = l.find("slow request: pid ");
+  ASSERT_NE(at, std::string::npos) << l;
+  EXPECT_EQ(l.find("slow request:", at + 1), std::string::npos) << "once per request\n" << l;
+  const std::string line = l.substr(at, l.find('\n', at) - at);
+  EXPECT_NE(line.find("slow request: pid " + std::to_string(read_pid("slow")) + " account "),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(" GET /cgi-bin/probe?mode=sleep&n=1"), std::string::npos) << line;
+  EXPECT_NE(line.find("(slow_request_log 300 ms), phase waiting for the head"), std::string::npos)
+      << line;
+}
+
+// [cgi] stop_grace: a child that ignores SIGTERM at its timeout is killed
+// once stop_grace has passed, not before.
+TEST_F(CgiTest, AChildDeafToSigtermIsKilledAfterStopGrace) {
+  stop();
+  start("300ms", "", "stop_grace = \"700ms\"");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = probe("mode=sleep&n=60&ignore_term=1&pidfile=" + site_.path() + "/site/run/deaf");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  EXPECT_GE(took, 300ms + 700ms - 50ms) << "killed before stop_grace";
+  EXPECT_LT(took, 300ms + 2s) << "not the default grace of 2 s";
+  pid_t pid = read_pid("deaf");
+  ASSERT_GT(pid, 0);
+  EXPECT_TRUE(pid_gone(pid));
+}
+
 TEST_F(CgiTimeoutTest, AGrandchildThatCalledSetsidEndsAtTheTimeout) {
   write_escaping_script();
   auto r = fetch(port_, "/escape.pl?mode=sleep&pidfile=timed");

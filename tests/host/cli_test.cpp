@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "support/test_client.hpp"
 #include "support/test_server.hpp"
@@ -461,6 +462,32 @@ module = "cgi"
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("== start\nstart: in the child setgroups, setgid, setuid to nobody, then "
                        "exec\nrlimits: RLIMIT_AS 268435456 bytes, RLIMIT_NPROC 4\n"),
+            std::string::npos)
+      << r.out;
+}
+
+// try --explain names a pool's max_instances as resolved: 0 is one per core.
+TEST(CliExplain, ShowsMaxInstancesZeroResolvedToOnePerCore) {
+  temp_dir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  dir.write("site/x.php", "<?php echo 1;");
+  dir.write("c.toml", for_this_user(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[[handlers]]
+match = "*.php"
+module = "fastcgi"
+pool = "php"
+[pools.php]
+command = ["/usr/bin/php-cgi"]
+max_instances = 0
+)"));
+  auto r = run({kBinary, "try", "-c", dir / "c.toml", "--explain", "/x.php"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  EXPECT_NE(r.out.find("max_instances = " + std::to_string(cores) +
+                       " (0 in the config: one per core) ([pools.php])"),
             std::string::npos)
       << r.out;
 }

@@ -77,6 +77,15 @@ class FastcgiTest : public ::testing::TestWithParam<backend> {
          "<?php if (!file_exists($_GET['m'])) { touch($_GET['m']); posix_kill(getmypid(), 9); } "
          "echo 'survived';"},
         {"interim", "<?php http_response_code(100); echo 'after';"},
+        {"warn", "<?php error_log('warned by the script'); echo 'ok';"},
+        {"pause",
+         "<?php header('Content-Type: text/plain'); echo 'part1 '; while (ob_get_level()) "
+         "ob_end_flush(); flush(); "
+         "sleep((int)($_GET['s'] ?? 5)); echo 'part2';"},
+        {"warn_late",
+         "<?php header('Content-Type: text/plain'); echo 'part1 '; while (ob_get_level()) "
+         "ob_end_flush(); flush(); usleep(200000); "
+         "error_log('late warning'); echo 'part2';"},
         {"info",
          "<?php header('Content-Type: text/plain'); echo $_SERVER['SCRIPT_NAME'], '|', "
          "$_SERVER['PATH_INFO'] ?? '', "
@@ -292,6 +301,179 @@ TEST_P(FastcgiTest, IdleInstancesEnd) {
   ASSERT_EQ(children_of(server_->spawn_parent()).size(), 1u);
   EXPECT_TRUE(eventually([&] { return children_of(server_->spawn_parent()).empty(); }, 3s));
   EXPECT_NE(log().find("(idle_timeout): ending it"), std::string::npos) << log();
+}
+
+// min_instances: started with the pool before any request, and kept when
+// idle_timeout ends the others.
+TEST_P(FastcgiTest, MinInstancesRunBeforeAnyRequestAndOutliveIdleTimeout) {
+  start("min_instances = 2\nmax_instances = 3\nidle_timeout = \"200ms\"");
+  ASSERT_TRUE(eventually([&] { return children_of(server_->spawn_parent()).size() == 2; }, 5s))
+      << log();
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 3; ++i)
+    clients.emplace_back([&] {
+      auto r = fetch(port_, u("sleep") + "?s=1");
+      EXPECT_TRUE(r && r->status == 200);
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_TRUE(eventually([&] { return children_of(server_->spawn_parent()).size() == 2; }, 3s))
+      << log();
+  // Five idle_timeouts later (the pool looks every 50 ms), the two still run.
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(children_of(server_->spawn_parent()).size(), 2u) << log();
+  std::size_t ended = 0;
+  for (std::size_t at = 0; (at = log().find("(idle_timeout): ending it", at)) != std::string::npos;
+       ++at)
+    ++ended;
+  EXPECT_EQ(ended, 1u) << log();
+}
+
+// stderr_mode: "log_and_500" turns a response whose STDERR came first into a
+// 500 (logged), and leaves one already begun alone; "ignore" logs nothing.
+TEST_P(FastcgiTest, StderrModeLogAnd500AndIgnore) {
+  start("stderr_mode = \"log_and_500\"");
+  auto first = fetch(port_, u("warn"));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 500) << first->body;
+  EXPECT_EQ(first->body.find("warned"), std::string::npos) << "stderr never reaches the client";
+  EXPECT_NE(log().find("warned by the script"), std::string::npos) << log();
+  EXPECT_NE(log().find("500 the application wrote to STDERR before its response"),
+            std::string::npos)
+      << log();
+  auto late = fetch(port_, u("warn_late"));
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->status, 200);
+  EXPECT_EQ(late->body, "part1 part2");
+  EXPECT_NE(log().find("wrote to stderr after its response began: the response stands"),
+            std::string::npos)
+      << log();
+  EXPECT_EQ(fetch(port_, u("hello"))->status, 200);  // the instance serves on
+  stop();
+  start("stderr_mode = \"ignore\"");
+  auto ignored = fetch(port_, u("warn"));
+  ASSERT_TRUE(ignored);
+  EXPECT_EQ(ignored->status, 200);
+  EXPECT_EQ(ignored->body, "ok");
+  EXPECT_EQ(log().find("warned by the script"), std::string::npos) << log();
+}
+
+// activity_timeout: an instance silent for that long ends the request: 504
+// naming the phase before the head, a closed connection after it.
+TEST_P(FastcgiTest, ActivityTimeoutEndsASilentRequestNamingThePhase) {
+  start("max_instances = 1\nactivity_timeout = \"500ms\"");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = fetch(port_, u("sleep") + "?s=5");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
+  EXPECT_NE(log().find("504 phase waiting for the head: no output for activity_timeout (500 ms)"),
+            std::string::npos)
+      << log();
+  {
+    connection c(port_);
+    c.send("GET " + u("pause") + "?s=5 HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::string got;
+    EXPECT_TRUE(c.wait_closed(4s, &got)) << got;
+    EXPECT_NE(got.find(" 200 "), std::string::npos) << got;
+    EXPECT_NE(got.find("part1"), std::string::npos) << got;
+    EXPECT_EQ(got.find("part2"), std::string::npos) << got;
+  }
+  EXPECT_TRUE(eventually([&] {
+    return log().find("while streaming the body") != std::string::npos;
+  })) << log();
+  // A request that keeps writing within activity_timeout is not ended by it.
+  auto ok = fetch(port_, u("hello"));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
+// slow_request_log: one line for a request still running past it, none for
+// a quick one.
+TEST_P(FastcgiTest, SlowRequestLogNamesARequestOnceItRunsPastIt) {
+  start("slow_request_log = \"300ms\"");
+  auto r = fetch(port_, u("sleep") + "?s=1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(fetch(port_, u("hello"))->status, 200);
+  const std::string l = log();
+  const auto at = l.find("slow request: pid ");
+  ASSERT_NE(at, std::string::npos) << l;
+  EXPECT_EQ(l.find("slow request:", at + 1), std::string::npos) << "once per request\n" << l;
+  const std::string line = l.substr(at, l.find('\n', at) - at);
+  EXPECT_NE(line.find(" GET " + u("sleep") + "?s=1 running for "), std::string::npos) << line;
+  EXPECT_NE(line.find("(slow_request_log 300 ms), phase waiting for the head"), std::string::npos)
+      << line;
+  EXPECT_NE(line.find("account "), std::string::npos) << line;
+}
+
+// max_instances = 0: one instance per core, which the status page shows and
+// the pool keeps to.
+TEST_P(FastcgiTest, MaxInstancesZeroIsOnePerCore) {
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  start("max_instances = 0", "[status]\npath = \"/cgihost-status\"\n");
+  auto page = fetch(port_, "/cgihost-status");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("\"max_instances\":" + std::to_string(cores) + ","), std::string::npos)
+      << page->body;
+  std::vector<std::thread> clients;
+  for (unsigned i = 0; i <= cores; ++i)
+    clients.emplace_back([&] { fetch(port_, u("sleep") + "?s=1"); });
+  EXPECT_TRUE(eventually([&] { return children_of(server_->spawn_parent()).size() == cores; }, 3s));
+  EXPECT_EQ(children_of(server_->spawn_parent()).size(), cores);
+  for (auto& t : clients) t.join();
+}
+
+// rapid_fails_per_minute: 3 crashes (a POST is not retried) stop the starts
+// with 503 phase spawn; 0: a dozen crashes never do.
+TEST_P(FastcgiTest, RapidFailsPerMinutePausesTheStartsAtItsCountAndZeroNever) {
+  auto crash = [&] { return fetch(port_, u("crash"), "POST", "Content-Length: 0\r\n"); };
+  start("max_instances = 1\nrapid_fails_per_minute = 3");
+  for (int i = 0; i < 3; ++i) {
+    auto r = crash();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 502) << i << log();
+  }
+  auto paused = fetch(port_, u("hello"));
+  ASSERT_TRUE(paused);
+  EXPECT_EQ(paused->status, 503) << log();
+  EXPECT_NE(paused->body.find("phase spawn"), std::string::npos) << paused->body;
+  EXPECT_NE(log().find("3 failures within 60 s (rapid_fails_per_minute 3)"), std::string::npos)
+      << log();
+  stop();
+  start("max_instances = 1\nrapid_fails_per_minute = 0");
+  for (int i = 0; i < 12; ++i) {
+    auto r = crash();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 502) << i << log();
+  }
+  auto served = fetch(port_, u("hello"));
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << log();
+  EXPECT_EQ(log().find("failures within"), std::string::npos) << log();
+}
+
+// stop_grace: an instance that ignores SIGTERM, asked to end at its
+// idle_timeout, is not killed before stop_grace has passed, and is gone after.
+TEST_P(FastcgiTest, AnInstanceDeafToSigtermIsKilledAfterStopGrace) {
+  if (GetParam().name != "perl") GTEST_SKIP() << "php-cgi cannot be told to ignore SIGTERM";
+  start("idle_timeout = \"200ms\"\nstop_grace = \"600ms\"\nenv.FCGI_APP_IGNORE_TERM = \"1\"");
+  ASSERT_EQ(fetch(port_, u("hello"))->status, 200);
+  auto kids = children_of(server_->spawn_parent());
+  ASSERT_EQ(kids.size(), 1u);
+  const pid_t pid = kids[0].first;
+  ASSERT_TRUE(
+      eventually([&] { return log().find("(idle_timeout): ending it") != std::string::npos; }, 3s))
+      << log();
+  const auto asked = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return children_of(server_->spawn_parent()).empty(); }, 5s))
+      << log();
+  // Seen from below only: the log line comes a moment after the SIGTERM.
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, 450ms) << "killed before stop_grace";
+  EXPECT_TRUE(pid_gone(pid));
+  EXPECT_NE(log().find("pid " + std::to_string(pid) +
+                       " did not exit within 600 ms of being asked to end (stop_grace)"),
+            std::string::npos)
+      << log();
 }
 
 TEST_P(FastcgiTest, AClientThatLeavesAbortsItsRequestAndASilentInstanceIsKilled) {

@@ -186,6 +186,68 @@ TEST_F(PoolCoreTest, IdleInstancesEndAfterIdleTimeoutExactly) {
   EXPECT_EQ(spawns_, 2);
 }
 
+// min_instances: the first tick starts them; idle_timeout ends only those
+// beyond them; one that dies is replaced at the next tick.
+TEST_F(PoolCoreTest, MinInstancesStartAtTheFirstTickAndStayWhenIdle) {
+  make({.max_instances = 3, .min_instances = 2, .idle_timeout = 300ms});
+  tick();
+  EXPECT_EQ(spawns_, 2);
+  EXPECT_EQ(running_.size(), 2u);
+  // A third for three requests at once.
+  auto a = want(1), b = want(2), c = want(3);
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  ASSERT_NE(c, 0u);
+  EXPECT_EQ(spawns_, 3);
+  release(a);
+  release(b);
+  release(c);
+  now_ += 10s;
+  tick();
+  EXPECT_EQ(ended_.size(), 1u);  // one beyond min_instances
+  for (auto [inst, how] : ended_) exit(inst);
+  now_ += 10s;
+  tick();
+  EXPECT_EQ(ended_.size(), 1u);
+  EXPECT_EQ(core_->instances().size(), 2u);
+  // A warm one dies: the next tick starts another.
+  auto gone = *running_.begin();
+  exit(gone, "killed by signal 9");
+  now_ += 1s;
+  tick();
+  EXPECT_EQ(core_->instances().size(), 2u);
+  EXPECT_EQ(spawns_, 4);
+}
+
+// A reload replaced the pool: the idle instance ends now, the busy one
+// finishes its request and ends; a request that began under the old config
+// and only now wants an instance still gets one (started for it, ended after
+// it); no warm instance is started again and nothing is refused.
+TEST_F(PoolCoreTest, ARetiredPoolEndsEachInstanceOnceItIsFree) {
+  make({.max_instances = 2, .min_instances = 2});
+  tick();
+  ASSERT_EQ(running_.size(), 2u);
+  auto busy = want(1);
+  ASSERT_NE(busy, 0u);
+  core_->retire();
+  run();
+  ASSERT_EQ(ended_.size(), 1u);  // the idle one, at once
+  EXPECT_FALSE(ended_.contains(busy));
+  for (auto [inst, how] : std::map(ended_)) exit(inst);
+  auto late = want(2);
+  ASSERT_NE(late, 0u);
+  EXPECT_EQ(spawns_, 3);
+  release(busy);
+  EXPECT_TRUE(ended_.contains(busy));
+  EXPECT_FALSE(ended_.contains(late));
+  release(late);
+  EXPECT_TRUE(ended_.contains(late));
+  now_ += 10s;
+  tick();
+  EXPECT_EQ(spawns_, 3);  // min_instances no longer kept
+  EXPECT_TRUE(refused_.empty());
+}
+
 TEST_F(PoolCoreTest, AnInstanceIsRecycledAtItsBudgetAndNeverLentPastIt) {
   make({.max_instances = 1, .budget = 3});
   auto a = want(1);
@@ -330,6 +392,21 @@ TEST_F(PoolCoreTest, RapidFailuresStopSpawningForThePauseThenItResumes) {
   EXPECT_TRUE(refused_.contains(11));
   now_ += 1s;
   EXPECT_NE(want(12), 0u);  // the pause is over
+}
+
+// rapid_fails_per_minute = 0: crashes never stop the starts.
+TEST_F(PoolCoreTest, RapidFailsZeroNeverPauses) {
+  make({.max_instances = 1, .rapid_fails = 0, .rapid_window = 60s, .breaker_pause = 30s});
+  for (pool_core::id w = 1; w <= 30; ++w) {
+    auto inst = want(w);
+    ASSERT_NE(inst, 0u) << w;
+    now_ += 100ms;
+    release(inst, outcome::broken);
+    exit(inst, "killed by signal 11");
+  }
+  EXPECT_EQ(core_->counts().crashes, 30u);
+  EXPECT_FALSE(core_->spawn_held_until(now_));
+  for (auto& l : logs_) EXPECT_EQ(l.find("failures within"), std::string::npos) << l;
 }
 
 TEST_F(PoolCoreTest, AnInstanceReapedWhileLentIsCountedWhenItsHolderGivesItBack) {

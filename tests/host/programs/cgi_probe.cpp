@@ -1,6 +1,7 @@
 // A CGI program whose behaviour the test picks with QUERY_STRING (after
 // lighttpd's fcgi-responder): mode=NAME, and for some modes n=NUMBER and
-// pidfile=PATH (the probe writes its pid there first). Plain POSIX I/O only.
+// pidfile=PATH (the probe writes its pid there first); ignore_term=1 makes it
+// ignore SIGTERM (its children too). Plain POSIX I/O only.
 #include <signal.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@ void out(const std::string& s) {
 int main() {
   std::string mode = param("mode");
   long n = std::atol(param("n").c_str());
+  if (param("ignore_term") == "1") ::signal(SIGTERM, SIG_IGN);
   if (std::string pidfile = param("pidfile"); !pidfile.empty()) {
     FILE* f = std::fopen(pidfile.c_str(), "w");
     if (f) {
@@ -131,6 +133,23 @@ int main() {
   } else if (mode == "stderr") {
     for (long i = 0; i < n; ++i) std::fprintf(stderr, "line %ld of stderr\n", i);
     out("Content-Type: text/plain\r\n\r\nok\n");
+  } else if (mode == "stderr_first") {
+    // A stderr line, then (300 ms later) the response.
+    std::fprintf(stderr, "warned by the probe\n");
+    ::usleep(300000);
+    out("Content-Type: text/plain\r\n\r\nok\n");
+  } else if (mode == "stderr_late") {
+    // The response begins, then a stderr line, then the rest of the body.
+    out("Content-Type: text/plain\r\n\r\npart1 ");
+    ::usleep(300000);
+    std::fprintf(stderr, "late warning\n");
+    ::usleep(100000);
+    out("part2\n");
+  } else if (mode == "pause") {
+    // The head and a first piece, then n seconds of silence, then the rest.
+    out("Content-Type: text/plain\r\n\r\npart1 ");
+    ::sleep(static_cast<unsigned>(n ? n : 5));
+    out("part2\n");
   } else if (mode == "nph") {
     out("HTTP/1.1 299 Odd\r\nX-Raw: yes\r\n\r\nraw");
   } else if (mode == "hopbyhop") {
