@@ -320,6 +320,7 @@ struct log_settings {
   std::string level = "info";              // trace debug info warn error critical off
   std::string access_log = "stdout";       // "stdout", "off" or a file path
   std::string access_format = "combined";  // "combined" or "json"
+  bool operator==(const log_settings&) const = default;
 };
 
 // The status page: off unless `path` is set; answers only peers in `allow`

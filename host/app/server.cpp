@@ -426,7 +426,7 @@ void server::run(bool handle_signals) {
   }
   if (handle_signals) wait_reopen_signal();
   for (auto& l : listeners_) asio::co_spawn(control_, accept_loop(l), asio::detached);
-  if (handle_signals && config_source_) on_hangup();
+  if (handle_signals) on_hangup();
   if (notify_ && notify_->watchdog())
     asio::co_spawn(control_, watchdog(*notify_->watchdog() / 2), asio::detached);
   std::vector<std::thread> threads;
@@ -443,6 +443,8 @@ void server::catch_signals() {
 #ifndef _WIN32
   // SIGUSR1 would end the process: it is caught from now on too.
   if (!reopen_signal_) reopen_signal_.emplace(control_, SIGUSR1);
+  // And SIGHUP (a reload), kept until run() waits for it.
+  if (!hangup_) hangup_.emplace(control_, SIGHUP);
 #endif
 }
 
@@ -672,7 +674,11 @@ void server::on_hangup() {
 
 void server::reload() {
   asio::post(control_, [this] {
-    if (stop_started_ || !config_source_) return;
+    if (stop_started_) return;
+    if (!config_source_) {
+      logs_.error->warn("reload: nothing to read again (no config file): ignored");
+      return;
+    }
     if (reloading_) {
       reload_again_ = true;  // read once more when this one is done: the file may have changed
       return;
@@ -731,6 +737,8 @@ bool server::apply(std::shared_ptr<const config::config> next, std::string& erro
   }
   if (previous->cfg->server.threads != g->cfg->server.threads)
     logs_.error->warn("reload: server.threads applies at the next start, not at a reload");
+  if (!(previous->cfg->log == g->cfg->log))
+    logs_.error->warn("reload: [log] applies at the next start, not at a reload");
   {
     std::lock_guard lock(gen_mutex_);
     gen_ = g;

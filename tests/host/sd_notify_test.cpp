@@ -10,6 +10,7 @@
 #include <spdlog/logger.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -194,6 +195,40 @@ TEST(SdNotifyServe, ReadyWatchdogAndStopping) {
   auto stopping = sd.until("STOPPING=1", 10s);
   ASSERT_TRUE(stopping) << p.err();
   EXPECT_NE(stopping->find("STATUS=stopping"), std::string::npos) << *stopping;
+  EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
+}
+
+// SIGHUP under systemd: RELOADING=1 with MONOTONIC_USEC, then READY=1 with
+// the outcome in STATUS=, for a good config and for one that does not load.
+TEST(SdNotifyServe, ReloadSaysReloadingThenReadyWithItsOutcome) {
+  temp_dir dir;
+  dir.write("site/index.html", "hi\n");
+  dir.write("c.toml", for_this_user(kSite));
+  // The network process (its own account by then) loads the config again:
+  // the site must be readable to it, as it must to serve it.
+  ::chmod(dir.path().c_str(), 0755);
+  ::chmod((dir / "site").c_str(), 0755);
+  const std::string name = abstract_name() + "-reload";
+  fake_systemd sd(name);
+  ASSERT_TRUE(sd.bound());
+  ::setenv("NOTIFY_SOCKET", name.c_str(), 1);
+  child_process p({CGIHOST_BINARY, "serve", "--config", dir / "c.toml"});
+  ::unsetenv("NOTIFY_SOCKET");
+  ASSERT_TRUE(sd.until("READY=1", 10s)) << p.err();
+  ASSERT_TRUE(p.signal(SIGHUP));
+  auto reloading = sd.until("RELOADING=1", 10s);
+  ASSERT_TRUE(reloading) << p.err();
+  EXPECT_NE(reloading->find("MONOTONIC_USEC="), std::string::npos) << *reloading;
+  auto ready = sd.until("READY=1", 10s);
+  ASSERT_TRUE(ready) << p.err();
+  EXPECT_NE(ready->find("STATUS=reloaded: generation 2"), std::string::npos) << *ready;
+  dir.write("c.toml", "listen = [\n");
+  ASSERT_TRUE(p.signal(SIGHUP));
+  ASSERT_TRUE(sd.until("RELOADING=1", 10s)) << p.err();
+  ready = sd.until("READY=1", 10s);
+  ASSERT_TRUE(ready) << p.err();
+  EXPECT_NE(ready->find("STATUS=reload failed"), std::string::npos) << *ready;
+  ASSERT_TRUE(p.signal(SIGTERM));
   EXPECT_EQ(p.wait_exit(10s), 0) << p.err();
 }
 
