@@ -307,8 +307,8 @@ std::optional<separation> start_separation(const config::config& cfg, const logs
     lg.error->critical("cannot start: {}", error);
     return std::nullopt;
   }
-  out.broker = spawner::broker::start(accounts, error, spawner_lanes(cfg),
-                                      log_file_paths(cfg.log), spawner_reread(origin));
+  out.broker = spawner::broker::start(accounts, error, spawner_lanes(cfg), log_file_paths(cfg.log),
+                                      spawner_reread(origin));
   if (!out.broker) {
     lg.error->critical("cannot start the spawner process: {}", error);
     return std::nullopt;

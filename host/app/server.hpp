@@ -255,8 +255,8 @@ class server final : public session_host {
   std::optional<asio::signal_set> hangup_;
   config_source config_source_;
   std::thread reload_thread_;
-  bool reloading_ = false;     // control strand: a reload is being read
-  bool reload_again_ = false;  // control strand: SIGHUP came meanwhile
+  bool reloading_ = false;                         // control strand: a reload is being read
+  bool reload_again_ = false;                      // control strand: SIGHUP came meanwhile
   std::optional<asio::signal_set> reopen_signal_;  // SIGUSR1
   std::function<void()> on_reopen_;
   void wait_reopen_signal();
