@@ -199,6 +199,11 @@ struct pool {
   // `slow_request_log`: as in [cgi], for this pool's requests; noticed once
   // the request has an instance (counted from its arrival).
   duration slow_request_log{0};
+  // `monitor_changes_to` (IIS monitorChangesTo): when this file changes (its
+  // modification time or size, or it appears or goes; looked at about once a
+  // second), every instance is recycled gracefully: an idle one ends at
+  // once, a busy one after its request; new ones start as requests need them.
+  std::optional<std::filesystem::path> monitor_changes_to;
   // A reload keeps a pool whose settings compare equal (its instances go on).
   bool operator==(const pool&) const = default;
 };

@@ -892,6 +892,21 @@ class loader {
     }
   }
 
+  // `monitor_changes_to` (IIS monitorChangesTo): a file, relative to the
+  // config's folder; it need not exist yet (its appearing is a change too).
+  void read_monitor_changes_to(const toml::table& pt, const std::string& p, pool& pl) {
+    auto v = get_string(pt, "monitor_changes_to", p);
+    if (!v) return;
+    const toml::node& n = *pt.get("monitor_changes_to");
+    if (v->empty())
+      error(n, p + ".monitor_changes_to", "must name a file, e.g. \"php.ini\"");
+    else if (pt.get("address"))
+      error(n, p + ".monitor_changes_to",
+            "not with address: cgihost starts no instance of that server to recycle");
+    else
+      pl.monitor_changes_to = resolve_path(*v);
+  }
+
   // `min_instances`: at most max_instances (as resolved: 0 is one per core);
   // not with children or impersonate.
   void read_min_instances(const toml::table& pt, const std::string& p, pool& pl) {
@@ -1012,7 +1027,8 @@ class loader {
                   "min_instances",
                   "stderr_mode",
                   "activity_timeout",
-                  "slow_request_log"});
+                  "slow_request_log",
+                  "monitor_changes_to"});
       pool pl;
       pl.name = name;
       read_pool_address(pt, p, pl);
@@ -1048,6 +1064,7 @@ class loader {
       if (auto v = get_stderr_mode(pt, p)) pl.stderr_mode = *v;
       if (auto v = get_duration(pt, "activity_timeout", p)) pl.activity_timeout = *v;
       if (auto v = get_duration(pt, "slow_request_log", p)) pl.slow_request_log = *v;
+      read_monitor_changes_to(pt, p, pl);
       if (auto v = get_int<std::uint32_t>(pt, "queue_length", p, 0, 1'000'000))
         pl.queue_length = *v;
       if (auto v = get_bool(pt, "impersonate", p)) pl.impersonate = *v;

@@ -131,6 +131,7 @@ fastcgi_pool::fastcgi_pool(const config::pool& settings, asio::any_io_executor e
   if (in_family) limits.min_instances = 0;
   core_ = pool_core(settings.name, limits);
   for (const auto& [k, v] : env) env_.push_back(k + "=" + v);
+  if (settings.monitor_changes_to) watched_ = stamp_of(*settings.monitor_changes_to);
   // The socket folder is made at the first start, by the account that will
   // connect to it (after privilege separation dropped root, not root).
 }
@@ -444,6 +445,7 @@ asio::awaitable<void> fastcgi_pool::ticker() {
         co_return;
       }
       auto now = clock::now();
+      look_at_watched_locked();
       core_.tick(now);
       run_actions_locked();
       // A request that waited for room may have left meanwhile: stop asking for it.
@@ -667,6 +669,26 @@ void fastcgi_pool::stop(std::function<void()> done) {
         for (auto& m : self->masters_) m->child->end_group_now();
       },
       asio::detached);
+}
+
+fastcgi_pool::file_stamp fastcgi_pool::stamp_of(const std::filesystem::path& file) {
+  file_stamp s;
+  std::error_code ec;
+  s.modified = std::filesystem::last_write_time(file, ec);
+  if (ec) return s;
+  s.size = std::filesystem::file_size(file, ec);
+  s.exists = !ec;
+  return s;
+}
+
+void fastcgi_pool::look_at_watched_locked() {
+  if (!watched_ || core_.retired()) return;
+  auto now = stamp_of(*settings_.monitor_changes_to);
+  if (now == *watched_) return;
+  watched_ = now;
+  log_->info("[pool {}] {} changed (monitor_changes_to): recycling {} instance(s), each once free",
+             settings_.name, settings_.monitor_changes_to->string(), core_.instances().size());
+  core_.recycle_all();
 }
 
 void fastcgi_pool::retire() {

@@ -20,6 +20,7 @@
 #include <boost/beast/http/status.hpp>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -224,6 +225,17 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   std::function<void()> on_stopped_;
   std::weak_ptr<pool_family> family_;
   std::atomic<int> addr_family_{instance_protocol().family()};
+  // monitor_changes_to: what its file looked like when last looked at.
+  struct file_stamp {
+    bool exists = false;
+    std::filesystem::file_time_type modified{};
+    std::uintmax_t size = 0;
+    bool operator==(const file_stamp&) const = default;
+  };
+  static file_stamp stamp_of(const std::filesystem::path& file);
+  // Under mu_: recycles every instance when the watched file changed.
+  void look_at_watched_locked();
+  std::optional<file_stamp> watched_;
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> errors_5xx_{0};
   std::atomic<std::uint64_t> timeouts_{0};

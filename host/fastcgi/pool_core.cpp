@@ -201,7 +201,7 @@ void pool_core::released(id inst, outcome how, home kept_on, time_point now, boo
     failed_in_row_ = 0;  // a served request proves the program starts
     if (stopping_) {
       end(*r, ending::graceful, true);
-    } else if (limits_.budget && r->served >= limits_.budget) {
+    } else if (r->recycle || (limits_.budget && r->served >= limits_.budget)) {
       ++totals_.recycled;
       end(*r, ending::graceful, true);
     } else if (yield) {
@@ -367,6 +367,17 @@ void pool_core::stop() {
     if (r.st == state::draining) continue;
     // A busy one finishes its request first; its holder keeps the connection until then.
     end(r, ending::graceful, r.st == state::idle);
+  }
+}
+
+void pool_core::recycle_all() {
+  for (auto& r : instances_) {
+    if (r.st == state::idle) {
+      ++totals_.recycled;
+      end(r, ending::graceful, true);
+    } else if (r.st == state::busy) {
+      r.recycle = true;
+    }
   }
 }
 

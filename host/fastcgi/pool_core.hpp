@@ -163,6 +163,10 @@ class pool_core {
   // request (one that began under the old config) takes them; nothing starts
   // but for such queued requests. Nothing is refused or cut short.
   void retire();
+  // Every instance is ended gracefully (monitor_changes_to saw its file
+  // change): an idle one now, a busy one when given back; new ones start as
+  // requests (or min_instances) need them. Counted as recycled.
+  void recycle_all();
 
   std::vector<action> take_actions() { return std::exchange(actions_, {}); }
 
@@ -185,7 +189,8 @@ class pool_core {
     home kept_on = 0;
     bool serving_started = false;  // true once it was given to a request after its start
     bool crash_counted = false;
-    bool exited = false;  // reaped while lent: the holder's release removes it
+    bool recycle = false;  // recycle_all() while it was busy: ends when given back
+    bool exited = false;   // reaped while lent: the holder's release removes it
     std::string exit_how;
   };
   struct waiter_rec {

@@ -879,6 +879,24 @@ TEST_F(ConfigTest, RapidFailsPerMinuteIsACountWithZeroForNever) {
                 {{7, "5", "pools.fpm.rapid_fails_per_minute: only for pools that start"}});
 }
 
+TEST_F(ConfigTest, MonitorChangesToIsAFileBesideTheConfigForPoolsThatStart) {
+  POSIX_ONLY();
+  const std::string pool = std::string(kMinimal) + "[pools.php]\ncommand = [\"/bin/sh\"]\n";
+  auto r = load(pool);
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_FALSE(r.value->pools.at("php").monitor_changes_to);
+  r = load(pool + "monitor_changes_to = \"php.ini\"\n");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  ASSERT_TRUE(r.value->pools.at("php").monitor_changes_to);
+  EXPECT_TRUE(r.value->pools.at("php").monitor_changes_to->is_absolute());
+  EXPECT_EQ(r.value->pools.at("php").monitor_changes_to->filename(), "php.ini");
+  expect_errors(pool + "monitor_changes_to = \"\"\n",
+                {{7, "\"\"", "pools.php.monitor_changes_to: must not be empty"}});
+  expect_errors(std::string(kMinimal) +
+                    "[pools.fpm]\naddress = \"127.0.0.1:9000\"\nmonitor_changes_to = \"x\"\n",
+                {{7, "\"x\"", "pools.fpm.monitor_changes_to: not with address"}});
+}
+
 TEST_F(ConfigTest, MaxInstancesZeroIsResolvedToOnePerCore) {
   POSIX_ONLY();
   const std::string pool = std::string(kMinimal) + "[pools.php]\ncommand = [\"/bin/sh\"]\n";

@@ -476,6 +476,33 @@ TEST_P(FastcgiTest, AnInstanceDeafToSigtermIsKilledAfterStopGrace) {
       << log();
 }
 
+// monitor_changes_to: the file changes while a slow request is under way;
+// it is answered whole, the instance that served before the change ends,
+// and the next request gets a new one.
+TEST_P(FastcgiTest, AChangeToTheMonitoredFileRecyclesTheInstancesOnceFree) {
+  site_.write("watched.ini", "a=1\n");
+  start("max_instances = 1\nmonitor_changes_to = \"watched.ini\"");
+  auto first = fetch(port_, u("hello"));
+  ASSERT_TRUE(first && first->status == 200);
+  auto kids = children_of(server_->spawn_parent());
+  ASSERT_EQ(kids.size(), 1u);
+  const pid_t before = kids[0].first;
+  connection c(port_);
+  ASSERT_TRUE(c.send("GET " + u("sleep") + "?s=1 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  site_.write("watched.ini", "a=22\n");
+  ASSERT_TRUE(eventually(
+      [&] { return log().find("changed (monitor_changes_to)") != std::string::npos; }, 5s))
+      << log();
+  auto slow = c.read_response();
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->status, 200);
+  EXPECT_EQ(slow->body, "woke");
+  EXPECT_TRUE(pid_gone(before)) << log();
+  auto next = fetch(port_, u("hello"));
+  ASSERT_TRUE(next && next->status == 200);
+  EXPECT_EQ(next->body.find("hello " + std::to_string(before)), std::string::npos) << next->body;
+}
+
 TEST_P(FastcgiTest, AClientThatLeavesAbortsItsRequestAndASilentInstanceIsKilled) {
   start("max_instances = 1");
   {

@@ -248,6 +248,30 @@ TEST_F(PoolCoreTest, ARetiredPoolEndsEachInstanceOnceItIsFree) {
   EXPECT_TRUE(refused_.empty());
 }
 
+// monitor_changes_to's recycling: the idle instance ends now, the busy one
+// after its request; the next request starts a new one.
+TEST_F(PoolCoreTest, RecycleAllEndsIdleNowAndBusyOnceGivenBack) {
+  make({.max_instances = 2});
+  auto a = want(1), b = want(2);
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  release(b);
+  core_->recycle_all();
+  run();
+  EXPECT_TRUE(ended_.contains(b));
+  EXPECT_FALSE(ended_.contains(a));
+  release(a);
+  EXPECT_TRUE(ended_.contains(a));
+  EXPECT_EQ(core_->counts().recycled, 2u);
+  for (auto [inst, how] : std::map(ended_)) exit(inst);
+  auto c = want(3);
+  EXPECT_NE(c, 0u);
+  EXPECT_NE(c, a);
+  EXPECT_NE(c, b);
+  release(c);
+  EXPECT_FALSE(ended_.contains(c));  // a new instance is not recycled again
+}
+
 TEST_F(PoolCoreTest, AnInstanceIsRecycledAtItsBudgetAndNeverLentPastIt) {
   make({.max_instances = 1, .budget = 3});
   auto a = want(1);
