@@ -338,7 +338,7 @@ bool drop_root(const config::config& cfg, const spawner::identity& to, const log
 
 // The server for `cfg`, bound and catching signals; nullptr after logging why not.
 std::unique_ptr<server> bound_server(const config::config& cfg, const logs& lg,
-                                     spawner::broker* broker) {
+                                     spawner::broker* broker, std::vector<passed_socket> passed) {
   std::unique_ptr<server> srv;
   try {
     srv = std::make_unique<server>(cfg, lg, broker);
@@ -346,6 +346,7 @@ std::unique_ptr<server> bound_server(const config::config& cfg, const logs& lg,
     lg.error->critical("cannot start: {}", e.what());
     return nullptr;
   }
+  srv->adopt(std::move(passed));
   std::string error;
   if (!srv->bind(error)) {
     lg.error->critical("{}", error);
@@ -410,6 +411,14 @@ int run_server(const config::config& cfg, const config_origin& origin) {
     std::cerr << "cgihost: cannot open log: " << e.what() << '\n';
     return 1;
   }
+  // Socket activation: taken before the spawner process starts (it closes
+  // what it inherits) and before anything could pass them on to a child.
+  std::string passed_error;
+  auto passed = take_passed_sockets(passed_error);
+  if (!passed_error.empty()) {
+    lg.error->critical("cannot start: sockets from systemd: {}", passed_error);
+    return 1;
+  }
   // Connected while still root (Type=notify under systemd); no child sees it.
   std::string notify_error;
   const sd_notify notify = sd_notify::from_environment(notify_error);
@@ -422,7 +431,7 @@ int run_server(const config::config& cfg, const config_origin& origin) {
     if (!h.available) lg.error->warn("{} is disabled: {}", h.match, h.unavailable_reason);
   auto sep = start_separation(cfg, lg, origin);
   if (!sep) return 1;
-  auto srv = bound_server(cfg, lg, sep->broker.get());
+  auto srv = bound_server(cfg, lg, sep->broker.get(), std::move(passed));
   if (!srv) return 1;
   srv->set_config_source(network_reread(origin, sep->broker.get()));
   pid_file pid(cfg.server.pid_file, lg);

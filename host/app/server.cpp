@@ -293,6 +293,10 @@ std::vector<std::shared_ptr<generation>> server::live_generations() {
 bool server::bind(std::string& error) {
   std::vector<std::shared_ptr<listener>> added;
   if (!bind_new(*current_generation()->cfg, added, error)) return false;
+  if (!serve_unmatched_passed(added, error)) {
+    for (auto& a : added) drop_listener(*a);
+    return false;
+  }
   listeners_.insert(listeners_.end(), added.begin(), added.end());
   return true;
 }
@@ -316,9 +320,22 @@ bool server::bind_new(const config::config& next, std::vector<std::shared_ptr<li
   for (bool fastcgi : {false, true}) {
     for (const auto& ep : fastcgi ? next.fastcgi.listen : next.listen) {
       if (have(listener_key(ep, fastcgi))) continue;
-      auto l = bind_one(next, ep, fastcgi, error);
+      // A socket systemd passed for this address takes the place of binding it.
+      auto from = std::find_if(passed_.begin(), passed_.end(),
+                               [&](const passed_socket& p) { return p.serves(ep, fastcgi); });
+      std::shared_ptr<listener> l;
+      if (from != passed_.end()) {
+        l = on_passed(*from, fastcgi, listener_key(ep, fastcgi), error);
+        if (l) {
+          logs_.error->info("{}listen {}: on the socket systemd passed, {}",
+                            fastcgi ? "[fastcgi] " : "", ep.to_string(), from->describe());
+          passed_.erase(from);
+        }
+      } else {
+        l = bind_one(next, ep, fastcgi, error);
+      }
       if (!l) {
-        for (auto& a : added) close_listener(*a);
+        for (auto& a : added) drop_listener(*a);
         added.clear();
         return false;
       }
@@ -340,6 +357,7 @@ std::shared_ptr<server::listener> server::bind_one(const config::config& cfg,
                                 fastcgi ? cfg.fastcgi.socket : cfg.http.socket, l->file, error);
     if (!acc) return nullptr;
     l->local = std::make_unique<asio::local::stream_protocol::acceptor>(std::move(*acc));
+    l->unix_path = ep.unix_path;
     return l;
 #else
     (void)cfg;
@@ -368,6 +386,61 @@ std::shared_ptr<server::listener> server::bind_one(const config::config& cfg,
   return l;
 }
 
+std::shared_ptr<server::listener> server::on_passed(const passed_socket& s, bool fastcgi,
+                                                    std::string key, std::string& error) {
+  auto l = std::make_shared<listener>();
+  l->fastcgi = fastcgi;
+  l->key = std::move(key);
+#ifdef _WIN32
+  (void)s;
+  error = "socket activation is not available on Windows";
+  return nullptr;
+#else
+  // The listener owns the fd (closing it leaves systemd's own copy open);
+  // drop_listener gives it back.
+  const int fd = s.fd;
+  error_code ec;
+  if (s.tcp) {
+    l->tcp = std::make_unique<asio::ip::tcp::acceptor>(control_);
+    l->tcp->assign(s.tcp->protocol(), fd, ec);
+  } else {
+#ifdef CGIHOST_UNIX_LISTENERS
+    l->local = std::make_unique<asio::local::stream_protocol::acceptor>(control_);
+    l->local->assign(asio::local::stream_protocol(), fd, ec);
+    l->unix_path = s.unix_path;
+#endif
+  }
+  if (ec) {
+    error = "cannot serve on the socket systemd passed, " + s.describe() + ": " + ec.message();
+    return nullptr;
+  }
+  l->passed = s;
+  return l;
+#endif
+}
+
+bool server::serve_unmatched_passed(std::vector<std::shared_ptr<listener>>& added,
+                                    std::string& error) {
+  for (auto it = passed_.begin(); it != passed_.end();) {
+    const auto front = it->named_front();
+    if (!front) {
+      error = "systemd passed " + it->describe() +
+              ", which no listen or [fastcgi] listen entry of the config names: list its "
+              "address there, or name it \"http\" or \"fastcgi\" (FileDescriptorName=) to "
+              "serve it on that front";
+      return false;
+    }
+    auto l = on_passed(*it, *front, "systemd " + std::to_string(it->fd), error);
+    if (!l) return false;
+    l->extra = true;
+    logs_.error->info("{}: served for {} although no entry of the config names it", it->describe(),
+                      *front ? "FastCGI" : "HTTP");
+    added.push_back(std::move(l));
+    it = passed_.erase(it);
+  }
+  return true;
+}
+
 std::vector<asio::ip::tcp::endpoint> server::bound() const {
   std::vector<asio::ip::tcp::endpoint> out;
   for (const auto& l : listeners_) {
@@ -394,7 +467,7 @@ std::vector<std::string> server::bound_unix() const {
   std::vector<std::string> out;
 #ifdef CGIHOST_UNIX_LISTENERS
   for (const auto& l : listeners_)
-    if (l->local) out.push_back("unix:" + l->file.path);
+    if (l->local) out.push_back("unix:" + l->unix_path);
 #endif
   return out;
 }
@@ -558,9 +631,33 @@ void server::close_listener(listener& l) {
 #ifdef CGIHOST_UNIX_LISTENERS
   if (l.local) {
     l.local->close(ec);
-    l.file.remove();
+    if (!l.passed) l.file.remove();  // systemd's socket file is systemd's
   }
 #endif
+}
+
+void server::drop_listener(listener& l) {
+  if (!l.passed) return close_listener(l);
+  // Kept open, not accepted on: a later reload may serve it again. (systemd
+  // holds the socket open anyway, and connections to it wait.)
+  error_code ec;
+  int fd = -1;
+  if (l.tcp) fd = l.tcp->release(ec);
+#ifdef CGIHOST_UNIX_LISTENERS
+  if (l.local) fd = l.local->release(ec);
+#endif
+  if (ec || fd < 0) {
+    close_listener(l);
+    return;
+  }
+  if (!l.extra)
+    logs_.error->warn(
+        "{}: its entry is gone from the config, so cgihost no longer accepts on it; systemd "
+        "still holds it open: remove it from the socket unit too",
+        l.passed->describe());
+  l.passed->fd = fd;
+  passed_.push_back(*l.passed);
+  l.passed.reset();
 }
 
 void server::close_listeners() {
@@ -731,7 +828,7 @@ bool server::apply(std::shared_ptr<const config::config> next, std::string& erro
   try {
     g = make_generation(std::move(next), previous.get());
   } catch (const std::exception& e) {
-    for (auto& l : added) close_listener(*l);
+    for (auto& l : added) drop_listener(*l);
     error = e.what();
     return false;
   }
@@ -753,7 +850,7 @@ bool server::apply(std::shared_ptr<const config::config> next, std::string& erro
   // connections go on); the new ones start accepting.
   std::size_t closed = 0, kept = 0;
   for (auto it = listeners_.begin(); it != listeners_.end();) {
-    bool wanted = false;
+    bool wanted = (*it)->extra;  // served because systemd passed it: kept
     for (bool fastcgi : {false, true})
       for (const auto& ep : fastcgi ? g->cfg->fastcgi.listen : g->cfg->listen)
         wanted = wanted || listener_key(ep, fastcgi) == (*it)->key;
@@ -763,7 +860,7 @@ bool server::apply(std::shared_ptr<const config::config> next, std::string& erro
       continue;
     }
     (*it)->closed = true;
-    close_listener(**it);
+    drop_listener(**it);
     it = listeners_.erase(it);
     ++closed;
   }

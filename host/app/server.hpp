@@ -23,6 +23,7 @@
 
 #include "config/config.hpp"
 #include "host/app/sd_notify.hpp"
+#include "host/app/socket_activation.hpp"
 #include "host/app/unix_listener.hpp"
 #include "host/dispatch/auth.hpp"
 #include "host/dispatch/dispatch.hpp"
@@ -122,9 +123,15 @@ class server final : public session_host {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
+  // Sockets systemd passed (socket_activation.hpp), served instead of
+  // binding the entries they match; before bind().
+  void adopt(std::vector<passed_socket> sockets) { passed_ = std::move(sockets); }
+
   // Binds every listen address, HTTP's and [fastcgi]'s (a Unix socket with
-  // its owner, group and mode; unix_listener.hpp). On failure, the error
-  // names the address.
+  // its owner, group and mode; unix_listener.hpp), or takes the socket
+  // systemd passed for it. A passed socket that no entry takes is served on
+  // the front its name says ("http", "fastcgi"); one with another name is an
+  // error. On failure, the error names the address or the socket.
   [[nodiscard]] bool bind(std::string& error);
 
   // The HTTP TCP addresses actually bound (port 0 in the config becomes the real port).
@@ -187,6 +194,11 @@ class server final : public session_host {
     bool fastcgi = false;
     std::string key;      // "http " or "fastcgi " and the address as configured
     bool closed = false;  // a reload removed it (control strand)
+    // Passed by systemd: never unlinked, and given back to passed_ when a
+    // reload removes its entry. `extra`: matched no entry (kept at reloads).
+    std::optional<passed_socket> passed;
+    bool extra = false;
+    std::string unix_path;  // a Unix socket's path
     std::unique_ptr<asio::ip::tcp::acceptor> tcp;
 #ifdef CGIHOST_UNIX_LISTENERS
     std::unique_ptr<asio::local::stream_protocol::acceptor> local;
@@ -200,6 +212,15 @@ class server final : public session_host {
   };
   std::shared_ptr<listener> bind_one(const config::config& cfg, const config::endpoint& ep,
                                      bool fastcgi, std::string& error);
+  // A listener on a socket systemd passed; nullptr with `error` when it
+  // cannot be used.
+  std::shared_ptr<listener> on_passed(const passed_socket& s, bool fastcgi, std::string key,
+                                      std::string& error);
+  // Serves the passed sockets no entry took, on the front their name says.
+  bool serve_unmatched_passed(std::vector<std::shared_ptr<listener>>& added, std::string& error);
+  // A listener a reload removes (or a failed one rolls back): closed, its
+  // Unix socket file removed; one from systemd is given back to passed_.
+  void drop_listener(listener& l);
   asio::awaitable<void> accept_loop(std::shared_ptr<listener> l);
   std::shared_ptr<generation> current_generation() const;
   std::shared_ptr<generation> make_generation(std::shared_ptr<const config::config> cfg,
@@ -251,6 +272,7 @@ class server final : public session_host {
   // Generations a reload replaced, while something holds them (control strand).
   std::vector<std::weak_ptr<generation>> old_;
   std::list<std::shared_ptr<listener>> listeners_;  // control strand
+  std::vector<passed_socket> passed_;               // control strand: from systemd, not in use
   std::optional<asio::signal_set> signals_;
   std::optional<asio::signal_set> hangup_;
   config_source config_source_;

@@ -45,9 +45,19 @@ fcgi_connection::~fcgi_connection() { server_.session_ended(id_); }
 void fcgi_connection::request_stop() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->stop_requested_ = true;
+    if (!self->started_any_) {
+      // Not a request yet: its first may still come (kFirstRequestAtStop).
+      if (!self->lingering_) self->idle_.set_after(self->first_request_wait());
+      return;
+    }
     self->drop_unstarted();
     if (self->requests_.empty()) self->close();
   });
+}
+
+std::chrono::steady_clock::duration fcgi_connection::first_request_wait() const {
+  return std::min<std::chrono::steady_clock::duration>(
+      kFirstRequestAtStop, server_.current()->settings.http.header_timeout);
 }
 
 void fcgi_connection::drop_unstarted() {
@@ -92,6 +102,8 @@ asio::awaitable<void> fcgi_connection::read_records() {
     // The alarm costs no timer operation (alarm_clock.hpp).
     if (lingering_)
       idle_.set_after(kLinger);
+    else if ((idle || awaiting_params) && (stop_requested_ || server_.stopping()))
+      idle_.set_after(first_request_wait());
     else if (idle || awaiting_params)
       idle_.set_after(first || !idle ? limits.header_timeout : limits.keepalive_timeout);
     idle_rang_ = false;
@@ -156,6 +168,7 @@ asio::awaitable<bool> fcgi_connection::on_event(fcgi::server_event& ev) {
     case kind::params:
       if (req && !req->started()) {
         req->mark_started();
+        started_any_ = true;
         asio::co_spawn(socket_.get_executor(), serve(ev.request_id, std::move(ev.params)),
                        asio::detached);
       }
@@ -183,7 +196,9 @@ void fcgi_connection::begin(const fcgi::server_event& ev) {
   ended_.erase(ev.request_id);
   if (ev.role != fcgi::role::responder)
     return end_request_now(ev.request_id, fcgi::protocol_status::unknown_role);
-  if (stop_requested_ || server_.stopping() || requests_.size() >= kMaxRequestsPerConnection)
+  // At a stop, only a new connection's first requests are still taken.
+  if (((stop_requested_ || server_.stopping()) && started_any_) ||
+      requests_.size() >= kMaxRequestsPerConnection)
     return end_request_now(ev.request_id, fcgi::protocol_status::overloaded);
   requests_.emplace(ev.request_id, std::make_unique<fcgi_request>(
                                        *this, ev.request_id, (ev.flags & fcgi::kKeepConn) != 0));

@@ -69,6 +69,8 @@ class fcgi_connection : public std::enable_shared_from_this<fcgi_connection> {
   void linger_close();
   // Requests whose PARAMS never came: nothing runs for them; forgotten.
   void drop_unstarted();
+  // How long a new connection may still take to send its first request at a stop.
+  std::chrono::steady_clock::duration first_request_wait() const;
 
   session_host& server_;
   stream_socket socket_;
@@ -83,6 +85,7 @@ class fcgi_connection : public std::enable_shared_from_this<fcgi_connection> {
   bool idle_rang_ = false;
   bool writing_ = false;
   bool stop_requested_ = false;
+  bool started_any_ = false;  // a request's PARAMS came: not a new connection any more
   bool closing_ = false;
   bool lingering_ = false;    // our side is shut down: records are read and dropped
   bool reader_done_ = false;  // no more records will be read

@@ -84,10 +84,15 @@ void http_session::alarm_rang() {
 void http_session::request_stop() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->stop_requested_ = true;
-    if (self->state_ == state::idle) {
-      error_code ec;
-      self->socket_.cancel(ec);
+    if (self->state_ != state::idle) return;
+    if (self->requests_ == 0) {
+      // Not a request yet: its first one may still come (kFirstRequestAtStop).
+      self->within(std::min<std::chrono::steady_clock::duration>(
+          kFirstRequestAtStop, self->accepted_under_->settings.http.header_timeout));
+      return;
     }
+    error_code ec;
+    self->socket_.cancel(ec);
   });
 }
 
@@ -176,9 +181,14 @@ asio::awaitable<bool> http_session::serve_one(bool first) {
 
 asio::awaitable<bool> http_session::await_request(bool first) {
   if (reader_.buffered() > 0) co_return true;  // pipelined: already here
-  if (stop_requested_ || server_.stopping()) co_return false;
+  const bool stopping = stop_requested_ || server_.stopping();
+  if (stopping && !first) co_return false;
   const auto& limits = server_.current()->settings.http;
-  within(first ? limits.header_timeout : limits.keepalive_timeout);
+  if (stopping)
+    within(
+        std::min<std::chrono::steady_clock::duration>(kFirstRequestAtStop, limits.header_timeout));
+  else
+    within(first ? limits.header_timeout : limits.keepalive_timeout);
   auto [ec, n] = co_await socket_.async_read_some(reader_.prepare(), nothrow);
   done_waiting();
   if (ec) co_return false;  // idle timeout, client gone, or stop

@@ -3,6 +3,7 @@
 // the logs, the dispatch, and whether the program is stopping.
 // Implemented by host/app's server; a test may implement it alone.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -23,12 +24,20 @@ struct served {
   dispatcher& dispatch;
 };
 
+// At a graceful stop, a connection accepted before it that has not sent
+// its first request yet gets this long for it (then it is served and
+// closed): a client that just connected, or one that was waiting in the
+// listen backlog of a restart under socket activation, is not cut off. A
+// connection that already served a request and idles is closed at once.
+inline constexpr std::chrono::seconds kFirstRequestAtStop{1};
+
 class session_host {
  public:
   // What a request beginning now is served with.
   virtual std::shared_ptr<const served> current() const = 0;
   virtual const logs& log() const = 0;
-  // True once a graceful stop began: no new request is read.
+  // True once a graceful stop began: no new request is read (but the first
+  // of a new connection, kFirstRequestAtStop).
   virtual bool stopping() const = 0;
   // The session `id` ended (called from its destructor, on any thread).
   virtual void session_ended(std::uint64_t id) = 0;

@@ -182,7 +182,8 @@ std::optional<http_response> fetch(std::uint16_t port, const std::string& target
   return c.read_response(method == "HEAD");
 }
 
-child_process::child_process(const std::vector<std::string>& argv) {
+child_process::child_process(const std::vector<std::string>& argv,
+                             const std::vector<int>& pass_fds) {
   int out[2], err[2];
   EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
   EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
@@ -191,6 +192,12 @@ child_process::child_process(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  // Copies above any target first, so that no dup2 overwrites a source;
+  // dup2 leaves the targets without close-on-exec.
+  std::vector<int> copies;
+  for (int fd : pass_fds) copies.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 64));
+  for (std::size_t i = 0; i < copies.size(); ++i)
+    posix_spawn_file_actions_adddup2(&fa, copies[i], 3 + static_cast<int>(i));
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -203,6 +210,7 @@ child_process::child_process(const std::vector<std::string>& argv) {
     if (rc == 0) spawner::track_started(pid_);
   }
   posix_spawn_file_actions_destroy(&fa);
+  for (int fd : copies) ::close(fd);
   EXPECT_EQ(rc, 0) << "spawn " << argv[0] << ": " << std::strerror(rc);
   ::close(out[1]);
   ::close(err[1]);

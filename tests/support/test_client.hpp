@@ -64,7 +64,9 @@ std::optional<http_response> fetch(std::uint16_t port, const std::string& target
 // (SIGKILL, by pid) and reaps it if it is still running.
 class child_process {
  public:
-  explicit child_process(const std::vector<std::string>& argv);
+  // `pass_fds` become the child's fds 3, 4, ... (as systemd passes sockets).
+  explicit child_process(const std::vector<std::string>& argv,
+                         const std::vector<int>& pass_fds = {});
   ~child_process();
   child_process(const child_process&) = delete;
   child_process& operator=(const child_process&) = delete;
