@@ -8,17 +8,16 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "host/fcgi_client.hpp"
+#include "support/client_load.hpp"
 #include "support/test_client.hpp"
 #include "support/test_server.hpp"
 #include "support/upstream_support.hpp"
@@ -88,36 +87,18 @@ void write_site(const temp_dir& dir) {
   ::chmod((dir / "site/run.sh").c_str(), 0755);
 }
 
-// The load: each client loops until told to stop (at most `limit`), counting
-// answers and failures (anything but a 200 with the expected body, a refused
-// or reset connection, a FastCGI request that did not end).
-struct load {
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> ok{0};
-  std::atomic<std::uint64_t> failed{0};
-  std::mutex mu;
-  std::vector<std::string> failures;  // the first few, for the message
-  std::set<int> php_pids;             // every php-cgi instance that answered
-
-  void fail(const std::string& what) {
-    failed.fetch_add(1);
-    std::lock_guard lock(mu);
-    if (failures.size() < 10) failures.push_back(what);
-  }
-  void saw_php(const std::string& body) {
-    auto sp = body.find(' ');
-    if (sp == std::string::npos) return;
-    std::lock_guard lock(mu);
-    php_pids.insert(std::atoi(body.c_str() + sp + 1));
-  }
-};
+// The pid in a page's body ("a 1234"), 0 when there is none.
+int php_pid(const std::string& body) {
+  auto sp = body.find(' ');
+  return sp == std::string::npos ? 0 : std::atoi(body.c_str() + sp + 1);
+}
 
 bool php_body(const std::string& body) {
   return body.size() > 2 && (body[0] == 'a' || body[0] == 'b') && body[1] == ' ';
 }
 
 // HTTP: a new connection per request, alternating PHP and CGI.
-void http_client(load& l, std::uint16_t port, std::chrono::steady_clock::time_point until) {
+void http_client(client_load& l, std::uint16_t port, std::chrono::steady_clock::time_point until) {
   for (int i = 0; !l.stop && std::chrono::steady_clock::now() < until; ++i) {
     const bool php = i % 2 == 0;
     auto r = fetch(port, php ? "/gen.php" : "/hello.cgi");
@@ -126,14 +107,13 @@ void http_client(load& l, std::uint16_t port, std::chrono::steady_clock::time_po
     } else if (r->status != 200 || (php ? !php_body(r->body) : r->body != "hello\n")) {
       l.fail("HTTP status " + std::to_string(r->status) + ": " + r->body.substr(0, 200));
     } else {
-      l.ok.fetch_add(1);
-      if (php) l.saw_php(r->body);
+      l.answered(php ? php_pid(r->body) : 0);
     }
   }
 }
 
 // FastCGI, one kept connection (reconnected if the server closes it), as nginx with keepalive.
-void fastcgi_client(load& l, std::uint16_t port, const std::string& root,
+void fastcgi_client(client_load& l, std::uint16_t port, const std::string& root,
                     std::chrono::steady_clock::time_point until) {
   std::optional<fcgi_client> c;
   for (std::uint16_t id = 1; !l.stop && std::chrono::steady_clock::now() < until;
@@ -152,8 +132,7 @@ void fastcgi_client(load& l, std::uint16_t port, const std::string& root,
     } else if (a->http_status() != 200 || !php_body(a->body())) {
       l.fail("FastCGI status " + std::to_string(a->http_status()) + ": " + a->body());
     } else {
-      l.ok.fetch_add(1);
-      l.saw_php(a->body());
+      l.answered(php_pid(a->body()));
     }
   }
 }
@@ -176,34 +155,17 @@ TEST(ReloadServe, TwentyReloadsUnderLoadLoseNothingAndLeaveNoOldProcess) {
   ASSERT_TRUE(p.wait_stderr_line("listening for FastCGI", 15s)) << p.err();
   ASSERT_TRUE(accepts_within(http_port, 5s));
 
-  load l;
-  std::vector<std::thread> clients;
-  struct joiner {  // the clients stop and are joined however the test ends
-    load& l;
-    std::vector<std::thread>& threads;
-    ~joiner() {
-      l.stop = true;
-      for (auto& t : threads)
-        if (t.joinable()) t.join();
-    }
-  } join_clients{l, clients};
+  client_load l;
+  client_threads clients(l);
   const auto until = std::chrono::steady_clock::now() + 150s;  // the bound of every loop
-  for (int i = 0; i < 2; ++i) clients.emplace_back(http_client, std::ref(l), http_port, until);
-  clients.emplace_back(fastcgi_client, std::ref(l), fcgi_port, dir / "site", until);
-  auto some_requests = [&](std::uint64_t n) {
-    const auto from = l.ok.load();
-    for (int i = 0; i < 500 && l.ok.load() < from + n; ++i) std::this_thread::sleep_for(10ms);
-    return l.ok.load() >= from + n;
-  };
-  ASSERT_TRUE(some_requests(20)) << p.err();
+  for (int i = 0; i < 2; ++i) clients.start(http_client, http_port, until);
+  clients.start(fastcgi_client, fcgi_port, std::string(dir / "site"), until);
+  ASSERT_TRUE(l.more(20)) << p.err();
 
   int generation = 1;
   std::set<int> before_last;  // php-cgi instances that answered before the last reload
   for (int i = 0; i < 20; ++i) {
-    if (i == 19) {
-      std::lock_guard lock(l.mu);
-      before_last = l.php_pids;
-    }
+    if (i == 19) before_last = l.pids();
     write_config(dir, i % 2 == 0 ? b : a);
     if (i % 2 == 0) {
       auto r = run({CGIHOST_BINARY, "reload", "-c", dir / "c.toml"});
@@ -223,14 +185,10 @@ TEST(ReloadServe, TwentyReloadsUnderLoadLoseNothingAndLeaveNoOldProcess) {
       ASSERT_TRUE(failed) << p.err();
       EXPECT_NE(p.err().find("c.toml:2:"), std::string::npos) << p.err();
     }
-    ASSERT_TRUE(some_requests(20)) << "after reload " << i << "\n" << p.err();
+    ASSERT_TRUE(l.more(20)) << "after reload " << i << "\n" << p.err();
   }
-  l.stop = true;
-  for (auto& t : clients) t.join();
-  EXPECT_EQ(l.failed.load(), 0u) << l.failures.size()
-                                 << " kinds, first: " << (l.failures.empty() ? "" : l.failures[0])
-                                 << "\n"
-                                 << p.err();
+  clients.join();
+  EXPECT_EQ(l.failed.load(), 0u) << "first: " << l.first_failure() << "\n" << p.err();
   EXPECT_GT(l.ok.load(), 400u);
   std::cout << "[ reload ] " << l.ok.load() << " requests answered during 20 reloads, "
             << l.failed.load() << " failed\n";

@@ -11,16 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "host/fcgi_client.hpp"
+#include "support/client_load.hpp"
 #include "support/test_client.hpp"
 #include "support/test_server.hpp"
 #include "support/upstream_support.hpp"
@@ -193,30 +192,13 @@ TEST(SocketActivation, ASocketNoEntryNamesStopsTheStartUnlessItsNameSaysTheFront
   EXPECT_EQ(p.wait_exit(15s), 0) << p.err();
 }
 
-// Load for the restarts: answers and failures, and the php-cgi pids that answered.
-struct load {
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> ok{0};
-  std::atomic<std::uint64_t> failed{0};
-  std::mutex mu;
-  std::vector<std::string> failures;
-  std::set<int> php_pids;
-
-  void fail(const std::string& what) {
-    failed.fetch_add(1);
-    std::lock_guard lock(mu);
-    if (failures.size() < 10) failures.push_back(what);
-  }
-  void answered(const std::string& body) {
-    ok.fetch_add(1);
-    if (body.rfind("php ", 0) != 0) return;
-    std::lock_guard lock(mu);
-    php_pids.insert(std::atoi(body.c_str() + 4));
-  }
-};
+// The pid in a page's body ("php 1234"), 0 when there is none.
+int php_pid(const std::string& body) {
+  return body.rfind("php ", 0) == 0 ? std::atoi(body.c_str() + 4) : 0;
+}
 
 // HTTP: a new connection per request, alternating PHP and CGI.
-void http_client(load& l, std::uint16_t port, std::chrono::steady_clock::time_point until) {
+void http_client(client_load& l, std::uint16_t port, std::chrono::steady_clock::time_point until) {
   for (int i = 0; !l.stop && std::chrono::steady_clock::now() < until; ++i) {
     const bool php = i % 2 == 0;
     auto r = fetch(port, php ? "/pid.php" : "/env.cgi");
@@ -225,12 +207,12 @@ void http_client(load& l, std::uint16_t port, std::chrono::steady_clock::time_po
     else if (r->status != 200 || (php ? r->body.rfind("php ", 0) != 0 : r->body != "none none\n"))
       l.fail("HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 200));
     else
-      l.answered(r->body);
+      l.answered(php_pid(r->body));
   }
 }
 
 // FastCGI: a new connection per request, as nginx without fastcgi_keep_conn.
-void fastcgi_client(load& l, std::uint16_t port, const std::string& root,
+void fastcgi_client(client_load& l, std::uint16_t port, const std::string& root,
                     std::chrono::steady_clock::time_point until) {
   while (!l.stop && std::chrono::steady_clock::now() < until) {
     auto c = fcgi_client::tcp(port);
@@ -242,7 +224,7 @@ void fastcgi_client(load& l, std::uint16_t port, const std::string& root,
     else if (a->http_status() != 200 || a->body().rfind("php ", 0) != 0)
       l.fail("FastCGI " + std::to_string(a->http_status()) + ": " + a->body());
     else
-      l.answered(a->body());
+      l.answered(php_pid(a->body()));
   }
 }
 
@@ -269,52 +251,31 @@ TEST(SocketActivation, RestartsUnderLoadLoseNoConnection) {
   auto p = start_activated(dir, held.fds);
   ASSERT_TRUE(p->wait_stderr_line("listening for FastCGI", 15s)) << p->err();
 
-  load l;
-  std::vector<std::thread> clients;
-  struct joiner {
-    load& l;
-    std::vector<std::thread>& threads;
-    ~joiner() {
-      l.stop = true;
-      for (auto& t : threads)
-        if (t.joinable()) t.join();
-    }
-  } join_clients{l, clients};
+  client_load l;
+  client_threads clients(l);
   const auto until = std::chrono::steady_clock::now() + 120s;  // the bound of every loop
-  for (int i = 0; i < 2; ++i) clients.emplace_back(http_client, std::ref(l), http_port, until);
-  clients.emplace_back(fastcgi_client, std::ref(l), fcgi_port, dir / "site", until);
-  auto some_requests = [&](std::uint64_t n) {
-    const auto from = l.ok.load();
-    for (int i = 0; i < 1000 && l.ok.load() < from + n; ++i) std::this_thread::sleep_for(10ms);
-    return l.ok.load() >= from + n;
-  };
-  ASSERT_TRUE(some_requests(20)) << p->err();
+  for (int i = 0; i < 2; ++i) clients.start(http_client, http_port, until);
+  clients.start(fastcgi_client, fcgi_port, std::string(dir / "site"), until);
+  ASSERT_TRUE(l.more(20)) << p->err();
 
   constexpr int kRestarts = 10;
   const auto counted_from = l.ok.load();
-  std::vector<pid_t> servers{p->pid()};
   for (int i = 0; i < kRestarts; ++i) {
     // systemctl restart: stop (the graceful stop), then start; the sockets stay open meanwhile.
     ASSERT_TRUE(p->signal(SIGTERM));
     ASSERT_EQ(p->wait_exit(20s), 0) << "restart " << i << "\n" << p->err();
     p = start_activated(dir, held.fds);
-    servers.push_back(p->pid());
     ASSERT_TRUE(p->wait_stderr_line("listening for FastCGI", 15s)) << p->err();
-    ASSERT_TRUE(some_requests(20)) << "after restart " << i << "\n" << p->err();
+    ASSERT_TRUE(l.more(20)) << "after restart " << i << "\n" << p->err();
   }
-  l.stop = true;
-  for (auto& t : clients) t.join();
-  EXPECT_EQ(l.failed.load(), 0u) << (l.failures.empty() ? "" : l.failures[0]) << "\n" << p->err();
+  clients.join();
+  EXPECT_EQ(l.failed.load(), 0u) << "first: " << l.first_failure() << "\n" << p->err();
   std::cout << "[ restart ] " << l.ok.load() - counted_from << " requests answered during "
             << kRestarts << " restarts, " << l.failed.load() << " failed\n";
   ASSERT_TRUE(p->signal(SIGTERM));
   EXPECT_EQ(p->wait_exit(20s), 0) << p->err();
   // Nothing of any of them is left: every php-cgi instance that answered is gone.
-  std::set<int> pids;
-  {
-    std::lock_guard lock(l.mu);
-    pids = l.php_pids;
-  }
+  const std::set<int> pids = l.pids();
   EXPECT_GE(pids.size(), static_cast<std::size_t>(kRestarts + 1));
   EXPECT_TRUE(eventually(
       [&] {
