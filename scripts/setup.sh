@@ -35,6 +35,9 @@ packages=(
   # Depends, CPack finds the binaries to look at with file, lintian checks
   # the .deb, and the package test parses the logrotate snippet with logrotate.
   dpkg-dev file lintian logrotate
+  # systemd-socket-activate (socket activation tests) and systemd-analyze
+  # (the package test's unit checks); nothing of it needs to run.
+  systemd
 )
 
 for arg in "$@"; do
