@@ -642,7 +642,9 @@ void server::drop_listener(listener& l) {
   // holds the socket open anyway, and connections to it wait.)
   error_code ec;
   int fd = -1;
+#ifndef _WIN32  // (nothing is passed there)
   if (l.tcp) fd = l.tcp->release(ec);
+#endif
 #ifdef CGIHOST_UNIX_LISTENERS
   if (l.local) fd = l.local->release(ec);
 #endif
