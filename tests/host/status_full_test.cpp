@@ -16,6 +16,8 @@
 #include <fstream>
 #include <set>
 
+#include "config/load.hpp"
+#include "host/app/server.hpp"
 #include "host/fastcgi/fastcgi_pool.hpp"
 #include "host/fastcgi/lease.hpp"
 #include "host/gateway/request_board.hpp"
@@ -276,6 +278,57 @@ TEST_F(StatusPageTest, TheCgiObjectCountsRunningChildrenAndWaitingRequests) {
   EXPECT_EQ(json::serialize(later["cgi"]), R"({"max_children":3,"running":1,"waiting":0})");
 }
 
+// A reload's handlers keep CGI's boards (children of the config it replaced
+// are listed while they run), whether or not max_children's limit is kept.
+TEST(StatusReload, TheNextGenerationKeepsTheCgiBoards) {
+  temp_dir dir;
+  fs::create_directories(dir / "site");
+  auto load =
+      [&](int max_children) {
+        config::load_options o;
+        o.running_as_root = ::geteuid() == 0;
+        o.current_user = config::lookup_system_account_by_uid(::geteuid());
+        auto r = config::load_string(for_this_user(R"(listen = ["127.0.0.1:0"]
+document_root = "site"
+[identity]
+process = "www-data"
+[cgi]
+max_children = )" + std::to_string(max_children) + R"(
+[[handlers]]
+match = "*.sh"
+module = "cgi"
+interpreter = ["/bin/sh"]
+[status]
+path = "/s"
+)"),
+                                     "t.toml", dir.path(), o);
+        EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+        return std::move(r.value);
+      };
+  auto cfg_a = load(1), cfg_b = load(2);
+  ASSERT_TRUE(cfg_a && cfg_b);
+  asio::io_context io;
+  auto log = std::make_shared<spdlog::logger>("reload_test");
+  auto a = host::make_handlers(*cfg_a, io.get_executor(), log);
+  ASSERT_TRUE(a.cgi_boards);
+  request_board::entry old_child;
+  old_child.post(&a.cgi_boards->running, facts("GET", "/old.sh", "nobody", 99),
+                 run_phase::waiting_for_head);
+  auto b = host::make_handlers(
+      *cfg_b, io.get_executor(), log, nullptr,
+      host::handler_origin{.previous = &a, .previous_cfg = &*cfg_a, .facts = nullptr});
+  EXPECT_EQ(b.cgi_boards, a.cgi_boards);
+  EXPECT_NE(b.cgi_limit, a.cgi_limit);  // max_children changed: a limit of its own
+  auto* page = dynamic_cast<host::status_handler*>(b.status.get());
+  ASSERT_NE(page, nullptr);
+  auto o = parse_object(page->json(true));
+  const auto& cgi = o["cgi"].as_object();
+  EXPECT_EQ(cgi.at("max_children").to_number<int>(), 2);
+  EXPECT_EQ(cgi.at("running").to_number<int>(), 1);
+  ASSERT_EQ(cgi.at("children").as_array().size(), 1u);
+  EXPECT_EQ(str(cgi.at("children").as_array()[0].as_object().at("uri")), "/old.sh");
+}
+
 // End to end: a php-cgi pool of one instance and [cgi] max_children = 1.
 // site/block.php and site/block.sh write who runs them (account and pid) to
 // run/, then wait (at most 10 s) for run/go; the status page is read meanwhile.
@@ -452,6 +505,81 @@ TEST_F(StatusFullServerTest, FullListsThePhpRequestTheCgiChildAndTheRequestWaiti
   EXPECT_EQ(text.find("\"busy\""), std::string::npos) << text;
   EXPECT_EQ(json::serialize(idle["cgi"].as_object().at("children")), "[]");
   EXPECT_EQ(json::serialize(idle["cgi"].as_object().at("waiting_requests")), "[]");
+}
+
+// A request whose body is still coming is "sending the body", on a pool's
+// instance and on a CGI child alike; once it came whole, "waiting for the head".
+TEST_F(StatusFullServerTest, ARequestWhoseBodyIsStillComingIsSendingTheBody) {
+  connection php(port_);
+  ASSERT_TRUE(
+      php.send("POST /block.php?body HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 10\r\n\r\n0123"));
+  connection cgi(port_);
+  ASSERT_TRUE(cgi.send("POST /block.sh?n=3 HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123"));
+  auto phases = [&] {
+    auto p = page("?full");
+    std::pair<std::string, std::string> out;
+    const auto& inst = p["pools"].as_array().at(0).as_object().at("instances").as_array();
+    if (!inst.empty() && inst[0].as_object().contains("request"))
+      out.first = str(inst[0].as_object().at("request").as_object().at("phase"));
+    const auto& children = p["cgi"].as_object().at("children").as_array();
+    if (!children.empty()) out.second = str(children[0].as_object().at("phase"));
+    return out;
+  };
+  std::pair<std::string, std::string> seen;
+  EXPECT_TRUE(eventually([&] {
+    seen = phases();
+    return seen == std::pair<std::string, std::string>("sending the body", "sending the body");
+  })) << seen.first
+      << " / " << seen.second;
+  ASSERT_TRUE(php.send("456789"));
+  ASSERT_TRUE(cgi.send("456789"));
+  EXPECT_TRUE(eventually([&] {
+    seen = phases();
+    return seen ==
+           std::pair<std::string, std::string>("waiting for the head", "waiting for the head");
+  })) << seen.first
+      << " / " << seen.second;
+  std::ofstream(site_ / "site/run/go") << "go\n";
+  for (connection* c : {&php, &cgi}) {
+    auto r = c->read_response();
+    ASSERT_TRUE(r) << server_->error_log();
+    EXPECT_EQ(r->status, 200) << r->body << server_->error_log();
+  }
+}
+
+// A CGI child that goes on after its complete response is listed while it
+// runs, and counted under running; not once it ended.
+TEST_F(StatusFullServerTest, AChildRunningAfterItsResponseIsListedUntilItEnds) {
+  site_.write("site/linger.sh", R"(printf 'Content-Type: text/plain\r\n\r\nlinger\n'
+exec >&-
+echo "$(id -un) $$" > run/linger.tmp
+mv run/linger.tmp run/linger.who
+i=0
+while [ ! -e run/go ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+)");
+  ::chmod((site_ / "site/linger.sh").c_str(), 0644);
+  auto r = fetch(port_, "/linger.sh?x=1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << server_->error_log();
+  const auto [account, pid] = who("linger.who");
+  json::object p;
+  ASSERT_TRUE(eventually([&] {
+    p = page("?full");
+    const auto& children = p["cgi"].as_object().at("children").as_array();
+    return children.size() == 1 &&
+           str(children[0].as_object().at("phase")) == "running after its response";
+  })) << json::serialize(p);
+  const auto& c = p["cgi"].as_object().at("children").as_array()[0].as_object();
+  EXPECT_EQ(c.at("pid").to_number<long>(), pid);
+  EXPECT_EQ(str(c.at("account")), account);
+  EXPECT_EQ(str(c.at("uri")), "/linger.sh?x=1");  // its own copy: the exchange is over
+  EXPECT_EQ(p["cgi"].as_object().at("running").to_number<int>(), 1);
+  std::ofstream(site_ / "site/run/go") << "go\n";
+  EXPECT_TRUE(eventually([&] {
+    p = page("");
+    return p["cgi"].as_object().at("running").to_number<int>() == 0;
+  })) << json::serialize(p);
 }
 
 }  // namespace
