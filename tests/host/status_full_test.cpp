@@ -14,6 +14,8 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <set>
 
 #include "config/load.hpp"
