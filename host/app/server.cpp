@@ -152,6 +152,9 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
       origin.previous_cfg->cgi.max_children == cfg.cgi.max_children)
     cgi_limit = origin.previous->cgi_limit;
   out.cgi_limit = cgi_limit;
+  // Children of the previous config are listed as long as they run.
+  out.cgi_boards = origin.previous && origin.previous->cgi_boards ? origin.previous->cgi_boards
+                                                                  : std::make_shared<cgi_board>();
   out.cgi_after = std::make_shared<after_response>();
   for (const auto& h : cfg.handlers) {
     if (h.module == config::module_kind::static_files) continue;
@@ -160,8 +163,8 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
           &h, std::make_unique<refusing_handler>(http::status::service_unavailable,
                                                  h.match + ": " + h.unavailable_reason));
     } else if (h.module == config::module_kind::cgi) {
-      out.configured.emplace(
-          &h, std::make_unique<cgi_handler>(cfg, h, broker, cgi_limit, out.cgi_after));
+      out.configured.emplace(&h, std::make_unique<cgi_handler>(cfg, h, broker, cgi_limit,
+                                                               out.cgi_after, out.cgi_boards));
     } else if (h.module == config::module_kind::fastcgi && process &&
                (cfg.pools.at(h.pool).impersonate ||
                 (!cfg.pools.at(h.pool).remote && other_process_identity(cfg)))) {
@@ -204,11 +207,13 @@ handler_set make_handlers(const config::config& cfg, asio::any_io_executor pool_
   // executing the program itself.
   for (const auto& loc : cfg.locations) {
     if (!loc.script || out.configured.contains(&program_handler())) continue;
-    out.configured.emplace(&program_handler(), std::make_unique<cgi_handler>(cfg, program_handler(),
-                                                                             broker, cgi_limit));
+    out.configured.emplace(&program_handler(),
+                           std::make_unique<cgi_handler>(cfg, program_handler(), broker, cgi_limit,
+                                                         nullptr, out.cgi_boards));
   }
   if (cfg.status.path || cfg.status.ping_path)
-    out.status = std::make_unique<status_handler>(cfg, out.pools, out.families, origin.facts);
+    out.status = std::make_unique<status_handler>(cfg, out.pools, out.families, origin.facts,
+                                                  out.cgi_boards);
   return out;
 }
 

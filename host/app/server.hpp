@@ -43,6 +43,7 @@ class fastcgi_pool;
 class pool_family;
 class after_response;
 class run_limit;
+struct cgi_board;
 
 // The handlers of one config, by module; shared by all sessions.
 struct handler_set final : handler_table {
@@ -54,6 +55,9 @@ struct handler_set final : handler_table {
   // CGI children running on after their complete response.
   std::shared_ptr<after_response> cgi_after;
   std::shared_ptr<run_limit> cgi_limit;  // [cgi] max_children's, when set
+  // CGI children running and requests waiting for max_children (the status
+  // page's); one for the server's life, passed on by each reload.
+  std::shared_ptr<cgi_board> cgi_boards;
   handler& for_route(const route& r) override;
   // Ends every pool's instances (TERM, KILL after the pool's stop_grace),
   // reaped on their executor; CGI children running after their response get

@@ -65,6 +65,7 @@ asio::awaitable<void> after_response::run_to_end(std::shared_ptr<after_response>
     c.log->info("[cgi] rid={} {} ended {} ms after its response: {}", c.rid, c.script,
                 after.count(), e->status.describe());
   }
+  c.shown.take_down();
   if (c.limit) std::exchange(c.limit, nullptr)->release();
   self->ended(e->id);
 }

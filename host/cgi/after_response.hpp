@@ -18,6 +18,7 @@
 #include <string>
 
 #include "host/gateway/gateway.hpp"
+#include "host/gateway/request_board.hpp"
 #include "host/gateway/stderr_lines.hpp"
 #include "spawner/child.hpp"
 
@@ -40,7 +41,9 @@ class after_response : public std::enable_shared_from_this<after_response> {
     std::size_t stderr_count = 0;
     std::size_t stderr_max = 0;  // lines logged per request, then counted
     std::chrono::milliseconds stop_grace = std::chrono::seconds(2);  // TERM -> KILL
-    bool ignore_stderr = false;  // stderr_mode = "ignore": read, not logged
+    bool ignore_stderr = false;        // stderr_mode = "ignore": read, not logged
+    std::shared_ptr<cgi_board> board;  // kept alive for `shown`
+    request_board::entry shown;        // on board->running until it is reaped
   };
 
   // Runs `c` to its end on `ex` (the io thread of the exchange it came

@@ -44,6 +44,18 @@ constexpr auto kExitMoment = std::chrono::milliseconds(50);
 constexpr std::size_t kStderrLines = 200;  // logged per request, then counted
 constexpr std::size_t kStderrTail = 5;     // kept for the 502 diagnosis
 
+// The request as the CGI board shows it: the child `pid` (-1: none yet) as
+// the account prepare() chose.
+request_facts facts_of(exchange& ex, spawner::process_id pid, clock::time_point since) {
+  return request_facts{.rid = ex.id(),
+                       .method = ex.request().method,
+                       .uri = ex.request().target,
+                       .account = ex.state().run.account,
+                       .pid = pid,
+                       .slot = 0,
+                       .since = since};
+}
+
 double ms(clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 std::string fmt_ms(std::optional<clock::time_point> t, clock::time_point start) {
@@ -59,11 +71,13 @@ class cgi_run final : public gateway_voice {
   // `slot`: a place under [cgi] max_children, given back once the child is
   // reaped. `settings`: [cgi] (stop_grace, stderr_mode). `after`: where a child that goes on after
   // its complete response runs to its end (null: it is awaited here, as `cgihost try` wants).
+  // `board`: where the child is shown while it runs (null: nowhere).
   cgi_run(exchange& ex, std::unique_ptr<spawner::child> child, const spawner::spool_file& spool,
           std::string script, bool nph, std::string who, clock::time_point started,
           std::shared_ptr<run_limit> slot, const config::cgi_settings& settings,
-          after_response* after)
+          after_response* after, std::shared_ptr<cgi_board> board)
       : slot_(std::move(slot)),
+        board_(std::move(board)),
         stop_grace_(settings.stop_grace),
         activity_timeout_(settings.activity_timeout),
         slow_log_(settings.slow_request_log),
@@ -78,7 +92,9 @@ class cgi_run final : public gateway_voice {
         who_(std::move(who)),
         started_(started),
         stderr_grace_(child_.stdout_pipe().get_executor()),
-        trace_(ex.trace()) {}
+        trace_(ex.trace()) {
+    shown_.post(board_ ? &board_->running : nullptr, facts_of(ex, child_.pid(), started), phase());
+  }
 
   // Runs the exchange to its end: the response sent or failed, and the child
   // reaped, or left to run on after its complete response (after_response).
@@ -158,11 +174,12 @@ class cgi_run final : public gateway_voice {
     child_.end_group_now();
   }
 
-  // What the request is doing, for the slow-request and activity lines.
-  std::string phase() const {
-    if (stdout_ended_) return "waiting for its exit";
-    return ex_.head_sent() ? "streaming the body" : "waiting for the head";
+  // What the request is doing, for the slow-request and activity lines and
+  // the status page (show_phase: on the board).
+  run_phase phase() const {
+    return phase_of(child_.stdin_pipe().is_open(), ex_.head_sent(), stdout_ended_);
   }
+  void show_phase() { shown_.set_phase(phase()); }
 
   // [cgi] slow_request_log: one line once the request runs past it. [cgi]
   // activity_timeout: no byte to or from the child for that long ends it as
@@ -185,7 +202,7 @@ class cgi_run final : public gateway_voice {
       if (activity_timeout_.count() && now - last_activity_ >= activity_timeout_) break;
     }
     timed_out_ = true;
-    inactive_phase_ = phase();
+    inactive_phase_ = phase_name(phase());
     child_.ask_group_to_end();
     t.expires_after(stop_grace_);
     co_await t.async_wait(nothrow);
@@ -199,7 +216,7 @@ class cgi_run final : public gateway_voice {
         "(slow_request_log {} ms), phase {}",
         ex_.id().str(), child_.pid(), who_, rq.method, rq.target,
         std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count(),
-        slow_log_.count(), phase());
+        slow_log_.count(), phase_name(phase()));
   }
 
   // The request body to the child's stdin, then nothing until cancelled.
@@ -228,6 +245,7 @@ class cgi_run final : public gateway_voice {
     }
     error_code ec;
     pipe.close(ec);
+    show_phase();
     if (body_error_) {
       // The client's body stopped coming (gone, or too slow): so has the client.
       client_failed_ = true;
@@ -300,9 +318,12 @@ class cgi_run final : public gateway_voice {
       }
       last_activity_ = clock::now();
       if (trace_) keep(trace_->stdout_bytes, trace_->stdout_total, std::string_view(buf.get(), n));
-      if (!co_await relay_.feed(std::string_view(buf.get(), n))) break;
+      const bool more = co_await relay_.feed(std::string_view(buf.get(), n));
+      show_phase();
+      if (!more) break;
     }
     if (stdout_ended_) relay_.end();
+    show_phase();
   }
 
   // The output ended and went to the client whole: nothing more is owed to it.
@@ -328,6 +349,10 @@ class cgi_run final : public gateway_voice {
     l.ignore_stderr = stderr_mode_ == config::stderr_handling::ignore;
     l.limit = std::exchange(slot_, nullptr);
     l.stop_grace = stop_grace_;
+    shown_.own_strings();  // it outlives the exchange
+    shown_.set_phase(run_phase::after_response);
+    l.shown = std::move(shown_);
+    l.board = board_;
     auto executor = child_.stdout_pipe().get_executor();
     l.child = std::move(owned_);
     after_->adopt(executor, std::move(l));
@@ -447,10 +472,13 @@ class cgi_run final : public gateway_voice {
   }
 
   void give_back() {
+    shown_.take_down();
     if (slot_) std::exchange(slot_, nullptr)->release();
   }
 
   std::shared_ptr<run_limit> slot_;
+  std::shared_ptr<cgi_board> board_;
+  request_board::entry shown_;  // on board_->running while the child runs here
   std::chrono::milliseconds stop_grace_;
   std::chrono::milliseconds activity_timeout_;  // 0: none
   std::chrono::milliseconds slow_log_;          // slow_request_log; 0: none
@@ -487,8 +515,13 @@ class cgi_run final : public gateway_voice {
 
 cgi_handler::cgi_handler(const config::config& cfg, const config::handler& h,
                          spawner::broker* broker, std::shared_ptr<run_limit> limit,
-                         std::shared_ptr<after_response> after)
-    : cfg_(cfg), h_(h), broker_(broker), limit_(std::move(limit)), after_(std::move(after)) {
+                         std::shared_ptr<after_response> after, std::shared_ptr<cgi_board> board)
+    : cfg_(cfg),
+      h_(h),
+      broker_(broker),
+      limit_(std::move(limit)),
+      after_(std::move(after)),
+      board_(std::move(board)) {
   switch_identity_ = broker_ != nullptr || spawner::can_switch_accounts();
   pass_through_ = pass_through_environment();
   if (broker_) {
@@ -639,10 +672,18 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
     co_return;
   }
 
-  // [cgi] max_children: wait for a child to end, within the request's timeout.
+  // [cgi] max_children: wait for a child to end, within the request's timeout
+  // (shown on the board meanwhile).
   std::shared_ptr<run_limit> slot;
   if (limit_) {
-    if (!co_await limit_->acquire(started + r.cgi_timeout)) {
+    bool room = limit_->try_acquire();
+    if (!room) {
+      request_board::entry waiting;
+      waiting.post(board_ ? &board_->waiting : nullptr, facts_of(ex, -1, started),
+                   run_phase::waiting_for_room);
+      room = co_await limit_->acquire(started + r.cgi_timeout);
+    }
+    if (!room) {
       co_await answer(ex, cgi_unavailable(ex, "cgi.max_children", "queue wait",
                                           "all " + std::to_string(limit_->max()) +
                                               " CGI children (cgi.max_children) stayed busy for "
@@ -678,7 +719,7 @@ asio::awaitable<void> cgi_handler::handle(exchange& ex) {
   ex.state().run.pid = launched->pid;
   auto child = std::make_unique<spawner::child>(co_await asio::this_coro::executor, *launched);
   cgi_run run(ex, std::move(child), p.spool, r.script_name, p.nph, p.who, started,
-              std::exchange(slot, nullptr), cfg_.cgi, after_.get());
+              std::exchange(slot, nullptr), cfg_.cgi, after_.get(), board_);
   co_await run.run(r.cgi_timeout);
 }
 

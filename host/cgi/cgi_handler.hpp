@@ -12,6 +12,7 @@
 #include "host/dispatch/exchange.hpp"
 #include "host/dispatch/refusal.hpp"
 #include "host/gateway/gateway.hpp"
+#include "host/gateway/request_board.hpp"
 #include "protocol/cgi_env.hpp"
 #include "spawner/broker.hpp"
 #include "spawner/files.hpp"
@@ -31,9 +32,12 @@ class cgi_handler final : public handler {
   // `after`: where children that go on after their complete response run to
   // their end, shared by every CGI handler (nullptr: each is awaited in its
   // exchange, and the next request on the connection waits for it).
+  // `board`: where running children and requests waiting for max_children
+  // are shown (the status page's ?full), shared likewise (nullptr: nowhere).
   cgi_handler(const config::config& cfg, const config::handler& h,
               spawner::broker* broker = nullptr, std::shared_ptr<run_limit> limit = nullptr,
-              std::shared_ptr<after_response> after = nullptr);
+              std::shared_ptr<after_response> after = nullptr,
+              std::shared_ptr<cgi_board> board = nullptr);
   ~cgi_handler() override;
   cgi_handler(const cgi_handler&) = delete;
   cgi_handler& operator=(const cgi_handler&) = delete;
@@ -66,6 +70,7 @@ class cgi_handler final : public handler {
   spawner::broker* broker_;
   std::shared_ptr<run_limit> limit_;
   std::shared_ptr<after_response> after_;
+  std::shared_ptr<cgi_board> board_;
   bool switch_identity_ = false;  // only root can run children as another account
   std::string process_identity_;  // cgihost's own account, for the spawn log line
   protocol::cgi::variables pass_through_;

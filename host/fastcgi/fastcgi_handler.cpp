@@ -281,6 +281,7 @@ asio::awaitable<void> fastcgi_handler::handle(exchange& ex) {
                                   : pool_name + ":" + std::to_string(inst->pid));
     note_run(ex, pool, inst->pid);
     lease l(pool, std::move(inst));
+    l.show(ex.id(), ex.request().method, ex.request().target, started);
     std::optional<std::string> connect_error;
     if (!l.take_kept(co_await asio::this_coro::executor))
       connect_error = co_await l.connect(deadline);

@@ -35,6 +35,7 @@
 #include "host/fastcgi/instance_socket.hpp"
 #include "host/fastcgi/pool_core.hpp"
 #include "host/fastcgi/pool_family.hpp"
+#include "host/gateway/request_board.hpp"
 #include "spawner/child.hpp"
 #include "spawner/identity.hpp"
 
@@ -156,6 +157,10 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
 
   // Counted by the handler, shown by the status page.
   void count_response(unsigned status, bool timed_out);
+  // The request of each lent instance (by instance number): lease::show
+  // posts it, the status page's ?full lists it.
+  request_board& board() { return board_; }
+  const request_board& board() const { return board_; }
 
   // For the pools of an impersonating family: starts share the family's
   // max_instances; see pool_family.
@@ -236,6 +241,7 @@ class fastcgi_pool : public std::enable_shared_from_this<fastcgi_pool> {
   // Under mu_: recycles every instance when the watched file changed.
   void look_at_watched_locked();
   std::optional<file_stamp> watched_;
+  request_board board_;
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> errors_5xx_{0};
   std::atomic<std::uint64_t> timeouts_{0};

@@ -51,6 +51,7 @@ fcgi_exchange::fcgi_exchange(exchange& ex, lease& l, const spawner::spool_file& 
         read_cancel_.emit(asio::cancellation_type::terminal);
       }) {
   decoder_.begin(kFcgiRequestId);
+  show_phase();
 }
 
 fcgi_end fcgi_exchange::end() const {
@@ -126,7 +127,7 @@ asio::awaitable<void> fcgi_exchange::wait_deadline_or_idle(asio::steady_timer& t
     }
     if (activity_timeout_.count() && now - last_activity_ >= activity_timeout_) {
       timed_out_ = true;
-      end_.inactive_phase = ex_.head_sent() ? "streaming the body" : "waiting for the head";
+      end_.inactive_phase = phase_name(phase());
       co_return;
     }
   }
@@ -192,7 +193,10 @@ asio::awaitable<bool> fcgi_exchange::send_stdin() {
     }
     auto [wec, wn] = co_await asio::async_write(sock_, asio::buffer(out), nothrow);
     last_activity_ = clock::now();
-    if (!wec && got == 0) stdin_done_ = true;
+    if (!wec && got == 0) {
+      stdin_done_ = true;
+      show_phase();
+    }
     if (wec || got == 0) co_return true;
   }
 }
@@ -224,8 +228,10 @@ asio::awaitable<void> fcgi_exchange::read_records() {
     do {
       batch.clear();
       if (!take_records(in, batch)) co_return;
-      if (!batch.empty() && want_stdout_)
+      if (!batch.empty() && want_stdout_) {
         want_stdout_ = co_await relay_.feed(batch, end_.end_request && clean_end_);
+        show_phase();
+      }
       if (std::exchange(stderr_check_, false)) stderr_verdict();
     } while (!in.empty() && !end_.end_request);
   }
@@ -280,8 +286,7 @@ void fcgi_exchange::log_slow(clock::time_point now) {
       "(slow_request_log {} ms), phase {}",
       pool_, ex_.id().str(), lease_.instance().pid, lease_.pool().account_name(), rq.method,
       rq.target, std::chrono::duration_cast<std::chrono::milliseconds>(now - arrived_).count(),
-      lease_.pool().settings().slow_request_log.count(),
-      ex_.head_sent() ? "streaming the body" : "waiting for the head");
+      lease_.pool().settings().slow_request_log.count(), phase_name(phase()));
 }
 
 void fcgi_exchange::stderr_verdict() {

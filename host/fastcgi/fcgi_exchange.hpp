@@ -84,6 +84,10 @@ class fcgi_exchange {
   void stderr_verdict();
   // slow_request_log: the one line of a request still running.
   void log_slow(clock::time_point now);
+  // What the request is doing, for the slow-request and activity lines and
+  // the status page (show_phase: on the pool's board, through the lease).
+  run_phase phase() const { return phase_of(!empty_body_ && !stdin_done_, ex_.head_sent()); }
+  void show_phase() { lease_.set_phase(phase()); }
 
   exchange& ex_;
   lease& lease_;

@@ -27,11 +27,24 @@ bool lease::take_kept(const asio::any_io_executor& here) {
   return reused_;
 }
 
+void lease::show(request_id rid, std::string_view method, std::string_view uri,
+                 clock::time_point since) {
+  request_facts facts{.rid = rid,
+                      .method = method,
+                      .uri = uri,
+                      .account = pool_.remote() ? std::string() : pool_.account_name(),
+                      .pid = pool_.remote() ? -1 : inst_->pid,
+                      .slot = inst_->number,
+                      .since = since};
+  shown_.post(&pool_.board(), std::move(facts), run_phase::connecting);
+}
+
 asio::awaitable<std::optional<std::string>> lease::connect(clock::time_point deadline) {
   sock_ = std::make_unique<socket>(co_await asio::this_coro::executor);
   auto error = co_await pool_.connect(*inst_, *sock_, deadline);
   if (error) {
     given_back_ = true;
+    shown_.take_down();
     pool_.release(inst_, fastcgi_pool::outcome::refused, nullptr);
   }
   co_return error;
@@ -39,11 +52,13 @@ asio::awaitable<std::optional<std::string>> lease::connect(clock::time_point dea
 
 void lease::keep() {
   if (std::exchange(given_back_, true)) return;
+  shown_.take_down();  // before the instance may go to another request
   pool_.release(inst_, fastcgi_pool::outcome::ok, std::move(sock_));
 }
 
 void lease::give_back(fastcgi_pool::outcome how) {
   if (std::exchange(given_back_, true)) return;
+  shown_.take_down();
   if (sock_) {
     error_code ignored;
     sock_->close(ignored);

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "host/fastcgi/fastcgi_pool.hpp"
+#include "host/gateway/request_board.hpp"
 
 namespace cgihost::host {
 
@@ -43,6 +44,13 @@ class lease {
   // what failed, and the instance went back to the pool as refused.
   asio::awaitable<std::optional<std::string>> connect(clock::time_point deadline);
 
+  // Shows the request on the pool's board (the status page's ?full) as the
+  // instance's, in phase "connecting", until the instance goes back; `method`
+  // and `uri` view the request head, which outlives the lease.
+  void show(request_id rid, std::string_view method, std::string_view uri, clock::time_point since);
+  // The request's phase on the board, as the exchange goes.
+  void set_phase(run_phase p) noexcept { shown_.set_phase(p); }
+
   // True when the connection was kept from an earlier request.
   bool reused() const noexcept { return reused_; }
   socket& sock() noexcept { return *sock_; }
@@ -63,6 +71,7 @@ class lease {
   std::unique_ptr<socket> sock_;
   bool reused_ = false;
   bool given_back_ = false;
+  request_board::entry shown_;  // on the pool's board until the instance goes back
 };
 
 }  // namespace cgihost::host

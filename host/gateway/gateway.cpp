@@ -56,6 +56,13 @@ asio::awaitable<bool> run_limit::acquire(std::chrono::steady_clock::time_point d
   co_return false;
 }
 
+bool run_limit::try_acquire() {
+  std::lock_guard lock(mu_);
+  if (running_ >= max_ || !waiting_.empty()) return false;
+  ++running_;
+  return true;
+}
+
 void run_limit::release() {
   std::shared_ptr<waiter> next;
   {

@@ -37,6 +37,9 @@ class run_limit {
   // True once there is room (counted: give it back with release()); false at
   // `deadline`.
   asio::awaitable<bool> acquire(std::chrono::steady_clock::time_point deadline);
+  // True when there is room now, with no one waiting (counted, as by
+  // acquire()); false, and nothing counted, otherwise.
+  bool try_acquire();
   void release();
   std::size_t max() const { return max_; }
 

@@ -1,5 +1,6 @@
 #include "host/status/status_handler.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -62,16 +63,47 @@ std::uint64_t restarts(const fastcgi_pool::snapshot& s) {
   return s.core.crashes + s.core.recycled + s.core.killed;
 }
 
+// A request's fields onto a JSON object `o` (no braces): with `account` and
+// `phase` for a running one (an empty account, a remote server's, is left out).
+void request_fields(std::string& o, const request_board::row& r, bool running) {
+  o += "\"rid\":" + json_quote(r.rid);
+  if (running && !r.account.empty()) o += ",\"account\":" + json_quote(r.account);
+  o += ",\"method\":" + json_quote(r.method) + ",\"uri\":" + json_quote(r.uri) +
+       ",\"elapsed_ms\":" + std::to_string(r.elapsed_ms);
+  if (running) o += ",\"phase\":" + json_quote(phase_name(r.phase));
+}
+
 }  // namespace
+
+status_query parse_status_query(std::string_view query) {
+  status_query q;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view part = query.substr(0, amp);
+    query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
+    const auto eq = part.find('=');
+    const std::string_view key = part.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
+    if (key == "format") {
+      q.prometheus = value == "prometheus";
+    } else if (key == "full") {
+      q.full = value != "0" && value != "false" && value != "no" && value != "off";
+    }
+  }
+  return q;
+}
 
 status_handler::status_handler(const config::config& cfg,
                                std::vector<std::shared_ptr<fastcgi_pool>> pools,
                                std::vector<std::shared_ptr<pool_family>> families,
-                               std::shared_ptr<const server_facts> facts)
+                               std::shared_ptr<const server_facts> facts,
+                               std::shared_ptr<const cgi_board> cgi)
     : cfg_(cfg),
       pools_(std::move(pools)),
       families_(std::move(families)),
-      facts_(facts ? std::move(facts) : std::make_shared<server_facts>()) {}
+      facts_(facts ? std::move(facts) : std::make_shared<server_facts>()),
+      cgi_(std::move(cgi)) {}
 
 std::vector<std::shared_ptr<fastcgi_pool>> status_handler::all_pools() const {
   auto all = pools_;
@@ -80,7 +112,7 @@ std::vector<std::shared_ptr<fastcgi_pool>> status_handler::all_pools() const {
   return all;
 }
 
-std::string status_handler::json() const {
+std::string status_handler::json(bool full) const {
   auto now = std::chrono::system_clock::now();
   const auto started = facts_->started;
   std::string last_error;
@@ -99,46 +131,94 @@ std::string status_handler::json() const {
       ",\"pools\":[";
   bool first_pool = true;
   for (const auto& p : all_pools()) {
-    auto s = p->status();
-    const auto& set = p->settings();
     if (!std::exchange(first_pool, false)) o += ",";
-    o += "{\"name\":" + json_quote(s.name);
-    if (set.remote) {
-      o += ",\"address\":" + json_quote(set.remote->text) +
-           ",\"max_connections\":" + std::to_string(set.max_connections);
-    } else {
-      o += ",\"command\":" + json_quote(set.command.empty() ? "" : set.command[0]) +
-           ",\"identity\":" + json_quote(s.identity) +
-           (set.children ? ",\"children\":" + std::to_string(set.children)
-                         : ",\"max_instances\":" + std::to_string(set.max_instances)) +
-           ",\"max_requests\":" + std::to_string(set.max_requests);
-    }
-    o += ",\"queue_length\":" + std::to_string(s.queued) +
-         ",\"queue_limit\":" + std::to_string(set.queue_length);
-    o += ",\"instances\":[";
-    bool first = true;
-    for (const auto& i : s.instances) {
-      if (!std::exchange(first, false)) o += ",";
-      o += "{\"number\":" + std::to_string(i.number);
-      if (i.pid > 0)
-        o += ",\"pid\":" + std::to_string(i.pid) + ",\"identity\":" + json_quote(s.identity);
-      o += ",\"state\":" + json_quote(state_name(i.st)) +
-           ",\"requests\":" + std::to_string(i.served) +
-           ",\"started_at\":" + json_quote(rfc3339(i.started_at)) + "}";
-    }
-    o += "],\"totals\":{\"accepted\":" + std::to_string(s.accepted) +
-         ",\"responses_5xx\":" + std::to_string(s.errors_5xx) +
-         ",\"timeouts\":" + std::to_string(s.timeouts) +
-         ",\"restarts\":" + std::to_string(restarts(s)) +
-         ",\"started\":" + std::to_string(s.core.started) +
-         ",\"start_failures\":" + std::to_string(s.core.start_failures) +
-         ",\"crashes\":" + std::to_string(s.core.crashes) +
-         ",\"recycled\":" + std::to_string(s.core.recycled) +
-         ",\"killed\":" + std::to_string(s.core.killed) +
-         ",\"queue_full\":" + std::to_string(s.core.queue_full) +
-         ",\"queue_timeouts\":" + std::to_string(s.core.queue_timeouts) + "}}";
+    pool_json(o, *p, full);
   }
-  return o + "]}\n";
+  o += "],";
+  cgi_json(o, full);
+  return o + "}\n";
+}
+
+void status_handler::pool_json(std::string& o, fastcgi_pool& p, bool full) const {
+  auto s = p.status();
+  const auto& set = p.settings();
+  // The requests of busy instances, by instance number (?full only).
+  std::vector<request_board::row> requests;
+  if (full) requests = p.board().rows();
+  o += "{\"name\":" + json_quote(s.name);
+  if (set.remote) {
+    o += ",\"address\":" + json_quote(set.remote->text) +
+         ",\"max_connections\":" + std::to_string(set.max_connections);
+  } else {
+    o += ",\"command\":" + json_quote(set.command.empty() ? "" : set.command[0]) +
+         ",\"identity\":" + json_quote(s.identity) +
+         (set.children ? ",\"children\":" + std::to_string(set.children)
+                       : ",\"max_instances\":" + std::to_string(set.max_instances)) +
+         ",\"max_requests\":" + std::to_string(set.max_requests);
+  }
+  o += ",\"queue_length\":" + std::to_string(s.queued) +
+       ",\"queue_limit\":" + std::to_string(set.queue_length);
+  o += ",\"instances\":[";
+  bool first = true;
+  for (const auto& i : s.instances) {
+    if (!std::exchange(first, false)) o += ",";
+    o += "{\"number\":" + std::to_string(i.number);
+    if (i.pid > 0)
+      o += ",\"pid\":" + std::to_string(i.pid) + ",\"identity\":" + json_quote(s.identity);
+    o += ",\"state\":" + json_quote(state_name(i.st)) +
+         ",\"requests\":" + std::to_string(i.served) +
+         ",\"started_at\":" + json_quote(rfc3339(i.started_at));
+    if (i.st == pool_core::state::busy) {
+      auto r = std::find_if(requests.begin(), requests.end(),
+                            [&](const request_board::row& x) { return x.slot == i.number; });
+      if (r != requests.end()) {
+        o += ",\"request\":{";
+        request_fields(o, *r, true);
+        o += "}";
+      }
+    }
+    o += "}";
+  }
+  o += "],\"totals\":{\"accepted\":" + std::to_string(s.accepted) +
+       ",\"responses_5xx\":" + std::to_string(s.errors_5xx) +
+       ",\"timeouts\":" + std::to_string(s.timeouts) +
+       ",\"restarts\":" + std::to_string(restarts(s)) +
+       ",\"started\":" + std::to_string(s.core.started) +
+       ",\"start_failures\":" + std::to_string(s.core.start_failures) +
+       ",\"crashes\":" + std::to_string(s.core.crashes) +
+       ",\"recycled\":" + std::to_string(s.core.recycled) +
+       ",\"killed\":" + std::to_string(s.core.killed) +
+       ",\"queue_full\":" + std::to_string(s.core.queue_full) +
+       ",\"queue_timeouts\":" + std::to_string(s.core.queue_timeouts) + "}}";
+}
+
+void status_handler::cgi_json(std::string& o, bool full) const {
+  std::vector<request_board::row> running, waiting;
+  if (full && cgi_) {
+    running = cgi_->running.rows();
+    waiting = cgi_->waiting.rows();
+  }
+  const std::size_t n_running = full ? running.size() : cgi_ ? cgi_->running.size() : 0;
+  const std::size_t n_waiting = full ? waiting.size() : cgi_ ? cgi_->waiting.size() : 0;
+  o += "\"cgi\":{\"max_children\":" + std::to_string(cfg_.cgi.max_children) +
+       ",\"running\":" + std::to_string(n_running) + ",\"waiting\":" + std::to_string(n_waiting);
+  if (full) {
+    auto list = [&](const char* name, const std::vector<request_board::row>& rows, bool child) {
+      o += std::string(",\"") + name + "\":[";
+      bool first = true;
+      for (const auto& r : rows) {
+        if (!std::exchange(first, false)) o += ",";
+        o += "{";
+        if (child) o += "\"pid\":" + std::to_string(r.pid) + ",";
+        request_fields(o, r, child);
+        o += "}";
+      }
+      o += "]";
+    };
+    list("children", running, true);
+    list("waiting_requests", waiting, false);
+  }
+  o += "}";
 }
 
 std::string status_handler::prometheus() const {
@@ -207,6 +287,13 @@ std::string status_handler::prometheus() const {
   server_metric("cgihost_reload_failures_total", "counter",
                 "Reloads refused (the config did not load, or a listener could not be bound).",
                 facts_->reload_failures.load());
+  server_metric("cgihost_cgi_max_children", "gauge",
+                "CGI children allowed at once ([cgi] max_children); 0: no limit.",
+                cfg_.cgi.max_children);
+  server_metric("cgihost_cgi_running", "gauge", "CGI children running now.",
+                cgi_ ? cgi_->running.size() : 0);
+  server_metric("cgihost_cgi_waiting", "gauge", "Requests waiting for room under max_children.",
+                cgi_ ? cgi_->waiting.size() : 0);
   return o;
 }
 
@@ -227,8 +314,9 @@ asio::awaitable<void> status_handler::handle(exchange& ex) {
                                      "the status page answers GET and HEAD"));
     co_return;
   }
-  const bool prom = ex.target().query == "format=prometheus";
-  std::string body = prom ? prometheus() : json();
+  const status_query q = parse_status_query(ex.target().query);
+  const bool prom = q.prometheus;
+  std::string body = prom ? prometheus() : json(q.full);
   http::response_header<> head;
   head.result(http::status::ok);
   head.set(http::field::content_type,
